@@ -1,0 +1,35 @@
+/*
+ * arena.h - one arena per run: bump allocation plus cleanup callbacks.
+ *
+ * Everything a command allocates for its run lives in one arena and dies with it. Non-memory
+ * resources (PGconn, CURL handles, yaml parsers, fds) register a closer with rb_arena_on_free()
+ * and are released, newest first, by rb_arena_free(). Allocation failure aborts: a rollback
+ * tool that runs out of memory cannot continue safely anyway.
+ */
+#ifndef ROLLBACKCTL_ARENA_H
+#define ROLLBACKCTL_ARENA_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+struct rb_arena;
+
+struct rb_arena *rb_arena_new(void);
+/* Runs the cleanup callbacks (newest first) and frees every block. NULL is fine. */
+void rb_arena_free(struct rb_arena *a);
+
+/* Zeroed memory owned by the arena. */
+void *rb_alloc(struct rb_arena *a, size_t size);
+#define rb_new(a, type) ((type *)rb_alloc((a), sizeof(type)))
+#define rb_new_array(a, type, n) ((type *)rb_alloc((a), sizeof(type) * (n)))
+char *rb_strdup(struct rb_arena *a, const char *s);          /* NULL in, NULL out */
+char *rb_strndup(struct rb_arena *a, const char *s, size_t n);
+char *rb_sprintf(struct rb_arena *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+char *rb_vsprintf(struct rb_arena *a, const char *fmt, va_list ap);
+
+/* Register fn(ptr) to run when the arena is freed. Returns a handle for rb_arena_cancel(). */
+void *rb_arena_on_free(struct rb_arena *a, void (*fn)(void *), void *ptr);
+/* Run a registered cleanup now and forget it (e.g. close a connection early). */
+void rb_arena_run_cleanup(struct rb_arena *a, void *handle);
+
+#endif

@@ -1,0 +1,39 @@
+/*
+ * child.h - child processes from argv vectors, never a shell, always with a deadline.
+ *
+ * posix_spawn with stdout/stderr captured through pipes (the last RB_CHILD_TAIL bytes of each
+ * kept), stdin from /dev/null, extra environment appended to ours. Past the deadline the child
+ * gets SIGTERM, then SIGKILL two seconds later.
+ */
+#ifndef ROLLBACKCTL_CHILD_H
+#define ROLLBACKCTL_CHILD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "rollbackctl/arena.h"
+#include "rollbackctl/err.h"
+
+#define RB_CHILD_TAIL 4096
+
+struct rb_child_result {
+    bool exited;            /* exited normally (status valid) */
+    int status;             /* exit status */
+    int signal;             /* killing signal, when !exited */
+    bool timed_out;
+    int64_t duration_ms;
+    char *out_tail;         /* arena-owned, NUL-terminated */
+    char *err_tail;
+};
+
+/*
+ * Run argv (argv[0] searched in PATH) with env_extra ("NAME=value", NULL-terminated, may be NULL).
+ * Returns 0 when the child ran (whatever its exit status), -1 when it could not be started.
+ */
+int rb_child_run(struct rb_arena *a, const char *const *argv, const char *const *env_extra,
+                 int64_t timeout_ms, struct rb_child_result *res, struct rb_err *err);
+
+/* "exited with status 3", "killed by signal 9", "timed out after 2m". Arena-owned. */
+const char *rb_child_describe(struct rb_arena *a, const struct rb_child_result *res);
+
+#endif

@@ -1,0 +1,35 @@
+/*
+ * engine.h - the phase table and the loop that walks it.
+ *
+ * Phases run in one fixed order (assess, approve, freeze, sync, restore, verify, communicate).
+ * For each phase the engine asks it to plan, then applies its actions one by one, journaling
+ * "started" before and "done"/"failed" after each. Phase code never writes the journal itself
+ * except through rb_run_progress()/rb_run_fact_set().
+ */
+#ifndef ROLLBACKCTL_ENGINE_H
+#define ROLLBACKCTL_ENGINE_H
+
+#include <stddef.h>
+
+#include "rollbackctl/run.h"
+
+struct rb_phase {
+    const char *name;
+    /* Appends the phase's actions to run; may read (read-only in PLAN mode), never write. */
+    int (*plan)(struct rb_run *run, struct rb_err *err);
+};
+
+const struct rb_phase *rb_phase_table(size_t *n);
+const struct rb_phase *rb_phase_lookup(const char *name);
+
+/* Plan every phase and print the actions (plan / execute --dry-run). */
+int rb_engine_plan(struct rb_run *run, struct rb_err *err);
+
+/*
+ * Execute (or resume) the run: journal must be open. On resume run->replay holds what the
+ * journal says was done; done actions are skipped, an in-flight one is re-applied only when
+ * its idem allows. Sets run->outcome.
+ */
+int rb_engine_execute(struct rb_run *run, struct rb_err *err);
+
+#endif

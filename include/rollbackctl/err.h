@@ -1,0 +1,51 @@
+/*
+ * err.h - the error struct every fallible function fills.
+ *
+ * Functions return an int status (0 ok, -1 failed) and describe the failure in a struct rb_err.
+ * The error's class decides the process exit code, and only main.c turns one into the other.
+ * Messages are lowercase, without a trailing period, names quoted: "unable to scale 'payroll-api'".
+ */
+#ifndef ROLLBACKCTL_ERR_H
+#define ROLLBACKCTL_ERR_H
+
+#include <stdarg.h>
+
+/* Error classes; each maps to one documented exit code in main.c. */
+enum rb_err_class {
+    RB_E_NONE = 0,
+    RB_E_FAILED,       /* a phase, check or verification failed (exit 1) */
+    RB_E_USAGE,        /* bad command line (exit 2) */
+    RB_E_DECLINED,     /* assessment says no, approval denied or timed out (exit 3) */
+    RB_E_LOCKED,       /* another run holds the state_dir lock (exit 4) */
+    RB_E_RUNBOOK,      /* the runbook is invalid (exit 5) */
+    RB_E_INTERRUPTED,  /* stopped by SIGINT/SIGTERM after the current action (exit 1) */
+};
+
+#define RB_ERR_MSG_MAX 2048
+#define RB_ERR_HINT_MAX 512
+
+struct rb_err {
+    enum rb_err_class cls;
+    char msg[RB_ERR_MSG_MAX];
+    char hint[RB_ERR_HINT_MAX]; /* optional: one sentence telling the operator what to do */
+};
+
+#define RB_ERR_INIT { RB_E_NONE, "", "" }
+
+/* Fill err with a formatted message and return -1, so callers can write `return rb_errf(...)`. */
+int rb_errf(struct rb_err *err, enum rb_err_class cls, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+int rb_verrf(struct rb_err *err, enum rb_err_class cls, const char *fmt, va_list ap);
+
+/* Set the hint of an error already filled; returns -1. */
+int rb_err_hint(struct rb_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Prefix the current message with "context: " (keeps class and hint); returns -1. */
+int rb_err_wrap(struct rb_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+void rb_err_clear(struct rb_err *err);
+
+/* The documented process exit code for an error class. */
+int rb_err_exit_code(enum rb_err_class cls);
+
+#endif

@@ -1,0 +1,46 @@
+/*
+ * expr.h - the small expression language of `when:` and `rollback_if:`.
+ *
+ *   expr := or ; or := and ('or' and)* ; and := not ('and' not)* ; not := 'not' not | cmp
+ *   cmp := primary (('=='|'!='|'<'|'<='|'>'|'>=') primary)? ; primary := NUMBER | STRING | NAME | '(' expr ')'
+ *
+ * Parsed at load time with positions (so the loader can report unknown names at their column),
+ * evaluated later against a lookup callback. Numbers are compared as exact decimals (no double
+ * rounding surprises at thresholds like 0.10); strings compare byte-wise.
+ */
+#ifndef ROLLBACKCTL_EXPR_H
+#define ROLLBACKCTL_EXPR_H
+
+#include <stdbool.h>
+
+#include "rollbackctl/arena.h"
+#include "rollbackctl/err.h"
+
+struct rb_expr;
+
+enum rb_value_type { RB_VAL_NULL = 0, RB_VAL_NUMBER, RB_VAL_STRING, RB_VAL_BOOL };
+
+struct rb_value {
+    enum rb_value_type type;
+    const char *str;    /* NUMBER: decimal text ("0.10", "-3", "1e3" is not allowed); STRING: text */
+    bool b;             /* BOOL */
+};
+
+/*
+ * Parse src. On a syntax error returns NULL and fills err with a message; *err_col gets the 1-based
+ * column within src where it went wrong.
+ */
+struct rb_expr *rb_expr_parse(struct rb_arena *a, const char *src, int *err_col, struct rb_err *err);
+
+/* Calls fn for every NAME in the expression, with its 1-based column in src. */
+void rb_expr_names(const struct rb_expr *e, void (*fn)(void *ctx, const char *name, int col), void *ctx);
+
+/* Returns 0 and fills *val, or -1 with err (unknown name, etc.). Unknown name lookups return -1. */
+typedef int (*rb_expr_lookup_fn)(void *ctx, const char *name, struct rb_value *val);
+int rb_expr_eval(const struct rb_expr *e, rb_expr_lookup_fn lookup, void *ctx, struct rb_value *out,
+                 struct rb_err *err);
+/* Evaluates and coerces to a truth value (NULL and 0 and "" are false). */
+int rb_expr_eval_bool(const struct rb_expr *e, rb_expr_lookup_fn lookup, void *ctx, bool *out,
+                      struct rb_err *err);
+
+#endif

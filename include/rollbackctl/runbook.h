@@ -1,0 +1,348 @@
+/*
+ * runbook.h - the typed model of a runbook, and the loader that builds it.
+ *
+ * rb_runbook_load() parses the YAML (libyaml) into these structs, all owned by one arena; every
+ * node keeps the line and column it came from, so any later phase can say which runbook line a
+ * failure belongs to. The loader reports every problem it finds in one pass, as diagnostics
+ * "FILE:LINE:COL: error: message" (see struct rb_diag), never only the first.
+ *
+ * The format is fixed by ../shared/runbook-contract.yaml and documented in docs/runbook.md.
+ */
+#ifndef ROLLBACKCTL_RUNBOOK_H
+#define ROLLBACKCTL_RUNBOOK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <time.h>
+
+#include "rollbackctl/arena.h"
+#include "rollbackctl/err.h"
+
+struct rb_expr; /* expr.h */
+
+struct rb_pos {
+    int line;   /* 1-based; 0 = unknown */
+    int col;    /* 1-based */
+};
+
+/* A list of strings (argv vectors, recipients, keys). */
+struct rb_strlist {
+    const char **items;
+    size_t n;
+    struct rb_pos pos;
+};
+
+/* One `key: value` of a target, kept generic so that adding a driver needs no loader change. */
+struct rb_opt {
+    const char *key;
+    const char *value;          /* scalar value, `~` expanded for path-like keys; NULL for lists */
+    struct rb_strlist list;     /* sequence value (e.g. an exec driver's argv) */
+    struct rb_pos pos;          /* position of the key */
+    struct rb_pos value_pos;
+};
+
+enum rb_target_kind {
+    RB_TARGET_DB = 1,       /* postgres */
+    RB_TARGET_CLUSTER,      /* kubernetes */
+    RB_TARGET_DNS,          /* rfc2136, powerdns, exec */
+    RB_TARGET_METRICS,      /* prometheus */
+    RB_TARGET_NOTIFY,       /* smtp, webhook */
+};
+
+struct rb_target {
+    const char *name;
+    const char *driver;
+    enum rb_target_kind kind;
+    struct rb_opt *opts;
+    size_t n_opts;
+    struct rb_pos pos;
+};
+
+/* Value of a target option, or NULL. */
+const char *rb_target_opt(const struct rb_target *t, const char *key);
+const struct rb_opt *rb_target_opt_node(const struct rb_target *t, const char *key);
+
+struct rb_signal {
+    const char *name;
+    const char *target;     /* name of a db or metrics target */
+    const char *sql;        /* db target: scalar query */
+    const char *query;      /* metrics target: PromQL instant query */
+    const char *file;       /* a JSON file holding {"name": value}; `key` picks another key */
+    const char *key;
+    struct rb_pos pos;
+};
+
+enum rb_severity { RB_SEV_NONE = 0, RB_SEV_CRITICAL, RB_SEV_HIGH, RB_SEV_MEDIUM, RB_SEV_LOW };
+enum rb_impact { RB_IMPACT_NONE = 0, RB_IMPACT_HIGH, RB_IMPACT_MEDIUM, RB_IMPACT_LOW };
+enum rb_decision_action {
+    RB_ACT_NONE = 0, RB_ACT_ROLLBACK, RB_ACT_EVALUATE, RB_ACT_FIX_THEN_ROLLBACK, RB_ACT_FIX_FORWARD
+};
+
+const char *rb_severity_name(enum rb_severity s);
+enum rb_severity rb_severity_parse(const char *s);   /* RB_SEV_NONE if unknown */
+const char *rb_impact_name(enum rb_impact i);
+const char *rb_decision_action_name(enum rb_decision_action a);
+
+struct rb_matrix_row {
+    const char *scenario;
+    struct rb_expr *when;
+    const char *when_src;
+    enum rb_severity severity;
+    enum rb_impact impact;
+    enum rb_decision_action action;
+    const char *recovery_time;
+    struct rb_pos pos;
+};
+
+struct rb_cond {            /* one `rollback_if:` or `when:` expression */
+    struct rb_expr *expr;
+    const char *src;
+    struct rb_pos pos;
+};
+
+struct rb_decision {
+    struct rb_matrix_row *matrix;
+    size_t n_matrix;
+    struct rb_cond *rollback_if;
+    size_t n_rollback_if;
+    bool present;
+    struct rb_pos pos;
+};
+
+struct rb_approval {
+    int required[5];        /* indexed by enum rb_severity; -1 = not given (treated as 0) */
+    int64_t timeout_ms;     /* 0 = not given */
+    bool present;
+    struct rb_pos pos;
+};
+
+enum rb_freeze_kind { RB_FREEZE_SCALE = 1, RB_FREEZE_SUSPEND_CRONJOBS, RB_FREEZE_DELETE_JOBS, RB_FREEZE_SNAPSHOT };
+
+struct rb_freeze_action {
+    enum rb_freeze_kind kind;
+    const char *target;
+    const char *namespace_;     /* optional override of the target's namespace */
+    const char *deployment;     /* scale */
+    int replicas;               /* scale */
+    const char *selector;       /* suspend_cronjobs, delete_jobs */
+    struct rb_pos pos;
+};
+
+struct rb_column_map {
+    const char *target_column;
+    const char *source_expr;    /* SQL expression evaluated on the source */
+    struct rb_pos pos;
+};
+
+struct rb_sync_table {
+    const char *name;
+    bool critical;
+    const char *source_table;
+    const char *changed_since;  /* source column compared with the cutover */
+    const char *where;          /* optional extra SQL predicate on the source */
+    const char *target_table;
+    struct rb_strlist key;      /* target key columns (a unique index must exist) */
+    struct rb_column_map *columns;
+    size_t n_columns;
+    struct rb_pos pos;
+    struct rb_pos source_pos, target_pos, columns_pos;
+};
+
+struct rb_sync {
+    const char *from;
+    const char *to;
+    struct rb_sync_table *tables;
+    size_t n_tables;
+    bool present;
+    struct rb_pos pos;
+};
+
+struct rb_retry {
+    int attempts;           /* 1 when not given */
+    int64_t interval_ms;
+};
+
+/* A probe that must pass: used by restore steps' `verify:` and by verify checks. */
+enum rb_probe_kind { RB_PROBE_NONE = 0, RB_PROBE_SQL, RB_PROBE_HTTP, RB_PROBE_RUN };
+
+struct rb_header {
+    const char *name;
+    const char *value;
+};
+
+struct rb_probe {
+    enum rb_probe_kind kind;
+    const char *target;         /* sql */
+    const char *sql;            /* sql: must return true */
+    const char *url;            /* http */
+    const char *method;         /* http, default GET */
+    const char *body;           /* http */
+    struct rb_header *headers;
+    size_t n_headers;
+    int expect_status;          /* http, default 200 */
+    struct rb_strlist argv;     /* run */
+    int64_t timeout_ms;         /* run/http; 0 = default */
+    struct rb_retry retry;
+    struct rb_pos pos;
+};
+
+enum rb_step_kind { RB_STEP_RUN = 1, RB_STEP_SQL, RB_STEP_DNS, RB_STEP_SCALE };
+
+struct rb_env_var {
+    const char *name;
+    const char *value;
+};
+
+struct rb_restore_step {
+    const char *name;
+    enum rb_step_kind kind;
+    struct rb_strlist argv;         /* run */
+    struct rb_env_var *env;         /* run */
+    size_t n_env;
+    int64_t timeout_ms;             /* run; 0 = default */
+    const char *target;             /* sql, dns, scale */
+    const char *statement;          /* sql */
+    const char *dns_name;           /* dns */
+    const char *dns_type;
+    const char *dns_data;
+    int dns_ttl;
+    const char *deployment;         /* scale */
+    const char *namespace_;
+    int replicas;
+    struct rb_probe verify;         /* kind NONE when absent */
+    struct rb_pos pos;
+};
+
+struct rb_query_ref {
+    const char *target;
+    const char *sql;
+    struct rb_pos pos;
+};
+
+enum rb_check_kind { RB_CHECK_COMPARE = 1, RB_CHECK_EQUAL, RB_CHECK_TOTALS, RB_CHECK_PROBE };
+
+struct rb_check {
+    const char *name;
+    enum rb_check_kind kind;
+    const char *compare_table;      /* compare: a sync table name */
+    struct rb_query_ref new_q;      /* equal, totals */
+    struct rb_query_ref legacy_q;
+    const char *tolerance;          /* totals: exact decimal string, default "0.00" */
+    struct rb_probe probe;          /* sql, http, run */
+    struct rb_pos pos;
+};
+
+struct rb_message {
+    const char *name;
+    const char *via;                /* a notify target */
+    struct rb_strlist to;
+    const char *subject;
+    const char *template_path;      /* resolved against the runbook's folder */
+    struct rb_cond when;            /* expr NULL when absent */
+    struct rb_pos pos;
+};
+
+struct rb_contact {
+    const char *role;
+    const char *name;
+    const char *email;
+    const char *phone;
+    struct rb_pos pos;
+};
+
+struct rb_prepare {
+    bool present;
+    bool has_backup;
+    const char *backup_target;
+    const char *backup_file;
+    int64_t backup_max_age_ms;
+    const char *restore_test_conninfo;   /* NULL when no restore_test */
+    const char *restore_test_check;
+    const char *snapshot_target;         /* NULL when absent */
+    bool permissions;
+    bool channels;
+    struct rb_contact *contacts;
+    size_t n_contacts;
+    struct rb_pos pos, backup_pos;
+};
+
+struct rb_runbook {
+    const char *path;           /* as given */
+    const char *dir;            /* folder holding the runbook, for relative paths */
+    int version;
+    const char *name;
+    const char *cutover_src;    /* as written, RFC 3339 */
+    time_t cutover;             /* UTC seconds */
+    const char *state_dir;      /* `~` expanded */
+
+    struct rb_target *targets;
+    size_t n_targets;
+    struct rb_signal *signals;
+    size_t n_signals;
+    struct rb_decision decision;
+    struct rb_approval approval;
+    struct rb_freeze_action *freeze;
+    size_t n_freeze;
+    struct rb_sync sync;
+    struct rb_restore_step *restore;
+    size_t n_restore;
+    struct rb_check *checks;
+    size_t n_checks;
+    struct rb_message *messages;
+    size_t n_messages;
+    struct rb_prepare prepare;
+};
+
+/* Diagnostics: collected, then printed by the caller. */
+enum rb_diag_level { RB_DIAG_WARNING = 1, RB_DIAG_ERROR };
+
+struct rb_diag {
+    enum rb_diag_level level;
+    struct rb_pos pos;
+    const char *msg;
+};
+
+struct rb_diags {
+    const char *file;
+    struct rb_diag *items;
+    size_t n, cap;
+    size_t n_errors, n_warnings;
+    struct rb_arena *arena;
+};
+
+void rb_diags_init(struct rb_diags *d, struct rb_arena *a, const char *file);
+void rb_diag_add(struct rb_diags *d, enum rb_diag_level lvl, struct rb_pos pos, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Prints "FILE:LINE:COL: error: msg" lines, in order of position. */
+void rb_diags_print(const struct rb_diags *d, FILE *out);
+
+/*
+ * Load and check a runbook. Returns the model (arena-owned) or NULL when it has errors; either way
+ * every problem found is in diags. A missing or unreadable file is one error at 0:0.
+ */
+struct rb_runbook *rb_runbook_load(struct rb_arena *a, const char *path, struct rb_diags *diags);
+
+/*
+ * Checks that depend on the environment at run time (env variables named by *_env keys, template
+ * files). validate reports them as warnings; commands that need them call this with as_errors.
+ */
+void rb_runbook_check_env(const struct rb_runbook *rb, struct rb_diags *diags, bool as_errors);
+
+/* Lookups by name; NULL when absent. */
+const struct rb_target *rb_runbook_target(const struct rb_runbook *rb, const char *name);
+const struct rb_sync_table *rb_runbook_sync_table(const struct rb_runbook *rb, const char *name);
+
+/* Durations ("30s", "5m", "2h30m", "1d", "250ms") to milliseconds; -1 when malformed. */
+int64_t rb_duration_parse(const char *s);
+/* Milliseconds to a compact string ("2h30m", "45s", "120ms"); writes into out. */
+const char *rb_duration_format(int64_t ms, char *out, size_t outlen);
+/* RFC 3339 ("2026-11-01T00:00:00Z", offsets, fractions) to UTC seconds; -1 on error. */
+int rb_time_parse_rfc3339(const char *s, time_t *out);
+/* UTC seconds to "2026-11-01T00:00:00Z". */
+const char *rb_time_format_rfc3339(time_t t, char *out, size_t outlen);
+/* `~` and `~/x` expanded against $HOME; other paths unchanged. Arena-owned. */
+const char *rb_path_expand(struct rb_arena *a, const char *path);
+
+#endif

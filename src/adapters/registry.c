@@ -1,0 +1,79 @@
+/*
+ * registry.c - every driver a runbook may name, its kind, its keys and its operations.
+ *
+ * The loader checks targets against these rows; phases fetch the ops pointer and cast it to the
+ * ops struct of the kind. Keep the table sorted by kind, then name.
+ */
+#include "rollbackctl/adapter.h"
+
+#include <string.h>
+
+static const char *const pg_required[] = { "conninfo", NULL };
+static const char *const pg_optional[] = { "password_env", "connect_timeout", NULL };
+
+static const char *const k8s_optional[] = { "kubeconfig", "context", "namespace", "token_env", "timeout", NULL };
+
+static const char *const rfc2136_required[] = { "server", "zone", NULL };
+static const char *const rfc2136_optional[] = { "tsig_key_file", "timeout", NULL };
+static const char *const powerdns_required[] = { "url", "zone", NULL };
+static const char *const powerdns_optional[] = { "api_key_env", "server_id", "timeout", NULL };
+static const char *const dns_exec_required[] = { "command", NULL };
+static const char *const dns_exec_optional[] = { "zone", "timeout", NULL };
+
+static const char *const prom_required[] = { "url", NULL };
+static const char *const prom_optional[] = { "pushgateway", "bearer_token_env", "timeout", NULL };
+
+static const char *const smtp_required[] = { "url", "from", NULL };
+static const char *const smtp_optional[] = { "username_env", "password_env", "timeout", NULL };
+static const char *const webhook_optional[] = { "url", "url_env", "timeout", NULL };
+static const char *const webhook_one_of[] = { "url", "url_env", NULL };
+
+static const struct rb_driver drivers[] = {
+    { "postgres", RB_TARGET_DB, pg_required, pg_optional, NULL, NULL },
+    { "kubernetes", RB_TARGET_CLUSTER, NULL, k8s_optional, NULL, NULL },
+    { "exec", RB_TARGET_DNS, dns_exec_required, dns_exec_optional, NULL, NULL },
+    { "powerdns", RB_TARGET_DNS, powerdns_required, powerdns_optional, NULL, NULL },
+    { "rfc2136", RB_TARGET_DNS, rfc2136_required, rfc2136_optional, NULL, NULL },
+    { "prometheus", RB_TARGET_METRICS, prom_required, prom_optional, NULL, NULL },
+    { "smtp", RB_TARGET_NOTIFY, smtp_required, smtp_optional, NULL, NULL },
+    { "webhook", RB_TARGET_NOTIFY, NULL, webhook_optional, webhook_one_of, NULL },
+};
+
+const struct rb_driver *rb_driver_lookup(const char *name)
+{
+    size_t i;
+
+    if (name == NULL)
+        return NULL;
+    for (i = 0; i < sizeof(drivers) / sizeof(drivers[0]); i++)
+        if (strcmp(drivers[i].name, name) == 0)
+            return &drivers[i];
+    return NULL;
+}
+
+const struct rb_driver *rb_driver_at(size_t i)
+{
+    return i < sizeof(drivers) / sizeof(drivers[0]) ? &drivers[i] : NULL;
+}
+
+const char *rb_driver_names(void)
+{
+    return "postgres, kubernetes, rfc2136, powerdns, exec, prometheus, smtp, webhook";
+}
+
+const char *rb_target_kind_name(enum rb_target_kind k)
+{
+    switch (k) {
+    case RB_TARGET_DB:
+        return "database";
+    case RB_TARGET_CLUSTER:
+        return "cluster";
+    case RB_TARGET_DNS:
+        return "dns";
+    case RB_TARGET_METRICS:
+        return "metrics";
+    case RB_TARGET_NOTIFY:
+        return "notification";
+    }
+    return "unknown";
+}

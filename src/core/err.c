@@ -1,0 +1,88 @@
+/*
+ * err.c - filling struct rb_err, and the one table from error class to exit code.
+ */
+#include "rollbackctl/err.h"
+
+#include <stdio.h>
+#include <string.h>
+
+int rb_verrf(struct rb_err *err, enum rb_err_class cls, const char *fmt, va_list ap)
+{
+    if (err == NULL)
+        return -1;
+    err->cls = cls;
+    err->hint[0] = '\0';
+    vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+    return -1;
+}
+
+int rb_errf(struct rb_err *err, enum rb_err_class cls, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    rb_verrf(err, cls, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+int rb_err_hint(struct rb_err *err, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (err == NULL)
+        return -1;
+    va_start(ap, fmt);
+    vsnprintf(err->hint, sizeof(err->hint), fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+int rb_err_wrap(struct rb_err *err, const char *fmt, ...)
+{
+    char old[RB_ERR_MSG_MAX];
+    va_list ap;
+    int n;
+
+    if (err == NULL)
+        return -1;
+    memcpy(old, err->msg, sizeof(old));
+    va_start(ap, fmt);
+    n = vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+    va_end(ap);
+    if (n >= 0 && (size_t)n < sizeof(err->msg) - 2) {
+        memcpy(err->msg + n, ": ", 2);
+        strncpy(err->msg + n + 2, old, sizeof(err->msg) - (size_t)n - 3);
+        err->msg[sizeof(err->msg) - 1] = '\0';
+    }
+    if (err->cls == RB_E_NONE)
+        err->cls = RB_E_FAILED;
+    return -1;
+}
+
+void rb_err_clear(struct rb_err *err)
+{
+    err->cls = RB_E_NONE;
+    err->msg[0] = '\0';
+    err->hint[0] = '\0';
+}
+
+int rb_err_exit_code(enum rb_err_class cls)
+{
+    switch (cls) {
+    case RB_E_NONE:
+        return 0;
+    case RB_E_FAILED:
+    case RB_E_INTERRUPTED:
+        return 1;
+    case RB_E_USAGE:
+        return 2;
+    case RB_E_DECLINED:
+        return 3;
+    case RB_E_LOCKED:
+        return 4;
+    case RB_E_RUNBOOK:
+        return 5;
+    }
+    return 1;
+}
