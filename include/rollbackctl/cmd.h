@@ -1,0 +1,36 @@
+/*
+ * cmd.h - the commands (src/cmd/<name>.c), one function each, dispatched by main.c's table.
+ *
+ * argv[0] is the command name; options after it are the command's own. A command returns 0 or -1
+ * with err filled; main.c maps err->cls to the exit code. Results go to ctx->out (text or JSON),
+ * diagnostics to ctx->diag.
+ */
+#ifndef ROLLBACKCTL_CMD_H
+#define ROLLBACKCTL_CMD_H
+
+#include "rollbackctl/ctx.h"
+#include "rollbackctl/err.h"
+
+typedef int (*rb_cmd_fn)(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *err);
+
+int rb_cmd_validate(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *err);
+int rb_cmd_plan(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *err);
+int rb_cmd_prepare(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *err);
+int rb_cmd_assess(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *err);
+int rb_cmd_execute(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *err);
+int rb_cmd_approve(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *err);
+int rb_cmd_deny(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *err);
+int rb_cmd_resume(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *err);
+int rb_cmd_status(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *err);
+int rb_cmd_verify(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *err);
+int rb_cmd_gaps(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *err);
+int rb_cmd_report(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *err);
+
+/*
+ * Shared by commands: load the runbook named by ctx (printing diagnostics on ctx->diag), with
+ * environment checks as errors when need_env. NULL with RB_E_RUNBOOK when invalid.
+ */
+struct rb_runbook;
+const struct rb_runbook *rb_cmd_load_runbook(struct rb_ctx *ctx, int need_env, struct rb_err *err);
+
+#endif
