@@ -58,6 +58,7 @@ struct rb_run {
     const struct rb_runbook *rb;
     enum rb_mode mode;
     bool read_only;         /* true in PLAN and CHECK modes: adapters hand out read-only handles */
+    bool offline;           /* plan --offline: contact no target; plan from the runbook alone */
 
     /* options the run was started with (journaled in run_started, restored by resume) */
     char run_id[RB_RUN_ID_MAX];
@@ -110,6 +111,14 @@ const char *rb_run_assets_dir(struct rb_run *run, struct rb_err *err);
 /* Generic handle cache so adapters open one connection per target per run. */
 void *rb_run_handle_get(struct rb_run *run, const char *kind, const char *target);
 void rb_run_handle_put(struct rb_run *run, const char *kind, const char *target, void *handle);
+
+/*
+ * A run for commands that only read (verify, gaps, assess): RB_MODE_CHECK, read-only handles,
+ * no journal. Owned by ctx->arena; adapter handles close with it.
+ */
+struct rb_run *rb_run_new_check(struct rb_ctx *ctx, const struct rb_runbook *rb);
+/* A run in PLAN or EXECUTE mode (no journal opened yet). */
+struct rb_run *rb_run_new(struct rb_ctx *ctx, const struct rb_runbook *rb, enum rb_mode mode);
 
 /* Set when SIGINT/SIGTERM arrived; the engine stops after the current action. */
 bool rb_interrupted(void);
