@@ -15,6 +15,8 @@
 #include "rollbackctl/err.h"
 
 #define RB_CHILD_TAIL 4096
+/* Used when the caller passes timeout_ms <= 0: nothing runs without a deadline. */
+#define RB_CHILD_DEFAULT_TIMEOUT_MS (10 * 60 * 1000)
 
 struct rb_child_result {
     bool exited;            /* exited normally (status valid) */
@@ -24,6 +26,7 @@ struct rb_child_result {
     int64_t duration_ms;
     char *out_tail;         /* arena-owned, NUL-terminated */
     char *err_tail;
+    int64_t timeout_ms;     /* the deadline it ran under */
 };
 
 /*
