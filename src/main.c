@@ -1,1 +1,236 @@
-int main(void) { return 0; }
+/*
+ * main.c - the command table, global options and the one place errors become exit codes.
+ *
+ * Exit codes (README, man page): 0 done/ready/valid, 1 a phase, check or verification failed,
+ * 2 usage error, 3 declined, 4 another run holds the lock, 5 invalid runbook.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "rollbackctl/arena.h"
+#include "rollbackctl/cmd.h"
+#include "rollbackctl/ctx.h"
+#include "rollbackctl/err.h"
+#include "rollbackctl/output.h"
+
+#define RB_CMD_NEEDS_RUNBOOK 0x1u
+
+struct rb_cmd {
+    const char *name;
+    rb_cmd_fn run;
+    unsigned flags;
+    const char *usage;      /* arguments after the command name */
+    const char *summary;
+    const char *help;       /* the command's own options, one per line */
+};
+
+static const struct rb_cmd commands[] = {
+    { "validate", rb_cmd_validate, RB_CMD_NEEDS_RUNBOOK, "", "check the runbook; FILE:LINE:COL: message per problem",
+      "" },
+    { "plan", rb_cmd_plan, RB_CMD_NEEDS_RUNBOOK, "[--reason R] [--severity S] [--signals FILE] [--offline]",
+      "every action execute would take, with nothing changed anywhere",
+      "  --reason R        the reason, as execute would record it\n"
+      "  --severity S      critical|high|medium|low instead of the decision matrix\n"
+      "  --signals FILE    JSON object of signal values that override or add to the runbook's\n"
+      "  --offline         contact no target: no row counts, current values or permission checks\n" },
+    { "prepare", rb_cmd_prepare, RB_CMD_NEEDS_RUNBOOK, "[--junit FILE]", "readiness checks + rollback assets (nightly CI)",
+      "  --junit FILE      also write the results as JUnit XML\n" },
+    { "assess", rb_cmd_assess, RB_CMD_NEEDS_RUNBOOK, "[--severity S] [--signals FILE]",
+      "evaluate the decision matrix and say whether rollback is warranted",
+      "  --severity S      critical|high|medium|low instead of the decision matrix\n"
+      "  --signals FILE    JSON object of signal values\n" },
+    { "execute", rb_cmd_execute, RB_CMD_NEEDS_RUNBOOK,
+      "--reason R [--severity S] [--signals FILE] [--dry-run] [--yes] [--force]", "the whole rollback",
+      "  --reason R        why (required; recorded in the journal and the report)\n"
+      "  --severity S      critical|high|medium|low instead of the decision matrix\n"
+      "  --signals FILE    JSON object of signal values that override or add to the runbook's\n"
+      "  --dry-run         the same as plan: print every action, change nothing\n"
+      "  --yes             do not ask for confirmation (needed when stdin is not a terminal)\n"
+      "  --force           go on even when the assessment says no rollback is warranted\n" },
+    { "approve", rb_cmd_approve, RB_CMD_NEEDS_RUNBOOK, "RUN_ID [--comment C]",
+      "add your approval to a run waiting for approvals", "  --comment C       recorded with the approval\n" },
+    { "deny", rb_cmd_deny, RB_CMD_NEEDS_RUNBOOK, "RUN_ID --comment C", "refuse it",
+      "  --comment C       why (required)\n" },
+    { "resume", rb_cmd_resume, RB_CMD_NEEDS_RUNBOOK, "[RUN_ID]",
+      "continue an interrupted run from its journal (default: the latest unfinished run)", "" },
+    { "status", rb_cmd_status, RB_CMD_NEEDS_RUNBOOK, "[RUN_ID]",
+      "where a run stands: phase, step, timings, waiting for what (default: the latest run)", "" },
+    { "verify", rb_cmd_verify, RB_CMD_NEEDS_RUNBOOK, "", "run the verify checks now, on their own; exit 0 all pass, 1 any fails",
+      "" },
+    { "gaps", rb_cmd_gaps, RB_CMD_NEEDS_RUNBOOK, "[--csv]",
+      "rows changed in new since cutover that legacy lacks or holds differently, with the action each needs",
+      "  --csv             comma-separated output\n" },
+    { "report", rb_cmd_report, RB_CMD_NEEDS_RUNBOOK, "[RUN_ID] [--format md|json]",
+      "post-rollback report: timeline, metrics, verification, post-mortem skeleton",
+      "  --format md|json  report format (default md)\n" },
+};
+
+static const char global_help[] =
+    "Global options (before or after the command):\n"
+    "  -f, --runbook FILE   the runbook (default: $ROLLBACKCTL_RUNBOOK, then ./runbook.yaml)\n"
+    "  -o, --output FORMAT  text (default) or json\n"
+    "  -q, --quiet          only results and errors\n"
+    "  -v, --verbose        more detail on stderr\n"
+    "      --no-color       no colour (also when NO_COLOR is set)\n"
+    "  -h, --help           this help; 'rollbackctl COMMAND --help' for a command\n"
+    "      --version        print the version\n";
+
+static void usage_all(FILE *f)
+{
+    size_t i;
+
+    fprintf(f, "usage: rollbackctl [-f RUNBOOK] [-o text|json] [-q|-v] [--no-color] COMMAND [ARGS]\n\n"
+               "Puts a legacy payroll system back after a failed migration, walking the runbook's phases\n"
+               "assess -> approve -> freeze -> sync -> restore -> verify -> communicate.\n\nCommands:\n");
+    for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "\n%s\nExit codes: 0 done/ready/valid, 1 a phase, check or verification failed, 2 usage error,\n"
+               "3 declined, 4 another run holds the lock, 5 invalid runbook.\n", global_help);
+}
+
+static void usage_cmd(FILE *f, const struct rb_cmd *c)
+{
+    fprintf(f, "usage: rollbackctl [global options] %s %s\n\n%s\n", c->name, c->usage, c->summary);
+    if (c->help[0] != '\0')
+        fprintf(f, "\nOptions:\n%s", c->help);
+    fprintf(f, "\n%s", global_help);
+}
+
+static const struct rb_cmd *find_cmd(const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        if (strcmp(commands[i].name, name) == 0)
+            return &commands[i];
+    return NULL;
+}
+
+/* Value of an option given as "-f X", "--runbook X", "-fX" or "--runbook=X"; NULL if argv[*i] is not it. */
+static const char *opt_value(int argc, char **argv, int *i, const char *shrt, const char *lng, int *missing)
+{
+    const char *a = argv[*i];
+    size_t ll = strlen(lng);
+
+    if (strcmp(a, shrt) == 0 || strcmp(a, lng) == 0) {
+        if (*i + 1 >= argc) {
+            *missing = 1;
+            return NULL;
+        }
+        return argv[++*i];
+    }
+    if (strncmp(a, lng, ll) == 0 && a[ll] == '=')
+        return a + ll + 1;
+    if (shrt[0] == '-' && shrt[1] != '-' && strncmp(a, shrt, 2) == 0 && a[2] != '\0')
+        return a + 2;
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    struct rb_ctx ctx;
+    struct rb_err err = RB_ERR_INIT;
+    const struct rb_cmd *cmd = NULL;
+    char **rest;
+    int nrest = 0, i, rc = 0, want_help = 0, no_color = 0;
+    const char *env;
+
+    memset(&ctx, 0, sizeof(ctx));
+    ctx.out = stdout;
+    ctx.diag = stderr;
+    ctx.arena = rb_arena_new();
+    env = getenv("ROLLBACKCTL_RUNBOOK");
+    ctx.runbook_path = env != NULL && env[0] != '\0' ? env : "runbook.yaml";
+    rest = rb_new_array(ctx.arena, char *, (size_t)argc + 1);
+
+    /* Global options may stand anywhere before "--"; everything else goes to the command. */
+    for (i = 1; i < argc; i++) {
+        const char *v;
+        int missing = 0;
+
+        if (strcmp(argv[i], "--") == 0) {
+            for (; i < argc; i++)
+                rest[nrest++] = argv[i];
+            break;
+        }
+        if ((v = opt_value(argc, argv, &i, "-f", "--runbook", &missing)) != NULL) {
+            ctx.runbook_path = v;
+        } else if ((v = opt_value(argc, argv, &i, "-o", "--output", &missing)) != NULL) {
+            if (strcmp(v, "json") == 0)
+                ctx.output = RB_OUTPUT_JSON;
+            else if (strcmp(v, "text") == 0)
+                ctx.output = RB_OUTPUT_TEXT;
+            else {
+                rb_errf(&err, RB_E_USAGE, "unknown output format '%s' (text or json)", v);
+                goto fail;
+            }
+        } else if (missing) {
+            rb_errf(&err, RB_E_USAGE, "option '%s' needs a value", argv[i]);
+            goto fail;
+        } else if (strcmp(argv[i], "-q") == 0 || strcmp(argv[i], "--quiet") == 0) {
+            ctx.verbosity = -1;
+        } else if (strcmp(argv[i], "-v") == 0 || strcmp(argv[i], "--verbose") == 0) {
+            ctx.verbosity = 1;
+        } else if (strcmp(argv[i], "--no-color") == 0) {
+            no_color = 1;
+        } else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            want_help = 1;
+        } else if (strcmp(argv[i], "--version") == 0 && nrest == 0) {
+            printf("rollbackctl %s\n", RB_VERSION);
+            rb_arena_free(ctx.arena);
+            return 0;
+        } else {
+            rest[nrest++] = argv[i];
+        }
+    }
+    env = getenv("NO_COLOR");
+    ctx.color = !no_color && (env == NULL || env[0] == '\0') && isatty(STDOUT_FILENO);
+    ctx.progress = ctx.verbosity >= 0 && isatty(STDERR_FILENO);
+
+    if (nrest > 0 && strcmp(rest[0], "help") == 0) {
+        want_help = 1;
+        rest++;
+        nrest--;
+    }
+    if (nrest == 0) {
+        usage_all(want_help ? stdout : stderr);
+        rb_arena_free(ctx.arena);
+        return want_help ? 0 : 2;
+    }
+    cmd = find_cmd(rest[0]);
+    if (cmd == NULL) {
+        rb_errf(&err, RB_E_USAGE, "unknown command '%s'", rest[0]);
+        rb_err_hint(&err, "'rollbackctl --help' lists the commands");
+        goto fail;
+    }
+    if (want_help) {
+        usage_cmd(stdout, cmd);
+        rb_arena_free(ctx.arena);
+        return 0;
+    }
+    rest[nrest] = NULL;
+    rc = cmd->run(&ctx, nrest, rest, &err);
+    if (rc < 0 && err.cls == RB_E_NONE)
+        err.cls = RB_E_FAILED;
+    /* Results that cannot be written (full disk, closed pipe) are a failure too (git run_builtin). */
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        if (rc == 0) {
+            rb_errf(&err, RB_E_FAILED, "unable to write output");
+            rc = -1;
+        }
+    }
+    if (rc == 0) {
+        rb_arena_free(ctx.arena);
+        return 0;
+    }
+fail:
+    if (err.msg[0] != '\0')
+        rb_print_err(&ctx, &err);
+    if (err.cls == RB_E_USAGE && cmd != NULL)
+        fprintf(stderr, "usage: rollbackctl %s %s\n", cmd->name, cmd->usage);
+    rc = rb_err_exit_code(err.cls);
+    rb_arena_free(ctx.arena);
+    return rc;
+}

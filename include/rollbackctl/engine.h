@@ -32,4 +32,10 @@ int rb_engine_plan(struct rb_run *run, struct rb_err *err);
  */
 int rb_engine_execute(struct rb_run *run, struct rb_err *err);
 
+/*
+ * Build run->replay from a journal: for each action name, {"state": "done"|"failed"|"started",
+ * "result": {...}} and its merged progress data; restores run->facts. Used by resume and status.
+ */
+int rb_engine_replay(struct rb_run *run, const struct rb_journal_log *log, struct rb_err *err);
+
 #endif

@@ -42,7 +42,8 @@ struct rb_action {
     struct rb_pos pos;      /* the runbook line this action comes from */
     rb_apply_fn apply;
     void *arg;              /* phase-private */
-    cJSON *result;          /* set by apply; journaled with "done"; engine frees it */
+    cJSON *result;          /* set by apply; journaled with "done"; engine frees it. A string
+                             * member "message" is shown to people after the action's name. */
     cJSON *prior;           /* what earlier attempts journaled for this action ("progress" data, merged) */
 };
 

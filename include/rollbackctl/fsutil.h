@@ -1,0 +1,25 @@
+/*
+ * fsutil.h - durable file-system helpers shared by the journal, lock, reports and assets.
+ */
+#ifndef ROLLBACKCTL_FSUTIL_H
+#define ROLLBACKCTL_FSUTIL_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "rollbackctl/err.h"
+
+/* write() until done; -1 with errno on failure (a short write is never silently accepted). */
+int rb_write_all(int fd, const void *buf, size_t len);
+int rb_fsync_dir(const char *dir);
+/* mkdir -p with mode for every created component. */
+int rb_mkdir_p(const char *path, mode_t mode, struct rb_err *err);
+/* Temp file, fsync, close checked, rename, fsync the folder. */
+int rb_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode, struct rb_err *err);
+/* Whole file, NUL-terminated; caller free()s. */
+char *rb_read_file(const char *path, size_t *len_out, struct rb_err *err);
+
+/* SHA-256 of data as 64 lowercase hex digits. */
+void rb_sha256_hex(const void *data, size_t len, char out[65]);
+
+#endif

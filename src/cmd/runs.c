@@ -1,0 +1,245 @@
+/*
+ * runs.c - listing runs, summarising journals, and driving a run to its last journal line.
+ */
+#include "rollbackctl/runs.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rollbackctl/engine.h"
+#include "rollbackctl/output.h"
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+const char *rb_runs_dir_of(struct rb_arena *a, const char *state_dir, const char *run_id)
+{
+    return rb_sprintf(a, "%s/runs/%s", state_dir, run_id);
+}
+
+int rb_runs_list(struct rb_arena *a, const char *state_dir, const char ***ids, size_t *n, struct rb_err *err)
+{
+    const char *dir = rb_sprintf(a, "%s/runs", state_dir);
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    const char **v = NULL;
+    size_t cap = 0;
+
+    *ids = NULL;
+    *n = 0;
+    if (d == NULL) {
+        if (errno == ENOENT)
+            return 0;
+        return rb_errf(err, RB_E_FAILED, "unable to list runs in '%s': %s", dir, strerror(errno));
+    }
+    while ((de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.')
+            continue;
+        if (*n == cap) {
+            const char **p;
+
+            cap = cap == 0 ? 16 : cap * 2;
+            p = rb_new_array(a, const char *, cap);
+            if (*n > 0)
+                memcpy(p, v, *n * sizeof(*p));
+            v = p;
+        }
+        v[(*n)++] = rb_strdup(a, de->d_name);
+    }
+    closedir(d);
+    if (*n > 1)
+        qsort(v, *n, sizeof(*v), cmp_str);
+    *ids = v;
+    return 0;
+}
+
+static cJSON *find_named(cJSON *arr, const char *key, const char *name)
+{
+    cJSON *it;
+
+    cJSON_ArrayForEach(it, arr) {
+        const cJSON *k = cJSON_GetObjectItemCaseSensitive(it, key);
+
+        if (cJSON_IsString(k) && strcmp(k->valuestring, name) == 0)
+            return it;
+    }
+    return NULL;
+}
+
+static void set_str(cJSON *o, const char *key, const char *val)
+{
+    cJSON_DeleteItemFromObjectCaseSensitive(o, key);
+    if (val != NULL)
+        cJSON_AddStringToObject(o, key, val);
+}
+
+static void copy_item(cJSON *dst, const char *key, const cJSON *src, const char *srckey)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(src, srckey);
+
+    cJSON_DeleteItemFromObjectCaseSensitive(dst, key);
+    if (v != NULL)
+        cJSON_AddItemToObject(dst, key, cJSON_Duplicate(v, 1));
+}
+
+cJSON *rb_runs_summarize(const struct rb_journal_log *log)
+{
+    cJSON *s = cJSON_CreateObject();
+    cJSON *phases = cJSON_AddArrayToObject(s, "phases");
+    cJSON *actions = cJSON_AddArrayToObject(s, "actions");
+    cJSON *facts = cJSON_AddObjectToObject(s, "facts");
+    size_t i;
+
+    cJSON_AddBoolToObject(s, "torn_tail", log->torn_tail);
+    for (i = 0; i < log->n; i++) {
+        const struct rb_journal_entry *e = &log->entries[i];
+
+        if (i == 0)
+            copy_item(s, "run_id", e->line, "run_id");
+        if (strcmp(e->event, "run_started") == 0) {
+            copy_item(s, "runbook", e->data, "runbook");
+            copy_item(s, "runbook_path", e->data, "runbook_path");
+            copy_item(s, "reason", e->data, "reason");
+            copy_item(s, "severity", e->data, "severity");
+            copy_item(s, "initiated_by", e->data, "initiated_by");
+            set_str(s, "started", e->ts);
+            set_str(s, "outcome", "running");
+        } else if (strcmp(e->event, "resumed") == 0) {
+            set_str(s, "outcome", "running");
+            set_str(s, "finished", NULL);
+            set_str(s, "error", NULL);
+        } else if (strcmp(e->event, "run_finished") == 0) {
+            set_str(s, "finished", e->ts);
+            copy_item(s, "outcome", e->data, "outcome");
+            copy_item(s, "error", e->data, "error");
+            copy_item(s, "hint", e->data, "hint");
+        } else if (strcmp(e->event, "fact") == 0) {
+            const cJSON *k = cJSON_GetObjectItemCaseSensitive(e->data, "key");
+
+            if (cJSON_IsString(k))
+                copy_item(facts, k->valuestring, e->data, "value");
+        } else if (strncmp(e->event, "phase_", 6) == 0) {
+            cJSON *p = find_named(phases, "name", e->phase);
+
+            if (p == NULL) {
+                p = cJSON_CreateObject();
+                cJSON_AddStringToObject(p, "name", e->phase);
+                cJSON_AddItemToArray(phases, p);
+            }
+            set_str(p, "state", e->event + 6);
+            if (strcmp(e->event, "phase_started") == 0) {
+                if (cJSON_GetObjectItemCaseSensitive(p, "started") == NULL)
+                    set_str(p, "started", e->ts);
+            } else {
+                set_str(p, "finished", e->ts);
+            }
+        } else if (e->action[0] != '\0') {
+            cJSON *a = find_named(actions, "name", e->action);
+
+            if (a == NULL) {
+                a = cJSON_CreateObject();
+                cJSON_AddStringToObject(a, "phase", e->phase);
+                cJSON_AddStringToObject(a, "name", e->action);
+                cJSON_AddItemToArray(actions, a);
+            }
+            if (strcmp(e->event, "started") == 0) {
+                copy_item(a, "summary", e->data, "summary");
+                set_str(a, "state", "in flight");
+                set_str(a, "started", e->ts);
+                set_str(a, "finished", NULL);
+                set_str(a, "error", NULL);
+                set_str(a, "hint", NULL);
+            } else if (strcmp(e->event, "done") == 0 || strcmp(e->event, "failed") == 0) {
+                set_str(a, "state", e->event);
+                set_str(a, "finished", e->ts);
+                copy_item(a, "duration_ms", e->data, "duration_ms");
+                copy_item(a, "message", e->data, "message");
+                copy_item(a, "error", e->data, "error");
+                copy_item(a, "hint", e->data, "hint");
+                if (strcmp(e->event, "done") == 0) {
+                    cJSON_DeleteItemFromObjectCaseSensitive(a, "result");
+                    cJSON_AddItemToObject(a, "result", cJSON_Duplicate(e->data, 1));
+                } else {
+                    copy_item(a, "result", e->data, "result");
+                }
+            }
+        }
+    }
+    if (cJSON_GetObjectItemCaseSensitive(s, "outcome") == NULL)
+        set_str(s, "outcome", "unknown");
+    return s;
+}
+
+int rb_runs_resumable(const cJSON *summary)
+{
+    const cJSON *o = cJSON_GetObjectItemCaseSensitive(summary, "outcome");
+
+    if (!cJSON_IsString(o))
+        return 1;
+    return strcmp(o->valuestring, "succeeded") != 0 && strcmp(o->valuestring, "declined") != 0;
+}
+
+int rb_runs_drive(struct rb_run *run, struct rb_lock *lock, struct rb_err *err)
+{
+    struct rb_ctx *ctx = run->ctx;
+    struct rb_err jerr = RB_ERR_INIT;
+    int rc;
+    size_t i;
+    cJSON *d;
+
+    rb_signals_install();
+    rc = rb_engine_execute(run, err);
+    if (rc == 0 && run->partial) {
+        rb_errf(err, RB_E_FAILED, "run '%s' finished partially: a non-critical action failed", run->run_id);
+        rb_err_hint(err, "see 'rollbackctl status %s', fix the cause, then 'rollbackctl resume %s'", run->run_id,
+                    run->run_id);
+        rc = -1;
+    }
+    if (rc < 0 && err->hint[0] == '\0' && err->cls != RB_E_DECLINED)
+        rb_err_hint(err, "fix the cause, then 'rollbackctl resume %s' continues where it stopped", run->run_id);
+    d = cJSON_CreateObject();
+    cJSON_AddStringToObject(d, "outcome", run->outcome);
+    if (rc < 0) {
+        cJSON_AddStringToObject(d, "error", err->msg);
+        if (err->hint[0] != '\0')
+            cJSON_AddStringToObject(d, "hint", err->hint);
+    }
+    if (rb_journal_append(&run->journal, "", "", "run_finished", d, &jerr) < 0 && rc == 0) {
+        *err = jerr;
+        rc = -1;
+    }
+    cJSON_Delete(d);
+    rb_journal_close(&run->journal);
+    rb_lock_release(lock);
+
+    if (ctx->output == RB_OUTPUT_JSON) {
+        cJSON *doc = cJSON_CreateObject();
+        cJSON *arr = cJSON_AddArrayToObject(doc, "actions");
+
+        cJSON_AddStringToObject(doc, "run_id", run->run_id);
+        cJSON_AddStringToObject(doc, "runbook", run->rb->name);
+        cJSON_AddStringToObject(doc, "outcome", run->outcome);
+        if (rc < 0)
+            cJSON_AddStringToObject(doc, "error", err->msg);
+        for (i = 0; i < run->n_actions; i++) {
+            cJSON *a = cJSON_CreateObject();
+
+            cJSON_AddStringToObject(a, "phase", run->actions[i]->phase);
+            cJSON_AddStringToObject(a, "name", run->actions[i]->name);
+            if (run->actions[i]->result != NULL)
+                cJSON_AddItemToObject(a, "result", cJSON_Duplicate(run->actions[i]->result, 1));
+            cJSON_AddItemToArray(arr, a);
+        }
+        cJSON_AddItemToObject(doc, "facts", cJSON_Duplicate(run->facts, 1));
+        rb_out_json(ctx, doc);
+        cJSON_Delete(doc);
+    } else {
+        fprintf(ctx->out, "\nrun %s %s%s%s (journal: %s/journal.jsonl)\n", run->run_id,
+                rc == 0 ? rb_c_green(ctx) : rb_c_red(ctx), run->outcome, rb_c_reset(ctx), run->run_dir);
+    }
+    return rc;
+}

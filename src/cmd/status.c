@@ -1,0 +1,123 @@
+/*
+ * status.c - `rollbackctl status [RUN_ID]`: where a run stands, read from its journal.
+ *
+ * A run whose journal has no run_finished line is either still running (its pid holds the
+ * state_dir lock) or was stopped by a crash ("stopped"), which resume continues.
+ */
+#include <string.h>
+
+#include "rollbackctl/cmd.h"
+#include "rollbackctl/lock.h"
+#include "rollbackctl/output.h"
+#include "rollbackctl/runbook.h"
+#include "rollbackctl/runs.h"
+
+static const char *jstr(const cJSON *o, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static const char *or_dash(const char *s)
+{
+    return s != NULL ? s : "-";
+}
+
+static void print_text(struct rb_ctx *ctx, const cJSON *s)
+{
+    const cJSON *a;
+    const char *outcome = jstr(s, "outcome");
+
+    fprintf(ctx->out, "%srun %s%s  %s\n", rb_c_bold(ctx), or_dash(jstr(s, "run_id")), rb_c_reset(ctx),
+            or_dash(outcome));
+    fprintf(ctx->out, "  runbook:      %s\n", or_dash(jstr(s, "runbook")));
+    fprintf(ctx->out, "  reason:       %s\n", or_dash(jstr(s, "reason")));
+    fprintf(ctx->out, "  initiated by: %s\n", or_dash(jstr(s, "initiated_by")));
+    fprintf(ctx->out, "  started:      %s\n", or_dash(jstr(s, "started")));
+    fprintf(ctx->out, "  finished:     %s\n", or_dash(jstr(s, "finished")));
+    if (jstr(s, "waiting_for") != NULL)
+        fprintf(ctx->out, "  waiting for:  %s\n", jstr(s, "waiting_for"));
+    if (jstr(s, "error") != NULL)
+        fprintf(ctx->out, "  error:        %s\n", jstr(s, "error"));
+    if (jstr(s, "hint") != NULL)
+        fprintf(ctx->out, "  hint:         %s\n", jstr(s, "hint"));
+    fprintf(ctx->out, "\n  %-12s %-40s %-10s %10s\n", "PHASE", "ACTION", "STATE", "SECONDS");
+    cJSON_ArrayForEach(a, cJSON_GetObjectItemCaseSensitive(s, "actions")) {
+        const cJSON *ms = cJSON_GetObjectItemCaseSensitive(a, "duration_ms");
+        const char *msg = jstr(a, "error") != NULL ? jstr(a, "error") : jstr(a, "message");
+        char secs[32] = "";
+
+        if (cJSON_IsNumber(ms))
+            snprintf(secs, sizeof(secs), "%.2f", ms->valuedouble / 1000.0);
+        fprintf(ctx->out, "  %-12s %-40s %-10s %10s%s%s\n", or_dash(jstr(a, "phase")), or_dash(jstr(a, "name")),
+                or_dash(jstr(a, "state")), secs, msg != NULL ? "  " : "", msg != NULL ? msg : "");
+    }
+}
+
+int rb_cmd_status(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *err)
+{
+    const struct rb_runbook *rb;
+    const char **ids;
+    const char *run_id;
+    struct rb_journal_log log;
+    struct rb_lock_holder holder;
+    size_t n;
+    cJSON *s;
+    int held;
+
+    if (argc > 2)
+        return rb_errf(err, RB_E_USAGE, "status takes at most one RUN_ID");
+    if (argc == 2 && argv[1][0] == '-')
+        return rb_errf(err, RB_E_USAGE, "unknown option '%s'", argv[1]);
+    rb = rb_cmd_load_runbook(ctx, 0, err);
+    if (rb == NULL)
+        return -1;
+    if (argc == 2) {
+        run_id = argv[1];
+    } else {
+        if (rb_runs_list(ctx->arena, rb->state_dir, &ids, &n, err) < 0)
+            return -1;
+        if (n == 0) {
+            if (ctx->output == RB_OUTPUT_JSON)
+                fprintf(ctx->out, "{\"runs\": []}\n");
+            else
+                fprintf(ctx->out, "no runs yet in '%s'\n", rb->state_dir);
+            return 0;
+        }
+        run_id = ids[n - 1];
+    }
+    if (strchr(run_id, '/') != NULL)
+        return rb_errf(err, RB_E_FAILED, "no run '%s' in '%s'", run_id, rb->state_dir);
+    if (rb_journal_read(rb_sprintf(ctx->arena, "%s/journal.jsonl", rb_runs_dir_of(ctx->arena, rb->state_dir, run_id)),
+                        &log, err) < 0)
+        return rb_err_wrap(err, "unable to read run '%s'", run_id);
+    s = rb_runs_summarize(&log);
+    rb_journal_log_release(&log);
+    memset(&holder, 0, sizeof(holder));
+    held = rb_lock_peek(rb->state_dir, &holder, err);
+    if (held < 0) {
+        cJSON_Delete(s);
+        return -1;
+    }
+    {
+        const char *outcome = jstr(s, "outcome");
+
+        if (outcome != NULL && strcmp(outcome, "running") == 0) {
+            if (held == 1 && strcmp(holder.run_id, run_id) == 0) {
+                cJSON_AddNumberToObject(s, "pid", (double)holder.pid);
+            } else {
+                /* No process holds the lock for it: it was killed mid-run. */
+                cJSON_ReplaceItemInObjectCaseSensitive(s, "outcome", cJSON_CreateString("stopped"));
+                cJSON_AddStringToObject(s, "hint", rb_sprintf(ctx->arena, "the run stopped without finishing; "
+                                                                          "'rollbackctl resume %s' continues it", run_id));
+            }
+        }
+    }
+    if (ctx->output == RB_OUTPUT_JSON)
+        rb_out_json(ctx, s);
+    else
+        print_text(ctx, s);
+    cJSON_Delete(s);
+    return 0;
+}

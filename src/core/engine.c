@@ -1,0 +1,338 @@
+/*
+ * engine.c - the phase table and the loop that plans and applies actions, journaling each step.
+ *
+ * The engine alone moves the cursor: "started" is journaled before an action is applied and
+ * "done"/"failed" after, so after a crash the journal says exactly which action was in flight.
+ * Resume re-plans (planning is deterministic for the same runbook and options), skips what the
+ * journal says is done, and re-applies the in-flight action only if it declared itself safe to.
+ */
+#include "rollbackctl/engine.h"
+
+#include <string.h>
+#include <time.h>
+
+#include "rollbackctl/output.h"
+#include "rollbackctl/phases.h"
+
+static const struct rb_phase phases[] = {
+    { "assess", rb_assess_plan },
+    { "approve", rb_approve_plan },
+    { "freeze", rb_freeze_plan },
+    { "sync", rb_sync_plan },
+    { "restore", rb_restore_plan },
+    { "verify", rb_verify_plan },
+    { "communicate", rb_communicate_plan },
+};
+
+const struct rb_phase *rb_phase_table(size_t *n)
+{
+    *n = sizeof(phases) / sizeof(phases[0]);
+    return phases;
+}
+
+const struct rb_phase *rb_phase_lookup(const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < sizeof(phases) / sizeof(phases[0]); i++)
+        if (strcmp(phases[i].name, name) == 0)
+            return &phases[i];
+    return NULL;
+}
+
+static const char *idem_name(enum rb_idem idem)
+{
+    switch (idem) {
+    case RB_IDEMPOTENT:
+        return "idempotent";
+    case RB_CHECKS_FIRST:
+        return "checks-first";
+    case RB_ONCE:
+        return "once";
+    }
+    return "?";
+}
+
+static void print_detail(FILE *out, const char *detail, const char *indent)
+{
+    const char *p = detail;
+
+    while (*p != '\0') {
+        const char *nl = strchr(p, '\n');
+        size_t n = nl != NULL ? (size_t)(nl - p) : strlen(p);
+
+        fprintf(out, "%s%.*s\n", indent, (int)n, p);
+        p += n;
+        if (*p == '\n')
+            p++;
+    }
+}
+
+int rb_engine_plan(struct rb_run *run, struct rb_err *err)
+{
+    struct rb_ctx *ctx = run->ctx;
+    size_t i, k, first, shown = 0;
+    cJSON *doc = NULL, *arr = NULL;
+
+    if (ctx->output == RB_OUTPUT_JSON) {
+        doc = cJSON_CreateObject();
+        cJSON_AddStringToObject(doc, "runbook", run->rb->name);
+        cJSON_AddStringToObject(doc, "cutover", run->rb->cutover_src);
+        cJSON_AddBoolToObject(doc, "offline", run->offline);
+        arr = cJSON_AddArrayToObject(doc, "actions");
+    } else {
+        fprintf(ctx->out, "%sPlan for runbook '%s'%s (cutover %s)%s\n", rb_c_bold(ctx), run->rb->name,
+                run->offline ? " offline" : "", run->rb->cutover_src, rb_c_reset(ctx));
+    }
+    for (i = 0; i < sizeof(phases) / sizeof(phases[0]); i++) {
+        first = run->n_actions;
+        if (phases[i].plan(run, err) < 0) {
+            cJSON_Delete(doc);
+            return rb_err_wrap(err, "unable to plan phase '%s'", phases[i].name);
+        }
+        if (run->n_actions == first)
+            continue;
+        if (doc == NULL)
+            fprintf(ctx->out, "\n%s%s%s\n", rb_c_bold(ctx), phases[i].name, rb_c_reset(ctx));
+        for (k = first; k < run->n_actions; k++) {
+            struct rb_action *act = run->actions[k];
+
+            shown++;
+            if (doc != NULL) {
+                cJSON *a = cJSON_CreateObject();
+
+                cJSON_AddStringToObject(a, "phase", act->phase);
+                cJSON_AddStringToObject(a, "name", act->name);
+                cJSON_AddStringToObject(a, "summary", act->summary);
+                cJSON_AddStringToObject(a, "detail", act->detail.data);
+                cJSON_AddStringToObject(a, "idempotency", idem_name(act->idem));
+                cJSON_AddBoolToObject(a, "critical", act->critical);
+                if (act->pos.line > 0)
+                    cJSON_AddNumberToObject(a, "line", act->pos.line);
+                cJSON_AddItemToArray(arr, a);
+                continue;
+            }
+            fprintf(ctx->out, "  %zu. %s: %s\n", shown, act->name, act->summary);
+            print_detail(ctx->out, act->detail.data, "       ");
+        }
+    }
+    if (doc != NULL) {
+        rb_out_json(ctx, doc);
+        cJSON_Delete(doc);
+    } else {
+        fprintf(ctx->out, "\n%zu action%s planned; nothing was changed.\n", shown, shown == 1 ? "" : "s");
+    }
+    return 0;
+}
+
+int rb_engine_replay(struct rb_run *run, const struct rb_journal_log *log, struct rb_err *err)
+{
+    size_t i;
+
+    (void)err;
+    if (run->replay == NULL)
+        run->replay = cJSON_CreateObject();
+    for (i = 0; i < log->n; i++) {
+        const struct rb_journal_entry *e = &log->entries[i];
+        cJSON *st;
+
+        if (strcmp(e->event, "fact") == 0) {
+            const cJSON *k = cJSON_GetObjectItemCaseSensitive(e->data, "key");
+            const cJSON *v = cJSON_GetObjectItemCaseSensitive(e->data, "value");
+
+            if (cJSON_IsString(k) && v != NULL) {
+                cJSON_DeleteItemFromObjectCaseSensitive(run->facts, k->valuestring);
+                cJSON_AddItemToObject(run->facts, k->valuestring, cJSON_Duplicate(v, 1));
+            }
+            continue;
+        }
+        if (e->action[0] == '\0')
+            continue;
+        st = cJSON_GetObjectItemCaseSensitive(run->replay, e->action);
+        if (st == NULL) {
+            st = cJSON_CreateObject();
+            cJSON_AddStringToObject(st, "state", "planned");
+            cJSON_AddItemToObject(st, "prior", cJSON_CreateObject());
+            cJSON_AddItemToObject(run->replay, e->action, st);
+        }
+        if (strcmp(e->event, "started") == 0 || strcmp(e->event, "done") == 0 ||
+            strcmp(e->event, "failed") == 0 || strcmp(e->event, "skipped") == 0) {
+            cJSON_ReplaceItemInObjectCaseSensitive(st, "state", cJSON_CreateString(e->event));
+            if (strcmp(e->event, "done") == 0 || strcmp(e->event, "skipped") == 0) {
+                cJSON_DeleteItemFromObjectCaseSensitive(st, "result");
+                cJSON_AddItemToObject(st, "result", cJSON_Duplicate(e->data, 1));
+            }
+        } else if (strcmp(e->event, "progress") == 0) {
+            cJSON *prior = cJSON_GetObjectItemCaseSensitive(st, "prior");
+            const cJSON *it;
+
+            cJSON_ArrayForEach(it, e->data) {
+                cJSON_DeleteItemFromObjectCaseSensitive(prior, it->string);
+                cJSON_AddItemToObject(prior, it->string, cJSON_Duplicate(it, 1));
+            }
+        }
+    }
+    return 0;
+}
+
+static const char *replay_state(const struct rb_run *run, const char *action)
+{
+    const cJSON *st = cJSON_GetObjectItemCaseSensitive(run->replay, action);
+    const cJSON *s = cJSON_GetObjectItemCaseSensitive(st, "state");
+
+    return cJSON_IsString(s) ? s->valuestring : NULL;
+}
+
+static double elapsed_s(const struct timespec *t0)
+{
+    struct timespec t1;
+
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+static const char *result_message(const struct rb_action *act)
+{
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(act->result, "message");
+
+    return cJSON_IsString(m) ? m->valuestring : NULL;
+}
+
+/* Apply one action with its journal records around it. Returns 0, or -1 with err. */
+static int apply_action(struct rb_run *run, struct rb_action *act, struct rb_err *err)
+{
+    struct rb_ctx *ctx = run->ctx;
+    const char *state = replay_state(run, act->name);
+    struct timespec t0;
+    struct rb_err aerr = RB_ERR_INIT;
+    cJSON *d;
+    int rc;
+
+    if (state != NULL && (strcmp(state, "done") == 0 || strcmp(state, "skipped") == 0)) {
+        rb_info(ctx, "  %s: already done in an earlier attempt, not applied again", act->name);
+        return 0;
+    }
+    if (state != NULL && strcmp(state, "started") == 0) {
+        if (act->idem == RB_ONCE) {
+            rb_errf(err, RB_E_FAILED,
+                    "action '%s' was in flight when the run stopped and is not safe to apply twice", act->name);
+            return rb_err_hint(err, "check by hand whether it took effect, then fix the world or the runbook "
+                               "and resume");
+        }
+        rb_info(ctx, "  %s: was in flight when the run stopped; re-applying (%s)", act->name,
+                idem_name(act->idem));
+    }
+    {
+        const cJSON *st = cJSON_GetObjectItemCaseSensitive(run->replay, act->name);
+        const cJSON *prior = cJSON_GetObjectItemCaseSensitive(st, "prior");
+
+        if (prior != NULL && cJSON_GetArraySize(prior) > 0 && act->prior == NULL)
+            act->prior = cJSON_Duplicate(prior, 1);
+    }
+    d = cJSON_CreateObject();
+    cJSON_AddStringToObject(d, "summary", act->summary);
+    cJSON_AddStringToObject(d, "idempotency", idem_name(act->idem));
+    rc = rb_journal_append(&run->journal, act->phase, act->name, "started", d, err);
+    cJSON_Delete(d);
+    if (rc < 0)
+        return -1;
+    rb_info(ctx, "  %s: %s", act->name, act->summary);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    rc = act->apply != NULL ? act->apply(run, act, &aerr) : 0;
+    if (rc == 0) {
+        double s = elapsed_s(&t0);
+        cJSON *res = act->result != NULL ? cJSON_Duplicate(act->result, 1) : cJSON_CreateObject();
+
+        cJSON_AddNumberToObject(res, "duration_ms", (double)(long long)(s * 1000.0));
+        rc = rb_journal_append(&run->journal, act->phase, act->name, "done", res, err);
+        cJSON_Delete(res);
+        if (rc < 0)
+            return -1;
+        fprintf(ctx->out, "%sdone%s    %-40s %6.2fs%s%s\n", rb_c_green(ctx), rb_c_reset(ctx), act->name, s,
+                result_message(act) != NULL ? "  " : "", result_message(act) != NULL ? result_message(act) : "");
+        return 0;
+    }
+    d = cJSON_CreateObject();
+    cJSON_AddStringToObject(d, "error", aerr.msg);
+    if (aerr.hint[0] != '\0')
+        cJSON_AddStringToObject(d, "hint", aerr.hint);
+    if (act->pos.line > 0)
+        cJSON_AddNumberToObject(d, "line", act->pos.line);
+    cJSON_AddNumberToObject(d, "duration_ms", (double)(long long)(elapsed_s(&t0) * 1000.0));
+    if (act->result != NULL)
+        cJSON_AddItemToObject(d, "result", cJSON_Duplicate(act->result, 1));
+    rc = rb_journal_append(&run->journal, act->phase, act->name, "failed", d, err);
+    cJSON_Delete(d);
+    if (rc < 0)
+        return -1;
+    fprintf(ctx->out, "%sFAILED%s  %-40s %s\n", rb_c_red(ctx), rb_c_reset(ctx), act->name, aerr.msg);
+    *err = aerr;
+    if (err->cls == RB_E_NONE)
+        err->cls = RB_E_FAILED;
+    if (act->pos.line > 0 && strstr(err->msg, run->rb->path) == NULL)
+        rb_err_wrap(err, "%s:%d: %s", run->rb->path, act->pos.line, act->name);
+    return -1;
+}
+
+int rb_engine_execute(struct rb_run *run, struct rb_err *err)
+{
+    size_t i, k, first;
+    cJSON *d;
+
+    if (run->replay == NULL)
+        run->replay = cJSON_CreateObject();
+    for (i = 0; i < sizeof(phases) / sizeof(phases[0]); i++) {
+        first = run->n_actions;
+        if (phases[i].plan(run, err) < 0) {
+            struct rb_err jerr = RB_ERR_INIT;
+
+            d = cJSON_CreateObject();
+            cJSON_AddStringToObject(d, "error", err->msg);
+            rb_journal_append(&run->journal, phases[i].name, "", "phase_failed", d, &jerr);
+            cJSON_Delete(d);
+            run->outcome = err->cls == RB_E_DECLINED ? "declined" : "failed";
+            return rb_err_wrap(err, "unable to plan phase '%s'", phases[i].name);
+        }
+        if (run->n_actions == first)
+            continue;
+        rb_info(run->ctx, "%s%s%s", rb_c_bold(run->ctx), phases[i].name, rb_c_reset(run->ctx));
+        if (rb_journal_append(&run->journal, phases[i].name, "", "phase_started", NULL, err) < 0)
+            return -1;
+        for (k = first; k < run->n_actions; k++) {
+            struct rb_action *act = run->actions[k];
+
+            if (rb_interrupted()) {
+                run->outcome = "interrupted";
+                rb_journal_append(&run->journal, phases[i].name, "", "interrupted", NULL, err);
+                rb_errf(err, RB_E_INTERRUPTED, "interrupted before '%s'; the run can be continued", act->name);
+                return rb_err_hint(err, "rollbackctl resume %s", run->run_id);
+            }
+            if (apply_action(run, act, err) < 0) {
+                if (err->cls == RB_E_FAILED && !act->critical) {
+                    run->partial = true;
+                    rb_err_clear(err);
+                    continue;
+                }
+                run->outcome = err->cls == RB_E_DECLINED ? "declined" : "failed";
+                return -1;
+            }
+        }
+        if (rb_journal_append(&run->journal, phases[i].name, "", "phase_done", NULL, err) < 0)
+            return -1;
+    }
+    if (rb_interrupted()) {
+        /* The signal came during the last action: it finished, and so did the run. */
+        rb_info(run->ctx, "signal received after the last action; the run is complete");
+    }
+    {
+        const cJSON *v = rb_run_fact(run, "verification");
+
+        if (cJSON_IsString(v) && strcmp(v->valuestring, "failed") == 0) {
+            run->outcome = "failed";
+            return rb_errf(err, RB_E_FAILED, "verification failed; see the verification report of run '%s'",
+                           run->run_id);
+        }
+    }
+    run->outcome = run->partial ? "partial" : "succeeded";
+    return 0;
+}

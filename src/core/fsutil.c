@@ -1,0 +1,163 @@
+/*
+ * fsutil.c - durable file-system helpers: whole writes, fsync of files and folders, mkdir -p,
+ * atomic replace (pgBackRest posix/write.c: temp file, fsync, close checked, rename, fsync dir).
+ */
+#include "rollbackctl/fsutil.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+int rb_write_all(int fd, const void *buf, size_t len)
+{
+    const char *p = buf;
+
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+int rb_fsync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int rc;
+
+    if (fd < 0)
+        return -1;
+    rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
+int rb_mkdir_p(const char *path, mode_t mode, struct rb_err *err)
+{
+    char tmp[4096];
+    size_t len = strlen(path);
+    char *p;
+
+    if (len == 0 || len >= sizeof(tmp))
+        return rb_errf(err, RB_E_FAILED, "unable to create directory '%s': bad path", path);
+    memcpy(tmp, path, len + 1);
+    for (p = tmp + 1; *p != '\0'; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(tmp, mode) < 0 && errno != EEXIST)
+            return rb_errf(err, RB_E_FAILED, "unable to create directory '%s': %s", tmp, strerror(errno));
+        *p = '/';
+    }
+    if (mkdir(tmp, mode) < 0 && errno != EEXIST)
+        return rb_errf(err, RB_E_FAILED, "unable to create directory '%s': %s", tmp, strerror(errno));
+    return 0;
+}
+
+int rb_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode, struct rb_err *err)
+{
+    char tmp[4096 + 8];
+    char dir[4096];
+    char *slash;
+    int fd;
+
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    if (fd < 0)
+        return rb_errf(err, RB_E_FAILED, "unable to open file '%s' for write: %s", tmp, strerror(errno));
+    if (rb_write_all(fd, data, len) < 0 || fsync(fd) < 0) {
+        int e = errno;
+
+        close(fd);
+        unlink(tmp);
+        return rb_errf(err, RB_E_FAILED, "unable to write file '%s': %s", tmp, strerror(e));
+    }
+    if (close(fd) < 0 || rename(tmp, path) < 0) {
+        int e = errno;
+
+        unlink(tmp);
+        return rb_errf(err, RB_E_FAILED, "unable to persist file '%s': %s", path, strerror(e));
+    }
+    snprintf(dir, sizeof(dir), "%s", path);
+    slash = strrchr(dir, '/');
+    if (slash == dir)
+        slash[1] = '\0';
+    else if (slash != NULL)
+        *slash = '\0';
+    else
+        snprintf(dir, sizeof(dir), ".");
+    if (rb_fsync_dir(dir) < 0)
+        return rb_errf(err, RB_E_FAILED, "unable to sync directory '%s': %s", dir, strerror(errno));
+    return 0;
+}
+
+char *rb_read_file(const char *path, size_t *len_out, struct rb_err *err)
+{
+    FILE *f = fopen(path, "rb");
+    char *data = NULL;
+    size_t len = 0, cap = 0;
+
+    if (f == NULL) {
+        rb_errf(err, RB_E_FAILED, "unable to open file '%s': %s", path, strerror(errno));
+        return NULL;
+    }
+    for (;;) {
+        size_t n;
+
+        if (cap - len < 65536) {
+            char *p;
+
+            cap = cap == 0 ? 65536 : cap * 2;
+            p = realloc(data, cap + 1);
+            if (p == NULL) {
+                free(data);
+                fclose(f);
+                rb_errf(err, RB_E_FAILED, "out of memory reading '%s'", path);
+                return NULL;
+            }
+            data = p;
+        }
+        n = fread(data + len, 1, cap - len, f);
+        len += n;
+        if (n == 0)
+            break;
+    }
+    if (ferror(f)) {
+        free(data);
+        fclose(f);
+        rb_errf(err, RB_E_FAILED, "unable to read file '%s': %s", path, strerror(errno));
+        return NULL;
+    }
+    fclose(f);
+    data[len] = '\0';
+    if (len_out != NULL)
+        *len_out = len;
+    return data;
+}
+
+void rb_sha256_hex(const void *data, size_t len, char out[65])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    static const char hex[] = "0123456789abcdef";
+    unsigned int i;
+
+    EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL);
+    for (i = 0; i < mdlen && i < 32; i++) {
+        out[2 * i] = hex[md[i] >> 4];
+        out[2 * i + 1] = hex[md[i] & 15];
+    }
+    out[64] = '\0';
+}

@@ -1,0 +1,202 @@
+/*
+ * run.c - a run's plan (actions), its shared facts, its handle cache and its signal flag.
+ */
+#include "rollbackctl/run.h"
+
+#include <signal.h>
+#include <stdarg.h>
+#include <string.h>
+
+#include "rollbackctl/fsutil.h"
+
+struct rb_handle {
+    struct rb_handle *next;
+    const char *kind;
+    const char *target;
+    void *ptr;
+};
+
+static volatile sig_atomic_t interrupted;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    interrupted = 1;
+}
+
+bool rb_interrupted(void)
+{
+    return interrupted != 0;
+}
+
+void rb_signals_install(void)
+{
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    /* SA_RESTART: an action in progress finishes; the engine checks the flag between actions. */
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+static void free_json(void *p)
+{
+    cJSON_Delete(p);
+}
+
+struct rb_run *rb_run_new(struct rb_ctx *ctx, const struct rb_runbook *rb, enum rb_mode mode)
+{
+    struct rb_run *run = rb_new(ctx->arena, struct rb_run);
+
+    run->ctx = ctx;
+    run->arena = ctx->arena;
+    run->rb = rb;
+    run->mode = mode;
+    run->read_only = mode != RB_MODE_EXECUTE;
+    run->journal.fd = -1;
+    run->state_dir = rb != NULL ? rb->state_dir : NULL;
+    run->facts = cJSON_CreateObject();
+    rb_arena_on_free(ctx->arena, free_json, run->facts);
+    run->outcome = "planned";
+    return run;
+}
+
+struct rb_run *rb_run_new_check(struct rb_ctx *ctx, const struct rb_runbook *rb)
+{
+    return rb_run_new(ctx, rb, RB_MODE_CHECK);
+}
+
+static void release_action(void *p)
+{
+    struct rb_action *act = p;
+
+    rb_buf_release(&act->detail);
+    cJSON_Delete(act->result);
+    cJSON_Delete(act->prior);
+}
+
+struct rb_action *rb_run_add_action(struct rb_run *run, const char *phase, const char *name,
+                                    const char *summary, enum rb_idem idem, rb_apply_fn apply, void *arg)
+{
+    struct rb_action *act = rb_new(run->arena, struct rb_action);
+
+    if (run->n_actions == run->cap_actions) {
+        size_t cap = run->cap_actions == 0 ? 32 : run->cap_actions * 2;
+        struct rb_action **p = rb_new_array(run->arena, struct rb_action *, cap);
+
+        if (run->n_actions > 0)
+            memcpy(p, run->actions, run->n_actions * sizeof(*p));
+        run->actions = p;
+        run->cap_actions = cap;
+    }
+    act->phase = rb_strdup(run->arena, phase);
+    act->name = rb_strdup(run->arena, name);
+    act->summary = rb_strdup(run->arena, summary);
+    rb_buf_init(&act->detail);
+    act->idem = idem;
+    act->critical = true;
+    act->apply = apply;
+    act->arg = arg;
+    rb_arena_on_free(run->arena, release_action, act);
+    run->actions[run->n_actions++] = act;
+    return act;
+}
+
+void rb_action_detailf(struct rb_action *act, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    rb_buf_vaddf(&act->detail, fmt, ap);
+    va_end(ap);
+}
+
+/* Shallow merge: keys of src replace those of dst. */
+static void merge_into(cJSON *dst, const cJSON *src)
+{
+    const cJSON *it;
+
+    cJSON_ArrayForEach(it, src) {
+        if (it->string == NULL)
+            continue;
+        cJSON_DeleteItemFromObjectCaseSensitive(dst, it->string);
+        cJSON_AddItemToObject(dst, it->string, cJSON_Duplicate(it, 1));
+    }
+}
+
+int rb_run_progress(struct rb_run *run, struct rb_action *act, const cJSON *data, struct rb_err *err)
+{
+    if (run->mode != RB_MODE_EXECUTE || run->journal.fd < 0)
+        return 0;
+    if (rb_journal_append(&run->journal, act->phase, act->name, "progress", data, err) < 0)
+        return -1;
+    if (act->prior == NULL)
+        act->prior = cJSON_CreateObject();
+    merge_into(act->prior, data);
+    return 0;
+}
+
+int rb_run_fact_set(struct rb_run *run, const char *key, cJSON *value, struct rb_err *err)
+{
+    int rc = 0;
+
+    if (run->journal.fd >= 0) {
+        cJSON *d = cJSON_CreateObject();
+
+        cJSON_AddStringToObject(d, "key", key);
+        cJSON_AddItemToObject(d, "value", cJSON_Duplicate(value, 1));
+        rc = rb_journal_append(&run->journal, "", "", "fact", d, err);
+        cJSON_Delete(d);
+    }
+    cJSON_DeleteItemFromObjectCaseSensitive(run->facts, key);
+    cJSON_AddItemToObject(run->facts, key, value);
+    return rc;
+}
+
+const cJSON *rb_run_fact(const struct rb_run *run, const char *key)
+{
+    return cJSON_GetObjectItemCaseSensitive(run->facts, key);
+}
+
+const char *rb_run_assets_dir(struct rb_run *run, struct rb_err *err)
+{
+    if (run->assets_dir != NULL)
+        return run->assets_dir;
+    if (run->run_dir == NULL) {
+        rb_errf(err, RB_E_FAILED, "this run has no folder (plan and check runs keep no assets)");
+        return NULL;
+    }
+    {
+        const char *dir = rb_sprintf(run->arena, "%s/assets", run->run_dir);
+
+        if (rb_mkdir_p(dir, 0700, err) < 0)
+            return NULL;
+        rb_fsync_dir(run->run_dir);
+        run->assets_dir = dir;
+    }
+    return run->assets_dir;
+}
+
+void *rb_run_handle_get(struct rb_run *run, const char *kind, const char *target)
+{
+    struct rb_handle *h;
+
+    for (h = run->handles; h != NULL; h = h->next)
+        if (strcmp(h->kind, kind) == 0 && strcmp(h->target, target) == 0)
+            return h->ptr;
+    return NULL;
+}
+
+void rb_run_handle_put(struct rb_run *run, const char *kind, const char *target, void *handle)
+{
+    struct rb_handle *h = rb_new(run->arena, struct rb_handle);
+
+    h->kind = rb_strdup(run->arena, kind);
+    h->target = rb_strdup(run->arena, target);
+    h->ptr = handle;
+    h->next = run->handles;
+    run->handles = h;
+}
