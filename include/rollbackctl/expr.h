@@ -43,4 +43,11 @@ int rb_expr_eval(const struct rb_expr *e, rb_expr_lookup_fn lookup, void *ctx, s
 int rb_expr_eval_bool(const struct rb_expr *e, rb_expr_lookup_fn lookup, void *ctx, bool *out,
                       struct rb_err *err);
 
+/*
+ * Compare two decimal numbers given as text ("0.10", "-3", "1.5e-05": exponents are accepted
+ * here because database drivers print them) exactly, digit by digit. *out gets -1, 0 or 1.
+ * Returns -1 when either is not a number.
+ */
+int rb_decimal_cmp(const char *a, const char *b, int *out);
+
 #endif

@@ -242,6 +242,7 @@ struct rb_message {
     const char *template_path;      /* resolved against the runbook's folder */
     struct rb_cond when;            /* expr NULL when absent */
     struct rb_pos pos;
+    struct rb_pos template_pos;     /* the `template:` value */
 };
 
 struct rb_contact {
@@ -315,14 +316,19 @@ struct rb_diags {
 void rb_diags_init(struct rb_diags *d, struct rb_arena *a, const char *file);
 void rb_diag_add(struct rb_diags *d, enum rb_diag_level lvl, struct rb_pos pos, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-/* Prints "FILE:LINE:COL: error: msg" lines, in order of position. */
+/* Prints "FILE:LINE:COL: error: msg" lines, in order of position ("FILE: error: msg" at 0:0). */
 void rb_diags_print(const struct rb_diags *d, FILE *out);
+/* The diagnostics in print order (by position, stable); arena-owned array of d->n pointers. */
+const struct rb_diag **rb_diags_sorted(const struct rb_diags *d);
 
 /*
  * Load and check a runbook. Returns the model (arena-owned) or NULL when it has errors; either way
  * every problem found is in diags. A missing or unreadable file is one error at 0:0.
  */
 struct rb_runbook *rb_runbook_load(struct rb_arena *a, const char *path, struct rb_diags *diags);
+/* The same for YAML already in memory; path names it in the model and resolves relative paths. */
+struct rb_runbook *rb_runbook_load_buffer(struct rb_arena *a, const char *path, const char *data,
+                                          size_t len, struct rb_diags *diags);
 
 /*
  * Checks that depend on the environment at run time (env variables named by *_env keys, template

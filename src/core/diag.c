@@ -1,0 +1,89 @@
+/*
+ * diag.c - runbook diagnostics: collected while loading, printed sorted by position.
+ *
+ * The loader reports every problem it finds in one pass; the order it finds them in follows
+ * the sections it walks, not the file, so printing sorts them by line and column (stable, so
+ * two problems at one place keep the order they were found in).
+ */
+#include "rollbackctl/runbook.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+void rb_diags_init(struct rb_diags *d, struct rb_arena *a, const char *file)
+{
+    memset(d, 0, sizeof(*d));
+    d->arena = a;
+    d->file = file != NULL ? file : "runbook";
+}
+
+void rb_diag_add(struct rb_diags *d, enum rb_diag_level lvl, struct rb_pos pos, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (d->n == d->cap) {
+        size_t cap = d->cap ? d->cap * 2 : 16;
+        struct rb_diag *items = rb_new_array(d->arena, struct rb_diag, cap);
+
+        if (d->n > 0)
+            memcpy(items, d->items, d->n * sizeof(*items));
+        d->items = items;
+        d->cap = cap;
+    }
+    va_start(ap, fmt);
+    d->items[d->n].msg = rb_vsprintf(d->arena, fmt, ap);
+    va_end(ap);
+    d->items[d->n].level = lvl;
+    d->items[d->n].pos = pos;
+    d->n++;
+    if (lvl == RB_DIAG_ERROR)
+        d->n_errors++;
+    else
+        d->n_warnings++;
+}
+
+/* Insertion sort: diagnostics number a handful, and it is stable. */
+static void diags_sorted(const struct rb_diags *d, const struct rb_diag **out)
+{
+    size_t i, j;
+
+    for (i = 0; i < d->n; i++) {
+        const struct rb_diag *x = &d->items[i];
+
+        for (j = i; j > 0; j--) {
+            const struct rb_diag *p = out[j - 1];
+
+            if (p->pos.line < x->pos.line || (p->pos.line == x->pos.line && p->pos.col <= x->pos.col))
+                break;
+            out[j] = p;
+        }
+        out[j] = x;
+    }
+}
+
+const struct rb_diag **rb_diags_sorted(const struct rb_diags *d)
+{
+    const struct rb_diag **v = rb_new_array(d->arena, const struct rb_diag *, d->n + 1);
+
+    diags_sorted(d, v);
+    return v;
+}
+
+void rb_diags_print(const struct rb_diags *d, FILE *out)
+{
+    const struct rb_diag **v;
+    size_t i;
+
+    if (d->n == 0)
+        return;
+    v = rb_diags_sorted(d);
+    for (i = 0; i < d->n; i++) {
+        const char *lvl = v[i]->level == RB_DIAG_ERROR ? "error" : "warning";
+
+        if (v[i]->pos.line > 0)
+            fprintf(out, "%s:%d:%d: %s: %s\n", d->file, v[i]->pos.line, v[i]->pos.col, lvl, v[i]->msg);
+        else
+            fprintf(out, "%s: %s: %s\n", d->file, lvl, v[i]->msg);
+    }
+}

@@ -1,0 +1,50 @@
+/*
+ * runbook_check.c - the checks that depend on the machine a command runs on, not on the file:
+ * environment variables named by `*_env` keys and the template files of `communicate`.
+ *
+ * They are separate from loading because `validate` on a laptop should not fail for a secret
+ * that only exists on the rollback host; commands that actually need them ask for errors.
+ */
+#include "rollbackctl/runbook.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static bool ends_with(const char *s, const char *suffix)
+{
+    size_t ls = strlen(s), lx = strlen(suffix);
+
+    return ls > lx && strcmp(s + ls - lx, suffix) == 0;
+}
+
+void rb_runbook_check_env(const struct rb_runbook *rb, struct rb_diags *diags, bool as_errors)
+{
+    enum rb_diag_level lvl = as_errors ? RB_DIAG_ERROR : RB_DIAG_WARNING;
+    size_t i, j;
+
+    if (rb == NULL)
+        return;
+    for (i = 0; i < rb->n_targets; i++) {
+        const struct rb_target *t = &rb->targets[i];
+
+        for (j = 0; j < t->n_opts; j++) {
+            const struct rb_opt *o = &t->opts[j];
+            const char *v;
+
+            if (o->value == NULL || !ends_with(o->key, "_env"))
+                continue;
+            v = getenv(o->value);
+            if (v == NULL || *v == '\0')
+                rb_diag_add(diags, lvl, o->value_pos, "environment variable '%s' (%s of target '%s') is %s",
+                            o->value, o->key, t->name, v == NULL ? "not set" : "empty");
+        }
+    }
+    for (i = 0; i < rb->n_messages; i++) {
+        const struct rb_message *m = &rb->messages[i];
+
+        if (m->template_path != NULL && access(m->template_path, R_OK) != 0)
+            rb_diag_add(diags, lvl, m->template_pos, "template '%s' of message '%s' is not readable",
+                        m->template_path, m->name != NULL ? m->name : "?");
+    }
+}

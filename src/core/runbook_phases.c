@@ -1,0 +1,671 @@
+/*
+ * runbook_phases.c - loading the sections of the later phases: sync, restore, verify,
+ * communicate, prepare, and the probes (sql/http/run) that restore steps and verify checks share.
+ *
+ * Each list item keeps its position so a phase can name the runbook line an action came from.
+ * Names within a list (sync tables, restore steps, checks, messages) must be unique: they key
+ * the journal and the sync ledger.
+ */
+#include "runbook_priv.h"
+
+#include <ctype.h>
+#include <string.h>
+#include <strings.h>
+
+#define DB_BIT RB_KIND_BIT(RB_TARGET_DB)
+
+/* Report a second use of a name in a list; first_line of the earlier one. */
+static bool dup_name(struct ld *l, const char *what, const char *name, struct rb_pos pos, const char *const *names,
+                     const struct rb_pos *poss, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        if (names[i] != NULL && strcmp(names[i], name) == 0) {
+            ld_err(l, pos, "duplicate %s '%s' (first at line %d)", what, name, poss[i].line);
+            return true;
+        }
+    return false;
+}
+
+/* ---- sync --------------------------------------------------------------------------------- */
+
+static void ld_sync_table(struct ld *l, const struct yn *n, struct rb_sync_table *t)
+{
+    static const char *const keys[] = { "name", "critical", "source", "target", "columns", NULL };
+    static const char *const req[] = { "name", "source", "target", "columns", NULL };
+    static const char *const src_keys[] = { "table", "changed_since", "where", NULL };
+    static const char *const src_req[] = { "table", "changed_since", NULL };
+    static const char *const dst_keys[] = { "table", "key", NULL };
+    static const char *const dst_req[] = { "table", "key", NULL };
+    const struct yn *src, *dst, *cols;
+    const char *what;
+    size_t i, j;
+
+    t->pos = n->pos;
+    t->name = ld_str(l, n, "name", "sync.tables");
+    what = t->name != NULL ? rb_sprintf(l->a, "sync table '%s'", t->name) : "a sync table";
+    ld_keys(l, n, n->pos, what, keys, req);
+    t->critical = ld_bool(l, n, "critical", "sync.tables", true);
+    src = yn_get(n, "source");
+    if (src != NULL && ld_is_map(l, src, "sync.tables.source")) {
+        t->source_pos = src->pos;
+        ld_keys(l, src, ld_pos(n, "source"), rb_sprintf(l->a, "the source of %s", what), src_keys, src_req);
+        t->source_table = ld_str(l, src, "table", "sync.tables.source");
+        t->changed_since = ld_str(l, src, "changed_since", "sync.tables.source");
+        t->where = ld_str(l, src, "where", "sync.tables.source");
+    }
+    dst = yn_get(n, "target");
+    if (dst != NULL && ld_is_map(l, dst, "sync.tables.target")) {
+        t->target_pos = dst->pos;
+        ld_keys(l, dst, ld_pos(n, "target"), rb_sprintf(l->a, "the target of %s", what), dst_keys, dst_req);
+        t->target_table = ld_str(l, dst, "table", "sync.tables.target");
+        t->key = ld_strlist(l, dst, "key", "sync.tables.target", true);
+        if (yn_key(dst, "key") != NULL && t->key.n == 0 && yn_get(dst, "key")->type == YN_SEQ)
+            ld_err(l, t->key.pos, "'sync.tables.target.key' of %s is empty; name the upsert key columns", what);
+    }
+    cols = yn_get(n, "columns");
+    if (cols != NULL && ld_is_map(l, cols, "sync.tables.columns")) {
+        t->columns_pos = cols->pos;
+        t->columns = rb_new_array(l->a, struct rb_column_map, cols->n + 1);
+        if (cols->n == 0)
+            ld_err(l, cols->pos, "'columns' of %s is empty", what);
+        for (i = 0; i < cols->n; i++) {
+            const struct yn *k = cols->items[2 * i];
+            const char *expr;
+
+            if (k->type != YN_SCALAR)
+                continue;
+            expr = ld_str(l, cols, k->str, "sync.tables.columns");
+            if (expr == NULL)
+                continue;
+            t->columns[t->n_columns].target_column = k->str;
+            t->columns[t->n_columns].source_expr = expr;
+            t->columns[t->n_columns].pos = k->pos;
+            t->n_columns++;
+        }
+        for (i = 0; i < t->key.n; i++) {
+            bool found = false;
+
+            for (j = 0; j < t->n_columns; j++)
+                found = found || strcmp(t->columns[j].target_column, t->key.items[i]) == 0;
+            if (!found && t->n_columns > 0)
+                ld_err(l, t->key.pos, "key column '%s' of %s is not one of its columns", t->key.items[i], what);
+        }
+    }
+}
+
+void ld_sync(struct ld *l, const struct yn *n)
+{
+    static const char *const keys[] = { "from", "to", "tables", NULL };
+    struct rb_sync *s = &l->rb->sync;
+    const struct rb_target *t;
+    const struct yn *tables;
+    size_t i;
+
+    if (!ld_is_map(l, n, "sync"))
+        return;
+    s->present = true;
+    s->pos = n->pos;
+    ld_keys(l, n, n->pos, "'sync'", keys, keys);
+    t = ld_target_ref(l, n, "from", "sync", DB_BIT);
+    s->from = t != NULL ? t->name : NULL;
+    t = ld_target_ref(l, n, "to", "sync", DB_BIT);
+    s->to = t != NULL ? t->name : NULL;
+    if (s->from != NULL && s->to != NULL && strcmp(s->from, s->to) == 0)
+        ld_err(l, yn_get(n, "to")->pos, "'sync.from' and 'sync.to' are both target '%s'", s->to);
+    tables = yn_get(n, "tables");
+    if (tables == NULL || !ld_is_seq(l, tables, "sync.tables"))
+        return;
+    s->tables = rb_new_array(l->a, struct rb_sync_table, tables->n + 1);
+    for (i = 0; i < tables->n; i++) {
+        struct rb_sync_table *st = &s->tables[s->n_tables];
+
+        if (!ld_is_map(l, tables->items[i], "sync.tables"))
+            continue;
+        ld_sync_table(l, tables->items[i], st);
+        if (st->name != NULL)
+            for (size_t j = 0; j < s->n_tables; j++)
+                if (s->tables[j].name != NULL && strcmp(s->tables[j].name, st->name) == 0) {
+                    ld_err(l, ld_pos(tables->items[i], "name"), "duplicate sync table '%s' (first at line %d)",
+                           st->name, s->tables[j].pos.line);
+                    break;
+                }
+        s->n_tables++;
+    }
+}
+
+/* ---- probes ------------------------------------------------------------------------------- */
+
+static const char *const http_methods[] = { "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", NULL };
+
+/* Keys of a probe and the probe kinds they belong to. */
+static const struct {
+    const char *key;
+    unsigned kinds;     /* bit per enum rb_probe_kind */
+} probe_keys[] = {
+    { "target", 1u << RB_PROBE_SQL },
+    { "sql", 1u << RB_PROBE_SQL },
+    { "http", 1u << RB_PROBE_HTTP },
+    { "method", 1u << RB_PROBE_HTTP },
+    { "body", 1u << RB_PROBE_HTTP },
+    { "headers", 1u << RB_PROBE_HTTP },
+    { "expect_status", 1u << RB_PROBE_HTTP },
+    { "run", 1u << RB_PROBE_RUN },
+    { "retry", (1u << RB_PROBE_SQL) | (1u << RB_PROBE_HTTP) | (1u << RB_PROBE_RUN) },
+    { "timeout", (1u << RB_PROBE_SQL) | (1u << RB_PROBE_HTTP) | (1u << RB_PROBE_RUN) },
+};
+
+static const char *probe_kind_key(enum rb_probe_kind k)
+{
+    return k == RB_PROBE_SQL ? "sql" : k == RB_PROBE_HTTP ? "http" : "run";
+}
+
+/*
+ * Reads a probe from map n (the keys above; other keys were already checked by the caller).
+ * what names it in messages ("restore.verify", "verify").
+ */
+static void ld_probe(struct ld *l, const struct yn *n, const char *what, struct rb_probe *p)
+{
+    const struct yn *h, *r;
+    size_t i;
+    int kinds = 0;
+
+    p->pos = n->pos;
+    p->retry.attempts = 1;
+    if (yn_key(n, "sql") != NULL) {
+        p->kind = RB_PROBE_SQL;
+        kinds++;
+    }
+    if (yn_key(n, "http") != NULL) {
+        p->kind = RB_PROBE_HTTP;
+        kinds++;
+    }
+    if (yn_key(n, "run") != NULL) {
+        p->kind = RB_PROBE_RUN;
+        kinds++;
+    }
+    if (kinds != 1) {
+        ld_err(l, n->pos, kinds == 0 ? "'%s' needs one of 'sql' (with 'target'), 'http' or 'run'"
+                                     : "'%s' takes one of 'sql', 'http' or 'run', not several", what);
+        p->kind = RB_PROBE_NONE;
+        return;
+    }
+    for (i = 0; i < sizeof(probe_keys) / sizeof(probe_keys[0]); i++)
+        if (yn_key(n, probe_keys[i].key) != NULL && !(probe_keys[i].kinds & (1u << p->kind)))
+            ld_err(l, ld_pos(n, probe_keys[i].key), "'%s' does not apply to a '%s' probe in '%s'", probe_keys[i].key,
+                   probe_kind_key(p->kind), what);
+    switch (p->kind) {
+    case RB_PROBE_SQL: {
+        const struct rb_target *t;
+
+        p->sql = ld_str(l, n, "sql", what);
+        if (yn_key(n, "target") == NULL) {
+            ld_err(l, ld_pos(n, "sql"), "missing required key 'target' for the 'sql' of '%s'", what);
+        } else {
+            t = ld_target_ref(l, n, "target", what, DB_BIT);
+            p->target = t != NULL ? t->name : NULL;
+        }
+        break;
+    }
+    case RB_PROBE_HTTP: {
+        const char *m;
+
+        p->url = ld_str(l, n, "http", what);
+        if (p->url != NULL && strncmp(p->url, "http://", 7) != 0 && strncmp(p->url, "https://", 8) != 0)
+            ld_err(l, yn_get(n, "http")->pos, "'%s.http' must be an http:// or https:// URL, not '%s'", what, p->url);
+        m = ld_str(l, n, "method", what);
+        p->method = "GET";
+        if (m != NULL) {
+            bool ok = false;
+
+            for (i = 0; http_methods[i] != NULL; i++)
+                if (strcmp(m, http_methods[i]) == 0) {
+                    ok = true;
+                    p->method = http_methods[i];
+                }
+            if (!ok)
+                ld_err(l, yn_get(n, "method")->pos, "unknown HTTP method '%s' (expected GET, POST, PUT, PATCH, "
+                       "DELETE or HEAD)", m);
+        }
+        p->body = ld_str(l, n, "body", what);
+        p->expect_status = ld_int(l, n, "expect_status", what, 200, 100, 599);
+        h = yn_get(n, "headers");
+        if (h != NULL && ld_is_map(l, h, rb_sprintf(l->a, "%s.headers", what))) {
+            p->headers = rb_new_array(l->a, struct rb_header, h->n + 1);
+            for (i = 0; i < h->n; i++) {
+                const struct yn *k = h->items[2 * i];
+                const char *v;
+
+                if (k->type != YN_SCALAR || (v = ld_str(l, h, k->str, rb_sprintf(l->a, "%s.headers", what))) == NULL)
+                    continue;
+                p->headers[p->n_headers].name = k->str;
+                p->headers[p->n_headers].value = v;
+                p->n_headers++;
+            }
+        }
+        break;
+    }
+    default: {
+        const struct yn *run = yn_get(n, "run");
+
+        p->argv = ld_strlist(l, n, "run", what, false);
+        if (run != NULL && run->type == YN_SEQ && run->n == 0)
+            ld_err(l, run->pos, "'%s.run' is empty; give the program and its arguments", what);
+        break;
+    }
+    }
+    p->timeout_ms = ld_dur(l, n, "timeout", what);
+    r = yn_get(n, "retry");
+    if (r != NULL && ld_is_map(l, r, rb_sprintf(l->a, "%s.retry", what))) {
+        static const char *const rkeys[] = { "attempts", "interval", NULL };
+        const char *rw = rb_sprintf(l->a, "%s.retry", what);
+
+        ld_keys(l, r, ld_pos(n, "retry"), rb_sprintf(l->a, "'%s'", rw), rkeys, NULL);
+        p->retry.attempts = ld_int(l, r, "attempts", rw, 1, 1, 10000);
+        p->retry.interval_ms = ld_dur(l, r, "interval", rw);
+    }
+}
+
+/* ---- restore ------------------------------------------------------------------------------ */
+
+static const char *const dns_types[] = { "A", "AAAA", "CNAME", "TXT", "MX", "SRV", "NS", "PTR", "CAA", NULL };
+
+static void ld_step(struct ld *l, const struct yn *n, struct rb_restore_step *s)
+{
+    static const char *const keys[] = { "name", "run", "sql", "dns", "scale", "env", "timeout", "verify", NULL };
+    static const char *const kinds[] = { "run", "sql", "dns", "scale", NULL };
+    static const char *const sql_keys[] = { "target", "statement", NULL };
+    static const char *const dns_keys[] = { "target", "name", "type", "data", "ttl", NULL };
+    static const char *const dns_req[] = { "target", "name", "type", "data", NULL };
+    static const char *const scale_keys[] = { "target", "deployment", "replicas", "namespace", NULL };
+    static const char *const scale_req[] = { "target", "deployment", "replicas", NULL };
+    static const char *const verify_keys[] = { "target", "sql", "http", "method", "body", "headers",
+                                               "expect_status", "run", "retry", "timeout", NULL };
+    const char *what, *kind = NULL;
+    const struct yn *body, *env, *vf;
+    const struct rb_target *t;
+    int found = 0;
+    size_t i;
+
+    s->pos = n->pos;
+    s->name = ld_str(l, n, "name", "restore");
+    what = s->name != NULL ? rb_sprintf(l->a, "restore step '%s'", s->name) : "a restore step";
+    ld_keys(l, n, n->pos, what, keys, (const char *const[]){ "name", NULL });
+    for (i = 0; kinds[i] != NULL; i++)
+        if (yn_key(n, kinds[i]) != NULL && found++ == 0)
+            kind = kinds[i];
+    if (found != 1) {
+        if (found == 0)
+            ld_err(l, n->pos, "%s needs one of 'run', 'sql', 'dns' or 'scale'", what);
+        else
+            ld_err(l, n->pos, "%s does one thing; it has %d of 'run', 'sql', 'dns', 'scale'", what, found);
+        return;
+    }
+    s->timeout_ms = ld_dur(l, n, "timeout", "restore");
+    env = yn_get(n, "env");
+    if (env != NULL && strcmp(kind, "run") != 0)
+        ld_err(l, ld_pos(n, "env"), "'env' only applies to 'run' steps");
+    body = yn_get(n, kind);
+    if (strcmp(kind, "run") == 0) {
+        s->kind = RB_STEP_RUN;
+        if (body->type == YN_SCALAR && !yn_is_null(body))
+            ld_err(l, body->pos, "expected a list of strings for 'restore.run', found a string (commands are argv "
+                   "vectors, never run through a shell: [systemctl, start, legacy-db])");
+        else
+            s->argv = ld_strlist(l, n, "run", "restore", false);
+        if (body->type == YN_SEQ && body->n == 0)
+            ld_err(l, body->pos, "'run' of %s is empty; give the program and its arguments", what);
+        if (env != NULL && ld_is_map(l, env, "restore.env")) {
+            s->env = rb_new_array(l->a, struct rb_env_var, env->n + 1);
+            for (i = 0; i < env->n; i++) {
+                const struct yn *k = env->items[2 * i];
+                const char *v;
+
+                if (k->type != YN_SCALAR || (v = ld_str(l, env, k->str, "restore.env")) == NULL)
+                    continue;
+                s->env[s->n_env].name = k->str;
+                s->env[s->n_env].value = v;
+                s->n_env++;
+            }
+        }
+    } else if (ld_is_map(l, body, rb_sprintf(l->a, "restore.%s", kind))) {
+        const char *w = rb_sprintf(l->a, "restore.%s", kind);
+        struct rb_pos at = ld_pos(n, kind);
+
+        if (strcmp(kind, "sql") == 0) {
+            s->kind = RB_STEP_SQL;
+            ld_keys(l, body, at, rb_sprintf(l->a, "'%s'", w), sql_keys, sql_keys);
+            t = ld_target_ref(l, body, "target", w, DB_BIT);
+            s->statement = ld_str(l, body, "statement", w);
+        } else if (strcmp(kind, "dns") == 0) {
+            const char *type;
+
+            s->kind = RB_STEP_DNS;
+            ld_keys(l, body, at, rb_sprintf(l->a, "'%s'", w), dns_keys, dns_req);
+            t = ld_target_ref(l, body, "target", w, RB_KIND_BIT(RB_TARGET_DNS));
+            s->dns_name = ld_str(l, body, "name", w);
+            type = ld_str(l, body, "type", w);
+            s->dns_data = ld_str(l, body, "data", w);
+            s->dns_ttl = ld_int(l, body, "ttl", w, 300, 0, 2147483);
+            if (type != NULL) {
+                bool ok = false;
+
+                for (i = 0; dns_types[i] != NULL; i++)
+                    if (strcasecmp(type, dns_types[i]) == 0) {
+                        ok = true;
+                        s->dns_type = dns_types[i];
+                    }
+                if (!ok)
+                    ld_err(l, yn_get(body, "type")->pos, "unknown DNS record type '%s' (expected A, AAAA, CNAME, "
+                           "TXT, MX, SRV, NS, PTR or CAA)", type);
+            }
+        } else {
+            s->kind = RB_STEP_SCALE;
+            ld_keys(l, body, at, rb_sprintf(l->a, "'%s'", w), scale_keys, scale_req);
+            t = ld_target_ref(l, body, "target", w, RB_KIND_BIT(RB_TARGET_CLUSTER));
+            s->deployment = ld_str(l, body, "deployment", w);
+            s->namespace_ = ld_str(l, body, "namespace", w);
+            s->replicas = ld_int(l, body, "replicas", w, 0, 0, 10000);
+        }
+        s->target = t != NULL ? t->name : NULL;
+    }
+    vf = yn_get(n, "verify");
+    if (vf != NULL && ld_is_map(l, vf, "restore.verify")) {
+        ld_keys(l, vf, ld_pos(n, "verify"), rb_sprintf(l->a, "the verify of %s", what), verify_keys, NULL);
+        ld_probe(l, vf, "restore.verify", &s->verify);
+    }
+}
+
+void ld_restore(struct ld *l, const struct yn *n)
+{
+    const char **names;
+    struct rb_pos *poss;
+    size_t i;
+
+    if (!ld_is_seq(l, n, "restore"))
+        return;
+    l->rb->restore = rb_new_array(l->a, struct rb_restore_step, n->n + 1);
+    names = rb_new_array(l->a, const char *, n->n + 1);
+    poss = rb_new_array(l->a, struct rb_pos, n->n + 1);
+    for (i = 0; i < n->n; i++) {
+        struct rb_restore_step *s = &l->rb->restore[l->rb->n_restore];
+
+        if (!ld_is_map(l, n->items[i], "restore"))
+            continue;
+        ld_step(l, n->items[i], s);
+        if (s->name != NULL && !dup_name(l, "restore step", s->name, ld_pos(n->items[i], "name"), names, poss,
+                                         l->rb->n_restore)) {
+            names[l->rb->n_restore] = s->name;
+            poss[l->rb->n_restore] = s->pos;
+        }
+        l->rb->n_restore++;
+    }
+}
+
+/* ---- verify ------------------------------------------------------------------------------- */
+
+static void ld_query_ref(struct ld *l, const struct yn *n, const char *side, const char *what,
+                         struct rb_query_ref *q)
+{
+    static const char *const keys[] = { "target", "sql", NULL };
+    const struct yn *v = yn_get(n, side);
+    const char *w = rb_sprintf(l->a, "%s.%s", what, side);
+    const struct rb_target *t;
+
+    if (v == NULL || !ld_is_map(l, v, w))
+        return;
+    q->pos = v->pos;
+    ld_keys(l, v, ld_pos(n, side), rb_sprintf(l->a, "'%s'", w), keys, keys);
+    t = ld_target_ref(l, v, "target", w, DB_BIT);
+    q->target = t != NULL ? t->name : NULL;
+    q->sql = ld_str(l, v, "sql", w);
+}
+
+static bool is_decimal(const char *s)
+{
+    bool digits = false;
+
+    if (*s == '+')
+        s++;
+    for (; isdigit((unsigned char)*s); s++)
+        digits = true;
+    if (*s == '.')
+        for (s++; isdigit((unsigned char)*s); s++)
+            digits = true;
+    return digits && *s == '\0';
+}
+
+static void ld_check(struct ld *l, const struct yn *n, struct rb_check *c)
+{
+    static const char *const keys[] = { "name", "compare", "equal", "totals", "target", "sql", "http", "method",
+                                        "body", "headers", "expect_status", "run", "retry", "timeout", NULL };
+    static const char *const kinds[] = { "compare", "equal", "totals", "sql", "http", "run", NULL };
+    static const char *const sides[] = { "new", "legacy", NULL };
+    static const char *const totals_keys[] = { "new", "legacy", "tolerance", NULL };
+    const char *what, *kind = NULL;
+    const struct yn *body;
+    int found = 0;
+    size_t i;
+
+    c->pos = n->pos;
+    c->name = ld_str(l, n, "name", "verify");
+    what = c->name != NULL ? rb_sprintf(l->a, "check '%s'", c->name) : "a verify check";
+    ld_keys(l, n, n->pos, what, keys, (const char *const[]){ "name", NULL });
+    for (i = 0; kinds[i] != NULL; i++)
+        if (yn_key(n, kinds[i]) != NULL && found++ == 0)
+            kind = kinds[i];
+    if (found != 1) {
+        if (found == 0)
+            ld_err(l, n->pos, "%s needs one of 'compare', 'equal', 'totals', 'sql', 'http' or 'run'", what);
+        else
+            ld_err(l, n->pos, "%s checks one thing; it has %d of 'compare', 'equal', 'totals', 'sql', 'http', "
+                   "'run'", what, found);
+        return;
+    }
+    body = yn_get(n, kind);
+    if (strcmp(kind, "compare") == 0 || strcmp(kind, "equal") == 0 || strcmp(kind, "totals") == 0) {
+        static const char *const extra[] = { "target", "method", "body", "headers", "expect_status", "retry",
+                                             "timeout", NULL };
+        const char *w = rb_sprintf(l->a, "verify.%s", kind);
+
+        for (i = 0; extra[i] != NULL; i++)
+            if (yn_key(n, extra[i]) != NULL)
+                ld_err(l, ld_pos(n, extra[i]), "'%s' does not apply to a '%s' check", extra[i], kind);
+        if (!ld_is_map(l, body, w))
+            return;
+        if (strcmp(kind, "compare") == 0) {
+            static const char *const ckeys[] = { "table", NULL };
+            const char *table;
+
+            c->kind = RB_CHECK_COMPARE;
+            ld_keys(l, body, ld_pos(n, kind), "'verify.compare'", ckeys, ckeys);
+            table = ld_str(l, body, "table", w);
+            c->compare_table = table;
+            if (table != NULL && rb_runbook_sync_table(l->rb, table) == NULL) {
+                struct rb_near near;
+
+                rb_near_init(&near, table);
+                for (i = 0; i < l->rb->sync.n_tables; i++)
+                    rb_near_try(&near, l->rb->sync.tables[i].name);
+                if (!l->rb->sync.present)
+                    ld_err(l, yn_get(body, "table")->pos, "'verify.compare' names sync table '%s' but the runbook "
+                           "has no 'sync' section", table);
+                else
+                    ld_err(l, yn_get(body, "table")->pos, "no sync table named '%s' for 'verify.compare.table'%s",
+                           table, rb_near_hint(l, &near));
+            }
+        } else {
+            c->kind = strcmp(kind, "equal") == 0 ? RB_CHECK_EQUAL : RB_CHECK_TOTALS;
+            ld_keys(l, body, ld_pos(n, kind), rb_sprintf(l->a, "'%s'", w),
+                    c->kind == RB_CHECK_EQUAL ? sides : totals_keys, sides);
+            ld_query_ref(l, body, "new", w, &c->new_q);
+            ld_query_ref(l, body, "legacy", w, &c->legacy_q);
+            if (c->kind == RB_CHECK_TOTALS) {
+                const char *tol = ld_str(l, body, "tolerance", w);
+
+                c->tolerance = "0.00";
+                if (tol != NULL && !is_decimal(tol))
+                    ld_err(l, yn_get(body, "tolerance")->pos, "invalid tolerance '%s' (expected a decimal such as "
+                           "0.01)", tol);
+                else if (tol != NULL)
+                    c->tolerance = tol;
+            }
+        }
+        return;
+    }
+    c->kind = RB_CHECK_PROBE;
+    ld_probe(l, n, "verify", &c->probe);
+}
+
+void ld_verify(struct ld *l, const struct yn *n)
+{
+    const char **names;
+    struct rb_pos *poss;
+    size_t i;
+
+    if (!ld_is_seq(l, n, "verify"))
+        return;
+    l->rb->checks = rb_new_array(l->a, struct rb_check, n->n + 1);
+    names = rb_new_array(l->a, const char *, n->n + 1);
+    poss = rb_new_array(l->a, struct rb_pos, n->n + 1);
+    for (i = 0; i < n->n; i++) {
+        struct rb_check *c = &l->rb->checks[l->rb->n_checks];
+
+        if (!ld_is_map(l, n->items[i], "verify"))
+            continue;
+        ld_check(l, n->items[i], c);
+        if (c->name != NULL &&
+            !dup_name(l, "check", c->name, ld_pos(n->items[i], "name"), names, poss, l->rb->n_checks)) {
+            names[l->rb->n_checks] = c->name;
+            poss[l->rb->n_checks] = c->pos;
+        }
+        l->rb->n_checks++;
+    }
+}
+
+/* ---- communicate -------------------------------------------------------------------------- */
+
+/* What a message's `when:` may read: the run's outcome and figures (also template variables). */
+static const char *const message_vars[] = {
+    "outcome", "severity", "name", "reason", "run_id", "initiated_by", "started_at", "finished_at",
+    "downtime", "records_at_risk", "records_recovered", "records_lost", "recovery_rate", "verification",
+    "phase", "dry_run", NULL,
+};
+
+void ld_communicate(struct ld *l, const struct yn *n)
+{
+    static const char *const keys[] = { "name", "via", "to", "subject", "template", "when", NULL };
+    static const char *const req[] = { "name", "via", "template", NULL };
+    const char **names;
+    struct rb_pos *poss;
+    size_t i;
+
+    if (!ld_is_seq(l, n, "communicate"))
+        return;
+    l->rb->messages = rb_new_array(l->a, struct rb_message, n->n + 1);
+    names = rb_new_array(l->a, const char *, n->n + 1);
+    poss = rb_new_array(l->a, struct rb_pos, n->n + 1);
+    for (i = 0; i < n->n; i++) {
+        const struct yn *it = n->items[i];
+        struct rb_message *m = &l->rb->messages[l->rb->n_messages];
+        const struct rb_target *t;
+        const char *what;
+
+        if (!ld_is_map(l, it, "communicate"))
+            continue;
+        m->pos = it->pos;
+        m->name = ld_str(l, it, "name", "communicate");
+        what = m->name != NULL ? rb_sprintf(l->a, "message '%s'", m->name) : "a message";
+        ld_keys(l, it, it->pos, what, keys, req);
+        t = ld_target_ref(l, it, "via", "communicate", RB_KIND_BIT(RB_TARGET_NOTIFY));
+        m->via = t != NULL ? t->name : NULL;
+        m->to = ld_strlist(l, it, "to", "communicate", true);
+        m->subject = ld_str(l, it, "subject", "communicate");
+        m->template_path = ld_path(l, ld_str(l, it, "template", "communicate"));
+        if (yn_get(it, "template") != NULL)
+            m->template_pos = yn_get(it, "template")->pos;
+        if (t != NULL && t->driver != NULL && strcmp(t->driver, "smtp") == 0 && yn_key(it, "to") == NULL)
+            ld_err(l, ld_pos(it, "via"), "%s goes by mail through target '%s' and needs 'to'", what, t->name);
+        if (yn_key(it, "when") != NULL) {
+            m->when.expr = ld_expr(l, yn_get(it, "when"), "communicate.when", message_vars, true);
+            m->when.src = yn_get(it, "when")->str;
+            m->when.pos = yn_get(it, "when")->pos;
+        }
+        if (m->name != NULL &&
+            !dup_name(l, "message", m->name, ld_pos(it, "name"), names, poss, l->rb->n_messages)) {
+            names[l->rb->n_messages] = m->name;
+            poss[l->rb->n_messages] = m->pos;
+        }
+        l->rb->n_messages++;
+    }
+}
+
+/* ---- prepare ------------------------------------------------------------------------------ */
+
+void ld_prepare(struct ld *l, const struct yn *n)
+{
+    static const char *const keys[] = { "backup", "snapshot", "permissions", "channels", "contacts", NULL };
+    static const char *const bkeys[] = { "target", "file", "max_age", "restore_test", NULL };
+    static const char *const breq[] = { "target", "file", NULL };
+    static const char *const rkeys[] = { "conninfo", "check", NULL };
+    static const char *const rreq[] = { "conninfo", NULL };
+    static const char *const skeys[] = { "target", NULL };
+    static const char *const ckeys[] = { "role", "name", "email", "phone", NULL };
+    static const char *const creq[] = { "role", NULL };
+    struct rb_prepare *p = &l->rb->prepare;
+    const struct rb_target *t;
+    const struct yn *b, *s, *c;
+    size_t i;
+
+    if (!ld_is_map(l, n, "prepare"))
+        return;
+    p->present = true;
+    p->pos = n->pos;
+    ld_keys(l, n, n->pos, "'prepare'", keys, NULL);
+    b = yn_get(n, "backup");
+    if (b != NULL && ld_is_map(l, b, "prepare.backup")) {
+        const struct yn *rt = yn_get(b, "restore_test");
+
+        p->has_backup = true;
+        p->backup_pos = b->pos;
+        ld_keys(l, b, ld_pos(n, "backup"), "'prepare.backup'", bkeys, breq);
+        t = ld_target_ref(l, b, "target", "prepare.backup", DB_BIT);
+        p->backup_target = t != NULL ? t->name : NULL;
+        p->backup_file = ld_path(l, ld_str(l, b, "file", "prepare.backup"));
+        p->backup_max_age_ms = ld_dur(l, b, "max_age", "prepare.backup");
+        if (rt != NULL && ld_is_map(l, rt, "prepare.backup.restore_test")) {
+            ld_keys(l, rt, ld_pos(b, "restore_test"), "'prepare.backup.restore_test'", rkeys, rreq);
+            p->restore_test_conninfo = ld_str(l, rt, "conninfo", "prepare.backup.restore_test");
+            p->restore_test_check = ld_str(l, rt, "check", "prepare.backup.restore_test");
+        }
+    }
+    s = yn_get(n, "snapshot");
+    if (s != NULL && ld_is_map(l, s, "prepare.snapshot")) {
+        ld_keys(l, s, ld_pos(n, "snapshot"), "'prepare.snapshot'", skeys, skeys);
+        t = ld_target_ref(l, s, "target", "prepare.snapshot", DB_BIT);
+        p->snapshot_target = t != NULL ? t->name : NULL;
+    }
+    p->permissions = ld_bool(l, n, "permissions", "prepare", false);
+    p->channels = ld_bool(l, n, "channels", "prepare", false);
+    c = yn_get(n, "contacts");
+    if (c != NULL && ld_is_seq(l, c, "prepare.contacts")) {
+        p->contacts = rb_new_array(l->a, struct rb_contact, c->n + 1);
+        for (i = 0; i < c->n; i++) {
+            const struct yn *it = c->items[i];
+            struct rb_contact *ct = &p->contacts[p->n_contacts];
+
+            if (!ld_is_map(l, it, "prepare.contacts"))
+                continue;
+            ld_keys(l, it, it->pos, "a contact", ckeys, creq);
+            ct->pos = it->pos;
+            ct->role = ld_str(l, it, "role", "prepare.contacts");
+            ct->name = ld_str(l, it, "name", "prepare.contacts");
+            ct->email = ld_str(l, it, "email", "prepare.contacts");
+            ct->phone = ld_str(l, it, "phone", "prepare.contacts");
+            if (ct->email == NULL && ct->phone == NULL && yn_key(it, "email") == NULL && yn_key(it, "phone") == NULL)
+                ld_err(l, it->pos, "a contact needs 'email' or 'phone'");
+            p->n_contacts++;
+        }
+    }
+}

@@ -1,0 +1,644 @@
+/*
+ * runbook_yaml.c - YAML to a tree of positioned nodes, and the typed accessors the loader uses.
+ *
+ * libyaml's event API is used rather than its document API so that anchors and aliases can be
+ * refused where they appear (a runbook is read by people under stress; indirection hides what
+ * will run) and duplicate keys can be reported, which libyaml itself accepts silently.
+ * Every accessor reports its own problems, so the section walkers stay short and every
+ * message has the same shape: "expected a mapping for 'sync', found a list".
+ */
+#include "runbook_priv.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <yaml.h>
+
+/* Depth limit: a runbook is a few levels deep; this keeps hostile input off the stack. */
+#define YN_MAX_DEPTH 64
+
+struct yn_open {
+    struct yn *node;
+    size_t cap;
+};
+
+static struct rb_pos mark_pos(yaml_mark_t m)
+{
+    struct rb_pos p = { (int)m.line + 1, (int)m.column + 1 };
+
+    return p;
+}
+
+static void yn_push(struct rb_arena *a, struct yn_open *o, struct yn *child)
+{
+    struct yn *p = o->node;
+
+    if (p->n == o->cap) {
+        size_t cap = o->cap ? o->cap * 2 : 8;
+        struct yn **items = rb_new_array(a, struct yn *, cap);
+
+        if (p->n > 0)
+            memcpy(items, p->items, p->n * sizeof(*items));
+        p->items = items;
+        o->cap = cap;
+    }
+    p->items[p->n++] = child;
+}
+
+static void check_dup_keys(struct rb_diags *d, const struct yn *map)
+{
+    size_t i, j;
+
+    for (i = 0; i < map->n; i++) {
+        const struct yn *k = map->items[2 * i];
+
+        if (k->type != YN_SCALAR) {
+            rb_diag_add(d, RB_DIAG_ERROR, k->pos, "mapping keys must be plain strings");
+            continue;
+        }
+        for (j = 0; j < i; j++) {
+            const struct yn *prev = map->items[2 * j];
+
+            if (prev->type == YN_SCALAR && strcmp(prev->str, k->str) == 0) {
+                rb_diag_add(d, RB_DIAG_ERROR, k->pos, "duplicate key '%s' (first at line %d)", k->str,
+                            prev->pos.line);
+                break;
+            }
+        }
+    }
+}
+
+struct yn *yn_parse(struct rb_arena *a, const char *data, size_t len, struct rb_diags *d)
+{
+    yaml_parser_t parser;
+    yaml_event_t ev;
+    struct yn_open stack[YN_MAX_DEPTH + 1];
+    int depth = 0, docs = 0;
+    struct yn *root = NULL;
+    bool done = false, ok = true;
+
+    if (!yaml_parser_initialize(&parser)) {
+        rb_diag_add(d, RB_DIAG_ERROR, (struct rb_pos){ 0, 0 }, "unable to start the YAML parser");
+        return NULL;
+    }
+    yaml_parser_set_input_string(&parser, (const unsigned char *)data, len);
+    while (!done) {
+        struct yn *n = NULL;
+        const char *anchor = NULL;
+
+        if (!yaml_parser_parse(&parser, &ev)) {
+            struct rb_pos p = mark_pos(parser.problem_mark);
+
+            if (parser.context != NULL)
+                rb_diag_add(d, RB_DIAG_ERROR, p, "invalid YAML: %s %s", parser.problem, parser.context);
+            else
+                rb_diag_add(d, RB_DIAG_ERROR, p, "invalid YAML: %s",
+                            parser.problem != NULL ? parser.problem : "unreadable input");
+            ok = false;
+            break;
+        }
+        switch (ev.type) {
+        case YAML_STREAM_END_EVENT:
+            done = true;
+            break;
+        case YAML_DOCUMENT_START_EVENT:
+            if (++docs > 1) {
+                rb_diag_add(d, RB_DIAG_ERROR, mark_pos(ev.start_mark),
+                            "a runbook is one YAML document; found a second one");
+                done = true;
+            }
+            break;
+        case YAML_ALIAS_EVENT:
+            rb_diag_add(d, RB_DIAG_ERROR, mark_pos(ev.start_mark),
+                        "aliases are not supported ('*%s'); write the value out", ev.data.alias.anchor);
+            n = rb_new(a, struct yn);
+            n->type = YN_SCALAR;
+            n->plain = true;
+            n->str = "";
+            n->pos = mark_pos(ev.start_mark);
+            break;
+        case YAML_SCALAR_EVENT:
+            anchor = (const char *)ev.data.scalar.anchor;
+            n = rb_new(a, struct yn);
+            n->type = YN_SCALAR;
+            n->str = rb_strndup(a, (const char *)ev.data.scalar.value, ev.data.scalar.length);
+            n->plain = ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+            n->quoted = ev.data.scalar.style == YAML_SINGLE_QUOTED_SCALAR_STYLE ||
+                        ev.data.scalar.style == YAML_DOUBLE_QUOTED_SCALAR_STYLE;
+            n->one_line = ev.start_mark.line == ev.end_mark.line;
+            n->pos = mark_pos(ev.start_mark);
+            break;
+        case YAML_SEQUENCE_START_EVENT:
+        case YAML_MAPPING_START_EVENT:
+            anchor = ev.type == YAML_SEQUENCE_START_EVENT ? (const char *)ev.data.sequence_start.anchor
+                                                          : (const char *)ev.data.mapping_start.anchor;
+            n = rb_new(a, struct yn);
+            n->type = ev.type == YAML_SEQUENCE_START_EVENT ? YN_SEQ : YN_MAP;
+            n->pos = mark_pos(ev.start_mark);
+            break;
+        case YAML_SEQUENCE_END_EVENT:
+        case YAML_MAPPING_END_EVENT:
+            if (depth > 0) {
+                struct yn *c = stack[--depth].node;
+
+                if (c->type == YN_MAP) {
+                    c->n /= 2;
+                    check_dup_keys(d, c);
+                }
+            }
+            break;
+        default:
+            break;
+        }
+        if (anchor != NULL)
+            rb_diag_add(d, RB_DIAG_ERROR, n->pos, "anchors are not supported ('&%s'); write the value out",
+                        anchor);
+        if (n != NULL) {
+            if (depth > 0)
+                yn_push(a, &stack[depth - 1], n);
+            else if (root == NULL)
+                root = n;
+            if (n->type != YN_SCALAR) {
+                if (depth == YN_MAX_DEPTH) {
+                    rb_diag_add(d, RB_DIAG_ERROR, n->pos, "YAML nested too deeply");
+                    ok = false;
+                    done = true;
+                } else {
+                    stack[depth].node = n;
+                    stack[depth].cap = 0;
+                    depth++;
+                }
+            }
+        }
+        yaml_event_delete(&ev);
+    }
+    yaml_parser_delete(&parser);
+    if (!ok)
+        return NULL;
+    if (root == NULL) {
+        rb_diag_add(d, RB_DIAG_ERROR, (struct rb_pos){ 1, 1 }, "the runbook is empty");
+        return NULL;
+    }
+    return root;
+}
+
+/* ---- reporting ---------------------------------------------------------------------------- */
+
+void ld_err(struct ld *l, struct rb_pos pos, const char *fmt, ...)
+{
+    va_list ap;
+    char *msg;
+
+    va_start(ap, fmt);
+    msg = rb_vsprintf(l->a, fmt, ap);
+    va_end(ap);
+    rb_diag_add(l->d, RB_DIAG_ERROR, pos, "%s", msg);
+}
+
+void ld_warn(struct ld *l, struct rb_pos pos, const char *fmt, ...)
+{
+    va_list ap;
+    char *msg;
+
+    va_start(ap, fmt);
+    msg = rb_vsprintf(l->a, fmt, ap);
+    va_end(ap);
+    rb_diag_add(l->d, RB_DIAG_WARNING, pos, "%s", msg);
+}
+
+/* Optimal string alignment distance: Levenshtein plus adjacent transpositions ("tabel"). */
+static int edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b), i, j;
+    int *row0, *row1, *row2, best;
+
+    if (la > 64 || lb > 64)
+        return 99;
+    row0 = calloc(3 * (lb + 1), sizeof(int));
+    if (row0 == NULL)
+        return 99;
+    row1 = row0 + (lb + 1);
+    row2 = row1 + (lb + 1);
+    for (j = 0; j <= lb; j++)
+        row1[j] = (int)j;
+    for (i = 1; i <= la; i++) {
+        int *tmp;
+
+        row2[0] = (int)i;
+        for (j = 1; j <= lb; j++) {
+            int cost = tolower((unsigned char)a[i - 1]) != tolower((unsigned char)b[j - 1]);
+            int v = row1[j] + 1;
+
+            if (row2[j - 1] + 1 < v)
+                v = row2[j - 1] + 1;
+            if (row1[j - 1] + cost < v)
+                v = row1[j - 1] + cost;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && row0[j - 2] + 1 < v)
+                v = row0[j - 2] + 1;
+            row2[j] = v;
+        }
+        tmp = row0;
+        row0 = row1;
+        row1 = row2;
+        row2 = tmp;
+    }
+    best = row1[lb];
+    free(row0 < row1 ? (row0 < row2 ? row0 : row2) : (row1 < row2 ? row1 : row2));
+    return best;
+}
+
+void rb_near_init(struct rb_near *n, const char *word)
+{
+    n->word = word;
+    n->best = NULL;
+    n->dist = 99;
+}
+
+void rb_near_try(struct rb_near *n, const char *cand)
+{
+    size_t len = strlen(n->word);
+    int limit = len <= 3 ? 1 : len <= 6 ? 2 : 3;
+    int d;
+
+    if (cand == NULL || n->word == NULL)
+        return;
+    d = edit_distance(n->word, cand);
+    if (d <= limit && d < n->dist && d < (int)strlen(cand)) {
+        n->dist = d;
+        n->best = cand;
+    }
+}
+
+const char *rb_near_hint(struct ld *l, const struct rb_near *n)
+{
+    return n->best != NULL ? rb_sprintf(l->a, "; did you mean '%s'?", n->best) : "";
+}
+
+/* ---- typed access ------------------------------------------------------------------------- */
+
+const char *yn_kind(const struct yn *n)
+{
+    if (n == NULL || yn_is_null(n))
+        return "nothing";
+    switch (n->type) {
+    case YN_MAP:
+        return "a mapping";
+    case YN_SEQ:
+        return "a list";
+    case YN_SCALAR:
+        break;
+    }
+    return "a string";
+}
+
+bool yn_is_null(const struct yn *n)
+{
+    return n == NULL || (n->type == YN_SCALAR && n->plain &&
+                         (n->str[0] == '\0' || strcmp(n->str, "~") == 0 || strcmp(n->str, "null") == 0 ||
+                          strcmp(n->str, "Null") == 0 || strcmp(n->str, "NULL") == 0));
+}
+
+const struct yn *yn_key(const struct yn *map, const char *key)
+{
+    size_t i;
+
+    if (map == NULL || map->type != YN_MAP)
+        return NULL;
+    for (i = 0; i < map->n; i++)
+        if (map->items[2 * i]->type == YN_SCALAR && strcmp(map->items[2 * i]->str, key) == 0)
+            return map->items[2 * i];
+    return NULL;
+}
+
+const struct yn *yn_get(const struct yn *map, const char *key)
+{
+    size_t i;
+
+    if (map == NULL || map->type != YN_MAP)
+        return NULL;
+    for (i = 0; i < map->n; i++)
+        if (map->items[2 * i]->type == YN_SCALAR && strcmp(map->items[2 * i]->str, key) == 0)
+            return map->items[2 * i + 1];
+    return NULL;
+}
+
+struct rb_pos ld_pos(const struct yn *map, const char *key)
+{
+    const struct yn *k = yn_key(map, key);
+
+    return k != NULL ? k->pos : map != NULL ? map->pos : (struct rb_pos){ 0, 0 };
+}
+
+bool ld_is_map(struct ld *l, const struct yn *n, const char *what)
+{
+    if (n != NULL && n->type == YN_MAP)
+        return true;
+    if (n != NULL)
+        ld_err(l, n->pos, "expected a mapping for '%s', found %s", what, yn_kind(n));
+    return false;
+}
+
+bool ld_is_seq(struct ld *l, const struct yn *n, const char *what)
+{
+    if (n != NULL && n->type == YN_SEQ)
+        return true;
+    if (n != NULL)
+        ld_err(l, n->pos, "expected a list for '%s', found %s", what, yn_kind(n));
+    return false;
+}
+
+static bool in_list(const char *const *list, const char *s)
+{
+    for (; list != NULL && *list != NULL; list++)
+        if (strcmp(*list, s) == 0)
+            return true;
+    return false;
+}
+
+void ld_keys(struct ld *l, const struct yn *map, struct rb_pos at, const char *what,
+             const char *const *allowed, const char *const *required)
+{
+    size_t i;
+
+    if (map == NULL || map->type != YN_MAP)
+        return;
+    for (i = 0; i < map->n; i++) {
+        const struct yn *k = map->items[2 * i];
+        struct rb_near near;
+        const char *const *c;
+
+        if (k->type != YN_SCALAR || in_list(allowed, k->str))
+            continue;
+        rb_near_init(&near, k->str);
+        for (c = allowed; *c != NULL; c++)
+            rb_near_try(&near, *c);
+        if (what == NULL) {
+            ld_err(l, k->pos, "unknown key '%s'%s", k->str, rb_near_hint(l, &near));
+        } else if (near.best != NULL) {
+            ld_err(l, k->pos, "unknown key '%s' in %s%s", k->str, what, rb_near_hint(l, &near));
+        } else {
+            char *list = rb_sprintf(l->a, "'%s'", allowed[0]);
+
+            for (c = allowed + 1; *c != NULL; c++)
+                list = rb_sprintf(l->a, "%s, '%s'", list, *c);
+            ld_err(l, k->pos, "unknown key '%s' in %s (expected %s)", k->str, what, list);
+        }
+    }
+    for (; required != NULL && *required != NULL; required++)
+        if (yn_key(map, *required) == NULL) {
+            if (what == NULL)
+                ld_err(l, at, "missing required key '%s'", *required);
+            else
+                ld_err(l, at, "missing required key '%s' in %s", *required, what);
+        }
+}
+
+/* "sync" + "from" -> "sync.from"; what already names the key when key is NULL */
+static const char *qual(struct ld *l, const char *what, const char *key)
+{
+    return key != NULL ? rb_sprintf(l->a, "%s.%s", what, key) : what;
+}
+
+const char *ld_str(struct ld *l, const struct yn *map, const char *key, const char *what)
+{
+    const struct yn *v = yn_get(map, key);
+
+    if (v == NULL)
+        return NULL;
+    if (v->type != YN_SCALAR) {
+        ld_err(l, v->pos, "expected a string for '%s', found %s", qual(l, what, key), yn_kind(v));
+        return NULL;
+    }
+    if (yn_is_null(v)) {
+        ld_err(l, ld_pos(map, key), "'%s' has no value", qual(l, what, key));
+        return NULL;
+    }
+    return v->str;
+}
+
+int ld_int(struct ld *l, const struct yn *map, const char *key, const char *what, int def, int min, int max)
+{
+    const struct yn *v = yn_get(map, key);
+    const char *s;
+    long long x = 0;
+
+    if (v == NULL)
+        return def;
+    if (v->type != YN_SCALAR || yn_is_null(v)) {
+        ld_err(l, v->pos, "expected an integer for '%s', found %s", qual(l, what, key), yn_kind(v));
+        return def;
+    }
+    s = v->str;
+    if (*s == '-' || *s == '+')
+        s++;
+    if (*s == '\0' || strlen(s) > 9)
+        goto bad;
+    for (; *s != '\0'; s++) {
+        if (!isdigit((unsigned char)*s))
+            goto bad;
+        x = x * 10 + (*s - '0');
+    }
+    if (v->str[0] == '-')
+        x = -x;
+    if (x < min || x > max) {
+        ld_err(l, v->pos, "'%s' must be between %d and %d, not %lld", qual(l, what, key), min, max, x);
+        return def;
+    }
+    return (int)x;
+bad:
+    ld_err(l, v->pos, "expected an integer for '%s', found '%s'", qual(l, what, key), v->str);
+    return def;
+}
+
+bool ld_bool(struct ld *l, const struct yn *map, const char *key, const char *what, bool def)
+{
+    const struct yn *v = yn_get(map, key);
+
+    if (v == NULL)
+        return def;
+    if (v->type == YN_SCALAR && v->plain) {
+        if (strcmp(v->str, "true") == 0 || strcmp(v->str, "True") == 0 || strcmp(v->str, "TRUE") == 0)
+            return true;
+        if (strcmp(v->str, "false") == 0 || strcmp(v->str, "False") == 0 || strcmp(v->str, "FALSE") == 0)
+            return false;
+    }
+    if (v->type == YN_SCALAR && !yn_is_null(v))
+        ld_err(l, v->pos, "expected true or false for '%s', found '%s'", qual(l, what, key), v->str);
+    else
+        ld_err(l, v->pos, "expected true or false for '%s', found %s", qual(l, what, key), yn_kind(v));
+    return def;
+}
+
+int64_t ld_dur(struct ld *l, const struct yn *map, const char *key, const char *what)
+{
+    const char *s = ld_str(l, map, key, what);
+    int64_t ms;
+
+    if (s == NULL)
+        return 0;
+    ms = rb_duration_parse(s);
+    if (ms < 0) {
+        ld_err(l, yn_get(map, key)->pos, "invalid duration '%s' for '%s' (use e.g. 30s, 5m, 2h30m, 1d, 250ms)",
+               s, qual(l, what, key));
+        return 0;
+    }
+    return ms;
+}
+
+struct rb_strlist ld_strlist(struct ld *l, const struct yn *map, const char *key, const char *what,
+                             bool allow_scalar)
+{
+    const struct yn *v = yn_get(map, key);
+    struct rb_strlist out = { NULL, 0, { 0, 0 } };
+    size_t i;
+
+    if (v == NULL)
+        return out;
+    out.pos = v->pos;
+    if (v->type == YN_SCALAR && !yn_is_null(v) && allow_scalar) {
+        out.items = rb_new_array(l->a, const char *, 2);
+        out.items[0] = v->str;
+        out.n = 1;
+        return out;
+    }
+    if (v->type != YN_SEQ) {
+        ld_err(l, v->pos, "expected a list of strings for '%s', found %s", qual(l, what, key), yn_kind(v));
+        return out;
+    }
+    out.items = rb_new_array(l->a, const char *, v->n + 1);
+    for (i = 0; i < v->n; i++) {
+        const struct yn *it = v->items[i];
+
+        if (it->type != YN_SCALAR || yn_is_null(it)) {
+            ld_err(l, it->pos, "expected a list of strings for '%s', found %s in it", qual(l, what, key),
+                   yn_kind(it));
+            continue;
+        }
+        out.items[out.n++] = it->str;
+    }
+    return out;
+}
+
+static const char *kinds_text(struct ld *l, unsigned mask)
+{
+    const char *s = NULL;
+    int k;
+
+    for (k = RB_TARGET_DB; k <= RB_TARGET_NOTIFY; k++) {
+        if (!(mask & RB_KIND_BIT(k)))
+            continue;
+        s = s == NULL ? rb_target_kind_name((enum rb_target_kind)k)
+                      : rb_sprintf(l->a, "%s or %s", s, rb_target_kind_name((enum rb_target_kind)k));
+    }
+    return s != NULL ? s : "";
+}
+
+const struct rb_target *ld_target_ref(struct ld *l, const struct yn *map, const char *key,
+                                      const char *what, unsigned mask)
+{
+    const char *name = ld_str(l, map, key, what);
+    const struct rb_target *t;
+    const char *ref = qual(l, what, key);
+    struct rb_near near;
+    size_t i;
+
+    if (name == NULL)
+        return NULL;
+    t = rb_runbook_target(l->rb, name);
+    if (t == NULL) {
+        rb_near_init(&near, name);
+        for (i = 0; i < l->rb->n_targets; i++)
+            rb_near_try(&near, l->rb->targets[i].name);
+        ld_err(l, yn_get(map, key)->pos, "unknown target '%s' for '%s'%s", name, ref, rb_near_hint(l, &near));
+        return NULL;
+    }
+    if (t->kind == 0)       /* its driver is already reported as unknown */
+        return t;
+    if (!(mask & RB_KIND_BIT(t->kind))) {
+        const char *k = rb_target_kind_name(t->kind);
+        const char *want = kinds_text(l, mask);
+
+        ld_err(l, yn_get(map, key)->pos, "target '%s' is a%s %s target; '%s' needs a%s %s target", name,
+               strchr("aeiou", k[0]) != NULL ? "n" : "", k, ref, strchr("aeiou", want[0]) != NULL ? "n" : "",
+               want);
+        return NULL;
+    }
+    return t;
+}
+
+const char *ld_path(struct ld *l, const char *p)
+{
+    if (p == NULL)
+        return NULL;
+    if (p[0] == '~')
+        return rb_path_expand(l->a, p);
+    if (p[0] == '/' || l->rb->dir == NULL || strcmp(l->rb->dir, ".") == 0)
+        return p;
+    return rb_sprintf(l->a, "%s/%s", l->rb->dir, p);
+}
+
+struct names_ctx {
+    struct ld *l;
+    const struct yn *n;
+    const char *what;
+    const char *const *known;
+    bool signals;
+    int base_col;
+};
+
+static void check_name(void *vctx, const char *name, int col)
+{
+    struct names_ctx *c = vctx;
+    struct rb_near near;
+    struct rb_pos pos = c->n->pos;
+    size_t i;
+
+    if (in_list(c->known, name))
+        return;
+    if (c->signals)
+        for (i = 0; i < c->l->rb->n_signals; i++)
+            if (strcmp(c->l->rb->signals[i].name, name) == 0)
+                return;
+    rb_near_init(&near, name);
+    for (i = 0; c->known[i] != NULL; i++)
+        rb_near_try(&near, c->known[i]);
+    if (c->signals)
+        for (i = 0; i < c->l->rb->n_signals; i++)
+            rb_near_try(&near, c->l->rb->signals[i].name);
+    if (c->base_col > 0)
+        pos.col = c->base_col + col - 1;
+    ld_err(c->l, pos, "unknown %s '%s' in '%s'%s", c->signals ? "signal or variable" : "variable", name,
+           c->what, rb_near_hint(c->l, &near));
+}
+
+struct rb_expr *ld_expr(struct ld *l, const struct yn *n, const char *what, const char *const *known,
+                        bool signals)
+{
+    struct rb_err err = RB_ERR_INIT;
+    struct names_ctx c = { l, n, what, known, signals, 0 };
+    struct rb_expr *e;
+    int col = 0;
+
+    if (n == NULL)
+        return NULL;
+    if (n->type != YN_SCALAR || yn_is_null(n)) {
+        ld_err(l, n->pos, "expected an expression for '%s', found %s", what, yn_kind(n));
+        return NULL;
+    }
+    /* columns inside the string map onto the file only for a scalar on one line */
+    if (n->one_line)
+        c.base_col = n->pos.col + (n->quoted ? 1 : 0);
+    e = rb_expr_parse(l->a, n->str, &col, &err);
+    if (e == NULL) {
+        struct rb_pos pos = n->pos;
+
+        if (c.base_col > 0)
+            pos.col = c.base_col + col - 1;
+        ld_err(l, pos, "invalid expression in '%s': %s", what, err.msg);
+        return NULL;
+    }
+    rb_expr_names(e, check_name, &c);
+    return e;
+}
