@@ -57,6 +57,30 @@ int rb_pg_exec(PGconn *c, int64_t timeout_ms, const char *sql, int nparams, cons
 int rb_pg_scalar(struct rb_arena *a, PGconn *c, int64_t timeout_ms, const char *sql, const char **out,
                  bool *is_null, struct rb_err *err);
 
+/*
+ * Like rb_pg_query() but a statement that failed in the server still hands back its result
+ * (status PGRES_FATAL_ERROR, err filled) so the caller can read its SQLSTATE and fields.
+ * NULL only when there is no result: connection lost or deadline passed (the query is cancelled).
+ */
+PGresult *rb_pg_query_keep(PGconn *c, int64_t timeout_ms, const char *sql, int nparams,
+                           const char *const *params, struct rb_err *err);
+/*
+ * Send a COPY statement and wait (deadline) for the server to enter COPY mode. Returns the
+ * PGRES_COPY_IN/PGRES_COPY_OUT result, or the failed result (err filled, connection idle again),
+ * or NULL (err filled). Caller PQclear()s it.
+ */
+PGresult *rb_pg_copy_start(PGconn *c, int64_t timeout_ms, const char *sql, struct rb_err *err);
+/* A failed result's message ("primary (detail)") into err; the connection's when res is NULL. */
+int rb_pg_result_err(struct rb_err *err, const PGresult *res, PGconn *c);
+/* Flush a nonblocking connection's pending output before the deadline. */
+int rb_pg_flush(PGconn *c, int64_t deadline_ms, struct rb_err *err);
+/* Cancel what runs on c and drain its results; -1 when the connection is unusable afterwards. */
+int rb_pg_cancel(PGconn *c);
+/* True when the target has no usable connection in the run (never opened, or broken). */
+bool rb_pg_target_lost(struct rb_run *run, const char *target);
+/* Close a target's cached connection (e.g. after it broke); the next rb_pg_target() reconnects. */
+void rb_pg_target_close(struct rb_run *run, const char *target);
+
 /* Wait until the socket is readable/writable or the deadline (monotonic ms) passes. */
 int rb_pg_wait(PGconn *c, bool for_write, int64_t deadline_ms, struct rb_err *err);
 

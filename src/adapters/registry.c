@@ -5,6 +5,7 @@
  * ops struct of the kind. Keep the table sorted by kind, then name.
  */
 #include "rollbackctl/adapter.h"
+#include "rollbackctl/pg.h"
 
 #include <string.h>
 
@@ -29,7 +30,7 @@ static const char *const webhook_optional[] = { "url", "url_env", "timeout", NUL
 static const char *const webhook_one_of[] = { "url", "url_env", NULL };
 
 static const struct rb_driver drivers[] = {
-    { "postgres", RB_TARGET_DB, pg_required, pg_optional, NULL, NULL },
+    { "postgres", RB_TARGET_DB, pg_required, pg_optional, NULL, &rb_pg_ops },
     { "kubernetes", RB_TARGET_CLUSTER, NULL, k8s_optional, NULL, NULL },
     { "exec", RB_TARGET_DNS, dns_exec_required, dns_exec_optional, NULL, NULL },
     { "powerdns", RB_TARGET_DNS, powerdns_required, powerdns_optional, NULL, NULL },
