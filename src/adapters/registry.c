@@ -9,6 +9,8 @@
 
 #include <string.h>
 
+#include "rollbackctl/dns.h"
+
 static const char *const pg_required[] = { "conninfo", NULL };
 static const char *const pg_optional[] = { "password_env", "connect_timeout", NULL };
 
@@ -34,7 +36,7 @@ static const struct rb_driver drivers[] = {
     { "kubernetes", RB_TARGET_CLUSTER, NULL, k8s_optional, NULL, NULL },
     { "exec", RB_TARGET_DNS, dns_exec_required, dns_exec_optional, NULL, NULL },
     { "powerdns", RB_TARGET_DNS, powerdns_required, powerdns_optional, NULL, NULL },
-    { "rfc2136", RB_TARGET_DNS, rfc2136_required, rfc2136_optional, NULL, NULL },
+    { "rfc2136", RB_TARGET_DNS, rfc2136_required, rfc2136_optional, NULL, &rb_rfc2136_ops },
     { "prometheus", RB_TARGET_METRICS, prom_required, prom_optional, NULL, NULL },
     { "smtp", RB_TARGET_NOTIFY, smtp_required, smtp_optional, NULL, NULL },
     { "webhook", RB_TARGET_NOTIFY, NULL, webhook_optional, webhook_one_of, NULL },
