@@ -1,12 +1,219 @@
 /*
- * gaps.c - `rollbackctl gaps`. Not built yet (issue 4).
+ * gaps.c - `rollbackctl gaps`: what legacy still lacks, row by row, and what to do about it.
+ *
+ * For every sync table (or the one named by --table): the rows changed in new since cutover whose
+ * key legacy does not have (action manual_entry: someone has to enter them, or sync them) and the
+ * rows legacy holds with other mapped values (action review). Uses the same comparison as the
+ * verify phase's `compare` check (compare.h), listing every row rather than the first 100.
+ * Output: a table for people, -o json, or --csv (long format: one line per row and column; NULL
+ * is an empty field, an empty string is ""). Exit 0 when the analysis ran, whatever it found.
  */
+#include <getopt.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
 #include "rollbackctl/cmd.h"
+#include "rollbackctl/compare.h"
+#include "rollbackctl/output.h"
+#include "rollbackctl/pg.h"
+#include "rollbackctl/run.h"
+
+static void csv_field(FILE *out, const char *v, bool null)
+{
+    if (null)
+        return;
+    if (v[0] != '\0' && strpbrk(v, ",\"\r\n") == NULL && v[0] != ' ' && v[strlen(v) - 1] != ' ') {
+        fputs(v, out);
+        return;
+    }
+    fputc('"', out);
+    for (const char *p = v; *p != '\0'; p++) {
+        if (*p == '"')
+            fputc('"', out);
+        fputc(*p, out);
+    }
+    fputc('"', out);
+}
+
+/* "payment_id=2000" or "emp_id=7 period=2026-11" */
+static const char *key_label(struct rb_arena *a, const struct rb_compare_result *res, const struct rb_compare_row *row)
+{
+    const char *s = "";
+
+    for (size_t k = 0; k < res->key_columns->n; k++)
+        s = rb_sprintf(a, "%s%s%s=%s", s, k > 0 ? " " : "", res->key_columns->items[k],
+                       row->key[k] != NULL ? row->key[k] : "NULL");
+    return s;
+}
+
+static const char *quoted(struct rb_arena *a, const char *v)
+{
+    return v != NULL ? rb_sprintf(a, "'%s'", v) : "NULL";
+}
+
+static void emit_csv(FILE *out, struct rb_arena *a, const struct rb_compare_result *res)
+{
+    for (size_t i = 0; i < res->n_missing_rows; i++) {
+        const struct rb_compare_row *row = &res->missing_rows[i];
+
+        for (size_t c = 0; c < row->n_cols; c++) {
+            fprintf(out, "%s,manual_entry,", res->table);
+            csv_field(out, key_label(a, res, row), false);
+            fprintf(out, ",%s,", row->cols[c].column);
+            csv_field(out, row->cols[c].new_value, row->cols[c].new_value == NULL);
+            fputs(",\n", out);
+        }
+    }
+    for (size_t i = 0; i < res->n_differing_rows; i++) {
+        const struct rb_compare_row *row = &res->differing_rows[i];
+
+        for (size_t c = 0; c < row->n_cols; c++) {
+            fprintf(out, "%s,review,", res->table);
+            csv_field(out, key_label(a, res, row), false);
+            fprintf(out, ",%s,", row->cols[c].column);
+            csv_field(out, row->cols[c].new_value, row->cols[c].new_value == NULL);
+            fputc(',', out);
+            csv_field(out, row->cols[c].legacy_value, row->cols[c].legacy_value == NULL);
+            fputc('\n', out);
+        }
+    }
+}
+
+static void emit_text(FILE *out, struct rb_arena *a, const struct rb_compare_result *res)
+{
+    for (size_t i = 0; i < res->n_missing_rows; i++) {
+        const struct rb_compare_row *row = &res->missing_rows[i];
+        const char *detail = "";
+
+        for (size_t c = 0; c < row->n_cols; c++)
+            detail = rb_sprintf(a, "%s%s%s=%s", detail, c > 0 ? " " : "", row->cols[c].column,
+                                quoted(a, row->cols[c].new_value));
+        fprintf(out, "%-24s %-13s %-24s %s\n", res->table, "manual_entry", key_label(a, res, row), detail);
+    }
+    for (size_t i = 0; i < res->n_differing_rows; i++) {
+        const struct rb_compare_row *row = &res->differing_rows[i];
+        const char *detail = "";
+
+        for (size_t c = 0; c < row->n_cols; c++)
+            detail = rb_sprintf(a, "%s%s%s: new %s legacy %s", detail, c > 0 ? "; " : "", row->cols[c].column,
+                                quoted(a, row->cols[c].new_value), quoted(a, row->cols[c].legacy_value));
+        fprintf(out, "%-24s %-13s %-24s %s\n", res->table, "review", key_label(a, res, row), detail);
+    }
+}
+
+static cJSON *gaps_json(const struct rb_compare_result *res)
+{
+    cJSON *c = rb_compare_result_json(res), *list, *g, *out = cJSON_CreateArray();
+
+    /* the comparison's lists, re-labelled with the action each row needs */
+    list = cJSON_GetObjectItemCaseSensitive(c, "missing");
+    cJSON_ArrayForEach(g, list) {
+        cJSON *e = cJSON_Duplicate(g, 1);
+
+        cJSON_AddStringToObject(e, "table", res->table);
+        cJSON_AddStringToObject(e, "action", "manual_entry");
+        cJSON_AddItemToArray(out, e);
+    }
+    list = cJSON_GetObjectItemCaseSensitive(c, "differences");
+    cJSON_ArrayForEach(g, list) {
+        cJSON *e = cJSON_Duplicate(g, 1);
+
+        cJSON_AddStringToObject(e, "table", res->table);
+        cJSON_AddStringToObject(e, "action", "review");
+        cJSON_AddItemToArray(out, e);
+    }
+    cJSON_Delete(c);
+    return out;
+}
 
 int rb_cmd_gaps(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *err)
 {
-    (void)ctx;
-    (void)argc;
-    (void)argv;
-    return rb_errf(err, RB_E_FAILED, "'gaps' is not built yet");
+    static const struct option longopts[] = {
+        { "csv", no_argument, NULL, 'c' },
+        { "table", required_argument, NULL, 't' },
+        { NULL, 0, NULL, 0 },
+    };
+    const struct rb_runbook *rb;
+    struct rb_run *run;
+    const char *only = NULL;
+    bool csv = false;
+    uint64_t missing = 0, differing = 0;
+    cJSON *doc = NULL, *tables = NULL, *gaps = NULL;
+    PGconn *src, *dst;
+    int c;
+
+    optind = 0;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "+", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'c': csv = true; break;
+        case 't': only = optarg; break;
+        case ':': return rb_errf(err, RB_E_USAGE, "option '%s' needs a value", argv[optind - 1]);
+        default: return rb_errf(err, RB_E_USAGE, "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        return rb_errf(err, RB_E_USAGE, "unexpected argument '%s'", argv[optind]);
+    if (csv && ctx->output == RB_OUTPUT_JSON)
+        return rb_errf(err, RB_E_USAGE, "--csv and -o json exclude each other");
+    if ((rb = rb_cmd_load_runbook(ctx, 1, err)) == NULL)
+        return -1;
+    if (!rb->sync.present || rb->sync.n_tables == 0) {
+        rb_errf(err, RB_E_USAGE, "runbook '%s' has no sync tables to analyse", rb->name);
+        return rb_err_hint(err, "gaps compares the tables under 'sync:'");
+    }
+    if (only != NULL && rb_runbook_sync_table(rb, only) == NULL)
+        return rb_errf(err, RB_E_USAGE, "no sync table named '%s'", only);
+    run = rb_run_new_check(ctx, rb);
+    if ((src = rb_pg_target(run, rb->sync.from, err)) == NULL || (dst = rb_pg_target(run, rb->sync.to, err)) == NULL)
+        return -1;
+    if (ctx->output == RB_OUTPUT_JSON) {
+        doc = cJSON_CreateObject();
+        rb_arena_on_free(ctx->arena, (void (*)(void *))cJSON_Delete, doc);
+        cJSON_AddStringToObject(doc, "cutover", rb->cutover_src);
+        tables = cJSON_AddArrayToObject(doc, "tables");
+        gaps = cJSON_AddArrayToObject(doc, "gaps");
+    } else if (csv) {
+        fputs("table,action,key,column,new,legacy\n", ctx->out);
+    } else {
+        fprintf(ctx->out, "%-24s %-13s %-24s %s\n", "TABLE", "ACTION", "KEY", "DETAIL");
+    }
+    for (size_t i = 0; i < rb->sync.n_tables; i++) {
+        const struct rb_sync_table *t = &rb->sync.tables[i];
+        struct rb_compare_opts o = { rb->cutover_src, SIZE_MAX, 0, 0 };
+        struct rb_compare_result res;
+
+        if (only != NULL && strcmp(only, t->name) != 0)
+            continue;
+        if (rb_interrupted())
+            return rb_errf(err, RB_E_INTERRUPTED, "interrupted before '%s'", t->name);
+        rb_info(ctx, "comparing '%s' (%s -> %s)", t->name, t->source_table, t->target_table);
+        if (rb_compare_table(run->arena, src, dst, t, &o, &res, err) < 0)
+            return -1;
+        missing += res.missing;
+        differing += res.differing;
+        if (doc != NULL) {
+            cJSON *tj = cJSON_CreateObject(), *g, *arr = gaps_json(&res);
+
+            cJSON_AddStringToObject(tj, "table", t->name);
+            cJSON_AddNumberToObject(tj, "source_rows", (double)res.source_rows);
+            cJSON_AddNumberToObject(tj, "manual_entry", (double)res.missing);
+            cJSON_AddNumberToObject(tj, "review", (double)res.differing);
+            cJSON_AddItemToArray(tables, tj);
+            while ((g = cJSON_DetachItemFromArray(arr, 0)) != NULL)
+                cJSON_AddItemToArray(gaps, g);
+            cJSON_Delete(arr);
+        } else if (csv) {
+            emit_csv(ctx->out, run->arena, &res);
+        } else {
+            emit_text(ctx->out, run->arena, &res);
+        }
+    }
+    if (doc != NULL)
+        rb_out_json(ctx, doc);
+    else if (!csv)
+        fprintf(ctx->out, "%llu rows to enter in legacy (manual_entry), %llu to review\n",
+                (unsigned long long)missing, (unsigned long long)differing);
+    return 0;
 }

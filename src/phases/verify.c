@@ -1,11 +1,785 @@
 /*
- * verify.c - the verify phase. Not built yet: plans nothing (its issue builds it).
+ * verify.c - the verify phase: every check of the runbook's `verify:` section, and the report.
+ *
+ * One action per check ("verify/<n>-<name>"), each only reading, so idempotent; a failing check
+ * is a non-critical failure (the others still run) and sets the run fact verification=failed.
+ * The last action, "verify/report", gathers all results (from this process or, after a resume,
+ * from the journal), writes verification.json and verification.txt into the run folder and sets
+ * verification=passed|failed; the engine fails the run (exit 1) on "failed".
+ *
+ * Kinds: compare (compare.h), equal (two scalars), totals (per-key sums, exact decimals,
+ * inclusive tolerance), and the sql/http/run probes.
  */
+#include "rollbackctl/verify.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "rollbackctl/child.h"
+#include "rollbackctl/compare.h"
+#include "rollbackctl/fsutil.h"
+#include "rollbackctl/http.h"
+#include "rollbackctl/money.h"
+#include "rollbackctl/pg.h"
 #include "rollbackctl/phases.h"
+
+#define LIST_MAX 100
+
+struct vstate {
+    cJSON **results;        /* per check, NULL until it ran in this process */
+    size_t n;
+    cJSON *report;
+};
+
+struct vcheck {
+    struct vstate *vs;
+    size_t i;
+    const struct rb_check *chk;
+};
+
+static void free_state(void *p)
+{
+    struct vstate *vs = p;
+
+    for (size_t i = 0; i < vs->n; i++)
+        cJSON_Delete(vs->results[i]);
+    cJSON_Delete(vs->report);
+}
+
+static const char *kind_name(const struct rb_check *c)
+{
+    switch (c->kind) {
+    case RB_CHECK_COMPARE: return "compare";
+    case RB_CHECK_EQUAL: return "equal";
+    case RB_CHECK_TOTALS: return "totals";
+    case RB_CHECK_PROBE:
+        switch (c->probe.kind) {
+        case RB_PROBE_SQL: return "sql";
+        case RB_PROBE_HTTP: return "http";
+        case RB_PROBE_RUN: return "run";
+        default: break;
+        }
+        break;
+    }
+    return "unknown";
+}
+
+static void json_str(cJSON *o, const char *key, const char *v)
+{
+    cJSON_AddItemToObject(o, key, v != NULL ? cJSON_CreateString(v) : cJSON_CreateNull());
+}
+
+/* --- compare ------------------------------------------------------------------------------ */
+
+static int check_compare(struct rb_run *run, const struct rb_check *chk, cJSON *r, bool *passed,
+                         const char **summary, struct rb_err *err)
+{
+    const struct rb_runbook *rb = run->rb;
+    const struct rb_sync_table *t = rb_runbook_sync_table(rb, chk->compare_table);
+    struct rb_compare_opts o = { rb->cutover_src, LIST_MAX, 0, 0 };
+    struct rb_compare_result res;
+    PGconn *src, *dst;
+
+    if (t == NULL)
+        return rb_errf(err, RB_E_FAILED, "no sync table named '%s'", chk->compare_table);
+    if ((src = rb_pg_target(run, rb->sync.from, err)) == NULL ||
+        (dst = rb_pg_target(run, rb->sync.to, err)) == NULL)
+        return -1;
+    if (src == dst)
+        return rb_errf(err, RB_E_FAILED, "sync 'from' and 'to' are the same connection");
+    if (rb_compare_table(run->arena, src, dst, t, &o, &res, err) < 0)
+        return -1;
+    cJSON_AddItemToObject(r, "compare", rb_compare_result_json(&res));
+    *passed = res.missing == 0 && res.differing == 0;
+    if (*passed)
+        *summary = rb_sprintf(run->arena, "%llu rows changed since cutover, all match in legacy",
+                              (unsigned long long)res.source_rows);
+    else
+        *summary = rb_sprintf(run->arena, "%llu rows changed since cutover: %llu missing in legacy, %llu differ",
+                              (unsigned long long)res.source_rows, (unsigned long long)res.missing,
+                              (unsigned long long)res.differing);
+    return 0;
+}
+
+/* --- equal -------------------------------------------------------------------------------- */
+
+static int scalar(struct rb_run *run, const struct rb_query_ref *q, const char **v, bool *is_null,
+                  struct rb_err *err)
+{
+    PGconn *c = rb_pg_target(run, q->target, err);
+
+    if (c == NULL)
+        return -1;
+    if (rb_pg_scalar(run->arena, c, 0, q->sql, v, is_null, err) < 0)
+        return rb_err_wrap(err, "query on '%s'", q->target);
+    return 0;
+}
+
+static bool same_scalar(const char *a, bool an, const char *b, bool bn)
+{
+    struct rb_money x, y;
+
+    if (an || bn)
+        return an && bn;
+    /* 120 and 120.00 are the same amount; anything else compares as text */
+    if (rb_money_parse(a, &x, NULL) == 0 && rb_money_parse(b, &y, NULL) == 0)
+        return rb_money_cmp(&x, &y) == 0;
+    return strcmp(a, b) == 0;
+}
+
+static int check_equal(struct rb_run *run, const struct rb_check *chk, cJSON *r, bool *passed,
+                       const char **summary, struct rb_err *err)
+{
+    const char *nv = NULL, *lv = NULL;
+    bool nn = false, ln = false;
+
+    if (scalar(run, &chk->new_q, &nv, &nn, err) < 0 || scalar(run, &chk->legacy_q, &lv, &ln, err) < 0)
+        return -1;
+    json_str(r, "new", nn ? NULL : nv);
+    json_str(r, "legacy", ln ? NULL : lv);
+    *passed = same_scalar(nv, nn, lv, ln);
+    if (*passed)
+        *summary = rb_sprintf(run->arena, "both %s", nn ? "NULL" : nv);
+    else
+        *summary = rb_sprintf(run->arena, "new %s, legacy %s", nn ? "NULL" : nv, ln ? "NULL" : lv);
+    return 0;
+}
+
+/* --- totals ------------------------------------------------------------------------------- */
+
+struct trow {
+    const char *key;        /* NULL key is shown as NULL and sorts first */
+    struct rb_money *v;
+    bool *null;
+};
+
+struct tside {
+    struct trow *rows;
+    size_t n;
+    int ncols;              /* amount columns (result columns after the key) */
+    const char **names;
+};
+
+static int trow_cmp(const void *a, const void *b)
+{
+    const struct trow *x = a, *y = b;
+
+    if (x->key == NULL || y->key == NULL)
+        return (x->key != NULL) - (y->key != NULL);
+    return strcmp(x->key, y->key);
+}
+
+static int load_totals(struct rb_run *run, const struct rb_query_ref *q, struct tside *ts, struct rb_err *err)
+{
+    PGconn *c = rb_pg_target(run, q->target, err);
+    PGresult *res;
+    size_t out = 0;
+
+    if (c == NULL)
+        return -1;
+    if ((res = rb_pg_query(c, 0, q->sql, 0, NULL, err)) == NULL)
+        return rb_err_wrap(err, "query on '%s'", q->target);
+    ts->ncols = PQnfields(res) - 1;
+    if (ts->ncols < 1) {
+        PQclear(res);
+        return rb_errf(err, RB_E_FAILED, "query on '%s' must return a key column and at least one amount",
+                       q->target);
+    }
+    ts->names = rb_new_array(run->arena, const char *, (size_t)ts->ncols);
+    for (int i = 0; i < ts->ncols; i++)
+        ts->names[i] = rb_strdup(run->arena, PQfname(res, i + 1));
+    ts->rows = rb_new_array(run->arena, struct trow, (size_t)PQntuples(res) + 1);
+    for (int row = 0; row < PQntuples(res); row++) {
+        struct trow *t = &ts->rows[row];
+
+        t->key = PQgetisnull(res, row, 0) ? NULL : rb_strdup(run->arena, PQgetvalue(res, row, 0));
+        t->v = rb_new_array(run->arena, struct rb_money, (size_t)ts->ncols);
+        t->null = rb_new_array(run->arena, bool, (size_t)ts->ncols);
+        for (int i = 0; i < ts->ncols; i++) {
+            t->null[i] = PQgetisnull(res, row, i + 1);
+            if (!t->null[i] && rb_money_parse(PQgetvalue(res, row, i + 1), &t->v[i], err) < 0) {
+                PQclear(res);
+                return rb_err_wrap(err, "column '%s' on '%s'", ts->names[i], q->target);
+            }
+        }
+    }
+    ts->n = (size_t)PQntuples(res);
+    PQclear(res);
+    qsort(ts->rows, ts->n, sizeof(*ts->rows), trow_cmp);
+    /* a key listed twice is summed, so the check compares per-key totals whatever the grouping */
+    for (size_t i = 0; i < ts->n; i++) {
+        if (out > 0 && trow_cmp(&ts->rows[out - 1], &ts->rows[i]) == 0) {
+            struct trow *d = &ts->rows[out - 1];
+
+            for (int k = 0; k < ts->ncols; k++) {
+                if (ts->rows[i].null[k])
+                    continue;
+                if (d->null[k]) {
+                    d->v[k] = ts->rows[i].v[k];
+                    d->null[k] = false;
+                } else if (rb_money_add(&d->v[k], &ts->rows[i].v[k], &d->v[k], err) < 0) {
+                    return -1;
+                }
+            }
+            continue;
+        }
+        ts->rows[out++] = ts->rows[i];
+    }
+    ts->n = out;
+    return 0;
+}
+
+static const char *money_str(struct rb_arena *a, const struct rb_money *m)
+{
+    char buf[RB_MONEY_STR_MAX];
+
+    return rb_strdup(a, rb_money_format(m, buf, sizeof(buf)));
+}
+
+static cJSON *amounts_json(struct rb_arena *a, const struct tside *ts, const struct trow *t)
+{
+    cJSON *o = cJSON_CreateObject();
+
+    for (int i = 0; i < ts->ncols; i++)
+        json_str(o, ts->names[i], t->null[i] ? NULL : money_str(a, &t->v[i]));
+    return o;
+}
+
+static int check_totals(struct rb_run *run, const struct rb_check *chk, cJSON *r, bool *passed,
+                        const char **summary, struct rb_err *err)
+{
+    struct rb_arena *a = run->arena;
+    struct tside side[2];
+    struct rb_money tol;
+    size_t i = 0, j = 0, keys = 0, bad = 0, missing = 0, keys_off = 0;
+    cJSON *list;
+    const char *tol_src = chk->tolerance != NULL ? chk->tolerance : "0.00";
+
+    memset(side, 0, sizeof(side));
+    if (rb_money_parse(tol_src, &tol, err) < 0)
+        return rb_err_wrap(err, "tolerance");
+    tol = rb_money_abs(&tol);
+    if (load_totals(run, &chk->new_q, &side[0], err) < 0 || load_totals(run, &chk->legacy_q, &side[1], err) < 0)
+        return -1;
+    if (side[0].ncols != side[1].ncols)
+        return rb_errf(err, RB_E_FAILED, "new returns %d amount columns, legacy %d", side[0].ncols,
+                       side[1].ncols);
+    json_str(r, "tolerance", tol_src);
+    list = cJSON_AddArrayToObject(r, "differences");
+    while (i < side[0].n || j < side[1].n) {
+        const struct trow *n = i < side[0].n ? &side[0].rows[i] : NULL;
+        const struct trow *l = j < side[1].n ? &side[1].rows[j] : NULL;
+        int c = n == NULL ? 1 : l == NULL ? -1 : trow_cmp(n, l);
+
+        keys++;
+        if (c != 0) {
+            /* a key on one side only fails, whatever its amounts */
+            const struct trow *t = c < 0 ? n : l;
+            bad++;
+            missing++;
+            keys_off++;
+            if (cJSON_GetArraySize(list) < LIST_MAX) {
+                cJSON *d = cJSON_CreateObject();
+
+                json_str(d, "key", t->key);
+                cJSON_AddStringToObject(d, "problem", c < 0 ? "missing in legacy" : "missing in new");
+                cJSON_AddItemToObject(d, c < 0 ? "new" : "legacy", amounts_json(a, &side[c < 0 ? 0 : 1], t));
+                cJSON_AddItemToArray(list, d);
+            }
+            if (c < 0)
+                i++;
+            else
+                j++;
+            continue;
+        }
+        size_t bad_before = bad;
+
+        for (int k = 0; k < side[0].ncols; k++) {
+            struct rb_money diff, ad;
+            bool over;
+
+            if (n->null[k] || l->null[k]) {
+                over = n->null[k] != l->null[k];
+            } else {
+                if (rb_money_sub(&n->v[k], &l->v[k], &diff, err) < 0)
+                    return -1;
+                ad = rb_money_abs(&diff);
+                over = rb_money_cmp(&ad, &tol) > 0;   /* the boundary itself passes */
+            }
+            if (!over)
+                continue;
+            bad++;
+            if (cJSON_GetArraySize(list) < LIST_MAX) {
+                cJSON *d = cJSON_CreateObject();
+
+                json_str(d, "key", n->key);
+                cJSON_AddStringToObject(d, "column", side[0].names[k]);
+                json_str(d, "new", n->null[k] ? NULL : money_str(a, &n->v[k]));
+                json_str(d, "legacy", l->null[k] ? NULL : money_str(a, &l->v[k]));
+                json_str(d, "variance", n->null[k] || l->null[k] ? NULL : money_str(a, &diff));
+                cJSON_AddItemToArray(list, d);
+            }
+        }
+        keys_off += bad > bad_before;
+        i++;
+        j++;
+    }
+    cJSON_AddNumberToObject(r, "keys", (double)keys);
+    cJSON_AddNumberToObject(r, "failures", (double)bad);
+    cJSON_AddNumberToObject(r, "keys_missing", (double)missing);
+    *passed = bad == 0;
+    if (*passed)
+        *summary = rb_sprintf(a, "%zu keys, every total within %s", keys, tol_src);
+    else
+        *summary = rb_sprintf(a, "%zu of %zu keys off: %zu totals beyond %s, %zu keys on one side only",
+                              keys_off, keys, bad - missing, tol_src, missing);
+    return 0;
+}
+
+/* --- probes ------------------------------------------------------------------------------- */
+
+/* One attempt: 1 passed, 0 failed (*why set), -1 could not be made (err). */
+static int probe_once(struct rb_run *run, const struct rb_probe *p, const char **why, struct rb_err *err)
+{
+    struct rb_arena *a = run->arena;
+
+    switch (p->kind) {
+    case RB_PROBE_SQL: {
+        PGconn *c = rb_pg_target(run, p->target, err);
+        const char *v = NULL;
+        bool is_null = false;
+
+        if (c == NULL || rb_pg_scalar(a, c, p->timeout_ms, p->sql, &v, &is_null, err) < 0)
+            return -1;
+        if (!is_null && strcmp(v, "t") == 0) {
+            *why = "returned true";
+            return 1;
+        }
+        *why = rb_sprintf(a, "returned %s, not true", is_null ? "NULL" : rb_sprintf(a, "'%s'", v));
+        return 0;
+    }
+    case RB_PROBE_HTTP: {
+        struct rb_http_request req;
+        struct rb_http_response res;
+        const char **hdr = rb_new_array(a, const char *, p->n_headers + 1);
+        int want = p->expect_status > 0 ? p->expect_status : 200;
+
+        for (size_t i = 0; i < p->n_headers; i++)
+            hdr[i] = rb_sprintf(a, "%s: %s", p->headers[i].name, p->headers[i].value);
+        memset(&req, 0, sizeof(req));
+        req.method = p->method;
+        req.url = p->url;
+        req.body = p->body;
+        req.headers = hdr;
+        req.timeout_ms = p->timeout_ms;
+        if (rb_http_do(a, &req, &res, err) < 0)
+            return -1;
+        *why = rb_sprintf(a, "%s answered %ld%s", rb_http_redact_url(a, p->url), res.status,
+                          res.status == want ? "" : rb_sprintf(a, ", expected %d", want));
+        return res.status == want;
+    }
+    case RB_PROBE_RUN: {
+        struct rb_child_result cr;
+
+        if (rb_child_run(a, p->argv.items, NULL, p->timeout_ms > 0 ? p->timeout_ms : 300000, &cr, err) < 0)
+            return -1;
+        *why = rb_sprintf(a, "'%s' %s", p->argv.items[0], rb_child_describe(a, &cr));
+        return cr.exited && cr.status == 0;
+    }
+    default:
+        return rb_errf(err, RB_E_FAILED, "unknown probe");
+    }
+}
+
+static int check_probe(struct rb_run *run, const struct rb_check *chk, cJSON *r, bool *passed,
+                       const char **summary, struct rb_err *err)
+{
+    const struct rb_probe *p = &chk->probe;
+    int attempts = p->retry.attempts > 0 ? p->retry.attempts : 1;
+    int rc = -1, k;
+
+    for (k = 1; k <= attempts; k++) {
+        rb_err_clear(err);
+        rc = probe_once(run, p, summary, err);
+        if (rc == 1 || rb_interrupted())
+            break;
+        if (k < attempts && p->retry.interval_ms > 0) {
+            struct timespec ts = { (time_t)(p->retry.interval_ms / 1000), (long)(p->retry.interval_ms % 1000) * 1000000L };
+            nanosleep(&ts, NULL);
+        }
+    }
+    cJSON_AddNumberToObject(r, "attempts", k > attempts ? attempts : k);
+    if (rc < 0)
+        return -1;
+    *passed = rc == 1;
+    return 0;
+}
+
+/* --- actions ------------------------------------------------------------------------------ */
+
+static int apply_check(struct rb_run *run, struct rb_action *act, struct rb_err *err)
+{
+    struct vcheck *vc = act->arg;
+    const struct rb_check *chk = vc->chk;
+    cJSON *r = cJSON_CreateObject();
+    struct rb_err cerr = RB_ERR_INIT;
+    int64_t t0 = rb_now_ms();
+    bool passed = false;
+    const char *summary = NULL;
+    int rc;
+
+    cJSON_AddStringToObject(r, "name", chk->name);
+    cJSON_AddStringToObject(r, "kind", kind_name(chk));
+    cJSON_AddNumberToObject(r, "line", chk->pos.line);
+    switch (chk->kind) {
+    case RB_CHECK_COMPARE: rc = check_compare(run, chk, r, &passed, &summary, &cerr); break;
+    case RB_CHECK_EQUAL: rc = check_equal(run, chk, r, &passed, &summary, &cerr); break;
+    case RB_CHECK_TOTALS: rc = check_totals(run, chk, r, &passed, &summary, &cerr); break;
+    default: rc = check_probe(run, chk, r, &passed, &summary, &cerr); break;
+    }
+    if (rc < 0) {
+        passed = false;
+        summary = rb_sprintf(run->arena, "could not run: %s", cerr.msg);
+        cJSON_AddStringToObject(r, "error", cerr.msg);
+    }
+    cJSON_AddBoolToObject(r, "passed", passed);
+    cJSON_AddStringToObject(r, "summary", summary != NULL ? summary : "");
+    cJSON_AddNumberToObject(r, "duration_ms", (double)(rb_now_ms() - t0));
+    cJSON_Delete(vc->vs->results[vc->i]);
+    vc->vs->results[vc->i] = r;
+
+    cJSON_Delete(act->result);
+    act->result = cJSON_Duplicate(r, 1);
+    cJSON_AddStringToObject(act->result, "message", summary != NULL ? summary : "");
+    if (passed)
+        return 0;
+    if (rb_run_fact_set(run, "verification", cJSON_CreateString("failed"), err) < 0)
+        return -1;
+    return rb_errf(err, RB_E_FAILED, "check '%s' failed: %s", chk->name, summary);
+}
+
+static const char *check_action_name(struct rb_arena *a, size_t n, const char *name)
+{
+    char *slug = rb_strdup(a, name);
+    size_t o = 0;
+
+    for (const char *p = name; *p != '\0'; p++) {
+        if (isalnum((unsigned char)*p))
+            slug[o++] = (char)tolower((unsigned char)*p);
+        else if (o > 0 && slug[o - 1] != '-')
+            slug[o++] = '-';
+    }
+    while (o > 0 && slug[o - 1] == '-')
+        o--;
+    slug[o] = '\0';
+    return rb_sprintf(a, "verify/%zu-%s", n, slug);
+}
+
+static int apply_report(struct rb_run *run, struct rb_action *act, struct rb_err *err)
+{
+    struct vstate *vs = act->arg;
+    cJSON *rep = cJSON_CreateObject(), *checks;
+    size_t passed = 0, failed = 0;
+    double total_ms = 0;
+    const char *verdict;
+
+    checks = cJSON_AddArrayToObject(rep, "checks");
+    for (size_t i = 0; i < vs->n; i++) {
+        const struct rb_check *chk = &run->rb->checks[i];
+        cJSON *c = NULL;
+
+        if (vs->results[i] != NULL) {
+            c = cJSON_Duplicate(vs->results[i], 1);
+        } else {
+            /* done in an earlier attempt of this run: its result is in the journal */
+            const char *name = check_action_name(run->arena, i + 1, chk->name);
+            const cJSON *st = cJSON_GetObjectItemCaseSensitive(run->replay, name);
+            const cJSON *res = cJSON_GetObjectItemCaseSensitive(st, "result");
+
+            if (cJSON_IsObject(res)) {
+                c = cJSON_Duplicate(res, 1);
+                cJSON_DeleteItemFromObjectCaseSensitive(c, "message");
+            } else {
+                c = cJSON_CreateObject();
+                cJSON_AddStringToObject(c, "name", chk->name);
+                cJSON_AddStringToObject(c, "kind", kind_name(chk));
+                cJSON_AddBoolToObject(c, "passed", false);
+                cJSON_AddStringToObject(c, "summary", "did not run");
+            }
+        }
+        if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(c, "passed")))
+            passed++;
+        else
+            failed++;
+        total_ms += cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(c, "duration_ms")) > 0
+                        ? cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(c, "duration_ms"))
+                        : 0;
+        cJSON_AddItemToArray(checks, c);
+    }
+    verdict = failed == 0 ? "passed" : "failed";
+    if (run->run_id[0] != '\0')
+        cJSON_AddStringToObject(rep, "run_id", run->run_id);
+    cJSON_AddStringToObject(rep, "runbook", run->rb->name);
+    cJSON_AddStringToObject(rep, "verification", verdict);
+    cJSON_AddNumberToObject(rep, "passed", (double)passed);
+    cJSON_AddNumberToObject(rep, "failed", (double)failed);
+    cJSON_AddNumberToObject(rep, "duration_ms", total_ms);
+    cJSON_Delete(vs->report);
+    vs->report = rep;
+
+    if (run->run_dir != NULL) {
+        char *json = cJSON_Print(rep);
+        struct rb_buf txt = RB_BUF_INIT;
+        int rc;
+
+        rb_verify_report_text(&txt, rep);
+        rc = rb_write_file_atomic(rb_sprintf(run->arena, "%s/verification.json", run->run_dir), json,
+                                  strlen(json), 0600, err);
+        if (rc == 0)
+            rc = rb_write_file_atomic(rb_sprintf(run->arena, "%s/verification.txt", run->run_dir), txt.data,
+                                      txt.len, 0600, err);
+        free(json);
+        rb_buf_release(&txt);
+        if (rc < 0)
+            return rb_err_wrap(err, "unable to save the verification report");
+    }
+    if (rb_run_fact_set(run, "verification", cJSON_CreateString(verdict), err) < 0)
+        return -1;
+    cJSON_Delete(act->result);
+    act->result = cJSON_CreateObject();
+    cJSON_AddStringToObject(act->result, "verification", verdict);
+    cJSON_AddStringToObject(act->result, "message",
+                            rb_sprintf(run->arena, "verification %s: %zu of %zu checks passed", verdict, passed,
+                                       vs->n));
+    return 0;
+}
+
+const cJSON *rb_verify_report(const struct rb_run *run)
+{
+    struct vstate *vs = rb_run_handle_get((struct rb_run *)run, "verify", "state");
+
+    return vs != NULL ? vs->report : NULL;
+}
+
+/* --- planning ----------------------------------------------------------------------------- */
+
+static void plan_detail(struct rb_run *run, struct rb_action *act, const struct rb_check *chk)
+{
+    const struct rb_probe *p = &chk->probe;
+
+    switch (chk->kind) {
+    case RB_CHECK_COMPARE: {
+        const struct rb_sync_table *t = rb_runbook_sync_table(run->rb, chk->compare_table);
+
+        if (t != NULL)
+            rb_action_detailf(act, "%s", rb_compare_describe(run->arena, t, run->rb->cutover_src));
+        break;
+    }
+    case RB_CHECK_EQUAL:
+    case RB_CHECK_TOTALS:
+        rb_action_detailf(act, "%s: %s\n%s: %s", chk->new_q.target, chk->new_q.sql, chk->legacy_q.target,
+                          chk->legacy_q.sql);
+        if (chk->kind == RB_CHECK_TOTALS)
+            rb_action_detailf(act, "\nper key, |new - legacy| <= %s for every amount column",
+                              chk->tolerance != NULL ? chk->tolerance : "0.00");
+        break;
+    case RB_CHECK_PROBE:
+        if (p->kind == RB_PROBE_SQL) {
+            rb_action_detailf(act, "%s: %s (must return true)", p->target, p->sql);
+        } else if (p->kind == RB_PROBE_HTTP) {
+            rb_action_detailf(act, "%s %s, expect %d", p->method != NULL ? p->method : p->body != NULL ? "POST" : "GET",
+                              rb_http_redact_url(run->arena, p->url), p->expect_status > 0 ? p->expect_status : 200);
+        } else {
+            rb_action_detailf(act, "run:");
+            for (size_t i = 0; i < p->argv.n; i++)
+                rb_action_detailf(act, " %s", p->argv.items[i]);
+            rb_action_detailf(act, " (must exit 0)");
+        }
+        break;
+    }
+}
+
+static const char *check_summary(struct rb_run *run, const struct rb_check *chk)
+{
+    switch (chk->kind) {
+    case RB_CHECK_COMPARE:
+        return rb_sprintf(run->arena, "compare sync table '%s' row by row (%s vs %s)", chk->compare_table,
+                          run->rb->sync.from, run->rb->sync.to);
+    case RB_CHECK_EQUAL:
+        return rb_sprintf(run->arena, "'%s': %s and %s return the same value", chk->name, chk->new_q.target,
+                          chk->legacy_q.target);
+    case RB_CHECK_TOTALS:
+        return rb_sprintf(run->arena, "'%s': per-key totals of %s and %s within %s", chk->name,
+                          chk->new_q.target, chk->legacy_q.target,
+                          chk->tolerance != NULL ? chk->tolerance : "0.00");
+    default:
+        return rb_sprintf(run->arena, "'%s': %s probe", chk->name, kind_name(chk));
+    }
+}
 
 int rb_verify_plan(struct rb_run *run, struct rb_err *err)
 {
-    (void)run;
+    const struct rb_runbook *rb = run->rb;
+    struct vstate *vs;
+    struct rb_action *act;
+
     (void)err;
+    if (rb == NULL || rb->n_checks == 0)
+        return 0;
+    vs = rb_new(run->arena, struct vstate);
+    vs->n = rb->n_checks;
+    vs->results = rb_new_array(run->arena, cJSON *, vs->n);
+    rb_arena_on_free(run->arena, free_state, vs);
+    rb_run_handle_put(run, "verify", "state", vs);
+    for (size_t i = 0; i < rb->n_checks; i++) {
+        struct vcheck *vc = rb_new(run->arena, struct vcheck);
+
+        vc->vs = vs;
+        vc->i = i;
+        vc->chk = &rb->checks[i];
+        act = rb_run_add_action(run, "verify", check_action_name(run->arena, i + 1, vc->chk->name),
+                                check_summary(run, vc->chk), RB_IDEMPOTENT, apply_check, vc);
+        act->critical = false;      /* a failing check must not stop the others */
+        act->pos = vc->chk->pos;
+        plan_detail(run, act, vc->chk);
+    }
+    act = rb_run_add_action(run, "verify", "verify/report",
+                            "write the verification report and set the verification outcome", RB_IDEMPOTENT,
+                            apply_report, vs);
+    act->pos = rb->checks[0].pos;
+    rb_action_detailf(act, "verification.json and verification.txt in the run folder");
     return 0;
+}
+
+/* --- text --------------------------------------------------------------------------------- */
+
+static void add_value(struct rb_buf *b, const cJSON *v)
+{
+    if (!cJSON_IsString(v)) {
+        rb_buf_adds(b, "NULL");
+        return;
+    }
+    /* quoted so that '' and 'x ' are visible as such */
+    rb_buf_addc(b, '\'');
+    for (const char *p = v->valuestring; *p != '\0'; p++) {
+        if (*p == '\'')
+            rb_buf_addc(b, '\'');
+        rb_buf_addc(b, *p);
+    }
+    rb_buf_addc(b, '\'');
+}
+
+static void add_key(struct rb_buf *b, const cJSON *key)
+{
+    const cJSON *k;
+    bool first = true;
+
+    if (!cJSON_IsObject(key)) {
+        add_value(b, key);
+        return;
+    }
+    cJSON_ArrayForEach(k, key) {
+        rb_buf_addf(b, "%s%s=", first ? "" : " ", k->string);
+        add_value(b, k);
+        first = false;
+    }
+}
+
+static void text_compare(struct rb_buf *b, const cJSON *cmp)
+{
+    const cJSON *list, *row, *c;
+    double n;
+
+    list = cJSON_GetObjectItemCaseSensitive(cmp, "missing");
+    n = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(cmp, "missing_in_legacy"));
+    if (cJSON_GetArraySize(list) > 0)
+        rb_buf_addf(b, "      missing in legacy (%d listed of %.0f):\n", cJSON_GetArraySize(list), n);
+    cJSON_ArrayForEach(row, list) {
+        rb_buf_adds(b, "        ");
+        add_key(b, cJSON_GetObjectItemCaseSensitive(row, "key"));
+        rb_buf_adds(b, ":");
+        cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(row, "new")) {
+            rb_buf_addf(b, " %s=", c->string);
+            add_value(b, c);
+        }
+        rb_buf_addc(b, '\n');
+    }
+    list = cJSON_GetObjectItemCaseSensitive(cmp, "differences");
+    n = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(cmp, "differing"));
+    if (cJSON_GetArraySize(list) > 0)
+        rb_buf_addf(b, "      differing (%d listed of %.0f):\n", cJSON_GetArraySize(list), n);
+    cJSON_ArrayForEach(row, list) {
+        rb_buf_adds(b, "        ");
+        add_key(b, cJSON_GetObjectItemCaseSensitive(row, "key"));
+        rb_buf_adds(b, ":");
+        cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(row, "columns")) {
+            rb_buf_addf(b, " %s new ", cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "column")));
+            add_value(b, cJSON_GetObjectItemCaseSensitive(c, "new"));
+            rb_buf_adds(b, " legacy ");
+            add_value(b, cJSON_GetObjectItemCaseSensitive(c, "legacy"));
+            rb_buf_adds(b, ";");
+        }
+        b->len--;   /* drop the last ';' */
+        b->data[b->len] = '\0';
+        rb_buf_addc(b, '\n');
+    }
+}
+
+static void text_totals(struct rb_buf *b, const cJSON *chk)
+{
+    const cJSON *d, *c;
+
+    cJSON_ArrayForEach(d, cJSON_GetObjectItemCaseSensitive(chk, "differences")) {
+        const cJSON *problem = cJSON_GetObjectItemCaseSensitive(d, "problem");
+
+        rb_buf_adds(b, "        ");
+        add_value(b, cJSON_GetObjectItemCaseSensitive(d, "key"));
+        if (cJSON_IsString(problem)) {
+            const cJSON *vals = cJSON_GetObjectItemCaseSensitive(d, "new");
+
+            if (vals == NULL)
+                vals = cJSON_GetObjectItemCaseSensitive(d, "legacy");
+            rb_buf_addf(b, ": %s (", problem->valuestring);
+            cJSON_ArrayForEach(c, vals) {
+                rb_buf_addf(b, "%s%s ", c == vals->child ? "" : ", ", c->string);
+                add_value(b, c);
+            }
+            rb_buf_adds(b, ")\n");
+            continue;
+        }
+        rb_buf_addf(b, " %s: new ", cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(d, "column")));
+        add_value(b, cJSON_GetObjectItemCaseSensitive(d, "new"));
+        rb_buf_adds(b, " legacy ");
+        add_value(b, cJSON_GetObjectItemCaseSensitive(d, "legacy"));
+        rb_buf_adds(b, " variance ");
+        add_value(b, cJSON_GetObjectItemCaseSensitive(d, "variance"));
+        rb_buf_addc(b, '\n');
+    }
+}
+
+void rb_verify_report_text(struct rb_buf *b, const cJSON *rep)
+{
+    const cJSON *c;
+
+    rb_buf_addf(b, "verification %s: %.0f of %d checks passed\n",
+                cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(rep, "verification")),
+                cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(rep, "passed")),
+                cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(rep, "checks")));
+    cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(rep, "checks")) {
+        bool ok = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(c, "passed"));
+        const cJSON *cmp = cJSON_GetObjectItemCaseSensitive(c, "compare");
+        const char *kind = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "kind"));
+
+        rb_buf_addf(b, "  %s  %s [%s, %.2fs]: %s\n", ok ? "PASS" : "FAIL",
+                    cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "name")), kind != NULL ? kind : "?",
+                    cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(c, "duration_ms")) / 1000.0,
+                    cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "summary")));
+        if (cmp != NULL)
+            text_compare(b, cmp);
+        else if (kind != NULL && strcmp(kind, "totals") == 0)
+            text_totals(b, c);
+    }
 }
