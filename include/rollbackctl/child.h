@@ -39,4 +39,10 @@ int rb_child_run(struct rb_arena *a, const char *const *argv, const char *const 
 /* "exited with status 3", "killed by signal 9", "timed out after 2m". Arena-owned. */
 const char *rb_child_describe(struct rb_arena *a, const struct rb_child_result *res);
 
+/*
+ * argv for people: words separated by spaces, a word with spaces or quotes shell-quoted
+ * ('a b'), so that plan output shows exactly what will run. Arena-owned.
+ */
+const char *rb_argv_text(struct rb_arena *a, const char *const *argv);
+
 #endif

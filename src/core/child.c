@@ -288,3 +288,31 @@ const char *rb_child_describe(struct rb_arena *a, const struct rb_child_result *
         return rb_sprintf(a, "exited with status %d", res->status);
     return rb_sprintf(a, "killed by signal %d (%s)", res->signal, strsignal(res->signal));
 }
+
+const char *rb_argv_text(struct rb_arena *a, const char *const *argv)
+{
+    struct rb_buf b = RB_BUF_INIT;
+    const char *res;
+
+    for (size_t i = 0; argv != NULL && argv[i] != NULL; i++) {
+        const char *w = argv[i];
+
+        if (i > 0)
+            rb_buf_addc(&b, ' ');
+        if (w[0] != '\0' && strpbrk(w, " \t\n'\"\\$`;&|<>()*?[]{}~#!") == NULL) {
+            rb_buf_adds(&b, w);
+            continue;
+        }
+        rb_buf_addc(&b, '\'');
+        for (; *w != '\0'; w++) {
+            if (*w == '\'')
+                rb_buf_adds(&b, "'\\''");
+            else
+                rb_buf_addc(&b, *w);
+        }
+        rb_buf_addc(&b, '\'');
+    }
+    res = rb_strndup(a, b.data, b.len);
+    rb_buf_release(&b);
+    return res;
+}
