@@ -128,7 +128,7 @@ static bool driver_allows(const struct rb_driver *drv, const char *key)
     return false;
 }
 
-static size_t str_len_has_suffix(const char *s, const char *suffix)
+static bool str_len_has_suffix(const char *s, const char *suffix)
 {
     size_t ls = strlen(s), lx = strlen(suffix);
 
@@ -213,9 +213,10 @@ static void ld_target(struct ld *l, const struct yn *key, const struct yn *v, st
             ld_err(l, val->pos, "'%s' of target '%s' must name an environment variable, not hold a value",
                    o->key, key->str);
             o->value = NULL;
-        } else if (strcmp(o->key, "timeout") == 0 && rb_duration_parse(o->value) < 0) {
-            ld_err(l, val->pos, "invalid duration '%s' for 'targets.%s.timeout' (use e.g. 30s, 5m, 2h30m, 1d, 250ms)",
-                   o->value, key->str);
+        } else if ((strcmp(o->key, "timeout") == 0 || str_len_has_suffix(o->key, "_timeout")) &&
+                   rb_duration_parse(o->value) < 0) {
+            ld_err(l, val->pos, "invalid duration '%s' for 'targets.%s.%s' (use e.g. 30s, 5m, 2h30m, 1d, 250ms)",
+                   o->value, key->str, o->key);
         } else if (strcmp(o->key, "kubeconfig") == 0 || str_len_has_suffix(o->key, "_file")) {
             o->value = rb_path_expand(l->a, o->value);
         }
@@ -497,18 +498,18 @@ static void ld_top(struct ld *l, const struct yn *root)
         return;
     }
     ld_keys(l, root, (struct rb_pos){ 1, 1 }, NULL, keys, req);
-    rb->version = ld_int(l, root, "version", "version", 0, -1000000, 1000000);
+    rb->version = ld_int(l, root, "version", NULL, 0, -1000000, 1000000);
     v = yn_get(root, "version");
     if (v != NULL && rb->version != 0 && rb->version != 1)
         ld_err(l, v->pos, "unsupported version %d (this rollbackctl reads version 1)", rb->version);
     else if (v != NULL && v->type == YN_SCALAR && strcmp(v->str, "0") == 0)
         ld_err(l, v->pos, "unsupported version 0 (this rollbackctl reads version 1)");
-    rb->name = ld_str(l, root, "name", "name");
-    rb->cutover_src = ld_str(l, root, "cutover", "cutover");
+    rb->name = ld_str(l, root, "name", NULL);
+    rb->cutover_src = ld_str(l, root, "cutover", NULL);
     if (rb->cutover_src != NULL && rb_time_parse_rfc3339(rb->cutover_src, &rb->cutover) < 0)
         ld_err(l, yn_get(root, "cutover")->pos,
                "invalid time '%s' for 'cutover' (expected RFC 3339, e.g. 2026-11-01T00:00:00Z)", rb->cutover_src);
-    rb->state_dir = ld_path(l, ld_str(l, root, "state_dir", "state_dir"));
+    rb->state_dir = ld_path(l, ld_str(l, root, "state_dir", NULL));
 
     if ((v = yn_get(root, "targets")) != NULL)
         ld_targets(l, v);

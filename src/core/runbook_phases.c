@@ -356,9 +356,15 @@ static void ld_step(struct ld *l, const struct yn *n, struct rb_restore_step *s)
                         ok = true;
                         s->dns_type = dns_types[i];
                     }
-                if (!ok)
+                if (!ok) {
+                    struct rb_near near;
+
+                    rb_near_init(&near, type);
+                    for (i = 0; dns_types[i] != NULL; i++)
+                        rb_near_try(&near, dns_types[i]);
                     ld_err(l, yn_get(body, "type")->pos, "unknown DNS record type '%s' (expected A, AAAA, CNAME, "
-                           "TXT, MX, SRV, NS, PTR or CAA)", type);
+                           "TXT, MX, SRV, NS, PTR or CAA)%s", type, rb_near_hint(l, &near));
+                }
             }
         } else {
             s->kind = RB_STEP_SCALE;

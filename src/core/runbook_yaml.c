@@ -24,6 +24,13 @@ struct yn_open {
     size_t cap;
 };
 
+/* Anchors seen so far; an alias is still an error, but resolving it avoids follow-on noise. */
+struct yn_anchor {
+    const char *name;
+    struct yn *node;
+    struct yn_anchor *next;
+};
+
 static struct rb_pos mark_pos(yaml_mark_t m)
 {
     struct rb_pos p = { (int)m.line + 1, (int)m.column + 1 };
@@ -77,6 +84,7 @@ struct yn *yn_parse(struct rb_arena *a, const char *data, size_t len, struct rb_
     struct yn_open stack[YN_MAX_DEPTH + 1];
     int depth = 0, docs = 0;
     struct yn *root = NULL;
+    struct yn_anchor *anchors = NULL;
     bool done = false, ok = true;
 
     if (!yaml_parser_initialize(&parser)) {
@@ -110,15 +118,30 @@ struct yn *yn_parse(struct rb_arena *a, const char *data, size_t len, struct rb_
                 done = true;
             }
             break;
-        case YAML_ALIAS_EVENT:
+        case YAML_ALIAS_EVENT: {
+            struct yn_anchor *an;
+            struct yn *target = NULL;
+
             rb_diag_add(d, RB_DIAG_ERROR, mark_pos(ev.start_mark),
                         "aliases are not supported ('*%s'); write the value out", ev.data.alias.anchor);
+            for (an = anchors; an != NULL; an = an->next)
+                if (strcmp(an->name, (const char *)ev.data.alias.anchor) == 0)
+                    target = an->node;
+            /* only a finished node: an alias of an open one would make the tree a cycle */
+            for (int i = 0; target != NULL && i < depth; i++)
+                if (stack[i].node == target)
+                    target = NULL;
+            if (target != NULL && depth > 0) {
+                yn_push(a, &stack[depth - 1], target);
+                break;
+            }
             n = rb_new(a, struct yn);
             n->type = YN_SCALAR;
             n->plain = true;
             n->str = "";
             n->pos = mark_pos(ev.start_mark);
             break;
+        }
         case YAML_SCALAR_EVENT:
             anchor = (const char *)ev.data.scalar.anchor;
             n = rb_new(a, struct yn);
@@ -152,9 +175,16 @@ struct yn *yn_parse(struct rb_arena *a, const char *data, size_t len, struct rb_
         default:
             break;
         }
-        if (anchor != NULL)
+        if (anchor != NULL) {
+            struct yn_anchor *an = rb_new(a, struct yn_anchor);
+
             rb_diag_add(d, RB_DIAG_ERROR, n->pos, "anchors are not supported ('&%s'); write the value out",
                         anchor);
+            an->name = rb_strdup(a, anchor);
+            an->node = n;
+            an->next = anchors;
+            anchors = an;
+        }
         if (n != NULL) {
             if (depth > 0)
                 yn_push(a, &stack[depth - 1], n);
@@ -398,6 +428,8 @@ void ld_keys(struct ld *l, const struct yn *map, struct rb_pos at, const char *w
 /* "sync" + "from" -> "sync.from"; what already names the key when key is NULL */
 static const char *qual(struct ld *l, const char *what, const char *key)
 {
+    if (what == NULL)
+        return key;
     return key != NULL ? rb_sprintf(l->a, "%s.%s", what, key) : what;
 }
 
@@ -512,7 +544,7 @@ struct rb_strlist ld_strlist(struct ld *l, const struct yn *map, const char *key
         const struct yn *it = v->items[i];
 
         if (it->type != YN_SCALAR || yn_is_null(it)) {
-            ld_err(l, it->pos, "expected a list of strings for '%s', found %s in it", qual(l, what, key),
+            ld_err(l, it->pos, "expected a list of strings for '%s'; this item is %s", qual(l, what, key),
                    yn_kind(it));
             continue;
         }
@@ -551,7 +583,15 @@ const struct rb_target *ld_target_ref(struct ld *l, const struct yn *map, const 
         rb_near_init(&near, name);
         for (i = 0; i < l->rb->n_targets; i++)
             rb_near_try(&near, l->rb->targets[i].name);
-        ld_err(l, yn_get(map, key)->pos, "unknown target '%s' for '%s'%s", name, ref, rb_near_hint(l, &near));
+        if (near.best != NULL || l->rb->n_targets == 0) {
+            ld_err(l, yn_get(map, key)->pos, "unknown target '%s' for '%s'%s", name, ref, rb_near_hint(l, &near));
+        } else {
+            char *list = rb_sprintf(l->a, "'%s'", l->rb->targets[0].name);
+
+            for (i = 1; i < l->rb->n_targets; i++)
+                list = rb_sprintf(l->a, "%s, '%s'", list, l->rb->targets[i].name);
+            ld_err(l, yn_get(map, key)->pos, "unknown target '%s' for '%s' (targets: %s)", name, ref, list);
+        }
         return NULL;
     }
     if (t->kind == 0)       /* its driver is already reported as unknown */

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# test_validate_corpus.sh - every runbook in tests/runbooks/broken/ through `rollbackctl validate`:
+# exit 5, nothing on stdout, and stderr exactly as NAME.expected (FILE:LINE:COL lines, sorted, all
+# problems of the file in one run). Every runbook in tests/runbooks/good/ validates (exit 0).
+# Needs no server.
+set -u
+src=${RB_SOURCE_DIR:?RB_SOURCE_DIR not set}
+bin=${RB_BIN:?RB_BIN not set}
+export NO_COLOR=1
+unset ROLLBACKCTL_RUNBOOK
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fail=0 n=0
+
+cd "$src/tests/runbooks/broken" || exit 1
+for rbk in *.yaml; do
+    name=${rbk%.yaml}
+    n=$((n + 1))
+    if [ ! -f "$name.expected" ]; then
+        echo "FAIL $rbk: no $name.expected"
+        fail=1
+        continue
+    fi
+    "$bin" -f "$rbk" validate >"$tmp/out" 2>"$tmp/err"
+    rc=$?
+    if [ "$rc" -ne 5 ]; then
+        echo "FAIL $rbk: exit $rc, expected 5"
+        fail=1
+    fi
+    if [ -s "$tmp/out" ]; then
+        echo "FAIL $rbk: unexpected stdout:"
+        cat "$tmp/out"
+        fail=1
+    fi
+    if ! diff -u "$name.expected" "$tmp/err" >"$tmp/diff"; then
+        echo "FAIL $rbk: diagnostics differ:"
+        cat "$tmp/diff"
+        fail=1
+    fi
+    # the JSON form carries the same errors and says invalid
+    "$bin" -o json -f "$rbk" validate >"$tmp/json" 2>"$tmp/jerr"
+    rc=$?
+    errs=$(grep -v '^rollbackctl: ' "$name.expected" | grep -c ': error: ')
+    if [ "$rc" -ne 5 ] || [ -s "$tmp/jerr" ] ||
+        ! python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if d["valid"] is False and len(d["errors"]) == int(sys.argv[2]) else 1)' "$tmp/json" "$errs"; then
+        echo "FAIL $rbk: -o json (exit $rc) does not report $errs errors"
+        fail=1
+    fi
+done
+if [ "$n" -lt 30 ]; then
+    echo "FAIL only $n broken runbooks (want at least 30)"
+    fail=1
+fi
+
+cd "$src/tests/runbooks/good" || exit 1
+for rbk in *.yaml; do
+    "$bin" -f "$rbk" validate >"$tmp/out" 2>"$tmp/err"
+    rc=$?
+    if [ "$rc" -ne 0 ] || grep -q ': error: ' "$tmp/err"; then
+        echo "FAIL good/$rbk: exit $rc"
+        cat "$tmp/err"
+        fail=1
+    fi
+    grep -q "^runbook '.*' is valid (" "$tmp/out" || { echo "FAIL good/$rbk: no summary line"; fail=1; }
+done
+
+# the example shipped in config/ validates with no errors
+"$bin" -f "$src/config/runbook.example.yaml" validate >"$tmp/out" 2>"$tmp/err" || {
+    echo "FAIL config/runbook.example.yaml:"
+    cat "$tmp/err"
+    fail=1
+}
+
+[ "$fail" -eq 0 ] && echo "ok: $n broken runbooks, exact diagnostics and exit 5; good runbooks valid"
+exit "$fail"
