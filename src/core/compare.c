@@ -285,9 +285,10 @@ static const char *row_select(struct cmp *st, enum side s)
     struct rb_buf b = RB_BUF_INIT;
     const char *out;
 
-    rb_buf_addf(&b, "%s AS k", st->keytext[s]);
+    /* aliases of our own: a mapped column may well be called "k" */
+    rb_buf_addf(&b, "%s AS rb_key", st->keytext[s]);
     for (size_t i = 0; i < st->ncols; i++)
-        rb_buf_addf(&b, ", (%s)::text", st->cols[i].typed[s]);
+        rb_buf_addf(&b, ", (%s)::text AS rb_c%zu", st->cols[i].typed[s], i);
     out = rb_strdup(st->a, b.data);
     rb_buf_release(&b);
     return out;
@@ -377,8 +378,8 @@ static const char *range_key(struct cmp *st, enum side s)
 static const char *bucket_sql(struct cmp *st, enum side s)
 {
     return rb_sprintf(st->a,
-                      "SELECT b, count(*), sum(h) FROM (SELECT %s AS b, "
-                      "('x' || substr(md5(%s), 18))::bit(60)::bigint AS h %s) q GROUP BY b",
+                      "SELECT rb_b, count(*), sum(rb_h) FROM (SELECT %s AS rb_b, "
+                      "('x' || substr(md5(%s), 18))::bit(60)::bigint AS rb_h %s) q GROUP BY rb_b",
                       st->bucket[s], row_text(st, s), st->from[s]);
 }
 
@@ -478,7 +479,7 @@ static int drill_down(struct cmp *st, const char *bucket_list, struct rb_compare
     int rc = -1;
 
     for (int s = 0; s < 2; s++) {
-        const char *sql = rb_sprintf(st->a, "SELECT * FROM (SELECT %s %s%s%s) q ORDER BY k COLLATE \"C\"",
+        const char *sql = rb_sprintf(st->a, "SELECT * FROM (SELECT %s %s%s%s) q ORDER BY rb_key COLLATE \"C\"",
                                      row_select(st, (enum side)s), st->from[s],
                                      bucket_list != NULL ? " AND " : "",
                                      bucket_list != NULL
