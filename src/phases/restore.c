@@ -1,11 +1,385 @@
 /*
- * restore.c - the restore phase. Not built yet: plans nothing (its issue builds it).
+ * restore.c - the restore phase: bring the legacy system back, one verified step at a time.
+ *
+ * One action per runbook step ("restore/<n>-<slug>"), in order. A step does one thing (run an
+ * argv, a SQL statement in its own transaction, a DNS change, a scale) and may carry a `verify:`
+ * probe. Applying a step with a verify looks first: when the probe already passes, the step is
+ * skipped and journaled as already done. That makes a rerun or a resume harmless even for
+ * commands that are not idempotent ("check before act", RB_CHECKS_FIRST). Otherwise the step acts,
+ * then the probe must pass within its retries before the next step starts.
+ *
+ * A step that fails stops the run; the engine adds the runbook line and the action name, and
+ * `resume` starts again at that step. Plan shows the exact argv, SQL, DNS change (the current
+ * value read from the server -> the new one) and verify of every step.
  */
 #include "rollbackctl/phases.h"
 
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rollbackctl/child.h"
+#include "rollbackctl/dns.h"
+#include "rollbackctl/pg.h"
+#include "rollbackctl/probe.h"
+
+#if __has_include("rollbackctl/kubernetes.h")
+#include "rollbackctl/kubernetes.h"
+#endif
+
+#define SQL_STEP_TIMEOUT_MS (30LL * 60 * 1000)
+
+struct rstep {
+    const struct rb_restore_step *s;
+    size_t n;
+};
+
+static const char *slug(struct rb_arena *a, const char *name)
+{
+    char *out = rb_strdup(a, name != NULL ? name : "step");
+    size_t o = 0;
+
+    for (const char *p = name != NULL ? name : "step"; *p != '\0'; p++) {
+        if (isalnum((unsigned char)*p))
+            out[o++] = (char)tolower((unsigned char)*p);
+        else if (o > 0 && out[o - 1] != '-')
+            out[o++] = '-';
+    }
+    while (o > 0 && out[o - 1] == '-')
+        o--;
+    out[o] = '\0';
+    return out;
+}
+
+static bool name_typed(const char *type)
+{
+    return strcasecmp(type, "CNAME") == 0 || strcasecmp(type, "NS") == 0 || strcasecmp(type, "PTR") == 0;
+}
+
+/* The record a dns step puts in place, names made absolute against the target's zone. */
+static int dns_record(struct rb_run *run, const struct rb_restore_step *s, const struct rb_target **tp,
+                      struct rb_dns_record *rec, struct rb_err *err)
+{
+    const struct rb_target *t = rb_runbook_target(run->rb, s->target);
+    const char *zone;
+
+    if (t == NULL)
+        return rb_errf(err, RB_E_RUNBOOK, "no target named '%s'", s->target);
+    zone = rb_target_opt(t, "zone");
+    rec->name = rb_dns_fqdn(run->arena, s->dns_name, zone);
+    rec->type = s->dns_type;
+    rec->data = name_typed(s->dns_type) ? rb_dns_fqdn(run->arena, s->dns_data, zone) : s->dns_data;
+    rec->ttl = s->dns_ttl;
+    *tp = t;
+    return 0;
+}
+
+static const char *step_summary(struct rb_run *run, const struct rb_restore_step *s)
+{
+    struct rb_arena *a = run->arena;
+
+    switch (s->kind) {
+    case RB_STEP_RUN:
+        return rb_sprintf(a, "%s: run %s", s->name, s->argv.n > 0 ? s->argv.items[0] : "?");
+    case RB_STEP_SQL:
+        return rb_sprintf(a, "%s: sql on '%s'", s->name, s->target);
+    case RB_STEP_DNS:
+        return rb_sprintf(a, "%s: dns %s %s -> %s", s->name, s->dns_name, s->dns_type, s->dns_data);
+    case RB_STEP_SCALE:
+        return rb_sprintf(a, "%s: scale '%s' to %d", s->name, s->deployment, s->replicas);
+    }
+    return s->name;
+}
+
+/* --- plan details ------------------------------------------------------------------------- */
+
+static void plan_dns(struct rb_run *run, struct rb_action *act, const struct rb_restore_step *s)
+{
+    struct rb_err err = RB_ERR_INIT;
+    const struct rb_target *t;
+    const struct rb_dns_ops *ops;
+    struct rb_dns_record rec;
+    struct rb_dns_rrset cur;
+    const char *old = "(not read: offline plan)";
+
+    if (dns_record(run, s, &t, &rec, &err) < 0) {
+        rb_action_detailf(act, "dns: %s\n", err.msg);
+        return;
+    }
+    ops = rb_dns_ops_for(t, &err);
+    if (ops == NULL)
+        old = rb_sprintf(run->arena, "(unknown: %s)", err.msg);
+    else if (ops->read_record == NULL)
+        old = rb_sprintf(run->arena, "(unknown: driver '%s' cannot read records)", t->driver);
+    else if (!run->offline && run->mode == RB_MODE_PLAN) {
+        if (ops->read_record(run->arena, t, rec.name, rec.type, &cur, &err) < 0)
+            old = rb_sprintf(run->arena, "(unknown: %s)", err.msg);
+        else
+            old = rb_dns_rrset_text(run->arena, &cur);
+    } else if (run->mode != RB_MODE_PLAN) {
+        old = "(read when the step runs)";
+    }
+    rb_action_detailf(act, "dns via '%s' (%s%s%s): %s %s\n", t->name, t->driver,
+                      rb_target_opt(t, "server") != NULL ? " " : "",
+                      rb_target_opt(t, "server") != NULL ? rb_target_opt(t, "server") : "", rec.name,
+                      rec.type);
+    rb_action_detailf(act, "  %s -> %s (ttl %d)\n", old, rec.data, rec.ttl);
+}
+
+static void plan_detail(struct rb_run *run, struct rb_action *act, const struct rb_restore_step *s)
+{
+    struct rb_arena *a = run->arena;
+    char d[32];
+
+    switch (s->kind) {
+    case RB_STEP_RUN:
+        rb_action_detailf(act, "run: %s\n", rb_argv_text(a, s->argv.items));
+        if (s->n_env > 0) {
+            rb_action_detailf(act, "env:");
+            for (size_t i = 0; i < s->n_env; i++)
+                rb_action_detailf(act, " %s", s->env[i].name);
+            rb_action_detailf(act, "\n");
+        }
+        rb_action_detailf(act, "timeout: %s\n",
+                          rb_duration_format(s->timeout_ms > 0 ? s->timeout_ms : RB_CHILD_DEFAULT_TIMEOUT_MS,
+                                             d, sizeof(d)));
+        break;
+    case RB_STEP_SQL:
+        rb_action_detailf(act, "sql on '%s', in its own transaction: %s\n", s->target, s->statement);
+        break;
+    case RB_STEP_DNS:
+        plan_dns(run, act, s);
+        break;
+    case RB_STEP_SCALE:
+        rb_action_detailf(act, "scale deployment '%s'%s%s%s via '%s' to %d replicas\n", s->deployment,
+                          s->namespace_ ? " in namespace '" : "", s->namespace_ ? s->namespace_ : "",
+                          s->namespace_ ? "'" : "", s->target, s->replicas);
+        break;
+    }
+    if (s->verify.kind != RB_PROBE_NONE)
+        rb_action_detailf(act, "verify: %s\n", rb_probe_describe(a, &s->verify));
+    else
+        rb_action_detailf(act, "verify: none (the step's own success is the check)\n");
+}
+
+/* --- apply -------------------------------------------------------------------------------- */
+
+static void add_str(cJSON *o, const char *k, const char *v)
+{
+    cJSON_AddStringToObject(o, k, v != NULL ? v : "");
+}
+
+/* The last non-empty line of a tail, for messages. */
+static const char *last_line(struct rb_arena *a, const char *tail)
+{
+    size_t n = strlen(tail);
+    const char *p;
+
+    while (n > 0 && (tail[n - 1] == '\n' || tail[n - 1] == '\r' || tail[n - 1] == ' '))
+        n--;
+    if (n == 0)
+        return NULL;
+    for (p = tail + n; p > tail && p[-1] != '\n'; p--)
+        ;
+    return rb_sprintf(a, "%.*s", (int)(n - (size_t)(p - tail) > 300 ? 300 : n - (size_t)(p - tail)), p);
+}
+
+static int do_run(struct rb_run *run, const struct rb_restore_step *s, cJSON *res, const char **msg,
+                  struct rb_err *err)
+{
+    struct rb_arena *a = run->arena;
+    const char **env = rb_new_array(a, const char *, s->n_env + 1);
+    struct rb_child_result cr;
+    const char *why, *line;
+
+    for (size_t i = 0; i < s->n_env; i++)
+        env[i] = rb_sprintf(a, "%s=%s", s->env[i].name, s->env[i].value);
+    add_str(res, "argv", rb_argv_text(a, s->argv.items));
+    if (rb_child_run(a, s->argv.items, env, s->timeout_ms, &cr, err) < 0)
+        return -1;
+    why = rb_child_describe(a, &cr);
+    if (cr.exited)
+        cJSON_AddNumberToObject(res, "exit_status", cr.status);
+    else if (cr.signal != 0)
+        cJSON_AddNumberToObject(res, "signal", cr.signal);
+    cJSON_AddBoolToObject(res, "timed_out", cr.timed_out);
+    add_str(res, "stdout_tail", cr.out_tail);
+    add_str(res, "stderr_tail", cr.err_tail);
+    if (cr.exited && cr.status == 0) {
+        *msg = rb_sprintf(a, "'%s' exited with status 0", s->argv.items[0]);
+        return 0;
+    }
+    line = last_line(a, cr.err_tail);
+    if (line == NULL)
+        line = last_line(a, cr.out_tail);
+    rb_errf(err, RB_E_FAILED, "'%s' %s%s%s", s->argv.items[0], why, line ? ": " : "", line ? line : "");
+    return -1;
+}
+
+static int do_sql(struct rb_run *run, const struct rb_restore_step *s, cJSON *res, const char **msg,
+                  struct rb_err *err)
+{
+    PGconn *c = rb_pg_target(run, s->target, err);
+    struct rb_err rerr = RB_ERR_INIT;
+    PGresult *r;
+    const char *rows;
+    long n;
+
+    if (c == NULL)
+        return -1;
+    if (rb_pg_exec(c, 0, "BEGIN", 0, NULL, err) < 0)
+        return -1;
+    r = rb_pg_query(c, SQL_STEP_TIMEOUT_MS, s->statement, 0, NULL, err);
+    if (r == NULL) {
+        rb_pg_exec(c, 0, "ROLLBACK", 0, NULL, &rerr);
+        return rb_err_wrap(err, "statement on '%s' failed, rolled back", s->target);
+    }
+    rows = PQcmdTuples(r);
+    n = rows[0] != '\0' ? strtol(rows, NULL, 10) : 0;
+    add_str(res, "command", PQcmdStatus(r));
+    PQclear(r);
+    if (rb_pg_exec(c, 0, "COMMIT", 0, NULL, err) < 0)
+        return rb_err_wrap(err, "commit on '%s' failed", s->target);
+    cJSON_AddNumberToObject(res, "rows_affected", (double)n);
+    *msg = rb_sprintf(run->arena, "%ld row%s affected", n, n == 1 ? "" : "s");
+    return 0;
+}
+
+static int do_dns(struct rb_run *run, struct rb_action *act, const struct rb_restore_step *s, cJSON *res,
+                  const char **msg, struct rb_err *err)
+{
+    struct rb_arena *a = run->arena;
+    const struct rb_target *t;
+    const struct rb_dns_ops *ops;
+    struct rb_dns_record rec;
+    struct rb_dns_rrset cur;
+    const char *old = NULL;
+
+    if (dns_record(run, s, &t, &rec, err) < 0 || (ops = rb_dns_ops_for(t, err)) == NULL)
+        return -1;
+    if (ops->read_record != NULL) {
+        cJSON *p;
+
+        if (ops->read_record(a, t, rec.name, rec.type, &cur, err) < 0)
+            return rb_err_wrap(err, "unable to read '%s' %s before changing it", rec.name, rec.type);
+        old = rb_dns_rrset_text(a, &cur);
+        /* Journal the old value before changing it: the report (and a human) can put it back. */
+        p = cJSON_CreateObject();
+        add_str(p, "old", old);
+        rb_run_progress(run, act, p, err);
+        cJSON_Delete(p);
+    }
+    if (ops->set_record(a, t, &rec, err) < 0)
+        return -1;
+    add_str(res, "name", rec.name);
+    add_str(res, "type", rec.type);
+    add_str(res, "old", old != NULL ? old : "(unknown)");
+    add_str(res, "new", rec.data);
+    cJSON_AddNumberToObject(res, "ttl", rec.ttl);
+    *msg = rb_sprintf(a, "%s %s %s -> %s", rec.name, rec.type, old != NULL ? old : "(unknown)", rec.data);
+    return 0;
+}
+
+static int do_scale(struct rb_run *run, const struct rb_restore_step *s, cJSON *res, const char **msg,
+                    struct rb_err *err)
+{
+#ifdef RB_K8S_SCALE_AVAILABLE
+    return rb_k8s_restore_scale(run, s, res, msg, err);
+#else
+    (void)run;
+    (void)res;
+    (void)msg;
+    rb_errf(err, RB_E_FAILED, "step '%s': scale steps are not built yet (the kubernetes adapter has not "
+            "landed in this version)", s->name);
+    return rb_err_hint(err, "scale the deployment by hand (kubectl scale deployment/%s --replicas=%d), "
+                       "then resume", s->deployment, s->replicas);
+#endif
+}
+
+static int apply_step(struct rb_run *run, struct rb_action *act, struct rb_err *err)
+{
+    struct rstep *st = act->arg;
+    const struct rb_restore_step *s = st->s;
+    struct rb_probe_result pr;
+    const char *msg = NULL;
+    cJSON *res = cJSON_CreateObject();
+    int rc = -1;
+
+    act->result = res;
+    add_str(res, "step", s->name);
+    cJSON_AddNumberToObject(res, "line", s->pos.line);
+
+    /* Check before act: a step whose verify already passes has nothing to do. */
+    if (s->verify.kind != RB_PROBE_NONE) {
+        rb_probe_eval(run, &s->verify, 1, &pr);
+        if (pr.passed) {
+            cJSON_AddBoolToObject(res, "already_done", true);
+            add_str(res, "verify", pr.description);
+            add_str(res, "message", rb_sprintf(run->arena, "already done (verify %s), not applied again",
+                                               pr.description));
+            return 0;
+        }
+        add_str(res, "before", pr.description);
+    }
+
+    switch (s->kind) {
+    case RB_STEP_RUN:
+        rc = do_run(run, s, res, &msg, err);
+        break;
+    case RB_STEP_SQL:
+        rc = do_sql(run, s, res, &msg, err);
+        break;
+    case RB_STEP_DNS:
+        rc = do_dns(run, act, s, res, &msg, err);
+        break;
+    case RB_STEP_SCALE:
+        rc = do_scale(run, s, res, &msg, err);
+        break;
+    }
+    if (rc < 0)
+        return rb_err_wrap(err, "restore step '%s' failed", s->name);
+
+    if (s->verify.kind != RB_PROBE_NONE) {
+        rb_probe_eval(run, &s->verify, 0, &pr);
+        add_str(res, "verify", pr.description);
+        cJSON_AddNumberToObject(res, "verify_attempts", pr.attempts);
+        cJSON_AddBoolToObject(res, "verified", pr.passed);
+        if (!pr.passed) {
+            rb_errf(err, RB_E_FAILED, "restore step '%s' did its work but its verify did not pass after %d "
+                    "attempt%s: %s", s->name, pr.attempts, pr.attempts == 1 ? "" : "s", pr.description);
+            return rb_err_hint(err, "fix the cause, then 'rollbackctl resume' starts again at this step "
+                               "(it is skipped if its verify passes by then)");
+        }
+        msg = rb_sprintf(run->arena, "%s; verified: %s", msg, pr.description);
+    }
+    add_str(res, "message", msg);
+    return 0;
+}
+
 int rb_restore_plan(struct rb_run *run, struct rb_err *err)
 {
-    (void)run;
+    const struct rb_runbook *rb = run->rb;
+
     (void)err;
+    for (size_t i = 0; i < rb->n_restore; i++) {
+        const struct rb_restore_step *s = &rb->restore[i];
+        struct rstep *st = rb_new(run->arena, struct rstep);
+        enum rb_idem idem;
+        struct rb_action *act;
+
+        st->s = s;
+        st->n = i + 1;
+        if (s->verify.kind != RB_PROBE_NONE)
+            idem = RB_CHECKS_FIRST;
+        else if (s->kind == RB_STEP_DNS || s->kind == RB_STEP_SCALE)
+            idem = RB_IDEMPOTENT;   /* replace an RRset, set a replica count: same result twice */
+        else
+            idem = RB_ONCE;         /* an arbitrary command or statement, and nothing to look at */
+        act = rb_run_add_action(run, "restore",
+                                rb_sprintf(run->arena, "restore/%zu-%s", st->n, slug(run->arena, s->name)),
+                                step_summary(run, s), idem, apply_step, st);
+        act->pos = s->pos;
+        plan_detail(run, act, s);
+    }
     return 0;
 }
