@@ -19,6 +19,11 @@
 #include "rollbackctl/pg.h"
 #include "rollbackctl/run.h"
 
+static void free_json(void *p)
+{
+    cJSON_Delete(p);
+}
+
 static void csv_field(FILE *out, const char *v, bool null)
 {
     if (null)
@@ -170,7 +175,7 @@ int rb_cmd_gaps(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *err)
         return -1;
     if (ctx->output == RB_OUTPUT_JSON) {
         doc = cJSON_CreateObject();
-        rb_arena_on_free(ctx->arena, (void (*)(void *))cJSON_Delete, doc);
+        rb_arena_on_free(ctx->arena, free_json, doc);
         cJSON_AddStringToObject(doc, "cutover", rb->cutover_src);
         tables = cJSON_AddArrayToObject(doc, "tables");
         gaps = cJSON_AddArrayToObject(doc, "gaps");

@@ -95,11 +95,12 @@ static int check_compare(struct rb_run *run, const struct rb_check *chk, cJSON *
     cJSON_AddItemToObject(r, "compare", rb_compare_result_json(&res));
     *passed = res.missing == 0 && res.differing == 0;
     if (*passed)
-        *summary = rb_sprintf(run->arena, "%llu rows changed since cutover, all match in legacy",
-                              (unsigned long long)res.source_rows);
+        *summary = rb_sprintf(run->arena, "%llu %s changed since cutover, all match in legacy",
+                              (unsigned long long)res.source_rows, res.source_rows == 1 ? "row" : "rows");
     else
-        *summary = rb_sprintf(run->arena, "%llu rows changed since cutover: %llu missing in legacy, %llu differ",
-                              (unsigned long long)res.source_rows, (unsigned long long)res.missing,
+        *summary = rb_sprintf(run->arena, "%llu %s changed since cutover: %llu missing in legacy, %llu differ",
+                              (unsigned long long)res.source_rows, res.source_rows == 1 ? "row" : "rows",
+                              (unsigned long long)res.missing,
                               (unsigned long long)res.differing);
     return 0;
 }
