@@ -755,6 +755,8 @@ static int apply_table(struct rb_run *run, struct rb_action *act, struct rb_err 
         rb_pg_target_close(run, st->ph->from);
         backoff(attempt);
     }
+    cJSON_Delete(act->result);
+    act->result = NULL;
     if (rc == 0) {
         act->result = result_json(&res);
         set_facts(run, st->t->name, res.at_risk, res.inserted + res.updated + res.unchanged, 0);
@@ -770,6 +772,11 @@ static int apply_table(struct rb_run *run, struct rb_action *act, struct rb_err 
             count_at_risk(run, st, src, &at_risk, &ignored);
         if (at_risk >= 0)
             set_facts(run, st->t->name, at_risk, 0, at_risk);
+        /* Journaled with "failed": what this table leaves unrecovered. */
+        act->result = cJSON_CreateObject();
+        cJSON_AddNumberToObject(act->result, "at_risk", (double)at_risk);
+        cJSON_AddNumberToObject(act->result, "lost", (double)at_risk);
+        cJSON_AddNumberToObject(act->result, "attempts", res.attempts);
     }
     return -1;
 }
