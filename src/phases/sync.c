@@ -386,46 +386,70 @@ static int count_at_risk(struct rb_run *run, struct sync_table *st, PGconn *src,
     return 0;
 }
 
-/* Who holds the sync lock on the target, for the message when we cannot get it. */
-static void lock_holder(PGconn *dst, char *out, size_t len)
+/* Who holds the sync lock on the target: its pid and application_name, and a line for messages. */
+static void lock_holder(PGconn *dst, char *pid, size_t pidlen, char *app, size_t applen, char *out, size_t len)
 {
     PGresult *r = rb_pg_query(dst, 5000,
         "SELECT a.pid, coalesce(a.application_name, ''), coalesce(a.client_addr::text, 'local'), "
         "a.backend_start FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
-        "WHERE l.locktype = 'advisory' AND l.granted AND l.classid = 1380074324 AND l.objid = 1 LIMIT 1",
+        "WHERE l.locktype = 'advisory' AND l.granted AND l.classid = 1380074324 AND l.objid = 1 "
+        "AND a.pid <> pg_backend_pid() LIMIT 1",
         0, NULL, NULL);
 
-    if (r != NULL && PQntuples(r) == 1)
+    out[0] = pid[0] = app[0] = '\0';
+    if (r != NULL && PQntuples(r) == 1) {
+        snprintf(pid, pidlen, "%s", PQgetvalue(r, 0, 0));
+        snprintf(app, applen, "%s", PQgetvalue(r, 0, 1));
         snprintf(out, len, " (backend pid %s, application '%s', from %s, connected %s)", PQgetvalue(r, 0, 0),
                  PQgetvalue(r, 0, 1), PQgetvalue(r, 0, 2), PQgetvalue(r, 0, 3));
-    else
-        out[0] = '\0';
+    }
     PQclear(r);
 }
 
 /*
  * Take the session advisory lock (re-entrant: each table takes it again, which costs nothing and
  * covers a reconnect). It is never released explicitly: it lasts until the run's connection closes.
+ *
+ * The session is named 'rollbackctl <run id>' first. When this run's previous process was killed
+ * mid-table, its backend may still hold the lock (the server notices a vanished client only when
+ * it next talks to it, e.g. after a long upsert); a holder with our own run's name is that orphan,
+ * so we terminate it instead of waiting for it: its transaction never commits, the ledger decides.
  */
 static int take_lock(struct rb_run *run, struct sync_table *st, PGconn *dst, struct rb_err *err)
 {
-    PGresult *r = rb_pg_query_keep(dst, 60000, st->lock_sql, 0, NULL, err);
-    const char *state = r != NULL ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
-    char who[512];
+    const char *name = rb_sprintf(run->arena, "rollbackctl %s", run->run_id);
+    const char *params[1] = { name };
+    char who[512], pid[32], app[128];
+    const char *state;
+    PGresult *r;
+    int tries;
 
-    if (r != NULL && PQresultStatus(r) != PGRES_FATAL_ERROR) {
+    if (rb_pg_exec(dst, 0, "SELECT set_config('application_name', $1, false)", 1, params, err) < 0)
+        return rb_err_wrap(err, "unable to take the sync lock on '%s'", st->ph->to);
+    for (tries = 0; tries < 2; tries++) {
+        r = rb_pg_query_keep(dst, 60000, st->lock_sql, 0, NULL, err);
+        if (r != NULL && PQresultStatus(r) != PGRES_FATAL_ERROR) {
+            PQclear(r);
+            return 0;
+        }
+        state = r != NULL ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+        if (state == NULL || strcmp(state, "55P03") != 0) {
+            PQclear(r);
+            return rb_err_wrap(err, "unable to take the sync lock on '%s'", st->ph->to);
+        }
         PQclear(r);
-        return 0;
+        lock_holder(dst, pid, sizeof(pid), app, sizeof(app), who, sizeof(who));
+        if (tries > 0 || pid[0] == '\0' || strcmp(app, name) != 0)
+            break;
+        params[0] = pid;
+        rb_info(run->ctx, "  %s: ending backend %s on '%s', left holding the sync lock by this run's "
+                "interrupted process", st->t->name, pid, st->ph->to);
+        if (rb_pg_exec(dst, 0, "SELECT pg_terminate_backend($1::int, 10000)", 1, params, err) < 0)
+            return rb_err_wrap(err, "unable to end backend %s left by this run on '%s'", pid, st->ph->to);
     }
-    PQclear(r);
-    if (state != NULL && strcmp(state, "55P03") == 0) {
-        lock_holder(dst, who, sizeof(who));
-        rb_errf(err, RB_E_LOCKED, "another rollback is syncing into '%s'%s", st->ph->to, who);
-        rb_err_hint(err, "wait for it to finish, or stop it; rollbackctl waits " SYNC_LOCK_WAIT
-                         " for the lock");
-        return -1;
-    }
-    return rb_err_wrap(err, "unable to take the sync lock on '%s'", st->ph->to);
+    rb_errf(err, RB_E_LOCKED, "another rollback is syncing into '%s'%s", st->ph->to, who);
+    rb_err_hint(err, "wait for it to finish, or stop it; rollbackctl waits " SYNC_LOCK_WAIT " for the lock");
+    return -1;
 }
 
 /*
@@ -788,6 +812,8 @@ static void describe(struct rb_run *run, struct rb_action *act, const struct syn
     rb_action_detailf(act, "rows at risk: %s\n", count_note);
     rb_action_detailf(act, "on '%s' (source):\n  %s\n", st->ph->from, st->copy_out_sql);
     rb_action_detailf(act, "on '%s' (target), one transaction:\n", st->ph->to);
+    rb_action_detailf(act, "  SELECT set_config('application_name', 'rollbackctl %s', false)\n",
+                      run->run_id[0] != '\0' ? run->run_id : "<run id>");
     rb_action_detailf(act, "  %s\n  BEGIN\n  %s\n", st->lock_sql, ledger_ddl);
     rb_action_detailf(act, "  %s -- $1 = %s, $2 = '%s': a row means already applied\n", ledger_check_sql,
                       run->run_id[0] != '\0' ? rb_sprintf(run->arena, "'%s'", run->run_id) : "the run id",
