@@ -92,7 +92,9 @@ svc_bind_start() {
     PATH="$PATH:/usr/sbin" named-checkconf -z "$root/named.conf" >"$SVC_DIR/checkconf.log" 2>&1 ||
       { cat "$SVC_DIR/checkconf.log" >&2; svc_die "named-checkconf rejected '$root/named.conf'"; }
     # -g: foreground, log to stderr; -n 1: one worker is plenty; no -u (stays the current user).
-    svc_spawn "$SVC_DIR/named.pid" "$root/named.log" "$named" -g -n 1 -c "$root/named.conf"
+    # Like svc_spawn, but closing fd 9 (the services lock), which named would otherwise keep.
+    setsid "$named" -g -n 1 -c "$root/named.conf" </dev/null >>"$root/named.log" 2>&1 9>&- &
+    printf '%s\n' "$!" >"$SVC_DIR/named.pid"
     for ((i = 0; i < 100; i++)); do
       if grep -q 'running$' "$root/named.log" 2>/dev/null; then
         printf '%s\n' "$port" >"$SVC_DIR/port"
