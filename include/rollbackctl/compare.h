@@ -6,7 +6,7 @@
  * do the hashing themselves: first one aggregate per key bucket on each side (count and a sum of
  * 60-bit md5 pieces of the canonical row text), then, only for buckets that differ, the rows of
  * those buckets, streamed in key order from both sides and merged here (data-diff's idea, with
- * buckets as the segments; see docs/architecture.md). Legacy rows whose key is not among the
+ * buckets as the segments; see docs/runbook.md, "## verify"). Legacy rows whose key is not among the
  * source rows are outside the check (pre-cutover history), so they never count as a difference.
  *
  * Canonical form: each source expression is cast to the legacy column's type and then to text,
