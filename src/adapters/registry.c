@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "rollbackctl/dns.h"
+#include "rollbackctl/kubernetes.h"
 
 static const char *const pg_required[] = { "conninfo", NULL };
 static const char *const pg_optional[] = { "password_env", "connect_timeout", NULL };
@@ -33,7 +34,7 @@ static const char *const webhook_one_of[] = { "url", "url_env", NULL };
 
 static const struct rb_driver drivers[] = {
     { "postgres", RB_TARGET_DB, pg_required, pg_optional, NULL, &rb_pg_ops },
-    { "kubernetes", RB_TARGET_CLUSTER, NULL, k8s_optional, NULL, NULL },
+    { "kubernetes", RB_TARGET_CLUSTER, NULL, k8s_optional, NULL, &rb_k8s_ops },
     { "exec", RB_TARGET_DNS, dns_exec_required, dns_exec_optional, NULL, &rb_dns_exec_ops },
     { "powerdns", RB_TARGET_DNS, powerdns_required, powerdns_optional, NULL, NULL },
     { "rfc2136", RB_TARGET_DNS, rfc2136_required, rfc2136_optional, NULL, &rb_rfc2136_ops },
