@@ -28,11 +28,13 @@
 
 #define RB_COMPARE_LIST_MAX 100
 #define RB_COMPARE_BUCKET_ROWS 256
+/* The whole comparison's deadline when none is given: hashing 1M rows takes seconds, 1G an hour. */
+#define RB_COMPARE_TIMEOUT_MS (60 * 60 * 1000)
 
 struct rb_compare_opts {
     const char *cutover;        /* RFC 3339; rows with changed_since > cutover are compared */
     size_t list_max;            /* rows listed per kind; 0 = RB_COMPARE_LIST_MAX, SIZE_MAX = all */
-    int64_t timeout_ms;         /* deadline for the whole comparison; 0 = RB_PG_QUERY_TIMEOUT_MS */
+    int64_t timeout_ms;         /* deadline for the whole comparison; 0 = RB_COMPARE_TIMEOUT_MS */
     size_t bucket_rows;         /* average rows per bucket; 0 = RB_COMPARE_BUCKET_ROWS */
 };
 

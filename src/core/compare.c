@@ -643,7 +643,7 @@ int rb_compare_table(struct rb_arena *a, PGconn *src, PGconn *dst, const struct 
     st.t = t;
     st.o = &opts;
     st.list_max = opts.list_max;
-    st.deadline = start + (opts.timeout_ms > 0 ? opts.timeout_ms : RB_PG_QUERY_TIMEOUT_MS);
+    st.deadline = start + (opts.timeout_ms > 0 ? opts.timeout_ms : RB_COMPARE_TIMEOUT_MS);
 
     memset(res, 0, sizeof(*res));
     res->table = t->name;

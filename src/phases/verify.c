@@ -16,15 +16,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#include "rollbackctl/child.h"
 #include "rollbackctl/compare.h"
 #include "rollbackctl/fsutil.h"
-#include "rollbackctl/http.h"
 #include "rollbackctl/money.h"
 #include "rollbackctl/pg.h"
 #include "rollbackctl/phases.h"
+#include "rollbackctl/probe.h"
 
 #define LIST_MAX 100
 
@@ -342,80 +340,16 @@ static int check_totals(struct rb_run *run, const struct rb_check *chk, cJSON *r
 
 /* --- probes ------------------------------------------------------------------------------- */
 
-/* One attempt: 1 passed, 0 failed (*why set), -1 could not be made (err). */
-static int probe_once(struct rb_run *run, const struct rb_probe *p, const char **why, struct rb_err *err)
-{
-    struct rb_arena *a = run->arena;
-
-    switch (p->kind) {
-    case RB_PROBE_SQL: {
-        PGconn *c = rb_pg_target(run, p->target, err);
-        const char *v = NULL;
-        bool is_null = false;
-
-        if (c == NULL || rb_pg_scalar(a, c, p->timeout_ms, p->sql, &v, &is_null, err) < 0)
-            return -1;
-        if (!is_null && strcmp(v, "t") == 0) {
-            *why = "returned true";
-            return 1;
-        }
-        *why = rb_sprintf(a, "returned %s, not true", is_null ? "NULL" : rb_sprintf(a, "'%s'", v));
-        return 0;
-    }
-    case RB_PROBE_HTTP: {
-        struct rb_http_request req;
-        struct rb_http_response res;
-        const char **hdr = rb_new_array(a, const char *, p->n_headers + 1);
-        int want = p->expect_status > 0 ? p->expect_status : 200;
-
-        for (size_t i = 0; i < p->n_headers; i++)
-            hdr[i] = rb_sprintf(a, "%s: %s", p->headers[i].name, p->headers[i].value);
-        memset(&req, 0, sizeof(req));
-        req.method = p->method;
-        req.url = p->url;
-        req.body = p->body;
-        req.headers = hdr;
-        req.timeout_ms = p->timeout_ms;
-        if (rb_http_do(a, &req, &res, err) < 0)
-            return -1;
-        *why = rb_sprintf(a, "%s answered %ld%s", rb_http_redact_url(a, p->url), res.status,
-                          res.status == want ? "" : rb_sprintf(a, ", expected %d", want));
-        return res.status == want;
-    }
-    case RB_PROBE_RUN: {
-        struct rb_child_result cr;
-
-        if (rb_child_run(a, p->argv.items, NULL, p->timeout_ms > 0 ? p->timeout_ms : 300000, &cr, err) < 0)
-            return -1;
-        *why = rb_sprintf(a, "'%s' %s", p->argv.items[0], rb_child_describe(a, &cr));
-        return cr.exited && cr.status == 0;
-    }
-    default:
-        return rb_errf(err, RB_E_FAILED, "unknown probe");
-    }
-}
-
 static int check_probe(struct rb_run *run, const struct rb_check *chk, cJSON *r, bool *passed,
                        const char **summary, struct rb_err *err)
 {
-    const struct rb_probe *p = &chk->probe;
-    int attempts = p->retry.attempts > 0 ? p->retry.attempts : 1;
-    int rc = -1, k;
+    struct rb_probe_result pr;
 
-    for (k = 1; k <= attempts; k++) {
-        rb_err_clear(err);
-        rc = probe_once(run, p, summary, err);
-        if (rc == 1 || rb_interrupted())
-            break;
-        if (k < attempts && p->retry.interval_ms > 0) {
-            struct timespec ts = { (time_t)(p->retry.interval_ms / 1000), (long)(p->retry.interval_ms % 1000) * 1000000L };
-            nanosleep(&ts, NULL);
-        }
-    }
-    cJSON_AddNumberToObject(r, "attempts", k > attempts ? attempts : k);
-    if (rc < 0)
-        return -1;
-    *passed = rc == 1;
+    (void)err;
+    rb_probe_eval(run, &chk->probe, 0, &pr);
+    cJSON_AddNumberToObject(r, "attempts", pr.attempts);
+    *passed = pr.passed;
+    *summary = pr.description;
     return 0;
 }
 
@@ -588,17 +522,7 @@ static void plan_detail(struct rb_run *run, struct rb_action *act, const struct 
                               chk->tolerance != NULL ? chk->tolerance : "0.00");
         break;
     case RB_CHECK_PROBE:
-        if (p->kind == RB_PROBE_SQL) {
-            rb_action_detailf(act, "%s: %s (must return true)", p->target, p->sql);
-        } else if (p->kind == RB_PROBE_HTTP) {
-            rb_action_detailf(act, "%s %s, expect %d", p->method != NULL ? p->method : p->body != NULL ? "POST" : "GET",
-                              rb_http_redact_url(run->arena, p->url), p->expect_status > 0 ? p->expect_status : 200);
-        } else {
-            rb_action_detailf(act, "run:");
-            for (size_t i = 0; i < p->argv.n; i++)
-                rb_action_detailf(act, " %s", p->argv.items[i]);
-            rb_action_detailf(act, " (must exit 0)");
-        }
+        rb_action_detailf(act, "%s", rb_probe_describe(run->arena, p));
         break;
     }
 }
