@@ -28,7 +28,8 @@ Test knobs, on the same port without authentication (under /_control/):
   POST /_control/faults       {"faults":[{"count":N,"status":500|429|409|...,"retry_after":S,
                                "hang":SECONDS,"method":"PATCH","path":"substring"}]} appended to
                                the queue: the next N matching API requests fail that way (hang:
-                               sleep, then drop the connection without answering)
+                               sleep, then drop the connection without answering; with
+                               "after": true the request is applied first, its answer lost)
   DELETE /_control/faults     clear the queue
   POST /_control/rbac         {"users":{"name":[{"verbs":[..],"apiGroups":[..],"resources":[..],
                                "namespaces":[..]}]}}; "*" matches anything
@@ -570,6 +571,10 @@ class Handler(BaseHTTPRequestHandler):
             fault = self.take_fault(url.path)
             if fault is not None:
                 if fault.get("hang"):
+                    if fault.get("after"):
+                        # the request takes effect, only its answer is lost (a crash after apply)
+                        code, _doc, _h = self.api(url.path, query, raw, user, groups)
+                        entry["applied"] = code
                     entry["status"] = "hang"
                     self.record(entry)
                     time.sleep(float(fault["hang"]))
