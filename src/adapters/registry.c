@@ -36,7 +36,7 @@ static const struct rb_driver drivers[] = {
     { "postgres", RB_TARGET_DB, pg_required, pg_optional, NULL, &rb_pg_ops },
     { "kubernetes", RB_TARGET_CLUSTER, NULL, k8s_optional, NULL, &rb_k8s_ops },
     { "exec", RB_TARGET_DNS, dns_exec_required, dns_exec_optional, NULL, &rb_dns_exec_ops },
-    { "powerdns", RB_TARGET_DNS, powerdns_required, powerdns_optional, NULL, NULL },
+    { "powerdns", RB_TARGET_DNS, powerdns_required, powerdns_optional, NULL, &rb_powerdns_ops },
     { "rfc2136", RB_TARGET_DNS, rfc2136_required, rfc2136_optional, NULL, &rb_rfc2136_ops },
     { "prometheus", RB_TARGET_METRICS, prom_required, prom_optional, NULL, NULL },
     { "smtp", RB_TARGET_NOTIFY, smtp_required, smtp_optional, NULL, NULL },

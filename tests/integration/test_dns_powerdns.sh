@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# The powerdns DNS driver against a real PowerDNS Authoritative server with its HTTP API
+# (scripts/services start pdns): plan reads the current value through the API; execute replaces
+# the RRset (checked with dig against pdns's DNS port); a rerun is harmless; a wrong API key, an
+# unset api_key_env and an unknown zone fail with clear messages, exit 1, nothing changed; the key
+# never shows up in output or journal. (An unset api_key_env is an invalid runbook at execute: exit 5.)
+set -euo pipefail
+source "$RB_SOURCE_DIR/tests/integration/lib.sh"
+rb_require pdns
+command -v dig >/dev/null || rb_fail "dig not found (bind9-dnsutils: scripts/install-deps)"
+
+T=$(rb_tmpdir)
+ZONE=$RB_TEST_PDNS_ZONE
+NAME="payroll-$$-$RANDOM.${ZONE}"
+api() { # METHOD BODY
+  curl -sS --max-time 5 -o /dev/null -w '%{http_code}' -X "$1" -H "X-API-Key: $RB_TEST_PDNS_API_KEY" \
+    -H 'Content-Type: application/json' --data "$2" "$RB_TEST_PDNS_URL/api/v1/servers/localhost/zones/$ZONE"
+}
+set_cname() {
+  api PATCH '{"rrsets":[{"name":"'"$NAME"'","type":"CNAME","ttl":300,"changetype":"REPLACE","records":[{"content":"'"$1"'","disabled":false}]}]}'
+}
+drop_name() { api PATCH '{"rrsets":[{"name":"'"$NAME"'","type":"CNAME","changetype":"DELETE"}]}' >/dev/null; }
+dig_cname() { dig +norec +short -p "$RB_TEST_PDNS_DNS_PORT" @127.0.0.1 "$NAME" CNAME; }
+
+assert_eq "204" "$(set_cname "new-app.$ZONE")" "starting state set through the API with curl"
+rb_on_exit drop_name
+assert_eq "new-app.$ZONE" "$(dig_cname)" "starting state served"
+
+runbook() { # FILE ZONE KEYVAR
+  cat >"$1" <<YAML
+version: 1
+name: pdns-test
+cutover: 2026-11-01T00:00:00Z
+state_dir: $T/state-$(basename "$1" .yaml)
+targets:
+  dns:
+    driver: powerdns
+    url: $RB_TEST_PDNS_URL
+    zone: $2
+    api_key_env: $3
+    timeout: 5s
+restore:
+  - name: Point payroll DNS at legacy
+    dns: { target: dns, name: $NAME, type: CNAME, data: legacy-app.$ZONE, ttl: 60 }
+YAML
+}
+
+export PDNS_KEY=$RB_TEST_PDNS_API_KEY
+runbook "$T/good.yaml" "$ZONE" PDNS_KEY
+assert_exit 0 "$RB_BIN" -f "$T/good.yaml" plan
+assert_contains "$RB_OUT" "new-app.$ZONE -> legacy-app.$ZONE (ttl 60)" "plan shows the value read through the API"
+
+assert_exit 0 "$RB_BIN" -f "$T/good.yaml" execute --reason "pdns test" --yes
+assert_contains "$RB_OUT" "$NAME CNAME new-app.$ZONE -> legacy-app.$ZONE"
+assert_eq "legacy-app.$ZONE" "$(dig_cname)" "record switched, served over DNS"
+assert_not_contains "$RB_OUT$RB_ERR$(cat "$T"/state-good/runs/*/journal.jsonl)" "$RB_TEST_PDNS_API_KEY" \
+  "the API key is in neither output nor journal"
+
+assert_exit 0 "$RB_BIN" -f "$T/good.yaml" execute --reason "pdns test again" --yes
+assert_eq "legacy-app.$ZONE" "$(dig_cname)" "a rerun leaves it as it is"
+
+set_cname "new-app.$ZONE" >/dev/null
+export PDNS_WRONG=not-the-key
+runbook "$T/wrongkey.yaml" "$ZONE" PDNS_WRONG
+assert_exit 1 "$RB_BIN" -f "$T/wrongkey.yaml" execute --reason "pdns test" --yes
+assert_contains "$RB_ERR" "PowerDNS API '$RB_TEST_PDNS_URL/api/v1/servers/localhost/zones/$ZONE' refused"
+assert_contains "$RB_ERR" "401"
+assert_eq "new-app.$ZONE" "$(dig_cname)" "unchanged after a wrong key"
+
+runbook "$T/nokey.yaml" "$ZONE" PDNS_UNSET_$$
+assert_exit 5 "$RB_BIN" -f "$T/nokey.yaml" execute --reason "pdns test" --yes
+assert_contains "$RB_ERR" "environment variable 'PDNS_UNSET_$$' (api_key_env of target 'dns') is not set"
+
+runbook "$T/nozone.yaml" "no-such-zone.org." PDNS_KEY
+assert_exit 1 "$RB_BIN" -f "$T/nozone.yaml" execute --reason "pdns test" --yes
+assert_contains "$RB_ERR" "zone 'no-such-zone.org.' not found"
+assert_eq "new-app.$ZONE" "$(dig_cname)" "unchanged at the end"
