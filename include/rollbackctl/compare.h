@@ -36,6 +36,8 @@ struct rb_compare_opts {
     size_t list_max;            /* rows listed per kind; 0 = RB_COMPARE_LIST_MAX, SIZE_MAX = all */
     int64_t timeout_ms;         /* deadline for the whole comparison; 0 = RB_COMPARE_TIMEOUT_MS */
     size_t bucket_rows;         /* average rows per bucket; 0 = RB_COMPARE_BUCKET_ROWS */
+    const char *src_label;      /* target names for messages; NULL = "new" / "legacy" */
+    const char *dst_label;
 };
 
 /* One column of a listed row: for a missing row its new value, for a differing one both. */
@@ -58,6 +60,7 @@ struct rb_compare_result {
     uint64_t source_rows;       /* rows changed in new since cutover */
     uint64_t missing;           /* of those, absent in legacy */
     uint64_t differing;         /* present in legacy with other mapped values */
+    uint64_t null_keys;         /* source rows whose key is NULL: counted as missing, not listed */
     struct rb_compare_row *missing_rows;    /* first list_max of each kind, in key text order */
     size_t n_missing_rows;
     struct rb_compare_row *differing_rows;
@@ -72,7 +75,8 @@ struct rb_compare_result {
  * Compare sync table t between src (new) and dst (legacy). Both connections must be idle; each
  * runs in a REPEATABLE READ READ ONLY transaction that is ended before returning. res and the
  * rows it lists are arena-owned. Returns 0 whether or not differences were found (see res), -1
- * with err when the comparison could not be made (connection, SQL, timeout, unknown column).
+ * with err when the comparison could not be made (connection, SQL, timeout, unknown column), or
+ * RB_E_INTERRUPTED when SIGINT/SIGTERM arrived meanwhile (the queries are cancelled).
  */
 int rb_compare_table(struct rb_arena *a, PGconn *src, PGconn *dst, const struct rb_sync_table *t,
                      const struct rb_compare_opts *o, struct rb_compare_result *res, struct rb_err *err);

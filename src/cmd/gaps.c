@@ -186,7 +186,7 @@ int rb_cmd_gaps(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *err)
     }
     for (size_t i = 0; i < rb->sync.n_tables; i++) {
         const struct rb_sync_table *t = &rb->sync.tables[i];
-        struct rb_compare_opts o = { rb->cutover_src, SIZE_MAX, 0, 0 };
+        struct rb_compare_opts o = { rb->cutover_src, SIZE_MAX, 0, 0, rb->sync.from, rb->sync.to };
         struct rb_compare_result res;
 
         if (only != NULL && strcmp(only, t->name) != 0)

@@ -27,6 +27,7 @@
 
 #include "rollbackctl/buf.h"
 #include "rollbackctl/pg.h"
+#include "rollbackctl/run.h"
 
 #define MAX_BUCKETS 65536
 
@@ -68,7 +69,7 @@ struct cmp {
 static int side_err(struct cmp *st, enum side s, const PGresult *r, struct rb_err *err)
 {
     rb_pg_result_err(err, r, st->c[s]);
-    return rb_err_wrap(err, "'%s'", st->label[s]);
+    return rb_err_wrap(err, "on '%s'", st->label[s]);
 }
 
 static int send_query(struct cmp *st, enum side s, const char *sql, bool single_row, struct rb_err *err)
@@ -102,6 +103,8 @@ static int wait_idle(struct cmp *st, const bool want[2], struct rb_err *err)
         }
         if (n == 0)
             return 0;
+        if (rb_interrupted())
+            return rb_errf(err, RB_E_INTERRUPTED, "interrupted");
         left = st->deadline - rb_now_ms();
         if (left <= 0)
             return rb_errf(err, RB_E_FAILED, "comparison timed out");
@@ -390,7 +393,7 @@ static void index_buckets(PGresult *r, int *idx, uint64_t n)
         idx[b] = -1;
     for (int i = 0; i < PQntuples(r); i++) {
         uint64_t b = strtoull(PQgetvalue(r, i, 0), NULL, 10);
-        if (b < n)
+        if (!PQgetisnull(r, i, 0) && b < n)
             idx[b] = i;
     }
 }
@@ -427,7 +430,8 @@ static void note_missing(struct cmp *st, struct rb_compare_result *res, const PG
 {
     struct rb_compare_row *row;
 
-    if (res->missing++ >= st->list_max)
+    res->missing++;
+    if (res->n_missing_rows >= st->list_max)
         return;
     row = list_slot(st, &res->missing_rows, &res->n_missing_rows, &st->cap_missing);
     row->key = row_key(st, s);
@@ -456,7 +460,10 @@ static void compare_rows(struct cmp *st, struct rb_compare_result *res, const PG
     for (size_t i = 0; i < st->ncols; i++)
         if (!same_value(s, d, 1 + (int)i))
             n++;
-    if (n == 0 || res->differing++ >= st->list_max)
+    if (n == 0)
+        return;
+    res->differing++;
+    if (res->n_differing_rows >= st->list_max)
         return;
     row = list_slot(st, &res->differing_rows, &res->n_differing_rows, &st->cap_differing);
     row->key = row_key(st, s);
@@ -479,7 +486,8 @@ static int drill_down(struct cmp *st, const char *bucket_list, struct rb_compare
     int rc = -1;
 
     for (int s = 0; s < 2; s++) {
-        const char *sql = rb_sprintf(st->a, "SELECT * FROM (SELECT %s %s%s%s) q ORDER BY rb_key COLLATE \"C\"",
+        const char *sql = rb_sprintf(st->a, "SELECT * FROM (SELECT %s %s%s%s) q WHERE rb_key IS NOT NULL "
+                                     "ORDER BY rb_key COLLATE \"C\"",
                                      row_select(st, (enum side)s), st->from[s],
                                      bucket_list != NULL ? " AND " : "",
                                      bucket_list != NULL
@@ -591,6 +599,11 @@ static int compare(struct cmp *st, struct rb_compare_result *res, struct rb_err 
     if (idx[SRC] == NULL || idx[DST] == NULL)
         abort();
     index_buckets(r[SRC], idx[SRC], st->nbuckets);
+    /* rows with a NULL key cannot be matched by key: each is missing (and is not listed) */
+    for (int i = 0; i < PQntuples(r[SRC]); i++)
+        if (PQgetisnull(r[SRC], i, 0))
+            res->null_keys += strtoull(PQgetvalue(r[SRC], i, 1), NULL, 10);
+    res->missing += res->null_keys;
     index_buckets(r[DST], idx[DST], st->nbuckets);
     for (uint64_t b = 0; b < st->nbuckets; b++) {
         int is = idx[SRC][b], id = idx[DST][b];
@@ -638,8 +651,8 @@ int rb_compare_table(struct rb_arena *a, PGconn *src, PGconn *dst, const struct 
     st.a = a;
     st.c[SRC] = src;
     st.c[DST] = dst;
-    st.label[SRC] = "new";
-    st.label[DST] = "legacy";
+    st.label[SRC] = opts.src_label != NULL ? opts.src_label : "new";
+    st.label[DST] = opts.dst_label != NULL ? opts.dst_label : "legacy";
     st.t = t;
     st.o = &opts;
     st.list_max = opts.list_max;
@@ -657,7 +670,8 @@ int rb_compare_table(struct rb_arena *a, PGconn *src, PGconn *dst, const struct 
     rc = compare(&st, res, err);
     if (rc < 0) {
         reset_conns(&st);
-        rb_err_wrap(err, "unable to compare '%s'", t->name);
+        if (err == NULL || err->cls != RB_E_INTERRUPTED)
+            rb_err_wrap(err, "unable to compare '%s'", t->name);
     }
     res->duration_ms = rb_now_ms() - start;
     return rc;
@@ -690,6 +704,8 @@ cJSON *rb_compare_result_json(const struct rb_compare_result *res)
     cJSON_AddNumberToObject(o, "matching", (double)(res->source_rows - res->missing - res->differing));
     cJSON_AddNumberToObject(o, "missing_in_legacy", (double)res->missing);
     cJSON_AddNumberToObject(o, "differing", (double)res->differing);
+    if (res->null_keys > 0)
+        cJSON_AddNumberToObject(o, "null_keys", (double)res->null_keys);
     list = cJSON_AddArrayToObject(o, "missing");
     for (size_t i = 0; i < res->n_missing_rows; i++) {
         const struct rb_compare_row *row = &res->missing_rows[i];

@@ -77,7 +77,7 @@ static int check_compare(struct rb_run *run, const struct rb_check *chk, cJSON *
 {
     const struct rb_runbook *rb = run->rb;
     const struct rb_sync_table *t = rb_runbook_sync_table(rb, chk->compare_table);
-    struct rb_compare_opts o = { rb->cutover_src, LIST_MAX, 0, 0 };
+    struct rb_compare_opts o = { rb->cutover_src, LIST_MAX, 0, 0, rb->sync.from, rb->sync.to };
     struct rb_compare_result res;
     PGconn *src, *dst;
 
@@ -374,6 +374,12 @@ static int apply_check(struct rb_run *run, struct rb_action *act, struct rb_err 
     case RB_CHECK_EQUAL: rc = check_equal(run, chk, r, &passed, &summary, &cerr); break;
     case RB_CHECK_TOTALS: rc = check_totals(run, chk, r, &passed, &summary, &cerr); break;
     default: rc = check_probe(run, chk, r, &passed, &summary, &cerr); break;
+    }
+    if (rc < 0 && cerr.cls == RB_E_INTERRUPTED) {
+        /* not a verdict: the run stops here and resume runs this check again */
+        cJSON_Delete(r);
+        *err = cerr;
+        return -1;
     }
     if (rc < 0) {
         passed = false;

@@ -5,6 +5,7 @@
 # - a text key whose order differs between collations ('B' < 'a' in "C", not in en_US), with an
 #   accented key, and legacy-only keys interleaved
 # - a composite key (emp_id, period), and a legacy enum column compared as text
+# - a source without a primary key holding a NULL key: counted as missing
 # Clean data passes; each damage is found exactly; damage to history only is ignored.
 set -euo pipefail
 source "$RB_SOURCE_DIR/tests/integration/lib.sh"
@@ -23,6 +24,8 @@ insert into codes values ('a', 'lower a', '2026-11-02'), ('B', 'upper b', '2026-
 create table rates (emp_id int, period text, rate numeric(8,4), status text, changed timestamptz, primary key (emp_id, period));
 insert into rates select e, p, e * 1.5 + length(p), case when e % 2 = 0 then 'active' else 'closed' end, '2026-11-05'
   from generate_series(1, 30) e, unnest(array['2026-10', '2026-11']) p;
+create table notes (id int, txt text, changed timestamptz);
+insert into notes select g, 'n' || g, '2026-11-09' from generate_series(1, 600) g;
 SQL
 rb_psql "$LEG" - <<'SQL'
 create table employee_tax (emp_id int primary key, filing_status varchar(20), allowances smallint);
@@ -37,6 +40,8 @@ create table rates (emp_id int, period varchar(7), rate numeric(6,2), status rat
 insert into rates select e, p, e * 1.5 + length(p), (case when e % 2 = 0 then 'active' else 'closed' end)::rate_status
   from generate_series(1, 30) e, unnest(array['2026-10', '2026-11']) p;
 insert into rates values (99, '2025-01', 1, 'active');
+create table notes (id int primary key, txt text);
+insert into notes select g, 'n' || g from generate_series(1, 600) g;
 SQL
 RB=$T/runbook.yaml
 cat >"$RB" <<YAML
@@ -63,6 +68,10 @@ sync:
       source: { table: rates, changed_since: changed }
       target: { table: rates, key: [emp_id, period] }
       columns: { emp_id: emp_id, period: period, rate: rate, status: status }
+    - name: notes
+      source: { table: notes, changed_since: changed }
+      target: { table: notes, key: [id] }
+      columns: { id: id, txt: txt }
 verify:
   - name: Tax
     compare: { table: tax_changes }
@@ -70,6 +79,8 @@ verify:
     compare: { table: codes }
   - name: Rates
     compare: { table: rates }
+  - name: Notes
+    compare: { table: notes }
 YAML
 verify() { assert_exit "$1" "$RB_BIN" -f "$RB" -o json verify; cp "$RB_OUT_FILE" "$T/r.json"; }
 chk() { jq -c ".checks[] | select(.name == \"$1\") | $2" "$T/r.json"; }
@@ -103,6 +114,17 @@ assert_eq '[{"column":"status","new":"closed","legacy":"active"}]' "$(chk Rates 
 assert_eq '[{"emp_id":"8","period":"2026-10"}]' "$(chk Rates '[.compare.missing[].key]')" "missing composite key"
 assert_eq true "$(chk Tax .passed)" "the other tables still pass"
 rb_psql "$LEG" "update rates set status = 'closed' where emp_id = 7 and period = '2026-11'; insert into rates values (8, '2026-10', 19, 'active')"
+verify 0
+
+# a source row with a NULL key can never be matched: missing, whatever else differs
+rb_psql "$NEW" "insert into notes values (null, 'orphan', '2026-11-09')"
+rb_psql "$LEG" "update notes set txt = 'changed' where id = 17"
+verify 1
+assert_eq '{"missing":1,"null_keys":1,"differing":1,"listed":[]}' \
+  "$(chk Notes '{missing: .compare.missing_in_legacy, null_keys: .compare.null_keys, differing: .compare.differing, listed: .compare.missing}')" \
+  "the NULL key counted once as missing"
+rb_psql "$NEW" "delete from notes where id is null"
+rb_psql "$LEG" "update notes set txt = 'n17' where id = 17"
 verify 0
 
 # a mapped column legacy lacks is a check that cannot run, named in the report
