@@ -279,6 +279,64 @@ def json_patch(doc, ops):
     return doc
 
 
+# ---- protobuf (kubectl sends typed objects such as SelfSubjectAccessReview as protobuf) ---------
+
+def pb_fields(buf):
+    """Protocol buffers wire format -> {field number: [values]} (bytes for length-delimited)."""
+    out, i = {}, 0
+
+    def varint():
+        nonlocal i
+        shift = val = 0
+        while True:
+            b = buf[i]
+            i += 1
+            val |= (b & 0x7F) << shift
+            shift += 7
+            if not b & 0x80:
+                return val
+    while i < len(buf):
+        key = varint()
+        num, wt = key >> 3, key & 7
+        if wt == 0:
+            v = varint()
+        elif wt == 2:
+            n = varint()
+            v = bytes(buf[i:i + n])
+            i += n
+        elif wt == 1:
+            v = bytes(buf[i:i + 8])
+            i += 8
+        elif wt == 5:
+            v = bytes(buf[i:i + 4])
+            i += 4
+        else:
+            raise ValueError("unsupported protobuf wire type %d" % wt)
+        out.setdefault(num, []).append(v)
+    return out
+
+
+def pb_access_review(raw):
+    """The 'k8s\\0' envelope of a SelfSubjectAccessReview -> the same review as JSON."""
+    if not raw.startswith(b"k8s\x00"):
+        raise ValueError("no protobuf envelope")
+    unknown = pb_fields(raw[4:])
+    review = pb_fields(unknown[2][0])
+    spec = pb_fields(review.get(2, [b""])[0])
+
+    def strs(msg, names):
+        f = pb_fields(msg)
+        return {name: f[n][0].decode() for n, name in names.items() if n in f and f[n][0]}
+    out = {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview", "spec": {}}
+    if 1 in spec:
+        out["spec"]["resourceAttributes"] = strs(spec[1][0], {
+            1: "namespace", 2: "verb", 3: "group", 4: "version", 5: "resource", 6: "subresource",
+            7: "name"})
+    if 2 in spec:
+        out["spec"]["nonResourceAttributes"] = strs(spec[2][0], {1: "path", 2: "verb"})
+    return out
+
+
 # ---- the store ----------------------------------------------------------------------------------
 
 class Store:
@@ -783,8 +841,11 @@ class Handler(BaseHTTPRequestHandler):
     def access_review(self, raw, user, groups):
         store = self.server.store
         try:
-            review = json.loads(raw)
-        except ValueError:
+            if self.headers.get("Content-Type", "").startswith("application/vnd.kubernetes.protobuf"):
+                review = pb_access_review(raw)
+            else:
+                review = json.loads(raw)
+        except (ValueError, KeyError, IndexError):
             raise ApiError(400, "BadRequest", "the body of the request was in an unknown format")
         spec = review.get("spec") or {}
         ra, nra = spec.get("resourceAttributes"), spec.get("nonResourceAttributes")

@@ -48,7 +48,7 @@ kube_fake_mkca() {
 }
 
 kube_fake_start() {
-    local dir=$1 state=$2 i b64
+    local dir=$1 state=${2:-} i
     mkdir -p "$dir" && chmod 700 "$dir" || return 1
     kube_fake_mkca "$dir" || return 1
     kube_fake_mkcert "$dir" server kube-apiserver "" serverAuth || return 1
@@ -145,16 +145,24 @@ kube_fake_stop() {
 kube_fake_url_of() { echo "https://127.0.0.1:$(cat "$1/port")"; }
 
 kube_fake_ctl() {
-    local dir=$1 method=$2 path=$3 body=$4 data=()
+    local dir=$1 method=$2 path=$3 body=${4:-} data=()
     [ -n "$body" ] && data=(-H "Content-Type: application/json" --data-binary "$body")
     curl -sS --fail-with-body --max-time 10 --cacert "$dir/ca.crt" -X "$method" "${data[@]}" \
         "$(kube_fake_url_of "$dir")$path"
 }
 
 kube_fake_api() {
-    local dir=$1 method=$2 path=$3 body=$4 ctype=${5:-application/json} token data=()
+    local dir=$1 method=$2 path=$3 body=${4:-} ctype=${5:-application/json} token data=()
     token=$(head -n1 "$dir/tokens.csv" | cut -d, -f1)
     [ -n "$body" ] && data=(-H "Content-Type: $ctype" --data-binary "$body")
     curl -sS --max-time 10 --cacert "$dir/ca.crt" -X "$method" \
         -H "Authorization: Bearer $token" "${data[@]}" "$(kube_fake_url_of "$dir")$path"
 }
+
+# Assertions helpers: jq filters over the server-side state and the request log.
+#   kube_fake_state DIR FILTER   e.g. '.objects["apps/v1/deployments"].payroll["payroll-api"].spec.replicas'
+#   kube_fake_log DIR FILTER     FILTER applied to the array of log entries
+#   kube_fake_fault DIR JSON     queue one fault ({"count":2,"status":500,"method":"PATCH"})
+kube_fake_state() { kube_fake_ctl "$1" GET /_control/state | jq -r "$2"; }
+kube_fake_log() { kube_fake_ctl "$1" GET /_control/log | jq -r ".items | $2"; }
+kube_fake_fault() { kube_fake_ctl "$1" POST /_control/faults "{\"faults\":[$2]}" >/dev/null; }
