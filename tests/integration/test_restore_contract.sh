@@ -7,17 +7,21 @@
 #   Enable scheduled jobs     sql, no verify: rows affected journaled
 #   Update system mode        sql + sql verify
 #   Point payroll DNS         rfc2136 against BIND
-#   Start legacy workers      a script starting two worker processes, verify by run
+#   Start legacy workers      scale legacy-payroll-worker 0 -> 2 on the Kubernetes API stand-in
 # Then: each step's effect is there (table rows, HTTP answer, DNS record, processes); a rerun skips
 # every verified step and harms nothing; a failing step stops the run naming the step and line,
 # leaves later steps undone, and `resume` continues at that step without redoing earlier ones.
 set -euo pipefail
 source "$RB_SOURCE_DIR/tests/integration/lib.sh"
+source "$RB_SOURCE_DIR/tests/fakes/kube_fake.sh"
 rb_require pg bind
 command -v dig >/dev/null || rb_fail "dig not found (bind9-dnsutils: scripts/install-deps)"
 
 T=$(rb_tmpdir)
 DB=$(rb_createdb legacy)
+kube_fake_start "$T/kube" "$RB_SOURCE_DIR/tests/fakes/payroll-cluster.json"
+rb_on_exit kube_fake_stop "$T/kube"
+workers() { kube_fake_state "$T/kube" '.objects["apps/v1/deployments"].payroll["legacy-payroll-worker"].spec.replicas'; }
 PSQL="$RB_TEST_PGBIN/psql"
 HOST=${RB_TEST_DNS_SERVER%:*}
 DNSPORT=${RB_TEST_DNS_SERVER##*:}
@@ -88,26 +92,11 @@ setsid python3 "$T/health.py" "$APP_PORT" "$T/app.pid" </dev/null >>"$T/app.log"
 echo "payroll-app starting"
 EOF
 
-cat >"$T/start-workers.sh" <<EOF
-#!/usr/bin/env bash
-# stand-in for scaling legacy-payroll-worker to 2
-echo start-workers >>"$T/log"
-for i in 1 2; do
-  setsid sleep 600 </dev/null >/dev/null 2>&1 &
-  echo \$! >"$T/worker.\$i.pid"
-done
-EOF
-cat >"$T/workers-up.sh" <<EOF
-#!/usr/bin/env bash
-n=0
-for f in "$T"/worker.*.pid; do [[ -e "\$f" ]] && kill -0 "\$(cat "\$f")" 2>/dev/null && n=\$((n + 1)); done
-[[ \$n -eq 2 ]] || { echo "\$n of 2 workers running" >&2; exit 1; }
-EOF
 chmod +x "$T"/*.sh
 
 stop_all() {
   local f
-  for f in "$T"/app.pid "$T"/worker.*.pid; do
+  for f in "$T"/app.pid; do
     [[ -e "$f" ]] && kill "$(cat "$f")" 2>/dev/null
   done
   return 0
@@ -123,6 +112,10 @@ targets:
   legacy:
     driver: postgres
     conninfo: "$(rb_conninfo "$DB") connect_timeout=5"
+  cluster:
+    driver: kubernetes
+    kubeconfig: $KUBE_FAKE_KUBECONFIG
+    namespace: payroll
   dns:
     driver: rfc2136
     server: "$RB_TEST_DNS_SERVER"
@@ -147,8 +140,7 @@ restore:
   - name: Point payroll DNS at legacy
     dns: { target: dns, name: $NAME, type: CNAME, data: legacy-app.$ZONE, ttl: 60 }
   - name: Start legacy workers
-    run: [$T/start-workers.sh]
-    verify: { run: [$T/workers-up.sh] }
+    scale: { target: cluster, deployment: legacy-payroll-worker, replicas: 2 }
 YAML
 RB="$RB_BIN -f $T/runbook.yaml"
 app_health() { curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://127.0.0.1:$APP_PORT/health" || true; }
@@ -161,31 +153,32 @@ assert_contains "$RB_OUT" "verify: sql on 'legacy' returns true: select true"
 assert_contains "$RB_OUT" "verify: http GET http://127.0.0.1:$APP_PORT/health answers 200 (up to 20 attempts, 250ms apart)"
 assert_contains "$RB_OUT" "sql on 'legacy', in its own transaction: update scheduled_jobs set enabled = 1 where job_type = 'PAYROLL'"
 assert_contains "$RB_OUT" "new-app.$ZONE -> legacy-app.$ZONE (ttl 60)"
-assert_contains "$RB_OUT" "verify: run exits 0: $T/workers-up.sh"
+assert_contains "$RB_OUT" "scale deployment 'legacy-payroll-worker' in namespace 'payroll' via 'cluster': 0 -> 2 replicas"
 assert_eq "" "$(cat "$T/log" 2>/dev/null)" "plan ran no command"
 
 # ---- 1. a failing step stops the run; later steps stay undone -----------------------------------
 touch "$T/broken"
 assert_exit 1 $RB execute --reason "restore test" --yes
-assert_contains "$RB_ERR" "runbook.yaml:19: restore/2-start-application-server: restore step 'Start application server' failed"
+assert_contains "$RB_ERR" "runbook.yaml:23: restore/2-start-application-server: restore step 'Start application server' failed"
 assert_contains "$RB_ERR" "exited with status 3: payroll-app: cannot bind"
 assert_eq "start-db start-app" "$(paste -sd' ' "$T/log")" "stopped at the failing step"
 assert_eq "t" "$(rb_psql "$DB" 'select true')" "after step 1: the database accepts connections"
 assert_eq "gl-sync=0,payroll-export=0,payroll-run=0" "$(jobs_state)" "after the failure: scheduled jobs untouched"
 assert_eq "READONLY" "$(rb_psql "$DB" "select value from system_config where key = 'system_mode'")" "system mode untouched"
 assert_eq "new-app.$ZONE" "$(dig_cname)" "DNS untouched"
+assert_eq "0" "$(workers)" "workers untouched"
 journal=$(cat "$T"/state/runs/*/journal.jsonl)
 assert_contains "$journal" '"stderr_tail":"payroll-app: cannot bind' "the failing command's stderr is journaled"
 
 # ---- 2. resume starts at the failed step and finishes ------------------------------------------
 rm -f "$T/broken"
 assert_exit 0 $RB resume
-assert_eq "start-db start-app start-app start-workers" "$(paste -sd' ' "$T/log")" "resume did not redo step 1"
+assert_eq "start-db start-app start-app" "$(paste -sd' ' "$T/log")" "resume did not redo step 1"
 assert_eq "200" "$(app_health)" "after step 2: the app answers its health check"
 assert_eq "gl-sync=0,payroll-export=1,payroll-run=1" "$(jobs_state)" "after step 3: PAYROLL jobs enabled, others not"
 assert_eq "ACTIVE" "$(rb_psql "$DB" "select value from system_config where key = 'system_mode'")" "after step 4: system mode ACTIVE"
 assert_eq "legacy-app.$ZONE" "$(dig_cname)" "after step 5: DNS points at legacy"
-"$T/workers-up.sh" && rb_ok "after step 6: two workers running" || rb_fail "workers not running"
+assert_eq "2" "$(workers)" "after step 6: legacy workers scaled to 2"
 assert_contains "$RB_OUT" "2 rows affected"
 assert_contains "$RB_OUT" "verified: http://127.0.0.1:$APP_PORT/health answered 200"
 journal=$(cat "$T"/state/runs/*/journal.jsonl)
@@ -194,15 +187,15 @@ assert_contains "$journal" '"rows_affected":2' "rows affected journaled"
 # ---- 3. a second execute does no harm: verified steps are skipped -------------------------------
 app_pid=$(cat "$T/app.pid")
 assert_exit 0 $RB execute --reason "restore test, again" --yes
-assert_eq "start-db start-app start-app start-workers" "$(paste -sd' ' "$T/log")" "no start command ran again"
+assert_eq "start-db start-app start-app" "$(paste -sd' ' "$T/log")" "no start command ran again"
 assert_contains "$RB_OUT" "already done (verify returned true), not applied again"
 assert_contains "$RB_OUT" "already done (verify http://127.0.0.1:$APP_PORT/health answered 200)"
 assert_eq "$app_pid" "$(cat "$T/app.pid")" "the app was not started twice"
 assert_eq "gl-sync=0,payroll-export=1,payroll-run=1" "$(jobs_state)" "jobs unchanged"
 assert_eq "ACTIVE" "$(rb_psql "$DB" "select value from system_config where key = 'system_mode'")" "mode unchanged"
 assert_eq "legacy-app.$ZONE" "$(dig_cname)" "DNS unchanged"
-n_workers=$(ls "$T"/worker.*.pid | wc -l)
-assert_eq "2" "$n_workers" "no extra workers"
+assert_eq "2" "$(workers)" "workers unchanged"
+assert_contains "$RB_OUT" "'legacy-payroll-worker' already at 2 replicas"
 
 # ---- 4. a verify that never passes fails the step after its retries, naming it ------------------
 cat >"$T/never.yaml" <<YAML
