@@ -568,7 +568,7 @@ int rb_freeze_plan(struct rb_run *run, struct rb_err *err)
     if (rb->n_freeze == 0)
         return 0;
     if (online && rb_k8s_check_permissions(run, NULL, err) < 0)
-        return rb_err_wrap(err, "missing permissions on the cluster");
+        return -1;
     for (i = 0; i < rb->n_freeze; i++) {
         const struct rb_freeze_action *f = &rb->freeze[i];
         struct freeze_arg *fa = rb_new(run->arena, struct freeze_arg);
