@@ -74,7 +74,7 @@ const struct rb_sync_table *rb_runbook_sync_table(const struct rb_runbook *rb, c
     size_t i;
 
     for (i = 0; rb != NULL && name != NULL && i < rb->sync.n_tables; i++)
-        if (strcmp(rb->sync.tables[i].name, name) == 0)
+        if (rb->sync.tables[i].name != NULL && strcmp(rb->sync.tables[i].name, name) == 0)
             return &rb->sync.tables[i];
     return NULL;
 }
