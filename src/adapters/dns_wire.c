@@ -19,7 +19,7 @@ static const struct {
     int code;
 } types[] = {
     { "A", 1 }, { "NS", 2 }, { "CNAME", 5 }, { "SOA", 6 }, { "PTR", 12 }, { "MX", 15 },
-    { "TXT", 16 }, { "AAAA", 28 }, { "SRV", 33 }, { "TSIG", 250 }, { "ANY", 255 },
+    { "TXT", 16 }, { "AAAA", 28 }, { "SRV", 33 }, { "TSIG", 250 }, { "ANY", 255 }, { "CAA", 257 },
 };
 
 int rb_dns_type_code(const char *name)
@@ -205,6 +205,37 @@ static int put_txt(struct rb_buf *b, const char *text, struct rb_err *err)
     return 0;
 }
 
+/* CAA (RFC 8659): FLAGS TAG VALUE, e.g. 0 issue "letsencrypt.org". */
+static int put_caa(struct rb_buf *b, const char *text, struct rb_err *err)
+{
+    const char *p = text, *tag;
+    struct rb_buf v = RB_BUF_INIT;
+    uint16_t flags;
+    size_t tlen;
+
+    if (parse_u16(&p, &flags) < 0 || flags > 255)
+        return rb_errf(err, RB_E_FAILED, "invalid CAA data '%s': expected 'FLAGS TAG \"VALUE\"'", text);
+    tag = skip_space(p);
+    tlen = strcspn(tag, " \t");
+    for (size_t i = 0; i < tlen; i++)
+        if (!isalnum((unsigned char)tag[i]))
+            tlen = 0;
+    if (tlen == 0 || tlen > 15 || *skip_space(tag + tlen) == '\0')
+        return rb_errf(err, RB_E_FAILED, "invalid CAA data '%s': expected 'FLAGS TAG \"VALUE\"'", text);
+    /* The value is one character-string's worth of text, without its length byte. */
+    if (put_txt(&v, skip_space(tag + tlen), err) < 0 || v.len < 1 || (size_t)(uint8_t)v.data[0] + 1 != v.len) {
+        rb_buf_release(&v);
+        return rb_errf(err, RB_E_FAILED, "invalid CAA data '%s': the value must be one string", text);
+    }
+    rb_buf_addc(b, (char)flags);
+    rb_buf_addc(b, (char)tlen);
+    for (size_t i = 0; i < tlen; i++)
+        rb_buf_addc(b, (char)tolower((unsigned char)tag[i]));
+    rb_buf_add(b, v.data + 1, v.len - 1);
+    rb_buf_release(&v);
+    return 0;
+}
+
 int rb_dns_rdata_from_text(struct rb_buf *b, int type, const char *text, struct rb_err *err)
 {
     const char *p = text;
@@ -241,8 +272,10 @@ int rb_dns_rdata_from_text(struct rb_buf *b, int type, const char *text, struct 
         return put_name_field(b, p, "SRV", err);
     case 16:
         return put_txt(b, text, err);
+    case 257:
+        return put_caa(b, text, err);
     }
-    return rb_errf(err, RB_E_FAILED, "record type %d is not supported (A, AAAA, CNAME, MX, NS, PTR, "
+    return rb_errf(err, RB_E_FAILED, "record type %d is not supported (A, AAAA, CAA, CNAME, MX, NS, PTR, "
                    "SRV, TXT are)", type);
 }
 
@@ -503,6 +536,14 @@ const char *rb_dns_rdata_to_text(struct rb_arena *a, const uint8_t *msg, size_t 
             add_char_string(&out, msg + off + 1, n);
             off += 1 + n;
         }
+        res = rb_strndup(a, out.data, out.len);
+        rb_buf_release(&out);
+        return res;
+    case 257:
+        if (rr->rdlength < 2 || (size_t)rd[1] + 2 > rr->rdlength)
+            goto generic;
+        rb_buf_addf(&out, "%u %.*s ", rd[0], (int)rd[1], (const char *)rd + 2);
+        add_char_string(&out, rd + 2 + rd[1], rr->rdlength - 2u - rd[1]);
         res = rb_strndup(a, out.data, out.len);
         rb_buf_release(&out);
         return res;

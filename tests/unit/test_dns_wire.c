@@ -305,6 +305,10 @@ static void test_canonical_forms(void **state)
     assert_string_equal(rb_dns_canonical(a, 16, "\"mode=legacy\" \"a \\\"b\\\"\"", &err),
                         "\"mode=legacy\" \"a \\\"b\\\"\"");
     assert_string_equal(rb_dns_canonical(a, 16, "plain", &err), "\"plain\"");
+    assert_string_equal(rb_dns_canonical(a, 257, "0 Issue \"letsencrypt.org\"", &err),
+                        "0 issue \"letsencrypt.org\"");
+    assert_null(rb_dns_canonical(a, 257, "0 issue", &err));
+    assert_non_null(strstr(err.msg, "invalid CAA data"));
     assert_null(rb_dns_canonical(a, 15, "mail.example.com.", &err));
     assert_non_null(strstr(err.msg, "invalid MX data"));
     assert_null(rb_dns_canonical(a, 99, "x", &err));
