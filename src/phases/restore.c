@@ -20,6 +20,7 @@
 
 #include "rollbackctl/child.h"
 #include "rollbackctl/dns.h"
+#include "rollbackctl/http.h"
 #include "rollbackctl/pg.h"
 #include "rollbackctl/probe.h"
 
@@ -102,7 +103,7 @@ static void plan_dns(struct rb_run *run, struct rb_action *act, const struct rb_
     const struct rb_dns_ops *ops;
     struct rb_dns_record rec;
     struct rb_dns_rrset cur;
-    const char *old = "(not read: offline plan)";
+    const char *old = "(not read: offline plan)", *where;
 
     if (dns_record(run, s, &t, &rec, &err) < 0) {
         rb_action_detailf(act, "dns: %s\n", err.msg);
@@ -121,10 +122,11 @@ static void plan_dns(struct rb_run *run, struct rb_action *act, const struct rb_
     } else if (run->mode != RB_MODE_PLAN) {
         old = "(read when the step runs)";
     }
-    rb_action_detailf(act, "dns via '%s' (%s%s%s): %s %s\n", t->name, t->driver,
-                      rb_target_opt(t, "server") != NULL ? " " : "",
-                      rb_target_opt(t, "server") != NULL ? rb_target_opt(t, "server") : "", rec.name,
-                      rec.type);
+    where = rb_target_opt(t, "server");
+    if (where == NULL && rb_target_opt(t, "url") != NULL)
+        where = rb_http_redact_url(run->arena, rb_target_opt(t, "url"));
+    rb_action_detailf(act, "dns via '%s' (%s%s%s): %s %s\n", t->name, t->driver, where != NULL ? " " : "",
+                      where != NULL ? where : "", rec.name, rec.type);
     rb_action_detailf(act, "  %s -> %s (ttl %d)\n", old, rec.data, rec.ttl);
 }
 
@@ -170,6 +172,8 @@ static void plan_detail(struct rb_run *run, struct rb_action *act, const struct 
         break;
     case RB_STEP_SQL:
         rb_action_detailf(act, "sql on '%s', in its own transaction: %s\n", s->target, s->statement);
+        if (s->timeout_ms > 0)
+            rb_action_detailf(act, "timeout: %s\n", rb_duration_format(s->timeout_ms, d, sizeof(d)));
         break;
     case RB_STEP_DNS:
         plan_dns(run, act, s);
@@ -180,6 +184,8 @@ static void plan_detail(struct rb_run *run, struct rb_action *act, const struct 
     }
     if (s->verify.kind != RB_PROBE_NONE)
         rb_action_detailf(act, "verify: %s\n", rb_probe_describe(a, &s->verify));
+    else if (s->kind == RB_STEP_DNS)
+        rb_action_detailf(act, "verify: none besides the driver's read-back (rfc2136, powerdns)\n");
     else
         rb_action_detailf(act, "verify: none (the step's own success is the check)\n");
 }
@@ -251,7 +257,7 @@ static int do_sql(struct rb_run *run, const struct rb_restore_step *s, cJSON *re
         return -1;
     if (rb_pg_exec(c, 0, "BEGIN", 0, NULL, err) < 0)
         return -1;
-    r = rb_pg_query(c, SQL_STEP_TIMEOUT_MS, s->statement, 0, NULL, err);
+    r = rb_pg_query(c, s->timeout_ms > 0 ? s->timeout_ms : SQL_STEP_TIMEOUT_MS, s->statement, 0, NULL, err);
     if (r == NULL) {
         rb_pg_exec(c, 0, "ROLLBACK", 0, NULL, &rerr);
         return rb_err_wrap(err, "statement on '%s' failed, rolled back", s->target);
@@ -288,7 +294,10 @@ static int do_dns(struct rb_run *run, struct rb_action *act, const struct rb_res
         /* Journal the old value before changing it: the report (and a human) can put it back. */
         p = cJSON_CreateObject();
         add_str(p, "old", old);
-        rb_run_progress(run, act, p, err);
+        if (rb_run_progress(run, act, p, err) < 0) {
+            cJSON_Delete(p);
+            return -1;
+        }
         cJSON_Delete(p);
     }
     if (ops->set_record(a, t, &rec, err) < 0)
@@ -319,7 +328,10 @@ static int do_scale(struct rb_run *run, struct rb_action *act, const struct rb_r
     /* Journal the count we found before changing it. */
     p = cJSON_CreateObject();
     cJSON_AddNumberToObject(p, "before", before);
-    rb_run_progress(run, act, p, err);
+    if (rb_run_progress(run, act, p, err) < 0) {
+        cJSON_Delete(p);
+        return -1;
+    }
     cJSON_Delete(p);
     if (before != s->replicas && rb_k8s_scale_set(k, ns, "deployments", s->deployment, s->replicas, err) < 0)
         return -1;
