@@ -121,6 +121,18 @@ assert_eq '{"payment_id":"4001"}' "$(chk 'Synced payments match' '.compare.missi
 rb_psql "$LEG" "insert into payroll_history select * from saved; drop table saved"
 verify 0
 
+# --- an employee legacy lacks entirely: totals fail on the key missing there --------------------
+rb_psql "$LEG" "create table saved as select * from payroll_history where emp_id = 5 and pay_date >= '2026-11-01';
+                delete from payroll_history where emp_id = 5 and pay_date >= '2026-11-01'"
+verify 1
+passes "Synced payments match,Totals since cutover"
+gross=$(rb_psql "$NEW" "select sum(gross_amount) from employee_payments where employee_id = 5 and status = 'completed' and pay_date >= '2026-11-01'")
+assert_eq "{\"key\":\"5\",\"problem\":\"missing in legacy\",\"gross\":\"$gross\"}" \
+  "$(chk 'Totals since cutover' '.differences[] | {key, problem, gross: .new.gross}')" "a key on one side only fails, with its totals"
+assert_eq 1 "$(chk 'Totals since cutover' .keys_missing)" "one key missing"
+rb_psql "$LEG" "insert into payroll_history select * from saved; drop table saved"
+verify 0
+
 # --- a 1-row table -------------------------------------------------------------------------------
 rb_psql "$LEG" "update one_row set v = 'Only' where k = 1"
 verify 1

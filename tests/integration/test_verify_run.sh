@@ -52,6 +52,13 @@ assert_contains "$RB_OUT" "verification passed: 5 of 5 checks passed"
 # verify outside a run writes nothing into the state dir
 assert_eq 1 "$(ls "$T/state/runs" | wc -l)" "verify created no run"
 
+# usage errors and a runbook without checks
+assert_exit 2 "$RB_BIN" -f "$RB" verify --bogus
+assert_contains "$RB_ERR" "unknown option '--bogus'"
+sed '/^verify:/,$d' "$RB" >"$T/nochecks.yaml"
+assert_exit 1 "$RB_BIN" -f "$T/nochecks.yaml" verify
+assert_contains "$RB_ERR" "has no verify checks; nothing was verified"
+
 # a check that cannot run (bad SQL) fails verify without stopping the others
 sed -i 's/select count(\*) from employees }$/select count(*) from no_such_table }/' "$RB"
 assert_exit 1 "$RB_BIN" -f "$RB" -o json verify
