@@ -269,7 +269,7 @@ static void ld_probe(struct ld *l, const struct yn *n, const char *what, struct 
 
 /* ---- restore ------------------------------------------------------------------------------ */
 
-static const char *const dns_types[] = { "A", "AAAA", "CNAME", "TXT", "MX", "SRV", "NS", "PTR", "CAA", NULL };
+static const char *const dns_types[] = { "A", "AAAA", "CNAME", "MX", "NS", "PTR", "SRV", "TXT", NULL };
 
 static void ld_step(struct ld *l, const struct yn *n, struct rb_restore_step *s)
 {
@@ -363,7 +363,7 @@ static void ld_step(struct ld *l, const struct yn *n, struct rb_restore_step *s)
                     for (i = 0; dns_types[i] != NULL; i++)
                         rb_near_try(&near, dns_types[i]);
                     ld_err(l, yn_get(body, "type")->pos, "unknown DNS record type '%s' (expected A, AAAA, CNAME, "
-                           "TXT, MX, SRV, NS, PTR or CAA)%s", type, rb_near_hint(l, &near));
+                           "MX, NS, PTR, SRV or TXT)%s", type, rb_near_hint(l, &near));
                 }
             }
         } else {

@@ -71,5 +71,29 @@ done
     fail=1
 }
 
+# config/runbook.schema.json (for editors) accepts the example and the good runbooks; checked
+# when python3 has jsonschema and yaml (Debian: python3-jsonschema python3-yaml)
+if python3 -c 'import jsonschema, yaml' 2>/dev/null; then
+    python3 - "$src/config/runbook.schema.json" "$src/config/runbook.example.yaml" "$src"/tests/runbooks/good/*.yaml <<'PY' || fail=1
+import json, sys, yaml, jsonschema
+class L(yaml.SafeLoader):
+    pass
+# timestamps stay strings, as rollbackctl reads them
+L.yaml_implicit_resolvers = {k: [r for r in v if r[0] != 'tag:yaml.org,2002:timestamp']
+                             for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+schema = json.load(open(sys.argv[1]))
+jsonschema.Draft202012Validator.check_schema(schema)
+v = jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
+bad = 0
+for f in sys.argv[2:]:
+    for e in v.iter_errors(yaml.load(open(f), Loader=L)):
+        print("FAIL schema: %s: %s: %s" % (f, list(e.absolute_path), e.message[:200]))
+        bad += 1
+sys.exit(1 if bad else 0)
+PY
+else
+    echo "note: python3 jsonschema/yaml not installed; schema check skipped"
+fi
+
 [ "$fail" -eq 0 ] && echo "ok: $n broken runbooks, exact diagnostics and exit 5; good runbooks valid"
 exit "$fail"
