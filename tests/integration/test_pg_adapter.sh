@@ -39,7 +39,10 @@ while time.time() < end:
 PY
 silent=$!
 rb_on_exit kill "$silent"
-sleep 0.5
+for _ in $(seq 100); do
+  python3 -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1)' "$port" 2>/dev/null && break
+  sleep 0.1
+done
 sed -i "s|    conninfo: \"$(rb_conninfo "$LEG")\"|    conninfo: \"host=127.0.0.1 port=$port dbname=legacy connect_timeout=30\"\n    connect_timeout: 1s|" "$RB"
 assert_contains "$(cat "$RB")" "connect_timeout: 1s"
 start=$SECONDS
