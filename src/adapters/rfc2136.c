@@ -290,7 +290,11 @@ static int transact(struct rb_arena *a, const struct conn *c, struct rb_buf *q, 
     if (rb_dns_parse(a, (const uint8_t *)resp->data, resp->len, m, err) < 0 ||
         rb_tsig_find((const uint8_t *)resp->data, resp->len, m, tsig, err) < 0)
         return rb_err_wrap(err, "DNS server '%s'", c->server);
-    if (c->has_key && m->rcode != RB_DNS_NOTAUTH && tsig->error == 0 &&
+    /*
+     * Only answers we act on must be authentic. Error answers are often unsigned (BADSIG, BADKEY
+     * by definition) and we fail on them anyway: report their RCODE rather than a missing MAC.
+     */
+    if (c->has_key && (m->rcode == RB_DNS_NOERROR || m->rcode == RB_DNS_NXDOMAIN) && tsig->error == 0 &&
         rb_tsig_verify((const uint8_t *)resp->data, resp->len, m, &c->key, mac, mac_len,
                        (uint64_t)time(NULL), err) < 0)
         return rb_err_wrap(err, "DNS server '%s'", c->server);
