@@ -281,6 +281,8 @@ void rb_pg_target_close(struct rb_run *run, const char *target)
 /*
  * Cancel the query in flight and drain its results, so the connection can be used again.
  * Returns 0 when drained, -1 when the connection is lost or keeps not answering.
+ * (PQcancel opens its own short connection and has no timeout of its own before PostgreSQL 17's
+ * PQcancelPoll; the draining that follows is bounded by RB_PG_CANCEL_GRACE_MS.)
  */
 int rb_pg_cancel(PGconn *c)
 {
@@ -307,8 +309,15 @@ int rb_pg_cancel(PGconn *c)
             char *row;
             int n;
 
-            while ((n = PQgetCopyData(c, &row, 0)) > 0)
-                PQfreemem(row);
+            /* Drop the rows still coming until the server stops the COPY (it was cancelled). */
+            while ((n = PQgetCopyData(c, &row, 1)) >= 0) {
+                if (n > 0) {
+                    PQfreemem(row);
+                } else if (rb_pg_wait(c, false, deadline, NULL) < 0 || !PQconsumeInput(c)) {
+                    PQclear(r);
+                    return -1;
+                }
+            }
         }
         PQclear(r);
     }
