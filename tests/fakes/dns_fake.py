@@ -1,0 +1,170 @@
+#!/usr/bin/env python3
+"""dns_fake.py - a misbehaving authoritative DNS server for the rfc2136 driver's error paths.
+
+BIND gives us the real answers (tests/integration/test_dns_rfc2136.sh); this stand-in gives the
+ones BIND will not produce on demand. It listens on UDP and TCP at 127.0.0.1:PORT and answers
+queries and RFC 2136 UPDATEs according to the first label of the zone (of an UPDATE) or the second
+label of the question name (of a query, "payroll.<mode>.test."):
+
+  ok        NOERROR, signed correctly (queries answer "payroll.<zone> CNAME legacy-app.<zone>")
+  notzone   queries ok (empty), UPDATEs answer NOTZONE (signed)
+  servfail  queries ok (empty), UPDATEs answer SERVFAIL (signed)
+  badtime   NOTAUTH with TSIG error BADTIME and the server's time (1 day off) in Other Data
+  unsigned  NOERROR without a TSIG record (a spoofed answer): must be rejected
+  forged    NOERROR with a TSIG record whose MAC is wrong: must be rejected
+  tc        over UDP: an empty answer with TC set; over TCP: the ok answer
+  ignored   UPDATEs answer NOERROR but the record does not change (read back shows the old one)
+
+Usage: dns_fake.py PORT KEYFILE   (KEYFILE: a BIND key file; hmac-sha256)
+"""
+import base64
+import hashlib
+import hmac
+import re
+import socket
+import struct
+import sys
+import threading
+import time
+
+
+def load_key(path):
+    text = open(path).read()
+    name = re.search(r'key\s+"?([^"\s{]+)"?', text).group(1).lower().rstrip(".") + "."
+    secret = base64.b64decode(re.search(r'secret\s+"([^"]+)"', text).group(1))
+    return name, secret
+
+
+def wire_name(name):
+    out = b""
+    for label in name.rstrip(".").split("."):
+        if label:
+            out += bytes([len(label)]) + label.lower().encode()
+    return out + b"\0"
+
+
+def read_name(msg, off):
+    labels = []
+    while True:
+        n = msg[off]
+        if n & 0xC0 == 0xC0:
+            ptr = ((n & 0x3F) << 8) | msg[off + 1]
+            rest, _ = read_name(msg, ptr)
+            labels.append(rest.rstrip("."))
+            return ".".join(l for l in labels if l) + ".", off + 2
+        off += 1
+        if n == 0:
+            return ".".join(labels) + ".", off
+        labels.append(msg[off:off + n].decode().lower())
+        off += n
+
+
+def parse(msg):
+    qd, an, ns, ar = struct.unpack(">4H", msg[4:12])
+    off = 12
+    qname, off = read_name(msg, off)
+    qtype, _ = struct.unpack(">HH", msg[off:off + 4])
+    off += 4
+    tsig = None
+    for i in range(an + ns + ar):
+        start = off
+        name, off = read_name(msg, off)
+        rtype, _cls, _ttl, rdlen = struct.unpack(">HHIH", msg[off:off + 10])
+        off += 10
+        rdata = msg[off:off + rdlen]
+        off += rdlen
+        if rtype == 250:
+            alg, p = read_name(rdata, 0)
+            tsig_time = (struct.unpack(">H", rdata[p:p + 2])[0] << 32) | struct.unpack(">I", rdata[p + 2:p + 6])[0]
+            maclen = struct.unpack(">H", rdata[p + 8:p + 10])[0]
+            tsig = {"start": start, "mac": rdata[p + 10:p + 10 + maclen], "time": tsig_time}
+    return qname, qtype, tsig
+
+
+def tsig_rr(key_name, key, req_mac, msg_wo_tsig, msg_id, error=0, other=b"", forge=False, signed_time=None):
+    alg = wire_name("hmac-sha256.")
+    now = int(time.time()) if signed_time is None else signed_time
+    variables = (wire_name(key_name) + struct.pack(">HI", 255, 0) + alg +
+                 struct.pack(">HIHHH", now >> 32, now & 0xFFFFFFFF, 300, error, len(other)) + other)
+    mac = hmac.new(key, struct.pack(">H", len(req_mac)) + req_mac + msg_wo_tsig + variables,
+                   hashlib.sha256).digest()
+    if forge:
+        mac = bytes([mac[0] ^ 1]) + mac[1:]
+    rdata = (alg + struct.pack(">HIHH", now >> 32, now & 0xFFFFFFFF, 300, len(mac)) + mac +
+             struct.pack(">HHH", msg_id, error, len(other)) + other)
+    return wire_name(key_name) + struct.pack(">HHIH", 250, 255, 0, len(rdata)) + rdata
+
+
+def answer(req, key_name, key, tcp):
+    msg_id, flags = struct.unpack(">HH", req[:4])
+    opcode = (flags >> 11) & 0xF
+    qname, qtype, tsig = parse(req)
+    labels = qname.rstrip(".").split(".")
+    mode = labels[0] if opcode == 5 else (labels[1] if len(labels) > 2 else labels[0])
+    zone = ".".join(labels[0 if opcode == 5 else 1:]) + "."
+    question = req[12:12 + len(wire_name(qname)) + 4]
+    rcode, answers, tc = 0, b"", False
+    an = 0
+    if mode == "tc" and not tcp:
+        tc = True
+    elif opcode == 5:
+        rcode = {"notzone": 10, "servfail": 2}.get(mode, 0)
+    elif mode in ("ok", "tc", "unsigned", "forged", "ignored") and qtype == 5:
+        target = wire_name("legacy-app." + zone if mode != "ignored" else "new-app." + zone)
+        answers = wire_name(qname) + struct.pack(">HHIH", 5, 1, 60, len(target)) + target
+        an = 1
+    error, other, signed_time = 0, b"", None
+    if mode == "badtime":
+        rcode, error = 9, 18
+        server = int(time.time()) + 86400
+        other = struct.pack(">HI", server >> 32, server & 0xFFFFFFFF)
+        signed_time = server
+    out_flags = 0x8000 | (opcode << 11) | 0x0400 | (0x0200 if tc else 0) | rcode
+    body = struct.pack(">6H", msg_id, out_flags, 1, an, 0, 0) + question + answers
+    if tsig is None or mode == "unsigned":
+        return body
+    signed = tsig_rr(key_name, key, tsig["mac"], body, msg_id, error, other, mode == "forged", signed_time)
+    return body[:10] + struct.pack(">H", 1) + body[12:] + signed
+
+
+def serve_udp(sock, key_name, key):
+    while True:
+        data, peer = sock.recvfrom(65535)
+        try:
+            sock.sendto(answer(data, key_name, key, False), peer)
+        except Exception as e:  # a test server: say why, keep serving
+            print("dns_fake: udp: %r" % e, file=sys.stderr, flush=True)
+
+
+def serve_tcp(sock, key_name, key):
+    while True:
+        conn, _ = sock.accept()
+        try:
+            n = struct.unpack(">H", conn.recv(2))[0]
+            data = b""
+            while len(data) < n:
+                data += conn.recv(n - len(data))
+            out = answer(data, key_name, key, True)
+            conn.sendall(struct.pack(">H", len(out)) + out)
+        except Exception as e:
+            print("dns_fake: tcp: %r" % e, file=sys.stderr, flush=True)
+        finally:
+            conn.close()
+
+
+def main():
+    port, keyfile = int(sys.argv[1]), sys.argv[2]
+    key_name, key = load_key(keyfile)
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    udp.bind(("127.0.0.1", port))
+    tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    tcp.bind(("127.0.0.1", port))
+    tcp.listen(8)
+    threading.Thread(target=serve_tcp, args=(tcp, key_name, key), daemon=True).start()
+    print("dns_fake: listening on 127.0.0.1:%d" % port, flush=True)
+    serve_udp(udp, key_name, key)
+
+
+if __name__ == "__main__":
+    main()
