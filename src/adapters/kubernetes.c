@@ -759,8 +759,11 @@ static int read_scale(struct rb_k8s *k, const char *path, int *replicas, const c
 int rb_k8s_scale_get(struct rb_k8s *k, const char *ns, const char *resource, const char *name, int *replicas,
                      struct rb_err *err)
 {
+    size_t n = strlen(resource);
+
     if (read_scale(k, rb_k8s_path(k->arena, ns, resource, name, "scale"), replicas, NULL, err) < 0)
-        return rb_err_wrap(err, "unable to read the scale of %s '%s' in namespace '%s'", resource, name, ns);
+        return rb_err_wrap(err, "unable to read the replicas of %.*s '%s' in namespace '%s'",
+                           (int)(n > 1 && resource[n - 1] == 's' ? n - 1 : n), resource, name, ns);
     return 0;
 }
 

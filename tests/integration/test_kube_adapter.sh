@@ -190,3 +190,10 @@ assert_eq "1" "$(kube_fake_log "$F" '[.[] | select(.path | endswith("/configmaps
 assert_eq "0" "$(kube_fake_log "$F" '[.[] | select(.path | test("secrets"))] | length')" "Secrets were never requested"
 assert_eq "0" "$(kube_fake_log "$F" '[.[] | select(.method != "GET" and (.path | endswith("selfsubjectaccessreviews") | not))] | length')" \
   "a snapshot only reads"
+
+# 11. a Deployment that does not exist: plan says so (read-only), execute fails on it, exit 1
+rb=$(runbook rmissing "$KC
+    context: fake-cert" '  - scale: { target: cluster, deployment: payroll-apx, replicas: 0 }')
+assert_exit 1 "$RB_BIN" -f "$rb" plan
+assert_contains "$RB_ERR" "unable to read the replicas of deployment 'payroll-apx' in namespace 'payroll': 404 not found: deployments.apps \"payroll-apx\" not found" \
+  "plan: a missing deployment is named with the API's message"
