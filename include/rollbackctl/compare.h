@@ -6,7 +6,7 @@
  * do the hashing themselves: first one aggregate per key bucket on each side (count and a sum of
  * 60-bit md5 pieces of the canonical row text), then, only for buckets that differ, the rows of
  * those buckets, streamed in key order from both sides and merged here (data-diff's idea, with
- * buckets as the segments; see docs/runbook.md, "## verify"). Legacy rows whose key is not among the
+ * buckets as the segments; docs/runbook.md, "## verify"). Legacy rows whose key is not among the
  * source rows are outside the check (pre-cutover history), so they never count as a difference.
  *
  * Canonical form: each source expression is cast to the legacy column's type and then to text,
@@ -32,42 +32,43 @@
 #define RB_COMPARE_TIMEOUT_MS (60 * 60 * 1000)
 
 struct rb_compare_opts {
-    const char *cutover;        /* RFC 3339; rows with changed_since > cutover are compared */
-    size_t list_max;            /* rows listed per kind; 0 = RB_COMPARE_LIST_MAX, SIZE_MAX = all */
-    int64_t timeout_ms;         /* deadline for the whole comparison; 0 = RB_COMPARE_TIMEOUT_MS */
-    size_t bucket_rows;         /* average rows per bucket; 0 = RB_COMPARE_BUCKET_ROWS */
-    const char *src_label;      /* target names for messages; NULL = "new" / "legacy" */
+    const char *cutover;   /* RFC 3339; rows with changed_since > cutover are compared */
+    size_t list_max;       /* rows listed per kind; 0 = RB_COMPARE_LIST_MAX, SIZE_MAX = all */
+    int64_t timeout_ms;    /* deadline for the whole comparison; 0 = RB_COMPARE_TIMEOUT_MS */
+    size_t bucket_rows;    /* average rows per bucket; 0 = RB_COMPARE_BUCKET_ROWS */
+    const char *src_label; /* target names for messages; NULL = "new" / "legacy" */
     const char *dst_label;
 };
 
 /* One column of a listed row: for a missing row its new value, for a differing one both. */
 struct rb_compare_col {
-    const char *column;         /* target column name */
-    const char *new_value;      /* NULL = SQL NULL */
-    const char *legacy_value;   /* differing rows only */
+    const char *column;       /* target column name */
+    const char *new_value;    /* NULL = SQL NULL */
+    const char *legacy_value; /* differing rows only */
 };
 
 struct rb_compare_row {
-    const char **key;           /* one text value per key column (table->key order) */
-    struct rb_compare_col *cols;/* missing: every mapped column; differing: the columns that differ */
+    const char **key; /* one text value per key column (table->key order) */
+    /* missing: every mapped column; differing: the columns that differ */
+    struct rb_compare_col *cols;
     size_t n_cols;
 };
 
 struct rb_compare_result {
-    const char *table;          /* sync table name */
+    const char *table; /* sync table name */
     const char *source_table, *target_table;
     const struct rb_strlist *key_columns;
-    uint64_t source_rows;       /* rows changed in new since cutover */
-    uint64_t missing;           /* of those, absent in legacy */
-    uint64_t differing;         /* present in legacy with other mapped values */
-    uint64_t null_keys;         /* source rows whose key is NULL: counted as missing, not listed */
-    struct rb_compare_row *missing_rows;    /* first list_max of each kind, in key text order */
+    uint64_t source_rows; /* rows changed in new since cutover */
+    uint64_t missing;     /* of those, absent in legacy */
+    uint64_t differing;   /* present in legacy with other mapped values */
+    uint64_t null_keys;   /* source rows whose key is NULL: counted as missing, not listed */
+    struct rb_compare_row *missing_rows; /* first list_max of each kind, in key text order */
     size_t n_missing_rows;
     struct rb_compare_row *differing_rows;
     size_t n_differing_rows;
-    uint64_t buckets;           /* segments hashed on both sides */
+    uint64_t buckets; /* segments hashed on both sides */
     uint64_t buckets_differing;
-    uint64_t rows_fetched;      /* rows streamed for drill-down, both sides */
+    uint64_t rows_fetched; /* rows streamed for drill-down, both sides */
     int64_t duration_ms;
 };
 
@@ -79,12 +80,14 @@ struct rb_compare_result {
  * RB_E_INTERRUPTED when SIGINT/SIGTERM arrived meanwhile (the queries are cancelled).
  */
 int rb_compare_table(struct rb_arena *a, PGconn *src, PGconn *dst, const struct rb_sync_table *t,
-                     const struct rb_compare_opts *o, struct rb_compare_result *res, struct rb_err *err);
+                     const struct rb_compare_opts *o, struct rb_compare_result *res,
+                     struct rb_err *err);
 
 /* res as JSON (caller owns the result; cJSON_Delete it). */
 cJSON *rb_compare_result_json(const struct rb_compare_result *res);
 
 /* The SQL the comparison runs on the source side (for plan output), arena-owned. */
-const char *rb_compare_describe(struct rb_arena *a, const struct rb_sync_table *t, const char *cutover);
+const char *rb_compare_describe(struct rb_arena *a, const struct rb_sync_table *t,
+                                const char *cutover);
 
 #endif

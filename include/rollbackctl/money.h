@@ -1,5 +1,5 @@
 /*
- * money.h - exact decimal arithmetic for NUMERIC values: parse, add, subtract, abs, compare, format.
+ * money.h - exact decimals for NUMERIC values: parse, add, subtract, abs, compare, format.
  *
  * A value is a 128-bit integer scaled by a power of ten (123.45 = {12345, 2}), so sums of payroll
  * amounts stay exact to the cent; there is no double anywhere. Operations align scales (the
@@ -21,8 +21,8 @@ __extension__ typedef __int128 rb_i128;
 #define RB_MONEY_STR_MAX 80
 
 struct rb_money {
-    rb_i128 units;  /* value * 10^scale */
-    int scale;      /* digits after the decimal point */
+    rb_i128 units; /* value * 10^scale */
+    int scale;     /* digits after the decimal point */
 };
 
 /*
@@ -35,8 +35,10 @@ int rb_money_parse(const char *s, struct rb_money *out, struct rb_err *err);
 bool rb_money_valid(const char *s);
 
 /* r = a + b and r = a - b, at the larger scale of the two; -1 with err on overflow. */
-int rb_money_add(const struct rb_money *a, const struct rb_money *b, struct rb_money *r, struct rb_err *err);
-int rb_money_sub(const struct rb_money *a, const struct rb_money *b, struct rb_money *r, struct rb_err *err);
+int rb_money_add(const struct rb_money *a, const struct rb_money *b, struct rb_money *r,
+                 struct rb_err *err);
+int rb_money_sub(const struct rb_money *a, const struct rb_money *b, struct rb_money *r,
+                 struct rb_err *err);
 /* |a|; cannot overflow (units never hold the most negative 128-bit value). */
 struct rb_money rb_money_abs(const struct rb_money *a);
 /* <0, 0, >0 as a < b, a == b, a > b by value (1.0 == 1.00). */

@@ -42,7 +42,8 @@ static void csv_field(FILE *out, const char *v, bool null)
 }
 
 /* "payment_id=2000" or "emp_id=7 period=2026-11" */
-static const char *key_label(struct rb_arena *a, const struct rb_compare_result *res, const struct rb_compare_row *row)
+static const char *key_label(struct rb_arena *a, const struct rb_compare_result *res,
+                             const struct rb_compare_row *row)
 {
     const char *s = "";
 
@@ -94,16 +95,19 @@ static void emit_text(FILE *out, struct rb_arena *a, const struct rb_compare_res
         for (size_t c = 0; c < row->n_cols; c++)
             detail = rb_sprintf(a, "%s%s%s=%s", detail, c > 0 ? " " : "", row->cols[c].column,
                                 quoted(a, row->cols[c].new_value));
-        fprintf(out, "%-24s %-13s %-24s %s\n", res->table, "manual_entry", key_label(a, res, row), detail);
+        fprintf(out, "%-24s %-13s %-24s %s\n", res->table, "manual_entry", key_label(a, res, row),
+                detail);
     }
     for (size_t i = 0; i < res->n_differing_rows; i++) {
         const struct rb_compare_row *row = &res->differing_rows[i];
         const char *detail = "";
 
         for (size_t c = 0; c < row->n_cols; c++)
-            detail = rb_sprintf(a, "%s%s%s: new %s legacy %s", detail, c > 0 ? "; " : "", row->cols[c].column,
-                                quoted(a, row->cols[c].new_value), quoted(a, row->cols[c].legacy_value));
-        fprintf(out, "%-24s %-13s %-24s %s\n", res->table, "review", key_label(a, res, row), detail);
+            detail = rb_sprintf(a, "%s%s%s: new %s legacy %s", detail, c > 0 ? "; " : "",
+                                row->cols[c].column, quoted(a, row->cols[c].new_value),
+                                quoted(a, row->cols[c].legacy_value));
+        fprintf(out, "%-24s %-13s %-24s %s\n", res->table, "review", key_label(a, res, row),
+                detail);
     }
 }
 
@@ -113,7 +117,8 @@ static cJSON *gaps_json(const struct rb_compare_result *res)
 
     /* the comparison's lists, re-labelled with the action each row needs */
     list = cJSON_GetObjectItemCaseSensitive(c, "missing");
-    cJSON_ArrayForEach(g, list) {
+    cJSON_ArrayForEach(g, list)
+    {
         cJSON *e = cJSON_Duplicate(g, 1);
 
         cJSON_AddStringToObject(e, "table", res->table);
@@ -121,7 +126,8 @@ static cJSON *gaps_json(const struct rb_compare_result *res)
         cJSON_AddItemToArray(out, e);
     }
     list = cJSON_GetObjectItemCaseSensitive(c, "differences");
-    cJSON_ArrayForEach(g, list) {
+    cJSON_ArrayForEach(g, list)
+    {
         cJSON *e = cJSON_Duplicate(g, 1);
 
         cJSON_AddStringToObject(e, "table", res->table);
@@ -152,10 +158,16 @@ int rb_cmd_gaps(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *err)
     opterr = 0;
     while ((c = getopt_long(argc, argv, "+", longopts, NULL)) != -1) {
         switch (c) {
-        case 'c': csv = true; break;
-        case 't': only = optarg; break;
-        case ':': return rb_errf(err, RB_E_USAGE, "option '%s' needs a value", argv[optind - 1]);
-        default: return rb_errf(err, RB_E_USAGE, "unknown option '%s'", argv[optind - 1]);
+        case 'c':
+            csv = true;
+            break;
+        case 't':
+            only = optarg;
+            break;
+        case ':':
+            return rb_errf(err, RB_E_USAGE, "option '%s' needs a value", argv[optind - 1]);
+        default:
+            return rb_errf(err, RB_E_USAGE, "unknown option '%s'", argv[optind - 1]);
         }
     }
     if (optind < argc)
@@ -171,7 +183,8 @@ int rb_cmd_gaps(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *err)
     if (only != NULL && rb_runbook_sync_table(rb, only) == NULL)
         return rb_errf(err, RB_E_USAGE, "no sync table named '%s'", only);
     run = rb_run_new_check(ctx, rb);
-    if ((src = rb_pg_target(run, rb->sync.from, err)) == NULL || (dst = rb_pg_target(run, rb->sync.to, err)) == NULL)
+    if ((src = rb_pg_target(run, rb->sync.from, err)) == NULL ||
+        (dst = rb_pg_target(run, rb->sync.to, err)) == NULL)
         return -1;
     if (ctx->output == RB_OUTPUT_JSON) {
         doc = cJSON_CreateObject();

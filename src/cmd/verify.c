@@ -22,12 +22,14 @@ int rb_cmd_verify(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *err)
     double failed;
 
     if (argc > 1)
-        return rb_errf(err, RB_E_USAGE, argv[1][0] == '-' ? "unknown option '%s'" : "unexpected argument '%s'",
+        return rb_errf(err, RB_E_USAGE,
+                       argv[1][0] == '-' ? "unknown option '%s'" : "unexpected argument '%s'",
                        argv[1]);
     if ((rb = rb_cmd_load_runbook(ctx, 1, err)) == NULL)
         return -1;
     if (rb->n_checks == 0) {
-        rb_errf(err, RB_E_FAILED, "runbook '%s' has no verify checks; nothing was verified", rb->name);
+        rb_errf(err, RB_E_FAILED, "runbook '%s' has no verify checks; nothing was verified",
+                rb->name);
         return rb_err_hint(err, "add checks under 'verify:' (see docs/runbook.md)");
     }
     run = rb_run_new_check(ctx, rb);
@@ -61,6 +63,7 @@ int rb_cmd_verify(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *err)
     }
     failed = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(rep, "failed"));
     if (failed > 0)
-        return rb_errf(err, RB_E_FAILED, "verification failed: %.0f of %zu checks failed", failed, rb->n_checks);
+        return rb_errf(err, RB_E_FAILED, "verification failed: %.0f of %zu checks failed", failed,
+                       rb->n_checks);
     return 0;
 }

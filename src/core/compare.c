@@ -35,12 +35,12 @@ enum side { SRC = 0, DST = 1 };
 
 /* One mapped column, with the expressions that give its canonical form on each side. */
 struct ccol {
-    const char *name;       /* target column */
-    const char *typed[2];   /* value of the target column's type (or text for non-catalog types) */
-    const char *type;       /* format_type() of the legacy column */
-    bool is_int;            /* int2/int4/int8: bucket by key mod N */
-    bool collatable;        /* ranges on it compare with COLLATE "C" */
-    bool as_text;           /* a legacy type new may not know (enum, domain): compared as text */
+    const char *name;     /* target column */
+    const char *typed[2]; /* value of the target column's type (or text for non-catalog types) */
+    const char *type;     /* format_type() of the legacy column */
+    bool is_int;          /* int2/int4/int8: bucket by key mod N */
+    bool collatable;      /* ranges on it compare with COLLATE "C" */
+    bool as_text;         /* a legacy type new may not know (enum, domain): compared as text */
 };
 
 struct cmp {
@@ -54,14 +54,14 @@ struct cmp {
 
     struct ccol *cols;
     size_t ncols;
-    size_t *keyidx;         /* cols index of each key column */
+    size_t *keyidx; /* cols index of each key column */
     size_t nkeys;
 
     const char *from[2];    /* "FROM ... WHERE ..." selecting the rows to compare on each side */
     const char *keytext[2]; /* the key's text form (merge order) */
     const char *bucket[2];  /* bucket number, given nbuckets */
     uint64_t nbuckets;
-    size_t cap_missing, cap_differing;  /* allocated room in the result's row lists */
+    size_t cap_missing, cap_differing; /* allocated room in the result's row lists */
 };
 
 /* --- both connections at once ------------------------------------------------------------- */
@@ -72,7 +72,8 @@ static int side_err(struct cmp *st, enum side s, const PGresult *r, struct rb_er
     return rb_err_wrap(err, "on '%s'", st->label[s]);
 }
 
-static int send_query(struct cmp *st, enum side s, const char *sql, bool single_row, struct rb_err *err)
+static int send_query(struct cmp *st, enum side s, const char *sql, bool single_row,
+                      struct rb_err *err)
 {
     if (!PQsendQueryParams(st->c[s], sql, 0, NULL, NULL, NULL, NULL, 0))
         return side_err(st, s, NULL, err);
@@ -201,7 +202,7 @@ static void reset_conns(struct cmp *st)
 struct cursor {
     struct cmp *st;
     enum side s;
-    PGresult *row;          /* current row (single-row result), NULL when done */
+    PGresult *row; /* current row (single-row result), NULL when done */
     bool done;
 };
 
@@ -241,11 +242,12 @@ static int cursor_next(struct cursor *cu, uint64_t *fetched, struct rb_err *err)
 
 /* --- building the SQL ---------------------------------------------------------------------- */
 
-static const char *src_filter(struct rb_arena *a, const struct rb_sync_table *t, const char *cutover)
+static const char *src_filter(struct rb_arena *a, const struct rb_sync_table *t,
+                              const char *cutover)
 {
-    const char *w = rb_sprintf(a, "FROM %s WHERE %s > %s::timestamptz",
-                               rb_pg_quote_qualified(a, t->source_table),
-                               rb_pg_quote_ident(a, t->changed_since), rb_pg_quote_literal(a, cutover));
+    const char *w = rb_sprintf(
+        a, "FROM %s WHERE %s > %s::timestamptz", rb_pg_quote_qualified(a, t->source_table),
+        rb_pg_quote_ident(a, t->changed_since), rb_pg_quote_literal(a, cutover));
     if (t->where != NULL && t->where[0] != '\0')
         w = rb_sprintf(a, "%s AND (%s)", w, t->where);
     return w;
@@ -302,8 +304,9 @@ static const char *bucket_expr(struct cmp *st, enum side s)
     if (st->nkeys == 1 && st->cols[st->keyidx[0]].is_int)
         return rb_sprintf(st->a, "abs((%s) %% %" PRIu64 ")::int", st->cols[st->keyidx[0]].typed[s],
                           st->nbuckets);
-    return rb_sprintf(st->a, "((('x' || substr(md5(%s), 1, 8))::bit(32)::int & 2147483647) %% %" PRIu64 ")",
-                      st->keytext[s], st->nbuckets);
+    return rb_sprintf(
+        st->a, "((('x' || substr(md5(%s), 1, 8))::bit(32)::int & 2147483647) %% %" PRIu64 ")",
+        st->keytext[s], st->nbuckets);
 }
 
 /* --- step 1: types, count, bounds ---------------------------------------------------------- */
@@ -413,7 +416,8 @@ static const char **row_key(struct cmp *st, const PGresult *r)
 }
 
 /* Room for one more listed row (lists grow only when listing is unbounded, as for gaps). */
-static struct rb_compare_row *list_slot(struct cmp *st, struct rb_compare_row **rows, size_t *n, size_t *cap)
+static struct rb_compare_row *list_slot(struct cmp *st, struct rb_compare_row **rows, size_t *n,
+                                        size_t *cap)
 {
     if (*n == *cap) {
         size_t ncap = *cap * 2;
@@ -452,7 +456,8 @@ static bool same_value(const PGresult *s, const PGresult *d, int col)
     return strcmp(PQgetvalue(s, 0, col), PQgetvalue(d, 0, col)) == 0;
 }
 
-static void compare_rows(struct cmp *st, struct rb_compare_result *res, const PGresult *s, const PGresult *d)
+static void compare_rows(struct cmp *st, struct rb_compare_result *res, const PGresult *s,
+                         const PGresult *d)
 {
     struct rb_compare_row *row;
     size_t n = 0;
@@ -486,22 +491,22 @@ static int drill_down(struct cmp *st, const char *bucket_list, struct rb_compare
     int rc = -1;
 
     for (int s = 0; s < 2; s++) {
-        const char *sql = rb_sprintf(st->a, "SELECT * FROM (SELECT %s %s%s%s) q WHERE rb_key IS NOT NULL "
-                                     "ORDER BY rb_key COLLATE \"C\"",
-                                     row_select(st, (enum side)s), st->from[s],
-                                     bucket_list != NULL ? " AND " : "",
-                                     bucket_list != NULL
-                                         ? rb_sprintf(st->a, "%s IN (%s)", st->bucket[s], bucket_list)
-                                         : "");
+        const char *sql = rb_sprintf(
+            st->a,
+            "SELECT * FROM (SELECT %s %s%s%s) q WHERE rb_key IS NOT NULL "
+            "ORDER BY rb_key COLLATE \"C\"",
+            row_select(st, (enum side)s), st->from[s], bucket_list != NULL ? " AND " : "",
+            bucket_list != NULL ? rb_sprintf(st->a, "%s IN (%s)", st->bucket[s], bucket_list) : "");
         if (send_query(st, (enum side)s, sql, true, err) < 0)
             return -1;
     }
-    if (cursor_next(&cu[SRC], &res->rows_fetched, err) < 0 || cursor_next(&cu[DST], &res->rows_fetched, err) < 0)
+    if (cursor_next(&cu[SRC], &res->rows_fetched, err) < 0 ||
+        cursor_next(&cu[DST], &res->rows_fetched, err) < 0)
         goto out;
     while (cu[SRC].row != NULL) {
         int cmp = cu[DST].row == NULL
-                      ? -1
-                      : strcmp(PQgetvalue(cu[SRC].row, 0, 0), PQgetvalue(cu[DST].row, 0, 0));
+            ? -1
+            : strcmp(PQgetvalue(cu[SRC].row, 0, 0), PQgetvalue(cu[DST].row, 0, 0));
 
         if (cmp < 0) {
             note_missing(st, res, cu[SRC].row);
@@ -524,7 +529,8 @@ out:
     PQclear(cu[DST].row);
     /* the rest of legacy's stream is not needed: cancel it rather than read it */
     for (int s = 0; s < 2; s++)
-        if (!cu[s].done && PQtransactionStatus(st->c[s]) == PQTRANS_ACTIVE && rb_pg_cancel(st->c[s]) < 0 && rc == 0)
+        if (!cu[s].done && PQtransactionStatus(st->c[s]) == PQTRANS_ACTIVE &&
+            rb_pg_cancel(st->c[s]) < 0 && rc == 0)
             rc = side_err(st, (enum side)s, NULL, err);
     return rc;
 }
@@ -547,13 +553,16 @@ static int compare(struct cmp *st, struct rb_compare_result *res, struct rb_err 
      * aggregate in parallel workers, as a plain count(*) does; JIT compilation costs more than
      * it saves on these scans.
      */
-    if (exec_pair(st, "SELECT set_config('work_mem', '256MB', true), set_config('jit', 'off', true), "
-                      "set_config('parallel_tuple_cost', '0.00001', true)", err) < 0)
+    if (exec_pair(st,
+                  "SELECT set_config('work_mem', '256MB', true), set_config('jit', 'off', true), "
+                  "set_config('parallel_tuple_cost', '0.00001', true)",
+                  err) < 0)
         return -1;
 
     /* step 1a: legacy column types (they decide the canonical form on both sides) */
     q[SRC] = NULL;
-    q[DST] = rb_sprintf(st->a, types_sql, rb_pg_quote_literal(st->a, rb_pg_quote_qualified(st->a, t->target_table)));
+    q[DST] = rb_sprintf(st->a, types_sql,
+                        rb_pg_quote_literal(st->a, rb_pg_quote_qualified(st->a, t->target_table)));
     if (run_pair(st, q, r, err) < 0)
         return -1;
     if (resolve_columns(st, r[DST], err) < 0) {
@@ -620,9 +629,9 @@ static int compare(struct cmp *st, struct rb_compare_result *res, struct rb_err 
         bool same;
 
         if (is < 0)
-            continue;   /* no source row here: whatever legacy holds is outside the check */
+            continue; /* no source row here: whatever legacy holds is outside the check */
         same = id >= 0 && strcmp(PQgetvalue(r[SRC], is, 1), PQgetvalue(r[DST], id, 1)) == 0 &&
-               strcmp(PQgetvalue(r[SRC], is, 2), PQgetvalue(r[DST], id, 2)) == 0;
+            strcmp(PQgetvalue(r[SRC], is, 2), PQgetvalue(r[DST], id, 2)) == 0;
         if (!same) {
             rb_buf_addf(&list, "%s%" PRIu64, list.len > 0 ? "," : "", b);
             res->buckets_differing++;
@@ -635,7 +644,8 @@ static int compare(struct cmp *st, struct rb_compare_result *res, struct rb_err 
 
     /* step 3: rows of the differing buckets only */
     if (res->buckets_differing > 0) {
-        const char *bl = res->buckets_differing == st->nbuckets ? NULL : rb_strdup(st->a, list.data);
+        const char *bl =
+            res->buckets_differing == st->nbuckets ? NULL : rb_strdup(st->a, list.data);
 
         rb_buf_release(&list);
         if (drill_down(st, bl, res, err) < 0)
@@ -646,7 +656,8 @@ static int compare(struct cmp *st, struct rb_compare_result *res, struct rb_err 
 }
 
 int rb_compare_table(struct rb_arena *a, PGconn *src, PGconn *dst, const struct rb_sync_table *t,
-                     const struct rb_compare_opts *o, struct rb_compare_result *res, struct rb_err *err)
+                     const struct rb_compare_opts *o, struct rb_compare_result *res,
+                     struct rb_err *err)
 {
     struct rb_compare_opts opts = *o;
     struct cmp st;
@@ -711,7 +722,8 @@ cJSON *rb_compare_result_json(const struct rb_compare_result *res)
     cJSON_AddStringToObject(o, "source_table", res->source_table);
     cJSON_AddStringToObject(o, "target_table", res->target_table);
     cJSON_AddNumberToObject(o, "source_rows", (double)res->source_rows);
-    cJSON_AddNumberToObject(o, "matching", (double)(res->source_rows - res->missing - res->differing));
+    cJSON_AddNumberToObject(o, "matching",
+                            (double)(res->source_rows - res->missing - res->differing));
     cJSON_AddNumberToObject(o, "missing_in_legacy", (double)res->missing);
     cJSON_AddNumberToObject(o, "differing", (double)res->differing);
     if (res->null_keys > 0)
@@ -751,7 +763,8 @@ cJSON *rb_compare_result_json(const struct rb_compare_result *res)
     return o;
 }
 
-const char *rb_compare_describe(struct rb_arena *a, const struct rb_sync_table *t, const char *cutover)
+const char *rb_compare_describe(struct rb_arena *a, const struct rb_sync_table *t,
+                                const char *cutover)
 {
     struct rb_buf b = RB_BUF_INIT;
     const char *out;
@@ -763,13 +776,16 @@ const char *rb_compare_describe(struct rb_arena *a, const struct rb_sync_table *
     rb_buf_addf(&b, " %s\n", src_filter(a, t, cutover));
     rb_buf_addf(&b, "legacy rows: SELECT ");
     for (size_t i = 0; i < t->n_columns; i++)
-        rb_buf_addf(&b, "%s%s", i > 0 ? ", " : "", rb_pg_quote_ident(a, t->columns[i].target_column));
+        rb_buf_addf(&b, "%s%s", i > 0 ? ", " : "",
+                    rb_pg_quote_ident(a, t->columns[i].target_column));
     rb_buf_addf(&b, " FROM %s WHERE (", rb_pg_quote_qualified(a, t->target_table));
     for (size_t i = 0; i < t->key.n; i++)
         rb_buf_addf(&b, "%s%s", i > 0 ? ", " : "", rb_pg_quote_ident(a, t->key.items[i]));
-    rb_buf_adds(&b, ") among the new rows' keys\n"
-                    "both sides in parallel: count(*) and sum of md5(ROW(...)::text) pieces per key bucket, "
-                    "then the rows of differing buckets only");
+    rb_buf_adds(
+        &b,
+        ") among the new rows' keys\n"
+        "both sides in parallel: count(*) and sum of md5(ROW(...)::text) pieces per key bucket, "
+        "then the rows of differing buckets only");
     out = rb_strdup(a, b.data);
     rb_buf_release(&b);
     return out;

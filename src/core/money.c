@@ -113,20 +113,22 @@ static int align(const struct rb_money *a, const struct rb_money *b, struct rb_m
     return 0;
 }
 
-int rb_money_add(const struct rb_money *a, const struct rb_money *b, struct rb_money *r, struct rb_err *err)
+int rb_money_add(const struct rb_money *a, const struct rb_money *b, struct rb_money *r,
+                 struct rb_err *err)
 {
     struct rb_money x, y;
 
     if (align(a, b, &x, &y, err) < 0)
         return -1;
-    x.units += y.units;     /* both < 10^38 in magnitude: no 128-bit overflow */
+    x.units += y.units; /* both < 10^38 in magnitude: no 128-bit overflow */
     if (!in_range(x.units))
         return rb_errf(err, RB_E_FAILED, "decimal overflow in addition");
     *r = x;
     return 0;
 }
 
-int rb_money_sub(const struct rb_money *a, const struct rb_money *b, struct rb_money *r, struct rb_err *err)
+int rb_money_sub(const struct rb_money *a, const struct rb_money *b, struct rb_money *r,
+                 struct rb_err *err)
 {
     struct rb_money nb = *b;
 
@@ -172,7 +174,7 @@ const char *rb_money_format(const struct rb_money *m, char *out, size_t outlen)
         digits[nd++] = (char)('0' + (int)(v % 10));
         v /= 10;
     } while (v != 0);
-    while (nd <= (size_t)m->scale)    /* at least one digit before the point */
+    while (nd <= (size_t)m->scale) /* at least one digit before the point */
         digits[nd++] = '0';
     if (m->units < 0)
         tmp[o++] = '-';

@@ -27,7 +27,7 @@
 #define LIST_MAX 100
 
 struct vstate {
-    cJSON **results;        /* per check, NULL until it ran in this process */
+    cJSON **results; /* per check, NULL until it ran in this process */
     size_t n;
     cJSON *report;
 };
@@ -50,15 +50,22 @@ static void free_state(void *p)
 static const char *kind_name(const struct rb_check *c)
 {
     switch (c->kind) {
-    case RB_CHECK_COMPARE: return "compare";
-    case RB_CHECK_EQUAL: return "equal";
-    case RB_CHECK_TOTALS: return "totals";
+    case RB_CHECK_COMPARE:
+        return "compare";
+    case RB_CHECK_EQUAL:
+        return "equal";
+    case RB_CHECK_TOTALS:
+        return "totals";
     case RB_CHECK_PROBE:
         switch (c->probe.kind) {
-        case RB_PROBE_SQL: return "sql";
-        case RB_PROBE_HTTP: return "http";
-        case RB_PROBE_RUN: return "run";
-        default: break;
+        case RB_PROBE_SQL:
+            return "sql";
+        case RB_PROBE_HTTP:
+            return "http";
+        case RB_PROBE_RUN:
+            return "run";
+        default:
+            break;
         }
         break;
     }
@@ -93,13 +100,14 @@ static int check_compare(struct rb_run *run, const struct rb_check *chk, cJSON *
     cJSON_AddItemToObject(r, "compare", rb_compare_result_json(&res));
     *passed = res.missing == 0 && res.differing == 0;
     if (*passed)
-        *summary = rb_sprintf(run->arena, "%llu %s changed since cutover, all match in legacy",
-                              (unsigned long long)res.source_rows, res.source_rows == 1 ? "row" : "rows");
+        *summary =
+            rb_sprintf(run->arena, "%llu %s changed since cutover, all match in legacy",
+                       (unsigned long long)res.source_rows, res.source_rows == 1 ? "row" : "rows");
     else
-        *summary = rb_sprintf(run->arena, "%llu %s changed since cutover: %llu missing in legacy, %llu differ",
-                              (unsigned long long)res.source_rows, res.source_rows == 1 ? "row" : "rows",
-                              (unsigned long long)res.missing,
-                              (unsigned long long)res.differing);
+        *summary = rb_sprintf(
+            run->arena, "%llu %s changed since cutover: %llu missing in legacy, %llu differ",
+            (unsigned long long)res.source_rows, res.source_rows == 1 ? "row" : "rows",
+            (unsigned long long)res.missing, (unsigned long long)res.differing);
     return 0;
 }
 
@@ -135,7 +143,8 @@ static int check_equal(struct rb_run *run, const struct rb_check *chk, cJSON *r,
     const char *nv = NULL, *lv = NULL;
     bool nn = false, ln = false;
 
-    if (scalar(run, &chk->new_q, &nv, &nn, err) < 0 || scalar(run, &chk->legacy_q, &lv, &ln, err) < 0)
+    if (scalar(run, &chk->new_q, &nv, &nn, err) < 0 ||
+        scalar(run, &chk->legacy_q, &lv, &ln, err) < 0)
         return -1;
     json_str(r, "new", nn ? NULL : nv);
     json_str(r, "legacy", ln ? NULL : lv);
@@ -150,7 +159,7 @@ static int check_equal(struct rb_run *run, const struct rb_check *chk, cJSON *r,
 /* --- totals ------------------------------------------------------------------------------- */
 
 struct trow {
-    const char *key;        /* NULL key is shown as NULL and sorts first */
+    const char *key; /* NULL key is shown as NULL and sorts first */
     struct rb_money *v;
     bool *null;
 };
@@ -158,7 +167,7 @@ struct trow {
 struct tside {
     struct trow *rows;
     size_t n;
-    int ncols;              /* amount columns (result columns after the key) */
+    int ncols; /* amount columns (result columns after the key) */
     const char **names;
 };
 
@@ -171,7 +180,8 @@ static int trow_cmp(const void *a, const void *b)
     return strcmp(x->key, y->key);
 }
 
-static int load_totals(struct rb_run *run, const struct rb_query_ref *q, struct tside *ts, struct rb_err *err)
+static int load_totals(struct rb_run *run, const struct rb_query_ref *q, struct tside *ts,
+                       struct rb_err *err)
 {
     PGconn *c = rb_pg_target(run, q->target, err);
     PGresult *res;
@@ -184,8 +194,8 @@ static int load_totals(struct rb_run *run, const struct rb_query_ref *q, struct 
     ts->ncols = PQnfields(res) - 1;
     if (ts->ncols < 1) {
         PQclear(res);
-        return rb_errf(err, RB_E_FAILED, "query on '%s' must return a key column and at least one amount",
-                       q->target);
+        return rb_errf(err, RB_E_FAILED,
+                       "query on '%s' must return a key column and at least one amount", q->target);
     }
     ts->names = rb_new_array(run->arena, const char *, (size_t)ts->ncols);
     for (int i = 0; i < ts->ncols; i++)
@@ -261,7 +271,8 @@ static int check_totals(struct rb_run *run, const struct rb_check *chk, cJSON *r
     if (rb_money_parse(tol_src, &tol, err) < 0)
         return rb_err_wrap(err, "tolerance");
     tol = rb_money_abs(&tol);
-    if (load_totals(run, &chk->new_q, &side[0], err) < 0 || load_totals(run, &chk->legacy_q, &side[1], err) < 0)
+    if (load_totals(run, &chk->new_q, &side[0], err) < 0 ||
+        load_totals(run, &chk->legacy_q, &side[1], err) < 0)
         return -1;
     if (side[0].ncols != side[1].ncols)
         return rb_errf(err, RB_E_FAILED, "new returns %d amount columns, legacy %d", side[0].ncols,
@@ -284,8 +295,10 @@ static int check_totals(struct rb_run *run, const struct rb_check *chk, cJSON *r
                 cJSON *d = cJSON_CreateObject();
 
                 json_str(d, "key", t->key);
-                cJSON_AddStringToObject(d, "problem", c < 0 ? "missing in legacy" : "missing in new");
-                cJSON_AddItemToObject(d, c < 0 ? "new" : "legacy", amounts_json(a, &side[c < 0 ? 0 : 1], t));
+                cJSON_AddStringToObject(d, "problem",
+                                        c < 0 ? "missing in legacy" : "missing in new");
+                cJSON_AddItemToObject(d, c < 0 ? "new" : "legacy",
+                                      amounts_json(a, &side[c < 0 ? 0 : 1], t));
                 cJSON_AddItemToArray(list, d);
             }
             if (c < 0)
@@ -306,7 +319,7 @@ static int check_totals(struct rb_run *run, const struct rb_check *chk, cJSON *r
                 if (rb_money_sub(&n->v[k], &l->v[k], &diff, err) < 0)
                     return -1;
                 ad = rb_money_abs(&diff);
-                over = rb_money_cmp(&ad, &tol) > 0;   /* the boundary itself passes */
+                over = rb_money_cmp(&ad, &tol) > 0; /* the boundary itself passes */
             }
             if (!over)
                 continue;
@@ -333,8 +346,9 @@ static int check_totals(struct rb_run *run, const struct rb_check *chk, cJSON *r
     if (*passed)
         *summary = rb_sprintf(a, "%zu keys, every total within %s", keys, tol_src);
     else
-        *summary = rb_sprintf(a, "%zu of %zu keys off: %zu totals beyond %s, %zu keys on one side only",
-                              keys_off, keys, bad - missing, tol_src, missing);
+        *summary =
+            rb_sprintf(a, "%zu of %zu keys off: %zu totals beyond %s, %zu keys on one side only",
+                       keys_off, keys, bad - missing, tol_src, missing);
     return 0;
 }
 
@@ -370,10 +384,18 @@ static int apply_check(struct rb_run *run, struct rb_action *act, struct rb_err 
     cJSON_AddStringToObject(r, "kind", kind_name(chk));
     cJSON_AddNumberToObject(r, "line", chk->pos.line);
     switch (chk->kind) {
-    case RB_CHECK_COMPARE: rc = check_compare(run, chk, r, &passed, &summary, &cerr); break;
-    case RB_CHECK_EQUAL: rc = check_equal(run, chk, r, &passed, &summary, &cerr); break;
-    case RB_CHECK_TOTALS: rc = check_totals(run, chk, r, &passed, &summary, &cerr); break;
-    default: rc = check_probe(run, chk, r, &passed, &summary, &cerr); break;
+    case RB_CHECK_COMPARE:
+        rc = check_compare(run, chk, r, &passed, &summary, &cerr);
+        break;
+    case RB_CHECK_EQUAL:
+        rc = check_equal(run, chk, r, &passed, &summary, &cerr);
+        break;
+    case RB_CHECK_TOTALS:
+        rc = check_totals(run, chk, r, &passed, &summary, &cerr);
+        break;
+    default:
+        rc = check_probe(run, chk, r, &passed, &summary, &cerr);
+        break;
     }
     if (rc < 0 && cerr.cls == RB_E_INTERRUPTED) {
         /* not a verdict: the run stops here and resume runs this check again */
@@ -456,8 +478,8 @@ static int apply_report(struct rb_run *run, struct rb_action *act, struct rb_err
         else
             failed++;
         total_ms += cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(c, "duration_ms")) > 0
-                        ? cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(c, "duration_ms"))
-                        : 0;
+            ? cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(c, "duration_ms"))
+            : 0;
         cJSON_AddItemToArray(checks, c);
     }
     verdict = failed == 0 ? "passed" : "failed";
@@ -477,11 +499,11 @@ static int apply_report(struct rb_run *run, struct rb_action *act, struct rb_err
         int rc;
 
         rb_verify_report_text(&txt, rep);
-        rc = rb_write_file_atomic(rb_sprintf(run->arena, "%s/verification.json", run->run_dir), json,
-                                  strlen(json), 0600, err);
+        rc = rb_write_file_atomic(rb_sprintf(run->arena, "%s/verification.json", run->run_dir),
+                                  json, strlen(json), 0600, err);
         if (rc == 0)
-            rc = rb_write_file_atomic(rb_sprintf(run->arena, "%s/verification.txt", run->run_dir), txt.data,
-                                      txt.len, 0600, err);
+            rc = rb_write_file_atomic(rb_sprintf(run->arena, "%s/verification.txt", run->run_dir),
+                                      txt.data, txt.len, 0600, err);
         free(json);
         rb_buf_release(&txt);
         if (rc < 0)
@@ -493,8 +515,8 @@ static int apply_report(struct rb_run *run, struct rb_action *act, struct rb_err
     act->result = cJSON_CreateObject();
     cJSON_AddStringToObject(act->result, "verification", verdict);
     cJSON_AddStringToObject(act->result, "message",
-                            rb_sprintf(run->arena, "verification %s: %zu of %zu checks passed", verdict, passed,
-                                       vs->n));
+                            rb_sprintf(run->arena, "verification %s: %zu of %zu checks passed",
+                                       verdict, passed, vs->n));
     return 0;
 }
 
@@ -521,8 +543,8 @@ static void plan_detail(struct rb_run *run, struct rb_action *act, const struct 
     }
     case RB_CHECK_EQUAL:
     case RB_CHECK_TOTALS:
-        rb_action_detailf(act, "%s: %s\n%s: %s", chk->new_q.target, chk->new_q.sql, chk->legacy_q.target,
-                          chk->legacy_q.sql);
+        rb_action_detailf(act, "%s: %s\n%s: %s", chk->new_q.target, chk->new_q.sql,
+                          chk->legacy_q.target, chk->legacy_q.sql);
         if (chk->kind == RB_CHECK_TOTALS)
             rb_action_detailf(act, "\nper key, |new - legacy| <= %s for every amount column",
                               chk->tolerance != NULL ? chk->tolerance : "0.00");
@@ -537,11 +559,11 @@ static const char *check_summary(struct rb_run *run, const struct rb_check *chk)
 {
     switch (chk->kind) {
     case RB_CHECK_COMPARE:
-        return rb_sprintf(run->arena, "compare sync table '%s' row by row (%s vs %s)", chk->compare_table,
-                          run->rb->sync.from, run->rb->sync.to);
+        return rb_sprintf(run->arena, "compare sync table '%s' row by row (%s vs %s)",
+                          chk->compare_table, run->rb->sync.from, run->rb->sync.to);
     case RB_CHECK_EQUAL:
-        return rb_sprintf(run->arena, "'%s': %s and %s return the same value", chk->name, chk->new_q.target,
-                          chk->legacy_q.target);
+        return rb_sprintf(run->arena, "'%s': %s and %s return the same value", chk->name,
+                          chk->new_q.target, chk->legacy_q.target);
     case RB_CHECK_TOTALS:
         return rb_sprintf(run->arena, "'%s': per-key totals of %s and %s within %s", chk->name,
                           chk->new_q.target, chk->legacy_q.target,
@@ -573,13 +595,13 @@ int rb_verify_plan(struct rb_run *run, struct rb_err *err)
         vc->chk = &rb->checks[i];
         act = rb_run_add_action(run, "verify", check_action_name(run->arena, i + 1, vc->chk->name),
                                 check_summary(run, vc->chk), RB_IDEMPOTENT, apply_check, vc);
-        act->critical = false;      /* a failing check must not stop the others */
+        act->critical = false; /* a failing check must not stop the others */
         act->pos = vc->chk->pos;
         plan_detail(run, act, vc->chk);
     }
     act = rb_run_add_action(run, "verify", "verify/report",
-                            "write the verification report and set the verification outcome", RB_IDEMPOTENT,
-                            apply_report, vs);
+                            "write the verification report and set the verification outcome",
+                            RB_IDEMPOTENT, apply_report, vs);
     act->pos = rb->checks[0].pos;
     rb_action_detailf(act, "verification.json and verification.txt in the run folder");
     return 0;
@@ -612,7 +634,8 @@ static void add_key(struct rb_buf *b, const cJSON *key)
         add_value(b, key);
         return;
     }
-    cJSON_ArrayForEach(k, key) {
+    cJSON_ArrayForEach(k, key)
+    {
         rb_buf_addf(b, "%s%s=", first ? "" : " ", k->string);
         add_value(b, k);
         first = false;
@@ -627,12 +650,15 @@ static void text_compare(struct rb_buf *b, const cJSON *cmp)
     list = cJSON_GetObjectItemCaseSensitive(cmp, "missing");
     n = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(cmp, "missing_in_legacy"));
     if (cJSON_GetArraySize(list) > 0)
-        rb_buf_addf(b, "      missing in legacy (%d listed of %.0f):\n", cJSON_GetArraySize(list), n);
-    cJSON_ArrayForEach(row, list) {
+        rb_buf_addf(b, "      missing in legacy (%d listed of %.0f):\n", cJSON_GetArraySize(list),
+                    n);
+    cJSON_ArrayForEach(row, list)
+    {
         rb_buf_adds(b, "        ");
         add_key(b, cJSON_GetObjectItemCaseSensitive(row, "key"));
         rb_buf_adds(b, ":");
-        cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(row, "new")) {
+        cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(row, "new"))
+        {
             rb_buf_addf(b, " %s=", c->string);
             add_value(b, c);
         }
@@ -642,18 +668,21 @@ static void text_compare(struct rb_buf *b, const cJSON *cmp)
     n = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(cmp, "differing"));
     if (cJSON_GetArraySize(list) > 0)
         rb_buf_addf(b, "      differing (%d listed of %.0f):\n", cJSON_GetArraySize(list), n);
-    cJSON_ArrayForEach(row, list) {
+    cJSON_ArrayForEach(row, list)
+    {
         rb_buf_adds(b, "        ");
         add_key(b, cJSON_GetObjectItemCaseSensitive(row, "key"));
         rb_buf_adds(b, ":");
-        cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(row, "columns")) {
-            rb_buf_addf(b, " %s new ", cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "column")));
+        cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(row, "columns"))
+        {
+            rb_buf_addf(b, " %s new ",
+                        cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "column")));
             add_value(b, cJSON_GetObjectItemCaseSensitive(c, "new"));
             rb_buf_adds(b, " legacy ");
             add_value(b, cJSON_GetObjectItemCaseSensitive(c, "legacy"));
             rb_buf_adds(b, ";");
         }
-        b->len--;   /* drop the last ';' */
+        b->len--; /* drop the last ';' */
         b->data[b->len] = '\0';
         rb_buf_addc(b, '\n');
     }
@@ -663,7 +692,8 @@ static void text_totals(struct rb_buf *b, const cJSON *chk)
 {
     const cJSON *d, *c;
 
-    cJSON_ArrayForEach(d, cJSON_GetObjectItemCaseSensitive(chk, "differences")) {
+    cJSON_ArrayForEach(d, cJSON_GetObjectItemCaseSensitive(chk, "differences"))
+    {
         const cJSON *problem = cJSON_GetObjectItemCaseSensitive(d, "problem");
 
         rb_buf_adds(b, "        ");
@@ -674,14 +704,16 @@ static void text_totals(struct rb_buf *b, const cJSON *chk)
             if (vals == NULL)
                 vals = cJSON_GetObjectItemCaseSensitive(d, "legacy");
             rb_buf_addf(b, ": %s (", problem->valuestring);
-            cJSON_ArrayForEach(c, vals) {
+            cJSON_ArrayForEach(c, vals)
+            {
                 rb_buf_addf(b, "%s%s ", c == vals->child ? "" : ", ", c->string);
                 add_value(b, c);
             }
             rb_buf_adds(b, ")\n");
             continue;
         }
-        rb_buf_addf(b, " %s: new ", cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(d, "column")));
+        rb_buf_addf(b, " %s: new ",
+                    cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(d, "column")));
         add_value(b, cJSON_GetObjectItemCaseSensitive(d, "new"));
         rb_buf_adds(b, " legacy ");
         add_value(b, cJSON_GetObjectItemCaseSensitive(d, "legacy"));
@@ -699,14 +731,17 @@ void rb_verify_report_text(struct rb_buf *b, const cJSON *rep)
                 cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(rep, "verification")),
                 cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(rep, "passed")),
                 cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(rep, "checks")));
-    cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(rep, "checks")) {
+    cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(rep, "checks"))
+    {
         bool ok = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(c, "passed"));
         const cJSON *cmp = cJSON_GetObjectItemCaseSensitive(c, "compare");
         const char *kind = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "kind"));
 
         rb_buf_addf(b, "  %s  %s [%s, %.2fs]: %s\n", ok ? "PASS" : "FAIL",
-                    cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "name")), kind != NULL ? kind : "?",
-                    cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(c, "duration_ms")) / 1000.0,
+                    cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "name")),
+                    kind != NULL ? kind : "?",
+                    cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(c, "duration_ms")) /
+                        1000.0,
                     cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "summary")));
         if (cmp != NULL)
             text_compare(b, cmp);

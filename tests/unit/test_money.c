@@ -1,5 +1,5 @@
 /*
- * test_money.c - exact decimal arithmetic: parsing, scale alignment, the tolerance boundary, overflow.
+ * test_money.c - exact decimals: parsing, scale alignment, the tolerance boundary, overflow.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,8 +11,7 @@
 
 #include "rollbackctl/money.h"
 
-static struct rb_money P(const char *s)
-{
+static struct rb_money P(const char *s) {
     struct rb_money m;
     struct rb_err err = RB_ERR_INIT;
 
@@ -20,7 +19,8 @@ static struct rb_money P(const char *s)
     return m;
 }
 
-static const char *F(struct rb_money m)
+static const char *
+F(struct rb_money m)
 {
     static char buf[RB_MONEY_STR_MAX];
 
@@ -45,8 +45,19 @@ static void test_parse_format(void **state)
 
 static void test_parse_rejects(void **state)
 {
-    const char *bad[] = { "", " ", "-", ".", "1.2.3", "1e3", "NaN", "Infinity", "12a", "1 2",
-                          "123456789012345678901234567890123456789", "0x10", NULL };
+    const char *bad[] = { "",
+                          " ",
+                          "-",
+                          ".",
+                          "1.2.3",
+                          "1e3",
+                          "NaN",
+                          "Infinity",
+                          "12a",
+                          "1 2",
+                          "123456789012345678901234567890123456789",
+                          "0x10",
+                          NULL };
     struct rb_money m;
     struct rb_err err = RB_ERR_INIT;
 
@@ -135,10 +146,8 @@ static void test_overflow(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parse_format),
-        cmocka_unit_test(test_parse_rejects),
-        cmocka_unit_test(test_add_sub),
-        cmocka_unit_test(test_cmp_abs),
+        cmocka_unit_test(test_parse_format), cmocka_unit_test(test_parse_rejects),
+        cmocka_unit_test(test_add_sub),      cmocka_unit_test(test_cmp_abs),
         cmocka_unit_test(test_overflow),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
