@@ -19,14 +19,14 @@
 #define RB_CHILD_DEFAULT_TIMEOUT_MS (10 * 60 * 1000)
 
 struct rb_child_result {
-    bool exited;            /* exited normally (status valid) */
-    int status;             /* exit status */
-    int signal;             /* killing signal, when !exited */
+    bool exited; /* exited normally (status valid) */
+    int status;  /* exit status */
+    int signal;  /* killing signal, when !exited */
     bool timed_out;
     int64_t duration_ms;
-    char *out_tail;         /* arena-owned, NUL-terminated */
+    char *out_tail; /* arena-owned, NUL-terminated */
     char *err_tail;
-    int64_t timeout_ms;     /* the deadline it ran under */
+    int64_t timeout_ms; /* the deadline it ran under */
 };
 
 /*

@@ -16,21 +16,21 @@
 #include "rollbackctl/err.h"
 #include "rollbackctl/runbook.h"
 
-#define RB_DNS_TIMEOUT_MS 5000      /* per operation, when the target has no `timeout:` */
+#define RB_DNS_TIMEOUT_MS 5000 /* per operation, when the target has no `timeout:` */
 
 /* One record to put in place of the whole RRset at name/type. */
 struct rb_dns_record {
-    const char *name;       /* FQDN with trailing dot (see rb_dns_fqdn) */
-    const char *type;       /* "A", "AAAA", "CNAME", "TXT", "MX", "NS", "PTR", "SRV" */
-    const char *data;       /* presentation format: "192.0.2.1", "legacy-app.example.com." */
+    const char *name; /* FQDN with trailing dot (see rb_dns_fqdn) */
+    const char *type; /* "A", "AAAA", "CNAME", "TXT", "MX", "NS", "PTR", "SRV" */
+    const char *data; /* presentation format: "192.0.2.1", "legacy-app.example.com." */
     int ttl;
 };
 
 /* The RRset as read from the server: values in presentation format, canonical (names lowercase). */
 struct rb_dns_rrset {
-    const char **values;    /* arena-owned; n == 0 when the name has no such RRset */
+    const char **values; /* arena-owned; n == 0 when the name has no such RRset */
     size_t n;
-    int ttl;                /* of the first record, -1 when none */
+    int ttl; /* of the first record, -1 when none */
 };
 
 struct rb_dns_ops {
@@ -38,8 +38,8 @@ struct rb_dns_ops {
     int (*read_record)(struct rb_arena *a, const struct rb_target *t, const char *name,
                        const char *type, struct rb_dns_rrset *out, struct rb_err *err);
     /* Replace the RRset with rec; returns once the server confirmed (read back where possible). */
-    int (*set_record)(struct rb_arena *a, const struct rb_target *t, const struct rb_dns_record *rec,
-                      struct rb_err *err);
+    int (*set_record)(struct rb_arena *a, const struct rb_target *t,
+                      const struct rb_dns_record *rec, struct rb_err *err);
 };
 
 extern const struct rb_dns_ops rb_rfc2136_ops;

@@ -27,10 +27,20 @@
 
 /* RCODEs, extended by TSIG errors (RFC 8945 carries them in the TSIG RR's Error field). */
 enum rb_dns_rcode {
-    RB_DNS_NOERROR = 0, RB_DNS_FORMERR = 1, RB_DNS_SERVFAIL = 2, RB_DNS_NXDOMAIN = 3,
-    RB_DNS_NOTIMP = 4, RB_DNS_REFUSED = 5, RB_DNS_YXDOMAIN = 6, RB_DNS_YXRRSET = 7,
-    RB_DNS_NXRRSET = 8, RB_DNS_NOTAUTH = 9, RB_DNS_NOTZONE = 10,
-    RB_DNS_BADSIG = 16, RB_DNS_BADKEY = 17, RB_DNS_BADTIME = 18,
+    RB_DNS_NOERROR = 0,
+    RB_DNS_FORMERR = 1,
+    RB_DNS_SERVFAIL = 2,
+    RB_DNS_NXDOMAIN = 3,
+    RB_DNS_NOTIMP = 4,
+    RB_DNS_REFUSED = 5,
+    RB_DNS_YXDOMAIN = 6,
+    RB_DNS_YXRRSET = 7,
+    RB_DNS_NXRRSET = 8,
+    RB_DNS_NOTAUTH = 9,
+    RB_DNS_NOTZONE = 10,
+    RB_DNS_BADSIG = 16,
+    RB_DNS_BADKEY = 17,
+    RB_DNS_BADTIME = 18,
 };
 
 /* "REFUSED", "BADSIG", or "RCODE 12". Static or arena-free storage: do not free. */
@@ -40,7 +50,7 @@ const char *rb_dns_rcode_name(int rcode);
 int rb_dns_type_code(const char *name);
 const char *rb_dns_type_name(int code);
 
-/* Append a domain name in uncompressed wire format, lowercased ("example.com." or "example.com"). */
+/* Append a name in uncompressed wire format, lowercased ("example.com." or "example.com"). */
 int rb_dns_put_name(struct rb_buf *b, const char *name, struct rb_err *err);
 void rb_dns_put_u16(struct rb_buf *b, uint16_t v);
 void rb_dns_put_u32(struct rb_buf *b, uint32_t v);
@@ -56,23 +66,24 @@ void rb_dns_put_header(struct rb_buf *b, uint16_t id, uint16_t flags, uint16_t q
                        uint16_t ns, uint16_t ar);
 
 /* A standard query for name/type (RD clear: we ask the authoritative server itself). */
-int rb_dns_build_query(struct rb_buf *b, uint16_t id, const char *name, int type, struct rb_err *err);
+int rb_dns_build_query(struct rb_buf *b, uint16_t id, const char *name, int type,
+                       struct rb_err *err);
 
 /*
  * An UPDATE for zone replacing the RRset name/type with one record: delete RRset (CLASS ANY) then
  * add (CLASS IN), in one message, no prerequisites.
  */
-int rb_dns_build_replace(struct rb_buf *b, uint16_t id, const char *zone, const char *name, int type,
-                         uint32_t ttl, const char *data, struct rb_err *err);
+int rb_dns_build_replace(struct rb_buf *b, uint16_t id, const char *zone, const char *name,
+                         int type, uint32_t ttl, const char *data, struct rb_err *err);
 
 struct rb_dns_rr {
-    const char *name;       /* presentation, lowercase, trailing dot */
+    const char *name; /* presentation, lowercase, trailing dot */
     uint16_t type, class_;
     uint32_t ttl;
-    size_t offset;          /* where the RR starts in the message */
+    size_t offset; /* where the RR starts in the message */
     size_t rdata_offset;
     uint16_t rdlength;
-    int section;            /* 0 question/zone, 1 answer/prereq, 2 authority/update, 3 additional */
+    int section; /* 0 question/zone, 1 answer/prereq, 2 authority/update, 3 additional */
 };
 
 struct rb_dns_msg {
@@ -80,7 +91,7 @@ struct rb_dns_msg {
     int opcode, rcode;
     bool qr, tc, aa;
     uint16_t count[4];
-    struct rb_dns_rr *rrs;  /* all sections in order (questions carry no ttl/rdata) */
+    struct rb_dns_rr *rrs; /* all sections in order (questions carry no ttl/rdata) */
     size_t n_rrs;
 };
 
@@ -98,17 +109,18 @@ const char *rb_dns_canonical(struct rb_arena *a, int type, const char *data, str
 /* --- TSIG --------------------------------------------------------------------------------- */
 
 struct rb_tsig_key {
-    const char *name;       /* lowercase, trailing dot */
-    const char *algorithm;  /* "hmac-sha256." etc. */
+    const char *name;      /* lowercase, trailing dot */
+    const char *algorithm; /* "hmac-sha256." etc. */
     unsigned char secret[128];
     size_t secret_len;
-    const void *md;         /* const EVP_MD * */
+    const void *md; /* const EVP_MD * */
 };
 
 /* Parse a BIND key file ('key "name" { algorithm hmac-sha256; secret "b64"; };'). */
 int rb_tsig_key_parse(struct rb_arena *a, const char *text, struct rb_tsig_key *key,
                       struct rb_err *err);
-int rb_tsig_key_load(struct rb_arena *a, const char *path, struct rb_tsig_key *key, struct rb_err *err);
+int rb_tsig_key_load(struct rb_arena *a, const char *path, struct rb_tsig_key *key,
+                     struct rb_err *err);
 
 #define RB_TSIG_FUDGE 300
 #define RB_TSIG_MAC_MAX 64
@@ -127,16 +139,17 @@ struct rb_tsig_info {
     uint64_t time_signed;
     uint16_t fudge, error, orig_id;
     size_t mac_len;
-    uint64_t other_time;    /* BADTIME: server's clock, from Other Data */
+    uint64_t other_time; /* BADTIME: server's clock, from Other Data */
 };
 
 /* Find and decode the TSIG RR (last of the additional section) of a parsed message. */
-int rb_tsig_find(const uint8_t *msg, size_t len, const struct rb_dns_msg *m, struct rb_tsig_info *info,
-                 struct rb_err *err);
+int rb_tsig_find(const uint8_t *msg, size_t len, const struct rb_dns_msg *m,
+                 struct rb_tsig_info *info, struct rb_err *err);
 
 /*
  * Verify a response's TSIG against the request's MAC and our clock. Fills err with a clear message
- * (unsigned response, wrong key, bad MAC, time outside fudge) and returns -1 when it does not verify.
+ * (unsigned response, wrong key, bad MAC, time outside fudge) and returns -1 when it does not
+ * verify.
  */
 int rb_tsig_verify(const uint8_t *msg, size_t len, const struct rb_dns_msg *m,
                    const struct rb_tsig_key *key, const unsigned char *req_mac, size_t req_mac_len,

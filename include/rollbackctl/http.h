@@ -14,21 +14,21 @@
 #include "rollbackctl/arena.h"
 #include "rollbackctl/err.h"
 
-#define RB_HTTP_TIMEOUT_MS 30000      /* whole request, when the caller gives 0 */
+#define RB_HTTP_TIMEOUT_MS 30000       /* whole request, when the caller gives 0 */
 #define RB_HTTP_BODY_MAX (1024 * 1024) /* bytes of response body kept; the rest is dropped */
 
 struct rb_http_request {
-    const char *method;             /* NULL = GET (POST when body is set) */
+    const char *method; /* NULL = GET (POST when body is set) */
     const char *url;
-    const char *body;               /* NULL = no body */
-    size_t body_len;                /* 0 = strlen(body) */
-    const char *const *headers;     /* "Name: value", NULL-terminated; may hold secrets: never logged */
-    int64_t timeout_ms;             /* 0 = RB_HTTP_TIMEOUT_MS */
+    const char *body;           /* NULL = no body */
+    size_t body_len;            /* 0 = strlen(body) */
+    const char *const *headers; /* "Name: value", NULL-terminated; may hold secrets: never logged */
+    int64_t timeout_ms;         /* 0 = RB_HTTP_TIMEOUT_MS */
 };
 
 struct rb_http_response {
-    long status;                    /* HTTP status code */
-    char *body;                     /* arena-owned, NUL-terminated, at most RB_HTTP_BODY_MAX bytes */
+    long status; /* HTTP status code */
+    char *body;  /* arena-owned, NUL-terminated, at most RB_HTTP_BODY_MAX bytes */
     size_t body_len;
     int64_t duration_ms;
 };

@@ -6,9 +6,9 @@
  *         expect_status
  *   run:  [argv...]                     passes when the command exits 0
  *
- * with `retry: {attempts, interval}`. Used by restore steps (check before acting, then verify after)
- * and by the verify phase. A probe that cannot even be made (database down, connection refused)
- * counts as not passing: that is what a retry waits out.
+ * with `retry: {attempts, interval}`. Used by restore steps (check before acting, then verify
+ * after) and by the verify phase. A probe that cannot even be made (database down, connection
+ * refused) counts as not passing: that is what a retry waits out.
  */
 #ifndef ROLLBACKCTL_PROBE_H
 #define ROLLBACKCTL_PROBE_H
@@ -19,13 +19,13 @@
 #include "rollbackctl/run.h"
 #include "rollbackctl/runbook.h"
 
-#define RB_PROBE_RUN_TIMEOUT_MS (5 * 60 * 1000)   /* a `run` probe without timeout */
+#define RB_PROBE_RUN_TIMEOUT_MS (5 * 60 * 1000) /* a `run` probe without timeout */
 
 struct rb_probe_result {
     bool passed;
-    int attempts;               /* made, 1..retry.attempts */
-    const char *description;    /* last attempt: "returned true", "http://x/health answered 503,
-                                 * expected 200", "'check-gl' exited with status 2"; arena-owned */
+    int attempts;            /* made, 1..retry.attempts */
+    const char *description; /* last attempt: "returned true", "http://x/health answered 503,
+                              * expected 200", "'check-gl' exited with status 2"; arena-owned */
     int64_t duration_ms;
 };
 
@@ -33,7 +33,8 @@ struct rb_probe_result {
  * One attempt: 1 passed, 0 failed (*why says how), -1 could not be made (err says why).
  * sql probes use the run's connection to the target (rb_pg_target).
  */
-int rb_probe_once(struct rb_run *run, const struct rb_probe *p, const char **why, struct rb_err *err);
+int rb_probe_once(struct rb_run *run, const struct rb_probe *p, const char **why,
+                  struct rb_err *err);
 
 /*
  * Up to retry.attempts attempts, retry.interval apart, stopping at the first pass or when the run

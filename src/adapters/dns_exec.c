@@ -68,8 +68,8 @@ static int exec_set(struct rb_arena *a, const struct rb_target *t, const struct 
     char *line;
 
     if (cmd == NULL || cmd->list.n == 0)
-        return rb_errf(err, RB_E_FAILED, "DNS target '%s': 'command' must be a list (an argv, no shell)",
-                       t->name);
+        return rb_errf(err, RB_E_FAILED,
+                       "DNS target '%s': 'command' must be a list (an argv, no shell)", t->name);
     n = cmd->list.n;
     argv = rb_new_array(a, const char *, n + 1);
     for (size_t i = 0; i < n; i++)

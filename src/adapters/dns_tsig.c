@@ -70,7 +70,8 @@ static int next_token(struct lexer *lx, char *tok, size_t cap, bool *quoted)
             return -1;
         lx->p++;
     } else {
-        while (*lx->p != '\0' && !isspace((unsigned char)*lx->p) && strchr("{};\"", *lx->p) == NULL) {
+        while (*lx->p != '\0' && !isspace((unsigned char)*lx->p) &&
+               strchr("{};\"", *lx->p) == NULL) {
             if (n + 1 >= cap)
                 return -1;
             tok[n++] = *lx->p++;
@@ -116,7 +117,8 @@ static int decode_secret(const char *b64, struct rb_tsig_key *key, struct rb_err
     return 0;
 }
 
-int rb_tsig_key_parse(struct rb_arena *a, const char *text, struct rb_tsig_key *key, struct rb_err *err)
+int rb_tsig_key_parse(struct rb_arena *a, const char *text, struct rb_tsig_key *key,
+                      struct rb_err *err)
 {
     struct lexer lx = { text, 1 };
     char tok[512], name[256] = "", alg[512] = "", secret[512] = "";
@@ -125,7 +127,8 @@ int rb_tsig_key_parse(struct rb_arena *a, const char *text, struct rb_tsig_key *
 
     memset(key, 0, sizeof(*key));
     /* key NAME { algorithm ALG ; secret "B64" ; } ; */
-    while ((r = next_token(&lx, tok, sizeof(tok), &quoted)) > 0 && (quoted || strcmp(tok, "key") != 0))
+    while ((r = next_token(&lx, tok, sizeof(tok), &quoted)) > 0 &&
+           (quoted || strcmp(tok, "key") != 0))
         ;
     if (r <= 0)
         return rb_errf(err, RB_E_FAILED, "no 'key \"name\" { ... };' statement found");
@@ -155,12 +158,16 @@ int rb_tsig_key_parse(struct rb_arena *a, const char *text, struct rb_tsig_key *
     if (secret[0] == '\0')
         return rb_errf(err, RB_E_FAILED, "key '%s' has no secret", name);
     if (strcasecmp(alg, "hmac-md5") == 0 || strncasecmp(alg, "hmac-md5.", 9) == 0)
-        return rb_errf(err, RB_E_FAILED, "key '%s': hmac-md5 must not be used (RFC 8945); "
-                       "make a new key with 'tsig-keygen -a hmac-sha256'", name);
+        return rb_errf(err, RB_E_FAILED,
+                       "key '%s': hmac-md5 must not be used (RFC 8945); "
+                       "make a new key with 'tsig-keygen -a hmac-sha256'",
+                       name);
     key->md = algorithm_md(alg);
     if (key->md == NULL)
-        return rb_errf(err, RB_E_FAILED, "key '%s': unsupported algorithm '%s' (hmac-sha256 is "
-                       "recommended)", name, alg);
+        return rb_errf(err, RB_E_FAILED,
+                       "key '%s': unsupported algorithm '%s' (hmac-sha256 is "
+                       "recommended)",
+                       name, alg);
     {
         size_t n = strlen(name);
         char *lower = rb_sprintf(a, "%s%s", name, n > 0 && name[n - 1] == '.' ? "" : ".");
@@ -177,7 +184,8 @@ int rb_tsig_key_parse(struct rb_arena *a, const char *text, struct rb_tsig_key *
     return r;
 }
 
-int rb_tsig_key_load(struct rb_arena *a, const char *path, struct rb_tsig_key *key, struct rb_err *err)
+int rb_tsig_key_load(struct rb_arena *a, const char *path, struct rb_tsig_key *key,
+                     struct rb_err *err)
 {
     char text[8192];
     size_t n;
@@ -185,7 +193,8 @@ int rb_tsig_key_load(struct rb_arena *a, const char *path, struct rb_tsig_key *k
     int r;
 
     if (f == NULL)
-        return rb_errf(err, RB_E_FAILED, "unable to read TSIG key file '%s': %s", path, strerror(errno));
+        return rb_errf(err, RB_E_FAILED, "unable to read TSIG key file '%s': %s", path,
+                       strerror(errno));
     n = fread(text, 1, sizeof(text) - 1, f);
     if (ferror(f) || (n == sizeof(text) - 1 && !feof(f))) {
         fclose(f);
@@ -210,9 +219,9 @@ static void put_u48(struct rb_buf *b, uint64_t t)
 }
 
 /* The TSIG variables (RFC 8945 4.3.3) appended to the digest input. */
-static int put_variables(struct rb_buf *b, const char *key_name, const char *alg, uint64_t time_signed,
-                         uint16_t fudge, uint16_t error, const uint8_t *other, uint16_t other_len,
-                         struct rb_err *err)
+static int put_variables(struct rb_buf *b, const char *key_name, const char *alg,
+                         uint64_t time_signed, uint16_t fudge, uint16_t error, const uint8_t *other,
+                         uint16_t other_len, struct rb_err *err)
 {
     if (rb_dns_put_name(b, key_name, err) < 0)
         return -1;
@@ -229,13 +238,13 @@ static int put_variables(struct rb_buf *b, const char *key_name, const char *alg
     return 0;
 }
 
-static int hmac(const struct rb_tsig_key *key, const struct rb_buf *in, unsigned char *mac, size_t *mac_len,
-                struct rb_err *err)
+static int hmac(const struct rb_tsig_key *key, const struct rb_buf *in, unsigned char *mac,
+                size_t *mac_len, struct rb_err *err)
 {
     unsigned int n = 0;
 
-    if (HMAC(key->md, key->secret, (int)key->secret_len, (const unsigned char *)in->data, in->len, mac,
-             &n) == NULL)
+    if (HMAC(key->md, key->secret, (int)key->secret_len, (const unsigned char *)in->data, in->len,
+             mac, &n) == NULL)
         return rb_errf(err, RB_E_FAILED, "HMAC failed for TSIG key '%s'", key->name);
     *mac_len = n;
     return 0;
@@ -251,7 +260,8 @@ int rb_tsig_sign(struct rb_buf *b, const struct rb_tsig_key *key, uint64_t time_
     if (b->len < RB_DNS_HEADER_LEN)
         return rb_errf(err, RB_E_FAILED, "cannot sign a message shorter than its header");
     rb_buf_add(&in, b->data, b->len);
-    if (put_variables(&in, key->name, key->algorithm, time_signed, RB_TSIG_FUDGE, 0, NULL, 0, err) < 0 ||
+    if (put_variables(&in, key->name, key->algorithm, time_signed, RB_TSIG_FUDGE, 0, NULL, 0, err) <
+            0 ||
         hmac(key, &in, mac, mac_len, err) < 0) {
         rb_buf_release(&in);
         return -1;
@@ -354,8 +364,8 @@ static const struct rb_dns_rr *tsig_rr(const struct rb_dns_msg *m)
     return last->section == 3 && last->type == RB_DNS_TYPE_TSIG ? last : NULL;
 }
 
-int rb_tsig_find(const uint8_t *msg, size_t len, const struct rb_dns_msg *m, struct rb_tsig_info *info,
-                 struct rb_err *err)
+int rb_tsig_find(const uint8_t *msg, size_t len, const struct rb_dns_msg *m,
+                 struct rb_tsig_info *info, struct rb_err *err)
 {
     const struct rb_dns_rr *rr = tsig_rr(m);
     struct rb_arena *a;
@@ -398,8 +408,10 @@ int rb_tsig_verify(const uint8_t *msg, size_t len, const struct rb_dns_msg *m,
     int r = -1;
 
     if (rr == NULL)
-        return rb_errf(err, RB_E_FAILED, "the DNS response is not signed: expected a TSIG record "
-                       "for key '%s'", key->name);
+        return rb_errf(err, RB_E_FAILED,
+                       "the DNS response is not signed: expected a TSIG record "
+                       "for key '%s'",
+                       key->name);
     a = rb_arena_new();
     if (decode_rdata(a, msg, rr, &t) < 0) {
         rb_errf(err, RB_E_FAILED, "malformed TSIG record in the DNS response");
@@ -418,7 +430,8 @@ int rb_tsig_verify(const uint8_t *msg, size_t len, const struct rb_dns_msg *m,
     full = (size_t)EVP_MD_get_size(key->md);
     /* Truncated MACs (RFC 8945 5.2.2.1) are allowed down to half the hash and 10 bytes. */
     if (t.mac_len > full || t.mac_len < 10 || t.mac_len < full / 2) {
-        rb_errf(err, RB_E_FAILED, "the DNS response's TSIG MAC has a bad size (%u bytes)", t.mac_len);
+        rb_errf(err, RB_E_FAILED, "the DNS response's TSIG MAC has a bad size (%u bytes)",
+                t.mac_len);
         goto out;
     }
 
@@ -431,7 +444,8 @@ int rb_tsig_verify(const uint8_t *msg, size_t len, const struct rb_dns_msg *m,
     ar = (uint16_t)(get16(msg + 10) - 1);
     in.data[2 + req_mac_len + 10] = (char)(ar >> 8);
     in.data[2 + req_mac_len + 11] = (char)ar;
-    if (put_variables(&in, rr->name, t.alg, t.time_signed, t.fudge, t.error, t.other, t.other_len, err) < 0 ||
+    if (put_variables(&in, rr->name, t.alg, t.time_signed, t.fudge, t.error, t.other, t.other_len,
+                      err) < 0 ||
         hmac(key, &in, mac, &mac_len, err) < 0)
         goto out;
     if (CRYPTO_memcmp(mac, t.mac, t.mac_len) != 0) {
@@ -440,9 +454,11 @@ int rb_tsig_verify(const uint8_t *msg, size_t len, const struct rb_dns_msg *m,
         goto out;
     }
     if ((now > t.time_signed ? now - t.time_signed : t.time_signed - now) > t.fudge) {
-        rb_errf(err, RB_E_FAILED, "the DNS response was signed at %llu, %lld s from our clock (fudge %u): "
-                "check the clocks (NTP)", (unsigned long long)t.time_signed,
-                (long long)now - (long long)t.time_signed, t.fudge);
+        rb_errf(err, RB_E_FAILED,
+                "the DNS response was signed at %llu, %lld s from our clock (fudge %u): "
+                "check the clocks (NTP)",
+                (unsigned long long)t.time_signed, (long long)now - (long long)t.time_signed,
+                t.fudge);
         goto out;
     }
     r = 0;

@@ -18,8 +18,8 @@ static const struct {
     const char *name;
     int code;
 } types[] = {
-    { "A", 1 }, { "NS", 2 }, { "CNAME", 5 }, { "SOA", 6 }, { "PTR", 12 }, { "MX", 15 },
-    { "TXT", 16 }, { "AAAA", 28 }, { "SRV", 33 }, { "TSIG", 250 }, { "ANY", 255 }, { "CAA", 257 },
+    { "A", 1 },    { "NS", 2 },    { "CNAME", 5 }, { "SOA", 6 },    { "PTR", 12 },  { "MX", 15 },
+    { "TXT", 16 }, { "AAAA", 28 }, { "SRV", 33 },  { "TSIG", 250 }, { "ANY", 255 }, { "CAA", 257 },
 };
 
 int rb_dns_type_code(const char *name)
@@ -45,8 +45,8 @@ const char *rb_dns_type_name(int code)
 const char *rb_dns_rcode_name(int rcode)
 {
     static const char *const names[] = {
-        "NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED", "YXDOMAIN",
-        "YXRRSET", "NXRRSET", "NOTAUTH", "NOTZONE",
+        "NOERROR",  "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP",  "REFUSED",
+        "YXDOMAIN", "YXRRSET", "NXRRSET",  "NOTAUTH",  "NOTZONE",
     };
 
     if (rcode >= 0 && rcode < (int)(sizeof(names) / sizeof(names[0])))
@@ -79,8 +79,8 @@ void rb_dns_put_u16(struct rb_buf *b, uint16_t v)
 
 void rb_dns_put_u32(struct rb_buf *b, uint32_t v)
 {
-    unsigned char x[4] = { (unsigned char)(v >> 24), (unsigned char)(v >> 16), (unsigned char)(v >> 8),
-                           (unsigned char)v };
+    unsigned char x[4] = { (unsigned char)(v >> 24), (unsigned char)(v >> 16),
+                           (unsigned char)(v >> 8), (unsigned char)v };
 
     rb_buf_add(b, x, 4);
 }
@@ -102,7 +102,8 @@ int rb_dns_put_name(struct rb_buf *b, const char *name, struct rb_err *err)
         if (n == 0)
             return rb_errf(err, RB_E_FAILED, "invalid DNS name '%s': empty label", name);
         if (n > 63)
-            return rb_errf(err, RB_E_FAILED, "invalid DNS name '%s': label longer than 63 bytes", name);
+            return rb_errf(err, RB_E_FAILED, "invalid DNS name '%s': label longer than 63 bytes",
+                           name);
         total += n + 1;
         if (total > 255)
             return rb_errf(err, RB_E_FAILED, "invalid DNS name '%s': longer than 255 bytes", name);
@@ -157,7 +158,8 @@ static int put_name_field(struct rb_buf *b, const char *p, const char *what, str
     return rb_dns_put_name(b, name, err);
 }
 
-/* TXT: "quoted strings" with \" \\ \DDD escapes, or bare words; each becomes one <character-string>. */
+/* TXT: "quoted strings" with \" \\ \DDD escapes, or bare words; each becomes one
+ * <character-string>. */
 static int put_txt(struct rb_buf *b, const char *text, struct rb_err *err)
 {
     const char *p = skip_space(text);
@@ -187,7 +189,8 @@ static int put_txt(struct rb_buf *b, const char *text, struct rb_err *err)
                 }
             }
             if (n == 255)
-                return rb_errf(err, RB_E_FAILED, "invalid TXT data: a string is longer than 255 bytes");
+                return rb_errf(err, RB_E_FAILED,
+                               "invalid TXT data: a string is longer than 255 bytes");
             s[n++] = c;
         }
         if (quoted) {
@@ -214,18 +217,22 @@ static int put_caa(struct rb_buf *b, const char *text, struct rb_err *err)
     size_t tlen;
 
     if (parse_u16(&p, &flags) < 0 || flags > 255)
-        return rb_errf(err, RB_E_FAILED, "invalid CAA data '%s': expected 'FLAGS TAG \"VALUE\"'", text);
+        return rb_errf(err, RB_E_FAILED, "invalid CAA data '%s': expected 'FLAGS TAG \"VALUE\"'",
+                       text);
     tag = skip_space(p);
     tlen = strcspn(tag, " \t");
     for (size_t i = 0; i < tlen; i++)
         if (!isalnum((unsigned char)tag[i]))
             tlen = 0;
     if (tlen == 0 || tlen > 15 || *skip_space(tag + tlen) == '\0')
-        return rb_errf(err, RB_E_FAILED, "invalid CAA data '%s': expected 'FLAGS TAG \"VALUE\"'", text);
+        return rb_errf(err, RB_E_FAILED, "invalid CAA data '%s': expected 'FLAGS TAG \"VALUE\"'",
+                       text);
     /* The value is one character-string's worth of text, without its length byte. */
-    if (put_txt(&v, skip_space(tag + tlen), err) < 0 || v.len < 1 || (size_t)(uint8_t)v.data[0] + 1 != v.len) {
+    if (put_txt(&v, skip_space(tag + tlen), err) < 0 || v.len < 1 ||
+        (size_t)(uint8_t)v.data[0] + 1 != v.len) {
         rb_buf_release(&v);
-        return rb_errf(err, RB_E_FAILED, "invalid CAA data '%s': the value must be one string", text);
+        return rb_errf(err, RB_E_FAILED, "invalid CAA data '%s': the value must be one string",
+                       text);
     }
     rb_buf_addc(b, (char)flags);
     rb_buf_addc(b, (char)tlen);
@@ -259,7 +266,8 @@ int rb_dns_rdata_from_text(struct rb_buf *b, int type, const char *text, struct 
         return put_name_field(b, text, rb_dns_type_name(type), err);
     case 15: /* MX: preference exchange */
         if (parse_u16(&p, &a) < 0)
-            return rb_errf(err, RB_E_FAILED, "invalid MX data '%s': expected 'PREFERENCE HOST'", text);
+            return rb_errf(err, RB_E_FAILED, "invalid MX data '%s': expected 'PREFERENCE HOST'",
+                           text);
         rb_dns_put_u16(b, a);
         return put_name_field(b, p, "MX", err);
     case 33: /* SRV: priority weight port target */
@@ -275,8 +283,10 @@ int rb_dns_rdata_from_text(struct rb_buf *b, int type, const char *text, struct 
     case 257:
         return put_caa(b, text, err);
     }
-    return rb_errf(err, RB_E_FAILED, "record type %d is not supported (A, AAAA, CAA, CNAME, MX, NS, PTR, "
-                   "SRV, TXT are)", type);
+    return rb_errf(err, RB_E_FAILED,
+                   "record type %d is not supported (A, AAAA, CAA, CNAME, MX, NS, PTR, "
+                   "SRV, TXT are)",
+                   type);
 }
 
 void rb_dns_put_header(struct rb_buf *b, uint16_t id, uint16_t flags, uint16_t qd, uint16_t an,
@@ -290,7 +300,8 @@ void rb_dns_put_header(struct rb_buf *b, uint16_t id, uint16_t flags, uint16_t q
     rb_dns_put_u16(b, ar);
 }
 
-int rb_dns_build_query(struct rb_buf *b, uint16_t id, const char *name, int type, struct rb_err *err)
+int rb_dns_build_query(struct rb_buf *b, uint16_t id, const char *name, int type,
+                       struct rb_err *err)
 {
     rb_dns_put_header(b, id, 0x0000, 1, 0, 0, 0);
     if (rb_dns_put_name(b, name, err) < 0)
@@ -300,8 +311,8 @@ int rb_dns_build_query(struct rb_buf *b, uint16_t id, const char *name, int type
     return 0;
 }
 
-int rb_dns_build_replace(struct rb_buf *b, uint16_t id, const char *zone, const char *name, int type,
-                         uint32_t ttl, const char *data, struct rb_err *err)
+int rb_dns_build_replace(struct rb_buf *b, uint16_t id, const char *zone, const char *name,
+                         int type, uint32_t ttl, const char *data, struct rb_err *err)
 {
     size_t rdlen_at, rd_start;
 
@@ -430,7 +441,8 @@ int rb_dns_parse(struct rb_arena *a, const uint8_t *msg, size_t len, struct rb_d
         out->count[s] = get16(msg + 4 + 2 * s);
     total = (size_t)out->count[0] + out->count[1] + out->count[2] + out->count[3];
     if (total > len / 5) /* every record takes at least 5 bytes: the counts lie */
-        return rb_errf(err, RB_E_FAILED, "malformed DNS response: counts exceed its %zu bytes", len);
+        return rb_errf(err, RB_E_FAILED, "malformed DNS response: counts exceed its %zu bytes",
+                       len);
     out->rrs = rb_new_array(a, struct rb_dns_rr, total ? total : 1);
     for (s = 0; s < 4; s++) {
         for (uint16_t i = 0; i < out->count[s]; i++) {
@@ -463,8 +475,8 @@ int rb_dns_parse(struct rb_arena *a, const uint8_t *msg, size_t len, struct rb_d
     return 0;
 bad:
     rb_buf_release(&name);
-    return rb_errf(err, RB_E_FAILED, "malformed DNS response: record %zu is cut short or has a bad name",
-                   k + 1);
+    return rb_errf(err, RB_E_FAILED,
+                   "malformed DNS response: record %zu is cut short or has a bad name", k + 1);
 }
 
 static void add_char_string(struct rb_buf *out, const uint8_t *s, size_t n)

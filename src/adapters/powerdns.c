@@ -22,14 +22,15 @@
 #include "rollbackctl/http.h"
 
 struct api {
-    const char *base;       /* {url}/api/v1/servers/{server_id}/zones/{zone} */
-    const char *shown;      /* same, for messages (no userinfo) */
+    const char *base;  /* {url}/api/v1/servers/{server_id}/zones/{zone} */
+    const char *shown; /* same, for messages (no userinfo) */
     const char *zone;
     const char *headers[3];
     int64_t timeout_ms;
 };
 
-static int api_open(struct rb_arena *a, const struct rb_target *t, struct api *api, struct rb_err *err)
+static int api_open(struct rb_arena *a, const struct rb_target *t, struct api *api,
+                    struct rb_err *err)
 {
     const char *url = rb_target_opt(t, "url"), *zone = rb_target_opt(t, "zone");
     const char *env = rb_target_opt(t, "api_key_env"), *sid = rb_target_opt(t, "server_id");
@@ -42,15 +43,17 @@ static int api_open(struct rb_arena *a, const struct rb_target *t, struct api *a
     if (env != NULL) {
         key = getenv(env);
         if (key == NULL || key[0] == '\0')
-            return rb_errf(err, RB_E_FAILED, "environment variable '%s' (api_key_env of target '%s') is "
-                           "not set", env, t->name);
+            return rb_errf(err, RB_E_FAILED,
+                           "environment variable '%s' (api_key_env of target '%s') is "
+                           "not set",
+                           env, t->name);
     }
     n = strlen(url);
     while (n > 0 && url[n - 1] == '/')
         n--;
     api->zone = rb_dns_fqdn(a, zone, NULL);
-    api->base = rb_sprintf(a, "%.*s/api/v1/servers/%s/zones/%s", (int)n, url, sid != NULL ? sid : "localhost",
-                           api->zone);
+    api->base = rb_sprintf(a, "%.*s/api/v1/servers/%s/zones/%s", (int)n, url,
+                           sid != NULL ? sid : "localhost", api->zone);
     api->shown = rb_http_redact_url(a, api->base);
     api->headers[0] = "Content-Type: application/json";
     api->headers[1] = key != NULL ? rb_sprintf(a, "X-API-Key: %s", key) : NULL;
@@ -81,19 +84,20 @@ static int status_err(struct rb_arena *a, const struct api *api, const char *wha
     switch (res->status) {
     case 401:
     case 403:
-        rb_errf(err, RB_E_FAILED, "PowerDNS API '%s' refused %s: %ld %s", api->shown, what, res->status, why);
+        rb_errf(err, RB_E_FAILED, "PowerDNS API '%s' refused %s: %ld %s", api->shown, what,
+                res->status, why);
         return rb_err_hint(err, "check the API key in the variable named by api_key_env");
     case 404:
         rb_errf(err, RB_E_FAILED, "PowerDNS API: zone '%s' not found at '%s' (404): %s", api->zone,
                 api->shown, why);
         return rb_err_hint(err, "check the target's zone and server_id");
     }
-    return rb_errf(err, RB_E_FAILED, "PowerDNS API '%s' answered %ld to %s: %s", api->shown, res->status,
-                   what, why);
+    return rb_errf(err, RB_E_FAILED, "PowerDNS API '%s' answered %ld to %s: %s", api->shown,
+                   res->status, what, why);
 }
 
-static int pdns_read(struct rb_arena *a, const struct rb_target *t, const char *name, const char *type,
-                     struct rb_dns_rrset *out, struct rb_err *err)
+static int pdns_read(struct rb_arena *a, const struct rb_target *t, const char *name,
+                     const char *type, struct rb_dns_rrset *out, struct rb_err *err)
 {
     struct rb_http_request req;
     struct rb_http_response res;
@@ -121,9 +125,10 @@ static int pdns_read(struct rb_arena *a, const struct rb_target *t, const char *
     rrsets = cJSON_GetObjectItemCaseSensitive(j, "rrsets");
     if (!cJSON_IsArray(rrsets)) {
         cJSON_Delete(j);
-        return rb_errf(err, RB_E_FAILED, "PowerDNS API '%s' answered without an 'rrsets' list", api.shown);
+        return rb_errf(err, RB_E_FAILED, "PowerDNS API '%s' answered without an 'rrsets' list",
+                       api.shown);
     }
-    cJSON_ArrayForEach(rs, rrsets) {
+    cJSON_ArrayForEach (rs, rrsets) {
         const cJSON *n = cJSON_GetObjectItemCaseSensitive(rs, "name");
         const cJSON *ty = cJSON_GetObjectItemCaseSensitive(rs, "type");
         const cJSON *recs = cJSON_GetObjectItemCaseSensitive(rs, "records"), *r;
@@ -134,7 +139,7 @@ static int pdns_read(struct rb_arena *a, const struct rb_target *t, const char *
             strcasecmp(ty->valuestring, type) != 0 || !cJSON_IsArray(recs))
             continue;
         out->values = rb_new_array(a, const char *, (size_t)cJSON_GetArraySize(recs) + 1);
-        cJSON_ArrayForEach(r, recs) {
+        cJSON_ArrayForEach (r, recs) {
             const cJSON *c = cJSON_GetObjectItemCaseSensitive(r, "content");
             const cJSON *dis = cJSON_GetObjectItemCaseSensitive(r, "disabled");
             struct rb_err cerr = RB_ERR_INIT;
@@ -200,13 +205,15 @@ static int pdns_set(struct rb_arena *a, const struct rb_target *t, const struct 
     if (rc < 0)
         return -1;
     if (res.status != 204 && res.status != 200)
-        return status_err(a, &api, rb_sprintf(a, "the update of '%s' %s", fq, rec->type), &res, err);
+        return status_err(a, &api, rb_sprintf(a, "the update of '%s' %s", fq, rec->type), &res,
+                          err);
 
     if (pdns_read(a, t, fq, rec->type, &now, err) < 0)
         return rb_err_wrap(err, "update accepted, but reading '%s' back failed", fq);
     if (now.n != 1 || strcmp(now.values[0], want) != 0)
-        return rb_errf(err, RB_E_FAILED, "PowerDNS accepted the update, but '%s' %s reads back as %s, not %s",
-                       fq, rec->type, rb_dns_rrset_text(a, &now), want);
+        return rb_errf(err, RB_E_FAILED,
+                       "PowerDNS accepted the update, but '%s' %s reads back as %s, not %s", fq,
+                       rec->type, rb_dns_rrset_text(a, &now), want);
     return 0;
 }
 

@@ -30,7 +30,7 @@
 #define RESEND_MS 1000
 
 struct conn {
-    const char *server;         /* as written, for messages */
+    const char *server; /* as written, for messages */
     struct sockaddr_storage addr;
     socklen_t addrlen;
     int64_t timeout_ms;
@@ -77,14 +77,16 @@ static int resolve(struct rb_arena *a, const char *server, struct conn *c, struc
     hints.ai_flags = AI_NUMERICSERV;
     rc = getaddrinfo(host, port, &hints, &res);
     if (rc != 0)
-        return rb_errf(err, RB_E_FAILED, "unable to resolve DNS server '%s': %s", server, gai_strerror(rc));
+        return rb_errf(err, RB_E_FAILED, "unable to resolve DNS server '%s': %s", server,
+                       gai_strerror(rc));
     memcpy(&c->addr, res->ai_addr, res->ai_addrlen);
     c->addrlen = res->ai_addrlen;
     freeaddrinfo(res);
     return 0;
 }
 
-static int conn_open(struct rb_arena *a, const struct rb_target *t, struct conn *c, struct rb_err *err)
+static int conn_open(struct rb_arena *a, const struct rb_target *t, struct conn *c,
+                     struct rb_err *err)
 {
     const char *server = rb_target_opt(t, "server"), *zone = rb_target_opt(t, "zone");
     const char *keyfile = rb_target_opt(t, "tsig_key_file");
@@ -124,9 +126,10 @@ static int timeout_err(const struct conn *c, bool refused, struct rb_err *err)
     char d[32];
 
     rb_errf(err, RB_E_FAILED, "no answer from DNS server '%s' within %s%s", c->server,
-            fmt_ms(c->timeout_ms, d, sizeof(d)), refused ? " (connection refused: is it running?)" : "");
+            fmt_ms(c->timeout_ms, d, sizeof(d)),
+            refused ? " (connection refused: is it running?)" : "");
     return rb_err_hint(err, "check that the server runs and listens on that address; raise the "
-                       "target's 'timeout' if it is slow");
+                            "target's 'timeout' if it is slow");
 }
 
 /* Poll one fd until the event or the deadline; 1 ready, 0 timed out, -1 error. */
@@ -161,8 +164,8 @@ static int exchange_tcp(const struct conn *c, const struct rb_buf *q, uint16_t i
     if (connect(fd, (const struct sockaddr *)&c->addr, c->addrlen) < 0 && errno != EINPROGRESS) {
         r = errno;
         close(fd);
-        return rb_errf(err, RB_E_FAILED, "unable to connect to DNS server '%s' over TCP: %s", c->server,
-                       strerror(r));
+        return rb_errf(err, RB_E_FAILED, "unable to connect to DNS server '%s' over TCP: %s",
+                       c->server, strerror(r));
     }
     rb_buf_add(&out, lenbuf, 2);
     rb_buf_add(&out, q->data, q->len);
@@ -205,8 +208,8 @@ static int exchange_tcp(const struct conn *c, const struct rb_buf *q, uint16_t i
     close(fd);
     rb_buf_release(&out);
     if (!answers((uint8_t *)resp->data, resp->len, id))
-        return rb_errf(err, RB_E_FAILED, "DNS server '%s' answered over TCP with another message id",
-                       c->server);
+        return rb_errf(err, RB_E_FAILED,
+                       "DNS server '%s' answered over TCP with another message id", c->server);
     return 0;
 timeout:
     close(fd);
@@ -215,11 +218,13 @@ timeout:
 ioerr:
     close(fd);
     rb_buf_release(&out);
-    return rb_errf(err, RB_E_FAILED, "DNS exchange with '%s' over TCP failed: %s", c->server, strerror(r));
+    return rb_errf(err, RB_E_FAILED, "DNS exchange with '%s' over TCP failed: %s", c->server,
+                   strerror(r));
 }
 
 /* Send q, wait for the answer with the same id. */
-static int exchange(const struct conn *c, const struct rb_buf *q, struct rb_buf *resp, struct rb_err *err)
+static int exchange(const struct conn *c, const struct rb_buf *q, struct rb_buf *resp,
+                    struct rb_err *err)
 {
     int64_t deadline = mono_ms() + c->timeout_ms, next_send = 0;
     uint16_t id = (uint16_t)(((uint8_t)q->data[0] << 8) | (uint8_t)q->data[1]);
@@ -234,7 +239,8 @@ static int exchange(const struct conn *c, const struct rb_buf *q, struct rb_buf 
         int e = errno;
 
         close(fd);
-        return rb_errf(err, RB_E_FAILED, "unable to reach DNS server '%s': %s", c->server, strerror(e));
+        return rb_errf(err, RB_E_FAILED, "unable to reach DNS server '%s': %s", c->server,
+                       strerror(e));
     }
     for (;;) {
         int64_t now = mono_ms(), wait_until;
@@ -294,7 +300,8 @@ static int transact(struct rb_arena *a, const struct conn *c, struct rb_buf *q, 
      * Only answers we act on must be authentic. Error answers are often unsigned (BADSIG, BADKEY
      * by definition) and we fail on them anyway: report their RCODE rather than a missing MAC.
      */
-    if (c->has_key && (m->rcode == RB_DNS_NOERROR || m->rcode == RB_DNS_NXDOMAIN) && tsig->error == 0 &&
+    if (c->has_key && (m->rcode == RB_DNS_NOERROR || m->rcode == RB_DNS_NXDOMAIN) &&
+        tsig->error == 0 &&
         rb_tsig_verify((const uint8_t *)resp->data, resp->len, m, &c->key, mac, mac_len,
                        (uint64_t)time(NULL), err) < 0)
         return rb_err_wrap(err, "DNS server '%s'", c->server);
@@ -302,25 +309,31 @@ static int transact(struct rb_arena *a, const struct conn *c, struct rb_buf *q, 
 }
 
 /* A clear sentence for an RCODE (and the TSIG error that often explains a NOTAUTH). */
-static int rcode_err(const struct conn *c, const struct rb_dns_msg *m, const struct rb_tsig_info *tsig,
-                     const char *what, struct rb_err *err)
+static int rcode_err(const struct conn *c, const struct rb_dns_msg *m,
+                     const struct rb_tsig_info *tsig, const char *what, struct rb_err *err)
 {
     const char *key = c->has_key ? c->key.name : "(none)";
 
     switch (tsig->present ? tsig->error : 0) {
     case RB_DNS_BADSIG:
-        rb_errf(err, RB_E_FAILED, "DNS server '%s' rejected the signature of TSIG key '%s' (%s/BADSIG)",
-                c->server, key, rb_dns_rcode_name(m->rcode));
-        return rb_err_hint(err, "the secret in the target's tsig_key_file does not match the server's key");
-    case RB_DNS_BADKEY:
-        rb_errf(err, RB_E_FAILED, "DNS server '%s' does not know TSIG key '%s' (%s/BADKEY)", c->server,
+        rb_errf(err, RB_E_FAILED,
+                "DNS server '%s' rejected the signature of TSIG key '%s' (%s/BADSIG)", c->server,
                 key, rb_dns_rcode_name(m->rcode));
-        return rb_err_hint(err, "the key name or algorithm in tsig_key_file differs from the server's");
+        return rb_err_hint(
+            err, "the secret in the target's tsig_key_file does not match the server's key");
+    case RB_DNS_BADKEY:
+        rb_errf(err, RB_E_FAILED, "DNS server '%s' does not know TSIG key '%s' (%s/BADKEY)",
+                c->server, key, rb_dns_rcode_name(m->rcode));
+        return rb_err_hint(err,
+                           "the key name or algorithm in tsig_key_file differs from the server's");
     case RB_DNS_BADTIME:
-        rb_errf(err, RB_E_FAILED, "DNS server '%s' rejected our request time (%s/BADTIME): its clock "
-                "says %llu, ours %llu", c->server, rb_dns_rcode_name(m->rcode),
-                (unsigned long long)tsig->other_time, (unsigned long long)time(NULL));
-        return rb_err_hint(err, "synchronise the clocks (NTP); TSIG allows %d seconds", RB_TSIG_FUDGE);
+        rb_errf(err, RB_E_FAILED,
+                "DNS server '%s' rejected our request time (%s/BADTIME): its clock "
+                "says %llu, ours %llu",
+                c->server, rb_dns_rcode_name(m->rcode), (unsigned long long)tsig->other_time,
+                (unsigned long long)time(NULL));
+        return rb_err_hint(err, "synchronise the clocks (NTP); TSIG allows %d seconds",
+                           RB_TSIG_FUDGE);
     case 0:
         break;
     default:
@@ -331,24 +344,30 @@ static int rcode_err(const struct conn *c, const struct rb_dns_msg *m, const str
     case RB_DNS_REFUSED:
         rb_errf(err, RB_E_FAILED, "DNS server '%s' refused %s (REFUSED)", c->server, what);
         if (strncmp(what, "the update", 10) != 0)
-            return rb_err_hint(err, "the server does not serve zone '%s' or does not let us query it",
-                               c->zone);
-        return rb_err_hint(err, "the server does not serve zone '%s', or does not allow key '%s' to "
-                           "update it", c->zone, key);
+            return rb_err_hint(
+                err, "the server does not serve zone '%s' or does not let us query it", c->zone);
+        return rb_err_hint(err,
+                           "the server does not serve zone '%s', or does not allow key '%s' to "
+                           "update it",
+                           c->zone, key);
     case RB_DNS_NOTAUTH:
         rb_errf(err, RB_E_FAILED, "DNS server '%s' is not authoritative for zone '%s' (NOTAUTH)",
                 c->server, c->zone);
-        return rb_err_hint(err, "point the target at the zone's primary server, and check the zone name");
+        return rb_err_hint(
+            err, "point the target at the zone's primary server, and check the zone name");
     case RB_DNS_NOTZONE:
-        return rb_errf(err, RB_E_FAILED, "DNS server '%s': the name is outside zone '%s' (NOTZONE) in %s",
-                       c->server, c->zone, what);
+        return rb_errf(err, RB_E_FAILED,
+                       "DNS server '%s': the name is outside zone '%s' (NOTZONE) in %s", c->server,
+                       c->zone, what);
     case RB_DNS_SERVFAIL:
-        rb_errf(err, RB_E_FAILED, "DNS server '%s' failed to process %s (SERVFAIL)", c->server, what);
-        return rb_err_hint(err, "see the server's log (a read-only zone file or journal is common)");
+        rb_errf(err, RB_E_FAILED, "DNS server '%s' failed to process %s (SERVFAIL)", c->server,
+                what);
+        return rb_err_hint(err,
+                           "see the server's log (a read-only zone file or journal is common)");
     case RB_DNS_FORMERR:
     case RB_DNS_NOTIMP:
-        return rb_errf(err, RB_E_FAILED, "DNS server '%s' does not support %s (%s)", c->server, what,
-                       rb_dns_rcode_name(m->rcode));
+        return rb_errf(err, RB_E_FAILED, "DNS server '%s' does not support %s (%s)", c->server,
+                       what, rb_dns_rcode_name(m->rcode));
     }
     return rb_errf(err, RB_E_FAILED, "DNS server '%s' answered %s to %s", c->server,
                    rb_dns_rcode_name(m->rcode), what);
@@ -404,8 +423,8 @@ out:
     return r;
 }
 
-static int rfc2136_read(struct rb_arena *a, const struct rb_target *t, const char *name, const char *type,
-                        struct rb_dns_rrset *out, struct rb_err *err)
+static int rfc2136_read(struct rb_arena *a, const struct rb_target *t, const char *name,
+                        const char *type, struct rb_dns_rrset *out, struct rb_err *err)
 {
     struct conn c;
     int code = rb_dns_type_code(type);
@@ -417,8 +436,8 @@ static int rfc2136_read(struct rb_arena *a, const struct rb_target *t, const cha
     return query_rrset(a, &c, rb_dns_fqdn(a, name, c.zone), code, out, err);
 }
 
-static int rfc2136_set(struct rb_arena *a, const struct rb_target *t, const struct rb_dns_record *rec,
-                       struct rb_err *err)
+static int rfc2136_set(struct rb_arena *a, const struct rb_target *t,
+                       const struct rb_dns_record *rec, struct rb_err *err)
 {
     struct rb_buf q = RB_BUF_INIT, resp = RB_BUF_INIT;
     const char *name, *want, *what;
@@ -436,18 +455,20 @@ static int rfc2136_set(struct rb_arena *a, const struct rb_target *t, const stru
         return -1;
     name = rb_dns_fqdn(a, rec->name, c.zone);
     if (!in_zone(name, c.zone))
-        return rb_errf(err, RB_E_FAILED, "'%s' is not inside zone '%s' of DNS target '%s'", name, c.zone,
-                       t->name);
+        return rb_errf(err, RB_E_FAILED, "'%s' is not inside zone '%s' of DNS target '%s'", name,
+                       c.zone, t->name);
     want = rb_dns_canonical(a, type, rec->data, err);
     if (want == NULL)
         return -1;
     what = rb_sprintf(a, "the update of '%s' %s", name, rb_dns_type_name(type));
 
-    if (rb_dns_build_replace(&q, new_id(), c.zone, name, type, (uint32_t)rec->ttl, rec->data, err) < 0 ||
+    if (rb_dns_build_replace(&q, new_id(), c.zone, name, type, (uint32_t)rec->ttl, rec->data, err) <
+            0 ||
         transact(a, &c, &q, &resp, &m, &tsig, err) < 0)
         goto out;
     if (m.opcode != RB_DNS_OPCODE_UPDATE) {
-        rb_errf(err, RB_E_FAILED, "DNS server '%s' answered the update with opcode %d", c.server, m.opcode);
+        rb_errf(err, RB_E_FAILED, "DNS server '%s' answered the update with opcode %d", c.server,
+                m.opcode);
         goto out;
     }
     if (m.rcode != RB_DNS_NOERROR || (tsig.present && tsig.error != 0)) {
@@ -461,10 +482,14 @@ static int rfc2136_set(struct rb_arena *a, const struct rb_target *t, const stru
         goto out;
     }
     if (now.n != 1 || strcmp(now.values[0], want) != 0) {
-        rb_errf(err, RB_E_FAILED, "DNS server '%s' accepted the update, but '%s' %s reads back as %s, "
-                "not %s", c.server, name, rb_dns_type_name(type), rb_dns_rrset_text(a, &now), want);
+        rb_errf(err, RB_E_FAILED,
+                "DNS server '%s' accepted the update, but '%s' %s reads back as %s, "
+                "not %s",
+                c.server, name, rb_dns_type_name(type), rb_dns_rrset_text(a, &now), want);
         if (type == 5)
-            rb_err_hint(err, "a CNAME cannot sit next to other records at the same name: remove them first");
+            rb_err_hint(
+                err,
+                "a CNAME cannot sit next to other records at the same name: remove them first");
         goto out;
     }
     r = 0;

@@ -3,9 +3,9 @@
  *
  * posix_spawnp, never a shell: runbook values can't be interpreted by anything but the program
  * they are handed to. The child gets /dev/null as stdin, pipes for stdout and stderr (we keep the
- * last RB_CHILD_TAIL bytes of each), our environment plus env_extra (an extra NAME=... replaces ours),
- * default signal dispositions and its own process group, so that on timeout SIGTERM (then SIGKILL
- * two seconds later) reaches whatever it started too.
+ * last RB_CHILD_TAIL bytes of each), our environment plus env_extra (an extra NAME=... replaces
+ * ours), default signal dispositions and its own process group, so that on timeout SIGTERM (then
+ * SIGKILL two seconds later) reaches whatever it started too.
  *
  * The wait ends when the child exits, not when its pipes close: a command that starts a daemon
  * leaves the daemon holding the pipes, and we must not wait for the daemon.

@@ -1,5 +1,6 @@
 /*
- * probe.c - evaluating `verify:` probes: sql returning true, http status, run exiting 0, with retry.
+ * probe.c - evaluating `verify:` probes: sql returning true, http status, run exiting 0, with
+ * retry.
  *
  * A probe only looks; it never changes anything (sql probes run on the run's connection, which is
  * read-only in plan and check modes). The description of the last attempt is what people see in
@@ -23,7 +24,8 @@ static int64_t mono_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int probe_sql(struct rb_run *run, const struct rb_probe *p, const char **why, struct rb_err *err)
+static int probe_sql(struct rb_run *run, const struct rb_probe *p, const char **why,
+                     struct rb_err *err)
 {
     struct rb_arena *a = run->arena;
     const char *v = NULL;
@@ -40,7 +42,8 @@ static int probe_sql(struct rb_run *run, const struct rb_probe *p, const char **
     return 0;
 }
 
-static int probe_http(struct rb_run *run, const struct rb_probe *p, const char **why, struct rb_err *err)
+static int probe_http(struct rb_run *run, const struct rb_probe *p, const char **why,
+                      struct rb_err *err)
 {
     struct rb_arena *a = run->arena;
     const char **hdr = rb_new_array(a, const char *, p->n_headers + 1);
@@ -62,11 +65,13 @@ static int probe_http(struct rb_run *run, const struct rb_probe *p, const char *
         *why = rb_sprintf(a, "%s answered %ld", rb_http_redact_url(a, p->url), res.status);
         return 1;
     }
-    *why = rb_sprintf(a, "%s answered %ld, expected %d", rb_http_redact_url(a, p->url), res.status, want);
+    *why = rb_sprintf(a, "%s answered %ld, expected %d", rb_http_redact_url(a, p->url), res.status,
+                      want);
     return 0;
 }
 
-static int probe_run(struct rb_run *run, const struct rb_probe *p, const char **why, struct rb_err *err)
+static int probe_run(struct rb_run *run, const struct rb_probe *p, const char **why,
+                     struct rb_err *err)
 {
     struct rb_arena *a = run->arena;
     int64_t timeout = p->timeout_ms > 0 ? p->timeout_ms : RB_PROBE_RUN_TIMEOUT_MS;
@@ -91,7 +96,8 @@ static int probe_run(struct rb_run *run, const struct rb_probe *p, const char **
     return 0;
 }
 
-int rb_probe_once(struct rb_run *run, const struct rb_probe *p, const char **why, struct rb_err *err)
+int rb_probe_once(struct rb_run *run, const struct rb_probe *p, const char **why,
+                  struct rb_err *err)
 {
     *why = "";
     switch (p->kind) {
@@ -118,7 +124,8 @@ static void sleep_ms(int64_t ms)
 int rb_probe_eval(struct rb_run *run, const struct rb_probe *p, int attempts_override,
                   struct rb_probe_result *res)
 {
-    int attempts = attempts_override > 0 ? attempts_override : (p->retry.attempts > 0 ? p->retry.attempts : 1);
+    int attempts =
+        attempts_override > 0 ? attempts_override : (p->retry.attempts > 0 ? p->retry.attempts : 1);
     int64_t start = mono_ms();
 
     memset(res, 0, sizeof(*res));
@@ -149,8 +156,9 @@ const char *rb_probe_describe(struct rb_arena *a, const struct rb_probe *p)
         s = rb_sprintf(a, "sql on '%s' returns true: %s", p->target, p->sql);
         break;
     case RB_PROBE_HTTP:
-        s = rb_sprintf(a, "http %s %s answers %d", p->method != NULL ? p->method : (p->body ? "POST" : "GET"),
-                       rb_http_redact_url(a, p->url), p->expect_status > 0 ? p->expect_status : 200);
+        s = rb_sprintf(
+            a, "http %s %s answers %d", p->method != NULL ? p->method : (p->body ? "POST" : "GET"),
+            rb_http_redact_url(a, p->url), p->expect_status > 0 ? p->expect_status : 200);
         break;
     case RB_PROBE_RUN:
         s = rb_sprintf(a, "run exits 0: %s", rb_argv_text(a, p->argv.items));

@@ -56,12 +56,13 @@ static const char *slug(struct rb_arena *a, const char *name)
 
 static bool name_typed(const char *type)
 {
-    return strcasecmp(type, "CNAME") == 0 || strcasecmp(type, "NS") == 0 || strcasecmp(type, "PTR") == 0;
+    return strcasecmp(type, "CNAME") == 0 || strcasecmp(type, "NS") == 0 ||
+           strcasecmp(type, "PTR") == 0;
 }
 
 /* The record a dns step puts in place, names made absolute against the target's zone. */
-static int dns_record(struct rb_run *run, const struct rb_restore_step *s, const struct rb_target **tp,
-                      struct rb_dns_record *rec, struct rb_err *err)
+static int dns_record(struct rb_run *run, const struct rb_restore_step *s,
+                      const struct rb_target **tp, struct rb_dns_record *rec, struct rb_err *err)
 {
     const struct rb_target *t = rb_runbook_target(run->rb, s->target);
     const char *zone;
@@ -125,8 +126,8 @@ static void plan_dns(struct rb_run *run, struct rb_action *act, const struct rb_
     where = rb_target_opt(t, "server");
     if (where == NULL && rb_target_opt(t, "url") != NULL)
         where = rb_http_redact_url(run->arena, rb_target_opt(t, "url"));
-    rb_action_detailf(act, "dns via '%s' (%s%s%s): %s %s\n", t->name, t->driver, where != NULL ? " " : "",
-                      where != NULL ? where : "", rec.name, rec.type);
+    rb_action_detailf(act, "dns via '%s' (%s%s%s): %s %s\n", t->name, t->driver,
+                      where != NULL ? " " : "", where != NULL ? where : "", rec.name, rec.type);
     rb_action_detailf(act, "  %s -> %s (ttl %d)\n", old, rec.data, rec.ttl);
 }
 
@@ -149,7 +150,8 @@ static void plan_scale(struct rb_run *run, struct rb_action *act, const struct r
     }
 #endif
     rb_action_detailf(act, "scale deployment '%s'%s%s%s via '%s': %s%d replicas\n", s->deployment,
-                      ns ? " in namespace '" : "", ns ? ns : "", ns ? "'" : "", s->target, now, s->replicas);
+                      ns ? " in namespace '" : "", ns ? ns : "", ns ? "'" : "", s->target, now,
+                      s->replicas);
 }
 
 static void plan_detail(struct rb_run *run, struct rb_action *act, const struct rb_restore_step *s)
@@ -166,14 +168,17 @@ static void plan_detail(struct rb_run *run, struct rb_action *act, const struct 
                 rb_action_detailf(act, " %s", s->env[i].name);
             rb_action_detailf(act, "\n");
         }
-        rb_action_detailf(act, "timeout: %s\n",
-                          rb_duration_format(s->timeout_ms > 0 ? s->timeout_ms : RB_CHILD_DEFAULT_TIMEOUT_MS,
-                                             d, sizeof(d)));
+        rb_action_detailf(
+            act, "timeout: %s\n",
+            rb_duration_format(s->timeout_ms > 0 ? s->timeout_ms : RB_CHILD_DEFAULT_TIMEOUT_MS, d,
+                               sizeof(d)));
         break;
     case RB_STEP_SQL:
-        rb_action_detailf(act, "sql on '%s', in its own transaction: %s\n", s->target, s->statement);
+        rb_action_detailf(act, "sql on '%s', in its own transaction: %s\n", s->target,
+                          s->statement);
         if (s->timeout_ms > 0)
-            rb_action_detailf(act, "timeout: %s\n", rb_duration_format(s->timeout_ms, d, sizeof(d)));
+            rb_action_detailf(act, "timeout: %s\n",
+                              rb_duration_format(s->timeout_ms, d, sizeof(d)));
         break;
     case RB_STEP_DNS:
         plan_dns(run, act, s);
@@ -209,7 +214,8 @@ static const char *last_line(struct rb_arena *a, const char *tail)
         return NULL;
     for (p = tail + n; p > tail && p[-1] != '\n'; p--)
         ;
-    return rb_sprintf(a, "%.*s", (int)(n - (size_t)(p - tail) > 300 ? 300 : n - (size_t)(p - tail)), p);
+    return rb_sprintf(a, "%.*s", (int)(n - (size_t)(p - tail) > 300 ? 300 : n - (size_t)(p - tail)),
+                      p);
 }
 
 static int do_run(struct rb_run *run, const struct rb_restore_step *s, cJSON *res, const char **msg,
@@ -240,7 +246,8 @@ static int do_run(struct rb_run *run, const struct rb_restore_step *s, cJSON *re
     line = last_line(a, cr.err_tail);
     if (line == NULL)
         line = last_line(a, cr.out_tail);
-    rb_errf(err, RB_E_FAILED, "'%s' %s%s%s", s->argv.items[0], why, line ? ": " : "", line ? line : "");
+    rb_errf(err, RB_E_FAILED, "'%s' %s%s%s", s->argv.items[0], why, line ? ": " : "",
+            line ? line : "");
     return -1;
 }
 
@@ -257,7 +264,8 @@ static int do_sql(struct rb_run *run, const struct rb_restore_step *s, cJSON *re
         return -1;
     if (rb_pg_exec(c, 0, "BEGIN", 0, NULL, err) < 0)
         return -1;
-    r = rb_pg_query(c, s->timeout_ms > 0 ? s->timeout_ms : SQL_STEP_TIMEOUT_MS, s->statement, 0, NULL, err);
+    r = rb_pg_query(c, s->timeout_ms > 0 ? s->timeout_ms : SQL_STEP_TIMEOUT_MS, s->statement, 0,
+                    NULL, err);
     if (r == NULL) {
         rb_pg_exec(c, 0, "ROLLBACK", 0, NULL, &rerr);
         return rb_err_wrap(err, "statement on '%s' failed, rolled back", s->target);
@@ -273,8 +281,8 @@ static int do_sql(struct rb_run *run, const struct rb_restore_step *s, cJSON *re
     return 0;
 }
 
-static int do_dns(struct rb_run *run, struct rb_action *act, const struct rb_restore_step *s, cJSON *res,
-                  const char **msg, struct rb_err *err)
+static int do_dns(struct rb_run *run, struct rb_action *act, const struct rb_restore_step *s,
+                  cJSON *res, const char **msg, struct rb_err *err)
 {
     struct rb_arena *a = run->arena;
     const struct rb_target *t;
@@ -289,7 +297,8 @@ static int do_dns(struct rb_run *run, struct rb_action *act, const struct rb_res
         cJSON *p;
 
         if (ops->read_record(a, t, rec.name, rec.type, &cur, err) < 0)
-            return rb_err_wrap(err, "unable to read '%s' %s before changing it", rec.name, rec.type);
+            return rb_err_wrap(err, "unable to read '%s' %s before changing it", rec.name,
+                               rec.type);
         old = rb_dns_rrset_text(a, &cur);
         /* Journal the old value before changing it: the report (and a human) can put it back. */
         p = cJSON_CreateObject();
@@ -307,12 +316,13 @@ static int do_dns(struct rb_run *run, struct rb_action *act, const struct rb_res
     add_str(res, "old", old != NULL ? old : "(unknown)");
     add_str(res, "new", rec.data);
     cJSON_AddNumberToObject(res, "ttl", rec.ttl);
-    *msg = rb_sprintf(a, "%s %s %s -> %s", rec.name, rec.type, old != NULL ? old : "(unknown)", rec.data);
+    *msg = rb_sprintf(a, "%s %s %s -> %s", rec.name, rec.type, old != NULL ? old : "(unknown)",
+                      rec.data);
     return 0;
 }
 
-static int do_scale(struct rb_run *run, struct rb_action *act, const struct rb_restore_step *s, cJSON *res,
-                    const char **msg, struct rb_err *err)
+static int do_scale(struct rb_run *run, struct rb_action *act, const struct rb_restore_step *s,
+                    cJSON *res, const char **msg, struct rb_err *err)
 {
 #ifdef RB_HAVE_K8S
     struct rb_k8s *k = rb_k8s_target(run, s->target, err);
@@ -333,7 +343,8 @@ static int do_scale(struct rb_run *run, struct rb_action *act, const struct rb_r
         return -1;
     }
     cJSON_Delete(p);
-    if (before != s->replicas && rb_k8s_scale_set(k, ns, "deployments", s->deployment, s->replicas, err) < 0)
+    if (before != s->replicas &&
+        rb_k8s_scale_set(k, ns, "deployments", s->deployment, s->replicas, err) < 0)
         return -1;
     add_str(res, "deployment", s->deployment);
     add_str(res, "namespace", ns);
@@ -348,10 +359,14 @@ static int do_scale(struct rb_run *run, struct rb_action *act, const struct rb_r
     (void)act;
     (void)res;
     (void)msg;
-    rb_errf(err, RB_E_FAILED, "step '%s': scale steps are not built yet (the kubernetes adapter has not "
-            "landed in this version)", s->name);
-    return rb_err_hint(err, "scale the deployment by hand (kubectl scale deployment/%s --replicas=%d), "
-                       "then resume", s->deployment, s->replicas);
+    rb_errf(err, RB_E_FAILED,
+            "step '%s': scale steps are not built yet (the kubernetes adapter has not "
+            "landed in this version)",
+            s->name);
+    return rb_err_hint(err,
+                       "scale the deployment by hand (kubectl scale deployment/%s --replicas=%d), "
+                       "then resume",
+                       s->deployment, s->replicas);
 #endif
 }
 
@@ -374,8 +389,9 @@ static int apply_step(struct rb_run *run, struct rb_action *act, struct rb_err *
         if (pr.passed) {
             cJSON_AddBoolToObject(res, "already_done", true);
             add_str(res, "verify", pr.description);
-            add_str(res, "message", rb_sprintf(run->arena, "already done (verify %s), not applied again",
-                                               pr.description));
+            add_str(res, "message",
+                    rb_sprintf(run->arena, "already done (verify %s), not applied again",
+                               pr.description));
             return 0;
         }
         add_str(res, "before", pr.description);
@@ -404,9 +420,12 @@ static int apply_step(struct rb_run *run, struct rb_action *act, struct rb_err *
         cJSON_AddNumberToObject(res, "verify_attempts", pr.attempts);
         cJSON_AddBoolToObject(res, "verified", pr.passed);
         if (!pr.passed) {
-            rb_errf(err, RB_E_FAILED, "restore step '%s' did its work but its verify did not pass after %d "
-                    "attempt%s: %s", s->name, pr.attempts, pr.attempts == 1 ? "" : "s", pr.description);
-            return rb_err_hint(err, "fix the cause, then 'rollbackctl resume' starts again at this step "
+            rb_errf(err, RB_E_FAILED,
+                    "restore step '%s' did its work but its verify did not pass after %d "
+                    "attempt%s: %s",
+                    s->name, pr.attempts, pr.attempts == 1 ? "" : "s", pr.description);
+            return rb_err_hint(err,
+                               "fix the cause, then 'rollbackctl resume' starts again at this step "
                                "(it is skipped if its verify passes by then)");
         }
         msg = rb_sprintf(run->arena, "%s; verified: %s", msg, pr.description);
@@ -431,12 +450,13 @@ int rb_restore_plan(struct rb_run *run, struct rb_err *err)
         if (s->verify.kind != RB_PROBE_NONE)
             idem = RB_CHECKS_FIRST;
         else if (s->kind == RB_STEP_DNS || s->kind == RB_STEP_SCALE)
-            idem = RB_IDEMPOTENT;   /* replace an RRset, set a replica count: same result twice */
+            idem = RB_IDEMPOTENT; /* replace an RRset, set a replica count: same result twice */
         else
-            idem = RB_ONCE;         /* an arbitrary command or statement, and nothing to look at */
-        act = rb_run_add_action(run, "restore",
-                                rb_sprintf(run->arena, "restore/%zu-%s", st->n, slug(run->arena, s->name)),
-                                step_summary(run, s), idem, apply_step, st);
+            idem = RB_ONCE; /* an arbitrary command or statement, and nothing to look at */
+        act = rb_run_add_action(
+            run, "restore",
+            rb_sprintf(run->arena, "restore/%zu-%s", st->n, slug(run->arena, s->name)),
+            step_summary(run, s), idem, apply_step, st);
         act->pos = s->pos;
         plan_detail(run, act, s);
     }

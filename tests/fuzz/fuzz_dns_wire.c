@@ -13,8 +13,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static const char key_text[] =
-        "key \"rollback-key\" { algorithm hmac-sha256; secret \"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\"; };";
+    static const char key_text[] = "key \"rollback-key\" { algorithm hmac-sha256; secret "
+                                   "\"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\"; };";
     struct rb_arena *a = rb_arena_new();
     struct rb_err err = RB_ERR_INIT;
     struct rb_tsig_key key;

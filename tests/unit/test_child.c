@@ -82,7 +82,7 @@ static void test_stdin_is_dev_null(void **state)
 static void test_tail_keeps_the_end(void **state)
 {
     struct rb_arena *a = *state;
-    /* 100000 lines of output: only the last RB_CHILD_TAIL bytes are kept, ending in the last line. */
+    /* 100000 lines of output: only the last RB_CHILD_TAIL bytes are kept, up to the end. */
     const char *argv[] = { "seq", "1", "100000", NULL };
     struct rb_child_result res;
     struct rb_err err = RB_ERR_INIT;

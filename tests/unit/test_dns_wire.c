@@ -16,14 +16,14 @@
 
 /*
  * Vectors from this python3 program (an independent encoder):
- *   name(n) = b''.join(bytes([len(l)]) + l.lower().encode() for l in n.rstrip('.').split('.')) + b'\0'
- *   query  = pack('>HHHHHH', 0x1234, 0, 1, 0, 0, 0) + name('Payroll.Example.Test.') + pack('>HH', 1, 1)
- *   update = pack('>HHHHHH', 0xbeef, 5 << 11, 1, 0, 2, 0) + name('example.test.') + pack('>HH', 6, 1)
+ *   name(n) = b''.join(bytes([len(l)]) + l.lower().encode() for l in n.rstrip('.').split('.')) +
+ * b'\0' query  = pack('>HHHHHH', 0x1234, 0, 1, 0, 0, 0) + name('Payroll.Example.Test.') +
+ * pack('>HH', 1, 1) update = pack('>HHHHHH', 0xbeef, 5 << 11, 1, 0, 2, 0) + name('example.test.') +
+ * pack('>HH', 6, 1)
  *          + name('payroll.example.test.') + pack('>HHIH', 5, 255, 0, 0)
- *          + name('payroll.example.test.') + pack('>HHIH', 5, 1, 60, len(rd)) + rd   # rd = CNAME target
- *   key = bytes(range(32)); t = 1764000000; fudge = 300
- *   var = name('rollback-key.') + pack('>HI', 255, 0) + name('hmac-sha256.') + pack('>HIHHH', t >> 32,
- *         t & 0xffffffff, fudge, 0, 0)
+ *          + name('payroll.example.test.') + pack('>HHIH', 5, 1, 60, len(rd)) + rd   # rd = CNAME
+ * target key = bytes(range(32)); t = 1764000000; fudge = 300 var = name('rollback-key.') +
+ * pack('>HI', 255, 0) + name('hmac-sha256.') + pack('>HIHHH', t >> 32, t & 0xffffffff, fudge, 0, 0)
  *   mac = hmac.new(key, update + var, hashlib.sha256).digest()
  *   response MAC = hmac(key, pack('>H', 32) + mac + response_without_tsig + var(t + 1))
  */
@@ -45,12 +45,11 @@ static const char RESPONSE_HEX[] =
     "ff00000000003d0b686d61632d73686132353600000069248101012c002002b3f5b97921bd657fe5d5ae60ac3da07b"
     "8d0145849f37852fafe8ad908c7cfcbeef00000000";
 
-static const char KEY_FILE[] =
-    "# made by tsig-keygen -a hmac-sha256 rollback-key\n"
-    "key \"rollback-key\" {\n"
-    "\talgorithm hmac-sha256;\n"
-    "\tsecret \"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\";\n"
-    "};\n";
+static const char KEY_FILE[] = "# made by tsig-keygen -a hmac-sha256 rollback-key\n"
+                               "key \"rollback-key\" {\n"
+                               "\talgorithm hmac-sha256;\n"
+                               "\tsecret \"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\";\n"
+                               "};\n";
 
 static const uint64_t T = 1764000000;
 
@@ -107,8 +106,9 @@ static void test_replace_encoding(void **state)
     struct rb_err err = RB_ERR_INIT;
 
     (void)state;
-    assert_int_equal(rb_dns_build_replace(&b, 0xbeef, "example.test.", "payroll.example.test.", 5, 60,
-                                          "legacy-app.example.test.", &err), 0);
+    assert_int_equal(rb_dns_build_replace(&b, 0xbeef, "example.test.", "payroll.example.test.", 5,
+                                          60, "legacy-app.example.test.", &err),
+                     0);
     assert_string_equal(tohex(b.data, b.len), UPDATE_HEX);
     rb_buf_release(&b);
 }
@@ -133,13 +133,14 @@ static void test_key_parse_errors(void **state)
     struct rb_tsig_key key;
     struct rb_err err = RB_ERR_INIT;
 
-    assert_int_equal(rb_tsig_key_parse(a, "key \"k\" { algorithm hmac-md5; secret \"AAAA\"; };", &key, &err),
-                     -1);
+    assert_int_equal(
+        rb_tsig_key_parse(a, "key \"k\" { algorithm hmac-md5; secret \"AAAA\"; };", &key, &err),
+        -1);
     assert_non_null(strstr(err.msg, "hmac-md5 must not be used"));
     assert_int_equal(rb_tsig_key_parse(a, "key k { algorithm hmac-sha256; };", &key, &err), -1);
     assert_string_equal(err.msg, "key 'k' has no secret");
-    assert_int_equal(rb_tsig_key_parse(a, "key k { algorithm hmac-sha256; secret \"!!!\"; };", &key, &err),
-                     -1);
+    assert_int_equal(
+        rb_tsig_key_parse(a, "key k { algorithm hmac-sha256; secret \"!!!\"; };", &key, &err), -1);
     assert_non_null(strstr(err.msg, "not valid base64"));
     assert_int_equal(rb_tsig_key_parse(a, "options { };", &key, &err), -1);
     assert_non_null(strstr(err.msg, "no 'key"));
@@ -157,8 +158,9 @@ static void test_sign_matches_independent_hmac(void **state)
     size_t mac_len = 0;
 
     assert_int_equal(rb_tsig_key_parse(a, KEY_FILE, &key, &err), 0);
-    assert_int_equal(rb_dns_build_replace(&b, 0xbeef, "example.test.", "payroll.example.test.", 5, 60,
-                                          "legacy-app.example.test.", &err), 0);
+    assert_int_equal(rb_dns_build_replace(&b, 0xbeef, "example.test.", "payroll.example.test.", 5,
+                                          60, "legacy-app.example.test.", &err),
+                     0);
     assert_int_equal(rb_tsig_sign(&b, &key, T, mac, &mac_len, &err), 0);
     assert_int_equal(mac_len, 32);
     assert_string_equal(tohex(mac, mac_len), MAC_HEX);
@@ -193,8 +195,11 @@ static void test_verify_response(void **state)
     mac[0] ^= 1;
 
     /* Same key name, other secret. */
-    assert_int_equal(rb_tsig_key_parse(a, "key \"rollback-key\" { algorithm hmac-sha256; "
-                                          "secret \"c2VjcmV0\"; };", &other, &err), 0);
+    assert_int_equal(rb_tsig_key_parse(a,
+                                       "key \"rollback-key\" { algorithm hmac-sha256; "
+                                       "secret \"c2VjcmV0\"; };",
+                                       &other, &err),
+                     0);
     assert_int_equal(rb_tsig_verify(resp, len, &m, &other, mac, mac_len, T + 2, &err), -1);
     assert_non_null(strstr(err.msg, "does not verify"));
 
@@ -230,9 +235,9 @@ static void test_unsigned_response_and_tsig_error(void **state)
     rb_dns_put_u16(&b, 0);
     rb_dns_put_u32(&b, (uint32_t)T);
     rb_dns_put_u16(&b, 300);
-    rb_dns_put_u16(&b, 0);      /* MAC size 0 */
+    rb_dns_put_u16(&b, 0); /* MAC size 0 */
     rb_dns_put_u16(&b, 0xbeef);
-    rb_dns_put_u16(&b, 16);     /* BADSIG */
+    rb_dns_put_u16(&b, 16); /* BADSIG */
     rb_dns_put_u16(&b, 0);
     assert_int_equal(rb_dns_parse(a, (uint8_t *)b.data, b.len, &m, &err), 0);
     assert_int_equal(m.rcode, RB_DNS_NOTAUTH);
@@ -264,13 +269,13 @@ static void test_parse_compressed_answer(void **state)
     rb_dns_put_name(&b, "payroll.example.test.", &err);
     rb_dns_put_u16(&b, 5);
     rb_dns_put_u16(&b, 1);
-    rb_dns_put_u16(&b, 0xC00C);   /* owner: pointer to the question name */
+    rb_dns_put_u16(&b, 0xC00C); /* owner: pointer to the question name */
     rb_dns_put_u16(&b, 5);
     rb_dns_put_u16(&b, 1);
     rb_dns_put_u32(&b, 60);
     rb_dns_put_u16(&b, 13);
     rb_buf_add(&b, "\x0alegacy-app", 11);
-    rb_dns_put_u16(&b, 0xC014);   /* "example.test." inside the question name */
+    rb_dns_put_u16(&b, 0xC014); /* "example.test." inside the question name */
     assert_int_equal(rb_dns_parse(a, (uint8_t *)b.data, b.len, &m, &err), 0);
     assert_int_equal(m.n_rrs, 2);
     assert_true(m.aa);
@@ -298,8 +303,10 @@ static void test_canonical_forms(void **state)
     assert_null(rb_dns_canonical(a, 1, "192.0.2.300", &err));
     assert_string_equal(rb_dns_canonical(a, 1, "192.0.2.10", &err), "192.0.2.10");
     assert_string_equal(rb_dns_canonical(a, 28, "2001:DB8:0:0::1", &err), "2001:db8::1");
-    assert_string_equal(rb_dns_canonical(a, 5, "Legacy-App.Example.COM.", &err), "legacy-app.example.com.");
-    assert_string_equal(rb_dns_canonical(a, 15, "10   mail.example.com.", &err), "10 mail.example.com.");
+    assert_string_equal(rb_dns_canonical(a, 5, "Legacy-App.Example.COM.", &err),
+                        "legacy-app.example.com.");
+    assert_string_equal(rb_dns_canonical(a, 15, "10   mail.example.com.", &err),
+                        "10 mail.example.com.");
     assert_string_equal(rb_dns_canonical(a, 33, "0 5 8080 app.example.com.", &err),
                         "0 5 8080 app.example.com.");
     assert_string_equal(rb_dns_canonical(a, 16, "\"mode=legacy\" \"a \\\"b\\\"\"", &err),

@@ -31,8 +31,8 @@ struct server {
 };
 
 /*
- * Fork a server that accepts one connection, saves the request bytes to req_file, and either answers
- * "HTTP/1.1 503" with a body or says nothing until killed.
+ * Fork a server that accepts one connection, saves the request bytes to req_file, and either
+ * answers "HTTP/1.1 503" with a body or says nothing until killed.
  */
 static void server_start(struct server *s, enum mode mode)
 {
@@ -81,8 +81,9 @@ static void server_start(struct server *s, enum mode mode)
         f = fopen(s->req_file, "w");
         fwrite(buf, 1, got, f);
         fclose(f);
-        dprintf(c, "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 11\r\nConnection: close\r\n\r\n"
-                   "maintenance");
+        dprintf(
+            c, "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 11\r\nConnection: close\r\n\r\n"
+               "maintenance");
         close(c);
         _exit(0);
     }
@@ -157,7 +158,8 @@ static void test_deadline(void **state)
     server_start(&s, SILENT);
     req.url = rb_sprintf(a, "http://127.0.0.1:%d/health", s.port);
     assert_int_equal(rb_http_do(a, &req, &res, &err), -1);
-    assert_string_equal(err.msg, rb_sprintf(a, "GET 'http://127.0.0.1:%d/health' timed out after 300ms", s.port));
+    assert_string_equal(
+        err.msg, rb_sprintf(a, "GET 'http://127.0.0.1:%d/health' timed out after 300ms", s.port));
     assert_true(res.duration_ms < 3000);
     server_stop(&s);
 }
@@ -177,7 +179,8 @@ static void test_redact(void **state)
 {
     struct rb_arena *a = *state;
 
-    assert_string_equal(rb_http_redact_url(a, "https://user:pw@host:8443/a/b?token=x#f"), "https://host:8443/a/b");
+    assert_string_equal(rb_http_redact_url(a, "https://user:pw@host:8443/a/b?token=x#f"),
+                        "https://host:8443/a/b");
     assert_string_equal(rb_http_redact_url(a, "http://host/p?q=1"), "http://host/p");
     assert_string_equal(rb_http_redact_url(a, "http://host"), "http://host");
     assert_string_equal(rb_http_redact_url(a, "not a url"), "not a url");
