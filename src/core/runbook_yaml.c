@@ -404,7 +404,7 @@ void ld_keys(struct ld *l, const struct yn *map, struct rb_pos at, const char *w
         rb_near_init(&near, k->str);
         for (c = allowed; *c != NULL; c++)
             rb_near_try(&near, *c);
-        if (what == NULL) {
+        if (near.best != NULL && what == NULL) {
             ld_err(l, k->pos, "unknown key '%s'%s", k->str, rb_near_hint(l, &near));
         } else if (near.best != NULL) {
             ld_err(l, k->pos, "unknown key '%s' in %s%s", k->str, what, rb_near_hint(l, &near));
@@ -413,7 +413,10 @@ void ld_keys(struct ld *l, const struct yn *map, struct rb_pos at, const char *w
 
             for (c = allowed + 1; *c != NULL; c++)
                 list = rb_sprintf(l->a, "%s, '%s'", list, *c);
-            ld_err(l, k->pos, "unknown key '%s' in %s (expected %s)", k->str, what, list);
+            if (what == NULL)
+                ld_err(l, k->pos, "unknown key '%s' (expected %s)", k->str, list);
+            else
+                ld_err(l, k->pos, "unknown key '%s' in %s (expected %s)", k->str, what, list);
         }
     }
     for (; required != NULL && *required != NULL; required++)
