@@ -103,6 +103,16 @@ assert_eq "0" "$(replicas)" "scaled after a hung GET"
 assert_eq "hang" "$(kube_fake_log "$F" '[.[] | select(.method == "GET" and (.path | endswith("/scale")))] | .[0].status')" \
   "the first GET hung and was abandoned"
 
+# 5b. a PATCH that took effect but whose answer never came: retried after the deadline; the retry's
+#     stale resourceVersion gets a 409, the fresh read shows the change is there: done, no double work
+set_replicas 3
+kube_fake_ctl "$F" DELETE /_control/log >/dev/null
+kube_fake_fault "$F" '{"count":1,"hang":5,"after":true,"method":"PATCH","path":"/scale"}'
+assert_exit 0 "$RB_BIN" -f "$rb" execute --reason "lost answer" --yes
+assert_eq "0" "$(replicas)" "scaled once"
+assert_eq "PATCH:hang PATCH:409" "$(kube_fake_log "$F" '[.[] | select(.method == "PATCH") | "\(.method):\(.status)"] | join(" ")')" \
+  "the lost answer was retried, the conflict resolved by reading, not by patching again"
+
 # 6. wrong CA: TLS refused, clear error, exit 1, not one request reached the API
 set_replicas 3
 kube_fake_mkca "$T" other
