@@ -648,6 +648,9 @@ static int compare(struct cmp *st, struct rb_compare_result *res, struct rb_err 
             res->buckets_differing == st->nbuckets ? NULL : rb_strdup(st->a, list.data);
 
         rb_buf_release(&list);
+        /* the drill-down sorts rows: back to the server's own memory limit for that */
+        if (exec_pair(st, "RESET work_mem", err) < 0)
+            return -1;
         if (drill_down(st, bl, res, err) < 0)
             return -1;
     }
