@@ -622,6 +622,17 @@ const char *ld_path(struct ld *l, const char *p)
     return rb_sprintf(l->a, "%s/%s", l->rb->dir, p);
 }
 
+/* libyaml counts columns in characters; expression columns are bytes: convert (UTF-8). */
+static int char_col(const char *src, int byte_col)
+{
+    int i, col = 1;
+
+    for (i = 0; i < byte_col - 1 && src[i] != '\0'; i++)
+        if (((unsigned char)src[i] & 0xc0) != 0x80)
+            col++;
+    return col + (byte_col - 1 - i);
+}
+
 struct names_ctx {
     struct ld *l;
     const struct yn *n;
@@ -638,6 +649,7 @@ static void check_name(void *vctx, const char *name, int col)
     struct rb_pos pos = c->n->pos;
     size_t i;
 
+    col = char_col(c->n->str, col);
     if (in_list(c->known, name))
         return;
     if (c->signals)
@@ -678,7 +690,7 @@ struct rb_expr *ld_expr(struct ld *l, const struct yn *n, const char *what, cons
         struct rb_pos pos = n->pos;
 
         if (c.base_col > 0)
-            pos.col = c.base_col + col - 1;
+            pos.col = c.base_col + char_col(n->str, col) - 1;
         ld_err(l, pos, "invalid expression in '%s': %s", what, err.msg);
         return NULL;
     }
