@@ -33,17 +33,7 @@
 #include "rollbackctl/output.h"
 #include "rollbackctl/pg.h"
 #include "rollbackctl/sync.h"
-
-/* pg_advisory_lock(classid, objid): 'RBCT' and 1 = "a rollbackctl sync writes this database". */
-#define SYNC_LOCK_CLASS 1380074324
-#define SYNC_LOCK_OBJ 1
-#define SYNC_LOCK_WAIT "10s"
-/* The target connection dropping mid-table: tried this many times in all, waiting 1s, 2s, 4s... */
-#define SYNC_ATTEMPTS 3
-#define SYNC_BACKOFF_MS 1000
-/* Upserts of very large tables take a while; this is a deadline, not an expectation. */
-#define SYNC_STATEMENT_TIMEOUT_MS (6LL * 3600 * 1000)
-#define SYNC_STAGE "rollbackctl_stage"
+#include "sync_priv.h"
 
 static const char ledger_ddl[] =
     "CREATE TABLE IF NOT EXISTS rollbackctl_ledger ("
@@ -58,321 +48,12 @@ static const char ledger_insert_sql[] =
     "INSERT INTO rollbackctl_ledger (run_id, table_name, rows, checksum, inserted, updated, unchanged) "
     "VALUES ($1, $2, $3, $4, $5, $6, $7)";
 
-/* Shared by the run's sync actions. */
-struct sync_phase {
-    const char *from, *to;
-};
-
-/* One sync table: its SQL, built once at plan time, and what the plan learnt. */
-struct sync_table {
-    struct sync_phase *ph;
-    const struct rb_sync_table *t;
-    const char *src_q, *tgt_q;      /* quoted, qualified table names */
-    const char *filter;             /* changed_since > cutover [AND (where)] */
-    const char *copy_out_sql;
-    const char *count_sql;
-    const char *probe_sql;          /* the source SELECT with LIMIT 0: do the expressions parse? */
-    const char *stage_sql;
-    const char *copy_in_sql;
-    const char *upsert_sql;
-    const char *dup_sql;
-    const char *lock_sql;
-    int64_t at_risk;                /* counted at plan time; -1 unknown */
-};
-
 struct table_result {
     int64_t at_risk, inserted, updated, unchanged, duration_ms;
     char checksum[65];
     bool already_applied;
     int attempts;
 };
-
-/* "FILE:LINE:COL: " for messages that name the runbook line. */
-static const char *where_in_runbook(struct rb_run *run, struct rb_pos pos)
-{
-    return rb_sprintf(run->arena, "%s:%d:%d: ", run->rb->path != NULL ? run->rb->path : "runbook",
-                      pos.line, pos.col);
-}
-
-/* Prefix err with the runbook position and the sync table's name. */
-static int table_err(struct rb_run *run, const struct sync_table *st, struct rb_pos pos, struct rb_err *err)
-{
-    if (pos.line == 0)
-        pos = st->t->pos;
-    return rb_err_wrap(err, "%ssync table '%s'", where_in_runbook(run, pos), st->t->name);
-}
-
-static bool lost(PGconn *c)
-{
-    return c == NULL || PQstatus(c) != CONNECTION_OK;
-}
-
-/* A bare lower-case identifier needs no parentheses around it in the SELECT list. */
-static bool simple_name(const char *s)
-{
-    if (*s == '\0' || !((*s >= 'a' && *s <= 'z') || *s == '_'))
-        return false;
-    for (; *s != '\0'; s++)
-        if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_'))
-            return false;
-    return true;
-}
-
-static bool is_key(const struct rb_sync_table *t, const char *col)
-{
-    size_t i;
-
-    for (i = 0; i < t->key.n; i++)
-        if (strcmp(t->key.items[i], col) == 0)
-            return true;
-    return false;
-}
-
-static const struct rb_column_map *column_of(const struct rb_sync_table *t, const char *col)
-{
-    size_t i;
-
-    for (i = 0; i < t->n_columns; i++)
-        if (strcmp(t->columns[i].target_column, col) == 0)
-            return &t->columns[i];
-    return NULL;
-}
-
-static const char *expr_sql(struct rb_arena *a, const char *expr)
-{
-    return simple_name(expr) ? expr : rb_sprintf(a, "(%s)", expr);
-}
-
-/* Build every statement of the table once; plan prints them, apply runs them. */
-static void build_sql(struct rb_run *run, struct sync_table *st)
-{
-    const struct rb_sync_table *t = st->t;
-    struct rb_arena *a = run->arena;
-    struct rb_buf sel = RB_BUF_INIT, cols = RB_BUF_INIT, keys = RB_BUF_INIT, set = RB_BUF_INIT;
-    struct rb_buf old = RB_BUF_INIT, newv = RB_BUF_INIT, keytext = RB_BUF_INIT;
-    char cutover[40];
-    size_t i, nset = 0;
-
-    st->src_q = rb_pg_quote_qualified(a, t->source_table);
-    st->tgt_q = rb_pg_quote_qualified(a, t->target_table);
-    rb_time_format_rfc3339(run->rb->cutover, cutover, sizeof(cutover));
-    st->filter = rb_sprintf(a, "%s > %s::timestamptz%s%s%s", rb_pg_quote_ident(a, t->changed_since),
-                            rb_pg_quote_literal(a, cutover), t->where != NULL ? " AND (" : "",
-                            t->where != NULL ? t->where : "", t->where != NULL ? ")" : "");
-    for (i = 0; i < t->n_columns; i++) {
-        const char *col = rb_pg_quote_ident(a, t->columns[i].target_column);
-
-        rb_buf_addf(&sel, "%s%s AS %s", i > 0 ? ", " : "", expr_sql(a, t->columns[i].source_expr), col);
-        rb_buf_addf(&cols, "%s%s", i > 0 ? ", " : "", col);
-        if (!is_key(t, t->columns[i].target_column)) {
-            rb_buf_addf(&set, "%s%s = EXCLUDED.%s", nset > 0 ? ", " : "", col, col);
-            rb_buf_addf(&old, "%st.%s", nset > 0 ? ", " : "", col);
-            rb_buf_addf(&newv, "%sEXCLUDED.%s", nset > 0 ? ", " : "", col);
-            nset++;
-        }
-    }
-    for (i = 0; i < t->key.n; i++) {
-        rb_buf_addf(&keys, "%s%s", i > 0 ? ", " : "", rb_pg_quote_ident(a, t->key.items[i]));
-        rb_buf_addf(&keytext, "%s%s::text", i > 0 ? ", " : "", rb_pg_quote_ident(a, t->key.items[i]));
-    }
-
-    st->copy_out_sql = rb_sprintf(a, "COPY (SELECT %s FROM %s WHERE %s) TO STDOUT", sel.data, st->src_q,
-                                  st->filter);
-    st->count_sql = rb_sprintf(a, "SELECT count(*) FROM %s WHERE %s", st->src_q, st->filter);
-    st->probe_sql = rb_sprintf(a, "SELECT %s FROM %s WHERE %s LIMIT 0", sel.data, st->src_q, st->filter);
-    st->stage_sql = rb_sprintf(a, "CREATE TEMP TABLE %s ON COMMIT DROP AS SELECT %s FROM %s WITH NO DATA",
-                               SYNC_STAGE, cols.data, st->tgt_q);
-    st->copy_in_sql = rb_sprintf(a, "COPY pg_temp.%s (%s) FROM STDIN", SYNC_STAGE, cols.data);
-    if (nset > 0)
-        st->upsert_sql = rb_sprintf(a,
-            "WITH upsert AS (INSERT INTO %s AS t (%s) SELECT %s FROM pg_temp.%s "
-            "ON CONFLICT (%s) DO UPDATE SET %s WHERE (%s) IS DISTINCT FROM (%s) "
-            "RETURNING (t.xmax = 0) AS inserted) "
-            "SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM upsert",
-            st->tgt_q, cols.data, cols.data, SYNC_STAGE, keys.data, set.data, old.data, newv.data);
-    else /* every column is part of the key: a present row is an equal row */
-        st->upsert_sql = rb_sprintf(a,
-            "WITH upsert AS (INSERT INTO %s AS t (%s) SELECT %s FROM pg_temp.%s "
-            "ON CONFLICT (%s) DO NOTHING RETURNING true AS inserted) "
-            "SELECT count(*), 0 FROM upsert",
-            st->tgt_q, cols.data, cols.data, SYNC_STAGE, keys.data);
-    st->dup_sql = rb_sprintf(a, "SELECT %s, count(*) FROM pg_temp.%s GROUP BY %s HAVING count(*) > 1 LIMIT 1",
-                             keytext.data, SYNC_STAGE, keys.data);
-    st->lock_sql = rb_sprintf(a, "SET lock_timeout = '%s'; SELECT pg_advisory_lock(%d, %d); RESET lock_timeout",
-                              SYNC_LOCK_WAIT, SYNC_LOCK_CLASS, SYNC_LOCK_OBJ);
-    rb_buf_release(&sel);
-    rb_buf_release(&cols);
-    rb_buf_release(&keys);
-    rb_buf_release(&set);
-    rb_buf_release(&old);
-    rb_buf_release(&newv);
-    rb_buf_release(&keytext);
-}
-
-/* The oid of a table as text, or NULL (err filled) when it does not exist. */
-static const char *table_oid(struct rb_run *run, PGconn *c, const char *quoted, struct rb_err *err)
-{
-    const char *params[1] = { quoted };
-    PGresult *r = rb_pg_query(c, 0, "SELECT to_regclass($1)::oid", 1, params, err);
-    const char *oid;
-
-    if (r == NULL)
-        return NULL;
-    oid = PQgetisnull(r, 0, 0) ? NULL : rb_strdup(run->arena, PQgetvalue(r, 0, 0));
-    PQclear(r);
-    if (oid == NULL)
-        rb_errf(err, RB_E_FAILED, "no table %s", quoted);
-    return oid;
-}
-
-/* Column names of a table (arena strings), NULL-terminated. */
-static const char **table_columns(struct rb_run *run, PGconn *c, const char *oid, struct rb_err *err)
-{
-    const char *params[1] = { oid };
-    PGresult *r = rb_pg_query(c, 0,
-                              "SELECT attname FROM pg_attribute WHERE attrelid = $1::oid AND attnum > 0 "
-                              "AND NOT attisdropped ORDER BY attnum", 1, params, err);
-    const char **names;
-    int i;
-
-    if (r == NULL)
-        return NULL;
-    names = rb_new_array(run->arena, const char *, (size_t)PQntuples(r) + 1);
-    for (i = 0; i < PQntuples(r); i++)
-        names[i] = rb_strdup(run->arena, PQgetvalue(r, i, 0));
-    PQclear(r);
-    return names;
-}
-
-static bool has_name(const char **names, const char *name)
-{
-    for (; *names != NULL; names++)
-        if (strcmp(*names, name) == 0)
-            return true;
-    return false;
-}
-
-/* Is there a valid, immediate, non-partial unique index on exactly the key columns? */
-static int key_has_unique_index(PGconn *c, const char *oid, const struct rb_strlist *key, bool *found,
-                                struct rb_err *err)
-{
-    const char *params[1] = { oid };
-    PGresult *r = rb_pg_query(c, 0,
-        "SELECT i.indexrelid, a.attname FROM pg_index i "
-        "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey) "
-        "WHERE i.indrelid = $1::oid AND i.indisunique AND i.indimmediate AND i.indisvalid "
-        "AND i.indpred IS NULL AND i.indexprs IS NULL ORDER BY 1", 1, params, err);
-    int i = 0, j, n;
-
-    if (r == NULL)
-        return -1;
-    *found = false;
-    n = PQntuples(r);
-    while (i < n && !*found) {
-        size_t matched = 0, cols = 0;
-
-        for (j = i; j < n && strcmp(PQgetvalue(r, j, 0), PQgetvalue(r, i, 0)) == 0; j++) {
-            size_t k;
-
-            cols++;
-            for (k = 0; k < key->n; k++)
-                if (strcmp(key->items[k], PQgetvalue(r, j, 1)) == 0)
-                    matched++;
-        }
-        *found = cols == key->n && matched == key->n;
-        i = j;
-    }
-    PQclear(r);
-    return 0;
-}
-
-/*
- * Before anything is copied: both tables and every named column exist, the source expressions
- * parse and run, the key has a unique index on the target. Errors name the runbook line.
- */
-static int validate(struct rb_run *run, struct sync_table *st, PGconn *src, PGconn *dst,
-                    struct rb_err *err)
-{
-    const struct rb_sync_table *t = st->t;
-    const char *src_oid, *tgt_oid, **cols;
-    bool unique = false;
-    PGresult *r;
-    size_t i;
-
-    src_oid = table_oid(run, src, st->src_q, err);
-    if (src_oid == NULL) {
-        if (!lost(src))
-            rb_errf(err, RB_E_FAILED, "source table '%s' does not exist in '%s'", t->source_table,
-                    st->ph->from);
-        return table_err(run, st, t->source_pos, err);
-    }
-    tgt_oid = table_oid(run, dst, st->tgt_q, err);
-    if (tgt_oid == NULL) {
-        if (!lost(dst))
-            rb_errf(err, RB_E_FAILED, "target table '%s' does not exist in '%s'", t->target_table,
-                    st->ph->to);
-        return table_err(run, st, t->target_pos, err);
-    }
-    if ((cols = table_columns(run, src, src_oid, err)) == NULL)
-        return table_err(run, st, t->source_pos, err);
-    if (!has_name(cols, t->changed_since)) {
-        rb_errf(err, RB_E_FAILED, "source table '%s' has no column '%s' (changed_since)", t->source_table,
-                t->changed_since);
-        return table_err(run, st, t->source_pos, err);
-    }
-    if ((cols = table_columns(run, dst, tgt_oid, err)) == NULL)
-        return table_err(run, st, t->target_pos, err);
-    for (i = 0; i < t->n_columns; i++) {
-        if (!has_name(cols, t->columns[i].target_column)) {
-            rb_errf(err, RB_E_FAILED, "target table '%s' has no column '%s'", t->target_table,
-                    t->columns[i].target_column);
-            return table_err(run, st, t->columns[i].pos, err);
-        }
-    }
-    for (i = 0; i < t->key.n; i++) {
-        if (column_of(t, t->key.items[i]) == NULL) {
-            rb_errf(err, RB_E_FAILED, "key column '%s' is not one of the table's columns", t->key.items[i]);
-            return table_err(run, st, t->key.pos, err);
-        }
-    }
-    if (key_has_unique_index(dst, tgt_oid, &t->key, &unique, err) < 0)
-        return table_err(run, st, t->key.pos, err);
-    if (!unique) {
-        struct rb_buf k = RB_BUF_INIT;
-
-        for (i = 0; i < t->key.n; i++)
-            rb_buf_addf(&k, "%s%s", i > 0 ? ", " : "", t->key.items[i]);
-        rb_errf(err, RB_E_FAILED, "target table '%s' has no unique index on the key (%s)", t->target_table,
-                k.data);
-        rb_buf_release(&k);
-        rb_err_hint(err, "the upsert needs a unique index or constraint on exactly the key columns");
-        return table_err(run, st, t->key.pos, err);
-    }
-
-    /* The whole SELECT first; when it fails, each expression alone tells which line is wrong. */
-    r = rb_pg_query(src, 0, st->probe_sql, 0, NULL, err);
-    if (r != NULL) {
-        PQclear(r);
-        return 0;
-    }
-    if (lost(src))
-        return table_err(run, st, t->source_pos, err);
-    for (i = 0; i < t->n_columns; i++) {
-        struct rb_err e2 = RB_ERR_INIT;
-        const char *sql = rb_sprintf(run->arena, "SELECT %s FROM %s LIMIT 0",
-                                     expr_sql(run->arena, t->columns[i].source_expr), st->src_q);
-
-        r = rb_pg_query(src, 0, sql, 0, NULL, &e2);
-        if (r == NULL) {
-            rb_errf(err, RB_E_FAILED, "column '%s': source expression '%s' fails on '%s': %s",
-                    t->columns[i].target_column, t->columns[i].source_expr, st->ph->from, e2.msg);
-            return table_err(run, st, t->columns[i].pos, err);
-        }
-        PQclear(r);
-    }
-    rb_err_wrap(err, "source query fails on '%s'", st->ph->from);
-    return table_err(run, st, t->source_pos, err);
-}
 
 static int count_at_risk(struct rb_run *run, struct sync_table *st, PGconn *src, int64_t *out,
                          struct rb_err *err)
@@ -452,116 +133,9 @@ static int take_lock(struct rb_run *run, struct sync_table *st, PGconn *dst, str
     return -1;
 }
 
-/*
- * A failed target COPY whose CONTEXT reads `COPY stage, line N, column C: "value"`: name the
- * row, the column, its source expression and, when we can find it, the row's key in the source.
- */
-static void explain_copy_error(struct rb_run *run, struct sync_table *st, PGconn *src, const PGresult *fail,
-                               struct rb_err *err, struct rb_pos *pos)
-{
-    const char *ctx = PQresultErrorField(fail, PG_DIAG_CONTEXT);
-    const char *primary = PQresultErrorField(fail, PG_DIAG_MESSAGE_PRIMARY);
-    const char *p, *colstart, *colend, *val = NULL;
-    const struct rb_column_map *cm = NULL;
-    char *col = NULL, *value = NULL;
-    long long line;
-    bool null_input = false;
-
-    if (ctx == NULL || primary == NULL || (p = strstr(ctx, "COPY " SYNC_STAGE ", line ")) == NULL)
-        return;
-    p += strlen("COPY " SYNC_STAGE ", line ");
-    line = strtoll(p, NULL, 10);
-    colstart = strstr(p, ", column ");
-    if (colstart != NULL) {
-        colstart += strlen(", column ");
-        colend = strstr(colstart, ": ");
-        if (colend != NULL) {
-            col = rb_strndup(run->arena, colstart, (size_t)(colend - colstart));
-            val = colend + 2;
-            if (strncmp(val, "null input", 10) == 0) {
-                null_input = true;
-            } else if (*val == '"') {
-                const char *end = strrchr(val + 1, '"');
-                size_t n = end != NULL ? (size_t)(end - val - 1) : 0;
-
-                /* PostgreSQL cuts long values and appends "...": then we cannot match it. */
-                if (end != NULL && !(n >= 3 && strncmp(end - 3, "...", 3) == 0))
-                    value = rb_strndup(run->arena, val + 1, n);
-            }
-        }
-        cm = col != NULL ? column_of(st->t, col) : NULL;
-    }
-    if (cm == NULL) {
-        rb_errf(err, RB_E_FAILED, "row %lld of the source query does not fit the target: %s", line, primary);
-        return;
-    }
-    *pos = cm->pos;
-    rb_errf(err, RB_E_FAILED, "row %lld of the source query, column '%s' (source expression '%s'): %s", line,
-            cm->target_column, cm->source_expr, primary);
-
-    /* Best effort: the key of a source row with that value, so the operator can find it. */
-    if (!lost(src) && (value != NULL || null_input)) {
-        struct rb_buf sql = RB_BUF_INIT, keys = RB_BUF_INIT;
-        const char *params[1] = { value };
-        PGresult *r;
-        size_t i;
-
-        for (i = 0; i < st->t->key.n; i++) {
-            const struct rb_column_map *k = column_of(st->t, st->t->key.items[i]);
-
-            rb_buf_addf(&keys, "%s%s::text", i > 0 ? ", " : "", expr_sql(run->arena, k->source_expr));
-        }
-        rb_buf_addf(&sql, "SELECT %s FROM %s WHERE %s AND %s %s LIMIT 1", keys.data, st->src_q, st->filter,
-                    expr_sql(run->arena, cm->source_expr), null_input ? "IS NULL" : "::text = $1");
-        r = rb_pg_query(src, 30000, sql.data, null_input ? 0 : 1, params, NULL);
-        if (r != NULL && PQntuples(r) == 1) {
-            struct rb_buf k = RB_BUF_INIT;
-            int f;
-
-            for (f = 0; f < PQnfields(r); f++)
-                rb_buf_addf(&k, "%s%s=%s", f > 0 ? ", " : "", st->t->key.items[f],
-                            PQgetisnull(r, 0, f) ? "NULL" : PQgetvalue(r, 0, f));
-            size_t used = strlen(err->msg);
-            snprintf(err->msg + used, sizeof(err->msg) - used, " (source row with %s)", k.data);
-            rb_buf_release(&k);
-        }
-        PQclear(r);
-        rb_buf_release(&sql);
-        rb_buf_release(&keys);
-    }
-}
-
-/* A duplicate key in the staged rows: name it. Runs inside the failed upsert's savepoint. */
-static void explain_duplicate(struct rb_run *run, struct sync_table *st, PGconn *dst, struct rb_err *err)
-{
-    PGresult *r;
-    struct rb_buf k = RB_BUF_INIT;
-    int f;
-
-    if (rb_pg_exec(dst, 0, "ROLLBACK TO SAVEPOINT rollbackctl_upsert", 0, NULL, NULL) < 0)
-        goto plain;
-    r = rb_pg_query(dst, SYNC_STATEMENT_TIMEOUT_MS, st->dup_sql, 0, NULL, NULL);
-    if (r == NULL || PQntuples(r) != 1) {
-        PQclear(r);
-        goto plain;
-    }
-    for (f = 0; f + 1 < PQnfields(r); f++)
-        rb_buf_addf(&k, "%s%s=%s", f > 0 ? ", " : "", st->t->key.items[f],
-                    PQgetisnull(r, 0, f) ? "NULL" : PQgetvalue(r, 0, f));
-    rb_errf(err, RB_E_FAILED, "duplicate key in the source rows: %s appears %s times", k.data,
-            PQgetvalue(r, 0, PQnfields(r) - 1));
-    rb_err_hint(err, "the key must identify one source row; fix the column mapping or add a `where:`");
-    rb_buf_release(&k);
-    PQclear(r);
-    (void)run;
-    return;
-plain:
-    rb_errf(err, RB_E_FAILED, "duplicate keys in the source rows");
-}
-
 static void rollback(PGconn *dst)
 {
-    if (!lost(dst) && PQtransactionStatus(dst) != PQTRANS_IDLE)
+    if (!sync_lost(dst) && PQtransactionStatus(dst) != PQTRANS_IDLE)
         rb_pg_exec(dst, 30000, "ROLLBACK", 0, NULL, NULL);
 }
 
@@ -584,12 +158,12 @@ static int sync_once(struct rb_run *run, struct rb_action *act, struct sync_tabl
     int64_t t0;
 
     if ((dst = rb_pg_target(run, st->ph->to, err)) == NULL)
-        return table_err(run, st, pos, err);
+        return rb_sync_table_err(run, st, pos, err);
     if ((src = rb_pg_target(run, st->ph->from, err)) == NULL)
-        return table_err(run, st, pos, err);
+        return rb_sync_table_err(run, st, pos, err);
     if (take_lock(run, st, dst, err) < 0)
-        return table_err(run, st, pos, err);
-    if (validate(run, st, src, dst, err) < 0)
+        return rb_sync_table_err(run, st, pos, err);
+    if (rb_sync_validate(run, st, src, dst, err) < 0)
         return -1;
 
     t0 = rb_now_ms();
@@ -626,7 +200,7 @@ static int sync_once(struct rb_run *run, struct rb_action *act, struct sync_tabl
     cp.label = act->name;
     if (rb_sync_copy_run(&cp, err) < 0) {
         if (cp.dst_fail != NULL) {
-            explain_copy_error(run, st, src, cp.dst_fail, err, &pos);
+            rb_sync_explain_copy_error(run, st, src, cp.dst_fail, err, &pos);
             PQclear(cp.dst_fail);
         } else if (cp.src_failed) {
             pos = t->source_pos;
@@ -646,7 +220,7 @@ static int sync_once(struct rb_run *run, struct rb_action *act, struct sync_tabl
 
         /* 21000: "ON CONFLICT DO UPDATE command cannot affect row a second time". */
         if (state != NULL && strcmp(state, "21000") == 0) {
-            explain_duplicate(run, st, dst, err);
+            rb_sync_explain_duplicate(st, dst, err);
             pos = t->key.pos;
         } else {
             rb_err_wrap(err, "upsert into '%s' failed", t->target_table);
@@ -677,7 +251,7 @@ static int sync_once(struct rb_run *run, struct rb_action *act, struct sync_tabl
     return 0;
 fail:
     rollback(dst);
-    return table_err(run, st, pos, err);
+    return rb_sync_table_err(run, st, pos, err);
 }
 
 /*
@@ -845,7 +419,7 @@ int rb_sync_plan(struct rb_run *run, struct rb_err *err)
         st->ph = ph;
         st->t = t;
         st->at_risk = -1;
-        build_sql(run, st);
+        rb_sync_build_sql(run, st);
         act = rb_run_add_action(run, "sync", rb_sprintf(run->arena, "sync/%s", t->name),
                                 rb_sprintf(run->arena, "upsert '%s' rows changed since cutover from '%s' "
                                            "into '%s' on '%s'", t->source_table, ph->from, t->target_table,
@@ -862,7 +436,7 @@ int rb_sync_plan(struct rb_run *run, struct rb_err *err)
             note = rb_sprintf(run->arena, "unknown (%s)", perr.msg);
             if (run->mode == RB_MODE_PLAN)
                 rb_warn(run->ctx, "%s", perr.msg);
-        } else if (validate(run, st, src, dst, &perr) < 0) {
+        } else if (rb_sync_validate(run, st, src, dst, &perr) < 0) {
             /* In execute the action fails when applied (critical or not decides); plan shows it. */
             note = rb_sprintf(run->arena, "unknown: %s", perr.msg);
             if (run->mode == RB_MODE_PLAN)

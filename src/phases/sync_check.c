@@ -1,0 +1,286 @@
+/*
+ * sync_check.c - a sync table against the two catalogs before anything is copied, and server
+ * errors turned into messages an operator can act on.
+ *
+ * Every message names the runbook line it belongs to: the table, its source or target, the column
+ * or the key. Checks read only (they also run in plan's read-only sessions).
+ */
+#include "sync_priv.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rollbackctl/buf.h"
+#include "rollbackctl/pg.h"
+
+/* The oid of a table as text, or NULL (err filled) when it does not exist. */
+static const char *table_oid(struct rb_run *run, PGconn *c, const char *quoted, struct rb_err *err)
+{
+    const char *params[1] = { quoted };
+    PGresult *r = rb_pg_query(c, 0, "SELECT to_regclass($1)::oid", 1, params, err);
+    const char *oid;
+
+    if (r == NULL)
+        return NULL;
+    oid = PQgetisnull(r, 0, 0) ? NULL : rb_strdup(run->arena, PQgetvalue(r, 0, 0));
+    PQclear(r);
+    if (oid == NULL)
+        rb_errf(err, RB_E_FAILED, "no table %s", quoted);
+    return oid;
+}
+
+/* Column names of a table (arena strings), NULL-terminated. */
+static const char **table_columns(struct rb_run *run, PGconn *c, const char *oid, struct rb_err *err)
+{
+    const char *params[1] = { oid };
+    PGresult *r = rb_pg_query(c, 0,
+                              "SELECT attname FROM pg_attribute WHERE attrelid = $1::oid AND attnum > 0 "
+                              "AND NOT attisdropped ORDER BY attnum", 1, params, err);
+    const char **names;
+    int i;
+
+    if (r == NULL)
+        return NULL;
+    names = rb_new_array(run->arena, const char *, (size_t)PQntuples(r) + 1);
+    for (i = 0; i < PQntuples(r); i++)
+        names[i] = rb_strdup(run->arena, PQgetvalue(r, i, 0));
+    PQclear(r);
+    return names;
+}
+
+static bool has_name(const char **names, const char *name)
+{
+    for (; *names != NULL; names++)
+        if (strcmp(*names, name) == 0)
+            return true;
+    return false;
+}
+
+/* Is there a valid, immediate, non-partial unique index on exactly the key columns? */
+static int key_has_unique_index(PGconn *c, const char *oid, const struct rb_strlist *key, bool *found,
+                                struct rb_err *err)
+{
+    const char *params[1] = { oid };
+    PGresult *r = rb_pg_query(c, 0,
+        "SELECT i.indexrelid, a.attname FROM pg_index i "
+        "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey) "
+        "WHERE i.indrelid = $1::oid AND i.indisunique AND i.indimmediate AND i.indisvalid "
+        "AND i.indpred IS NULL AND i.indexprs IS NULL ORDER BY 1", 1, params, err);
+    int i = 0, j, n;
+
+    if (r == NULL)
+        return -1;
+    *found = false;
+    n = PQntuples(r);
+    while (i < n && !*found) {
+        size_t matched = 0, cols = 0;
+
+        for (j = i; j < n && strcmp(PQgetvalue(r, j, 0), PQgetvalue(r, i, 0)) == 0; j++) {
+            size_t k;
+
+            cols++;
+            for (k = 0; k < key->n; k++)
+                if (strcmp(key->items[k], PQgetvalue(r, j, 1)) == 0)
+                    matched++;
+        }
+        *found = cols == key->n && matched == key->n;
+        i = j;
+    }
+    PQclear(r);
+    return 0;
+}
+
+/*
+ * Before anything is copied: both tables and every named column exist, the source expressions
+ * parse and run, the key has a unique index on the target. Errors name the runbook line.
+ */
+int rb_sync_validate(struct rb_run *run, struct sync_table *st, PGconn *src, PGconn *dst,
+                    struct rb_err *err)
+{
+    const struct rb_sync_table *t = st->t;
+    const char *src_oid, *tgt_oid, **cols;
+    bool unique = false;
+    PGresult *r;
+    size_t i;
+
+    src_oid = table_oid(run, src, st->src_q, err);
+    if (src_oid == NULL) {
+        if (!sync_lost(src))
+            rb_errf(err, RB_E_FAILED, "source table '%s' does not exist in '%s'", t->source_table,
+                    st->ph->from);
+        return rb_sync_table_err(run, st, t->source_pos, err);
+    }
+    tgt_oid = table_oid(run, dst, st->tgt_q, err);
+    if (tgt_oid == NULL) {
+        if (!sync_lost(dst))
+            rb_errf(err, RB_E_FAILED, "target table '%s' does not exist in '%s'", t->target_table,
+                    st->ph->to);
+        return rb_sync_table_err(run, st, t->target_pos, err);
+    }
+    if ((cols = table_columns(run, src, src_oid, err)) == NULL)
+        return rb_sync_table_err(run, st, t->source_pos, err);
+    if (!has_name(cols, t->changed_since)) {
+        rb_errf(err, RB_E_FAILED, "source table '%s' has no column '%s' (changed_since)", t->source_table,
+                t->changed_since);
+        return rb_sync_table_err(run, st, t->source_pos, err);
+    }
+    if ((cols = table_columns(run, dst, tgt_oid, err)) == NULL)
+        return rb_sync_table_err(run, st, t->target_pos, err);
+    for (i = 0; i < t->n_columns; i++) {
+        if (!has_name(cols, t->columns[i].target_column)) {
+            rb_errf(err, RB_E_FAILED, "target table '%s' has no column '%s'", t->target_table,
+                    t->columns[i].target_column);
+            return rb_sync_table_err(run, st, t->columns[i].pos, err);
+        }
+    }
+    for (i = 0; i < t->key.n; i++) {
+        if (rb_sync_column_of(t, t->key.items[i]) == NULL) {
+            rb_errf(err, RB_E_FAILED, "key column '%s' is not one of the table's columns", t->key.items[i]);
+            return rb_sync_table_err(run, st, t->key.pos, err);
+        }
+    }
+    if (key_has_unique_index(dst, tgt_oid, &t->key, &unique, err) < 0)
+        return rb_sync_table_err(run, st, t->key.pos, err);
+    if (!unique) {
+        struct rb_buf k = RB_BUF_INIT;
+
+        for (i = 0; i < t->key.n; i++)
+            rb_buf_addf(&k, "%s%s", i > 0 ? ", " : "", t->key.items[i]);
+        rb_errf(err, RB_E_FAILED, "target table '%s' has no unique index on the key (%s)", t->target_table,
+                k.data);
+        rb_buf_release(&k);
+        rb_err_hint(err, "the upsert needs a unique index or constraint on exactly the key columns");
+        return rb_sync_table_err(run, st, t->key.pos, err);
+    }
+
+    /* The whole SELECT first; when it fails, each expression alone tells which line is wrong. */
+    r = rb_pg_query(src, 0, st->probe_sql, 0, NULL, err);
+    if (r != NULL) {
+        PQclear(r);
+        return 0;
+    }
+    if (sync_lost(src))
+        return rb_sync_table_err(run, st, t->source_pos, err);
+    for (i = 0; i < t->n_columns; i++) {
+        struct rb_err e2 = RB_ERR_INIT;
+        const char *sql = rb_sprintf(run->arena, "SELECT %s FROM %s LIMIT 0",
+                                     rb_sync_expr_sql(run->arena, t->columns[i].source_expr), st->src_q);
+
+        r = rb_pg_query(src, 0, sql, 0, NULL, &e2);
+        if (r == NULL) {
+            rb_errf(err, RB_E_FAILED, "column '%s': source expression '%s' fails on '%s': %s",
+                    t->columns[i].target_column, t->columns[i].source_expr, st->ph->from, e2.msg);
+            return rb_sync_table_err(run, st, t->columns[i].pos, err);
+        }
+        PQclear(r);
+    }
+    rb_err_wrap(err, "source query fails on '%s'", st->ph->from);
+    return rb_sync_table_err(run, st, t->source_pos, err);
+}
+
+/*
+ * A failed target COPY whose CONTEXT reads `COPY stage, line N, column C: "value"`: name the
+ * row, the column, its source expression and, when we can find it, the row's key in the source.
+ */
+void rb_sync_explain_copy_error(struct rb_run *run, struct sync_table *st, PGconn *src, const PGresult *fail,
+                               struct rb_err *err, struct rb_pos *pos)
+{
+    const char *ctx = PQresultErrorField(fail, PG_DIAG_CONTEXT);
+    const char *primary = PQresultErrorField(fail, PG_DIAG_MESSAGE_PRIMARY);
+    const char *p, *colstart, *colend, *val = NULL;
+    const struct rb_column_map *cm = NULL;
+    char *col = NULL, *value = NULL;
+    long long line;
+    bool null_input = false;
+
+    if (ctx == NULL || primary == NULL || (p = strstr(ctx, "COPY " SYNC_STAGE ", line ")) == NULL)
+        return;
+    p += strlen("COPY " SYNC_STAGE ", line ");
+    line = strtoll(p, NULL, 10);
+    colstart = strstr(p, ", column ");
+    if (colstart != NULL) {
+        colstart += strlen(", column ");
+        colend = strstr(colstart, ": ");
+        if (colend != NULL) {
+            col = rb_strndup(run->arena, colstart, (size_t)(colend - colstart));
+            val = colend + 2;
+            if (strncmp(val, "null input", 10) == 0) {
+                null_input = true;
+            } else if (*val == '"') {
+                const char *end = strrchr(val + 1, '"');
+                size_t n = end != NULL ? (size_t)(end - val - 1) : 0;
+
+                /* PostgreSQL cuts long values and appends "...": then we cannot match it. */
+                if (end != NULL && !(n >= 3 && strncmp(end - 3, "...", 3) == 0))
+                    value = rb_strndup(run->arena, val + 1, n);
+            }
+        }
+        cm = col != NULL ? rb_sync_column_of(st->t, col) : NULL;
+    }
+    if (cm == NULL) {
+        rb_errf(err, RB_E_FAILED, "row %lld of the source query does not fit the target: %s", line, primary);
+        return;
+    }
+    *pos = cm->pos;
+    rb_errf(err, RB_E_FAILED, "row %lld of the source query, column '%s' (source expression '%s'): %s", line,
+            cm->target_column, cm->source_expr, primary);
+
+    /* Best effort: the key of a source row with that value, so the operator can find it. */
+    if (!sync_lost(src) && (value != NULL || null_input)) {
+        struct rb_buf sql = RB_BUF_INIT, keys = RB_BUF_INIT;
+        const char *params[1] = { value };
+        PGresult *r;
+        size_t i;
+
+        for (i = 0; i < st->t->key.n; i++) {
+            const struct rb_column_map *k = rb_sync_column_of(st->t, st->t->key.items[i]);
+
+            rb_buf_addf(&keys, "%s%s::text", i > 0 ? ", " : "", rb_sync_expr_sql(run->arena, k->source_expr));
+        }
+        rb_buf_addf(&sql, "SELECT %s FROM %s WHERE %s AND %s %s LIMIT 1", keys.data, st->src_q, st->filter,
+                    rb_sync_expr_sql(run->arena, cm->source_expr), null_input ? "IS NULL" : "::text = $1");
+        r = rb_pg_query(src, 30000, sql.data, null_input ? 0 : 1, params, NULL);
+        if (r != NULL && PQntuples(r) == 1) {
+            struct rb_buf k = RB_BUF_INIT;
+            int f;
+
+            for (f = 0; f < PQnfields(r); f++)
+                rb_buf_addf(&k, "%s%s=%s", f > 0 ? ", " : "", st->t->key.items[f],
+                            PQgetisnull(r, 0, f) ? "NULL" : PQgetvalue(r, 0, f));
+            size_t used = strlen(err->msg);
+            snprintf(err->msg + used, sizeof(err->msg) - used, " (source row with %s)", k.data);
+            rb_buf_release(&k);
+        }
+        PQclear(r);
+        rb_buf_release(&sql);
+        rb_buf_release(&keys);
+    }
+}
+
+/* A duplicate key in the staged rows: name it. Runs inside the failed upsert's savepoint. */
+void rb_sync_explain_duplicate(const struct sync_table *st, PGconn *dst, struct rb_err *err)
+{
+    PGresult *r;
+    struct rb_buf k = RB_BUF_INIT;
+    int f;
+
+    if (rb_pg_exec(dst, 0, "ROLLBACK TO SAVEPOINT rollbackctl_upsert", 0, NULL, NULL) < 0)
+        goto plain;
+    r = rb_pg_query(dst, SYNC_STATEMENT_TIMEOUT_MS, st->dup_sql, 0, NULL, NULL);
+    if (r == NULL || PQntuples(r) != 1) {
+        PQclear(r);
+        goto plain;
+    }
+    for (f = 0; f + 1 < PQnfields(r); f++)
+        rb_buf_addf(&k, "%s%s=%s", f > 0 ? ", " : "", st->t->key.items[f],
+                    PQgetisnull(r, 0, f) ? "NULL" : PQgetvalue(r, 0, f));
+    rb_errf(err, RB_E_FAILED, "duplicate key in the source rows: %s appears %s times", k.data,
+            PQgetvalue(r, 0, PQnfields(r) - 1));
+    rb_err_hint(err, "the key must identify one source row; fix the column mapping or add a `where:`");
+    rb_buf_release(&k);
+    PQclear(r);
+    return;
+plain:
+    rb_errf(err, RB_E_FAILED, "duplicate keys in the source rows");
+}

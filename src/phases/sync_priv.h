@@ -1,0 +1,77 @@
+/*
+ * sync_priv.h - what the sync phase's files share (src/phases/sync*.c); not an interface.
+ *
+ *   sync.c        plans one action per sync table and applies it: lock, ledger, COPY, upsert,
+ *                 retries, results and run totals
+ *   sync_sql.c    builds every statement of a table from the runbook, quoted
+ *   sync_check.c  checks a table against both catalogs before copying, and turns server errors
+ *                 (a cast that fails mid-COPY, a duplicate key) into messages naming rows and lines
+ *   sync_copy.c   moves the rows (include/rollbackctl/sync.h)
+ */
+#ifndef ROLLBACKCTL_SYNC_PRIV_H
+#define ROLLBACKCTL_SYNC_PRIV_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <libpq-fe.h>
+
+#include "rollbackctl/run.h"
+
+/* pg_advisory_lock(classid, objid): 'RBCT' and 1 = "a rollbackctl sync writes this database". */
+#define SYNC_LOCK_CLASS 1380074324
+#define SYNC_LOCK_OBJ 1
+#define SYNC_LOCK_WAIT "10s"
+/* The target connection dropping mid-table: tried this many times in all, waiting 1s, 2s, 4s... */
+#define SYNC_ATTEMPTS 3
+#define SYNC_BACKOFF_MS 1000
+/* Upserts of very large tables take a while; this is a deadline, not an expectation. */
+#define SYNC_STATEMENT_TIMEOUT_MS (6LL * 3600 * 1000)
+#define SYNC_STAGE "rollbackctl_stage"
+
+
+/* Shared by the run's sync actions. */
+struct sync_phase {
+    const char *from, *to;
+};
+
+/* One sync table: its SQL, built once at plan time, and what the plan learnt. */
+struct sync_table {
+    struct sync_phase *ph;
+    const struct rb_sync_table *t;
+    const char *src_q, *tgt_q;      /* quoted, qualified table names */
+    const char *filter;             /* changed_since > cutover [AND (where)] */
+    const char *copy_out_sql;
+    const char *count_sql;
+    const char *probe_sql;          /* the source SELECT with LIMIT 0: do the expressions parse? */
+    const char *stage_sql;
+    const char *copy_in_sql;
+    const char *upsert_sql;
+    const char *dup_sql;
+    const char *lock_sql;
+    int64_t at_risk;                /* counted at plan time; -1 unknown */
+};
+
+static inline bool sync_lost(PGconn *c)
+{
+    return c == NULL || PQstatus(c) != CONNECTION_OK;
+}
+
+/* Prefix err with "FILE:LINE:COL: sync table 'name'" (pos, or the table's own line when unknown). */
+int rb_sync_table_err(struct rb_run *run, const struct sync_table *st, struct rb_pos pos, struct rb_err *err);
+/* The column map entry of a target column, or NULL. */
+const struct rb_column_map *rb_sync_column_of(const struct rb_sync_table *t, const char *col);
+/* A source expression ready for a SELECT list: bare names as they are, anything else in parentheses. */
+const char *rb_sync_expr_sql(struct rb_arena *a, const char *expr);
+/* Build every statement of st (arena strings) from st->t and the runbook's cutover. */
+void rb_sync_build_sql(struct rb_run *run, struct sync_table *st);
+
+/* Tables, columns, expressions and the key's unique index, checked before anything is copied. */
+int rb_sync_validate(struct rb_run *run, struct sync_table *st, PGconn *src, PGconn *dst, struct rb_err *err);
+/* A failed target COPY: name the row, the column, its expression and the source row's key (*pos set). */
+void rb_sync_explain_copy_error(struct rb_run *run, struct sync_table *st, PGconn *src, const PGresult *fail,
+                                struct rb_err *err, struct rb_pos *pos);
+/* The upsert met a key twice (SQLSTATE 21000): name it. Runs inside the upsert's savepoint. */
+void rb_sync_explain_duplicate(const struct sync_table *st, PGconn *dst, struct rb_err *err);
+
+#endif

@@ -1,0 +1,129 @@
+/*
+ * sync_sql.c - every statement of a sync table, built once from the runbook at plan time.
+ *
+ * Names (tables, target columns, key, changed_since) are always quoted; source expressions and
+ * `where:` are SQL by contract and pass as written, an expression in parentheses unless it is a
+ * bare lower-case name. COPY takes no parameters, so the cutover is a quoted literal.
+ */
+#include "sync_priv.h"
+
+#include <string.h>
+
+#include "rollbackctl/pg.h"
+
+/* "FILE:LINE:COL: " for messages that name the runbook line. */
+static const char *where_in_runbook(struct rb_run *run, struct rb_pos pos)
+{
+    return rb_sprintf(run->arena, "%s:%d:%d: ", run->rb->path != NULL ? run->rb->path : "runbook",
+                      pos.line, pos.col);
+}
+
+/* Prefix err with the runbook position and the sync table's name. */
+int rb_sync_table_err(struct rb_run *run, const struct sync_table *st, struct rb_pos pos, struct rb_err *err)
+{
+    if (pos.line == 0)
+        pos = st->t->pos;
+    return rb_err_wrap(err, "%ssync table '%s'", where_in_runbook(run, pos), st->t->name);
+}
+
+/* A bare lower-case identifier needs no parentheses around it in the SELECT list. */
+static bool simple_name(const char *s)
+{
+    if (*s == '\0' || !((*s >= 'a' && *s <= 'z') || *s == '_'))
+        return false;
+    for (; *s != '\0'; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_'))
+            return false;
+    return true;
+}
+
+static bool is_key(const struct rb_sync_table *t, const char *col)
+{
+    size_t i;
+
+    for (i = 0; i < t->key.n; i++)
+        if (strcmp(t->key.items[i], col) == 0)
+            return true;
+    return false;
+}
+
+const struct rb_column_map *rb_sync_column_of(const struct rb_sync_table *t, const char *col)
+{
+    size_t i;
+
+    for (i = 0; i < t->n_columns; i++)
+        if (strcmp(t->columns[i].target_column, col) == 0)
+            return &t->columns[i];
+    return NULL;
+}
+
+const char *rb_sync_expr_sql(struct rb_arena *a, const char *expr)
+{
+    return simple_name(expr) ? expr : rb_sprintf(a, "(%s)", expr);
+}
+
+/* Build every statement of the table once; plan prints them, apply runs them. */
+void rb_sync_build_sql(struct rb_run *run, struct sync_table *st)
+{
+    const struct rb_sync_table *t = st->t;
+    struct rb_arena *a = run->arena;
+    struct rb_buf sel = RB_BUF_INIT, cols = RB_BUF_INIT, keys = RB_BUF_INIT, set = RB_BUF_INIT;
+    struct rb_buf old = RB_BUF_INIT, newv = RB_BUF_INIT, keytext = RB_BUF_INIT;
+    char cutover[40];
+    size_t i, nset = 0;
+
+    st->src_q = rb_pg_quote_qualified(a, t->source_table);
+    st->tgt_q = rb_pg_quote_qualified(a, t->target_table);
+    rb_time_format_rfc3339(run->rb->cutover, cutover, sizeof(cutover));
+    st->filter = rb_sprintf(a, "%s > %s::timestamptz%s%s%s", rb_pg_quote_ident(a, t->changed_since),
+                            rb_pg_quote_literal(a, cutover), t->where != NULL ? " AND (" : "",
+                            t->where != NULL ? t->where : "", t->where != NULL ? ")" : "");
+    for (i = 0; i < t->n_columns; i++) {
+        const char *col = rb_pg_quote_ident(a, t->columns[i].target_column);
+
+        rb_buf_addf(&sel, "%s%s AS %s", i > 0 ? ", " : "", rb_sync_expr_sql(a, t->columns[i].source_expr), col);
+        rb_buf_addf(&cols, "%s%s", i > 0 ? ", " : "", col);
+        if (!is_key(t, t->columns[i].target_column)) {
+            rb_buf_addf(&set, "%s%s = EXCLUDED.%s", nset > 0 ? ", " : "", col, col);
+            rb_buf_addf(&old, "%st.%s", nset > 0 ? ", " : "", col);
+            rb_buf_addf(&newv, "%sEXCLUDED.%s", nset > 0 ? ", " : "", col);
+            nset++;
+        }
+    }
+    for (i = 0; i < t->key.n; i++) {
+        rb_buf_addf(&keys, "%s%s", i > 0 ? ", " : "", rb_pg_quote_ident(a, t->key.items[i]));
+        rb_buf_addf(&keytext, "%s%s::text", i > 0 ? ", " : "", rb_pg_quote_ident(a, t->key.items[i]));
+    }
+
+    st->copy_out_sql = rb_sprintf(a, "COPY (SELECT %s FROM %s WHERE %s) TO STDOUT", sel.data, st->src_q,
+                                  st->filter);
+    st->count_sql = rb_sprintf(a, "SELECT count(*) FROM %s WHERE %s", st->src_q, st->filter);
+    st->probe_sql = rb_sprintf(a, "SELECT %s FROM %s WHERE %s LIMIT 0", sel.data, st->src_q, st->filter);
+    st->stage_sql = rb_sprintf(a, "CREATE TEMP TABLE %s ON COMMIT DROP AS SELECT %s FROM %s WITH NO DATA",
+                               SYNC_STAGE, cols.data, st->tgt_q);
+    st->copy_in_sql = rb_sprintf(a, "COPY pg_temp.%s (%s) FROM STDIN", SYNC_STAGE, cols.data);
+    if (nset > 0)
+        st->upsert_sql = rb_sprintf(a,
+            "WITH upsert AS (INSERT INTO %s AS t (%s) SELECT %s FROM pg_temp.%s "
+            "ON CONFLICT (%s) DO UPDATE SET %s WHERE (%s) IS DISTINCT FROM (%s) "
+            "RETURNING (t.xmax = 0) AS inserted) "
+            "SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM upsert",
+            st->tgt_q, cols.data, cols.data, SYNC_STAGE, keys.data, set.data, old.data, newv.data);
+    else /* every column is part of the key: a present row is an equal row */
+        st->upsert_sql = rb_sprintf(a,
+            "WITH upsert AS (INSERT INTO %s AS t (%s) SELECT %s FROM pg_temp.%s "
+            "ON CONFLICT (%s) DO NOTHING RETURNING true AS inserted) "
+            "SELECT count(*), 0 FROM upsert",
+            st->tgt_q, cols.data, cols.data, SYNC_STAGE, keys.data);
+    st->dup_sql = rb_sprintf(a, "SELECT %s, count(*) FROM pg_temp.%s GROUP BY %s HAVING count(*) > 1 LIMIT 1",
+                             keytext.data, SYNC_STAGE, keys.data);
+    st->lock_sql = rb_sprintf(a, "SET lock_timeout = '%s'; SELECT pg_advisory_lock(%d, %d); RESET lock_timeout",
+                              SYNC_LOCK_WAIT, SYNC_LOCK_CLASS, SYNC_LOCK_OBJ);
+    rb_buf_release(&sel);
+    rb_buf_release(&cols);
+    rb_buf_release(&keys);
+    rb_buf_release(&set);
+    rb_buf_release(&old);
+    rb_buf_release(&newv);
+    rb_buf_release(&keytext);
+}
