@@ -25,6 +25,8 @@ int rb_cmd_verify(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *err)
         return rb_errf(err, RB_E_USAGE,
                        argv[1][0] == '-' ? "unknown option '%s'" : "unexpected argument '%s'",
                        argv[1]);
+    /* Ctrl-C cancels the queries in flight instead of leaving them running on the servers */
+    rb_signals_install();
     if ((rb = rb_cmd_load_runbook(ctx, 1, err)) == NULL)
         return -1;
     if (rb->n_checks == 0) {
@@ -43,7 +45,7 @@ int rb_cmd_verify(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *err)
             return rb_errf(err, RB_E_INTERRUPTED, "interrupted before '%s'", act->name);
         rb_info(ctx, "%s: %s", act->name, act->summary);
         if (act->apply(run, act, &aerr) < 0) {
-            if (act->critical) {
+            if (act->critical || aerr.cls == RB_E_INTERRUPTED) {
                 *err = aerr;
                 return -1;
             }

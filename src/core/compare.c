@@ -694,7 +694,9 @@ int rb_compare_table(struct rb_arena *a, PGconn *src, PGconn *dst, const struct 
     rc = compare(&st, res, err);
     if (rc < 0) {
         reset_conns(&st);
-        if (err == NULL || err->cls != RB_E_INTERRUPTED)
+        if (err != NULL && err->cls == RB_E_INTERRUPTED)
+            rb_errf(err, RB_E_INTERRUPTED, "interrupted while comparing '%s'", t->name);
+        else
             rb_err_wrap(err, "unable to compare '%s'", t->name);
     }
     res->duration_ms = rb_now_ms() - start;
