@@ -26,7 +26,8 @@ Test knobs, on the same port without authentication (under /_control/):
   GET  /_control/log          the request log (method, path, query, content type, user, status, body)
   DELETE /_control/log        clear it
   POST /_control/faults       {"faults":[{"count":N,"status":500|429|409|...,"retry_after":S,
-                               "hang":SECONDS,"method":"PATCH","path":"substring"}]} appended to
+                               "hang":SECONDS,"method":"PATCH","path":"substring","query":"substring"}]}
+                               appended to
                                the queue: the next N matching API requests fail that way (hang:
                                sleep, then drop the connection without answering; with
                                "after": true the request is applied first, its answer lost)
@@ -626,7 +627,7 @@ class Handler(BaseHTTPRequestHandler):
         try:
             user, groups = self.authenticate()
             entry["user"] = user
-            fault = self.take_fault(url.path)
+            fault = self.take_fault(url.path, url.query)
             if fault is not None:
                 if fault.get("hang"):
                     if fault.get("after"):
@@ -646,6 +647,7 @@ class Handler(BaseHTTPRequestHandler):
                 headers = {}
                 reason = {409: "Conflict", 429: "TooManyRequests", 500: "InternalError",
                           502: "BadGateway", 503: "ServiceUnavailable", 504: "Timeout",
+                          410: "Expired",
                           403: "Forbidden", 404: "NotFound", 401: "Unauthorized"}.get(st, "Unknown")
                 details = None
                 if "retry_after" in fault:
@@ -672,7 +674,7 @@ class Handler(BaseHTTPRequestHandler):
             entry["seq"] = store.seq
             store.log.append(entry)
 
-    def take_fault(self, path):
+    def take_fault(self, path, query=""):
         store = self.server.store
         with store.lock:
             for f in store.faults:
@@ -681,6 +683,8 @@ class Handler(BaseHTTPRequestHandler):
                 if f.get("method") and f["method"].upper() != self.command:
                     continue
                 if f.get("path") and f["path"] not in path:
+                    continue
+                if f.get("query") and f["query"] not in urllib.parse.unquote(query):
                     continue
                 f["count"] = f.get("count", 1) - 1
                 return dict(f)

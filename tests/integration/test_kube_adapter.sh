@@ -198,6 +198,14 @@ assert_eq "0" "$(jq '[.items[] | select(.kind == "Secret")] | length' "$snap")" 
 assert_eq "1" "$(kube_fake_log "$F" '[.[] | select(.path | endswith("/configmaps")) | select(.query.continue != null)] | length')" \
   "the second page was fetched with the continue token"
 assert_eq "0" "$(kube_fake_log "$F" '[.[] | select(.path | test("secrets"))] | length')" "Secrets were never requested"
+# the continue token expires (410) in the middle of the configmaps: the list starts again, whole
+kube_fake_ctl "$F" DELETE /_control/log >/dev/null
+kube_fake_fault "$F" '{"count":1,"status":410,"path":"/configmaps","query":"continue=","message":"The provided continue parameter is too old"}'
+assert_exit 0 "$RB_BIN" -f "$rb" execute --reason "snapshot 410" --yes
+snap=$(ls -t "$T"/state-rsnap/runs/*/assets/freeze-1-snapshot-cluster-payroll.json | head -n 1)
+assert_eq "521" "$(jq '[.items[] | select(.kind == "ConfigMap")] | length' "$snap")" "after a 410 the list was read again, whole"
+assert_eq "200 410 200 200" "$(kube_fake_log "$F" '[.[] | select(.path | endswith("/configmaps")) | .status] | map(tostring) | join(" ")')" \
+  "first page, expired continue, first page again, second page"
 assert_eq "0" "$(kube_fake_log "$F" '[.[] | select(.method != "GET" and (.path | endswith("selfsubjectaccessreviews") | not))] | length')" \
   "a snapshot only reads"
 
