@@ -350,6 +350,13 @@ static int apply_delete_jobs(struct rb_run *run, struct rb_action *act, struct r
         }
     }
     cJSON_Delete(items);
+    if (saved == NULL) {
+        /* re-applied after a crash: the jobs are gone, the file saved by the first attempt stays */
+        const cJSON *ps = cJSON_GetObjectItemCaseSensitive(act->prior, "saved");
+
+        if (cJSON_IsString(ps))
+            saved = rb_strdup(run->arena, ps->valuestring);
+    }
     p = cJSON_CreateObject();
     cJSON_AddItemToObject(p, "jobs", cJSON_Duplicate(names, 1));
     if (saved != NULL)

@@ -143,15 +143,17 @@ RB2=$T/crash.yaml
 write_runbook "$RB2" "$T/state-crash"
 kube_fake_ctl "$F" DELETE /_control/log >/dev/null
 kube_fake_fault "$F" '{"count":1,"hang":60,"after":true,"method":"PATCH","path":"/deployments/payroll-api/scale"}'
-"$RB_BIN" -f "$RB2" execute --reason "crash test" --yes >"$T/crash.out" 2>&1 &
-pid=$!
+# (in a subshell whose stderr is discarded, so the shell's "Killed" notice stays out of the output)
+crashname=crash
+( "$RB_BIN" -f "$RB2" execute --reason "crash test" --yes >"$T/crash.out" 2>&1 & echo $! >"$T/crash.pid"; wait ) 2>/dev/null &
+sub=$!
 for i in $(seq 1 200); do
   [ "$(kube_fake_log "$F" '[.[] | select(.status == "hang")] | length')" = 1 ] && break
   sleep 0.05
 done
 assert_eq "0" "$(replicas)" "the PATCH took effect on the server"
-kill -9 "$pid" 2>/dev/null
-{ wait "$pid"; } 2>/dev/null || true
+kill -9 "$(cat "$T/$crashname.pid")"
+wait "$sub" || true
 crash_journal=$(ls "$T"/state-crash/runs/*/journal.jsonl)
 assert_eq "started" "$(jq -r 'select(.action == "freeze/1-scale-payroll-api") | .event' "$crash_journal" | grep -v progress | tail -n 1)" \
   "the scale action was in flight at the crash"
@@ -163,6 +165,31 @@ assert_eq "1" "$(jq -c 'select(.action == "freeze/1-scale-payroll-api" and .even
   "the original was read once, before the crash"
 assert_eq "0" "$(replicas)" "still at 0 after resume"
 assert_eq "payroll-nightly payroll-tax-export" "$(suspended)" "resume went on with the rest"
+
+# --- crash in the middle of suspending: resume still reports both cronjobs as suspended by this run
+kube_fake_ctl "$F" POST /_control/objects "$(jq -c '{items: [.items[] | select(.kind == "Deployment" or .kind == "CronJob" or .kind == "Job")]}' \
+  "$RB_SOURCE_DIR/tests/fakes/payroll-cluster.json")" >/dev/null
+RB5=$T/crash2.yaml
+write_runbook "$RB5" "$T/state-crash2"
+kube_fake_ctl "$F" DELETE /_control/log >/dev/null
+kube_fake_fault "$F" '{"count":1,"hang":60,"after":true,"method":"PATCH","path":"/cronjobs/payroll-nightly"}'
+# (in a subshell whose stderr is discarded, so the shell's "Killed" notice stays out of the output)
+crashname=crash2
+( "$RB_BIN" -f "$RB5" execute --reason "crash test 2" --yes >"$T/crash2.out" 2>&1 & echo $! >"$T/crash2.pid"; wait ) 2>/dev/null &
+sub=$!
+for i in $(seq 1 200); do
+  [ "$(kube_fake_log "$F" '[.[] | select(.status == "hang")] | length')" = 1 ] && break
+  sleep 0.05
+done
+kill -9 "$(cat "$T/$crashname.pid")"
+wait "$sub" || true
+assert_eq "payroll-nightly" "$(suspended)" "one cronjob suspended when the run died"
+assert_exit 0 "$RB_BIN" -f "$RB5" resume
+crash2=$(ls "$T"/state-crash2/runs/*/journal.jsonl)
+assert_eq '["payroll-nightly","payroll-tax-export"] []' \
+  "$(jq -c 'select(.action == "freeze/2-suspend-cronjobs" and .event == "done") | .data | [.suspended, .already_suspended]' "$crash2" | jq -r '"\(.[0] | tojson) \(.[1] | tojson)"')" \
+  "after resume both count as suspended by this run, none as found suspended"
+assert_eq "payroll-nightly payroll-tax-export" "$(suspended)" "both suspended after resume"
 
 # --- RBAC: no patch on deployments/scale -> execute stops before changing anything --------------
 kube_fake_ctl "$F" POST /_control/objects "$(jq -c '{items: [.items[] | select(.kind == "Deployment" or .kind == "CronJob" or .kind == "Job")]}' \
