@@ -20,6 +20,12 @@
  * so the target's input functions parse the source's text forms (NUMERIC keeps its digits, money
  * never passes through a C double); a value that does not cast fails the COPY, and its CONTEXT
  * (line = row, column) is turned into a message naming the row, the column and the runbook line.
+ * Duplicate keys in the source rows are caught by the upsert itself (SQLSTATE 21000, "cannot affect
+ * row a second time") inside a savepoint, and only then named by a GROUP BY on the staging table:
+ * no extra pass over the rows when there are none.
+ *
+ * Statements are built in sync_sql.c, checked against the catalogs in sync_check.c, and the rows
+ * moved by sync_copy.c.
  */
 #include "rollbackctl/phases.h"
 
