@@ -369,6 +369,8 @@ static int check_probe(struct rb_run *run, const struct rb_check *chk, cJSON *r,
 
 /* --- actions ------------------------------------------------------------------------------ */
 
+static int publish(struct rb_run *run, struct vstate *vs, bool final, struct rb_err *err);
+
 static int apply_check(struct rb_run *run, struct rb_action *act, struct rb_err *err)
 {
     struct vcheck *vc = act->arg;
@@ -417,10 +419,10 @@ static int apply_check(struct rb_run *run, struct rb_action *act, struct rb_err 
     cJSON_Delete(act->result);
     act->result = cJSON_Duplicate(r, 1);
     cJSON_AddStringToObject(act->result, "message", summary != NULL ? summary : "");
+    if (publish(run, vc->vs, false, err) < 0)
+        return -1;
     if (passed)
         return 0;
-    if (rb_run_fact_set(run, "verification", cJSON_CreateString("failed"), err) < 0)
-        return -1;
     return rb_errf(err, RB_E_FAILED, "check '%s' failed: %s", chk->name, summary);
 }
 
@@ -441,13 +443,20 @@ static const char *check_action_name(struct rb_arena *a, size_t n, const char *n
     return rb_sprintf(a, "verify/%zu-%s", n, slug);
 }
 
-static int apply_report(struct rb_run *run, struct rb_action *act, struct rb_err *err)
+/*
+ * Build the report from every check's latest result (this process, or the journal for checks done
+ * in an earlier attempt), and once every check has a result, save it in the run folder and set the
+ * run fact "verification". Called after each check and by "verify/report": on resume the report
+ * action may be done already while a check that failed before runs again, and the verdict must
+ * follow that check. final: a check without a result counts as failed ("did not run").
+ */
+static int publish(struct rb_run *run, struct vstate *vs, bool final, struct rb_err *err)
 {
-    struct vstate *vs = act->arg;
     cJSON *rep = cJSON_CreateObject(), *checks;
-    size_t passed = 0, failed = 0;
+    size_t passed = 0, failed = 0, pending = 0;
     double total_ms = 0;
     const char *verdict;
+    const cJSON *fact;
 
     checks = cJSON_AddArrayToObject(rep, "checks");
     for (size_t i = 0; i < vs->n; i++) {
@@ -460,9 +469,11 @@ static int apply_report(struct rb_run *run, struct rb_action *act, struct rb_err
             /* done in an earlier attempt of this run: its result is in the journal */
             const char *name = check_action_name(run->arena, i + 1, chk->name);
             const cJSON *st = cJSON_GetObjectItemCaseSensitive(run->replay, name);
+            const cJSON *state = cJSON_GetObjectItemCaseSensitive(st, "state");
             const cJSON *res = cJSON_GetObjectItemCaseSensitive(st, "result");
 
-            if (cJSON_IsObject(res)) {
+            if (cJSON_IsString(state) && strcmp(state->valuestring, "done") == 0 &&
+                cJSON_IsObject(res)) {
                 c = cJSON_Duplicate(res, 1);
                 cJSON_DeleteItemFromObjectCaseSensitive(c, "message");
             } else {
@@ -471,6 +482,7 @@ static int apply_report(struct rb_run *run, struct rb_action *act, struct rb_err
                 cJSON_AddStringToObject(c, "kind", kind_name(chk));
                 cJSON_AddBoolToObject(c, "passed", false);
                 cJSON_AddStringToObject(c, "summary", "did not run");
+                pending++;
             }
         }
         if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(c, "passed")))
@@ -481,6 +493,10 @@ static int apply_report(struct rb_run *run, struct rb_action *act, struct rb_err
             ? cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(c, "duration_ms"))
             : 0;
         cJSON_AddItemToArray(checks, c);
+    }
+    if (pending > 0 && !final) {
+        cJSON_Delete(rep);
+        return 0;   /* later checks of this attempt will publish */
     }
     verdict = failed == 0 ? "passed" : "failed";
     if (run->run_id[0] != '\0')
@@ -509,14 +525,28 @@ static int apply_report(struct rb_run *run, struct rb_action *act, struct rb_err
         if (rc < 0)
             return rb_err_wrap(err, "unable to save the verification report");
     }
-    if (rb_run_fact_set(run, "verification", cJSON_CreateString(verdict), err) < 0)
+    fact = rb_run_fact(run, "verification");
+    if (cJSON_IsString(fact) && strcmp(fact->valuestring, verdict) == 0)
+        return 0;
+    return rb_run_fact_set(run, "verification", cJSON_CreateString(verdict), err);
+}
+
+static int apply_report(struct rb_run *run, struct rb_action *act, struct rb_err *err)
+{
+    struct vstate *vs = act->arg;
+    const char *verdict;
+
+    if (publish(run, vs, true, err) < 0)
         return -1;
+    verdict = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(vs->report, "verification"));
     cJSON_Delete(act->result);
     act->result = cJSON_CreateObject();
     cJSON_AddStringToObject(act->result, "verification", verdict);
-    cJSON_AddStringToObject(act->result, "message",
-                            rb_sprintf(run->arena, "verification %s: %zu of %zu checks passed",
-                                       verdict, passed, vs->n));
+    cJSON_AddStringToObject(
+        act->result, "message",
+        rb_sprintf(run->arena, "verification %s: %.0f of %zu checks passed", verdict,
+                   cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(vs->report, "passed")),
+                   vs->n));
     return 0;
 }
 

@@ -52,6 +52,15 @@ assert_contains "$RB_OUT" "verification passed: 5 of 5 checks passed"
 # verify outside a run writes nothing into the state dir
 assert_eq 1 "$(ls "$T/state/runs" | wc -l)" "verify created no run"
 
+# resume re-runs the failed check; the report and the verdict follow it
+assert_exit 0 "$RB_BIN" -f "$RB" resume
+assert_eq passed "$(jq -r .verification "$run_dir/verification.json")" "the report was rewritten on resume"
+assert_contains "$(cat "$run_dir/verification.txt")" "PASS  Employee count [equal"
+assert_eq '"passed"' "$(jq -c 'select(.event == "fact" and .data.key == "verification") | .data.value' "$journal" | tail -1)" \
+  "fact verification=passed journaled on resume"
+assert_eq 1 "$(jq -r 'select(.action == "verify/1-synced-payments-match" and .event == "started") | .seq' "$journal" | wc -l)" \
+  "a passed check is not run again"
+
 # usage errors and a runbook without checks
 assert_exit 2 "$RB_BIN" -f "$RB" verify --bogus
 assert_contains "$RB_ERR" "unknown option '--bogus'"
