@@ -941,7 +941,9 @@ class Handler(BaseHTTPRequestHandler):
 
     def apply_patch(self, obj, raw):
         ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip()
-        patch = self.parse(raw, allow_list=True)
+        known = ("application/merge-patch+json", "application/strategic-merge-patch+json",
+                 "application/json-patch+json")
+        patch = self.parse(raw, allow_list=True) if ctype in known else None
         if ctype == "application/merge-patch+json":
             return merge_patch(obj, patch)
         if ctype == "application/strategic-merge-patch+json":
