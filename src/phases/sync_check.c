@@ -104,6 +104,12 @@ int rb_sync_validate(struct rb_run *run, struct sync_table *st, PGconn *src, PGc
     PGresult *r;
     size_t i;
 
+    /* One connection cannot stream COPY out and in at once: `from` and `to` must differ. */
+    if (src == dst) {
+        rb_errf(err, RB_E_FAILED, "'from' and 'to' are the same target '%s'", st->ph->to);
+        rb_err_hint(err, "name two targets (they may point at the same database)");
+        return rb_sync_table_err(run, st, run->rb->sync.pos, err);
+    }
     src_oid = table_oid(run, src, st->src_q, err);
     if (src_oid == NULL) {
         if (!sync_lost(src))
