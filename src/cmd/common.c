@@ -15,8 +15,8 @@ const struct rb_runbook *rb_cmd_load_runbook(struct rb_ctx *ctx, int need_env, s
         rb_runbook_check_env(rb, &diags, need_env != 0);
     rb_diags_print(&diags, ctx->diag);
     if (rb == NULL || diags.n_errors > 0) {
-        rb_errf(err, RB_E_RUNBOOK, "runbook '%s' is invalid: %zu error%s", ctx->runbook_path, diags.n_errors,
-                diags.n_errors == 1 ? "" : "s");
+        rb_errf(err, RB_E_RUNBOOK, "runbook '%s' is invalid: %zu error%s", ctx->runbook_path,
+                diags.n_errors, diags.n_errors == 1 ? "" : "s");
         rb_err_hint(err, "'rollbackctl -f %s validate' lists every problem", ctx->runbook_path);
         return NULL;
     }

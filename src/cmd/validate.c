@@ -83,7 +83,8 @@ int rb_cmd_validate(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *er
         errs = cJSON_AddArrayToObject(doc, "errors");
         warns = cJSON_AddArrayToObject(doc, "warnings");
         for (k = 0; k < diags.n; k++)
-            cJSON_AddItemToArray(v[k]->level == RB_DIAG_ERROR ? errs : warns, diag_json(&diags, v[k]));
+            cJSON_AddItemToArray(v[k]->level == RB_DIAG_ERROR ? errs : warns,
+                                 diag_json(&diags, v[k]));
         rb_out_json(ctx, doc);
         cJSON_Delete(doc);
         if (!valid) {

@@ -18,7 +18,8 @@ void rb_diags_init(struct rb_diags *d, struct rb_arena *a, const char *file)
     d->file = file != NULL ? file : "runbook";
 }
 
-void rb_diag_add(struct rb_diags *d, enum rb_diag_level lvl, struct rb_pos pos, const char *fmt, ...)
+void rb_diag_add(struct rb_diags *d, enum rb_diag_level lvl, struct rb_pos pos, const char *fmt,
+                 ...)
 {
     va_list ap;
 
@@ -54,7 +55,8 @@ static void diags_sorted(const struct rb_diags *d, const struct rb_diag **out)
         for (j = i; j > 0; j--) {
             const struct rb_diag *p = out[j - 1];
 
-            if (p->pos.line < x->pos.line || (p->pos.line == x->pos.line && p->pos.col <= x->pos.col))
+            if (p->pos.line < x->pos.line ||
+                (p->pos.line == x->pos.line && p->pos.col <= x->pos.col))
                 break;
             out[j] = p;
         }
@@ -82,7 +84,8 @@ void rb_diags_print(const struct rb_diags *d, FILE *out)
         const char *lvl = v[i]->level == RB_DIAG_ERROR ? "error" : "warning";
 
         if (v[i]->pos.line > 0)
-            fprintf(out, "%s:%d:%d: %s: %s\n", d->file, v[i]->pos.line, v[i]->pos.col, lvl, v[i]->msg);
+            fprintf(out, "%s:%d:%d: %s: %s\n", d->file, v[i]->pos.line, v[i]->pos.col, lvl,
+                    v[i]->msg);
         else
             fprintf(out, "%s: %s: %s\n", d->file, lvl, v[i]->msg);
     }

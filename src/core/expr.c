@@ -366,7 +366,8 @@ static void names(const struct rb_expr *e, void (*fn)(void *, const char *, int)
     names(e->r, fn, ctx);
 }
 
-void rb_expr_names(const struct rb_expr *e, void (*fn)(void *ctx, const char *name, int col), void *ctx)
+void rb_expr_names(const struct rb_expr *e, void (*fn)(void *ctx, const char *name, int col),
+                   void *ctx)
 {
     names(e, fn, ctx);
 }
@@ -516,8 +517,8 @@ static const char *op_text(enum xop op)
     return op >= X_EQ && op <= X_GE ? t[op - X_EQ] : "?";
 }
 
-static int compare(const struct rb_expr *e, const struct rb_value *l, const struct rb_value *r, bool *res,
-                   struct rb_err *err)
+static int compare(const struct rb_expr *e, const struct rb_value *l, const struct rb_value *r,
+                   bool *res, struct rb_err *err)
 {
     int c = 0;
     bool ordered = e->op >= X_LT;
@@ -531,23 +532,24 @@ static int compare(const struct rb_expr *e, const struct rb_value *l, const stru
     }
     if (l->type != r->type) {
         if (ordered)
-            return rb_errf(err, RB_E_FAILED, "column %d: cannot compare a %s with a %s using '%s'", e->col,
-                           type_name(l->type), type_name(r->type), op_text(e->op));
+            return rb_errf(err, RB_E_FAILED, "column %d: cannot compare a %s with a %s using '%s'",
+                           e->col, type_name(l->type), type_name(r->type), op_text(e->op));
         *res = e->op == X_NE;
         return 0;
     }
     switch (l->type) {
     case RB_VAL_NUMBER:
         if (rb_decimal_cmp(l->str, r->str, &c) < 0)
-            return rb_errf(err, RB_E_FAILED, "column %d: not a number: '%s' or '%s'", e->col, l->str, r->str);
+            return rb_errf(err, RB_E_FAILED, "column %d: not a number: '%s' or '%s'", e->col,
+                           l->str, r->str);
         break;
     case RB_VAL_STRING:
         c = strcmp(l->str, r->str);
         break;
     case RB_VAL_BOOL:
         if (ordered)
-            return rb_errf(err, RB_E_FAILED, "column %d: booleans cannot be compared with '%s'", e->col,
-                           op_text(e->op));
+            return rb_errf(err, RB_E_FAILED, "column %d: booleans cannot be compared with '%s'",
+                           e->col, op_text(e->op));
         c = l->b == r->b ? 0 : 1;
         break;
     case RB_VAL_NULL:
@@ -592,7 +594,8 @@ int rb_expr_eval(const struct rb_expr *e, rb_expr_lookup_fn lookup, void *ctx, s
         if ((out->type == RB_VAL_NUMBER || out->type == RB_VAL_STRING) && out->str == NULL)
             out->type = RB_VAL_NULL;
         if (out->type == RB_VAL_NUMBER && rb_decimal_cmp(out->str, "0", &(int){ 0 }) < 0)
-            return rb_errf(err, RB_E_FAILED, "value of '%s' is not a number: '%s'", e->text, out->str);
+            return rb_errf(err, RB_E_FAILED, "value of '%s' is not a number: '%s'", e->text,
+                           out->str);
         return 0;
     case X_NOT:
         if (rb_expr_eval(e->l, lookup, ctx, &l, err) < 0)
@@ -615,7 +618,8 @@ int rb_expr_eval(const struct rb_expr *e, rb_expr_lookup_fn lookup, void *ctx, s
         out->b = truthy(&r);
         return 0;
     default:
-        if (rb_expr_eval(e->l, lookup, ctx, &l, err) < 0 || rb_expr_eval(e->r, lookup, ctx, &r, err) < 0)
+        if (rb_expr_eval(e->l, lookup, ctx, &l, err) < 0 ||
+            rb_expr_eval(e->r, lookup, ctx, &r, err) < 0)
             return -1;
         out->type = RB_VAL_BOOL;
         return compare(e, &l, &r, &out->b, err);

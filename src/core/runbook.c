@@ -15,7 +15,8 @@
 
 static const char *const sev_names[] = { "critical", "high", "medium", "low", NULL };
 static const char *const impact_names[] = { "high", "medium", "low", NULL };
-static const char *const action_names[] = { "rollback", "evaluate", "fix_then_rollback", "fix_forward", NULL };
+static const char *const action_names[] = { "rollback", "evaluate", "fix_then_rollback",
+                                            "fix_forward", NULL };
 
 const char *rb_severity_name(enum rb_severity s)
 {
@@ -100,7 +101,8 @@ static int ld_enum(struct ld *l, const struct yn *map, const char *key, const ch
         if (i > 0)
             list = rb_sprintf(l->a, "%s%s%s", list, names[i + 1] != NULL ? ", " : " or ", names[i]);
     }
-    ld_err(l, yn_get(map, key)->pos, "unknown %s '%s' (expected %s)%s", key, s, list, rb_near_hint(l, &near));
+    ld_err(l, yn_get(map, key)->pos, "unknown %s '%s' (expected %s)%s", key, s, list,
+           rb_near_hint(l, &near));
     return 0;
 }
 
@@ -109,7 +111,8 @@ static bool is_ident(const char *s)
     if (s == NULL || !(*s == '_' || (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z')))
         return false;
     for (s++; *s != '\0'; s++)
-        if (!(*s == '_' || (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9')))
+        if (!(*s == '_' || (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+              (*s >= '0' && *s <= '9')))
             return false;
     return true;
 }
@@ -160,11 +163,12 @@ static void ld_target(struct ld *l, const struct yn *key, const struct yn *v, st
             for (i = 0; (d = rb_driver_at(i)) != NULL; i++)
                 rb_near_try(&near, d->name);
             if (near.best != NULL)
-                ld_err(l, yn_get(v, "driver")->pos, "unknown driver '%s' for target '%s'%s", driver, key->str,
-                       rb_near_hint(l, &near));
+                ld_err(l, yn_get(v, "driver")->pos, "unknown driver '%s' for target '%s'%s", driver,
+                       key->str, rb_near_hint(l, &near));
             else
-                ld_err(l, yn_get(v, "driver")->pos, "unknown driver '%s' for target '%s' (known drivers: %s)",
-                       driver, key->str, rb_driver_names());
+                ld_err(l, yn_get(v, "driver")->pos,
+                       "unknown driver '%s' for target '%s' (known drivers: %s)", driver, key->str,
+                       rb_driver_names());
         }
     }
     t->driver = driver;
@@ -193,8 +197,8 @@ static void ld_target(struct ld *l, const struct yn *key, const struct yn *v, st
                 ld_err(l, k->pos, "unknown key '%s' in %s (driver '%s')%s", k->str, what, drv->name,
                        rb_near_hint(l, &near));
             else
-                ld_err(l, k->pos, "unknown key '%s' in %s (driver '%s' takes %s)", k->str, what, drv->name,
-                       known != NULL ? known : "no other keys");
+                ld_err(l, k->pos, "unknown key '%s' in %s (driver '%s' takes %s)", k->str, what,
+                       drv->name, known != NULL ? known : "no other keys");
             continue;
         }
         o = &t->opts[t->n_opts++];
@@ -210,12 +214,14 @@ static void ld_target(struct ld *l, const struct yn *key, const struct yn *v, st
             continue;
         if (str_len_has_suffix(o->key, "_env") && !is_ident(o->value)) {
             /* the value of an *_env key is a variable name; a secret pasted here would leak */
-            ld_err(l, val->pos, "'%s' of target '%s' must name an environment variable, not hold a value",
+            ld_err(l, val->pos,
+                   "'%s' of target '%s' must name an environment variable, not hold a value",
                    o->key, key->str);
             o->value = NULL;
         } else if ((strcmp(o->key, "timeout") == 0 || str_len_has_suffix(o->key, "_timeout")) &&
                    rb_duration_parse(o->value) < 0) {
-            ld_err(l, val->pos, "invalid duration '%s' for 'targets.%s.%s' (use e.g. 30s, 5m, 2h30m, 1d, 250ms)",
+            ld_err(l, val->pos,
+                   "invalid duration '%s' for 'targets.%s.%s' (use e.g. 30s, 5m, 2h30m, 1d, 250ms)",
                    o->value, key->str, o->key);
         } else if (strcmp(o->key, "kubeconfig") == 0 || str_len_has_suffix(o->key, "_file")) {
             o->value = rb_path_expand(l->a, o->value);
@@ -225,14 +231,16 @@ static void ld_target(struct ld *l, const struct yn *key, const struct yn *v, st
         return;
     for (const char *const *r = drv->required; r != NULL && *r != NULL; r++)
         if (yn_key(v, *r) == NULL)
-            ld_err(l, key->pos, "missing required key '%s' in target '%s' (driver '%s')", *r, key->str, drv->name);
+            ld_err(l, key->pos, "missing required key '%s' in target '%s' (driver '%s')", *r,
+                   key->str, drv->name);
     if (drv->one_of != NULL) {
         bool any = false;
         char *list = NULL;
 
         for (const char *const *r = drv->one_of; *r != NULL; r++) {
             any = any || yn_key(v, *r) != NULL;
-            list = list == NULL ? rb_sprintf(l->a, "'%s'", *r) : rb_sprintf(l->a, "%s or '%s'", list, *r);
+            list = list == NULL ? rb_sprintf(l->a, "'%s'", *r)
+                                : rb_sprintf(l->a, "%s or '%s'", list, *r);
         }
         if (!any)
             ld_err(l, key->pos, "target '%s' (driver '%s') needs %s", key->str, drv->name, list);
@@ -257,7 +265,9 @@ static void ld_targets(struct ld *l, const struct yn *n)
 
 /* ---- signals ------------------------------------------------------------------------------ */
 
-static const char *const reserved_names[] = { "and", "or", "not", "true", "false", "severity", NULL };
+static const char *const reserved_names[] = {
+    "and", "or", "not", "true", "false", "severity", NULL
+};
 
 static void ld_signal(struct ld *l, const struct yn *key, const struct yn *v, struct rb_signal *s)
 {
@@ -269,7 +279,8 @@ static void ld_signal(struct ld *l, const struct yn *key, const struct yn *v, st
     s->name = key->str;
     s->pos = key->pos;
     if (!is_ident(key->str))
-        ld_err(l, key->pos, "signal name '%s' cannot be used in expressions; use letters, digits and '_'",
+        ld_err(l, key->pos,
+               "signal name '%s' cannot be used in expressions; use letters, digits and '_'",
                key->str);
     for (size_t i = 0; reserved_names[i] != NULL; i++)
         if (strcmp(key->str, reserved_names[i]) == 0)
@@ -283,33 +294,40 @@ static void ld_signal(struct ld *l, const struct yn *key, const struct yn *v, st
     s->key = ld_str(l, v, "key", path);
     if (yn_key(v, "file") != NULL) {
         if (yn_key(v, "target") != NULL || yn_key(v, "sql") != NULL || yn_key(v, "query") != NULL)
-            ld_err(l, ld_pos(v, "file"), "signal '%s' takes either 'file' or 'target' with 'sql'/'query', not both",
+            ld_err(l, ld_pos(v, "file"),
+                   "signal '%s' takes either 'file' or 'target' with 'sql'/'query', not both",
                    key->str);
         return;
     }
     if (yn_key(v, "key") != NULL)
         ld_err(l, ld_pos(v, "key"), "'key' of signal '%s' only applies with 'file'", key->str);
     if (yn_key(v, "target") == NULL) {
-        ld_err(l, key->pos, "signal '%s' needs 'target' (with 'sql' or 'query') or 'file'", key->str);
+        ld_err(l, key->pos, "signal '%s' needs 'target' (with 'sql' or 'query') or 'file'",
+               key->str);
         return;
     }
-    t = ld_target_ref(l, v, "target", path, RB_KIND_BIT(RB_TARGET_DB) | RB_KIND_BIT(RB_TARGET_METRICS));
+    t = ld_target_ref(l, v, "target", path,
+                      RB_KIND_BIT(RB_TARGET_DB) | RB_KIND_BIT(RB_TARGET_METRICS));
     if (t == NULL)
         return;
     s->target = t->name;
     if (t->kind == RB_TARGET_DB) {
         if (yn_key(v, "query") != NULL)
-            ld_err(l, ld_pos(v, "query"), "'query' is for metrics targets; target '%s' is a database target, use 'sql'",
+            ld_err(l, ld_pos(v, "query"),
+                   "'query' is for metrics targets; target '%s' is a database target, use 'sql'",
                    t->name);
         else if (yn_key(v, "sql") == NULL)
-            ld_err(l, key->pos, "missing required key 'sql' in signal '%s' (target '%s' is a database)", key->str,
-                   t->name);
+            ld_err(l, key->pos,
+                   "missing required key 'sql' in signal '%s' (target '%s' is a database)",
+                   key->str, t->name);
     } else if (t->kind == RB_TARGET_METRICS) {
         if (yn_key(v, "sql") != NULL)
-            ld_err(l, ld_pos(v, "sql"), "'sql' is for database targets; target '%s' is a metrics target, use 'query'",
+            ld_err(l, ld_pos(v, "sql"),
+                   "'sql' is for database targets; target '%s' is a metrics target, use 'query'",
                    t->name);
         else if (yn_key(v, "query") == NULL)
-            ld_err(l, key->pos, "missing required key 'query' in signal '%s' (target '%s' is a metrics target)",
+            ld_err(l, key->pos,
+                   "missing required key 'query' in signal '%s' (target '%s' is a metrics target)",
                    key->str, t->name);
     }
 }
@@ -368,10 +386,13 @@ static void ld_decision(struct ld *l, const struct yn *n)
             mr->scenario = ld_str(l, row, "scenario", "decision.matrix");
             mr->when_src = ld_str(l, row, "when", "decision.matrix");
             if (mr->when_src != NULL)
-                mr->when = ld_expr(l, yn_get(row, "when"), "decision.matrix.when", decision_vars, true);
-            mr->severity = (enum rb_severity)ld_enum(l, row, "severity", "decision.matrix", sev_names);
+                mr->when =
+                    ld_expr(l, yn_get(row, "when"), "decision.matrix.when", decision_vars, true);
+            mr->severity =
+                (enum rb_severity)ld_enum(l, row, "severity", "decision.matrix", sev_names);
             mr->impact = (enum rb_impact)ld_enum(l, row, "impact", "decision.matrix", impact_names);
-            mr->action = (enum rb_decision_action)ld_enum(l, row, "action", "decision.matrix", action_names);
+            mr->action =
+                (enum rb_decision_action)ld_enum(l, row, "action", "decision.matrix", action_names);
             mr->recovery_time = ld_str(l, row, "recovery_time", "decision.matrix");
         }
     }
@@ -418,8 +439,10 @@ static void ld_approval(struct ld *l, const struct yn *n)
 
 static void ld_freeze(struct ld *l, const struct yn *n)
 {
-    static const char *const kinds[] = { "scale", "suspend_cronjobs", "delete_jobs", "snapshot", NULL };
-    static const char *const scale_keys[] = { "target", "deployment", "replicas", "namespace", NULL };
+    static const char *const kinds[] = { "scale", "suspend_cronjobs", "delete_jobs", "snapshot",
+                                         NULL };
+    static const char *const scale_keys[] = { "target", "deployment", "replicas", "namespace",
+                                              NULL };
     static const char *const scale_req[] = { "target", "deployment", "replicas", NULL };
     static const char *const sel_keys[] = { "target", "selector", "namespace", NULL };
     static const char *const sel_req[] = { "target", "selector", NULL };
@@ -449,12 +472,15 @@ static void ld_freeze(struct ld *l, const struct yn *n)
             }
         if (found != 1) {
             if (found > 1)
-                ld_err(l, it->pos, "a freeze step does one thing; found %d of 'scale', 'suspend_cronjobs', "
-                       "'delete_jobs', 'snapshot'", found);
+                ld_err(l, it->pos,
+                       "a freeze step does one thing; found %d of 'scale', 'suspend_cronjobs', "
+                       "'delete_jobs', 'snapshot'",
+                       found);
             else if (it->n > 0 && yn_key(it, "target") == NULL)
                 ; /* an unknown key was reported; do not pile on */
             else
-                ld_err(l, it->pos, "a freeze step needs one of 'scale', 'suspend_cronjobs', 'delete_jobs', "
+                ld_err(l, it->pos,
+                       "a freeze step needs one of 'scale', 'suspend_cronjobs', 'delete_jobs', "
                        "'snapshot'");
             continue;
         }
@@ -465,14 +491,16 @@ static void ld_freeze(struct ld *l, const struct yn *n)
         fa->pos = it->pos;
         if (strcmp(kind, "scale") == 0) {
             fa->kind = RB_FREEZE_SCALE;
-            ld_keys(l, body, ld_pos(it, kind), rb_sprintf(l->a, "'%s'", what), scale_keys, scale_req);
+            ld_keys(l, body, ld_pos(it, kind), rb_sprintf(l->a, "'%s'", what), scale_keys,
+                    scale_req);
             fa->deployment = ld_str(l, body, "deployment", what);
             fa->replicas = ld_int(l, body, "replicas", what, 0, 0, 10000);
         } else if (strcmp(kind, "snapshot") == 0) {
             fa->kind = RB_FREEZE_SNAPSHOT;
             ld_keys(l, body, ld_pos(it, kind), rb_sprintf(l->a, "'%s'", what), snap_keys, snap_req);
         } else {
-            fa->kind = strcmp(kind, "suspend_cronjobs") == 0 ? RB_FREEZE_SUSPEND_CRONJOBS : RB_FREEZE_DELETE_JOBS;
+            fa->kind = strcmp(kind, "suspend_cronjobs") == 0 ? RB_FREEZE_SUSPEND_CRONJOBS
+                                                             : RB_FREEZE_DELETE_JOBS;
             ld_keys(l, body, ld_pos(it, kind), rb_sprintf(l->a, "'%s'", what), sel_keys, sel_req);
             fa->selector = ld_str(l, body, "selector", what);
         }
@@ -486,15 +514,17 @@ static void ld_freeze(struct ld *l, const struct yn *n)
 
 static void ld_top(struct ld *l, const struct yn *root)
 {
-    static const char *const keys[] = { "version", "name", "cutover", "state_dir", "targets", "signals",
-                                        "decision", "approval", "freeze", "sync", "restore", "verify",
+    static const char *const keys[] = { "version",     "name",    "cutover",  "state_dir",
+                                        "targets",     "signals", "decision", "approval",
+                                        "freeze",      "sync",    "restore",  "verify",
                                         "communicate", "prepare", NULL };
     static const char *const req[] = { "version", "name", "cutover", "state_dir", "targets", NULL };
     struct rb_runbook *rb = l->rb;
     const struct yn *v;
 
     if (root->type != YN_MAP) {
-        ld_err(l, root->pos, "expected a mapping at the top of the runbook, found %s", yn_kind(root));
+        ld_err(l, root->pos, "expected a mapping at the top of the runbook, found %s",
+               yn_kind(root));
         return;
     }
     ld_keys(l, root, (struct rb_pos){ 1, 1 }, NULL, keys, req);
@@ -508,7 +538,8 @@ static void ld_top(struct ld *l, const struct yn *root)
     rb->cutover_src = ld_str(l, root, "cutover", NULL);
     if (rb->cutover_src != NULL && rb_time_parse_rfc3339(rb->cutover_src, &rb->cutover) < 0)
         ld_err(l, yn_get(root, "cutover")->pos,
-               "invalid time '%s' for 'cutover' (expected RFC 3339, e.g. 2026-11-01T00:00:00Z)", rb->cutover_src);
+               "invalid time '%s' for 'cutover' (expected RFC 3339, e.g. 2026-11-01T00:00:00Z)",
+               rb->cutover_src);
     rb->state_dir = ld_path(l, ld_str(l, root, "state_dir", NULL));
 
     if ((v = yn_get(root, "targets")) != NULL)
@@ -543,8 +574,8 @@ static const char *dir_of(struct rb_arena *a, const char *path)
     return rb_strndup(a, path, (size_t)(slash - path));
 }
 
-struct rb_runbook *rb_runbook_load_buffer(struct rb_arena *a, const char *path, const char *data, size_t len,
-                                          struct rb_diags *diags)
+struct rb_runbook *rb_runbook_load_buffer(struct rb_arena *a, const char *path, const char *data,
+                                          size_t len, struct rb_diags *diags)
 {
     struct rb_runbook *rb = rb_new(a, struct rb_runbook);
     struct ld l = { a, diags, rb };
@@ -569,7 +600,8 @@ struct rb_runbook *rb_runbook_load(struct rb_arena *a, const char *path, struct 
     size_t cap = 65536, len = 0, got;
 
     if (f == NULL) {
-        rb_diag_add(diags, RB_DIAG_ERROR, (struct rb_pos){ 0, 0 }, "unable to open runbook: %s", strerror(errno));
+        rb_diag_add(diags, RB_DIAG_ERROR, (struct rb_pos){ 0, 0 }, "unable to open runbook: %s",
+                    strerror(errno));
         return NULL;
     }
     data = malloc(cap);

@@ -36,15 +36,17 @@ void rb_runbook_check_env(const struct rb_runbook *rb, struct rb_diags *diags, b
                 continue;
             v = getenv(o->value);
             if (v == NULL || *v == '\0')
-                rb_diag_add(diags, lvl, o->value_pos, "environment variable '%s' (%s of target '%s') is %s",
-                            o->value, o->key, t->name, v == NULL ? "not set" : "empty");
+                rb_diag_add(diags, lvl, o->value_pos,
+                            "environment variable '%s' (%s of target '%s') is %s", o->value, o->key,
+                            t->name, v == NULL ? "not set" : "empty");
         }
     }
     for (i = 0; i < rb->n_messages; i++) {
         const struct rb_message *m = &rb->messages[i];
 
         if (m->template_path != NULL && access(m->template_path, R_OK) != 0)
-            rb_diag_add(diags, lvl, m->template_pos, "template '%s' of message '%s' is not readable",
-                        m->template_path, m->name != NULL ? m->name : "?");
+            rb_diag_add(diags, lvl, m->template_pos,
+                        "template '%s' of message '%s' is not readable", m->template_path,
+                        m->name != NULL ? m->name : "?");
     }
 }

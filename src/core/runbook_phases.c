@@ -15,8 +15,8 @@
 #define DB_BIT RB_KIND_BIT(RB_TARGET_DB)
 
 /* Report a second use of a name in a list; first_line of the earlier one. */
-static bool dup_name(struct ld *l, const char *what, const char *name, struct rb_pos pos, const char *const *names,
-                     const struct rb_pos *poss, size_t n)
+static bool dup_name(struct ld *l, const char *what, const char *name, struct rb_pos pos,
+                     const char *const *names, const struct rb_pos *poss, size_t n)
 {
     size_t i;
 
@@ -50,7 +50,8 @@ static void ld_sync_table(struct ld *l, const struct yn *n, struct rb_sync_table
     src = yn_get(n, "source");
     if (src != NULL && ld_is_map(l, src, "sync.tables.source")) {
         t->source_pos = src->pos;
-        ld_keys(l, src, ld_pos(n, "source"), rb_sprintf(l->a, "the source of %s", what), src_keys, src_req);
+        ld_keys(l, src, ld_pos(n, "source"), rb_sprintf(l->a, "the source of %s", what), src_keys,
+                src_req);
         t->source_table = ld_str(l, src, "table", "sync.tables.source");
         t->changed_since = ld_str(l, src, "changed_since", "sync.tables.source");
         t->where = ld_str(l, src, "where", "sync.tables.source");
@@ -58,11 +59,13 @@ static void ld_sync_table(struct ld *l, const struct yn *n, struct rb_sync_table
     dst = yn_get(n, "target");
     if (dst != NULL && ld_is_map(l, dst, "sync.tables.target")) {
         t->target_pos = dst->pos;
-        ld_keys(l, dst, ld_pos(n, "target"), rb_sprintf(l->a, "the target of %s", what), dst_keys, dst_req);
+        ld_keys(l, dst, ld_pos(n, "target"), rb_sprintf(l->a, "the target of %s", what), dst_keys,
+                dst_req);
         t->target_table = ld_str(l, dst, "table", "sync.tables.target");
         t->key = ld_strlist(l, dst, "key", "sync.tables.target", true);
         if (yn_key(dst, "key") != NULL && t->key.n == 0 && yn_get(dst, "key")->type == YN_SEQ)
-            ld_err(l, t->key.pos, "'sync.tables.target.key' of %s is empty; name the upsert key columns", what);
+            ld_err(l, t->key.pos,
+                   "'sync.tables.target.key' of %s is empty; name the upsert key columns", what);
     }
     cols = yn_get(n, "columns");
     if (cols != NULL && ld_is_map(l, cols, "sync.tables.columns")) {
@@ -90,7 +93,8 @@ static void ld_sync_table(struct ld *l, const struct yn *n, struct rb_sync_table
             for (j = 0; j < t->n_columns; j++)
                 found = found || strcmp(t->columns[j].target_column, t->key.items[i]) == 0;
             if (!found && t->n_columns > 0)
-                ld_err(l, t->key.pos, "key column '%s' of %s is not one of its columns", t->key.items[i], what);
+                ld_err(l, t->key.pos, "key column '%s' of %s is not one of its columns",
+                       t->key.items[i], what);
         }
     }
 }
@@ -127,8 +131,9 @@ void ld_sync(struct ld *l, const struct yn *n)
         if (st->name != NULL)
             for (size_t j = 0; j < s->n_tables; j++)
                 if (s->tables[j].name != NULL && strcmp(s->tables[j].name, st->name) == 0) {
-                    ld_err(l, ld_pos(tables->items[i], "name"), "duplicate sync table '%s' (first at line %d)",
-                           st->name, s->tables[j].pos.line);
+                    ld_err(l, ld_pos(tables->items[i], "name"),
+                           "duplicate sync table '%s' (first at line %d)", st->name,
+                           s->tables[j].pos.line);
                     break;
                 }
         s->n_tables++;
@@ -186,22 +191,25 @@ static void ld_probe(struct ld *l, const struct yn *n, const char *what, struct 
         kinds++;
     }
     if (kinds != 1) {
-        ld_err(l, n->pos, kinds == 0 ? "'%s' needs one of 'sql' (with 'target'), 'http' or 'run'"
-                                     : "'%s' takes one of 'sql', 'http' or 'run', not several", what);
+        ld_err(l, n->pos,
+               kinds == 0 ? "'%s' needs one of 'sql' (with 'target'), 'http' or 'run'"
+                          : "'%s' takes one of 'sql', 'http' or 'run', not several",
+               what);
         p->kind = RB_PROBE_NONE;
         return;
     }
     for (i = 0; i < sizeof(probe_keys) / sizeof(probe_keys[0]); i++)
         if (yn_key(n, probe_keys[i].key) != NULL && !(probe_keys[i].kinds & (1u << p->kind)))
-            ld_err(l, ld_pos(n, probe_keys[i].key), "'%s' does not apply to a '%s' probe in '%s'", probe_keys[i].key,
-                   probe_kind_key(p->kind), what);
+            ld_err(l, ld_pos(n, probe_keys[i].key), "'%s' does not apply to a '%s' probe in '%s'",
+                   probe_keys[i].key, probe_kind_key(p->kind), what);
     switch (p->kind) {
     case RB_PROBE_SQL: {
         const struct rb_target *t;
 
         p->sql = ld_str(l, n, "sql", what);
         if (yn_key(n, "target") == NULL) {
-            ld_err(l, ld_pos(n, "sql"), "missing required key 'target' for the 'sql' of '%s'", what);
+            ld_err(l, ld_pos(n, "sql"), "missing required key 'target' for the 'sql' of '%s'",
+                   what);
         } else {
             t = ld_target_ref(l, n, "target", what, DB_BIT);
             p->target = t != NULL ? t->name : NULL;
@@ -212,8 +220,10 @@ static void ld_probe(struct ld *l, const struct yn *n, const char *what, struct 
         const char *m;
 
         p->url = ld_str(l, n, "http", what);
-        if (p->url != NULL && strncmp(p->url, "http://", 7) != 0 && strncmp(p->url, "https://", 8) != 0)
-            ld_err(l, yn_get(n, "http")->pos, "'%s.http' must be an http:// or https:// URL, not '%s'", what, p->url);
+        if (p->url != NULL && strncmp(p->url, "http://", 7) != 0 &&
+            strncmp(p->url, "https://", 8) != 0)
+            ld_err(l, yn_get(n, "http")->pos,
+                   "'%s.http' must be an http:// or https:// URL, not '%s'", what, p->url);
         m = ld_str(l, n, "method", what);
         p->method = "GET";
         if (m != NULL) {
@@ -225,8 +235,10 @@ static void ld_probe(struct ld *l, const struct yn *n, const char *what, struct 
                     p->method = http_methods[i];
                 }
             if (!ok)
-                ld_err(l, yn_get(n, "method")->pos, "unknown HTTP method '%s' (expected GET, POST, PUT, PATCH, "
-                       "DELETE or HEAD)", m);
+                ld_err(l, yn_get(n, "method")->pos,
+                       "unknown HTTP method '%s' (expected GET, POST, PUT, PATCH, "
+                       "DELETE or HEAD)",
+                       m);
         }
         p->body = ld_str(l, n, "body", what);
         p->expect_status = ld_int(l, n, "expect_status", what, 200, 100, 599);
@@ -237,7 +249,8 @@ static void ld_probe(struct ld *l, const struct yn *n, const char *what, struct 
                 const struct yn *k = h->items[2 * i];
                 const char *v;
 
-                if (k->type != YN_SCALAR || (v = ld_str(l, h, k->str, rb_sprintf(l->a, "%s.headers", what))) == NULL)
+                if (k->type != YN_SCALAR ||
+                    (v = ld_str(l, h, k->str, rb_sprintf(l->a, "%s.headers", what))) == NULL)
                     continue;
                 p->headers[p->n_headers].name = k->str;
                 p->headers[p->n_headers].value = v;
@@ -269,16 +282,20 @@ static void ld_probe(struct ld *l, const struct yn *n, const char *what, struct 
 
 /* ---- restore ------------------------------------------------------------------------------ */
 
-static const char *const dns_types[] = { "A", "AAAA", "CNAME", "MX", "NS", "PTR", "SRV", "TXT", NULL };
+static const char *const dns_types[] = {
+    "A", "AAAA", "CNAME", "MX", "NS", "PTR", "SRV", "TXT", NULL
+};
 
 static void ld_step(struct ld *l, const struct yn *n, struct rb_restore_step *s)
 {
-    static const char *const keys[] = { "name", "run", "sql", "dns", "scale", "env", "timeout", "verify", NULL };
+    static const char *const keys[] = { "name", "run",     "sql",    "dns", "scale",
+                                        "env",  "timeout", "verify", NULL };
     static const char *const kinds[] = { "run", "sql", "dns", "scale", NULL };
     static const char *const sql_keys[] = { "target", "statement", NULL };
     static const char *const dns_keys[] = { "target", "name", "type", "data", "ttl", NULL };
     static const char *const dns_req[] = { "target", "name", "type", "data", NULL };
-    static const char *const scale_keys[] = { "target", "deployment", "replicas", "namespace", NULL };
+    static const char *const scale_keys[] = { "target", "deployment", "replicas", "namespace",
+                                              NULL };
     static const char *const scale_req[] = { "target", "deployment", "replicas", NULL };
     static const char *const verify_keys[] = { "target", "sql", "http", "method", "body", "headers",
                                                "expect_status", "run", "retry", "timeout", NULL };
@@ -299,7 +316,8 @@ static void ld_step(struct ld *l, const struct yn *n, struct rb_restore_step *s)
         if (found == 0)
             ld_err(l, n->pos, "%s needs one of 'run', 'sql', 'dns' or 'scale'", what);
         else
-            ld_err(l, n->pos, "%s does one thing; it has %d of 'run', 'sql', 'dns', 'scale'", what, found);
+            ld_err(l, n->pos, "%s does one thing; it has %d of 'run', 'sql', 'dns', 'scale'", what,
+                   found);
         return;
     }
     s->timeout_ms = ld_dur(l, n, "timeout", "restore");
@@ -310,8 +328,10 @@ static void ld_step(struct ld *l, const struct yn *n, struct rb_restore_step *s)
     if (strcmp(kind, "run") == 0) {
         s->kind = RB_STEP_RUN;
         if (body->type == YN_SCALAR && !yn_is_null(body))
-            ld_err(l, body->pos, "expected a list of strings for 'restore.run', found a string (commands are argv "
-                   "vectors, never run through a shell: [systemctl, start, legacy-db])");
+            ld_err(
+                l, body->pos,
+                "expected a list of strings for 'restore.run', found a string (commands are argv "
+                "vectors, never run through a shell: [systemctl, start, legacy-db])");
         else
             s->argv = ld_strlist(l, n, "run", "restore", false);
         if (body->type == YN_SEQ && body->n == 0)
@@ -362,8 +382,10 @@ static void ld_step(struct ld *l, const struct yn *n, struct rb_restore_step *s)
                     rb_near_init(&near, type);
                     for (i = 0; dns_types[i] != NULL; i++)
                         rb_near_try(&near, dns_types[i]);
-                    ld_err(l, yn_get(body, "type")->pos, "unknown DNS record type '%s' (expected A, AAAA, CNAME, "
-                           "MX, NS, PTR, SRV or TXT)%s", type, rb_near_hint(l, &near));
+                    ld_err(l, yn_get(body, "type")->pos,
+                           "unknown DNS record type '%s' (expected A, AAAA, CNAME, "
+                           "MX, NS, PTR, SRV or TXT)%s",
+                           type, rb_near_hint(l, &near));
                 }
             }
         } else {
@@ -378,7 +400,8 @@ static void ld_step(struct ld *l, const struct yn *n, struct rb_restore_step *s)
     }
     vf = yn_get(n, "verify");
     if (vf != NULL && ld_is_map(l, vf, "restore.verify")) {
-        ld_keys(l, vf, ld_pos(n, "verify"), rb_sprintf(l->a, "the verify of %s", what), verify_keys, NULL);
+        ld_keys(l, vf, ld_pos(n, "verify"), rb_sprintf(l->a, "the verify of %s", what), verify_keys,
+                NULL);
         ld_probe(l, vf, "restore.verify", &s->verify);
     }
 }
@@ -400,8 +423,9 @@ void ld_restore(struct ld *l, const struct yn *n)
         if (!ld_is_map(l, n->items[i], "restore"))
             continue;
         ld_step(l, n->items[i], s);
-        if (s->name != NULL && !dup_name(l, "restore step", s->name, ld_pos(n->items[i], "name"), names, poss,
-                                         l->rb->n_restore)) {
+        if (s->name != NULL &&
+            !dup_name(l, "restore step", s->name, ld_pos(n->items[i], "name"), names, poss,
+                      l->rb->n_restore)) {
             names[l->rb->n_restore] = s->name;
             poss[l->rb->n_restore] = s->pos;
         }
@@ -444,8 +468,9 @@ static bool is_decimal(const char *s)
 
 static void ld_check(struct ld *l, const struct yn *n, struct rb_check *c)
 {
-    static const char *const keys[] = { "name", "compare", "equal", "totals", "target", "sql", "http", "method",
-                                        "body", "headers", "expect_status", "run", "retry", "timeout", NULL };
+    static const char *const keys[] = { "name",          "compare", "equal",  "totals",  "target",
+                                        "sql",           "http",    "method", "body",    "headers",
+                                        "expect_status", "run",     "retry",  "timeout", NULL };
     static const char *const kinds[] = { "compare", "equal", "totals", "sql", "http", "run", NULL };
     static const char *const sides[] = { "new", "legacy", NULL };
     static const char *const totals_keys[] = { "new", "legacy", "tolerance", NULL };
@@ -463,21 +488,25 @@ static void ld_check(struct ld *l, const struct yn *n, struct rb_check *c)
             kind = kinds[i];
     if (found != 1) {
         if (found == 0)
-            ld_err(l, n->pos, "%s needs one of 'compare', 'equal', 'totals', 'sql', 'http' or 'run'", what);
+            ld_err(l, n->pos,
+                   "%s needs one of 'compare', 'equal', 'totals', 'sql', 'http' or 'run'", what);
         else
-            ld_err(l, n->pos, "%s checks one thing; it has %d of 'compare', 'equal', 'totals', 'sql', 'http', "
-                   "'run'", what, found);
+            ld_err(l, n->pos,
+                   "%s checks one thing; it has %d of 'compare', 'equal', 'totals', 'sql', 'http', "
+                   "'run'",
+                   what, found);
         return;
     }
     body = yn_get(n, kind);
     if (strcmp(kind, "compare") == 0 || strcmp(kind, "equal") == 0 || strcmp(kind, "totals") == 0) {
-        static const char *const extra[] = { "target", "method", "body", "headers", "expect_status", "retry",
-                                             "timeout", NULL };
+        static const char *const extra[] = { "target",        "method", "body",    "headers",
+                                             "expect_status", "retry",  "timeout", NULL };
         const char *w = rb_sprintf(l->a, "verify.%s", kind);
 
         for (i = 0; extra[i] != NULL; i++)
             if (yn_key(n, extra[i]) != NULL)
-                ld_err(l, ld_pos(n, extra[i]), "'%s' does not apply to a '%s' check", extra[i], kind);
+                ld_err(l, ld_pos(n, extra[i]), "'%s' does not apply to a '%s' check", extra[i],
+                       kind);
         if (!ld_is_map(l, body, w))
             return;
         if (strcmp(kind, "compare") == 0) {
@@ -495,11 +524,14 @@ static void ld_check(struct ld *l, const struct yn *n, struct rb_check *c)
                 for (i = 0; i < l->rb->sync.n_tables; i++)
                     rb_near_try(&near, l->rb->sync.tables[i].name);
                 if (!l->rb->sync.present)
-                    ld_err(l, yn_get(body, "table")->pos, "'verify.compare' names sync table '%s' but the runbook "
-                           "has no 'sync' section", table);
+                    ld_err(l, yn_get(body, "table")->pos,
+                           "'verify.compare' names sync table '%s' but the runbook "
+                           "has no 'sync' section",
+                           table);
                 else
-                    ld_err(l, yn_get(body, "table")->pos, "no sync table named '%s' for 'verify.compare.table'%s",
-                           table, rb_near_hint(l, &near));
+                    ld_err(l, yn_get(body, "table")->pos,
+                           "no sync table named '%s' for 'verify.compare.table'%s", table,
+                           rb_near_hint(l, &near));
             }
         } else {
             c->kind = strcmp(kind, "equal") == 0 ? RB_CHECK_EQUAL : RB_CHECK_TOTALS;
@@ -512,8 +544,10 @@ static void ld_check(struct ld *l, const struct yn *n, struct rb_check *c)
 
                 c->tolerance = "0.00";
                 if (tol != NULL && !is_decimal(tol))
-                    ld_err(l, yn_get(body, "tolerance")->pos, "invalid tolerance '%s' (expected a decimal such as "
-                           "0.01)", tol);
+                    ld_err(l, yn_get(body, "tolerance")->pos,
+                           "invalid tolerance '%s' (expected a decimal such as "
+                           "0.01)",
+                           tol);
                 else if (tol != NULL)
                     c->tolerance = tol;
             }
@@ -542,7 +576,8 @@ void ld_verify(struct ld *l, const struct yn *n)
             continue;
         ld_check(l, n->items[i], c);
         if (c->name != NULL &&
-            !dup_name(l, "check", c->name, ld_pos(n->items[i], "name"), names, poss, l->rb->n_checks)) {
+            !dup_name(l, "check", c->name, ld_pos(n->items[i], "name"), names, poss,
+                      l->rb->n_checks)) {
             names[l->rb->n_checks] = c->name;
             poss[l->rb->n_checks] = c->pos;
         }
@@ -554,9 +589,10 @@ void ld_verify(struct ld *l, const struct yn *n)
 
 /* What a message's `when:` may read: the run's outcome and figures (also template variables). */
 static const char *const message_vars[] = {
-    "outcome", "severity", "name", "reason", "run_id", "initiated_by", "started_at", "finished_at",
-    "downtime", "records_at_risk", "records_recovered", "records_lost", "recovery_rate", "verification",
-    "phase", "dry_run", NULL,
+    "outcome",           "severity",     "name",          "reason",       "run_id",
+    "initiated_by",      "started_at",   "finished_at",   "downtime",     "records_at_risk",
+    "records_recovered", "records_lost", "recovery_rate", "verification", "phase",
+    "dry_run",           NULL,
 };
 
 void ld_communicate(struct ld *l, const struct yn *n)
@@ -591,8 +627,10 @@ void ld_communicate(struct ld *l, const struct yn *n)
         m->template_path = ld_path(l, ld_str(l, it, "template", "communicate"));
         if (yn_get(it, "template") != NULL)
             m->template_pos = yn_get(it, "template")->pos;
-        if (t != NULL && t->driver != NULL && strcmp(t->driver, "smtp") == 0 && yn_key(it, "to") == NULL)
-            ld_err(l, ld_pos(it, "via"), "%s goes by mail through target '%s' and needs 'to'", what, t->name);
+        if (t != NULL && t->driver != NULL && strcmp(t->driver, "smtp") == 0 &&
+            yn_key(it, "to") == NULL)
+            ld_err(l, ld_pos(it, "via"), "%s goes by mail through target '%s' and needs 'to'", what,
+                   t->name);
         if (yn_key(it, "when") != NULL) {
             m->when.expr = ld_expr(l, yn_get(it, "when"), "communicate.when", message_vars, true);
             m->when.src = yn_get(it, "when")->str;
@@ -611,7 +649,8 @@ void ld_communicate(struct ld *l, const struct yn *n)
 
 void ld_prepare(struct ld *l, const struct yn *n)
 {
-    static const char *const keys[] = { "backup", "snapshot", "permissions", "channels", "contacts", NULL };
+    static const char *const keys[] = { "backup",   "snapshot", "permissions",
+                                        "channels", "contacts", NULL };
     static const char *const bkeys[] = { "target", "file", "max_age", "restore_test", NULL };
     static const char *const breq[] = { "target", "file", NULL };
     static const char *const rkeys[] = { "conninfo", "check", NULL };
@@ -669,7 +708,8 @@ void ld_prepare(struct ld *l, const struct yn *n)
             ct->name = ld_str(l, it, "name", "prepare.contacts");
             ct->email = ld_str(l, it, "email", "prepare.contacts");
             ct->phone = ld_str(l, it, "phone", "prepare.contacts");
-            if (ct->email == NULL && ct->phone == NULL && yn_key(it, "email") == NULL && yn_key(it, "phone") == NULL)
+            if (ct->email == NULL && ct->phone == NULL && yn_key(it, "email") == NULL &&
+                yn_key(it, "phone") == NULL)
                 ld_err(l, it->pos, "a contact needs 'email' or 'phone'");
             p->n_contacts++;
         }

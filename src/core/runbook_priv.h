@@ -38,8 +38,10 @@ struct ld {
     struct rb_runbook *rb;
 };
 
-void ld_err(struct ld *l, struct rb_pos pos, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-void ld_warn(struct ld *l, struct rb_pos pos, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void ld_err(struct ld *l, struct rb_pos pos, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void ld_warn(struct ld *l, struct rb_pos pos, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 const char *yn_kind(const struct yn *n);            /* "a mapping", "a list", "a string" */
 bool yn_is_null(const struct yn *n);
@@ -63,12 +65,13 @@ bool ld_is_seq(struct ld *l, const struct yn *n, const char *what);
 void ld_keys(struct ld *l, const struct yn *map, struct rb_pos at, const char *what,
              const char *const *allowed, const char *const *required);
 const char *ld_str(struct ld *l, const struct yn *map, const char *key, const char *what);
-int ld_int(struct ld *l, const struct yn *map, const char *key, const char *what, int def, int min, int max);
+int ld_int(struct ld *l, const struct yn *map, const char *key, const char *what, int def, int min,
+           int max);
 bool ld_bool(struct ld *l, const struct yn *map, const char *key, const char *what, bool def);
 int64_t ld_dur(struct ld *l, const struct yn *map, const char *key, const char *what);
 struct rb_strlist ld_strlist(struct ld *l, const struct yn *map, const char *key, const char *what,
                              bool allow_scalar);
-struct rb_pos ld_pos(const struct yn *map, const char *key);   /* the key's position, or the map's */
+struct rb_pos ld_pos(const struct yn *map, const char *key); /* the key's position, or the map's */
 
 /* A target reference of one of the kinds in mask (bit 1 << kind); NULL if absent or wrong. */
 const struct rb_target *ld_target_ref(struct ld *l, const struct yn *map, const char *key,
@@ -79,8 +82,8 @@ const struct rb_target *ld_target_ref(struct ld *l, const struct yn *map, const 
 const char *ld_path(struct ld *l, const char *p);
 
 /* Parse an expression scalar and check its names against known (NULL-terminated) plus signals. */
-struct rb_expr *ld_expr(struct ld *l, const struct yn *n, const char *what, const char *const *known,
-                        bool signals);
+struct rb_expr *ld_expr(struct ld *l, const struct yn *n, const char *what,
+                        const char *const *known, bool signals);
 
 /* Sections walked by runbook_phases.c. */
 void ld_sync(struct ld *l, const struct yn *n);

@@ -69,8 +69,8 @@ static void check_dup_keys(struct rb_diags *d, const struct yn *map)
             const struct yn *prev = map->items[2 * j];
 
             if (prev->type == YN_SCALAR && strcmp(prev->str, k->str) == 0) {
-                rb_diag_add(d, RB_DIAG_ERROR, k->pos, "duplicate key '%s' (first at line %d)", k->str,
-                            prev->pos.line);
+                rb_diag_add(d, RB_DIAG_ERROR, k->pos, "duplicate key '%s' (first at line %d)",
+                            k->str, prev->pos.line);
                 break;
             }
         }
@@ -100,7 +100,8 @@ struct yn *yn_parse(struct rb_arena *a, const char *data, size_t len, struct rb_
             struct rb_pos p = mark_pos(parser.problem_mark);
 
             if (parser.context != NULL)
-                rb_diag_add(d, RB_DIAG_ERROR, p, "invalid YAML: %s %s", parser.problem, parser.context);
+                rb_diag_add(d, RB_DIAG_ERROR, p, "invalid YAML: %s %s", parser.problem,
+                            parser.context);
             else
                 rb_diag_add(d, RB_DIAG_ERROR, p, "invalid YAML: %s",
                             parser.problem != NULL ? parser.problem : "unreadable input");
@@ -123,7 +124,8 @@ struct yn *yn_parse(struct rb_arena *a, const char *data, size_t len, struct rb_
             struct yn *target = NULL;
 
             rb_diag_add(d, RB_DIAG_ERROR, mark_pos(ev.start_mark),
-                        "aliases are not supported ('*%s'); write the value out", ev.data.alias.anchor);
+                        "aliases are not supported ('*%s'); write the value out",
+                        ev.data.alias.anchor);
             for (an = anchors; an != NULL; an = an->next)
                 if (strcmp(an->name, (const char *)ev.data.alias.anchor) == 0)
                     target = an->node;
@@ -155,8 +157,9 @@ struct yn *yn_parse(struct rb_arena *a, const char *data, size_t len, struct rb_
             break;
         case YAML_SEQUENCE_START_EVENT:
         case YAML_MAPPING_START_EVENT:
-            anchor = ev.type == YAML_SEQUENCE_START_EVENT ? (const char *)ev.data.sequence_start.anchor
-                                                          : (const char *)ev.data.mapping_start.anchor;
+            anchor = ev.type == YAML_SEQUENCE_START_EVENT
+                ? (const char *)ev.data.sequence_start.anchor
+                : (const char *)ev.data.mapping_start.anchor;
             n = rb_new(a, struct yn);
             n->type = ev.type == YAML_SEQUENCE_START_EVENT ? YN_SEQ : YN_MAP;
             n->pos = mark_pos(ev.start_mark);
@@ -178,8 +181,8 @@ struct yn *yn_parse(struct rb_arena *a, const char *data, size_t len, struct rb_
         if (anchor != NULL) {
             struct yn_anchor *an = rb_new(a, struct yn_anchor);
 
-            rb_diag_add(d, RB_DIAG_ERROR, n->pos, "anchors are not supported ('&%s'); write the value out",
-                        anchor);
+            rb_diag_add(d, RB_DIAG_ERROR, n->pos,
+                        "anchors are not supported ('&%s'); write the value out", anchor);
             an->name = rb_strdup(a, anchor);
             an->node = n;
             an->next = anchors;
@@ -265,7 +268,8 @@ static int edit_distance(const char *a, const char *b)
                 v = row2[j - 1] + 1;
             if (row1[j - 1] + cost < v)
                 v = row1[j - 1] + cost;
-            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && row0[j - 2] + 1 < v)
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+                row0[j - 2] + 1 < v)
                 v = row0[j - 2] + 1;
             row2[j] = v;
         }
@@ -325,9 +329,10 @@ const char *yn_kind(const struct yn *n)
 
 bool yn_is_null(const struct yn *n)
 {
-    return n == NULL || (n->type == YN_SCALAR && n->plain &&
-                         (n->str[0] == '\0' || strcmp(n->str, "~") == 0 || strcmp(n->str, "null") == 0 ||
-                          strcmp(n->str, "Null") == 0 || strcmp(n->str, "NULL") == 0));
+    return n == NULL ||
+        (n->type == YN_SCALAR && n->plain &&
+         (n->str[0] == '\0' || strcmp(n->str, "~") == 0 || strcmp(n->str, "null") == 0 ||
+          strcmp(n->str, "Null") == 0 || strcmp(n->str, "NULL") == 0));
 }
 
 const struct yn *yn_key(const struct yn *map, const char *key)
@@ -453,7 +458,8 @@ const char *ld_str(struct ld *l, const struct yn *map, const char *key, const ch
     return v->str;
 }
 
-int ld_int(struct ld *l, const struct yn *map, const char *key, const char *what, int def, int min, int max)
+int ld_int(struct ld *l, const struct yn *map, const char *key, const char *what, int def, int min,
+           int max)
 {
     const struct yn *v = yn_get(map, key);
     const char *s;
@@ -478,7 +484,8 @@ int ld_int(struct ld *l, const struct yn *map, const char *key, const char *what
     if (v->str[0] == '-')
         x = -x;
     if (x < min || x > max) {
-        ld_err(l, v->pos, "'%s' must be between %d and %d, not %lld", qual(l, what, key), min, max, x);
+        ld_err(l, v->pos, "'%s' must be between %d and %d, not %lld", qual(l, what, key), min, max,
+               x);
         return def;
     }
     return (int)x;
@@ -494,15 +501,19 @@ bool ld_bool(struct ld *l, const struct yn *map, const char *key, const char *wh
     if (v == NULL)
         return def;
     if (v->type == YN_SCALAR && v->plain) {
-        if (strcmp(v->str, "true") == 0 || strcmp(v->str, "True") == 0 || strcmp(v->str, "TRUE") == 0)
+        if (strcmp(v->str, "true") == 0 || strcmp(v->str, "True") == 0 ||
+            strcmp(v->str, "TRUE") == 0)
             return true;
-        if (strcmp(v->str, "false") == 0 || strcmp(v->str, "False") == 0 || strcmp(v->str, "FALSE") == 0)
+        if (strcmp(v->str, "false") == 0 || strcmp(v->str, "False") == 0 ||
+            strcmp(v->str, "FALSE") == 0)
             return false;
     }
     if (v->type == YN_SCALAR && !yn_is_null(v))
-        ld_err(l, v->pos, "expected true or false for '%s', found '%s'", qual(l, what, key), v->str);
+        ld_err(l, v->pos, "expected true or false for '%s', found '%s'", qual(l, what, key),
+               v->str);
     else
-        ld_err(l, v->pos, "expected true or false for '%s', found %s", qual(l, what, key), yn_kind(v));
+        ld_err(l, v->pos, "expected true or false for '%s', found %s", qual(l, what, key),
+               yn_kind(v));
     return def;
 }
 
@@ -515,8 +526,9 @@ int64_t ld_dur(struct ld *l, const struct yn *map, const char *key, const char *
         return 0;
     ms = rb_duration_parse(s);
     if (ms < 0) {
-        ld_err(l, yn_get(map, key)->pos, "invalid duration '%s' for '%s' (use e.g. 30s, 5m, 2h30m, 1d, 250ms)",
-               s, qual(l, what, key));
+        ld_err(l, yn_get(map, key)->pos,
+               "invalid duration '%s' for '%s' (use e.g. 30s, 5m, 2h30m, 1d, 250ms)", s,
+               qual(l, what, key));
         return 0;
     }
     return ms;
@@ -539,7 +551,8 @@ struct rb_strlist ld_strlist(struct ld *l, const struct yn *map, const char *key
         return out;
     }
     if (v->type != YN_SEQ) {
-        ld_err(l, v->pos, "expected a list of strings for '%s', found %s", qual(l, what, key), yn_kind(v));
+        ld_err(l, v->pos, "expected a list of strings for '%s', found %s", qual(l, what, key),
+               yn_kind(v));
         return out;
     }
     out.items = rb_new_array(l->a, const char *, v->n + 1);
@@ -547,8 +560,8 @@ struct rb_strlist ld_strlist(struct ld *l, const struct yn *map, const char *key
         const struct yn *it = v->items[i];
 
         if (it->type != YN_SCALAR || yn_is_null(it)) {
-            ld_err(l, it->pos, "expected a list of strings for '%s'; this item is %s", qual(l, what, key),
-                   yn_kind(it));
+            ld_err(l, it->pos, "expected a list of strings for '%s'; this item is %s",
+                   qual(l, what, key), yn_kind(it));
             continue;
         }
         out.items[out.n++] = it->str;
@@ -564,8 +577,9 @@ static const char *kinds_text(struct ld *l, unsigned mask)
     for (k = RB_TARGET_DB; k <= RB_TARGET_NOTIFY; k++) {
         if (!(mask & RB_KIND_BIT(k)))
             continue;
-        s = s == NULL ? rb_target_kind_name((enum rb_target_kind)k)
-                      : rb_sprintf(l->a, "%s or %s", s, rb_target_kind_name((enum rb_target_kind)k));
+        s = s == NULL
+            ? rb_target_kind_name((enum rb_target_kind)k)
+            : rb_sprintf(l->a, "%s or %s", s, rb_target_kind_name((enum rb_target_kind)k));
     }
     return s != NULL ? s : "";
 }
@@ -587,13 +601,15 @@ const struct rb_target *ld_target_ref(struct ld *l, const struct yn *map, const 
         for (i = 0; i < l->rb->n_targets; i++)
             rb_near_try(&near, l->rb->targets[i].name);
         if (near.best != NULL || l->rb->n_targets == 0) {
-            ld_err(l, yn_get(map, key)->pos, "unknown target '%s' for '%s'%s", name, ref, rb_near_hint(l, &near));
+            ld_err(l, yn_get(map, key)->pos, "unknown target '%s' for '%s'%s", name, ref,
+                   rb_near_hint(l, &near));
         } else {
             char *list = rb_sprintf(l->a, "'%s'", l->rb->targets[0].name);
 
             for (i = 1; i < l->rb->n_targets; i++)
                 list = rb_sprintf(l->a, "%s, '%s'", list, l->rb->targets[i].name);
-            ld_err(l, yn_get(map, key)->pos, "unknown target '%s' for '%s' (targets: %s)", name, ref, list);
+            ld_err(l, yn_get(map, key)->pos, "unknown target '%s' for '%s' (targets: %s)", name,
+                   ref, list);
         }
         return NULL;
     }
@@ -603,9 +619,9 @@ const struct rb_target *ld_target_ref(struct ld *l, const struct yn *map, const 
         const char *k = rb_target_kind_name(t->kind);
         const char *want = kinds_text(l, mask);
 
-        ld_err(l, yn_get(map, key)->pos, "target '%s' is a%s %s target; '%s' needs a%s %s target", name,
-               strchr("aeiou", k[0]) != NULL ? "n" : "", k, ref, strchr("aeiou", want[0]) != NULL ? "n" : "",
-               want);
+        ld_err(l, yn_get(map, key)->pos, "target '%s' is a%s %s target; '%s' needs a%s %s target",
+               name, strchr("aeiou", k[0]) != NULL ? "n" : "", k, ref,
+               strchr("aeiou", want[0]) != NULL ? "n" : "", want);
         return NULL;
     }
     return t;
@@ -664,12 +680,12 @@ static void check_name(void *vctx, const char *name, int col)
             rb_near_try(&near, c->l->rb->signals[i].name);
     if (c->base_col > 0)
         pos.col = c->base_col + col - 1;
-    ld_err(c->l, pos, "unknown %s '%s' in '%s'%s", c->signals ? "signal or variable" : "variable", name,
-           c->what, rb_near_hint(c->l, &near));
+    ld_err(c->l, pos, "unknown %s '%s' in '%s'%s", c->signals ? "signal or variable" : "variable",
+           name, c->what, rb_near_hint(c->l, &near));
 }
 
-struct rb_expr *ld_expr(struct ld *l, const struct yn *n, const char *what, const char *const *known,
-                        bool signals)
+struct rb_expr *ld_expr(struct ld *l, const struct yn *n, const char *what,
+                        const char *const *known, bool signals)
 {
     struct rb_err err = RB_ERR_INIT;
     struct names_ctx c = { l, n, what, known, signals, 0 };

@@ -12,7 +12,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static int lookup(void *ctx, const char *name, struct rb_value *v)
 {
-    static const char *const nums[] = { "0", "0.10", "-3", "1e-05", "150", "99999999999999999999.5" };
+    static const char *const nums[] = {
+        "0", "0.10", "-3", "1e-05", "150", "99999999999999999999.5"
+    };
     size_t n = strlen(name);
 
     (void)ctx;
@@ -59,7 +61,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size >= 2) {
         int c;
         size_t half = size / 2;
-        char *x = rb_strndup(a, (const char *)data, half), *y = rb_strndup(a, (const char *)data + half, size - half);
+        char *x = rb_strndup(a, (const char *)data, half),
+             *y = rb_strndup(a, (const char *)data + half, size - half);
 
         rb_decimal_cmp(x, y, &c);
     }

@@ -75,7 +75,7 @@ static int err_col(const char *src, char *msg, size_t len)
 
     if (rb_expr_parse(a, src, &col, &err) != NULL)
         col = 0;
-    memcpy(msg, err.msg, len - 1);     /* err.msg is NUL-terminated within its first 256 bytes here */
+    memcpy(msg, err.msg, len - 1); /* err.msg is NUL-terminated within its first 256 bytes here */
     msg[len - 1] = '\0';
     rb_arena_free(a);
     return col;
@@ -99,7 +99,9 @@ static void test_decimal_exact(void **state)
     assert_int_equal(eval("-0 == 0"), 1);
     assert_int_equal(eval("zero == 0"), 1);
     assert_int_equal(eval("tiny > 0 and tiny < 0.0001"), 1);   /* exponent from a driver */
-    assert_int_equal(rb_decimal_cmp("123456789012345678901234567890.01", "123456789012345678901234567890.009", &c), 0);
+    assert_int_equal(rb_decimal_cmp("123456789012345678901234567890.01",
+                                    "123456789012345678901234567890.009", &c),
+                     0);
     assert_int_equal(c, 1);
     assert_int_equal(rb_decimal_cmp("-1", "-10", &c), 0);
     assert_int_equal(c, 1);

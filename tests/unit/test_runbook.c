@@ -99,7 +99,8 @@ static void test_contract_model(void **state)
     t = rb_runbook_target(rb, "legacy");
     assert_non_null(t);
     assert_int_equal(t->kind, RB_TARGET_DB);
-    assert_string_equal(rb_target_opt(t, "conninfo"), "host=legacy-db dbname=payroll user=rollback");
+    assert_string_equal(rb_target_opt(t, "conninfo"),
+                        "host=legacy-db dbname=payroll user=rollback");
     assert_string_equal(rb_target_opt(t, "password_env"), "LEGACY_PGPASSWORD");
     assert_int_equal(rb_target_opt_node(t, "password_env")->value_pos.line, 20);
     assert_int_equal(rb_target_opt_node(t, "password_env")->value_pos.col, 19);
@@ -131,11 +132,13 @@ static void test_contract_model(void **state)
     assert_string_equal(rb->decision.matrix[0].when_src, "calc_error_ratio > 0.10");
     assert_int_equal(rb->decision.matrix[2].action, RB_ACT_FIX_FORWARD);
     assert_int_equal(rb->decision.matrix[2].severity, RB_SEV_MEDIUM);
-    assert_int_equal(rb_expr_eval_bool(rb->decision.matrix[0].when, lookup_signals, NULL, &b, &err), 0);
+    assert_int_equal(rb_expr_eval_bool(rb->decision.matrix[0].when, lookup_signals, NULL, &b, &err),
+                     0);
     assert_false(b);   /* 0.10 > 0.10 */
     assert_int_equal(rb->decision.n_rollback_if, 3);
     assert_string_equal(rb->decision.rollback_if[0].src, "severity == \"critical\"");
-    assert_int_equal(rb_expr_eval_bool(rb->decision.rollback_if[0].expr, lookup_signals, NULL, &b, &err), 0);
+    assert_int_equal(
+        rb_expr_eval_bool(rb->decision.rollback_if[0].expr, lookup_signals, NULL, &b, &err), 0);
     assert_true(b);
 
     /* approval */
@@ -232,8 +235,9 @@ static void test_contract_model(void **state)
     assert_int_equal(rb->messages[0].to.n, 2);
     assert_string_equal(rb->messages[0].to.items[1], "hr@company.com");
     assert_string_equal(rb->messages[0].subject, "Urgent: Payroll System Update");
-    assert_string_equal(rb->messages[0].template_path,
-                        rb_sprintf(a, "%s/tests/runbooks/good/templates/leadership.txt", source_dir()));
+    assert_string_equal(
+        rb->messages[0].template_path,
+        rb_sprintf(a, "%s/tests/runbooks/good/templates/leadership.txt", source_dir()));
     assert_null(rb->messages[0].when.expr);
     assert_non_null(rb->messages[1].when.expr);
     assert_string_equal(rb->messages[1].when.src, "outcome == \"succeeded\"");
@@ -273,20 +277,24 @@ static void test_check_env(void **state)
     assert_int_equal(d.n_errors, 0);
     assert_int_equal(d.n_warnings, 5);  /* 2 variables, 3 templates */
     assert_non_null(strstr(printed(&d),
-        "c.yaml:39:19: warning: environment variable 'SMTP_PASSWORD' (password_env of target 'mail') is not set\n"
-        "c.yaml:42:14: warning: environment variable 'CHAT_WEBHOOK_URL' (url_env of target 'chat') is empty\n"
-        "c.yaml:182:15: warning: template '"));
+                           "c.yaml:39:19: warning: environment variable 'SMTP_PASSWORD' "
+                           "(password_env of target 'mail') is not set\n"
+                           "c.yaml:42:14: warning: environment variable 'CHAT_WEBHOOK_URL' "
+                           "(url_env of target 'chat') is empty\n"
+                           "c.yaml:182:15: warning: template '"));
     assert_non_null(strstr(printed(&d), "templates/staff.txt' of message 'Staff' is not readable"));
     assert_null(strstr(printed(&d), "s3cret"));
     rb_diags_init(&d, a, "c.yaml");
     rb_runbook_check_env(rb, &d, true);
     assert_int_equal(d.n_errors, 5);
-    assert_non_null(strstr(printed(&d), "c.yaml:39:19: error: environment variable 'SMTP_PASSWORD'"));
+    assert_non_null(
+        strstr(printed(&d), "c.yaml:39:19: error: environment variable 'SMTP_PASSWORD'"));
 }
 
 static const char flow_yaml[] =
     "{version: 1, name: flow, cutover: '2026-11-01T01:00:00+01:00', state_dir: ~/rb,\n"
-    " targets: {new: {driver: postgres, conninfo: 'dbname=n'}, legacy: {driver: postgres, conninfo: 'dbname=l'}},\n"
+    " targets: {new: {driver: postgres, conninfo: 'dbname=n'}, legacy: {driver: postgres, "
+    "conninfo: 'dbname=l'}},\n"
     " sync: {from: new, to: legacy, tables: [{name: t, source: {table: a, changed_since: c},\n"
     "        target: {table: b, key: [id, k]}, columns: {id: x, k: y, v: z}}]},\n"
     " verify: [{name: c, compare: {table: t}}]}\n";
@@ -346,8 +354,10 @@ static void test_flow_equals_block(void **state)
     assert_int_equal(f->sync.tables[0].key.n, 2);
     assert_int_equal(f->sync.tables[0].n_columns, b->sync.tables[0].n_columns);
     for (i = 0; i < f->sync.tables[0].n_columns; i++) {
-        assert_string_equal(f->sync.tables[0].columns[i].target_column, b->sync.tables[0].columns[i].target_column);
-        assert_string_equal(f->sync.tables[0].columns[i].source_expr, b->sync.tables[0].columns[i].source_expr);
+        assert_string_equal(f->sync.tables[0].columns[i].target_column,
+                            b->sync.tables[0].columns[i].target_column);
+        assert_string_equal(f->sync.tables[0].columns[i].source_expr,
+                            b->sync.tables[0].columns[i].source_expr);
     }
     assert_string_equal(f->checks[0].compare_table, "t");
     /* positions are those of each style */
@@ -378,9 +388,12 @@ static void test_all_problems_one_pass(void **state)
 
     assert_null(load_str(a, yaml, &d));
     assert_int_equal(d.n_errors, 6);
-    assert_string_equal(printed(&d),
-        "t.yaml:3:10: error: invalid time '2026-11-01' for 'cutover' (expected RFC 3339, e.g. 2026-11-01T00:00:00Z)\n"
-        "t.yaml:8:14: error: target 'mail' is a notification target; 'sync.from' needs a database target\n"
+    assert_string_equal(
+        printed(&d),
+        "t.yaml:3:10: error: invalid time '2026-11-01' for 'cutover' (expected RFC 3339, e.g. "
+        "2026-11-01T00:00:00Z)\n"
+        "t.yaml:8:14: error: target 'mail' is a notification target; 'sync.from' needs a database "
+        "target\n"
         "t.yaml:10:44: error: unknown signal or variable 'affected' in 'decision.rollback_if'\n"
         "t.yaml:12:32: error: no sync table named 'nope' for 'verify.compare.table'\n"
         "t.yaml:13:6: error: duplicate check 'a' (first at line 12)\n"
@@ -393,11 +406,15 @@ static void test_yaml_level_problems(void **state)
     struct rb_diags d;
 
     assert_null(load_str(a, "version: 1\nname: &n x\nstate_dir: *n\n", &d));
-    assert_non_null(strstr(printed(&d), "t.yaml:2:7: error: anchors are not supported ('&n'); write the value out\n"));
-    assert_non_null(strstr(printed(&d), "t.yaml:3:12: error: aliases are not supported ('*n'); write the value out\n"));
+    assert_non_null(strstr(
+        printed(&d), "t.yaml:2:7: error: anchors are not supported ('&n'); write the value out\n"));
+    assert_non_null(
+        strstr(printed(&d),
+               "t.yaml:3:12: error: aliases are not supported ('*n'); write the value out\n"));
 
     assert_null(load_str(a, "version: 1\nname: a\nname: b\n", &d));
-    assert_non_null(strstr(printed(&d), "t.yaml:3:1: error: duplicate key 'name' (first at line 2)\n"));
+    assert_non_null(
+        strstr(printed(&d), "t.yaml:3:1: error: duplicate key 'name' (first at line 2)\n"));
 
     assert_null(load_str(a, "version: 1\nname: [a\n", &d));
     assert_int_equal(d.n_errors, 1);
@@ -407,14 +424,19 @@ static void test_yaml_level_problems(void **state)
     assert_string_equal(printed(&d), "t.yaml:1:1: error: the runbook is empty\n");
 
     assert_null(load_str(a, "- a\n- b\n", &d));
-    assert_string_equal(printed(&d), "t.yaml:1:1: error: expected a mapping at the top of the runbook, found a list\n");
+    assert_string_equal(
+        printed(&d),
+        "t.yaml:1:1: error: expected a mapping at the top of the runbook, found a list\n");
 
     assert_null(load_str(a, "a: 1\n---\nb: 2\n", &d));
-    assert_non_null(strstr(printed(&d), "t.yaml:2:1: error: a runbook is one YAML document; found a second one\n"));
+    assert_non_null(strstr(
+        printed(&d), "t.yaml:2:1: error: a runbook is one YAML document; found a second one\n"));
 
     rb_diags_init(&d, a, "/nonexistent/x.yaml");
     assert_null(rb_runbook_load(a, "/nonexistent/x.yaml", &d));
-    assert_string_equal(printed(&d), "/nonexistent/x.yaml: error: unable to open runbook: No such file or directory\n");
+    assert_string_equal(
+        printed(&d),
+        "/nonexistent/x.yaml: error: unable to open runbook: No such file or directory\n");
 }
 
 static void test_expression_columns(void **state)
@@ -434,11 +456,15 @@ static void test_expression_columns(void **state)
         "    - ratio > 1 and ratoi < 3\n";
 
     assert_null(load_str(a, yaml, &d));
-    assert_string_equal(printed(&d),
-        "t.yaml:9:34: error: invalid expression in 'decision.matrix.when': expected a value, found '>'\n"
+    assert_string_equal(
+        printed(&d),
+        "t.yaml:9:34: error: invalid expression in 'decision.matrix.when': expected a value, found "
+        "'>'\n"
         "t.yaml:11:24: error: invalid expression in 'decision.rollback_if': unclosed '('\n"
-        "t.yaml:12:17: error: invalid expression in 'decision.rollback_if': unknown operator '='; use '=='\n"
-        "t.yaml:13:21: error: unknown signal or variable 'ratoi' in 'decision.rollback_if'; did you mean 'ratio'?\n");
+        "t.yaml:12:17: error: invalid expression in 'decision.rollback_if': unknown operator '='; "
+        "use '=='\n"
+        "t.yaml:13:21: error: unknown signal or variable 'ratoi' in 'decision.rollback_if'; did "
+        "you mean 'ratio'?\n");
 }
 
 int main(void)
