@@ -16,6 +16,7 @@
 #ifndef ROLLBACKCTL_COMPARE_H
 #define ROLLBACKCTL_COMPARE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -31,6 +32,12 @@
 /* The whole comparison's deadline when none is given: hashing 1M rows takes seconds, 1G an hour. */
 #define RB_COMPARE_TIMEOUT_MS (60 * 60 * 1000)
 
+struct rb_compare_result;
+struct rb_compare_row;
+/* Called for every row found (missing: absent in legacy; else differing); row lives for the call. */
+typedef void (*rb_compare_row_fn)(void *ctx, const struct rb_compare_result *res, bool missing,
+                                  const struct rb_compare_row *row);
+
 struct rb_compare_opts {
     const char *cutover;   /* RFC 3339; rows with changed_since > cutover are compared */
     size_t list_max;       /* rows listed per kind; 0 = RB_COMPARE_LIST_MAX, SIZE_MAX = all */
@@ -38,6 +45,8 @@ struct rb_compare_opts {
     size_t bucket_rows;    /* average rows per bucket; 0 = RB_COMPARE_BUCKET_ROWS */
     const char *src_label; /* target names for messages; NULL = "new" / "legacy" */
     const char *dst_label;
+    rb_compare_row_fn on_row;   /* set: rows go here as found and none are listed in the result */
+    void *on_row_ctx;
 };
 
 /* One column of a listed row: for a missing row its new value, for a differing one both. */

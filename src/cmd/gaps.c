@@ -58,57 +58,56 @@ static const char *quoted(struct rb_arena *a, const char *v)
     return v != NULL ? rb_sprintf(a, "'%s'", v) : "NULL";
 }
 
-static void emit_csv(FILE *out, struct rb_arena *a, const struct rb_compare_result *res)
+struct gaps_out {
+    FILE *out;
+    bool csv;
+};
+
+static void emit_csv(FILE *out, struct rb_arena *a, const struct rb_compare_result *res,
+                     bool missing, const struct rb_compare_row *row)
 {
-    for (size_t i = 0; i < res->n_missing_rows; i++) {
-        const struct rb_compare_row *row = &res->missing_rows[i];
-
-        for (size_t c = 0; c < row->n_cols; c++) {
-            fprintf(out, "%s,manual_entry,", res->table);
-            csv_field(out, key_label(a, res, row), false);
-            fprintf(out, ",%s,", row->cols[c].column);
-            csv_field(out, row->cols[c].new_value, row->cols[c].new_value == NULL);
-            fputs(",\n", out);
-        }
-    }
-    for (size_t i = 0; i < res->n_differing_rows; i++) {
-        const struct rb_compare_row *row = &res->differing_rows[i];
-
-        for (size_t c = 0; c < row->n_cols; c++) {
-            fprintf(out, "%s,review,", res->table);
-            csv_field(out, key_label(a, res, row), false);
-            fprintf(out, ",%s,", row->cols[c].column);
-            csv_field(out, row->cols[c].new_value, row->cols[c].new_value == NULL);
-            fputc(',', out);
+    for (size_t c = 0; c < row->n_cols; c++) {
+        fprintf(out, "%s,%s,", res->table, missing ? "manual_entry" : "review");
+        csv_field(out, key_label(a, res, row), false);
+        fprintf(out, ",%s,", row->cols[c].column);
+        csv_field(out, row->cols[c].new_value, row->cols[c].new_value == NULL);
+        fputc(',', out);
+        if (!missing)
             csv_field(out, row->cols[c].legacy_value, row->cols[c].legacy_value == NULL);
-            fputc('\n', out);
-        }
+        fputc('\n', out);
     }
 }
 
-static void emit_text(FILE *out, struct rb_arena *a, const struct rb_compare_result *res)
+static void emit_text(FILE *out, struct rb_arena *a, const struct rb_compare_result *res,
+                      bool missing, const struct rb_compare_row *row)
 {
-    for (size_t i = 0; i < res->n_missing_rows; i++) {
-        const struct rb_compare_row *row = &res->missing_rows[i];
-        const char *detail = "";
+    const char *detail = "";
 
-        for (size_t c = 0; c < row->n_cols; c++)
+    for (size_t c = 0; c < row->n_cols; c++) {
+        if (missing)
             detail = rb_sprintf(a, "%s%s%s=%s", detail, c > 0 ? " " : "", row->cols[c].column,
                                 quoted(a, row->cols[c].new_value));
-        fprintf(out, "%-24s %-13s %-24s %s\n", res->table, "manual_entry", key_label(a, res, row),
-                detail);
-    }
-    for (size_t i = 0; i < res->n_differing_rows; i++) {
-        const struct rb_compare_row *row = &res->differing_rows[i];
-        const char *detail = "";
-
-        for (size_t c = 0; c < row->n_cols; c++)
+        else
             detail = rb_sprintf(a, "%s%s%s: new %s legacy %s", detail, c > 0 ? "; " : "",
                                 row->cols[c].column, quoted(a, row->cols[c].new_value),
                                 quoted(a, row->cols[c].legacy_value));
-        fprintf(out, "%-24s %-13s %-24s %s\n", res->table, "review", key_label(a, res, row),
-                detail);
     }
+    fprintf(out, "%-24s %-13s %-24s %s\n", res->table, missing ? "manual_entry" : "review",
+            key_label(a, res, row), detail);
+}
+
+/* Each row as the comparison finds it, formatted in its own arena: output of any size, flat memory. */
+static void emit_row(void *ctx, const struct rb_compare_result *res, bool missing,
+                     const struct rb_compare_row *row)
+{
+    struct gaps_out *g = ctx;
+    struct rb_arena *a = rb_arena_new();
+
+    if (g->csv)
+        emit_csv(g->out, a, res, missing, row);
+    else
+        emit_text(g->out, a, res, missing, row);
+    rb_arena_free(a);
 }
 
 static cJSON *gaps_json(const struct rb_compare_result *res)
@@ -201,7 +200,14 @@ int rb_cmd_gaps(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *err)
     }
     for (size_t i = 0; i < rb->sync.n_tables; i++) {
         const struct rb_sync_table *t = &rb->sync.tables[i];
-        struct rb_compare_opts o = { rb->cutover_src, SIZE_MAX, 0, 0, rb->sync.from, rb->sync.to };
+        struct gaps_out sink = { ctx->out, csv };
+        struct rb_compare_opts o = { .cutover = rb->cutover_src,
+                                     .list_max = SIZE_MAX,
+                                     .src_label = rb->sync.from,
+                                     .dst_label = rb->sync.to,
+                                     /* JSON is one document, built whole; text and CSV stream */
+                                     .on_row = doc == NULL ? emit_row : NULL,
+                                     .on_row_ctx = &sink };
         struct rb_compare_result res;
 
         if (only != NULL && strcmp(only, t->name) != 0)
@@ -224,10 +230,6 @@ int rb_cmd_gaps(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *err)
             while ((g = cJSON_DetachItemFromArray(arr, 0)) != NULL)
                 cJSON_AddItemToArray(gaps, g);
             cJSON_Delete(arr);
-        } else if (csv) {
-            emit_csv(ctx->out, run->arena, &res);
-        } else {
-            emit_text(ctx->out, run->arena, &res);
         }
     }
     if (doc != NULL)

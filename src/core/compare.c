@@ -406,12 +406,12 @@ static const char *dup_value(struct rb_arena *a, const PGresult *r, int col)
     return PQgetisnull(r, 0, col) ? NULL : rb_strdup(a, PQgetvalue(r, 0, col));
 }
 
-static const char **row_key(struct cmp *st, const PGresult *r)
+static const char **row_key(struct cmp *st, struct rb_arena *a, const PGresult *r)
 {
-    const char **key = rb_new_array(st->a, const char *, st->nkeys);
+    const char **key = rb_new_array(a, const char *, st->nkeys);
 
     for (size_t k = 0; k < st->nkeys; k++)
-        key[k] = dup_value(st->a, r, 1 + (int)st->keyidx[k]);
+        key[k] = dup_value(a, r, 1 + (int)st->keyidx[k]);
     return key;
 }
 
@@ -430,20 +430,15 @@ static struct rb_compare_row *list_slot(struct cmp *st, struct rb_compare_row **
     return &(*rows)[(*n)++];
 }
 
-static void note_missing(struct cmp *st, struct rb_compare_result *res, const PGresult *s)
+static void fill_missing(struct cmp *st, struct rb_arena *a, struct rb_compare_row *row,
+                         const PGresult *s)
 {
-    struct rb_compare_row *row;
-
-    res->missing++;
-    if (res->n_missing_rows >= st->list_max)
-        return;
-    row = list_slot(st, &res->missing_rows, &res->n_missing_rows, &st->cap_missing);
-    row->key = row_key(st, s);
+    row->key = row_key(st, a, s);
     row->n_cols = st->ncols;
-    row->cols = rb_new_array(st->a, struct rb_compare_col, st->ncols);
+    row->cols = rb_new_array(a, struct rb_compare_col, st->ncols);
     for (size_t i = 0; i < st->ncols; i++) {
         row->cols[i].column = st->cols[i].name;
-        row->cols[i].new_value = dup_value(st->a, s, 1 + (int)i);
+        row->cols[i].new_value = dup_value(a, s, 1 + (int)i);
     }
 }
 
@@ -456,10 +451,65 @@ static bool same_value(const PGresult *s, const PGresult *d, int col)
     return strcmp(PQgetvalue(s, 0, col), PQgetvalue(d, 0, col)) == 0;
 }
 
+static void fill_differing(struct cmp *st, struct rb_arena *a, struct rb_compare_row *row,
+                           const PGresult *s, const PGresult *d, size_t n)
+{
+    row->key = row_key(st, a, s);
+    row->n_cols = 0;
+    row->cols = rb_new_array(a, struct rb_compare_col, n);
+    for (size_t i = 0; i < st->ncols; i++) {
+        if (same_value(s, d, 1 + (int)i))
+            continue;
+        row->cols[row->n_cols].column = st->cols[i].name;
+        row->cols[row->n_cols].new_value = dup_value(a, s, 1 + (int)i);
+        row->cols[row->n_cols].legacy_value = dup_value(a, d, 1 + (int)i);
+        row->n_cols++;
+    }
+}
+
+/*
+ * A found row: handed to on_row (built in a scratch arena freed right after, so memory stays
+ * flat however many rows are found), or kept in the result's list while there is room.
+ */
+static void found(struct cmp *st, struct rb_compare_result *res, bool missing, const PGresult *s,
+                  const PGresult *d, size_t n)
+{
+    struct rb_compare_row *row, tmp;
+
+    if (st->o->on_row != NULL) {
+        struct rb_arena *scratch = rb_arena_new();
+
+        memset(&tmp, 0, sizeof(tmp));
+        if (missing)
+            fill_missing(st, scratch, &tmp, s);
+        else
+            fill_differing(st, scratch, &tmp, s, d, n);
+        st->o->on_row(st->o->on_row_ctx, res, missing, &tmp);
+        rb_arena_free(scratch);
+        return;
+    }
+    if (missing) {
+        if (res->n_missing_rows >= st->list_max)
+            return;
+        row = list_slot(st, &res->missing_rows, &res->n_missing_rows, &st->cap_missing);
+        fill_missing(st, st->a, row, s);
+    } else {
+        if (res->n_differing_rows >= st->list_max)
+            return;
+        row = list_slot(st, &res->differing_rows, &res->n_differing_rows, &st->cap_differing);
+        fill_differing(st, st->a, row, s, d, n);
+    }
+}
+
+static void note_missing(struct cmp *st, struct rb_compare_result *res, const PGresult *s)
+{
+    res->missing++;
+    found(st, res, true, s, NULL, st->ncols);
+}
+
 static void compare_rows(struct cmp *st, struct rb_compare_result *res, const PGresult *s,
                          const PGresult *d)
 {
-    struct rb_compare_row *row;
     size_t n = 0;
 
     for (size_t i = 0; i < st->ncols; i++)
@@ -468,19 +518,7 @@ static void compare_rows(struct cmp *st, struct rb_compare_result *res, const PG
     if (n == 0)
         return;
     res->differing++;
-    if (res->n_differing_rows >= st->list_max)
-        return;
-    row = list_slot(st, &res->differing_rows, &res->n_differing_rows, &st->cap_differing);
-    row->key = row_key(st, s);
-    row->cols = rb_new_array(st->a, struct rb_compare_col, n);
-    for (size_t i = 0; i < st->ncols; i++) {
-        if (same_value(s, d, 1 + (int)i))
-            continue;
-        row->cols[row->n_cols].column = st->cols[i].name;
-        row->cols[row->n_cols].new_value = dup_value(st->a, s, 1 + (int)i);
-        row->cols[row->n_cols].legacy_value = dup_value(st->a, d, 1 + (int)i);
-        row->n_cols++;
-    }
+    found(st, res, false, s, d, n);
 }
 
 /* Stream the rows of the differing buckets from both sides and merge them by key text. */

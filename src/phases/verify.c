@@ -84,7 +84,10 @@ static int check_compare(struct rb_run *run, const struct rb_check *chk, cJSON *
 {
     const struct rb_runbook *rb = run->rb;
     const struct rb_sync_table *t = rb_runbook_sync_table(rb, chk->compare_table);
-    struct rb_compare_opts o = { rb->cutover_src, LIST_MAX, 0, 0, rb->sync.from, rb->sync.to };
+    struct rb_compare_opts o = { .cutover = rb->cutover_src,
+                                 .list_max = LIST_MAX,
+                                 .src_label = rb->sync.from,
+                                 .dst_label = rb->sync.to };
     struct rb_compare_result res;
     PGconn *src, *dst;
 
