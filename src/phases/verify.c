@@ -2,10 +2,11 @@
  * verify.c - the verify phase: every check of the runbook's `verify:` section, and the report.
  *
  * One action per check ("verify/<n>-<name>"), each only reading, so idempotent; a failing check
- * is a non-critical failure (the others still run) and sets the run fact verification=failed.
- * The last action, "verify/report", gathers all results (from this process or, after a resume,
- * from the journal), writes verification.json and verification.txt into the run folder and sets
- * verification=passed|failed; the engine fails the run (exit 1) on "failed".
+ * is a non-critical failure, so the others still run. Whenever every check has a result (from
+ * this process or, after a resume, from the journal), the report is rebuilt: verification.json
+ * and verification.txt in the run folder, and the run fact verification=passed|failed, which
+ * the engine turns into a failed run (exit 1). The last action, "verify/report", does the same
+ * once more for a run where some check never produced a result.
  *
  * Kinds: compare (compare.h), equal (two scalars), totals (per-key sums, exact decimals,
  * inclusive tolerance), and the sql/http/run probes.
