@@ -1,0 +1,94 @@
+/*
+ * test_compare.c - what the comparison reports, without a database: the JSON of a result (NULL
+ * and '' kept apart, keys by column, counts), and the plan text naming both sides' queries.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "rollbackctl/compare.h"
+
+static void test_result_json(void **state)
+{
+    const char *keys[] = { "emp_id", "period" };
+    struct rb_strlist key = { keys, 2, { 0, 0 } };
+    const char *k1[] = { "7", "2026-11" }, *k2[] = { "8", NULL };
+    struct rb_compare_col miss_cols[] = { { "note", NULL, NULL }, { "label", "", NULL } };
+    struct rb_compare_col diff_cols[] = { { "rate", "1.50", "1.51" } };
+    struct rb_compare_row missing[] = { { k2, miss_cols, 2 } };
+    struct rb_compare_row differing[] = { { k1, diff_cols, 1 } };
+    struct rb_compare_result r;
+    cJSON *j;
+    char *txt;
+
+    (void)state;
+    memset(&r, 0, sizeof(r));
+    r.table = "rates";
+    r.source_table = "rates_new";
+    r.target_table = "rates";
+    r.key_columns = &key;
+    r.source_rows = 10;
+    r.missing = 3; /* more than listed: all counted, some listed */
+    r.differing = 1;
+    r.missing_rows = missing;
+    r.n_missing_rows = 1;
+    r.differing_rows = differing;
+    r.n_differing_rows = 1;
+    j = rb_compare_result_json(&r);
+    txt = cJSON_PrintUnformatted(j);
+    assert_non_null(strstr(txt, "\"source_rows\":10,\"matching\":6,\"missing_in_legacy\":3"));
+    assert_non_null(strstr(txt,
+                           "\"missing\":[{\"key\":{\"emp_id\":\"8\",\"period\":null},"
+                           "\"new\":{\"note\":null,\"label\":\"\"}}]"));
+    assert_non_null(
+        strstr(txt,
+               "\"differences\":[{\"key\":{\"emp_id\":\"7\",\"period\":\"2026-11\"},"
+               "\"columns\":[{\"column\":\"rate\",\"new\":\"1.50\",\"legacy\":\"1.51\"}]}]"));
+    assert_null(strstr(txt, "null_keys"));
+    free(txt);
+    cJSON_Delete(j);
+}
+
+static void test_describe(void **state)
+{
+    struct rb_arena *a = rb_arena_new();
+    const char *keys[] = { "payment_id" };
+    struct rb_column_map cols[] = { { "payment_id", "id", { 0, 0 } },
+                                    { "gross_pay", "gross_amount", { 0, 0 } } };
+    struct rb_sync_table t;
+    const char *d;
+
+    (void)state;
+    memset(&t, 0, sizeof(t));
+    t.name = "processed_payments";
+    t.source_table = "employee_payments";
+    t.changed_since = "created_at";
+    t.where = "status = 'completed'";
+    t.target_table = "payroll_history";
+    t.key.items = keys;
+    t.key.n = 1;
+    t.columns = cols;
+    t.n_columns = 2;
+    d = rb_compare_describe(a, &t, "2026-11-01T00:00:00Z");
+    assert_non_null(strstr(d,
+                           "FROM \"employee_payments\" WHERE \"created_at\" > "
+                           "'2026-11-01T00:00:00Z'::timestamptz AND (status = 'completed')"));
+    assert_non_null(strstr(d, "(gross_amount)::<legacy type of gross_pay>"));
+    assert_non_null(
+        strstr(d, "FROM \"payroll_history\" WHERE (\"payment_id\") among the new rows' keys"));
+    rb_arena_free(a);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_result_json),
+        cmocka_unit_test(test_describe),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
