@@ -80,6 +80,7 @@ static void lock_holder(PGconn *dst, char *pid, size_t pidlen, char *app, size_t
         "SELECT a.pid, coalesce(a.application_name, ''), coalesce(a.client_addr::text, 'local'), "
         "a.backend_start FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
         "WHERE l.locktype = 'advisory' AND l.granted AND l.classid = 1380074324 AND l.objid = 1 "
+        "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
         "AND a.pid <> pg_backend_pid() LIMIT 1",
         0, NULL, NULL);
 

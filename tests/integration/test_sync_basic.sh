@@ -52,7 +52,8 @@ assert_eq "$(rb_psql "$NEW" "select sum(gross_amount) || '|' || sum(net_amount) 
   "money matches to the cent"
 assert_eq 3 "$(rb_psql "$LEG" "select count(*) from rollbackctl_ledger")" "one ledger row per table"
 assert_eq "900" "$(rb_psql "$LEG" "select rows from rollbackctl_ledger where table_name = 'processed_payments'")"
-assert_eq 0 "$(rb_psql "$LEG" "select count(*) from pg_locks where locktype = 'advisory'")" "the sync lock ends with the run"
+assert_eq 0 "$(rb_psql "$LEG" "select count(*) from pg_locks where locktype = 'advisory' and database = (select oid from pg_database where datname = current_database())")" \
+  "the sync lock ends with the run"
 
 # --- a second execute finds nothing to change ---------------------------------------------------
 after=$(table_md5 "$LEG" "select * from payroll_history")

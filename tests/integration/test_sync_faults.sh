@@ -72,7 +72,8 @@ exec 7>"$fifo"
 rb_on_exit kill "$holder"
 echo "set application_name = 'other rollback'; select pg_advisory_lock(1380074324, 1);" >&7
 for _ in $(seq 50); do
-  [[ $(rb_psql "$LEG" "select count(*) from pg_locks where locktype = 'advisory' and granted") == 1 ]] && break
+  [[ $(rb_psql "$LEG" "select count(*) from pg_locks where locktype = 'advisory' and granted
+                      and database = (select oid from pg_database where datname = current_database())") == 1 ]] && break
   sleep 0.1
 done
 assert_exit 4 "$RB_BIN" -f "$RB" execute --reason "locked out" --yes
