@@ -50,10 +50,15 @@ int rb_err_wrap(struct rb_err *err, const char *fmt, ...)
     va_start(ap, fmt);
     n = vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
     va_end(ap);
-    if (n >= 0 && (size_t)n < sizeof(err->msg) - 2) {
+    if (n >= 0 && (size_t)n < sizeof(err->msg) - 3) {
+        size_t room = sizeof(err->msg) - (size_t)n - 3;
+        size_t len = strlen(old);
+
+        if (len > room)
+            len = room;
         memcpy(err->msg + n, ": ", 2);
-        strncpy(err->msg + n + 2, old, sizeof(err->msg) - (size_t)n - 3);
-        err->msg[sizeof(err->msg) - 1] = '\0';
+        memcpy(err->msg + n + 2, old, len);
+        err->msg[(size_t)n + 2 + len] = '\0';
     }
     if (err->cls == RB_E_NONE)
         err->cls = RB_E_FAILED;
