@@ -190,10 +190,9 @@ static void reset_conns(struct cmp *st)
             continue;
         if (PQtransactionStatus(c) == PQTRANS_ACTIVE && rb_pg_cancel(c) < 0)
             continue;
-        if (PQtransactionStatus(c) != PQTRANS_IDLE) {
-            PGresult *r = PQexec(c, "ROLLBACK");
-            PQclear(r);
-        }
+        /* with a deadline, like every statement: a hung server must not hang the cleanup */
+        if (PQtransactionStatus(c) != PQTRANS_IDLE)
+            rb_pg_exec(c, 10000, "ROLLBACK", 0, NULL, NULL);
     }
 }
 
