@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Exactly once under SIGKILL (issue 3 "Exactly once"): a sync of 240,000 rows into two legacy
-# tables is killed with SIGKILL at many points (during COPY, upsert, between tables) and resumed
+# tables is killed with SIGKILL at up to 12 points (while the target runs the COPY or the upsert,
+# and at fractions of the run's time) and resumed
 # each time; the legacy tables must end byte for byte as after an uninterrupted run (md5 of the
 # ordered table text), with one ledger row per table. Then the narrowest window: the process is
 # frozen while the server commits a table and killed before it can journal "done"; resume must
@@ -27,7 +28,9 @@ legacy_md5() {
 
 # --- the reference: one uninterrupted run ---------------------------------------------------------
 REF=$(legacy_db kref)
+t0=$(date +%s%N)
 assert_exit 0 "$RB_BIN" -f "$(runbook "$REF" "$T/ref")" execute --reason reference --yes
+ref_ms=$((($(date +%s%N) - t0) / 1000000))
 want=$(legacy_md5 "$REF")
 
 # --- killed at many points, resumed each time ------------------------------------------------------
@@ -35,21 +38,48 @@ LEG=$(legacy_db kleg)
 RB=$(runbook "$LEG" "$T/kill")
 cmd=(execute --reason "kill test" --yes)
 kills=0
-for delay in 0.05 0.3 0.6 0.9 1.2 1.5 1.8 2.1 2.4 2.7 0.2 1.0; do
+
+# start: run execute the first time, resume after that; in the background, its pid in $pid.
+start() {
   "$RB_BIN" -f "$RB" "${cmd[@]}" >>"$T/kill.log" 2>&1 &
   pid=$!
-  # The first time, wait until the run exists so that there is something to resume.
   if [[ ${cmd[0]} == execute ]]; then
-    for _ in $(seq 100); do compgen -G "$T/kill/runs/*/journal.jsonl" >/dev/null && break; sleep 0.02; done
+    # Wait until the run exists, so that there is something to resume.
+    for _ in $(seq 200); do compgen -G "$T/kill/runs/*/journal.jsonl" >/dev/null && break; sleep 0.02; done
   fi
-  sleep "$delay"
-  if kill -9 "$pid" 2>/dev/null; then kills=$((kills + 1)); fi
-  wait "$pid" 2>/dev/null || true
   cmd=(resume)
-  # Stop once a resume finished the run before the kill arrived.
-  [[ $("$RB_BIN" -f "$RB" -o json status | jq -r .outcome) == succeeded ]] && break
+}
+finish() { wait "$pid" 2>/dev/null || true; }
+done_yet() { [[ $("$RB_BIN" -f "$RB" -o json status | jq -r .outcome) == succeeded ]]; }
+
+# 1. Kill points by state: while the target runs the COPY, or the upsert, of whichever table is in
+#    flight (an interrupted table is redone from scratch, so each state comes again).
+for stmt in "COPY pg_temp.rollbackctl_stage" "WITH upsert" "COPY pg_temp.rollbackctl_stage" "WITH upsert" \
+            "COPY pg_temp.rollbackctl_stage" "WITH upsert"; do
+  start
+  for _ in $(seq 1500); do
+    kill -0 "$pid" 2>/dev/null || break
+    if [[ $(rb_psql "$LEG" "select count(*) from pg_stat_activity where datname = current_database()
+             and application_name like 'rollbackctl%' and state = 'active' and query like '$stmt%'") -ge 1 ]]; then
+      kill -9 "$pid" && kills=$((kills + 1)) && echo "# killed during '$stmt'"
+      break
+    fi
+    sleep 0.01
+  done
+  finish
+  done_yet && break
 done
-((kills >= 4)) || rb_fail "only $kills kills landed before a resume finished"
+
+# 2. Kill points by time: fractions of the uninterrupted run's time.
+for frac in 0.02 0.1 0.2 0.3 0.4 0.5; do
+  done_yet && break
+  delay=$(awk -v f="$frac" -v ms="$ref_ms" 'BEGIN { printf "%.3f", f * ms / 1000 }')
+  start
+  sleep "$delay"
+  if kill -9 "$pid" 2>/dev/null; then kills=$((kills + 1)); echo "# killed after ${delay}s"; fi
+  finish
+done
+((kills >= 6)) || rb_fail "only $kills kills landed before a resume finished"
 rb_ok "killed $kills times with SIGKILL, resumed after each"
 if [[ $("$RB_BIN" -f "$RB" -o json status | jq -r .outcome) != succeeded ]]; then
   assert_exit 0 "$RB_BIN" -f "$RB" resume
