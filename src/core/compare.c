@@ -77,6 +77,9 @@ static int send_query(struct cmp *st, enum side s, const char *sql, bool single_
 {
     if (!PQsendQueryParams(st->c[s], sql, 0, NULL, NULL, NULL, NULL, 0))
         return side_err(st, s, NULL, err);
+    /* a connection someone left nonblocking may hold part of a long query (a bucket list) */
+    if (rb_pg_flush(st->c[s], st->deadline, err) < 0)
+        return rb_err_wrap(err, "on '%s'", st->label[s]);
     if (single_row && !PQsetSingleRowMode(st->c[s]))
         return side_err(st, s, NULL, err);
     return 0;
