@@ -130,8 +130,6 @@ int rb_engine_replay(struct rb_run *run, const struct rb_journal_log *log, struc
     size_t i;
 
     (void)err;
-    if (run->replay == NULL)
-        run->replay = cJSON_CreateObject();
     for (i = 0; i < log->n; i++) {
         const struct rb_journal_entry *e = &log->entries[i];
         cJSON *st;
@@ -279,8 +277,6 @@ int rb_engine_execute(struct rb_run *run, struct rb_err *err)
     size_t i, k, first;
     cJSON *d;
 
-    if (run->replay == NULL)
-        run->replay = cJSON_CreateObject();
     for (i = 0; i < sizeof(phases) / sizeof(phases[0]); i++) {
         first = run->n_actions;
         if (phases[i].plan(run, err) < 0) {

@@ -60,6 +60,8 @@ struct rb_run *rb_run_new(struct rb_ctx *ctx, const struct rb_runbook *rb, enum 
     run->state_dir = rb != NULL ? rb->state_dir : NULL;
     run->facts = cJSON_CreateObject();
     rb_arena_on_free(ctx->arena, free_json, run->facts);
+    run->replay = cJSON_CreateObject();
+    rb_arena_on_free(ctx->arena, free_json, run->replay);
     run->outcome = "planned";
     return run;
 }
