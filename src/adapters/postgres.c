@@ -159,13 +159,23 @@ static PGconn *pg_connect(struct rb_arena *a, const struct rb_pg_opts *o, void *
     void *h;
     int n = 0;
 
-    /* Keywords after dbname override what the conninfo says; those before are defaults. */
-    keys[n] = "fallback_application_name", vals[n++] = "rollbackctl";
-    keys[n] = "dbname", vals[n++] = o->conninfo != NULL ? o->conninfo : "";
-    keys[n] = "client_encoding", vals[n++] = "UTF8";
-    if (o->password != NULL)
-        keys[n] = "password", vals[n++] = o->password;
-    keys[n] = NULL, vals[n] = NULL;
+    /*
+     * dbname is expanded as a whole conninfo (expand_dbname = 1): keywords after it override what
+     * the conninfo says (encoding, the password from password_env), fallback_application_name
+     * only applies when the conninfo names no application.
+     */
+    keys[n] = "fallback_application_name";
+    vals[n++] = "rollbackctl";
+    keys[n] = "dbname";
+    vals[n++] = o->conninfo != NULL ? o->conninfo : "";
+    keys[n] = "client_encoding";
+    vals[n++] = "UTF8";
+    if (o->password != NULL) {
+        keys[n] = "password";
+        vals[n++] = o->password;
+    }
+    keys[n] = NULL;
+    vals[n] = NULL;
 
     c = PQconnectStartParams(keys, vals, 1);
     if (c == NULL)
