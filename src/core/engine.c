@@ -241,6 +241,8 @@ static int apply_action(struct rb_run *run, struct rb_action *act, struct rb_err
         double s = elapsed_s(&t0);
         cJSON *res = act->result != NULL ? cJSON_Duplicate(act->result, 1) : cJSON_CreateObject();
 
+        /* The engine's clock is the one journaled: it covers the whole apply. */
+        cJSON_DeleteItemFromObjectCaseSensitive(res, "duration_ms");
         cJSON_AddNumberToObject(res, "duration_ms", (double)(long long)(s * 1000.0));
         rc = rb_journal_append(&run->journal, act->phase, act->name, "done", res, err);
         cJSON_Delete(res);
