@@ -311,7 +311,9 @@ int rb_engine_execute(struct rb_run *run, struct rb_err *err)
                     rb_err_clear(err);
                     continue;
                 }
-                run->outcome = err->cls == RB_E_DECLINED ? "declined" : "failed";
+                run->outcome = err->cls == RB_E_DECLINED      ? "declined"
+                               : err->cls == RB_E_INTERRUPTED ? "interrupted"
+                                                              : "failed";
                 return -1;
             }
         }
