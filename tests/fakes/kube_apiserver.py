@@ -23,7 +23,8 @@ that an unmodified kubectl can discover, get and scale against it:
 
 Test knobs, on the same port without authentication (under /_control/):
   GET  /_control/state        every object, by resource, namespace and name
-  GET  /_control/log          the request log (method, path, query, content type, user, status, body)
+  GET  /_control/log          the request log (method, path, query, content type, user, status, body,
+                              token_sha256: first 16 hex digits of the bearer token's SHA-256)
   DELETE /_control/log        clear it
   POST /_control/faults       {"faults":[{"count":N,"status":500|429|409|...,"retry_after":S,
                                "hang":SECONDS,"method":"PATCH","path":"substring","query":"substring"}]}
@@ -45,6 +46,7 @@ import argparse
 import base64
 import copy
 import csv
+import hashlib
 import datetime
 import io
 import json
@@ -627,6 +629,8 @@ class Handler(BaseHTTPRequestHandler):
         try:
             user, groups = self.authenticate()
             entry["user"] = user
+            if self.token_id:
+                entry["token_sha256"] = self.token_id
             fault = self.take_fault(url.path, url.query)
             if fault is not None:
                 if fault.get("hang"):
@@ -692,8 +696,11 @@ class Handler(BaseHTTPRequestHandler):
 
     def authenticate(self):
         auth = self.headers.get("Authorization", "")
+        self.token_id = None
         if auth.startswith("Bearer "):
             token = auth[7:].strip()
+            # which token authenticated (for rotation tests), never the token itself
+            self.token_id = hashlib.sha256(token.encode()).hexdigest()[:16]
             for row in self.server.read_tokens():
                 if row[0] == token:
                     groups = row[3].split(",") if len(row) > 3 and row[3] else []

@@ -158,7 +158,7 @@ echo payroll >"$SA/namespace"
 printf '%s\n' "$KUBE_FAKE_TOKEN" >"$SA/token"
 rb=$(runbook rsa "" "$SCALE")
 kube_fake_ctl "$F" DELETE /_control/log >/dev/null
-kube_fake_fault "$F" '{"count":1,"status":429,"retry_after":3,"method":"PATCH","path":"/scale"}'
+kube_fake_fault "$F" '{"count":1,"status":429,"retry_after":4,"method":"PATCH","path":"/scale"}'
 port=$(cat "$F/port")
 KUBERNETES_SERVICE_HOST=127.0.0.1 KUBERNETES_SERVICE_PORT=$port ROLLBACKCTL_SERVICEACCOUNT_DIR=$SA \
   "$RB_BIN" -f "$rb" execute --reason "rotation" --yes >"$T/rsa.out" 2>&1 &
@@ -176,8 +176,10 @@ rc=0; wait "$pid" || rc=$?
 [ "$rc" = 0 ] || { cat "$T/rsa.out"; rb_fail "in-cluster run with a rotated token failed (exit $rc)"; }
 rb_ok "in-cluster run with the token rotated mid-run succeeded"
 assert_eq "0" "$(replicas)" "scaled through the service account"
-assert_eq "429 200" "$(kube_fake_log "$F" '[.[] | select(.method == "PATCH") | .status] | map(tostring) | join(" ")')" \
-  "the retry after the rotation was accepted"
+sha() { printf '%s' "$1" | sha256sum | cut -c1-16; }
+assert_eq "429:$(sha "$KUBE_FAKE_TOKEN") 200:$(sha "$new_token")" \
+  "$(kube_fake_log "$F" '[.[] | select(.method == "PATCH") | "\(.status):\(.token_sha256)"] | join(" ")')" \
+  "the first PATCH carried the old token, the retry after the rotation the new one"
 assert_exit 1 env KUBERNETES_SERVICE_HOST=127.0.0.1 KUBERNETES_SERVICE_PORT=$port ROLLBACKCTL_SERVICEACCOUNT_DIR=$T/none \
   "$RB_BIN" -f "$rb" plan
 assert_contains "$RB_ERR" "unable to read the service account token" "in-cluster without a token: clear error"
