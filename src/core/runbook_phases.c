@@ -15,17 +15,38 @@
 #define DB_BIT RB_KIND_BIT(RB_TARGET_DB)
 
 /* Report a second use of a name in a list; first_line of the earlier one. */
-static bool dup_name(struct ld *l, const char *what, const char *name, struct rb_pos pos,
-                     const char *const *names, const struct rb_pos *poss, size_t n)
+/*
+ * Names seen so far in one list (restore steps, checks, messages), so that a duplicate is reported
+ * at its own line with the line of the first.
+ */
+struct ld_names {
+    const char **names;
+    struct rb_pos *poss;
+    size_t n;
+};
+
+static void ld_names_init(struct ld *l, struct ld_names *nm, size_t cap)
+{
+    nm->names = rb_new_array(l->a, const char *, cap + 1);
+    nm->poss = rb_new_array(l->a, struct rb_pos, cap + 1);
+    nm->n = 0;
+}
+
+/* Report name if already seen; otherwise remember it. NULL names (already reported) are skipped. */
+static void ld_names_add(struct ld *l, struct ld_names *nm, const char *what, const char *name,
+                         struct rb_pos at, struct rb_pos first)
 {
     size_t i;
 
-    for (i = 0; i < n; i++)
-        if (names[i] != NULL && strcmp(names[i], name) == 0) {
-            ld_err(l, pos, "duplicate %s '%s' (first at line %d)", what, name, poss[i].line);
-            return true;
+    if (name == NULL)
+        return;
+    for (i = 0; i < nm->n; i++)
+        if (strcmp(nm->names[i], name) == 0) {
+            ld_err(l, at, "duplicate %s '%s' (first at line %d)", what, name, nm->poss[i].line);
+            return;
         }
-    return false;
+    nm->names[nm->n] = name;
+    nm->poss[nm->n++] = first;
 }
 
 /* ---- sync --------------------------------------------------------------------------------- */
@@ -408,27 +429,20 @@ static void ld_step(struct ld *l, const struct yn *n, struct rb_restore_step *s)
 
 void ld_restore(struct ld *l, const struct yn *n)
 {
-    const char **names;
-    struct rb_pos *poss;
+    struct ld_names names;
     size_t i;
 
     if (!ld_is_seq(l, n, "restore"))
         return;
     l->rb->restore = rb_new_array(l->a, struct rb_restore_step, n->n + 1);
-    names = rb_new_array(l->a, const char *, n->n + 1);
-    poss = rb_new_array(l->a, struct rb_pos, n->n + 1);
+    ld_names_init(l, &names, n->n);
     for (i = 0; i < n->n; i++) {
         struct rb_restore_step *s = &l->rb->restore[l->rb->n_restore];
 
         if (!ld_is_map(l, n->items[i], "restore"))
             continue;
         ld_step(l, n->items[i], s);
-        if (s->name != NULL &&
-            !dup_name(l, "restore step", s->name, ld_pos(n->items[i], "name"), names, poss,
-                      l->rb->n_restore)) {
-            names[l->rb->n_restore] = s->name;
-            poss[l->rb->n_restore] = s->pos;
-        }
+        ld_names_add(l, &names, "restore step", s->name, ld_pos(n->items[i], "name"), s->pos);
         l->rb->n_restore++;
     }
 }
@@ -560,27 +574,20 @@ static void ld_check(struct ld *l, const struct yn *n, struct rb_check *c)
 
 void ld_verify(struct ld *l, const struct yn *n)
 {
-    const char **names;
-    struct rb_pos *poss;
+    struct ld_names names;
     size_t i;
 
     if (!ld_is_seq(l, n, "verify"))
         return;
     l->rb->checks = rb_new_array(l->a, struct rb_check, n->n + 1);
-    names = rb_new_array(l->a, const char *, n->n + 1);
-    poss = rb_new_array(l->a, struct rb_pos, n->n + 1);
+    ld_names_init(l, &names, n->n);
     for (i = 0; i < n->n; i++) {
         struct rb_check *c = &l->rb->checks[l->rb->n_checks];
 
         if (!ld_is_map(l, n->items[i], "verify"))
             continue;
         ld_check(l, n->items[i], c);
-        if (c->name != NULL &&
-            !dup_name(l, "check", c->name, ld_pos(n->items[i], "name"), names, poss,
-                      l->rb->n_checks)) {
-            names[l->rb->n_checks] = c->name;
-            poss[l->rb->n_checks] = c->pos;
-        }
+        ld_names_add(l, &names, "check", c->name, ld_pos(n->items[i], "name"), c->pos);
         l->rb->n_checks++;
     }
 }
@@ -599,15 +606,13 @@ void ld_communicate(struct ld *l, const struct yn *n)
 {
     static const char *const keys[] = { "name", "via", "to", "subject", "template", "when", NULL };
     static const char *const req[] = { "name", "via", "template", NULL };
-    const char **names;
-    struct rb_pos *poss;
+    struct ld_names names;
     size_t i;
 
     if (!ld_is_seq(l, n, "communicate"))
         return;
     l->rb->messages = rb_new_array(l->a, struct rb_message, n->n + 1);
-    names = rb_new_array(l->a, const char *, n->n + 1);
-    poss = rb_new_array(l->a, struct rb_pos, n->n + 1);
+    ld_names_init(l, &names, n->n);
     for (i = 0; i < n->n; i++) {
         const struct yn *it = n->items[i];
         struct rb_message *m = &l->rb->messages[l->rb->n_messages];
@@ -636,11 +641,7 @@ void ld_communicate(struct ld *l, const struct yn *n)
             m->when.src = yn_get(it, "when")->str;
             m->when.pos = yn_get(it, "when")->pos;
         }
-        if (m->name != NULL &&
-            !dup_name(l, "message", m->name, ld_pos(it, "name"), names, poss, l->rb->n_messages)) {
-            names[l->rb->n_messages] = m->name;
-            poss[l->rb->n_messages] = m->pos;
-        }
+        ld_names_add(l, &names, "message", m->name, ld_pos(it, "name"), m->pos);
         l->rb->n_messages++;
     }
 }
