@@ -14,6 +14,8 @@ label of the question name (of a query, "payroll.<mode>.test."):
   forged    NOERROR with a TSIG record whose MAC is wrong: must be rejected
   tc        over UDP: an empty answer with TC set; over TCP: the ok answer
   ignored   UPDATEs answer NOERROR but the record does not change (read back shows the old one)
+  errspoof  UPDATEs ok (signed); queries answer NOERROR with the wanted record and a TSIG record
+            that carries only an error (BADSIG) and no MAC: a spoofed answer, must be rejected
 
 Usage: dns_fake.py PORT KEYFILE   (KEYFILE: a BIND key file; hmac-sha256)
 """
@@ -109,7 +111,7 @@ def answer(req, key_name, key, tcp):
         tc = True
     elif opcode == 5:
         rcode = {"notzone": 10, "servfail": 2}.get(mode, 0)
-    elif mode in ("ok", "tc", "unsigned", "forged", "ignored") and qtype == 5:
+    elif mode in ("ok", "tc", "unsigned", "forged", "ignored", "errspoof") and qtype == 5:
         target = wire_name("legacy-app." + zone if mode != "ignored" else "new-app." + zone)
         answers = wire_name(qname) + struct.pack(">HHIH", 5, 1, 60, len(target)) + target
         an = 1
@@ -123,6 +125,12 @@ def answer(req, key_name, key, tcp):
     body = struct.pack(">6H", msg_id, out_flags, 1, an, 0, 0) + question + answers
     if tsig is None or mode == "unsigned":
         return body
+    if mode == "errspoof" and opcode != 5:
+        alg = wire_name("hmac-sha256.")
+        now = int(time.time())
+        rdata = alg + struct.pack(">HIHHHHH", now >> 32, now & 0xFFFFFFFF, 300, 0, msg_id, 16, 0)
+        return (body[:10] + struct.pack(">H", 1) + body[12:] + wire_name(key_name) +
+                struct.pack(">HHIH", 250, 255, 0, len(rdata)) + rdata)
     signed = tsig_rr(key_name, key, tsig["mac"], body, msg_id, error, other, mode == "forged", signed_time)
     return body[:10] + struct.pack(">H", 1) + body[12:] + signed
 

@@ -2,7 +2,7 @@
 # The rfc2136 driver against answers BIND does not give on demand (tests/fakes/dns_fake.py, one
 # mode per zone): a truncated UDP answer retried over TCP; NOTZONE, SERVFAIL and BADTIME turned
 # into clear messages; an unsigned answer and one with a forged MAC rejected although they say
-# NOERROR (a spoofed "done" must never pass); an update accepted but not applied caught by the
+# NOERROR (a spoofed "done" must never pass), as is one whose TSIG record only carries an error; an update accepted but not applied caught by the
 # read-back. Every failure exits 1 and names the step and runbook line.
 set -euo pipefail
 source "$RB_SOURCE_DIR/tests/integration/lib.sh"
@@ -59,6 +59,11 @@ assert_contains "$RB_ERR" "the DNS response is not signed: expected a TSIG recor
 
 run_mode forged 1
 assert_contains "$RB_ERR" "the DNS response's TSIG signature does not verify with key 'fake-key.'"
+
+# A TSIG record that only reports an error (no MAC) must not stand in for a signature on a NOERROR
+# answer: the read before the change (and the read-back) would otherwise believe a spoofer.
+run_mode errspoof 1
+assert_contains "$RB_ERR" "reports TSIG error BADSIG for key 'fake-key.'"
 
 run_mode ignored 1
 assert_contains "$RB_ERR" "accepted the update, but 'payroll.ignored.test.' CNAME reads back as new-app.ignored.test., not legacy-app.ignored.test."
