@@ -8,6 +8,7 @@
  */
 #include "rollbackctl/engine.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -189,6 +190,17 @@ static double elapsed_s(const struct timespec *t0)
     return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
 }
 
+/*
+ * Where the per-action "done"/"FAILED" lines go: stdout in text mode (they are the result people
+ * read), stderr with -o json, where stdout carries exactly one JSON document (NULL with -q).
+ */
+static FILE *action_line_stream(const struct rb_ctx *ctx)
+{
+    if (ctx->output != RB_OUTPUT_JSON)
+        return ctx->out;
+    return ctx->verbosity < 0 ? NULL : ctx->diag;
+}
+
 static const char *result_message(const struct rb_action *act)
 {
     const cJSON *m = cJSON_GetObjectItemCaseSensitive(act->result, "message");
@@ -248,8 +260,10 @@ static int apply_action(struct rb_run *run, struct rb_action *act, struct rb_err
         cJSON_Delete(res);
         if (rc < 0)
             return -1;
-        fprintf(ctx->out, "%sdone%s    %-40s %6.2fs%s%s\n", rb_c_green(ctx), rb_c_reset(ctx), act->name, s,
-                result_message(act) != NULL ? "  " : "", result_message(act) != NULL ? result_message(act) : "");
+        if (action_line_stream(ctx) != NULL)
+            fprintf(action_line_stream(ctx), "%sdone%s    %-40s %6.2fs%s%s\n", rb_c_green(ctx), rb_c_reset(ctx),
+                    act->name, s, result_message(act) != NULL ? "  " : "",
+                    result_message(act) != NULL ? result_message(act) : "");
         return 0;
     }
     d = cJSON_CreateObject();
@@ -265,7 +279,9 @@ static int apply_action(struct rb_run *run, struct rb_action *act, struct rb_err
     cJSON_Delete(d);
     if (rc < 0)
         return -1;
-    fprintf(ctx->out, "%sFAILED%s  %-40s %s\n", rb_c_red(ctx), rb_c_reset(ctx), act->name, aerr.msg);
+    if (action_line_stream(ctx) != NULL)
+        fprintf(action_line_stream(ctx), "%sFAILED%s  %-40s %s\n", rb_c_red(ctx), rb_c_reset(ctx), act->name,
+                aerr.msg);
     *err = aerr;
     if (err->cls == RB_E_NONE)
         err->cls = RB_E_FAILED;
