@@ -142,6 +142,7 @@ int rb_journal_append(struct rb_journal *j, const char *phase, const char *actio
     char ts[40];
     char *text;
     size_t len;
+    off_t end;
     int rc = 0;
 
     if (j->fd < 0) {
@@ -164,8 +165,20 @@ int rb_journal_append(struct rb_journal *j, const char *phase, const char *actio
     len = strlen(text);
     /* One write of line + newline, so a crash tears at most this line. */
     text[len] = '\n';
-    if (rb_write_all(j->fd, text, len + 1) < 0 || fsync(j->fd) < 0) {
-        rc = rb_errf(err, RB_E_FAILED, "unable to append to journal '%s': %s", j->path, strerror(errno));
+    end = lseek(j->fd, 0, SEEK_END);
+    if (end < 0 || rb_write_all(j->fd, text, len + 1) < 0 || fsync(j->fd) < 0) {
+        int e = errno;
+
+        rc = rb_errf(err, RB_E_FAILED, "unable to append to journal '%s': %s", j->path, strerror(e));
+        /*
+         * A write cut short (disk full, size limit) may have left part of the line. Cut it off, so
+         * that a later append (run_finished, say) starts on a line boundary; if even that fails,
+         * stop appending: a torn last line is recoverable, garbage in the middle is not.
+         */
+        if (end < 0 || ftruncate(j->fd, end) < 0 || fsync(j->fd) < 0) {
+            close(j->fd);
+            j->fd = -1;
+        }
     } else {
         rb_sha256_hex(text, len, j->prev);
         j->seq++;

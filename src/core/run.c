@@ -131,7 +131,9 @@ static void merge_into(cJSON *dst, const cJSON *src)
 
 int rb_run_progress(struct rb_run *run, struct rb_action *act, const cJSON *data, struct rb_err *err)
 {
-    if (run->mode != RB_MODE_EXECUTE || run->journal.fd < 0)
+    /* In EXECUTE mode a journal that is not open (closed after a failed append) is an error: the
+     * action must not go on without its record. */
+    if (run->mode != RB_MODE_EXECUTE)
         return 0;
     if (rb_journal_append(&run->journal, act->phase, act->name, "progress", data, err) < 0)
         return -1;
@@ -145,7 +147,7 @@ int rb_run_fact_set(struct rb_run *run, const char *key, cJSON *value, struct rb
 {
     int rc = 0;
 
-    if (run->journal.fd >= 0) {
+    if (run->mode == RB_MODE_EXECUTE) {
         cJSON *d = cJSON_CreateObject();
 
         cJSON_AddStringToObject(d, "key", key);

@@ -7,9 +7,12 @@
 #include <cmocka.h>
 
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "rollbackctl/fsutil.h"
@@ -164,6 +167,51 @@ static void test_torn_tail_ignored_and_cut(void **state)
     rb_journal_log_release(&log);
 }
 
+/*
+ * An append that the file system cuts short (disk full, file size limit) must not leave its
+ * partial bytes in front of the next line: that would turn a torn line into a corrupt one in the
+ * middle of the journal, and the run could never be read, resumed or reported again.
+ */
+static void test_failed_append_leaves_no_partial_line(void **state)
+{
+    struct rb_journal_log log;
+    struct rb_journal j;
+    struct rb_err err = RB_ERR_INIT;
+    struct rlimit old, lim;
+    struct stat st;
+    cJSON *big = cJSON_CreateObject();
+    char filler[600];
+
+    (void)state;
+    memset(filler, 'x', sizeof(filler) - 1);
+    filler[sizeof(filler) - 1] = '\0';
+    cJSON_AddStringToObject(big, "output", filler);
+    assert_int_equal(rb_journal_create(&j, run_dir(), "20261125T000000000Z-abcdef", &err), 0);
+    assert_int_equal(rb_journal_append(&j, "", "", "run_started", NULL, &err), 0);
+    assert_int_equal(stat(journal_file(), &st), 0);
+
+    /* Room for part of the big line only: write() stores some bytes, then fails with EFBIG. */
+    signal(SIGXFSZ, SIG_IGN);
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    lim = old;
+    lim.rlim_cur = (rlim_t)st.st_size + 100;
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    assert_int_equal(rb_journal_append(&j, "restore", "restore/1-x", "done", big, &err), -1);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, SIG_DFL);
+
+    /* The space is back: the next line follows the last good one and the chain holds. */
+    assert_int_equal(rb_journal_append(&j, "", "", "run_finished", NULL, &err), 0);
+    rb_journal_close(&j);
+    cJSON_Delete(big);
+    assert_int_equal(rb_journal_read(journal_file(), &log, &err), 0);
+    assert_false(log.torn_tail);
+    assert_int_equal(log.n, 2);
+    assert_string_equal(log.entries[1].event, "run_finished");
+    assert_int_equal(log.entries[1].seq, 2);
+    rb_journal_log_release(&log);
+}
+
 static void test_run_ids_sort_by_time(void **state)
 {
     char a[RB_RUN_ID_MAX], b[RB_RUN_ID_MAX];
@@ -183,6 +231,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_create_refuses_existing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tamper_detected, setup, teardown),
         cmocka_unit_test_setup_teardown(test_torn_tail_ignored_and_cut, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failed_append_leaves_no_partial_line, setup, teardown),
         cmocka_unit_test(test_run_ids_sort_by_time),
     };
 
