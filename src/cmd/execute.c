@@ -74,6 +74,29 @@ int rb_journal_takeover(struct rb_run *run, const struct rb_lock_holder *stale, 
     return rc;
 }
 
+/*
+ * A run whose start could not be journaled never began: remove its folder, so that no run is
+ * left without a run_started line for status and resume to stumble over. Best effort: the
+ * folder holds at most an empty or torn journal.
+ */
+static void discard_run_dir(const char *run_dir)
+{
+    char path[4096 + 16];
+    char parent[4096];
+    char *slash;
+
+    snprintf(path, sizeof(path), "%s/journal.jsonl", run_dir);
+    unlink(path);
+    if (rmdir(run_dir) < 0)
+        return;
+    snprintf(parent, sizeof(parent), "%s", run_dir);
+    slash = strrchr(parent, '/');
+    if (slash != NULL && slash != parent) {
+        *slash = '\0';
+        rb_fsync_dir(parent);
+    }
+}
+
 int rb_cmd_execute(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *err)
 {
     struct rb_plan_opts o;
@@ -120,6 +143,7 @@ int rb_cmd_execute(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *err
     if (rb_lock_acquire(&lock, rb->state_dir, run->run_id, &took_over, &stale, err) < 0)
         return -1;
     if (rb_journal_create(&run->journal, run->run_dir, run->run_id, err) < 0) {
+        rmdir(run->run_dir); /* created just now; removed only if empty */
         rb_lock_release(&lock);
         return -1;
     }
@@ -136,14 +160,19 @@ int rb_cmd_execute(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *err
     cJSON_AddNumberToObject(d, "pid", (double)getpid());
     cJSON_AddStringToObject(d, "cutover", rb->cutover_src);
     cJSON_AddStringToObject(d, "version", RB_VERSION);
-    if (rb_journal_append(&run->journal, "", "", "run_started", d, err) < 0 ||
-        (took_over && rb_journal_takeover(run, &stale, err) < 0)) {
+    if (rb_journal_append(&run->journal, "", "", "run_started", d, err) < 0) {
         cJSON_Delete(d);
         rb_journal_close(&run->journal);
+        discard_run_dir(run->run_dir);
         rb_lock_release(&lock);
         return -1;
     }
     cJSON_Delete(d);
+    if (took_over && rb_journal_takeover(run, &stale, err) < 0) {
+        rb_journal_close(&run->journal);
+        rb_lock_release(&lock);
+        return -1;
+    }
     rb_info(ctx, "run %s started for '%s' (reason: %s)", run->run_id, rb->name, o.reason);
     return rb_runs_drive(run, &lock, err);
 }

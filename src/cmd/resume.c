@@ -47,7 +47,8 @@ static const char *latest_resumable(struct rb_ctx *ctx, const struct rb_runbook 
             continue;
         }
         s = rb_runs_summarize(&log);
-        ok = rb_runs_resumable(s);
+        /* No run_started (killed as it was being created): it never began, nothing to continue. */
+        ok = cJSON_GetObjectItemCaseSensitive(s, "started") != NULL && rb_runs_resumable(s);
         cJSON_Delete(s);
         rb_journal_log_release(&log);
         if (ok)
