@@ -88,14 +88,19 @@ int rb_lock_acquire(struct rb_lock *l, const char *state_dir, const char *run_id
     if (fd < 0)
         return rb_errf(err, RB_E_FAILED, "unable to open lock '%s': %s", l->path, strerror(errno));
     if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-        int e = errno;
+        int e = errno, tries;
 
+        /*
+         * Try again for a moment before refusing: the holder may be a `status` peeking with a
+         * shared lock for an instant (the state_dir is free then), or a writer that has not
+         * written its record yet (it has by the time we give up).
+         */
+        for (tries = 0; e == EWOULDBLOCK && tries < 20; tries++) {
+            usleep(10000);
+            e = flock(fd, LOCK_EX | LOCK_NB) == 0 ? 0 : errno;
+        }
         if (e == EWOULDBLOCK) {
-            /* The holder may not have written its record yet; give it a moment. */
-            int tries;
-
-            for (tries = 0; tries < 20 && !read_holder(fd, &h); tries++)
-                usleep(10000);
+            read_holder(fd, &h);
             close(fd);
             rb_errf(err, RB_E_LOCKED,
                     "state_dir '%s' is locked by run '%s' (pid %ld, user '%s', host '%s', started %s)",
@@ -104,8 +109,10 @@ int rb_lock_acquire(struct rb_lock *l, const char *state_dir, const char *run_id
             return rb_err_hint(err, "wait for that run to finish, or see it with 'rollbackctl status %s'",
                                h.run_id[0] ? h.run_id : "");
         }
-        close(fd);
-        return rb_errf(err, RB_E_FAILED, "unable to lock '%s': %s", l->path, strerror(e));
+        if (e != 0) {
+            close(fd);
+            return rb_errf(err, RB_E_FAILED, "unable to lock '%s': %s", l->path, strerror(e));
+        }
     }
     if (read_holder(fd, &h) && h.pid != (long)getpid()) {
         *took_over = true;

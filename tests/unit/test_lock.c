@@ -6,9 +6,11 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -120,12 +122,52 @@ static void test_peek(void **state)
     rb_lock_release(&l);
 }
 
+/*
+ * `status` peeks with a shared flock for an instant. A writer that tries to lock in that instant
+ * must not be refused (exit 4, "locked by run '?' (pid 0)"): the state_dir is free.
+ */
+static void test_peek_does_not_refuse_writer(void **state)
+{
+    struct rb_lock l = RB_LOCK_INIT;
+    struct rb_err err = RB_ERR_INIT;
+    char path[300], c;
+    bool took = true;
+    int status, fds[2];
+    pid_t pid;
+
+    (void)state;
+    assert_int_equal(rb_lock_acquire(&l, dir, "run-old", &took, NULL, &err), 0);
+    rb_lock_release(&l);
+    snprintf(path, sizeof(path), "%s/lock", dir);
+    assert_int_equal(pipe(fds), 0);
+    pid = fork();
+    if (pid == 0) {
+        int fd = open(path, O_RDONLY);
+
+        if (fd < 0 || flock(fd, LOCK_SH) < 0)
+            _exit(1);
+        if (write(fds[1], "x", 1) != 1)
+            _exit(1);
+        usleep(50000);  /* a slow peek: 50 ms */
+        _exit(0);
+    }
+    assert_int_equal(read(fds[0], &c, 1), 1);
+    assert_int_equal(rb_lock_acquire(&l, dir, "run-new", &took, NULL, &err), 0);
+    assert_false(took);
+    rb_lock_release(&l);
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_int_equal(WEXITSTATUS(status), 0);
+    close(fds[0]);
+    close(fds[1]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_second_writer_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dead_holder_taken_over, setup, teardown),
         cmocka_unit_test_setup_teardown(test_peek, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_peek_does_not_refuse_writer, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
