@@ -250,6 +250,18 @@ int rb_child_run(struct rb_arena *a, const char *const *argv, const char *const 
         /* poll failed: make sure the child is gone before we return. */
         signal_group(pid, SIGKILL);
         waitpid(pid, &wstatus, 0);
+    } else if (res->timed_out) {
+        /*
+         * The leader may die of the SIGTERM while something it started ignores it: that process
+         * still gets the SIGKILL at the end of the grace period. To the group only: the pid itself
+         * is reaped (a live group keeps its id from being reused).
+         */
+        while (kill_at != 0 && mono_ms() < kill_at && kill(-pid, 0) == 0) {
+            struct timespec tick = { 0, EXIT_TICK_MS * 1000000L };
+
+            nanosleep(&tick, NULL);
+        }
+        kill(-pid, SIGKILL);
     }
     /* What the child wrote before exiting is in the pipes; take it without waiting for EOF. */
     if (out_pipe[0] >= 0) {

@@ -11,6 +11,11 @@
 
 #include <cmocka.h>
 
+#include <signal.h>
+#include <time.h>
+#include <dirent.h>
+#include <stdio.h>
+
 #include "rollbackctl/child.h"
 
 static int setup(void **state)
@@ -110,6 +115,65 @@ static void test_timeout_kills_the_group(void **state)
     assert_string_equal(rb_child_describe(a, &res), "timed out after 300ms");
 }
 
+/*
+ * Whether a process of group g is still running. Zombies do not count: an orphan is reaped by
+ * whatever adopted it, and some containers' init reaps late.
+ */
+static int group_running(pid_t g)
+{
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    int found = 0;
+
+    assert_non_null(d);
+    while (!found && (e = readdir(d)) != NULL) {
+        char path[300], line[512], state;
+        const char *close;
+        long pgrp = 0;
+        FILE *f;
+
+        if (e->d_name[0] < '0' || e->d_name[0] > '9')
+            continue;
+        snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
+        f = fopen(path, "r");
+        if (f == NULL)
+            continue;
+        if (fgets(line, sizeof(line), f) != NULL && (close = strrchr(line, ')')) != NULL &&
+            sscanf(close + 1, " %c %*d %ld", &state, &pgrp) == 2)
+            found = pgrp == (long)g && state != 'Z' && state != 'X';
+        fclose(f);
+    }
+    closedir(d);
+    return found;
+}
+
+static void test_timeout_kills_survivors_of_term(void **state)
+{
+    struct rb_arena *a = *state;
+    /* The leader dies of SIGTERM; its background child ignores TERM and must get the SIGKILL. */
+    const char *argv[] = { "sh", "-c", "echo $$; (trap '' TERM; exec sleep 30) & wait", NULL };
+    struct rb_child_result res;
+    struct rb_err err = RB_ERR_INIT;
+    struct timespec tick = { 0, 50 * 1000000L };
+    pid_t group;
+    int alive = 1;
+
+    assert_int_equal(rb_child_run(a, argv, NULL, 300, &res, &err), 0);
+    assert_true(res.timed_out);
+    group = (pid_t)atoi(res.out_tail);
+    assert_true(group > 1);
+    /* Give the kernel a moment to deliver the SIGKILL, no more than the test needs. */
+    for (int i = 0; i < 20 && alive; i++) {
+        alive = group_running(group);
+        if (alive)
+            nanosleep(&tick, NULL);
+    }
+    if (alive)
+        kill(-group, SIGKILL); /* do not leave it behind, whatever the outcome */
+    assert_false(alive);
+    assert_true(res.duration_ms < 6000);
+}
+
 static void test_term_ignored_then_kill(void **state)
 {
     struct rb_arena *a = *state;
@@ -173,6 +237,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_stdin_is_dev_null, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tail_keeps_the_end, setup, teardown),
         cmocka_unit_test_setup_teardown(test_timeout_kills_the_group, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_timeout_kills_survivors_of_term, setup, teardown),
         cmocka_unit_test_setup_teardown(test_term_ignored_then_kill, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_holding_pipes_does_not_block, setup, teardown),
         cmocka_unit_test_setup_teardown(test_missing_program, setup, teardown),
