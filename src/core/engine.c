@@ -208,7 +208,11 @@ static const char *result_message(const struct rb_action *act)
     return cJSON_IsString(m) ? m->valuestring : NULL;
 }
 
-/* Apply one action with its journal records around it. Returns 0, or -1 with err. */
+/*
+ * Apply one action with its journal records around it. Returns 0; -1 with err when the action
+ * failed; -2 with err when its journal record could not be written (the run must stop, whether
+ * or not the action is critical: nothing may go on that the journal cannot prove).
+ */
 static int apply_action(struct rb_run *run, struct rb_action *act, struct rb_err *err)
 {
     struct rb_ctx *ctx = run->ctx;
@@ -245,7 +249,7 @@ static int apply_action(struct rb_run *run, struct rb_action *act, struct rb_err
     rc = rb_journal_append(&run->journal, act->phase, act->name, "started", d, err);
     cJSON_Delete(d);
     if (rc < 0)
-        return -1;
+        return -2;
     rb_info(ctx, "  %s: %s", act->name, act->summary);
     clock_gettime(CLOCK_MONOTONIC, &t0);
     rc = act->apply != NULL ? act->apply(run, act, &aerr) : 0;
@@ -259,7 +263,7 @@ static int apply_action(struct rb_run *run, struct rb_action *act, struct rb_err
         rc = rb_journal_append(&run->journal, act->phase, act->name, "done", res, err);
         cJSON_Delete(res);
         if (rc < 0)
-            return -1;
+            return -2;
         if (action_line_stream(ctx) != NULL)
             fprintf(action_line_stream(ctx), "%sdone%s    %-40s %6.2fs%s%s\n", rb_c_green(ctx), rb_c_reset(ctx),
                     act->name, s, result_message(act) != NULL ? "  " : "",
@@ -278,7 +282,7 @@ static int apply_action(struct rb_run *run, struct rb_action *act, struct rb_err
     rc = rb_journal_append(&run->journal, act->phase, act->name, "failed", d, err);
     cJSON_Delete(d);
     if (rc < 0)
-        return -1;
+        return -2;
     if (action_line_stream(ctx) != NULL)
         fprintf(action_line_stream(ctx), "%sFAILED%s  %-40s %s\n", rb_c_red(ctx), rb_c_reset(ctx), act->name,
                 aerr.msg);
@@ -310,10 +314,13 @@ int rb_engine_execute(struct rb_run *run, struct rb_err *err)
         if (run->n_actions == first)
             continue;
         rb_info(run->ctx, "%s%s%s", rb_c_bold(run->ctx), phases[i].name, rb_c_reset(run->ctx));
-        if (rb_journal_append(&run->journal, phases[i].name, "", "phase_started", NULL, err) < 0)
+        if (rb_journal_append(&run->journal, phases[i].name, "", "phase_started", NULL, err) < 0) {
+            run->outcome = "failed";
             return -1;
+        }
         for (k = first; k < run->n_actions; k++) {
             struct rb_action *act = run->actions[k];
+            int arc;
 
             if (rb_interrupted()) {
                 run->outcome = "interrupted";
@@ -321,7 +328,12 @@ int rb_engine_execute(struct rb_run *run, struct rb_err *err)
                 rb_errf(err, RB_E_INTERRUPTED, "interrupted before '%s'; the run can be continued", act->name);
                 return rb_err_hint(err, "rollbackctl resume %s", run->run_id);
             }
-            if (apply_action(run, act, err) < 0) {
+            arc = apply_action(run, act, err);
+            if (arc == -2) {
+                run->outcome = "failed";
+                return -1;
+            }
+            if (arc < 0) {
                 if (err->cls == RB_E_FAILED && !act->critical) {
                     run->partial = true;
                     rb_err_clear(err);
@@ -333,8 +345,10 @@ int rb_engine_execute(struct rb_run *run, struct rb_err *err)
                 return -1;
             }
         }
-        if (rb_journal_append(&run->journal, phases[i].name, "", "phase_done", NULL, err) < 0)
+        if (rb_journal_append(&run->journal, phases[i].name, "", "phase_done", NULL, err) < 0) {
+            run->outcome = "failed";
             return -1;
+        }
     }
     if (rb_interrupted()) {
         /* The signal came during the last action: it finished, and so did the run. */
