@@ -280,8 +280,13 @@ static const char *key_text(struct cmp *st, enum side s)
     rb_buf_adds(&b, "ROW(");
     for (size_t i = 0; i < st->nkeys; i++)
         rb_buf_addf(&b, "%s%s", i > 0 ? ", " : "", st->cols[st->keyidx[i]].typed[s]);
-    rb_buf_adds(&b, ")::text");
-    out = rb_strdup(st->a, b.data);
+    rb_buf_adds(&b, ")");
+    /*
+     * A key with any NULL part is no key (a unique index never matches it, so the sync refuses
+     * such rows): NULL here, so the row counts among null_keys instead of matching a legacy row
+     * whose key text happens to be the same "(1,)".
+     */
+    out = rb_sprintf(st->a, "CASE WHEN %s IS NOT NULL THEN %s::text END", b.data, b.data);
     rb_buf_release(&b);
     return out;
 }

@@ -194,7 +194,8 @@ static int sync_once(struct rb_run *run, struct rb_action *act, struct sync_tabl
         return 0;
     }
     PQclear(r);
-    if (rb_pg_exec(dst, 0, st->stage_sql, 0, NULL, err) < 0)
+    if (rb_pg_exec(dst, 0, st->stage_sql, 0, NULL, err) < 0 ||
+        rb_pg_exec(dst, 0, st->stage_keys_sql, 0, NULL, err) < 0)
         goto fail;
 
     memset(&cp, 0, sizeof(cp));
@@ -399,8 +400,8 @@ static void describe(struct rb_run *run, struct rb_action *act, const struct syn
     rb_action_detailf(act, "  %s -- $1 = %s, $2 = '%s': a row means already applied\n", ledger_check_sql,
                       run->run_id[0] != '\0' ? rb_sprintf(run->arena, "'%s'", run->run_id) : "the run id",
                       st->t->name);
-    rb_action_detailf(act, "  %s\n  %s\n  SAVEPOINT rollbackctl_upsert\n  %s\n", st->stage_sql,
-                      st->copy_in_sql, st->upsert_sql);
+    rb_action_detailf(act, "  %s\n  %s\n  %s\n  SAVEPOINT rollbackctl_upsert\n  %s\n", st->stage_sql,
+                      st->stage_keys_sql, st->copy_in_sql, st->upsert_sql);
     rb_action_detailf(act, "  %s\n  COMMIT\n", ledger_insert_sql);
 }
 

@@ -204,6 +204,22 @@ void rb_sync_explain_copy_error(struct rb_run *run, struct sync_table *st, PGcon
         return;
     p += strlen("COPY " SYNC_STAGE ", line ");
     line = strtoll(p, NULL, 10);
+    /* 23502 on the stage: a key part is NULL (stage_keys_sql); such a row can never be matched */
+    {
+        const char *state = PQresultErrorField(fail, PG_DIAG_SQLSTATE);
+        const char *kcol = PQresultErrorField(fail, PG_DIAG_COLUMN_NAME);
+
+        if (state != NULL && strcmp(state, "23502") == 0 && kcol != NULL &&
+            (cm = rb_sync_column_of(st->t, kcol)) != NULL) {
+            *pos = st->t->key.pos;
+            rb_errf(err, RB_E_FAILED,
+                    "row %lld of the source query has a NULL key column '%s' (source expression '%s'): "
+                    "a row without its whole key cannot be matched in '%s' and would be inserted again "
+                    "by every run", line, cm->target_column, cm->source_expr, st->t->target_table);
+            rb_err_hint(err, "exclude such rows with `where:`, or map the key to an expression that is never NULL");
+            return;
+        }
+    }
     colstart = strstr(p, ", column ");
     if (colstart != NULL) {
         colstart += strlen(", column ");

@@ -45,6 +45,7 @@ struct sync_table {
     const char *count_sql;
     const char *probe_sql;          /* the source SELECT with LIMIT 0: do the expressions parse? */
     const char *stage_sql;
+    const char *stage_keys_sql;     /* key columns NOT NULL in the stage: ON CONFLICT never matches a NULL */
     const char *copy_in_sql;
     const char *upsert_sql;
     const char *dup_sql;

@@ -68,7 +68,7 @@ void rb_sync_build_sql(struct rb_run *run, struct sync_table *st)
     const struct rb_sync_table *t = st->t;
     struct rb_arena *a = run->arena;
     struct rb_buf sel = RB_BUF_INIT, cols = RB_BUF_INIT, keys = RB_BUF_INIT, set = RB_BUF_INIT;
-    struct rb_buf old = RB_BUF_INIT, newv = RB_BUF_INIT, keytext = RB_BUF_INIT;
+    struct rb_buf old = RB_BUF_INIT, newv = RB_BUF_INIT, keytext = RB_BUF_INIT, notnull = RB_BUF_INIT;
     char cutover[40];
     size_t i, nset = 0;
 
@@ -93,6 +93,8 @@ void rb_sync_build_sql(struct rb_run *run, struct sync_table *st)
     for (i = 0; i < t->key.n; i++) {
         rb_buf_addf(&keys, "%s%s", i > 0 ? ", " : "", rb_pg_quote_ident(a, t->key.items[i]));
         rb_buf_addf(&keytext, "%s%s::text", i > 0 ? ", " : "", rb_pg_quote_ident(a, t->key.items[i]));
+        rb_buf_addf(&notnull, "%sALTER COLUMN %s SET NOT NULL", i > 0 ? ", " : "",
+                    rb_pg_quote_ident(a, t->key.items[i]));
     }
 
     st->copy_out_sql = rb_sprintf(a, "COPY (SELECT %s FROM %s WHERE %s) TO STDOUT", sel.data, st->src_q,
@@ -101,6 +103,11 @@ void rb_sync_build_sql(struct rb_run *run, struct sync_table *st)
     st->probe_sql = rb_sprintf(a, "SELECT %s FROM %s WHERE %s LIMIT 0", sel.data, st->src_q, st->filter);
     st->stage_sql = rb_sprintf(a, "CREATE TEMP TABLE %s ON COMMIT DROP AS SELECT %s FROM %s WITH NO DATA",
                                SYNC_STAGE, cols.data, st->tgt_q);
+    /*
+     * A key part that is NULL never conflicts (NULLs are distinct in a unique index), so such a
+     * row would be inserted again by every run: refuse it while copying, naming the row.
+     */
+    st->stage_keys_sql = rb_sprintf(a, "ALTER TABLE pg_temp.%s %s", SYNC_STAGE, notnull.data);
     st->copy_in_sql = rb_sprintf(a, "COPY pg_temp.%s (%s) FROM STDIN", SYNC_STAGE, cols.data);
     if (nset > 0)
         st->upsert_sql = rb_sprintf(a,
@@ -126,4 +133,5 @@ void rb_sync_build_sql(struct rb_run *run, struct sync_table *st)
     rb_buf_release(&old);
     rb_buf_release(&newv);
     rb_buf_release(&keytext);
+    rb_buf_release(&notnull);
 }
