@@ -39,7 +39,7 @@ typedef void (*rb_compare_row_fn)(void *ctx, const struct rb_compare_result *res
                                   const struct rb_compare_row *row);
 
 struct rb_compare_opts {
-    const char *cutover;   /* RFC 3339; rows with changed_since > cutover are compared */
+    const char *cutover;   /* RFC 3339; rows with changed_since >= cutover (as sync) */
     size_t list_max;       /* rows listed per kind; 0 = RB_COMPARE_LIST_MAX, SIZE_MAX = all */
     int64_t timeout_ms;    /* deadline for the whole comparison; 0 = RB_COMPARE_TIMEOUT_MS */
     size_t bucket_rows;    /* average rows per bucket; 0 = RB_COMPARE_BUCKET_ROWS */

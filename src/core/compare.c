@@ -248,7 +248,7 @@ static const char *src_filter(struct rb_arena *a, const struct rb_sync_table *t,
                               const char *cutover)
 {
     const char *w = rb_sprintf(
-        a, "FROM %s WHERE %s > %s::timestamptz", rb_pg_quote_qualified(a, t->source_table),
+        a, "FROM %s WHERE %s >= %s::timestamptz", rb_pg_quote_qualified(a, t->source_table),
         rb_pg_quote_ident(a, t->changed_since), rb_pg_quote_literal(a, cutover));
     if (t->where != NULL && t->where[0] != '\0')
         w = rb_sprintf(a, "%s AND (%s)", w, t->where);

@@ -6,7 +6,7 @@
  *   pg_advisory_lock (session, held for the rest of the run: two rollbacks never write at once)
  *   BEGIN; ledger row for (run, table)? -> it committed before a crash: done, nothing to do
  *   CREATE TEMP TABLE stage ON COMMIT DROP, typed as the target's columns
- *   COPY (SELECT exprs FROM source WHERE changed_since > cutover [AND where]) TO STDOUT on the
+ *   COPY (SELECT exprs FROM source WHERE changed_since >= cutover [AND where]) TO STDOUT on the
  *     source, streamed verbatim into COPY stage FROM STDIN (sync_copy.c)
  *   one upsert INSERT ... SELECT ... ON CONFLICT (key) DO UPDATE ... WHERE row IS DISTINCT FROM
  *     EXCLUDED, counting inserted and updated rows

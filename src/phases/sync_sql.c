@@ -4,6 +4,11 @@
  * Names (tables, target columns, key, changed_since) are always quoted; source expressions and
  * `where:` are SQL by contract and pass as written, an expression in parentheses unless it is a
  * bare lower-case name. COPY takes no parameters, so the cutover is a quoted literal.
+ *
+ * The cutover instant itself belongs to the rows at risk (changed_since >= cutover): legacy was
+ * frozen by then, so a row stamped exactly at cutover was written in new, and sending one that
+ * legacy already holds costs nothing (the upsert leaves equal rows alone), whereas leaving it out
+ * loses it without a trace.
  */
 #include "sync_priv.h"
 
@@ -75,7 +80,7 @@ void rb_sync_build_sql(struct rb_run *run, struct sync_table *st)
     st->src_q = rb_pg_quote_qualified(a, t->source_table);
     st->tgt_q = rb_pg_quote_qualified(a, t->target_table);
     rb_time_format_rfc3339(run->rb->cutover, cutover, sizeof(cutover));
-    st->filter = rb_sprintf(a, "%s > %s::timestamptz%s%s%s", rb_pg_quote_ident(a, t->changed_since),
+    st->filter = rb_sprintf(a, "%s >= %s::timestamptz%s%s%s", rb_pg_quote_ident(a, t->changed_since),
                             rb_pg_quote_literal(a, cutover), t->where != NULL ? " AND (" : "",
                             t->where != NULL ? t->where : "", t->where != NULL ? ")" : "");
     for (i = 0; i < t->n_columns; i++) {

@@ -15,7 +15,7 @@ assert_exit 0 "$RB_BIN" -f "$RB" plan
 assert_contains "$RB_OUT" "rows at risk: 40" "plan counts the new employees"
 assert_contains "$RB_OUT" "rows at risk: 900" "plan counts completed payments since cutover"
 assert_contains "$RB_OUT" "rows at risk: 35" "plan counts tax changes"
-assert_contains "$RB_OUT" "COPY (SELECT id AS \"payment_id\", employee_id AS \"emp_id\", pay_date AS \"pay_date\", gross_amount AS \"gross_pay\", net_amount AS \"net_pay\", federal_tax AS \"fed_tax\" FROM \"employee_payments\" WHERE \"created_at\" > '2026-11-01T00:00:00Z'::timestamptz AND (status = 'completed')) TO STDOUT" \
+assert_contains "$RB_OUT" "COPY (SELECT id AS \"payment_id\", employee_id AS \"emp_id\", pay_date AS \"pay_date\", gross_amount AS \"gross_pay\", net_amount AS \"net_pay\", federal_tax AS \"fed_tax\" FROM \"employee_payments\" WHERE \"created_at\" >= '2026-11-01T00:00:00Z'::timestamptz AND (status = 'completed')) TO STDOUT" \
   "plan shows the source COPY"
 assert_contains "$RB_OUT" "ON CONFLICT (\"payment_id\") DO UPDATE SET" "plan shows the upsert"
 assert_contains "$RB_OUT" "IS DISTINCT FROM" "the upsert skips equal rows"

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Rows the sync and compare could lose or double without a word (review findings):
+# - a row stamped exactly at the cutover instant belongs to the rows at risk: synced, compared,
+#   and a legacy copy that differs is reported
 # - a composite key with a NULL part never conflicts in a unique index, so the upsert would insert
 #   that row again on every run: the sync refuses it (naming the row and column, nothing applied)
 #   and compare counts it as missing instead of matching a legacy row with the same "(2,)" text
@@ -48,6 +50,20 @@ verify:
     compare: { table: $1 }
 YAML
 }
+
+# --- the cutover instant ---------------------------------------------------------------------
+write_runbook payments pay hist payment_id "payment_id: id, emp_id: emp, period: period, amount: amount"
+assert_exit 0 "$RB_BIN" -f "$RB" plan
+assert_contains "$RB_OUT" "rows at risk: 2" "plan counts the row stamped at cutover"
+assert_exit 1 "$RB_BIN" -f "$RB" verify
+assert_contains "$RB_OUT" "2 rows changed since cutover: 2 missing in legacy" "compare checks the cutover row too"
+assert_exit 0 "$RB_BIN" -f "$RB" execute --reason "cutover instant" --yes
+assert_contains "$RB_OUT" "2 at risk: 2 inserted, 0 updated, 0 unchanged"
+assert_eq "1|10.00,2|20.00,3|30.00" "$(rb_psql "$LEG" "select string_agg(payment_id || '|' || amount, ',' order by payment_id) from hist")" \
+  "the row at cutover reached legacy; history untouched"
+rb_psql "$LEG" "update hist set amount = 20.01 where payment_id = 2"
+assert_exit 1 "$RB_BIN" -f "$RB" verify
+assert_contains "$RB_OUT" "0 missing in legacy, 1 differ" "a changed cutover row is reported"
 
 # --- a NULL part in a composite key ------------------------------------------------------------
 write_runbook periods per per_hist "emp, period" "emp: emp, period: period, amount: amount"

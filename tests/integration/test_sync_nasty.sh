@@ -24,7 +24,7 @@ unset PGTZ PGDATESTYLE
 
 tgt='"LEGACY"."PAY.RECORD S"'
 expect="select \"ID\", \"select\", \"Mixed Case\", note, maybe, amount, at, (at at time zone 'UTC')::text || '+00', kind::text, happened::date
-        from \"Src Schema\".\"Pay-Record\" where \"Changed At\" > '2026-11-01T00:00:00Z'"
+        from \"Src Schema\".\"Pay-Record\" where \"Changed At\" >= '2026-11-01T00:00:00Z'"
 got="select \"Id\", \"Order\", mixed, \"Note\", maybe, \"AMOUNT\", \"At\", \"AtText\", \"Kind\", \"Day\" from $tgt where \"Id\" <> 100"
 assert_eq "$(table_md5 "$NEW" "$expect")" "$(table_md5 "$LEG" "$got")" "target rows equal the transformed source rows, byte for byte"
 

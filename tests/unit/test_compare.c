@@ -76,7 +76,7 @@ static void test_describe(void **state)
     t.n_columns = 2;
     d = rb_compare_describe(a, &t, "2026-11-01T00:00:00Z");
     assert_non_null(strstr(d,
-                           "FROM \"employee_payments\" WHERE \"created_at\" > "
+                           "FROM \"employee_payments\" WHERE \"created_at\" >= "
                            "'2026-11-01T00:00:00Z'::timestamptz AND (status = 'completed')"));
     assert_non_null(strstr(d, "(gross_amount)::<legacy type of gross_pay>"));
     assert_non_null(

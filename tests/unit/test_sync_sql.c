@@ -78,10 +78,10 @@ static void test_quoted_names(void **state)
 
     assert_string_equal(st.copy_out_sql,
         "COPY (SELECT (\"ID\") AS \"Id\", (upper(\"select\")) AS \"Order\", amount AS \"amount\" "
-        "FROM \"Src Schema\".\"Pay-Record\" WHERE \"Changed At\" > '2026-11-01T00:00:00Z'::timestamptz "
+        "FROM \"Src Schema\".\"Pay-Record\" WHERE \"Changed At\" >= '2026-11-01T00:00:00Z'::timestamptz "
         "AND (status = 'completed')) TO STDOUT");
     assert_string_equal(st.count_sql,
-        "SELECT count(*) FROM \"Src Schema\".\"Pay-Record\" WHERE \"Changed At\" > "
+        "SELECT count(*) FROM \"Src Schema\".\"Pay-Record\" WHERE \"Changed At\" >= "
         "'2026-11-01T00:00:00Z'::timestamptz AND (status = 'completed')");
     assert_string_equal(st.stage_sql,
         "CREATE TEMP TABLE rollbackctl_stage ON COMMIT DROP AS SELECT \"Id\", \"Order\", \"amount\" "
@@ -126,7 +126,7 @@ static void test_all_key_columns(void **state)
 
     assert_string_equal(st.copy_out_sql,
         "COPY (SELECT employee_id AS \"emp_id\", plan_code AS \"plan\" FROM \"benefits\" "
-        "WHERE \"updated_at\" > '2026-11-01T00:00:00Z'::timestamptz) TO STDOUT");
+        "WHERE \"updated_at\" >= '2026-11-01T00:00:00Z'::timestamptz) TO STDOUT");
     assert_string_equal(st.upsert_sql,
         "WITH upsert AS (INSERT INTO \"enrolment\" AS t (\"emp_id\", \"plan\") SELECT \"emp_id\", \"plan\" "
         "FROM pg_temp.rollbackctl_stage ON CONFLICT (\"emp_id\", \"plan\") DO NOTHING RETURNING true AS inserted) "
