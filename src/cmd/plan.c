@@ -24,7 +24,8 @@ int rb_plan_opts_parse(int argc, char **argv, struct rb_plan_opts *o, bool execu
     memset(o, 0, sizeof(*o));
     optind = 0;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "+", longopts, NULL)) != -1) {
+    /* "+:": stop at the first non-option; a missing value comes back as ':', not '?'. */
+    while ((c = getopt_long(argc, argv, "+:", longopts, NULL)) != -1) {
         switch (c) {
         case 'r':
             o->reason = optarg;
