@@ -42,6 +42,8 @@ static void print_text(struct rb_ctx *ctx, const cJSON *s)
         fprintf(ctx->out, "  error:        %s\n", jstr(s, "error"));
     if (jstr(s, "hint") != NULL)
         fprintf(ctx->out, "  hint:         %s\n", jstr(s, "hint"));
+    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(s, "torn_tail")))
+        fprintf(ctx->out, "  journal:      its last line was torn by a crash and is ignored\n");
     fprintf(ctx->out, "\n  %-12s %-40s %-10s %10s\n", "PHASE", "ACTION", "STATE", "SECONDS");
     cJSON_ArrayForEach(a, cJSON_GetObjectItemCaseSensitive(s, "actions")) {
         const cJSON *ms = cJSON_GetObjectItemCaseSensitive(a, "duration_ms");
@@ -94,6 +96,13 @@ int rb_cmd_status(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *err)
         return rb_err_wrap(err, "unable to read run '%s'", run_id);
     s = rb_runs_summarize(&log);
     rb_journal_log_release(&log);
+    if (cJSON_GetObjectItemCaseSensitive(s, "started") == NULL) {
+        /* No run_started line (empty or torn journal): killed while being created, nothing applied. */
+        if (cJSON_GetObjectItemCaseSensitive(s, "run_id") == NULL)
+            cJSON_AddStringToObject(s, "run_id", run_id);
+        cJSON_ReplaceItemInObjectCaseSensitive(s, "outcome", cJSON_CreateString("not started"));
+        cJSON_AddStringToObject(s, "hint", "the run was stopped while it was being created; nothing was applied");
+    }
     memset(&holder, 0, sizeof(holder));
     held = rb_lock_peek(rb->state_dir, &holder, err);
     if (held < 0) {

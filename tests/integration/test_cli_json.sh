@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `-o json` gives machines exactly one JSON document on stdout, whatever the command did: the
-# per-action lines execute and resume show people go to stderr then. Restore `run` steps are the
+# per-action lines execute and resume show people go to stderr then. Also the command line's
+# own errors. Restore `run` steps are the
 # actions; no server is needed.
 set -euo pipefail
 source "$RB_SOURCE_DIR/tests/integration/lib.sh"
@@ -50,4 +51,9 @@ assert_eq "succeeded" "$(jget "$T/status1" 'd["outcome"]')" "status -o json afte
 rm -f "$T/two-ok"
 "$RB_BIN" -f "$RB" execute --reason "text" --yes >"$T/text" 2>/dev/null || true
 assert_contains "$(cat "$T/text")" "restore/1-step-one" "text: per-action lines on stdout"
-echo "ok - -o json: one document on stdout"
+# An option missing its value says so (not "unknown option").
+assert_exit 2 "$RB_BIN" -f "$RB" execute --yes --reason
+assert_contains "$RB_ERR" "option '--reason' needs a value"
+assert_exit 2 "$RB_BIN" -f "$RB" plan --severity
+assert_contains "$RB_ERR" "option '--severity' needs a value"
+echo "ok - -o json: one document on stdout; options missing values"

@@ -40,8 +40,18 @@ assert_eq "one two " "$(tr '\n' ' ' <"$T/log")" "run B applied nothing"
 # A run folder whose journal is empty (killed between creating it and its first line).
 mkdir -p "$T/state/runs/29991231T235959999Z-000000"
 : >"$T/state/runs/29991231T235959999Z-000000/journal.jsonl"
+out=$("$RB_BIN" -f "$RB" status 29991231T235959999Z-000000)
+assert_contains "$out" "run 29991231T235959999Z-000000  not started" "status names a run that never started"
+out=$("$RB_BIN" -f "$RB" -o json status 29991231T235959999Z-000000)
+assert_eq "not started" "$(/usr/bin/python3 -c 'import json,sys; print(json.loads(sys.argv[1])["outcome"])' "$out")"
+
+# Run A's journal gets a torn last line (a crash in the middle of a write): status says so.
+printf '{"seq":99,"ts":"2026-11-25T00:00:00.000Z","run_id":"x","ph' >>"$T/state/runs/$run_a/journal.jsonl"
+assert_contains "$("$RB_BIN" -f "$RB" status "$run_a")" "torn by a crash" "status of a torn journal"
+
 touch "$T/two-ok"
 "$RB_BIN" -f "$RB" resume >"$T/out3" 2>&1 || { cat "$T/out3"; rb_fail "resume did not find run A"; }
 assert_contains "$(cat "$T/out3")" "resuming run $run_a"
 assert_eq "one two two " "$(tr '\n' ' ' <"$T/log")" "resume of run A re-ran only step two"
+assert_not_contains "$("$RB_BIN" -f "$RB" status "$run_a")" "torn by a crash" "resume cut the torn line"
 echo "ok - a start that cannot be journaled leaves nothing; resume skips runs that never started"
