@@ -11,7 +11,8 @@
  *
  * Canonical form: each source expression is cast to the legacy column's type and then to text,
  * so numeric scale, timestamp precision and char padding agree; sessions pin TimeZone, DateStyle
- * and extra_float_digits (pg.h). NULL and '' stay distinct.
+ * and extra_float_digits (pg.h). NULL and '' stay distinct. A value the cast would change (rounded
+ * scale or precision, a cut varchar) keeps its own text, so it never matches what legacy holds.
  */
 #ifndef ROLLBACKCTL_COMPARE_H
 #define ROLLBACKCTL_COMPARE_H

@@ -37,6 +37,7 @@ enum side { SRC = 0, DST = 1 };
 struct ccol {
     const char *name;     /* target column */
     const char *typed[2]; /* value of the target column's type (or text for non-catalog types) */
+    const char *canon[2]; /* what is hashed and compared: typed, or text when the cast may lose */
     const char *type;     /* format_type() of the legacy column */
     bool is_int;          /* int2/int4/int8: bucket by key mod N */
     bool collatable;      /* ranges on it compare with COLLATE "C" */
@@ -263,7 +264,7 @@ static const char *row_text(struct cmp *st, enum side s)
 
     rb_buf_adds(&b, "ROW(");
     for (size_t i = 0; i < st->ncols; i++)
-        rb_buf_addf(&b, "%s%s", i > 0 ? ", " : "", st->cols[i].typed[s]);
+        rb_buf_addf(&b, "%s%s", i > 0 ? ", " : "", st->cols[i].canon[s]);
     rb_buf_adds(&b, ")::text");
     out = rb_strdup(st->a, b.data);
     rb_buf_release(&b);
@@ -300,7 +301,7 @@ static const char *row_select(struct cmp *st, enum side s)
     /* aliases of our own: a mapped column may well be called "k" */
     rb_buf_addf(&b, "%s AS rb_key", st->keytext[s]);
     for (size_t i = 0; i < st->ncols; i++)
-        rb_buf_addf(&b, ", (%s)::text AS rb_c%zu", st->cols[i].typed[s], i);
+        rb_buf_addf(&b, ", (%s)::text AS rb_c%zu", st->cols[i].canon[s], i);
     out = rb_strdup(st->a, b.data);
     rb_buf_release(&b);
     return out;
@@ -321,7 +322,9 @@ static const char *bucket_expr(struct cmp *st, enum side s)
 static const char types_sql[] =
     "SELECT a.attname, format_type(a.atttypid, a.atttypmod), "
     "t.typnamespace = 'pg_catalog'::regnamespace, "
-    "a.atttypid IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype), t.typcollation <> 0 "
+    "a.atttypid IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype), t.typcollation <> 0, "
+    "CASE WHEN a.atttypmod >= 0 AND t.typname NOT IN ('bit') "
+    "THEN format('pg_catalog.%%I', t.typname) END "
     "FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid "
     "WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped";
 
@@ -349,10 +352,30 @@ static int resolve_columns(struct cmp *st, PGresult *types, struct rb_err *err)
             /* the source value in the legacy column's type: numeric scale, precision agree */
             c->typed[SRC] = rb_sprintf(st->a, "(%s)::%s", t->columns[i].source_expr, c->type);
             c->typed[DST] = rb_pg_quote_ident(st->a, c->name);
+            c->canon[SRC] = c->typed[SRC];
+            c->canon[DST] = c->typed[DST];
+            if (!PQgetisnull(types, row, 5)) {
+                /*
+                 * The column has a length, scale or precision: the cast rounds (10.005 to 10.01,
+                 * .4s away) or cuts ('abcdef' to 'abc') without an error, so a value legacy
+                 * cannot hold would match what legacy holds. Such a value keeps its own text,
+                 * which no value of the legacy column can equal (more digits, more characters).
+                 */
+                const char *base = rb_sprintf(st->a, "(%s)::%s", t->columns[i].source_expr,
+                                              PQgetvalue(types, row, 5));
+
+                c->canon[SRC] = rb_sprintf(st->a,
+                                           "CASE WHEN %s IS NOT DISTINCT FROM %s THEN (%s)::text "
+                                           "ELSE (%s)::text END",
+                                           base, c->typed[SRC], c->typed[SRC], base);
+                c->canon[DST] = rb_sprintf(st->a, "%s::text", c->typed[DST]);
+            }
         } else {
             /* enums and domains of legacy may not exist in new: compare their text */
             c->typed[SRC] = rb_sprintf(st->a, "(%s)::text", t->columns[i].source_expr);
             c->typed[DST] = rb_sprintf(st->a, "%s::text", rb_pg_quote_ident(st->a, c->name));
+            c->canon[SRC] = c->typed[SRC];
+            c->canon[DST] = c->typed[DST];
             c->is_int = false;
             c->collatable = true;
             c->as_text = true;
