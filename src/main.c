@@ -186,7 +186,9 @@ int main(int argc, char **argv)
         }
     }
     env = getenv("NO_COLOR");
-    ctx.color = !no_color && (env == NULL || env[0] == '\0') && isatty(STDOUT_FILENO);
+    /* Colour codes go to both streams (errors and warnings on stderr): only when both are terminals,
+     * so that a log file never gets escape codes. */
+    ctx.color = !no_color && (env == NULL || env[0] == '\0') && isatty(STDOUT_FILENO) && isatty(STDERR_FILENO);
     ctx.progress = ctx.verbosity >= 0 && isatty(STDERR_FILENO);
 
     if (nrest > 0 && strcmp(rest[0], "help") == 0) {

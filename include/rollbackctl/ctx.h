@@ -17,7 +17,7 @@ struct rb_ctx {
     const char *runbook_path;       /* -f, $ROLLBACKCTL_RUNBOOK, ./runbook.yaml */
     enum rb_output_format output;   /* -o */
     int verbosity;                  /* -1 quiet, 0 normal, 1 verbose */
-    bool color;                     /* off with --no-color, NO_COLOR, or a non-TTY stdout */
+    bool color;                     /* off with --no-color, NO_COLOR, or a non-TTY stdout or stderr */
     bool progress;                  /* stderr is a TTY and not quiet */
     FILE *out;                      /* results: stdout */
     FILE *diag;                     /* diagnostics and progress: stderr */
