@@ -27,8 +27,8 @@ struct rb_cmd {
 };
 
 static const struct rb_cmd commands[] = {
-    { "validate", rb_cmd_validate, RB_CMD_NEEDS_RUNBOOK, "", "check the runbook; FILE:LINE:COL: message per problem",
-      "" },
+    { "validate", rb_cmd_validate, RB_CMD_NEEDS_RUNBOOK, "[--strict]", "check the runbook; FILE:LINE:COL: message per problem",
+      "  --strict          unset _env variables and unreadable templates are errors, not warnings\n" },
     { "plan", rb_cmd_plan, RB_CMD_NEEDS_RUNBOOK, "[--reason R] [--severity S] [--signals FILE] [--offline]",
       "every action execute would take, with nothing changed anywhere",
       "  --reason R        the reason, as execute would record it\n"
@@ -59,8 +59,9 @@ static const struct rb_cmd commands[] = {
       "where a run stands: phase, step, timings, waiting for what (default: the latest run)", "" },
     { "verify", rb_cmd_verify, RB_CMD_NEEDS_RUNBOOK, "", "run the verify checks now, on their own; exit 0 all pass, 1 any fails",
       "" },
-    { "gaps", rb_cmd_gaps, RB_CMD_NEEDS_RUNBOOK, "[--csv]",
+    { "gaps", rb_cmd_gaps, RB_CMD_NEEDS_RUNBOOK, "[--table NAME] [--csv]",
       "rows changed in new since cutover that legacy lacks or holds differently, with the action each needs",
+      "  --table NAME      only this sync table\n"
       "  --csv             comma-separated output\n" },
     { "report", rb_cmd_report, RB_CMD_NEEDS_RUNBOOK, "[RUN_ID] [--format md|json]",
       "post-rollback report: timeline, metrics, verification, post-mortem skeleton",

@@ -155,7 +155,8 @@ int rb_cmd_gaps(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *err)
 
     optind = 0;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "+", longopts, NULL)) != -1) {
+    /* "+:": stop at the first non-option; a missing value comes back as ':', not '?'. */
+    while ((c = getopt_long(argc, argv, "+:", longopts, NULL)) != -1) {
         switch (c) {
         case 'c':
             csv = true;

@@ -56,4 +56,9 @@ assert_exit 2 "$RB_BIN" -f "$RB" execute --yes --reason
 assert_contains "$RB_ERR" "option '--reason' needs a value"
 assert_exit 2 "$RB_BIN" -f "$RB" plan --severity
 assert_contains "$RB_ERR" "option '--severity' needs a value"
+assert_exit 2 "$RB_BIN" -f "$RB" gaps --table
+assert_contains "$RB_ERR" "option '--table' needs a value"
+# Every option a command takes is in its --help.
+assert_contains "$("$RB_BIN" validate --help)" "--strict"
+assert_contains "$("$RB_BIN" gaps --help)" "--table NAME"
 echo "ok - -o json: one document on stdout; options missing values"
