@@ -56,6 +56,7 @@ static const char ledger_insert_sql[] =
 
 struct table_result {
     int64_t at_risk, inserted, updated, unchanged, duration_ms;
+    int64_t no_change_time; /* source rows left out because changed_since is NULL */
     char checksum[65];
     bool already_applied;
     int attempts;
@@ -71,6 +72,32 @@ static int count_at_risk(struct rb_run *run, struct sync_table *st, PGconn *src,
         return -1;
     *out = v != NULL ? strtoll(v, NULL, 10) : 0;
     return 0;
+}
+
+/*
+ * Source rows (matching `where`) whose changed_since is NULL: no comparison with the cutover
+ * selects them, so they are never synced. Counted only when the column may be NULL, and said
+ * out loud, so that leaving them out is never silent.
+ */
+static int count_no_change_time(struct rb_run *run, struct sync_table *st, PGconn *src, int64_t *out,
+                                struct rb_err *err)
+{
+    const char *v;
+    bool null;
+
+    *out = 0;
+    if (!st->changed_nullable)
+        return 0;
+    if (rb_pg_scalar(run->arena, src, 0, st->null_count_sql, &v, &null, err) < 0)
+        return -1;
+    *out = v != NULL ? strtoll(v, NULL, 10) : 0;
+    return 0;
+}
+
+static const char *no_change_time_note(struct rb_run *run, const struct sync_table *st, int64_t n)
+{
+    return rb_sprintf(run->arena, "%lld source %s with no '%s' (NULL) left out: not synced, check them by hand",
+                      (long long)n, n == 1 ? "row" : "rows", st->t->changed_since);
 }
 
 /* Who holds the sync lock on the target: its pid and application_name, and a line for messages. */
@@ -172,6 +199,8 @@ static int sync_once(struct rb_run *run, struct rb_action *act, struct sync_tabl
         return rb_sync_table_err(run, st, pos, err);
     if (rb_sync_validate(run, st, src, dst, err) < 0)
         return -1;
+    if (count_no_change_time(run, st, src, &res->no_change_time, err) < 0)
+        return rb_sync_table_err(run, st, t->source_pos, err);
 
     t0 = rb_now_ms();
     if (rb_pg_exec(dst, 0, "BEGIN", 0, NULL, err) < 0 || rb_pg_exec(dst, 0, ledger_ddl, 0, NULL, err) < 0)
@@ -298,7 +327,7 @@ static cJSON *result_json(const struct table_result *res)
 {
     cJSON *j = cJSON_CreateObject();
     int64_t rate = res->duration_ms > 0 ? res->at_risk * 1000 / res->duration_ms : res->at_risk;
-    char msg[256];
+    char msg[320];
 
     cJSON_AddNumberToObject(j, "at_risk", (double)res->at_risk);
     cJSON_AddNumberToObject(j, "inserted", (double)res->inserted);
@@ -318,6 +347,13 @@ static cJSON *result_json(const struct table_result *res)
         snprintf(msg, sizeof(msg), "%lld at risk: %lld inserted, %lld updated, %lld unchanged in %.1fs "
                  "(%lld rows/s)", (long long)res->at_risk, (long long)res->inserted, (long long)res->updated,
                  (long long)res->unchanged, (double)res->duration_ms / 1000.0, (long long)rate);
+    }
+    if (res->no_change_time > 0) {
+        size_t used = strlen(msg);
+
+        cJSON_AddNumberToObject(j, "no_change_time", (double)res->no_change_time);
+        snprintf(msg + used, sizeof(msg) - used, "; %lld without a change time left out",
+                 (long long)res->no_change_time);
     }
     cJSON_AddStringToObject(j, "message", msg);
     return j;
@@ -364,6 +400,8 @@ static int apply_table(struct rb_run *run, struct rb_action *act, struct rb_err 
     cJSON_Delete(act->result);
     act->result = NULL;
     if (rc == 0) {
+        if (res.no_change_time > 0)
+            rb_warn(run->ctx, "%s: %s", act->name, no_change_time_note(run, st, res.no_change_time));
         act->result = result_json(&res);
         set_facts(run, st->t->name, res.at_risk, res.inserted + res.updated + res.unchanged, 0);
         return 0;
@@ -450,10 +488,18 @@ int rb_sync_plan(struct rb_run *run, struct rb_err *err)
             if (run->mode == RB_MODE_PLAN)
                 rb_warn(run->ctx, "%s", perr.msg);
         } else if (run->mode == RB_MODE_PLAN || (run->ctx != NULL && run->ctx->progress)) {
-            if (count_at_risk(run, st, src, &st->at_risk, &perr) == 0)
+            int64_t nulls = 0;
+
+            if (count_at_risk(run, st, src, &st->at_risk, &perr) == 0 &&
+                (run->mode != RB_MODE_PLAN || count_no_change_time(run, st, src, &nulls, &perr) == 0)) {
                 note = rb_sprintf(run->arena, "%lld", (long long)st->at_risk);
-            else
+                if (nulls > 0) {
+                    note = rb_sprintf(run->arena, "%s; %s", note, no_change_time_note(run, st, nulls));
+                    rb_warn(run->ctx, "sync/%s: %s", t->name, no_change_time_note(run, st, nulls));
+                }
+            } else {
                 note = rb_sprintf(run->arena, "unknown (%s)", perr.msg);
+            }
         }
         describe(run, act, st, note);
     }

@@ -131,6 +131,17 @@ int rb_sync_validate(struct rb_run *run, struct sync_table *st, PGconn *src, PGc
                 t->changed_since);
         return rb_sync_table_err(run, st, t->source_pos, err);
     }
+    {
+        /* A NULL change time is never > cutover: such rows are left out, so say how many. */
+        const char *params[2] = { src_oid, t->changed_since };
+
+        r = rb_pg_query(src, 0, "SELECT NOT attnotnull FROM pg_attribute WHERE attrelid = $1::oid "
+                        "AND attname = $2", 2, params, err);
+        if (r == NULL)
+            return rb_sync_table_err(run, st, t->source_pos, err);
+        st->changed_nullable = PQntuples(r) == 1 && PQgetvalue(r, 0, 0)[0] == 't';
+        PQclear(r);
+    }
     if ((cols = table_columns(run, dst, tgt_oid, err)) == NULL)
         return rb_sync_table_err(run, st, t->target_pos, err);
     for (i = 0; i < t->n_columns; i++) {

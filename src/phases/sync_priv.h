@@ -43,6 +43,7 @@ struct sync_table {
     const char *filter;             /* changed_since > cutover [AND (where)] */
     const char *copy_out_sql;
     const char *count_sql;
+    const char *null_count_sql;     /* source rows whose changed_since is NULL: never synced, reported */
     const char *probe_sql;          /* the source SELECT with LIMIT 0: do the expressions parse? */
     const char *stage_sql;
     const char *stage_keys_sql;     /* key columns NOT NULL in the stage: ON CONFLICT never matches a NULL */
@@ -51,6 +52,7 @@ struct sync_table {
     const char *dup_sql;
     const char *lock_sql;
     int64_t at_risk;                /* counted at plan time; -1 unknown */
+    bool changed_nullable;          /* changed_since may be NULL (set by rb_sync_validate) */
 };
 
 static inline bool sync_lost(PGconn *c)

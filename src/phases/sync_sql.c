@@ -105,6 +105,9 @@ void rb_sync_build_sql(struct rb_run *run, struct sync_table *st)
     st->copy_out_sql = rb_sprintf(a, "COPY (SELECT %s FROM %s WHERE %s) TO STDOUT", sel.data, st->src_q,
                                   st->filter);
     st->count_sql = rb_sprintf(a, "SELECT count(*) FROM %s WHERE %s", st->src_q, st->filter);
+    st->null_count_sql = rb_sprintf(a, "SELECT count(*) FROM %s WHERE %s IS NULL%s%s%s", st->src_q,
+                                    rb_pg_quote_ident(a, t->changed_since), t->where != NULL ? " AND (" : "",
+                                    t->where != NULL ? t->where : "", t->where != NULL ? ")" : "");
     st->probe_sql = rb_sprintf(a, "SELECT %s FROM %s WHERE %s LIMIT 0", sel.data, st->src_q, st->filter);
     st->stage_sql = rb_sprintf(a, "CREATE TEMP TABLE %s ON COMMIT DROP AS SELECT %s FROM %s WITH NO DATA",
                                SYNC_STAGE, cols.data, st->tgt_q);

@@ -20,6 +20,9 @@ sync_runbook "$SF/nasty.yaml.in"
 export PGTZ=America/New_York PGDATESTYLE="SQL, DMY"
 assert_exit 0 "$RB_BIN" -f "$RB" execute --reason "nasty data" --yes
 assert_contains "$RB_OUT" "7 at risk: 6 inserted, 1 updated, 0 unchanged"
+# Row 9 has no change time: left out, but never silently.
+assert_contains "$RB_OUT" "1 without a change time left out" "the row with a NULL changed_since is reported"
+assert_contains "$RB_ERR" "1 source row with no 'Changed At' (NULL) left out" "and warned about"
 unset PGTZ PGDATESTYLE
 
 tgt='"LEGACY"."PAY.RECORD S"'

@@ -83,6 +83,9 @@ static void test_quoted_names(void **state)
     assert_string_equal(st.count_sql,
         "SELECT count(*) FROM \"Src Schema\".\"Pay-Record\" WHERE \"Changed At\" >= "
         "'2026-11-01T00:00:00Z'::timestamptz AND (status = 'completed')");
+    assert_string_equal(st.null_count_sql,
+        "SELECT count(*) FROM \"Src Schema\".\"Pay-Record\" WHERE \"Changed At\" IS NULL "
+        "AND (status = 'completed')");
     assert_string_equal(st.stage_sql,
         "CREATE TEMP TABLE rollbackctl_stage ON COMMIT DROP AS SELECT \"Id\", \"Order\", \"amount\" "
         "FROM \"LEGACY\".\"PAY.RECORD\" WITH NO DATA");
