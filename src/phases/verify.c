@@ -129,14 +129,36 @@ static int scalar(struct rb_run *run, const struct rb_query_ref *q, const char *
     return 0;
 }
 
+/*
+ * A number as PostgreSQL prints one (integer, numeric, float without exponent): optional '-',
+ * no '+', no blanks, no leading zero. Text such as '0042' or ' 42' is a code, not an amount.
+ */
+static bool pg_number_text(const char *s)
+{
+    if (*s == '-')
+        s++;
+    if (!isdigit((unsigned char)*s) || (s[0] == '0' && isdigit((unsigned char)s[1])))
+        return false;
+    while (isdigit((unsigned char)*s))
+        s++;
+    if (*s == '.') {
+        if (!isdigit((unsigned char)*++s))
+            return false;
+        while (isdigit((unsigned char)*s))
+            s++;
+    }
+    return *s == '\0';
+}
+
 static bool same_scalar(const char *a, bool an, const char *b, bool bn)
 {
     struct rb_money x, y;
 
     if (an || bn)
         return an && bn;
-    /* 120 and 120.00 are the same amount; anything else compares as text */
-    if (rb_money_parse(a, &x, NULL) == 0 && rb_money_parse(b, &y, NULL) == 0)
+    /* 120 and 120.00 are the same amount; anything else (codes such as '0042') compares as text */
+    if (pg_number_text(a) && pg_number_text(b) && rb_money_parse(a, &x, NULL) == 0 &&
+        rb_money_parse(b, &y, NULL) == 0)
         return rb_money_cmp(&x, &y) == 0;
     return strcmp(a, b) == 0;
 }

@@ -58,3 +58,23 @@ assert_eq '[{"column":"code","new":"abcdef","legacy":"abc"},{"column":"amount","
 rb_psql "$NEW" "update pay set code = 'abc', amount = 10.0100, at = '2026-11-02 10:00:00' where id = 1"
 assert_exit 0 "$RB_BIN" -f "$RB" verify
 assert_contains "$RB_OUT" "3 rows changed since cutover, all match in legacy"
+
+# equal: amounts compare by value (120 = 120.00), but text that is no number as PostgreSQL prints
+# one ('0042', ' 7') is a code and compares as text.
+cat >>"$RB" <<'YAML'
+  - name: amount
+    equal:
+      new: { target: new, sql: "select sum(amount) from pay" }
+      legacy: { target: legacy, sql: "select sum(amount)::float8 from hist" }
+  - name: code
+    equal:
+      new: { target: new, sql: "select '0042'" }
+      legacy: { target: legacy, sql: "select '42'" }
+  - name: padded
+    equal:
+      new: { target: new, sql: "select ' 7'" }
+      legacy: { target: legacy, sql: "select '7'" }
+YAML
+assert_exit 1 "$RB_BIN" -f "$RB" -o json verify
+assert_eq '[true,true,false,false]' "$(jq -c '[.checks[].passed]' <<<"$RB_OUT")" \
+  "13.5100 equals 13.51; '0042' is not '42', ' 7' is not '7'"
