@@ -220,6 +220,10 @@ int rb_cmd_gaps(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *err)
             return -1;
         missing += res.missing;
         differing += res.differing;
+        if (res.null_keys > 0)
+            rb_warn(ctx, "'%s': %llu source %s with a NULL key counted under manual_entry but not "
+                    "listed: %s no key to look up in legacy", t->name, (unsigned long long)res.null_keys,
+                    res.null_keys == 1 ? "row" : "rows", res.null_keys == 1 ? "it has" : "they have");
         if (doc != NULL) {
             cJSON *tj = cJSON_CreateObject(), *g, *arr = gaps_json(&res);
 
@@ -227,6 +231,7 @@ int rb_cmd_gaps(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *err)
             cJSON_AddNumberToObject(tj, "source_rows", (double)res.source_rows);
             cJSON_AddNumberToObject(tj, "manual_entry", (double)res.missing);
             cJSON_AddNumberToObject(tj, "review", (double)res.differing);
+            cJSON_AddNumberToObject(tj, "null_keys", (double)res.null_keys);
             cJSON_AddItemToArray(tables, tj);
             while ((g = cJSON_DetachItemFromArray(arr, 0)) != NULL)
                 cJSON_AddItemToArray(gaps, g);

@@ -82,3 +82,10 @@ rb_psql "$LEG" "update per_hist set period = null where emp = 2"
 assert_exit 1 "$RB_BIN" -f "$RB" -o json verify
 assert_eq 1 "$(jq '.checks[0].compare.missing_in_legacy' <<<"$RB_OUT")" "a NULL key part counts as missing"
 assert_eq 1 "$(jq '.checks[0].compare.null_keys' <<<"$RB_OUT")" "and as a NULL key"
+# gaps counts that row under manual_entry but cannot list it: it says so
+assert_exit 0 "$RB_BIN" -f "$RB" gaps
+assert_contains "$RB_OUT" "1 rows to enter in legacy (manual_entry), 0 to review"
+assert_contains "$RB_ERR" "'periods': 1 source row with a NULL key counted under manual_entry but not listed" \
+  "the unlisted row is explained"
+assert_exit 0 "$RB_BIN" -f "$RB" -o json gaps
+assert_eq 1 "$(jq '.tables[0].null_keys' <<<"$RB_OUT")" "and counted in JSON"
