@@ -319,13 +319,20 @@ static const char *bucket_expr(struct cmp *st, enum side s)
 
 /* --- step 1: types, count, bounds ---------------------------------------------------------- */
 
+/*
+ * A domain column is compared as its base type (a legacy `amount` domain over numeric(12,2)
+ * holds 10.00 where new says 10): the domain's checks do not change a value's text.
+ */
 static const char types_sql[] =
-    "SELECT a.attname, format_type(a.atttypid, a.atttypmod), "
+    "SELECT a.attname, format_type(b.typid, b.typmod), "
     "t.typnamespace = 'pg_catalog'::regnamespace, "
-    "a.atttypid IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype), t.typcollation <> 0, "
-    "CASE WHEN a.atttypmod >= 0 AND t.typname NOT IN ('bit') "
+    "b.typid IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype), t.typcollation <> 0, "
+    "CASE WHEN b.typmod >= 0 AND t.typname NOT IN ('bit') "
     "THEN format('pg_catalog.%%I', t.typname) END "
-    "FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid "
+    "FROM pg_attribute a JOIN pg_type d ON d.oid = a.atttypid "
+    "CROSS JOIN LATERAL (SELECT CASE WHEN d.typtype = 'd' THEN d.typbasetype ELSE a.atttypid END AS typid, "
+    "CASE WHEN d.typtype = 'd' THEN d.typtypmod ELSE a.atttypmod END AS typmod) b "
+    "JOIN pg_type t ON t.oid = b.typid "
     "WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped";
 
 static int resolve_columns(struct cmp *st, PGresult *types, struct rb_err *err)
