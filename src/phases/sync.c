@@ -224,7 +224,8 @@ static int sync_once(struct rb_run *run, struct rb_action *act, struct sync_tabl
     }
     PQclear(r);
     if (rb_pg_exec(dst, 0, st->stage_sql, 0, NULL, err) < 0 ||
-        rb_pg_exec(dst, 0, st->stage_keys_sql, 0, NULL, err) < 0)
+        rb_pg_exec(dst, 0, st->stage_keys_sql, 0, NULL, err) < 0 ||
+        (st->stage_widen_sql != NULL && rb_pg_exec(dst, 0, st->stage_widen_sql, 0, NULL, err) < 0))
         goto fail;
 
     memset(&cp, 0, sizeof(cp));
@@ -246,6 +247,17 @@ static int sync_once(struct rb_run *run, struct rb_action *act, struct sync_tabl
     }
     res->at_risk = cp.rows;
     memcpy(res->checksum, cp.checksum, sizeof(res->checksum));
+    if (st->round_check_sql != NULL) {
+        r = rb_pg_query(dst, SYNC_STATEMENT_TIMEOUT_MS, st->round_check_sql, 0, NULL, err);
+        if (r == NULL)
+            goto fail;
+        if (PQntuples(r) > 0) {
+            rb_sync_explain_rounding(run, st, r, err, &pos);
+            PQclear(r);
+            goto fail;
+        }
+        PQclear(r);
+    }
 
     if (rb_pg_exec(dst, 0, "SAVEPOINT rollbackctl_upsert", 0, NULL, err) < 0)
         goto fail;
@@ -438,8 +450,13 @@ static void describe(struct rb_run *run, struct rb_action *act, const struct syn
     rb_action_detailf(act, "  %s -- $1 = %s, $2 = '%s': a row means already applied\n", ledger_check_sql,
                       run->run_id[0] != '\0' ? rb_sprintf(run->arena, "'%s'", run->run_id) : "the run id",
                       st->t->name);
-    rb_action_detailf(act, "  %s\n  %s\n  %s\n  SAVEPOINT rollbackctl_upsert\n  %s\n", st->stage_sql,
-                      st->stage_keys_sql, st->copy_in_sql, st->upsert_sql);
+    rb_action_detailf(act, "  %s\n  %s\n", st->stage_sql, st->stage_keys_sql);
+    if (st->stage_widen_sql != NULL)
+        rb_action_detailf(act, "  %s\n", st->stage_widen_sql);
+    rb_action_detailf(act, "  %s\n", st->copy_in_sql);
+    if (st->round_check_sql != NULL)
+        rb_action_detailf(act, "  %s -- a row means a value would be rounded: stop\n", st->round_check_sql);
+    rb_action_detailf(act, "  SAVEPOINT rollbackctl_upsert\n  %s\n", st->upsert_sql);
     rb_action_detailf(act, "  %s\n  COMMIT\n", ledger_insert_sql);
 }
 

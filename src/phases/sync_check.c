@@ -91,6 +91,106 @@ static int key_has_unique_index(PGconn *c, const char *oid, const struct rb_strl
     return 0;
 }
 
+/* NUMERIC typmod: ((precision << 16) | scale) + 4; -1 = unconstrained. */
+static int numeric_scale(int typmod)
+{
+    return typmod < 4 ? -1 : (typmod - 4) & 0xffff;
+}
+
+/*
+ * NUMERIC(p,s) target columns whose source may carry more than s decimals (an unconstrained or
+ * wider numeric, a float, text): COPY into the target's type would round them without a word
+ * (10.005 becomes 10.01). For those, the stage holds the value as sent and a check before the
+ * upsert names the first one that does not fit. A source of the same or a smaller scale, or an
+ * integer, cannot round: no check, no cost.
+ */
+static int plan_round_check(struct rb_run *run, struct sync_table *st, PGconn *dst, const char *tgt_oid,
+                            const PGresult *probe, struct rb_err *err)
+{
+    const struct rb_sync_table *t = st->t;
+    const char *params[1] = { tgt_oid };
+    struct rb_buf widen = RB_BUF_INIT, where = RB_BUF_INIT, cols = RB_BUF_INIT, keys = RB_BUF_INIT;
+    PGresult *r = rb_pg_query(dst, 0,
+                              "SELECT attname, atttypmod, format_type(atttypid, atttypmod) FROM pg_attribute "
+                              "WHERE attrelid = $1::oid AND atttypid = 'numeric'::regtype AND atttypmod >= 0 "
+                              "AND attnum > 0 AND NOT attisdropped", 1, params, err);
+    size_t n = 0;
+
+    st->stage_widen_sql = st->round_check_sql = NULL;
+    st->round_cols = NULL;
+    if (r == NULL)
+        return -1;
+    st->round_cols = rb_new_array(run->arena, const char *, t->n_columns + 1);
+    for (size_t i = 0; i < t->n_columns && (int)i < PQnfields(probe); i++) {
+        Oid ft = PQftype(probe, (int)i);
+        int row = -1;
+
+        for (int j = 0; j < PQntuples(r); j++)
+            if (strcmp(PQgetvalue(r, j, 0), t->columns[i].target_column) == 0)
+                row = j;
+        if (row < 0)
+            continue;
+        if (ft == 20 || ft == 21 || ft == 23) /* int8, int2, int4 */
+            continue;
+        if (ft == 1700 && numeric_scale(PQfmod(probe, (int)i)) >= 0 &&
+            numeric_scale(PQfmod(probe, (int)i)) <= numeric_scale(atoi(PQgetvalue(r, row, 1))))
+            continue;
+        {
+            const char *col = rb_pg_quote_ident(run->arena, t->columns[i].target_column);
+            const char *ty = PQgetvalue(r, row, 2);
+
+            rb_buf_addf(&widen, "%sALTER COLUMN %s TYPE numeric", n > 0 ? ", " : "", col);
+            rb_buf_addf(&where, "%s%s::%s <> %s", n > 0 ? " OR " : "", col, ty, col);
+            rb_buf_addf(&cols, ", CASE WHEN %s::%s <> %s THEN %s::text END", col, ty, col, col);
+            st->round_cols[n++] = t->columns[i].target_column;
+        }
+    }
+    if (n > 0) {
+        for (size_t k = 0; k < t->key.n; k++)
+            rb_buf_addf(&keys, "%s%s::text", k > 0 ? ", " : "", rb_pg_quote_ident(run->arena, t->key.items[k]));
+        st->stage_widen_sql = rb_sprintf(run->arena, "ALTER TABLE pg_temp.%s %s", SYNC_STAGE, widen.data);
+        st->round_check_sql = rb_sprintf(run->arena, "SELECT %s%s FROM pg_temp.%s WHERE %s LIMIT 1", keys.data,
+                                         cols.data, SYNC_STAGE, where.data);
+    }
+    PQclear(r);
+    rb_buf_release(&widen);
+    rb_buf_release(&where);
+    rb_buf_release(&cols);
+    rb_buf_release(&keys);
+    return 0;
+}
+
+/* A value the NUMERIC(p,s) target would round: name the column, the value and the row's key. */
+void rb_sync_explain_rounding(struct rb_run *run, const struct sync_table *st, const PGresult *r,
+                              struct rb_err *err, struct rb_pos *pos)
+{
+    const struct rb_sync_table *t = st->t;
+    struct rb_buf k = RB_BUF_INIT;
+    int f, nk = (int)t->key.n;
+
+    for (f = 0; f < nk; f++)
+        rb_buf_addf(&k, "%s%s=%s", f > 0 ? ", " : "", t->key.items[f],
+                    PQgetisnull(r, 0, f) ? "NULL" : PQgetvalue(r, 0, f));
+    (void)run;
+    for (f = nk; f < PQnfields(r); f++) {
+        const struct rb_column_map *cm;
+
+        if (PQgetisnull(r, 0, f) || (cm = rb_sync_column_of(t, st->round_cols[f - nk])) == NULL)
+            continue;
+        *pos = cm->pos;
+        rb_errf(err, RB_E_FAILED,
+                "column '%s' (source expression '%s'): value %s of the source row with %s has more decimals "
+                "than '%s' holds; it would be rounded", cm->target_column, cm->source_expr,
+                PQgetvalue(r, 0, f), k.data, t->target_table);
+        rb_err_hint(err, "if rounding is intended, say so in the mapping: round(%s, <scale>)", cm->source_expr);
+        rb_buf_release(&k);
+        return;
+    }
+    rb_errf(err, RB_E_FAILED, "a source value has more decimals than its column in '%s' holds (row with %s)",
+            t->target_table, k.data);
+    rb_buf_release(&k);
+}
+
 /*
  * Before anything is copied: both tables and every named column exist, the source expressions
  * parse and run, the key has a unique index on the target. Errors name the runbook line.
@@ -174,8 +274,10 @@ int rb_sync_validate(struct rb_run *run, struct sync_table *st, PGconn *src, PGc
     /* The whole SELECT first; when it fails, each expression alone tells which line is wrong. */
     r = rb_pg_query(src, 0, st->probe_sql, 0, NULL, err);
     if (r != NULL) {
+        int rc = plan_round_check(run, st, dst, tgt_oid, r, err);
+
         PQclear(r);
-        return 0;
+        return rc < 0 ? rb_sync_table_err(run, st, t->target_pos, err) : 0;
     }
     if (sync_lost(src))
         return rb_sync_table_err(run, st, t->source_pos, err);

@@ -53,6 +53,14 @@ struct sync_table {
     const char *lock_sql;
     int64_t at_risk;                /* counted at plan time; -1 unknown */
     bool changed_nullable;          /* changed_since may be NULL (set by rb_sync_validate) */
+    /*
+     * Set by rb_sync_validate when a NUMERIC(p,s) target column may get more decimals than s
+     * from its source expression (NULL otherwise): the stage takes those columns unconstrained,
+     * and before the upsert round_check_sql finds a value the target would silently round.
+     */
+    const char *stage_widen_sql;
+    const char *round_check_sql;    /* key texts, then one column per round_cols entry */
+    const char **round_cols;        /* target columns checked */
 };
 
 static inline bool sync_lost(PGconn *c)
@@ -74,6 +82,9 @@ int rb_sync_validate(struct rb_run *run, struct sync_table *st, PGconn *src, PGc
 /* A failed target COPY: name the row, the column, its expression and the source row's key (*pos set). */
 void rb_sync_explain_copy_error(struct rb_run *run, struct sync_table *st, PGconn *src, const PGresult *fail,
                                 struct rb_err *err, struct rb_pos *pos);
+/* round_check_sql found a row: name the column, its value and the row's key (*pos set). */
+void rb_sync_explain_rounding(struct rb_run *run, const struct sync_table *st, const PGresult *r,
+                              struct rb_err *err, struct rb_pos *pos);
 /* The upsert met a key twice (SQLSTATE 21000): name it. Runs inside the upsert's savepoint. */
 void rb_sync_explain_duplicate(const struct sync_table *st, PGconn *dst, struct rb_err *err);
 

@@ -5,6 +5,8 @@
 # - a composite key with a NULL part never conflicts in a unique index, so the upsert would insert
 #   that row again on every run: the sync refuses it (naming the row and column, nothing applied)
 #   and compare counts it as missing instead of matching a legacy row with the same "(2,)" text
+# - money with more decimals than the legacy NUMERIC(p,s) column holds is refused (COPY into the
+#   target's type rounded it without a word); integers and sources of the same scale go through
 set -euo pipefail
 source "$RB_SOURCE_DIR/tests/integration/lib.sh"
 rb_require pg
@@ -89,3 +91,23 @@ assert_contains "$RB_ERR" "'periods': 1 source row with a NULL key counted under
   "the unlisted row is explained"
 assert_exit 0 "$RB_BIN" -f "$RB" -o json gaps
 assert_eq 1 "$(jq '.tables[0].null_keys' <<<"$RB_OUT")" "and counted in JSON"
+
+# --- money the target would round ------------------------------------------------------------------
+rb_psql "$NEW" - <<'SQL'
+create table fees (id int primary key, amount numeric(12,4), rate float8, units int, created_at timestamptz not null);
+insert into fees values (1, 10.0000, 1.5, 3, '2026-11-02'), (2, 20.0050, 2, 4, '2026-11-02');
+SQL
+rb_psql "$LEG" "create table fee_hist (id int primary key, amount numeric(12,2), rate numeric(12,2), units numeric(5,0))"
+write_runbook fees fees fee_hist id "id: id, amount: amount, rate: rate, units: units"
+assert_exit 1 "$RB_BIN" -f "$RB" execute --reason "rounding" --yes
+assert_contains "$RB_ERR" "column 'amount' (source expression 'amount'): value 20.0050 of the source row with id=2 has more decimals than 'fee_hist' holds" \
+  "the value, the row and the column are named"
+assert_eq 0 "$(rb_psql "$LEG" "select count(*) from fee_hist")" "nothing applied"
+rb_psql "$NEW" "update fees set amount = 20.0100 where id = 2"
+assert_exit 0 "$RB_BIN" -f "$RB" execute --reason "exact" --yes
+assert_eq "1|10.00|1.50|3,2|20.01|2.00|4" "$(rb_psql "$LEG" "select string_agg(concat_ws('|', id, amount, rate, units), ',' order by id) from fee_hist")" \
+  "exact values land"
+rb_psql "$NEW" "update fees set rate = 2.125 where id = 2"
+assert_exit 1 "$RB_BIN" -f "$RB" execute --reason "float" --yes
+assert_contains "$RB_ERR" "column 'rate' (source expression 'rate'): value 2.125 of the source row with id=2" "a float is checked too"
+assert_eq "2.00" "$(rb_psql "$LEG" "select rate from fee_hist where id = 2")" "legacy kept its exact value"
