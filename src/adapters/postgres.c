@@ -351,6 +351,38 @@ int rb_pg_flush(PGconn *c, int64_t deadline_ms, struct rb_err *err)
     return 0;
 }
 
+/*
+ * Send a query within the deadline. In blocking mode libpq writes a query bigger than the socket
+ * buffers with no deadline at all (a backend or network that stopped reading hangs us), so the
+ * send happens in nonblocking mode and rb_pg_flush pushes the rest out; the mode is given back
+ * after a complete send (a connection with output still pending stays nonblocking).
+ * Returns 0 when sent, -1 when libpq refused the query, -2 when it was not all sent in time.
+ */
+static int send_query(PGconn *c, const char *sql, int nparams, const char *const *params,
+                      int64_t deadline_ms, struct rb_err *err)
+{
+    char msg[RB_ERR_MSG_MAX];
+    bool was_nonblocking = PQisnonblocking(c);
+    int ok;
+
+    if (!was_nonblocking)
+        PQsetnonblocking(c, 1);
+    /* PQsendQuery allows several statements in one string (session setup uses that). */
+    ok = nparams > 0 ? PQsendQueryParams(c, sql, nparams, NULL, params, NULL, NULL, 0)
+                     : PQsendQuery(c, sql);
+    if (!ok) {
+        rb_errf(err, RB_E_FAILED, "%s", conn_msg(c, msg, sizeof(msg)));
+        if (!was_nonblocking)
+            PQsetnonblocking(c, 0);
+        return -1;
+    }
+    if (rb_pg_flush(c, deadline_ms, err) < 0)
+        return -2;
+    if (!was_nonblocking)
+        PQsetnonblocking(c, 0);
+    return 0;
+}
+
 /* Wait for the next result within the deadline; NULL result means the query is done. */
 static int next_result(PGconn *c, int64_t deadline_ms, PGresult **out, struct rb_err *err)
 {
@@ -372,15 +404,18 @@ PGresult *rb_pg_query_keep(PGconn *c, int64_t timeout_ms, const char *sql, int n
     int64_t deadline = rb_now_ms() + (timeout_ms > 0 ? timeout_ms : RB_PG_QUERY_TIMEOUT_MS);
     PGresult *keep = NULL, *r;
     char msg[RB_ERR_MSG_MAX];
-    int ok;
+    int rc;
 
     if (c == NULL || PQstatus(c) != CONNECTION_OK)
         return rb_errf(err, RB_E_FAILED, "connection lost"), NULL;
-    /* PQsendQuery allows several statements in one string (session setup uses that). */
-    ok = nparams > 0 ? PQsendQueryParams(c, sql, nparams, NULL, params, NULL, NULL, 0)
-                     : PQsendQuery(c, sql);
-    if (!ok || rb_pg_flush(c, deadline, err) < 0) {
-        rb_errf(err, RB_E_FAILED, "%s", conn_msg(c, msg, sizeof(msg)));
+    if ((rc = send_query(c, sql, nparams, params, deadline, err)) < 0) {
+        /* Not even sent in time: stop what the server may have started, as for a late result. */
+        if (rc == -2 && PQstatus(c) == CONNECTION_OK) {
+            rb_pg_cancel(c);
+            rb_errf(err, RB_E_FAILED, "query cancelled after %lld ms (not sent: the server does "
+                                      "not read)",
+                    (long long)(timeout_ms > 0 ? timeout_ms : RB_PG_QUERY_TIMEOUT_MS));
+        }
         return NULL;
     }
     for (;;) {
@@ -478,11 +513,15 @@ PGresult *rb_pg_copy_start(PGconn *c, int64_t timeout_ms, const char *sql, struc
     int64_t deadline = rb_now_ms() + (timeout_ms > 0 ? timeout_ms : RB_PG_QUERY_TIMEOUT_MS);
     char msg[RB_ERR_MSG_MAX];
     PGresult *r, *rest;
+    int rc;
 
     if (c == NULL || PQstatus(c) != CONNECTION_OK)
         return rb_errf(err, RB_E_FAILED, "connection lost"), NULL;
-    if (!PQsendQuery(c, sql) || rb_pg_flush(c, deadline, err) < 0)
-        return rb_errf(err, RB_E_FAILED, "%s", conn_msg(c, msg, sizeof(msg))), NULL;
+    if ((rc = send_query(c, sql, 0, NULL, deadline, err)) < 0) {
+        if (rc == -2 && PQstatus(c) == CONNECTION_OK)
+            rb_pg_cancel(c);
+        return NULL;
+    }
     if (next_result(c, deadline, &r, err) < 0) {
         if (PQstatus(c) == CONNECTION_OK)
             rb_pg_cancel(c);

@@ -1,0 +1,188 @@
+/*
+ * test_pg_deadline.c - the PostgreSQL adapter keeps its deadline while sending a query.
+ *
+ * A stand-in server (a forked process speaking just enough of the protocol: trust login, the
+ * session settings) then stops reading, as a hung backend or a stalled network does. A statement
+ * larger than the socket buffers cannot be sent: the query must fail at its deadline, not block
+ * in libpq's write. alarm() turns a hang into a failure instead of a stuck test.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "rollbackctl/arena.h"
+#include "rollbackctl/pg.h"
+
+static int read_full(int fd, void *buf, size_t n)
+{
+    size_t got = 0;
+
+    while (got < n) {
+        ssize_t r = read(fd, (char *)buf + got, n - got);
+
+        if (r <= 0)
+            return -1;
+        got += (size_t)r;
+    }
+    return 0;
+}
+
+static void put_msg(int fd, char type, const void *body, uint32_t len)
+{
+    unsigned char hdr[5];
+    uint32_t n = htonl(len + 4);
+
+    hdr[0] = (unsigned char)type;
+    memcpy(hdr + 1, &n, 4);
+    (void)!write(fd, hdr, 5);
+    if (len > 0)
+        (void)!write(fd, body, len);
+}
+
+static void param(int fd, const char *k, const char *v)
+{
+    char b[128];
+    size_t kl = strlen(k) + 1, vl = strlen(v) + 1;
+
+    memcpy(b, k, kl);
+    memcpy(b + kl, v, vl);
+    put_msg(fd, 'S', b, (uint32_t)(kl + vl));
+}
+
+/* The fake server: log in, answer the session settings, then never read again. */
+static void serve(int ls)
+{
+    int fd = accept(ls, NULL, NULL);
+    unsigned char len4[4], *body, type;
+    uint32_t len, zero = 0, key[2] = { htonl(4242), htonl(1) };
+
+    if (fd < 0)
+        _exit(1);
+    for (;;) { /* startup packet (after any SSL/GSS request, which we decline) */
+        if (read_full(fd, len4, 4) < 0)
+            _exit(1);
+        len = ntohl(*(uint32_t *)len4) - 4;
+        body = malloc(len);
+        if (read_full(fd, body, len) < 0)
+            _exit(1);
+        if (len == 4 && ntohl(*(uint32_t *)body) >= 80877103u) {
+            (void)!write(fd, "N", 1);
+            free(body);
+            continue;
+        }
+        free(body);
+        break;
+    }
+    put_msg(fd, 'R', &zero, 4);
+    param(fd, "server_version", "15.0");
+    param(fd, "client_encoding", "UTF8");
+    param(fd, "standard_conforming_strings", "on");
+    param(fd, "integer_datetimes", "on");
+    put_msg(fd, 'K', key, 8);
+    put_msg(fd, 'Z', "I", 1);
+    /* The session settings: one simple query; answer each SET, then ready. */
+    if (read_full(fd, &type, 1) < 0 || read_full(fd, len4, 4) < 0)
+        _exit(1);
+    len = ntohl(*(uint32_t *)len4) - 4;
+    body = malloc(len);
+    if (read_full(fd, body, len) < 0)
+        _exit(1);
+    free(body);
+    for (int i = 0; i < 3; i++)
+        put_msg(fd, 'C', "SET", 4);
+    put_msg(fd, 'Z', "I", 1);
+    /* Stalled: never read fd again. Cancel requests are accepted and closed. */
+    for (;;) {
+        int c = accept(ls, NULL, NULL);
+
+        if (c >= 0)
+            close(c);
+    }
+}
+
+static void test_send_stalls_past_deadline(void **state)
+{
+    struct rb_arena *a = rb_arena_new();
+    struct sockaddr_in sin;
+    socklen_t sl = sizeof(sin);
+    struct rb_pg_opts o;
+    struct rb_err err = RB_ERR_INIT;
+    int ls = socket(AF_INET, SOCK_STREAM, 0), rcv = 4096;
+    size_t big = 32u << 20;
+    char *sql = malloc(big + 1);
+    PGconn *c;
+    PGresult *r;
+    int64_t start;
+    pid_t pid;
+
+    (void)state;
+    memset(&sin, 0, sizeof(sin));
+    sin.sin_family = AF_INET;
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    setsockopt(ls, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
+    assert_int_equal(bind(ls, (struct sockaddr *)&sin, sizeof(sin)), 0);
+    assert_int_equal(listen(ls, 8), 0);
+    assert_int_equal(getsockname(ls, (struct sockaddr *)&sin, &sl), 0);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        /* Never outlive the test, nor hold its output open. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() == 1)
+            _exit(1);
+        close(STDOUT_FILENO);
+        close(STDERR_FILENO);
+        serve(ls);
+    }
+    close(ls);
+
+    memset(&o, 0, sizeof(o));
+    o.conninfo = rb_sprintf(a, "host=127.0.0.1 port=%d user=u dbname=d sslmode=disable "
+                               "gssencmode=disable",
+                            ntohs(sin.sin_port));
+    o.label = "stalled";
+    c = rb_pg_connect(a, &o, &err);
+    if (c == NULL)
+        fprintf(stderr, "connect: %s\n", err.msg);
+    assert_non_null(c);
+
+    memcpy(sql, "select 1 --", 11);
+    memset(sql + 11, 'x', big - 11);
+    sql[big] = '\0';
+    alarm(30); /* a hang is a failure, not a stuck test run */
+    start = rb_now_ms();
+    r = rb_pg_query(c, 1000, sql, 0, NULL, &err);
+    alarm(0);
+    assert_null(r);
+    /* The deadline (1 s) plus at most the cancel's grace period. */
+    assert_true(rb_now_ms() - start < 15000);
+    assert_true(err.msg[0] != '\0');
+
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    free(sql);
+    rb_arena_free(a);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_send_stalls_past_deadline),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
