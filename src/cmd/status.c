@@ -42,7 +42,9 @@ static void print_text(struct rb_ctx *ctx, const cJSON *s)
         fprintf(ctx->out, "  error:        %s\n", jstr(s, "error"));
     if (jstr(s, "hint") != NULL)
         fprintf(ctx->out, "  hint:         %s\n", jstr(s, "hint"));
-    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(s, "torn_tail")))
+    /* While the run is running, a last line without its newline is a write in progress. */
+    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(s, "torn_tail")) &&
+        (outcome == NULL || strcmp(outcome, "running") != 0))
         fprintf(ctx->out, "  journal:      its last line was torn by a crash and is ignored\n");
     fprintf(ctx->out, "\n  %-12s %-40s %-10s %10s\n", "PHASE", "ACTION", "STATE", "SECONDS");
     cJSON_ArrayForEach(a, cJSON_GetObjectItemCaseSensitive(s, "actions")) {
