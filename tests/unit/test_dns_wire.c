@@ -322,6 +322,26 @@ static void test_canonical_forms(void **state)
     assert_non_null(strstr(err.msg, "not supported"));
 }
 
+/* A CAA tag from the network is printed only when it is what RFC 8659 allows (letters, digits):
+ * control bytes (a terminal escape) or a NUL must not reach plan output as they are. */
+static void test_caa_tag_from_the_wire(void **state)
+{
+    struct rb_arena *a = *state;
+    static const uint8_t esc[] = { 0, 3, 'i', 0x1b, 'x', 'v' };
+    static const uint8_t nul[] = { 0, 3, 'i', 0, 'x', 'v' };
+    static const uint8_t ok[] = { 0, 5, 'i', 's', 's', 'u', 'e', 'c', 'a' };
+    struct rb_dns_rr rr;
+
+    memset(&rr, 0, sizeof(rr));
+    rr.type = 257;
+    rr.rdlength = sizeof(esc);
+    assert_string_equal(rb_dns_rdata_to_text(a, esc, sizeof(esc), &rr), "\\# 6 0003691b7876");
+    rr.rdlength = sizeof(nul);
+    assert_string_equal(rb_dns_rdata_to_text(a, nul, sizeof(nul), &rr), "\\# 6 000369007876");
+    rr.rdlength = sizeof(ok);
+    assert_string_equal(rb_dns_rdata_to_text(a, ok, sizeof(ok), &rr), "0 issue \"ca\"");
+}
+
 static void test_names(void **state)
 {
     struct rb_buf b = RB_BUF_INIT;
@@ -357,6 +377,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_unsigned_response_and_tsig_error, setup, teardown),
         cmocka_unit_test_setup_teardown(test_parse_compressed_answer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_canonical_forms, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_caa_tag_from_the_wire, setup, teardown),
         cmocka_unit_test_setup_teardown(test_names, setup, teardown),
     };
 
