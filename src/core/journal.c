@@ -72,9 +72,15 @@ int rb_journal_create(struct rb_journal *j, const char *run_dir, const char *run
     j->fd = -1;
     if (rb_mkdir_p(run_dir, 0700, err) < 0)
         return -1;
+    /*
+     * The new entries must be durable before the first line is: the run folder in runs/, and on a
+     * fresh state_dir runs/ itself in the state_dir (fsync of a file does not cover its folders).
+     */
     snprintf(parent, sizeof(parent), "%s", run_dir);
-    slash = strrchr(parent, '/');
-    if (slash != NULL && slash != parent) {
+    for (int up = 0; up < 2; up++) {
+        slash = strrchr(parent, '/');
+        if (slash == NULL || slash == parent)
+            break;
         *slash = '\0';
         rb_fsync_dir(parent);
     }
