@@ -159,7 +159,8 @@ int rb_child_run(struct rb_arena *a, const char *const *argv, const char *const 
     struct rb_buf out_tail = RB_BUF_INIT, err_tail = RB_BUF_INIT;
     int64_t start, deadline, kill_at = 0;
     int pidfd, wstatus = 0, rc;
-    bool reaped = false;
+    bool reaped = false, chld_ignored;
+    struct sigaction old_chld;
     pid_t pid;
 
     memset(res, 0, sizeof(*res));
@@ -193,6 +194,22 @@ int rb_child_run(struct rb_arena *a, const char *const *argv, const char *const 
     posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
                                         POSIX_SPAWN_SETPGROUP);
 
+    /*
+     * SIGCHLD ignored (an ignored signal survives exec, so whatever started us decides) makes the
+     * kernel reap our children itself: waitpid would then find no exit status, and a failing
+     * command would read as "exited with status 0". Default it while the child runs.
+     */
+    sigaction(SIGCHLD, NULL, &old_chld);
+    chld_ignored = old_chld.sa_handler == SIG_IGN;
+    if (chld_ignored) {
+        struct sigaction dfl;
+
+        memset(&dfl, 0, sizeof(dfl));
+        dfl.sa_handler = SIG_DFL;
+        sigemptyset(&dfl.sa_mask);
+        sigaction(SIGCHLD, &dfl, NULL);
+    }
+
     start = mono_ms();
     rc = posix_spawnp(&pid, argv[0], &fa, &attr, (char *const *)argv, build_env(a, env_extra));
     posix_spawn_file_actions_destroy(&fa);
@@ -202,6 +219,8 @@ int rb_child_run(struct rb_arena *a, const char *const *argv, const char *const 
     if (rc != 0) {
         close(out_pipe[0]);
         close(err_pipe[0]);
+        if (chld_ignored)
+            sigaction(SIGCHLD, &old_chld, NULL);
         return rb_errf(err, RB_E_FAILED, "unable to run '%s': %s", argv[0], strerror(rc));
     }
     fcntl(out_pipe[0], F_SETFL, O_NONBLOCK);
@@ -276,6 +295,8 @@ int rb_child_run(struct rb_arena *a, const char *const *argv, const char *const 
     }
     if (pidfd >= 0)
         close(pidfd);
+    if (chld_ignored)
+        sigaction(SIGCHLD, &old_chld, NULL);
 
     res->duration_ms = mono_ms() - start;
     res->exited = WIFEXITED(wstatus);

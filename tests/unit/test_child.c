@@ -203,6 +203,26 @@ static void test_daemon_holding_pipes_does_not_block(void **state)
     assert_string_equal(res.out_tail, "started\n");
 }
 
+static void test_exit_status_kept_when_sigchld_ignored(void **state)
+{
+    struct rb_arena *a = *state;
+    /* SIGCHLD ignored (inherited through exec from whatever started us) auto-reaps children:
+       their exit status must not be lost, and a failing command must not read as success. */
+    const char *argv[] = { "sh", "-c", "sleep 0.1; exit 3", NULL };
+    struct rb_child_result res;
+    struct rb_err err = RB_ERR_INIT;
+    struct sigaction ign, old, after;
+
+    memset(&ign, 0, sizeof(ign));
+    ign.sa_handler = SIG_IGN;
+    sigaction(SIGCHLD, &ign, &old);
+    assert_int_equal(rb_child_run(a, argv, NULL, 10000, &res, &err), 0);
+    sigaction(SIGCHLD, &old, &after);
+    assert_true(after.sa_handler == SIG_IGN); /* given back as it was */
+    assert_true(res.exited);
+    assert_int_equal(res.status, 3);
+}
+
 static void test_missing_program(void **state)
 {
     struct rb_arena *a = *state;
@@ -240,6 +260,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_timeout_kills_survivors_of_term, setup, teardown),
         cmocka_unit_test_setup_teardown(test_term_ignored_then_kill, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_holding_pipes_does_not_block, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_exit_status_kept_when_sigchld_ignored, setup, teardown),
         cmocka_unit_test_setup_teardown(test_missing_program, setup, teardown),
         cmocka_unit_test_setup_teardown(test_killed_by_signal, setup, teardown),
     };
