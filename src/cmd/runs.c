@@ -109,9 +109,11 @@ cJSON *rb_runs_summarize(const struct rb_journal_log *log)
             set_str(s, "started", e->ts);
             set_str(s, "outcome", "running");
         } else if (strcmp(e->event, "resumed") == 0) {
+            /* A new attempt: what the last one ended with no longer stands. */
             set_str(s, "outcome", "running");
             set_str(s, "finished", NULL);
             set_str(s, "error", NULL);
+            set_str(s, "hint", NULL);
         } else if (strcmp(e->event, "run_finished") == 0) {
             set_str(s, "finished", e->ts);
             copy_item(s, "outcome", e->data, "outcome");

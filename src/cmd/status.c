@@ -103,6 +103,7 @@ int rb_cmd_status(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *err)
         if (cJSON_GetObjectItemCaseSensitive(s, "run_id") == NULL)
             cJSON_AddStringToObject(s, "run_id", run_id);
         cJSON_ReplaceItemInObjectCaseSensitive(s, "outcome", cJSON_CreateString("not started"));
+        cJSON_DeleteItemFromObjectCaseSensitive(s, "hint");
         cJSON_AddStringToObject(s, "hint", "the run was stopped while it was being created; nothing was applied");
     }
     memset(&holder, 0, sizeof(holder));
@@ -120,6 +121,7 @@ int rb_cmd_status(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *err)
             } else {
                 /* No process holds the lock for it: it was killed mid-run. */
                 cJSON_ReplaceItemInObjectCaseSensitive(s, "outcome", cJSON_CreateString("stopped"));
+                cJSON_DeleteItemFromObjectCaseSensitive(s, "hint");
                 cJSON_AddStringToObject(s, "hint", rb_sprintf(ctx->arena, "the run stopped without finishing; "
                                                                           "'rollbackctl resume %s' continues it", run_id));
             }
