@@ -152,9 +152,13 @@ cJSON *rb_runs_summarize(const struct rb_journal_log *log)
                 copy_item(a, "summary", e->data, "summary");
                 set_str(a, "state", "in flight");
                 set_str(a, "started", e->ts);
+                /* A new attempt: nothing of the one before describes it. */
                 set_str(a, "finished", NULL);
                 set_str(a, "error", NULL);
                 set_str(a, "hint", NULL);
+                set_str(a, "message", NULL);
+                cJSON_DeleteItemFromObjectCaseSensitive(a, "duration_ms");
+                cJSON_DeleteItemFromObjectCaseSensitive(a, "result");
             } else if (strcmp(e->event, "done") == 0 || strcmp(e->event, "failed") == 0) {
                 set_str(a, "state", e->event);
                 set_str(a, "finished", e->ts);

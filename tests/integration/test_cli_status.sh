@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # status of a run that failed, was resumed and then killed: it says 'stopped' with the resume
-# hint, and no longer the error or hint of the attempt before. -o json has each key once.
+# hint, and no longer the error or hint of the attempt before (nor the failed action's duration
+# and result now that it is in flight again). -o json has each key once.
 set -euo pipefail
 source "$RB_SOURCE_DIR/tests/integration/lib.sh"
 
@@ -43,6 +44,10 @@ d = json.loads(sys.argv[1], object_pairs_hook=pairs)
 assert d["outcome"] == "stopped", d["outcome"]
 assert "error" not in d, d.get("error")
 assert "stopped without finishing" in d["hint"], d["hint"]
+two = d["actions"][1]
+assert two["state"] == "in flight", two
+for k in ("duration_ms", "result", "message", "error", "finished"):
+    assert k not in two, "stale %s of the failed attempt: %s" % (k, two)
 PY
 rb_ok "status -o json: stopped, one hint (the resume one), no stale error"
 text=$("$RB_BIN" -f "$RB" status)
