@@ -4,7 +4,9 @@
  * A stand-in server (a forked process speaking just enough of the protocol: trust login, the
  * session settings) then stops reading, as a hung backend or a stalled network does. A statement
  * larger than the socket buffers cannot be sent: the query must fail at its deadline, not block
- * in libpq's write. alarm() turns a hang into a failure instead of a stuck test.
+ * in libpq's write. And a COPY that a cancel does not stop is given up after the cancel's grace
+ * period instead of being drained to its end. alarm() turns a hang into a failure instead of a
+ * stuck test.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,6 +18,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,8 +66,23 @@ static void param(int fd, const char *k, const char *v)
     put_msg(fd, 'S', b, (uint32_t)(kl + vl));
 }
 
-/* The fake server: log in, answer the session settings, then never read again. */
-static void serve(int ls)
+/* Accept cancel requests and close them, as a postmaster does (the request itself is ignored). */
+static void close_cancels(int ls)
+{
+    for (;;) {
+        int c = accept(ls, NULL, NULL);
+
+        if (c >= 0)
+            close(c);
+    }
+}
+
+/*
+ * The fake server: log in, answer the session settings, then either never read again (stall) or
+ * answer the next query with a COPY that never ends and that cancel requests do not stop (a
+ * cancel routed to another server behind a load balancer does just that).
+ */
+static void serve(int ls, bool endless_copy)
 {
     int fd = accept(ls, NULL, NULL);
     unsigned char len4[4], *body, type;
@@ -105,31 +123,36 @@ static void serve(int ls)
     for (int i = 0; i < 3; i++)
         put_msg(fd, 'C', "SET", 4);
     put_msg(fd, 'Z', "I", 1);
-    /* Stalled: never read fd again. Cancel requests are accepted and closed. */
-    for (;;) {
-        int c = accept(ls, NULL, NULL);
+    if (endless_copy) {
+        static const unsigned char copy_out[] = { 0, 0, 1, 0, 0 }; /* text, one column */
+        char row[64];
 
-        if (c >= 0)
-            close(c);
+        if (fork() == 0) {
+            prctl(PR_SET_PDEATHSIG, SIGKILL);
+            close_cancels(ls);
+        }
+        if (read_full(fd, &type, 1) < 0 || read_full(fd, len4, 4) < 0)
+            _exit(1);
+        put_msg(fd, 'H', copy_out, sizeof(copy_out));
+        memset(row, 'r', sizeof(row) - 1);
+        row[sizeof(row) - 1] = '\n';
+        for (;;)
+            put_msg(fd, 'd', row, sizeof(row));
     }
+    /* Stalled: never read fd again. Cancel requests are accepted and closed. */
+    close_cancels(ls);
 }
 
-static void test_send_stalls_past_deadline(void **state)
+/* Start the fake server in a child process; returns a connection to it. */
+static PGconn *start_fake(struct rb_arena *a, bool endless_copy, pid_t *pid)
 {
-    struct rb_arena *a = rb_arena_new();
     struct sockaddr_in sin;
     socklen_t sl = sizeof(sin);
     struct rb_pg_opts o;
     struct rb_err err = RB_ERR_INIT;
     int ls = socket(AF_INET, SOCK_STREAM, 0), rcv = 4096;
-    size_t big = 32u << 20;
-    char *sql = malloc(big + 1);
     PGconn *c;
-    PGresult *r;
-    int64_t start;
-    pid_t pid;
 
-    (void)state;
     memset(&sin, 0, sizeof(sin));
     sin.sin_family = AF_INET;
     sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -137,16 +160,16 @@ static void test_send_stalls_past_deadline(void **state)
     assert_int_equal(bind(ls, (struct sockaddr *)&sin, sizeof(sin)), 0);
     assert_int_equal(listen(ls, 8), 0);
     assert_int_equal(getsockname(ls, (struct sockaddr *)&sin, &sl), 0);
-    pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
+    *pid = fork();
+    assert_true(*pid >= 0);
+    if (*pid == 0) {
         /* Never outlive the test, nor hold its output open. */
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (getppid() == 1)
             _exit(1);
         close(STDOUT_FILENO);
         close(STDERR_FILENO);
-        serve(ls);
+        serve(ls, endless_copy);
     }
     close(ls);
 
@@ -159,7 +182,22 @@ static void test_send_stalls_past_deadline(void **state)
     if (c == NULL)
         fprintf(stderr, "connect: %s\n", err.msg);
     assert_non_null(c);
+    return c;
+}
 
+static void test_send_stalls_past_deadline(void **state)
+{
+    struct rb_arena *a = rb_arena_new();
+    struct rb_err err = RB_ERR_INIT;
+    size_t big = 32u << 20;
+    char *sql = malloc(big + 1);
+    PGconn *c;
+    PGresult *r;
+    int64_t start;
+    pid_t pid;
+
+    (void)state;
+    c = start_fake(a, false, &pid);
     memcpy(sql, "select 1 --", 11);
     memset(sql + 11, 'x', big - 11);
     sql[big] = '\0';
@@ -178,10 +216,40 @@ static void test_send_stalls_past_deadline(void **state)
     rb_arena_free(a);
 }
 
+static void test_cancel_of_endless_copy_ends(void **state)
+{
+    struct rb_arena *a = rb_arena_new();
+    struct rb_err err = RB_ERR_INIT;
+    PGconn *c;
+    PGresult *r;
+    int64_t start;
+    pid_t pid;
+    int rc;
+
+    (void)state;
+    c = start_fake(a, true, &pid);
+    r = rb_pg_copy_start(c, 5000, "COPY t TO STDOUT", &err);
+    assert_non_null(r);
+    assert_int_equal(PQresultStatus(r), PGRES_COPY_OUT);
+    PQclear(r);
+    alarm(30);
+    start = rb_now_ms();
+    rc = rb_pg_cancel(c);
+    alarm(0);
+    /* The cancel had no effect: give the connection up at the grace period, not drain forever. */
+    assert_int_equal(rc, -1);
+    assert_true(rb_now_ms() - start < 15000);
+
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    rb_arena_free(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_send_stalls_past_deadline),
+        cmocka_unit_test(test_cancel_of_endless_copy_ends),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
