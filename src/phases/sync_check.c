@@ -97,6 +97,11 @@ static int numeric_scale(int typmod)
     return typmod < 4 ? -1 : (typmod - 4) & 0xffff;
 }
 
+static int numeric_precision(int typmod)
+{
+    return typmod < 4 ? -1 : ((typmod - 4) >> 16) & 0xffff;
+}
+
 /*
  * NUMERIC(p,s) target columns whose source may carry more than s decimals (an unconstrained or
  * wider numeric, a float, text): COPY into the target's type would round them without a word
@@ -121,6 +126,7 @@ static int plan_round_check(struct rb_run *run, struct sync_table *st, PGconn *d
     if (r == NULL)
         return -1;
     st->round_cols = rb_new_array(run->arena, const char *, t->n_columns + 1);
+    st->round_types = rb_new_array(run->arena, const char *, t->n_columns + 1);
     for (size_t i = 0; i < t->n_columns && (int)i < PQnfields(probe); i++) {
         Oid ft = PQftype(probe, (int)i);
         int row = -1;
@@ -137,11 +143,16 @@ static int plan_round_check(struct rb_run *run, struct sync_table *st, PGconn *d
             continue;
         {
             const char *col = rb_pg_quote_ident(run->arena, t->columns[i].target_column);
-            const char *ty = PQgetvalue(r, row, 2);
+            int mod = atoi(PQgetvalue(r, row, 1)), scale = numeric_scale(mod);
+            /* neither cast nor error here: a value too large for the column is named too */
+            const char *bad = rb_sprintf(run->arena,
+                                         "(round(%s, %d) <> %s OR abs(%s) >= 1e%d) AND %s <> 'NaN'",
+                                         col, scale, col, col, numeric_precision(mod) - scale, col);
 
             rb_buf_addf(&widen, "%sALTER COLUMN %s TYPE numeric", n > 0 ? ", " : "", col);
-            rb_buf_addf(&where, "%s%s::%s <> %s", n > 0 ? " OR " : "", col, ty, col);
-            rb_buf_addf(&cols, ", CASE WHEN %s::%s <> %s THEN %s::text END", col, ty, col, col);
+            rb_buf_addf(&where, "%s(%s)", n > 0 ? " OR " : "", bad);
+            rb_buf_addf(&cols, ", CASE WHEN %s THEN %s::text END", bad, col);
+            st->round_types[n] = rb_strdup(run->arena, PQgetvalue(r, row, 2));
             st->round_cols[n++] = t->columns[i].target_column;
         }
     }
@@ -179,14 +190,14 @@ void rb_sync_explain_rounding(struct rb_run *run, const struct sync_table *st, c
             continue;
         *pos = cm->pos;
         rb_errf(err, RB_E_FAILED,
-                "column '%s' (source expression '%s'): value %s of the source row with %s has more decimals "
-                "than '%s' holds; it would be rounded", cm->target_column, cm->source_expr,
-                PQgetvalue(r, 0, f), k.data, t->target_table);
+                "column '%s' (source expression '%s'): value %s of the source row with %s does not fit "
+                "%s in '%s' exactly: it would be rounded or refused", cm->target_column, cm->source_expr,
+                PQgetvalue(r, 0, f), k.data, st->round_types[f - nk], t->target_table);
         rb_err_hint(err, "if rounding is intended, say so in the mapping: round(%s, <scale>)", cm->source_expr);
         rb_buf_release(&k);
         return;
     }
-    rb_errf(err, RB_E_FAILED, "a source value has more decimals than its column in '%s' holds (row with %s)",
+    rb_errf(err, RB_E_FAILED, "a source value does not fit its NUMERIC column in '%s' exactly (row with %s)",
             t->target_table, k.data);
     rb_buf_release(&k);
 }

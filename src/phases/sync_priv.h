@@ -61,6 +61,7 @@ struct sync_table {
     const char *stage_widen_sql;
     const char *round_check_sql;    /* key texts, then one column per round_cols entry */
     const char **round_cols;        /* target columns checked */
+    const char **round_types;       /* and their types, "numeric(12,2)" */
 };
 
 static inline bool sync_lost(PGconn *c)

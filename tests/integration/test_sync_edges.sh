@@ -94,13 +94,13 @@ assert_eq 1 "$(jq '.tables[0].null_keys' <<<"$RB_OUT")" "and counted in JSON"
 
 # --- money the target would round ------------------------------------------------------------------
 rb_psql "$NEW" - <<'SQL'
-create table fees (id int primary key, amount numeric(12,4), rate float8, units int, created_at timestamptz not null);
+create table fees (id int primary key, amount numeric(16,4), rate float8, units int, created_at timestamptz not null);
 insert into fees values (1, 10.0000, 1.5, 3, '2026-11-02'), (2, 20.0050, 2, 4, '2026-11-02');
 SQL
 rb_psql "$LEG" "create table fee_hist (id int primary key, amount numeric(12,2), rate numeric(12,2), units numeric(5,0))"
 write_runbook fees fees fee_hist id "id: id, amount: amount, rate: rate, units: units"
 assert_exit 1 "$RB_BIN" -f "$RB" execute --reason "rounding" --yes
-assert_contains "$RB_ERR" "column 'amount' (source expression 'amount'): value 20.0050 of the source row with id=2 has more decimals than 'fee_hist' holds" \
+assert_contains "$RB_ERR" "column 'amount' (source expression 'amount'): value 20.0050 of the source row with id=2 does not fit numeric(12,2) in 'fee_hist' exactly" \
   "the value, the row and the column are named"
 assert_eq 0 "$(rb_psql "$LEG" "select count(*) from fee_hist")" "nothing applied"
 rb_psql "$NEW" "update fees set amount = 20.0100 where id = 2"
@@ -111,3 +111,7 @@ rb_psql "$NEW" "update fees set rate = 2.125 where id = 2"
 assert_exit 1 "$RB_BIN" -f "$RB" execute --reason "float" --yes
 assert_contains "$RB_ERR" "column 'rate' (source expression 'rate'): value 2.125 of the source row with id=2" "a float is checked too"
 assert_eq "2.00" "$(rb_psql "$LEG" "select rate from fee_hist where id = 2")" "legacy kept its exact value"
+rb_psql "$NEW" "update fees set rate = 2, amount = 12345678901.5 where id = 2"
+assert_exit 1 "$RB_BIN" -f "$RB" execute --reason "too large" --yes
+assert_contains "$RB_ERR" "column 'amount' (source expression 'amount'): value 12345678901.5000 of the source row with id=2 does not fit numeric(12,2)" \
+  "a value too large for the column is named as well"
