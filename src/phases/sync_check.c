@@ -7,6 +7,7 @@
  */
 #include "sync_priv.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,10 +92,18 @@ static int key_has_unique_index(PGconn *c, const char *oid, const struct rb_strl
     return 0;
 }
 
-/* NUMERIC typmod: ((precision << 16) | scale) + 4; -1 = unconstrained. */
+/*
+ * NUMERIC typmod: ((precision << 16) | scale) + 4, the scale an 11-bit signed number since
+ * PostgreSQL 15 (numeric(3,-2) rounds to hundreds); unconstrained: -1, here INT_MIN.
+ */
 static int numeric_scale(int typmod)
 {
-    return typmod < 4 ? -1 : (typmod - 4) & 0xffff;
+    int s;
+
+    if (typmod < 4)
+        return INT_MIN;
+    s = (typmod - 4) & 0x7ff;
+    return (s & 0x400) != 0 ? s - 0x800 : s;
 }
 
 static int numeric_precision(int typmod)
@@ -138,7 +147,7 @@ static int plan_round_check(struct rb_run *run, struct sync_table *st, PGconn *d
             continue;
         if (ft == 20 || ft == 21 || ft == 23) /* int8, int2, int4 */
             continue;
-        if (ft == 1700 && numeric_scale(PQfmod(probe, (int)i)) >= 0 &&
+        if (ft == 1700 && numeric_scale(PQfmod(probe, (int)i)) != INT_MIN &&
             numeric_scale(PQfmod(probe, (int)i)) <= numeric_scale(atoi(PQgetvalue(r, row, 1))))
             continue;
         {
@@ -243,7 +252,7 @@ int rb_sync_validate(struct rb_run *run, struct sync_table *st, PGconn *src, PGc
         return rb_sync_table_err(run, st, t->source_pos, err);
     }
     {
-        /* A NULL change time is never > cutover: such rows are left out, so say how many. */
+        /* A NULL change time is never at or after the cutover: such rows are left out, so say how many. */
         const char *params[2] = { src_oid, t->changed_since };
 
         r = rb_pg_query(src, 0, "SELECT NOT attnotnull FROM pg_attribute WHERE attrelid = $1::oid "

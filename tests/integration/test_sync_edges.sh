@@ -115,3 +115,14 @@ rb_psql "$NEW" "update fees set rate = 2, amount = 12345678901.5 where id = 2"
 assert_exit 1 "$RB_BIN" -f "$RB" execute --reason "too large" --yes
 assert_contains "$RB_ERR" "column 'amount' (source expression 'amount'): value 12345678901.5000 of the source row with id=2 does not fit numeric(12,2)" \
   "a value too large for the column is named as well"
+
+# scales below zero and above the precision (PostgreSQL 15): 12300 fits numeric(5,-2), 12345 does not
+rb_psql "$NEW" "create table lumps (id int primary key, amount numeric, tiny numeric, created_at timestamptz not null);
+  insert into lumps values (1, 12300, 0.004, '2026-11-02'), (2, 4500, 0.01, '2026-11-02')"
+rb_psql "$LEG" "create table lump_hist (id int primary key, amount numeric(5,-2), tiny numeric(2,3))"
+write_runbook lumps lumps lump_hist id "id: id, amount: amount, tiny: tiny"
+assert_exit 0 "$RB_BIN" -f "$RB" execute --reason "odd scales" --yes
+assert_eq "1|12300|0.004,2|4500|0.010" "$(rb_psql "$LEG" "select string_agg(concat_ws('|', id, amount, tiny), ',' order by id) from lump_hist")"
+rb_psql "$NEW" "update lumps set amount = 12345 where id = 2"
+assert_exit 1 "$RB_BIN" -f "$RB" execute --reason "rounded to hundreds" --yes
+assert_contains "$RB_ERR" "value 12345 of the source row with id=2 does not fit numeric(5,-2)"
