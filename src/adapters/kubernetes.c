@@ -78,8 +78,10 @@ static size_t on_header(char *ptr, size_t size, size_t nitems, void *ud)
         memcpy(tmp, ptr + 12, m);
         tmp[m] = '\0';
         v = strtol(tmp, &end, 10);
+        /* An HTTP date is treated as absent: back off instead. Clamped here so that the
+           milliseconds computed from it cannot overflow (the wait is capped anyway). */
         if (end != tmp && v >= 0)
-            k->retry_after_s = v;   /* an HTTP date is treated as absent: back off instead */
+            k->retry_after_s = v < RB_K8S_RETRY_AFTER_MAX_MS / 1000 ? v : RB_K8S_RETRY_AFTER_MAX_MS / 1000;
     }
     return n;
 }
@@ -517,7 +519,9 @@ int rb_k8s_request(struct rb_k8s *k, const char *method, const char *path, const
             if (k->retry_after_s >= 0)
                 wait_ms = k->retry_after_s * 1000;
             else if (cJSON_IsNumber(ra) && ra->valuedouble >= 0)
-                wait_ms = (int64_t)ra->valuedouble * 1000;
+                wait_ms = ra->valuedouble < RB_K8S_RETRY_AFTER_MAX_MS / 1000
+                              ? (int64_t)ra->valuedouble * 1000
+                              : RB_K8S_RETRY_AFTER_MAX_MS;
             if (wait_ms > RB_K8S_RETRY_AFTER_MAX_MS)
                 wait_ms = RB_K8S_RETRY_AFTER_MAX_MS;
             cJSON_Delete(doc);
