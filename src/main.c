@@ -54,7 +54,7 @@ static const struct rb_cmd commands[] = {
     { "deny", rb_cmd_deny, RB_CMD_NEEDS_RUNBOOK, "RUN_ID --comment C", "refuse it",
       "  --comment C       why (required)\n" },
     { "resume", rb_cmd_resume, RB_CMD_NEEDS_RUNBOOK, "[RUN_ID]",
-      "continue an interrupted run from its journal (default: the latest unfinished run)", "" },
+      "continue an interrupted or failed run from its journal (default: the latest run)", "" },
     { "status", rb_cmd_status, RB_CMD_NEEDS_RUNBOOK, "[RUN_ID]",
       "where a run stands: phase, step, timings, waiting for what (default: the latest run)", "" },
     { "verify", rb_cmd_verify, RB_CMD_NEEDS_RUNBOOK, "", "run the verify checks now, on their own; exit 0 all pass, 1 any fails",

@@ -27,10 +27,15 @@ static bool data_bool(const cJSON *o, const char *key)
     return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, key));
 }
 
-/* The latest run that can be resumed, or NULL (err filled). */
+/*
+ * The latest run, if it can be resumed; NULL with err otherwise. Only the latest: continuing an
+ * older unfinished run after a newer one finished would redo its steps on top of that rollback,
+ * so an older run must be named (the hint says which).
+ */
 static const char *latest_resumable(struct rb_ctx *ctx, const struct rb_runbook *rb, struct rb_err *err)
 {
     const char **ids;
+    const char *latest = NULL, *latest_outcome = NULL;
     size_t n, i;
 
     if (rb_runs_list(ctx->arena, rb->state_dir, &ids, &n, err) < 0)
@@ -39,8 +44,9 @@ static const char *latest_resumable(struct rb_ctx *ctx, const struct rb_runbook 
         struct rb_journal_log log;
         struct rb_err rerr = RB_ERR_INIT;
         const char *path = rb_sprintf(ctx->arena, "%s/journal.jsonl", rb_runs_dir_of(ctx->arena, rb->state_dir, ids[i]));
+        const cJSON *o;
         cJSON *s;
-        int ok;
+        int started, ok;
 
         if (rb_journal_read(path, &log, &rerr) < 0) {
             rb_warn(ctx, "%s", rerr.msg);
@@ -48,13 +54,34 @@ static const char *latest_resumable(struct rb_ctx *ctx, const struct rb_runbook 
         }
         s = rb_runs_summarize(&log);
         /* No run_started (killed as it was being created): it never began, nothing to continue. */
-        ok = cJSON_GetObjectItemCaseSensitive(s, "started") != NULL && rb_runs_resumable(s);
+        started = cJSON_GetObjectItemCaseSensitive(s, "started") != NULL;
+        ok = started && rb_runs_resumable(s);
+        o = cJSON_GetObjectItemCaseSensitive(s, "outcome");
+        if (started && latest == NULL && !ok)
+            latest_outcome = rb_strdup(ctx->arena, cJSON_IsString(o) ? o->valuestring : "?");
         cJSON_Delete(s);
         rb_journal_log_release(&log);
-        if (ok)
-            return ids[i];
+        if (!started)
+            continue;
+        if (latest == NULL) {
+            latest = ids[i];
+            if (ok)
+                return latest;
+            continue;
+        }
+        if (ok) {   /* an older unfinished run: name it, do not pick it */
+            rb_errf(err, RB_E_FAILED, "the latest run '%s' already finished (%s); nothing to resume", latest,
+                    latest_outcome);
+            rb_err_hint(err, "run '%s' is older and unfinished; to continue it anyway: 'rollbackctl resume %s'",
+                        ids[i], ids[i]);
+            return NULL;
+        }
     }
-    rb_errf(err, RB_E_FAILED, "no unfinished run to resume in '%s'", rb->state_dir);
+    if (latest != NULL)
+        rb_errf(err, RB_E_FAILED, "the latest run '%s' already finished (%s); nothing to resume", latest,
+                latest_outcome);
+    else
+        rb_errf(err, RB_E_FAILED, "no unfinished run to resume in '%s'", rb->state_dir);
     return NULL;
 }
 

@@ -53,4 +53,22 @@ rb_ok "status -o json: stopped, one hint (the resume one), no stale error"
 text=$("$RB_BIN" -f "$RB" status)
 assert_contains "$text" "stopped without finishing"
 assert_not_contains "$text" "fix the cause" "the earlier attempt's hint is gone"
-echo "ok - status after a resumed run was killed"
+
+# Resume without a RUN_ID continues the latest run only: run A is left failed, run B succeeds
+# after it, and a bare `resume` must not go back and continue A (it would redo A's steps after
+# B's rollback finished). Naming A still works.
+rm -f "$T/two-ok" "$T/log"
+sed -i "s|; echo .* sleep 30\"|\"|" "$RB"   # step two: no more sleeping
+grep -q "two-ok || exit 1\"" "$RB" || rb_fail "runbook not rewritten: $(cat "$RB")"
+rc=0; "$RB_BIN" -f "$RB" execute --reason "run A" --yes >/dev/null 2>&1 || rc=$?
+assert_eq "1" "$rc" "run A fails at step two"
+run_a=$(ls "$T/state/runs" | tail -1)
+touch "$T/two-ok"
+"$RB_BIN" -f "$RB" execute --reason "run B" --yes >/dev/null 2>&1 || rb_fail "run B failed"
+run_b=$(ls "$T/state/runs" | tail -1)
+assert_exit 1 "$RB_BIN" -f "$RB" resume
+assert_contains "$RB_ERR" "latest run '$run_b' already finished (succeeded)"
+assert_contains "$RB_ERR" "rollbackctl resume $run_a" "the hint names the older unfinished run"
+assert_eq "one one " "$(tr '\n' ' ' <"$T/log")" "nothing re-applied"
+"$RB_BIN" -f "$RB" resume "$run_a" >/dev/null 2>&1 || rb_fail "resume of the named run A failed"
+echo "ok - status after a resumed run was killed; resume defaults to the latest run only"
