@@ -13,8 +13,18 @@
 
 #include <libpq-fe.h>
 
+#include "rollbackctl/arena.h"
 #include "rollbackctl/ctx.h"
 #include "rollbackctl/err.h"
+#include "rollbackctl/runbook.h"
+
+/*
+ * The rows of a sync table that are at risk: "<changed_since> >= '<cutover>'::timestamptz
+ * [AND (<where>)]", on the source. One definition for sync, compare, gaps and freeze's count, so
+ * they all agree on which rows a rollback must bring back. A row stamped exactly at the cutover
+ * counts: legacy was frozen by then, and re-sending a row it holds changes nothing.
+ */
+const char *rb_sync_changed_filter(struct rb_arena *a, const struct rb_sync_table *t, const char *cutover);
 
 /* No byte moved for this long: the stream is stuck, both sides are cancelled. */
 #define RB_SYNC_STALL_MS (5 * 60 * 1000)

@@ -27,6 +27,7 @@
 
 #include "rollbackctl/buf.h"
 #include "rollbackctl/pg.h"
+#include "rollbackctl/sync.h"
 #include "rollbackctl/run.h"
 
 #define MAX_BUCKETS 65536
@@ -248,12 +249,8 @@ static int cursor_next(struct cursor *cu, uint64_t *fetched, struct rb_err *err)
 static const char *src_filter(struct rb_arena *a, const struct rb_sync_table *t,
                               const char *cutover)
 {
-    const char *w = rb_sprintf(
-        a, "FROM %s WHERE %s >= %s::timestamptz", rb_pg_quote_qualified(a, t->source_table),
-        rb_pg_quote_ident(a, t->changed_since), rb_pg_quote_literal(a, cutover));
-    if (t->where != NULL && t->where[0] != '\0')
-        w = rb_sprintf(a, "%s AND (%s)", w, t->where);
-    return w;
+    return rb_sprintf(a, "FROM %s WHERE %s", rb_pg_quote_qualified(a, t->source_table),
+                      rb_sync_changed_filter(a, t, cutover));
 }
 
 /* The canonical row text on side s: ROW(typed columns)::text. */

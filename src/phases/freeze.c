@@ -29,6 +29,7 @@
 #include "rollbackctl/fsutil.h"
 #include "rollbackctl/kubernetes.h"
 #include "rollbackctl/pg.h"
+#include "rollbackctl/sync.h"
 
 struct freeze_arg {
     const struct rb_freeze_action *f;
@@ -479,10 +480,8 @@ static const char *count_sql(struct rb_run *run, const struct rb_sync_table *t)
     char cutover[40];
 
     rb_time_format_rfc3339(run->rb->cutover, cutover, sizeof(cutover));
-    return rb_sprintf(a, "SELECT count(*) FROM %s WHERE %s > %s::timestamptz%s%s%s",
-                      rb_pg_quote_qualified(a, t->source_table), rb_pg_quote_ident(a, t->changed_since),
-                      rb_pg_quote_literal(a, cutover), t->where != NULL ? " AND (" : "",
-                      t->where != NULL ? t->where : "", t->where != NULL ? ")" : "");
+    return rb_sprintf(a, "SELECT count(*) FROM %s WHERE %s", rb_pg_quote_qualified(a, t->source_table),
+                      rb_sync_changed_filter(a, t, cutover));
 }
 
 static int count_at_risk(struct rb_run *run, cJSON **by_table, int64_t *total, struct rb_err *err)

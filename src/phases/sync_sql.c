@@ -67,6 +67,15 @@ const char *rb_sync_expr_sql(struct rb_arena *a, const char *expr)
     return simple_name(expr) ? expr : rb_sprintf(a, "(%s)", expr);
 }
 
+const char *rb_sync_changed_filter(struct rb_arena *a, const struct rb_sync_table *t, const char *cutover)
+{
+    bool where = t->where != NULL && t->where[0] != '\0';
+
+    return rb_sprintf(a, "%s >= %s::timestamptz%s%s%s", rb_pg_quote_ident(a, t->changed_since),
+                      rb_pg_quote_literal(a, cutover), where ? " AND (" : "", where ? t->where : "",
+                      where ? ")" : "");
+}
+
 /* Build every statement of the table once; plan prints them, apply runs them. */
 void rb_sync_build_sql(struct rb_run *run, struct sync_table *st)
 {
@@ -80,9 +89,7 @@ void rb_sync_build_sql(struct rb_run *run, struct sync_table *st)
     st->src_q = rb_pg_quote_qualified(a, t->source_table);
     st->tgt_q = rb_pg_quote_qualified(a, t->target_table);
     rb_time_format_rfc3339(run->rb->cutover, cutover, sizeof(cutover));
-    st->filter = rb_sprintf(a, "%s >= %s::timestamptz%s%s%s", rb_pg_quote_ident(a, t->changed_since),
-                            rb_pg_quote_literal(a, cutover), t->where != NULL ? " AND (" : "",
-                            t->where != NULL ? t->where : "", t->where != NULL ? ")" : "");
+    st->filter = rb_sync_changed_filter(a, t, cutover);
     for (i = 0; i < t->n_columns; i++) {
         const char *col = rb_pg_quote_ident(a, t->columns[i].target_column);
 
