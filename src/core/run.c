@@ -40,6 +40,8 @@ void rb_signals_install(void)
     sa.sa_flags = SA_RESTART;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    /* An operator's SSH session dropping must not cut an action in half either. */
+    sigaction(SIGHUP, &sa, NULL);
 }
 
 static void free_json(void *p)

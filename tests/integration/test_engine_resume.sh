@@ -78,6 +78,18 @@ assert_eq "interrupted" "$(jget "$status" 'd["outcome"]')" "status after SIGTERM
 "$RB_BIN" -f "$RB" resume >"$T/out5" 2>&1 || { cat "$T/out5"; rb_fail "resume after SIGTERM failed"; }
 assert_eq "one two three " "$(tr '\n' ' ' <"$T/log")" "resume applied only the rest"
 
+# 2b. SIGHUP (the operator's SSH session dropped) is handled the same way.
+rm -f "$T/log" "$T/two-started" "$T/two-done"
+"$RB_BIN" -f "$RB" execute --reason "sighup test" --yes >"$T/out6" 2>&1 &
+pid=$!
+wait_for "$T/two-started"
+kill -HUP "$pid"
+rc=0; wait "$pid" || rc=$?
+assert_eq "1" "$rc" "a run sent SIGHUP exits 1"
+assert_eq "one two " "$(tr '\n' ' ' <"$T/log")" "SIGHUP: stopped after the current action"
+"$RB_BIN" -f "$RB" resume >"$T/out7" 2>&1 || { cat "$T/out7"; rb_fail "resume after SIGHUP failed"; }
+assert_eq "one two three " "$(tr '\n' ' ' <"$T/log")" "resume after SIGHUP applied only the rest"
+
 # 3. Usage and confirmation errors.
 assert_exit 2 "$RB_BIN" -f "$RB" execute --yes
 assert_exit 2 "$RB_BIN" -f "$RB" execute --reason x </dev/null
