@@ -14,7 +14,7 @@
 #
 # Helpers (all documented where they are defined below):
 #   rb_require COMPONENT...   rb_createdb NAME   rb_psql DB SQL|-   rb_conninfo DB   rb_tmpdir
-#   rb_on_exit CMD...         assert_eq EXPECTED ACTUAL [WHAT]    assert_contains HAYSTACK NEEDLE [WHAT]
+#   rb_on_exit CMD...         rb_jget FILE EXPR   assert_eq EXPECTED ACTUAL [WHAT]    assert_contains HAYSTACK NEEDLE [WHAT]
 #   assert_not_contains HAYSTACK NEEDLE [WHAT]                   assert_exit CODE CMD...
 #   rb_ok WHAT                rb_fail MESSAGE      rb_skip REASON
 # Cleanups (databases, temp dirs, rb_on_exit commands) run on exit, also after a failure, and work
@@ -178,6 +178,12 @@ rb_tmpdir() {
 rb_on_exit() {
   printf '%q ' "$@" >>"$RB__STATE/cmds"
   printf '\n' >>"$RB__STATE/cmds"
+}
+
+# rb_jget FILE EXPR: print EXPR, a Python expression over `d`, the one JSON document in FILE
+# (e.g. rb_jget "$T/status.json" 'd["outcome"]'); fails when FILE is not exactly one document.
+rb_jget() {
+  /usr/bin/python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2"
 }
 
 # ---- assertions ------------------------------------------------------------------------------------

@@ -19,7 +19,6 @@ restore:
   - name: Step one
     run: [sh, -c, "echo one >> $T/log"]
 YAML
-jget() { /usr/bin/python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2"; }
 
 # Measure run_started with a one-letter reason (same user, host and paths as below; the pid may
 # differ by a digit, which the 100 bytes of room absorb).
@@ -33,7 +32,7 @@ rc=0
 ( trap '' XFSZ; ulimit -f 1; exec "$RB_BIN" -f "$RB" -o json execute --reason "$reason" --yes ) >"$T/out" 2>"$T/err" || rc=$?
 assert_eq "1" "$rc" "a journal that cannot be written fails the run"
 assert_contains "$(cat "$T/err")" "unable to append to journal"
-assert_eq "failed" "$(jget "$T/out" 'd["outcome"]')" "the outcome says failed, not planned"
+assert_eq "failed" "$(rb_jget "$T/out" 'd["outcome"]')" "the outcome says failed, not planned"
 [ ! -e "$T/log" ] || rb_fail "step one was applied although its start could not be journaled"
 rb_ok "nothing applied"
 journal=$(ls "$T"/state/runs/*/journal.jsonl)

@@ -22,30 +22,28 @@ restore:
     run: [sh, -c, "echo two >> $T/log; test -f $T/two-ok"]
 YAML
 
-# jcheck FILE: FILE holds exactly one JSON document; prints EXPR over it as `d`.
-jget() { /usr/bin/python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2"; }
 
 "$RB_BIN" -f "$RB" -o json status >"$T/status0" 2>"$T/err0"
-assert_eq "[]" "$(jget "$T/status0" 'd["runs"]')" "status -o json with no runs is one document"
+assert_eq "[]" "$(rb_jget "$T/status0" 'd["runs"]')" "status -o json with no runs is one document"
 
 "$RB_BIN" -f "$RB" -o json plan --offline >"$T/plan" 2>"$T/err-plan"
-assert_eq "2" "$(jget "$T/plan" 'len(d["actions"])')" "plan -o json is one document"
+assert_eq "2" "$(rb_jget "$T/plan" 'len(d["actions"])')" "plan -o json is one document"
 
 rc=0; "$RB_BIN" -f "$RB" -o json execute --reason "json test" --yes >"$T/exec" 2>"$T/err-exec" || rc=$?
 assert_eq "1" "$rc" "the failing step fails the run"
-jget "$T/exec" 'd' >/dev/null 2>&1 || rb_fail "execute -o json stdout is not one JSON document: $(cat "$T/exec")"
-assert_eq "failed" "$(jget "$T/exec" 'd["outcome"]')" "execute -o json outcome"
+rb_jget "$T/exec" 'd' >/dev/null 2>&1 || rb_fail "execute -o json stdout is not one JSON document: $(cat "$T/exec")"
+assert_eq "failed" "$(rb_jget "$T/exec" 'd["outcome"]')" "execute -o json outcome"
 assert_contains "$(cat "$T/err-exec")" "restore/1-step-one" "the per-action lines went to stderr"
 
 touch "$T/two-ok"
 "$RB_BIN" -f "$RB" -o json resume >"$T/resume" 2>"$T/err-resume" || { cat "$T/err-resume"; rb_fail "resume failed"; }
-jget "$T/resume" 'd' >/dev/null 2>&1 || rb_fail "resume -o json stdout is not one JSON document: $(cat "$T/resume")"
-assert_eq "succeeded" "$(jget "$T/resume" 'd["outcome"]')" "resume -o json outcome"
+rb_jget "$T/resume" 'd' >/dev/null 2>&1 || rb_fail "resume -o json stdout is not one JSON document: $(cat "$T/resume")"
+assert_eq "succeeded" "$(rb_jget "$T/resume" 'd["outcome"]')" "resume -o json outcome"
 assert_contains "$(cat "$T/err-resume")" "restore/2-step-two" "the per-action lines went to stderr"
 assert_eq "one two two " "$(tr '\n' ' ' <"$T/log")" "step one once, the failed step again"
 
 "$RB_BIN" -f "$RB" -o json status >"$T/status1" 2>"$T/err1"
-assert_eq "succeeded" "$(jget "$T/status1" 'd["outcome"]')" "status -o json after resume"
+assert_eq "succeeded" "$(rb_jget "$T/status1" 'd["outcome"]')" "status -o json after resume"
 
 # Text mode keeps the per-action lines on stdout, for people.
 rm -f "$T/two-ok"

@@ -26,8 +26,6 @@ restore:
     run: [sh, -c, "echo three >> $T/log"]
 YAML
 
-# jget JSON EXPR: a value from a JSON document, EXPR in Python over `d` (e.g. 'd["outcome"]').
-jget() { /usr/bin/python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print(eval(sys.argv[2]))' "$1" "$2"; }
 wait_for() { local i; for ((i = 0; i < 200; i++)); do [ -e "$1" ] && return 0; sleep 0.05; done; rb_fail "timed out waiting for $1"; }
 
 # 1. SIGKILL during the slow step, a concurrent execute refused, then resume.
@@ -44,17 +42,17 @@ kill -9 "$pid"; wait "$pid" 2>/dev/null || true
 # as a crashed machine would have.
 kill -9 -- "-$(cat "$T/two.pid")" 2>/dev/null || true
 
-status=$("$RB_BIN" -f "$RB" -o json status)
-assert_eq "stopped" "$(jget "$status" 'd["outcome"]')" "status of a killed run"
-assert_eq "in flight" "$(jget "$status" 'd["actions"][1]["state"]')" "the slow step was in flight"
-assert_eq "done" "$(jget "$status" 'd["actions"][0]["state"]')" "step one was done"
+"$RB_BIN" -f "$RB" -o json status >"$T/status.json"
+assert_eq "stopped" "$(rb_jget "$T/status.json" 'd["outcome"]')" "status of a killed run"
+assert_eq "in flight" "$(rb_jget "$T/status.json" 'd["actions"][1]["state"]')" "the slow step was in flight"
+assert_eq "done" "$(rb_jget "$T/status.json" 'd["actions"][0]["state"]')" "step one was done"
 
 echo 0 >"$T/sleep"
 "$RB_BIN" -f "$RB" resume >"$T/out3" 2>&1 || { cat "$T/out3"; rb_fail "resume failed"; }
 assert_eq "one two two three " "$(tr '\n' ' ' <"$T/log")" "step one applied once, the in-flight step re-applied, step three once"
 assert_contains "$(cat "$T/out3")" "took over the lock"
-status=$("$RB_BIN" -f "$RB" -o json status)
-assert_eq "succeeded" "$(jget "$status" 'd["outcome"]')" "status after resume"
+"$RB_BIN" -f "$RB" -o json status >"$T/status.json"
+assert_eq "succeeded" "$(rb_jget "$T/status.json" 'd["outcome"]')" "status after resume"
 run_dir=$(ls -d "$T"/state/runs/*)
 journal=$run_dir/journal.jsonl
 assert_contains "$(cat "$journal")" '"event":"lock_takeover"'
@@ -73,8 +71,8 @@ rc=0; wait "$pid" || rc=$?
 assert_eq "1" "$rc" "interrupted run exits 1"
 assert_eq "one two " "$(tr '\n' ' ' <"$T/log")" "stopped after the current action"
 assert_contains "$(cat "$T/out4")" "interrupted before"
-status=$("$RB_BIN" -f "$RB" -o json status)
-assert_eq "interrupted" "$(jget "$status" 'd["outcome"]')" "status after SIGTERM"
+"$RB_BIN" -f "$RB" -o json status >"$T/status.json"
+assert_eq "interrupted" "$(rb_jget "$T/status.json" 'd["outcome"]')" "status after SIGTERM"
 "$RB_BIN" -f "$RB" resume >"$T/out5" 2>&1 || { cat "$T/out5"; rb_fail "resume after SIGTERM failed"; }
 assert_eq "one two three " "$(tr '\n' ' ' <"$T/log")" "resume applied only the rest"
 
