@@ -21,28 +21,34 @@ struct rb_cmd {
     const char *name;
     rb_cmd_fn run;
     unsigned flags;
-    const char *usage;      /* arguments after the command name */
+    const char *usage; /* arguments after the command name */
     const char *summary;
-    const char *help;       /* the command's own options, one per line */
+    const char *help; /* the command's own options, one per line */
 };
 
 static const struct rb_cmd commands[] = {
-    { "validate", rb_cmd_validate, RB_CMD_NEEDS_RUNBOOK, "[--strict]", "check the runbook; FILE:LINE:COL: message per problem",
-      "  --strict          unset _env variables and unreadable templates are errors, not warnings\n" },
-    { "plan", rb_cmd_plan, RB_CMD_NEEDS_RUNBOOK, "[--reason R] [--severity S] [--signals FILE] [--offline]",
+    { "validate", rb_cmd_validate, RB_CMD_NEEDS_RUNBOOK, "[--strict]",
+      "check the runbook; FILE:LINE:COL: message per problem",
+      "  --strict          unset _env variables and unreadable templates are errors, not "
+      "warnings\n" },
+    { "plan", rb_cmd_plan, RB_CMD_NEEDS_RUNBOOK,
+      "[--reason R] [--severity S] [--signals FILE] [--offline]",
       "every action execute would take, with nothing changed anywhere",
       "  --reason R        the reason, as execute would record it\n"
       "  --severity S      critical|high|medium|low instead of the decision matrix\n"
       "  --signals FILE    JSON object of signal values that override or add to the runbook's\n"
-      "  --offline         contact no target: no row counts, current values or permission checks\n" },
-    { "prepare", rb_cmd_prepare, RB_CMD_NEEDS_RUNBOOK, "[--junit FILE]", "readiness checks + rollback assets (nightly CI)",
+      "  --offline         contact no target: no row counts, current values or permission "
+      "checks\n" },
+    { "prepare", rb_cmd_prepare, RB_CMD_NEEDS_RUNBOOK, "[--junit FILE]",
+      "readiness checks + rollback assets (nightly CI)",
       "  --junit FILE      also write the results as JUnit XML\n" },
     { "assess", rb_cmd_assess, RB_CMD_NEEDS_RUNBOOK, "[--severity S] [--signals FILE]",
       "evaluate the decision matrix and say whether rollback is warranted",
       "  --severity S      critical|high|medium|low instead of the decision matrix\n"
       "  --signals FILE    JSON object of signal values\n" },
     { "execute", rb_cmd_execute, RB_CMD_NEEDS_RUNBOOK,
-      "--reason R [--severity S] [--signals FILE] [--dry-run] [--yes] [--force]", "the whole rollback",
+      "--reason R [--severity S] [--signals FILE] [--dry-run] [--yes] [--force]",
+      "the whole rollback",
       "  --reason R        why (required; recorded in the journal and the report)\n"
       "  --severity S      critical|high|medium|low instead of the decision matrix\n"
       "  --signals FILE    JSON object of signal values that override or add to the runbook's\n"
@@ -50,17 +56,19 @@ static const struct rb_cmd commands[] = {
       "  --yes             do not ask for confirmation (needed when stdin is not a terminal)\n"
       "  --force           go on even when the assessment says no rollback is warranted\n" },
     { "approve", rb_cmd_approve, RB_CMD_NEEDS_RUNBOOK, "RUN_ID [--comment C]",
-      "add your approval to a run waiting for approvals", "  --comment C       recorded with the approval\n" },
+      "add your approval to a run waiting for approvals",
+      "  --comment C       recorded with the approval\n" },
     { "deny", rb_cmd_deny, RB_CMD_NEEDS_RUNBOOK, "RUN_ID --comment C", "refuse it",
       "  --comment C       why (required)\n" },
     { "resume", rb_cmd_resume, RB_CMD_NEEDS_RUNBOOK, "[RUN_ID]",
       "continue an interrupted or failed run from its journal (default: the latest run)", "" },
     { "status", rb_cmd_status, RB_CMD_NEEDS_RUNBOOK, "[RUN_ID]",
       "where a run stands: phase, step, timings, waiting for what (default: the latest run)", "" },
-    { "verify", rb_cmd_verify, RB_CMD_NEEDS_RUNBOOK, "", "run the verify checks now, on their own; exit 0 all pass, 1 any fails",
-      "" },
+    { "verify", rb_cmd_verify, RB_CMD_NEEDS_RUNBOOK, "",
+      "run the verify checks now, on their own; exit 0 all pass, 1 any fails", "" },
     { "gaps", rb_cmd_gaps, RB_CMD_NEEDS_RUNBOOK, "[--table NAME] [--csv]",
-      "rows changed in new since cutover that legacy lacks or holds differently, with the action each needs",
+      "rows changed in new since cutover that legacy lacks or holds differently, with the action "
+      "each needs",
       "  --table NAME      only this sync table\n"
       "  --csv             comma-separated output\n" },
     { "report", rb_cmd_report, RB_CMD_NEEDS_RUNBOOK, "[RUN_ID] [--format md|json]",
@@ -82,13 +90,18 @@ static void usage_all(FILE *f)
 {
     size_t i;
 
-    fprintf(f, "usage: rollbackctl [-f RUNBOOK] [-o text|json] [-q|-v] [--no-color] COMMAND [ARGS]\n\n"
-               "Puts a legacy payroll system back after a failed migration, walking the runbook's phases\n"
-               "assess -> approve -> freeze -> sync -> restore -> verify -> communicate.\n\nCommands:\n");
+    fprintf(
+        f,
+        "usage: rollbackctl [-f RUNBOOK] [-o text|json] [-q|-v] [--no-color] COMMAND [ARGS]\n\n"
+        "Puts a legacy payroll system back after a failed migration, walking the runbook's phases\n"
+        "assess -> approve -> freeze -> sync -> restore -> verify -> communicate.\n\nCommands:\n");
     for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
         fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
-    fprintf(f, "\n%s\nExit codes: 0 done/ready/valid, 1 a phase, check or verification failed, 2 usage error,\n"
-               "3 declined, 4 another run holds the lock, 5 invalid runbook.\n", global_help);
+    fprintf(f,
+            "\n%s\nExit codes: 0 done/ready/valid, 1 a phase, check or verification failed, 2 "
+            "usage error,\n"
+            "3 declined, 4 another run holds the lock, 5 invalid runbook.\n",
+            global_help);
 }
 
 static void usage_cmd(FILE *f, const struct rb_cmd *c)
@@ -110,7 +123,8 @@ static const struct rb_cmd *find_cmd(const char *name)
 }
 
 /* Value of an option given as "-f X", "--runbook X", "-fX" or "--runbook=X"; NULL if argv[*i] is not it. */
-static const char *opt_value(int argc, char **argv, int *i, const char *shrt, const char *lng, int *missing)
+static const char *opt_value(int argc, char **argv, int *i, const char *shrt, const char *lng,
+                             int *missing)
 {
     const char *a = argv[*i];
     size_t ll = strlen(lng);
@@ -189,7 +203,8 @@ int main(int argc, char **argv)
     env = getenv("NO_COLOR");
     /* Colour codes go to both streams (errors and warnings on stderr): only when both are terminals,
      * so that a log file never gets escape codes. */
-    ctx.color = !no_color && (env == NULL || env[0] == '\0') && isatty(STDOUT_FILENO) && isatty(STDERR_FILENO);
+    ctx.color = !no_color && (env == NULL || env[0] == '\0') && isatty(STDOUT_FILENO) &&
+                isatty(STDERR_FILENO);
     ctx.progress = ctx.verbosity >= 0 && isatty(STDERR_FILENO);
 
     if (nrest > 0 && strcmp(rest[0], "help") == 0) {

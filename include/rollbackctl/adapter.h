@@ -14,18 +14,18 @@
 #include "rollbackctl/runbook.h"
 
 struct rb_driver {
-    const char *name;                /* the runbook's `driver:` value */
+    const char *name; /* the runbook's `driver:` value */
     enum rb_target_kind kind;
-    const char *const *required;     /* keys that must be present (NULL-terminated) */
-    const char *const *optional;     /* other keys allowed (NULL-terminated) */
-    const char *const *one_of;       /* at least one of these must be present, or NULL */
-    const void *ops;                 /* kind-specific ops struct, NULL while not built */
+    const char *const *required; /* keys that must be present (NULL-terminated) */
+    const char *const *optional; /* other keys allowed (NULL-terminated) */
+    const char *const *one_of;   /* at least one of these must be present, or NULL */
+    const void *ops;             /* kind-specific ops struct, NULL while not built */
 };
 
 const struct rb_driver *rb_driver_lookup(const char *name);
 /* "postgres, kubernetes, rfc2136, ..." for "did you mean"/known-list messages. */
 const char *rb_driver_names(void);
-const struct rb_driver *rb_driver_at(size_t i);  /* NULL past the end */
+const struct rb_driver *rb_driver_at(size_t i); /* NULL past the end */
 const char *rb_target_kind_name(enum rb_target_kind k);
 
 #endif

@@ -20,9 +20,9 @@ void rb_arena_free(struct rb_arena *a);
 
 /* Zeroed memory owned by the arena. */
 void *rb_alloc(struct rb_arena *a, size_t size);
-#define rb_new(a, type) ((type *)rb_alloc((a), sizeof(type)))
+#define rb_new(a, type)          ((type *)rb_alloc((a), sizeof(type)))
 #define rb_new_array(a, type, n) ((type *)rb_alloc((a), sizeof(type) * (n)))
-char *rb_strdup(struct rb_arena *a, const char *s);          /* NULL in, NULL out */
+char *rb_strdup(struct rb_arena *a, const char *s); /* NULL in, NULL out */
 char *rb_strndup(struct rb_arena *a, const char *s, size_t n);
 char *rb_sprintf(struct rb_arena *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 char *rb_vsprintf(struct rb_arena *a, const char *fmt, va_list ap);

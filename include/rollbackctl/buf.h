@@ -11,13 +11,16 @@
 #include <stddef.h>
 
 struct rb_buf {
-    char *data;   /* never NULL after init: points at "" until something is added */
+    char *data; /* never NULL after init: points at "" until something is added */
     size_t len;
     size_t cap;
 };
 
 extern char rb_buf_empty[];
-#define RB_BUF_INIT { rb_buf_empty, 0, 0 }
+#define RB_BUF_INIT                                                                                \
+    {                                                                                              \
+        rb_buf_empty, 0, 0                                                                         \
+    }
 
 void rb_buf_init(struct rb_buf *b);
 void rb_buf_release(struct rb_buf *b);

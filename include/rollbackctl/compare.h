@@ -28,7 +28,7 @@
 #include "rollbackctl/err.h"
 #include "rollbackctl/runbook.h"
 
-#define RB_COMPARE_LIST_MAX 100
+#define RB_COMPARE_LIST_MAX    100
 #define RB_COMPARE_BUCKET_ROWS 256
 /* The whole comparison's deadline when none is given: hashing 1M rows takes seconds, 1G an hour. */
 #define RB_COMPARE_TIMEOUT_MS (60 * 60 * 1000)
@@ -46,7 +46,7 @@ struct rb_compare_opts {
     size_t bucket_rows;    /* average rows per bucket; 0 = RB_COMPARE_BUCKET_ROWS */
     const char *src_label; /* target names for messages; NULL = "new" / "legacy" */
     const char *dst_label;
-    rb_compare_row_fn on_row;   /* set: rows go here as found and none are listed in the result */
+    rb_compare_row_fn on_row; /* set: rows go here as found and none are listed in the result */
     void *on_row_ctx;
 };
 
@@ -71,7 +71,7 @@ struct rb_compare_result {
     uint64_t source_rows; /* rows changed in new since cutover */
     uint64_t missing;     /* of those, absent in legacy */
     uint64_t differing;   /* present in legacy with other mapped values */
-    uint64_t null_keys;   /* source rows whose key is (partly) NULL: counted as missing, not listed */
+    uint64_t null_keys; /* source rows whose key is (partly) NULL: counted as missing, not listed */
     struct rb_compare_row *missing_rows; /* first list_max of each kind, in key text order */
     size_t n_missing_rows;
     struct rb_compare_row *differing_rows;

@@ -14,14 +14,14 @@
 enum rb_output_format { RB_OUTPUT_TEXT = 0, RB_OUTPUT_JSON };
 
 struct rb_ctx {
-    const char *runbook_path;       /* -f, $ROLLBACKCTL_RUNBOOK, ./runbook.yaml */
-    enum rb_output_format output;   /* -o */
-    int verbosity;                  /* -1 quiet, 0 normal, 1 verbose */
-    bool color;                     /* off with --no-color, NO_COLOR, or a non-TTY stdout or stderr */
-    bool progress;                  /* stderr is a TTY and not quiet */
-    FILE *out;                      /* results: stdout */
-    FILE *diag;                     /* diagnostics and progress: stderr */
-    struct rb_arena *arena;         /* lives as long as the command */
+    const char *runbook_path;     /* -f, $ROLLBACKCTL_RUNBOOK, ./runbook.yaml */
+    enum rb_output_format output; /* -o */
+    int verbosity;                /* -1 quiet, 0 normal, 1 verbose */
+    bool color;                   /* off with --no-color, NO_COLOR, or a non-TTY stdout or stderr */
+    bool progress;                /* stderr is a TTY and not quiet */
+    FILE *out;                    /* results: stdout */
+    FILE *diag;                   /* diagnostics and progress: stderr */
+    struct rb_arena *arena;       /* lives as long as the command */
 };
 
 #endif

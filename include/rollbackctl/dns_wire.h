@@ -15,14 +15,14 @@
 #include "rollbackctl/buf.h"
 #include "rollbackctl/err.h"
 
-#define RB_DNS_HEADER_LEN 12
-#define RB_DNS_CLASS_IN 1
-#define RB_DNS_CLASS_NONE 254
-#define RB_DNS_CLASS_ANY 255
-#define RB_DNS_TYPE_SOA 6
-#define RB_DNS_TYPE_TSIG 250
-#define RB_DNS_TYPE_ANY 255
-#define RB_DNS_OPCODE_QUERY 0
+#define RB_DNS_HEADER_LEN    12
+#define RB_DNS_CLASS_IN      1
+#define RB_DNS_CLASS_NONE    254
+#define RB_DNS_CLASS_ANY     255
+#define RB_DNS_TYPE_SOA      6
+#define RB_DNS_TYPE_TSIG     250
+#define RB_DNS_TYPE_ANY      255
+#define RB_DNS_OPCODE_QUERY  0
 #define RB_DNS_OPCODE_UPDATE 5
 
 /* RCODEs, extended by TSIG errors (RFC 8945 carries them in the TSIG RR's Error field). */
@@ -122,7 +122,7 @@ int rb_tsig_key_parse(struct rb_arena *a, const char *text, struct rb_tsig_key *
 int rb_tsig_key_load(struct rb_arena *a, const char *path, struct rb_tsig_key *key,
                      struct rb_err *err);
 
-#define RB_TSIG_FUDGE 300
+#define RB_TSIG_FUDGE   300
 #define RB_TSIG_MAC_MAX 64
 
 /*

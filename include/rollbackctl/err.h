@@ -13,15 +13,15 @@
 /* Error classes; each maps to one documented exit code in main.c. */
 enum rb_err_class {
     RB_E_NONE = 0,
-    RB_E_FAILED,       /* a phase, check or verification failed (exit 1) */
-    RB_E_USAGE,        /* bad command line (exit 2) */
-    RB_E_DECLINED,     /* assessment says no, approval denied or timed out (exit 3) */
-    RB_E_LOCKED,       /* another run holds the state_dir lock (exit 4) */
-    RB_E_RUNBOOK,      /* the runbook is invalid (exit 5) */
-    RB_E_INTERRUPTED,  /* stopped by SIGINT/SIGTERM after the current action (exit 1) */
+    RB_E_FAILED,      /* a phase, check or verification failed (exit 1) */
+    RB_E_USAGE,       /* bad command line (exit 2) */
+    RB_E_DECLINED,    /* assessment says no, approval denied or timed out (exit 3) */
+    RB_E_LOCKED,      /* another run holds the state_dir lock (exit 4) */
+    RB_E_RUNBOOK,     /* the runbook is invalid (exit 5) */
+    RB_E_INTERRUPTED, /* stopped by SIGINT/SIGTERM after the current action (exit 1) */
 };
 
-#define RB_ERR_MSG_MAX 2048
+#define RB_ERR_MSG_MAX  2048
 #define RB_ERR_HINT_MAX 512
 
 struct rb_err {
@@ -30,7 +30,10 @@ struct rb_err {
     char hint[RB_ERR_HINT_MAX]; /* optional: one sentence telling the operator what to do */
 };
 
-#define RB_ERR_INIT { RB_E_NONE, "", "" }
+#define RB_ERR_INIT                                                                                \
+    {                                                                                              \
+        RB_E_NONE, "", ""                                                                          \
+    }
 
 /* Fill err with a formatted message and return -1, so callers can write `return rb_errf(...)`. */
 int rb_errf(struct rb_err *err, enum rb_err_class cls, const char *fmt, ...)

@@ -22,18 +22,20 @@ enum rb_value_type { RB_VAL_NULL = 0, RB_VAL_NUMBER, RB_VAL_STRING, RB_VAL_BOOL 
 
 struct rb_value {
     enum rb_value_type type;
-    const char *str;    /* NUMBER: decimal text ("0.10", "-3", "1e3" is not allowed); STRING: text */
-    bool b;             /* BOOL */
+    const char *str; /* NUMBER: decimal text ("0.10", "-3", "1e3" is not allowed); STRING: text */
+    bool b;          /* BOOL */
 };
 
 /*
  * Parse src. On a syntax error returns NULL and fills err with a message; *err_col gets the 1-based
  * column within src where it went wrong.
  */
-struct rb_expr *rb_expr_parse(struct rb_arena *a, const char *src, int *err_col, struct rb_err *err);
+struct rb_expr *rb_expr_parse(struct rb_arena *a, const char *src, int *err_col,
+                              struct rb_err *err);
 
 /* Calls fn for every NAME in the expression, with its 1-based column in src. */
-void rb_expr_names(const struct rb_expr *e, void (*fn)(void *ctx, const char *name, int col), void *ctx);
+void rb_expr_names(const struct rb_expr *e, void (*fn)(void *ctx, const char *name, int col),
+                   void *ctx);
 
 /* Returns 0 and fills *val, or -1 with err (unknown name, etc.). Unknown name lookups return -1. */
 typedef int (*rb_expr_lookup_fn)(void *ctx, const char *name, struct rb_value *val);

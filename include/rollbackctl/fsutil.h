@@ -15,7 +15,8 @@ int rb_fsync_dir(const char *dir);
 /* mkdir -p with mode for every created component. */
 int rb_mkdir_p(const char *path, mode_t mode, struct rb_err *err);
 /* Temp file, fsync, close checked, rename, fsync the folder. */
-int rb_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode, struct rb_err *err);
+int rb_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode,
+                         struct rb_err *err);
 /* Whole file, NUL-terminated; caller free()s. */
 char *rb_read_file(const char *path, size_t *len_out, struct rb_err *err);
 

@@ -14,8 +14,8 @@
 #include "rollbackctl/arena.h"
 #include "rollbackctl/err.h"
 
-#define RB_HTTP_TIMEOUT_MS 30000       /* whole request, when the caller gives 0 */
-#define RB_HTTP_BODY_MAX (1024 * 1024) /* bytes of response body kept; the rest is dropped */
+#define RB_HTTP_TIMEOUT_MS 30000         /* whole request, when the caller gives 0 */
+#define RB_HTTP_BODY_MAX   (1024 * 1024) /* bytes of response body kept; the rest is dropped */
 
 struct rb_http_request {
     const char *method; /* NULL = GET (POST when body is set) */

@@ -29,29 +29,29 @@ struct rb_run;
 struct rb_k8s;
 
 #define RB_K8S_CONNECT_TIMEOUT_MS 5000
-#define RB_K8S_TIMEOUT_MS 30000        /* per attempt; the target's `timeout:` overrides it */
-#define RB_K8S_ATTEMPTS 5              /* tries of one request, first included */
-#define RB_K8S_BACKOFF_MS 200          /* first backoff; doubles, capped at RB_K8S_BACKOFF_MAX_MS */
-#define RB_K8S_BACKOFF_MAX_MS 5000
+#define RB_K8S_TIMEOUT_MS         30000 /* per attempt; the target's `timeout:` overrides it */
+#define RB_K8S_ATTEMPTS           5     /* tries of one request, first included */
+#define RB_K8S_BACKOFF_MS         200 /* first backoff; doubles, capped at RB_K8S_BACKOFF_MAX_MS */
+#define RB_K8S_BACKOFF_MAX_MS     5000
 #define RB_K8S_RETRY_AFTER_MAX_MS 30000
-#define RB_K8S_PAGE_LIMIT 500
-#define RB_K8S_SA_DIR "/var/run/secrets/kubernetes.io/serviceaccount"
+#define RB_K8S_PAGE_LIMIT         500
+#define RB_K8S_SA_DIR             "/var/run/secrets/kubernetes.io/serviceaccount"
 
 /* Where to reach a cluster and how to authenticate; all strings arena-owned. */
 struct rb_k8s_config {
-    const char *server;         /* https://host:port, no trailing slash */
-    const char *namespace_;     /* the context's (or service account's) namespace, or NULL */
-    const char *context;        /* context name, "in-cluster" for the service account */
-    const char *source;         /* the kubeconfig file, or the service account folder */
-    const char *ca_file;        /* PEM file, or NULL */
-    const char *ca_data;        /* PEM bytes (decoded certificate-authority-data), or NULL */
+    const char *server;     /* https://host:port, no trailing slash */
+    const char *namespace_; /* the context's (or service account's) namespace, or NULL */
+    const char *context;    /* context name, "in-cluster" for the service account */
+    const char *source;     /* the kubeconfig file, or the service account folder */
+    const char *ca_file;    /* PEM file, or NULL */
+    const char *ca_data;    /* PEM bytes (decoded certificate-authority-data), or NULL */
     size_t ca_len;
-    const char *cert_file, *key_file;   /* client certificate and key files */
-    const char *cert_data, *key_data;   /* ... or their PEM bytes */
+    const char *cert_file, *key_file; /* client certificate and key files */
+    const char *cert_data, *key_data; /* ... or their PEM bytes */
     size_t cert_len, key_len;
-    const char *token;          /* bearer token, or NULL (never printed) */
-    const char *token_file;     /* bearer token re-read for every request (projected tokens rotate) */
-    bool insecure;              /* insecure-skip-tls-verify: true */
+    const char *token;      /* bearer token, or NULL (never printed) */
+    const char *token_file; /* bearer token re-read for every request (projected tokens rotate) */
+    bool insecure;          /* insecure-skip-tls-verify: true */
 };
 
 /*
@@ -93,7 +93,7 @@ struct rb_k8s *rb_k8s_new(struct rb_arena *a, const struct rb_k8s_config *cfg,
  */
 struct rb_k8s *rb_k8s_target(struct rb_run *run, const char *target, struct rb_err *err);
 
-const char *rb_k8s_namespace(const struct rb_k8s *k);   /* target's, context's, or "default" */
+const char *rb_k8s_namespace(const struct rb_k8s *k); /* target's, context's, or "default" */
 const char *rb_k8s_server(const struct rb_k8s *k);
 bool rb_k8s_read_only(const struct rb_k8s *k);
 /* Requests sent and retries made so far (tests, results). */
@@ -109,7 +109,8 @@ int rb_k8s_request(struct rb_k8s *k, const char *method, const char *path, const
                    const cJSON *body, cJSON **out, long *http_status, struct rb_err *err);
 
 /* GET one object. */
-int rb_k8s_get(struct rb_k8s *k, const char *path, cJSON **out, long *http_status, struct rb_err *err);
+int rb_k8s_get(struct rb_k8s *k, const char *path, cJSON **out, long *http_status,
+               struct rb_err *err);
 
 /*
  * List a collection (path without query) with an optional label selector, following continue

@@ -26,7 +26,10 @@ struct rb_lock {
     char path[4096];
 };
 
-#define RB_LOCK_INIT { -1, "" }
+#define RB_LOCK_INIT                                                                               \
+    {                                                                                              \
+        -1, ""                                                                                     \
+    }
 
 /*
  * Take the lock for run_id. If another live process holds it: RB_E_LOCKED naming pid, user, host,

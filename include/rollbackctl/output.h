@@ -14,7 +14,8 @@
 /* Progress/info lines on stderr (suppressed by -q). */
 void rb_info(const struct rb_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Only with -v. */
-void rb_verbose(const struct rb_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void rb_verbose(const struct rb_ctx *ctx, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 /* "warning: ..." on stderr, always. */
 void rb_warn(const struct rb_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* "rollbackctl: error: msg" plus "HINT: hint" on stderr. */

@@ -20,7 +20,7 @@
 struct rb_run;
 
 #define RB_PG_CONNECT_TIMEOUT_MS 10000
-#define RB_PG_QUERY_TIMEOUT_MS 300000
+#define RB_PG_QUERY_TIMEOUT_MS   300000
 
 struct rb_db_ops {
     const char *driver;
@@ -29,7 +29,7 @@ extern const struct rb_db_ops rb_pg_ops;
 
 struct rb_pg_opts {
     const char *conninfo;
-    const char *password;       /* from *_env; NULL: libpq's own means (PGPASSWORD, .pgpass) */
+    const char *password; /* from *_env; NULL: libpq's own means (PGPASSWORD, .pgpass) */
     bool read_only;
     int64_t connect_timeout_ms; /* 0 = default */
     const char *label;          /* target name, for messages */
@@ -51,11 +51,11 @@ PGconn *rb_pg_target(struct rb_run *run, const char *target, struct rb_err *err)
 PGresult *rb_pg_query(PGconn *c, int64_t timeout_ms, const char *sql, int nparams,
                       const char *const *params, struct rb_err *err);
 /* Same, discarding the result. */
-int rb_pg_exec(PGconn *c, int64_t timeout_ms, const char *sql, int nparams, const char *const *params,
-               struct rb_err *err);
+int rb_pg_exec(PGconn *c, int64_t timeout_ms, const char *sql, int nparams,
+               const char *const *params, struct rb_err *err);
 /* First column of the first row as an arena string (NULL value -> NULL with *is_null set). */
-int rb_pg_scalar(struct rb_arena *a, PGconn *c, int64_t timeout_ms, const char *sql, const char **out,
-                 bool *is_null, struct rb_err *err);
+int rb_pg_scalar(struct rb_arena *a, PGconn *c, int64_t timeout_ms, const char *sql,
+                 const char **out, bool *is_null, struct rb_err *err);
 
 /*
  * Like rb_pg_query() but a statement that failed in the server still hands back its result

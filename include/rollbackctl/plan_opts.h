@@ -18,8 +18,10 @@ struct rb_plan_opts {
 };
 
 /* argv[0] is the command; execute accepts --dry-run/--yes/--force too. */
-int rb_plan_opts_parse(int argc, char **argv, struct rb_plan_opts *o, bool execute, struct rb_err *err);
+int rb_plan_opts_parse(int argc, char **argv, struct rb_plan_opts *o, bool execute,
+                       struct rb_err *err);
 /* Plan every phase read-only and print it. */
-int rb_plan_show(struct rb_ctx *ctx, const struct rb_runbook *rb, const struct rb_plan_opts *o, struct rb_err *err);
+int rb_plan_show(struct rb_ctx *ctx, const struct rb_runbook *rb, const struct rb_plan_opts *o,
+                 struct rb_err *err);
 
 #endif

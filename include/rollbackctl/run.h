@@ -25,32 +25,33 @@ struct rb_run;
 struct rb_action;
 
 enum rb_idem {
-    RB_IDEMPOTENT = 1,      /* applying twice has the effect of applying once */
-    RB_CHECKS_FIRST,        /* looks at the world first and does nothing if already done */
-    RB_ONCE,                /* neither: if in flight at a crash, resume refuses and asks a human */
+    RB_IDEMPOTENT = 1, /* applying twice has the effect of applying once */
+    RB_CHECKS_FIRST,   /* looks at the world first and does nothing if already done */
+    RB_ONCE,           /* neither: if in flight at a crash, resume refuses and asks a human */
 };
 
 typedef int (*rb_apply_fn)(struct rb_run *run, struct rb_action *act, struct rb_err *err);
 
 struct rb_action {
     const char *phase;
-    const char *name;       /* unique within the run, stable across re-planning: "sync/processed_payments" */
-    const char *summary;    /* one line for plan and status */
-    struct rb_buf detail;   /* plan text: exact SQL, HTTP requests, DNS changes, argv (no secrets) */
+    const char
+        *name; /* unique within the run, stable across re-planning: "sync/processed_payments" */
+    const char *summary;  /* one line for plan and status */
+    struct rb_buf detail; /* plan text: exact SQL, HTTP requests, DNS changes, argv (no secrets) */
     enum rb_idem idem;
-    bool critical;          /* failure stops the run (default); else the run goes on as partial */
-    struct rb_pos pos;      /* the runbook line this action comes from */
+    bool critical;     /* failure stops the run (default); else the run goes on as partial */
+    struct rb_pos pos; /* the runbook line this action comes from */
     rb_apply_fn apply;
-    void *arg;              /* phase-private */
-    cJSON *result;          /* set by apply; journaled with "done"; engine frees it. A string
+    void *arg;     /* phase-private */
+    cJSON *result; /* set by apply; journaled with "done"; engine frees it. A string
                              * member "message" is shown to people after the action's name. */
-    cJSON *prior;           /* what earlier attempts journaled for this action ("progress" data, merged) */
+    cJSON *prior;  /* what earlier attempts journaled for this action ("progress" data, merged) */
 };
 
 enum rb_mode {
-    RB_MODE_PLAN = 1,       /* plan / execute --dry-run: read-only handles, nothing applied */
-    RB_MODE_EXECUTE,        /* execute / resume */
-    RB_MODE_CHECK,          /* verify / gaps / assess run outside the engine, read-only */
+    RB_MODE_PLAN = 1, /* plan / execute --dry-run: read-only handles, nothing applied */
+    RB_MODE_EXECUTE,  /* execute / resume */
+    RB_MODE_CHECK,    /* verify / gaps / assess run outside the engine, read-only */
 };
 
 struct rb_run {
@@ -58,33 +59,33 @@ struct rb_run {
     struct rb_arena *arena;
     const struct rb_runbook *rb;
     enum rb_mode mode;
-    bool read_only;         /* true in PLAN and CHECK modes: adapters hand out read-only handles */
-    bool offline;           /* plan --offline: contact no target; plan from the runbook alone */
+    bool read_only; /* true in PLAN and CHECK modes: adapters hand out read-only handles */
+    bool offline;   /* plan --offline: contact no target; plan from the runbook alone */
 
     /* options the run was started with (journaled in run_started, restored by resume) */
     char run_id[RB_RUN_ID_MAX];
     const char *reason;
-    const char *severity_opt;   /* --severity or NULL */
-    const char *signals_file;   /* --signals or NULL */
-    bool yes;                   /* --yes: no interactive confirmation */
-    bool force;                 /* --force: go on although the assessment declines */
-    const char *initiated_by;   /* user@host */
+    const char *severity_opt; /* --severity or NULL */
+    const char *signals_file; /* --signals or NULL */
+    bool yes;                 /* --yes: no interactive confirmation */
+    bool force;               /* --force: go on although the assessment declines */
+    const char *initiated_by; /* user@host */
     time_t started_at;
 
     const char *state_dir;
-    const char *run_dir;        /* state_dir/runs/<run_id> */
-    const char *assets_dir;     /* run_dir/assets (0700), created on first use */
-    struct rb_journal journal;  /* fd -1 in PLAN/CHECK modes */
+    const char *run_dir;       /* state_dir/runs/<run_id> */
+    const char *assets_dir;    /* run_dir/assets (0700), created on first use */
+    struct rb_journal journal; /* fd -1 in PLAN/CHECK modes */
 
     struct rb_action **actions;
     size_t n_actions, cap_actions;
 
-    cJSON *facts;           /* run-wide values phases share (records_at_risk, severity...), journaled */
-    bool partial;           /* a non-critical action failed */
-    const char *outcome;    /* "succeeded", "partial", "failed", "declined", "interrupted" */
+    cJSON *facts; /* run-wide values phases share (records_at_risk, severity...), journaled */
+    bool partial; /* a non-critical action failed */
+    const char *outcome; /* "succeeded", "partial", "failed", "declined", "interrupted" */
 
-    struct rb_handle *handles;  /* open adapter handles, by target name */
-    cJSON *replay;          /* resume: actions done before, by name -> done data */
+    struct rb_handle *handles; /* open adapter handles, by target name */
+    cJSON *replay;             /* resume: actions done before, by name -> done data */
 };
 
 /*
@@ -92,15 +93,18 @@ struct rb_run {
  * Returns the action (arena-owned) for the phase to fill detail/arg.
  */
 struct rb_action *rb_run_add_action(struct rb_run *run, const char *phase, const char *name,
-                                    const char *summary, enum rb_idem idem, rb_apply_fn apply, void *arg);
-void rb_action_detailf(struct rb_action *act, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+                                    const char *summary, enum rb_idem idem, rb_apply_fn apply,
+                                    void *arg);
+void rb_action_detailf(struct rb_action *act, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /*
  * Journal intermediate state of an action in flight ("progress" event) so that a re-apply after a
  * crash can see it in act->prior (e.g. the replica count read before scaling to 0). data is not
  * consumed. No-op (returns 0) in PLAN mode.
  */
-int rb_run_progress(struct rb_run *run, struct rb_action *act, const cJSON *data, struct rb_err *err);
+int rb_run_progress(struct rb_run *run, struct rb_action *act, const cJSON *data,
+                    struct rb_err *err);
 
 /* Set a run-wide fact (journaled as a "fact" event; restored on resume). value is consumed. */
 int rb_run_fact_set(struct rb_run *run, const char *key, cJSON *value, struct rb_err *err);

@@ -23,8 +23,8 @@
 struct rb_expr; /* expr.h */
 
 struct rb_pos {
-    int line;   /* 1-based; 0 = unknown */
-    int col;    /* 1-based */
+    int line; /* 1-based; 0 = unknown */
+    int col;  /* 1-based */
 };
 
 /* A list of strings (argv vectors, recipients, keys). */
@@ -37,18 +37,18 @@ struct rb_strlist {
 /* One `key: value` of a target, kept generic so that adding a driver needs no loader change. */
 struct rb_opt {
     const char *key;
-    const char *value;          /* scalar value, `~` expanded for path-like keys; NULL for lists */
-    struct rb_strlist list;     /* sequence value (e.g. an exec driver's argv) */
-    struct rb_pos pos;          /* position of the key */
+    const char *value;      /* scalar value, `~` expanded for path-like keys; NULL for lists */
+    struct rb_strlist list; /* sequence value (e.g. an exec driver's argv) */
+    struct rb_pos pos;      /* position of the key */
     struct rb_pos value_pos;
 };
 
 enum rb_target_kind {
-    RB_TARGET_DB = 1,       /* postgres */
-    RB_TARGET_CLUSTER,      /* kubernetes */
-    RB_TARGET_DNS,          /* rfc2136, powerdns, exec */
-    RB_TARGET_METRICS,      /* prometheus */
-    RB_TARGET_NOTIFY,       /* smtp, webhook */
+    RB_TARGET_DB = 1,  /* postgres */
+    RB_TARGET_CLUSTER, /* kubernetes */
+    RB_TARGET_DNS,     /* rfc2136, powerdns, exec */
+    RB_TARGET_METRICS, /* prometheus */
+    RB_TARGET_NOTIFY,  /* smtp, webhook */
 };
 
 struct rb_target {
@@ -66,10 +66,10 @@ const struct rb_opt *rb_target_opt_node(const struct rb_target *t, const char *k
 
 struct rb_signal {
     const char *name;
-    const char *target;     /* name of a db or metrics target */
-    const char *sql;        /* db target: scalar query */
-    const char *query;      /* metrics target: PromQL instant query */
-    const char *file;       /* a JSON file holding {"name": value}; `key` picks another key */
+    const char *target; /* name of a db or metrics target */
+    const char *sql;    /* db target: scalar query */
+    const char *query;  /* metrics target: PromQL instant query */
+    const char *file;   /* a JSON file holding {"name": value}; `key` picks another key */
     const char *key;
     struct rb_pos pos;
 };
@@ -77,11 +77,15 @@ struct rb_signal {
 enum rb_severity { RB_SEV_NONE = 0, RB_SEV_CRITICAL, RB_SEV_HIGH, RB_SEV_MEDIUM, RB_SEV_LOW };
 enum rb_impact { RB_IMPACT_NONE = 0, RB_IMPACT_HIGH, RB_IMPACT_MEDIUM, RB_IMPACT_LOW };
 enum rb_decision_action {
-    RB_ACT_NONE = 0, RB_ACT_ROLLBACK, RB_ACT_EVALUATE, RB_ACT_FIX_THEN_ROLLBACK, RB_ACT_FIX_FORWARD
+    RB_ACT_NONE = 0,
+    RB_ACT_ROLLBACK,
+    RB_ACT_EVALUATE,
+    RB_ACT_FIX_THEN_ROLLBACK,
+    RB_ACT_FIX_FORWARD
 };
 
 const char *rb_severity_name(enum rb_severity s);
-enum rb_severity rb_severity_parse(const char *s);   /* RB_SEV_NONE if unknown */
+enum rb_severity rb_severity_parse(const char *s); /* RB_SEV_NONE if unknown */
 const char *rb_impact_name(enum rb_impact i);
 const char *rb_decision_action_name(enum rb_decision_action a);
 
@@ -96,7 +100,7 @@ struct rb_matrix_row {
     struct rb_pos pos;
 };
 
-struct rb_cond {            /* one `rollback_if:` or `when:` expression */
+struct rb_cond { /* one `rollback_if:` or `when:` expression */
     struct rb_expr *expr;
     const char *src;
     struct rb_pos pos;
@@ -112,27 +116,32 @@ struct rb_decision {
 };
 
 struct rb_approval {
-    int required[5];        /* indexed by enum rb_severity; -1 = not given (treated as 0) */
-    int64_t timeout_ms;     /* 0 = not given */
+    int required[5];    /* indexed by enum rb_severity; -1 = not given (treated as 0) */
+    int64_t timeout_ms; /* 0 = not given */
     bool present;
     struct rb_pos pos;
 };
 
-enum rb_freeze_kind { RB_FREEZE_SCALE = 1, RB_FREEZE_SUSPEND_CRONJOBS, RB_FREEZE_DELETE_JOBS, RB_FREEZE_SNAPSHOT };
+enum rb_freeze_kind {
+    RB_FREEZE_SCALE = 1,
+    RB_FREEZE_SUSPEND_CRONJOBS,
+    RB_FREEZE_DELETE_JOBS,
+    RB_FREEZE_SNAPSHOT
+};
 
 struct rb_freeze_action {
     enum rb_freeze_kind kind;
     const char *target;
-    const char *namespace_;     /* optional override of the target's namespace */
-    const char *deployment;     /* scale */
-    int replicas;               /* scale */
-    const char *selector;       /* suspend_cronjobs, delete_jobs */
+    const char *namespace_; /* optional override of the target's namespace */
+    const char *deployment; /* scale */
+    int replicas;           /* scale */
+    const char *selector;   /* suspend_cronjobs, delete_jobs */
     struct rb_pos pos;
 };
 
 struct rb_column_map {
     const char *target_column;
-    const char *source_expr;    /* SQL expression evaluated on the source */
+    const char *source_expr; /* SQL expression evaluated on the source */
     struct rb_pos pos;
 };
 
@@ -140,10 +149,10 @@ struct rb_sync_table {
     const char *name;
     bool critical;
     const char *source_table;
-    const char *changed_since;  /* source column compared with the cutover */
-    const char *where;          /* optional extra SQL predicate on the source */
+    const char *changed_since; /* source column compared with the cutover */
+    const char *where;         /* optional extra SQL predicate on the source */
     const char *target_table;
-    struct rb_strlist key;      /* target key columns (a unique index must exist) */
+    struct rb_strlist key; /* target key columns (a unique index must exist) */
     struct rb_column_map *columns;
     size_t n_columns;
     struct rb_pos pos;
@@ -160,7 +169,7 @@ struct rb_sync {
 };
 
 struct rb_retry {
-    int attempts;           /* 1 when not given */
+    int attempts; /* 1 when not given */
     int64_t interval_ms;
 };
 
@@ -174,16 +183,16 @@ struct rb_header {
 
 struct rb_probe {
     enum rb_probe_kind kind;
-    const char *target;         /* sql */
-    const char *sql;            /* sql: must return true */
-    const char *url;            /* http */
-    const char *method;         /* http, default GET */
-    const char *body;           /* http */
+    const char *target; /* sql */
+    const char *sql;    /* sql: must return true */
+    const char *url;    /* http */
+    const char *method; /* http, default GET */
+    const char *body;   /* http */
     struct rb_header *headers;
     size_t n_headers;
-    int expect_status;          /* http, default 200 */
-    struct rb_strlist argv;     /* run */
-    int64_t timeout_ms;         /* run/http; 0 = default */
+    int expect_status;      /* http, default 200 */
+    struct rb_strlist argv; /* run */
+    int64_t timeout_ms;     /* run/http; 0 = default */
     struct rb_retry retry;
     struct rb_pos pos;
 };
@@ -198,20 +207,20 @@ struct rb_env_var {
 struct rb_restore_step {
     const char *name;
     enum rb_step_kind kind;
-    struct rb_strlist argv;         /* run */
-    struct rb_env_var *env;         /* run */
+    struct rb_strlist argv; /* run */
+    struct rb_env_var *env; /* run */
     size_t n_env;
-    int64_t timeout_ms;             /* run; 0 = default */
-    const char *target;             /* sql, dns, scale */
-    const char *statement;          /* sql */
-    const char *dns_name;           /* dns */
+    int64_t timeout_ms;    /* run; 0 = default */
+    const char *target;    /* sql, dns, scale */
+    const char *statement; /* sql */
+    const char *dns_name;  /* dns */
     const char *dns_type;
     const char *dns_data;
     int dns_ttl;
-    const char *deployment;         /* scale */
+    const char *deployment; /* scale */
     const char *namespace_;
     int replicas;
-    struct rb_probe verify;         /* kind NONE when absent */
+    struct rb_probe verify; /* kind NONE when absent */
     struct rb_pos pos;
 };
 
@@ -226,23 +235,23 @@ enum rb_check_kind { RB_CHECK_COMPARE = 1, RB_CHECK_EQUAL, RB_CHECK_TOTALS, RB_C
 struct rb_check {
     const char *name;
     enum rb_check_kind kind;
-    const char *compare_table;      /* compare: a sync table name */
-    struct rb_query_ref new_q;      /* equal, totals */
+    const char *compare_table; /* compare: a sync table name */
+    struct rb_query_ref new_q; /* equal, totals */
     struct rb_query_ref legacy_q;
-    const char *tolerance;          /* totals: exact decimal string, default "0.00" */
-    struct rb_probe probe;          /* sql, http, run */
+    const char *tolerance; /* totals: exact decimal string, default "0.00" */
+    struct rb_probe probe; /* sql, http, run */
     struct rb_pos pos;
 };
 
 struct rb_message {
     const char *name;
-    const char *via;                /* a notify target */
+    const char *via; /* a notify target */
     struct rb_strlist to;
     const char *subject;
-    const char *template_path;      /* resolved against the runbook's folder */
-    struct rb_cond when;            /* expr NULL when absent */
+    const char *template_path; /* resolved against the runbook's folder */
+    struct rb_cond when;       /* expr NULL when absent */
     struct rb_pos pos;
-    struct rb_pos template_pos;     /* the `template:` value */
+    struct rb_pos template_pos; /* the `template:` value */
 };
 
 struct rb_contact {
@@ -259,9 +268,9 @@ struct rb_prepare {
     const char *backup_target;
     const char *backup_file;
     int64_t backup_max_age_ms;
-    const char *restore_test_conninfo;   /* NULL when no restore_test */
+    const char *restore_test_conninfo; /* NULL when no restore_test */
     const char *restore_test_check;
-    const char *snapshot_target;         /* NULL when absent */
+    const char *snapshot_target; /* NULL when absent */
     bool permissions;
     bool channels;
     struct rb_contact *contacts;
@@ -270,13 +279,13 @@ struct rb_prepare {
 };
 
 struct rb_runbook {
-    const char *path;           /* as given */
-    const char *dir;            /* folder holding the runbook, for relative paths */
+    const char *path; /* as given */
+    const char *dir;  /* folder holding the runbook, for relative paths */
     int version;
     const char *name;
-    const char *cutover_src;    /* as written, RFC 3339 */
-    time_t cutover;             /* UTC seconds */
-    const char *state_dir;      /* `~` expanded */
+    const char *cutover_src; /* as written, RFC 3339 */
+    time_t cutover;          /* UTC seconds */
+    const char *state_dir;   /* `~` expanded */
 
     struct rb_target *targets;
     size_t n_targets;
@@ -314,8 +323,8 @@ struct rb_diags {
 };
 
 void rb_diags_init(struct rb_diags *d, struct rb_arena *a, const char *file);
-void rb_diag_add(struct rb_diags *d, enum rb_diag_level lvl, struct rb_pos pos, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+void rb_diag_add(struct rb_diags *d, enum rb_diag_level lvl, struct rb_pos pos, const char *fmt,
+                 ...) __attribute__((format(printf, 4, 5)));
 /* Prints "FILE:LINE:COL: error: msg" lines, in order of position ("FILE: error: msg" at 0:0). */
 void rb_diags_print(const struct rb_diags *d, FILE *out);
 /* The diagnostics in print order (by position, stable); arena-owned array of d->n pointers. */

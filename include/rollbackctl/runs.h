@@ -14,7 +14,8 @@
 #include "rollbackctl/run.h"
 
 /* Run ids under state_dir/runs, oldest first (ids sort by time). Arena-owned. */
-int rb_runs_list(struct rb_arena *a, const char *state_dir, const char ***ids, size_t *n, struct rb_err *err);
+int rb_runs_list(struct rb_arena *a, const char *state_dir, const char ***ids, size_t *n,
+                 struct rb_err *err);
 
 /*
  * A summary of a journal: {run_id, runbook, reason, severity, initiated_by, started, finished,

@@ -24,28 +24,29 @@
  * they all agree on which rows a rollback must bring back. A row stamped exactly at the cutover
  * counts: legacy was frozen by then, and re-sending a row it holds changes nothing.
  */
-const char *rb_sync_changed_filter(struct rb_arena *a, const struct rb_sync_table *t, const char *cutover);
+const char *rb_sync_changed_filter(struct rb_arena *a, const struct rb_sync_table *t,
+                                   const char *cutover);
 
 /* No byte moved for this long: the stream is stuck, both sides are cancelled. */
 #define RB_SYNC_STALL_MS (5 * 60 * 1000)
 
 struct rb_sync_copy {
     /* in */
-    PGconn *src;                /* idle; runs out_sql (COPY ... TO STDOUT) */
-    PGconn *dst;                /* inside the table's transaction; runs in_sql (COPY ... FROM STDIN) */
+    PGconn *src; /* idle; runs out_sql (COPY ... TO STDOUT) */
+    PGconn *dst; /* inside the table's transaction; runs in_sql (COPY ... FROM STDIN) */
     const char *out_sql;
     const char *in_sql;
-    int64_t expected_rows;      /* for the ETA; -1 unknown */
-    const struct rb_ctx *ctx;   /* progress on ctx->diag when ctx->progress */
-    const char *label;          /* "sync/processed_payments" */
-    int64_t stall_ms;           /* 0 = RB_SYNC_STALL_MS */
+    int64_t expected_rows;    /* for the ETA; -1 unknown */
+    const struct rb_ctx *ctx; /* progress on ctx->diag when ctx->progress */
+    const char *label;        /* "sync/processed_payments" */
+    int64_t stall_ms;         /* 0 = RB_SYNC_STALL_MS */
 
     /* out */
-    int64_t rows;               /* rows moved (as counted by the target's COPY when it succeeded) */
+    int64_t rows; /* rows moved (as counted by the target's COPY when it succeeded) */
     int64_t bytes;
-    char checksum[65];          /* SHA-256 (hex) of the COPY text stream */
-    bool src_failed;            /* the error came from the source side */
-    PGresult *dst_fail;         /* the target's failed COPY result, for cast errors (caller clears) */
+    char checksum[65];  /* SHA-256 (hex) of the COPY text stream */
+    bool src_failed;    /* the error came from the source side */
+    PGresult *dst_fail; /* the target's failed COPY result, for cast errors (caller clears) */
 };
 
 /*

@@ -556,8 +556,8 @@ const char *rb_dns_rdata_to_text(struct rb_arena *a, const uint8_t *msg, size_t 
             goto generic;
         /* The tag is printed as it is, so it must be what RFC 8659 allows: letters and digits. */
         for (size_t i = 0; i < rd[1]; i++)
-            if (!((rd[2 + i] >= '0' && rd[2 + i] <= '9') || (rd[2 + i] >= 'a' && rd[2 + i] <= 'z') ||
-                  (rd[2 + i] >= 'A' && rd[2 + i] <= 'Z')))
+            if (!((rd[2 + i] >= '0' && rd[2 + i] <= '9') ||
+                  (rd[2 + i] >= 'a' && rd[2 + i] <= 'z') || (rd[2 + i] >= 'A' && rd[2 + i] <= 'Z')))
                 goto generic;
         rb_buf_addf(&out, "%u %.*s ", rd[0], (int)rd[1], (const char *)rd + 2);
         add_char_string(&out, rd + 2 + rd[1], rr->rdlength - 2u - rd[1]);

@@ -45,7 +45,8 @@ static int kfile_load(struct rb_arena *a, struct kfile *f, const char *path, str
     int ok;
 
     if (fp == NULL)
-        return rb_errf(err, RB_E_FAILED, "unable to read kubeconfig '%s': %s", path, strerror(errno));
+        return rb_errf(err, RB_E_FAILED, "unable to read kubeconfig '%s': %s", path,
+                       strerror(errno));
     if (!yaml_parser_initialize(&parser)) {
         fclose(fp);
         return rb_errf(err, RB_E_FAILED, "unable to read kubeconfig '%s': out of memory", path);
@@ -54,7 +55,8 @@ static int kfile_load(struct rb_arena *a, struct kfile *f, const char *path, str
     ok = yaml_parser_load(&parser, &f->doc);
     if (!ok) {
         rb_errf(err, RB_E_FAILED, "kubeconfig '%s' is not valid YAML: %s at line %zu", path,
-                parser.problem != NULL ? parser.problem : "parse error", parser.problem_mark.line + 1);
+                parser.problem != NULL ? parser.problem : "parse error",
+                parser.problem_mark.line + 1);
         yaml_parser_delete(&parser);
         fclose(fp);
         return -1;
@@ -81,7 +83,8 @@ static yaml_node_t *map_get(yaml_document_t *d, yaml_node_t *map, const char *ke
     for (p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
         yaml_node_t *k = yaml_document_get_node(d, p->key);
 
-        if (k != NULL && k->type == YAML_SCALAR_NODE && strcmp((const char *)k->data.scalar.value, key) == 0)
+        if (k != NULL && k->type == YAML_SCALAR_NODE &&
+            strcmp((const char *)k->data.scalar.value, key) == 0)
             return yaml_document_get_node(d, p->value);
     }
     return NULL;
@@ -180,7 +183,7 @@ int rb_k8s_base64_decode(struct rb_arena *a, const char *in, char **out, size_t 
             continue;
         }
         if (pad > 0)
-            return -1;  /* data after padding */
+            return -1; /* data after padding */
         if (c >= 'A' && c <= 'Z')
             v = c - 'A';
         else if (c >= 'a' && c <= 'z')
@@ -209,7 +212,8 @@ int rb_k8s_base64_decode(struct rb_arena *a, const char *in, char **out, size_t 
 }
 
 static int data_field(struct rb_arena *a, yaml_document_t *d, yaml_node_t *m, const char *key,
-                      const char **out, size_t *len, const char *what, const char *name, struct rb_err *err)
+                      const char **out, size_t *len, const char *what, const char *name,
+                      struct rb_err *err)
 {
     const char *s = map_str(d, m, key);
     char *dec;
@@ -248,9 +252,10 @@ static int load_files(struct rb_arena *a, const char *path, struct kfile **files
         paths = rb_new_array(a, const char *, cap);
         for (tok = strtok_r(copy, ":", &save); tok != NULL; tok = strtok_r(NULL, ":", &save))
             if (file_exists(tok))
-                paths[np++] = tok;   /* missing entries are skipped, as kubectl does */
+                paths[np++] = tok; /* missing entries are skipped, as kubectl does */
         if (np == 0)
-            return rb_errf(err, RB_E_FAILED, "no kubeconfig found: none of the files in $KUBECONFIG exists");
+            return rb_errf(err, RB_E_FAILED,
+                           "no kubeconfig found: none of the files in $KUBECONFIG exists");
     } else if (home != NULL && file_exists(rb_sprintf(a, "%s/.kube/config", home))) {
         paths = rb_new_array(a, const char *, 1);
         paths[np++] = rb_sprintf(a, "%s/.kube/config", home);
@@ -281,15 +286,18 @@ int rb_k8s_config_load(struct rb_arena *a, const char *path, const char *context
     if (n == 0) {
         if (getenv("KUBERNETES_SERVICE_HOST") != NULL)
             return rb_k8s_config_incluster(a, NULL, cfg, err);
-        rb_errf(err, RB_E_FAILED, "no kubeconfig found ($KUBECONFIG unset, no ~/.kube/config) and not "
+        rb_errf(err, RB_E_FAILED,
+                "no kubeconfig found ($KUBECONFIG unset, no ~/.kube/config) and not "
                 "running in a cluster");
         return rb_err_hint(err, "set `kubeconfig:` on the cluster target or export KUBECONFIG");
     }
     if (context == NULL)
         for (i = 0; i < n && context == NULL; i++)
-            context = map_str(&files[i].doc, yaml_document_get_root_node(&files[i].doc), "current-context");
+            context = map_str(&files[i].doc, yaml_document_get_root_node(&files[i].doc),
+                              "current-context");
     if (context == NULL) {
-        rb_errf(err, RB_E_FAILED, "kubeconfig %s has no current-context and the target names none", source);
+        rb_errf(err, RB_E_FAILED, "kubeconfig %s has no current-context and the target names none",
+                source);
         return rb_err_hint(err, "set `context:` on the cluster target (contexts: %s)",
                            names_of(a, files, n, "contexts"));
     }
@@ -304,16 +312,19 @@ int rb_k8s_config_load(struct rb_arena *a, const char *path, const char *context
     cluster_name = map_str(&xf->doc, ctx, "cluster");
     user_name = map_str(&xf->doc, ctx, "user");
     if (cluster_name == NULL)
-        return rb_errf(err, RB_E_FAILED, "context '%s' in kubeconfig %s names no cluster", context, source);
+        return rb_errf(err, RB_E_FAILED, "context '%s' in kubeconfig %s names no cluster", context,
+                       source);
     cl = find_named(files, n, "clusters", "cluster", cluster_name, &cf);
     if (cl == NULL)
         return rb_errf(err, RB_E_FAILED, "cluster '%s' of context '%s' not found in kubeconfig %s",
                        cluster_name, context, source);
     s = map_str(&cf->doc, cl, "server");
     if (s == NULL)
-        return rb_errf(err, RB_E_FAILED, "cluster '%s' in kubeconfig %s has no server", cluster_name, source);
+        return rb_errf(err, RB_E_FAILED, "cluster '%s' in kubeconfig %s has no server",
+                       cluster_name, source);
     if (strncmp(s, "https://", 8) != 0 && strncmp(s, "http://", 7) != 0)
-        return rb_errf(err, RB_E_FAILED, "cluster '%s' in kubeconfig %s: server '%s' is not an http(s) URL",
+        return rb_errf(err, RB_E_FAILED,
+                       "cluster '%s' in kubeconfig %s: server '%s' is not an http(s) URL",
                        cluster_name, source, s);
     cfg->server = rb_strdup(a, s);
     while (strlen(cfg->server) > 8 && cfg->server[strlen(cfg->server) - 1] == '/')
@@ -321,39 +332,48 @@ int rb_k8s_config_load(struct rb_arena *a, const char *path, const char *context
     s = map_str(&cf->doc, cl, "insecure-skip-tls-verify");
     cfg->insecure = s != NULL && strcmp(s, "true") == 0;
     cfg->ca_file = resolve(a, cf, map_str(&cf->doc, cl, "certificate-authority"));
-    if (data_field(a, &cf->doc, cl, "certificate-authority-data", &cfg->ca_data, &cfg->ca_len, "cluster",
-                   cluster_name, err) < 0)
+    if (data_field(a, &cf->doc, cl, "certificate-authority-data", &cfg->ca_data, &cfg->ca_len,
+                   "cluster", cluster_name, err) < 0)
         return -1;
 
     if (user_name == NULL)
-        return 0;   /* anonymous: allowed, the API answers 401/403 if it minds */
+        return 0; /* anonymous: allowed, the API answers 401/403 if it minds */
     user = find_named(files, n, "users", "user", user_name, &uf);
     if (user == NULL)
-        return rb_errf(err, RB_E_FAILED, "user '%s' of context '%s' not found in kubeconfig %s", user_name,
-                       context, source);
+        return rb_errf(err, RB_E_FAILED, "user '%s' of context '%s' not found in kubeconfig %s",
+                       user_name, context, source);
     cfg->token = rb_strdup(a, map_str(&uf->doc, user, "token"));
     cfg->token_file = resolve(a, uf, map_str(&uf->doc, user, "tokenFile"));
     cfg->cert_file = resolve(a, uf, map_str(&uf->doc, user, "client-certificate"));
     cfg->key_file = resolve(a, uf, map_str(&uf->doc, user, "client-key"));
-    if (data_field(a, &uf->doc, user, "client-certificate-data", &cfg->cert_data, &cfg->cert_len, "user",
-                   user_name, err) < 0 ||
-        data_field(a, &uf->doc, user, "client-key-data", &cfg->key_data, &cfg->key_len, "user", user_name,
-                   err) < 0)
+    if (data_field(a, &uf->doc, user, "client-certificate-data", &cfg->cert_data, &cfg->cert_len,
+                   "user", user_name, err) < 0 ||
+        data_field(a, &uf->doc, user, "client-key-data", &cfg->key_data, &cfg->key_len, "user",
+                   user_name, err) < 0)
         return -1;
-    if ((cfg->cert_file != NULL || cfg->cert_data != NULL) != (cfg->key_file != NULL || cfg->key_data != NULL))
-        return rb_errf(err, RB_E_FAILED, "user '%s' in kubeconfig %s has a client certificate without its "
-                       "key (or a key without its certificate)", user_name, source);
-    if (cfg->token == NULL && cfg->token_file == NULL && cfg->cert_file == NULL && cfg->cert_data == NULL) {
+    if ((cfg->cert_file != NULL || cfg->cert_data != NULL) !=
+        (cfg->key_file != NULL || cfg->key_data != NULL))
+        return rb_errf(err, RB_E_FAILED,
+                       "user '%s' in kubeconfig %s has a client certificate without its "
+                       "key (or a key without its certificate)",
+                       user_name, source);
+    if (cfg->token == NULL && cfg->token_file == NULL && cfg->cert_file == NULL &&
+        cfg->cert_data == NULL) {
         yaml_node_t *exec = map_get(&uf->doc, user, "exec");
-        const char *what = exec != NULL ? "an exec credential plugin" :
-                           map_get(&uf->doc, user, "auth-provider") != NULL ? "an auth-provider plugin" :
-                           map_get(&uf->doc, user, "username") != NULL ? "basic authentication" : NULL;
+        const char *what = exec != NULL ? "an exec credential plugin"
+                           : map_get(&uf->doc, user, "auth-provider") != NULL
+                               ? "an auth-provider plugin"
+                           : map_get(&uf->doc, user, "username") != NULL ? "basic authentication"
+                                                                         : NULL;
 
         if (what != NULL) {
-            rb_errf(err, RB_E_FAILED, "user '%s' in kubeconfig %s authenticates with %s, which rollbackctl "
-                    "does not run", user_name, source, what);
-            return rb_err_hint(err, "give the cluster target a bearer token (token_env) or a kubeconfig user "
-                               "with a token or client certificate");
+            rb_errf(err, RB_E_FAILED,
+                    "user '%s' in kubeconfig %s authenticates with %s, which rollbackctl "
+                    "does not run",
+                    user_name, source, what);
+            return rb_err_hint(
+                err, "give the cluster target a bearer token (token_env) or a kubeconfig user "
+                     "with a token or client certificate");
         }
     }
     return 0;
@@ -386,18 +406,20 @@ int rb_k8s_config_incluster(struct rb_arena *a, const char *sa_dir, struct rb_k8
     if (sa_dir == NULL || sa_dir[0] == '\0')
         sa_dir = RB_K8S_SA_DIR;
     if (host == NULL || host[0] == '\0' || port == NULL || port[0] == '\0')
-        return rb_errf(err, RB_E_FAILED, "not running in a cluster: KUBERNETES_SERVICE_HOST and "
+        return rb_errf(err, RB_E_FAILED,
+                       "not running in a cluster: KUBERNETES_SERVICE_HOST and "
                        "KUBERNETES_SERVICE_PORT must be set");
     cfg->server = strchr(host, ':') != NULL ? rb_sprintf(a, "https://[%s]:%s", host, port)
                                             : rb_sprintf(a, "https://%s:%s", host, port);
     cfg->token_file = rb_sprintf(a, "%s/token", sa_dir);
     if (access(cfg->token_file, R_OK) != 0)
-        return rb_errf(err, RB_E_FAILED, "in-cluster: unable to read the service account token '%s': %s",
+        return rb_errf(err, RB_E_FAILED,
+                       "in-cluster: unable to read the service account token '%s': %s",
                        cfg->token_file, strerror(errno));
     cfg->ca_file = rb_sprintf(a, "%s/ca.crt", sa_dir);
     if (access(cfg->ca_file, R_OK) != 0)
-        return rb_errf(err, RB_E_FAILED, "in-cluster: unable to read the cluster CA '%s': %s", cfg->ca_file,
-                       strerror(errno));
+        return rb_errf(err, RB_E_FAILED, "in-cluster: unable to read the cluster CA '%s': %s",
+                       cfg->ca_file, strerror(errno));
     cfg->namespace_ = read_small_file(a, rb_sprintf(a, "%s/namespace", sa_dir));
     if (cfg->namespace_ != NULL && cfg->namespace_[0] == '\0')
         cfg->namespace_ = NULL;

@@ -23,7 +23,7 @@
 #include "rollbackctl/run.h"
 #include "rollbackctl/runbook.h"
 
-#define RESP_MAX (256u << 20)   /* a response larger than this is refused, not buffered */
+#define RESP_MAX (256u << 20) /* a response larger than this is refused, not buffered */
 
 struct rb_k8s {
     struct rb_arena *arena;
@@ -38,7 +38,7 @@ struct rb_k8s {
     /* per request */
     struct rb_buf resp;
     bool resp_too_big;
-    long retry_after_s;     /* from the Retry-After header; -1 when absent */
+    long retry_after_s; /* from the Retry-After header; -1 when absent */
 };
 
 static void k8s_cleanup(void *p)
@@ -81,7 +81,8 @@ static size_t on_header(char *ptr, size_t size, size_t nitems, void *ud)
         /* An HTTP date is treated as absent: back off instead. Clamped here so that the
            milliseconds computed from it cannot overflow (the wait is capped anyway). */
         if (end != tmp && v >= 0)
-            k->retry_after_s = v < RB_K8S_RETRY_AFTER_MAX_MS / 1000 ? v : RB_K8S_RETRY_AFTER_MAX_MS / 1000;
+            k->retry_after_s =
+                v < RB_K8S_RETRY_AFTER_MAX_MS / 1000 ? v : RB_K8S_RETRY_AFTER_MAX_MS / 1000;
     }
     return n;
 }
@@ -99,12 +100,15 @@ struct rb_k8s *rb_k8s_new(struct rb_arena *a, const struct rb_k8s_config *cfg,
     k->cfg = *cfg;
     k->read_only = o->read_only;
     k->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : RB_K8S_TIMEOUT_MS;
-    k->connect_timeout_ms = o->connect_timeout_ms > 0 ? o->connect_timeout_ms : RB_K8S_CONNECT_TIMEOUT_MS;
+    k->connect_timeout_ms =
+        o->connect_timeout_ms > 0 ? o->connect_timeout_ms : RB_K8S_CONNECT_TIMEOUT_MS;
     if (k->connect_timeout_ms > k->timeout_ms)
         k->connect_timeout_ms = k->timeout_ms;
     k->attempts = o->attempts > 0 ? o->attempts : RB_K8S_ATTEMPTS;
     k->backoff_ms = o->backoff_ms > 0 ? o->backoff_ms : RB_K8S_BACKOFF_MS;
-    k->label = rb_strdup(a, o->label != NULL ? o->label : cfg->context != NULL ? cfg->context : "cluster");
+    k->label = rb_strdup(a, o->label != NULL       ? o->label
+                            : cfg->context != NULL ? cfg->context
+                                                   : "cluster");
     k->namespace_ = cfg->namespace_ != NULL ? cfg->namespace_ : "default";
     rb_buf_init(&k->resp);
     c = curl_easy_init();
@@ -136,7 +140,8 @@ struct rb_k8s *rb_k8s_new(struct rb_arena *a, const struct rb_k8s_config *cfg,
         struct curl_blob b = { (void *)cfg->ca_data, cfg->ca_len, CURL_BLOB_COPY };
 
         if (curl_easy_setopt(c, CURLOPT_CAINFO_BLOB, &b) != CURLE_OK) {
-            rb_errf(err, RB_E_FAILED, "'%s': this libcurl cannot take certificate-authority-data", k->label);
+            rb_errf(err, RB_E_FAILED, "'%s': this libcurl cannot take certificate-authority-data",
+                    k->label);
             return NULL;
         }
     } else if (cfg->ca_file != NULL) {
@@ -200,8 +205,8 @@ struct rb_k8s *rb_k8s_target(struct rb_run *run, const char *target, struct rb_e
         rb_errf(err, RB_E_FAILED, "target '%s' is not a kubernetes cluster", target);
         return NULL;
     }
-    if (rb_k8s_config_load(run->arena, rb_target_opt(t, "kubeconfig"), rb_target_opt(t, "context"), &cfg,
-                           err) < 0) {
+    if (rb_k8s_config_load(run->arena, rb_target_opt(t, "kubeconfig"), rb_target_opt(t, "context"),
+                           &cfg, err) < 0) {
         rb_err_wrap(err, "target '%s'", target);
         return NULL;
     }
@@ -209,7 +214,8 @@ struct rb_k8s *rb_k8s_target(struct rb_run *run, const char *target, struct rb_e
         const char *tok = getenv(v);
 
         if (tok == NULL || tok[0] == '\0') {
-            rb_errf(err, RB_E_FAILED, "target '%s': environment variable '%s' (token_env) is not set", target, v);
+            rb_errf(err, RB_E_FAILED,
+                    "target '%s': environment variable '%s' (token_env) is not set", target, v);
             return NULL;
         }
         cfg.token = rb_strdup(run->arena, tok);
@@ -280,26 +286,41 @@ static void reason_words(const char *reason, char *out, size_t len)
 static const char *status_reason_default(long code)
 {
     switch (code) {
-    case 400: return "BadRequest";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "NotFound";
-    case 405: return "MethodNotAllowed";
-    case 409: return "Conflict";
-    case 410: return "Gone";
-    case 415: return "UnsupportedMediaType";
-    case 422: return "Invalid";
-    case 429: return "TooManyRequests";
-    case 500: return "InternalError";
-    case 502: return "BadGateway";
-    case 503: return "ServiceUnavailable";
-    case 504: return "Timeout";
+    case 400:
+        return "BadRequest";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "NotFound";
+    case 405:
+        return "MethodNotAllowed";
+    case 409:
+        return "Conflict";
+    case 410:
+        return "Gone";
+    case 415:
+        return "UnsupportedMediaType";
+    case 422:
+        return "Invalid";
+    case 429:
+        return "TooManyRequests";
+    case 500:
+        return "InternalError";
+    case 502:
+        return "BadGateway";
+    case 503:
+        return "ServiceUnavailable";
+    case 504:
+        return "Timeout";
     }
     return "Error";
 }
 
 /* Describe a non-2xx answer from its Status object (or its text when it is not one). */
-static void status_error(struct rb_k8s *k, long code, const cJSON *body, int tries, struct rb_err *err)
+static void status_error(struct rb_k8s *k, long code, const cJSON *body, int tries,
+                         struct rb_err *err)
 {
     const cJSON *kind = cJSON_GetObjectItemCaseSensitive(body, "kind");
     const cJSON *msg = cJSON_GetObjectItemCaseSensitive(body, "message");
@@ -310,8 +331,9 @@ static void status_error(struct rb_k8s *k, long code, const cJSON *body, int tri
     struct rb_buf b = RB_BUF_INIT;
     char words[64];
 
-    reason_words(cJSON_IsString(reason) && reason->valuestring[0] != '\0' ? reason->valuestring
-                                                                           : status_reason_default(code),
+    reason_words(cJSON_IsString(reason) && reason->valuestring[0] != '\0'
+                     ? reason->valuestring
+                     : status_reason_default(code),
                  words, sizeof(words));
     if (cJSON_IsString(kind) && strcmp(kind->valuestring, "Status") == 0 && cJSON_IsString(msg)) {
         rb_buf_addf(&b, "%ld %s: %s", code, words, msg->valuestring);
@@ -338,11 +360,16 @@ static void status_error(struct rb_k8s *k, long code, const cJSON *body, int tri
     rb_errf(err, RB_E_FAILED, "%s", b.data);
     rb_buf_release(&b);
     if (code == 401)
-        rb_err_hint(err, "the API server refused the credentials of '%s' (%s); check the kubeconfig user, "
-                    "its token or client certificate, or token_env", k->label, k->cfg.source);
+        rb_err_hint(
+            err,
+            "the API server refused the credentials of '%s' (%s); check the kubeconfig user, "
+            "its token or client certificate, or token_env",
+            k->label, k->cfg.source);
     else if (code == 403)
-        rb_err_hint(err, "grant the permission to the identity of '%s', or use a context that has it "
-                    "(kubectl auth can-i)", k->label);
+        rb_err_hint(err,
+                    "grant the permission to the identity of '%s', or use a context that has it "
+                    "(kubectl auth can-i)",
+                    k->label);
 }
 
 static bool transport_retryable(CURLcode rc)
@@ -393,7 +420,8 @@ static int set_auth(struct rb_k8s *k, struct curl_slist **hdrs, struct rb_err *e
             n--;
         buf[n] = '\0';
         if (n == 0)
-            return rb_errf(err, RB_E_FAILED, "'%s': token file '%s' is empty", k->label, k->cfg.token_file);
+            return rb_errf(err, RB_E_FAILED, "'%s': token file '%s' is empty", k->label,
+                           k->cfg.token_file);
         len = n + sizeof("Authorization: Bearer ");
         line = malloc(len);
         if (line == NULL)
@@ -429,8 +457,9 @@ int rb_k8s_request(struct rb_k8s *k, const char *method, const char *path, const
     if (http_status != NULL)
         *http_status = 0;
     if (k->read_only && !write_allowed(method, path))
-        return rb_errf(err, RB_E_FAILED, "refusing %s %s on '%s': the handle is read-only (plan mode)", method,
-                       path, k->label);
+        return rb_errf(err, RB_E_FAILED,
+                       "refusing %s %s on '%s': the handle is read-only (plan mode)", method, path,
+                       k->label);
     url = rb_sprintf(k->arena, "%s%s", k->cfg.server, path);
     if (body != NULL) {
         payload = cJSON_PrintUnformatted(body);
@@ -466,7 +495,8 @@ int rb_k8s_request(struct rb_k8s *k, const char *method, const char *path, const
             curl_easy_setopt(k->curl, CURLOPT_POSTFIELDS, payload);
             curl_easy_setopt(k->curl, CURLOPT_POSTFIELDSIZE, (long)strlen(payload));
         }
-        curl_easy_setopt(k->curl, CURLOPT_CUSTOMREQUEST, strcmp(method, "GET") == 0 ? NULL : method);
+        curl_easy_setopt(k->curl, CURLOPT_CUSTOMREQUEST,
+                         strcmp(method, "GET") == 0 ? NULL : method);
         k->n_requests++;
         cc = curl_easy_perform(k->curl);
         curl_slist_free_all(hdrs);
@@ -484,20 +514,25 @@ int rb_k8s_request(struct rb_k8s *k, const char *method, const char *path, const
             if (transport_retryable(cc) && attempt < k->attempts) {
                 k->n_retries++;
                 if (pause_ms(backoff) < 0) {
-                    rb_errf(err, RB_E_INTERRUPTED, "interrupted while waiting to retry %s %s", method, path);
+                    rb_errf(err, RB_E_INTERRUPTED, "interrupted while waiting to retry %s %s",
+                            method, path);
                     break;
                 }
                 backoff = backoff * 2 > RB_K8S_BACKOFF_MAX_MS ? RB_K8S_BACKOFF_MAX_MS : backoff * 2;
                 continue;
             }
-            rb_errf(err, RB_E_FAILED, "unable to reach '%s' (%s): %s%s", k->label, k->cfg.server, why,
-                    attempt > 1 ? rb_sprintf(k->arena, " (after %d attempts)", attempt) : "");
+            rb_errf(err, RB_E_FAILED, "unable to reach '%s' (%s): %s%s", k->label, k->cfg.server,
+                    why, attempt > 1 ? rb_sprintf(k->arena, " (after %d attempts)", attempt) : "");
             if (cc == CURLE_PEER_FAILED_VERIFICATION || cc == CURLE_SSL_CACERT_BADFILE ||
                 cc == CURLE_SSL_CERTPROBLEM || cc == CURLE_SSL_CONNECT_ERROR)
-                rb_err_hint(err, "the server's certificate was not trusted or the TLS handshake failed; check "
-                            "certificate-authority(-data) and the client certificate in %s", k->cfg.source);
+                rb_err_hint(
+                    err,
+                    "the server's certificate was not trusted or the TLS handshake failed; check "
+                    "certificate-authority(-data) and the client certificate in %s",
+                    k->cfg.source);
             else if (cc == CURLE_OPERATION_TIMEDOUT)
-                rb_err_hint(err, "each request may take %" PRId64 " ms (the target's `timeout:`)", k->timeout_ms);
+                rb_err_hint(err, "each request may take %" PRId64 " ms (the target's `timeout:`)",
+                            k->timeout_ms);
             break;
         }
         curl_easy_getinfo(k->curl, CURLINFO_RESPONSE_CODE, &code);
@@ -527,7 +562,8 @@ int rb_k8s_request(struct rb_k8s *k, const char *method, const char *path, const
             cJSON_Delete(doc);
             k->n_retries++;
             if (pause_ms(wait_ms) < 0) {
-                rb_errf(err, RB_E_INTERRUPTED, "interrupted while waiting to retry %s %s", method, path);
+                rb_errf(err, RB_E_INTERRUPTED, "interrupted while waiting to retry %s %s", method,
+                        path);
                 break;
             }
             backoff = backoff * 2 > RB_K8S_BACKOFF_MAX_MS ? RB_K8S_BACKOFF_MAX_MS : backoff * 2;
@@ -546,7 +582,8 @@ int rb_k8s_request(struct rb_k8s *k, const char *method, const char *path, const
     return rc;
 }
 
-int rb_k8s_get(struct rb_k8s *k, const char *path, cJSON **out, long *http_status, struct rb_err *err)
+int rb_k8s_get(struct rb_k8s *k, const char *path, cJSON **out, long *http_status,
+               struct rb_err *err)
 {
     return rb_k8s_request(k, "GET", path, NULL, NULL, out, http_status, err);
 }
@@ -556,10 +593,14 @@ int rb_k8s_get(struct rb_k8s *k, const char *path, cJSON **out, long *http_statu
 static const struct {
     const char *resource, *group, *version;
 } known[] = {
-    { "deployments", "apps", "v1" },     { "statefulsets", "apps", "v1" },
-    { "cronjobs", "batch", "v1" },       { "jobs", "batch", "v1" },
-    { "configmaps", "", "v1" },          { "services", "", "v1" },
-    { "pods", "", "v1" },                { "namespaces", "", "v1" },
+    { "deployments", "apps", "v1" },
+    { "statefulsets", "apps", "v1" },
+    { "cronjobs", "batch", "v1" },
+    { "jobs", "batch", "v1" },
+    { "configmaps", "", "v1" },
+    { "services", "", "v1" },
+    { "pods", "", "v1" },
+    { "namespaces", "", "v1" },
     { "secrets", "", "v1" },
 };
 
@@ -589,7 +630,8 @@ const char *rb_k8s_path(struct rb_arena *a, const char *ns, const char *resource
                         const char *subresource)
 {
     const char *group = rb_k8s_group(resource);
-    const char *base = group == NULL || group[0] == '\0' ? "/api/v1" : rb_sprintf(a, "/apis/%s/v1", group);
+    const char *base =
+        group == NULL || group[0] == '\0' ? "/api/v1" : rb_sprintf(a, "/apis/%s/v1", group);
     struct rb_buf b = RB_BUF_INIT;
     const char *out;
 
@@ -608,7 +650,8 @@ const char *rb_k8s_path(struct rb_arena *a, const char *ns, const char *resource
 
 /* ---- lists, patches, deletes ------------------------------------------------------------------- */
 
-int rb_k8s_list(struct rb_k8s *k, const char *path, const char *selector, cJSON **items, struct rb_err *err)
+int rb_k8s_list(struct rb_k8s *k, const char *path, const char *selector, cJSON **items,
+                struct rb_err *err)
 {
     cJSON *all = cJSON_CreateArray();
     const char *cont = NULL;
@@ -656,8 +699,9 @@ int rb_k8s_list(struct rb_k8s *k, const char *path, const char *selector, cJSON 
                 size_t n = strlen(kind->valuestring);
 
                 if (n > 4 && strcmp(kind->valuestring + n - 4, "List") == 0)
-                    cJSON_AddItemToObject(obj, "kind", cJSON_CreateString(rb_strndup(k->arena, kind->valuestring,
-                                                                                    n - 4)));
+                    cJSON_AddItemToObject(
+                        obj, "kind",
+                        cJSON_CreateString(rb_strndup(k->arena, kind->valuestring, n - 4)));
             }
             if (cJSON_IsString(apiv) && cJSON_GetObjectItemCaseSensitive(obj, "apiVersion") == NULL)
                 cJSON_AddStringToObject(obj, "apiVersion", apiv->valuestring);
@@ -665,7 +709,8 @@ int rb_k8s_list(struct rb_k8s *k, const char *path, const char *selector, cJSON 
         }
         meta = cJSON_GetObjectItemCaseSensitive(page, "metadata");
         c = cJSON_GetObjectItemCaseSensitive(meta, "continue");
-        cont = cJSON_IsString(c) && c->valuestring[0] != '\0' ? rb_strdup(k->arena, c->valuestring) : NULL;
+        cont = cJSON_IsString(c) && c->valuestring[0] != '\0' ? rb_strdup(k->arena, c->valuestring)
+                                                              : NULL;
         cJSON_Delete(page);
         if (cont == NULL)
             break;
@@ -674,15 +719,16 @@ int rb_k8s_list(struct rb_k8s *k, const char *path, const char *selector, cJSON 
     return 0;
 }
 
-int rb_k8s_patch_merge(struct rb_k8s *k, const char *path, const cJSON *patch, cJSON **out, long *http_status,
-                       struct rb_err *err)
+int rb_k8s_patch_merge(struct rb_k8s *k, const char *path, const cJSON *patch, cJSON **out,
+                       long *http_status, struct rb_err *err)
 {
     int i;
 
     for (i = 0; i < RB_K8S_ATTEMPTS; i++) {
         long code;
         cJSON *cur = NULL;
-        int rc = rb_k8s_request(k, "PATCH", path, "application/merge-patch+json", patch, out, &code, err);
+        int rc = rb_k8s_request(k, "PATCH", path, "application/merge-patch+json", patch, out, &code,
+                                err);
 
         if (http_status != NULL)
             *http_status = code;
@@ -728,8 +774,8 @@ int rb_k8s_delete_collection(struct rb_k8s *k, const char *path, const char *sel
         items = cJSON_GetObjectItemCaseSensitive(resp, "items");
         if (cJSON_IsString(kind) && strcmp(kind->valuestring, "Status") != 0)
             cJSON_ArrayForEach(it, items) {
-                const cJSON *nm = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(it, "metadata"),
-                                                                   "name");
+                const cJSON *nm = cJSON_GetObjectItemCaseSensitive(
+                    cJSON_GetObjectItemCaseSensitive(it, "metadata"), "name");
 
                 if (cJSON_IsString(nm))
                     cJSON_AddItemToArray(*names, cJSON_CreateString(nm->valuestring));
@@ -741,7 +787,8 @@ int rb_k8s_delete_collection(struct rb_k8s *k, const char *path, const char *sel
 
 /* ---- scale ------------------------------------------------------------------------------------- */
 
-static int read_scale(struct rb_k8s *k, const char *path, int *replicas, const char **rv, struct rb_err *err)
+static int read_scale(struct rb_k8s *k, const char *path, int *replicas, const char **rv,
+                      struct rb_err *err)
 {
     cJSON *s = NULL;
     const cJSON *spec, *r, *meta, *v;
@@ -760,8 +807,8 @@ static int read_scale(struct rb_k8s *k, const char *path, int *replicas, const c
     return 0;
 }
 
-int rb_k8s_scale_get(struct rb_k8s *k, const char *ns, const char *resource, const char *name, int *replicas,
-                     struct rb_err *err)
+int rb_k8s_scale_get(struct rb_k8s *k, const char *ns, const char *resource, const char *name,
+                     int *replicas, struct rb_err *err)
 {
     size_t n = strlen(resource);
 
@@ -771,8 +818,8 @@ int rb_k8s_scale_get(struct rb_k8s *k, const char *ns, const char *resource, con
     return 0;
 }
 
-int rb_k8s_scale_set(struct rb_k8s *k, const char *ns, const char *resource, const char *name, int replicas,
-                     struct rb_err *err)
+int rb_k8s_scale_set(struct rb_k8s *k, const char *ns, const char *resource, const char *name,
+                     int replicas, struct rb_err *err)
 {
     const char *path = rb_k8s_path(k->arena, ns, resource, name, "scale");
     int i;
@@ -791,26 +838,28 @@ int rb_k8s_scale_set(struct rb_k8s *k, const char *ns, const char *resource, con
         patch = cJSON_CreateObject();
         if (rv != NULL) {
             meta = cJSON_AddObjectToObject(patch, "metadata");
-            cJSON_AddStringToObject(meta, "resourceVersion", rv);   /* optimistic lock: 409 if stale */
+            cJSON_AddStringToObject(meta, "resourceVersion",
+                                    rv); /* optimistic lock: 409 if stale */
         }
         spec = cJSON_AddObjectToObject(patch, "spec");
         cJSON_AddNumberToObject(spec, "replicas", replicas);
-        rc = rb_k8s_request(k, "PATCH", path, "application/merge-patch+json", patch, NULL, &code, err);
+        rc = rb_k8s_request(k, "PATCH", path, "application/merge-patch+json", patch, NULL, &code,
+                            err);
         cJSON_Delete(patch);
         if (rc == 0)
             return 0;
         if (code != 409)
             return rb_err_wrap(err, "unable to scale '%s' in namespace '%s'", name, ns);
-        k->n_retries++;   /* conflict: read again, apply again */
+        k->n_retries++; /* conflict: read again, apply again */
     }
     return rb_err_wrap(err, "unable to scale '%s' in namespace '%s'", name, ns);
 }
 
 /* ---- permissions ------------------------------------------------------------------------------- */
 
-int rb_k8s_can_i(struct rb_k8s *k, const char *ns, const char *verb, const char *group, const char *resource,
-                 const char *subresource, const char *name, bool *allowed, const char **reason,
-                 struct rb_err *err)
+int rb_k8s_can_i(struct rb_k8s *k, const char *ns, const char *verb, const char *group,
+                 const char *resource, const char *subresource, const char *name, bool *allowed,
+                 const char **reason, struct rb_err *err)
 {
     cJSON *rev = cJSON_CreateObject(), *spec, *ra, *resp = NULL;
     const cJSON *st, *al, *rs, *ee;
@@ -828,20 +877,22 @@ int rb_k8s_can_i(struct rb_k8s *k, const char *ns, const char *verb, const char 
         cJSON_AddStringToObject(ra, "subresource", subresource);
     if (name != NULL)
         cJSON_AddStringToObject(ra, "name", name);
-    rc = rb_k8s_request(k, "POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", "application/json",
-                        rev, &resp, NULL, err);
+    rc = rb_k8s_request(k, "POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+                        "application/json", rev, &resp, NULL, err);
     cJSON_Delete(rev);
     if (rc < 0)
-        return rb_err_wrap(err, "unable to ask '%s' whether we may %s %s%s%s", k->label, verb, resource,
-                           subresource != NULL ? "/" : "", subresource != NULL ? subresource : "");
+        return rb_err_wrap(err, "unable to ask '%s' whether we may %s %s%s%s", k->label, verb,
+                           resource, subresource != NULL ? "/" : "",
+                           subresource != NULL ? subresource : "");
     st = cJSON_GetObjectItemCaseSensitive(resp, "status");
     al = cJSON_GetObjectItemCaseSensitive(st, "allowed");
     rs = cJSON_GetObjectItemCaseSensitive(st, "reason");
     ee = cJSON_GetObjectItemCaseSensitive(st, "evaluationError");
     *allowed = cJSON_IsTrue(al);
     if (reason != NULL)
-        *reason = cJSON_IsString(rs) ? rb_strdup(k->arena, rs->valuestring)
-                  : cJSON_IsString(ee) ? rb_strdup(k->arena, ee->valuestring) : NULL;
+        *reason = cJSON_IsString(rs)   ? rb_strdup(k->arena, rs->valuestring)
+                  : cJSON_IsString(ee) ? rb_strdup(k->arena, ee->valuestring)
+                                       : NULL;
     cJSON_Delete(resp);
     return 0;
 }
@@ -850,16 +901,18 @@ struct need {
     const char *target, *ns, *verb, *resource, *sub, *name;
 };
 
-static void need_add(struct need *needs, size_t *n, const char *target, const char *ns, const char *verb,
-                     const char *resource, const char *sub, const char *name)
+static void need_add(struct need *needs, size_t *n, const char *target, const char *ns,
+                     const char *verb, const char *resource, const char *sub, const char *name)
 {
     size_t i;
 
     for (i = 0; i < *n; i++)
         if (strcmp(needs[i].target, target) == 0 && strcmp(needs[i].ns, ns) == 0 &&
             strcmp(needs[i].verb, verb) == 0 && strcmp(needs[i].resource, resource) == 0 &&
-            (needs[i].sub == NULL) == (sub == NULL) && (sub == NULL || strcmp(needs[i].sub, sub) == 0) &&
-            (needs[i].name == NULL) == (name == NULL) && (name == NULL || strcmp(needs[i].name, name) == 0))
+            (needs[i].sub == NULL) == (sub == NULL) &&
+            (sub == NULL || strcmp(needs[i].sub, sub) == 0) &&
+            (needs[i].name == NULL) == (name == NULL) &&
+            (name == NULL || strcmp(needs[i].name, name) == 0))
             return;
     needs[*n] = (struct need){ target, ns, verb, resource, sub, name };
     (*n)++;
@@ -868,12 +921,13 @@ static void need_add(struct need *needs, size_t *n, const char *target, const ch
 int rb_k8s_check_permissions(struct rb_run *run, cJSON **report, struct rb_err *err)
 {
     const struct rb_runbook *rb = run->rb;
-    struct need *needs = rb_new_array(run->arena, struct need, rb->n_freeze * 8 + rb->n_restore * 2 + 1);
+    struct need *needs =
+        rb_new_array(run->arena, struct need, rb->n_freeze * 8 + rb->n_restore * 2 + 1);
     struct rb_buf denied = RB_BUF_INIT;
     cJSON *rep = cJSON_CreateArray();
     size_t n = 0, i, ndenied = 0;
-    static const char *const snap[] = { "deployments", "statefulsets", "cronjobs", "jobs", "configmaps",
-                                        "services" };
+    static const char *const snap[] = { "deployments", "statefulsets", "cronjobs",
+                                        "jobs",        "configmaps",   "services" };
 
     if (report != NULL)
         *report = NULL;
@@ -930,8 +984,9 @@ int rb_k8s_check_permissions(struct rb_run *run, cJSON **report, struct rb_err *
         bool ok = false;
         cJSON *e;
 
-        if (k == NULL || rb_k8s_can_i(k, needs[i].ns, needs[i].verb, rb_k8s_group(needs[i].resource),
-                                      needs[i].resource, needs[i].sub, needs[i].name, &ok, &reason, err) < 0) {
+        if (k == NULL ||
+            rb_k8s_can_i(k, needs[i].ns, needs[i].verb, rb_k8s_group(needs[i].resource),
+                         needs[i].resource, needs[i].sub, needs[i].name, &ok, &reason, err) < 0) {
             cJSON_Delete(rep);
             rb_buf_release(&denied);
             return -1;
@@ -940,18 +995,21 @@ int rb_k8s_check_permissions(struct rb_run *run, cJSON **report, struct rb_err *
         cJSON_AddStringToObject(e, "target", needs[i].target);
         cJSON_AddStringToObject(e, "namespace", needs[i].ns);
         cJSON_AddStringToObject(e, "verb", needs[i].verb);
-        cJSON_AddStringToObject(e, "resource", needs[i].sub != NULL
-                                ? rb_sprintf(run->arena, "%s/%s", needs[i].resource, needs[i].sub)
-                                : needs[i].resource);
+        cJSON_AddStringToObject(
+            e, "resource",
+            needs[i].sub != NULL ? rb_sprintf(run->arena, "%s/%s", needs[i].resource, needs[i].sub)
+                                 : needs[i].resource);
         if (needs[i].name != NULL)
             cJSON_AddStringToObject(e, "name", needs[i].name);
         cJSON_AddBoolToObject(e, "allowed", ok);
         cJSON_AddItemToArray(rep, e);
         if (!ok) {
-            rb_buf_addf(&denied, "%scannot %s %s%s%s%s%s%s in namespace '%s'", ndenied > 0 ? "; " : "",
-                        needs[i].verb, needs[i].resource, needs[i].sub != NULL ? "/" : "",
-                        needs[i].sub != NULL ? needs[i].sub : "", needs[i].name != NULL ? " '" : "",
-                        needs[i].name != NULL ? needs[i].name : "", needs[i].name != NULL ? "'" : "", needs[i].ns);
+            rb_buf_addf(&denied, "%scannot %s %s%s%s%s%s%s in namespace '%s'",
+                        ndenied > 0 ? "; " : "", needs[i].verb, needs[i].resource,
+                        needs[i].sub != NULL ? "/" : "", needs[i].sub != NULL ? needs[i].sub : "",
+                        needs[i].name != NULL ? " '" : "",
+                        needs[i].name != NULL ? needs[i].name : "",
+                        needs[i].name != NULL ? "'" : "", needs[i].ns);
             ndenied++;
         }
     }
@@ -962,8 +1020,9 @@ int rb_k8s_check_permissions(struct rb_run *run, cJSON **report, struct rb_err *
     if (ndenied > 0) {
         rb_errf(err, RB_E_FAILED, "%s", denied.data);
         rb_buf_release(&denied);
-        return rb_err_hint(err, "grant these to the identity the cluster target uses, then run again; nothing "
-                           "was changed");
+        return rb_err_hint(
+            err, "grant these to the identity the cluster target uses, then run again; nothing "
+                 "was changed");
     }
     rb_buf_release(&denied);
     return 0;

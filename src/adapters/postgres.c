@@ -185,7 +185,8 @@ static PGconn *pg_connect(struct rb_arena *a, const struct rb_pg_opts *o, void *
     if (cleanup != NULL)
         *cleanup = h;
     if (PQstatus(c) == CONNECTION_BAD) {
-        rb_errf(err, RB_E_FAILED, "unable to connect to '%s': %s", label, conn_msg(c, msg, sizeof(msg)));
+        rb_errf(err, RB_E_FAILED, "unable to connect to '%s': %s", label,
+                conn_msg(c, msg, sizeof(msg)));
         goto fail;
     }
     while (st != PGRES_POLLING_OK) {
@@ -251,8 +252,9 @@ PGconn *rb_pg_target(struct rb_run *run, const char *target, struct rb_err *err)
     if (env != NULL) {
         o.password = getenv(env);
         if (o.password == NULL) {
-            rb_errf(err, RB_E_FAILED, "environment variable '%s' (password_env of target '%s') is not set",
-                    env, target);
+            rb_errf(err, RB_E_FAILED,
+                    "environment variable '%s' (password_env of target '%s') is not set", env,
+                    target);
             return NULL;
         }
     }
@@ -412,8 +414,9 @@ PGresult *rb_pg_query_keep(PGconn *c, int64_t timeout_ms, const char *sql, int n
         /* Not even sent in time: stop what the server may have started, as for a late result. */
         if (rc == -2 && PQstatus(c) == CONNECTION_OK) {
             rb_pg_cancel(c);
-            rb_errf(err, RB_E_FAILED, "query cancelled after %lld ms (not sent: the server does "
-                                      "not read)",
+            rb_errf(err, RB_E_FAILED,
+                    "query cancelled after %lld ms (not sent: the server does "
+                    "not read)",
                     (long long)(timeout_ms > 0 ? timeout_ms : RB_PG_QUERY_TIMEOUT_MS));
         }
         return NULL;
@@ -470,7 +473,8 @@ PGresult *rb_pg_query(PGconn *c, int64_t timeout_ms, const char *sql, int nparam
 {
     PGresult *r = rb_pg_query_keep(c, timeout_ms, sql, nparams, params, err);
 
-    if (r != NULL && PQresultStatus(r) != PGRES_TUPLES_OK && PQresultStatus(r) != PGRES_COMMAND_OK) {
+    if (r != NULL && PQresultStatus(r) != PGRES_TUPLES_OK &&
+        PQresultStatus(r) != PGRES_COMMAND_OK) {
         if (PQresultStatus(r) != PGRES_FATAL_ERROR)
             rb_errf(err, RB_E_FAILED, "unexpected result %s", PQresStatus(PQresultStatus(r)));
         PQclear(r);
@@ -479,8 +483,8 @@ PGresult *rb_pg_query(PGconn *c, int64_t timeout_ms, const char *sql, int nparam
     return r;
 }
 
-int rb_pg_exec(PGconn *c, int64_t timeout_ms, const char *sql, int nparams, const char *const *params,
-               struct rb_err *err)
+int rb_pg_exec(PGconn *c, int64_t timeout_ms, const char *sql, int nparams,
+               const char *const *params, struct rb_err *err)
 {
     PGresult *r = rb_pg_query(c, timeout_ms, sql, nparams, params, err);
 
@@ -490,8 +494,8 @@ int rb_pg_exec(PGconn *c, int64_t timeout_ms, const char *sql, int nparams, cons
     return 0;
 }
 
-int rb_pg_scalar(struct rb_arena *a, PGconn *c, int64_t timeout_ms, const char *sql, const char **out,
-                 bool *is_null, struct rb_err *err)
+int rb_pg_scalar(struct rb_arena *a, PGconn *c, int64_t timeout_ms, const char *sql,
+                 const char **out, bool *is_null, struct rb_err *err)
 {
     PGresult *r = rb_pg_query(c, timeout_ms, sql, 0, NULL, err);
 

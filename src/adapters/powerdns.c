@@ -128,7 +128,7 @@ static int pdns_read(struct rb_arena *a, const struct rb_target *t, const char *
         return rb_errf(err, RB_E_FAILED, "PowerDNS API '%s' answered without an 'rrsets' list",
                        api.shown);
     }
-    cJSON_ArrayForEach (rs, rrsets) {
+    cJSON_ArrayForEach(rs, rrsets) {
         const cJSON *n = cJSON_GetObjectItemCaseSensitive(rs, "name");
         const cJSON *ty = cJSON_GetObjectItemCaseSensitive(rs, "type");
         const cJSON *recs = cJSON_GetObjectItemCaseSensitive(rs, "records"), *r;
@@ -139,7 +139,7 @@ static int pdns_read(struct rb_arena *a, const struct rb_target *t, const char *
             strcasecmp(ty->valuestring, type) != 0 || !cJSON_IsArray(recs))
             continue;
         out->values = rb_new_array(a, const char *, (size_t)cJSON_GetArraySize(recs) + 1);
-        cJSON_ArrayForEach (r, recs) {
+        cJSON_ArrayForEach(r, recs) {
             const cJSON *c = cJSON_GetObjectItemCaseSensitive(r, "content");
             const cJSON *dis = cJSON_GetObjectItemCaseSensitive(r, "disabled");
             struct rb_err cerr = RB_ERR_INIT;

@@ -15,7 +15,8 @@
 static const char *const pg_required[] = { "conninfo", NULL };
 static const char *const pg_optional[] = { "password_env", "connect_timeout", NULL };
 
-static const char *const k8s_optional[] = { "kubeconfig", "context", "namespace", "token_env", "timeout", NULL };
+static const char *const k8s_optional[] = { "kubeconfig", "context", "namespace",
+                                            "token_env",  "timeout", NULL };
 
 static const char *const rfc2136_required[] = { "server", "zone", NULL };
 static const char *const rfc2136_optional[] = { "tsig_key_file", "timeout", NULL };

@@ -26,7 +26,8 @@ const char *rb_initiated_by(struct rb_arena *a)
 }
 
 /* An operator at a terminal types the runbook's name; scripts must say --yes. */
-static int confirm(struct rb_ctx *ctx, const struct rb_runbook *rb, const char *reason, struct rb_err *err)
+static int confirm(struct rb_ctx *ctx, const struct rb_runbook *rb, const char *reason,
+                   struct rb_err *err)
 {
     char line[512];
     size_t n;
@@ -35,8 +36,9 @@ static int confirm(struct rb_ctx *ctx, const struct rb_runbook *rb, const char *
         rb_errf(err, RB_E_USAGE, "execute needs --yes when standard input is not a terminal");
         return rb_err_hint(err, "run 'rollbackctl plan' first to see what execute will do");
     }
-    fprintf(ctx->diag, "This starts the rollback '%s' (reason: %s).\nType the runbook name to go on: ", rb->name,
-            reason);
+    fprintf(ctx->diag,
+            "This starts the rollback '%s' (reason: %s).\nType the runbook name to go on: ",
+            rb->name, reason);
     fflush(ctx->diag);
     if (fgets(line, sizeof(line), stdin) == NULL)
         return rb_errf(err, RB_E_DECLINED, "not confirmed");
@@ -44,7 +46,8 @@ static int confirm(struct rb_ctx *ctx, const struct rb_runbook *rb, const char *
     while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
         line[--n] = '\0';
     if (strcmp(line, rb->name) != 0)
-        return rb_errf(err, RB_E_DECLINED, "not confirmed: '%s' is not the runbook name '%s'", line, rb->name);
+        return rb_errf(err, RB_E_DECLINED, "not confirmed: '%s' is not the runbook name '%s'", line,
+                       rb->name);
     return 0;
 }
 
@@ -69,8 +72,8 @@ int rb_journal_takeover(struct rb_run *run, const struct rb_lock_holder *stale, 
     cJSON_AddStringToObject(d, "started", stale->started);
     rc = rb_journal_append(&run->journal, "", "", "lock_takeover", d, err);
     cJSON_Delete(d);
-    rb_warn(run->ctx, "took over the lock of run '%s' (pid %ld on '%s' is gone)", stale->run_id, stale->pid,
-            stale->host);
+    rb_warn(run->ctx, "took over the lock of run '%s' (pid %ld on '%s' is gone)", stale->run_id,
+            stale->pid, stale->host);
     return rc;
 }
 

@@ -116,8 +116,7 @@ static cJSON *gaps_json(const struct rb_compare_result *res)
 
     /* the comparison's lists, re-labelled with the action each row needs */
     list = cJSON_GetObjectItemCaseSensitive(c, "missing");
-    cJSON_ArrayForEach(g, list)
-    {
+    cJSON_ArrayForEach(g, list) {
         cJSON *e = cJSON_Duplicate(g, 1);
 
         cJSON_AddStringToObject(e, "table", res->table);
@@ -125,8 +124,7 @@ static cJSON *gaps_json(const struct rb_compare_result *res)
         cJSON_AddItemToArray(out, e);
     }
     list = cJSON_GetObjectItemCaseSensitive(c, "differences");
-    cJSON_ArrayForEach(g, list)
-    {
+    cJSON_ArrayForEach(g, list) {
         cJSON *e = cJSON_Duplicate(g, 1);
 
         cJSON_AddStringToObject(e, "table", res->table);
@@ -221,9 +219,11 @@ int rb_cmd_gaps(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *err)
         missing += res.missing;
         differing += res.differing;
         if (res.null_keys > 0)
-            rb_warn(ctx, "'%s': %llu source %s with a NULL key counted under manual_entry but not "
-                    "listed: %s no key to look up in legacy", t->name, (unsigned long long)res.null_keys,
-                    res.null_keys == 1 ? "row" : "rows", res.null_keys == 1 ? "it has" : "they have");
+            rb_warn(ctx,
+                    "'%s': %llu source %s with a NULL key counted under manual_entry but not "
+                    "listed: %s no key to look up in legacy",
+                    t->name, (unsigned long long)res.null_keys, res.null_keys == 1 ? "row" : "rows",
+                    res.null_keys == 1 ? "it has" : "they have");
         if (doc != NULL) {
             cJSON *tj = cJSON_CreateObject(), *g, *arr = gaps_json(&res);
 

@@ -11,13 +11,14 @@
 #include "rollbackctl/plan_opts.h"
 #include "rollbackctl/runbook.h"
 
-int rb_plan_opts_parse(int argc, char **argv, struct rb_plan_opts *o, bool execute, struct rb_err *err)
+int rb_plan_opts_parse(int argc, char **argv, struct rb_plan_opts *o, bool execute,
+                       struct rb_err *err)
 {
     static const struct option longopts[] = {
-        { "reason", required_argument, NULL, 'r' },   { "severity", required_argument, NULL, 's' },
-        { "signals", required_argument, NULL, 'S' },  { "dry-run", no_argument, NULL, 'n' },
-        { "yes", no_argument, NULL, 'y' },            { "force", no_argument, NULL, 'F' },
-        { "offline", no_argument, NULL, 'O' },        { NULL, 0, NULL, 0 },
+        { "reason", required_argument, NULL, 'r' },  { "severity", required_argument, NULL, 's' },
+        { "signals", required_argument, NULL, 'S' }, { "dry-run", no_argument, NULL, 'n' },
+        { "yes", no_argument, NULL, 'y' },           { "force", no_argument, NULL, 'F' },
+        { "offline", no_argument, NULL, 'O' },       { NULL, 0, NULL, 0 },
     };
     int c;
 
@@ -32,7 +33,8 @@ int rb_plan_opts_parse(int argc, char **argv, struct rb_plan_opts *o, bool execu
             break;
         case 's':
             if (rb_severity_parse(optarg) == RB_SEV_NONE)
-                return rb_errf(err, RB_E_USAGE, "unknown severity '%s' (critical, high, medium or low)", optarg);
+                return rb_errf(err, RB_E_USAGE,
+                               "unknown severity '%s' (critical, high, medium or low)", optarg);
             o->severity = optarg;
             break;
         case 'S':
@@ -68,7 +70,8 @@ int rb_plan_opts_parse(int argc, char **argv, struct rb_plan_opts *o, bool execu
     return 0;
 }
 
-int rb_plan_show(struct rb_ctx *ctx, const struct rb_runbook *rb, const struct rb_plan_opts *o, struct rb_err *err)
+int rb_plan_show(struct rb_ctx *ctx, const struct rb_runbook *rb, const struct rb_plan_opts *o,
+                 struct rb_err *err)
 {
     struct rb_run *run = rb_run_new(ctx, rb, RB_MODE_PLAN);
 

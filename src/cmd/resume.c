@@ -32,7 +32,8 @@ static bool data_bool(const cJSON *o, const char *key)
  * older unfinished run after a newer one finished would redo its steps on top of that rollback,
  * so an older run must be named (the hint says which).
  */
-static const char *latest_resumable(struct rb_ctx *ctx, const struct rb_runbook *rb, struct rb_err *err)
+static const char *latest_resumable(struct rb_ctx *ctx, const struct rb_runbook *rb,
+                                    struct rb_err *err)
 {
     const char **ids;
     const char *latest = NULL, *latest_outcome = NULL;
@@ -43,7 +44,8 @@ static const char *latest_resumable(struct rb_ctx *ctx, const struct rb_runbook 
     for (i = n; i-- > 0;) {
         struct rb_journal_log log;
         struct rb_err rerr = RB_ERR_INIT;
-        const char *path = rb_sprintf(ctx->arena, "%s/journal.jsonl", rb_runs_dir_of(ctx->arena, rb->state_dir, ids[i]));
+        const char *path = rb_sprintf(ctx->arena, "%s/journal.jsonl",
+                                      rb_runs_dir_of(ctx->arena, rb->state_dir, ids[i]));
         const cJSON *o;
         cJSON *s;
         int started, ok;
@@ -69,17 +71,20 @@ static const char *latest_resumable(struct rb_ctx *ctx, const struct rb_runbook 
                 return latest;
             continue;
         }
-        if (ok) {   /* an older unfinished run: name it, do not pick it */
-            rb_errf(err, RB_E_FAILED, "the latest run '%s' already finished (%s); nothing to resume", latest,
+        if (ok) { /* an older unfinished run: name it, do not pick it */
+            rb_errf(err, RB_E_FAILED,
+                    "the latest run '%s' already finished (%s); nothing to resume", latest,
                     latest_outcome);
-            rb_err_hint(err, "run '%s' is older and unfinished; to continue it anyway: 'rollbackctl resume %s'",
-                        ids[i], ids[i]);
+            rb_err_hint(
+                err,
+                "run '%s' is older and unfinished; to continue it anyway: 'rollbackctl resume %s'",
+                ids[i], ids[i]);
             return NULL;
         }
     }
     if (latest != NULL)
-        rb_errf(err, RB_E_FAILED, "the latest run '%s' already finished (%s); nothing to resume", latest,
-                latest_outcome);
+        rb_errf(err, RB_E_FAILED, "the latest run '%s' already finished (%s); nothing to resume",
+                latest, latest_outcome);
     else
         rb_errf(err, RB_E_FAILED, "no unfinished run to resume in '%s'", rb->state_dir);
     return NULL;
@@ -110,7 +115,8 @@ int rb_cmd_resume(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *err)
     run_id = argc == 2 ? argv[1] : latest_resumable(ctx, rb, err);
     if (run_id == NULL)
         return -1;
-    if (strchr(run_id, '/') != NULL || access(rb_runs_dir_of(ctx->arena, rb->state_dir, run_id), F_OK) < 0)
+    if (strchr(run_id, '/') != NULL ||
+        access(rb_runs_dir_of(ctx->arena, rb->state_dir, run_id), F_OK) < 0)
         return rb_errf(err, RB_E_FAILED, "no run '%s' in '%s'", run_id, rb->state_dir);
 
     run = rb_run_new(ctx, rb, RB_MODE_EXECUTE);
@@ -162,7 +168,8 @@ int rb_cmd_resume(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *err)
         const char *was = data_str(ctx->arena, started, "runbook_sha256");
 
         if (was != NULL && strcmp(was, hash) != 0) {
-            rb_warn(ctx, "runbook '%s' changed since run '%s' started; resuming with the new text", rb->path, run_id);
+            rb_warn(ctx, "runbook '%s' changed since run '%s' started; resuming with the new text",
+                    rb->path, run_id);
             d = cJSON_CreateObject();
             cJSON_AddStringToObject(d, "was", was);
             cJSON_AddStringToObject(d, "now", hash);

@@ -21,7 +21,8 @@ const char *rb_runs_dir_of(struct rb_arena *a, const char *state_dir, const char
     return rb_sprintf(a, "%s/runs/%s", state_dir, run_id);
 }
 
-int rb_runs_list(struct rb_arena *a, const char *state_dir, const char ***ids, size_t *n, struct rb_err *err)
+int rb_runs_list(struct rb_arena *a, const char *state_dir, const char ***ids, size_t *n,
+                 struct rb_err *err)
 {
     const char *dir = rb_sprintf(a, "%s/runs", state_dir);
     DIR *d = opendir(dir);
@@ -200,13 +201,15 @@ int rb_runs_drive(struct rb_run *run, struct rb_lock *lock, struct rb_err *err)
     rb_signals_install();
     rc = rb_engine_execute(run, err);
     if (rc == 0 && run->partial) {
-        rb_errf(err, RB_E_FAILED, "run '%s' finished partially: a non-critical action failed", run->run_id);
-        rb_err_hint(err, "see 'rollbackctl status %s', fix the cause, then 'rollbackctl resume %s'", run->run_id,
-                    run->run_id);
+        rb_errf(err, RB_E_FAILED, "run '%s' finished partially: a non-critical action failed",
+                run->run_id);
+        rb_err_hint(err, "see 'rollbackctl status %s', fix the cause, then 'rollbackctl resume %s'",
+                    run->run_id, run->run_id);
         rc = -1;
     }
     if (rc < 0 && err->hint[0] == '\0' && err->cls != RB_E_DECLINED)
-        rb_err_hint(err, "fix the cause, then 'rollbackctl resume %s' continues where it stopped", run->run_id);
+        rb_err_hint(err, "fix the cause, then 'rollbackctl resume %s' continues where it stopped",
+                    run->run_id);
     d = cJSON_CreateObject();
     cJSON_AddStringToObject(d, "outcome", run->outcome);
     if (rc < 0) {
@@ -245,7 +248,8 @@ int rb_runs_drive(struct rb_run *run, struct rb_lock *lock, struct rb_err *err)
         cJSON_Delete(doc);
     } else {
         fprintf(ctx->out, "\nrun %s %s%s%s (journal: %s/journal.jsonl)\n", run->run_id,
-                rc == 0 ? rb_c_green(ctx) : rb_c_red(ctx), run->outcome, rb_c_reset(ctx), run->run_dir);
+                rc == 0 ? rb_c_green(ctx) : rb_c_red(ctx), run->outcome, rb_c_reset(ctx),
+                run->run_dir);
     }
     return rc;
 }

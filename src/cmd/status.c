@@ -29,8 +29,8 @@ static void print_text(struct rb_ctx *ctx, const cJSON *s)
     const cJSON *a;
     const char *outcome = jstr(s, "outcome");
 
-    fprintf(ctx->out, "%srun %s%s  %s\n", rb_c_bold(ctx), or_dash(jstr(s, "run_id")), rb_c_reset(ctx),
-            or_dash(outcome));
+    fprintf(ctx->out, "%srun %s%s  %s\n", rb_c_bold(ctx), or_dash(jstr(s, "run_id")),
+            rb_c_reset(ctx), or_dash(outcome));
     fprintf(ctx->out, "  runbook:      %s\n", or_dash(jstr(s, "runbook")));
     fprintf(ctx->out, "  reason:       %s\n", or_dash(jstr(s, "reason")));
     fprintf(ctx->out, "  initiated by: %s\n", or_dash(jstr(s, "initiated_by")));
@@ -54,8 +54,9 @@ static void print_text(struct rb_ctx *ctx, const cJSON *s)
 
         if (cJSON_IsNumber(ms))
             snprintf(secs, sizeof(secs), "%.2f", ms->valuedouble / 1000.0);
-        fprintf(ctx->out, "  %-12s %-40s %-10s %10s%s%s\n", or_dash(jstr(a, "phase")), or_dash(jstr(a, "name")),
-                or_dash(jstr(a, "state")), secs, msg != NULL ? "  " : "", msg != NULL ? msg : "");
+        fprintf(ctx->out, "  %-12s %-40s %-10s %10s%s%s\n", or_dash(jstr(a, "phase")),
+                or_dash(jstr(a, "name")), or_dash(jstr(a, "state")), secs, msg != NULL ? "  " : "",
+                msg != NULL ? msg : "");
     }
 }
 
@@ -93,7 +94,8 @@ int rb_cmd_status(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *err)
     }
     if (strchr(run_id, '/') != NULL)
         return rb_errf(err, RB_E_FAILED, "no run '%s' in '%s'", run_id, rb->state_dir);
-    if (rb_journal_read(rb_sprintf(ctx->arena, "%s/journal.jsonl", rb_runs_dir_of(ctx->arena, rb->state_dir, run_id)),
+    if (rb_journal_read(rb_sprintf(ctx->arena, "%s/journal.jsonl",
+                                   rb_runs_dir_of(ctx->arena, rb->state_dir, run_id)),
                         &log, err) < 0)
         return rb_err_wrap(err, "unable to read run '%s'", run_id);
     s = rb_runs_summarize(&log);
@@ -104,7 +106,8 @@ int rb_cmd_status(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *err)
             cJSON_AddStringToObject(s, "run_id", run_id);
         cJSON_ReplaceItemInObjectCaseSensitive(s, "outcome", cJSON_CreateString("not started"));
         cJSON_DeleteItemFromObjectCaseSensitive(s, "hint");
-        cJSON_AddStringToObject(s, "hint", "the run was stopped while it was being created; nothing was applied");
+        cJSON_AddStringToObject(
+            s, "hint", "the run was stopped while it was being created; nothing was applied");
     }
     memset(&holder, 0, sizeof(holder));
     held = rb_lock_peek(rb->state_dir, &holder, err);
@@ -122,8 +125,11 @@ int rb_cmd_status(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *err)
                 /* No process holds the lock for it: it was killed mid-run. */
                 cJSON_ReplaceItemInObjectCaseSensitive(s, "outcome", cJSON_CreateString("stopped"));
                 cJSON_DeleteItemFromObjectCaseSensitive(s, "hint");
-                cJSON_AddStringToObject(s, "hint", rb_sprintf(ctx->arena, "the run stopped without finishing; "
-                                                                          "'rollbackctl resume %s' continues it", run_id));
+                cJSON_AddStringToObject(s, "hint",
+                                        rb_sprintf(ctx->arena,
+                                                   "the run stopped without finishing; "
+                                                   "'rollbackctl resume %s' continues it",
+                                                   run_id));
             }
         }
     }

@@ -88,7 +88,7 @@ int rb_cmd_validate(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *er
         rb_out_json(ctx, doc);
         cJSON_Delete(doc);
         if (!valid) {
-            err->cls = RB_E_RUNBOOK;    /* the document says why; no extra line on stderr */
+            err->cls = RB_E_RUNBOOK; /* the document says why; no extra line on stderr */
             err->msg[0] = '\0';
             return -1;
         }

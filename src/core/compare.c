@@ -327,7 +327,8 @@ static const char types_sql[] =
     "CASE WHEN b.typmod >= 0 AND t.typname NOT IN ('bit') "
     "THEN format('pg_catalog.%%I', t.typname) END "
     "FROM pg_attribute a JOIN pg_type d ON d.oid = a.atttypid "
-    "CROSS JOIN LATERAL (SELECT CASE WHEN d.typtype = 'd' THEN d.typbasetype ELSE a.atttypid END AS typid, "
+    "CROSS JOIN LATERAL (SELECT CASE WHEN d.typtype = 'd' THEN d.typbasetype ELSE a.atttypid END "
+    "AS typid, "
     "CASE WHEN d.typtype = 'd' THEN d.typtypmod ELSE a.atttypmod END AS typmod) b "
     "JOIN pg_type t ON t.oid = b.typid "
     "WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped";
@@ -577,8 +578,8 @@ static int drill_down(struct cmp *st, const char *bucket_list, struct rb_compare
         goto out;
     while (cu[SRC].row != NULL) {
         int cmp = cu[DST].row == NULL
-            ? -1
-            : strcmp(PQgetvalue(cu[SRC].row, 0, 0), PQgetvalue(cu[DST].row, 0, 0));
+                      ? -1
+                      : strcmp(PQgetvalue(cu[SRC].row, 0, 0), PQgetvalue(cu[DST].row, 0, 0));
 
         if (cmp < 0) {
             note_missing(st, res, cu[SRC].row);
@@ -703,7 +704,7 @@ static int compare(struct cmp *st, struct rb_compare_result *res, struct rb_err 
         if (is < 0)
             continue; /* no source row here: whatever legacy holds is outside the check */
         same = id >= 0 && strcmp(PQgetvalue(r[SRC], is, 1), PQgetvalue(r[DST], id, 1)) == 0 &&
-            strcmp(PQgetvalue(r[SRC], is, 2), PQgetvalue(r[DST], id, 2)) == 0;
+               strcmp(PQgetvalue(r[SRC], is, 2), PQgetvalue(r[DST], id, 2)) == 0;
         if (!same) {
             rb_buf_addf(&list, "%s%" PRIu64, list.len > 0 ? "," : "", b);
             res->buckets_differing++;

@@ -153,7 +153,7 @@ int rb_time_parse_rfc3339(const char *s, time_t *out)
     if (mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 || sec > 59)
         return -1;
     s += 19;
-    if (*s == '.') {    /* fractions are accepted and dropped: the model keeps whole seconds */
+    if (*s == '.') { /* fractions are accepted and dropped: the model keeps whole seconds */
         s++;
         if (!isdigit((unsigned char)*s))
             return -1;
@@ -200,7 +200,7 @@ const char *rb_path_expand(struct rb_arena *a, const char *path)
     if (path == NULL)
         return NULL;
     if (path[0] != '~' || (path[1] != '\0' && path[1] != '/'))
-        return rb_strdup(a, path);  /* ~user is left alone: no getpwnam in a loader */
+        return rb_strdup(a, path); /* ~user is left alone: no getpwnam in a loader */
     home = getenv("HOME");
     if (home == NULL || *home == '\0')
         return rb_strdup(a, path);

@@ -15,6 +15,8 @@
 #include "rollbackctl/output.h"
 #include "rollbackctl/phases.h"
 
+/* One phase a line, in canonical order. */
+/* clang-format off */
 static const struct rb_phase phases[] = {
     { "assess", rb_assess_plan },
     { "approve", rb_approve_plan },
@@ -24,6 +26,7 @@ static const struct rb_phase phases[] = {
     { "verify", rb_verify_plan },
     { "communicate", rb_communicate_plan },
 };
+/* clang-format on */
 
 const struct rb_phase *rb_phase_table(size_t *n)
 {
@@ -82,8 +85,9 @@ int rb_engine_plan(struct rb_run *run, struct rb_err *err)
         cJSON_AddBoolToObject(doc, "offline", run->offline);
         arr = cJSON_AddArrayToObject(doc, "actions");
     } else {
-        fprintf(ctx->out, "%sPlan for runbook '%s'%s (cutover %s)%s\n", rb_c_bold(ctx), run->rb->name,
-                run->offline ? " offline" : "", run->rb->cutover_src, rb_c_reset(ctx));
+        fprintf(ctx->out, "%sPlan for runbook '%s'%s (cutover %s)%s\n", rb_c_bold(ctx),
+                run->rb->name, run->offline ? " offline" : "", run->rb->cutover_src,
+                rb_c_reset(ctx));
     }
     for (i = 0; i < sizeof(phases) / sizeof(phases[0]); i++) {
         first = run->n_actions;
@@ -121,7 +125,8 @@ int rb_engine_plan(struct rb_run *run, struct rb_err *err)
         rb_out_json(ctx, doc);
         cJSON_Delete(doc);
     } else {
-        fprintf(ctx->out, "\n%zu action%s planned; nothing was changed.\n", shown, shown == 1 ? "" : "s");
+        fprintf(ctx->out, "\n%zu action%s planned; nothing was changed.\n", shown,
+                shown == 1 ? "" : "s");
     }
     return 0;
 }
@@ -229,9 +234,11 @@ static int apply_action(struct rb_run *run, struct rb_action *act, struct rb_err
     if (state != NULL && strcmp(state, "started") == 0) {
         if (act->idem == RB_ONCE) {
             rb_errf(err, RB_E_FAILED,
-                    "action '%s' was in flight when the run stopped and is not safe to apply twice", act->name);
-            return rb_err_hint(err, "check by hand whether it took effect, then fix the world or the runbook "
-                               "and resume");
+                    "action '%s' was in flight when the run stopped and is not safe to apply twice",
+                    act->name);
+            return rb_err_hint(
+                err, "check by hand whether it took effect, then fix the world or the runbook "
+                     "and resume");
         }
         rb_info(ctx, "  %s: was in flight when the run stopped; re-applying (%s)", act->name,
                 idem_name(act->idem));
@@ -265,8 +272,8 @@ static int apply_action(struct rb_run *run, struct rb_action *act, struct rb_err
         if (rc < 0)
             return -2;
         if (action_line_stream(ctx) != NULL)
-            fprintf(action_line_stream(ctx), "%sdone%s    %-40s %6.2fs%s%s\n", rb_c_green(ctx), rb_c_reset(ctx),
-                    act->name, s, result_message(act) != NULL ? "  " : "",
+            fprintf(action_line_stream(ctx), "%sdone%s    %-40s %6.2fs%s%s\n", rb_c_green(ctx),
+                    rb_c_reset(ctx), act->name, s, result_message(act) != NULL ? "  " : "",
                     result_message(act) != NULL ? result_message(act) : "");
         return 0;
     }
@@ -284,8 +291,8 @@ static int apply_action(struct rb_run *run, struct rb_action *act, struct rb_err
     if (rc < 0)
         return -2;
     if (action_line_stream(ctx) != NULL)
-        fprintf(action_line_stream(ctx), "%sFAILED%s  %-40s %s\n", rb_c_red(ctx), rb_c_reset(ctx), act->name,
-                aerr.msg);
+        fprintf(action_line_stream(ctx), "%sFAILED%s  %-40s %s\n", rb_c_red(ctx), rb_c_reset(ctx),
+                act->name, aerr.msg);
     *err = aerr;
     if (err->cls == RB_E_NONE)
         err->cls = RB_E_FAILED;
@@ -325,7 +332,8 @@ int rb_engine_execute(struct rb_run *run, struct rb_err *err)
             if (rb_interrupted()) {
                 run->outcome = "interrupted";
                 rb_journal_append(&run->journal, phases[i].name, "", "interrupted", NULL, err);
-                rb_errf(err, RB_E_INTERRUPTED, "interrupted before '%s'; the run can be continued", act->name);
+                rb_errf(err, RB_E_INTERRUPTED, "interrupted before '%s'; the run can be continued",
+                        act->name);
                 return rb_err_hint(err, "rollbackctl resume %s", run->run_id);
             }
             arc = apply_action(run, act, err);
@@ -359,7 +367,8 @@ int rb_engine_execute(struct rb_run *run, struct rb_err *err)
 
         if (cJSON_IsString(v) && strcmp(v->valuestring, "failed") == 0) {
             run->outcome = "failed";
-            return rb_errf(err, RB_E_FAILED, "verification failed; see the verification report of run '%s'",
+            return rb_errf(err, RB_E_FAILED,
+                           "verification failed; see the verification report of run '%s'",
                            run->run_id);
         }
     }

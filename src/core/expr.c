@@ -13,15 +13,26 @@
 #include <string.h>
 
 enum xop {
-    X_NUM = 1, X_STR, X_NAME, X_BOOL, X_NOT, X_AND, X_OR,
-    X_EQ, X_NE, X_LT, X_LE, X_GT, X_GE,
+    X_NUM = 1,
+    X_STR,
+    X_NAME,
+    X_BOOL,
+    X_NOT,
+    X_AND,
+    X_OR,
+    X_EQ,
+    X_NE,
+    X_LT,
+    X_LE,
+    X_GT,
+    X_GE,
 };
 
 struct rb_expr {
     enum xop op;
-    const char *text;       /* NUM: decimal text, STR: unescaped text, NAME: the name */
-    bool b;                 /* BOOL */
-    int col;                /* 1-based column of the token in the source */
+    const char *text; /* NUM: decimal text, STR: unescaped text, NAME: the name */
+    bool b;           /* BOOL */
+    int col;          /* 1-based column of the token in the source */
     struct rb_expr *l, *r;
 };
 
@@ -29,17 +40,34 @@ struct rb_expr {
 #define X_MAX_DEPTH 64
 
 enum tok {
-    T_END, T_NUM, T_STR, T_NAME, T_LP, T_RP, T_AND, T_OR, T_NOT, T_TRUE, T_FALSE,
-    T_EQ, T_NE, T_LT, T_LE, T_GT, T_GE, T_MINUS, T_BAD,
+    T_END,
+    T_NUM,
+    T_STR,
+    T_NAME,
+    T_LP,
+    T_RP,
+    T_AND,
+    T_OR,
+    T_NOT,
+    T_TRUE,
+    T_FALSE,
+    T_EQ,
+    T_NE,
+    T_LT,
+    T_LE,
+    T_GT,
+    T_GE,
+    T_MINUS,
+    T_BAD,
 };
 
 struct parser {
     struct rb_arena *a;
     const char *src;
-    size_t pos;             /* next unread byte */
+    size_t pos; /* next unread byte */
     enum tok tok;
-    size_t start, len;      /* current token */
-    const char *text;       /* NUM/STR/NAME value */
+    size_t start, len; /* current token */
+    const char *text;  /* NUM/STR/NAME value */
     int depth;
     int err_col;
     struct rb_err *err;
@@ -378,9 +406,9 @@ void rb_expr_names(const struct rb_expr *e, void (*fn)(void *ctx, const char *na
  * (+, "1", 0); comparing two of them needs no arithmetic at all.
  */
 struct dec {
-    int sign;           /* -1, 0 (zero), 1 */
-    char *dig;          /* heap; trailing zeros dropped */
-    long exp;           /* value = 0.dig * 10^exp */
+    int sign;  /* -1, 0 (zero), 1 */
+    char *dig; /* heap; trailing zeros dropped */
+    long exp;  /* value = 0.dig * 10^exp */
 };
 
 static int dec_parse(const char *s, struct dec *d)
@@ -556,12 +584,24 @@ static int compare(const struct rb_expr *e, const struct rb_value *l, const stru
         break;
     }
     switch (e->op) {
-    case X_EQ: *res = c == 0; break;
-    case X_NE: *res = c != 0; break;
-    case X_LT: *res = c < 0; break;
-    case X_LE: *res = c <= 0; break;
-    case X_GT: *res = c > 0; break;
-    default: *res = c >= 0; break;
+    case X_EQ:
+        *res = c == 0;
+        break;
+    case X_NE:
+        *res = c != 0;
+        break;
+    case X_LT:
+        *res = c < 0;
+        break;
+    case X_LE:
+        *res = c <= 0;
+        break;
+    case X_GT:
+        *res = c > 0;
+        break;
+    default:
+        *res = c >= 0;
+        break;
     }
     return 0;
 }
@@ -609,7 +649,7 @@ int rb_expr_eval(const struct rb_expr *e, rb_expr_lookup_fn lookup, void *ctx, s
             return -1;
         out->type = RB_VAL_BOOL;
         b = truthy(&l);
-        if (b == (e->op == X_OR)) {     /* short circuit */
+        if (b == (e->op == X_OR)) { /* short circuit */
             out->b = b;
             return 0;
         }

@@ -58,15 +58,18 @@ int rb_mkdir_p(const char *path, mode_t mode, struct rb_err *err)
             continue;
         *p = '\0';
         if (mkdir(tmp, mode) < 0 && errno != EEXIST)
-            return rb_errf(err, RB_E_FAILED, "unable to create directory '%s': %s", tmp, strerror(errno));
+            return rb_errf(err, RB_E_FAILED, "unable to create directory '%s': %s", tmp,
+                           strerror(errno));
         *p = '/';
     }
     if (mkdir(tmp, mode) < 0 && errno != EEXIST)
-        return rb_errf(err, RB_E_FAILED, "unable to create directory '%s': %s", tmp, strerror(errno));
+        return rb_errf(err, RB_E_FAILED, "unable to create directory '%s': %s", tmp,
+                       strerror(errno));
     return 0;
 }
 
-int rb_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode, struct rb_err *err)
+int rb_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode,
+                         struct rb_err *err)
 {
     char tmp[4096 + 8];
     char dir[4096];
@@ -76,7 +79,8 @@ int rb_write_file_atomic(const char *path, const void *data, size_t len, mode_t 
     snprintf(tmp, sizeof(tmp), "%s.tmp", path);
     fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
     if (fd < 0)
-        return rb_errf(err, RB_E_FAILED, "unable to open file '%s' for write: %s", tmp, strerror(errno));
+        return rb_errf(err, RB_E_FAILED, "unable to open file '%s' for write: %s", tmp,
+                       strerror(errno));
     if (rb_write_all(fd, data, len) < 0 || fsync(fd) < 0) {
         int e = errno;
 

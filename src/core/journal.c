@@ -49,7 +49,8 @@ void rb_run_id_new(char out[RB_RUN_ID_MAX])
         rnd[2] = (unsigned char)tv.tv_usec;
     }
     /* Milliseconds keep ids sortable within a second; the random part keeps them unique. */
-    snprintf(out, RB_RUN_ID_MAX, "%.20s%03dZ-%02x%02x%02x", base, (int)(tv.tv_usec / 1000) % 1000, rnd[0], rnd[1], rnd[2]);
+    snprintf(out, RB_RUN_ID_MAX, "%.20s%03dZ-%02x%02x%02x", base, (int)(tv.tv_usec / 1000) % 1000,
+             rnd[0], rnd[1], rnd[2]);
 }
 
 static char *journal_path(const char *run_dir)
@@ -63,7 +64,8 @@ static char *journal_path(const char *run_dir)
     return p;
 }
 
-int rb_journal_create(struct rb_journal *j, const char *run_dir, const char *run_id, struct rb_err *err)
+int rb_journal_create(struct rb_journal *j, const char *run_dir, const char *run_id,
+                      struct rb_err *err)
 {
     char parent[4096];
     char *slash;
@@ -103,7 +105,8 @@ int rb_journal_create(struct rb_journal *j, const char *run_dir, const char *run
     return 0;
 }
 
-int rb_journal_reopen(struct rb_journal *j, const char *run_dir, struct rb_journal_log *log, struct rb_err *err)
+int rb_journal_reopen(struct rb_journal *j, const char *run_dir, struct rb_journal_log *log,
+                      struct rb_err *err)
 {
     memset(j, 0, sizeof(*j));
     j->fd = -1;
@@ -120,7 +123,8 @@ int rb_journal_reopen(struct rb_journal *j, const char *run_dir, struct rb_journ
     }
     /* A torn tail is cut so the next line starts on a line boundary and the chain stays whole. */
     if (log->torn_tail && (ftruncate(j->fd, (off_t)log->good_bytes) < 0 || fsync(j->fd) < 0)) {
-        rb_errf(err, RB_E_FAILED, "unable to cut torn tail of journal '%s': %s", j->path, strerror(errno));
+        rb_errf(err, RB_E_FAILED, "unable to cut torn tail of journal '%s': %s", j->path,
+                strerror(errno));
         goto fail;
     }
     if (log->n == 0) {
@@ -141,8 +145,8 @@ fail:
     return -1;
 }
 
-int rb_journal_append(struct rb_journal *j, const char *phase, const char *action, const char *event,
-                      const cJSON *data, struct rb_err *err)
+int rb_journal_append(struct rb_journal *j, const char *phase, const char *action,
+                      const char *event, const cJSON *data, struct rb_err *err)
 {
     cJSON *line = cJSON_CreateObject();
     char ts[40];
@@ -162,7 +166,8 @@ int rb_journal_append(struct rb_journal *j, const char *phase, const char *actio
     cJSON_AddStringToObject(line, "phase", phase != NULL ? phase : "");
     cJSON_AddStringToObject(line, "action", action != NULL ? action : "");
     cJSON_AddStringToObject(line, "event", event);
-    cJSON_AddItemToObject(line, "data", data != NULL ? cJSON_Duplicate(data, 1) : cJSON_CreateObject());
+    cJSON_AddItemToObject(line, "data",
+                          data != NULL ? cJSON_Duplicate(data, 1) : cJSON_CreateObject());
     cJSON_AddStringToObject(line, "prev", j->prev);
     text = cJSON_PrintUnformatted(line);
     cJSON_Delete(line);
@@ -175,7 +180,8 @@ int rb_journal_append(struct rb_journal *j, const char *phase, const char *actio
     if (end < 0 || rb_write_all(j->fd, text, len + 1) < 0 || fsync(j->fd) < 0) {
         int e = errno;
 
-        rc = rb_errf(err, RB_E_FAILED, "unable to append to journal '%s': %s", j->path, strerror(e));
+        rc =
+            rb_errf(err, RB_E_FAILED, "unable to append to journal '%s': %s", j->path, strerror(e));
         /*
          * A write cut short (disk full, size limit) may have left part of the line. Cut it off, so
          * that a later append (run_finished, say) starts on a line boundary; if even that fails,
@@ -227,7 +233,7 @@ int rb_journal_read(const char *path, struct rb_journal_log *log, struct rb_err 
         struct rb_journal_entry *e;
 
         lineno++;
-        if (nl == NULL) {       /* no newline: the write was torn by a crash */
+        if (nl == NULL) { /* no newline: the write was torn by a crash */
             log->torn_tail = true;
             break;
         }
@@ -236,23 +242,28 @@ int rb_journal_read(const char *path, struct rb_journal_log *log, struct rb_err 
         line = cJSON_ParseWithLength(data + off, llen);
         if (line == NULL || !cJSON_IsObject(line)) {
             cJSON_Delete(line);
-            if (nl + 1 == data + len) {     /* a bad last line is a torn tail too */
+            if (nl + 1 == data + len) { /* a bad last line is a torn tail too */
                 log->torn_tail = true;
                 break;
             }
-            rb_errf(err, RB_E_FAILED, "journal '%s' is corrupt at line %zu: not a JSON object", path, lineno);
+            rb_errf(err, RB_E_FAILED, "journal '%s' is corrupt at line %zu: not a JSON object",
+                    path, lineno);
             goto fail;
         }
         if (strcmp(str_field(line, "prev"), prev) != 0) {
             cJSON_Delete(line);
-            rb_errf(err, RB_E_FAILED, "journal '%s' is corrupt at line %zu: hash chain broken "
-                    "(the line before it was changed or removed)", path, lineno);
+            rb_errf(err, RB_E_FAILED,
+                    "journal '%s' is corrupt at line %zu: hash chain broken "
+                    "(the line before it was changed or removed)",
+                    path, lineno);
             goto fail;
         }
         seq = cJSON_GetObjectItemCaseSensitive(line, "seq");
         if (!cJSON_IsNumber(seq) || (uint64_t)seq->valuedouble != lineno) {
             cJSON_Delete(line);
-            rb_errf(err, RB_E_FAILED, "journal '%s' is corrupt at line %zu: sequence number out of order", path, lineno);
+            rb_errf(err, RB_E_FAILED,
+                    "journal '%s' is corrupt at line %zu: sequence number out of order", path,
+                    lineno);
             goto fail;
         }
         if (log->n == cap) {

@@ -102,12 +102,14 @@ int rb_lock_acquire(struct rb_lock *l, const char *state_dir, const char *run_id
         if (e == EWOULDBLOCK) {
             read_holder(fd, &h);
             close(fd);
-            rb_errf(err, RB_E_LOCKED,
-                    "state_dir '%s' is locked by run '%s' (pid %ld, user '%s', host '%s', started %s)",
-                    state_dir, h.run_id[0] ? h.run_id : "?", h.pid, h.user[0] ? h.user : "?",
-                    h.host[0] ? h.host : "?", h.started[0] ? h.started : "?");
-            return rb_err_hint(err, "wait for that run to finish, or see it with 'rollbackctl status %s'",
-                               h.run_id[0] ? h.run_id : "");
+            rb_errf(
+                err, RB_E_LOCKED,
+                "state_dir '%s' is locked by run '%s' (pid %ld, user '%s', host '%s', started %s)",
+                state_dir, h.run_id[0] ? h.run_id : "?", h.pid, h.user[0] ? h.user : "?",
+                h.host[0] ? h.host : "?", h.started[0] ? h.started : "?");
+            return rb_err_hint(
+                err, "wait for that run to finish, or see it with 'rollbackctl status %s'",
+                h.run_id[0] ? h.run_id : "");
         }
         if (e != 0) {
             close(fd);
@@ -131,8 +133,8 @@ int rb_lock_acquire(struct rb_lock *l, const char *state_dir, const char *run_id
     cJSON_AddStringToObject(o, "started", started);
     text = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
-    if (text == NULL || ftruncate(fd, 0) < 0 || pwrite(fd, text, strlen(text), 0) != (ssize_t)strlen(text) ||
-        fsync(fd) < 0) {
+    if (text == NULL || ftruncate(fd, 0) < 0 ||
+        pwrite(fd, text, strlen(text), 0) != (ssize_t)strlen(text) || fsync(fd) < 0) {
         int e = errno;
 
         free(text);

@@ -83,7 +83,8 @@ static void release_action(void *p)
 }
 
 struct rb_action *rb_run_add_action(struct rb_run *run, const char *phase, const char *name,
-                                    const char *summary, enum rb_idem idem, rb_apply_fn apply, void *arg)
+                                    const char *summary, enum rb_idem idem, rb_apply_fn apply,
+                                    void *arg)
 {
     struct rb_action *act = rb_new(run->arena, struct rb_action);
 
@@ -131,7 +132,8 @@ static void merge_into(cJSON *dst, const cJSON *src)
     }
 }
 
-int rb_run_progress(struct rb_run *run, struct rb_action *act, const cJSON *data, struct rb_err *err)
+int rb_run_progress(struct rb_run *run, struct rb_action *act, const cJSON *data,
+                    struct rb_err *err)
 {
     /* In EXECUTE mode a journal that is not open (closed after a failed append) is an error: the
      * action must not go on without its record. */

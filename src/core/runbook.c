@@ -258,7 +258,7 @@ static void ld_targets(struct ld *l, const struct yn *n)
         const struct yn *k = n->items[2 * i];
 
         if (k->type != YN_SCALAR || rb_runbook_target(l->rb, k->str) != NULL)
-            continue;   /* duplicates are reported by the YAML layer */
+            continue; /* duplicates are reported by the YAML layer */
         ld_target(l, k, n->items[2 * i + 1], &l->rb->targets[l->rb->n_targets++]);
     }
 }
@@ -359,8 +359,8 @@ static const char *const decision_vars[] = { "severity", NULL };
 static void ld_decision(struct ld *l, const struct yn *n)
 {
     static const char *const keys[] = { "matrix", "rollback_if", NULL };
-    static const char *const row_keys[] = { "scenario", "when", "severity", "impact", "action",
-                                            "recovery_time", NULL };
+    static const char *const row_keys[] = { "scenario", "when",          "severity", "impact",
+                                            "action",   "recovery_time", NULL };
     static const char *const row_req[] = { "scenario", "when", "severity", NULL };
     struct rb_decision *d = &l->rb->decision;
     const struct yn *m, *r;

@@ -168,7 +168,7 @@ static const char *const http_methods[] = { "GET", "POST", "PUT", "PATCH", "DELE
 /* Keys of a probe and the probe kinds they belong to. */
 static const struct {
     const char *key;
-    unsigned kinds;     /* bit per enum rb_probe_kind */
+    unsigned kinds; /* bit per enum rb_probe_kind */
 } probe_keys[] = {
     { "target", 1u << RB_PROBE_SQL },
     { "sql", 1u << RB_PROBE_SQL },
@@ -318,8 +318,10 @@ static void ld_step(struct ld *l, const struct yn *n, struct rb_restore_step *s)
     static const char *const scale_keys[] = { "target", "deployment", "replicas", "namespace",
                                               NULL };
     static const char *const scale_req[] = { "target", "deployment", "replicas", NULL };
-    static const char *const verify_keys[] = { "target", "sql", "http", "method", "body", "headers",
-                                               "expect_status", "run", "retry", "timeout", NULL };
+    static const char *const verify_keys[] = { "target",        "sql",  "http",
+                                               "method",        "body", "headers",
+                                               "expect_status", "run",  "retry",
+                                               "timeout",       NULL };
     const char *what, *kind = NULL;
     const struct yn *body, *env, *vf;
     const struct rb_target *t;

@@ -20,12 +20,12 @@ enum yn_type { YN_SCALAR = 1, YN_MAP, YN_SEQ };
 struct yn {
     enum yn_type type;
     struct rb_pos pos;
-    const char *str;        /* scalar text */
-    bool plain;             /* plain (unquoted) scalar: `~`, `null` and `` mean no value */
-    bool quoted;            /* single- or double-quoted: the text starts one column in */
-    bool one_line;          /* the scalar starts and ends on one line */
-    size_t n;               /* SEQ: items; MAP: pairs */
-    struct yn **items;      /* SEQ: items[i]; MAP: key items[2i], value items[2i+1] */
+    const char *str;   /* scalar text */
+    bool plain;        /* plain (unquoted) scalar: `~`, `null` and `` mean no value */
+    bool quoted;       /* single- or double-quoted: the text starts one column in */
+    bool one_line;     /* the scalar starts and ends on one line */
+    size_t n;          /* SEQ: items; MAP: pairs */
+    struct yn **items; /* SEQ: items[i]; MAP: key items[2i], value items[2i+1] */
 };
 
 /* Parse one YAML document into a tree; NULL after reporting the problem to d. */
@@ -43,7 +43,7 @@ void ld_err(struct ld *l, struct rb_pos pos, const char *fmt, ...)
 void ld_warn(struct ld *l, struct rb_pos pos, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-const char *yn_kind(const struct yn *n);            /* "a mapping", "a list", "a string" */
+const char *yn_kind(const struct yn *n); /* "a mapping", "a list", "a string" */
 bool yn_is_null(const struct yn *n);
 const struct yn *yn_get(const struct yn *map, const char *key);
 const struct yn *yn_key(const struct yn *map, const char *key);

@@ -158,8 +158,8 @@ struct yn *yn_parse(struct rb_arena *a, const char *data, size_t len, struct rb_
         case YAML_SEQUENCE_START_EVENT:
         case YAML_MAPPING_START_EVENT:
             anchor = ev.type == YAML_SEQUENCE_START_EVENT
-                ? (const char *)ev.data.sequence_start.anchor
-                : (const char *)ev.data.mapping_start.anchor;
+                         ? (const char *)ev.data.sequence_start.anchor
+                         : (const char *)ev.data.mapping_start.anchor;
             n = rb_new(a, struct yn);
             n->type = ev.type == YAML_SEQUENCE_START_EVENT ? YN_SEQ : YN_MAP;
             n->pos = mark_pos(ev.start_mark);
@@ -330,9 +330,9 @@ const char *yn_kind(const struct yn *n)
 bool yn_is_null(const struct yn *n)
 {
     return n == NULL ||
-        (n->type == YN_SCALAR && n->plain &&
-         (n->str[0] == '\0' || strcmp(n->str, "~") == 0 || strcmp(n->str, "null") == 0 ||
-          strcmp(n->str, "Null") == 0 || strcmp(n->str, "NULL") == 0));
+           (n->type == YN_SCALAR && n->plain &&
+            (n->str[0] == '\0' || strcmp(n->str, "~") == 0 || strcmp(n->str, "null") == 0 ||
+             strcmp(n->str, "Null") == 0 || strcmp(n->str, "NULL") == 0));
 }
 
 const struct yn *yn_key(const struct yn *map, const char *key)
@@ -578,8 +578,8 @@ static const char *kinds_text(struct ld *l, unsigned mask)
         if (!(mask & RB_KIND_BIT(k)))
             continue;
         s = s == NULL
-            ? rb_target_kind_name((enum rb_target_kind)k)
-            : rb_sprintf(l->a, "%s or %s", s, rb_target_kind_name((enum rb_target_kind)k));
+                ? rb_target_kind_name((enum rb_target_kind)k)
+                : rb_sprintf(l->a, "%s or %s", s, rb_target_kind_name((enum rb_target_kind)k));
     }
     return s != NULL ? s : "";
 }
@@ -613,7 +613,7 @@ const struct rb_target *ld_target_ref(struct ld *l, const struct yn *map, const 
         }
         return NULL;
     }
-    if (t->kind == 0)       /* its driver is already reported as unknown */
+    if (t->kind == 0) /* its driver is already reported as unknown */
         return t;
     if (!(mask & RB_KIND_BIT(t->kind))) {
         const char *k = rb_target_kind_name(t->kind);

@@ -37,8 +37,8 @@ struct freeze_arg {
     int index;
 };
 
-static const char *const snapshot_kinds[] = { "deployments", "statefulsets", "cronjobs", "jobs", "configmaps",
-                                              "services" };
+static const char *const snapshot_kinds[] = { "deployments", "statefulsets", "cronjobs",
+                                              "jobs",        "configmaps",   "services" };
 
 /* Namespace of an entry: its own, else the target's (runbook, then kubeconfig context), else "default". */
 static const char *entry_ns(struct rb_run *run, const struct rb_freeze_action *f, struct rb_k8s *k)
@@ -53,8 +53,8 @@ static const char *entry_ns(struct rb_run *run, const struct rb_freeze_action *f
     return ns != NULL ? ns : "default";
 }
 
-static void detail_request(struct rb_action *act, const char *method, const char *path, const char *ctype,
-                           const char *body)
+static void detail_request(struct rb_action *act, const char *method, const char *path,
+                           const char *ctype, const char *body)
 {
     rb_action_detailf(act, "%s %s\n", method, path);
     if (body != NULL)
@@ -70,8 +70,8 @@ static const char *selector_query(struct rb_arena *a, const char *sel)
     for (p = sel; *p != '\0'; p++) {
         unsigned char c = (unsigned char)*p;
 
-        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
-            c == '_' || c == '~')
+        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+            c == '-' || c == '.' || c == '_' || c == '~')
             rb_buf_addc(&b, (char)c);
         else
             rb_buf_addf(&b, "%%%02X", c);
@@ -87,7 +87,8 @@ static cJSON *names_array(const cJSON *items)
     const cJSON *it;
 
     cJSON_ArrayForEach(it, items) {
-        const cJSON *nm = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(it, "metadata"), "name");
+        const cJSON *nm = cJSON_GetObjectItemCaseSensitive(
+            cJSON_GetObjectItemCaseSensitive(it, "metadata"), "name");
 
         if (cJSON_IsString(nm))
             cJSON_AddItemToArray(arr, cJSON_CreateString(nm->valuestring));
@@ -120,7 +121,8 @@ static const char *join_names(struct rb_arena *a, const cJSON *arr)
 }
 
 /* Save a JSON document under the run's assets, 0600, atomically. Returns the path or NULL. */
-static const char *save_asset(struct rb_run *run, const char *file, const cJSON *doc, struct rb_err *err)
+static const char *save_asset(struct rb_run *run, const char *file, const cJSON *doc,
+                              struct rb_err *err)
 {
     const char *dir = rb_run_assets_dir(run, err);
     const char *path;
@@ -173,7 +175,8 @@ static int apply_scale(struct rb_run *run, struct rb_action *act, struct rb_err 
     if (rb_k8s_scale_get(k, fa->ns, "deployments", f->deployment, &now, err) < 0)
         return -1;
     if (now != f->replicas)
-        return rb_errf(err, RB_E_FAILED, "deployment '%s' in namespace '%s' has %d replicas after scaling to %d",
+        return rb_errf(err, RB_E_FAILED,
+                       "deployment '%s' in namespace '%s' has %d replicas after scaling to %d",
                        f->deployment, fa->ns, now, f->replicas);
     act->result = cJSON_CreateObject();
     cJSON_AddStringToObject(act->result, "deployment", f->deployment);
@@ -181,20 +184,21 @@ static int apply_scale(struct rb_run *run, struct rb_action *act, struct rb_err 
     cJSON_AddNumberToObject(act->result, "original_replicas", orig);
     cJSON_AddNumberToObject(act->result, "replicas", f->replicas);
     cJSON_AddStringToObject(act->result, "message",
-                            rb_sprintf(run->arena, "'%s' scaled from %d to %d replicas", f->deployment, orig,
-                                       f->replicas));
+                            rb_sprintf(run->arena, "'%s' scaled from %d to %d replicas",
+                                       f->deployment, orig, f->replicas));
     return 0;
 }
 
-static int plan_scale(struct rb_run *run, struct rb_action *act, struct freeze_arg *fa, struct rb_k8s *k,
-                      struct rb_err *err)
+static int plan_scale(struct rb_run *run, struct rb_action *act, struct freeze_arg *fa,
+                      struct rb_k8s *k, struct rb_err *err)
 {
     const struct rb_freeze_action *f = fa->f;
     const char *path = rb_k8s_path(run->arena, fa->ns, "deployments", f->deployment, "scale");
     char body[160];
     int cur;
 
-    snprintf(body, sizeof(body), "{\"metadata\":{\"resourceVersion\":\"<read>\"},\"spec\":{\"replicas\":%d}}",
+    snprintf(body, sizeof(body),
+             "{\"metadata\":{\"resourceVersion\":\"<read>\"},\"spec\":{\"replicas\":%d}}",
              f->replicas);
     detail_request(act, "GET", path, NULL, NULL);
     detail_request(act, "PATCH", path, "application/merge-patch+json", body);
@@ -202,7 +206,8 @@ static int plan_scale(struct rb_run *run, struct rb_action *act, struct freeze_a
         return 0;
     if (rb_k8s_scale_get(k, fa->ns, "deployments", f->deployment, &cur, err) < 0)
         return -1;
-    rb_action_detailf(act, "now: %d replica%s (journaled before the change)\n", cur, cur == 1 ? "" : "s");
+    rb_action_detailf(act, "now: %d replica%s (journaled before the change)\n", cur,
+                      cur == 1 ? "" : "s");
     return 0;
 }
 
@@ -219,18 +224,23 @@ static int apply_suspend(struct rb_run *run, struct rb_action *act, struct rb_er
 
     if (k == NULL)
         return -1;
-    if (rb_k8s_list(k, rb_k8s_path(run->arena, fa->ns, "cronjobs", NULL, NULL), f->selector, &items, err) < 0)
-        return rb_err_wrap(err, "unable to list cronjobs '%s' in namespace '%s'", f->selector, fa->ns);
+    if (rb_k8s_list(k, rb_k8s_path(run->arena, fa->ns, "cronjobs", NULL, NULL), f->selector, &items,
+                    err) < 0)
+        return rb_err_wrap(err, "unable to list cronjobs '%s' in namespace '%s'", f->selector,
+                           fa->ns);
     /* ours: not suspended now, or suspended by an earlier attempt of this action */
     ours = prior != NULL ? cJSON_Duplicate(prior, 1) : cJSON_CreateArray();
     already = cJSON_CreateArray();
     cJSON_ArrayForEach(it, items) {
-        const cJSON *nm = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(it, "metadata"), "name");
-        const cJSON *sus = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(it, "spec"), "suspend");
+        const cJSON *nm = cJSON_GetObjectItemCaseSensitive(
+            cJSON_GetObjectItemCaseSensitive(it, "metadata"), "name");
+        const cJSON *sus = cJSON_GetObjectItemCaseSensitive(
+            cJSON_GetObjectItemCaseSensitive(it, "spec"), "suspend");
 
         if (!cJSON_IsString(nm) || in_names(ours, nm->valuestring))
             continue;
-        cJSON_AddItemToArray(cJSON_IsTrue(sus) ? already : ours, cJSON_CreateString(nm->valuestring));
+        cJSON_AddItemToArray(cJSON_IsTrue(sus) ? already : ours,
+                             cJSON_CreateString(nm->valuestring));
     }
     cJSON_Delete(items);
     p = cJSON_CreateObject();
@@ -245,13 +255,15 @@ static int apply_suspend(struct rb_run *run, struct rb_action *act, struct rb_er
 
         if (rc < 0)
             break;
-        if (rb_k8s_patch_merge(k, rb_k8s_path(run->arena, fa->ns, "cronjobs", it->valuestring, NULL), patch, NULL,
-                               &code, &perr) < 0) {
+        if (rb_k8s_patch_merge(k,
+                               rb_k8s_path(run->arena, fa->ns, "cronjobs", it->valuestring, NULL),
+                               patch, NULL, &code, &perr) < 0) {
             /* one suspended by an earlier attempt and deleted since is no longer ours to worry about */
             if (code == 404 && prior != NULL && in_names(prior, it->valuestring))
                 continue;
             *err = perr;
-            rc = rb_err_wrap(err, "unable to suspend cronjob '%s' in namespace '%s'", it->valuestring, fa->ns);
+            rc = rb_err_wrap(err, "unable to suspend cronjob '%s' in namespace '%s'",
+                             it->valuestring, fa->ns);
         }
     }
     cJSON_Delete(patch);
@@ -261,48 +273,58 @@ static int apply_suspend(struct rb_run *run, struct rb_action *act, struct rb_er
         cJSON_AddStringToObject(act->result, "selector", f->selector);
         cJSON_AddItemToObject(act->result, "suspended", cJSON_Duplicate(ours, 1));
         cJSON_AddItemToObject(act->result, "already_suspended", cJSON_Duplicate(already, 1));
-        cJSON_AddStringToObject(act->result, "message",
-                                rb_sprintf(run->arena, "suspended %d cronjob%s: %s", cJSON_GetArraySize(ours),
-                                           cJSON_GetArraySize(ours) == 1 ? "" : "s", join_names(run->arena, ours)));
+        cJSON_AddStringToObject(
+            act->result, "message",
+            rb_sprintf(run->arena, "suspended %d cronjob%s: %s", cJSON_GetArraySize(ours),
+                       cJSON_GetArraySize(ours) == 1 ? "" : "s", join_names(run->arena, ours)));
     }
     cJSON_Delete(ours);
     cJSON_Delete(already);
     return rc;
 }
 
-static int plan_suspend(struct rb_run *run, struct rb_action *act, struct freeze_arg *fa, struct rb_k8s *k,
-                        struct rb_err *err)
+static int plan_suspend(struct rb_run *run, struct rb_action *act, struct freeze_arg *fa,
+                        struct rb_k8s *k, struct rb_err *err)
 {
     const struct rb_freeze_action *f = fa->f;
     const char *path = rb_k8s_path(run->arena, fa->ns, "cronjobs", NULL, NULL);
     cJSON *items = NULL, *todo, *it;
 
-    detail_request(act, "GET", rb_sprintf(run->arena, "%s?limit=%d&labelSelector=%s", path, RB_K8S_PAGE_LIMIT,
-                                          selector_query(run->arena, f->selector)), NULL, NULL);
+    detail_request(act, "GET",
+                   rb_sprintf(run->arena, "%s?limit=%d&labelSelector=%s", path, RB_K8S_PAGE_LIMIT,
+                              selector_query(run->arena, f->selector)),
+                   NULL, NULL);
     if (k == NULL) {
-        detail_request(act, "PATCH", rb_sprintf(run->arena, "%s/<each listed, not yet suspended>", path),
+        detail_request(act, "PATCH",
+                       rb_sprintf(run->arena, "%s/<each listed, not yet suspended>", path),
                        "application/merge-patch+json", "{\"spec\":{\"suspend\":true}}");
         return 0;
     }
     if (rb_k8s_list(k, path, f->selector, &items, err) < 0)
-        return rb_err_wrap(err, "unable to list cronjobs '%s' in namespace '%s'", f->selector, fa->ns);
+        return rb_err_wrap(err, "unable to list cronjobs '%s' in namespace '%s'", f->selector,
+                           fa->ns);
     todo = cJSON_CreateArray();
     cJSON_ArrayForEach(it, items) {
-        const cJSON *nm = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(it, "metadata"), "name");
-        const cJSON *sus = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(it, "spec"), "suspend");
+        const cJSON *nm = cJSON_GetObjectItemCaseSensitive(
+            cJSON_GetObjectItemCaseSensitive(it, "metadata"), "name");
+        const cJSON *sus = cJSON_GetObjectItemCaseSensitive(
+            cJSON_GetObjectItemCaseSensitive(it, "spec"), "suspend");
 
         if (!cJSON_IsString(nm))
             continue;
         if (cJSON_IsTrue(sus)) {
-            rb_action_detailf(act, "(cronjob '%s' is already suspended: left alone)\n", nm->valuestring);
+            rb_action_detailf(act, "(cronjob '%s' is already suspended: left alone)\n",
+                              nm->valuestring);
             continue;
         }
         cJSON_AddItemToArray(todo, cJSON_CreateString(nm->valuestring));
-        detail_request(act, "PATCH", rb_k8s_path(run->arena, fa->ns, "cronjobs", nm->valuestring, NULL),
+        detail_request(act, "PATCH",
+                       rb_k8s_path(run->arena, fa->ns, "cronjobs", nm->valuestring, NULL),
                        "application/merge-patch+json", "{\"spec\":{\"suspend\":true}}");
     }
     if (cJSON_GetArraySize(items) == 0)
-        rb_action_detailf(act, "no cronjob matches '%s' in namespace '%s' now\n", f->selector, fa->ns);
+        rb_action_detailf(act, "no cronjob matches '%s' in namespace '%s' now\n", f->selector,
+                          fa->ns);
     cJSON_Delete(items);
     cJSON_Delete(todo);
     return 0;
@@ -343,7 +365,8 @@ static int apply_delete_jobs(struct rb_run *run, struct rb_action *act, struct r
         cJSON_AddItemToObject(list, "metadata", cJSON_CreateObject());
         cJSON_AddItemToObject(list, "items", items);
         items = NULL;
-        saved = save_asset(run, rb_sprintf(run->arena, "freeze-%d-jobs-deleted.json", fa->index), list, err);
+        saved = save_asset(run, rb_sprintf(run->arena, "freeze-%d-jobs-deleted.json", fa->index),
+                           list, err);
         cJSON_Delete(list);
         if (saved == NULL) {
             cJSON_Delete(names);
@@ -374,29 +397,33 @@ static int apply_delete_jobs(struct rb_run *run, struct rb_action *act, struct r
         cJSON_AddItemToObject(act->result, "deleted", cJSON_Duplicate(names, 1));
         if (saved != NULL)
             cJSON_AddStringToObject(act->result, "saved", saved);
-        cJSON_AddStringToObject(act->result, "message",
-                                rb_sprintf(run->arena, "deleted %d job%s (pods too): %s", cJSON_GetArraySize(names),
-                                           cJSON_GetArraySize(names) == 1 ? "" : "s",
-                                           join_names(run->arena, names)));
+        cJSON_AddStringToObject(
+            act->result, "message",
+            rb_sprintf(run->arena, "deleted %d job%s (pods too): %s", cJSON_GetArraySize(names),
+                       cJSON_GetArraySize(names) == 1 ? "" : "s", join_names(run->arena, names)));
     }
     cJSON_Delete(deleted);
     cJSON_Delete(names);
     return rc;
 }
 
-static int plan_delete_jobs(struct rb_run *run, struct rb_action *act, struct freeze_arg *fa, struct rb_k8s *k,
-                            struct rb_err *err)
+static int plan_delete_jobs(struct rb_run *run, struct rb_action *act, struct freeze_arg *fa,
+                            struct rb_k8s *k, struct rb_err *err)
 {
     const struct rb_freeze_action *f = fa->f;
     const char *path = rb_k8s_path(run->arena, fa->ns, "jobs", NULL, NULL);
     const char *sel = selector_query(run->arena, f->selector);
     cJSON *items = NULL, *names;
 
-    detail_request(act, "GET", rb_sprintf(run->arena, "%s?limit=%d&labelSelector=%s", path, RB_K8S_PAGE_LIMIT, sel),
-                   NULL, NULL);
-    detail_request(act, "DELETE", rb_sprintf(run->arena, "%s?propagationPolicy=Background&labelSelector=%s", path, sel),
-                   "application/json",
-                   "{\"kind\":\"DeleteOptions\",\"apiVersion\":\"v1\",\"propagationPolicy\":\"Background\"}");
+    detail_request(
+        act, "GET",
+        rb_sprintf(run->arena, "%s?limit=%d&labelSelector=%s", path, RB_K8S_PAGE_LIMIT, sel), NULL,
+        NULL);
+    detail_request(
+        act, "DELETE",
+        rb_sprintf(run->arena, "%s?propagationPolicy=Background&labelSelector=%s", path, sel),
+        "application/json",
+        "{\"kind\":\"DeleteOptions\",\"apiVersion\":\"v1\",\"propagationPolicy\":\"Background\"}");
     if (k == NULL)
         return 0;
     if (rb_k8s_list(k, path, f->selector, &items, err) < 0)
@@ -431,10 +458,12 @@ static int apply_snapshot(struct rb_run *run, struct rb_action *act, struct rb_e
         cJSON *items = NULL;
         int n = 0;
 
-        if (rb_k8s_list(k, rb_k8s_path(run->arena, fa->ns, snapshot_kinds[i], NULL, NULL), NULL, &items, err) < 0) {
+        if (rb_k8s_list(k, rb_k8s_path(run->arena, fa->ns, snapshot_kinds[i], NULL, NULL), NULL,
+                        &items, err) < 0) {
             cJSON_Delete(doc);
             cJSON_Delete(counts);
-            return rb_err_wrap(err, "unable to snapshot %s in namespace '%s'", snapshot_kinds[i], fa->ns);
+            return rb_err_wrap(err, "unable to snapshot %s in namespace '%s'", snapshot_kinds[i],
+                               fa->ns);
         }
         while (cJSON_GetArraySize(items) > 0) {
             cJSON_AddItemToArray(all, cJSON_DetachItemFromArray(items, 0));
@@ -444,8 +473,10 @@ static int apply_snapshot(struct rb_run *run, struct rb_action *act, struct rb_e
         cJSON_AddNumberToObject(counts, snapshot_kinds[i], n);
         total += n;
     }
-    path = save_asset(run, rb_sprintf(run->arena, "freeze-%d-snapshot-%s-%s.json", fa->index, fa->f->target, fa->ns),
-                      doc, err);
+    path = save_asset(
+        run,
+        rb_sprintf(run->arena, "freeze-%d-snapshot-%s-%s.json", fa->index, fa->f->target, fa->ns),
+        doc, err);
     cJSON_Delete(doc);
     if (path == NULL) {
         cJSON_Delete(counts);
@@ -455,8 +486,9 @@ static int apply_snapshot(struct rb_run *run, struct rb_action *act, struct rb_e
     cJSON_AddStringToObject(act->result, "namespace", fa->ns);
     cJSON_AddStringToObject(act->result, "file", path);
     cJSON_AddItemToObject(act->result, "counts", counts);
-    cJSON_AddStringToObject(act->result, "message",
-                            rb_sprintf(run->arena, "%d objects of namespace '%s' saved to %s", total, fa->ns, path));
+    cJSON_AddStringToObject(
+        act->result, "message",
+        rb_sprintf(run->arena, "%d objects of namespace '%s' saved to %s", total, fa->ns, path));
     return 0;
 }
 
@@ -465,11 +497,14 @@ static void plan_snapshot(struct rb_run *run, struct rb_action *act, struct free
     size_t i;
 
     for (i = 0; i < sizeof(snapshot_kinds) / sizeof(snapshot_kinds[0]); i++)
-        detail_request(act, "GET", rb_sprintf(run->arena, "%s?limit=%d (then &continue= until done)",
-                                              rb_k8s_path(run->arena, fa->ns, snapshot_kinds[i], NULL, NULL),
-                                              RB_K8S_PAGE_LIMIT), NULL, NULL);
-    rb_action_detailf(act, "saved to <run>/assets/freeze-%d-snapshot-%s-%s.json (0600); secrets are never read\n",
-                      fa->index, fa->f->target, fa->ns);
+        detail_request(act, "GET",
+                       rb_sprintf(run->arena, "%s?limit=%d (then &continue= until done)",
+                                  rb_k8s_path(run->arena, fa->ns, snapshot_kinds[i], NULL, NULL),
+                                  RB_K8S_PAGE_LIMIT),
+                       NULL, NULL);
+    rb_action_detailf(
+        act, "saved to <run>/assets/freeze-%d-snapshot-%s-%s.json (0600); secrets are never read\n",
+        fa->index, fa->f->target, fa->ns);
 }
 
 /* ---- records at risk --------------------------------------------------------------------------- */
@@ -480,7 +515,8 @@ static const char *count_sql(struct rb_run *run, const struct rb_sync_table *t)
     char cutover[40];
 
     rb_time_format_rfc3339(run->rb->cutover, cutover, sizeof(cutover));
-    return rb_sprintf(a, "SELECT count(*) FROM %s WHERE %s", rb_pg_quote_qualified(a, t->source_table),
+    return rb_sprintf(a, "SELECT count(*) FROM %s WHERE %s",
+                      rb_pg_quote_qualified(a, t->source_table),
                       rb_sync_changed_filter(a, t, cutover));
 }
 
@@ -503,7 +539,8 @@ static int count_at_risk(struct rb_run *run, cJSON **by_table, int64_t *total, s
         if (rb_pg_scalar(run->arena, c, 0, count_sql(run, &s->tables[i]), &v, &null, err) < 0) {
             cJSON_Delete(*by_table);
             *by_table = NULL;
-            return rb_err_wrap(err, "unable to count the records at risk of sync table '%s'", s->tables[i].name);
+            return rb_err_wrap(err, "unable to count the records at risk of sync table '%s'",
+                               s->tables[i].name);
         }
         n = v != NULL ? strtoll(v, NULL, 10) : 0;
         cJSON_AddNumberToObject(*by_table, s->tables[i].name, (double)n);
@@ -522,10 +559,11 @@ static int apply_at_risk(struct rb_run *run, struct rb_action *act, struct rb_er
     act->result = cJSON_CreateObject();
     cJSON_AddItemToObject(act->result, "records_at_risk_by_table", cJSON_Duplicate(by, 1));
     cJSON_AddNumberToObject(act->result, "total", (double)total);
-    cJSON_AddStringToObject(act->result, "message",
-                            rb_sprintf(run->arena, "%" PRId64 " record%s changed since cutover in %zu sync table%s",
-                                       total, total == 1 ? "" : "s", run->rb->sync.n_tables,
-                                       run->rb->sync.n_tables == 1 ? "" : "s"));
+    cJSON_AddStringToObject(
+        act->result, "message",
+        rb_sprintf(run->arena, "%" PRId64 " record%s changed since cutover in %zu sync table%s",
+                   total, total == 1 ? "" : "s", run->rb->sync.n_tables,
+                   run->rb->sync.n_tables == 1 ? "" : "s"));
     return rb_run_fact_set(run, "records_at_risk_by_table", by, err);
 }
 
@@ -535,12 +573,13 @@ static int plan_at_risk(struct rb_run *run, struct rb_err *err)
     struct rb_action *act;
     size_t i;
 
-    act = rb_run_add_action(run, "freeze", "freeze/records-at-risk",
-                            rb_sprintf(run->arena, "count the records changed since cutover in '%s', per sync table",
-                                       s->from),
-                            RB_IDEMPOTENT, apply_at_risk, NULL);
+    act = rb_run_add_action(
+        run, "freeze", "freeze/records-at-risk",
+        rb_sprintf(run->arena, "count the records changed since cutover in '%s', per sync table",
+                   s->from),
+        RB_IDEMPOTENT, apply_at_risk, NULL);
     act->pos = s->pos;
-    act->critical = false;  /* a count for the report: its failure must not stop the rollback */
+    act->critical = false; /* a count for the report: its failure must not stop the rollback */
     for (i = 0; i < s->n_tables; i++)
         rb_action_detailf(act, "%s: %s\n", s->tables[i].name, count_sql(run, &s->tables[i]));
     if (run->read_only && !run->offline) {
@@ -592,26 +631,32 @@ int rb_freeze_plan(struct rb_run *run, struct rb_err *err)
         switch (f->kind) {
         case RB_FREEZE_SCALE:
             name = rb_sprintf(run->arena, "freeze/%d-scale-%s", fa->index, f->deployment);
-            summary = rb_sprintf(run->arena, "scale deployment '%s' in namespace '%s' to %d (current count journaled)",
-                                 f->deployment, fa->ns, f->replicas);
+            summary = rb_sprintf(
+                run->arena,
+                "scale deployment '%s' in namespace '%s' to %d (current count journaled)",
+                f->deployment, fa->ns, f->replicas);
             apply = apply_scale;
             break;
         case RB_FREEZE_SUSPEND_CRONJOBS:
             name = rb_sprintf(run->arena, "freeze/%d-suspend-cronjobs", fa->index);
-            summary = rb_sprintf(run->arena, "suspend cronjobs '%s' in namespace '%s'", f->selector, fa->ns);
+            summary = rb_sprintf(run->arena, "suspend cronjobs '%s' in namespace '%s'", f->selector,
+                                 fa->ns);
             apply = apply_suspend;
             break;
         case RB_FREEZE_DELETE_JOBS:
             name = rb_sprintf(run->arena, "freeze/%d-delete-jobs", fa->index);
-            summary = rb_sprintf(run->arena, "delete jobs '%s' in namespace '%s' (propagationPolicy Background)",
-                                 f->selector, fa->ns);
+            summary = rb_sprintf(
+                run->arena, "delete jobs '%s' in namespace '%s' (propagationPolicy Background)",
+                f->selector, fa->ns);
             apply = apply_delete_jobs;
             break;
         case RB_FREEZE_SNAPSHOT:
         default:
             name = rb_sprintf(run->arena, "freeze/%d-snapshot", fa->index);
-            summary = rb_sprintf(run->arena, "save namespace '%s' (deployments, statefulsets, cronjobs, jobs, "
-                                 "configmaps, services) to the run's assets", fa->ns);
+            summary = rb_sprintf(run->arena,
+                                 "save namespace '%s' (deployments, statefulsets, cronjobs, jobs, "
+                                 "configmaps, services) to the run's assets",
+                                 fa->ns);
             apply = apply_snapshot;
             break;
         }

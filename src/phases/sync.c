@@ -50,9 +50,9 @@ static const char ledger_ddl[] =
 static const char ledger_check_sql[] =
     "SELECT rows, inserted, updated, unchanged, checksum, applied_at FROM rollbackctl_ledger "
     "WHERE run_id = $1 AND table_name = $2";
-static const char ledger_insert_sql[] =
-    "INSERT INTO rollbackctl_ledger (run_id, table_name, rows, checksum, inserted, updated, unchanged) "
-    "VALUES ($1, $2, $3, $4, $5, $6, $7)";
+static const char ledger_insert_sql[] = "INSERT INTO rollbackctl_ledger (run_id, table_name, rows, "
+                                        "checksum, inserted, updated, unchanged) "
+                                        "VALUES ($1, $2, $3, $4, $5, $6, $7)";
 
 struct table_result {
     int64_t at_risk, inserted, updated, unchanged, duration_ms;
@@ -79,8 +79,8 @@ static int count_at_risk(struct rb_run *run, struct sync_table *st, PGconn *src,
  * selects them, so they are never synced. Counted only when the column may be NULL, and said
  * out loud, so that leaving them out is never silent.
  */
-static int count_no_change_time(struct rb_run *run, struct sync_table *st, PGconn *src, int64_t *out,
-                                struct rb_err *err)
+static int count_no_change_time(struct rb_run *run, struct sync_table *st, PGconn *src,
+                                int64_t *out, struct rb_err *err)
 {
     const char *v;
     bool null;
@@ -96,14 +96,17 @@ static int count_no_change_time(struct rb_run *run, struct sync_table *st, PGcon
 
 static const char *no_change_time_note(struct rb_run *run, const struct sync_table *st, int64_t n)
 {
-    return rb_sprintf(run->arena, "%lld source %s with no '%s' (NULL) left out: not synced, check them by hand",
+    return rb_sprintf(run->arena,
+                      "%lld source %s with no '%s' (NULL) left out: not synced, check them by hand",
                       (long long)n, n == 1 ? "row" : "rows", st->t->changed_since);
 }
 
 /* Who holds the sync lock on the target: its pid and application_name, and a line for messages. */
-static void lock_holder(PGconn *dst, char *pid, size_t pidlen, char *app, size_t applen, char *out, size_t len)
+static void lock_holder(PGconn *dst, char *pid, size_t pidlen, char *app, size_t applen, char *out,
+                        size_t len)
 {
-    PGresult *r = rb_pg_query(dst, 5000,
+    PGresult *r = rb_pg_query(
+        dst, 5000,
         "SELECT a.pid, coalesce(a.application_name, ''), coalesce(a.client_addr::text, 'local'), "
         "a.backend_start FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
         "WHERE l.locktype = 'advisory' AND l.granted AND l.classid = 1380074324 AND l.objid = 1 "
@@ -115,8 +118,9 @@ static void lock_holder(PGconn *dst, char *pid, size_t pidlen, char *app, size_t
     if (r != NULL && PQntuples(r) == 1) {
         snprintf(pid, pidlen, "%s", PQgetvalue(r, 0, 0));
         snprintf(app, applen, "%s", PQgetvalue(r, 0, 1));
-        snprintf(out, len, " (backend pid %s, application '%s', from %s, connected %s)", PQgetvalue(r, 0, 0),
-                 PQgetvalue(r, 0, 1), PQgetvalue(r, 0, 2), PQgetvalue(r, 0, 3));
+        snprintf(out, len, " (backend pid %s, application '%s', from %s, connected %s)",
+                 PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1), PQgetvalue(r, 0, 2),
+                 PQgetvalue(r, 0, 3));
     }
     PQclear(r);
 }
@@ -157,13 +161,17 @@ static int take_lock(struct rb_run *run, struct sync_table *st, PGconn *dst, str
         if (tries > 0 || pid[0] == '\0' || strcmp(app, name) != 0)
             break;
         params[0] = pid;
-        rb_info(run->ctx, "  %s: ending backend %s on '%s', left holding the sync lock by this run's "
-                "interrupted process", st->t->name, pid, st->ph->to);
+        rb_info(run->ctx,
+                "  %s: ending backend %s on '%s', left holding the sync lock by this run's "
+                "interrupted process",
+                st->t->name, pid, st->ph->to);
         if (rb_pg_exec(dst, 0, "SELECT pg_terminate_backend($1::int, 10000)", 1, params, err) < 0)
-            return rb_err_wrap(err, "unable to end backend %s left by this run on '%s'", pid, st->ph->to);
+            return rb_err_wrap(err, "unable to end backend %s left by this run on '%s'", pid,
+                               st->ph->to);
     }
     rb_errf(err, RB_E_LOCKED, "another rollback is syncing into '%s'%s", st->ph->to, who);
-    rb_err_hint(err, "wait for it to finish, or stop it; rollbackctl waits " SYNC_LOCK_WAIT " for the lock");
+    rb_err_hint(err, "wait for it to finish, or stop it; rollbackctl waits " SYNC_LOCK_WAIT
+                     " for the lock");
     return -1;
 }
 
@@ -203,7 +211,8 @@ static int sync_once(struct rb_run *run, struct rb_action *act, struct sync_tabl
         return rb_sync_table_err(run, st, t->source_pos, err);
 
     t0 = rb_now_ms();
-    if (rb_pg_exec(dst, 0, "BEGIN", 0, NULL, err) < 0 || rb_pg_exec(dst, 0, ledger_ddl, 0, NULL, err) < 0)
+    if (rb_pg_exec(dst, 0, "BEGIN", 0, NULL, err) < 0 ||
+        rb_pg_exec(dst, 0, ledger_ddl, 0, NULL, err) < 0)
         goto fail;
     lp[0] = run->run_id;
     lp[1] = t->name;
@@ -351,13 +360,17 @@ static cJSON *result_json(const struct table_result *res)
     cJSON_AddNumberToObject(j, "attempts", res->attempts);
     if (res->already_applied) {
         cJSON_AddBoolToObject(j, "already_applied", true);
-        snprintf(msg, sizeof(msg),
-                 "already committed by this run before it was interrupted: %lld at risk, %lld inserted, "
-                 "%lld updated, %lld unchanged", (long long)res->at_risk, (long long)res->inserted,
-                 (long long)res->updated, (long long)res->unchanged);
+        snprintf(
+            msg, sizeof(msg),
+            "already committed by this run before it was interrupted: %lld at risk, %lld inserted, "
+            "%lld updated, %lld unchanged",
+            (long long)res->at_risk, (long long)res->inserted, (long long)res->updated,
+            (long long)res->unchanged);
     } else {
-        snprintf(msg, sizeof(msg), "%lld at risk: %lld inserted, %lld updated, %lld unchanged in %.1fs "
-                 "(%lld rows/s)", (long long)res->at_risk, (long long)res->inserted, (long long)res->updated,
+        snprintf(msg, sizeof(msg),
+                 "%lld at risk: %lld inserted, %lld updated, %lld unchanged in %.1fs "
+                 "(%lld rows/s)",
+                 (long long)res->at_risk, (long long)res->inserted, (long long)res->updated,
                  (long long)res->unchanged, (double)res->duration_ms / 1000.0, (long long)rate);
     }
     if (res->no_change_time > 0) {
@@ -400,11 +413,12 @@ static int apply_table(struct rb_run *run, struct rb_action *act, struct rb_err 
         if (attempt == SYNC_ATTEMPTS) {
             size_t used = strlen(err->msg);
 
-            snprintf(err->msg + used, sizeof(err->msg) - used, " (gave up after %d attempts)", attempt);
+            snprintf(err->msg + used, sizeof(err->msg) - used, " (gave up after %d attempts)",
+                     attempt);
             break;
         }
-        rb_warn(run->ctx, "%s (attempt %d of %d); retrying the table from scratch in %ds", err->msg, attempt,
-                SYNC_ATTEMPTS, (SYNC_BACKOFF_MS << (attempt - 1)) / 1000);
+        rb_warn(run->ctx, "%s (attempt %d of %d); retrying the table from scratch in %ds", err->msg,
+                attempt, SYNC_ATTEMPTS, (SYNC_BACKOFF_MS << (attempt - 1)) / 1000);
         rb_pg_target_close(run, st->ph->to);
         rb_pg_target_close(run, st->ph->from);
         backoff(attempt);
@@ -413,7 +427,8 @@ static int apply_table(struct rb_run *run, struct rb_action *act, struct rb_err 
     act->result = NULL;
     if (rc == 0) {
         if (res.no_change_time > 0)
-            rb_warn(run->ctx, "%s: %s", act->name, no_change_time_note(run, st, res.no_change_time));
+            rb_warn(run->ctx, "%s: %s", act->name,
+                    no_change_time_note(run, st, res.no_change_time));
         act->result = result_json(&res);
         set_facts(run, st->t->name, res.at_risk, res.inserted + res.updated + res.unchanged, 0);
         return 0;
@@ -447,15 +462,17 @@ static void describe(struct rb_run *run, struct rb_action *act, const struct syn
     rb_action_detailf(act, "  SELECT set_config('application_name', 'rollbackctl %s', false)\n",
                       run->run_id[0] != '\0' ? run->run_id : "<run id>");
     rb_action_detailf(act, "  %s\n  BEGIN\n  %s\n", st->lock_sql, ledger_ddl);
-    rb_action_detailf(act, "  %s -- $1 = %s, $2 = '%s': a row means already applied\n", ledger_check_sql,
-                      run->run_id[0] != '\0' ? rb_sprintf(run->arena, "'%s'", run->run_id) : "the run id",
-                      st->t->name);
+    rb_action_detailf(
+        act, "  %s -- $1 = %s, $2 = '%s': a row means already applied\n", ledger_check_sql,
+        run->run_id[0] != '\0' ? rb_sprintf(run->arena, "'%s'", run->run_id) : "the run id",
+        st->t->name);
     rb_action_detailf(act, "  %s\n  %s\n", st->stage_sql, st->stage_keys_sql);
     if (st->stage_widen_sql != NULL)
         rb_action_detailf(act, "  %s\n", st->stage_widen_sql);
     rb_action_detailf(act, "  %s\n", st->copy_in_sql);
     if (st->round_check_sql != NULL)
-        rb_action_detailf(act, "  %s -- a row means a value would be rounded: stop\n", st->round_check_sql);
+        rb_action_detailf(act, "  %s -- a row means a value would be rounded: stop\n",
+                          st->round_check_sql);
     rb_action_detailf(act, "  SAVEPOINT rollbackctl_upsert\n  %s\n", st->upsert_sql);
     rb_action_detailf(act, "  %s\n  COMMIT\n", ledger_insert_sql);
 }
@@ -484,9 +501,10 @@ int rb_sync_plan(struct rb_run *run, struct rb_err *err)
         st->at_risk = -1;
         rb_sync_build_sql(run, st);
         act = rb_run_add_action(run, "sync", rb_sprintf(run->arena, "sync/%s", t->name),
-                                rb_sprintf(run->arena, "upsert '%s' rows changed since cutover from '%s' "
-                                           "into '%s' on '%s'", t->source_table, ph->from, t->target_table,
-                                           ph->to),
+                                rb_sprintf(run->arena,
+                                           "upsert '%s' rows changed since cutover from '%s' "
+                                           "into '%s' on '%s'",
+                                           t->source_table, ph->from, t->target_table, ph->to),
                                 RB_CHECKS_FIRST, apply_table, st);
         act->critical = t->critical;
         act->pos = t->pos;
@@ -508,10 +526,12 @@ int rb_sync_plan(struct rb_run *run, struct rb_err *err)
             int64_t nulls = 0;
 
             if (count_at_risk(run, st, src, &st->at_risk, &perr) == 0 &&
-                (run->mode != RB_MODE_PLAN || count_no_change_time(run, st, src, &nulls, &perr) == 0)) {
+                (run->mode != RB_MODE_PLAN ||
+                 count_no_change_time(run, st, src, &nulls, &perr) == 0)) {
                 note = rb_sprintf(run->arena, "%lld", (long long)st->at_risk);
                 if (nulls > 0) {
-                    note = rb_sprintf(run->arena, "%s; %s", note, no_change_time_note(run, st, nulls));
+                    note =
+                        rb_sprintf(run->arena, "%s; %s", note, no_change_time_note(run, st, nulls));
                     rb_warn(run->ctx, "sync/%s: %s", t->name, no_change_time_note(run, st, nulls));
                 }
             } else {

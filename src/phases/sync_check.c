@@ -32,12 +32,15 @@ static const char *table_oid(struct rb_run *run, PGconn *c, const char *quoted, 
 }
 
 /* Column names of a table (arena strings), NULL-terminated. */
-static const char **table_columns(struct rb_run *run, PGconn *c, const char *oid, struct rb_err *err)
+static const char **table_columns(struct rb_run *run, PGconn *c, const char *oid,
+                                  struct rb_err *err)
 {
     const char *params[1] = { oid };
-    PGresult *r = rb_pg_query(c, 0,
-                              "SELECT attname FROM pg_attribute WHERE attrelid = $1::oid AND attnum > 0 "
-                              "AND NOT attisdropped ORDER BY attnum", 1, params, err);
+    PGresult *r =
+        rb_pg_query(c, 0,
+                    "SELECT attname FROM pg_attribute WHERE attrelid = $1::oid AND attnum > 0 "
+                    "AND NOT attisdropped ORDER BY attnum",
+                    1, params, err);
     const char **names;
     int i;
 
@@ -59,15 +62,17 @@ static bool has_name(const char **names, const char *name)
 }
 
 /* Is there a valid, immediate, non-partial unique index on exactly the key columns? */
-static int key_has_unique_index(PGconn *c, const char *oid, const struct rb_strlist *key, bool *found,
-                                struct rb_err *err)
+static int key_has_unique_index(PGconn *c, const char *oid, const struct rb_strlist *key,
+                                bool *found, struct rb_err *err)
 {
     const char *params[1] = { oid };
-    PGresult *r = rb_pg_query(c, 0,
+    PGresult *r = rb_pg_query(
+        c, 0,
         "SELECT i.indexrelid, a.attname FROM pg_index i "
         "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey) "
         "WHERE i.indrelid = $1::oid AND i.indisunique AND i.indimmediate AND i.indisvalid "
-        "AND i.indpred IS NULL AND i.indexprs IS NULL ORDER BY 1", 1, params, err);
+        "AND i.indpred IS NULL AND i.indexprs IS NULL ORDER BY 1",
+        1, params, err);
     int i = 0, j, n;
 
     if (r == NULL)
@@ -118,16 +123,18 @@ static int numeric_precision(int typmod)
  * upsert names the first one that does not fit. A source of the same or a smaller scale, or an
  * integer, cannot round: no check, no cost.
  */
-static int plan_round_check(struct rb_run *run, struct sync_table *st, PGconn *dst, const char *tgt_oid,
-                            const PGresult *probe, struct rb_err *err)
+static int plan_round_check(struct rb_run *run, struct sync_table *st, PGconn *dst,
+                            const char *tgt_oid, const PGresult *probe, struct rb_err *err)
 {
     const struct rb_sync_table *t = st->t;
     const char *params[1] = { tgt_oid };
     struct rb_buf widen = RB_BUF_INIT, where = RB_BUF_INIT, cols = RB_BUF_INIT, keys = RB_BUF_INIT;
-    PGresult *r = rb_pg_query(dst, 0,
-                              "SELECT attname, atttypmod, format_type(atttypid, atttypmod) FROM pg_attribute "
-                              "WHERE attrelid = $1::oid AND atttypid = 'numeric'::regtype AND atttypmod >= 0 "
-                              "AND attnum > 0 AND NOT attisdropped", 1, params, err);
+    PGresult *r =
+        rb_pg_query(dst, 0,
+                    "SELECT attname, atttypmod, format_type(atttypid, atttypmod) FROM pg_attribute "
+                    "WHERE attrelid = $1::oid AND atttypid = 'numeric'::regtype AND atttypmod >= 0 "
+                    "AND attnum > 0 AND NOT attisdropped",
+                    1, params, err);
     size_t n = 0;
 
     st->stage_widen_sql = st->round_check_sql = NULL;
@@ -154,9 +161,9 @@ static int plan_round_check(struct rb_run *run, struct sync_table *st, PGconn *d
             const char *col = rb_pg_quote_ident(run->arena, t->columns[i].target_column);
             int mod = atoi(PQgetvalue(r, row, 1)), scale = numeric_scale(mod);
             /* neither cast nor error here: a value too large for the column is named too */
-            const char *bad = rb_sprintf(run->arena,
-                                         "(round(%s, %d) <> %s OR abs(%s) >= 1e%d) AND %s <> 'NaN'",
-                                         col, scale, col, col, numeric_precision(mod) - scale, col);
+            const char *bad =
+                rb_sprintf(run->arena, "(round(%s, %d) <> %s OR abs(%s) >= 1e%d) AND %s <> 'NaN'",
+                           col, scale, col, col, numeric_precision(mod) - scale, col);
 
             rb_buf_addf(&widen, "%sALTER COLUMN %s TYPE numeric", n > 0 ? ", " : "", col);
             rb_buf_addf(&where, "%s(%s)", n > 0 ? " OR " : "", bad);
@@ -167,10 +174,12 @@ static int plan_round_check(struct rb_run *run, struct sync_table *st, PGconn *d
     }
     if (n > 0) {
         for (size_t k = 0; k < t->key.n; k++)
-            rb_buf_addf(&keys, "%s%s::text", k > 0 ? ", " : "", rb_pg_quote_ident(run->arena, t->key.items[k]));
-        st->stage_widen_sql = rb_sprintf(run->arena, "ALTER TABLE pg_temp.%s %s", SYNC_STAGE, widen.data);
-        st->round_check_sql = rb_sprintf(run->arena, "SELECT %s%s FROM pg_temp.%s WHERE %s LIMIT 1", keys.data,
-                                         cols.data, SYNC_STAGE, where.data);
+            rb_buf_addf(&keys, "%s%s::text", k > 0 ? ", " : "",
+                        rb_pg_quote_ident(run->arena, t->key.items[k]));
+        st->stage_widen_sql =
+            rb_sprintf(run->arena, "ALTER TABLE pg_temp.%s %s", SYNC_STAGE, widen.data);
+        st->round_check_sql = rb_sprintf(run->arena, "SELECT %s%s FROM pg_temp.%s WHERE %s LIMIT 1",
+                                         keys.data, cols.data, SYNC_STAGE, where.data);
     }
     PQclear(r);
     rb_buf_release(&widen);
@@ -198,15 +207,19 @@ void rb_sync_explain_rounding(struct rb_run *run, const struct sync_table *st, c
         if (PQgetisnull(r, 0, f) || (cm = rb_sync_column_of(t, st->round_cols[f - nk])) == NULL)
             continue;
         *pos = cm->pos;
-        rb_errf(err, RB_E_FAILED,
-                "column '%s' (source expression '%s'): value %s of the source row with %s does not fit "
-                "%s in '%s' exactly: it would be rounded or refused", cm->target_column, cm->source_expr,
-                PQgetvalue(r, 0, f), k.data, st->round_types[f - nk], t->target_table);
-        rb_err_hint(err, "if rounding is intended, say so in the mapping: round(%s, <scale>)", cm->source_expr);
+        rb_errf(
+            err, RB_E_FAILED,
+            "column '%s' (source expression '%s'): value %s of the source row with %s does not fit "
+            "%s in '%s' exactly: it would be rounded or refused",
+            cm->target_column, cm->source_expr, PQgetvalue(r, 0, f), k.data,
+            st->round_types[f - nk], t->target_table);
+        rb_err_hint(err, "if rounding is intended, say so in the mapping: round(%s, <scale>)",
+                    cm->source_expr);
         rb_buf_release(&k);
         return;
     }
-    rb_errf(err, RB_E_FAILED, "a source value does not fit its NUMERIC column in '%s' exactly (row with %s)",
+    rb_errf(err, RB_E_FAILED,
+            "a source value does not fit its NUMERIC column in '%s' exactly (row with %s)",
             t->target_table, k.data);
     rb_buf_release(&k);
 }
@@ -216,7 +229,7 @@ void rb_sync_explain_rounding(struct rb_run *run, const struct sync_table *st, c
  * parse and run, the key has a unique index on the target. Errors name the runbook line.
  */
 int rb_sync_validate(struct rb_run *run, struct sync_table *st, PGconn *src, PGconn *dst,
-                    struct rb_err *err)
+                     struct rb_err *err)
 {
     const struct rb_sync_table *t = st->t;
     const char *src_oid, *tgt_oid, **cols;
@@ -247,16 +260,18 @@ int rb_sync_validate(struct rb_run *run, struct sync_table *st, PGconn *src, PGc
     if ((cols = table_columns(run, src, src_oid, err)) == NULL)
         return rb_sync_table_err(run, st, t->source_pos, err);
     if (!has_name(cols, t->changed_since)) {
-        rb_errf(err, RB_E_FAILED, "source table '%s' has no column '%s' (changed_since)", t->source_table,
-                t->changed_since);
+        rb_errf(err, RB_E_FAILED, "source table '%s' has no column '%s' (changed_since)",
+                t->source_table, t->changed_since);
         return rb_sync_table_err(run, st, t->source_pos, err);
     }
     {
         /* A NULL change time is never at or after the cutover: such rows are left out, so say how many. */
         const char *params[2] = { src_oid, t->changed_since };
 
-        r = rb_pg_query(src, 0, "SELECT NOT attnotnull FROM pg_attribute WHERE attrelid = $1::oid "
-                        "AND attname = $2", 2, params, err);
+        r = rb_pg_query(src, 0,
+                        "SELECT NOT attnotnull FROM pg_attribute WHERE attrelid = $1::oid "
+                        "AND attname = $2",
+                        2, params, err);
         if (r == NULL)
             return rb_sync_table_err(run, st, t->source_pos, err);
         st->changed_nullable = PQntuples(r) == 1 && PQgetvalue(r, 0, 0)[0] == 't';
@@ -273,7 +288,8 @@ int rb_sync_validate(struct rb_run *run, struct sync_table *st, PGconn *src, PGc
     }
     for (i = 0; i < t->key.n; i++) {
         if (rb_sync_column_of(t, t->key.items[i]) == NULL) {
-            rb_errf(err, RB_E_FAILED, "key column '%s' is not one of the table's columns", t->key.items[i]);
+            rb_errf(err, RB_E_FAILED, "key column '%s' is not one of the table's columns",
+                    t->key.items[i]);
             return rb_sync_table_err(run, st, t->key.pos, err);
         }
     }
@@ -284,10 +300,11 @@ int rb_sync_validate(struct rb_run *run, struct sync_table *st, PGconn *src, PGc
 
         for (i = 0; i < t->key.n; i++)
             rb_buf_addf(&k, "%s%s", i > 0 ? ", " : "", t->key.items[i]);
-        rb_errf(err, RB_E_FAILED, "target table '%s' has no unique index on the key (%s)", t->target_table,
-                k.data);
+        rb_errf(err, RB_E_FAILED, "target table '%s' has no unique index on the key (%s)",
+                t->target_table, k.data);
         rb_buf_release(&k);
-        rb_err_hint(err, "the upsert needs a unique index or constraint on exactly the key columns");
+        rb_err_hint(err,
+                    "the upsert needs a unique index or constraint on exactly the key columns");
         return rb_sync_table_err(run, st, t->key.pos, err);
     }
 
@@ -303,8 +320,9 @@ int rb_sync_validate(struct rb_run *run, struct sync_table *st, PGconn *src, PGc
         return rb_sync_table_err(run, st, t->source_pos, err);
     for (i = 0; i < t->n_columns; i++) {
         struct rb_err e2 = RB_ERR_INIT;
-        const char *sql = rb_sprintf(run->arena, "SELECT %s FROM %s LIMIT 0",
-                                     rb_sync_expr_sql(run->arena, t->columns[i].source_expr), st->src_q);
+        const char *sql =
+            rb_sprintf(run->arena, "SELECT %s FROM %s LIMIT 0",
+                       rb_sync_expr_sql(run->arena, t->columns[i].source_expr), st->src_q);
 
         r = rb_pg_query(src, 0, sql, 0, NULL, &e2);
         if (r == NULL) {
@@ -322,8 +340,8 @@ int rb_sync_validate(struct rb_run *run, struct sync_table *st, PGconn *src, PGc
  * A failed target COPY whose CONTEXT reads `COPY stage, line N, column C: "value"`: name the
  * row, the column, its source expression and, when we can find it, the row's key in the source.
  */
-void rb_sync_explain_copy_error(struct rb_run *run, struct sync_table *st, PGconn *src, const PGresult *fail,
-                               struct rb_err *err, struct rb_pos *pos)
+void rb_sync_explain_copy_error(struct rb_run *run, struct sync_table *st, PGconn *src,
+                                const PGresult *fail, struct rb_err *err, struct rb_pos *pos)
 {
     const char *ctx = PQresultErrorField(fail, PG_DIAG_CONTEXT);
     const char *primary = PQresultErrorField(fail, PG_DIAG_MESSAGE_PRIMARY);
@@ -345,11 +363,14 @@ void rb_sync_explain_copy_error(struct rb_run *run, struct sync_table *st, PGcon
         if (state != NULL && strcmp(state, "23502") == 0 && kcol != NULL &&
             (cm = rb_sync_column_of(st->t, kcol)) != NULL) {
             *pos = st->t->key.pos;
-            rb_errf(err, RB_E_FAILED,
-                    "row %lld of the source query has a NULL key column '%s' (source expression '%s'): "
-                    "a row without its whole key cannot be matched in '%s' and would be inserted again "
-                    "by every run", line, cm->target_column, cm->source_expr, st->t->target_table);
-            rb_err_hint(err, "exclude such rows with `where:`, or map the key to an expression that is never NULL");
+            rb_errf(
+                err, RB_E_FAILED,
+                "row %lld of the source query has a NULL key column '%s' (source expression '%s'): "
+                "a row without its whole key cannot be matched in '%s' and would be inserted again "
+                "by every run",
+                line, cm->target_column, cm->source_expr, st->t->target_table);
+            rb_err_hint(err, "exclude such rows with `where:`, or map the key to an expression "
+                             "that is never NULL");
             return;
         }
     }
@@ -374,11 +395,13 @@ void rb_sync_explain_copy_error(struct rb_run *run, struct sync_table *st, PGcon
         cm = col != NULL ? rb_sync_column_of(st->t, col) : NULL;
     }
     if (cm == NULL) {
-        rb_errf(err, RB_E_FAILED, "row %lld of the source query does not fit the target: %s", line, primary);
+        rb_errf(err, RB_E_FAILED, "row %lld of the source query does not fit the target: %s", line,
+                primary);
         return;
     }
     *pos = cm->pos;
-    rb_errf(err, RB_E_FAILED, "row %lld of the source query, column '%s' (source expression '%s'): %s", line,
+    rb_errf(err, RB_E_FAILED,
+            "row %lld of the source query, column '%s' (source expression '%s'): %s", line,
             cm->target_column, cm->source_expr, primary);
 
     /* Best effort: the key of a source row with that value, so the operator can find it. */
@@ -391,10 +414,12 @@ void rb_sync_explain_copy_error(struct rb_run *run, struct sync_table *st, PGcon
         for (i = 0; i < st->t->key.n; i++) {
             const struct rb_column_map *k = rb_sync_column_of(st->t, st->t->key.items[i]);
 
-            rb_buf_addf(&keys, "%s%s::text", i > 0 ? ", " : "", rb_sync_expr_sql(run->arena, k->source_expr));
+            rb_buf_addf(&keys, "%s%s::text", i > 0 ? ", " : "",
+                        rb_sync_expr_sql(run->arena, k->source_expr));
         }
-        rb_buf_addf(&sql, "SELECT %s FROM %s WHERE %s AND %s %s LIMIT 1", keys.data, st->src_q, st->filter,
-                    rb_sync_expr_sql(run->arena, cm->source_expr), null_input ? "IS NULL" : "::text = $1");
+        rb_buf_addf(&sql, "SELECT %s FROM %s WHERE %s AND %s %s LIMIT 1", keys.data, st->src_q,
+                    st->filter, rb_sync_expr_sql(run->arena, cm->source_expr),
+                    null_input ? "IS NULL" : "::text = $1");
         r = rb_pg_query(src, 30000, sql.data, null_input ? 0 : 1, params, NULL);
         if (r != NULL && PQntuples(r) == 1) {
             struct rb_buf k = RB_BUF_INIT;
@@ -432,7 +457,8 @@ void rb_sync_explain_duplicate(const struct sync_table *st, PGconn *dst, struct 
                     PQgetisnull(r, 0, f) ? "NULL" : PQgetvalue(r, 0, f));
     rb_errf(err, RB_E_FAILED, "duplicate key in the source rows: %s appears %s times", k.data,
             PQgetvalue(r, 0, PQnfields(r) - 1));
-    rb_err_hint(err, "the key must identify one source row; fix the column mapping or add a `where:`");
+    rb_err_hint(err,
+                "the key must identify one source row; fix the column mapping or add a `where:`");
     rb_buf_release(&k);
     PQclear(r);
     return;

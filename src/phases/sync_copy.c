@@ -20,7 +20,7 @@
 #include "rollbackctl/buf.h"
 #include "rollbackctl/pg.h"
 
-#define BATCH_BYTES (64 * 1024)
+#define BATCH_BYTES       (64 * 1024)
 #define PROGRESS_EVERY_MS 250
 
 struct stream {

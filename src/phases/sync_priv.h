@@ -20,15 +20,14 @@
 
 /* pg_advisory_lock(classid, objid): 'RBCT' and 1 = "a rollbackctl sync writes this database". */
 #define SYNC_LOCK_CLASS 1380074324
-#define SYNC_LOCK_OBJ 1
-#define SYNC_LOCK_WAIT "10s"
+#define SYNC_LOCK_OBJ   1
+#define SYNC_LOCK_WAIT  "10s"
 /* The target connection dropping mid-table: tried this many times in all, waiting 1s, 2s, 4s... */
-#define SYNC_ATTEMPTS 3
+#define SYNC_ATTEMPTS   3
 #define SYNC_BACKOFF_MS 1000
 /* Upserts of very large tables take a while; this is a deadline, not an expectation. */
 #define SYNC_STATEMENT_TIMEOUT_MS (6LL * 3600 * 1000)
-#define SYNC_STAGE "rollbackctl_stage"
-
+#define SYNC_STAGE                "rollbackctl_stage"
 
 /* Shared by the run's sync actions. */
 struct sync_phase {
@@ -39,29 +38,31 @@ struct sync_phase {
 struct sync_table {
     struct sync_phase *ph;
     const struct rb_sync_table *t;
-    const char *src_q, *tgt_q;      /* quoted, qualified table names */
-    const char *filter;             /* changed_since > cutover [AND (where)] */
+    const char *src_q, *tgt_q; /* quoted, qualified table names */
+    const char *filter;        /* changed_since > cutover [AND (where)] */
     const char *copy_out_sql;
     const char *count_sql;
-    const char *null_count_sql;     /* source rows whose changed_since is NULL: never synced, reported */
-    const char *probe_sql;          /* the source SELECT with LIMIT 0: do the expressions parse? */
+    const char
+        *null_count_sql;   /* source rows whose changed_since is NULL: never synced, reported */
+    const char *probe_sql; /* the source SELECT with LIMIT 0: do the expressions parse? */
     const char *stage_sql;
-    const char *stage_keys_sql;     /* key columns NOT NULL in the stage: ON CONFLICT never matches a NULL */
+    const char
+        *stage_keys_sql; /* key columns NOT NULL in the stage: ON CONFLICT never matches a NULL */
     const char *copy_in_sql;
     const char *upsert_sql;
     const char *dup_sql;
     const char *lock_sql;
-    int64_t at_risk;                /* counted at plan time; -1 unknown */
-    bool changed_nullable;          /* changed_since may be NULL (set by rb_sync_validate) */
+    int64_t at_risk;       /* counted at plan time; -1 unknown */
+    bool changed_nullable; /* changed_since may be NULL (set by rb_sync_validate) */
     /*
      * Set by rb_sync_validate when a NUMERIC(p,s) target column may get more decimals than s
      * from its source expression (NULL otherwise): the stage takes those columns unconstrained,
      * and before the upsert round_check_sql finds a value the target would silently round.
      */
     const char *stage_widen_sql;
-    const char *round_check_sql;    /* key texts, then one column per round_cols entry */
-    const char **round_cols;        /* target columns checked */
-    const char **round_types;       /* and their types, "numeric(12,2)" */
+    const char *round_check_sql; /* key texts, then one column per round_cols entry */
+    const char **round_cols;     /* target columns checked */
+    const char **round_types;    /* and their types, "numeric(12,2)" */
 };
 
 static inline bool sync_lost(PGconn *c)
@@ -70,7 +71,8 @@ static inline bool sync_lost(PGconn *c)
 }
 
 /* Prefix err with "FILE:LINE:COL: sync table 'name'" (pos, or the table's own line when unknown). */
-int rb_sync_table_err(struct rb_run *run, const struct sync_table *st, struct rb_pos pos, struct rb_err *err);
+int rb_sync_table_err(struct rb_run *run, const struct sync_table *st, struct rb_pos pos,
+                      struct rb_err *err);
 /* The column map entry of a target column, or NULL. */
 const struct rb_column_map *rb_sync_column_of(const struct rb_sync_table *t, const char *col);
 /* A source expression ready for a SELECT list: bare names as they are, anything else in parentheses. */
@@ -79,10 +81,11 @@ const char *rb_sync_expr_sql(struct rb_arena *a, const char *expr);
 void rb_sync_build_sql(struct rb_run *run, struct sync_table *st);
 
 /* Tables, columns, expressions and the key's unique index, checked before anything is copied. */
-int rb_sync_validate(struct rb_run *run, struct sync_table *st, PGconn *src, PGconn *dst, struct rb_err *err);
+int rb_sync_validate(struct rb_run *run, struct sync_table *st, PGconn *src, PGconn *dst,
+                     struct rb_err *err);
 /* A failed target COPY: name the row, the column, its expression and the source row's key (*pos set). */
-void rb_sync_explain_copy_error(struct rb_run *run, struct sync_table *st, PGconn *src, const PGresult *fail,
-                                struct rb_err *err, struct rb_pos *pos);
+void rb_sync_explain_copy_error(struct rb_run *run, struct sync_table *st, PGconn *src,
+                                const PGresult *fail, struct rb_err *err, struct rb_pos *pos);
 /* round_check_sql found a row: name the column, its value and the row's key (*pos set). */
 void rb_sync_explain_rounding(struct rb_run *run, const struct sync_table *st, const PGresult *r,
                               struct rb_err *err, struct rb_pos *pos);

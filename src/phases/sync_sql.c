@@ -24,7 +24,8 @@ static const char *where_in_runbook(struct rb_run *run, struct rb_pos pos)
 }
 
 /* Prefix err with the runbook position and the sync table's name. */
-int rb_sync_table_err(struct rb_run *run, const struct sync_table *st, struct rb_pos pos, struct rb_err *err)
+int rb_sync_table_err(struct rb_run *run, const struct sync_table *st, struct rb_pos pos,
+                      struct rb_err *err)
 {
     if (pos.line == 0)
         pos = st->t->pos;
@@ -67,7 +68,8 @@ const char *rb_sync_expr_sql(struct rb_arena *a, const char *expr)
     return simple_name(expr) ? expr : rb_sprintf(a, "(%s)", expr);
 }
 
-const char *rb_sync_changed_filter(struct rb_arena *a, const struct rb_sync_table *t, const char *cutover)
+const char *rb_sync_changed_filter(struct rb_arena *a, const struct rb_sync_table *t,
+                                   const char *cutover)
 {
     bool where = t->where != NULL && t->where[0] != '\0';
 
@@ -82,7 +84,8 @@ void rb_sync_build_sql(struct rb_run *run, struct sync_table *st)
     const struct rb_sync_table *t = st->t;
     struct rb_arena *a = run->arena;
     struct rb_buf sel = RB_BUF_INIT, cols = RB_BUF_INIT, keys = RB_BUF_INIT, set = RB_BUF_INIT;
-    struct rb_buf old = RB_BUF_INIT, newv = RB_BUF_INIT, keytext = RB_BUF_INIT, notnull = RB_BUF_INIT;
+    struct rb_buf old = RB_BUF_INIT, newv = RB_BUF_INIT, keytext = RB_BUF_INIT,
+                  notnull = RB_BUF_INIT;
     char cutover[40];
     size_t i, nset = 0;
 
@@ -93,7 +96,8 @@ void rb_sync_build_sql(struct rb_run *run, struct sync_table *st)
     for (i = 0; i < t->n_columns; i++) {
         const char *col = rb_pg_quote_ident(a, t->columns[i].target_column);
 
-        rb_buf_addf(&sel, "%s%s AS %s", i > 0 ? ", " : "", rb_sync_expr_sql(a, t->columns[i].source_expr), col);
+        rb_buf_addf(&sel, "%s%s AS %s", i > 0 ? ", " : "",
+                    rb_sync_expr_sql(a, t->columns[i].source_expr), col);
         rb_buf_addf(&cols, "%s%s", i > 0 ? ", " : "", col);
         if (!is_key(t, t->columns[i].target_column)) {
             rb_buf_addf(&set, "%s%s = EXCLUDED.%s", nset > 0 ? ", " : "", col, col);
@@ -104,20 +108,24 @@ void rb_sync_build_sql(struct rb_run *run, struct sync_table *st)
     }
     for (i = 0; i < t->key.n; i++) {
         rb_buf_addf(&keys, "%s%s", i > 0 ? ", " : "", rb_pg_quote_ident(a, t->key.items[i]));
-        rb_buf_addf(&keytext, "%s%s::text", i > 0 ? ", " : "", rb_pg_quote_ident(a, t->key.items[i]));
+        rb_buf_addf(&keytext, "%s%s::text", i > 0 ? ", " : "",
+                    rb_pg_quote_ident(a, t->key.items[i]));
         rb_buf_addf(&notnull, "%sALTER COLUMN %s SET NOT NULL", i > 0 ? ", " : "",
                     rb_pg_quote_ident(a, t->key.items[i]));
     }
 
-    st->copy_out_sql = rb_sprintf(a, "COPY (SELECT %s FROM %s WHERE %s) TO STDOUT", sel.data, st->src_q,
-                                  st->filter);
+    st->copy_out_sql = rb_sprintf(a, "COPY (SELECT %s FROM %s WHERE %s) TO STDOUT", sel.data,
+                                  st->src_q, st->filter);
     st->count_sql = rb_sprintf(a, "SELECT count(*) FROM %s WHERE %s", st->src_q, st->filter);
-    st->null_count_sql = rb_sprintf(a, "SELECT count(*) FROM %s WHERE %s IS NULL%s%s%s", st->src_q,
-                                    rb_pg_quote_ident(a, t->changed_since), t->where != NULL ? " AND (" : "",
-                                    t->where != NULL ? t->where : "", t->where != NULL ? ")" : "");
-    st->probe_sql = rb_sprintf(a, "SELECT %s FROM %s WHERE %s LIMIT 0", sel.data, st->src_q, st->filter);
-    st->stage_sql = rb_sprintf(a, "CREATE TEMP TABLE %s ON COMMIT DROP AS SELECT %s FROM %s WITH NO DATA",
-                               SYNC_STAGE, cols.data, st->tgt_q);
+    st->null_count_sql =
+        rb_sprintf(a, "SELECT count(*) FROM %s WHERE %s IS NULL%s%s%s", st->src_q,
+                   rb_pg_quote_ident(a, t->changed_since), t->where != NULL ? " AND (" : "",
+                   t->where != NULL ? t->where : "", t->where != NULL ? ")" : "");
+    st->probe_sql =
+        rb_sprintf(a, "SELECT %s FROM %s WHERE %s LIMIT 0", sel.data, st->src_q, st->filter);
+    st->stage_sql =
+        rb_sprintf(a, "CREATE TEMP TABLE %s ON COMMIT DROP AS SELECT %s FROM %s WITH NO DATA",
+                   SYNC_STAGE, cols.data, st->tgt_q);
     /*
      * A key part that is NULL never conflicts (NULLs are distinct in a unique index), so such a
      * row would be inserted again by every run: refuse it while copying, naming the row.
@@ -125,22 +133,27 @@ void rb_sync_build_sql(struct rb_run *run, struct sync_table *st)
     st->stage_keys_sql = rb_sprintf(a, "ALTER TABLE pg_temp.%s %s", SYNC_STAGE, notnull.data);
     st->copy_in_sql = rb_sprintf(a, "COPY pg_temp.%s (%s) FROM STDIN", SYNC_STAGE, cols.data);
     if (nset > 0)
-        st->upsert_sql = rb_sprintf(a,
+        st->upsert_sql = rb_sprintf(
+            a,
             "WITH upsert AS (INSERT INTO %s AS t (%s) SELECT %s FROM pg_temp.%s "
             "ON CONFLICT (%s) DO UPDATE SET %s WHERE (%s) IS DISTINCT FROM (%s) "
             "RETURNING (t.xmax = 0) AS inserted) "
-            "SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM upsert",
+            "SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM "
+            "upsert",
             st->tgt_q, cols.data, cols.data, SYNC_STAGE, keys.data, set.data, old.data, newv.data);
     else /* every column is part of the key: a present row is an equal row */
-        st->upsert_sql = rb_sprintf(a,
-            "WITH upsert AS (INSERT INTO %s AS t (%s) SELECT %s FROM pg_temp.%s "
-            "ON CONFLICT (%s) DO NOTHING RETURNING true AS inserted) "
-            "SELECT count(*), 0 FROM upsert",
-            st->tgt_q, cols.data, cols.data, SYNC_STAGE, keys.data);
-    st->dup_sql = rb_sprintf(a, "SELECT %s, count(*) FROM pg_temp.%s GROUP BY %s HAVING count(*) > 1 LIMIT 1",
-                             keytext.data, SYNC_STAGE, keys.data);
-    st->lock_sql = rb_sprintf(a, "SET lock_timeout = '%s'; SELECT pg_advisory_lock(%d, %d); RESET lock_timeout",
-                              SYNC_LOCK_WAIT, SYNC_LOCK_CLASS, SYNC_LOCK_OBJ);
+        st->upsert_sql =
+            rb_sprintf(a,
+                       "WITH upsert AS (INSERT INTO %s AS t (%s) SELECT %s FROM pg_temp.%s "
+                       "ON CONFLICT (%s) DO NOTHING RETURNING true AS inserted) "
+                       "SELECT count(*), 0 FROM upsert",
+                       st->tgt_q, cols.data, cols.data, SYNC_STAGE, keys.data);
+    st->dup_sql =
+        rb_sprintf(a, "SELECT %s, count(*) FROM pg_temp.%s GROUP BY %s HAVING count(*) > 1 LIMIT 1",
+                   keytext.data, SYNC_STAGE, keys.data);
+    st->lock_sql = rb_sprintf(
+        a, "SET lock_timeout = '%s'; SELECT pg_advisory_lock(%d, %d); RESET lock_timeout",
+        SYNC_LOCK_WAIT, SYNC_LOCK_CLASS, SYNC_LOCK_OBJ);
     rb_buf_release(&sel);
     rb_buf_release(&cols);
     rb_buf_release(&keys);

@@ -516,13 +516,13 @@ static int publish(struct rb_run *run, struct vstate *vs, bool final, struct rb_
         else
             failed++;
         total_ms += cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(c, "duration_ms")) > 0
-            ? cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(c, "duration_ms"))
-            : 0;
+                        ? cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(c, "duration_ms"))
+                        : 0;
         cJSON_AddItemToArray(checks, c);
     }
     if (pending > 0 && !final) {
         cJSON_Delete(rep);
-        return 0;   /* later checks of this attempt will publish */
+        return 0; /* later checks of this attempt will publish */
     }
     verdict = failed == 0 ? "passed" : "failed";
     if (run->run_id[0] != '\0')
@@ -690,8 +690,7 @@ static void add_key(struct rb_buf *b, const cJSON *key)
         add_value(b, key);
         return;
     }
-    cJSON_ArrayForEach(k, key)
-    {
+    cJSON_ArrayForEach(k, key) {
         rb_buf_addf(b, "%s%s=", first ? "" : " ", k->string);
         add_value(b, k);
         first = false;
@@ -708,13 +707,11 @@ static void text_compare(struct rb_buf *b, const cJSON *cmp)
     if (cJSON_GetArraySize(list) > 0)
         rb_buf_addf(b, "      missing in legacy (%d listed of %.0f):\n", cJSON_GetArraySize(list),
                     n);
-    cJSON_ArrayForEach(row, list)
-    {
+    cJSON_ArrayForEach(row, list) {
         rb_buf_adds(b, "        ");
         add_key(b, cJSON_GetObjectItemCaseSensitive(row, "key"));
         rb_buf_adds(b, ":");
-        cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(row, "new"))
-        {
+        cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(row, "new")) {
             rb_buf_addf(b, " %s=", c->string);
             add_value(b, c);
         }
@@ -724,13 +721,11 @@ static void text_compare(struct rb_buf *b, const cJSON *cmp)
     n = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(cmp, "differing"));
     if (cJSON_GetArraySize(list) > 0)
         rb_buf_addf(b, "      differing (%d listed of %.0f):\n", cJSON_GetArraySize(list), n);
-    cJSON_ArrayForEach(row, list)
-    {
+    cJSON_ArrayForEach(row, list) {
         rb_buf_adds(b, "        ");
         add_key(b, cJSON_GetObjectItemCaseSensitive(row, "key"));
         rb_buf_adds(b, ":");
-        cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(row, "columns"))
-        {
+        cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(row, "columns")) {
             rb_buf_addf(b, " %s new ",
                         cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "column")));
             add_value(b, cJSON_GetObjectItemCaseSensitive(c, "new"));
@@ -748,8 +743,7 @@ static void text_totals(struct rb_buf *b, const cJSON *chk)
 {
     const cJSON *d, *c;
 
-    cJSON_ArrayForEach(d, cJSON_GetObjectItemCaseSensitive(chk, "differences"))
-    {
+    cJSON_ArrayForEach(d, cJSON_GetObjectItemCaseSensitive(chk, "differences")) {
         const cJSON *problem = cJSON_GetObjectItemCaseSensitive(d, "problem");
 
         rb_buf_adds(b, "        ");
@@ -760,8 +754,7 @@ static void text_totals(struct rb_buf *b, const cJSON *chk)
             if (vals == NULL)
                 vals = cJSON_GetObjectItemCaseSensitive(d, "legacy");
             rb_buf_addf(b, ": %s (", problem->valuestring);
-            cJSON_ArrayForEach(c, vals)
-            {
+            cJSON_ArrayForEach(c, vals) {
                 rb_buf_addf(b, "%s%s ", c == vals->child ? "" : ", ", c->string);
                 add_value(b, c);
             }
@@ -787,8 +780,7 @@ void rb_verify_report_text(struct rb_buf *b, const cJSON *rep)
                 cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(rep, "verification")),
                 cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(rep, "passed")),
                 cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(rep, "checks")));
-    cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(rep, "checks"))
-    {
+    cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(rep, "checks")) {
         bool ok = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(c, "passed"));
         const cJSON *cmp = cJSON_GetObjectItemCaseSensitive(c, "compare");
         const char *kind = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "kind"));

@@ -44,7 +44,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct rb_arena *a = rb_arena_new();
     struct rb_err err = RB_ERR_INIT;
-    char *src = rb_strndup(a, (const char *)data, size);   /* stops at an embedded NUL */
+    char *src = rb_strndup(a, (const char *)data, size); /* stops at an embedded NUL */
     size_t len = strlen(src);
     struct rb_expr *e;
     bool b;

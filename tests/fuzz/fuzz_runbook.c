@@ -22,7 +22,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* an upper bound of YAML's line breaks: \n, \r, and the last byte of NEL, LS and PS */
     for (i = 0; i < size; i++)
         lines += data[i] == '\n' || data[i] == '\r' || data[i] == 0x85 || data[i] == 0xa8 ||
-            data[i] == 0xa9;
+                 data[i] == 0xa9;
     rb_diags_init(&d, a, "fuzz.yaml");
     rb = rb_runbook_load_buffer(a, "fuzz/runbook.yaml", (const char *)data, size, &d);
     if (rb != NULL)

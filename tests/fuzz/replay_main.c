@@ -34,7 +34,7 @@ static int replay_file(const char *path)
         return -1;
     }
     fclose(f);
-    LLVMFuzzerTestOneInput(buf, (size_t)len);   /* exactly len bytes: no terminator to lean on */
+    LLVMFuzzerTestOneInput(buf, (size_t)len); /* exactly len bytes: no terminator to lean on */
     free(buf);
     return 0;
 }

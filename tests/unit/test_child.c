@@ -260,7 +260,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_timeout_kills_survivors_of_term, setup, teardown),
         cmocka_unit_test_setup_teardown(test_term_ignored_then_kill, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_holding_pipes_does_not_block, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_exit_status_kept_when_sigchld_ignored, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_exit_status_kept_when_sigchld_ignored, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_missing_program, setup, teardown),
         cmocka_unit_test_setup_teardown(test_killed_by_signal, setup, teardown),
     };

@@ -42,13 +42,11 @@ static void test_result_json(void **state)
     j = rb_compare_result_json(&r);
     txt = cJSON_PrintUnformatted(j);
     assert_non_null(strstr(txt, "\"source_rows\":10,\"matching\":6,\"missing_in_legacy\":3"));
-    assert_non_null(strstr(txt,
-                           "\"missing\":[{\"key\":{\"emp_id\":\"8\",\"period\":null},"
-                           "\"new\":{\"note\":null,\"label\":\"\"}}]"));
+    assert_non_null(strstr(txt, "\"missing\":[{\"key\":{\"emp_id\":\"8\",\"period\":null},"
+                                "\"new\":{\"note\":null,\"label\":\"\"}}]"));
     assert_non_null(
-        strstr(txt,
-               "\"differences\":[{\"key\":{\"emp_id\":\"7\",\"period\":\"2026-11\"},"
-               "\"columns\":[{\"column\":\"rate\",\"new\":\"1.50\",\"legacy\":\"1.51\"}]}]"));
+        strstr(txt, "\"differences\":[{\"key\":{\"emp_id\":\"7\",\"period\":\"2026-11\"},"
+                    "\"columns\":[{\"column\":\"rate\",\"new\":\"1.50\",\"legacy\":\"1.51\"}]}]"));
     assert_null(strstr(txt, "null_keys"));
     free(txt);
     cJSON_Delete(j);
@@ -75,9 +73,8 @@ static void test_describe(void **state)
     t.columns = cols;
     t.n_columns = 2;
     d = rb_compare_describe(a, &t, "2026-11-01T00:00:00Z");
-    assert_non_null(strstr(d,
-                           "FROM \"employee_payments\" WHERE \"created_at\" >= "
-                           "'2026-11-01T00:00:00Z'::timestamptz AND (status = 'completed')"));
+    assert_non_null(strstr(d, "FROM \"employee_payments\" WHERE \"created_at\" >= "
+                              "'2026-11-01T00:00:00Z'::timestamptz AND (status = 'completed')"));
     assert_non_null(strstr(d, "(gross_amount)::<legacy type of gross_pay>"));
     assert_non_null(
         strstr(d, "FROM \"payroll_history\" WHERE (\"payment_id\") among the new rows' keys"));

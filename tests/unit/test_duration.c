@@ -31,7 +31,7 @@ static void test_duration_bad(void **state)
     (void)state;
     assert_int_equal(rb_duration_parse(NULL), -1);
     assert_int_equal(rb_duration_parse(""), -1);
-    assert_int_equal(rb_duration_parse("30"), -1);      /* no unit */
+    assert_int_equal(rb_duration_parse("30"), -1); /* no unit */
     assert_int_equal(rb_duration_parse("5x"), -1);
     assert_int_equal(rb_duration_parse("h"), -1);
     assert_int_equal(rb_duration_parse("-5s"), -1);
@@ -88,14 +88,14 @@ static void test_rfc3339_bad(void **state)
     time_t t = 0;
 
     (void)state;
-    assert_int_equal(rb_time_parse_rfc3339("2026-02-30T00:00:00Z", &t), -1);  /* Feb 30 */
-    assert_int_equal(rb_time_parse_rfc3339("2025-02-29T00:00:00Z", &t), -1);  /* not a leap year */
+    assert_int_equal(rb_time_parse_rfc3339("2026-02-30T00:00:00Z", &t), -1); /* Feb 30 */
+    assert_int_equal(rb_time_parse_rfc3339("2025-02-29T00:00:00Z", &t), -1); /* not a leap year */
     assert_int_equal(rb_time_parse_rfc3339("1900-02-29T00:00:00Z", &t), -1);
     assert_int_equal(rb_time_parse_rfc3339("2026-04-31T00:00:00Z", &t), -1);
     assert_int_equal(rb_time_parse_rfc3339("2026-13-01T00:00:00Z", &t), -1);
     assert_int_equal(rb_time_parse_rfc3339("2026-11-01T24:00:00Z", &t), -1);
     assert_int_equal(rb_time_parse_rfc3339("2026-11-01T00:60:00Z", &t), -1);
-    assert_int_equal(rb_time_parse_rfc3339("2026-11-01T00:00:00", &t), -1);   /* no offset */
+    assert_int_equal(rb_time_parse_rfc3339("2026-11-01T00:00:00", &t), -1); /* no offset */
     assert_int_equal(rb_time_parse_rfc3339("2026-11-01", &t), -1);
     assert_int_equal(rb_time_parse_rfc3339("2026-11-01T00:00:00+0200", &t), -1);
     assert_int_equal(rb_time_parse_rfc3339("2026-11-01T00:00:00.Z", &t), -1);
@@ -122,9 +122,9 @@ static void test_path_expand(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_duration_parse), cmocka_unit_test(test_duration_bad),
+        cmocka_unit_test(test_duration_parse),  cmocka_unit_test(test_duration_bad),
         cmocka_unit_test(test_duration_format), cmocka_unit_test(test_rfc3339),
-        cmocka_unit_test(test_rfc3339_bad), cmocka_unit_test(test_path_expand),
+        cmocka_unit_test(test_rfc3339_bad),     cmocka_unit_test(test_path_expand),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

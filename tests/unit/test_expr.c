@@ -16,9 +16,11 @@
 
 /* Variables for the tests: name=value pairs; a value "'x" is the string x, "null" is NULL. */
 static const char *const vars[][2] = {
-    { "ratio", "0.10" }, { "users", "150" }, { "hours", "47.5" }, { "severity", "'critical" },
-    { "outcome", "'succeeded" }, { "missing", "null" }, { "tiny", "1e-05" }, { "neg", "-2" },
-    { "zero", "0.000" }, { "flag", "true" },
+    { "ratio", "0.10" },         { "users", "150" },
+    { "hours", "47.5" },         { "severity", "'critical" },
+    { "outcome", "'succeeded" }, { "missing", "null" },
+    { "tiny", "1e-05" },         { "neg", "-2" },
+    { "zero", "0.000" },         { "flag", "true" },
 };
 
 static int lookup(void *ctx, const char *name, struct rb_value *v)
@@ -98,7 +100,7 @@ static void test_decimal_exact(void **state)
     assert_int_equal(eval("neg < -1.5"), 1);
     assert_int_equal(eval("-0 == 0"), 1);
     assert_int_equal(eval("zero == 0"), 1);
-    assert_int_equal(eval("tiny > 0 and tiny < 0.0001"), 1);   /* exponent from a driver */
+    assert_int_equal(eval("tiny > 0 and tiny < 0.0001"), 1); /* exponent from a driver */
     assert_int_equal(rb_decimal_cmp("123456789012345678901234567890.01",
                                     "123456789012345678901234567890.009", &c),
                      0);
@@ -125,7 +127,7 @@ static void test_precedence(void **state)
     assert_int_equal(eval("not (1 == 1 and 2 == 2)"), 0);
     assert_int_equal(eval("not not true"), 1);
     assert_int_equal(eval("ratio > 0 and ratio < 0.01 or severity == \"critical\""), 1);
-    assert_int_equal(eval("((users))"), 1);  /* a number alone is true when not zero */
+    assert_int_equal(eval("((users))"), 1); /* a number alone is true when not zero */
     assert_int_equal(eval("zero"), 0);
 }
 
@@ -232,9 +234,12 @@ static void test_names(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_decimal_exact), cmocka_unit_test(test_precedence),
-        cmocka_unit_test(test_strings_and_bools), cmocka_unit_test(test_null_and_unknown),
-        cmocka_unit_test(test_parse_errors), cmocka_unit_test(test_deep_nesting),
+        cmocka_unit_test(test_decimal_exact),
+        cmocka_unit_test(test_precedence),
+        cmocka_unit_test(test_strings_and_bools),
+        cmocka_unit_test(test_null_and_unknown),
+        cmocka_unit_test(test_parse_errors),
+        cmocka_unit_test(test_deep_nesting),
         cmocka_unit_test(test_names),
     };
 

@@ -47,7 +47,8 @@ static const char *path_of(const char *name)
 static int setup(void **state)
 {
     (void)state;
-    snprintf(dir, sizeof(dir), "%s/rb-kubeconfig-XXXXXX", getenv("TMPDIR") != NULL ? getenv("TMPDIR") : "/tmp");
+    snprintf(dir, sizeof(dir), "%s/rb-kubeconfig-XXXXXX",
+             getenv("TMPDIR") != NULL ? getenv("TMPDIR") : "/tmp");
     assert_non_null(mkdtemp(dir));
     unsetenv("KUBECONFIG");
     unsetenv("KUBERNETES_SERVICE_HOST");
@@ -59,8 +60,8 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-    const char *names[] = { "a.yaml", "b.yaml", "bad.yaml", "sa/token", "sa/ca.crt", "sa/namespace",
-                            ".kube/config", NULL };
+    const char *names[] = { "a.yaml",    "b.yaml",       "bad.yaml",     "sa/token",
+                            "sa/ca.crt", "sa/namespace", ".kube/config", NULL };
     size_t i;
 
     (void)state;
@@ -73,9 +74,9 @@ static int teardown(void **state)
 }
 
 /* "hello CA\n" and "client cert\n", "client key\n" in base64 */
-#define CA_B64 "aGVsbG8gQ0EK"
+#define CA_B64   "aGVsbG8gQ0EK"
 #define CERT_B64 "Y2xpZW50IGNlcnQK"
-#define KEY_B64 "Y2xpZW50IGtleQo="
+#define KEY_B64  "Y2xpZW50IGtleQo="
 
 static const char *full_config =
     "apiVersion: v1\n"
@@ -136,7 +137,7 @@ static void test_current_context_with_data(void **state)
     (void)state;
     write_file("a.yaml", full_config);
     assert_int_equal(rb_k8s_config_load(a, path_of("a.yaml"), NULL, &c, &err), 0);
-    assert_string_equal(c.server, "https://10.0.0.1:6443");   /* trailing slash dropped */
+    assert_string_equal(c.server, "https://10.0.0.1:6443"); /* trailing slash dropped */
     assert_string_equal(c.context, "prod");
     assert_string_equal(c.namespace_, "payroll");
     assert_int_equal(c.ca_len, 9);
@@ -226,14 +227,17 @@ static void test_bad_files(void **state)
     assert_non_null(strstr(err.msg, "is not valid YAML"));
     assert_int_equal(rb_k8s_config_load(a, path_of("missing.yaml"), NULL, &c, &err), -1);
     assert_non_null(strstr(err.msg, "unable to read kubeconfig"));
-    write_file("bad.yaml", "current-context: x\ncontexts:\n- name: x\n  context: {cluster: c}\n"
-                           "clusters:\n- name: c\n  cluster: {certificate-authority-data: " CA_B64 "}\n");
+    write_file("bad.yaml",
+               "current-context: x\ncontexts:\n- name: x\n  context: {cluster: c}\n"
+               "clusters:\n- name: c\n  cluster: {certificate-authority-data: " CA_B64 "}\n");
     assert_int_equal(rb_k8s_config_load(a, path_of("bad.yaml"), NULL, &c, &err), -1);
     assert_non_null(strstr(err.msg, "cluster 'c' in kubeconfig"));
     assert_non_null(strstr(err.msg, "has no server"));
-    write_file("bad.yaml", "current-context: x\ncontexts:\n- name: x\n  context: {cluster: c, user: u}\n"
-                           "clusters:\n- name: c\n  cluster: {server: 'https://x', certificate-authority-data: '%%%'}\n"
-                           "users:\n- name: u\n  user: {token: t}\n");
+    write_file("bad.yaml",
+               "current-context: x\ncontexts:\n- name: x\n  context: {cluster: c, user: u}\n"
+               "clusters:\n- name: c\n  cluster: {server: 'https://x', certificate-authority-data: "
+               "'%%%'}\n"
+               "users:\n- name: u\n  user: {token: t}\n");
     assert_int_equal(rb_k8s_config_load(a, path_of("bad.yaml"), NULL, &c, &err), -1);
     assert_non_null(strstr(err.msg, "certificate-authority-data is not valid base64"));
     write_file("bad.yaml", "contexts:\n- name: x\n  context: {cluster: c}\n");
@@ -252,10 +256,12 @@ static void test_kubeconfig_env_list_first_wins(void **state)
     (void)state;
     /* b.yaml comes first: its current-context and its 'lab' cluster win; 'admin' comes from a.yaml */
     write_file("a.yaml", full_config);
-    write_file("b.yaml", "current-context: mine\n"
-                         "clusters:\n- name: lab\n  cluster: {server: 'https://first:1'}\n"
-                         "contexts:\n- name: mine\n  context: {cluster: lab, user: admin, namespace: ns1}\n");
-    snprintf(env, sizeof(env), "%s:%s:%s", path_of("b.yaml"), path_of("not-there.yaml"), path_of("a.yaml"));
+    write_file("b.yaml",
+               "current-context: mine\n"
+               "clusters:\n- name: lab\n  cluster: {server: 'https://first:1'}\n"
+               "contexts:\n- name: mine\n  context: {cluster: lab, user: admin, namespace: ns1}\n");
+    snprintf(env, sizeof(env), "%s:%s:%s", path_of("b.yaml"), path_of("not-there.yaml"),
+             path_of("a.yaml"));
     setenv("KUBECONFIG", env, 1);
     assert_int_equal(rb_k8s_config_load(a, NULL, NULL, &c, &err), 0);
     assert_string_equal(c.context, "mine");
@@ -348,8 +354,10 @@ static void test_paths(void **state)
     (void)state;
     assert_string_equal(rb_k8s_path(a, "payroll", "deployments", "payroll-api", "scale"),
                         "/apis/apps/v1/namespaces/payroll/deployments/payroll-api/scale");
-    assert_string_equal(rb_k8s_path(a, "payroll", "configmaps", NULL, NULL), "/api/v1/namespaces/payroll/configmaps");
-    assert_string_equal(rb_k8s_path(a, "p", "cronjobs", "a b", NULL), "/apis/batch/v1/namespaces/p/cronjobs/a%20b");
+    assert_string_equal(rb_k8s_path(a, "payroll", "configmaps", NULL, NULL),
+                        "/api/v1/namespaces/payroll/configmaps");
+    assert_string_equal(rb_k8s_path(a, "p", "cronjobs", "a b", NULL),
+                        "/apis/batch/v1/namespaces/p/cronjobs/a%20b");
     assert_string_equal(rb_k8s_group("jobs"), "batch");
     assert_string_equal(rb_k8s_group("services"), "");
     assert_null(rb_k8s_group("widgets"));
@@ -378,14 +386,15 @@ static void test_read_only_refuses_writes(void **state)
     assert_non_null(k);
     assert_int_equal(rb_k8s_scale_set(k, "ns", "deployments", "x", 0, &err), -1);
     rb_k8s_stats(k, &req, NULL);
-    assert_int_equal(req, 1);   /* the GET of the scale was tried (port 1: refused) */
+    assert_int_equal(req, 1); /* the GET of the scale was tried (port 1: refused) */
     assert_non_null(strstr(err.msg, "unable to reach 'cluster'"));
-    assert_int_equal(rb_k8s_request(k, "PATCH", "/apis/apps/v1/namespaces/ns/deployments/x/scale", NULL, NULL, NULL,
-                                    NULL, &err), -1);
+    assert_int_equal(rb_k8s_request(k, "PATCH", "/apis/apps/v1/namespaces/ns/deployments/x/scale",
+                                    NULL, NULL, NULL, NULL, &err),
+                     -1);
     assert_non_null(strstr(err.msg, "refusing PATCH"));
     assert_non_null(strstr(err.msg, "read-only"));
     rb_k8s_stats(k, &req, NULL);
-    assert_int_equal(req, 1);   /* the PATCH never went out */
+    assert_int_equal(req, 1); /* the PATCH never went out */
     rb_arena_free(a);
 }
 

@@ -148,7 +148,7 @@ static void test_peek_does_not_refuse_writer(void **state)
             _exit(1);
         if (write(fds[1], "x", 1) != 1)
             _exit(1);
-        usleep(50000);  /* a slow peek: 50 ms */
+        usleep(50000); /* a slow peek: 50 ms */
         _exit(0);
     }
     assert_int_equal(read(fds[0], &c, 1), 1);

@@ -174,8 +174,9 @@ static PGconn *start_fake(struct rb_arena *a, bool endless_copy, pid_t *pid)
     close(ls);
 
     memset(&o, 0, sizeof(o));
-    o.conninfo = rb_sprintf(a, "host=127.0.0.1 port=%d user=u dbname=d sslmode=disable "
-                               "gssencmode=disable",
+    o.conninfo = rb_sprintf(a,
+                            "host=127.0.0.1 port=%d user=u dbname=d sslmode=disable "
+                            "gssencmode=disable",
                             ntohs(sin.sin_port));
     o.label = "stalled";
     c = rb_pg_connect(a, &o, &err);

@@ -46,7 +46,8 @@ static void test_qualified(void **state)
 
     assert_string_equal(rb_pg_quote_qualified(a, "employees"), "\"employees\"");
     assert_string_equal(rb_pg_quote_qualified(a, "public.employees"), "\"public\".\"employees\"");
-    assert_string_equal(rb_pg_quote_qualified(a, "Legacy.PAY_HISTORY"), "\"Legacy\".\"PAY_HISTORY\"");
+    assert_string_equal(rb_pg_quote_qualified(a, "Legacy.PAY_HISTORY"),
+                        "\"Legacy\".\"PAY_HISTORY\"");
     /* A quoted part keeps its dots; "" inside quotes is one quote. */
     assert_string_equal(rb_pg_quote_qualified(a, "\"my.schema\".tbl"), "\"my.schema\".\"tbl\"");
     assert_string_equal(rb_pg_quote_qualified(a, "s.\"a.b\""), "\"s\".\"a.b\"");

@@ -134,7 +134,7 @@ static void test_contract_model(void **state)
     assert_int_equal(rb->decision.matrix[2].severity, RB_SEV_MEDIUM);
     assert_int_equal(rb_expr_eval_bool(rb->decision.matrix[0].when, lookup_signals, NULL, &b, &err),
                      0);
-    assert_false(b);   /* 0.10 > 0.10 */
+    assert_false(b); /* 0.10 > 0.10 */
     assert_int_equal(rb->decision.n_rollback_if, 3);
     assert_string_equal(rb->decision.rollback_if[0].src, "severity == \"critical\"");
     assert_int_equal(
@@ -275,7 +275,7 @@ static void test_check_env(void **state)
     setenv("CHAT_WEBHOOK_URL", "", 1);
     rb_runbook_check_env(rb, &d, false);
     assert_int_equal(d.n_errors, 0);
-    assert_int_equal(d.n_warnings, 5);  /* 2 variables, 3 templates */
+    assert_int_equal(d.n_warnings, 5); /* 2 variables, 3 templates */
     assert_non_null(strstr(printed(&d),
                            "c.yaml:39:19: warning: environment variable 'SMTP_PASSWORD' "
                            "(password_env of target 'mail') is not set\n"
@@ -299,39 +299,38 @@ static const char flow_yaml[] =
     "        target: {table: b, key: [id, k]}, columns: {id: x, k: y, v: z}}]},\n"
     " verify: [{name: c, compare: {table: t}}]}\n";
 
-static const char block_yaml[] =
-    "version: 1\n"
-    "name: block\n"
-    "cutover: 2026-11-01T00:00:00Z\n"
-    "state_dir: ~/rb\n"
-    "targets:\n"
-    "  new:\n"
-    "    driver: postgres\n"
-    "    conninfo: dbname=n\n"
-    "  legacy:\n"
-    "    driver: postgres\n"
-    "    conninfo: dbname=l\n"
-    "sync:\n"
-    "  from: new\n"
-    "  to: legacy\n"
-    "  tables:\n"
-    "    - name: t\n"
-    "      source:\n"
-    "        table: a\n"
-    "        changed_since: c\n"
-    "      target:\n"
-    "        table: b\n"
-    "        key:\n"
-    "          - id\n"
-    "          - k\n"
-    "      columns:\n"
-    "        id: x\n"
-    "        k: y\n"
-    "        v: z\n"
-    "verify:\n"
-    "  - name: c\n"
-    "    compare:\n"
-    "      table: t\n";
+static const char block_yaml[] = "version: 1\n"
+                                 "name: block\n"
+                                 "cutover: 2026-11-01T00:00:00Z\n"
+                                 "state_dir: ~/rb\n"
+                                 "targets:\n"
+                                 "  new:\n"
+                                 "    driver: postgres\n"
+                                 "    conninfo: dbname=n\n"
+                                 "  legacy:\n"
+                                 "    driver: postgres\n"
+                                 "    conninfo: dbname=l\n"
+                                 "sync:\n"
+                                 "  from: new\n"
+                                 "  to: legacy\n"
+                                 "  tables:\n"
+                                 "    - name: t\n"
+                                 "      source:\n"
+                                 "        table: a\n"
+                                 "        changed_since: c\n"
+                                 "      target:\n"
+                                 "        table: b\n"
+                                 "        key:\n"
+                                 "          - id\n"
+                                 "          - k\n"
+                                 "      columns:\n"
+                                 "        id: x\n"
+                                 "        k: y\n"
+                                 "        v: z\n"
+                                 "verify:\n"
+                                 "  - name: c\n"
+                                 "    compare:\n"
+                                 "      table: t\n";
 
 static void test_flow_equals_block(void **state)
 {
@@ -370,21 +369,20 @@ static void test_all_problems_one_pass(void **state)
 {
     struct rb_arena *a = *state;
     struct rb_diags d;
-    const char *yaml =
-        "version: 1\n"
-        "name: x\n"
-        "cutover: 2026-11-01\n"
-        "state_dir: /tmp/x\n"
-        "targets:\n"
-        "  new: {driver: postgres, conninfo: a}\n"
-        "  mail: {driver: smtp, url: 'smtp://m', from: a@b}\n"
-        "sync: {from: mail, to: new, tables: []}\n"
-        "decision:\n"
-        "  rollback_if: ['severity == \"critical\" or affected > 3']\n"
-        "verify:\n"
-        "  - {name: a, compare: {table: nope}}\n"
-        "  - {name: a, run: [true]}\n"
-        "restor: []\n";
+    const char *yaml = "version: 1\n"
+                       "name: x\n"
+                       "cutover: 2026-11-01\n"
+                       "state_dir: /tmp/x\n"
+                       "targets:\n"
+                       "  new: {driver: postgres, conninfo: a}\n"
+                       "  mail: {driver: smtp, url: 'smtp://m', from: a@b}\n"
+                       "sync: {from: mail, to: new, tables: []}\n"
+                       "decision:\n"
+                       "  rollback_if: ['severity == \"critical\" or affected > 3']\n"
+                       "verify:\n"
+                       "  - {name: a, compare: {table: nope}}\n"
+                       "  - {name: a, run: [true]}\n"
+                       "restor: []\n";
 
     assert_null(load_str(a, yaml, &d));
     assert_int_equal(d.n_errors, 6);
@@ -443,17 +441,16 @@ static void test_expression_columns(void **state)
 {
     struct rb_arena *a = *state;
     struct rb_diags d;
-    const char *yaml =
-        "version: 1\nname: x\ncutover: 2026-11-01T00:00:00Z\nstate_dir: /x\n"
-        "targets: {new: {driver: postgres, conninfo: a}}\n"
-        "signals: {ratio: {target: new, sql: select 1}}\n"
-        "decision:\n"
-        "  matrix:\n"
-        "    - {scenario: s, when: ratio >> 1, severity: high}\n"
-        "  rollback_if:\n"
-        "    - \"ratio > 0.1 and (ratio < 2\"\n"
-        "    - 'severity = \"high\"'\n"
-        "    - ratio > 1 and ratoi < 3\n";
+    const char *yaml = "version: 1\nname: x\ncutover: 2026-11-01T00:00:00Z\nstate_dir: /x\n"
+                       "targets: {new: {driver: postgres, conninfo: a}}\n"
+                       "signals: {ratio: {target: new, sql: select 1}}\n"
+                       "decision:\n"
+                       "  matrix:\n"
+                       "    - {scenario: s, when: ratio >> 1, severity: high}\n"
+                       "  rollback_if:\n"
+                       "    - \"ratio > 0.1 and (ratio < 2\"\n"
+                       "    - 'severity = \"high\"'\n"
+                       "    - ratio > 1 and ratoi < 3\n";
 
     assert_null(load_str(a, yaml, &d));
     assert_string_equal(

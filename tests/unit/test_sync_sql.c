@@ -76,29 +76,38 @@ static void test_quoted_names(void **state)
     st.t = &t;
     rb_sync_build_sql(&f->run, &st);
 
-    assert_string_equal(st.copy_out_sql,
+    assert_string_equal(
+        st.copy_out_sql,
         "COPY (SELECT (\"ID\") AS \"Id\", (upper(\"select\")) AS \"Order\", amount AS \"amount\" "
-        "FROM \"Src Schema\".\"Pay-Record\" WHERE \"Changed At\" >= '2026-11-01T00:00:00Z'::timestamptz "
+        "FROM \"Src Schema\".\"Pay-Record\" WHERE \"Changed At\" >= "
+        "'2026-11-01T00:00:00Z'::timestamptz "
         "AND (status = 'completed')) TO STDOUT");
-    assert_string_equal(st.count_sql,
-        "SELECT count(*) FROM \"Src Schema\".\"Pay-Record\" WHERE \"Changed At\" >= "
-        "'2026-11-01T00:00:00Z'::timestamptz AND (status = 'completed')");
-    assert_string_equal(st.null_count_sql,
+    assert_string_equal(
+        st.count_sql, "SELECT count(*) FROM \"Src Schema\".\"Pay-Record\" WHERE \"Changed At\" >= "
+                      "'2026-11-01T00:00:00Z'::timestamptz AND (status = 'completed')");
+    assert_string_equal(
+        st.null_count_sql,
         "SELECT count(*) FROM \"Src Schema\".\"Pay-Record\" WHERE \"Changed At\" IS NULL "
         "AND (status = 'completed')");
-    assert_string_equal(st.stage_sql,
-        "CREATE TEMP TABLE rollbackctl_stage ON COMMIT DROP AS SELECT \"Id\", \"Order\", \"amount\" "
-        "FROM \"LEGACY\".\"PAY.RECORD\" WITH NO DATA");
-    assert_string_equal(st.copy_in_sql, "COPY pg_temp.rollbackctl_stage (\"Id\", \"Order\", \"amount\") FROM STDIN");
+    assert_string_equal(st.stage_sql, "CREATE TEMP TABLE rollbackctl_stage ON COMMIT DROP AS "
+                                      "SELECT \"Id\", \"Order\", \"amount\" "
+                                      "FROM \"LEGACY\".\"PAY.RECORD\" WITH NO DATA");
+    assert_string_equal(
+        st.copy_in_sql,
+        "COPY pg_temp.rollbackctl_stage (\"Id\", \"Order\", \"amount\") FROM STDIN");
     assert_string_equal(st.upsert_sql,
-        "WITH upsert AS (INSERT INTO \"LEGACY\".\"PAY.RECORD\" AS t (\"Id\", \"Order\", \"amount\") "
-        "SELECT \"Id\", \"Order\", \"amount\" FROM pg_temp.rollbackctl_stage "
-        "ON CONFLICT (\"Id\") DO UPDATE SET \"Order\" = EXCLUDED.\"Order\", \"amount\" = EXCLUDED.\"amount\" "
-        "WHERE (t.\"Order\", t.\"amount\") IS DISTINCT FROM (EXCLUDED.\"Order\", EXCLUDED.\"amount\") "
-        "RETURNING (t.xmax = 0) AS inserted) "
-        "SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM upsert");
-    assert_string_equal(st.dup_sql,
-        "SELECT \"Id\"::text, count(*) FROM pg_temp.rollbackctl_stage GROUP BY \"Id\" HAVING count(*) > 1 LIMIT 1");
+                        "WITH upsert AS (INSERT INTO \"LEGACY\".\"PAY.RECORD\" AS t (\"Id\", "
+                        "\"Order\", \"amount\") "
+                        "SELECT \"Id\", \"Order\", \"amount\" FROM pg_temp.rollbackctl_stage "
+                        "ON CONFLICT (\"Id\") DO UPDATE SET \"Order\" = EXCLUDED.\"Order\", "
+                        "\"amount\" = EXCLUDED.\"amount\" "
+                        "WHERE (t.\"Order\", t.\"amount\") IS DISTINCT FROM (EXCLUDED.\"Order\", "
+                        "EXCLUDED.\"amount\") "
+                        "RETURNING (t.xmax = 0) AS inserted) "
+                        "SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT "
+                        "inserted) FROM upsert");
+    assert_string_equal(st.dup_sql, "SELECT \"Id\"::text, count(*) FROM pg_temp.rollbackctl_stage "
+                                    "GROUP BY \"Id\" HAVING count(*) > 1 LIMIT 1");
     assert_non_null(strstr(st.lock_sql, "pg_advisory_lock(1380074324, 1)"));
 }
 
@@ -127,18 +136,22 @@ static void test_all_key_columns(void **state)
     st.t = &t;
     rb_sync_build_sql(&f->run, &st);
 
-    assert_string_equal(st.copy_out_sql,
+    assert_string_equal(
+        st.copy_out_sql,
         "COPY (SELECT employee_id AS \"emp_id\", plan_code AS \"plan\" FROM \"benefits\" "
         "WHERE \"updated_at\" >= '2026-11-01T00:00:00Z'::timestamptz) TO STDOUT");
-    assert_string_equal(st.upsert_sql,
-        "WITH upsert AS (INSERT INTO \"enrolment\" AS t (\"emp_id\", \"plan\") SELECT \"emp_id\", \"plan\" "
-        "FROM pg_temp.rollbackctl_stage ON CONFLICT (\"emp_id\", \"plan\") DO NOTHING RETURNING true AS inserted) "
-        "SELECT count(*), 0 FROM upsert");
-    assert_string_equal(st.dup_sql,
+    assert_string_equal(st.upsert_sql, "WITH upsert AS (INSERT INTO \"enrolment\" AS t "
+                                       "(\"emp_id\", \"plan\") SELECT \"emp_id\", \"plan\" "
+                                       "FROM pg_temp.rollbackctl_stage ON CONFLICT (\"emp_id\", "
+                                       "\"plan\") DO NOTHING RETURNING true AS inserted) "
+                                       "SELECT count(*), 0 FROM upsert");
+    assert_string_equal(
+        st.dup_sql,
         "SELECT \"emp_id\"::text, \"plan\"::text, count(*) FROM pg_temp.rollbackctl_stage "
         "GROUP BY \"emp_id\", \"plan\" HAVING count(*) > 1 LIMIT 1");
     /* a NULL key part never conflicts: the stage refuses it rather than insert it every run */
-    assert_string_equal(st.stage_keys_sql,
+    assert_string_equal(
+        st.stage_keys_sql,
         "ALTER TABLE pg_temp.rollbackctl_stage ALTER COLUMN \"emp_id\" SET NOT NULL, "
         "ALTER COLUMN \"plan\" SET NOT NULL");
 }
