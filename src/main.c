@@ -152,6 +152,7 @@ int main(int argc, char **argv)
     int nrest = 0, i, rc = 0, want_help = 0, no_color = 0;
     const char *env;
 
+    rb_memory_init();
     memset(&ctx, 0, sizeof(ctx));
     ctx.out = stdout;
     ctx.diag = stderr;

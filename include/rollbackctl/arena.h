@@ -32,4 +32,10 @@ void *rb_arena_on_free(struct rb_arena *a, void (*fn)(void *), void *ptr);
 /* Run a registered cleanup now and forget it (e.g. close a connection early). */
 void rb_arena_run_cleanup(struct rb_arena *a, void *handle);
 
+/*
+ * Process-wide allocation setup, once at start: cJSON allocates through the same aborting
+ * allocator as the arena (out of memory ends the process with a message, never a NULL).
+ */
+void rb_memory_init(void);
+
 #endif

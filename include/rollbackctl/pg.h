@@ -15,6 +15,7 @@
 #include <libpq-fe.h>
 
 #include "rollbackctl/arena.h"
+#include "rollbackctl/clock.h"
 #include "rollbackctl/err.h"
 
 struct rb_run;
@@ -89,8 +90,5 @@ const char *rb_pg_quote_ident(struct rb_arena *a, const char *name);
 /* Qualified name: "schema.table" split on the first unquoted dot and each part quoted. */
 const char *rb_pg_quote_qualified(struct rb_arena *a, const char *name);
 const char *rb_pg_quote_literal(struct rb_arena *a, const char *s);
-
-/* Monotonic clock in milliseconds. */
-int64_t rb_now_ms(void);
 
 #endif

@@ -12,6 +12,7 @@
 
 #include <curl/curl.h>
 
+#include "rollbackctl/clock.h"
 #include "rollbackctl/buf.h"
 #include "rollbackctl/runbook.h"
 
@@ -27,14 +28,6 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userdata)
     room = s->buf.len < RB_HTTP_BODY_MAX ? RB_HTTP_BODY_MAX - s->buf.len : 0;
     rb_buf_add(&s->buf, data, n < room ? n : room);
     return n; /* keep reading (and dropping) so the status is still reported */
-}
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 const char *rb_http_redact_url(struct rb_arena *a, const char *url)
@@ -103,9 +96,9 @@ int rb_http_do(struct rb_arena *a, const struct rb_http_request *req, struct rb_
     hdrs = curl_slist_append(hdrs, "Expect:");
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
 
-    start = mono_ms();
+    start = rb_now_ms();
     rc = curl_easy_perform(h);
-    res->duration_ms = mono_ms() - start;
+    res->duration_ms = rb_now_ms() - start;
     if (rc != CURLE_OK) {
         const char *url = rb_http_redact_url(a, req->url);
         char dur[32];

@@ -19,6 +19,7 @@
 
 #include <curl/curl.h>
 
+#include "rollbackctl/clock.h"
 #include "rollbackctl/buf.h"
 #include "rollbackctl/run.h"
 #include "rollbackctl/runbook.h"
@@ -241,21 +242,13 @@ struct rb_k8s *rb_k8s_target(struct rb_run *run, const char *target, struct rb_e
 
 /* ---- requests ---------------------------------------------------------------------------------- */
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Sleep, waking early (returning -1) when SIGINT/SIGTERM arrived. */
 static int pause_ms(int64_t ms)
 {
-    int64_t end = mono_ms() + ms;
+    int64_t end = rb_now_ms() + ms;
 
-    while (mono_ms() < end) {
-        int64_t left = end - mono_ms();
+    while (rb_now_ms() < end) {
+        int64_t left = end - rb_now_ms();
         struct timespec ts;
 
         if (rb_interrupted())

@@ -35,14 +35,6 @@ static const char read_only_sql[] = "SET default_transaction_read_only = on";
 /* How long we keep draining a cancelled query before giving the connection up. */
 #define RB_PG_CANCEL_GRACE_MS 5000
 
-int64_t rb_now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* libpq messages end with a newline and may span lines; make them one line for our messages. */
 static void one_line(char *dst, size_t dstlen, const char *src)
 {
@@ -390,6 +382,7 @@ static int next_result(PGconn *c, int64_t deadline_ms, PGresult **out, struct rb
 {
     char msg[RB_ERR_MSG_MAX];
 
+    *out = NULL; /* also on failure: callers at -O3 must not see an unset result */
     while (PQisBusy(c)) {
         if (rb_pg_wait(c, false, deadline_ms, err) < 0)
             return -1;

@@ -25,6 +25,7 @@
 
 #include <openssl/rand.h>
 
+#include "rollbackctl/clock.h"
 #include "rollbackctl/dns_wire.h"
 
 #define RESEND_MS 1000
@@ -38,14 +39,6 @@ struct conn {
     bool has_key;
     const char *zone;
 };
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static const char *fmt_ms(int64_t ms, char *out, size_t n)
 {
@@ -112,7 +105,7 @@ static uint16_t new_id(void)
     unsigned char r[2] = { 0, 0 };
 
     if (RAND_bytes(r, 2) != 1)
-        r[0] = (unsigned char)(mono_ms() & 0xff), r[1] = (unsigned char)(getpid() & 0xff);
+        r[0] = (unsigned char)(rb_now_ms() & 0xff), r[1] = (unsigned char)(getpid() & 0xff);
     return (uint16_t)((r[0] << 8) | r[1]);
 }
 
@@ -137,7 +130,7 @@ static int wait_fd(int fd, short events, int64_t deadline)
 {
     for (;;) {
         struct pollfd p = { .fd = fd, .events = events };
-        int64_t left = deadline - mono_ms();
+        int64_t left = deadline - rb_now_ms();
         int r;
 
         if (left <= 0)
@@ -226,7 +219,7 @@ ioerr:
 static int exchange(const struct conn *c, const struct rb_buf *q, struct rb_buf *resp,
                     struct rb_err *err)
 {
-    int64_t deadline = mono_ms() + c->timeout_ms, next_send = 0;
+    int64_t deadline = rb_now_ms() + c->timeout_ms, next_send = 0;
     uint16_t id = (uint16_t)(((uint8_t)q->data[0] << 8) | (uint8_t)q->data[1]);
     bool refused = false;
     uint8_t buf[65535];
@@ -243,7 +236,7 @@ static int exchange(const struct conn *c, const struct rb_buf *q, struct rb_buf 
                        strerror(e));
     }
     for (;;) {
-        int64_t now = mono_ms(), wait_until;
+        int64_t now = rb_now_ms(), wait_until;
         ssize_t n;
         int r;
 
@@ -265,7 +258,7 @@ static int exchange(const struct conn *c, const struct rb_buf *q, struct rb_buf 
             if (errno == ECONNREFUSED) {
                 /* Nothing listening (yet): try again shortly rather than at once. */
                 refused = true;
-                next_send = mono_ms() + 200;
+                next_send = rb_now_ms() + 200;
             }
             continue;
         }

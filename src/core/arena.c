@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 #define RB_ARENA_BLOCK 16384
 
 struct rb_block {
@@ -36,6 +38,19 @@ static void *rb_xmalloc(size_t n)
         abort();
     }
     return p;
+}
+
+/* cJSON's allocator: the aborting one, so no NULL from cJSON can reach strlen() or a tree walk. */
+static void *json_malloc(size_t n)
+{
+    return rb_xmalloc(n == 0 ? 1 : n);
+}
+
+void rb_memory_init(void)
+{
+    cJSON_Hooks hooks = { json_malloc, free };
+
+    cJSON_InitHooks(&hooks);
 }
 
 struct rb_arena *rb_arena_new(void)

@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "rollbackctl/clock.h"
 #include "rollbackctl/buf.h"
 #include "rollbackctl/runbook.h"
 
@@ -34,14 +35,6 @@ extern char **environ;
 #define KILL_GRACE_MS 2000
 /* Without a pidfd we look for the child's exit this often. */
 #define EXIT_TICK_MS 20
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static size_t env_name_len(const char *kv)
 {
@@ -210,7 +203,7 @@ int rb_child_run(struct rb_arena *a, const char *const *argv, const char *const 
         sigaction(SIGCHLD, &dfl, NULL);
     }
 
-    start = mono_ms();
+    start = rb_now_ms();
     rc = posix_spawnp(&pid, argv[0], &fa, &attr, (char *const *)argv, build_env(a, env_extra));
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&attr);
@@ -231,7 +224,7 @@ int rb_child_run(struct rb_arena *a, const char *const *argv, const char *const 
     while (!reaped) {
         struct pollfd pfd[3];
         nfds_t n = 0;
-        int64_t now = mono_ms(), wait_ms;
+        int64_t now = rb_now_ms(), wait_ms;
         pid_t w;
 
         w = waitpid(pid, &wstatus, WNOHANG);
@@ -275,7 +268,7 @@ int rb_child_run(struct rb_arena *a, const char *const *argv, const char *const 
          * still gets the SIGKILL at the end of the grace period. To the group only: the pid itself
          * is reaped (a live group keeps its id from being reused).
          */
-        while (kill_at != 0 && mono_ms() < kill_at && kill(-pid, 0) == 0) {
+        while (kill_at != 0 && rb_now_ms() < kill_at && kill(-pid, 0) == 0) {
             struct timespec tick = { 0, EXIT_TICK_MS * 1000000L };
 
             nanosleep(&tick, NULL);
@@ -298,7 +291,7 @@ int rb_child_run(struct rb_arena *a, const char *const *argv, const char *const 
     if (chld_ignored)
         sigaction(SIGCHLD, &old_chld, NULL);
 
-    res->duration_ms = mono_ms() - start;
+    res->duration_ms = rb_now_ms() - start;
     res->exited = WIFEXITED(wstatus);
     res->status = res->exited ? WEXITSTATUS(wstatus) : -1;
     res->signal = WIFSIGNALED(wstatus) ? WTERMSIG(wstatus) : 0;

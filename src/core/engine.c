@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "rollbackctl/clock.h"
 #include "rollbackctl/output.h"
 #include "rollbackctl/phases.h"
 
@@ -187,12 +188,9 @@ static const char *replay_state(const struct rb_run *run, const char *action)
     return cJSON_IsString(s) ? s->valuestring : NULL;
 }
 
-static double elapsed_s(const struct timespec *t0)
+static double elapsed_s(int64_t t0_us)
 {
-    struct timespec t1;
-
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+    return (double)(rb_now_us() - t0_us) / 1e6;
 }
 
 /*
@@ -222,7 +220,7 @@ static int apply_action(struct rb_run *run, struct rb_action *act, struct rb_err
 {
     struct rb_ctx *ctx = run->ctx;
     const char *state = replay_state(run, act->name);
-    struct timespec t0;
+    int64_t t0;
     struct rb_err aerr = RB_ERR_INIT;
     cJSON *d;
     int rc;
@@ -258,10 +256,10 @@ static int apply_action(struct rb_run *run, struct rb_action *act, struct rb_err
     if (rc < 0)
         return -2;
     rb_info(ctx, "  %s: %s", act->name, act->summary);
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    t0 = rb_now_us();
     rc = act->apply != NULL ? act->apply(run, act, &aerr) : 0;
     if (rc == 0) {
-        double s = elapsed_s(&t0);
+        double s = elapsed_s(t0);
         cJSON *res = act->result != NULL ? cJSON_Duplicate(act->result, 1) : cJSON_CreateObject();
 
         /* The engine's clock is the one journaled: it covers the whole apply. */
@@ -283,7 +281,7 @@ static int apply_action(struct rb_run *run, struct rb_action *act, struct rb_err
         cJSON_AddStringToObject(d, "hint", aerr.hint);
     if (act->pos.line > 0)
         cJSON_AddNumberToObject(d, "line", act->pos.line);
-    cJSON_AddNumberToObject(d, "duration_ms", (double)(long long)(elapsed_s(&t0) * 1000.0));
+    cJSON_AddNumberToObject(d, "duration_ms", (double)(long long)(elapsed_s(t0) * 1000.0));
     if (act->result != NULL)
         cJSON_AddItemToObject(d, "result", cJSON_Duplicate(act->result, 1));
     rc = rb_journal_append(&run->journal, act->phase, act->name, "failed", d, err);

@@ -12,6 +12,8 @@ int rb_verrf(struct rb_err *err, enum rb_err_class cls, const char *fmt, va_list
         return -1;
     err->cls = cls;
     err->hint[0] = '\0';
+    err->kind = RB_K_OTHER;
+    err->sqlstate[0] = '\0';
     vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
     return -1;
 }
@@ -65,11 +67,20 @@ int rb_err_wrap(struct rb_err *err, const char *fmt, ...)
     return -1;
 }
 
+int rb_err_kind(struct rb_err *err, enum rb_err_kind kind)
+{
+    if (err != NULL)
+        err->kind = kind;
+    return -1;
+}
+
 void rb_err_clear(struct rb_err *err)
 {
     err->cls = RB_E_NONE;
     err->msg[0] = '\0';
     err->hint[0] = '\0';
+    err->kind = RB_K_OTHER;
+    err->sqlstate[0] = '\0';
 }
 
 int rb_err_exit_code(enum rb_err_class cls)

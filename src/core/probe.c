@@ -12,17 +12,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "rollbackctl/clock.h"
 #include "rollbackctl/child.h"
 #include "rollbackctl/http.h"
 #include "rollbackctl/pg.h"
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int probe_sql(struct rb_run *run, const struct rb_probe *p, const char **why,
                      struct rb_err *err)
@@ -126,7 +119,7 @@ int rb_probe_eval(struct rb_run *run, const struct rb_probe *p, int attempts_ove
 {
     int attempts =
         attempts_override > 0 ? attempts_override : (p->retry.attempts > 0 ? p->retry.attempts : 1);
-    int64_t start = mono_ms();
+    int64_t start = rb_now_ms();
 
     memset(res, 0, sizeof(*res));
     for (int k = 1; k <= attempts; k++) {
@@ -142,7 +135,7 @@ int rb_probe_eval(struct rb_run *run, const struct rb_probe *p, int attempts_ove
         if (k < attempts && p->retry.interval_ms > 0)
             sleep_ms(p->retry.interval_ms);
     }
-    res->duration_ms = mono_ms() - start;
+    res->duration_ms = rb_now_ms() - start;
     return 0;
 }
 
