@@ -28,4 +28,11 @@ const char *rb_driver_names(void);
 const struct rb_driver *rb_driver_at(size_t i); /* NULL past the end */
 const char *rb_target_kind_name(enum rb_target_kind k);
 
+/*
+ * Unit tests only: put ops (fakes) in the row of driver name, so phases reach them through the
+ * same lookup as the real adapter. Returns the ops that were there (to put back), NULL when no
+ * such driver.
+ */
+const void *rb_driver_override_ops(const char *name, const void *ops);
+
 #endif

@@ -33,7 +33,8 @@ static const char *const smtp_optional[] = { "username_env", "password_env", "ti
 static const char *const webhook_optional[] = { "url", "url_env", "timeout", NULL };
 static const char *const webhook_one_of[] = { "url", "url_env", NULL };
 
-static const struct rb_driver drivers[] = {
+/* Not const: rb_driver_override_ops() lets a unit test put fake ops in a row. */
+static struct rb_driver drivers[] = {
     { "postgres", RB_TARGET_DB, pg_required, pg_optional, NULL, &rb_pg_ops },
     { "kubernetes", RB_TARGET_CLUSTER, NULL, k8s_optional, NULL, &rb_k8s_ops },
     { "exec", RB_TARGET_DNS, dns_exec_required, dns_exec_optional, NULL, &rb_dns_exec_ops },
@@ -53,6 +54,19 @@ const struct rb_driver *rb_driver_lookup(const char *name)
     for (i = 0; i < sizeof(drivers) / sizeof(drivers[0]); i++)
         if (strcmp(drivers[i].name, name) == 0)
             return &drivers[i];
+    return NULL;
+}
+
+const void *rb_driver_override_ops(const char *name, const void *ops)
+{
+    for (size_t i = 0; i < sizeof(drivers) / sizeof(drivers[0]); i++) {
+        if (strcmp(drivers[i].name, name) == 0) {
+            const void *was = drivers[i].ops;
+
+            drivers[i].ops = ops;
+            return was;
+        }
+    }
     return NULL;
 }
 
