@@ -331,6 +331,14 @@ void rb_diags_print(const struct rb_diags *d, FILE *out);
 const struct rb_diag **rb_diags_sorted(const struct rb_diags *d);
 
 /*
+ * The slug an action id is made of: lowercase ASCII letters and digits, each run of other
+ * characters one '-', none at either end ("Start API" -> "start-api"). A restore step's action is
+ * "restore/<slug>", a check's "verify/<slug>": from the name alone, so that editing the runbook
+ * between attempts renames no other step. The loader refuses two names of a list with one slug.
+ */
+const char *rb_name_slug(struct rb_arena *a, const char *name);
+
+/*
  * Load and check a runbook. Returns the model (arena-owned) or NULL when it has errors; either way
  * every problem found is in diags. A missing or unreadable file is one error at 0:0.
  */
