@@ -286,6 +286,7 @@ struct rb_runbook {
     const char *cutover_src; /* as written, RFC 3339 */
     time_t cutover;          /* UTC seconds */
     const char *state_dir;   /* `~` expanded */
+    char sha256[65];         /* of the bytes the loader read (hex): journaled, compared on resume */
 
     struct rb_target *targets;
     size_t n_targets;
