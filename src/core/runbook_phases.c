@@ -83,8 +83,10 @@ static void ld_names_add(struct ld *l, struct ld_names *nm, const char *what, co
     }
     /* verify/report is the action that writes the verification report */
     if (slug != NULL && strcmp(nm->id_prefix, "verify") == 0 && strcmp(slug, "report") == 0) {
-        ld_err(l, at, "%s '%s' would have the action id 'verify/report' of the verification report; "
-                      "rename it", what, name);
+        ld_err(l, at,
+               "%s '%s' would have the action id 'verify/report' of the verification report; "
+               "rename it",
+               what, name);
         return;
     }
     nm->names[nm->n] = name;

@@ -412,8 +412,7 @@ int rb_restore_plan(struct rb_run *run, struct rb_err *err)
         else
             idem = RB_ONCE; /* an arbitrary command or statement, and nothing to look at */
         act = rb_run_add_action(
-            run, "restore",
-            rb_sprintf(run->arena, "restore/%s", rb_name_slug(run->arena, s->name)),
+            run, "restore", rb_sprintf(run->arena, "restore/%s", rb_name_slug(run->arena, s->name)),
             step_summary(run, s), idem, apply_step, st);
         act->pos = s->pos;
         plan_detail(run, act, s);
