@@ -1,5 +1,6 @@
 /*
- * engine.c - the phase table and the one loop that plans and applies actions, journaling each step.
+ * engine.c - the phase table and the one loop that plans and applies actions, journaling each
+ * step.
  *
  * The engine alone moves the cursor: "started" is journaled before an action is applied and
  * "done"/"failed" after, so after a crash the journal says exactly which action was in flight.

@@ -91,7 +91,7 @@ int rb_run_begin(struct rb_ctx *ctx, const struct rb_runbook *rb, const struct r
                  struct rb_run **out, struct rb_err *err)
 {
     struct rb_run *run = rb_run_new(ctx, rb, RB_MODE_EXECUTE);
-    struct rb_lock_holder stale;
+    struct rb_lock_holder stale = { 0 };
     bool took_over = false;
     cJSON *d;
 
@@ -283,7 +283,7 @@ int rb_run_resume(struct rb_ctx *ctx, const struct rb_runbook *rb, const char *r
                   struct rb_run **out, struct rb_err *err)
 {
     struct rb_run *run;
-    struct rb_lock_holder stale;
+    struct rb_lock_holder stale = { 0 };
     struct rb_journal_log log;
     bool took_over = false;
     int rc;
