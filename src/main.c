@@ -15,38 +15,36 @@
 #include "rollbackctl/err.h"
 #include "rollbackctl/output.h"
 
-#define RB_CMD_NEEDS_RUNBOOK 0x1u
-
+/* Each command loads the runbook itself: after checking its arguments (a usage error is reported
+ * before a runbook problem), and with or without the environment checks it needs. */
 struct rb_cmd {
     const char *name;
     rb_cmd_fn run;
-    unsigned flags;
     const char *usage; /* arguments after the command name */
     const char *summary;
     const char *help; /* the command's own options, one per line */
 };
 
 static const struct rb_cmd commands[] = {
-    { "validate", rb_cmd_validate, RB_CMD_NEEDS_RUNBOOK, "[--strict]",
+    { "validate", rb_cmd_validate, "[--strict]",
       "check the runbook; FILE:LINE:COL: message per problem",
       "  --strict          unset _env variables and unreadable templates are errors, not "
       "warnings\n" },
-    { "plan", rb_cmd_plan, RB_CMD_NEEDS_RUNBOOK,
-      "[--reason R] [--severity S] [--signals FILE] [--offline]",
+    { "plan", rb_cmd_plan, "[--reason R] [--severity S] [--signals FILE] [--offline]",
       "every action execute would take, with nothing changed anywhere",
       "  --reason R        the reason, as execute would record it\n"
       "  --severity S      critical|high|medium|low instead of the decision matrix\n"
       "  --signals FILE    JSON object of signal values that override or add to the runbook's\n"
       "  --offline         contact no target: no row counts, current values or permission "
       "checks\n" },
-    { "prepare", rb_cmd_prepare, RB_CMD_NEEDS_RUNBOOK, "[--junit FILE]",
+    { "prepare", rb_cmd_prepare, "[--junit FILE]",
       "readiness checks + rollback assets (nightly CI)",
       "  --junit FILE      also write the results as JUnit XML\n" },
-    { "assess", rb_cmd_assess, RB_CMD_NEEDS_RUNBOOK, "[--severity S] [--signals FILE]",
+    { "assess", rb_cmd_assess, "[--severity S] [--signals FILE]",
       "evaluate the decision matrix and say whether rollback is warranted",
       "  --severity S      critical|high|medium|low instead of the decision matrix\n"
       "  --signals FILE    JSON object of signal values\n" },
-    { "execute", rb_cmd_execute, RB_CMD_NEEDS_RUNBOOK,
+    { "execute", rb_cmd_execute,
       "--reason R [--severity S] [--signals FILE] [--dry-run] [--yes] [--force]",
       "the whole rollback",
       "  --reason R        why (required; recorded in the journal and the report)\n"
@@ -55,23 +53,23 @@ static const struct rb_cmd commands[] = {
       "  --dry-run         the same as plan: print every action, change nothing\n"
       "  --yes             do not ask for confirmation (needed when stdin is not a terminal)\n"
       "  --force           go on even when the assessment says no rollback is warranted\n" },
-    { "approve", rb_cmd_approve, RB_CMD_NEEDS_RUNBOOK, "RUN_ID [--comment C]",
+    { "approve", rb_cmd_approve, "RUN_ID [--comment C]",
       "add your approval to a run waiting for approvals",
       "  --comment C       recorded with the approval\n" },
-    { "deny", rb_cmd_deny, RB_CMD_NEEDS_RUNBOOK, "RUN_ID --comment C", "refuse it",
+    { "deny", rb_cmd_deny, "RUN_ID --comment C", "refuse it",
       "  --comment C       why (required)\n" },
-    { "resume", rb_cmd_resume, RB_CMD_NEEDS_RUNBOOK, "[RUN_ID]",
+    { "resume", rb_cmd_resume, "[RUN_ID]",
       "continue an interrupted or failed run from its journal (default: the latest run)", "" },
-    { "status", rb_cmd_status, RB_CMD_NEEDS_RUNBOOK, "[RUN_ID]",
+    { "status", rb_cmd_status, "[RUN_ID]",
       "where a run stands: phase, step, timings, waiting for what (default: the latest run)", "" },
-    { "verify", rb_cmd_verify, RB_CMD_NEEDS_RUNBOOK, "",
+    { "verify", rb_cmd_verify, "",
       "run the verify checks now, on their own; exit 0 all pass, 1 any fails", "" },
-    { "gaps", rb_cmd_gaps, RB_CMD_NEEDS_RUNBOOK, "[--table NAME] [--csv]",
+    { "gaps", rb_cmd_gaps, "[--table NAME] [--csv]",
       "rows changed in new since cutover that legacy lacks or holds differently, with the action "
       "each needs",
       "  --table NAME      only this sync table\n"
       "  --csv             comma-separated output\n" },
-    { "report", rb_cmd_report, RB_CMD_NEEDS_RUNBOOK, "[RUN_ID] [--format md|json]",
+    { "report", rb_cmd_report, "[RUN_ID] [--format md|json]",
       "post-rollback report: timeline, metrics, verification, post-mortem skeleton",
       "  --format md|json  report format (default md)\n" },
 };

@@ -27,7 +27,7 @@ char *rb_strndup(struct rb_arena *a, const char *s, size_t n);
 char *rb_sprintf(struct rb_arena *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 char *rb_vsprintf(struct rb_arena *a, const char *fmt, va_list ap);
 
-/* Register fn(ptr) to run when the arena is freed. Returns a handle for rb_arena_cancel(). */
+/* Register fn(ptr) to run when the arena is freed. Returns a handle for rb_arena_run_cleanup(). */
 void *rb_arena_on_free(struct rb_arena *a, void (*fn)(void *), void *ptr);
 /* Run a registered cleanup now and forget it (e.g. close a connection early). */
 void rb_arena_run_cleanup(struct rb_arena *a, void *handle);

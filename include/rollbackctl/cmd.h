@@ -33,4 +33,11 @@ int rb_cmd_report(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *err)
 struct rb_runbook;
 const struct rb_runbook *rb_cmd_load_runbook(struct rb_ctx *ctx, int need_env, struct rb_err *err);
 
+/*
+ * Print how a run that execute or resume drove ended (rc, and err when rc < 0): its outcome line,
+ * or with -o json one document with its actions' results and facts. Returns rc.
+ */
+struct rb_run;
+int rb_cmd_show_run(struct rb_ctx *ctx, const struct rb_run *run, int rc, const struct rb_err *err);
+
 #endif

@@ -1,10 +1,11 @@
 /*
- * engine.h - the phase table and the loop that walks it.
+ * engine.h - the phase table and the one loop that walks it.
  *
  * Phases run in one fixed order (assess, approve, freeze, sync, restore, verify, communicate).
  * For each phase the engine asks it to plan, then applies its actions one by one, journaling
  * "started" before and "done"/"failed" after each. Phase code never writes the journal itself
- * except through rb_run_progress()/rb_run_fact_set().
+ * except through rb_run_progress()/rb_run_fact_set(). The run-level lines around these (who
+ * started the run, resumed it, how it finished) are lifecycle.h's.
  */
 #ifndef ROLLBACKCTL_ENGINE_H
 #define ROLLBACKCTL_ENGINE_H
@@ -19,9 +20,6 @@ struct rb_phase {
     int (*plan)(struct rb_run *run, struct rb_err *err);
 };
 
-const struct rb_phase *rb_phase_table(size_t *n);
-const struct rb_phase *rb_phase_lookup(const char *name);
-
 /* Plan every phase and print the actions (plan / execute --dry-run). */
 int rb_engine_plan(struct rb_run *run, struct rb_err *err);
 
@@ -31,6 +29,14 @@ int rb_engine_plan(struct rb_run *run, struct rb_err *err);
  * its idem allows. Sets run->outcome.
  */
 int rb_engine_execute(struct rb_run *run, struct rb_err *err);
+
+/*
+ * Plan and apply one phase of a check run (RB_MODE_CHECK, rb_run_new_check: `rollbackctl
+ * verify`) through the same loop, journaling nothing and printing no per-action result lines: the
+ * command shows its own report. A failing non-critical action (a check) lets the others run and
+ * sets run->partial; a critical one or an interruption stops it (-1 with err).
+ */
+int rb_engine_check(struct rb_run *run, const char *phase, struct rb_err *err);
 
 /*
  * Build run->replay from a journal: for each action name, {"state": "done"|"failed"|"started",

@@ -19,10 +19,12 @@
 #include "rollbackctl/ctx.h"
 #include "rollbackctl/err.h"
 #include "rollbackctl/journal.h"
+#include "rollbackctl/lock.h"
 #include "rollbackctl/runbook.h"
 
 struct rb_run;
 struct rb_action;
+struct rb_phase;
 
 enum rb_idem {
     RB_IDEMPOTENT = 1, /* applying twice has the effect of applying once */
@@ -51,7 +53,7 @@ struct rb_action {
 enum rb_mode {
     RB_MODE_PLAN = 1, /* plan / execute --dry-run: read-only handles, nothing applied */
     RB_MODE_EXECUTE,  /* execute / resume */
-    RB_MODE_CHECK,    /* verify / gaps / assess run outside the engine, read-only */
+    RB_MODE_CHECK,    /* verify (rb_engine_check), gaps, assess: read-only, nothing journaled */
 };
 
 struct rb_run {
@@ -76,6 +78,7 @@ struct rb_run {
     const char *run_dir;       /* state_dir/runs/<run_id> */
     const char *assets_dir;    /* run_dir/assets (0700), created on first use */
     struct rb_journal journal; /* fd -1 in PLAN/CHECK modes */
+    struct rb_lock lock;       /* the state_dir lock, held from rb_run_begin/resume to finish */
 
     struct rb_action **actions;
     size_t n_actions, cap_actions;
@@ -86,6 +89,10 @@ struct rb_run {
 
     struct rb_handle *handles; /* open adapter handles, by target name */
     cJSON *replay;             /* resume: actions done before, by name -> done data */
+
+    /* The phases the engine walks; NULL: the canonical seven. Unit tests set fake ones. */
+    const struct rb_phase *phases;
+    size_t n_phases;
 };
 
 /*

@@ -286,6 +286,7 @@ struct rb_runbook {
     const char *cutover_src; /* as written, RFC 3339 */
     time_t cutover;          /* UTC seconds */
     const char *state_dir;   /* `~` expanded */
+    char sha256[65];         /* of the bytes the loader read (hex): journaled, compared on resume */
 
     struct rb_target *targets;
     size_t n_targets;
@@ -329,6 +330,14 @@ void rb_diag_add(struct rb_diags *d, enum rb_diag_level lvl, struct rb_pos pos, 
 void rb_diags_print(const struct rb_diags *d, FILE *out);
 /* The diagnostics in print order (by position, stable); arena-owned array of d->n pointers. */
 const struct rb_diag **rb_diags_sorted(const struct rb_diags *d);
+
+/*
+ * The slug an action id is made of: lowercase ASCII letters and digits, each run of other
+ * characters one '-', none at either end ("Start API" -> "start-api"). A restore step's action is
+ * "restore/<slug>", a check's "verify/<slug>": from the name alone, so that editing the runbook
+ * between attempts renames no other step. The loader refuses two names of a list with one slug.
+ */
+const char *rb_name_slug(struct rb_arena *a, const char *name);
 
 /*
  * Load and check a runbook. Returns the model (arena-owned) or NULL when it has errors; either way

@@ -1,6 +1,6 @@
 /*
- * runs.h - the runs kept under state_dir/runs/: listing them, summarising a journal, and
- * driving a run from lock to last journal line (shared by execute and resume).
+ * runs.h - the runs kept under state_dir/runs/: listing them and summarising a journal.
+ * Beginning, resuming and finishing a run are lifecycle.h's.
  */
 #ifndef ROLLBACKCTL_RUNS_H
 #define ROLLBACKCTL_RUNS_H
@@ -9,9 +9,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "rollbackctl/arena.h"
 #include "rollbackctl/journal.h"
-#include "rollbackctl/lock.h"
-#include "rollbackctl/run.h"
 
 /* Run ids under state_dir/runs, oldest first (ids sort by time). Arena-owned. */
 int rb_runs_list(struct rb_arena *a, const char *state_dir, const char ***ids, size_t *n,
@@ -27,18 +26,7 @@ cJSON *rb_runs_summarize(const struct rb_journal_log *log);
 /* True when a summarised run may be resumed (not finished, or finished failed/interrupted/partial). */
 int rb_runs_resumable(const cJSON *summary);
 
-/*
- * Apply the run (journal open, lock held), then journal run_finished, release the lock and print
- * the outcome (text or JSON). Returns 0 when the run succeeded.
- */
-int rb_runs_drive(struct rb_run *run, struct rb_lock *lock, struct rb_err *err);
-
 /* Run folder of an id: state_dir/runs/<id>. Arena-owned. */
 const char *rb_runs_dir_of(struct rb_arena *a, const char *state_dir, const char *run_id);
-
-/* "user@host" of whoever runs this process. Arena-owned. */
-const char *rb_initiated_by(struct rb_arena *a);
-/* Journal that the lock of a dead holder was taken over (and warn). */
-int rb_journal_takeover(struct rb_run *run, const struct rb_lock_holder *stale, struct rb_err *err);
 
 #endif

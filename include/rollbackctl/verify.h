@@ -1,12 +1,12 @@
 /*
  * verify.h - the verification report the verify phase builds, shared with `rollbackctl verify`.
  *
- * rb_verify_plan() (phases.h) plans one action per check ("verify/<n>-<name>") and a last action
- * "verify/report". Once every check has a result, the report is rebuilt (after each check, so a
- * check re-run by resume updates it): verification.json and verification.txt in the run folder
- * (when the run has one) and the run fact "verification" = "passed" or "failed". A failing check
- * is a non-critical failed action, so the other checks still run; the engine turns the "failed"
- * fact into a failed run (exit 1).
+ * rb_verify_plan() (phases.h) plans one action per check ("verify/<slug of its name>",
+ * rb_name_slug) and a last action "verify/report". Once every check has a result, the report is
+ * rebuilt (after each check, so a check re-run by resume updates it): verification.json and
+ * verification.txt in the run folder (when the run has one) and the run fact "verification" =
+ * "passed" or "failed". A failing check is a non-critical failed action, so the other checks still
+ * run; the engine turns the "failed" fact into a failed run (exit 1).
  */
 #ifndef ROLLBACKCTL_VERIFY_H
 #define ROLLBACKCTL_VERIFY_H

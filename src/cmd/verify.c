@@ -2,15 +2,16 @@
  * verify.c - `rollbackctl verify`: the runbook's verify checks, now, outside any run.
  *
  * For an operator who fixed something by hand, or did a rollback by hand: the same checks the
- * verify phase runs, on read-only sessions, with the same report (text, or -o json). Exit 0 when
- * every check passes, 1 when any fails; nothing is written anywhere.
+ * verify phase runs, through the engine in a check run (read-only sessions, nothing journaled),
+ * with the same report (text, or -o json). Exit 0 when every check passes, 1 when any fails;
+ * nothing is written anywhere.
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "rollbackctl/cmd.h"
+#include "rollbackctl/engine.h"
 #include "rollbackctl/output.h"
-#include "rollbackctl/phases.h"
 #include "rollbackctl/run.h"
 #include "rollbackctl/verify.h"
 
@@ -35,23 +36,9 @@ int rb_cmd_verify(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *err)
         return rb_err_hint(err, "add checks under 'verify:' (see docs/runbook.md)");
     }
     run = rb_run_new_check(ctx, rb);
-    if (rb_verify_plan(run, err) < 0)
+    /* the engine's loop, in a check run: nothing journaled, the report below is the result */
+    if (rb_engine_check(run, "verify", err) < 0)
         return -1;
-    for (size_t i = 0; i < run->n_actions; i++) {
-        struct rb_action *act = run->actions[i];
-        struct rb_err aerr = RB_ERR_INIT;
-
-        if (rb_interrupted())
-            return rb_errf(err, RB_E_INTERRUPTED, "interrupted before '%s'", act->name);
-        rb_info(ctx, "%s: %s", act->name, act->summary);
-        if (act->apply(run, act, &aerr) < 0) {
-            if (act->critical || aerr.cls == RB_E_INTERRUPTED) {
-                *err = aerr;
-                return -1;
-            }
-            rb_verbose(ctx, "  %s", aerr.msg);
-        }
-    }
     if ((rep = rb_verify_report(run)) == NULL)
         return rb_errf(err, RB_E_FAILED, "no verification report was built");
     if (ctx->output == RB_OUTPUT_JSON) {

@@ -1,10 +1,12 @@
 /*
- * engine.c - the phase table and the loop that plans and applies actions, journaling each step.
+ * engine.c - the phase table and the one loop that plans and applies actions, journaling each
+ * step.
  *
  * The engine alone moves the cursor: "started" is journaled before an action is applied and
  * "done"/"failed" after, so after a crash the journal says exactly which action was in flight.
  * Resume re-plans (planning is deterministic for the same runbook and options), skips what the
  * journal says is done, and re-applies the in-flight action only if it declared itself safe to.
+ * A check run (`rollbackctl verify`) goes through the same loop and journals nothing.
  */
 #include "rollbackctl/engine.h"
 
@@ -18,7 +20,7 @@
 
 /* One phase a line, in canonical order. */
 /* clang-format off */
-static const struct rb_phase phases[] = {
+static const struct rb_phase canonical_phases[] = {
     { "assess", rb_assess_plan },
     { "approve", rb_approve_plan },
     { "freeze", rb_freeze_plan },
@@ -29,20 +31,24 @@ static const struct rb_phase phases[] = {
 };
 /* clang-format on */
 
-const struct rb_phase *rb_phase_table(size_t *n)
+/* The phases a run walks: its own table when it has one (unit tests), else the canonical one. */
+static const struct rb_phase *phases_of(const struct rb_run *run, size_t *n)
 {
-    *n = sizeof(phases) / sizeof(phases[0]);
-    return phases;
+    if (run->phases != NULL) {
+        *n = run->n_phases;
+        return run->phases;
+    }
+    *n = sizeof(canonical_phases) / sizeof(canonical_phases[0]);
+    return canonical_phases;
 }
 
-const struct rb_phase *rb_phase_lookup(const char *name)
+/* A check run records nothing: only execute and resume have a journal to write. */
+static int journal(struct rb_run *run, const char *phase, const char *action, const char *event,
+                   const cJSON *data, struct rb_err *err)
 {
-    size_t i;
-
-    for (i = 0; i < sizeof(phases) / sizeof(phases[0]); i++)
-        if (strcmp(phases[i].name, name) == 0)
-            return &phases[i];
-    return NULL;
+    if (run->mode != RB_MODE_EXECUTE)
+        return 0;
+    return rb_journal_append(&run->journal, phase, action, event, data, err);
 }
 
 static const char *idem_name(enum rb_idem idem)
@@ -76,7 +82,8 @@ static void print_detail(FILE *out, const char *detail, const char *indent)
 int rb_engine_plan(struct rb_run *run, struct rb_err *err)
 {
     struct rb_ctx *ctx = run->ctx;
-    size_t i, k, first, shown = 0;
+    size_t i, k, first, n, shown = 0;
+    const struct rb_phase *phases = phases_of(run, &n);
     cJSON *doc = NULL, *arr = NULL;
 
     if (ctx->output == RB_OUTPUT_JSON) {
@@ -90,7 +97,7 @@ int rb_engine_plan(struct rb_run *run, struct rb_err *err)
                 run->rb->name, run->offline ? " offline" : "", run->rb->cutover_src,
                 rb_c_reset(ctx));
     }
-    for (i = 0; i < sizeof(phases) / sizeof(phases[0]); i++) {
+    for (i = 0; i < n; i++) {
         first = run->n_actions;
         if (phases[i].plan(run, err) < 0) {
             cJSON_Delete(doc);
@@ -161,9 +168,9 @@ int rb_engine_replay(struct rb_run *run, const struct rb_journal_log *log, struc
             cJSON_AddItemToObject(run->replay, e->action, st);
         }
         if (strcmp(e->event, "started") == 0 || strcmp(e->event, "done") == 0 ||
-            strcmp(e->event, "failed") == 0 || strcmp(e->event, "skipped") == 0) {
+            strcmp(e->event, "failed") == 0) {
             cJSON_ReplaceItemInObjectCaseSensitive(st, "state", cJSON_CreateString(e->event));
-            if (strcmp(e->event, "done") == 0 || strcmp(e->event, "skipped") == 0) {
+            if (strcmp(e->event, "done") == 0) {
                 cJSON_DeleteItemFromObjectCaseSensitive(st, "result");
                 cJSON_AddItemToObject(st, "result", cJSON_Duplicate(e->data, 1));
             }
@@ -195,10 +202,15 @@ static double elapsed_s(int64_t t0_us)
 
 /*
  * Where the per-action "done"/"FAILED" lines go: stdout in text mode (they are the result people
- * read), stderr with -o json, where stdout carries exactly one JSON document (NULL with -q).
+ * read), stderr with -o json, where stdout carries exactly one JSON document (NULL with -q). A
+ * check run has none: its command shows a report of its own.
  */
-static FILE *action_line_stream(const struct rb_ctx *ctx)
+static FILE *action_line_stream(const struct rb_run *run)
 {
+    const struct rb_ctx *ctx = run->ctx;
+
+    if (run->mode != RB_MODE_EXECUTE)
+        return NULL;
     if (ctx->output != RB_OUTPUT_JSON)
         return ctx->out;
     return ctx->verbosity < 0 ? NULL : ctx->diag;
@@ -225,7 +237,7 @@ static int apply_action(struct rb_run *run, struct rb_action *act, struct rb_err
     cJSON *d;
     int rc;
 
-    if (state != NULL && (strcmp(state, "done") == 0 || strcmp(state, "skipped") == 0)) {
+    if (state != NULL && strcmp(state, "done") == 0) {
         rb_info(ctx, "  %s: already done in an earlier attempt, not applied again", act->name);
         return 0;
     }
@@ -251,11 +263,12 @@ static int apply_action(struct rb_run *run, struct rb_action *act, struct rb_err
     d = cJSON_CreateObject();
     cJSON_AddStringToObject(d, "summary", act->summary);
     cJSON_AddStringToObject(d, "idempotency", idem_name(act->idem));
-    rc = rb_journal_append(&run->journal, act->phase, act->name, "started", d, err);
+    rc = journal(run, act->phase, act->name, "started", d, err);
     cJSON_Delete(d);
     if (rc < 0)
         return -2;
-    rb_info(ctx, "  %s: %s", act->name, act->summary);
+    /* indented under its phase's heading; a check run has no headings */
+    rb_info(ctx, "%s%s: %s", run->mode == RB_MODE_EXECUTE ? "  " : "", act->name, act->summary);
     t0 = rb_now_us();
     rc = act->apply != NULL ? act->apply(run, act, &aerr) : 0;
     if (rc == 0) {
@@ -265,12 +278,12 @@ static int apply_action(struct rb_run *run, struct rb_action *act, struct rb_err
         /* The engine's clock is the one journaled: it covers the whole apply. */
         cJSON_DeleteItemFromObjectCaseSensitive(res, "duration_ms");
         cJSON_AddNumberToObject(res, "duration_ms", (double)(long long)(s * 1000.0));
-        rc = rb_journal_append(&run->journal, act->phase, act->name, "done", res, err);
+        rc = journal(run, act->phase, act->name, "done", res, err);
         cJSON_Delete(res);
         if (rc < 0)
             return -2;
-        if (action_line_stream(ctx) != NULL)
-            fprintf(action_line_stream(ctx), "%sdone%s    %-40s %6.2fs%s%s\n", rb_c_green(ctx),
+        if (action_line_stream(run) != NULL)
+            fprintf(action_line_stream(run), "%sdone%s    %-40s %6.2fs%s%s\n", rb_c_green(ctx),
                     rb_c_reset(ctx), act->name, s, result_message(act) != NULL ? "  " : "",
                     result_message(act) != NULL ? result_message(act) : "");
         return 0;
@@ -284,42 +297,47 @@ static int apply_action(struct rb_run *run, struct rb_action *act, struct rb_err
     cJSON_AddNumberToObject(d, "duration_ms", (double)(long long)(elapsed_s(t0) * 1000.0));
     if (act->result != NULL)
         cJSON_AddItemToObject(d, "result", cJSON_Duplicate(act->result, 1));
-    rc = rb_journal_append(&run->journal, act->phase, act->name, "failed", d, err);
+    rc = journal(run, act->phase, act->name, "failed", d, err);
     cJSON_Delete(d);
     if (rc < 0)
         return -2;
-    if (action_line_stream(ctx) != NULL)
-        fprintf(action_line_stream(ctx), "%sFAILED%s  %-40s %s\n", rb_c_red(ctx), rb_c_reset(ctx),
+    if (action_line_stream(run) != NULL)
+        fprintf(action_line_stream(run), "%sFAILED%s  %-40s %s\n", rb_c_red(ctx), rb_c_reset(ctx),
                 act->name, aerr.msg);
     *err = aerr;
     if (err->cls == RB_E_NONE)
         err->cls = RB_E_FAILED;
-    if (act->pos.line > 0 && strstr(err->msg, run->rb->path) == NULL)
-        rb_err_wrap(err, "%s:%d: %s", run->rb->path, act->pos.line, act->name);
     return -1;
 }
 
-int rb_engine_execute(struct rb_run *run, struct rb_err *err)
+/*
+ * Plan and apply each phase of the table in turn. A non-critical action that fails (RB_E_FAILED)
+ * makes the run partial and the next action goes on; any other failure stops the run with
+ * run->outcome set.
+ */
+static int walk(struct rb_run *run, const struct rb_phase *phases, size_t n, struct rb_err *err)
 {
+    bool execute = run->mode == RB_MODE_EXECUTE;
     size_t i, k, first;
     cJSON *d;
 
-    for (i = 0; i < sizeof(phases) / sizeof(phases[0]); i++) {
+    for (i = 0; i < n; i++) {
         first = run->n_actions;
         if (phases[i].plan(run, err) < 0) {
             struct rb_err jerr = RB_ERR_INIT;
 
             d = cJSON_CreateObject();
             cJSON_AddStringToObject(d, "error", err->msg);
-            rb_journal_append(&run->journal, phases[i].name, "", "phase_failed", d, &jerr);
+            journal(run, phases[i].name, "", "phase_failed", d, &jerr);
             cJSON_Delete(d);
             run->outcome = err->cls == RB_E_DECLINED ? "declined" : "failed";
             return rb_err_wrap(err, "unable to plan phase '%s'", phases[i].name);
         }
         if (run->n_actions == first)
             continue;
-        rb_info(run->ctx, "%s%s%s", rb_c_bold(run->ctx), phases[i].name, rb_c_reset(run->ctx));
-        if (rb_journal_append(&run->journal, phases[i].name, "", "phase_started", NULL, err) < 0) {
+        if (execute)
+            rb_info(run->ctx, "%s%s%s", rb_c_bold(run->ctx), phases[i].name, rb_c_reset(run->ctx));
+        if (journal(run, phases[i].name, "", "phase_started", NULL, err) < 0) {
             run->outcome = "failed";
             return -1;
         }
@@ -329,7 +347,9 @@ int rb_engine_execute(struct rb_run *run, struct rb_err *err)
 
             if (rb_interrupted()) {
                 run->outcome = "interrupted";
-                rb_journal_append(&run->journal, phases[i].name, "", "interrupted", NULL, err);
+                if (!execute) /* nothing to continue: a check run is simply run again */
+                    return rb_errf(err, RB_E_INTERRUPTED, "interrupted before '%s'", act->name);
+                journal(run, phases[i].name, "", "interrupted", NULL, err);
                 rb_errf(err, RB_E_INTERRUPTED, "interrupted before '%s'; the run can be continued",
                         act->name);
                 return rb_err_hint(err, "rollbackctl resume %s", run->run_id);
@@ -342,20 +362,35 @@ int rb_engine_execute(struct rb_run *run, struct rb_err *err)
             if (arc < 0) {
                 if (err->cls == RB_E_FAILED && !act->critical) {
                     run->partial = true;
+                    if (!execute) /* execute printed its FAILED line already */
+                        rb_verbose(run->ctx, "  %s", err->msg);
                     rb_err_clear(err);
                     continue;
                 }
+                /* The runbook line the action came from; `verify` reports its checks by name. */
+                if (execute && act->pos.line > 0 && strstr(err->msg, run->rb->path) == NULL)
+                    rb_err_wrap(err, "%s:%d: %s", run->rb->path, act->pos.line, act->name);
                 run->outcome = err->cls == RB_E_DECLINED      ? "declined"
                                : err->cls == RB_E_INTERRUPTED ? "interrupted"
                                                               : "failed";
                 return -1;
             }
         }
-        if (rb_journal_append(&run->journal, phases[i].name, "", "phase_done", NULL, err) < 0) {
+        if (journal(run, phases[i].name, "", "phase_done", NULL, err) < 0) {
             run->outcome = "failed";
             return -1;
         }
     }
+    return 0;
+}
+
+int rb_engine_execute(struct rb_run *run, struct rb_err *err)
+{
+    size_t n;
+    const struct rb_phase *phases = phases_of(run, &n);
+
+    if (walk(run, phases, n, err) < 0)
+        return -1;
     if (rb_interrupted()) {
         /* The signal came during the last action: it finished, and so did the run. */
         rb_info(run->ctx, "signal received after the last action; the run is complete");
@@ -370,6 +405,23 @@ int rb_engine_execute(struct rb_run *run, struct rb_err *err)
                            run->run_id);
         }
     }
+    run->outcome = run->partial ? "partial" : "succeeded";
+    return 0;
+}
+
+int rb_engine_check(struct rb_run *run, const char *phase, struct rb_err *err)
+{
+    size_t i, n;
+    const struct rb_phase *phases = phases_of(run, &n);
+
+    if (run->mode != RB_MODE_CHECK)
+        return rb_errf(err, RB_E_FAILED, "a check of phase '%s' needs a check run", phase);
+    for (i = 0; i < n && strcmp(phases[i].name, phase) != 0; i++)
+        ;
+    if (i == n)
+        return rb_errf(err, RB_E_FAILED, "no phase named '%s'", phase);
+    if (walk(run, &phases[i], 1, err) < 0)
+        return -1;
     run->outcome = run->partial ? "partial" : "succeeded";
     return 0;
 }

@@ -59,6 +59,7 @@ struct rb_run *rb_run_new(struct rb_ctx *ctx, const struct rb_runbook *rb, enum 
     run->mode = mode;
     run->read_only = mode != RB_MODE_EXECUTE;
     run->journal.fd = -1;
+    run->lock = (struct rb_lock)RB_LOCK_INIT;
     run->state_dir = rb != NULL ? rb->state_dir : NULL;
     run->facts = cJSON_CreateObject();
     rb_arena_on_free(ctx->arena, free_json, run->facts);

@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rollbackctl/fsutil.h"
+
 static const char *const sev_names[] = { "critical", "high", "medium", "low", NULL };
 static const char *const impact_names[] = { "high", "medium", "low", NULL };
 static const char *const action_names[] = { "rollback", "evaluate", "fix_then_rollback",
@@ -584,6 +586,7 @@ struct rb_runbook *rb_runbook_load_buffer(struct rb_arena *a, const char *path, 
 
     rb->path = rb_strdup(a, path != NULL ? path : "runbook.yaml");
     rb->dir = dir_of(a, rb->path);
+    rb_sha256_hex(data, len, rb->sha256);
     for (int i = 0; i < 5; i++)
         rb->approval.required[i] = -1;
     root = yn_parse(a, data, len, diags);

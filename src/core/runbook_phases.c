@@ -14,38 +14,83 @@
 
 #define DB_BIT RB_KIND_BIT(RB_TARGET_DB)
 
-/* Report a second use of a name in a list; first_line of the earlier one. */
 /*
  * Names seen so far in one list (restore steps, checks, messages), so that a duplicate is reported
- * at its own line with the line of the first.
+ * at its own line with the line of the first. A list whose names become action ids (id_prefix
+ * "restore" or "verify") also refuses two names with one slug ("Start API", "start-api"): resume
+ * finds an action by its id, and two steps with one id would share one journal record.
  */
 struct ld_names {
+    const char *id_prefix; /* "restore", "verify", or NULL: the names make no action ids */
     const char **names;
+    const char **slugs;
     struct rb_pos *poss;
     size_t n;
 };
 
-static void ld_names_init(struct ld *l, struct ld_names *nm, size_t cap)
+static void ld_names_init(struct ld *l, struct ld_names *nm, size_t cap, const char *id_prefix)
 {
+    nm->id_prefix = id_prefix;
     nm->names = rb_new_array(l->a, const char *, cap + 1);
+    nm->slugs = rb_new_array(l->a, const char *, cap + 1);
     nm->poss = rb_new_array(l->a, struct rb_pos, cap + 1);
     nm->n = 0;
+}
+
+const char *rb_name_slug(struct rb_arena *a, const char *name)
+{
+    char *out = rb_strdup(a, name);
+    size_t o = 0;
+
+    for (const char *p = name; *p != '\0'; p++) {
+        if (isalnum((unsigned char)*p))
+            out[o++] = (char)tolower((unsigned char)*p);
+        else if (o > 0 && out[o - 1] != '-')
+            out[o++] = '-';
+    }
+    while (o > 0 && out[o - 1] == '-')
+        o--;
+    out[o] = '\0';
+    return out;
 }
 
 /* Report name if already seen; otherwise remember it. NULL names (already reported) are skipped. */
 static void ld_names_add(struct ld *l, struct ld_names *nm, const char *what, const char *name,
                          struct rb_pos at, struct rb_pos first)
 {
+    const char *slug;
     size_t i;
 
     if (name == NULL)
         return;
-    for (i = 0; i < nm->n; i++)
+    slug = nm->id_prefix != NULL ? rb_name_slug(l->a, name) : NULL;
+    for (i = 0; i < nm->n; i++) {
         if (strcmp(nm->names[i], name) == 0) {
             ld_err(l, at, "duplicate %s '%s' (first at line %d)", what, name, nm->poss[i].line);
             return;
         }
+        if (slug != NULL && strcmp(nm->slugs[i], slug) == 0) {
+            ld_err(l, at,
+                   "%s '%s' and '%s' (line %d) would both have the action id '%s/%s'; rename one",
+                   what, name, nm->names[i], nm->poss[i].line, nm->id_prefix, slug);
+            return;
+        }
+    }
+    if (slug != NULL && slug[0] == '\0') {
+        ld_err(l, at, "%s '%s' needs a letter or digit in its name (its action id is made of them)",
+               what, name);
+        return;
+    }
+    /* verify/report is the action that writes the verification report */
+    if (slug != NULL && strcmp(nm->id_prefix, "verify") == 0 && strcmp(slug, "report") == 0) {
+        ld_err(l, at,
+               "%s '%s' would have the action id 'verify/report' of the verification report; "
+               "rename it",
+               what, name);
+        return;
+    }
     nm->names[nm->n] = name;
+    nm->slugs[nm->n] = slug;
     nm->poss[nm->n++] = first;
 }
 
@@ -437,7 +482,7 @@ void ld_restore(struct ld *l, const struct yn *n)
     if (!ld_is_seq(l, n, "restore"))
         return;
     l->rb->restore = rb_new_array(l->a, struct rb_restore_step, n->n + 1);
-    ld_names_init(l, &names, n->n);
+    ld_names_init(l, &names, n->n, "restore");
     for (i = 0; i < n->n; i++) {
         struct rb_restore_step *s = &l->rb->restore[l->rb->n_restore];
 
@@ -582,7 +627,7 @@ void ld_verify(struct ld *l, const struct yn *n)
     if (!ld_is_seq(l, n, "verify"))
         return;
     l->rb->checks = rb_new_array(l->a, struct rb_check, n->n + 1);
-    ld_names_init(l, &names, n->n);
+    ld_names_init(l, &names, n->n, "verify");
     for (i = 0; i < n->n; i++) {
         struct rb_check *c = &l->rb->checks[l->rb->n_checks];
 
@@ -614,7 +659,7 @@ void ld_communicate(struct ld *l, const struct yn *n)
     if (!ld_is_seq(l, n, "communicate"))
         return;
     l->rb->messages = rb_new_array(l->a, struct rb_message, n->n + 1);
-    ld_names_init(l, &names, n->n);
+    ld_names_init(l, &names, n->n, NULL);
     for (i = 0; i < n->n; i++) {
         const struct yn *it = n->items[i];
         struct rb_message *m = &l->rb->messages[l->rb->n_messages];

@@ -1,7 +1,7 @@
 /*
  * restore.c - the restore phase: bring the legacy system back, one verified step at a time.
  *
- * One action per runbook step ("restore/<n>-<slug>"), in order. A step does one thing (run an
+ * One action per runbook step ("restore/<slug of its name>", rb_name_slug), in order. A step does one thing (run an
  * argv, a SQL statement in its own transaction, a DNS change, a scale) and may carry a `verify:`
  * probe. Applying a step with a verify looks first: when the probe already passes, the step is
  * skipped and journaled as already done. That makes a rerun or a resume harmless even for
@@ -14,45 +14,21 @@
  */
 #include "rollbackctl/phases.h"
 
-#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "rollbackctl/child.h"
 #include "rollbackctl/dns.h"
 #include "rollbackctl/http.h"
+#include "rollbackctl/kubernetes.h"
 #include "rollbackctl/pg.h"
 #include "rollbackctl/probe.h"
-
-/* The kubernetes adapter lands separately; until it does, scale steps fail with "not built yet". */
-#if __has_include("rollbackctl/kubernetes.h")
-#include "rollbackctl/kubernetes.h"
-#define RB_HAVE_K8S 1
-#endif
 
 #define SQL_STEP_TIMEOUT_MS (30LL * 60 * 1000)
 
 struct rstep {
     const struct rb_restore_step *s;
-    size_t n;
 };
-
-static const char *slug(struct rb_arena *a, const char *name)
-{
-    char *out = rb_strdup(a, name != NULL ? name : "step");
-    size_t o = 0;
-
-    for (const char *p = name != NULL ? name : "step"; *p != '\0'; p++) {
-        if (isalnum((unsigned char)*p))
-            out[o++] = (char)tolower((unsigned char)*p);
-        else if (o > 0 && out[o - 1] != '-')
-            out[o++] = '-';
-    }
-    while (o > 0 && out[o - 1] == '-')
-        o--;
-    out[o] = '\0';
-    return out;
-}
 
 static bool name_typed(const char *type)
 {
@@ -134,7 +110,6 @@ static void plan_dns(struct rb_run *run, struct rb_action *act, const struct rb_
 static void plan_scale(struct rb_run *run, struct rb_action *act, const struct rb_restore_step *s)
 {
     const char *ns = s->namespace_, *now = "";
-#ifdef RB_HAVE_K8S
     struct rb_err err = RB_ERR_INIT;
 
     if (!run->offline && run->mode == RB_MODE_PLAN) {
@@ -148,7 +123,6 @@ static void plan_scale(struct rb_run *run, struct rb_action *act, const struct r
         else
             now = rb_sprintf(run->arena, "%d -> ", cur);
     }
-#endif
     rb_action_detailf(act, "scale deployment '%s'%s%s%s via '%s': %s%d replicas\n", s->deployment,
                       ns ? " in namespace '" : "", ns ? ns : "", ns ? "'" : "", s->target, now,
                       s->replicas);
@@ -324,7 +298,6 @@ static int do_dns(struct rb_run *run, struct rb_action *act, const struct rb_res
 static int do_scale(struct rb_run *run, struct rb_action *act, const struct rb_restore_step *s,
                     cJSON *res, const char **msg, struct rb_err *err)
 {
-#ifdef RB_HAVE_K8S
     struct rb_k8s *k = rb_k8s_target(run, s->target, err);
     const char *ns;
     int before = -1;
@@ -354,20 +327,6 @@ static int do_scale(struct rb_run *run, struct rb_action *act, const struct rb_r
                ? rb_sprintf(run->arena, "'%s' already at %d replicas", s->deployment, before)
                : rb_sprintf(run->arena, "'%s' scaled %d -> %d", s->deployment, before, s->replicas);
     return 0;
-#else
-    (void)run;
-    (void)act;
-    (void)res;
-    (void)msg;
-    rb_errf(err, RB_E_FAILED,
-            "step '%s': scale steps are not built yet (the kubernetes adapter has not "
-            "landed in this version)",
-            s->name);
-    return rb_err_hint(err,
-                       "scale the deployment by hand (kubectl scale deployment/%s --replicas=%d), "
-                       "then resume",
-                       s->deployment, s->replicas);
-#endif
 }
 
 static int apply_step(struct rb_run *run, struct rb_action *act, struct rb_err *err)
@@ -446,7 +405,6 @@ int rb_restore_plan(struct rb_run *run, struct rb_err *err)
         struct rb_action *act;
 
         st->s = s;
-        st->n = i + 1;
         if (s->verify.kind != RB_PROBE_NONE)
             idem = RB_CHECKS_FIRST;
         else if (s->kind == RB_STEP_DNS || s->kind == RB_STEP_SCALE)
@@ -454,8 +412,7 @@ int rb_restore_plan(struct rb_run *run, struct rb_err *err)
         else
             idem = RB_ONCE; /* an arbitrary command or statement, and nothing to look at */
         act = rb_run_add_action(
-            run, "restore",
-            rb_sprintf(run->arena, "restore/%zu-%s", st->n, slug(run->arena, s->name)),
+            run, "restore", rb_sprintf(run->arena, "restore/%s", rb_name_slug(run->arena, s->name)),
             step_summary(run, s), idem, apply_step, st);
         act->pos = s->pos;
         plan_detail(run, act, s);

@@ -1,8 +1,8 @@
 /*
  * verify.c - the verify phase: every check of the runbook's `verify:` section, and the report.
  *
- * One action per check ("verify/<n>-<name>"), each only reading, so idempotent; a failing check
- * is a non-critical failure, so the others still run. Whenever every check has a result (from
+ * One action per check ("verify/<slug of its name>", rb_name_slug), each only reading, so
+ * idempotent; a failing check is a non-critical failure, so the others still run. Whenever every check has a result (from
  * this process or, after a resume, from the journal), the report is rebuilt: verification.json
  * and verification.txt in the run folder, and the run fact verification=passed|failed, which
  * the engine turns into a failed run (exit 1). The last action, "verify/report", does the same
@@ -452,21 +452,10 @@ static int apply_check(struct rb_run *run, struct rb_action *act, struct rb_err 
     return rb_errf(err, RB_E_FAILED, "check '%s' failed: %s", chk->name, summary);
 }
 
-static const char *check_action_name(struct rb_arena *a, size_t n, const char *name)
+/* From the name alone, so that an edit of the runbook between attempts renames no other check. */
+static const char *check_action_name(struct rb_arena *a, const char *name)
 {
-    char *slug = rb_strdup(a, name);
-    size_t o = 0;
-
-    for (const char *p = name; *p != '\0'; p++) {
-        if (isalnum((unsigned char)*p))
-            slug[o++] = (char)tolower((unsigned char)*p);
-        else if (o > 0 && slug[o - 1] != '-')
-            slug[o++] = '-';
-    }
-    while (o > 0 && slug[o - 1] == '-')
-        o--;
-    slug[o] = '\0';
-    return rb_sprintf(a, "verify/%zu-%s", n, slug);
+    return rb_sprintf(a, "verify/%s", rb_name_slug(a, name));
 }
 
 /*
@@ -493,7 +482,7 @@ static int publish(struct rb_run *run, struct vstate *vs, bool final, struct rb_
             c = cJSON_Duplicate(vs->results[i], 1);
         } else {
             /* done in an earlier attempt of this run: its result is in the journal */
-            const char *name = check_action_name(run->arena, i + 1, chk->name);
+            const char *name = check_action_name(run->arena, chk->name);
             const cJSON *st = cJSON_GetObjectItemCaseSensitive(run->replay, name);
             const cJSON *state = cJSON_GetObjectItemCaseSensitive(st, "state");
             const cJSON *res = cJSON_GetObjectItemCaseSensitive(st, "result");
@@ -649,7 +638,7 @@ int rb_verify_plan(struct rb_run *run, struct rb_err *err)
         vc->vs = vs;
         vc->i = i;
         vc->chk = &rb->checks[i];
-        act = rb_run_add_action(run, "verify", check_action_name(run->arena, i + 1, vc->chk->name),
+        act = rb_run_add_action(run, "verify", check_action_name(run->arena, vc->chk->name),
                                 check_summary(run, vc->chk), RB_IDEMPOTENT, apply_check, vc);
         act->critical = false; /* a failing check must not stop the others */
         act->pos = vc->chk->pos;

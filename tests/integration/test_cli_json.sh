@@ -33,13 +33,13 @@ rc=0; "$RB_BIN" -f "$RB" -o json execute --reason "json test" --yes >"$T/exec" 2
 assert_eq "1" "$rc" "the failing step fails the run"
 rb_jget "$T/exec" 'd' >/dev/null 2>&1 || rb_fail "execute -o json stdout is not one JSON document: $(cat "$T/exec")"
 assert_eq "failed" "$(rb_jget "$T/exec" 'd["outcome"]')" "execute -o json outcome"
-assert_contains "$(cat "$T/err-exec")" "restore/1-step-one" "the per-action lines went to stderr"
+assert_contains "$(cat "$T/err-exec")" "restore/step-one" "the per-action lines went to stderr"
 
 touch "$T/two-ok"
 "$RB_BIN" -f "$RB" -o json resume >"$T/resume" 2>"$T/err-resume" || { cat "$T/err-resume"; rb_fail "resume failed"; }
 rb_jget "$T/resume" 'd' >/dev/null 2>&1 || rb_fail "resume -o json stdout is not one JSON document: $(cat "$T/resume")"
 assert_eq "succeeded" "$(rb_jget "$T/resume" 'd["outcome"]')" "resume -o json outcome"
-assert_contains "$(cat "$T/err-resume")" "restore/2-step-two" "the per-action lines went to stderr"
+assert_contains "$(cat "$T/err-resume")" "restore/step-two" "the per-action lines went to stderr"
 assert_eq "one two two " "$(tr '\n' ' ' <"$T/log")" "step one once, the failed step again"
 
 "$RB_BIN" -f "$RB" -o json status >"$T/status1" 2>"$T/err1"
@@ -48,7 +48,7 @@ assert_eq "succeeded" "$(rb_jget "$T/status1" 'd["outcome"]')" "status -o json a
 # Text mode keeps the per-action lines on stdout, for people.
 rm -f "$T/two-ok"
 "$RB_BIN" -f "$RB" execute --reason "text" --yes >"$T/text" 2>/dev/null || true
-assert_contains "$(cat "$T/text")" "restore/1-step-one" "text: per-action lines on stdout"
+assert_contains "$(cat "$T/text")" "restore/step-one" "text: per-action lines on stdout"
 # An option missing its value says so (not "unknown option").
 assert_exit 2 "$RB_BIN" -f "$RB" execute --yes --reason
 assert_contains "$RB_ERR" "option '--reason' needs a value"

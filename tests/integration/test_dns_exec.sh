@@ -42,4 +42,4 @@ touch "$T/fail"
 rm -rf "$T/state"
 assert_exit 1 "$RB_BIN" -f "$T/runbook.yaml" execute --reason "exec dns" --yes
 assert_contains "$RB_ERR" "DNS command '$T/update_dns.sh' of target 'dns' exited with status 4: provider: 401 unauthorized"
-assert_contains "$RB_ERR" "runbook.yaml:11: restore/1-point-payroll-dns-at-legacy"
+assert_contains "$RB_ERR" "runbook.yaml:11: restore/point-payroll-dns-at-legacy"

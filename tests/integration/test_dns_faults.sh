@@ -33,7 +33,7 @@ restore:
 YAML
   assert_exit "$2" "$RB_BIN" -f "$T/$1.yaml" execute --reason "dns faults" --yes
   if [[ "$2" != 0 ]]; then
-    assert_contains "$RB_ERR" "$1.yaml:8: restore/1-point-payroll-dns-at-legacy:" "$1: names the line and step"
+    assert_contains "$RB_ERR" "$1.yaml:8: restore/point-payroll-dns-at-legacy:" "$1: names the line and step"
   fi
 }
 

@@ -87,8 +87,8 @@ tsig-keygen -a hmac-sha256 "$RB_TEST_TSIG_KEY_NAME" >"$T/wrong.key"
 runbook "$T/wrongsecret.yaml" "$RB_TEST_DNS_SERVER" "$ZONE" "$T/wrong.key"
 assert_exit 1 "$RB_BIN" -f "$T/wrongsecret.yaml" execute --reason "dns test" --yes
 assert_contains "$RB_ERR" "rejected the signature of TSIG key '$RB_TEST_TSIG_KEY_NAME.' (NOTAUTH/BADSIG)"
-assert_contains "$RB_ERR" "wrongsecret.yaml:13: restore/1-point-payroll-dns-at-legacy" "error names the runbook line and step"
-assert_contains "$RB_ERR" "restore/1-point-payroll-dns-at-legacy"
+assert_contains "$RB_ERR" "wrongsecret.yaml:13: restore/point-payroll-dns-at-legacy" "error names the runbook line and step"
+assert_contains "$RB_ERR" "restore/point-payroll-dns-at-legacy"
 assert_eq "new-app.$ZONE" "$(dig_cname "$NAME")" "record unchanged after BADSIG"
 
 # 5. a key the server does not know: BADKEY.

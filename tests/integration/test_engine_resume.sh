@@ -57,7 +57,7 @@ run_dir=$(ls -d "$T"/state/runs/*)
 journal=$run_dir/journal.jsonl
 assert_contains "$(cat "$journal")" '"event":"lock_takeover"'
 assert_contains "$(cat "$journal")" '"event":"resumed"'
-assert_eq "2" "$(grep -c '"action":"restore/1-' "$journal" | tr -d ' ')" "step one: started + done, once"
+assert_eq "2" "$(grep -c '"action":"restore/step-one"' "$journal" | tr -d ' ')" "step one: started + done, once"
 assert_exit 1 "$RB_BIN" -f "$RB" resume
 
 # 2. SIGTERM: the current action finishes, the run stops before the next one, resume finishes it.

@@ -159,7 +159,7 @@ assert_eq "" "$(cat "$T/log" 2>/dev/null)" "plan ran no command"
 # ---- 1. a failing step stops the run; later steps stay undone -----------------------------------
 touch "$T/broken"
 assert_exit 1 $RB execute --reason "restore test" --yes
-assert_contains "$RB_ERR" "runbook.yaml:23: restore/2-start-application-server: restore step 'Start application server' failed"
+assert_contains "$RB_ERR" "runbook.yaml:23: restore/start-application-server: restore step 'Start application server' failed"
 assert_contains "$RB_ERR" "exited with status 3: payroll-app: cannot bind"
 assert_eq "start-db start-app" "$(paste -sd' ' "$T/log")" "stopped at the failing step"
 assert_eq "t" "$(rb_psql "$DB" 'select true')" "after step 1: the database accepts connections"
@@ -216,7 +216,7 @@ restore:
     run: [touch, $T/never-reached]
 YAML
 assert_exit 1 "$RB_BIN" -f "$T/never.yaml" execute --reason "verify fails" --yes
-assert_contains "$RB_ERR" "never.yaml:8: restore/1-set-mode: restore step 'Set mode' did its work but its verify did not pass after 3 attempts: query returned no rows"
+assert_contains "$RB_ERR" "never.yaml:8: restore/set-mode: restore step 'Set mode' did its work but its verify did not pass after 3 attempts: query returned no rows"
 [[ ! -e "$T/never-reached" ]] && rb_ok "the next step did not run" || rb_fail "the next step ran"
 
 # ---- 5. a failing statement is rolled back and named -------------------------------------------

@@ -57,6 +57,6 @@ assert_eq "0" "$(writes)" "a rerun sent no PATCH"
 
 runbook "$T/missing.yaml" no-such-worker
 assert_exit 1 "$RB_BIN" -f "$T/missing.yaml" execute --reason "scale test" --yes
-assert_contains "$RB_ERR" "missing.yaml:11: restore/1-start-legacy-workers: restore step 'Start legacy workers' failed"
+assert_contains "$RB_ERR" "missing.yaml:11: restore/start-legacy-workers: restore step 'Start legacy workers' failed"
 assert_contains "$RB_ERR" "404"
 assert_contains "$RB_ERR" "no-such-worker"

@@ -42,7 +42,7 @@ verify:
 YAML
 
 assert_exit 0 "$RB_BIN" -f "$RB" plan
-assert_contains "$RB_OUT" "verify/1-mode-active"
+assert_contains "$RB_OUT" "verify/mode-active"
 assert_contains "$RB_OUT" "select value = 'ACTIVE' from system_config"
 assert_contains "$RB_OUT" "verify/report"
 

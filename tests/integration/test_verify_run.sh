@@ -37,12 +37,12 @@ assert_contains "$(cat "$run_dir/verification.txt")" "new 40, legacy 41"
 journal=$run_dir/journal.jsonl
 assert_eq '"failed"' "$(jq -c 'select(.event == "fact" and .data.key == "verification") | .data.value' "$journal" | tail -1)" \
   "fact verification=failed journaled"
-assert_eq failed "$(jq -r 'select(.action == "verify/4-employee-count") | .event' "$journal" | tail -1)" \
+assert_eq failed "$(jq -r 'select(.action == "verify/employee-count") | .event' "$journal" | tail -1)" \
   "the failing check is a failed action"
-assert_eq done "$(jq -r 'select(.action == "verify/5-totals-since-cutover") | .event' "$journal" | tail -1)" \
+assert_eq done "$(jq -r 'select(.action == "verify/totals-since-cutover") | .event' "$journal" | tail -1)" \
   "the check after it still ran"
 assert_eq true "$(jq '.checks[0].passed' "$run_dir/verification.json")" "the sync repaired the missing payment"
-assert_eq 2940 "$(jq -r 'select(.action == "verify/1-synced-payments-match" and .event == "done") | .data.compare.source_rows' "$journal")" \
+assert_eq 2940 "$(jq -r 'select(.action == "verify/synced-payments-match" and .event == "done") | .data.compare.source_rows' "$journal")" \
   "the compare result is journaled"
 
 # an operator fixes legacy by hand and re-checks
@@ -58,7 +58,7 @@ assert_eq passed "$(jq -r .verification "$run_dir/verification.json")" "the repo
 assert_contains "$(cat "$run_dir/verification.txt")" "PASS  Employee count [equal"
 assert_eq '"passed"' "$(jq -c 'select(.event == "fact" and .data.key == "verification") | .data.value' "$journal" | tail -1)" \
   "fact verification=passed journaled on resume"
-assert_eq 1 "$(jq -r 'select(.action == "verify/1-synced-payments-match" and .event == "started") | .seq' "$journal" | wc -l)" \
+assert_eq 1 "$(jq -r 'select(.action == "verify/synced-payments-match" and .event == "started") | .seq' "$journal" | wc -l)" \
   "a passed check is not run again"
 
 # usage errors and a runbook without checks

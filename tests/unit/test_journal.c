@@ -196,7 +196,7 @@ static void test_failed_append_leaves_no_partial_line(void **state)
     lim = old;
     lim.rlim_cur = (rlim_t)st.st_size + 100;
     assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
-    assert_int_equal(rb_journal_append(&j, "restore", "restore/1-x", "done", big, &err), -1);
+    assert_int_equal(rb_journal_append(&j, "restore", "restore/x", "done", big, &err), -1);
     assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
     signal(SIGXFSZ, SIG_DFL);
 

@@ -1,6 +1,7 @@
 /*
  * test_runbook.c - the loader: the model built from the contract runbook, flow and block style,
- * and problems reported all in one pass, sorted, with exact positions.
+ * problems reported all in one pass, sorted, with exact positions, action ids kept unique, and
+ * the hash of the bytes read.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -464,6 +465,49 @@ static void test_expression_columns(void **state)
         "you mean 'ratio'?\n");
 }
 
+/* Action ids are made of names; the loader keeps them unique and hashes the bytes it read. */
+static void test_action_ids_and_hash(void **state)
+{
+    struct rb_arena *a = *state;
+    struct rb_diags d;
+    struct rb_runbook *rb;
+    const char *good = "version: 1\nname: x\ncutover: 2026-11-01T00:00:00Z\nstate_dir: /x\n"
+                       "targets: {}\n";
+
+    assert_string_equal(rb_name_slug(a, "  Start API!! "), "start-api");
+    assert_string_equal(rb_name_slug(a, "Point DNS at legacy (v2)"), "point-dns-at-legacy-v2");
+    assert_string_equal(rb_name_slug(a, "\xc3\x9c"
+                                        "berpr\xc3\xbc"
+                                        "fung 2"),
+                        "berpr-fung-2");
+    assert_string_equal(rb_name_slug(a, "--"), "");
+
+    rb = load_str(a, good, &d);
+    assert_non_null(rb);
+    /* sha256 of exactly these bytes (python3 hashlib) */
+    assert_string_equal(rb->sha256,
+                        "ae594ca7d85573524384dcfb415c661810c5771cda2e46873c5a2e7eca03dece");
+
+    assert_null(load_str(a,
+                         "version: 1\nname: x\ncutover: 2026-11-01T00:00:00Z\nstate_dir: /x\n"
+                         "targets: {}\n"
+                         "restore:\n"
+                         "  - {name: Start API, run: [true]}\n"
+                         "  - {name: start-api, run: [true]}\n"
+                         "  - {name: Start  API!, run: [true]}\n"
+                         "verify:\n"
+                         "  - {name: Start API, run: [true]}\n"
+                         "  - {name: report, run: [true]}\n",
+                         &d));
+    assert_string_equal(
+        printed(&d), "t.yaml:8:6: error: restore step 'start-api' and 'Start API' (line 7) would "
+                     "both have the action id 'restore/start-api'; rename one\n"
+                     "t.yaml:9:6: error: restore step 'Start  API!' and 'Start API' (line 7) "
+                     "would both have the action id 'restore/start-api'; rename one\n"
+                     "t.yaml:12:6: error: check 'report' would have the action id "
+                     "'verify/report' of the verification report; rename it\n");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -473,6 +517,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_all_problems_one_pass, setup, teardown),
         cmocka_unit_test_setup_teardown(test_yaml_level_problems, setup, teardown),
         cmocka_unit_test_setup_teardown(test_expression_columns, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_action_ids_and_hash, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

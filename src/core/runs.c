@@ -1,5 +1,6 @@
 /*
- * runs.c - listing runs, summarising journals, and driving a run to its last journal line.
+ * runs.c - the runs kept under state_dir/runs/: listing them and summarising a journal (status,
+ * and resume choosing which run to continue).
  */
 #include "rollbackctl/runs.h"
 
@@ -7,9 +8,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "rollbackctl/engine.h"
-#include "rollbackctl/output.h"
 
 static int cmp_str(const void *a, const void *b)
 {
@@ -188,68 +186,4 @@ int rb_runs_resumable(const cJSON *summary)
     if (!cJSON_IsString(o))
         return 1;
     return strcmp(o->valuestring, "succeeded") != 0 && strcmp(o->valuestring, "declined") != 0;
-}
-
-int rb_runs_drive(struct rb_run *run, struct rb_lock *lock, struct rb_err *err)
-{
-    struct rb_ctx *ctx = run->ctx;
-    struct rb_err jerr = RB_ERR_INIT;
-    int rc;
-    size_t i;
-    cJSON *d;
-
-    rb_signals_install();
-    rc = rb_engine_execute(run, err);
-    if (rc == 0 && run->partial) {
-        rb_errf(err, RB_E_FAILED, "run '%s' finished partially: a non-critical action failed",
-                run->run_id);
-        rb_err_hint(err, "see 'rollbackctl status %s', fix the cause, then 'rollbackctl resume %s'",
-                    run->run_id, run->run_id);
-        rc = -1;
-    }
-    if (rc < 0 && err->hint[0] == '\0' && err->cls != RB_E_DECLINED)
-        rb_err_hint(err, "fix the cause, then 'rollbackctl resume %s' continues where it stopped",
-                    run->run_id);
-    d = cJSON_CreateObject();
-    cJSON_AddStringToObject(d, "outcome", run->outcome);
-    if (rc < 0) {
-        cJSON_AddStringToObject(d, "error", err->msg);
-        if (err->hint[0] != '\0')
-            cJSON_AddStringToObject(d, "hint", err->hint);
-    }
-    if (rb_journal_append(&run->journal, "", "", "run_finished", d, &jerr) < 0 && rc == 0) {
-        *err = jerr;
-        rc = -1;
-    }
-    cJSON_Delete(d);
-    rb_journal_close(&run->journal);
-    rb_lock_release(lock);
-
-    if (ctx->output == RB_OUTPUT_JSON) {
-        cJSON *doc = cJSON_CreateObject();
-        cJSON *arr = cJSON_AddArrayToObject(doc, "actions");
-
-        cJSON_AddStringToObject(doc, "run_id", run->run_id);
-        cJSON_AddStringToObject(doc, "runbook", run->rb->name);
-        cJSON_AddStringToObject(doc, "outcome", run->outcome);
-        if (rc < 0)
-            cJSON_AddStringToObject(doc, "error", err->msg);
-        for (i = 0; i < run->n_actions; i++) {
-            cJSON *a = cJSON_CreateObject();
-
-            cJSON_AddStringToObject(a, "phase", run->actions[i]->phase);
-            cJSON_AddStringToObject(a, "name", run->actions[i]->name);
-            if (run->actions[i]->result != NULL)
-                cJSON_AddItemToObject(a, "result", cJSON_Duplicate(run->actions[i]->result, 1));
-            cJSON_AddItemToArray(arr, a);
-        }
-        cJSON_AddItemToObject(doc, "facts", cJSON_Duplicate(run->facts, 1));
-        rb_out_json(ctx, doc);
-        cJSON_Delete(doc);
-    } else {
-        fprintf(ctx->out, "\nrun %s %s%s%s (journal: %s/journal.jsonl)\n", run->run_id,
-                rc == 0 ? rb_c_green(ctx) : rb_c_red(ctx), run->outcome, rb_c_reset(ctx),
-                run->run_dir);
-    }
-    return rc;
 }

@@ -1,0 +1,352 @@
+/*
+ * lifecycle.c - beginning, resuming and finishing a run: the state_dir lock and every run-level
+ * journal line (run_started, lock_takeover, torn_tail_ignored, runbook_changed, resumed,
+ * run_finished). What happens between the first and the last line is the engine's.
+ */
+#include "rollbackctl/lifecycle.h"
+
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "rollbackctl/engine.h"
+#include "rollbackctl/fsutil.h"
+#include "rollbackctl/output.h"
+#include "rollbackctl/runs.h"
+
+const char *rb_initiated_by(struct rb_arena *a)
+{
+    struct passwd *pw = getpwuid(geteuid());
+    const char *user = pw != NULL ? pw->pw_name : getenv("USER");
+    char host[256];
+
+    if (gethostname(host, sizeof(host)) < 0)
+        snprintf(host, sizeof(host), "unknown");
+    host[sizeof(host) - 1] = '\0';
+    return rb_sprintf(a, "%s@%s", user != NULL ? user : "unknown", host);
+}
+
+static void add_str_or_null(cJSON *o, const char *key, const char *val)
+{
+    if (val != NULL)
+        cJSON_AddStringToObject(o, key, val);
+    else
+        cJSON_AddNullToObject(o, key);
+}
+
+/* Journal the lock takeover of a holder that died (kernel dropped its flock). */
+static int journal_takeover(struct rb_run *run, const struct rb_lock_holder *stale,
+                            struct rb_err *err)
+{
+    cJSON *d = cJSON_CreateObject();
+    int rc;
+
+    cJSON_AddNumberToObject(d, "pid", (double)stale->pid);
+    cJSON_AddStringToObject(d, "run_id", stale->run_id);
+    cJSON_AddStringToObject(d, "user", stale->user);
+    cJSON_AddStringToObject(d, "host", stale->host);
+    cJSON_AddStringToObject(d, "started", stale->started);
+    rc = rb_journal_append(&run->journal, "", "", "lock_takeover", d, err);
+    cJSON_Delete(d);
+    rb_warn(run->ctx, "took over the lock of run '%s' (pid %ld on '%s' is gone)", stale->run_id,
+            stale->pid, stale->host);
+    return rc;
+}
+
+/* Journal one run-level event whose data the caller built; data is consumed. */
+static int journal_event(struct rb_run *run, const char *event, cJSON *data, struct rb_err *err)
+{
+    int rc = rb_journal_append(&run->journal, "", "", event, data, err);
+
+    cJSON_Delete(data);
+    return rc;
+}
+
+/*
+ * A run whose start could not be journaled never began: remove its folder, so that no run is
+ * left without a run_started line for status and resume to stumble over. Best effort: the
+ * folder holds at most an empty or torn journal.
+ */
+static void discard_run_dir(const char *run_dir)
+{
+    char path[4096 + 16];
+    char parent[4096];
+    char *slash;
+
+    snprintf(path, sizeof(path), "%s/journal.jsonl", run_dir);
+    unlink(path);
+    if (rmdir(run_dir) < 0)
+        return;
+    snprintf(parent, sizeof(parent), "%s", run_dir);
+    slash = strrchr(parent, '/');
+    if (slash != NULL && slash != parent) {
+        *slash = '\0';
+        rb_fsync_dir(parent);
+    }
+}
+
+int rb_run_begin(struct rb_ctx *ctx, const struct rb_runbook *rb, const struct rb_run_opts *o,
+                 struct rb_run **out, struct rb_err *err)
+{
+    struct rb_run *run = rb_run_new(ctx, rb, RB_MODE_EXECUTE);
+    struct rb_lock_holder stale = { 0 };
+    bool took_over = false;
+    cJSON *d;
+
+    run->reason = o->reason;
+    run->severity_opt = o->severity;
+    run->signals_file = o->signals_file;
+    run->yes = o->yes;
+    run->force = o->force;
+    run->initiated_by = rb_initiated_by(ctx->arena);
+    run->started_at = time(NULL);
+    rb_run_id_new(run->run_id);
+    run->run_dir = rb_runs_dir_of(ctx->arena, rb->state_dir, run->run_id);
+
+    if (rb_lock_acquire(&run->lock, rb->state_dir, run->run_id, &took_over, &stale, err) < 0)
+        return -1;
+    if (rb_journal_create(&run->journal, run->run_dir, run->run_id, err) < 0) {
+        rmdir(run->run_dir); /* created just now; removed only if empty */
+        rb_lock_release(&run->lock);
+        return -1;
+    }
+    d = cJSON_CreateObject();
+    cJSON_AddStringToObject(d, "runbook", rb->name);
+    cJSON_AddStringToObject(d, "runbook_path", rb->path);
+    cJSON_AddStringToObject(d, "runbook_sha256", rb->sha256);
+    cJSON_AddStringToObject(d, "reason", o->reason);
+    add_str_or_null(d, "severity", o->severity);
+    add_str_or_null(d, "signals_file", o->signals_file);
+    cJSON_AddBoolToObject(d, "force", o->force);
+    cJSON_AddBoolToObject(d, "yes", o->yes);
+    cJSON_AddStringToObject(d, "initiated_by", run->initiated_by);
+    cJSON_AddNumberToObject(d, "pid", (double)getpid());
+    cJSON_AddStringToObject(d, "cutover", rb->cutover_src);
+    cJSON_AddStringToObject(d, "version", RB_VERSION);
+    if (journal_event(run, "run_started", d, err) < 0) {
+        rb_journal_close(&run->journal);
+        discard_run_dir(run->run_dir);
+        rb_lock_release(&run->lock);
+        return -1;
+    }
+    if (took_over && journal_takeover(run, &stale, err) < 0) {
+        rb_journal_close(&run->journal);
+        rb_lock_release(&run->lock);
+        return -1;
+    }
+    *out = run;
+    return 0;
+}
+
+static const char *data_str(struct rb_arena *a, const cJSON *o, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+
+    return cJSON_IsString(v) ? rb_strdup(a, v->valuestring) : NULL;
+}
+
+static bool data_bool(const cJSON *o, const char *key)
+{
+    return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, key));
+}
+
+/*
+ * The latest run, if it can be resumed; NULL with err otherwise. Only the latest: continuing an
+ * older unfinished run after a newer one finished would redo its steps on top of that rollback,
+ * so an older run must be named (the hint says which).
+ */
+static const char *latest_resumable(struct rb_ctx *ctx, const struct rb_runbook *rb,
+                                    struct rb_err *err)
+{
+    const char **ids;
+    const char *latest = NULL, *latest_outcome = NULL;
+    size_t n, i;
+
+    if (rb_runs_list(ctx->arena, rb->state_dir, &ids, &n, err) < 0)
+        return NULL;
+    for (i = n; i-- > 0;) {
+        struct rb_journal_log log;
+        struct rb_err rerr = RB_ERR_INIT;
+        const char *path = rb_sprintf(ctx->arena, "%s/journal.jsonl",
+                                      rb_runs_dir_of(ctx->arena, rb->state_dir, ids[i]));
+        const cJSON *o;
+        cJSON *s;
+        int started, ok;
+
+        if (rb_journal_read(path, &log, &rerr) < 0) {
+            rb_warn(ctx, "%s", rerr.msg);
+            continue;
+        }
+        s = rb_runs_summarize(&log);
+        /* No run_started (killed as it was being created): it never began, nothing to continue. */
+        started = cJSON_GetObjectItemCaseSensitive(s, "started") != NULL;
+        ok = started && rb_runs_resumable(s);
+        o = cJSON_GetObjectItemCaseSensitive(s, "outcome");
+        if (started && latest == NULL && !ok)
+            latest_outcome = rb_strdup(ctx->arena, cJSON_IsString(o) ? o->valuestring : "?");
+        cJSON_Delete(s);
+        rb_journal_log_release(&log);
+        if (!started)
+            continue;
+        if (latest == NULL) {
+            latest = ids[i];
+            if (ok)
+                return latest;
+            continue;
+        }
+        if (ok) { /* an older unfinished run: name it, do not pick it */
+            rb_errf(err, RB_E_FAILED,
+                    "the latest run '%s' already finished (%s); nothing to resume", latest,
+                    latest_outcome);
+            rb_err_hint(
+                err,
+                "run '%s' is older and unfinished; to continue it anyway: 'rollbackctl resume %s'",
+                ids[i], ids[i]);
+            return NULL;
+        }
+    }
+    if (latest != NULL)
+        rb_errf(err, RB_E_FAILED, "the latest run '%s' already finished (%s); nothing to resume",
+                latest, latest_outcome);
+    else
+        rb_errf(err, RB_E_FAILED, "no unfinished run to resume in '%s'", rb->state_dir);
+    return NULL;
+}
+
+/*
+ * With the journal re-opened: refuse a finished run, restore the options run_started recorded and
+ * what the journal says was done, and journal what this attempt starts from (torn tail, lock
+ * takeover, edited runbook) and that it resumed.
+ */
+static int continue_run(struct rb_run *run, const struct rb_journal_log *log, bool took_over,
+                        const struct rb_lock_holder *stale, struct rb_err *err)
+{
+    struct rb_ctx *ctx = run->ctx;
+    const cJSON *started = NULL;
+    const char *was;
+    cJSON *summary, *d;
+    size_t i;
+    int resumable;
+
+    summary = rb_runs_summarize(log);
+    resumable = rb_runs_resumable(summary);
+    if (!resumable) {
+        const cJSON *o = cJSON_GetObjectItemCaseSensitive(summary, "outcome");
+
+        rb_errf(err, RB_E_FAILED, "run '%s' already finished (%s); nothing to resume", run->run_id,
+                cJSON_IsString(o) ? o->valuestring : "?");
+    }
+    cJSON_Delete(summary);
+    if (!resumable)
+        return -1;
+    for (i = 0; i < log->n && started == NULL; i++)
+        if (strcmp(log->entries[i].event, "run_started") == 0)
+            started = log->entries[i].data;
+    if (started == NULL)
+        return rb_errf(err, RB_E_FAILED, "journal of run '%s' has no run_started record",
+                       run->run_id);
+    run->reason = data_str(ctx->arena, started, "reason");
+    run->severity_opt = data_str(ctx->arena, started, "severity");
+    run->signals_file = data_str(ctx->arena, started, "signals_file");
+    run->force = data_bool(started, "force");
+    run->yes = true;
+    run->initiated_by = data_str(ctx->arena, started, "initiated_by");
+    if (rb_engine_replay(run, log, err) < 0)
+        return -1;
+
+    if (log->torn_tail) {
+        rb_warn(ctx, "the journal's last line was torn by a crash and has been ignored");
+        if (rb_journal_append(&run->journal, "", "", "torn_tail_ignored", NULL, err) < 0)
+            return -1;
+    }
+    if (took_over && journal_takeover(run, stale, err) < 0)
+        return -1;
+    was = data_str(ctx->arena, started, "runbook_sha256");
+    if (was != NULL && strcmp(was, run->rb->sha256) != 0) {
+        rb_warn(ctx, "runbook '%s' changed since run '%s' started; resuming with the new text",
+                run->rb->path, run->run_id);
+        d = cJSON_CreateObject();
+        cJSON_AddStringToObject(d, "was", was);
+        cJSON_AddStringToObject(d, "now", run->rb->sha256);
+        if (journal_event(run, "runbook_changed", d, err) < 0)
+            return -1;
+    }
+    d = cJSON_CreateObject();
+    cJSON_AddStringToObject(d, "by", rb_initiated_by(ctx->arena));
+    cJSON_AddNumberToObject(d, "pid", (double)getpid());
+    return journal_event(run, "resumed", d, err);
+}
+
+int rb_run_resume(struct rb_ctx *ctx, const struct rb_runbook *rb, const char *run_id,
+                  struct rb_run **out, struct rb_err *err)
+{
+    struct rb_run *run;
+    struct rb_lock_holder stale = { 0 };
+    struct rb_journal_log log;
+    bool took_over = false;
+    int rc;
+
+    if (run_id == NULL && (run_id = latest_resumable(ctx, rb, err)) == NULL)
+        return -1;
+    if (strchr(run_id, '/') != NULL ||
+        access(rb_runs_dir_of(ctx->arena, rb->state_dir, run_id), F_OK) < 0)
+        return rb_errf(err, RB_E_FAILED, "no run '%s' in '%s'", run_id, rb->state_dir);
+
+    run = rb_run_new(ctx, rb, RB_MODE_EXECUTE);
+    snprintf(run->run_id, sizeof(run->run_id), "%s", run_id);
+    run->run_dir = rb_runs_dir_of(ctx->arena, rb->state_dir, run_id);
+    if (rb_lock_acquire(&run->lock, rb->state_dir, run_id, &took_over, &stale, err) < 0)
+        return -1;
+    if (rb_journal_reopen(&run->journal, run->run_dir, &log, err) < 0) {
+        rb_lock_release(&run->lock);
+        return -1;
+    }
+    rc = continue_run(run, &log, took_over, &stale, err);
+    rb_journal_log_release(&log);
+    if (rc < 0) {
+        rb_journal_close(&run->journal);
+        rb_lock_release(&run->lock);
+        return -1;
+    }
+    *out = run;
+    return 0;
+}
+
+int rb_run_drive(struct rb_run *run, struct rb_err *err)
+{
+    rb_signals_install();
+    return rb_run_finish(run, rb_engine_execute(run, err), err);
+}
+
+int rb_run_finish(struct rb_run *run, int rc, struct rb_err *err)
+{
+    struct rb_err jerr = RB_ERR_INIT;
+    cJSON *d;
+
+    if (rc == 0 && run->partial) {
+        rb_errf(err, RB_E_FAILED, "run '%s' finished partially: a non-critical action failed",
+                run->run_id);
+        rb_err_hint(err, "see 'rollbackctl status %s', fix the cause, then 'rollbackctl resume %s'",
+                    run->run_id, run->run_id);
+        rc = -1;
+    }
+    if (rc < 0 && err->hint[0] == '\0' && err->cls != RB_E_DECLINED)
+        rb_err_hint(err, "fix the cause, then 'rollbackctl resume %s' continues where it stopped",
+                    run->run_id);
+    d = cJSON_CreateObject();
+    cJSON_AddStringToObject(d, "outcome", run->outcome);
+    if (rc < 0) {
+        cJSON_AddStringToObject(d, "error", err->msg);
+        if (err->hint[0] != '\0')
+            cJSON_AddStringToObject(d, "hint", err->hint);
+    }
+    if (journal_event(run, "run_finished", d, &jerr) < 0 && rc == 0) {
+        *err = jerr;
+        rc = -1;
+    }
+    rb_journal_close(&run->journal);
+    rb_lock_release(&run->lock);
+    return rc < 0 ? -1 : 0;
+}

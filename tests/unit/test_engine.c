@@ -1,0 +1,416 @@
+/*
+ * test_engine.c - the engine and the run lifecycle with fake actions, no servers: a critical
+ * failure stops the run, a non-critical one makes it partial, resume refuses an RB_ONCE action
+ * that was in flight and re-applies RB_CHECKS_FIRST / RB_IDEMPOTENT ones while skipping done
+ * ones, a signal between actions journals `interrupted`, and a check run journals nothing.
+ *
+ * The fake phase is put in the run's phase table; rb_run_begin/resume/drive are the real ones,
+ * so every assertion is on the journal file the run leaves and on the outcome it reports. A
+ * crash is a forked child that _exits in the middle of an action (the kernel drops its lock).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "rollbackctl/engine.h"
+#include "rollbackctl/lifecycle.h"
+#include "rollbackctl/runs.h"
+
+/* What a fake action does when applied. */
+enum fake_effect {
+    FAKE_OK = 0,
+    FAKE_FAIL,      /* returns -1 with RB_E_FAILED */
+    FAKE_CRASH,     /* the process dies in the middle of the action, as a power cut would */
+    FAKE_INTERRUPT, /* succeeds, but a SIGTERM arrives while it runs */
+};
+
+struct fake_action {
+    const char *name;
+    enum rb_idem idem;
+    bool critical;
+    enum fake_effect effect;
+    int applied; /* times applied in this process */
+};
+
+/* The actions the fake phase plans, in order; set by each test before a run. */
+static struct fake_action *script;
+static size_t script_n;
+
+static int fake_apply(struct rb_run *run, struct rb_action *act, struct rb_err *err)
+{
+    struct fake_action *fa = act->arg;
+
+    (void)run;
+    fa->applied++;
+    switch (fa->effect) {
+    case FAKE_OK:
+        return 0;
+    case FAKE_FAIL:
+        return rb_errf(err, RB_E_FAILED, "%s broke", fa->name);
+    case FAKE_CRASH:
+        _exit(0);
+    case FAKE_INTERRUPT:
+        raise(SIGTERM); /* the engine's handler only sets the flag */
+        return 0;
+    }
+    return 0;
+}
+
+static int fake_plan(struct rb_run *run, struct rb_err *err)
+{
+    (void)err;
+    for (size_t i = 0; i < script_n; i++) {
+        struct rb_action *act = rb_run_add_action(run, "restore", script[i].name, script[i].name,
+                                                  script[i].idem, fake_apply, &script[i]);
+
+        act->critical = script[i].critical;
+    }
+    return 0;
+}
+
+static const struct rb_phase fake_phases[] = { { "restore", fake_plan } };
+
+struct fixture {
+    char dir[64];
+    FILE *devnull;
+    struct rb_ctx ctx;
+    const struct rb_runbook *rb;
+};
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+    struct rb_diags d;
+    const char *yaml;
+
+    snprintf(f->dir, sizeof(f->dir), "/tmp/rb-test-engine-XXXXXX");
+    if (mkdtemp(f->dir) == NULL)
+        return -1;
+    f->devnull = fopen("/dev/null", "w");
+    f->ctx.out = f->devnull;
+    f->ctx.diag = f->devnull;
+    f->ctx.arena = rb_arena_new();
+    yaml = rb_sprintf(f->ctx.arena,
+                      "version: 1\nname: fake\ncutover: 2026-11-01T00:00:00Z\nstate_dir: %s\n"
+                      "targets: {}\n",
+                      f->dir);
+    rb_diags_init(&d, f->ctx.arena, "fake.yaml");
+    f->rb = rb_runbook_load_buffer(f->ctx.arena, "fake.yaml", yaml, strlen(yaml), &d);
+    if (f->rb == NULL)
+        return -1;
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    char cmd[128];
+
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
+    if (system(cmd) != 0)
+        return -1;
+    rb_arena_free(f->ctx.arena);
+    fclose(f->devnull);
+    free(f);
+    return 0;
+}
+
+static struct rb_run *begin(struct fixture *f)
+{
+    struct rb_run_opts o = { .reason = "unit test", .yes = true };
+    struct rb_err err = RB_ERR_INIT;
+    struct rb_run *run = NULL;
+
+    assert_int_equal(rb_run_begin(&f->ctx, f->rb, &o, &run, &err), 0);
+    run->phases = fake_phases;
+    run->n_phases = 1;
+    return run;
+}
+
+static struct rb_run *resume(struct fixture *f)
+{
+    struct rb_err err = RB_ERR_INIT;
+    struct rb_run *run = NULL;
+
+    assert_int_equal(rb_run_resume(&f->ctx, f->rb, NULL, &run, &err), 0);
+    run->phases = fake_phases;
+    run->n_phases = 1;
+    return run;
+}
+
+/*
+ * The latest run's journal, one "event action" (or "event", or "event outcome" for run_finished)
+ * per line, in order. Arena-owned.
+ */
+static const char *journal_lines(struct fixture *f)
+{
+    struct rb_err err = RB_ERR_INIT;
+    struct rb_journal_log log;
+    struct rb_buf b = RB_BUF_INIT;
+    const char **ids;
+    size_t n;
+    const char *out;
+
+    assert_int_equal(rb_runs_list(f->ctx.arena, f->dir, &ids, &n, &err), 0);
+    assert_true(n > 0);
+    assert_int_equal(rb_journal_read(rb_sprintf(f->ctx.arena, "%s/journal.jsonl",
+                                                rb_runs_dir_of(f->ctx.arena, f->dir, ids[n - 1])),
+                                     &log, &err),
+                     0);
+    for (size_t i = 0; i < log.n; i++) {
+        const struct rb_journal_entry *e = &log.entries[i];
+        const cJSON *o = cJSON_GetObjectItemCaseSensitive(e->data, "outcome");
+
+        rb_buf_adds(&b, e->event);
+        if (e->action[0] != '\0')
+            rb_buf_addf(&b, " %s", e->action);
+        else if (cJSON_IsString(o))
+            rb_buf_addf(&b, " %s", o->valuestring);
+        rb_buf_addc(&b, '\n');
+    }
+    out = rb_strdup(f->ctx.arena, b.data);
+    rb_buf_release(&b);
+    rb_journal_log_release(&log);
+    return out;
+}
+
+/* Run the script in a child that crashes (FAKE_CRASH) or is interrupted; its exit status. */
+static int run_in_child(struct fixture *f)
+{
+    int status;
+    pid_t pid = fork();
+
+    if (pid == 0) {
+        struct rb_err err = RB_ERR_INIT;
+        struct rb_run *run = begin(f);
+
+        _exit(rb_run_drive(run, &err) == 0 ? 0 : err.cls == RB_E_INTERRUPTED ? 3 : 1);
+    }
+    assert_true(pid > 0);
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    return WEXITSTATUS(status);
+}
+
+static void test_critical_failure_stops_the_run(void **state)
+{
+    struct fixture *f = *state;
+    struct fake_action acts[] = {
+        { "restore/a", RB_ONCE, true, FAKE_OK, 0 },
+        { "restore/b", RB_ONCE, true, FAKE_FAIL, 0 },
+        { "restore/c", RB_ONCE, true, FAKE_OK, 0 },
+    };
+    struct rb_err err = RB_ERR_INIT;
+    struct rb_run *run;
+
+    script = acts;
+    script_n = 3;
+    run = begin(f);
+    assert_int_equal(rb_run_drive(run, &err), -1);
+    assert_string_equal(run->outcome, "failed");
+    assert_string_equal(err.msg, "restore/b broke");
+    assert_int_equal(acts[2].applied, 0);
+    assert_string_equal(journal_lines(f), "run_started\n"
+                                          "phase_started\n"
+                                          "started restore/a\n"
+                                          "done restore/a\n"
+                                          "started restore/b\n"
+                                          "failed restore/b\n"
+                                          "run_finished failed\n");
+}
+
+static void test_non_critical_failure_is_partial(void **state)
+{
+    struct fixture *f = *state;
+    struct fake_action acts[] = {
+        { "restore/a", RB_ONCE, true, FAKE_OK, 0 },
+        { "restore/b", RB_ONCE, false, FAKE_FAIL, 0 },
+        { "restore/c", RB_ONCE, true, FAKE_OK, 0 },
+    };
+    struct rb_err err = RB_ERR_INIT;
+    struct rb_run *run;
+
+    script = acts;
+    script_n = 3;
+    run = begin(f);
+    assert_int_equal(rb_run_drive(run, &err), -1);
+    assert_string_equal(run->outcome, "partial");
+    assert_non_null(strstr(err.msg, "finished partially"));
+    assert_int_equal(acts[2].applied, 1);
+    assert_string_equal(journal_lines(f), "run_started\n"
+                                          "phase_started\n"
+                                          "started restore/a\n"
+                                          "done restore/a\n"
+                                          "started restore/b\n"
+                                          "failed restore/b\n"
+                                          "started restore/c\n"
+                                          "done restore/c\n"
+                                          "phase_done\n"
+                                          "run_finished partial\n");
+}
+
+static void test_in_flight_once_is_refused_on_resume(void **state)
+{
+    struct fixture *f = *state;
+    struct fake_action acts[] = {
+        { "restore/a", RB_IDEMPOTENT, true, FAKE_OK, 0 },
+        { "restore/b", RB_ONCE, true, FAKE_CRASH, 0 },
+        { "restore/c", RB_IDEMPOTENT, true, FAKE_OK, 0 },
+    };
+    struct rb_err err = RB_ERR_INIT;
+    struct rb_run *run;
+
+    script = acts;
+    script_n = 3;
+    assert_int_equal(run_in_child(f), 0);
+    acts[1].effect = FAKE_OK; /* it would succeed now: it must not be tried at all */
+    run = resume(f);
+    assert_int_equal(rb_run_drive(run, &err), -1);
+    assert_string_equal(run->outcome, "failed");
+    assert_non_null(strstr(err.msg, "'restore/b' was in flight"));
+    assert_int_equal(acts[0].applied + acts[1].applied + acts[2].applied, 0);
+    assert_string_equal(journal_lines(f), "run_started\n"
+                                          "phase_started\n"
+                                          "started restore/a\n"
+                                          "done restore/a\n"
+                                          "started restore/b\n"
+                                          "lock_takeover\n"
+                                          "resumed\n"
+                                          "phase_started\n"
+                                          "run_finished failed\n");
+}
+
+/* An action of this idempotency crashes mid-apply; resume re-applies it and skips the done one. */
+static void in_flight_is_reapplied(struct fixture *f, enum rb_idem idem)
+{
+    struct fake_action acts[] = {
+        { "restore/a", RB_ONCE, true, FAKE_OK, 0 },
+        { "restore/b", idem, true, FAKE_CRASH, 0 },
+        { "restore/c", RB_ONCE, true, FAKE_OK, 0 },
+    };
+    struct rb_err err = RB_ERR_INIT;
+    struct rb_run *run;
+
+    script = acts;
+    script_n = 3;
+    assert_int_equal(run_in_child(f), 0);
+    acts[1].effect = FAKE_OK;
+    run = resume(f);
+    assert_int_equal(rb_run_drive(run, &err), 0);
+    assert_string_equal(run->outcome, "succeeded");
+    assert_int_equal(acts[0].applied, 0); /* done before the crash: skipped */
+    assert_int_equal(acts[1].applied, 1);
+    assert_int_equal(acts[2].applied, 1);
+    assert_string_equal(journal_lines(f), "run_started\n"
+                                          "phase_started\n"
+                                          "started restore/a\n"
+                                          "done restore/a\n"
+                                          "started restore/b\n"
+                                          "lock_takeover\n"
+                                          "resumed\n"
+                                          "phase_started\n"
+                                          "started restore/b\n"
+                                          "done restore/b\n"
+                                          "started restore/c\n"
+                                          "done restore/c\n"
+                                          "phase_done\n"
+                                          "run_finished succeeded\n");
+}
+
+static void test_in_flight_checks_first_is_reapplied(void **state)
+{
+    in_flight_is_reapplied(*state, RB_CHECKS_FIRST);
+}
+
+static void test_in_flight_idempotent_is_reapplied(void **state)
+{
+    in_flight_is_reapplied(*state, RB_IDEMPOTENT);
+}
+
+static void test_interruption_between_actions_is_journaled(void **state)
+{
+    struct fixture *f = *state;
+    struct fake_action acts[] = {
+        { "restore/a", RB_ONCE, true, FAKE_INTERRUPT, 0 },
+        { "restore/b", RB_ONCE, true, FAKE_OK, 0 },
+    };
+
+    script = acts;
+    script_n = 2;
+    /* in a child: the signal flag, once set, stays set for the process */
+    assert_int_equal(run_in_child(f), 3);
+    assert_string_equal(journal_lines(f), "run_started\n"
+                                          "phase_started\n"
+                                          "started restore/a\n"
+                                          "done restore/a\n"
+                                          "interrupted\n"
+                                          "run_finished interrupted\n");
+}
+
+static void test_check_run_journals_nothing(void **state)
+{
+    struct fixture *f = *state;
+    struct fake_action acts[] = {
+        { "restore/a", RB_IDEMPOTENT, false, FAKE_OK, 0 },
+        { "restore/b", RB_IDEMPOTENT, false, FAKE_FAIL, 0 },
+        { "restore/c", RB_IDEMPOTENT, true, FAKE_OK, 0 },
+    };
+    struct rb_err err = RB_ERR_INIT;
+    struct rb_run *run = rb_run_new_check(&f->ctx, f->rb);
+    DIR *d;
+
+    script = acts;
+    script_n = 3;
+    run->phases = fake_phases;
+    run->n_phases = 1;
+    assert_int_equal(rb_engine_check(run, "restore", &err), 0);
+    assert_true(run->partial);
+    assert_string_equal(run->outcome, "partial");
+    assert_int_equal(acts[0].applied + acts[1].applied + acts[2].applied, 3);
+    /* no run folder, no lock file: nothing at all under state_dir */
+    d = opendir(f->dir);
+    assert_non_null(d);
+    for (struct dirent *de; (de = readdir(d)) != NULL;)
+        if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+            fail_msg("a check run wrote '%s' in state_dir", de->d_name);
+    closedir(d);
+
+    /* a critical failure stops a check run too */
+    acts[2].effect = FAKE_FAIL;
+    run = rb_run_new_check(&f->ctx, f->rb);
+    run->phases = fake_phases;
+    run->n_phases = 1;
+    assert_int_equal(rb_engine_check(run, "restore", &err), -1);
+    assert_string_equal(err.msg, "restore/c broke");
+    assert_string_equal(run->outcome, "failed");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_critical_failure_stops_the_run, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_non_critical_failure_is_partial, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_in_flight_once_is_refused_on_resume, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_in_flight_checks_first_is_reapplied, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_in_flight_idempotent_is_reapplied, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_interruption_between_actions_is_journaled, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_check_run_journals_nothing, setup, teardown),
+    };
+
+    rb_memory_init();
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
