@@ -48,6 +48,12 @@ struct rb_action {
     cJSON *result; /* set by apply; journaled with "done"; engine frees it. A string
                              * member "message" is shown to people after the action's name. */
     cJSON *prior;  /* what earlier attempts journaled for this action ("progress" data, merged) */
+    /*
+     * What the action does, without its name (a hash of its runbook entry), or NULL. Journaled
+     * with "started"; resume recognises a step renamed between attempts by it, so a done step
+     * whose only change is its name is not applied again.
+     */
+    const char *fingerprint;
 };
 
 enum rb_mode {

@@ -221,6 +221,7 @@ struct rb_restore_step {
     const char *namespace_;
     int replicas;
     struct rb_probe verify; /* kind NONE when absent */
+    const char *fingerprint; /* what the step does, without its name (see rb_action) */
     struct rb_pos pos;
 };
 
@@ -240,6 +241,7 @@ struct rb_check {
     struct rb_query_ref legacy_q;
     const char *tolerance; /* totals: exact decimal string, default "0.00" */
     struct rb_probe probe; /* sql, http, run */
+    const char *fingerprint; /* what the check does, without its name (see rb_action) */
     struct rb_pos pos;
 };
 

@@ -170,6 +170,15 @@ int rb_engine_replay(struct rb_run *run, const struct rb_journal_log *log, struc
         if (strcmp(e->event, "started") == 0 || strcmp(e->event, "done") == 0 ||
             strcmp(e->event, "failed") == 0) {
             cJSON_ReplaceItemInObjectCaseSensitive(st, "state", cJSON_CreateString(e->event));
+            if (strcmp(e->event, "started") == 0) {
+                const cJSON *fp = cJSON_GetObjectItemCaseSensitive(e->data, "fingerprint");
+
+                cJSON_DeleteItemFromObjectCaseSensitive(st, "phase");
+                cJSON_AddStringToObject(st, "phase", e->phase);
+                cJSON_DeleteItemFromObjectCaseSensitive(st, "fingerprint");
+                if (cJSON_IsString(fp))
+                    cJSON_AddStringToObject(st, "fingerprint", fp->valuestring);
+            }
             if (strcmp(e->event, "done") == 0) {
                 cJSON_DeleteItemFromObjectCaseSensitive(st, "result");
                 cJSON_AddItemToObject(st, "result", cJSON_Duplicate(e->data, 1));
@@ -193,6 +202,43 @@ static const char *replay_state(const struct rb_run *run, const char *action)
     const cJSON *s = cJSON_GetObjectItemCaseSensitive(st, "state");
 
     return cJSON_IsString(s) ? s->valuestring : NULL;
+}
+
+static bool planned(const struct rb_run *run, const char *name)
+{
+    for (size_t i = 0; i < run->n_actions; i++)
+        if (strcmp(run->actions[i]->name, name) == 0)
+            return true;
+    return false;
+}
+
+/*
+ * An action the journal does not know by its id may be a step that was renamed in the runbook
+ * between attempts: the same phase, the same fingerprint (what it does, without its name), an id
+ * no longer planned, and not matched to another action already. Its journal record then stands
+ * for this action. Returns the old id, or NULL.
+ */
+static const char *renamed_from(struct rb_run *run, const struct rb_action *act, cJSON **rec)
+{
+    cJSON *st;
+
+    *rec = NULL;
+    if (act->fingerprint == NULL || run->replay == NULL)
+        return NULL;
+    cJSON_ArrayForEach(st, run->replay) {
+        const cJSON *fp = cJSON_GetObjectItemCaseSensitive(st, "fingerprint");
+        const cJSON *ph = cJSON_GetObjectItemCaseSensitive(st, "phase");
+
+        if (!cJSON_IsString(fp) || strcmp(fp->valuestring, act->fingerprint) != 0 ||
+            !cJSON_IsString(ph) || strcmp(ph->valuestring, act->phase) != 0 ||
+            cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(st, "matched")) ||
+            planned(run, st->string))
+            continue;
+        cJSON_AddTrueToObject(st, "matched");
+        *rec = st;
+        return st->string;
+    }
+    return NULL;
 }
 
 static double elapsed_s(int64_t t0_us)
@@ -232,11 +278,39 @@ static int apply_action(struct rb_run *run, struct rb_action *act, struct rb_err
 {
     struct rb_ctx *ctx = run->ctx;
     const char *state = replay_state(run, act->name);
+    const char *was = NULL;
     int64_t t0;
     struct rb_err aerr = RB_ERR_INIT;
-    cJSON *d;
+    cJSON *d, *rec = NULL;
     int rc;
 
+    if (state == NULL && (was = renamed_from(run, act, &rec)) != NULL) {
+        const cJSON *s = cJSON_GetObjectItemCaseSensitive(rec, "state");
+
+        state = cJSON_IsString(s) ? s->valuestring : NULL;
+        if (state != NULL && strcmp(state, "done") == 0) {
+            /* journaled under the new id, so that status and a later resume know it as done */
+            const cJSON *res = cJSON_GetObjectItemCaseSensitive(rec, "result");
+
+            d = res != NULL ? cJSON_Duplicate(res, 1) : cJSON_CreateObject();
+            cJSON_DeleteItemFromObjectCaseSensitive(d, "renamed_from");
+            cJSON_AddStringToObject(d, "renamed_from", was);
+            rc = journal(run, act->phase, act->name, "done", d, err);
+            cJSON_Delete(d);
+            if (rc < 0)
+                return -2;
+            rb_info(ctx,
+                    "  %s: already done as '%s' in an earlier attempt (renamed since), "
+                    "not applied again",
+                    act->name, was);
+            return 0;
+        }
+        if (state != NULL && strcmp(state, "started") == 0)
+            rb_info(ctx, "  %s: was in flight as '%s' when the run stopped (renamed since)",
+                    act->name, was);
+        else
+            state = NULL; /* it failed under its old name: simply apply it */
+    }
     if (state != NULL && strcmp(state, "done") == 0) {
         rb_info(ctx, "  %s: already done in an earlier attempt, not applied again", act->name);
         return 0;
@@ -254,7 +328,8 @@ static int apply_action(struct rb_run *run, struct rb_action *act, struct rb_err
                 idem_name(act->idem));
     }
     {
-        const cJSON *st = cJSON_GetObjectItemCaseSensitive(run->replay, act->name);
+        const cJSON *st =
+            rec != NULL ? rec : cJSON_GetObjectItemCaseSensitive(run->replay, act->name);
         const cJSON *prior = cJSON_GetObjectItemCaseSensitive(st, "prior");
 
         if (prior != NULL && cJSON_GetArraySize(prior) > 0 && act->prior == NULL)
@@ -263,6 +338,10 @@ static int apply_action(struct rb_run *run, struct rb_action *act, struct rb_err
     d = cJSON_CreateObject();
     cJSON_AddStringToObject(d, "summary", act->summary);
     cJSON_AddStringToObject(d, "idempotency", idem_name(act->idem));
+    if (act->fingerprint != NULL)
+        cJSON_AddStringToObject(d, "fingerprint", act->fingerprint);
+    if (was != NULL)
+        cJSON_AddStringToObject(d, "renamed_from", was);
     rc = journal(run, act->phase, act->name, "started", d, err);
     cJSON_Delete(d);
     if (rc < 0)

@@ -489,6 +489,7 @@ void ld_restore(struct ld *l, const struct yn *n)
         if (!ld_is_map(l, n->items[i], "restore"))
             continue;
         ld_step(l, n->items[i], s);
+        s->fingerprint = yn_fingerprint(l->a, n->items[i], "name");
         ld_names_add(l, &names, "restore step", s->name, ld_pos(n->items[i], "name"), s->pos);
         l->rb->n_restore++;
     }
@@ -634,6 +635,7 @@ void ld_verify(struct ld *l, const struct yn *n)
         if (!ld_is_map(l, n->items[i], "verify"))
             continue;
         ld_check(l, n->items[i], c);
+        c->fingerprint = yn_fingerprint(l->a, n->items[i], "name");
         ld_names_add(l, &names, "check", c->name, ld_pos(n->items[i], "name"), c->pos);
         l->rb->n_checks++;
     }

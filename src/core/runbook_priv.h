@@ -31,6 +31,13 @@ struct yn {
 /* Parse one YAML document into a tree; NULL after reporting the problem to d. */
 struct yn *yn_parse(struct rb_arena *a, const char *data, size_t len, struct rb_diags *d);
 
+/*
+ * SHA-256 (hex, arena-owned) of what a node says, leaving out the top-level key skip_key (NULL:
+ * none): the same mapping with another `name:` has the same fingerprint, whatever its layout,
+ * quoting style or comments.
+ */
+const char *yn_fingerprint(struct rb_arena *a, const struct yn *n, const char *skip_key);
+
 /* The loader's state while walking the tree. */
 struct ld {
     struct rb_arena *a;

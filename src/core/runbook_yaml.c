@@ -16,6 +16,9 @@
 
 #include <yaml.h>
 
+#include "rollbackctl/buf.h"
+#include "rollbackctl/fsutil.h"
+
 /* Depth limit: a runbook is a few levels deep; this keeps hostile input off the stack. */
 #define YN_MAX_DEPTH 64
 
@@ -357,6 +360,51 @@ const struct yn *yn_get(const struct yn *map, const char *key)
         if (map->items[2 * i]->type == YN_SCALAR && strcmp(map->items[2 * i]->str, key) == 0)
             return map->items[2 * i + 1];
     return NULL;
+}
+
+/* Length-prefixed, so that no two different trees serialise alike ("ab","c" vs "a","bc"). */
+static void fp_add(struct rb_buf *b, char tag, const char *str)
+{
+    rb_buf_addf(b, "%c%zu:%s", tag, str != NULL ? strlen(str) : 0, str != NULL ? str : "");
+}
+
+static void fp_node(struct rb_buf *b, const struct yn *n, const char *skip_key)
+{
+    size_t i;
+
+    switch (n->type) {
+    case YN_SCALAR:
+        /* a quoted "null" is the text null, a plain one is no value: keep them apart */
+        fp_add(b, yn_is_null(n) ? 'n' : 's', yn_is_null(n) ? NULL : n->str);
+        return;
+    case YN_SEQ:
+        rb_buf_addf(b, "[%zu", n->n);
+        for (i = 0; i < n->n; i++)
+            fp_node(b, n->items[i], NULL);
+        rb_buf_addc(b, ']');
+        return;
+    case YN_MAP:
+        rb_buf_addf(b, "{%zu", n->n);
+        for (i = 0; i < n->n; i++) {
+            if (skip_key != NULL && strcmp(n->items[2 * i]->str, skip_key) == 0)
+                continue;
+            fp_node(b, n->items[2 * i], NULL);
+            fp_node(b, n->items[2 * i + 1], NULL);
+        }
+        rb_buf_addc(b, '}');
+        return;
+    }
+}
+
+const char *yn_fingerprint(struct rb_arena *a, const struct yn *n, const char *skip_key)
+{
+    struct rb_buf b = RB_BUF_INIT;
+    char hex[65];
+
+    fp_node(&b, n, skip_key);
+    rb_sha256_hex(b.data, b.len, hex);
+    rb_buf_release(&b);
+    return rb_strdup(a, hex);
 }
 
 struct rb_pos ld_pos(const struct yn *map, const char *key)

@@ -415,6 +415,7 @@ int rb_restore_plan(struct rb_run *run, struct rb_err *err)
             run, "restore", rb_sprintf(run->arena, "restore/%s", rb_name_slug(run->arena, s->name)),
             step_summary(run, s), idem, apply_step, st);
         act->pos = s->pos;
+        act->fingerprint = s->fingerprint;
         plan_detail(run, act, s);
     }
     return 0;

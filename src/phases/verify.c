@@ -642,6 +642,7 @@ int rb_verify_plan(struct rb_run *run, struct rb_err *err)
                                 check_summary(run, vc->chk), RB_IDEMPOTENT, apply_check, vc);
         act->critical = false; /* a failing check must not stop the others */
         act->pos = vc->chk->pos;
+        act->fingerprint = vc->chk->fingerprint;
         plan_detail(run, act, vc->chk);
     }
     act = rb_run_add_action(run, "verify", "verify/report",
