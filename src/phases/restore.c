@@ -20,15 +20,10 @@
 
 #include "rollbackctl/child.h"
 #include "rollbackctl/dns.h"
+#include "rollbackctl/driver_needs.h"
 #include "rollbackctl/http.h"
 #include "rollbackctl/pg.h"
 #include "rollbackctl/probe.h"
-
-/* The kubernetes adapter lands separately; until it does, scale steps fail with "not built yet". */
-#if __has_include("rollbackctl/kubernetes.h")
-#include "rollbackctl/kubernetes.h"
-#define RB_HAVE_K8S 1
-#endif
 
 #define SQL_STEP_TIMEOUT_MS (30LL * 60 * 1000)
 
@@ -134,21 +129,20 @@ static void plan_dns(struct rb_run *run, struct rb_action *act, const struct rb_
 static void plan_scale(struct rb_run *run, struct rb_action *act, const struct rb_restore_step *s)
 {
     const char *ns = s->namespace_, *now = "";
-#ifdef RB_HAVE_K8S
     struct rb_err err = RB_ERR_INIT;
 
     if (!run->offline && run->mode == RB_MODE_PLAN) {
-        struct rb_k8s *k = rb_k8s_target(run, s->target, &err);
+        const struct rb_cluster_ops *ops;
+        struct rb_k8s *k = rb_cluster_open(run, s->target, &ops, &err);
         int cur = -1;
 
         if (k != NULL && ns == NULL)
-            ns = rb_k8s_namespace(k);
-        if (k == NULL || rb_k8s_scale_get(k, ns, "deployments", s->deployment, &cur, &err) < 0)
+            ns = ops->namespace_of(k);
+        if (k == NULL || ops->get_replicas(k, ns, "deployments", s->deployment, &cur, &err) < 0)
             now = rb_sprintf(run->arena, "(current count unknown: %s) ", err.msg);
         else
             now = rb_sprintf(run->arena, "%d -> ", cur);
     }
-#endif
     rb_action_detailf(act, "scale deployment '%s'%s%s%s via '%s': %s%d replicas\n", s->deployment,
                       ns ? " in namespace '" : "", ns ? ns : "", ns ? "'" : "", s->target, now,
                       s->replicas);
@@ -324,16 +318,16 @@ static int do_dns(struct rb_run *run, struct rb_action *act, const struct rb_res
 static int do_scale(struct rb_run *run, struct rb_action *act, const struct rb_restore_step *s,
                     cJSON *res, const char **msg, struct rb_err *err)
 {
-#ifdef RB_HAVE_K8S
-    struct rb_k8s *k = rb_k8s_target(run, s->target, err);
+    const struct rb_cluster_ops *ops;
+    struct rb_k8s *k = rb_cluster_open(run, s->target, &ops, err);
     const char *ns;
     int before = -1;
     cJSON *p;
 
     if (k == NULL)
         return -1;
-    ns = s->namespace_ != NULL ? s->namespace_ : rb_k8s_namespace(k);
-    if (rb_k8s_scale_get(k, ns, "deployments", s->deployment, &before, err) < 0)
+    ns = s->namespace_ != NULL ? s->namespace_ : ops->namespace_of(k);
+    if (ops->get_replicas(k, ns, "deployments", s->deployment, &before, err) < 0)
         return -1;
     /* Journal the count we found before changing it. */
     p = cJSON_CreateObject();
@@ -344,7 +338,7 @@ static int do_scale(struct rb_run *run, struct rb_action *act, const struct rb_r
     }
     cJSON_Delete(p);
     if (before != s->replicas &&
-        rb_k8s_scale_set(k, ns, "deployments", s->deployment, s->replicas, err) < 0)
+        ops->scale(k, ns, "deployments", s->deployment, s->replicas, err) < 0)
         return -1;
     add_str(res, "deployment", s->deployment);
     add_str(res, "namespace", ns);
@@ -354,20 +348,6 @@ static int do_scale(struct rb_run *run, struct rb_action *act, const struct rb_r
                ? rb_sprintf(run->arena, "'%s' already at %d replicas", s->deployment, before)
                : rb_sprintf(run->arena, "'%s' scaled %d -> %d", s->deployment, before, s->replicas);
     return 0;
-#else
-    (void)run;
-    (void)act;
-    (void)res;
-    (void)msg;
-    rb_errf(err, RB_E_FAILED,
-            "step '%s': scale steps are not built yet (the kubernetes adapter has not "
-            "landed in this version)",
-            s->name);
-    return rb_err_hint(err,
-                       "scale the deployment by hand (kubectl scale deployment/%s --replicas=%d), "
-                       "then resume",
-                       s->deployment, s->replicas);
-#endif
 }
 
 static int apply_step(struct rb_run *run, struct rb_action *act, struct rb_err *err)
