@@ -37,7 +37,9 @@ struct needs {
 
 static bool same(const char *a, const char *b)
 {
-    return (a == NULL) == (b == NULL) && (a == NULL || strcmp(a, b) == 0);
+    if (a == NULL || b == NULL)
+        return a == b;
+    return strcmp(a, b) == 0;
 }
 
 /* Each permission once, in the order first needed (the order the denials are listed in). */

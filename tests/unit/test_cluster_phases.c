@@ -214,6 +214,7 @@ struct world {
     struct rb_ctx ctx;
     char dir[64];
     const void *real_ops;
+    struct rb_run *run; /* closed (its journal) at teardown */
 };
 
 static int setup(void **state)
@@ -241,6 +242,8 @@ static int teardown(void **state)
     char cmd[128];
 
     rb_driver_override_ops("kubernetes", w->real_ops);
+    if (w->run != NULL)
+        rb_journal_close(&w->run->journal);
     rb_arena_free(w->arena);
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", w->dir);
     if (system(cmd) != 0)
@@ -286,6 +289,7 @@ static struct rb_run *execute_run(struct world *w, const char *sections)
     run->run_dir = rb_sprintf(w->arena, "%s/run", w->dir);
     assert_int_equal(rb_journal_create(&run->journal, run->run_dir, run->run_id, &err), 0);
     fake.run = run;
+    w->run = run;
     return run;
 }
 
