@@ -12,6 +12,11 @@
  *
  * A handle opened read-only (plan, check) refuses every write verb: only GET and the
  * SelfSubjectAccessReview POST go out.
+ *
+ * Two halves: kubernetes_http.c is the transport (the client, requests, retries, Status errors,
+ * paths, lists, patches, deletes), kubernetes.c the resources freeze and restore use (scale,
+ * CronJobs, Jobs, snapshots, access reviews) and the driver's ops (struct rb_cluster_ops in
+ * cluster.h), which is how phases reach them.
  */
 #ifndef ROLLBACKCTL_KUBERNETES_H
 #define ROLLBACKCTL_KUBERNETES_H
@@ -23,10 +28,10 @@
 #include <cjson/cJSON.h>
 
 #include "rollbackctl/arena.h"
+#include "rollbackctl/cluster.h"
 #include "rollbackctl/err.h"
 
 struct rb_run;
-struct rb_k8s;
 
 #define RB_K8S_CONNECT_TIMEOUT_MS 5000
 #define RB_K8S_TIMEOUT_MS         30000 /* per attempt; the target's `timeout:` overrides it */
@@ -95,7 +100,6 @@ struct rb_k8s *rb_k8s_target(struct rb_run *run, const char *target, struct rb_e
 
 const char *rb_k8s_namespace(const struct rb_k8s *k); /* target's, context's, or "default" */
 const char *rb_k8s_server(const struct rb_k8s *k);
-bool rb_k8s_read_only(const struct rb_k8s *k);
 /* Requests sent and retries made so far (tests, results). */
 void rb_k8s_stats(const struct rb_k8s *k, int *requests, int *retries);
 
@@ -145,29 +149,11 @@ int rb_k8s_scale_set(struct rb_k8s *k, const char *ns, const char *resource, con
                      int replicas, struct rb_err *err);
 
 /* SelfSubjectAccessReview. *reason (may be NULL) gets the API's reason, arena-owned. */
-int rb_k8s_can_i(struct rb_k8s *k, const char *ns, const char *verb, const char *group,
-                 const char *resource, const char *subresource, const char *name, bool *allowed,
+int rb_k8s_can_i(struct rb_k8s *k, const char *verb, const char *group, const char *resource,
+                 const char *subresource, const char *ns, const char *name, bool *allowed,
                  const char **reason, struct rb_err *err);
 
-/*
- * Check, through SelfSubjectAccessReview, every verb/resource the runbook needs on its cluster
- * targets (freeze actions and restore scale steps). Fails with one message listing every
- * permission missing ("cannot patch deployments/scale in namespace 'x'; ..."). *report (may be
- * NULL) gets an array of {target, namespace, verb, resource, name, allowed} (caller deletes).
- * Used by plan (through the freeze phase) and by prepare.
- */
-int rb_k8s_check_permissions(struct rb_run *run, cJSON **report, struct rb_err *err);
-
-/* The ops of the `kubernetes` driver row (adapter.h). */
-struct rb_cluster_ops {
-    const char *driver;
-    struct rb_k8s *(*open)(struct rb_run *run, const char *target, struct rb_err *err);
-    int (*scale_get)(struct rb_k8s *k, const char *ns, const char *resource, const char *name,
-                     int *replicas, struct rb_err *err);
-    int (*scale_set)(struct rb_k8s *k, const char *ns, const char *resource, const char *name,
-                     int replicas, struct rb_err *err);
-    int (*check_permissions)(struct rb_run *run, cJSON **report, struct rb_err *err);
-};
+/* The ops of the `kubernetes` driver row (adapter.h, cluster.h). */
 extern const struct rb_cluster_ops rb_k8s_ops;
 
 #endif

@@ -4,8 +4,9 @@
  * Text: diagnostics on stderr ("FILE:LINE:COL: error: message", sorted by position) and one
  * summary line on stdout when valid. JSON: one document {"valid", "errors", "warnings"} on
  * stdout. Missing environment variables and template files are warnings here (the runbook may
- * be validated away from the host that has them); with --strict they are errors. Exit 0 valid,
- * 5 invalid. Nothing is contacted: no target, no network.
+ * be validated away from the host that has them); with --strict they are errors. A driver that
+ * lacks an optional operation the runbook would use is warned about too (driver_needs.c), --strict
+ * or not. Exit 0 valid, 5 invalid. Nothing is contacted: no target, no network.
  */
 #include <string.h>
 
@@ -13,6 +14,7 @@
 
 #include "rollbackctl/cmd.h"
 #include "rollbackctl/buf.h"
+#include "rollbackctl/driver_needs.h"
 #include "rollbackctl/output.h"
 #include "rollbackctl/runbook.h"
 
@@ -67,8 +69,10 @@ int rb_cmd_validate(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *er
     }
     rb_diags_init(&diags, ctx->arena, ctx->runbook_path);
     rb = rb_runbook_load(ctx->arena, ctx->runbook_path, &diags);
-    if (rb != NULL)
+    if (rb != NULL) {
         rb_runbook_check_env(rb, &diags, strict);
+        rb_runbook_check_drivers(rb, &diags);
+    }
     valid = rb != NULL && diags.n_errors == 0;
 
     if (ctx->output == RB_OUTPUT_JSON) {

@@ -16,9 +16,11 @@
  * Then one action counts the records at risk per sync table (rows of the sync `from` database
  * changed since the cutover) and journals them as the fact records_at_risk_by_table.
  *
- * Planning checks, through SelfSubjectAccessReview, every permission the runbook needs before
- * anything is changed (plan and execute alike), and in plan mode reads (never writes) that the
- * objects exist. The plan text of each action is the exact HTTP requests execute would send.
+ * Every cluster operation goes through the target driver's ops (cluster.h): this file decides
+ * what to do and what to journal, the driver how to ask the server. Planning checks every
+ * permission the runbook needs before anything is changed (cluster_access.c, plan and execute
+ * alike), and in plan mode reads (never writes) that the objects exist. The plan text of each
+ * action is the exact requests execute would send, as the driver describes them.
  */
 #include "rollbackctl/phases.h"
 
@@ -26,8 +28,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rollbackctl/driver_needs.h"
 #include "rollbackctl/fsutil.h"
-#include "rollbackctl/kubernetes.h"
 #include "rollbackctl/pg.h"
 #include "rollbackctl/sync.h"
 
@@ -37,11 +39,9 @@ struct freeze_arg {
     int index;
 };
 
-static const char *const snapshot_kinds[] = { "deployments", "statefulsets", "cronjobs",
-                                              "jobs",        "configmaps",   "services" };
-
 /* Namespace of an entry: its own, else the target's (runbook, then kubeconfig context), else "default". */
-static const char *entry_ns(struct rb_run *run, const struct rb_freeze_action *f, struct rb_k8s *k)
+static const char *entry_ns(struct rb_run *run, const struct rb_freeze_action *f,
+                            const struct rb_cluster_ops *ops, struct rb_k8s *k)
 {
     const struct rb_target *t = rb_runbook_target(run->rb, f->target);
     const char *ns = f->namespace_;
@@ -49,50 +49,25 @@ static const char *entry_ns(struct rb_run *run, const struct rb_freeze_action *f
     if (ns == NULL && t != NULL)
         ns = rb_target_opt(t, "namespace");
     if (ns == NULL && k != NULL)
-        ns = rb_k8s_namespace(k);
+        ns = ops->namespace_of(k);
     return ns != NULL ? ns : "default";
 }
 
-static void detail_request(struct rb_action *act, const char *method, const char *path,
-                           const char *ctype, const char *body)
+/* The exact requests the driver will send, when it can say (offline plans too). */
+static void detail_requests(struct rb_run *run, struct rb_action *act,
+                            const struct rb_cluster_ops *ops, enum rb_cluster_request req,
+                            const char *ns, const char *what, int replicas)
 {
-    rb_action_detailf(act, "%s %s\n", method, path);
-    if (body != NULL)
-        rb_action_detailf(act, "  Content-Type: %s\n  %s\n", ctype, body);
+    if (ops != NULL && ops->describe != NULL)
+        rb_action_detailf(act, "%s", ops->describe(run->arena, req, ns, what, replicas));
 }
 
-static const char *selector_query(struct rb_arena *a, const char *sel)
-{
-    struct rb_buf b = RB_BUF_INIT;
-    const char *p, *out;
-
-    /* the same escaping the adapter applies, so the plan shows the exact request line */
-    for (p = sel; *p != '\0'; p++) {
-        unsigned char c = (unsigned char)*p;
-
-        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-            c == '-' || c == '.' || c == '_' || c == '~')
-            rb_buf_addc(&b, (char)c);
-        else
-            rb_buf_addf(&b, "%%%02X", c);
-    }
-    out = rb_strdup(a, b.data);
-    rb_buf_release(&b);
-    return out;
-}
-
-static cJSON *names_array(const cJSON *items)
+static cJSON *names_array(const struct rb_cluster_list *l)
 {
     cJSON *arr = cJSON_CreateArray();
-    const cJSON *it;
 
-    cJSON_ArrayForEach(it, items) {
-        const cJSON *nm = cJSON_GetObjectItemCaseSensitive(
-            cJSON_GetObjectItemCaseSensitive(it, "metadata"), "name");
-
-        if (cJSON_IsString(nm))
-            cJSON_AddItemToArray(arr, cJSON_CreateString(nm->valuestring));
-    }
+    for (size_t i = 0; i < l->n; i++)
+        cJSON_AddItemToArray(arr, cJSON_CreateString(l->items[i].name));
     return arr;
 }
 
@@ -146,7 +121,8 @@ static int apply_scale(struct rb_run *run, struct rb_action *act, struct rb_err 
 {
     struct freeze_arg *fa = act->arg;
     const struct rb_freeze_action *f = fa->f;
-    struct rb_k8s *k = rb_k8s_target(run, f->target, err);
+    const struct rb_cluster_ops *ops;
+    struct rb_k8s *k = rb_cluster_open(run, f->target, &ops, err);
     const cJSON *pr = cJSON_GetObjectItemCaseSensitive(act->prior, "original_replicas");
     int orig, now;
 
@@ -158,7 +134,7 @@ static int apply_scale(struct rb_run *run, struct rb_action *act, struct rb_err 
     } else {
         cJSON *p;
 
-        if (rb_k8s_scale_get(k, fa->ns, "deployments", f->deployment, &orig, err) < 0)
+        if (ops->get_replicas(k, fa->ns, "deployments", f->deployment, &orig, err) < 0)
             return -1;
         p = cJSON_CreateObject();
         cJSON_AddStringToObject(p, "deployment", f->deployment);
@@ -170,9 +146,9 @@ static int apply_scale(struct rb_run *run, struct rb_action *act, struct rb_err 
         }
         cJSON_Delete(p);
     }
-    if (rb_k8s_scale_set(k, fa->ns, "deployments", f->deployment, f->replicas, err) < 0)
+    if (ops->scale(k, fa->ns, "deployments", f->deployment, f->replicas, err) < 0)
         return -1;
-    if (rb_k8s_scale_get(k, fa->ns, "deployments", f->deployment, &now, err) < 0)
+    if (ops->get_replicas(k, fa->ns, "deployments", f->deployment, &now, err) < 0)
         return -1;
     if (now != f->replicas)
         return rb_errf(err, RB_E_FAILED,
@@ -190,21 +166,15 @@ static int apply_scale(struct rb_run *run, struct rb_action *act, struct rb_err 
 }
 
 static int plan_scale(struct rb_run *run, struct rb_action *act, struct freeze_arg *fa,
-                      struct rb_k8s *k, struct rb_err *err)
+                      const struct rb_cluster_ops *ops, struct rb_k8s *k, struct rb_err *err)
 {
     const struct rb_freeze_action *f = fa->f;
-    const char *path = rb_k8s_path(run->arena, fa->ns, "deployments", f->deployment, "scale");
-    char body[160];
     int cur;
 
-    snprintf(body, sizeof(body),
-             "{\"metadata\":{\"resourceVersion\":\"<read>\"},\"spec\":{\"replicas\":%d}}",
-             f->replicas);
-    detail_request(act, "GET", path, NULL, NULL);
-    detail_request(act, "PATCH", path, "application/merge-patch+json", body);
+    detail_requests(run, act, ops, RB_CLUSTER_REQ_SCALE, fa->ns, f->deployment, f->replicas);
     if (k == NULL)
         return 0;
-    if (rb_k8s_scale_get(k, fa->ns, "deployments", f->deployment, &cur, err) < 0)
+    if (ops->get_replicas(k, fa->ns, "deployments", f->deployment, &cur, err) < 0)
         return -1;
     rb_action_detailf(act, "now: %d replica%s (journaled before the change)\n", cur,
                       cur == 1 ? "" : "s");
@@ -217,56 +187,47 @@ static int apply_suspend(struct rb_run *run, struct rb_action *act, struct rb_er
 {
     struct freeze_arg *fa = act->arg;
     const struct rb_freeze_action *f = fa->f;
-    struct rb_k8s *k = rb_k8s_target(run, f->target, err);
+    const struct rb_cluster_ops *ops;
+    struct rb_k8s *k = rb_cluster_open(run, f->target, &ops, err);
     const cJSON *prior = cJSON_GetObjectItemCaseSensitive(act->prior, "suspended");
-    cJSON *items = NULL, *ours, *already, *patch, *it, *p;
+    struct rb_cluster_list listed;
+    cJSON *ours, *already, *it, *p;
     int rc = 0;
 
     if (k == NULL)
         return -1;
-    if (rb_k8s_list(k, rb_k8s_path(run->arena, fa->ns, "cronjobs", NULL, NULL), f->selector, &items,
-                    err) < 0)
+    if (ops->list(k, fa->ns, "cronjobs", f->selector, false, &listed, err) < 0)
         return rb_err_wrap(err, "unable to list cronjobs '%s' in namespace '%s'", f->selector,
                            fa->ns);
     /* ours: not suspended now, or suspended by an earlier attempt of this action */
     ours = prior != NULL ? cJSON_Duplicate(prior, 1) : cJSON_CreateArray();
     already = cJSON_CreateArray();
-    cJSON_ArrayForEach(it, items) {
-        const cJSON *nm = cJSON_GetObjectItemCaseSensitive(
-            cJSON_GetObjectItemCaseSensitive(it, "metadata"), "name");
-        const cJSON *sus = cJSON_GetObjectItemCaseSensitive(
-            cJSON_GetObjectItemCaseSensitive(it, "spec"), "suspend");
+    for (size_t i = 0; i < listed.n; i++) {
+        const struct rb_cluster_item *c = &listed.items[i];
 
-        if (!cJSON_IsString(nm) || in_names(ours, nm->valuestring))
+        if (in_names(ours, c->name))
             continue;
-        cJSON_AddItemToArray(cJSON_IsTrue(sus) ? already : ours,
-                             cJSON_CreateString(nm->valuestring));
+        cJSON_AddItemToArray(c->suspended ? already : ours, cJSON_CreateString(c->name));
     }
-    cJSON_Delete(items);
     p = cJSON_CreateObject();
     cJSON_AddItemToObject(p, "suspended", cJSON_Duplicate(ours, 1));
     rc = rb_run_progress(run, act, p, err);
     cJSON_Delete(p);
-    patch = cJSON_CreateObject();
-    cJSON_AddBoolToObject(cJSON_AddObjectToObject(patch, "spec"), "suspend", 1);
     cJSON_ArrayForEach(it, ours) {
-        long code = 0;
         struct rb_err perr = RB_ERR_INIT;
+        bool gone = false;
 
         if (rc < 0)
             break;
-        if (rb_k8s_patch_merge(k,
-                               rb_k8s_path(run->arena, fa->ns, "cronjobs", it->valuestring, NULL),
-                               patch, NULL, &code, &perr) < 0) {
+        if (ops->set_suspend(k, fa->ns, it->valuestring, true, &gone, &perr) < 0) {
             /* one suspended by an earlier attempt and deleted since is no longer ours to worry about */
-            if (code == 404 && prior != NULL && in_names(prior, it->valuestring))
+            if (gone && prior != NULL && in_names(prior, it->valuestring))
                 continue;
             *err = perr;
             rc = rb_err_wrap(err, "unable to suspend cronjob '%s' in namespace '%s'",
                              it->valuestring, fa->ns);
         }
     }
-    cJSON_Delete(patch);
     if (rc == 0) {
         act->result = cJSON_CreateObject();
         cJSON_AddStringToObject(act->result, "namespace", fa->ns);
@@ -284,49 +245,31 @@ static int apply_suspend(struct rb_run *run, struct rb_action *act, struct rb_er
 }
 
 static int plan_suspend(struct rb_run *run, struct rb_action *act, struct freeze_arg *fa,
-                        struct rb_k8s *k, struct rb_err *err)
+                        const struct rb_cluster_ops *ops, struct rb_k8s *k, struct rb_err *err)
 {
     const struct rb_freeze_action *f = fa->f;
-    const char *path = rb_k8s_path(run->arena, fa->ns, "cronjobs", NULL, NULL);
-    cJSON *items = NULL, *todo, *it;
+    struct rb_cluster_list listed;
 
-    detail_request(act, "GET",
-                   rb_sprintf(run->arena, "%s?limit=%d&labelSelector=%s", path, RB_K8S_PAGE_LIMIT,
-                              selector_query(run->arena, f->selector)),
-                   NULL, NULL);
+    detail_requests(run, act, ops, RB_CLUSTER_REQ_LIST_CRONJOBS, fa->ns, f->selector, 0);
     if (k == NULL) {
-        detail_request(act, "PATCH",
-                       rb_sprintf(run->arena, "%s/<each listed, not yet suspended>", path),
-                       "application/merge-patch+json", "{\"spec\":{\"suspend\":true}}");
+        detail_requests(run, act, ops, RB_CLUSTER_REQ_SUSPEND_CRONJOB, fa->ns, NULL, 0);
         return 0;
     }
-    if (rb_k8s_list(k, path, f->selector, &items, err) < 0)
+    if (ops->list(k, fa->ns, "cronjobs", f->selector, false, &listed, err) < 0)
         return rb_err_wrap(err, "unable to list cronjobs '%s' in namespace '%s'", f->selector,
                            fa->ns);
-    todo = cJSON_CreateArray();
-    cJSON_ArrayForEach(it, items) {
-        const cJSON *nm = cJSON_GetObjectItemCaseSensitive(
-            cJSON_GetObjectItemCaseSensitive(it, "metadata"), "name");
-        const cJSON *sus = cJSON_GetObjectItemCaseSensitive(
-            cJSON_GetObjectItemCaseSensitive(it, "spec"), "suspend");
-
-        if (!cJSON_IsString(nm))
-            continue;
-        if (cJSON_IsTrue(sus)) {
+    for (size_t i = 0; i < listed.n; i++) {
+        if (listed.items[i].suspended) {
             rb_action_detailf(act, "(cronjob '%s' is already suspended: left alone)\n",
-                              nm->valuestring);
+                              listed.items[i].name);
             continue;
         }
-        cJSON_AddItemToArray(todo, cJSON_CreateString(nm->valuestring));
-        detail_request(act, "PATCH",
-                       rb_k8s_path(run->arena, fa->ns, "cronjobs", nm->valuestring, NULL),
-                       "application/merge-patch+json", "{\"spec\":{\"suspend\":true}}");
+        detail_requests(run, act, ops, RB_CLUSTER_REQ_SUSPEND_CRONJOB, fa->ns, listed.items[i].name,
+                        0);
     }
-    if (cJSON_GetArraySize(items) == 0)
+    if (listed.n == 0)
         rb_action_detailf(act, "no cronjob matches '%s' in namespace '%s' now\n", f->selector,
                           fa->ns);
-    cJSON_Delete(items);
-    cJSON_Delete(todo);
     return 0;
 }
 
@@ -336,35 +279,35 @@ static int apply_delete_jobs(struct rb_run *run, struct rb_action *act, struct r
 {
     struct freeze_arg *fa = act->arg;
     const struct rb_freeze_action *f = fa->f;
-    struct rb_k8s *k = rb_k8s_target(run, f->target, err);
-    const char *path;
+    const struct rb_cluster_ops *ops;
+    struct rb_k8s *k = rb_cluster_open(run, f->target, &ops, err);
     const cJSON *prior = cJSON_GetObjectItemCaseSensitive(act->prior, "jobs");
-    cJSON *items = NULL, *names, *deleted = NULL, *p, *list, *it;
+    struct rb_cluster_list listed;
+    cJSON *names, *p, *list, *it;
     const char *saved = NULL;
     int rc;
 
     if (k == NULL)
         return -1;
-    path = rb_k8s_path(run->arena, fa->ns, "jobs", NULL, NULL);
-    if (rb_k8s_list(k, path, f->selector, &items, err) < 0)
+    if (ops->list(k, fa->ns, "jobs", f->selector, true, &listed, err) < 0)
         return rb_err_wrap(err, "unable to list jobs '%s' in namespace '%s'", f->selector, fa->ns);
     names = prior != NULL ? cJSON_Duplicate(prior, 1) : cJSON_CreateArray();
     {
-        cJSON *now = names_array(items);
+        cJSON *now = names_array(&listed);
 
         cJSON_ArrayForEach(it, now)
             if (!in_names(names, it->valuestring))
                 cJSON_AddItemToArray(names, cJSON_CreateString(it->valuestring));
         cJSON_Delete(now);
     }
-    if (cJSON_GetArraySize(items) > 0) {
+    if (cJSON_GetArraySize(listed.objects) > 0) {
         /* what is deleted can be looked at (and re-created) afterwards */
         list = cJSON_CreateObject();
         cJSON_AddStringToObject(list, "apiVersion", "v1");
         cJSON_AddStringToObject(list, "kind", "List");
         cJSON_AddItemToObject(list, "metadata", cJSON_CreateObject());
-        cJSON_AddItemToObject(list, "items", items);
-        items = NULL;
+        cJSON_AddItemToObject(list, "items", listed.objects);
+        listed.objects = NULL;
         saved = save_asset(run, rb_sprintf(run->arena, "freeze-%d-jobs-deleted.json", fa->index),
                            list, err);
         cJSON_Delete(list);
@@ -373,7 +316,7 @@ static int apply_delete_jobs(struct rb_run *run, struct rb_action *act, struct r
             return -1;
         }
     }
-    cJSON_Delete(items);
+    cJSON_Delete(listed.objects);
     if (saved == NULL) {
         /* re-applied after a crash: the jobs are gone, the file saved by the first attempt stays */
         const cJSON *ps = cJSON_GetObjectItemCaseSensitive(act->prior, "saved");
@@ -387,7 +330,7 @@ static int apply_delete_jobs(struct rb_run *run, struct rb_action *act, struct r
         cJSON_AddStringToObject(p, "saved", saved);
     rc = rb_run_progress(run, act, p, err);
     cJSON_Delete(p);
-    if (rc == 0 && rb_k8s_delete_collection(k, path, f->selector, "Background", &deleted, err) < 0)
+    if (rc == 0 && ops->delete_jobs(k, fa->ns, f->selector, err) < 0)
         rc = rb_err_wrap(err, "unable to delete jobs '%s' in namespace '%s'", f->selector, fa->ns);
     if (rc == 0) {
         act->result = cJSON_CreateObject();
@@ -402,36 +345,25 @@ static int apply_delete_jobs(struct rb_run *run, struct rb_action *act, struct r
             rb_sprintf(run->arena, "deleted %d job%s (pods too): %s", cJSON_GetArraySize(names),
                        cJSON_GetArraySize(names) == 1 ? "" : "s", join_names(run->arena, names)));
     }
-    cJSON_Delete(deleted);
     cJSON_Delete(names);
     return rc;
 }
 
 static int plan_delete_jobs(struct rb_run *run, struct rb_action *act, struct freeze_arg *fa,
-                            struct rb_k8s *k, struct rb_err *err)
+                            const struct rb_cluster_ops *ops, struct rb_k8s *k, struct rb_err *err)
 {
     const struct rb_freeze_action *f = fa->f;
-    const char *path = rb_k8s_path(run->arena, fa->ns, "jobs", NULL, NULL);
-    const char *sel = selector_query(run->arena, f->selector);
-    cJSON *items = NULL, *names;
+    struct rb_cluster_list listed;
+    cJSON *names;
 
-    detail_request(
-        act, "GET",
-        rb_sprintf(run->arena, "%s?limit=%d&labelSelector=%s", path, RB_K8S_PAGE_LIMIT, sel), NULL,
-        NULL);
-    detail_request(
-        act, "DELETE",
-        rb_sprintf(run->arena, "%s?propagationPolicy=Background&labelSelector=%s", path, sel),
-        "application/json",
-        "{\"kind\":\"DeleteOptions\",\"apiVersion\":\"v1\",\"propagationPolicy\":\"Background\"}");
+    detail_requests(run, act, ops, RB_CLUSTER_REQ_DELETE_JOBS, fa->ns, f->selector, 0);
     if (k == NULL)
         return 0;
-    if (rb_k8s_list(k, path, f->selector, &items, err) < 0)
+    if (ops->list(k, fa->ns, "jobs", f->selector, false, &listed, err) < 0)
         return rb_err_wrap(err, "unable to list jobs '%s' in namespace '%s'", f->selector, fa->ns);
-    names = names_array(items);
+    names = names_array(&listed);
     rb_action_detailf(act, "now matching: %s\n", join_names(run->arena, names));
     cJSON_Delete(names);
-    cJSON_Delete(items);
     return 0;
 }
 
@@ -440,68 +372,41 @@ static int plan_delete_jobs(struct rb_run *run, struct rb_action *act, struct fr
 static int apply_snapshot(struct rb_run *run, struct rb_action *act, struct rb_err *err)
 {
     struct freeze_arg *fa = act->arg;
-    struct rb_k8s *k = rb_k8s_target(run, fa->f->target, err);
-    cJSON *doc, *all, *counts;
+    const struct rb_cluster_ops *ops;
+    struct rb_k8s *k = rb_cluster_open(run, fa->f->target, &ops, err);
+    struct rb_cluster_snapshot snap;
     const char *path;
-    size_t i;
-    int total = 0;
 
     if (k == NULL)
         return -1;
-    doc = cJSON_CreateObject();
-    cJSON_AddStringToObject(doc, "apiVersion", "v1");
-    cJSON_AddStringToObject(doc, "kind", "List");
-    cJSON_AddItemToObject(doc, "metadata", cJSON_CreateObject());
-    all = cJSON_AddArrayToObject(doc, "items");
-    counts = cJSON_CreateObject();
-    for (i = 0; i < sizeof(snapshot_kinds) / sizeof(snapshot_kinds[0]); i++) {
-        cJSON *items = NULL;
-        int n = 0;
-
-        if (rb_k8s_list(k, rb_k8s_path(run->arena, fa->ns, snapshot_kinds[i], NULL, NULL), NULL,
-                        &items, err) < 0) {
-            cJSON_Delete(doc);
-            cJSON_Delete(counts);
-            return rb_err_wrap(err, "unable to snapshot %s in namespace '%s'", snapshot_kinds[i],
-                               fa->ns);
-        }
-        while (cJSON_GetArraySize(items) > 0) {
-            cJSON_AddItemToArray(all, cJSON_DetachItemFromArray(items, 0));
-            n++;
-        }
-        cJSON_Delete(items);
-        cJSON_AddNumberToObject(counts, snapshot_kinds[i], n);
-        total += n;
-    }
+    if (ops->snapshot == NULL)
+        return rb_errf(err, RB_E_FAILED, "the driver of target '%s' cannot take snapshots",
+                       fa->f->target);
+    if (ops->snapshot(k, fa->ns, &snap, err) < 0)
+        return -1;
     path = save_asset(
         run,
         rb_sprintf(run->arena, "freeze-%d-snapshot-%s-%s.json", fa->index, fa->f->target, fa->ns),
-        doc, err);
-    cJSON_Delete(doc);
+        snap.doc, err);
+    cJSON_Delete(snap.doc);
     if (path == NULL) {
-        cJSON_Delete(counts);
+        cJSON_Delete(snap.counts);
         return -1;
     }
     act->result = cJSON_CreateObject();
     cJSON_AddStringToObject(act->result, "namespace", fa->ns);
     cJSON_AddStringToObject(act->result, "file", path);
-    cJSON_AddItemToObject(act->result, "counts", counts);
-    cJSON_AddStringToObject(
-        act->result, "message",
-        rb_sprintf(run->arena, "%d objects of namespace '%s' saved to %s", total, fa->ns, path));
+    cJSON_AddItemToObject(act->result, "counts", snap.counts);
+    cJSON_AddStringToObject(act->result, "message",
+                            rb_sprintf(run->arena, "%d objects of namespace '%s' saved to %s",
+                                       snap.total, fa->ns, path));
     return 0;
 }
 
-static void plan_snapshot(struct rb_run *run, struct rb_action *act, struct freeze_arg *fa)
+static void plan_snapshot(struct rb_run *run, struct rb_action *act, struct freeze_arg *fa,
+                          const struct rb_cluster_ops *ops)
 {
-    size_t i;
-
-    for (i = 0; i < sizeof(snapshot_kinds) / sizeof(snapshot_kinds[0]); i++)
-        detail_request(act, "GET",
-                       rb_sprintf(run->arena, "%s?limit=%d (then &continue= until done)",
-                                  rb_k8s_path(run->arena, fa->ns, snapshot_kinds[i], NULL, NULL),
-                                  RB_K8S_PAGE_LIMIT),
-                       NULL, NULL);
+    detail_requests(run, act, ops, RB_CLUSTER_REQ_SNAPSHOT, fa->ns, NULL, 0);
     rb_action_detailf(
         act, "saved to <run>/assets/freeze-%d-snapshot-%s-%s.json (0600); secrets are never read\n",
         fa->index, fa->f->target, fa->ns);
@@ -612,22 +517,30 @@ int rb_freeze_plan(struct rb_run *run, struct rb_err *err)
 
     if (rb->n_freeze == 0)
         return 0;
-    if (online && rb_k8s_check_permissions(run, NULL, err) < 0)
+    if (online && rb_cluster_check_access(run, NULL, err) < 0)
         return -1;
     for (i = 0; i < rb->n_freeze; i++) {
         const struct rb_freeze_action *f = &rb->freeze[i];
         struct freeze_arg *fa = rb_new(run->arena, struct freeze_arg);
+        const struct rb_target *t = rb_runbook_target(rb, f->target);
+        const struct rb_cluster_ops *ops = NULL;
         struct rb_k8s *k = NULL;
         struct rb_action *act;
         const char *name, *summary;
         rb_apply_fn apply;
         int rc = 0;
 
-        if (online && (k = rb_k8s_target(run, f->target, err)) == NULL)
+        if (online && (k = rb_cluster_open(run, f->target, &ops, err)) == NULL)
             return -1;
+        if (!online && t != NULL) {
+            struct rb_err lookup = RB_ERR_INIT;
+
+            /* an offline plan still shows the requests: the registry lookup contacts nothing */
+            ops = rb_cluster_ops_for(t, &lookup);
+        }
         fa->f = f;
         fa->index = (int)i + 1;
-        fa->ns = entry_ns(run, f, k);
+        fa->ns = entry_ns(run, f, ops, k);
         switch (f->kind) {
         case RB_FREEZE_SCALE:
             name = rb_sprintf(run->arena, "freeze/%d-scale-%s", fa->index, f->deployment);
@@ -663,22 +576,22 @@ int rb_freeze_plan(struct rb_run *run, struct rb_err *err)
         act = rb_run_add_action(run, "freeze", name, summary, RB_IDEMPOTENT, apply, fa);
         act->pos = f->pos;
         if (k != NULL)
-            rb_action_detailf(act, "cluster: %s (target '%s')\n", rb_k8s_server(k), f->target);
+            rb_action_detailf(act, "cluster: %s (target '%s')\n", ops->server(k), f->target);
         /* plan mode reads what exists now; execute reads it when applying */
         if (!run->read_only)
             k = NULL;
         switch (f->kind) {
         case RB_FREEZE_SCALE:
-            rc = plan_scale(run, act, fa, k, err);
+            rc = plan_scale(run, act, fa, ops, k, err);
             break;
         case RB_FREEZE_SUSPEND_CRONJOBS:
-            rc = plan_suspend(run, act, fa, k, err);
+            rc = plan_suspend(run, act, fa, ops, k, err);
             break;
         case RB_FREEZE_DELETE_JOBS:
-            rc = plan_delete_jobs(run, act, fa, k, err);
+            rc = plan_delete_jobs(run, act, fa, ops, k, err);
             break;
         case RB_FREEZE_SNAPSHOT:
-            plan_snapshot(run, act, fa);
+            plan_snapshot(run, act, fa, ops);
             break;
         }
         if (rc < 0)

@@ -19,8 +19,8 @@
 
 #include "rollbackctl/child.h"
 #include "rollbackctl/dns.h"
+#include "rollbackctl/driver_needs.h"
 #include "rollbackctl/http.h"
-#include "rollbackctl/kubernetes.h"
 #include "rollbackctl/pg.h"
 #include "rollbackctl/probe.h"
 
@@ -113,12 +113,13 @@ static void plan_scale(struct rb_run *run, struct rb_action *act, const struct r
     struct rb_err err = RB_ERR_INIT;
 
     if (!run->offline && run->mode == RB_MODE_PLAN) {
-        struct rb_k8s *k = rb_k8s_target(run, s->target, &err);
+        const struct rb_cluster_ops *ops;
+        struct rb_k8s *k = rb_cluster_open(run, s->target, &ops, &err);
         int cur = -1;
 
         if (k != NULL && ns == NULL)
-            ns = rb_k8s_namespace(k);
-        if (k == NULL || rb_k8s_scale_get(k, ns, "deployments", s->deployment, &cur, &err) < 0)
+            ns = ops->namespace_of(k);
+        if (k == NULL || ops->get_replicas(k, ns, "deployments", s->deployment, &cur, &err) < 0)
             now = rb_sprintf(run->arena, "(current count unknown: %s) ", err.msg);
         else
             now = rb_sprintf(run->arena, "%d -> ", cur);
@@ -298,15 +299,16 @@ static int do_dns(struct rb_run *run, struct rb_action *act, const struct rb_res
 static int do_scale(struct rb_run *run, struct rb_action *act, const struct rb_restore_step *s,
                     cJSON *res, const char **msg, struct rb_err *err)
 {
-    struct rb_k8s *k = rb_k8s_target(run, s->target, err);
+    const struct rb_cluster_ops *ops;
+    struct rb_k8s *k = rb_cluster_open(run, s->target, &ops, err);
     const char *ns;
     int before = -1;
     cJSON *p;
 
     if (k == NULL)
         return -1;
-    ns = s->namespace_ != NULL ? s->namespace_ : rb_k8s_namespace(k);
-    if (rb_k8s_scale_get(k, ns, "deployments", s->deployment, &before, err) < 0)
+    ns = s->namespace_ != NULL ? s->namespace_ : ops->namespace_of(k);
+    if (ops->get_replicas(k, ns, "deployments", s->deployment, &before, err) < 0)
         return -1;
     /* Journal the count we found before changing it. */
     p = cJSON_CreateObject();
@@ -317,7 +319,7 @@ static int do_scale(struct rb_run *run, struct rb_action *act, const struct rb_r
     }
     cJSON_Delete(p);
     if (before != s->replicas &&
-        rb_k8s_scale_set(k, ns, "deployments", s->deployment, s->replicas, err) < 0)
+        ops->scale(k, ns, "deployments", s->deployment, s->replicas, err) < 0)
         return -1;
     add_str(res, "deployment", s->deployment);
     add_str(res, "namespace", ns);
