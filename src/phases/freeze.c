@@ -509,6 +509,36 @@ static int plan_at_risk(struct rb_run *run, struct rb_err *err)
 
 /* ---- the phase --------------------------------------------------------------------------------- */
 
+static bool planned_id(const struct rb_run *run, const char *id)
+{
+    for (size_t i = 0; i < run->n_actions; i++)
+        if (strcmp(run->actions[i]->name, id) == 0)
+            return true;
+    return false;
+}
+
+/*
+ * An entry's action id, from what it acts on and never from its position, so that an entry
+ * inserted or removed between attempts renames no other ("freeze/scale-payroll-api",
+ * "freeze/suspend-cronjobs-app-payroll"). Two entries on the same thing (other targets or
+ * namespaces) add those; entries alike in every way are numbered in order.
+ */
+static const char *entry_id(struct rb_run *run, const struct rb_freeze_action *f, const char *ns,
+                            const char *what)
+{
+    struct rb_arena *a = run->arena;
+    const char *id = rb_sprintf(a, "freeze/%s", rb_name_slug(a, what));
+    const char *full;
+
+    if (!planned_id(run, id))
+        return id;
+    full = rb_name_slug(a, rb_sprintf(a, "%s %s %s", what, f->target, ns != NULL ? ns : ""));
+    id = rb_sprintf(a, "freeze/%s", full);
+    for (int n = 2; planned_id(run, id); n++)
+        id = rb_sprintf(a, "freeze/%s-%d", full, n);
+    return id;
+}
+
 int rb_freeze_plan(struct rb_run *run, struct rb_err *err)
 {
     const struct rb_runbook *rb = run->rb;
@@ -543,7 +573,7 @@ int rb_freeze_plan(struct rb_run *run, struct rb_err *err)
         fa->ns = entry_ns(run, f, ops, k);
         switch (f->kind) {
         case RB_FREEZE_SCALE:
-            name = rb_sprintf(run->arena, "freeze/%d-scale-%s", fa->index, f->deployment);
+            name = rb_sprintf(run->arena, "scale-%s", f->deployment);
             summary = rb_sprintf(
                 run->arena,
                 "scale deployment '%s' in namespace '%s' to %d (current count journaled)",
@@ -551,13 +581,13 @@ int rb_freeze_plan(struct rb_run *run, struct rb_err *err)
             apply = apply_scale;
             break;
         case RB_FREEZE_SUSPEND_CRONJOBS:
-            name = rb_sprintf(run->arena, "freeze/%d-suspend-cronjobs", fa->index);
+            name = rb_sprintf(run->arena, "suspend-cronjobs-%s", f->selector);
             summary = rb_sprintf(run->arena, "suspend cronjobs '%s' in namespace '%s'", f->selector,
                                  fa->ns);
             apply = apply_suspend;
             break;
         case RB_FREEZE_DELETE_JOBS:
-            name = rb_sprintf(run->arena, "freeze/%d-delete-jobs", fa->index);
+            name = rb_sprintf(run->arena, "delete-jobs-%s", f->selector);
             summary = rb_sprintf(
                 run->arena, "delete jobs '%s' in namespace '%s' (propagationPolicy Background)",
                 f->selector, fa->ns);
@@ -565,7 +595,7 @@ int rb_freeze_plan(struct rb_run *run, struct rb_err *err)
             break;
         case RB_FREEZE_SNAPSHOT:
         default:
-            name = rb_sprintf(run->arena, "freeze/%d-snapshot", fa->index);
+            name = "snapshot";
             summary = rb_sprintf(run->arena,
                                  "save namespace '%s' (deployments, statefulsets, cronjobs, jobs, "
                                  "configmaps, services) to the run's assets",
@@ -573,7 +603,8 @@ int rb_freeze_plan(struct rb_run *run, struct rb_err *err)
             apply = apply_snapshot;
             break;
         }
-        act = rb_run_add_action(run, "freeze", name, summary, RB_IDEMPOTENT, apply, fa);
+        act = rb_run_add_action(run, "freeze", entry_id(run, f, fa->ns, name), summary,
+                                RB_IDEMPOTENT, apply, fa);
         act->pos = f->pos;
         if (k != NULL)
             rb_action_detailf(act, "cluster: %s (target '%s')\n", ops->server(k), f->target);

@@ -94,7 +94,7 @@ assert_eq "GET POST" "$(kube_fake_log "$F" '[.[].method] | unique | join(" ")')"
 assert_eq "10" "$(kube_fake_log "$F" '[.[] | select(.path | endswith("selfsubjectaccessreviews"))] | length')" \
   "one access review per verb and resource the runbook needs"
 assert_exit 0 "$RB_BIN" -f "$RB" -o json plan
-assert_eq "freeze/1-scale-payroll-api freeze/2-suspend-cronjobs freeze/3-delete-jobs freeze/4-snapshot freeze/records-at-risk" \
+assert_eq "freeze/scale-payroll-api freeze/suspend-cronjobs-app-payroll freeze/delete-jobs-app-payroll freeze/snapshot freeze/records-at-risk" \
   "$(jq -r '[.actions[] | select(.phase == "freeze") | .name] | join(" ")' <<<"$RB_OUT")" "the freeze actions, in order"
 assert_exit 0 "$RB_BIN" -f "$RB" plan --offline
 assert_contains "$RB_OUT" "PATCH /apis/apps/v1/namespaces/payroll/deployments/payroll-api/scale" "offline plan prints requests too"
@@ -116,18 +116,18 @@ assert_eq "1" "$(state '.objects["apps/v1/deployments"].payroll["legacy-payroll-
 run_dir=$(ls -d "$T"/state/runs/*)
 journal=$run_dir/journal.jsonl
 ev() { jq -c "select(.action == \"$1\" and .event == \"$2\") | .data" "$journal" | tail -n 1; }
-assert_eq "3" "$(ev freeze/1-scale-payroll-api progress | jq .original_replicas)" "original count journaled before the change"
-assert_eq "3 0" "$(ev freeze/1-scale-payroll-api done | jq -r '"\(.original_replicas) \(.replicas)"')" "scale result"
-assert_eq '["payroll-nightly","payroll-tax-export"]' "$(ev freeze/2-suspend-cronjobs progress | jq -c .suspended)" \
+assert_eq "3" "$(ev freeze/scale-payroll-api progress | jq .original_replicas)" "original count journaled before the change"
+assert_eq "3 0" "$(ev freeze/scale-payroll-api done | jq -r '"\(.original_replicas) \(.replicas)"')" "scale result"
+assert_eq '["payroll-nightly","payroll-tax-export"]' "$(ev freeze/suspend-cronjobs-app-payroll progress | jq -c .suspended)" \
   "the cronjobs to suspend journaled before patching"
-assert_eq '["payroll-nightly","payroll-tax-export"]' "$(ev freeze/2-suspend-cronjobs done | jq -c .suspended)" "suspend result"
-assert_eq '["payroll-nightly-28871234","payroll-recalc-manual"]' "$(ev freeze/3-delete-jobs done | jq -c .deleted)" "delete result"
-saved=$(ev freeze/3-delete-jobs done | jq -r .saved)
+assert_eq '["payroll-nightly","payroll-tax-export"]' "$(ev freeze/suspend-cronjobs-app-payroll done | jq -c .suspended)" "suspend result"
+assert_eq '["payroll-nightly-28871234","payroll-recalc-manual"]' "$(ev freeze/delete-jobs-app-payroll done | jq -c .deleted)" "delete result"
+saved=$(ev freeze/delete-jobs-app-payroll done | jq -r .saved)
 assert_eq "600 2" "$(stat -c %a "$saved") $(jq '.items | length' "$saved")" "the deleted jobs saved (0600) before deletion"
-snap=$(ev freeze/4-snapshot done | jq -r .file)
+snap=$(ev freeze/snapshot done | jq -r .file)
 assert_eq "600" "$(stat -c %a "$snap")" "snapshot 0600"
 assert_eq '{"deployments":2,"statefulsets":1,"cronjobs":3,"jobs":1,"configmaps":1,"services":1}' \
-  "$(ev freeze/4-snapshot done | jq -c .counts)" "snapshot counts"
+  "$(ev freeze/snapshot done | jq -c .counts)" "snapshot counts"
 assert_eq "0" "$(jq '[.items[] | select(.kind == "Secret")] | length' "$snap")" "no Secret in the snapshot"
 assert_eq '{"new_employees":7,"processed_payments":30}' \
   "$(jq -c 'select(.event == "fact" and .data.key == "records_at_risk_by_table") | .data.value' "$journal")" \
@@ -155,13 +155,13 @@ assert_eq "0" "$(replicas)" "the PATCH took effect on the server"
 kill -9 "$(cat "$T/$crashname.pid")"
 wait "$sub" || true
 crash_journal=$(ls "$T"/state-crash/runs/*/journal.jsonl)
-assert_eq "started" "$(jq -r 'select(.action == "freeze/1-scale-payroll-api") | .event' "$crash_journal" | grep -v progress | tail -n 1)" \
+assert_eq "started" "$(jq -r 'select(.action == "freeze/scale-payroll-api") | .event' "$crash_journal" | grep -v progress | tail -n 1)" \
   "the scale action was in flight at the crash"
 assert_exit 0 "$RB_BIN" -f "$RB2" resume
 assert_contains "$RB_OUT" "'payroll-api' scaled from 3 to 0 replicas" "resume reports the original count"
-assert_eq "3" "$(jq -c 'select(.action == "freeze/1-scale-payroll-api" and .event == "done") | .data.original_replicas' "$crash_journal")" \
+assert_eq "3" "$(jq -c 'select(.action == "freeze/scale-payroll-api" and .event == "done") | .data.original_replicas' "$crash_journal")" \
   "the journal keeps the original 3, not the 0 set before the crash"
-assert_eq "1" "$(jq -c 'select(.action == "freeze/1-scale-payroll-api" and .event == "progress")' "$crash_journal" | wc -l | tr -d ' ')" \
+assert_eq "1" "$(jq -c 'select(.action == "freeze/scale-payroll-api" and .event == "progress")' "$crash_journal" | wc -l | tr -d ' ')" \
   "the original was read once, before the crash"
 assert_eq "0" "$(replicas)" "still at 0 after resume"
 assert_eq "payroll-nightly payroll-tax-export" "$(suspended)" "resume went on with the rest"
@@ -187,7 +187,7 @@ assert_eq "payroll-nightly" "$(suspended)" "one cronjob suspended when the run d
 assert_exit 0 "$RB_BIN" -f "$RB5" resume
 crash2=$(ls "$T"/state-crash2/runs/*/journal.jsonl)
 assert_eq '["payroll-nightly","payroll-tax-export"] []' \
-  "$(jq -c 'select(.action == "freeze/2-suspend-cronjobs" and .event == "done") | .data | [.suspended, .already_suspended]' "$crash2" | jq -r '"\(.[0] | tojson) \(.[1] | tojson)"')" \
+  "$(jq -c 'select(.action == "freeze/suspend-cronjobs-app-payroll" and .event == "done") | .data | [.suspended, .already_suspended]' "$crash2" | jq -r '"\(.[0] | tojson) \(.[1] | tojson)"')" \
   "after resume both count as suspended by this run, none as found suspended"
 assert_eq "payroll-nightly payroll-tax-export" "$(suspended)" "both suspended after resume"
 
