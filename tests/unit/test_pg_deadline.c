@@ -4,9 +4,9 @@
  * A stand-in server (a forked process speaking just enough of the protocol: trust login, the
  * session settings) then stops reading, as a hung backend or a stalled network does. A statement
  * larger than the socket buffers cannot be sent: the query must fail at its deadline, not block
- * in libpq's write. And a COPY that a cancel does not stop is given up after the cancel's grace
- * period instead of being drained to its end. alarm() turns a hang into a failure instead of a
- * stuck test.
+ * in libpq's write (RB_K_TIMEOUT). And a COPY that a cancel does not stop is given up after the
+ * cancel's grace period instead of being drained to its end. Both through the driver's ops
+ * (db.h), as phases call it. alarm() turns a hang into a failure instead of a stuck test.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -28,6 +28,8 @@
 #include <unistd.h>
 
 #include "rollbackctl/arena.h"
+#include "rollbackctl/clock.h"
+#include "rollbackctl/db.h"
 #include "rollbackctl/pg.h"
 
 static int read_full(int fd, void *buf, size_t n)
@@ -144,14 +146,14 @@ static void serve(int ls, bool endless_copy)
 }
 
 /* Start the fake server in a child process; returns a connection to it. */
-static PGconn *start_fake(struct rb_arena *a, bool endless_copy, pid_t *pid)
+static struct rb_db *start_fake(struct rb_arena *a, bool endless_copy, pid_t *pid)
 {
     struct sockaddr_in sin;
     socklen_t sl = sizeof(sin);
     struct rb_pg_opts o;
     struct rb_err err = RB_ERR_INIT;
     int ls = socket(AF_INET, SOCK_STREAM, 0), rcv = 4096;
-    PGconn *c;
+    struct rb_db *c;
 
     memset(&sin, 0, sizeof(sin));
     sin.sin_family = AF_INET;
@@ -192,8 +194,8 @@ static void test_send_stalls_past_deadline(void **state)
     struct rb_err err = RB_ERR_INIT;
     size_t big = 32u << 20;
     char *sql = malloc(big + 1);
-    PGconn *c;
-    PGresult *r;
+    struct rb_db *c;
+    struct rb_db_result *r;
     int64_t start;
     pid_t pid;
 
@@ -204,9 +206,12 @@ static void test_send_stalls_past_deadline(void **state)
     sql[big] = '\0';
     alarm(30); /* a hang is a failure, not a stuck test run */
     start = rb_now_ms();
-    r = rb_pg_query(c, 1000, sql, 0, NULL, &err);
+    r = rb_db_query(c, a, 1000, sql, 0, NULL, &err);
     alarm(0);
     assert_null(r);
+    /* a deadline, not a lost connection: the caller must not retry it as one */
+    assert_int_equal(err.kind, RB_K_TIMEOUT);
+    assert_non_null(strstr(err.msg, "cancelled after 1000 ms"));
     /* The deadline (1 s) plus at most the cancel's grace period. */
     assert_true(rb_now_ms() - start < 15000);
     assert_true(err.msg[0] != '\0');
@@ -221,24 +226,27 @@ static void test_cancel_of_endless_copy_ends(void **state)
 {
     struct rb_arena *a = rb_arena_new();
     struct rb_err err = RB_ERR_INIT;
-    PGconn *c;
-    PGresult *r;
+    struct rb_db *c;
     int64_t start;
     pid_t pid;
     int rc;
 
     (void)state;
     c = start_fake(a, true, &pid);
-    r = rb_pg_copy_start(c, 5000, "COPY t TO STDOUT", &err);
-    assert_non_null(r);
-    assert_int_equal(PQresultStatus(r), PGRES_COPY_OUT);
-    PQclear(r);
     alarm(30);
     start = rb_now_ms();
-    rc = rb_pg_cancel(c);
+    /* the server answers with a COPY nobody asked for: the driver cancels it, and that fails */
+    rc = rb_db_exec(c, 5000, "SELECT 1", 0, NULL, &err);
     alarm(0);
     /* The cancel had no effect: give the connection up at the grace period, not drain forever. */
     assert_int_equal(rc, -1);
+    assert_string_equal(err.msg, "unexpected COPY in query");
+    assert_true(rb_now_ms() - start < 15000);
+    /* and a cancel asked for again gives up the same way */
+    start = rb_now_ms();
+    alarm(30);
+    assert_int_equal(rb_db_cancel(c), -1);
+    alarm(0);
     assert_true(rb_now_ms() - start < 15000);
 
     kill(pid, SIGKILL);
