@@ -612,7 +612,7 @@ static struct rb_db_result *copy_result(struct rb_arena *a, const PGresult *r)
 }
 
 /*
- * Run one statement; the first failed result, or else the last one, into *keep_out.
+ * Run one statement and return its first failed result, or else its last one (caller clears).
  * NULL only when there is no result: connection lost or deadline passed (the query is cancelled).
  */
 static PGresult *run_stmt(PGconn *c, const struct rb_db_stmt *st, struct rb_err *err)

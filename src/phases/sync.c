@@ -7,7 +7,7 @@
  *   BEGIN; ledger row for (run, table)? -> it committed before a crash: done, nothing to do
  *   CREATE TEMP TABLE stage ON COMMIT DROP, typed as the target's columns
  *   COPY (SELECT exprs FROM source WHERE changed_since >= cutover [AND where]) TO STDOUT on the
- *     source, streamed verbatim into COPY stage FROM STDIN (sync_copy.c)
+ *     source, streamed verbatim into COPY stage FROM STDIN (the driver's COPY pump)
  *   one upsert INSERT ... SELECT ... ON CONFLICT (key) DO UPDATE ... WHERE row IS DISTINCT FROM
  *     EXCLUDED, counting inserted and updated rows
  *   INSERT INTO rollbackctl_ledger; COMMIT
