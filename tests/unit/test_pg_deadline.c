@@ -7,6 +7,9 @@
  * in libpq's write (RB_K_TIMEOUT). And a COPY that a cancel does not stop is given up after the
  * cancel's grace period instead of being drained to its end. Both through the driver's ops
  * (db.h), as phases call it. alarm() turns a hang into a failure instead of a stuck test.
+ * The same stand-in also refuses statements with the error fields a COPY FROM sends, so the
+ * driver's reading of them (SQLSTATE, fields, the COPY line, column and value from the context)
+ * is pinned without a server.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -84,7 +87,49 @@ static void close_cancels(int ls)
  * answer the next query with a COPY that never ends and that cancel requests do not stop (a
  * cancel routed to another server behind a load balancer does just that).
  */
-static void serve(int ls, bool endless_copy)
+enum fake_mode {
+    FAKE_STALL,        /* never reads again after the session settings */
+    FAKE_ENDLESS_COPY, /* answers with a COPY that never ends */
+    FAKE_COPY_ERRORS,  /* refuses each statement with a COPY FROM error, then says ready */
+};
+
+/* An ErrorResponse: fields as (code, text) pairs, ending with code 0. */
+static void put_error(int fd, const char *const *fields)
+{
+    char b[1024];
+    size_t n = 0;
+
+    for (; fields[0] != NULL; fields += 2) {
+        size_t l = strlen(fields[1]) + 1;
+
+        b[n++] = fields[0][0];
+        memcpy(b + n, fields[1], l);
+        n += l;
+    }
+    b[n++] = '\0';
+    put_msg(fd, 'E', b, (uint32_t)n);
+}
+
+/* Read one frontend message and throw it away; -1 when the client went. */
+static int skip_msg(int fd)
+{
+    unsigned char type, len4[4];
+    uint32_t len;
+    char *body;
+
+    if (read_full(fd, &type, 1) < 0 || read_full(fd, len4, 4) < 0)
+        return -1;
+    len = ntohl(*(uint32_t *)len4) - 4;
+    body = malloc(len + 1);
+    if (len > 0 && read_full(fd, body, len) < 0) {
+        free(body);
+        return -1;
+    }
+    free(body);
+    return 0;
+}
+
+static void serve(int ls, enum fake_mode mode)
 {
     int fd = accept(ls, NULL, NULL);
     unsigned char len4[4], *body, type;
@@ -125,7 +170,66 @@ static void serve(int ls, bool endless_copy)
     for (int i = 0; i < 3; i++)
         put_msg(fd, 'C', "SET", 4);
     put_msg(fd, 'Z', "I", 1);
-    if (endless_copy) {
+    if (mode == FAKE_COPY_ERRORS) {
+        static const char *const cast[] = {
+            "S",  "ERROR",
+            "V",  "ERROR",
+            "C",  "22P02",
+            "M",  "invalid input syntax for type integer: \"abc\"",
+            "W",  "COPY rollbackctl_stage, line 3, column amount: \"abc\"",
+            NULL,
+        };
+        static const char *const nokey[] = {
+            "S",
+            "ERROR",
+            "V",
+            "ERROR",
+            "C",
+            "23502",
+            "M",
+            "null value in column \"id\" of relation \"rollbackctl_stage\" violates "
+            "not-null constraint",
+            "D",
+            "Failing row contains (null, 5).",
+            "s",
+            "pg_temp_3",
+            "t",
+            "rollbackctl_stage",
+            "c",
+            "id",
+            "W",
+            "COPY rollbackctl_stage, line 2: \"\\N\t5\"",
+            NULL,
+        };
+        static const char *const cut[] = {
+            "S",  "ERROR",
+            "V",  "ERROR",
+            "C",  "22001",
+            "M",  "value too long",
+            "W",  "COPY rollbackctl_stage, line 7, column memo: \"aaaaaaaaaaaa...\"",
+            NULL,
+        };
+        const char *const *answers[] = { cast, nokey, cut };
+
+        /* simple or extended protocol: answer at the Sync or the Query, ignore the rest */
+        for (size_t i = 0; i < sizeof(answers) / sizeof(answers[0]);) {
+            if (read(fd, &type, 1) != 1 || read_full(fd, len4, 4) < 0)
+                _exit(0);
+            len = ntohl(*(uint32_t *)len4) - 4;
+            body = malloc(len + 1);
+            if (len > 0 && read_full(fd, body, len) < 0)
+                _exit(0);
+            free(body);
+            if (type != 'Q' && type != 'S')
+                continue;
+            put_error(fd, answers[i++]);
+            put_msg(fd, 'Z', "I", 1);
+        }
+        while (skip_msg(fd) == 0)
+            ;
+        _exit(0);
+    }
+    if (mode == FAKE_ENDLESS_COPY) {
         static const unsigned char copy_out[] = { 0, 0, 1, 0, 0 }; /* text, one column */
         char row[64];
 
@@ -146,7 +250,7 @@ static void serve(int ls, bool endless_copy)
 }
 
 /* Start the fake server in a child process; returns a connection to it. */
-static struct rb_db *start_fake(struct rb_arena *a, bool endless_copy, pid_t *pid)
+static struct rb_db *start_fake(struct rb_arena *a, enum fake_mode mode, pid_t *pid)
 {
     struct sockaddr_in sin;
     socklen_t sl = sizeof(sin);
@@ -171,7 +275,7 @@ static struct rb_db *start_fake(struct rb_arena *a, bool endless_copy, pid_t *pi
             _exit(1);
         close(STDOUT_FILENO);
         close(STDERR_FILENO);
-        serve(ls, endless_copy);
+        serve(ls, mode);
     }
     close(ls);
 
@@ -200,7 +304,7 @@ static void test_send_stalls_past_deadline(void **state)
     pid_t pid;
 
     (void)state;
-    c = start_fake(a, false, &pid);
+    c = start_fake(a, FAKE_STALL, &pid);
     memcpy(sql, "select 1 --", 11);
     memset(sql + 11, 'x', big - 11);
     sql[big] = '\0';
@@ -232,7 +336,7 @@ static void test_cancel_of_endless_copy_ends(void **state)
     int rc;
 
     (void)state;
-    c = start_fake(a, true, &pid);
+    c = start_fake(a, FAKE_ENDLESS_COPY, &pid);
     alarm(30);
     start = rb_now_ms();
     /* the server answers with a COPY nobody asked for: the driver cancels it, and that fails */
@@ -254,11 +358,63 @@ static void test_cancel_of_endless_copy_ends(void **state)
     rb_arena_free(a);
 }
 
+/* The driver hands a refused statement back as fields; the COPY context becomes line/column/value. */
+static void test_copy_error_fields(void **state)
+{
+    struct rb_arena *a = rb_arena_new();
+    struct rb_err err = RB_ERR_INIT;
+    struct rb_db_error e;
+    struct rb_db_stmt st = { .sql = "SELECT 1", .timeout_ms = 5000, .server = &e };
+    struct rb_db *c;
+    pid_t pid;
+
+    (void)state;
+    c = start_fake(a, FAKE_COPY_ERRORS, &pid);
+    alarm(30);
+
+    assert_int_equal(rb_db_run(c, a, &st, NULL, &err), -1);
+    assert_int_equal(err.kind, RB_K_SQL);
+    assert_string_equal(err.sqlstate, "22P02");
+    assert_string_equal(err.msg, "invalid input syntax for type integer: \"abc\"");
+    assert_string_equal(e.sqlstate, "22P02");
+    assert_string_equal(e.copy_relation, "rollbackctl_stage");
+    assert_int_equal(e.copy_line, 3);
+    assert_string_equal(e.copy_column, "amount");
+    assert_string_equal(e.copy_value, "abc");
+    assert_false(e.copy_value_null);
+    assert_false(rb_db_lost(c)); /* a refused statement leaves the connection usable */
+
+    /* a NULL key in the stage: no column in the context, the column comes as a field */
+    rb_err_clear(&err);
+    assert_int_equal(rb_db_run(c, a, &st, NULL, &err), -1);
+    assert_string_equal(err.msg, "null value in column \"id\" of relation \"rollbackctl_stage\" "
+                                 "violates not-null constraint (Failing row contains (null, 5).)");
+    assert_string_equal(e.sqlstate, "23502");
+    assert_string_equal(e.column, "id");
+    assert_string_equal(e.table, "rollbackctl_stage");
+    assert_string_equal(e.schema, "pg_temp_3");
+    assert_string_equal(e.detail, "Failing row contains (null, 5).");
+    assert_int_equal(e.copy_line, 2);
+    assert_null(e.copy_column);
+
+    /* a value the server cut ("...") is not known, so nobody searches for it */
+    assert_int_equal(rb_db_run(c, a, &st, NULL, &err), -1);
+    assert_int_equal(e.copy_line, 7);
+    assert_string_equal(e.copy_column, "memo");
+    assert_null(e.copy_value);
+    alarm(0);
+
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    rb_arena_free(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_send_stalls_past_deadline),
         cmocka_unit_test(test_cancel_of_endless_copy_ends),
+        cmocka_unit_test(test_copy_error_fields),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
