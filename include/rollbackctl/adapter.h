@@ -3,7 +3,7 @@
  *
  * One row per driver in src/adapters/registry.c. The loader uses the row to check a target's
  * keys (required and allowed) and its kind; phases use the row's ops pointer, cast to the ops
- * struct of the kind (struct rb_db_ops in pg.h, rb_cluster_ops in cluster.h, rb_dns_ops in
+ * struct of the kind (struct rb_db_ops in db.h, rb_cluster_ops in cluster.h, rb_dns_ops in
  * dns.h, ...). Adding a driver = one file + one row.
  */
 #ifndef ROLLBACKCTL_ADAPTER_H

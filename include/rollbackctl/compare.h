@@ -11,7 +11,7 @@
  *
  * Canonical form: each source expression is cast to the legacy column's type and then to text,
  * so numeric scale, timestamp precision and char padding agree; sessions pin TimeZone, DateStyle
- * and extra_float_digits (pg.h). NULL and '' stay distinct. A value the cast would change (rounded
+ * and extra_float_digits (the postgres driver, pg.h). NULL and '' stay distinct. A value the cast would change (rounded
  * scale or precision, a cut varchar) keeps its own text, so it never matches what legacy holds.
  */
 #ifndef ROLLBACKCTL_COMPARE_H
@@ -22,9 +22,9 @@
 #include <stdint.h>
 
 #include <cjson/cJSON.h>
-#include <libpq-fe.h>
 
 #include "rollbackctl/arena.h"
+#include "rollbackctl/db.h"
 #include "rollbackctl/err.h"
 #include "rollbackctl/runbook.h"
 
@@ -89,9 +89,9 @@ struct rb_compare_result {
  * with err when the comparison could not be made (connection, SQL, timeout, unknown column), or
  * RB_E_INTERRUPTED when SIGINT/SIGTERM arrived meanwhile (the queries are cancelled).
  */
-int rb_compare_table(struct rb_arena *a, PGconn *src, PGconn *dst, const struct rb_sync_table *t,
-                     const struct rb_compare_opts *o, struct rb_compare_result *res,
-                     struct rb_err *err);
+int rb_compare_table(struct rb_arena *a, struct rb_db *src, struct rb_db *dst,
+                     const struct rb_sync_table *t, const struct rb_compare_opts *o,
+                     struct rb_compare_result *res, struct rb_err *err);
 
 /* res as JSON (caller owns the result; cJSON_Delete it). */
 cJSON *rb_compare_result_json(const struct rb_compare_result *res);

@@ -31,7 +31,7 @@ struct rb_probe_result {
 
 /*
  * One attempt: 1 passed, 0 failed (*why says how), -1 could not be made (err says why).
- * sql probes use the run's connection to the target (rb_pg_target).
+ * sql probes use the run's connection to the target (rb_db_target).
  */
 int rb_probe_once(struct rb_run *run, const struct rb_probe *p, const char **why,
                   struct rb_err *err);

@@ -1,31 +1,35 @@
 /*
- * postgres.c - the PostgreSQL adapter: connections with deadlines, pinned session settings,
- * read-only sessions, asynchronous queries that are cancelled past their deadline, quoting.
+ * postgres.c - the PostgreSQL driver (struct rb_db_ops): connections with deadlines, pinned
+ * session settings, read-only sessions, asynchronous statements that are cancelled past their
+ * deadline, results and server errors turned into plain data, row streams, the two-connection
+ * pair runner, transactions, quoting. The COPY pump is in postgres_copy.c.
  *
  * Nothing here blocks without a deadline: connections are made with PQconnectStartParams and
- * PQconnectPoll, queries are sent with PQsendQueryParams and their results collected while
- * waiting on the socket with poll(). A query past its deadline is cancelled (PQcancel) and its
- * results drained so the connection stays usable.
+ * PQconnectPoll, statements are sent with PQsendQueryParams and their results collected while
+ * waiting on the socket with poll() (pg_wait and pg_wait_idle: the one wait loop). A statement
+ * past its deadline is cancelled (PQcancel) and its results drained so the connection stays
+ * usable.
  *
  * Every session gets the same settings (TimeZone=UTC, DateStyle='ISO, MDY', extra_float_digits=1,
  * client_encoding=UTF8, application_name=rollbackctl unless the conninfo names one) so the text
  * forms of values agree on both sides of a sync or a comparison. Sessions of plan/validate/check
  * runs also get default_transaction_read_only=on: a planning bug cannot write.
+ *
+ * Errors carry a kind: a broken connection (or one that could not be made) is RB_K_CONN_LOST,
+ * whatever the last message said; a deadline RB_K_TIMEOUT; a refused statement RB_K_SQL with its
+ * SQLSTATE.
  */
-#include "rollbackctl/pg.h"
+#include "postgres_priv.h"
 
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#include "rollbackctl/adapter.h"
+#include "rollbackctl/clock.h"
 #include "rollbackctl/run.h"
 #include "rollbackctl/runbook.h"
-
-const struct rb_db_ops rb_pg_ops = { "postgres" };
 
 /* Settings every session runs right after connecting (one round trip). */
 static const char session_sql[] =
@@ -70,54 +74,198 @@ static const char *conn_msg(PGconn *c, char *buf, size_t len)
     return buf;
 }
 
-int rb_pg_result_err(struct rb_err *err, const PGresult *res, PGconn *c)
+/* err describes a failure on c: a connection that is gone makes it RB_K_CONN_LOST. Returns -1. */
+static int lost_kind(struct rb_err *err, PGconn *c)
+{
+    if (pg_lost(c))
+        rb_err_kind(err, RB_K_CONN_LOST);
+    return -1;
+}
+
+/* The connection's own message (no result to read), its kind from its state. */
+static int conn_err(struct rb_err *err, PGconn *c)
+{
+    char msg[RB_ERR_MSG_MAX];
+
+    rb_errf(err, RB_E_FAILED, "%s", conn_msg(c, msg, sizeof(msg)));
+    return lost_kind(err, c);
+}
+
+int pg_result_err(struct rb_err *err, const PGresult *res, PGconn *c)
 {
     const char *primary = res != NULL ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
     const char *detail = res != NULL ? PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL) : NULL;
+    const char *state = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
     char line[RB_ERR_MSG_MAX];
 
     if (primary == NULL)
-        return rb_errf(err, RB_E_FAILED, "%s", conn_msg(c, line, sizeof(line)));
+        return conn_err(err, c);
     if (detail != NULL) {
         one_line(line, sizeof(line), detail);
-        return rb_errf(err, RB_E_FAILED, "%s (%s)", primary, line);
+        rb_errf(err, RB_E_FAILED, "%s (%s)", primary, line);
+    } else {
+        rb_errf(err, RB_E_FAILED, "%s", primary);
     }
-    return rb_errf(err, RB_E_FAILED, "%s", primary);
+    if (err != NULL) {
+        rb_err_kind(err, RB_K_SQL);
+        snprintf(err->sqlstate, sizeof(err->sqlstate), "%s", state != NULL ? state : "");
+    }
+    /* "terminating connection due to administrator command": a server error and a lost link */
+    return lost_kind(err, c);
 }
 
-int rb_pg_wait(PGconn *c, bool for_write, int64_t deadline_ms, struct rb_err *err)
+static const char *field(struct rb_arena *a, const PGresult *res, int code)
+{
+    const char *v = PQresultErrorField(res, code);
+
+    return v != NULL ? rb_strdup(a, v) : NULL;
+}
+
+/*
+ * COPY FROM names the input it choked on in the error's context, in English only:
+ * `COPY <table>, line N, column C: "value"` (or `: null input`, or the whole line without a
+ * column). Reading it is protocol knowledge, so it stays here; callers get the fields.
+ */
+static void copy_context(struct rb_arena *a, const char *ctx, struct rb_db_error *out)
+{
+    const char *p = ctx != NULL ? strstr(ctx, "COPY ") : NULL, *rel, *colstart, *colend, *val;
+
+    if (p == NULL)
+        return;
+    rel = p + strlen("COPY ");
+    p = strstr(rel, ", line ");
+    if (p == NULL)
+        return;
+    out->copy_relation = rb_strndup(a, rel, (size_t)(p - rel));
+    p += strlen(", line ");
+    out->copy_line = strtoll(p, NULL, 10);
+    colstart = strstr(p, ", column ");
+    if (colstart == NULL)
+        return;
+    colstart += strlen(", column ");
+    colend = strstr(colstart, ": ");
+    if (colend == NULL)
+        return;
+    out->copy_column = rb_strndup(a, colstart, (size_t)(colend - colstart));
+    val = colend + 2;
+    if (strncmp(val, "null input", 10) == 0) {
+        out->copy_value_null = true;
+    } else if (*val == '"') {
+        const char *end = strrchr(val + 1, '"');
+        size_t n = end != NULL ? (size_t)(end - val - 1) : 0;
+
+        /* PostgreSQL cuts long values and appends "...": then the value is unknown. */
+        if (end != NULL && !(n >= 3 && strncmp(end - 3, "...", 3) == 0))
+            out->copy_value = rb_strndup(a, val + 1, n);
+    }
+}
+
+void pg_server_error(struct rb_arena *a, const PGresult *res, struct rb_db_error *out)
+{
+    const char *state = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+
+    memset(out, 0, sizeof(*out));
+    if (res == NULL)
+        return;
+    snprintf(out->sqlstate, sizeof(out->sqlstate), "%s", state != NULL ? state : "");
+    out->message = field(a, res, PG_DIAG_MESSAGE_PRIMARY);
+    out->detail = field(a, res, PG_DIAG_MESSAGE_DETAIL);
+    out->hint = field(a, res, PG_DIAG_MESSAGE_HINT);
+    out->schema = field(a, res, PG_DIAG_SCHEMA_NAME);
+    out->table = field(a, res, PG_DIAG_TABLE_NAME);
+    out->column = field(a, res, PG_DIAG_COLUMN_NAME);
+    out->datatype = field(a, res, PG_DIAG_DATATYPE_NAME);
+    out->constraint = field(a, res, PG_DIAG_CONSTRAINT_NAME);
+    copy_context(a, PQresultErrorField(res, PG_DIAG_CONTEXT), out);
+}
+
+/* --- the one wait loop -------------------------------------------------------------------- */
+
+static int poll_sockets(struct pollfd *p, int n, int64_t deadline_ms, bool interruptible,
+                        struct rb_err *err)
+{
+    for (;;) {
+        int64_t left;
+        int rc;
+
+        if (interruptible && rb_interrupted())
+            return rb_errf(err, RB_E_INTERRUPTED, "interrupted"),
+                   rb_err_kind(err, RB_K_INTERRUPTED);
+        left = deadline_ms - rb_now_ms();
+        if (left <= 0)
+            return rb_errf(err, RB_E_FAILED, "timed out"), rb_err_kind(err, RB_K_TIMEOUT);
+        rc = poll(p, (nfds_t)n, left > 60000 ? 60000 : (int)left);
+        if (rc > 0)
+            return 0;
+        if (rc < 0 && errno != EINTR)
+            return rb_errf(err, RB_E_FAILED, "poll failed: %s", strerror(errno));
+        /* EINTR: a signal; an interruptible wait looks at the flag again */
+    }
+}
+
+int pg_wait(PGconn *c, bool for_write, int64_t deadline_ms, struct rb_err *err)
 {
     struct pollfd p;
-    int64_t left;
-    int rc;
 
     p.fd = PQsocket(c);
     p.events = for_write ? POLLOUT : POLLIN;
     p.revents = 0;
     if (p.fd < 0)
-        return rb_errf(err, RB_E_FAILED, "connection lost");
+        return rb_errf(err, RB_E_FAILED, "connection lost"), rb_err_kind(err, RB_K_CONN_LOST);
+    return poll_sockets(&p, 1, deadline_ms, false, err);
+}
+
+int pg_wait_idle(PGconn *const c[], const bool want[], int n, int64_t deadline_ms,
+                 bool interruptible, int *failed, struct rb_err *err)
+{
     for (;;) {
-        left = deadline_ms - rb_now_ms();
-        if (left <= 0)
-            return rb_errf(err, RB_E_FAILED, "timed out");
-        rc = poll(&p, 1, left > 60000 ? 60000 : (int)left);
-        if (rc > 0)
+        struct pollfd p[2];
+        int np = 0;
+
+        for (int s = 0; s < n && s < 2; s++) {
+            if (!want[s])
+                continue;
+            if (!PQconsumeInput(c[s])) {
+                if (failed != NULL)
+                    *failed = s;
+                return conn_err(err, c[s]);
+            }
+            if (PQisBusy(c[s])) {
+                p[np].fd = PQsocket(c[s]);
+                p[np].events = POLLIN;
+                p[np].revents = 0;
+                np++;
+            }
+        }
+        if (np == 0)
             return 0;
-        if (rc < 0 && errno != EINTR)
-            return rb_errf(err, RB_E_FAILED, "poll failed: %s", strerror(errno));
+        if (poll_sockets(p, np, deadline_ms, interruptible, err) < 0)
+            return -1;
     }
 }
 
+static int wait_idle1(PGconn *c, int64_t deadline_ms, bool interruptible, struct rb_err *err)
+{
+    PGconn *cs[1] = { c };
+    bool want[1] = { true };
+
+    return pg_wait_idle(cs, want, 1, deadline_ms, interruptible, NULL, err);
+}
+
+/* --- connections -------------------------------------------------------------------------- */
+
+static int query_exec(struct pg_db *db, int64_t timeout_ms, const char *sql, struct rb_err *err);
+
 /* Apply the session settings; a failure here is a failed connection. */
-static int session_setup(PGconn *c, bool read_only, int64_t deadline_ms, struct rb_err *err)
+static int session_setup(struct pg_db *db, bool read_only, int64_t deadline_ms, struct rb_err *err)
 {
     int64_t left = deadline_ms - rb_now_ms();
 
     if (left < 1000)
         left = 1000;
-    if (rb_pg_exec(c, left, session_sql, 0, NULL, err) < 0)
+    if (query_exec(db, left, session_sql, err) < 0)
         return -1;
-    if (read_only && rb_pg_exec(c, left, read_only_sql, 0, NULL, err) < 0)
+    if (read_only && query_exec(db, left, read_only_sql, err) < 0)
         return -1;
     return 0;
 }
@@ -137,9 +285,9 @@ static void pq_finish(void *c)
     PQfinish(c);
 }
 
-/* Connect; *cleanup (optional) receives the arena handle that closes the connection early. */
-static PGconn *pg_connect(struct rb_arena *a, const struct rb_pg_opts *o, void **cleanup,
-                          struct rb_err *err)
+/* Connect into db (db->c, db->cleanup); the connection is closed with the arena. */
+static int pg_open(struct rb_arena *a, const struct rb_pg_opts *o, struct pg_db *db,
+                   struct rb_err *err)
 {
     const char *keys[8], *vals[8];
     const char *label = o->label != NULL ? o->label : "postgres";
@@ -148,9 +296,12 @@ static PGconn *pg_connect(struct rb_arena *a, const struct rb_pg_opts *o, void *
     char msg[RB_ERR_MSG_MAX];
     PostgresPollingStatusType st = PGRES_POLLING_WRITING;
     PGconn *c;
-    void *h;
     int n = 0;
 
+    db->base.ops = &rb_pg_ops;
+    db->base.label = rb_strdup(a, label);
+    db->c = NULL;
+    db->cleanup = NULL;
     /*
      * dbname is expanded as a whole conninfo (expand_dbname = 1): keywords after it override what
      * the conninfo says (encoding, the password from password_env), fallback_application_name
@@ -170,12 +321,13 @@ static PGconn *pg_connect(struct rb_arena *a, const struct rb_pg_opts *o, void *
     vals[n] = NULL;
 
     c = PQconnectStartParams(keys, vals, 1);
-    if (c == NULL)
-        return rb_errf(err, RB_E_FAILED, "unable to connect to '%s': out of memory", label), NULL;
-    h = rb_arena_on_free(a, pq_finish, c);
+    if (c == NULL) {
+        rb_errf(err, RB_E_FAILED, "unable to connect to '%s': out of memory", label);
+        return -1;
+    }
+    db->cleanup = rb_arena_on_free(a, pq_finish, c);
+    db->c = c;
     PQsetNoticeProcessor(c, quiet_notice, NULL);
-    if (cleanup != NULL)
-        *cleanup = h;
     if (PQstatus(c) == CONNECTION_BAD) {
         rb_errf(err, RB_E_FAILED, "unable to connect to '%s': %s", label,
                 conn_msg(c, msg, sizeof(msg)));
@@ -187,66 +339,72 @@ static PGconn *pg_connect(struct rb_arena *a, const struct rb_pg_opts *o, void *
                     conn_msg(c, msg, sizeof(msg)));
             goto fail;
         }
-        if (rb_pg_wait(c, st == PGRES_POLLING_WRITING, deadline, err) < 0) {
+        if (pg_wait(c, st == PGRES_POLLING_WRITING, deadline, err) < 0) {
             rb_errf(err, RB_E_FAILED, "unable to connect to '%s': no answer within %lld ms", label,
                     (long long)timeout);
             goto fail;
         }
         st = PQconnectPoll(c);
     }
-    if (session_setup(c, o->read_only, deadline, err) < 0) {
+    if (session_setup(db, o->read_only, deadline, err) < 0) {
         rb_err_wrap(err, "unable to set up the session on '%s'", label);
         goto fail;
     }
-    return c;
+    return 0;
 fail:
-    rb_arena_run_cleanup(a, h);
-    if (cleanup != NULL)
-        *cleanup = NULL;
-    return NULL;
+    rb_arena_run_cleanup(a, db->cleanup);
+    db->cleanup = NULL;
+    db->c = NULL;
+    /* a connection that could not be made is one the run does not have */
+    return rb_err_kind(err, RB_K_CONN_LOST);
 }
 
-PGconn *rb_pg_connect(struct rb_arena *a, const struct rb_pg_opts *o, struct rb_err *err)
+struct rb_db *rb_pg_connect(struct rb_arena *a, const struct rb_pg_opts *o, struct rb_err *err)
 {
-    return pg_connect(a, o, NULL, err);
+    struct pg_db *db = rb_new(a, struct pg_db);
+
+    if (pg_open(a, o, db, err) < 0)
+        return NULL;
+    return &db->base;
 }
 
 /* What the run's handle cache holds for one postgres target. */
-struct pg_handle {
-    PGconn *conn;
-    void *cleanup;
-};
-
 #define PG_HANDLE_KIND "postgres"
 
-PGconn *rb_pg_target(struct rb_run *run, const char *target, struct rb_err *err)
+static void pg_target_close(struct rb_run *run, const struct rb_target *t)
 {
-    struct pg_handle *h = rb_run_handle_get(run, PG_HANDLE_KIND, target);
-    const struct rb_target *t;
+    struct pg_db *h = rb_run_handle_get(run, PG_HANDLE_KIND, t->name);
+
+    if (h == NULL || h->c == NULL)
+        return;
+    rb_arena_run_cleanup(run->arena, h->cleanup);
+    h->c = NULL;
+    h->cleanup = NULL;
+}
+
+static struct rb_db *pg_target_open(struct rb_run *run, const struct rb_target *t,
+                                    struct rb_err *err)
+{
+    struct pg_db *h = rb_run_handle_get(run, PG_HANDLE_KIND, t->name);
     struct rb_pg_opts o;
     const char *env, *timeout;
 
-    if (h != NULL && h->conn != NULL) {
-        if (PQstatus(h->conn) == CONNECTION_OK)
-            return h->conn;
-        rb_pg_target_close(run, target); /* broken: reconnect below */
+    if (h != NULL && h->c != NULL) {
+        if (PQstatus(h->c) == CONNECTION_OK)
+            return &h->base;
+        pg_target_close(run, t); /* broken: reconnect below */
     }
-    t = rb_runbook_target(run->rb, target);
-    if (t == NULL)
-        return rb_errf(err, RB_E_RUNBOOK, "no target named '%s'", target), NULL;
-    if (t->driver == NULL || strcmp(t->driver, "postgres") != 0)
-        return rb_errf(err, RB_E_RUNBOOK, "target '%s' is not a postgres target", target), NULL;
     memset(&o, 0, sizeof(o));
     o.conninfo = rb_target_opt(t, "conninfo");
     o.read_only = run->read_only;
-    o.label = target;
+    o.label = t->name;
     env = rb_target_opt(t, "password_env");
     if (env != NULL) {
         o.password = getenv(env);
         if (o.password == NULL) {
             rb_errf(err, RB_E_FAILED,
                     "environment variable '%s' (password_env of target '%s') is not set", env,
-                    target);
+                    t->name);
             return NULL;
         }
     }
@@ -257,29 +415,17 @@ PGconn *rb_pg_target(struct rb_run *run, const char *target, struct rb_err *err)
             o.connect_timeout_ms = 0;
     }
     if (h == NULL) {
-        h = rb_new(run->arena, struct pg_handle);
-        rb_run_handle_put(run, PG_HANDLE_KIND, target, h);
+        h = rb_new(run->arena, struct pg_db);
+        rb_run_handle_put(run, PG_HANDLE_KIND, t->name, h);
     }
-    h->conn = pg_connect(run->arena, &o, &h->cleanup, err);
-    return h->conn;
+    if (pg_open(run->arena, &o, h, err) < 0)
+        return NULL;
+    return &h->base;
 }
 
-bool rb_pg_target_lost(struct rb_run *run, const char *target)
+static bool pg_db_lost(const struct rb_db *db)
 {
-    struct pg_handle *h = rb_run_handle_get(run, PG_HANDLE_KIND, target);
-
-    return h == NULL || h->conn == NULL || PQstatus(h->conn) != CONNECTION_OK;
-}
-
-void rb_pg_target_close(struct rb_run *run, const char *target)
-{
-    struct pg_handle *h = rb_run_handle_get(run, PG_HANDLE_KIND, target);
-
-    if (h == NULL || h->conn == NULL)
-        return;
-    rb_arena_run_cleanup(run->arena, h->cleanup);
-    h->conn = NULL;
-    h->cleanup = NULL;
+    return pg_lost(db != NULL ? ((const struct pg_db *)db)->c : NULL);
 }
 
 /*
@@ -288,7 +434,7 @@ void rb_pg_target_close(struct rb_run *run, const char *target)
  * (PQcancel opens its own short connection and has no timeout of its own before PostgreSQL 17's
  * PQcancelPoll; the draining that follows is bounded by RB_PG_CANCEL_GRACE_MS.)
  */
-int rb_pg_cancel(PGconn *c)
+int pg_cancel(PGconn *c)
 {
     char buf[256];
     PGcancel *cn = PQgetCancel(c);
@@ -301,7 +447,7 @@ int rb_pg_cancel(PGconn *c)
     }
     for (;;) {
         while (PQisBusy(c)) {
-            if (rb_pg_wait(c, false, deadline, NULL) < 0 || !PQconsumeInput(c))
+            if (pg_wait(c, false, deadline, NULL) < 0 || !PQconsumeInput(c))
                 return -1;
         }
         r = PQgetResult(c);
@@ -317,7 +463,7 @@ int rb_pg_cancel(PGconn *c)
             while ((n = PQgetCopyData(c, &row, 1)) >= 0) {
                 if (n > 0) {
                     PQfreemem(row);
-                } else if (rb_pg_wait(c, false, deadline, NULL) < 0 || !PQconsumeInput(c)) {
+                } else if (pg_wait(c, false, deadline, NULL) < 0 || !PQconsumeInput(c)) {
                     PQclear(r);
                     return -1;
                 }
@@ -327,100 +473,166 @@ int rb_pg_cancel(PGconn *c)
     }
 }
 
-/* Flush a nonblocking connection's output within the deadline. */
-int rb_pg_flush(PGconn *c, int64_t deadline_ms, struct rb_err *err)
+static int pg_db_cancel(struct rb_db *db)
 {
-    char msg[RB_ERR_MSG_MAX];
+    PGconn *c = pg_conn(db);
+
+    return pg_lost(c) ? -1 : pg_cancel(c);
+}
+
+/* Flush a nonblocking connection's output within the deadline. */
+int pg_flush(PGconn *c, int64_t deadline_ms, struct rb_err *err)
+{
     int rc;
 
     while ((rc = PQflush(c)) == 1) {
-        if (rb_pg_wait(c, true, deadline_ms, err) < 0)
+        if (pg_wait(c, true, deadline_ms, err) < 0)
             return -1;
         /* The server may be sending (notices, an error) while we wait to write. */
         if (!PQconsumeInput(c))
-            return rb_errf(err, RB_E_FAILED, "%s", conn_msg(c, msg, sizeof(msg)));
+            return conn_err(err, c);
     }
     if (rc < 0)
-        return rb_errf(err, RB_E_FAILED, "%s", conn_msg(c, msg, sizeof(msg)));
+        return conn_err(err, c);
     return 0;
 }
 
 /*
  * Send a query within the deadline. In blocking mode libpq writes a query bigger than the socket
  * buffers with no deadline at all (a backend or network that stopped reading hangs us), so the
- * send happens in nonblocking mode and rb_pg_flush pushes the rest out; the mode is given back
+ * send happens in nonblocking mode and pg_flush pushes the rest out; the mode is given back
  * after a complete send (a connection with output still pending stays nonblocking).
+ * single_row: the rows are to come one at a time (streams).
  * Returns 0 when sent, -1 when libpq refused the query, -2 when it was not all sent in time.
  */
 static int send_query(PGconn *c, const char *sql, int nparams, const char *const *params,
-                      int64_t deadline_ms, struct rb_err *err)
+                      bool single_row, int64_t deadline_ms, struct rb_err *err)
 {
-    char msg[RB_ERR_MSG_MAX];
     bool was_nonblocking = PQisnonblocking(c);
     int ok;
 
     if (!was_nonblocking)
         PQsetnonblocking(c, 1);
     /* PQsendQuery allows several statements in one string (session setup uses that). */
-    ok = nparams > 0 ? PQsendQueryParams(c, sql, nparams, NULL, params, NULL, NULL, 0)
-                     : PQsendQuery(c, sql);
+    ok = nparams > 0 || single_row ? PQsendQueryParams(c, sql, nparams, NULL, params, NULL, NULL, 0)
+                                   : PQsendQuery(c, sql);
     if (!ok) {
-        rb_errf(err, RB_E_FAILED, "%s", conn_msg(c, msg, sizeof(msg)));
+        conn_err(err, c);
         if (!was_nonblocking)
             PQsetnonblocking(c, 0);
         return -1;
     }
-    if (rb_pg_flush(c, deadline_ms, err) < 0)
+    if (pg_flush(c, deadline_ms, err) < 0)
         return -2;
     if (!was_nonblocking)
         PQsetnonblocking(c, 0);
+    if (single_row && !PQsetSingleRowMode(c))
+        return conn_err(err, c);
     return 0;
 }
 
 /* Wait for the next result within the deadline; NULL result means the query is done. */
 static int next_result(PGconn *c, int64_t deadline_ms, PGresult **out, struct rb_err *err)
 {
-    char msg[RB_ERR_MSG_MAX];
-
     *out = NULL; /* also on failure: callers at -O3 must not see an unset result */
-    while (PQisBusy(c)) {
-        if (rb_pg_wait(c, false, deadline_ms, err) < 0)
-            return -1;
-        if (!PQconsumeInput(c))
-            return rb_errf(err, RB_E_FAILED, "%s", conn_msg(c, msg, sizeof(msg)));
-    }
+    if (PQisBusy(c) && wait_idle1(c, deadline_ms, false, err) < 0)
+        return -1;
     *out = PQgetResult(c);
     return 0;
 }
 
-PGresult *rb_pg_query_keep(PGconn *c, int64_t timeout_ms, const char *sql, int nparams,
-                           const char *const *params, struct rb_err *err)
+int pg_last_result(PGconn *c, int64_t deadline_ms, PGresult **res, struct rb_err *err)
 {
-    int64_t deadline = rb_now_ms() + (timeout_ms > 0 ? timeout_ms : RB_PG_QUERY_TIMEOUT_MS);
+    PGresult *r, *keep = NULL;
+
+    *res = NULL;
+    for (;;) {
+        if (next_result(c, deadline_ms, &r, err) < 0) {
+            PQclear(keep);
+            return -1;
+        }
+        if (r == NULL)
+            break;
+        if (keep == NULL)
+            keep = r;
+        else
+            PQclear(r);
+    }
+    *res = keep;
+    return 0;
+}
+
+/* A deadline passed on c: cancel what runs and say so (TIMEOUT, or CONN_LOST if c broke). */
+static int timed_out(PGconn *c, int64_t timeout_ms, bool sent, struct rb_err *err)
+{
+    if (pg_lost(c))
+        return lost_kind(err, c);
+    pg_cancel(c);
+    if (sent)
+        rb_errf(err, RB_E_FAILED, "query cancelled after %lld ms", (long long)timeout_ms);
+    else
+        rb_errf(err, RB_E_FAILED,
+                "query cancelled after %lld ms (not sent: the server does not read)",
+                (long long)timeout_ms);
+    rb_err_kind(err, RB_K_TIMEOUT);
+    return lost_kind(err, c);
+}
+
+/* A result as plain arena data. */
+static struct rb_db_result *copy_result(struct rb_arena *a, const PGresult *r)
+{
+    struct rb_db_result *out = rb_new(a, struct rb_db_result);
+    size_t nr = (size_t)PQntuples(r), nc = (size_t)PQnfields(r);
+    const char **names = rb_new_array(a, const char *, nc + 1);
+    uint32_t *types = rb_new_array(a, uint32_t, nc + 1);
+    int *mods = rb_new_array(a, int, nc + 1);
+    const char **vals = rb_new_array(a, const char *, nr *nc + 1);
+    const char *tuples = PQcmdTuples((PGresult *)r);
+
+    for (size_t j = 0; j < nc; j++) {
+        names[j] = rb_strdup(a, PQfname(r, (int)j));
+        types[j] = (uint32_t)PQftype(r, (int)j);
+        mods[j] = PQfmod(r, (int)j);
+    }
+    for (size_t i = 0; i < nr; i++)
+        for (size_t j = 0; j < nc; j++)
+            vals[i * nc + j] = PQgetisnull(r, (int)i, (int)j)
+                                   ? NULL
+                                   : rb_strndup(a, PQgetvalue(r, (int)i, (int)j),
+                                                (size_t)PQgetlength(r, (int)i, (int)j));
+    out->nrows = nr;
+    out->ncols = nc;
+    out->names = names;
+    out->types = types;
+    out->typmods = mods;
+    out->values = vals;
+    out->command = rb_strdup(a, PQcmdStatus((PGresult *)r));
+    out->rows_affected = tuples[0] != '\0' ? strtoll(tuples, NULL, 10) : -1;
+    return out;
+}
+
+/*
+ * Run one statement and return its first failed result, or else its last one (caller clears).
+ * NULL only when there is no result: connection lost or deadline passed (the query is cancelled).
+ */
+static PGresult *run_stmt(PGconn *c, const struct rb_db_stmt *st, struct rb_err *err)
+{
+    int64_t timeout = st->timeout_ms > 0 ? st->timeout_ms : RB_DB_QUERY_TIMEOUT_MS;
+    int64_t deadline = rb_now_ms() + timeout;
     PGresult *keep = NULL, *r;
-    char msg[RB_ERR_MSG_MAX];
     int rc;
 
-    if (c == NULL || PQstatus(c) != CONNECTION_OK)
-        return rb_errf(err, RB_E_FAILED, "connection lost"), NULL;
-    if ((rc = send_query(c, sql, nparams, params, deadline, err)) < 0) {
+    if (pg_lost(c))
+        return rb_errf(err, RB_E_FAILED, "connection lost"), rb_err_kind(err, RB_K_CONN_LOST), NULL;
+    if ((rc = send_query(c, st->sql, st->nparams, st->params, false, deadline, err)) < 0) {
         /* Not even sent in time: stop what the server may have started, as for a late result. */
-        if (rc == -2 && PQstatus(c) == CONNECTION_OK) {
-            rb_pg_cancel(c);
-            rb_errf(err, RB_E_FAILED,
-                    "query cancelled after %lld ms (not sent: the server does "
-                    "not read)",
-                    (long long)(timeout_ms > 0 ? timeout_ms : RB_PG_QUERY_TIMEOUT_MS));
-        }
+        if (rc == -2)
+            timed_out(c, timeout, false, err);
         return NULL;
     }
     for (;;) {
         if (next_result(c, deadline, &r, err) < 0) {
-            if (PQstatus(c) == CONNECTION_OK) {
-                rb_pg_cancel(c);
-                rb_errf(err, RB_E_FAILED, "query cancelled after %lld ms",
-                        (long long)(timeout_ms > 0 ? timeout_ms : RB_PG_QUERY_TIMEOUT_MS));
-            }
+            timed_out(c, timeout, true, err);
             PQclear(keep);
             return NULL;
         }
@@ -431,9 +643,10 @@ PGresult *rb_pg_query_keep(PGconn *c, int64_t timeout_ms, const char *sql, int n
         case PGRES_COPY_OUT:
             /* Not expected here: end it so the connection stays usable. */
             PQclear(r);
-            rb_pg_cancel(c);
+            pg_cancel(c);
             PQclear(keep);
             rb_errf(err, RB_E_FAILED, "unexpected COPY in query");
+            lost_kind(err, c);
             return NULL;
         case PGRES_FATAL_ERROR:
             /* Keep the first error: later results are consequences of it. */
@@ -455,85 +668,303 @@ PGresult *rb_pg_query_keep(PGconn *c, int64_t timeout_ms, const char *sql, int n
         }
     }
     if (keep == NULL)
-        return rb_errf(err, RB_E_FAILED, "%s", conn_msg(c, msg, sizeof(msg))), NULL;
-    if (PQresultStatus(keep) == PGRES_FATAL_ERROR)
-        rb_pg_result_err(err, keep, c);
+        return conn_err(err, c), NULL;
     return keep;
 }
 
-PGresult *rb_pg_query(PGconn *c, int64_t timeout_ms, const char *sql, int nparams,
-                      const char *const *params, struct rb_err *err)
+static int pg_query(struct rb_db *db, struct rb_arena *a, const struct rb_db_stmt *st,
+                    struct rb_db_result **out, struct rb_err *err)
 {
-    PGresult *r = rb_pg_query_keep(c, timeout_ms, sql, nparams, params, err);
+    PGconn *c = pg_conn(db);
+    PGresult *r = run_stmt(c, st, err);
 
-    if (r != NULL && PQresultStatus(r) != PGRES_TUPLES_OK &&
-        PQresultStatus(r) != PGRES_COMMAND_OK) {
-        if (PQresultStatus(r) != PGRES_FATAL_ERROR)
-            rb_errf(err, RB_E_FAILED, "unexpected result %s", PQresStatus(PQresultStatus(r)));
-        PQclear(r);
-        return NULL;
-    }
-    return r;
-}
-
-int rb_pg_exec(PGconn *c, int64_t timeout_ms, const char *sql, int nparams,
-               const char *const *params, struct rb_err *err)
-{
-    PGresult *r = rb_pg_query(c, timeout_ms, sql, nparams, params, err);
-
+    if (out != NULL)
+        *out = NULL;
     if (r == NULL)
         return -1;
-    PQclear(r);
-    return 0;
-}
-
-int rb_pg_scalar(struct rb_arena *a, PGconn *c, int64_t timeout_ms, const char *sql,
-                 const char **out, bool *is_null, struct rb_err *err)
-{
-    PGresult *r = rb_pg_query(c, timeout_ms, sql, 0, NULL, err);
-
-    if (r == NULL)
-        return -1;
-    if (PQntuples(r) < 1 || PQnfields(r) < 1) {
+    switch (PQresultStatus(r)) {
+    case PGRES_TUPLES_OK:
+    case PGRES_COMMAND_OK:
+        if (out != NULL)
+            *out = copy_result(a, r);
         PQclear(r);
-        return rb_errf(err, RB_E_FAILED, "query returned no rows");
+        return 0;
+    case PGRES_FATAL_ERROR:
+        pg_result_err(err, r, c);
+        if (st->server != NULL)
+            pg_server_error(a, r, st->server);
+        break;
+    default:
+        rb_errf(err, RB_E_FAILED, "unexpected result %s", PQresStatus(PQresultStatus(r)));
+        break;
     }
-    if (is_null != NULL)
-        *is_null = PQgetisnull(r, 0, 0);
-    *out = PQgetisnull(r, 0, 0) ? NULL : rb_strdup(a, PQgetvalue(r, 0, 0));
     PQclear(r);
-    return 0;
+    return -1;
 }
 
-PGresult *rb_pg_copy_start(PGconn *c, int64_t timeout_ms, const char *sql, struct rb_err *err)
+/* A statement whose result nobody reads (session setup, transactions). */
+static int query_exec(struct pg_db *db, int64_t timeout_ms, const char *sql, struct rb_err *err)
 {
-    int64_t deadline = rb_now_ms() + (timeout_ms > 0 ? timeout_ms : RB_PG_QUERY_TIMEOUT_MS);
-    char msg[RB_ERR_MSG_MAX];
+    struct rb_db_stmt st = { .sql = sql, .timeout_ms = timeout_ms };
+
+    return pg_query(&db->base, NULL, &st, NULL, err);
+}
+
+PGresult *pg_copy_start(PGconn *c, int64_t timeout_ms, const char *sql, struct rb_err *err)
+{
+    int64_t timeout = timeout_ms > 0 ? timeout_ms : RB_DB_QUERY_TIMEOUT_MS;
+    int64_t deadline = rb_now_ms() + timeout;
     PGresult *r, *rest;
     int rc;
 
-    if (c == NULL || PQstatus(c) != CONNECTION_OK)
-        return rb_errf(err, RB_E_FAILED, "connection lost"), NULL;
-    if ((rc = send_query(c, sql, 0, NULL, deadline, err)) < 0) {
-        if (rc == -2 && PQstatus(c) == CONNECTION_OK)
-            rb_pg_cancel(c);
+    if (pg_lost(c))
+        return rb_errf(err, RB_E_FAILED, "connection lost"), rb_err_kind(err, RB_K_CONN_LOST), NULL;
+    if ((rc = send_query(c, sql, 0, NULL, false, deadline, err)) < 0) {
+        if (rc == -2 && !pg_lost(c))
+            pg_cancel(c);
+        lost_kind(err, c);
         return NULL;
     }
     if (next_result(c, deadline, &r, err) < 0) {
-        if (PQstatus(c) == CONNECTION_OK)
-            rb_pg_cancel(c);
+        if (!pg_lost(c))
+            pg_cancel(c);
+        lost_kind(err, c);
         return NULL;
     }
     if (r == NULL)
-        return rb_errf(err, RB_E_FAILED, "%s", conn_msg(c, msg, sizeof(msg))), NULL;
+        return conn_err(err, c), NULL;
     if (PQresultStatus(r) == PGRES_COPY_IN || PQresultStatus(r) == PGRES_COPY_OUT)
         return r;
-    rb_pg_result_err(err, r, c);
+    pg_result_err(err, r, c);
     /* Collect what remains so the connection is idle again. */
     while (next_result(c, deadline, &rest, NULL) == 0 && rest != NULL)
         PQclear(rest);
     return r;
 }
+
+/* --- transactions ------------------------------------------------------------------------- */
+
+static bool pg_in_transaction(const struct rb_db *db)
+{
+    PGconn *c = db != NULL ? ((const struct pg_db *)db)->c : NULL;
+
+    return !pg_lost(c) && PQtransactionStatus(c) != PQTRANS_IDLE;
+}
+
+static int pg_tx(struct rb_db *db, enum rb_db_tx op, const char *savepoint, int64_t timeout_ms,
+                 struct rb_err *err)
+{
+    struct pg_db *p = (struct pg_db *)db;
+    struct rb_arena *scratch;
+    const char *sql;
+    int rc;
+
+    switch (op) {
+    case RB_DB_BEGIN:
+        return query_exec(p, timeout_ms, "BEGIN", err);
+    case RB_DB_COMMIT:
+        return query_exec(p, timeout_ms, "COMMIT", err);
+    case RB_DB_ROLLBACK:
+        if (pg_lost(p->c))
+            return 0;
+        /* a statement still running (a failed COPY) is stopped first */
+        if (PQtransactionStatus(p->c) == PQTRANS_ACTIVE && pg_cancel(p->c) < 0)
+            return conn_err(err, p->c);
+        if (PQtransactionStatus(p->c) == PQTRANS_IDLE)
+            return 0;
+        return query_exec(p, timeout_ms, "ROLLBACK", err);
+    case RB_DB_SAVEPOINT:
+    case RB_DB_RELEASE:
+    case RB_DB_ROLLBACK_TO:
+        break;
+    }
+    scratch = rb_arena_new();
+    sql = rb_sprintf(scratch, "%s %s",
+                     op == RB_DB_SAVEPOINT ? "SAVEPOINT"
+                     : op == RB_DB_RELEASE ? "RELEASE SAVEPOINT"
+                                           : "ROLLBACK TO SAVEPOINT",
+                     rb_pg_quote_ident(scratch, savepoint));
+    rc = query_exec(p, timeout_ms, sql, err);
+    rb_arena_free(scratch);
+    return rc;
+}
+
+/* --- streams: one statement's rows one at a time ------------------------------------------ */
+
+struct rb_db_stream {
+    struct pg_db *db;
+    int64_t deadline;
+    PGresult *row; /* the current row (a single-row result) */
+    const char **vals;
+    size_t nvals;
+    bool done;
+};
+
+static int side_err(struct pg_db *db, const PGresult *r, struct rb_err *err)
+{
+    pg_result_err(err, r, db->c);
+    return rb_err_wrap(err, "on '%s'", db->base.label);
+}
+
+static int pg_stream(struct rb_db *db, const struct rb_db_stmt *st, int64_t deadline_ms,
+                     struct rb_db_stream **out, struct rb_err *err)
+{
+    struct pg_db *p = (struct pg_db *)db;
+    struct rb_db_stream *s;
+
+    *out = NULL;
+    if (pg_lost(p->c))
+        return side_err(p, NULL, err);
+    if (send_query(p->c, st->sql, st->nparams, st->params, true, deadline_ms, err) < 0)
+        return rb_err_wrap(err, "on '%s'", p->base.label);
+    s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        abort();
+    s->db = p;
+    s->deadline = deadline_ms;
+    *out = s;
+    return 0;
+}
+
+static int pg_stream_next(struct rb_db_stream *s, const char *const **row, struct rb_err *err)
+{
+    PGconn *c = s->db->c;
+
+    PQclear(s->row);
+    s->row = NULL;
+    *row = NULL;
+    while (!s->done) {
+        PGresult *r;
+
+        if (PQisBusy(c) && wait_idle1(c, s->deadline, true, err) < 0) {
+            if (rb_err_is(err, RB_K_CONN_LOST))
+                rb_err_wrap(err, "on '%s'", s->db->base.label);
+            return -1;
+        }
+        r = PQgetResult(c);
+        if (r == NULL) {
+            s->done = true;
+            break;
+        }
+        switch (PQresultStatus(r)) {
+        case PGRES_SINGLE_TUPLE: {
+            size_t n = (size_t)PQnfields(r);
+
+            if (n > s->nvals) {
+                free(s->vals);
+                s->vals = calloc(n, sizeof(*s->vals));
+                if (s->vals == NULL)
+                    abort();
+                s->nvals = n;
+            }
+            for (size_t j = 0; j < n; j++)
+                s->vals[j] = PQgetisnull(r, 0, (int)j) ? NULL : PQgetvalue(r, 0, (int)j);
+            s->row = r;
+            *row = s->vals;
+            return 0;
+        }
+        case PGRES_TUPLES_OK:
+            PQclear(r);
+            break;
+        default:
+            side_err(s->db, r, err);
+            PQclear(r);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int pg_stream_end(struct rb_db_stream *s, struct rb_err *err)
+{
+    PGconn *c;
+    int rc = 0;
+
+    if (s == NULL)
+        return 0;
+    c = s->db->c;
+    PQclear(s->row);
+    /* the rest of the stream is not needed: cancel it rather than read it */
+    if (!s->done && !pg_lost(c) && PQtransactionStatus(c) == PQTRANS_ACTIVE && pg_cancel(c) < 0)
+        rc = side_err(s->db, NULL, err);
+    free(s->vals);
+    free(s);
+    return rc;
+}
+
+/* --- the pair runner: one statement on each of two connections at once -------------------- */
+
+static int pg_pair(struct rb_db *const db[2], struct rb_arena *a, const char *const sql[2],
+                   int64_t deadline_ms, struct rb_db_result *out[2], struct rb_err *err)
+{
+    struct pg_db *p[2] = { (struct pg_db *)db[0], (struct pg_db *)db[1] };
+    PGconn *c[2] = { p[0] != NULL ? p[0]->c : NULL, p[1] != NULL ? p[1]->c : NULL };
+    bool want[2] = { sql[0] != NULL, sql[1] != NULL };
+    int rc = 0, failed = -1;
+
+    out[0] = out[1] = NULL;
+    for (int s = 0; s < 2; s++) {
+        if (!want[s])
+            continue;
+        if (pg_lost(c[s]))
+            return side_err(p[s], NULL, err);
+        /* a connection someone left nonblocking may hold part of a long query (a bucket list) */
+        if (send_query(c[s], sql[s], 0, NULL, false, deadline_ms, err) < 0)
+            return rb_err_wrap(err, "on '%s'", p[s]->base.label);
+    }
+    if (pg_wait_idle(c, want, 2, deadline_ms, true, &failed, err) < 0) {
+        if (failed >= 0)
+            rb_err_wrap(err, "on '%s'", p[failed]->base.label);
+        return -1;
+    }
+    for (int s = 0; s < 2; s++) {
+        PGresult *r, *keep = NULL;
+
+        if (!want[s])
+            continue;
+        /* idle: every result is there already */
+        while ((r = PQgetResult(c[s])) != NULL) {
+            if (keep == NULL)
+                keep = r;
+            else
+                PQclear(r);
+        }
+        if (keep == NULL) {
+            if (rc == 0)
+                side_err(p[s], NULL, err);
+            rc = -1;
+        } else if (PQresultStatus(keep) != PGRES_TUPLES_OK &&
+                   PQresultStatus(keep) != PGRES_COMMAND_OK) {
+            if (rc == 0)
+                side_err(p[s], keep, err);
+            rc = -1;
+        } else if (rc == 0) {
+            out[s] = copy_result(a, keep);
+        }
+        PQclear(keep);
+    }
+    if (rc < 0)
+        out[0] = out[1] = NULL;
+    return rc;
+}
+
+const struct rb_db_ops rb_pg_ops = {
+    .driver = "postgres",
+    .open = pg_target_open,
+    .close = pg_target_close,
+    .lost = pg_db_lost,
+    .query = pg_query,
+    .cancel = pg_db_cancel,
+    .in_transaction = pg_in_transaction,
+    .tx = pg_tx,
+    .stream = pg_stream,
+    .stream_next = pg_stream_next,
+    .stream_end = pg_stream_end,
+    .pair = pg_pair,
+    .copy = pg_copy,
+};
+
+/* --- quoting ------------------------------------------------------------------------------ */
 
 /* Quote one identifier part: double quotes doubled, the whole wrapped in double quotes. */
 static void quote_part(char *dst, size_t *n, const char *s, size_t len)

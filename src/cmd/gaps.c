@@ -16,7 +16,7 @@
 #include "rollbackctl/cmd.h"
 #include "rollbackctl/compare.h"
 #include "rollbackctl/output.h"
-#include "rollbackctl/pg.h"
+#include "rollbackctl/db.h"
 #include "rollbackctl/run.h"
 
 static void free_json(void *p)
@@ -148,7 +148,7 @@ int rb_cmd_gaps(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *err)
     bool csv = false;
     uint64_t missing = 0, differing = 0;
     cJSON *doc = NULL, *tables = NULL, *gaps = NULL;
-    PGconn *src, *dst;
+    struct rb_db *src, *dst;
     int c;
 
     optind = 0;
@@ -183,8 +183,8 @@ int rb_cmd_gaps(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *err)
     if (only != NULL && rb_runbook_sync_table(rb, only) == NULL)
         return rb_errf(err, RB_E_USAGE, "no sync table named '%s'", only);
     run = rb_run_new_check(ctx, rb);
-    if ((src = rb_pg_target(run, rb->sync.from, err)) == NULL ||
-        (dst = rb_pg_target(run, rb->sync.to, err)) == NULL)
+    if ((src = rb_db_target(run, rb->sync.from, err)) == NULL ||
+        (dst = rb_db_target(run, rb->sync.to, err)) == NULL)
         return -1;
     if (ctx->output == RB_OUTPUT_JSON) {
         doc = cJSON_CreateObject();

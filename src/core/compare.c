@@ -1,7 +1,7 @@
 /*
  * compare.c - the `compare` check: a sync table's mapping, new against legacy, row by row.
  *
- * Three steps, each run on both databases at once (two connections, asynchronous libpq):
+ * Three steps, each run on both databases at once (two connections, the driver's pair runner):
  *   1. the source rows' count and key bounds (new only) and the legacy column types (legacy only);
  *   2. per key bucket, count(*) and sum of a 60-bit md5 piece of the canonical row text, on both
  *      sides; equal buckets are done;
@@ -17,15 +17,15 @@
  */
 #include "rollbackctl/compare.h"
 
-#include <errno.h>
 #include <inttypes.h>
-#include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "rollbackctl/buf.h"
+#include "rollbackctl/clock.h"
+#include "rollbackctl/db.h"
 #include "rollbackctl/pg.h"
 #include "rollbackctl/sync.h"
 #include "rollbackctl/run.h"
@@ -47,7 +47,7 @@ struct ccol {
 
 struct cmp {
     struct rb_arena *a;
-    PGconn *c[2];
+    struct rb_db *c[2];
     const char *label[2];
     const struct rb_sync_table *t;
     const struct rb_compare_opts *o;
@@ -66,139 +66,47 @@ struct cmp {
     size_t cap_missing, cap_differing; /* allocated room in the result's row lists */
 };
 
-/* --- both connections at once ------------------------------------------------------------- */
+/* --- both connections at once (the driver's pair runner) ---------------------------------- */
 
-static int side_err(struct cmp *st, enum side s, const PGresult *r, struct rb_err *err)
+/* The driver says "timed out"; here the deadline is the whole comparison's. */
+static int cmp_err(struct rb_err *err)
 {
-    rb_pg_result_err(err, r, st->c[s]);
-    return rb_err_wrap(err, "on '%s'", st->label[s]);
-}
-
-static int send_query(struct cmp *st, enum side s, const char *sql, bool single_row,
-                      struct rb_err *err)
-{
-    if (!PQsendQueryParams(st->c[s], sql, 0, NULL, NULL, NULL, NULL, 0))
-        return side_err(st, s, NULL, err);
-    /* a connection someone left nonblocking may hold part of a long query (a bucket list) */
-    if (rb_pg_flush(st->c[s], st->deadline, err) < 0)
-        return rb_err_wrap(err, "on '%s'", st->label[s]);
-    if (single_row && !PQsetSingleRowMode(st->c[s]))
-        return side_err(st, s, NULL, err);
-    return 0;
-}
-
-/* Wait until no connection in want[] is busy, or the deadline passes. */
-static int wait_idle(struct cmp *st, const bool want[2], struct rb_err *err)
-{
-    for (;;) {
-        struct pollfd p[2];
-        int n = 0, rc;
-        int64_t left;
-
-        for (int s = 0; s < 2; s++) {
-            if (!want[s])
-                continue;
-            if (!PQconsumeInput(st->c[s]))
-                return side_err(st, (enum side)s, NULL, err);
-            if (PQisBusy(st->c[s])) {
-                p[n].fd = PQsocket(st->c[s]);
-                p[n].events = POLLIN;
-                p[n].revents = 0;
-                n++;
-            }
-        }
-        if (n == 0)
-            return 0;
-        if (rb_interrupted())
-            return rb_errf(err, RB_E_INTERRUPTED, "interrupted");
-        left = st->deadline - rb_now_ms();
-        if (left <= 0)
-            return rb_errf(err, RB_E_FAILED, "comparison timed out");
-        rc = poll(p, (nfds_t)n, left > 60000 ? 60000 : (int)left);
-        if (rc < 0 && errno != EINTR)
-            return rb_errf(err, RB_E_FAILED, "poll failed: %s", strerror(errno));
+    if (err != NULL && rb_err_is(err, RB_K_TIMEOUT)) {
+        rb_errf(err, RB_E_FAILED, "comparison timed out");
+        rb_err_kind(err, RB_K_TIMEOUT);
     }
-}
-
-/* Collect the one result of a finished statement on side s (NULL with err on failure). */
-static PGresult *take_result(struct cmp *st, enum side s, struct rb_err *err)
-{
-    PGresult *r, *keep = NULL;
-
-    while ((r = PQgetResult(st->c[s])) != NULL) {
-        if (keep == NULL)
-            keep = r;
-        else
-            PQclear(r);
-    }
-    if (keep == NULL) {
-        side_err(st, s, NULL, err);
-        return NULL;
-    }
-    if (PQresultStatus(keep) != PGRES_TUPLES_OK && PQresultStatus(keep) != PGRES_COMMAND_OK) {
-        side_err(st, s, keep, err);
-        PQclear(keep);
-        return NULL;
-    }
-    return keep;
+    return -1;
 }
 
 /*
  * Run sql[SRC] and sql[DST] (either may be NULL) at the same time and hand back both results
- * (caller PQclear()s them).
+ * (in arena a: the caller's scratch for results it reads once).
  */
-static int run_pair(struct cmp *st, const char *const sql[2], PGresult *out[2], struct rb_err *err)
+static int run_pair(struct cmp *st, struct rb_arena *a, const char *const sql[2],
+                    struct rb_db_result *out[2], struct rb_err *err)
 {
-    bool want[2] = { sql[SRC] != NULL, sql[DST] != NULL };
-    int rc = 0;
-
-    out[SRC] = out[DST] = NULL;
-    for (int s = 0; s < 2; s++)
-        if (want[s] && send_query(st, (enum side)s, sql[s], false, err) < 0)
-            return -1;
-    if (wait_idle(st, want, err) < 0)
-        return -1;
-    for (int s = 0; s < 2; s++) {
-        if (!want[s])
-            continue;
-        out[s] = take_result(st, (enum side)s, rc < 0 ? NULL : err);
-        if (out[s] == NULL)
-            rc = -1;
-    }
-    if (rc < 0) {
-        PQclear(out[SRC]);
-        PQclear(out[DST]);
-        out[SRC] = out[DST] = NULL;
-    }
-    return rc;
+    if (rb_db_pair(st->c, a, sql, st->deadline, out, err) < 0)
+        return cmp_err(err);
+    return 0;
 }
 
 static int exec_pair(struct cmp *st, const char *sql, struct rb_err *err)
 {
     const char *q[2] = { sql, sql };
-    PGresult *r[2];
+    struct rb_db_result *r[2];
+    struct rb_arena *scratch = rb_arena_new();
+    int rc = run_pair(st, scratch, q, r, err);
 
-    if (run_pair(st, q, r, err) < 0)
-        return -1;
-    PQclear(r[SRC]);
-    PQclear(r[DST]);
-    return 0;
+    rb_arena_free(scratch);
+    return rc;
 }
 
 /* Leave both connections idle and outside any transaction, whatever state an error left. */
 static void reset_conns(struct cmp *st)
 {
-    for (int s = 0; s < 2; s++) {
-        PGconn *c = st->c[s];
-
-        if (c == NULL || PQstatus(c) != CONNECTION_OK)
-            continue;
-        if (PQtransactionStatus(c) == PQTRANS_ACTIVE && rb_pg_cancel(c) < 0)
-            continue;
-        /* with a deadline, like every statement: a hung server must not hang the cleanup */
-        if (PQtransactionStatus(c) != PQTRANS_IDLE)
-            rb_pg_exec(c, 10000, "ROLLBACK", 0, NULL, NULL);
-    }
+    /* with a deadline, like every statement: a hung server must not hang the cleanup */
+    for (int s = 0; s < 2; s++)
+        rb_db_rollback(st->c[s], 10000, NULL);
 }
 
 /* --- a streamed, ordered row source -------------------------------------------------------- */
@@ -206,41 +114,16 @@ static void reset_conns(struct cmp *st)
 struct cursor {
     struct cmp *st;
     enum side s;
-    PGresult *row; /* current row (single-row result), NULL when done */
-    bool done;
+    struct rb_db_stream *stream;
+    const char *const *row; /* current row's values (key text, then columns), NULL when done */
 };
 
 static int cursor_next(struct cursor *cu, uint64_t *fetched, struct rb_err *err)
 {
-    PGconn *c = cu->st->c[cu->s];
-    bool want[2] = { cu->s == SRC, cu->s == DST };
-
-    PQclear(cu->row);
-    cu->row = NULL;
-    while (!cu->done) {
-        PGresult *r;
-
-        if (PQisBusy(c) && wait_idle(cu->st, want, err) < 0)
-            return -1;
-        r = PQgetResult(c);
-        if (r == NULL) {
-            cu->done = true;
-            break;
-        }
-        switch (PQresultStatus(r)) {
-        case PGRES_SINGLE_TUPLE:
-            cu->row = r;
-            (*fetched)++;
-            return 0;
-        case PGRES_TUPLES_OK:
-            PQclear(r);
-            break;
-        default:
-            side_err(cu->st, cu->s, r, err);
-            PQclear(r);
-            return -1;
-        }
-    }
+    if (rb_db_stream_next(cu->st->c[cu->s], cu->stream, &cu->row, err) < 0)
+        return cmp_err(err);
+    if (cu->row != NULL)
+        (*fetched)++;
     return 0;
 }
 
@@ -333,7 +216,7 @@ static const char types_sql[] =
     "JOIN pg_type t ON t.oid = b.typid "
     "WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped";
 
-static int resolve_columns(struct cmp *st, PGresult *types, struct rb_err *err)
+static int resolve_columns(struct cmp *st, const struct rb_db_result *types, struct rb_err *err)
 {
     const struct rb_sync_table *t = st->t;
 
@@ -344,22 +227,22 @@ static int resolve_columns(struct cmp *st, PGresult *types, struct rb_err *err)
         int row = -1;
 
         c->name = t->columns[i].target_column;
-        for (int r = 0; r < PQntuples(types); r++)
-            if (strcmp(PQgetvalue(types, r, 0), c->name) == 0)
-                row = r;
+        for (size_t r = 0; r < types->nrows; r++)
+            if (strcmp(rb_db_text(types, r, 0), c->name) == 0)
+                row = (int)r;
         if (row < 0)
             return rb_errf(err, RB_E_FAILED, "column '%s' not found in legacy table '%s'", c->name,
                            t->target_table);
-        c->type = rb_strdup(st->a, PQgetvalue(types, row, 1));
-        c->is_int = PQgetvalue(types, row, 3)[0] == 't';
-        c->collatable = PQgetvalue(types, row, 4)[0] == 't';
-        if (PQgetvalue(types, row, 2)[0] == 't') {
+        c->type = rb_strdup(st->a, rb_db_text(types, (size_t)row, 1));
+        c->is_int = rb_db_text(types, (size_t)row, 3)[0] == 't';
+        c->collatable = rb_db_text(types, (size_t)row, 4)[0] == 't';
+        if (rb_db_text(types, (size_t)row, 2)[0] == 't') {
             /* the source value in the legacy column's type: numeric scale, precision agree */
             c->typed[SRC] = rb_sprintf(st->a, "(%s)::%s", t->columns[i].source_expr, c->type);
             c->typed[DST] = rb_pg_quote_ident(st->a, c->name);
             c->canon[SRC] = c->typed[SRC];
             c->canon[DST] = c->typed[DST];
-            if (!PQgetisnull(types, row, 5)) {
+            if (!rb_db_isnull(types, (size_t)row, 5)) {
                 /*
                  * The column has a length, scale or precision: the cast rounds (10.005 to 10.01,
                  * .4s away) or cuts ('abcdef' to 'abc') without an error, so a value legacy
@@ -367,7 +250,7 @@ static int resolve_columns(struct cmp *st, PGresult *types, struct rb_err *err)
                  * which no value of the legacy column can equal (more digits, more characters).
                  */
                 const char *base = rb_sprintf(st->a, "(%s)::%s", t->columns[i].source_expr,
-                                              PQgetvalue(types, row, 5));
+                                              rb_db_value(types, (size_t)row, 5));
 
                 c->canon[SRC] = rb_sprintf(st->a,
                                            "CASE WHEN %s IS NOT DISTINCT FROM %s THEN (%s)::text "
@@ -425,28 +308,31 @@ static const char *bucket_sql(struct cmp *st, enum side s)
 }
 
 /* Index rows of a bucket result by bucket number: idx[b] = row or -1. */
-static void index_buckets(PGresult *r, int *idx, uint64_t n)
+static void index_buckets(const struct rb_db_result *r, int *idx, uint64_t n)
 {
     for (uint64_t b = 0; b < n; b++)
         idx[b] = -1;
-    for (int i = 0; i < PQntuples(r); i++) {
-        uint64_t b = strtoull(PQgetvalue(r, i, 0), NULL, 10);
-        if (!PQgetisnull(r, i, 0) && b < n)
-            idx[b] = i;
+    for (size_t i = 0; i < r->nrows; i++) {
+        uint64_t b = strtoull(rb_db_text(r, i, 0), NULL, 10);
+        if (!rb_db_isnull(r, i, 0) && b < n)
+            idx[b] = (int)i;
     }
 }
 
-static const char *dup_value(struct rb_arena *a, const PGresult *r, int col)
+/* A streamed row: its values as text (NULL = SQL NULL), key text first. */
+typedef const char *const *row_t;
+
+static const char *dup_value(struct rb_arena *a, row_t r, size_t col)
 {
-    return PQgetisnull(r, 0, col) ? NULL : rb_strdup(a, PQgetvalue(r, 0, col));
+    return r[col] == NULL ? NULL : rb_strdup(a, r[col]);
 }
 
-static const char **row_key(struct cmp *st, struct rb_arena *a, const PGresult *r)
+static const char **row_key(struct cmp *st, struct rb_arena *a, row_t r)
 {
     const char **key = rb_new_array(a, const char *, st->nkeys);
 
     for (size_t k = 0; k < st->nkeys; k++)
-        key[k] = dup_value(a, r, 1 + (int)st->keyidx[k]);
+        key[k] = dup_value(a, r, 1 + st->keyidx[k]);
     return key;
 }
 
@@ -465,39 +351,38 @@ static struct rb_compare_row *list_slot(struct cmp *st, struct rb_compare_row **
     return &(*rows)[(*n)++];
 }
 
-static void fill_missing(struct cmp *st, struct rb_arena *a, struct rb_compare_row *row,
-                         const PGresult *s)
+static void fill_missing(struct cmp *st, struct rb_arena *a, struct rb_compare_row *row, row_t s)
 {
     row->key = row_key(st, a, s);
     row->n_cols = st->ncols;
     row->cols = rb_new_array(a, struct rb_compare_col, st->ncols);
     for (size_t i = 0; i < st->ncols; i++) {
         row->cols[i].column = st->cols[i].name;
-        row->cols[i].new_value = dup_value(a, s, 1 + (int)i);
+        row->cols[i].new_value = dup_value(a, s, 1 + i);
     }
 }
 
-static bool same_value(const PGresult *s, const PGresult *d, int col)
+static bool same_value(row_t s, row_t d, size_t col)
 {
-    bool sn = PQgetisnull(s, 0, col), dn = PQgetisnull(d, 0, col);
+    bool sn = s[col] == NULL, dn = d[col] == NULL;
 
     if (sn || dn)
         return sn && dn;
-    return strcmp(PQgetvalue(s, 0, col), PQgetvalue(d, 0, col)) == 0;
+    return strcmp(s[col], d[col]) == 0;
 }
 
-static void fill_differing(struct cmp *st, struct rb_arena *a, struct rb_compare_row *row,
-                           const PGresult *s, const PGresult *d, size_t n)
+static void fill_differing(struct cmp *st, struct rb_arena *a, struct rb_compare_row *row, row_t s,
+                           row_t d, size_t n)
 {
     row->key = row_key(st, a, s);
     row->n_cols = 0;
     row->cols = rb_new_array(a, struct rb_compare_col, n);
     for (size_t i = 0; i < st->ncols; i++) {
-        if (same_value(s, d, 1 + (int)i))
+        if (same_value(s, d, 1 + i))
             continue;
         row->cols[row->n_cols].column = st->cols[i].name;
-        row->cols[row->n_cols].new_value = dup_value(a, s, 1 + (int)i);
-        row->cols[row->n_cols].legacy_value = dup_value(a, d, 1 + (int)i);
+        row->cols[row->n_cols].new_value = dup_value(a, s, 1 + i);
+        row->cols[row->n_cols].legacy_value = dup_value(a, d, 1 + i);
         row->n_cols++;
     }
 }
@@ -506,8 +391,8 @@ static void fill_differing(struct cmp *st, struct rb_arena *a, struct rb_compare
  * A found row: handed to on_row (built in a scratch arena freed right after, so memory stays
  * flat however many rows are found), or kept in the result's list while there is room.
  */
-static void found(struct cmp *st, struct rb_compare_result *res, bool missing, const PGresult *s,
-                  const PGresult *d, size_t n)
+static void found(struct cmp *st, struct rb_compare_result *res, bool missing, row_t s, row_t d,
+                  size_t n)
 {
     struct rb_compare_row *row, tmp;
 
@@ -536,19 +421,18 @@ static void found(struct cmp *st, struct rb_compare_result *res, bool missing, c
     }
 }
 
-static void note_missing(struct cmp *st, struct rb_compare_result *res, const PGresult *s)
+static void note_missing(struct cmp *st, struct rb_compare_result *res, row_t s)
 {
     res->missing++;
     found(st, res, true, s, NULL, st->ncols);
 }
 
-static void compare_rows(struct cmp *st, struct rb_compare_result *res, const PGresult *s,
-                         const PGresult *d)
+static void compare_rows(struct cmp *st, struct rb_compare_result *res, row_t s, row_t d)
 {
     size_t n = 0;
 
     for (size_t i = 0; i < st->ncols; i++)
-        if (!same_value(s, d, 1 + (int)i))
+        if (!same_value(s, d, 1 + i))
             n++;
     if (n == 0)
         return;
@@ -560,26 +444,29 @@ static void compare_rows(struct cmp *st, struct rb_compare_result *res, const PG
 static int drill_down(struct cmp *st, const char *bucket_list, struct rb_compare_result *res,
                       struct rb_err *err)
 {
-    struct cursor cu[2] = { { st, SRC, NULL, false }, { st, DST, NULL, false } };
+    struct cursor cu[2] = { { st, SRC, NULL, NULL }, { st, DST, NULL, NULL } };
     int rc = -1;
 
     for (int s = 0; s < 2; s++) {
+        struct rb_db_stmt q = { 0 };
+
         const char *sql = rb_sprintf(
             st->a,
             "SELECT * FROM (SELECT %s %s%s%s) q WHERE rb_key IS NOT NULL "
             "ORDER BY rb_key COLLATE \"C\"",
             row_select(st, (enum side)s), st->from[s], bucket_list != NULL ? " AND " : "",
             bucket_list != NULL ? rb_sprintf(st->a, "%s IN (%s)", st->bucket[s], bucket_list) : "");
-        if (send_query(st, (enum side)s, sql, true, err) < 0)
-            return -1;
+        q.sql = sql;
+        if (rb_db_stream(st->c[s], &q, st->deadline, &cu[s].stream, err) < 0)
+            goto out;
     }
     if (cursor_next(&cu[SRC], &res->rows_fetched, err) < 0 ||
         cursor_next(&cu[DST], &res->rows_fetched, err) < 0)
         goto out;
     while (cu[SRC].row != NULL) {
-        int cmp = cu[DST].row == NULL
-                      ? -1
-                      : strcmp(PQgetvalue(cu[SRC].row, 0, 0), PQgetvalue(cu[DST].row, 0, 0));
+        int cmp = cu[DST].row == NULL ? -1
+                                      : strcmp(cu[SRC].row[0] != NULL ? cu[SRC].row[0] : "",
+                                               cu[DST].row[0] != NULL ? cu[DST].row[0] : "");
 
         if (cmp < 0) {
             note_missing(st, res, cu[SRC].row);
@@ -598,13 +485,10 @@ static int drill_down(struct cmp *st, const char *bucket_list, struct rb_compare
     }
     rc = 0;
 out:
-    PQclear(cu[SRC].row);
-    PQclear(cu[DST].row);
-    /* the rest of legacy's stream is not needed: cancel it rather than read it */
+    /* the rest of legacy's stream is not needed: the driver cancels it rather than read it */
     for (int s = 0; s < 2; s++)
-        if (!cu[s].done && PQtransactionStatus(st->c[s]) == PQTRANS_ACTIVE &&
-            rb_pg_cancel(st->c[s]) < 0 && rc == 0)
-            rc = side_err(st, (enum side)s, NULL, err);
+        if (rb_db_stream_end(st->c[s], cu[s].stream, rc == 0 ? err : NULL) < 0 && rc == 0)
+            rc = -1;
     return rc;
 }
 
@@ -612,13 +496,16 @@ static int compare(struct cmp *st, struct rb_compare_result *res, struct rb_err 
 {
     const struct rb_sync_table *t = st->t;
     const char *q[2];
-    PGresult *r[2];
+    struct rb_db_result *r[2];
     const char *lo = NULL, *hi = NULL;
     int *idx[2];
     struct rb_buf list = RB_BUF_INIT;
+    /* results are read once: their memory goes when they are read, not with the run */
+    struct rb_arena *scratch = rb_arena_new();
+    int rc = -1;
 
     if (exec_pair(st, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", err) < 0)
-        return -1;
+        goto out;
     /*
      * For this transaction only: the planner cannot know that the bucket expression has at most
      * MAX_BUCKETS values (it assumes one group per row), so without help it plans a spilling,
@@ -630,19 +517,14 @@ static int compare(struct cmp *st, struct rb_compare_result *res, struct rb_err 
                   "SELECT set_config('work_mem', '256MB', true), set_config('jit', 'off', true), "
                   "set_config('parallel_tuple_cost', '0.00001', true)",
                   err) < 0)
-        return -1;
+        goto out;
 
     /* step 1a: legacy column types (they decide the canonical form on both sides) */
     q[SRC] = NULL;
     q[DST] = rb_sprintf(st->a, types_sql,
                         rb_pg_quote_literal(st->a, rb_pg_quote_qualified(st->a, t->target_table)));
-    if (run_pair(st, q, r, err) < 0)
-        return -1;
-    if (resolve_columns(st, r[DST], err) < 0) {
-        PQclear(r[DST]);
-        return -1;
-    }
-    PQclear(r[DST]);
+    if (run_pair(st, scratch, q, r, err) < 0 || resolve_columns(st, r[DST], err) < 0)
+        goto out;
     st->from[SRC] = src_filter(st->a, t, st->o->cutover);
     st->keytext[SRC] = key_text(st, SRC);
     st->keytext[DST] = key_text(st, DST);
@@ -652,16 +534,17 @@ static int compare(struct cmp *st, struct rb_compare_result *res, struct rb_err 
                                          range_key(st, SRC), range_key(st, SRC), st->from[SRC])
                             : rb_sprintf(st->a, "SELECT count(*) %s", st->from[SRC]);
     q[DST] = NULL;
-    if (run_pair(st, q, r, err) < 0)
-        return -1;
-    res->source_rows = strtoull(PQgetvalue(r[SRC], 0, 0), NULL, 10);
-    if (st->nkeys == 1 && !PQgetisnull(r[SRC], 0, 1)) {
-        lo = rb_strdup(st->a, PQgetvalue(r[SRC], 0, 1));
-        hi = rb_strdup(st->a, PQgetvalue(r[SRC], 0, 2));
+    if (run_pair(st, scratch, q, r, err) < 0)
+        goto out;
+    res->source_rows = strtoull(rb_db_text(r[SRC], 0, 0), NULL, 10);
+    if (st->nkeys == 1 && !rb_db_isnull(r[SRC], 0, 1)) {
+        lo = rb_strdup(st->a, rb_db_value(r[SRC], 0, 1));
+        hi = rb_strdup(st->a, rb_db_text(r[SRC], 0, 2));
     }
-    PQclear(r[SRC]);
-    if (res->source_rows == 0)
-        return exec_pair(st, "COMMIT", err);
+    if (res->source_rows == 0) {
+        rc = exec_pair(st, "COMMIT", err);
+        goto out;
+    }
 
     st->from[DST] = rb_sprintf(st->a, "FROM %s", rb_pg_quote_qualified(st->a, t->target_table));
     if (lo != NULL) {
@@ -684,17 +567,17 @@ static int compare(struct cmp *st, struct rb_compare_result *res, struct rb_err 
     st->bucket[DST] = bucket_expr(st, DST);
     q[SRC] = bucket_sql(st, SRC);
     q[DST] = bucket_sql(st, DST);
-    if (run_pair(st, q, r, err) < 0)
-        return -1;
+    if (run_pair(st, scratch, q, r, err) < 0)
+        goto out;
     idx[SRC] = malloc(sizeof(int) * st->nbuckets);
     idx[DST] = malloc(sizeof(int) * st->nbuckets);
     if (idx[SRC] == NULL || idx[DST] == NULL)
         abort();
     index_buckets(r[SRC], idx[SRC], st->nbuckets);
     /* rows with a NULL key cannot be matched by key: each is missing (and is not listed) */
-    for (int i = 0; i < PQntuples(r[SRC]); i++)
-        if (PQgetisnull(r[SRC], i, 0))
-            res->null_keys += strtoull(PQgetvalue(r[SRC], i, 1), NULL, 10);
+    for (size_t i = 0; i < r[SRC]->nrows; i++)
+        if (rb_db_isnull(r[SRC], i, 0))
+            res->null_keys += strtoull(rb_db_text(r[SRC], i, 1), NULL, 10);
     res->missing += res->null_keys;
     index_buckets(r[DST], idx[DST], st->nbuckets);
     for (uint64_t b = 0; b < st->nbuckets; b++) {
@@ -703,8 +586,9 @@ static int compare(struct cmp *st, struct rb_compare_result *res, struct rb_err 
 
         if (is < 0)
             continue; /* no source row here: whatever legacy holds is outside the check */
-        same = id >= 0 && strcmp(PQgetvalue(r[SRC], is, 1), PQgetvalue(r[DST], id, 1)) == 0 &&
-               strcmp(PQgetvalue(r[SRC], is, 2), PQgetvalue(r[DST], id, 2)) == 0;
+        same = id >= 0 &&
+               strcmp(rb_db_text(r[SRC], (size_t)is, 1), rb_db_text(r[DST], (size_t)id, 1)) == 0 &&
+               strcmp(rb_db_text(r[SRC], (size_t)is, 2), rb_db_text(r[DST], (size_t)id, 2)) == 0;
         if (!same) {
             rb_buf_addf(&list, "%s%" PRIu64, list.len > 0 ? "," : "", b);
             res->buckets_differing++;
@@ -712,8 +596,8 @@ static int compare(struct cmp *st, struct rb_compare_result *res, struct rb_err 
     }
     free(idx[SRC]);
     free(idx[DST]);
-    PQclear(r[SRC]);
-    PQclear(r[DST]);
+    rb_arena_free(scratch);
+    scratch = NULL;
 
     /* step 3: rows of the differing buckets only */
     if (res->buckets_differing > 0) {
@@ -723,17 +607,20 @@ static int compare(struct cmp *st, struct rb_compare_result *res, struct rb_err 
         rb_buf_release(&list);
         /* the drill-down sorts rows: back to the server's own memory limit for that */
         if (exec_pair(st, "RESET work_mem", err) < 0)
-            return -1;
+            goto out;
         if (drill_down(st, bl, res, err) < 0)
-            return -1;
+            goto out;
     }
+    rc = exec_pair(st, "COMMIT", err);
+out:
     rb_buf_release(&list);
-    return exec_pair(st, "COMMIT", err);
+    rb_arena_free(scratch);
+    return rc;
 }
 
-int rb_compare_table(struct rb_arena *a, PGconn *src, PGconn *dst, const struct rb_sync_table *t,
-                     const struct rb_compare_opts *o, struct rb_compare_result *res,
-                     struct rb_err *err)
+int rb_compare_table(struct rb_arena *a, struct rb_db *src, struct rb_db *dst,
+                     const struct rb_sync_table *t, const struct rb_compare_opts *o,
+                     struct rb_compare_result *res, struct rb_err *err)
 {
     struct rb_compare_opts opts = *o;
     struct cmp st;

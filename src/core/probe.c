@@ -15,7 +15,7 @@
 #include "rollbackctl/clock.h"
 #include "rollbackctl/child.h"
 #include "rollbackctl/http.h"
-#include "rollbackctl/pg.h"
+#include "rollbackctl/db.h"
 
 static int probe_sql(struct rb_run *run, const struct rb_probe *p, const char **why,
                      struct rb_err *err)
@@ -23,9 +23,9 @@ static int probe_sql(struct rb_run *run, const struct rb_probe *p, const char **
     struct rb_arena *a = run->arena;
     const char *v = NULL;
     bool is_null = false;
-    PGconn *c = rb_pg_target(run, p->target, err);
+    struct rb_db *c = rb_db_target(run, p->target, err);
 
-    if (c == NULL || rb_pg_scalar(a, c, p->timeout_ms, p->sql, &v, &is_null, err) < 0)
+    if (c == NULL || rb_db_scalar(c, a, p->timeout_ms, p->sql, &v, &is_null, err) < 0)
         return -1;
     if (!is_null && strcmp(v, "t") == 0) {
         *why = "returned true";

@@ -30,6 +30,7 @@
 
 #include "rollbackctl/driver_needs.h"
 #include "rollbackctl/fsutil.h"
+#include "rollbackctl/db.h"
 #include "rollbackctl/pg.h"
 #include "rollbackctl/sync.h"
 
@@ -428,7 +429,7 @@ static const char *count_sql(struct rb_run *run, const struct rb_sync_table *t)
 static int count_at_risk(struct rb_run *run, cJSON **by_table, int64_t *total, struct rb_err *err)
 {
     const struct rb_sync *s = &run->rb->sync;
-    PGconn *c = rb_pg_target(run, s->from, err);
+    struct rb_db *c = rb_db_target(run, s->from, err);
     size_t i;
 
     *by_table = NULL;
@@ -441,7 +442,7 @@ static int count_at_risk(struct rb_run *run, cJSON **by_table, int64_t *total, s
         bool null;
         int64_t n;
 
-        if (rb_pg_scalar(run->arena, c, 0, count_sql(run, &s->tables[i]), &v, &null, err) < 0) {
+        if (rb_db_scalar(c, run->arena, 0, count_sql(run, &s->tables[i]), &v, &null, err) < 0) {
             cJSON_Delete(*by_table);
             *by_table = NULL;
             return rb_err_wrap(err, "unable to count the records at risk of sync table '%s'",

@@ -21,7 +21,7 @@
 #include "rollbackctl/dns.h"
 #include "rollbackctl/driver_needs.h"
 #include "rollbackctl/http.h"
-#include "rollbackctl/pg.h"
+#include "rollbackctl/db.h"
 #include "rollbackctl/probe.h"
 
 #define SQL_STEP_TIMEOUT_MS (30LL * 60 * 1000)
@@ -229,27 +229,24 @@ static int do_run(struct rb_run *run, const struct rb_restore_step *s, cJSON *re
 static int do_sql(struct rb_run *run, const struct rb_restore_step *s, cJSON *res, const char **msg,
                   struct rb_err *err)
 {
-    PGconn *c = rb_pg_target(run, s->target, err);
+    struct rb_db *c = rb_db_target(run, s->target, err);
     struct rb_err rerr = RB_ERR_INIT;
-    PGresult *r;
-    const char *rows;
+    struct rb_db_result *r;
     long n;
 
     if (c == NULL)
         return -1;
-    if (rb_pg_exec(c, 0, "BEGIN", 0, NULL, err) < 0)
+    if (rb_db_begin(c, err) < 0)
         return -1;
-    r = rb_pg_query(c, s->timeout_ms > 0 ? s->timeout_ms : SQL_STEP_TIMEOUT_MS, s->statement, 0,
-                    NULL, err);
+    r = rb_db_query(c, run->arena, s->timeout_ms > 0 ? s->timeout_ms : SQL_STEP_TIMEOUT_MS,
+                    s->statement, 0, NULL, err);
     if (r == NULL) {
-        rb_pg_exec(c, 0, "ROLLBACK", 0, NULL, &rerr);
+        rb_db_rollback(c, 0, &rerr);
         return rb_err_wrap(err, "statement on '%s' failed, rolled back", s->target);
     }
-    rows = PQcmdTuples(r);
-    n = rows[0] != '\0' ? strtol(rows, NULL, 10) : 0;
-    add_str(res, "command", PQcmdStatus(r));
-    PQclear(r);
-    if (rb_pg_exec(c, 0, "COMMIT", 0, NULL, err) < 0)
+    n = r->rows_affected > 0 ? (long)r->rows_affected : 0;
+    add_str(res, "command", r->command);
+    if (rb_db_commit(c, 0, err) < 0)
         return rb_err_wrap(err, "commit on '%s' failed", s->target);
     cJSON_AddNumberToObject(res, "rows_affected", (double)n);
     *msg = rb_sprintf(run->arena, "%ld row%s affected", n, n == 1 ? "" : "s");

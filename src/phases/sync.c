@@ -7,7 +7,7 @@
  *   BEGIN; ledger row for (run, table)? -> it committed before a crash: done, nothing to do
  *   CREATE TEMP TABLE stage ON COMMIT DROP, typed as the target's columns
  *   COPY (SELECT exprs FROM source WHERE changed_since >= cutover [AND where]) TO STDOUT on the
- *     source, streamed verbatim into COPY stage FROM STDIN (sync_copy.c)
+ *     source, streamed verbatim into COPY stage FROM STDIN (the driver's COPY pump)
  *   one upsert INSERT ... SELECT ... ON CONFLICT (key) DO UPDATE ... WHERE row IS DISTINCT FROM
  *     EXCLUDED, counting inserted and updated rows
  *   INSERT INTO rollbackctl_ledger; COMMIT
@@ -25,7 +25,8 @@
  * no extra pass over the rows when there are none.
  *
  * Statements are built in sync_sql.c, checked against the catalogs in sync_check.c, and the rows
- * moved by sync_copy.c.
+ * moved by the database driver's COPY pump (rb_db_copy). Which failures are retried is decided
+ * by the error's kind: only a lost connection.
  */
 #include "rollbackctl/phases.h"
 
@@ -37,7 +38,8 @@
 #include <time.h>
 
 #include "rollbackctl/output.h"
-#include "rollbackctl/pg.h"
+#include "rollbackctl/clock.h"
+#include "rollbackctl/db.h"
 #include "rollbackctl/sync.h"
 #include "sync_priv.h"
 
@@ -62,13 +64,13 @@ struct table_result {
     int attempts;
 };
 
-static int count_at_risk(struct rb_run *run, struct sync_table *st, PGconn *src, int64_t *out,
+static int count_at_risk(struct rb_run *run, struct sync_table *st, struct rb_db *src, int64_t *out,
                          struct rb_err *err)
 {
     const char *v;
     bool null;
 
-    if (rb_pg_scalar(run->arena, src, 0, st->count_sql, &v, &null, err) < 0)
+    if (rb_db_scalar(src, run->arena, 0, st->count_sql, &v, &null, err) < 0)
         return -1;
     *out = v != NULL ? strtoll(v, NULL, 10) : 0;
     return 0;
@@ -79,7 +81,7 @@ static int count_at_risk(struct rb_run *run, struct sync_table *st, PGconn *src,
  * selects them, so they are never synced. Counted only when the column may be NULL, and said
  * out loud, so that leaving them out is never silent.
  */
-static int count_no_change_time(struct rb_run *run, struct sync_table *st, PGconn *src,
+static int count_no_change_time(struct rb_run *run, struct sync_table *st, struct rb_db *src,
                                 int64_t *out, struct rb_err *err)
 {
     const char *v;
@@ -88,7 +90,7 @@ static int count_no_change_time(struct rb_run *run, struct sync_table *st, PGcon
     *out = 0;
     if (!st->changed_nullable)
         return 0;
-    if (rb_pg_scalar(run->arena, src, 0, st->null_count_sql, &v, &null, err) < 0)
+    if (rb_db_scalar(src, run->arena, 0, st->null_count_sql, &v, &null, err) < 0)
         return -1;
     *out = v != NULL ? strtoll(v, NULL, 10) : 0;
     return 0;
@@ -102,11 +104,12 @@ static const char *no_change_time_note(struct rb_run *run, const struct sync_tab
 }
 
 /* Who holds the sync lock on the target: its pid and application_name, and a line for messages. */
-static void lock_holder(PGconn *dst, char *pid, size_t pidlen, char *app, size_t applen, char *out,
-                        size_t len)
+static void lock_holder(struct rb_db *dst, char *pid, size_t pidlen, char *app, size_t applen,
+                        char *out, size_t len)
 {
-    PGresult *r = rb_pg_query(
-        dst, 5000,
+    struct rb_arena *scratch = rb_arena_new();
+    struct rb_db_result *r = rb_db_query(
+        dst, scratch, 5000,
         "SELECT a.pid, coalesce(a.application_name, ''), coalesce(a.client_addr::text, 'local'), "
         "a.backend_start FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
         "WHERE l.locktype = 'advisory' AND l.granted AND l.classid = 1380074324 AND l.objid = 1 "
@@ -115,14 +118,14 @@ static void lock_holder(PGconn *dst, char *pid, size_t pidlen, char *app, size_t
         0, NULL, NULL);
 
     out[0] = pid[0] = app[0] = '\0';
-    if (r != NULL && PQntuples(r) == 1) {
-        snprintf(pid, pidlen, "%s", PQgetvalue(r, 0, 0));
-        snprintf(app, applen, "%s", PQgetvalue(r, 0, 1));
+    if (r != NULL && r->nrows == 1) {
+        snprintf(pid, pidlen, "%s", rb_db_text(r, 0, 0));
+        snprintf(app, applen, "%s", rb_db_text(r, 0, 1));
         snprintf(out, len, " (backend pid %s, application '%s', from %s, connected %s)",
-                 PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1), PQgetvalue(r, 0, 2),
-                 PQgetvalue(r, 0, 3));
+                 rb_db_text(r, 0, 0), rb_db_text(r, 0, 1), rb_db_text(r, 0, 2),
+                 rb_db_text(r, 0, 3));
     }
-    PQclear(r);
+    rb_arena_free(scratch);
 }
 
 /*
@@ -134,29 +137,22 @@ static void lock_holder(PGconn *dst, char *pid, size_t pidlen, char *app, size_t
  * it next talks to it, e.g. after a long upsert); a holder with our own run's name is that orphan,
  * so we terminate it instead of waiting for it: its transaction never commits, the ledger decides.
  */
-static int take_lock(struct rb_run *run, struct sync_table *st, PGconn *dst, struct rb_err *err)
+static int take_lock(struct rb_run *run, struct sync_table *st, struct rb_db *dst,
+                     struct rb_err *err)
 {
     const char *name = rb_sprintf(run->arena, "rollbackctl %s", run->run_id);
     const char *params[1] = { name };
     char who[512], pid[32], app[128];
-    const char *state;
-    PGresult *r;
     int tries;
 
-    if (rb_pg_exec(dst, 0, "SELECT set_config('application_name', $1, false)", 1, params, err) < 0)
+    if (rb_db_exec(dst, 0, "SELECT set_config('application_name', $1, false)", 1, params, err) < 0)
         return rb_err_wrap(err, "unable to take the sync lock on '%s'", st->ph->to);
     for (tries = 0; tries < 2; tries++) {
-        r = rb_pg_query_keep(dst, 60000, st->lock_sql, 0, NULL, err);
-        if (r != NULL && PQresultStatus(r) != PGRES_FATAL_ERROR) {
-            PQclear(r);
+        if (rb_db_exec(dst, 60000, st->lock_sql, 0, NULL, err) == 0)
             return 0;
-        }
-        state = r != NULL ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
-        if (state == NULL || strcmp(state, "55P03") != 0) {
-            PQclear(r);
+        /* 55P03 lock_not_available: lock_timeout passed, someone holds it */
+        if (!rb_err_is(err, RB_K_SQL) || strcmp(err->sqlstate, "55P03") != 0)
             return rb_err_wrap(err, "unable to take the sync lock on '%s'", st->ph->to);
-        }
-        PQclear(r);
         lock_holder(dst, pid, sizeof(pid), app, sizeof(app), who, sizeof(who));
         if (tries > 0 || pid[0] == '\0' || strcmp(app, name) != 0)
             break;
@@ -165,7 +161,7 @@ static int take_lock(struct rb_run *run, struct sync_table *st, PGconn *dst, str
                 "  %s: ending backend %s on '%s', left holding the sync lock by this run's "
                 "interrupted process",
                 st->t->name, pid, st->ph->to);
-        if (rb_pg_exec(dst, 0, "SELECT pg_terminate_backend($1::int, 10000)", 1, params, err) < 0)
+        if (rb_db_exec(dst, 0, "SELECT pg_terminate_backend($1::int, 10000)", 1, params, err) < 0)
             return rb_err_wrap(err, "unable to end backend %s left by this run on '%s'", pid,
                                st->ph->to);
     }
@@ -175,15 +171,64 @@ static int take_lock(struct rb_run *run, struct sync_table *st, PGconn *dst, str
     return -1;
 }
 
-static void rollback(PGconn *dst)
+static void rollback(struct rb_db *dst)
 {
-    if (!sync_lost(dst) && PQtransactionStatus(dst) != PQTRANS_IDLE)
-        rb_pg_exec(dst, 30000, "ROLLBACK", 0, NULL, NULL);
+    rb_db_rollback(dst, 30000, NULL);
 }
 
-static int64_t field_i64(const PGresult *r, int row, int col)
+static int64_t field_i64(const struct rb_db_result *r, size_t row, size_t col)
 {
-    return PQgetisnull(r, row, col) ? 0 : strtoll(PQgetvalue(r, row, col), NULL, 10);
+    return rb_db_isnull(r, row, col) ? 0 : strtoll(rb_db_value(r, row, col), NULL, 10);
+}
+
+/* What the COPY pump reports, as one refreshed stderr line. */
+struct copy_progress {
+    const struct rb_ctx *ctx;
+    const char *label;     /* "sync/processed_payments" */
+    int64_t expected_rows; /* for the ETA; -1 unknown */
+    int64_t started_ms;
+    bool shown;
+};
+
+static void human_duration(int64_t s, char *out, size_t len)
+{
+    if (s >= 3600)
+        snprintf(out, len, "%lldh%02lldm", (long long)(s / 3600), (long long)(s % 3600 / 60));
+    else if (s >= 60)
+        snprintf(out, len, "%lldm%02llds", (long long)(s / 60), (long long)(s % 60));
+    else
+        snprintf(out, len, "%llds", (long long)s);
+}
+
+/* "sync/x: 120000 of 1000000 rows, 250000 rows/s, ETA 4s"; done: the result line replaces it. */
+static void copy_progress(void *arg, int64_t rows, bool done)
+{
+    struct copy_progress *p = arg;
+    int64_t ms = rb_now_ms() - p->started_ms, rate;
+    char eta[32] = "";
+
+    if (p->ctx == NULL || !p->ctx->progress)
+        return;
+    if (done) {
+        if (p->shown) {
+            fputs("\r\033[K", p->ctx->diag);
+            fflush(p->ctx->diag);
+        }
+        return;
+    }
+    rate = ms > 0 ? rows * 1000 / ms : 0;
+    if (p->expected_rows > rows && rate > 0) {
+        memcpy(eta, ", ETA ", 7);
+        human_duration((p->expected_rows - rows) / rate + 1, eta + 6, sizeof(eta) - 6);
+    }
+    if (p->expected_rows >= 0)
+        fprintf(p->ctx->diag, "\r\033[K%s: %lld of %lld rows, %lld rows/s%s", p->label,
+                (long long)rows, (long long)p->expected_rows, (long long)rate, eta);
+    else
+        fprintf(p->ctx->diag, "\r\033[K%s: %lld rows, %lld rows/s", p->label, (long long)rows,
+                (long long)rate);
+    fflush(p->ctx->diag);
+    p->shown = true;
 }
 
 /* One attempt at the table, all in one target transaction. */
@@ -193,15 +238,16 @@ static int sync_once(struct rb_run *run, struct rb_action *act, struct sync_tabl
     const struct rb_sync_table *t = st->t;
     const char *lp[7];
     char nbuf[4][24];
-    struct rb_sync_copy cp;
+    struct rb_db_copy cp;
+    struct copy_progress prog;
     struct rb_pos pos = t->pos;
-    PGconn *src, *dst;
-    PGresult *r;
+    struct rb_db *src, *dst;
+    struct rb_db_result *r;
     int64_t t0;
 
-    if ((dst = rb_pg_target(run, st->ph->to, err)) == NULL)
+    if ((dst = rb_db_target(run, st->ph->to, err)) == NULL)
         return rb_sync_table_err(run, st, pos, err);
-    if ((src = rb_pg_target(run, st->ph->from, err)) == NULL)
+    if ((src = rb_db_target(run, st->ph->from, err)) == NULL)
         return rb_sync_table_err(run, st, pos, err);
     if (take_lock(run, st, dst, err) < 0)
         return rb_sync_table_err(run, st, pos, err);
@@ -211,44 +257,46 @@ static int sync_once(struct rb_run *run, struct rb_action *act, struct sync_tabl
         return rb_sync_table_err(run, st, t->source_pos, err);
 
     t0 = rb_now_ms();
-    if (rb_pg_exec(dst, 0, "BEGIN", 0, NULL, err) < 0 ||
-        rb_pg_exec(dst, 0, ledger_ddl, 0, NULL, err) < 0)
+    if (rb_db_begin(dst, err) < 0 || rb_db_exec(dst, 0, ledger_ddl, 0, NULL, err) < 0)
         goto fail;
     lp[0] = run->run_id;
     lp[1] = t->name;
-    r = rb_pg_query(dst, 0, ledger_check_sql, 2, lp, err);
+    r = rb_db_query(dst, run->arena, 0, ledger_check_sql, 2, lp, err);
     if (r == NULL)
         goto fail;
-    if (PQntuples(r) == 1) {
+    if (r->nrows == 1) {
         /* Committed before the process died: report what it did, change nothing. */
         res->already_applied = true;
         res->at_risk = field_i64(r, 0, 0);
         res->inserted = field_i64(r, 0, 1);
         res->updated = field_i64(r, 0, 2);
         res->unchanged = field_i64(r, 0, 3);
-        snprintf(res->checksum, sizeof(res->checksum), "%s", PQgetvalue(r, 0, 4));
-        PQclear(r);
+        snprintf(res->checksum, sizeof(res->checksum), "%s", rb_db_text(r, 0, 4));
         rollback(dst);
         return 0;
     }
-    PQclear(r);
-    if (rb_pg_exec(dst, 0, st->stage_sql, 0, NULL, err) < 0 ||
-        rb_pg_exec(dst, 0, st->stage_keys_sql, 0, NULL, err) < 0 ||
-        (st->stage_widen_sql != NULL && rb_pg_exec(dst, 0, st->stage_widen_sql, 0, NULL, err) < 0))
+    if (rb_db_exec(dst, 0, st->stage_sql, 0, NULL, err) < 0 ||
+        rb_db_exec(dst, 0, st->stage_keys_sql, 0, NULL, err) < 0 ||
+        (st->stage_widen_sql != NULL && rb_db_exec(dst, 0, st->stage_widen_sql, 0, NULL, err) < 0))
         goto fail;
 
     memset(&cp, 0, sizeof(cp));
+    memset(&prog, 0, sizeof(prog));
+    prog.ctx = run->ctx;
+    prog.label = act->name;
+    prog.expected_rows = st->at_risk;
+    prog.started_ms = rb_now_ms();
     cp.src = src;
     cp.dst = dst;
     cp.out_sql = st->copy_out_sql;
     cp.in_sql = st->copy_in_sql;
-    cp.expected_rows = st->at_risk;
-    cp.ctx = run->ctx;
-    cp.label = act->name;
-    if (rb_sync_copy_run(&cp, err) < 0) {
+    cp.stall_ms = RB_SYNC_STALL_MS;
+    cp.arena = run->arena;
+    cp.progress = copy_progress;
+    cp.progress_ctx = &prog;
+    if (rb_db_copy(&cp, err) < 0) {
         if (cp.dst_fail != NULL) {
             rb_sync_explain_copy_error(run, st, src, cp.dst_fail, err, &pos);
-            PQclear(cp.dst_fail);
         } else if (cp.src_failed) {
             pos = t->source_pos;
         }
@@ -257,40 +305,37 @@ static int sync_once(struct rb_run *run, struct rb_action *act, struct sync_tabl
     res->at_risk = cp.rows;
     memcpy(res->checksum, cp.checksum, sizeof(res->checksum));
     if (st->round_check_sql != NULL) {
-        r = rb_pg_query(dst, SYNC_STATEMENT_TIMEOUT_MS, st->round_check_sql, 0, NULL, err);
+        r = rb_db_query(dst, run->arena, SYNC_STATEMENT_TIMEOUT_MS, st->round_check_sql, 0, NULL,
+                        err);
         if (r == NULL)
             goto fail;
-        if (PQntuples(r) > 0) {
+        if (r->nrows > 0) {
             rb_sync_explain_rounding(run, st, r, err, &pos);
-            PQclear(r);
             goto fail;
         }
-        PQclear(r);
     }
 
-    if (rb_pg_exec(dst, 0, "SAVEPOINT rollbackctl_upsert", 0, NULL, err) < 0)
+    if (rb_db_savepoint(dst, "rollbackctl_upsert", err) < 0)
         goto fail;
-    r = rb_pg_query_keep(dst, SYNC_STATEMENT_TIMEOUT_MS, st->upsert_sql, 0, NULL, err);
-    if (r == NULL)
-        goto fail;
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-
+    r = rb_db_query(dst, run->arena, SYNC_STATEMENT_TIMEOUT_MS, st->upsert_sql, 0, NULL, err);
+    if (r == NULL) {
         /* 21000: "ON CONFLICT DO UPDATE command cannot affect row a second time". */
-        if (state != NULL && strcmp(state, "21000") == 0) {
-            rb_sync_explain_duplicate(st, dst, err);
+        if (rb_err_is(err, RB_K_SQL) && strcmp(err->sqlstate, "21000") == 0) {
+            rb_sync_explain_duplicate(run, st, dst, err);
             pos = t->key.pos;
-        } else {
+        } else if (err->sqlstate[0] != '\0') { /* the server refused it (and may have left) */
             rb_err_wrap(err, "upsert into '%s' failed", t->target_table);
             pos = t->target_pos;
         }
-        PQclear(r);
+        goto fail;
+    }
+    if (r->nrows < 1 || r->ncols < 2) {
+        rb_errf(err, RB_E_FAILED, "upsert into '%s' returned no counts", t->target_table);
         goto fail;
     }
     res->inserted = field_i64(r, 0, 0);
     res->updated = field_i64(r, 0, 1);
     res->unchanged = res->at_risk - res->inserted - res->updated;
-    PQclear(r);
 
     snprintf(nbuf[0], sizeof(nbuf[0]), "%" PRId64, res->at_risk);
     snprintf(nbuf[1], sizeof(nbuf[1]), "%" PRId64, res->inserted);
@@ -301,9 +346,9 @@ static int sync_once(struct rb_run *run, struct rb_action *act, struct sync_tabl
     lp[4] = nbuf[1];
     lp[5] = nbuf[2];
     lp[6] = nbuf[3];
-    if (rb_pg_exec(dst, 0, ledger_insert_sql, 7, lp, err) < 0)
+    if (rb_db_exec(dst, 0, ledger_insert_sql, 7, lp, err) < 0)
         goto fail;
-    if (rb_pg_exec(dst, SYNC_STATEMENT_TIMEOUT_MS, "COMMIT", 0, NULL, err) < 0)
+    if (rb_db_commit(dst, SYNC_STATEMENT_TIMEOUT_MS, err) < 0)
         goto fail;
     res->duration_ms = rb_now_ms() - t0;
     return 0;
@@ -407,8 +452,7 @@ static int apply_table(struct rb_run *run, struct rb_action *act, struct rb_err 
         if (rc == 0)
             break;
         /* Only a lost connection is worth another go: SQL errors would fail the same way. */
-        if (err->cls != RB_E_FAILED ||
-            !(rb_pg_target_lost(run, st->ph->to) || rb_pg_target_lost(run, st->ph->from)))
+        if (err->cls != RB_E_FAILED || !rb_err_is(err, RB_K_CONN_LOST))
             break;
         if (attempt == SYNC_ATTEMPTS) {
             size_t used = strlen(err->msg);
@@ -419,8 +463,8 @@ static int apply_table(struct rb_run *run, struct rb_action *act, struct rb_err 
         }
         rb_warn(run->ctx, "%s (attempt %d of %d); retrying the table from scratch in %ds", err->msg,
                 attempt, SYNC_ATTEMPTS, (SYNC_BACKOFF_MS << (attempt - 1)) / 1000);
-        rb_pg_target_close(run, st->ph->to);
-        rb_pg_target_close(run, st->ph->from);
+        rb_db_target_close(run, st->ph->to);
+        rb_db_target_close(run, st->ph->from);
         backoff(attempt);
     }
     cJSON_Delete(act->result);
@@ -437,9 +481,9 @@ static int apply_table(struct rb_run *run, struct rb_action *act, struct rb_err 
         /* Records lost: the rows this table should have brought back (best-effort count). */
         int64_t at_risk = res.at_risk > 0 ? res.at_risk : st->at_risk;
         struct rb_err ignored = RB_ERR_INIT;
-        PGconn *src;
+        struct rb_db *src;
 
-        if (at_risk < 0 && (src = rb_pg_target(run, st->ph->from, &ignored)) != NULL)
+        if (at_risk < 0 && (src = rb_db_target(run, st->ph->from, &ignored)) != NULL)
             count_at_risk(run, st, src, &at_risk, &ignored);
         if (at_risk >= 0)
             set_facts(run, st->t->name, at_risk, 0, at_risk);
@@ -494,7 +538,7 @@ int rb_sync_plan(struct rb_run *run, struct rb_err *err)
         struct rb_err perr = RB_ERR_INIT;
         struct rb_action *act;
         const char *note = "counted when applied";
-        PGconn *src = NULL, *dst = NULL;
+        struct rb_db *src = NULL, *dst = NULL;
 
         st->ph = ph;
         st->t = t;
@@ -512,8 +556,8 @@ int rb_sync_plan(struct rb_run *run, struct rb_err *err)
         /* Offline plans contact nothing; execute counts only when the count feeds a progress ETA. */
         if (run->offline) {
             note = "not counted (offline)";
-        } else if ((dst = rb_pg_target(run, ph->to, &perr)) == NULL ||
-                   (src = rb_pg_target(run, ph->from, &perr)) == NULL) {
+        } else if ((dst = rb_db_target(run, ph->to, &perr)) == NULL ||
+                   (src = rb_db_target(run, ph->from, &perr)) == NULL) {
             note = rb_sprintf(run->arena, "unknown (%s)", perr.msg);
             if (run->mode == RB_MODE_PLAN)
                 rb_warn(run->ctx, "%s", perr.msg);

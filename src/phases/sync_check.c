@@ -3,7 +3,8 @@
  * errors turned into messages an operator can act on.
  *
  * Every message names the runbook line it belongs to: the table, its source or target, the column
- * or the key. Checks read only (they also run in plan's read-only sessions).
+ * or the key. Checks read only (they also run in plan's read-only sessions). Server errors are
+ * read by their SQLSTATE and fields (struct rb_db_error), never by their text.
  */
 #include "sync_priv.h"
 
@@ -13,43 +14,43 @@
 #include <string.h>
 
 #include "rollbackctl/buf.h"
+#include "rollbackctl/db.h"
 #include "rollbackctl/pg.h"
 
 /* The oid of a table as text, or NULL (err filled) when it does not exist. */
-static const char *table_oid(struct rb_run *run, PGconn *c, const char *quoted, struct rb_err *err)
+static const char *table_oid(struct rb_run *run, struct rb_db *c, const char *quoted,
+                             struct rb_err *err)
 {
     const char *params[1] = { quoted };
-    PGresult *r = rb_pg_query(c, 0, "SELECT to_regclass($1)::oid", 1, params, err);
+    struct rb_db_result *r =
+        rb_db_query(c, run->arena, 0, "SELECT to_regclass($1)::oid", 1, params, err);
     const char *oid;
 
     if (r == NULL)
         return NULL;
-    oid = PQgetisnull(r, 0, 0) ? NULL : rb_strdup(run->arena, PQgetvalue(r, 0, 0));
-    PQclear(r);
+    oid = r->nrows < 1 ? NULL : rb_db_value(r, 0, 0);
     if (oid == NULL)
         rb_errf(err, RB_E_FAILED, "no table %s", quoted);
     return oid;
 }
 
 /* Column names of a table (arena strings), NULL-terminated. */
-static const char **table_columns(struct rb_run *run, PGconn *c, const char *oid,
+static const char **table_columns(struct rb_run *run, struct rb_db *c, const char *oid,
                                   struct rb_err *err)
 {
     const char *params[1] = { oid };
-    PGresult *r =
-        rb_pg_query(c, 0,
+    struct rb_db_result *r =
+        rb_db_query(c, run->arena, 0,
                     "SELECT attname FROM pg_attribute WHERE attrelid = $1::oid AND attnum > 0 "
                     "AND NOT attisdropped ORDER BY attnum",
                     1, params, err);
     const char **names;
-    int i;
 
     if (r == NULL)
         return NULL;
-    names = rb_new_array(run->arena, const char *, (size_t)PQntuples(r) + 1);
-    for (i = 0; i < PQntuples(r); i++)
-        names[i] = rb_strdup(run->arena, PQgetvalue(r, i, 0));
-    PQclear(r);
+    names = rb_new_array(run->arena, const char *, r->nrows + 1);
+    for (size_t i = 0; i < r->nrows; i++)
+        names[i] = rb_db_text(r, i, 0);
     return names;
 }
 
@@ -62,38 +63,37 @@ static bool has_name(const char **names, const char *name)
 }
 
 /* Is there a valid, immediate, non-partial unique index on exactly the key columns? */
-static int key_has_unique_index(PGconn *c, const char *oid, const struct rb_strlist *key,
-                                bool *found, struct rb_err *err)
+static int key_has_unique_index(struct rb_run *run, struct rb_db *c, const char *oid,
+                                const struct rb_strlist *key, bool *found, struct rb_err *err)
 {
     const char *params[1] = { oid };
-    PGresult *r = rb_pg_query(
-        c, 0,
+    struct rb_db_result *r = rb_db_query(
+        c, run->arena, 0,
         "SELECT i.indexrelid, a.attname FROM pg_index i "
         "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey) "
         "WHERE i.indrelid = $1::oid AND i.indisunique AND i.indimmediate AND i.indisvalid "
         "AND i.indpred IS NULL AND i.indexprs IS NULL ORDER BY 1",
         1, params, err);
-    int i = 0, j, n;
+    size_t i = 0, j, n;
 
     if (r == NULL)
         return -1;
     *found = false;
-    n = PQntuples(r);
+    n = r->nrows;
     while (i < n && !*found) {
         size_t matched = 0, cols = 0;
 
-        for (j = i; j < n && strcmp(PQgetvalue(r, j, 0), PQgetvalue(r, i, 0)) == 0; j++) {
+        for (j = i; j < n && strcmp(rb_db_text(r, j, 0), rb_db_text(r, i, 0)) == 0; j++) {
             size_t k;
 
             cols++;
             for (k = 0; k < key->n; k++)
-                if (strcmp(key->items[k], PQgetvalue(r, j, 1)) == 0)
+                if (strcmp(key->items[k], rb_db_text(r, j, 1)) == 0)
                     matched++;
         }
         *found = cols == key->n && matched == key->n;
         i = j;
     }
-    PQclear(r);
     return 0;
 }
 
@@ -123,14 +123,15 @@ static int numeric_precision(int typmod)
  * upsert names the first one that does not fit. A source of the same or a smaller scale, or an
  * integer, cannot round: no check, no cost.
  */
-static int plan_round_check(struct rb_run *run, struct sync_table *st, PGconn *dst,
-                            const char *tgt_oid, const PGresult *probe, struct rb_err *err)
+static int plan_round_check(struct rb_run *run, struct sync_table *st, struct rb_db *dst,
+                            const char *tgt_oid, const struct rb_db_result *probe,
+                            struct rb_err *err)
 {
     const struct rb_sync_table *t = st->t;
     const char *params[1] = { tgt_oid };
     struct rb_buf widen = RB_BUF_INIT, where = RB_BUF_INIT, cols = RB_BUF_INIT, keys = RB_BUF_INIT;
-    PGresult *r =
-        rb_pg_query(dst, 0,
+    struct rb_db_result *r =
+        rb_db_query(dst, run->arena, 0,
                     "SELECT attname, atttypmod, format_type(atttypid, atttypmod) FROM pg_attribute "
                     "WHERE attrelid = $1::oid AND atttypid = 'numeric'::regtype AND atttypmod >= 0 "
                     "AND attnum > 0 AND NOT attisdropped",
@@ -143,23 +144,23 @@ static int plan_round_check(struct rb_run *run, struct sync_table *st, PGconn *d
         return -1;
     st->round_cols = rb_new_array(run->arena, const char *, t->n_columns + 1);
     st->round_types = rb_new_array(run->arena, const char *, t->n_columns + 1);
-    for (size_t i = 0; i < t->n_columns && (int)i < PQnfields(probe); i++) {
-        Oid ft = PQftype(probe, (int)i);
+    for (size_t i = 0; i < t->n_columns && i < probe->ncols; i++) {
+        uint32_t ft = probe->types[i];
         int row = -1;
 
-        for (int j = 0; j < PQntuples(r); j++)
-            if (strcmp(PQgetvalue(r, j, 0), t->columns[i].target_column) == 0)
-                row = j;
+        for (size_t j = 0; j < r->nrows; j++)
+            if (strcmp(rb_db_text(r, j, 0), t->columns[i].target_column) == 0)
+                row = (int)j;
         if (row < 0)
             continue;
         if (ft == 20 || ft == 21 || ft == 23) /* int8, int2, int4 */
             continue;
-        if (ft == 1700 && numeric_scale(PQfmod(probe, (int)i)) != INT_MIN &&
-            numeric_scale(PQfmod(probe, (int)i)) <= numeric_scale(atoi(PQgetvalue(r, row, 1))))
+        if (ft == 1700 && numeric_scale(probe->typmods[i]) != INT_MIN &&
+            numeric_scale(probe->typmods[i]) <= numeric_scale(atoi(rb_db_text(r, (size_t)row, 1))))
             continue;
         {
             const char *col = rb_pg_quote_ident(run->arena, t->columns[i].target_column);
-            int mod = atoi(PQgetvalue(r, row, 1)), scale = numeric_scale(mod);
+            int mod = atoi(rb_db_text(r, (size_t)row, 1)), scale = numeric_scale(mod);
             /* neither cast nor error here: a value too large for the column is named too */
             const char *bad =
                 rb_sprintf(run->arena, "(round(%s, %d) <> %s OR abs(%s) >= 1e%d) AND %s <> 'NaN'",
@@ -168,7 +169,7 @@ static int plan_round_check(struct rb_run *run, struct sync_table *st, PGconn *d
             rb_buf_addf(&widen, "%sALTER COLUMN %s TYPE numeric", n > 0 ? ", " : "", col);
             rb_buf_addf(&where, "%s(%s)", n > 0 ? " OR " : "", bad);
             rb_buf_addf(&cols, ", CASE WHEN %s THEN %s::text END", bad, col);
-            st->round_types[n] = rb_strdup(run->arena, PQgetvalue(r, row, 2));
+            st->round_types[n] = rb_db_text(r, (size_t)row, 2);
             st->round_cols[n++] = t->columns[i].target_column;
         }
     }
@@ -181,7 +182,6 @@ static int plan_round_check(struct rb_run *run, struct sync_table *st, PGconn *d
         st->round_check_sql = rb_sprintf(run->arena, "SELECT %s%s FROM pg_temp.%s WHERE %s LIMIT 1",
                                          keys.data, cols.data, SYNC_STAGE, where.data);
     }
-    PQclear(r);
     rb_buf_release(&widen);
     rb_buf_release(&where);
     rb_buf_release(&cols);
@@ -190,28 +190,28 @@ static int plan_round_check(struct rb_run *run, struct sync_table *st, PGconn *d
 }
 
 /* A value the NUMERIC(p,s) target would round: name the column, the value and the row's key. */
-void rb_sync_explain_rounding(struct rb_run *run, const struct sync_table *st, const PGresult *r,
-                              struct rb_err *err, struct rb_pos *pos)
+void rb_sync_explain_rounding(struct rb_run *run, const struct sync_table *st,
+                              const struct rb_db_result *r, struct rb_err *err, struct rb_pos *pos)
 {
     const struct rb_sync_table *t = st->t;
     struct rb_buf k = RB_BUF_INIT;
-    int f, nk = (int)t->key.n;
+    size_t f, nk = t->key.n;
 
     for (f = 0; f < nk; f++)
         rb_buf_addf(&k, "%s%s=%s", f > 0 ? ", " : "", t->key.items[f],
-                    PQgetisnull(r, 0, f) ? "NULL" : PQgetvalue(r, 0, f));
+                    rb_db_isnull(r, 0, f) ? "NULL" : rb_db_value(r, 0, f));
     (void)run;
-    for (f = nk; f < PQnfields(r); f++) {
+    for (f = nk; f < r->ncols; f++) {
         const struct rb_column_map *cm;
 
-        if (PQgetisnull(r, 0, f) || (cm = rb_sync_column_of(t, st->round_cols[f - nk])) == NULL)
+        if (rb_db_isnull(r, 0, f) || (cm = rb_sync_column_of(t, st->round_cols[f - nk])) == NULL)
             continue;
         *pos = cm->pos;
         rb_errf(
             err, RB_E_FAILED,
             "column '%s' (source expression '%s'): value %s of the source row with %s does not fit "
             "%s in '%s' exactly: it would be rounded or refused",
-            cm->target_column, cm->source_expr, PQgetvalue(r, 0, f), k.data,
+            cm->target_column, cm->source_expr, rb_db_value(r, 0, f), k.data,
             st->round_types[f - nk], t->target_table);
         rb_err_hint(err, "if rounding is intended, say so in the mapping: round(%s, <scale>)",
                     cm->source_expr);
@@ -228,13 +228,13 @@ void rb_sync_explain_rounding(struct rb_run *run, const struct sync_table *st, c
  * Before anything is copied: both tables and every named column exist, the source expressions
  * parse and run, the key has a unique index on the target. Errors name the runbook line.
  */
-int rb_sync_validate(struct rb_run *run, struct sync_table *st, PGconn *src, PGconn *dst,
-                     struct rb_err *err)
+int rb_sync_validate(struct rb_run *run, struct sync_table *st, struct rb_db *src,
+                     struct rb_db *dst, struct rb_err *err)
 {
     const struct rb_sync_table *t = st->t;
     const char *src_oid, *tgt_oid, **cols;
     bool unique = false;
-    PGresult *r;
+    struct rb_db_result *r;
     size_t i;
 
     /* One connection cannot stream COPY out and in at once: `from` and `to` must differ. */
@@ -245,14 +245,14 @@ int rb_sync_validate(struct rb_run *run, struct sync_table *st, PGconn *src, PGc
     }
     src_oid = table_oid(run, src, st->src_q, err);
     if (src_oid == NULL) {
-        if (!sync_lost(src))
+        if (!rb_db_lost(src))
             rb_errf(err, RB_E_FAILED, "source table '%s' does not exist in '%s'", t->source_table,
                     st->ph->from);
         return rb_sync_table_err(run, st, t->source_pos, err);
     }
     tgt_oid = table_oid(run, dst, st->tgt_q, err);
     if (tgt_oid == NULL) {
-        if (!sync_lost(dst))
+        if (!rb_db_lost(dst))
             rb_errf(err, RB_E_FAILED, "target table '%s' does not exist in '%s'", t->target_table,
                     st->ph->to);
         return rb_sync_table_err(run, st, t->target_pos, err);
@@ -268,14 +268,13 @@ int rb_sync_validate(struct rb_run *run, struct sync_table *st, PGconn *src, PGc
         /* A NULL change time is never at or after the cutover: such rows are left out, so say how many. */
         const char *params[2] = { src_oid, t->changed_since };
 
-        r = rb_pg_query(src, 0,
+        r = rb_db_query(src, run->arena, 0,
                         "SELECT NOT attnotnull FROM pg_attribute WHERE attrelid = $1::oid "
                         "AND attname = $2",
                         2, params, err);
         if (r == NULL)
             return rb_sync_table_err(run, st, t->source_pos, err);
-        st->changed_nullable = PQntuples(r) == 1 && PQgetvalue(r, 0, 0)[0] == 't';
-        PQclear(r);
+        st->changed_nullable = r->nrows == 1 && rb_db_text(r, 0, 0)[0] == 't';
     }
     if ((cols = table_columns(run, dst, tgt_oid, err)) == NULL)
         return rb_sync_table_err(run, st, t->target_pos, err);
@@ -293,7 +292,7 @@ int rb_sync_validate(struct rb_run *run, struct sync_table *st, PGconn *src, PGc
             return rb_sync_table_err(run, st, t->key.pos, err);
         }
     }
-    if (key_has_unique_index(dst, tgt_oid, &t->key, &unique, err) < 0)
+    if (key_has_unique_index(run, dst, tgt_oid, &t->key, &unique, err) < 0)
         return rb_sync_table_err(run, st, t->key.pos, err);
     if (!unique) {
         struct rb_buf k = RB_BUF_INIT;
@@ -309,14 +308,13 @@ int rb_sync_validate(struct rb_run *run, struct sync_table *st, PGconn *src, PGc
     }
 
     /* The whole SELECT first; when it fails, each expression alone tells which line is wrong. */
-    r = rb_pg_query(src, 0, st->probe_sql, 0, NULL, err);
+    r = rb_db_query(src, run->arena, 0, st->probe_sql, 0, NULL, err);
     if (r != NULL) {
         int rc = plan_round_check(run, st, dst, tgt_oid, r, err);
 
-        PQclear(r);
         return rc < 0 ? rb_sync_table_err(run, st, t->target_pos, err) : 0;
     }
-    if (sync_lost(src))
+    if (rb_db_lost(src))
         return rb_sync_table_err(run, st, t->source_pos, err);
     for (i = 0; i < t->n_columns; i++) {
         struct rb_err e2 = RB_ERR_INIT;
@@ -324,91 +322,60 @@ int rb_sync_validate(struct rb_run *run, struct sync_table *st, PGconn *src, PGc
             rb_sprintf(run->arena, "SELECT %s FROM %s LIMIT 0",
                        rb_sync_expr_sql(run->arena, t->columns[i].source_expr), st->src_q);
 
-        r = rb_pg_query(src, 0, sql, 0, NULL, &e2);
-        if (r == NULL) {
+        if (rb_db_exec(src, 0, sql, 0, NULL, &e2) < 0) {
             rb_errf(err, RB_E_FAILED, "column '%s': source expression '%s' fails on '%s': %s",
                     t->columns[i].target_column, t->columns[i].source_expr, st->ph->from, e2.msg);
             return rb_sync_table_err(run, st, t->columns[i].pos, err);
         }
-        PQclear(r);
     }
     rb_err_wrap(err, "source query fails on '%s'", st->ph->from);
     return rb_sync_table_err(run, st, t->source_pos, err);
 }
 
 /*
- * A failed target COPY whose CONTEXT reads `COPY stage, line N, column C: "value"`: name the
- * row, the column, its source expression and, when we can find it, the row's key in the source.
+ * A failed target COPY into the stage: name the row (the COPY's input line), the column, its
+ * source expression and, when we can find it, the row's key in the source.
  */
-void rb_sync_explain_copy_error(struct rb_run *run, struct sync_table *st, PGconn *src,
-                                const PGresult *fail, struct rb_err *err, struct rb_pos *pos)
+void rb_sync_explain_copy_error(struct rb_run *run, struct sync_table *st, struct rb_db *src,
+                                const struct rb_db_error *fail, struct rb_err *err,
+                                struct rb_pos *pos)
 {
-    const char *ctx = PQresultErrorField(fail, PG_DIAG_CONTEXT);
-    const char *primary = PQresultErrorField(fail, PG_DIAG_MESSAGE_PRIMARY);
-    const char *p, *colstart, *colend, *val = NULL;
     const struct rb_column_map *cm = NULL;
-    char *col = NULL, *value = NULL;
     long long line;
-    bool null_input = false;
 
-    if (ctx == NULL || primary == NULL || (p = strstr(ctx, "COPY " SYNC_STAGE ", line ")) == NULL)
+    if (fail->message == NULL || fail->copy_relation == NULL ||
+        strcmp(fail->copy_relation, SYNC_STAGE) != 0)
         return;
-    p += strlen("COPY " SYNC_STAGE ", line ");
-    line = strtoll(p, NULL, 10);
+    line = (long long)fail->copy_line;
     /* 23502 on the stage: a key part is NULL (stage_keys_sql); such a row can never be matched */
-    {
-        const char *state = PQresultErrorField(fail, PG_DIAG_SQLSTATE);
-        const char *kcol = PQresultErrorField(fail, PG_DIAG_COLUMN_NAME);
-
-        if (state != NULL && strcmp(state, "23502") == 0 && kcol != NULL &&
-            (cm = rb_sync_column_of(st->t, kcol)) != NULL) {
-            *pos = st->t->key.pos;
-            rb_errf(
-                err, RB_E_FAILED,
+    if (strcmp(fail->sqlstate, "23502") == 0 && fail->column != NULL &&
+        (cm = rb_sync_column_of(st->t, fail->column)) != NULL) {
+        *pos = st->t->key.pos;
+        rb_errf(err, RB_E_FAILED,
                 "row %lld of the source query has a NULL key column '%s' (source expression '%s'): "
                 "a row without its whole key cannot be matched in '%s' and would be inserted again "
                 "by every run",
                 line, cm->target_column, cm->source_expr, st->t->target_table);
-            rb_err_hint(err, "exclude such rows with `where:`, or map the key to an expression "
-                             "that is never NULL");
-            return;
-        }
+        rb_err_hint(err, "exclude such rows with `where:`, or map the key to an expression "
+                         "that is never NULL");
+        return;
     }
-    colstart = strstr(p, ", column ");
-    if (colstart != NULL) {
-        colstart += strlen(", column ");
-        colend = strstr(colstart, ": ");
-        if (colend != NULL) {
-            col = rb_strndup(run->arena, colstart, (size_t)(colend - colstart));
-            val = colend + 2;
-            if (strncmp(val, "null input", 10) == 0) {
-                null_input = true;
-            } else if (*val == '"') {
-                const char *end = strrchr(val + 1, '"');
-                size_t n = end != NULL ? (size_t)(end - val - 1) : 0;
-
-                /* PostgreSQL cuts long values and appends "...": then we cannot match it. */
-                if (end != NULL && !(n >= 3 && strncmp(end - 3, "...", 3) == 0))
-                    value = rb_strndup(run->arena, val + 1, n);
-            }
-        }
-        cm = col != NULL ? rb_sync_column_of(st->t, col) : NULL;
-    }
+    cm = fail->copy_column != NULL ? rb_sync_column_of(st->t, fail->copy_column) : NULL;
     if (cm == NULL) {
         rb_errf(err, RB_E_FAILED, "row %lld of the source query does not fit the target: %s", line,
-                primary);
+                fail->message);
         return;
     }
     *pos = cm->pos;
     rb_errf(err, RB_E_FAILED,
             "row %lld of the source query, column '%s' (source expression '%s'): %s", line,
-            cm->target_column, cm->source_expr, primary);
+            cm->target_column, cm->source_expr, fail->message);
 
     /* Best effort: the key of a source row with that value, so the operator can find it. */
-    if (!sync_lost(src) && (value != NULL || null_input)) {
+    if (!rb_db_lost(src) && (fail->copy_value != NULL || fail->copy_value_null)) {
         struct rb_buf sql = RB_BUF_INIT, keys = RB_BUF_INIT;
-        const char *params[1] = { value };
-        PGresult *r;
+        const char *params[1] = { fail->copy_value };
+        struct rb_db_result *r;
         size_t i;
 
         for (i = 0; i < st->t->key.n; i++) {
@@ -419,48 +386,46 @@ void rb_sync_explain_copy_error(struct rb_run *run, struct sync_table *st, PGcon
         }
         rb_buf_addf(&sql, "SELECT %s FROM %s WHERE %s AND %s %s LIMIT 1", keys.data, st->src_q,
                     st->filter, rb_sync_expr_sql(run->arena, cm->source_expr),
-                    null_input ? "IS NULL" : "::text = $1");
-        r = rb_pg_query(src, 30000, sql.data, null_input ? 0 : 1, params, NULL);
-        if (r != NULL && PQntuples(r) == 1) {
+                    fail->copy_value_null ? "IS NULL" : "::text = $1");
+        r = rb_db_query(src, run->arena, 30000, sql.data, fail->copy_value_null ? 0 : 1, params,
+                        NULL);
+        if (r != NULL && r->nrows == 1) {
             struct rb_buf k = RB_BUF_INIT;
-            int f;
+            size_t f;
 
-            for (f = 0; f < PQnfields(r); f++)
+            for (f = 0; f < r->ncols; f++)
                 rb_buf_addf(&k, "%s%s=%s", f > 0 ? ", " : "", st->t->key.items[f],
-                            PQgetisnull(r, 0, f) ? "NULL" : PQgetvalue(r, 0, f));
+                            rb_db_isnull(r, 0, f) ? "NULL" : rb_db_value(r, 0, f));
             size_t used = strlen(err->msg);
             snprintf(err->msg + used, sizeof(err->msg) - used, " (source row with %s)", k.data);
             rb_buf_release(&k);
         }
-        PQclear(r);
         rb_buf_release(&sql);
         rb_buf_release(&keys);
     }
 }
 
 /* A duplicate key in the staged rows: name it. Runs inside the failed upsert's savepoint. */
-void rb_sync_explain_duplicate(const struct sync_table *st, PGconn *dst, struct rb_err *err)
+void rb_sync_explain_duplicate(struct rb_run *run, const struct sync_table *st, struct rb_db *dst,
+                               struct rb_err *err)
 {
-    PGresult *r;
+    struct rb_db_result *r;
     struct rb_buf k = RB_BUF_INIT;
-    int f;
+    size_t f;
 
-    if (rb_pg_exec(dst, 0, "ROLLBACK TO SAVEPOINT rollbackctl_upsert", 0, NULL, NULL) < 0)
+    if (rb_db_rollback_to(dst, "rollbackctl_upsert", NULL) < 0)
         goto plain;
-    r = rb_pg_query(dst, SYNC_STATEMENT_TIMEOUT_MS, st->dup_sql, 0, NULL, NULL);
-    if (r == NULL || PQntuples(r) != 1) {
-        PQclear(r);
+    r = rb_db_query(dst, run->arena, SYNC_STATEMENT_TIMEOUT_MS, st->dup_sql, 0, NULL, NULL);
+    if (r == NULL || r->nrows != 1 || r->ncols < 1)
         goto plain;
-    }
-    for (f = 0; f + 1 < PQnfields(r); f++)
+    for (f = 0; f + 1 < r->ncols; f++)
         rb_buf_addf(&k, "%s%s=%s", f > 0 ? ", " : "", st->t->key.items[f],
-                    PQgetisnull(r, 0, f) ? "NULL" : PQgetvalue(r, 0, f));
+                    rb_db_isnull(r, 0, f) ? "NULL" : rb_db_value(r, 0, f));
     rb_errf(err, RB_E_FAILED, "duplicate key in the source rows: %s appears %s times", k.data,
-            PQgetvalue(r, 0, PQnfields(r) - 1));
+            rb_db_text(r, 0, r->ncols - 1));
     rb_err_hint(err,
                 "the key must identify one source row; fix the column mapping or add a `where:`");
     rb_buf_release(&k);
-    PQclear(r);
     return;
 plain:
     rb_errf(err, RB_E_FAILED, "duplicate keys in the source rows");

@@ -6,7 +6,7 @@
  *   sync_sql.c    builds every statement of a table from the runbook, quoted
  *   sync_check.c  checks a table against both catalogs before copying, and turns server errors
  *                 (a cast that fails mid-COPY, a duplicate key) into messages naming rows and lines
- *   sync_copy.c   moves the rows (include/rollbackctl/sync.h)
+ * The rows move through the database driver's COPY pump (rb_db_copy, db.h).
  */
 #ifndef ROLLBACKCTL_SYNC_PRIV_H
 #define ROLLBACKCTL_SYNC_PRIV_H
@@ -14,8 +14,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include <libpq-fe.h>
-
+#include "rollbackctl/db.h"
 #include "rollbackctl/run.h"
 
 /* pg_advisory_lock(classid, objid): 'RBCT' and 1 = "a rollbackctl sync writes this database". */
@@ -65,11 +64,6 @@ struct sync_table {
     const char **round_types;    /* and their types, "numeric(12,2)" */
 };
 
-static inline bool sync_lost(PGconn *c)
-{
-    return c == NULL || PQstatus(c) != CONNECTION_OK;
-}
-
 /* Prefix err with "FILE:LINE:COL: sync table 'name'" (pos, or the table's own line when unknown). */
 int rb_sync_table_err(struct rb_run *run, const struct sync_table *st, struct rb_pos pos,
                       struct rb_err *err);
@@ -81,15 +75,17 @@ const char *rb_sync_expr_sql(struct rb_arena *a, const char *expr);
 void rb_sync_build_sql(struct rb_run *run, struct sync_table *st);
 
 /* Tables, columns, expressions and the key's unique index, checked before anything is copied. */
-int rb_sync_validate(struct rb_run *run, struct sync_table *st, PGconn *src, PGconn *dst,
-                     struct rb_err *err);
+int rb_sync_validate(struct rb_run *run, struct sync_table *st, struct rb_db *src,
+                     struct rb_db *dst, struct rb_err *err);
 /* A failed target COPY: name the row, the column, its expression and the source row's key (*pos set). */
-void rb_sync_explain_copy_error(struct rb_run *run, struct sync_table *st, PGconn *src,
-                                const PGresult *fail, struct rb_err *err, struct rb_pos *pos);
+void rb_sync_explain_copy_error(struct rb_run *run, struct sync_table *st, struct rb_db *src,
+                                const struct rb_db_error *fail, struct rb_err *err,
+                                struct rb_pos *pos);
 /* round_check_sql found a row: name the column, its value and the row's key (*pos set). */
-void rb_sync_explain_rounding(struct rb_run *run, const struct sync_table *st, const PGresult *r,
-                              struct rb_err *err, struct rb_pos *pos);
+void rb_sync_explain_rounding(struct rb_run *run, const struct sync_table *st,
+                              const struct rb_db_result *r, struct rb_err *err, struct rb_pos *pos);
 /* The upsert met a key twice (SQLSTATE 21000): name it. Runs inside the upsert's savepoint. */
-void rb_sync_explain_duplicate(const struct sync_table *st, PGconn *dst, struct rb_err *err);
+void rb_sync_explain_duplicate(struct rb_run *run, const struct sync_table *st, struct rb_db *dst,
+                               struct rb_err *err);
 
 #endif

@@ -21,7 +21,8 @@
 #include "rollbackctl/compare.h"
 #include "rollbackctl/fsutil.h"
 #include "rollbackctl/money.h"
-#include "rollbackctl/pg.h"
+#include "rollbackctl/clock.h"
+#include "rollbackctl/db.h"
 #include "rollbackctl/phases.h"
 #include "rollbackctl/probe.h"
 
@@ -90,12 +91,12 @@ static int check_compare(struct rb_run *run, const struct rb_check *chk, cJSON *
                                  .src_label = rb->sync.from,
                                  .dst_label = rb->sync.to };
     struct rb_compare_result res;
-    PGconn *src, *dst;
+    struct rb_db *src, *dst;
 
     if (t == NULL)
         return rb_errf(err, RB_E_FAILED, "no sync table named '%s'", chk->compare_table);
-    if ((src = rb_pg_target(run, rb->sync.from, err)) == NULL ||
-        (dst = rb_pg_target(run, rb->sync.to, err)) == NULL)
+    if ((src = rb_db_target(run, rb->sync.from, err)) == NULL ||
+        (dst = rb_db_target(run, rb->sync.to, err)) == NULL)
         return -1;
     if (src == dst)
         return rb_errf(err, RB_E_FAILED, "sync 'from' and 'to' are the same connection");
@@ -120,11 +121,11 @@ static int check_compare(struct rb_run *run, const struct rb_check *chk, cJSON *
 static int scalar(struct rb_run *run, const struct rb_query_ref *q, const char **v, bool *is_null,
                   struct rb_err *err)
 {
-    PGconn *c = rb_pg_target(run, q->target, err);
+    struct rb_db *c = rb_db_target(run, q->target, err);
 
     if (c == NULL)
         return -1;
-    if (rb_pg_scalar(run->arena, c, 0, q->sql, v, is_null, err) < 0)
+    if (rb_db_scalar(c, run->arena, 0, q->sql, v, is_null, err) < 0)
         return rb_err_wrap(err, "query on '%s'", q->target);
     return 0;
 }
@@ -209,40 +210,45 @@ static int trow_cmp(const void *a, const void *b)
 static int load_totals(struct rb_run *run, const struct rb_query_ref *q, struct tside *ts,
                        struct rb_err *err)
 {
-    PGconn *c = rb_pg_target(run, q->target, err);
-    PGresult *res;
+    struct rb_db *c = rb_db_target(run, q->target, err);
+    struct rb_arena *scratch;
+    struct rb_db_result *res;
     size_t out = 0;
 
     if (c == NULL)
         return -1;
-    if ((res = rb_pg_query(c, 0, q->sql, 0, NULL, err)) == NULL)
+    scratch = rb_arena_new();
+    if ((res = rb_db_query(c, scratch, 0, q->sql, 0, NULL, err)) == NULL) {
+        rb_arena_free(scratch);
         return rb_err_wrap(err, "query on '%s'", q->target);
-    ts->ncols = PQnfields(res) - 1;
+    }
+    ts->ncols = (int)res->ncols - 1;
     if (ts->ncols < 1) {
-        PQclear(res);
+        rb_arena_free(scratch);
         return rb_errf(err, RB_E_FAILED,
                        "query on '%s' must return a key column and at least one amount", q->target);
     }
     ts->names = rb_new_array(run->arena, const char *, (size_t)ts->ncols);
     for (int i = 0; i < ts->ncols; i++)
-        ts->names[i] = rb_strdup(run->arena, PQfname(res, i + 1));
-    ts->rows = rb_new_array(run->arena, struct trow, (size_t)PQntuples(res) + 1);
-    for (int row = 0; row < PQntuples(res); row++) {
+        ts->names[i] = rb_strdup(run->arena, res->names[i + 1]);
+    ts->rows = rb_new_array(run->arena, struct trow, res->nrows + 1);
+    for (size_t row = 0; row < res->nrows; row++) {
         struct trow *t = &ts->rows[row];
 
-        t->key = PQgetisnull(res, row, 0) ? NULL : rb_strdup(run->arena, PQgetvalue(res, row, 0));
+        t->key = rb_db_isnull(res, row, 0) ? NULL : rb_strdup(run->arena, rb_db_value(res, row, 0));
         t->v = rb_new_array(run->arena, struct rb_money, (size_t)ts->ncols);
         t->null = rb_new_array(run->arena, bool, (size_t)ts->ncols);
         for (int i = 0; i < ts->ncols; i++) {
-            t->null[i] = PQgetisnull(res, row, i + 1);
-            if (!t->null[i] && rb_money_parse(PQgetvalue(res, row, i + 1), &t->v[i], err) < 0) {
-                PQclear(res);
+            t->null[i] = rb_db_isnull(res, row, (size_t)i + 1);
+            if (!t->null[i] &&
+                rb_money_parse(rb_db_value(res, row, (size_t)i + 1), &t->v[i], err) < 0) {
+                rb_arena_free(scratch);
                 return rb_err_wrap(err, "column '%s' on '%s'", ts->names[i], q->target);
             }
         }
     }
-    ts->n = (size_t)PQntuples(res);
-    PQclear(res);
+    ts->n = res->nrows;
+    rb_arena_free(scratch);
     qsort(ts->rows, ts->n, sizeof(*ts->rows), trow_cmp);
     /* a key listed twice is summed, so the check compares per-key totals whatever the grouping */
     for (size_t i = 0; i < ts->n; i++) {

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "rollbackctl/arena.h"
+#include "rollbackctl/clock.h"
 #include "rollbackctl/pg.h"
 
 static int setup(void **state)

@@ -1,16 +1,17 @@
 /*
- * sync_copy.c - moves one sync table's rows: COPY (SELECT ...) TO STDOUT on the source, streamed
- * into COPY ... FROM STDIN on the target, the way pgcopydb does it.
+ * postgres_copy.c - the COPY pump (rb_db_ops.copy): COPY (SELECT ...) TO STDOUT on one
+ * connection streamed into COPY ... FROM STDIN on another, the way pgcopydb does it.
  *
  * Rows pass verbatim in COPY text format (same server major version, both sessions UTF8): we never
  * parse them, we only gather them into 64 KiB batches (fewer PQputCopyData calls, one SHA-256
  * update per batch) and count them. The target connection is nonblocking so every wait has a
  * deadline: the stream fails when no byte has moved for stall_ms. Memory stays flat: at most one
- * batch plus libpq's buffers, whatever the row count.
+ * batch plus libpq's buffers, whatever the row count. When the source fails mid-stream the target
+ * COPY is aborted with PQputCopyEnd(dst, message), so the target's transaction is left failed,
+ * never half-loaded; both connections are idle afterwards (unless lost).
  */
-#include "rollbackctl/sync.h"
+#include "postgres_priv.h"
 
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,72 +19,51 @@
 #include <openssl/evp.h>
 
 #include "rollbackctl/buf.h"
-#include "rollbackctl/pg.h"
+#include "rollbackctl/clock.h"
 
 #define BATCH_BYTES       (64 * 1024)
 #define PROGRESS_EVERY_MS 250
+/* No byte moved for this long (when the caller names no stall time): the stream is stuck. */
+#define STALL_MS (5 * 60 * 1000)
 
 struct stream {
-    struct rb_sync_copy *cp;
+    struct rb_db_copy *cp;
+    PGconn *src, *dst;
     EVP_MD_CTX *md;
     struct rb_buf batch;
-    int64_t started_ms, last_move_ms, last_progress_ms;
-    bool progress_shown;
+    int64_t last_move_ms, last_progress_ms;
+    PGresult *dst_fail; /* the target's failed COPY result, for cp->dst_fail */
 };
 
-static void human_duration(int64_t s, char *out, size_t len)
-{
-    if (s >= 3600)
-        snprintf(out, len, "%lldh%02lldm", (long long)(s / 3600), (long long)(s % 3600 / 60));
-    else if (s >= 60)
-        snprintf(out, len, "%lldm%02llds", (long long)(s / 60), (long long)(s % 60));
-    else
-        snprintf(out, len, "%llds", (long long)s);
-}
-
-/* "sync/x: 120000 of 1000000 rows, 250000 rows/s, ETA 4s" on one refreshed stderr line. */
+/* Tell the caller how far the rows are, at most every PROGRESS_EVERY_MS. */
 static void progress(struct stream *s)
 {
-    const struct rb_sync_copy *cp = s->cp;
-    int64_t now = rb_now_ms(), ms = now - s->started_ms, rate;
-    char eta[32] = "";
+    int64_t now = rb_now_ms();
 
-    if (cp->ctx == NULL || !cp->ctx->progress || now - s->last_progress_ms < PROGRESS_EVERY_MS)
+    if (s->cp->progress == NULL || now - s->last_progress_ms < PROGRESS_EVERY_MS)
         return;
     s->last_progress_ms = now;
-    rate = ms > 0 ? cp->rows * 1000 / ms : 0;
-    if (cp->expected_rows > cp->rows && rate > 0) {
-        memcpy(eta, ", ETA ", 7);
-        human_duration((cp->expected_rows - cp->rows) / rate + 1, eta + 6, sizeof(eta) - 6);
-    }
-    if (cp->expected_rows >= 0)
-        fprintf(cp->ctx->diag, "\r\033[K%s: %lld of %lld rows, %lld rows/s%s", cp->label,
-                (long long)cp->rows, (long long)cp->expected_rows, (long long)rate, eta);
-    else
-        fprintf(cp->ctx->diag, "\r\033[K%s: %lld rows, %lld rows/s", cp->label, (long long)cp->rows,
-                (long long)rate);
-    fflush(cp->ctx->diag);
-    s->progress_shown = true;
+    s->cp->progress(s->cp->progress_ctx, s->cp->rows, false);
 }
 
 /* Hand the gathered batch to the target and wait until libpq has passed it to the kernel. */
 static int send_batch(struct stream *s, struct rb_err *err)
 {
-    struct rb_sync_copy *cp = s->cp;
+    struct rb_db_copy *cp = s->cp;
     int64_t deadline = rb_now_ms() + cp->stall_ms;
     int rc;
 
     if (s->batch.len == 0)
         return 0;
     EVP_DigestUpdate(s->md, s->batch.data, s->batch.len);
-    while ((rc = PQputCopyData(cp->dst, s->batch.data, (int)s->batch.len)) == 0) {
+    while ((rc = PQputCopyData(s->dst, s->batch.data, (int)s->batch.len)) == 0) {
         /* Not queued (buffers full): wait until the target takes more. */
-        if (rb_pg_wait(cp->dst, true, deadline, err) < 0 || rb_pg_flush(cp->dst, deadline, err) < 0)
+        if (pg_wait(s->dst, true, deadline, err) < 0 || pg_flush(s->dst, deadline, err) < 0)
             return rb_err_wrap(err, "target stopped taking rows");
     }
     if (rc < 0)
-        return rb_errf(err, RB_E_FAILED, "target: %s", PQerrorMessage(cp->dst));
-    if (rb_pg_flush(cp->dst, deadline, err) < 0)
+        return rb_errf(err, RB_E_FAILED, "target: %s", PQerrorMessage(s->dst));
+    if (pg_flush(s->dst, deadline, err) < 0)
         return rb_err_wrap(err, "target stopped taking rows");
     cp->bytes += (int64_t)s->batch.len;
     s->last_move_ms = rb_now_ms();
@@ -99,13 +79,13 @@ static int copy_result(PGconn *c, int64_t deadline, PGresult **res, struct rb_er
 
     for (;;) {
         while (PQisBusy(c)) {
-            if (rb_pg_wait(c, false, deadline, err) < 0) {
+            if (pg_wait(c, false, deadline, err) < 0) {
                 PQclear(keep);
                 return -1;
             }
             if (!PQconsumeInput(c)) {
                 PQclear(keep);
-                return rb_pg_result_err(err, NULL, c);
+                return pg_result_err(err, NULL, c);
             }
         }
         r = PQgetResult(c);
@@ -118,29 +98,29 @@ static int copy_result(PGconn *c, int64_t deadline, PGresult **res, struct rb_er
     }
     *res = keep;
     if (keep == NULL)
-        return rb_pg_result_err(err, NULL, c);
+        return pg_result_err(err, NULL, c);
     if (PQresultStatus(keep) != PGRES_COMMAND_OK)
-        return rb_pg_result_err(err, keep, c);
+        return pg_result_err(err, keep, c);
     return 0;
 }
 
 /* End the target COPY (aborted when why != NULL) and collect its result. */
 static int end_target(struct stream *s, const char *why, struct rb_err *err)
 {
-    struct rb_sync_copy *cp = s->cp;
+    struct rb_db_copy *cp = s->cp;
     int64_t deadline = rb_now_ms() + cp->stall_ms;
     PGresult *r = NULL;
     int rc;
 
-    while ((rc = PQputCopyEnd(cp->dst, why)) == 0) {
-        if (rb_pg_wait(cp->dst, true, deadline, err) < 0)
+    while ((rc = PQputCopyEnd(s->dst, why)) == 0) {
+        if (pg_wait(s->dst, true, deadline, err) < 0)
             return -1;
     }
-    if (rc < 0 || rb_pg_flush(cp->dst, deadline, err) < 0)
-        return rb_pg_result_err(err, NULL, cp->dst);
-    if (copy_result(cp->dst, deadline, &r, err) < 0) {
+    if (rc < 0 || pg_flush(s->dst, deadline, err) < 0)
+        return pg_result_err(err, NULL, s->dst);
+    if (copy_result(s->dst, deadline, &r, err) < 0) {
         if (why == NULL && r != NULL)
-            cp->dst_fail = r;
+            s->dst_fail = r;
         else
             PQclear(r);
         return -1;
@@ -158,20 +138,20 @@ static int source_failed(struct stream *s, struct rb_err *err)
 
     s->cp->src_failed = true;
     snprintf(why, sizeof(why), "rollbackctl: source query failed: %.500s", err->msg);
-    if (PQstatus(s->cp->dst) == CONNECTION_OK)
+    if (PQstatus(s->dst) == CONNECTION_OK)
         end_target(s, why, &ignored);
     return rb_err_wrap(err, "source query failed");
 }
 
 static int stream_rows(struct stream *s, struct rb_err *err)
 {
-    struct rb_sync_copy *cp = s->cp;
+    struct rb_db_copy *cp = s->cp;
     PGresult *r = NULL;
     char *row;
     int n;
 
     for (;;) {
-        n = PQgetCopyData(cp->src, &row, 1);
+        n = PQgetCopyData(s->src, &row, 1);
         if (n > 0) {
             if (s->batch.len + (size_t)n > BATCH_BYTES && send_batch(s, err) < 0) {
                 PQfreemem(row);
@@ -187,26 +167,26 @@ static int stream_rows(struct stream *s, struct rb_err *err)
             if (send_batch(s, err) < 0)
                 return -1;
             progress(s);
-            if (rb_pg_wait(cp->src, false, s->last_move_ms + cp->stall_ms, err) < 0) {
+            if (pg_wait(s->src, false, s->last_move_ms + cp->stall_ms, err) < 0) {
                 rb_errf(err, RB_E_FAILED, "no rows from the source for %lld ms",
                         (long long)cp->stall_ms);
-                rb_pg_cancel(cp->src);
+                pg_cancel(s->src);
                 return source_failed(s, err);
             }
-            if (!PQconsumeInput(cp->src)) {
-                rb_pg_result_err(err, NULL, cp->src);
+            if (!PQconsumeInput(s->src)) {
+                pg_result_err(err, NULL, s->src);
                 return source_failed(s, err);
             }
             s->last_move_ms = rb_now_ms();
             continue;
         }
         if (n == -2) {
-            rb_pg_result_err(err, NULL, cp->src);
+            pg_result_err(err, NULL, s->src);
             return source_failed(s, err);
         }
         break; /* -1: the source's COPY is over; its result says how it went */
     }
-    if (copy_result(cp->src, rb_now_ms() + cp->stall_ms, &r, err) < 0) {
+    if (copy_result(s->src, rb_now_ms() + cp->stall_ms, &r, err) < 0) {
         PQclear(r);
         return source_failed(s, err);
     }
@@ -214,7 +194,7 @@ static int stream_rows(struct stream *s, struct rb_err *err)
     return send_batch(s, err);
 }
 
-int rb_sync_copy_run(struct rb_sync_copy *cp, struct rb_err *err)
+int pg_copy(struct rb_db_copy *cp, struct rb_err *err)
 {
     struct stream s;
     unsigned char md[EVP_MAX_MD_SIZE];
@@ -225,21 +205,26 @@ int rb_sync_copy_run(struct rb_sync_copy *cp, struct rb_err *err)
 
     memset(&s, 0, sizeof(s));
     s.cp = cp;
+    s.src = pg_conn(cp->src);
+    s.dst = pg_conn(cp->dst);
     rb_buf_init(&s.batch);
     cp->rows = cp->bytes = 0;
     cp->src_failed = false;
     cp->dst_fail = NULL;
     cp->checksum[0] = '\0';
     if (cp->stall_ms <= 0)
-        cp->stall_ms = RB_SYNC_STALL_MS;
+        cp->stall_ms = STALL_MS;
+    if (cp->src == NULL || cp->dst == NULL || cp->src->ops != &rb_pg_ops ||
+        cp->dst->ops != &rb_pg_ops)
+        return rb_errf(err, RB_E_FAILED, "COPY needs two postgres connections");
 
-    r = rb_pg_copy_start(cp->dst, cp->stall_ms, cp->in_sql, err);
+    r = pg_copy_start(s.dst, cp->stall_ms, cp->in_sql, err);
     if (r == NULL || PQresultStatus(r) != PGRES_COPY_IN) {
         PQclear(r);
         return rb_err_wrap(err, "target COPY failed");
     }
     PQclear(r);
-    r = rb_pg_copy_start(cp->src, cp->stall_ms, cp->out_sql, err);
+    r = pg_copy_start(s.src, cp->stall_ms, cp->out_sql, err);
     if (r == NULL || PQresultStatus(r) != PGRES_COPY_OUT) {
         PQclear(r);
         return source_failed(&s, err);
@@ -252,8 +237,8 @@ int rb_sync_copy_run(struct rb_sync_copy *cp, struct rb_err *err)
         goto out;
     }
     rb_buf_grow(&s.batch, BATCH_BYTES);
-    s.started_ms = s.last_move_ms = rb_now_ms();
-    PQsetnonblocking(cp->dst, 1);
+    s.last_move_ms = rb_now_ms();
+    PQsetnonblocking(s.dst, 1);
     if (stream_rows(&s, err) < 0)
         goto out;
     src_rows = cp->rows;
@@ -271,19 +256,25 @@ int rb_sync_copy_run(struct rb_sync_copy *cp, struct rb_err *err)
         snprintf(cp->checksum + 2 * i, 3, "%02x", md[i]);
     rc = 0;
 out:
-    if (s.progress_shown) {
-        fputs("\r\033[K", cp->ctx->diag); /* the result line replaces the progress line */
-        fflush(cp->ctx->diag);
-    }
-    if (PQstatus(cp->dst) == CONNECTION_OK)
-        PQsetnonblocking(cp->dst, 0);
+    if (cp->progress != NULL)
+        cp->progress(cp->progress_ctx, cp->rows, true);
+    if (!pg_lost(s.dst))
+        PQsetnonblocking(s.dst, 0);
     if (rc < 0) {
         /* Leave no COPY running on either side: the caller rolls back next. */
-        if (PQstatus(cp->src) == CONNECTION_OK && PQtransactionStatus(cp->src) == PQTRANS_ACTIVE)
-            rb_pg_cancel(cp->src);
-        if (PQstatus(cp->dst) == CONNECTION_OK && PQtransactionStatus(cp->dst) == PQTRANS_ACTIVE)
-            rb_pg_cancel(cp->dst);
+        if (!pg_lost(s.src) && PQtransactionStatus(s.src) == PQTRANS_ACTIVE)
+            pg_cancel(s.src);
+        if (!pg_lost(s.dst) && PQtransactionStatus(s.dst) == PQTRANS_ACTIVE)
+            pg_cancel(s.dst);
+        if (s.dst_fail != NULL) {
+            cp->dst_fail = rb_new(cp->arena, struct rb_db_error);
+            pg_server_error(cp->arena, s.dst_fail, cp->dst_fail);
+        }
+        /* whatever the last message was, a side that is gone makes this a lost connection */
+        if (pg_lost(s.src) || pg_lost(s.dst))
+            rb_err_kind(err, RB_K_CONN_LOST);
     }
+    PQclear(s.dst_fail);
     EVP_MD_CTX_free(s.md);
     rb_buf_release(&s.batch);
     return rc;
