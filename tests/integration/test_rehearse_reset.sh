@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# test_rehearse_reset: scripts/rehearse is a faithful rehearsal every time. A second rehearsal
+# without --reset meets the world the first one left (payroll-api already at 0, DNS already at
+# legacy); `--reset` puts every sandbox server back to the production-like state, so the third
+# rehearsal scales payroll-api from 3 and switches DNS from the new system again. Runs in a sandbox
+# of its own (RB_SANDBOX_DIR), beside any developer's .sandbox/, and removes it at the end.
+source "$RB_SOURCE_DIR/tests/integration/lib.sh"
+command -v jq >/dev/null || rb_skip "jq is not installed"
+
+T=$(rb_tmpdir)
+export RB_SANDBOX_DIR="$T/sandbox" RB_REHEARSAL_RUNBOOK="$T/rehearsal.yaml" RB_BUILD_DIR
+rb_on_exit "$RB_SOURCE_DIR/scripts/rehearse" --stop
+
+rehearse() { "$RB_SOURCE_DIR/scripts/rehearse" --no-deps --no-build "$@" >"$T/out" 2>&1 || {
+  tail -n 40 "$T/out"; rb_fail "scripts/rehearse $* failed"; }; }
+latest_journal() { echo "$(ls -1d "$RB_SANDBOX_DIR"/state/runs/* | sort | tail -n 1)/journal.jsonl"; }
+done_data() { jq -r --arg a "$1" "select(.event == \"done\" and .action == \$a) | .data.$2" "$(latest_journal)"; }
+
+rehearse
+assert_eq 3 "$(done_data freeze/scale-payroll-api original_replicas)" "first rehearsal: payroll-api scaled from 3"
+assert_eq "new-app.example.test." "$(done_data restore/point-payroll-dns-at-legacy old)" \
+  "first rehearsal: DNS switched away from the new system"
+assert_contains "$(cat "$T/out")" "verification passed"
+
+rehearse
+assert_eq 0 "$(done_data freeze/scale-payroll-api original_replicas)" \
+  "without --reset the stand-in keeps what the last run did (payroll-api already at 0)"
+
+rehearse --reset
+assert_contains "$(cat "$T/out")" "resetting the sandbox servers"
+assert_eq 1 "$(ls -1 "$RB_SANDBOX_DIR/state/runs" | wc -l | tr -d ' ')" "--reset forgot the earlier runs"
+assert_eq 3 "$(done_data freeze/scale-payroll-api original_replicas)" "after --reset: payroll-api at 3 again"
+assert_eq "new-app.example.test." "$(done_data restore/point-payroll-dns-at-legacy old)" \
+  "after --reset: DNS pointed at the new system again"
+assert_eq 5335 "$(done_data freeze/records-at-risk total)" "after --reset: the data was reloaded (records at risk again)"
+assert_contains "$(cat "$T/out")" "verification passed"
+rb_ok "every rehearsal starts from the production-like state with --reset"
