@@ -11,6 +11,7 @@
 
 #include <stddef.h>
 
+#include "rollbackctl/err.h"
 #include "rollbackctl/runbook.h"
 
 struct rb_driver {
@@ -27,6 +28,14 @@ const struct rb_driver *rb_driver_lookup(const char *name);
 const char *rb_driver_names(void);
 const struct rb_driver *rb_driver_at(size_t i); /* NULL past the end */
 const char *rb_target_kind_name(enum rb_target_kind k);
+
+/*
+ * The ops of target t's driver, which must be of the given kind: NULL with err when the driver is
+ * of another kind (RB_E_RUNBOOK) or not built yet. rb_db_ops_for(), rb_cluster_ops_for() and
+ * rb_dns_ops_for() are this with the ops struct's type.
+ */
+const void *rb_driver_ops_for(const struct rb_target *t, enum rb_target_kind kind,
+                              struct rb_err *err);
 
 /*
  * Unit tests only: put ops (fakes) in the row of driver name, so phases reach them through the

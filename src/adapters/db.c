@@ -13,18 +13,7 @@
 
 const struct rb_db_ops *rb_db_ops_for(const struct rb_target *t, struct rb_err *err)
 {
-    const struct rb_driver *d = rb_driver_lookup(t->driver);
-
-    if (d == NULL || d->kind != RB_TARGET_DB) {
-        rb_errf(err, RB_E_RUNBOOK, "target '%s' is not a postgres target", t->name);
-        return NULL;
-    }
-    if (d->ops == NULL) {
-        rb_errf(err, RB_E_FAILED, "database driver '%s' of target '%s' is not built yet", t->driver,
-                t->name);
-        return NULL;
-    }
-    return d->ops;
+    return rb_driver_ops_for(t, RB_TARGET_DB, err);
 }
 
 /* The target and its ops, or NULL with err naming the target. */

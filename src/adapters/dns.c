@@ -11,19 +11,7 @@
 
 const struct rb_dns_ops *rb_dns_ops_for(const struct rb_target *t, struct rb_err *err)
 {
-    const struct rb_driver *d = rb_driver_lookup(t->driver);
-
-    if (d == NULL || d->kind != RB_TARGET_DNS) {
-        rb_errf(err, RB_E_FAILED, "target '%s' is not a DNS target (driver '%s')", t->name,
-                t->driver);
-        return NULL;
-    }
-    if (d->ops == NULL) {
-        rb_errf(err, RB_E_FAILED, "DNS driver '%s' of target '%s' is not built yet", t->driver,
-                t->name);
-        return NULL;
-    }
-    return d->ops;
+    return rb_driver_ops_for(t, RB_TARGET_DNS, err);
 }
 
 static char *lower_dup(struct rb_arena *a, const char *s, bool add_dot)

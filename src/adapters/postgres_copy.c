@@ -75,32 +75,12 @@ static int send_batch(struct stream *s, struct rb_err *err)
 /* Collect the final result of a COPY; ok when it is COMMAND_OK. *res gets it (caller clears). */
 static int copy_result(PGconn *c, int64_t deadline, PGresult **res, struct rb_err *err)
 {
-    PGresult *r, *keep = NULL;
-
-    for (;;) {
-        while (PQisBusy(c)) {
-            if (pg_wait(c, false, deadline, err) < 0) {
-                PQclear(keep);
-                return -1;
-            }
-            if (!PQconsumeInput(c)) {
-                PQclear(keep);
-                return pg_result_err(err, NULL, c);
-            }
-        }
-        r = PQgetResult(c);
-        if (r == NULL)
-            break;
-        if (keep == NULL)
-            keep = r;
-        else
-            PQclear(r);
-    }
-    *res = keep;
-    if (keep == NULL)
+    if (pg_last_result(c, deadline, res, err) < 0)
+        return -1;
+    if (*res == NULL)
         return pg_result_err(err, NULL, c);
-    if (PQresultStatus(keep) != PGRES_COMMAND_OK)
-        return pg_result_err(err, keep, c);
+    if (PQresultStatus(*res) != PGRES_COMMAND_OK)
+        return pg_result_err(err, *res, c);
     return 0;
 }
 

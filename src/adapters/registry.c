@@ -57,6 +57,25 @@ const struct rb_driver *rb_driver_lookup(const char *name)
     return NULL;
 }
 
+const void *rb_driver_ops_for(const struct rb_target *t, enum rb_target_kind kind,
+                              struct rb_err *err)
+{
+    const struct rb_driver *d = rb_driver_lookup(t->driver);
+
+    if (d == NULL || d->kind != kind) {
+        /* The loader checks kinds against the phases' needs, so this is a runbook mistake. */
+        rb_errf(err, RB_E_RUNBOOK, "target '%s' is not a %s target (driver '%s')", t->name,
+                rb_target_kind_name(kind), t->driver);
+        return NULL;
+    }
+    if (d->ops == NULL) {
+        rb_errf(err, RB_E_FAILED, "%s driver '%s' of target '%s' is not built yet",
+                rb_target_kind_name(kind), t->driver, t->name);
+        return NULL;
+    }
+    return d->ops;
+}
+
 const void *rb_driver_override_ops(const char *name, const void *ops)
 {
     for (size_t i = 0; i < sizeof(drivers) / sizeof(drivers[0]); i++) {
