@@ -35,3 +35,29 @@ assert_eq "new-app.example.test." "$(done_data restore/point-payroll-dns-at-lega
 assert_eq 5335 "$(done_data freeze/records-at-risk total)" "after --reset: the data was reloaded (records at risk again)"
 assert_contains "$(cat "$T/out")" "verification passed"
 rb_ok "every rehearsal starts from the production-like state with --reset"
+
+# The README's tour, line by line as a person would paste it (pointed at this test's sandbox):
+# every line works; `resume` says there is nothing to resume, as the tour says, and exits 1.
+sed -n '/^## A short tour/,/^## /p' "$RB_SOURCE_DIR/README.md" | sed -n '/^```sh$/,/^```$/p' |
+  sed '1d;$d' | sed 's/[[:space:]]*#.*$//' | grep -v '^[[:space:]]*$' |
+  sed "s#config/rehearsal.yaml#$RB_REHEARSAL_RUNBOOK#g; s#\$PWD/build#$RB_BUILD_DIR#g" >"$T/tour.sh"
+assert_contains "$(cat "$T/tour.sh")" "rollbackctl execute"
+n=0
+while IFS= read -r line; do
+  n=$((n + 1))
+  rc=0
+  (cd "$RB_SOURCE_DIR" && eval "$line") >"$T/tour.out" 2>&1 </dev/null || rc=$?
+  # lines that set the environment must be carried to the next ones
+  case $line in export\ *) eval "$line" ;; esac
+  if [[ "$line" == "rollbackctl resume" ]]; then
+    assert_eq 1 "$rc" "tour line $n: '$line' exits 1"
+    assert_contains "$(cat "$T/tour.out")" "nothing to resume"
+  elif (( rc != 0 )); then
+    tail -n 20 "$T/tour.out"
+    rb_fail "tour line $n: '$line' exited $rc"
+  fi
+  [[ "$line" != "rollbackctl execute"* ]] || assert_contains "$(cat "$T/tour.out")" "scaled from 3 to 0" \
+    "tour line $n: execute starts from the production-like state"
+done <"$T/tour.sh"
+assert_eq "$(grep -c . "$T/tour.sh")" "$n" "every tour line ran"
+rb_ok "the README tour works line by line"
