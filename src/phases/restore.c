@@ -270,8 +270,8 @@ static int do_dns(struct rb_run *run, struct rb_action *act, const struct rb_res
     struct rb_arena *a = run->arena;
     const struct rb_target *t;
     const struct rb_dns_ops *ops;
-    struct rb_dns_record rec;
-    struct rb_dns_rrset cur;
+    struct rb_dns_record rec, same_value;
+    struct rb_dns_rrset cur = { NULL, 0, -1 };
     const char *old = NULL;
     int old_ttl = -1;
 
@@ -312,8 +312,14 @@ static int do_dns(struct rb_run *run, struct rb_action *act, const struct rb_res
     if (ops->set_record(a, t, &rec, err) < 0)
         return -1;
     cJSON_AddBoolToObject(res, "changed", true);
-    *msg = rb_sprintf(a, "%s %s %s -> %s", rec.name, rec.type, old != NULL ? old : "(unknown)",
-                      rec.data);
+    same_value = rec;
+    same_value.ttl = old_ttl;
+    if (old != NULL && old_ttl >= 0 && rb_dns_rrset_matches(a, &cur, &same_value))
+        *msg = rb_sprintf(a, "%s %s %s: ttl %d -> %d", rec.name, rec.type, old, old_ttl,
+                          rec.ttl); /* only the TTL changed */
+    else
+        *msg = rb_sprintf(a, "%s %s %s -> %s", rec.name, rec.type, old != NULL ? old : "(unknown)",
+                          rec.data);
     return 0;
 }
 

@@ -89,6 +89,7 @@ runbook "$T/ttl.yaml" "$RB_TEST_DNS_SERVER" "$ZONE" "$RB_TEST_TSIG_KEY_FILE" 5s 
 assert_exit 0 "$RB_BIN" -f "$T/ttl.yaml" plan
 assert_contains "$RB_OUT" "legacy-app.$ZONE (ttl 60) -> legacy-app.$ZONE (ttl 120)"
 assert_exit 0 "$RB_BIN" -f "$T/ttl.yaml" execute --reason "dns ttl" --yes
+assert_contains "$RB_OUT" "$NAME CNAME legacy-app.$ZONE: ttl 60 -> 120"
 assert_eq "120" "$(dig +norec +noall +answer -p "$PORT" "@$HOST" "$NAME" CNAME | awk '{print $2}')" "the TTL changed"
 (( $(serial) > serial_before )) && rb_ok "the TTL change was an UPDATE (serial moved)" || rb_fail "serial did not move"
 
