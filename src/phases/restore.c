@@ -74,7 +74,7 @@ static const char *step_summary(struct rb_run *run, const struct rb_restore_step
 static void plan_dns(struct rb_run *run, struct rb_action *act, const struct rb_restore_step *s)
 {
     struct rb_err err = RB_ERR_INIT;
-    const struct rb_target *t;
+    const struct rb_target *t = NULL;
     const struct rb_dns_ops *ops;
     struct rb_dns_record rec;
     struct rb_dns_rrset cur;
@@ -268,7 +268,7 @@ static int do_dns(struct rb_run *run, struct rb_action *act, const struct rb_res
                   cJSON *res, const char **msg, struct rb_err *err)
 {
     struct rb_arena *a = run->arena;
-    const struct rb_target *t;
+    const struct rb_target *t = NULL;
     const struct rb_dns_ops *ops;
     struct rb_dns_record rec, same_value;
     struct rb_dns_rrset cur = { NULL, 0, -1 };
