@@ -9,6 +9,7 @@
 #ifndef ROLLBACKCTL_DNS_H
 #define ROLLBACKCTL_DNS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -55,6 +56,23 @@ const struct rb_dns_ops *rb_dns_ops_for(const struct rb_target *t, struct rb_err
  * Lowercased. Arena-owned.
  */
 const char *rb_dns_fqdn(struct rb_arena *a, const char *name, const char *zone);
+
+/*
+ * The names inside a record's data made absolute as rb_dns_fqdn() does: the whole data of CNAME,
+ * NS and PTR, the exchange of MX ("10 mail" -> "10 mail.example.com."), the target of SRV. Other
+ * types, and data that does not have the type's shape (the driver refuses it), are returned as
+ * written. Arena-owned.
+ */
+const char *rb_dns_data_fqdn(struct rb_arena *a, const char *type, const char *data,
+                             const char *zone);
+
+/*
+ * True when set is exactly rec's record: one value, equal to rec->data in canonical form, with
+ * rec->ttl. Then a replace would change nothing (and a server such as PowerDNS would still bump
+ * the zone's serial and notify its secondaries).
+ */
+bool rb_dns_rrset_matches(struct rb_arena *a, const struct rb_dns_rrset *set,
+                          const struct rb_dns_record *rec);
 
 /* The target's `timeout:` in ms, or RB_DNS_TIMEOUT_MS. */
 int64_t rb_dns_target_timeout(const struct rb_target *t);

@@ -155,4 +155,33 @@ int rb_tsig_verify(const uint8_t *msg, size_t len, const struct rb_dns_msg *m,
                    const struct rb_tsig_key *key, const unsigned char *req_mac, size_t req_mac_len,
                    uint64_t now, struct rb_err *err);
 
+/* --- what an error answer tells an operator (dns_answer.c) --------------------------------- */
+
+/*
+ * What the driver knew when a server answered with an error. The message depends on more than the
+ * RCODE: servers say the same thing for different causes (PowerDNS a plain NOTAUTH for a bad
+ * secret, an unknown key and a clock skew; Knot BADKEY for a key its ACL does not allow).
+ */
+struct rb_dns_answer_ctx {
+    const char *server;   /* as written in the target, for messages */
+    const char *zone;     /* absolute */
+    const char *key_name; /* the TSIG key the request was signed with; NULL when unsigned */
+    const char *what;     /* "the update of 'n.' A", "the query for 'n.' A" */
+    const char *name;     /* the owner name the request is about */
+    const char *type;     /* its type mnemonic */
+    bool update;          /* an UPDATE, not a query */
+    bool signed_read_ok;  /* a query signed with the same key was answered and verified (just
+                             after the refusal): the key, its secret and our clock are right */
+    bool cname_at_name;   /* a read found a CNAME at name (and type is not CNAME) */
+    uint64_t now;         /* our clock (seconds since the epoch), for BADTIME */
+};
+
+/*
+ * Fill err for an answer with RCODE rcode (and the TSIG record's error, when tsig->present), with
+ * a hint saying what to check. The kind is RB_K_REFUSED when the server said no (a retry gets the
+ * same answer), RB_K_OTHER for SERVFAIL. Returns -1. Pure: no I/O.
+ */
+int rb_dns_answer_err(const struct rb_dns_answer_ctx *c, int rcode, const struct rb_tsig_info *tsig,
+                      struct rb_err *err);
+
 #endif

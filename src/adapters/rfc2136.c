@@ -9,6 +9,10 @@
  * Transport: UDP, resent every second until the deadline (a lost datagram is normal), TCP when the
  * answer is truncated. A refused UDP port is retried too (a server restarting) and reported in
  * the timeout message.
+ *
+ * Error answers: dns_answer.c words them. When an update is refused, this file first reads what
+ * the answer cannot say (does a signed query with the key pass? is there a CNAME at the name?), so
+ * that Knot's and PowerDNS's answers get the cause named rather than BIND's meaning of the RCODE.
  */
 #include "rollbackctl/dns.h"
 
@@ -302,69 +306,22 @@ static int transact(struct rb_arena *a, const struct conn *c, struct rb_buf *q, 
     return 0;
 }
 
-/* A clear sentence for an RCODE (and the TSIG error that often explains a NOTAUTH). */
-static int rcode_err(const struct conn *c, const struct rb_dns_msg *m,
-                     const struct rb_tsig_info *tsig, const char *what, struct rb_err *err)
+/* The facts of an error answer that do not need the network; see rb_dns_answer_err(). */
+static struct rb_dns_answer_ctx answer_ctx(const struct conn *c, const char *what, const char *name,
+                                           int type, bool update)
 {
-    const char *key = c->has_key ? c->key.name : "(none)";
+    struct rb_dns_answer_ctx ctx;
 
-    switch (tsig->present ? tsig->error : 0) {
-    case RB_DNS_BADSIG:
-        rb_errf(err, RB_E_FAILED,
-                "DNS server '%s' rejected the signature of TSIG key '%s' (%s/BADSIG)", c->server,
-                key, rb_dns_rcode_name(m->rcode));
-        return rb_err_hint(
-            err, "the secret in the target's tsig_key_file does not match the server's key");
-    case RB_DNS_BADKEY:
-        rb_errf(err, RB_E_FAILED, "DNS server '%s' does not know TSIG key '%s' (%s/BADKEY)",
-                c->server, key, rb_dns_rcode_name(m->rcode));
-        return rb_err_hint(err,
-                           "the key name or algorithm in tsig_key_file differs from the server's");
-    case RB_DNS_BADTIME:
-        rb_errf(err, RB_E_FAILED,
-                "DNS server '%s' rejected our request time (%s/BADTIME): its clock "
-                "says %llu, ours %llu",
-                c->server, rb_dns_rcode_name(m->rcode), (unsigned long long)tsig->other_time,
-                (unsigned long long)time(NULL));
-        return rb_err_hint(err, "synchronise the clocks (NTP); TSIG allows %d seconds",
-                           RB_TSIG_FUDGE);
-    case 0:
-        break;
-    default:
-        return rb_errf(err, RB_E_FAILED, "DNS server '%s' reports TSIG error %s for %s", c->server,
-                       rb_dns_rcode_name(tsig->error), what);
-    }
-    switch (m->rcode) {
-    case RB_DNS_REFUSED:
-        rb_errf(err, RB_E_FAILED, "DNS server '%s' refused %s (REFUSED)", c->server, what);
-        if (strncmp(what, "the update", 10) != 0)
-            return rb_err_hint(
-                err, "the server does not serve zone '%s' or does not let us query it", c->zone);
-        return rb_err_hint(err,
-                           "the server does not serve zone '%s', or does not allow key '%s' to "
-                           "update it",
-                           c->zone, key);
-    case RB_DNS_NOTAUTH:
-        rb_errf(err, RB_E_FAILED, "DNS server '%s' is not authoritative for zone '%s' (NOTAUTH)",
-                c->server, c->zone);
-        return rb_err_hint(
-            err, "point the target at the zone's primary server, and check the zone name");
-    case RB_DNS_NOTZONE:
-        return rb_errf(err, RB_E_FAILED,
-                       "DNS server '%s': the name is outside zone '%s' (NOTZONE) in %s", c->server,
-                       c->zone, what);
-    case RB_DNS_SERVFAIL:
-        rb_errf(err, RB_E_FAILED, "DNS server '%s' failed to process %s (SERVFAIL)", c->server,
-                what);
-        return rb_err_hint(err,
-                           "see the server's log (a read-only zone file or journal is common)");
-    case RB_DNS_FORMERR:
-    case RB_DNS_NOTIMP:
-        return rb_errf(err, RB_E_FAILED, "DNS server '%s' does not support %s (%s)", c->server,
-                       what, rb_dns_rcode_name(m->rcode));
-    }
-    return rb_errf(err, RB_E_FAILED, "DNS server '%s' answered %s to %s", c->server,
-                   rb_dns_rcode_name(m->rcode), what);
+    memset(&ctx, 0, sizeof(ctx));
+    ctx.server = c->server;
+    ctx.zone = c->zone;
+    ctx.key_name = c->has_key ? c->key.name : NULL;
+    ctx.what = what;
+    ctx.name = name;
+    ctx.type = rb_dns_type_name(type);
+    ctx.update = update;
+    ctx.now = (uint64_t)time(NULL);
+    return ctx;
 }
 
 static bool in_zone(const char *name, const char *zone)
@@ -375,6 +332,7 @@ static bool in_zone(const char *name, const char *zone)
            (n > z && name[n - z - 1] == '.' && strcasecmp(name + n - z, zone) == 0);
 }
 
+/* The RRset name/type from the server (authoritative, verified when we have a key). */
 static int query_rrset(struct rb_arena *a, const struct conn *c, const char *name, int type,
                        struct rb_dns_rrset *out, struct rb_err *err)
 {
@@ -391,7 +349,9 @@ static int query_rrset(struct rb_arena *a, const struct conn *c, const char *nam
         transact(a, c, &q, &resp, &m, &tsig, err) < 0)
         goto out;
     if (m.rcode != RB_DNS_NOERROR && m.rcode != RB_DNS_NXDOMAIN) {
-        rcode_err(c, &m, &tsig, what, err);
+        struct rb_dns_answer_ctx ctx = answer_ctx(c, what, name, type, false);
+
+        rb_dns_answer_err(&ctx, m.rcode, &tsig, err);
         goto out;
     }
     if (!m.aa) {
@@ -430,6 +390,29 @@ static int rfc2136_read(struct rb_arena *a, const struct rb_target *t, const cha
     return query_rrset(a, &c, rb_dns_fqdn(a, name, c.zone), code, out, err);
 }
 
+/*
+ * After the server refused an update, ask what the answer alone cannot say (the record is left as
+ * it was either way; these are reads, and their own failures only leave the fact unknown):
+ *   - a BADKEY, or a NOTAUTH without TSIG, while we signed: does a query signed with the same key
+ *     pass? Then key, secret and clock are right, and it is the server's policy for updates;
+ *   - a REFUSED for another type than CNAME: is there a CNAME at the name?
+ */
+static void update_refused_facts(struct rb_arena *a, const struct conn *c, const char *name,
+                                 int type, const struct rb_dns_msg *m,
+                                 const struct rb_tsig_info *tsig, struct rb_dns_answer_ctx *ctx)
+{
+    struct rb_err ignored = RB_ERR_INIT;
+    struct rb_dns_rrset set;
+
+    if (c->has_key && ((tsig->present && tsig->error == RB_DNS_BADKEY) ||
+                       (!tsig->present && m->rcode == RB_DNS_NOTAUTH)))
+        ctx->signed_read_ok =
+            query_rrset(a, c, c->zone, RB_DNS_TYPE_SOA, &set, &ignored) == 0;
+    if (m->rcode == RB_DNS_REFUSED && type != 5 &&
+        query_rrset(a, c, name, 5, &set, &ignored) == 0)
+        ctx->cname_at_name = set.n > 0;
+}
+
 static int rfc2136_set(struct rb_arena *a, const struct rb_target *t,
                        const struct rb_dns_record *rec, struct rb_err *err)
 {
@@ -466,7 +449,10 @@ static int rfc2136_set(struct rb_arena *a, const struct rb_target *t,
         goto out;
     }
     if (m.rcode != RB_DNS_NOERROR || (tsig.present && tsig.error != 0)) {
-        rcode_err(&c, &m, &tsig, what, err);
+        struct rb_dns_answer_ctx ctx = answer_ctx(&c, what, name, type, true);
+
+        update_refused_facts(a, &c, name, type, &m, &tsig, &ctx);
+        rb_dns_answer_err(&ctx, m.rcode, &tsig, err);
         goto out;
     }
 

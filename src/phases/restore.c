@@ -30,13 +30,11 @@ struct rstep {
     const struct rb_restore_step *s;
 };
 
-static bool name_typed(const char *type)
-{
-    return strcasecmp(type, "CNAME") == 0 || strcasecmp(type, "NS") == 0 ||
-           strcasecmp(type, "PTR") == 0;
-}
-
-/* The record a dns step puts in place, names made absolute against the target's zone. */
+/*
+ * The record a dns step puts in place, names made absolute against the target's zone: the owner,
+ * and the names inside the data (CNAME, NS, PTR, MX, SRV). Plan, the update and the comparisons
+ * all read this one record.
+ */
 static int dns_record(struct rb_run *run, const struct rb_restore_step *s,
                       const struct rb_target **tp, struct rb_dns_record *rec, struct rb_err *err)
 {
@@ -48,7 +46,7 @@ static int dns_record(struct rb_run *run, const struct rb_restore_step *s,
     zone = rb_target_opt(t, "zone");
     rec->name = rb_dns_fqdn(run->arena, s->dns_name, zone);
     rec->type = s->dns_type;
-    rec->data = name_typed(s->dns_type) ? rb_dns_fqdn(run->arena, s->dns_data, zone) : s->dns_data;
+    rec->data = rb_dns_data_fqdn(run->arena, s->dns_type, s->dns_data, zone);
     rec->ttl = s->dns_ttl;
     *tp = t;
     return 0;
@@ -76,11 +74,12 @@ static const char *step_summary(struct rb_run *run, const struct rb_restore_step
 static void plan_dns(struct rb_run *run, struct rb_action *act, const struct rb_restore_step *s)
 {
     struct rb_err err = RB_ERR_INIT;
-    const struct rb_target *t;
+    const struct rb_target *t = NULL;
     const struct rb_dns_ops *ops;
     struct rb_dns_record rec;
     struct rb_dns_rrset cur;
     const char *old = "(not read: offline plan)", *where;
+    bool same = false;
 
     if (dns_record(run, s, &t, &rec, &err) < 0) {
         rb_action_detailf(act, "dns: %s\n", err.msg);
@@ -92,10 +91,14 @@ static void plan_dns(struct rb_run *run, struct rb_action *act, const struct rb_
     else if (ops->read_record == NULL)
         old = rb_sprintf(run->arena, "(unknown: driver '%s' cannot read records)", t->driver);
     else if (!run->offline && run->mode == RB_MODE_PLAN) {
-        if (ops->read_record(run->arena, t, rec.name, rec.type, &cur, &err) < 0)
+        if (ops->read_record(run->arena, t, rec.name, rec.type, &cur, &err) < 0) {
             old = rb_sprintf(run->arena, "(unknown: %s)", err.msg);
-        else
+        } else {
+            same = rb_dns_rrset_matches(run->arena, &cur, &rec);
             old = rb_dns_rrset_text(run->arena, &cur);
+            if (cur.n > 0 && cur.ttl >= 0)
+                old = rb_sprintf(run->arena, "%s (ttl %d)", old, cur.ttl);
+        }
     } else if (run->mode != RB_MODE_PLAN) {
         old = "(read when the step runs)";
     }
@@ -104,7 +107,10 @@ static void plan_dns(struct rb_run *run, struct rb_action *act, const struct rb_
         where = rb_http_redact_url(run->arena, rb_target_opt(t, "url"));
     rb_action_detailf(act, "dns via '%s' (%s%s%s): %s %s\n", t->name, t->driver,
                       where != NULL ? " " : "", where != NULL ? where : "", rec.name, rec.type);
-    rb_action_detailf(act, "  %s -> %s (ttl %d)\n", old, rec.data, rec.ttl);
+    if (same)
+        rb_action_detailf(act, "  already points at %s: nothing to change\n", old);
+    else
+        rb_action_detailf(act, "  %s -> %s (ttl %d)\n", old, rec.data, rec.ttl);
 }
 
 static void plan_scale(struct rb_run *run, struct rb_action *act, const struct rb_restore_step *s)
@@ -253,28 +259,50 @@ static int do_sql(struct rb_run *run, const struct rb_restore_step *s, cJSON *re
     return 0;
 }
 
+/*
+ * Read the RRset first (when the driver can): when it already is the record, nothing is sent (a
+ * rerun or a resume must not bump the zone's serial and notify its secondaries again); otherwise
+ * the old value and TTL are journaled before the change, so that it can be put back exactly.
+ */
 static int do_dns(struct rb_run *run, struct rb_action *act, const struct rb_restore_step *s,
                   cJSON *res, const char **msg, struct rb_err *err)
 {
     struct rb_arena *a = run->arena;
-    const struct rb_target *t;
+    const struct rb_target *t = NULL;
     const struct rb_dns_ops *ops;
-    struct rb_dns_record rec;
-    struct rb_dns_rrset cur;
+    struct rb_dns_record rec, same_value;
+    struct rb_dns_rrset cur = { NULL, 0, -1 };
     const char *old = NULL;
+    int old_ttl = -1;
 
     if (dns_record(run, s, &t, &rec, err) < 0 || (ops = rb_dns_ops_for(t, err)) == NULL)
         return -1;
+    add_str(res, "name", rec.name);
+    add_str(res, "type", rec.type);
     if (ops->read_record != NULL) {
-        cJSON *p;
-
         if (ops->read_record(a, t, rec.name, rec.type, &cur, err) < 0)
             return rb_err_wrap(err, "unable to read '%s' %s before changing it", rec.name,
                                rec.type);
         old = rb_dns_rrset_text(a, &cur);
-        /* Journal the old value before changing it: the report (and a human) can put it back. */
-        p = cJSON_CreateObject();
+        old_ttl = cur.n > 0 ? cur.ttl : -1;
+    }
+    add_str(res, "old", old != NULL ? old : "(unknown)");
+    if (old_ttl >= 0)
+        cJSON_AddNumberToObject(res, "old_ttl", old_ttl);
+    add_str(res, "new", rec.data);
+    cJSON_AddNumberToObject(res, "ttl", rec.ttl);
+    if (old != NULL && rb_dns_rrset_matches(a, &cur, &rec)) {
+        cJSON_AddBoolToObject(res, "changed", false);
+        *msg = rb_sprintf(a, "%s %s already points at %s (ttl %d)", rec.name, rec.type, old,
+                          rec.ttl);
+        return 0;
+    }
+    if (old != NULL) {
+        cJSON *p = cJSON_CreateObject();
+
         add_str(p, "old", old);
+        if (old_ttl >= 0)
+            cJSON_AddNumberToObject(p, "old_ttl", old_ttl);
         if (rb_run_progress(run, act, p, err) < 0) {
             cJSON_Delete(p);
             return -1;
@@ -283,13 +311,15 @@ static int do_dns(struct rb_run *run, struct rb_action *act, const struct rb_res
     }
     if (ops->set_record(a, t, &rec, err) < 0)
         return -1;
-    add_str(res, "name", rec.name);
-    add_str(res, "type", rec.type);
-    add_str(res, "old", old != NULL ? old : "(unknown)");
-    add_str(res, "new", rec.data);
-    cJSON_AddNumberToObject(res, "ttl", rec.ttl);
-    *msg = rb_sprintf(a, "%s %s %s -> %s", rec.name, rec.type, old != NULL ? old : "(unknown)",
-                      rec.data);
+    cJSON_AddBoolToObject(res, "changed", true);
+    same_value = rec;
+    same_value.ttl = old_ttl;
+    if (old != NULL && old_ttl >= 0 && rb_dns_rrset_matches(a, &cur, &same_value))
+        *msg = rb_sprintf(a, "%s %s %s: ttl %d -> %d", rec.name, rec.type, old, old_ttl,
+                          rec.ttl); /* only the TTL changed */
+    else
+        *msg = rb_sprintf(a, "%s %s %s -> %s", rec.name, rec.type, old != NULL ? old : "(unknown)",
+                          rec.data);
     return 0;
 }
 

@@ -17,6 +17,21 @@ label of the question name (of a query, "payroll.<mode>.test."):
   errspoof  UPDATEs ok (signed); queries answer NOERROR with the wanted record and a TSIG record
             that carries only an error (BADSIG) and no MAC: a spoofed answer, must be rejected
 
+The modes below answer like servers other than BIND, from a zone held in memory that starts with
+"payroll.<zone> 300 CNAME new-app.<zone>". Their UPDATEs are all refused, and unsigned queries
+(dig) are answered from that zone, so a test can check what is served after a refusal.
+
+  pdnskey   like PowerDNS with a bad secret, an unknown key or a skewed clock: every signed request
+            gets NOTAUTH with no TSIG record; unsigned queries are answered
+  pdnspolicy  like PowerDNS when the key may not update: signed queries answered and signed,
+            UPDATEs get NOTAUTH with no TSIG record
+  knotacl   like Knot when its ACL does not allow the update: signed queries answered and signed,
+            UPDATEs get NOTAUTH with a TSIG record carrying BADKEY and no MAC
+  cnameref  like PowerDNS asked to add an A record where a CNAME is: queries answered from the zone
+            (a query for A at the name answers its CNAME), UPDATEs get REFUSED
+
+Every UPDATE is logged on stdout as "dns_fake: update ZONE rcode N", so a test can count them.
+
 Usage: dns_fake.py PORT KEYFILE   (KEYFILE: a BIND key file; hmac-sha256)
 """
 import base64
@@ -97,7 +112,33 @@ def tsig_rr(key_name, key, req_mac, msg_wo_tsig, msg_id, error=0, other=b"", for
     return wire_name(key_name) + struct.pack(">HHIH", 250, 255, 0, len(rdata)) + rdata
 
 
+ZONE_MODES = ("pdnskey", "pdnspolicy", "knotacl", "cnameref")
+ZONES = {}  # zone -> {(name, type): (ttl, rdata)}
+LOCK = threading.Lock()
+
+
+def zone_data(zone):
+    if zone not in ZONES:
+        ZONES[zone] = {("payroll." + zone, 5): (300, wire_name("new-app." + zone))}
+    return ZONES[zone]
+
+
+def zone_answer(zone, qname, qtype):
+    """The answer section for qname/qtype from the zone in memory: the RRset, else a CNAME there."""
+    data = zone_data(zone)
+    for t in (qtype, 5):
+        if (qname, t) in data:
+            ttl, rdata = data[(qname, t)]
+            return wire_name(qname) + struct.pack(">HHIH", t, 1, ttl, len(rdata)) + rdata, 1
+    return b"", 0
+
+
 def answer(req, key_name, key, tcp):
+    with LOCK:
+        return answer_locked(req, key_name, key, tcp)
+
+
+def answer_locked(req, key_name, key, tcp):
     msg_id, flags = struct.unpack(">HH", req[:4])
     opcode = (flags >> 11) & 0xF
     qname, qtype, tsig = parse(req)
@@ -110,11 +151,17 @@ def answer(req, key_name, key, tcp):
     if mode == "tc" and not tcp:
         tc = True
     elif opcode == 5:
-        rcode = {"notzone": 10, "servfail": 2}.get(mode, 0)
+        rcode = {"notzone": 10, "servfail": 2, "pdnskey": 9, "pdnspolicy": 9, "knotacl": 9,
+                 "cnameref": 5}.get(mode, 0)
+        print("dns_fake: update %s rcode %d" % (zone, rcode), flush=True)
+    elif mode in ZONE_MODES:
+        answers, an = zone_answer(zone, qname, qtype)
     elif mode in ("ok", "tc", "unsigned", "forged", "ignored", "errspoof") and qtype == 5:
         target = wire_name("legacy-app." + zone if mode != "ignored" else "new-app." + zone)
         answers = wire_name(qname) + struct.pack(">HHIH", 5, 1, 60, len(target)) + target
         an = 1
+    if mode == "pdnskey" and tsig is not None:
+        rcode, answers, an = 9, b"", 0
     error, other, signed_time = 0, b"", None
     if mode == "badtime":
         rcode, error = 9, 18
@@ -123,8 +170,16 @@ def answer(req, key_name, key, tcp):
         signed_time = server
     out_flags = 0x8000 | (opcode << 11) | 0x0400 | (0x0200 if tc else 0) | rcode
     body = struct.pack(">6H", msg_id, out_flags, 1, an, 0, 0) + question + answers
-    if tsig is None or mode == "unsigned":
+    if tsig is None or mode == "unsigned" or mode == "pdnskey":
         return body
+    if mode == "pdnspolicy" and opcode == 5:
+        return body
+    if mode == "knotacl" and opcode == 5:  # BADKEY: a TSIG record with the error and no MAC
+        alg = wire_name("hmac-sha256.")
+        now = int(time.time())
+        rdata = alg + struct.pack(">HIHHHHH", now >> 32, now & 0xFFFFFFFF, 300, 0, msg_id, 17, 0)
+        return (body[:10] + struct.pack(">H", 1) + body[12:] + wire_name(key_name) +
+                struct.pack(">HHIH", 250, 255, 0, len(rdata)) + rdata)
     if mode == "errspoof" and opcode != 5:
         alg = wire_name("hmac-sha256.")
         now = int(time.time())

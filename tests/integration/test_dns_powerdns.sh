@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The powerdns DNS driver against a real PowerDNS Authoritative server with its HTTP API
 # (scripts/services start pdns): plan reads the current value through the API; execute replaces
-# the RRset (checked with dig against pdns's DNS port); a rerun is harmless; a wrong API key, an
+# the RRset (checked with dig against pdns's DNS port) and journals the old value with its TTL; a
+# rerun with the record already right sends no PATCH (the SOA serial, which PowerDNS bumps on every
+# change, stays); an MX exchange without a trailing dot lands relative to the zone; a wrong API key, an
 # unset api_key_env and an unknown zone fail with clear messages, exit 1, nothing changed; the key
 # never shows up in output or journal. (An unset api_key_env is an invalid runbook at execute: exit 5.)
 set -euo pipefail
@@ -21,6 +23,7 @@ set_cname() {
 }
 drop_name() { api PATCH '{"rrsets":[{"name":"'"$NAME"'","type":"CNAME","changetype":"DELETE"}]}' >/dev/null; }
 dig_cname() { dig +norec +short -p "$RB_TEST_PDNS_DNS_PORT" @127.0.0.1 "$NAME" CNAME; }
+serial() { dig +norec +short -p "$RB_TEST_PDNS_DNS_PORT" @127.0.0.1 "$ZONE" SOA | awk '{print $3}'; }
 
 assert_eq "204" "$(set_cname "new-app.$ZONE")" "starting state set through the API with curl"
 rb_on_exit drop_name
@@ -48,7 +51,7 @@ YAML
 export PDNS_KEY=$RB_TEST_PDNS_API_KEY
 runbook "$T/good.yaml" "$ZONE" PDNS_KEY
 assert_exit 0 "$RB_BIN" -f "$T/good.yaml" plan
-assert_contains "$RB_OUT" "new-app.$ZONE -> legacy-app.$ZONE (ttl 60)" "plan shows the value read through the API"
+assert_contains "$RB_OUT" "new-app.$ZONE (ttl 300) -> legacy-app.$ZONE (ttl 60)" "plan shows the value read through the API"
 
 assert_exit 0 "$RB_BIN" -f "$T/good.yaml" execute --reason "pdns test" --yes
 assert_contains "$RB_OUT" "$NAME CNAME new-app.$ZONE -> legacy-app.$ZONE"
@@ -56,8 +59,37 @@ assert_eq "legacy-app.$ZONE" "$(dig_cname)" "record switched, served over DNS"
 assert_not_contains "$RB_OUT$RB_ERR$(cat "$T"/state-good/runs/*/journal.jsonl)" "$RB_TEST_PDNS_API_KEY" \
   "the API key is in neither output nor journal"
 
+journal=$(cat "$T"/state-good/runs/*/journal.jsonl)
+assert_contains "$journal" '"event":"progress","data":{"old":"new-app.'"$ZONE"'","old_ttl":300}' "old value and TTL journaled before the change"
+
+serial_before=$(serial)
+[[ "$serial_before" =~ ^[0-9]+$ ]] || rb_fail "no SOA serial read with dig: '$serial_before'"
+assert_exit 0 "$RB_BIN" -f "$T/good.yaml" plan
+assert_contains "$RB_OUT" "already points at legacy-app.$ZONE (ttl 60): nothing to change"
 assert_exit 0 "$RB_BIN" -f "$T/good.yaml" execute --reason "pdns test again" --yes
+assert_contains "$RB_OUT" "$NAME CNAME already points at legacy-app.$ZONE (ttl 60)"
 assert_eq "legacy-app.$ZONE" "$(dig_cname)" "a rerun leaves it as it is"
+assert_eq "$serial_before" "$(serial)" "no PATCH sent: the SOA serial is unchanged"
+
+# An MX exchange without a trailing dot is relative to the zone.
+MX="mx-$$-$RANDOM.$ZONE"
+drop_mx() { api PATCH '{"rrsets":[{"name":"'"$MX"'","type":"MX","changetype":"DELETE"}]}' >/dev/null; }
+rb_on_exit drop_mx
+cat >"$T/mx.yaml" <<YAML
+version: 1
+name: pdns-test
+cutover: 2026-11-01T00:00:00Z
+state_dir: $T/state-mx
+targets:
+  dns: { driver: powerdns, url: $RB_TEST_PDNS_URL, zone: $ZONE, api_key_env: PDNS_KEY }
+restore:
+  - name: Mail to legacy
+    dns: { target: dns, name: $MX, type: MX, data: 10 mail, ttl: 60 }
+YAML
+assert_exit 0 "$RB_BIN" -f "$T/mx.yaml" execute --reason "pdns mx" --yes
+assert_eq "10 mail.$ZONE" "$(dig +norec +short -p "$RB_TEST_PDNS_DNS_PORT" @127.0.0.1 "$MX" MX)" "MX exchange is relative to the zone"
+assert_exit 0 "$RB_BIN" -f "$T/mx.yaml" execute --reason "pdns mx again" --yes
+assert_contains "$RB_OUT" "$MX MX already points at 10 mail.$ZONE (ttl 60)" "read-back compares the same absolute name"
 
 set_cname "new-app.$ZONE" >/dev/null
 export PDNS_WRONG=not-the-key

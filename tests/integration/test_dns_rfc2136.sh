@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The rfc2136 DNS driver against a real BIND 9 (scripts/services start bind), through the CLI with
 # restore-only runbooks: plan reads the current value from the server; execute switches the record
-# (checked with dig, an independent client); a rerun changes nothing; a wrong secret, an unknown
-# key, a zone the server does not serve and a server that is down each fail with a clear message,
-# exit 1 and the record left as it was.
+# (checked with dig, an independent client) and journals the old value with its TTL; a rerun with
+# the record already right sends no UPDATE (the zone's SOA serial stays), a TTL change alone does;
+# names inside MX and SRV data without a trailing dot land relative to the zone; a wrong secret, an
+# unknown key, a zone the server does not serve and a server that is down each fail with a clear
+# message, exit 1 and the record left as it was.
 set -euo pipefail
 source "$RB_SOURCE_DIR/tests/integration/lib.sh"
 rb_require bind
@@ -19,6 +21,7 @@ NAME="payroll-$$-$RANDOM.${ZONE}"
 SECRET=$(sed -n 's/.*secret "\(.*\)".*/\1/p' "$RB_TEST_TSIG_KEY_FILE")
 
 dig_cname() { dig +norec +short -p "$PORT" "@$HOST" "$1" CNAME; }
+serial() { dig +norec +short -p "$PORT" "@$HOST" "$ZONE" SOA | awk '{print $3}'; }
 
 # The "new system" state, set with BIND's own client.
 nsupdate -y "hmac-sha256:$RB_TEST_TSIG_KEY_NAME:$SECRET" <<EOF
@@ -32,7 +35,7 @@ rb_on_exit nsupdate -y "hmac-sha256:$RB_TEST_TSIG_KEY_NAME:$SECRET" "$T/cleanup.
 printf 'server %s %s\nzone %s\nupdate delete %s\nsend\n' "$HOST" "$PORT" "$ZONE" "$NAME" >"$T/cleanup.nsupdate"
 assert_eq "new-app.$ZONE" "$(dig_cname "$NAME")" "starting state set with nsupdate"
 
-runbook() { # FILE SERVER ZONE KEYFILE [TIMEOUT]
+runbook() { # FILE SERVER ZONE KEYFILE [TIMEOUT [TTL]]
   cat >"$1" <<YAML
 version: 1
 name: dns-test
@@ -47,14 +50,14 @@ targets:
     timeout: ${5:-5s}
 restore:
   - name: Point payroll DNS at legacy
-    dns: { target: dns, name: $NAME, type: CNAME, data: legacy-app.$ZONE, ttl: 60 }
+    dns: { target: dns, name: $NAME, type: CNAME, data: legacy-app.$ZONE, ttl: ${6:-60} }
 YAML
 }
 
 # 1. plan: the old value comes from the server, nothing changes.
 runbook "$T/good.yaml" "$RB_TEST_DNS_SERVER" "$ZONE" "$RB_TEST_TSIG_KEY_FILE"
 assert_exit 0 "$RB_BIN" -f "$T/good.yaml" plan
-assert_contains "$RB_OUT" "new-app.$ZONE -> legacy-app.$ZONE (ttl 60)" "plan shows old -> new read from the server"
+assert_contains "$RB_OUT" "new-app.$ZONE (ttl 300) -> legacy-app.$ZONE (ttl 60)" "plan shows old -> new read from the server"
 assert_contains "$RB_OUT" "dns via 'dns' (rfc2136 $RB_TEST_DNS_SERVER): $NAME CNAME"
 assert_eq "new-app.$ZONE" "$(dig_cname "$NAME")" "plan changed nothing"
 
@@ -64,14 +67,73 @@ assert_contains "$RB_OUT" "$NAME CNAME new-app.$ZONE -> legacy-app.$ZONE"
 assert_eq "legacy-app.$ZONE" "$(dig_cname "$NAME")" "record switched to legacy"
 assert_eq "60" "$(dig +norec +noall +answer -p "$PORT" "@$HOST" "$NAME" CNAME | awk '{print $2}')" "new ttl"
 journal=$(cat "$T"/state-good/runs/*/journal.jsonl)
-assert_contains "$journal" '"old":"new-app.'"$ZONE"'"' "old value journaled"
+assert_contains "$journal" '"event":"progress","data":{"old":"new-app.'"$ZONE"'","old_ttl":300}' "old value and TTL journaled before the change"
+assert_contains "$journal" '"old":"new-app.'"$ZONE"'","old_ttl":300,"new":"legacy-app.'"$ZONE"'","ttl":60,"changed":true' "the result keeps the old TTL"
 assert_not_contains "$journal" "$SECRET" "the TSIG secret is not in the journal"
 assert_not_contains "$RB_OUT$RB_ERR" "$SECRET" "the TSIG secret is not in the output"
 
-# 3. a rerun is harmless: same record, exit 0.
+# 3. a rerun with the record already right sends no UPDATE: BIND's SOA serial does not move.
+serial_before=$(serial)
+[[ "$serial_before" =~ ^[0-9]+$ ]] || rb_fail "no SOA serial read with dig: '$serial_before'"
+assert_exit 0 "$RB_BIN" -f "$T/good.yaml" plan
+assert_contains "$RB_OUT" "already points at legacy-app.$ZONE (ttl 60): nothing to change" "plan says nothing changes"
 assert_exit 0 "$RB_BIN" -f "$T/good.yaml" execute --reason "dns test again" --yes
-assert_contains "$RB_OUT" "legacy-app.$ZONE -> legacy-app.$ZONE"
+assert_contains "$RB_OUT" "$NAME CNAME already points at legacy-app.$ZONE (ttl 60)"
 assert_eq "legacy-app.$ZONE" "$(dig_cname "$NAME")" "still legacy after a rerun"
+assert_eq "$serial_before" "$(serial)" "no UPDATE sent: the SOA serial is unchanged"
+journal=$(cat "$T"/state-good/runs/*/journal.jsonl)
+assert_contains "$journal" '"changed":false' "the rerun journals that nothing changed"
+
+# 3b. the same value with another TTL is an update (the TTL is part of the record put back).
+runbook "$T/ttl.yaml" "$RB_TEST_DNS_SERVER" "$ZONE" "$RB_TEST_TSIG_KEY_FILE" 5s 120
+assert_exit 0 "$RB_BIN" -f "$T/ttl.yaml" plan
+assert_contains "$RB_OUT" "legacy-app.$ZONE (ttl 60) -> legacy-app.$ZONE (ttl 120)"
+assert_exit 0 "$RB_BIN" -f "$T/ttl.yaml" execute --reason "dns ttl" --yes
+assert_contains "$RB_OUT" "$NAME CNAME legacy-app.$ZONE: ttl 60 -> 120"
+assert_eq "120" "$(dig +norec +noall +answer -p "$PORT" "@$HOST" "$NAME" CNAME | awk '{print $2}')" "the TTL changed"
+(( $(serial) > serial_before )) && rb_ok "the TTL change was an UPDATE (serial moved)" || rb_fail "serial did not move"
+
+# 3c. names inside MX and SRV data without a trailing dot are relative to the zone.
+# (BIND refuses an MX or SRV whose in-zone target has no address: give the targets one.)
+MX="mx-$$-$RANDOM"
+SRV="_payroll._tcp.srv-$$-$RANDOM"
+MAIL="mail-$$-$RANDOM"
+APP="app-$$-$RANDOM"
+printf 'server %s %s\nzone %s\nupdate delete %s.%s\nupdate delete %s.%s\nupdate delete %s.%s\nupdate delete %s.%s\nsend\n' \
+  "$HOST" "$PORT" "$ZONE" "$MX" "$ZONE" "$SRV" "$ZONE" "$MAIL" "$ZONE" "$APP" "$ZONE" >"$T/cleanup-mx.nsupdate"
+rb_on_exit nsupdate -y "hmac-sha256:$RB_TEST_TSIG_KEY_NAME:$SECRET" "$T/cleanup-mx.nsupdate"
+nsupdate -y "hmac-sha256:$RB_TEST_TSIG_KEY_NAME:$SECRET" <<EOF
+server $HOST $PORT
+zone $ZONE
+update add $MAIL.$ZONE 300 A 192.0.2.25
+update add $APP.$ZONE 300 A 192.0.2.80
+send
+EOF
+cat >"$T/mx.yaml" <<YAML
+version: 1
+name: dns-test
+cutover: 2026-11-01T00:00:00Z
+state_dir: $T/state-mx
+targets:
+  dns: { driver: rfc2136, server: "$RB_TEST_DNS_SERVER", zone: $ZONE, tsig_key_file: $RB_TEST_TSIG_KEY_FILE }
+restore:
+  - name: Mail to legacy
+    dns: { target: dns, name: $MX, type: MX, data: 10 $MAIL, ttl: 60 }
+  - name: Service to legacy
+    dns: { target: dns, name: $SRV, type: SRV, data: 0 5 8080 $APP, ttl: 60 }
+YAML
+assert_exit 0 "$RB_BIN" -f "$T/mx.yaml" validate
+assert_exit 0 "$RB_BIN" -f "$T/mx.yaml" plan
+assert_contains "$RB_OUT" "(none) -> 10 $MAIL.$ZONE (ttl 60)" "plan shows the MX name made absolute in the zone"
+assert_contains "$RB_OUT" "(none) -> 0 5 8080 $APP.$ZONE (ttl 60)" "plan shows the SRV target made absolute in the zone"
+assert_exit 0 "$RB_BIN" -f "$T/mx.yaml" execute --reason "dns mx" --yes
+assert_eq "10 $MAIL.$ZONE" "$(dig +norec +short -p "$PORT" "@$HOST" "$MX.$ZONE" MX)" "MX exchange is relative to the zone"
+assert_eq "0 5 8080 $APP.$ZONE" "$(dig +norec +short -p "$PORT" "@$HOST" "$SRV.$ZONE" SRV)" "SRV target is relative to the zone"
+serial_before=$(serial)
+assert_exit 0 "$RB_BIN" -f "$T/mx.yaml" execute --reason "dns mx again" --yes
+assert_contains "$RB_OUT" "$MX.$ZONE MX already points at 10 $MAIL.$ZONE (ttl 60)" "the read-back compares the same absolute name"
+assert_contains "$RB_OUT" "$SRV.$ZONE SRV already points at 0 5 8080 $APP.$ZONE (ttl 60)"
+assert_eq "$serial_before" "$(serial)" "MX/SRV rerun: no UPDATE sent"
 
 # Put the new-system value back so the failures below have something to leave alone.
 nsupdate -y "hmac-sha256:$RB_TEST_TSIG_KEY_NAME:$SECRET" <<EOF

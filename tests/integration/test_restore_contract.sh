@@ -152,7 +152,7 @@ assert_contains "$RB_OUT" "run: $T/start-db.sh"
 assert_contains "$RB_OUT" "verify: sql on 'legacy' returns true: select true"
 assert_contains "$RB_OUT" "verify: http GET http://127.0.0.1:$APP_PORT/health answers 200 (up to 20 attempts, 250ms apart)"
 assert_contains "$RB_OUT" "sql on 'legacy', in its own transaction: update scheduled_jobs set enabled = 1 where job_type = 'PAYROLL'"
-assert_contains "$RB_OUT" "new-app.$ZONE -> legacy-app.$ZONE (ttl 60)"
+assert_contains "$RB_OUT" "new-app.$ZONE (ttl 300) -> legacy-app.$ZONE (ttl 60)"
 assert_contains "$RB_OUT" "scale deployment 'legacy-payroll-worker' in namespace 'payroll' via 'cluster': 0 -> 2 replicas"
 assert_eq "" "$(cat "$T/log" 2>/dev/null)" "plan ran no command"
 
