@@ -151,6 +151,9 @@ int main(int argc, char **argv)
     const char *env;
 
     rb_memory_init();
+    /* Results are written as they happen, also into a pipe or a file (`| tee`, CI logs): a
+     * line-buffered stdout keeps them in order with stderr's (unbuffered) warnings. */
+    setvbuf(stdout, NULL, _IOLBF, 0);
     memset(&ctx, 0, sizeof(ctx));
     ctx.out = stdout;
     ctx.diag = stderr;
