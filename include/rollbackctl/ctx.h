@@ -11,6 +11,8 @@
 
 #include "rollbackctl/arena.h"
 
+struct rb_progress;
+
 enum rb_output_format { RB_OUTPUT_TEXT = 0, RB_OUTPUT_JSON };
 
 struct rb_ctx {
@@ -22,6 +24,7 @@ struct rb_ctx {
     FILE *out;                    /* results: stdout */
     FILE *diag;                   /* diagnostics and progress: stderr */
     struct rb_arena *arena;       /* lives as long as the command */
+    struct rb_progress *spin;     /* the progress line (progress.c); NULL until a step shows one */
 };
 
 #endif

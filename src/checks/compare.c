@@ -27,6 +27,7 @@
 #include "rollbackctl/clock.h"
 #include "rollbackctl/db.h"
 #include "rollbackctl/pg.h"
+#include "rollbackctl/progress.h"
 #include "rollbackctl/sync.h"
 #include "rollbackctl/run.h"
 
@@ -122,8 +123,9 @@ static int cursor_next(struct cursor *cu, uint64_t *fetched, struct rb_err *err)
 {
     if (rb_db_stream_next(cu->st->c[cu->s], cu->stream, &cu->row, err) < 0)
         return cmp_err(err);
-    if (cu->row != NULL)
-        (*fetched)++;
+    if (cu->row != NULL && (++*fetched % 10000) == 0)
+        rb_progress_note(cu->st->o->progress, "%s: %" PRIu64 " rows of differing buckets read",
+                         cu->st->t->name, *fetched);
     return 0;
 }
 
@@ -530,6 +532,7 @@ static int compare(struct cmp *st, struct rb_compare_result *res, struct rb_err 
     st->keytext[DST] = key_text(st, DST);
 
     /* step 1b: how many source rows, and their key bounds */
+    rb_progress_note(st->o->progress, "%s: counting the rows changed since cutover", t->name);
     q[SRC] = st->nkeys == 1 ? rb_sprintf(st->a, "SELECT count(*), min(%s)::text, max(%s)::text %s",
                                          range_key(st, SRC), range_key(st, SRC), st->from[SRC])
                             : rb_sprintf(st->a, "SELECT count(*) %s", st->from[SRC]);
@@ -567,6 +570,9 @@ static int compare(struct cmp *st, struct rb_compare_result *res, struct rb_err 
     st->bucket[DST] = bucket_expr(st, DST);
     q[SRC] = bucket_sql(st, SRC);
     q[DST] = bucket_sql(st, DST);
+    rb_progress_note(st->o->progress,
+                     "%s: hashing %" PRIu64 " rows in %" PRIu64 " buckets on both sides", t->name,
+                     res->source_rows, st->nbuckets);
     if (run_pair(st, scratch, q, r, err) < 0)
         goto out;
     idx[SRC] = malloc(sizeof(int) * st->nbuckets);
@@ -608,6 +614,8 @@ static int compare(struct cmp *st, struct rb_compare_result *res, struct rb_err 
         /* the drill-down sorts rows: back to the server's own memory limit for that */
         if (exec_pair(st, "RESET work_mem", err) < 0)
             goto out;
+        rb_progress_note(st->o->progress, "%s: reading the rows of %" PRIu64 " differing bucket%s",
+                         t->name, res->buckets_differing, res->buckets_differing == 1 ? "" : "s");
         if (drill_down(st, bl, res, err) < 0)
             goto out;
     }

@@ -17,6 +17,7 @@
 #include "rollbackctl/clock.h"
 #include "rollbackctl/output.h"
 #include "rollbackctl/phases.h"
+#include "rollbackctl/progress.h"
 
 /* One phase a line, in canonical order. */
 /* clang-format off */
@@ -349,7 +350,10 @@ static int apply_action(struct rb_run *run, struct rb_action *act, struct rb_err
     /* indented under its phase's heading; a check run has no headings */
     rb_info(ctx, "%s%s: %s", run->mode == RB_MODE_EXECUTE ? "  " : "", act->name, act->summary);
     t0 = rb_now_us();
+    /* on a terminal, the action's name and elapsed time while it runs; gone before its result */
+    rb_progress_begin(ctx, act->name);
     rc = act->apply != NULL ? act->apply(run, act, &aerr) : 0;
+    rb_progress_end(ctx);
     if (rc == 0) {
         double s = elapsed_s(t0);
         cJSON *res = act->result != NULL ? cJSON_Duplicate(act->result, 1) : cJSON_CreateObject();
