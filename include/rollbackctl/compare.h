@@ -75,7 +75,7 @@ struct rb_compare_result {
     uint64_t missing;     /* of those, absent in legacy */
     uint64_t differing;   /* present in legacy with other mapped values */
     uint64_t null_keys; /* source rows whose key is (partly) NULL: counted as missing, not listed */
-    struct rb_compare_row *missing_rows; /* first list_max of each kind, in key text order */
+    struct rb_compare_row *missing_rows; /* first list_max of each kind, in key order (compare.c) */
     size_t n_missing_rows;
     struct rb_compare_row *differing_rows;
     size_t n_differing_rows;
