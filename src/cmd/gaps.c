@@ -179,6 +179,8 @@ int rb_cmd_gaps(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *err)
         return rb_errf(err, RB_E_USAGE, "--csv and -o json exclude each other");
     /* Ctrl-C cancels the queries in flight instead of leaving them running on the servers */
     rb_signals_install();
+    rb_signals_announce("cancelling the queries in flight; gaps stops with exit 1",
+                        "still stopping: the queries in flight are being cancelled");
     if ((rb = rb_cmd_load_runbook(ctx, 1, err)) == NULL)
         return -1;
     if (!rb->sync.present || rb->sync.n_tables == 0) {
