@@ -4,6 +4,7 @@
  * A run whose journal has no run_finished line is either still running (its pid holds the
  * state_dir lock) or was stopped by a crash ("stopped"), which resume continues.
  */
+#include <stdbool.h>
 #include <string.h>
 
 #include "rollbackctl/cmd.h"
@@ -42,6 +43,19 @@ static void print_text(struct rb_ctx *ctx, const cJSON *s)
         fprintf(ctx->out, "  error:        %s\n", jstr(s, "error"));
     if (jstr(s, "hint") != NULL)
         fprintf(ctx->out, "  hint:         %s\n", jstr(s, "hint"));
+    {
+        /* "freeze done, restore partial": a phase with a failed non-critical action is partial */
+        const cJSON *ph;
+        bool any = false;
+
+        cJSON_ArrayForEach(ph, cJSON_GetObjectItemCaseSensitive(s, "phases")) {
+            fprintf(ctx->out, "%s%s %s", any ? ", " : "  phases:       ", or_dash(jstr(ph, "name")),
+                    or_dash(jstr(ph, "state")));
+            any = true;
+        }
+        if (any)
+            fputc('\n', ctx->out);
+    }
     /* While the run is running, a last line without its newline is a write in progress. */
     if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(s, "torn_tail")) &&
         (outcome == NULL || strcmp(outcome, "running") != 0))

@@ -396,11 +396,17 @@ static cJSON *result_json(const struct table_result *res)
             (long long)res->at_risk, (long long)res->inserted, (long long)res->updated,
             (long long)res->unchanged);
     } else {
+        /* a rate over a few milliseconds says nothing about the next million rows: not shown
+         * (JSON keeps rows_per_s, with duration_ms beside it) */
         snprintf(msg, sizeof(msg),
-                 "%lld at risk: %lld inserted, %lld updated, %lld unchanged in %.1fs "
-                 "(%lld rows/s)",
+                 "%lld at risk: %lld inserted, %lld updated, %lld unchanged in %.1fs",
                  (long long)res->at_risk, (long long)res->inserted, (long long)res->updated,
-                 (long long)res->unchanged, (double)res->duration_ms / 1000.0, (long long)rate);
+                 (long long)res->unchanged, (double)res->duration_ms / 1000.0);
+        if (res->duration_ms >= RB_RATE_MIN_MS) {
+            size_t used = strlen(msg);
+
+            snprintf(msg + used, sizeof(msg) - used, " (%lld rows/s)", (long long)rate);
+        }
     }
     if (res->no_change_time > 0) {
         size_t used = strlen(msg);
