@@ -17,6 +17,8 @@ enum rb_output_format { RB_OUTPUT_TEXT = 0, RB_OUTPUT_JSON };
 
 struct rb_ctx {
     const char *runbook_path;     /* -f, $ROLLBACKCTL_RUNBOOK, ./runbook.yaml */
+    const char *runbook_from;     /* where runbook_path came from: "-f", "$ROLLBACKCTL_RUNBOOK",
+                                     or NULL for the default */
     enum rb_output_format output; /* -o */
     int verbosity;                /* -1 quiet, 0 normal, 1 verbose */
     bool color;                   /* off with --no-color, NO_COLOR, or a non-TTY stdout or stderr */
