@@ -13,6 +13,7 @@
 #include "rollbackctl/cmd.h"
 #include "rollbackctl/ctx.h"
 #include "rollbackctl/err.h"
+#include "rollbackctl/near.h"
 #include "rollbackctl/output.h"
 
 /* Each command loads the runbook itself: after checking its arguments (a usage error is reported
@@ -151,12 +152,16 @@ int main(int argc, char **argv)
     const char *env;
 
     rb_memory_init();
+    /* Results are written as they happen, also into a pipe or a file (`| tee`, CI logs): a
+     * line-buffered stdout keeps them in order with stderr's (unbuffered) warnings. */
+    setvbuf(stdout, NULL, _IOLBF, 0);
     memset(&ctx, 0, sizeof(ctx));
     ctx.out = stdout;
     ctx.diag = stderr;
     ctx.arena = rb_arena_new();
     env = getenv("ROLLBACKCTL_RUNBOOK");
     ctx.runbook_path = env != NULL && env[0] != '\0' ? env : "runbook.yaml";
+    ctx.runbook_from = env != NULL && env[0] != '\0' ? "$ROLLBACKCTL_RUNBOOK" : NULL;
     rest = rb_new_array(ctx.arena, char *, (size_t)argc + 1);
 
     /* Global options may stand anywhere before "--"; everything else goes to the command. */
@@ -171,6 +176,7 @@ int main(int argc, char **argv)
         }
         if ((v = opt_value(argc, argv, &i, "-f", "--runbook", &missing)) != NULL) {
             ctx.runbook_path = v;
+            ctx.runbook_from = "-f";
         } else if ((v = opt_value(argc, argv, &i, "-o", "--output", &missing)) != NULL) {
             if (strcmp(v, "json") == 0)
                 ctx.output = RB_OUTPUT_JSON;
@@ -218,8 +224,19 @@ int main(int argc, char **argv)
     }
     cmd = find_cmd(rest[0]);
     if (cmd == NULL) {
-        rb_errf(&err, RB_E_USAGE, "unknown command '%s'", rest[0]);
-        rb_err_hint(&err, "'rollbackctl --help' lists the commands");
+        struct rb_near near;
+
+        rb_near_init(&near, rest[0]);
+        for (i = 0; i < (int)(sizeof(commands) / sizeof(commands[0])); i++)
+            rb_near_try(&near, commands[i].name);
+        if (near.best != NULL) {
+            rb_errf(&err, RB_E_USAGE, "unknown command '%s'; did you mean '%s'?", rest[0],
+                    near.best);
+            rb_err_hint(&err, "'rollbackctl %s --help' says what it does", near.best);
+        } else {
+            rb_errf(&err, RB_E_USAGE, "unknown command '%s'", rest[0]);
+            rb_err_hint(&err, "'rollbackctl --help' lists the commands");
+        }
         goto fail;
     }
     if (want_help) {

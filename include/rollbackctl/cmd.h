@@ -31,6 +31,9 @@ int rb_cmd_report(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *err)
  * environment checks as errors when need_env. NULL with RB_E_RUNBOOK when invalid.
  */
 struct rb_runbook;
+/* 0 when ctx->runbook_path can be opened; else RB_E_RUNBOOK saying where rollbackctl looked (-f,
+ * $ROLLBACKCTL_RUNBOOK or the default ./runbook.yaml) and why it found nothing. */
+int rb_cmd_runbook_readable(const struct rb_ctx *ctx, struct rb_err *err);
 const struct rb_runbook *rb_cmd_load_runbook(struct rb_ctx *ctx, int need_env, struct rb_err *err);
 
 /*

@@ -28,6 +28,8 @@
 #include "rollbackctl/err.h"
 #include "rollbackctl/runbook.h"
 
+struct rb_ctx;
+
 #define RB_COMPARE_LIST_MAX    100
 #define RB_COMPARE_BUCKET_ROWS 256
 /* The whole comparison's deadline when none is given: hashing 1M rows takes seconds, 1G an hour. */
@@ -48,6 +50,7 @@ struct rb_compare_opts {
     const char *dst_label;
     rb_compare_row_fn on_row; /* set: rows go here as found and none are listed in the result */
     void *on_row_ctx;
+    const struct rb_ctx *progress; /* its steps as notes on this context's progress line, or NULL */
 };
 
 /* One column of a listed row: for a missing row its new value, for a differing one both. */
@@ -72,7 +75,7 @@ struct rb_compare_result {
     uint64_t missing;     /* of those, absent in legacy */
     uint64_t differing;   /* present in legacy with other mapped values */
     uint64_t null_keys; /* source rows whose key is (partly) NULL: counted as missing, not listed */
-    struct rb_compare_row *missing_rows; /* first list_max of each kind, in key text order */
+    struct rb_compare_row *missing_rows; /* first list_max of each kind, in key order (compare.c) */
     size_t n_missing_rows;
     struct rb_compare_row *differing_rows;
     size_t n_differing_rows;

@@ -138,8 +138,15 @@ struct rb_run *rb_run_new_check(struct rb_ctx *ctx, const struct rb_runbook *rb)
 /* A run in PLAN or EXECUTE mode (no journal opened yet). */
 struct rb_run *rb_run_new(struct rb_ctx *ctx, const struct rb_runbook *rb, enum rb_mode mode);
 
-/* Set when SIGINT/SIGTERM arrived; the engine stops after the current action. */
+/* Set when SIGINT/SIGTERM/SIGHUP arrived; the engine stops after the current action. */
 bool rb_interrupted(void);
+/*
+ * SIGINT, SIGTERM and SIGHUP set the flag, and the handler says at once on stderr what happens
+ * now: by default that the run stops after the current action and that another Ctrl-C changes
+ * nothing (with the kill -KILL that would). A command that stops differently (verify and gaps
+ * cancel their queries) gives its own words with rb_signals_announce() after installing.
+ */
 void rb_signals_install(void);
+void rb_signals_announce(const char *first, const char *again);
 
 #endif

@@ -5,10 +5,13 @@
  *   1. the source rows' count and key bounds (new only) and the legacy column types (legacy only);
  *   2. per key bucket, count(*) and sum of a 60-bit md5 piece of the canonical row text, on both
  *      sides; equal buckets are done;
- *   3. the rows of the buckets that differ, streamed from both sides in key-text order (single-row
+ *   3. the rows of the buckets that differ, streamed from both sides in key order (single-row
  *      mode, so memory stays flat however many differ) and merged here: a source key absent in
  *      legacy is missing, a key present on both with other column texts differs, a legacy key
  *      absent in the source is pre-cutover history and ignored.
+ * Key order is the same on both sides, or the merge would pair the wrong rows: a single integer
+ * key in numeric order (999999 before 1000000, as people read them in `gaps`), ordered and merged
+ * as numbers; any other key in the byte order of its text (COLLATE "C", strcmp here).
  * Buckets stand in for data-diff's key-range segments: a bucket is a function of the key only
  * (key mod N for integer keys, an md5 piece of the key text otherwise), so it means the same on
  * both sides whatever the collation, and each step is one scan per side however scattered the
@@ -27,6 +30,7 @@
 #include "rollbackctl/clock.h"
 #include "rollbackctl/db.h"
 #include "rollbackctl/pg.h"
+#include "rollbackctl/progress.h"
 #include "rollbackctl/sync.h"
 #include "rollbackctl/run.h"
 
@@ -59,6 +63,7 @@ struct cmp {
     size_t *keyidx; /* cols index of each key column */
     size_t nkeys;
 
+    bool int_order;         /* a single integer key: ordered and merged as numbers */
     const char *from[2];    /* "FROM ... WHERE ..." selecting the rows to compare on each side */
     const char *keytext[2]; /* the key's text form (merge order) */
     const char *bucket[2];  /* bucket number, given nbuckets */
@@ -122,9 +127,21 @@ static int cursor_next(struct cursor *cu, uint64_t *fetched, struct rb_err *err)
 {
     if (rb_db_stream_next(cu->st->c[cu->s], cu->stream, &cu->row, err) < 0)
         return cmp_err(err);
-    if (cu->row != NULL)
-        (*fetched)++;
+    if (cu->row != NULL && (++*fetched % 10000) == 0)
+        rb_progress_note(cu->st->o->progress, "%s: %" PRIu64 " rows of differing buckets read",
+                         cu->st->t->name, *fetched);
     return 0;
+}
+
+/* The merge's order, the one both sides' ORDER BY gives (see the top of this file). */
+static int key_cmp(const struct cmp *st, const char *a, const char *b)
+{
+    if (st->int_order) {
+        long long x = strtoll(a, NULL, 10), y = strtoll(b, NULL, 10);
+
+        return x < y ? -1 : x > y;
+    }
+    return strcmp(a, b);
 }
 
 /* --- building the SQL ---------------------------------------------------------------------- */
@@ -451,11 +468,10 @@ static int drill_down(struct cmp *st, const char *bucket_list, struct rb_compare
         struct rb_db_stmt q = { 0 };
 
         const char *sql = rb_sprintf(
-            st->a,
-            "SELECT * FROM (SELECT %s %s%s%s) q WHERE rb_key IS NOT NULL "
-            "ORDER BY rb_key COLLATE \"C\"",
+            st->a, "SELECT * FROM (SELECT %s %s%s%s) q WHERE rb_key IS NOT NULL ORDER BY %s",
             row_select(st, (enum side)s), st->from[s], bucket_list != NULL ? " AND " : "",
-            bucket_list != NULL ? rb_sprintf(st->a, "%s IN (%s)", st->bucket[s], bucket_list) : "");
+            bucket_list != NULL ? rb_sprintf(st->a, "%s IN (%s)", st->bucket[s], bucket_list) : "",
+            st->int_order ? "rb_key::int8" : "rb_key COLLATE \"C\"");
         q.sql = sql;
         if (rb_db_stream(st->c[s], &q, st->deadline, &cu[s].stream, err) < 0)
             goto out;
@@ -465,8 +481,8 @@ static int drill_down(struct cmp *st, const char *bucket_list, struct rb_compare
         goto out;
     while (cu[SRC].row != NULL) {
         int cmp = cu[DST].row == NULL ? -1
-                                      : strcmp(cu[SRC].row[0] != NULL ? cu[SRC].row[0] : "",
-                                               cu[DST].row[0] != NULL ? cu[DST].row[0] : "");
+                                      : key_cmp(st, cu[SRC].row[0] != NULL ? cu[SRC].row[0] : "",
+                                                cu[DST].row[0] != NULL ? cu[DST].row[0] : "");
 
         if (cmp < 0) {
             note_missing(st, res, cu[SRC].row);
@@ -526,10 +542,12 @@ static int compare(struct cmp *st, struct rb_compare_result *res, struct rb_err 
     if (run_pair(st, scratch, q, r, err) < 0 || resolve_columns(st, r[DST], err) < 0)
         goto out;
     st->from[SRC] = src_filter(st->a, t, st->o->cutover);
+    st->int_order = st->nkeys == 1 && st->cols[st->keyidx[0]].is_int;
     st->keytext[SRC] = key_text(st, SRC);
     st->keytext[DST] = key_text(st, DST);
 
     /* step 1b: how many source rows, and their key bounds */
+    rb_progress_note(st->o->progress, "%s: counting the rows changed since cutover", t->name);
     q[SRC] = st->nkeys == 1 ? rb_sprintf(st->a, "SELECT count(*), min(%s)::text, max(%s)::text %s",
                                          range_key(st, SRC), range_key(st, SRC), st->from[SRC])
                             : rb_sprintf(st->a, "SELECT count(*) %s", st->from[SRC]);
@@ -567,6 +585,9 @@ static int compare(struct cmp *st, struct rb_compare_result *res, struct rb_err 
     st->bucket[DST] = bucket_expr(st, DST);
     q[SRC] = bucket_sql(st, SRC);
     q[DST] = bucket_sql(st, DST);
+    rb_progress_note(st->o->progress,
+                     "%s: hashing %" PRIu64 " rows in %" PRIu64 " buckets on both sides", t->name,
+                     res->source_rows, st->nbuckets);
     if (run_pair(st, scratch, q, r, err) < 0)
         goto out;
     idx[SRC] = malloc(sizeof(int) * st->nbuckets);
@@ -608,6 +629,8 @@ static int compare(struct cmp *st, struct rb_compare_result *res, struct rb_err 
         /* the drill-down sorts rows: back to the server's own memory limit for that */
         if (exec_pair(st, "RESET work_mem", err) < 0)
             goto out;
+        rb_progress_note(st->o->progress, "%s: reading the rows of %" PRIu64 " differing bucket%s",
+                         t->name, res->buckets_differing, res->buckets_differing == 1 ? "" : "s");
         if (drill_down(st, bl, res, err) < 0)
             goto out;
     }

@@ -16,6 +16,7 @@
 #include "rollbackctl/child.h"
 #include "rollbackctl/http.h"
 #include "rollbackctl/db.h"
+#include "rollbackctl/progress.h"
 
 static int probe_sql(struct rb_run *run, const struct rb_probe *p, const char **why,
                      struct rb_err *err)
@@ -125,15 +126,24 @@ int rb_probe_eval(struct rb_run *run, const struct rb_probe *p, int attempts_ove
     for (int k = 1; k <= attempts; k++) {
         struct rb_err err = RB_ERR_INIT;
         const char *why = "";
-        int rc = rb_probe_once(run, p, &why, &err);
+        int rc;
 
+        if (attempts > 1)
+            rb_progress_note(run->ctx, "probe, attempt %d of %d", k, attempts);
+        rc = rb_probe_once(run, p, &why, &err);
         res->attempts = k;
         res->passed = rc == 1;
         res->description = rc < 0 ? rb_strdup(run->arena, err.msg) : why;
         if (res->passed || rb_interrupted())
             break;
-        if (k < attempts && p->retry.interval_ms > 0)
+        if (k < attempts && p->retry.interval_ms > 0) {
+            char next[32];
+
+            rb_human_duration((p->retry.interval_ms + 999) / 1000, next, sizeof(next));
+            rb_progress_note(run->ctx, "probe attempt %d of %d did not pass (%s); next in %s", k,
+                             attempts, res->description, next);
             sleep_ms(p->retry.interval_ms);
+        }
     }
     res->duration_ms = rb_now_ms() - start;
     return 0;

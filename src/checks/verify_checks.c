@@ -59,7 +59,8 @@ static int check_compare(struct rb_run *run, const struct rb_check *chk, cJSON *
     struct rb_compare_opts o = { .cutover = rb->cutover_src,
                                  .list_max = RB_CHECK_LIST_MAX,
                                  .src_label = rb->sync.from,
-                                 .dst_label = rb->sync.to };
+                                 .dst_label = rb->sync.to,
+                                 .progress = run->ctx };
     struct rb_compare_result res;
     struct rb_db *src, *dst;
 

@@ -4,15 +4,53 @@
  */
 #include "rollbackctl/cmd.h"
 
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
 #include "rollbackctl/output.h"
 #include "rollbackctl/run.h"
 #include "rollbackctl/runbook.h"
+
+int rb_cmd_runbook_readable(const struct rb_ctx *ctx, struct rb_err *err)
+{
+    FILE *f = fopen(ctx->runbook_path, "rb");
+    int e = errno;
+
+    if (f != NULL) {
+        fclose(f);
+        return 0;
+    }
+    /* Say where we looked: asking to validate a file that is not there would go round in a
+     * circle. */
+    if (ctx->runbook_from == NULL) {
+        if (e == ENOENT) {
+            rb_errf(err, RB_E_RUNBOOK,
+                    "no runbook: none given with -f, $ROLLBACKCTL_RUNBOOK is not set, and there "
+                    "is no './%s'",
+                    ctx->runbook_path);
+        } else {
+            rb_errf(err, RB_E_RUNBOOK, "unable to open runbook './%s' (the default): %s",
+                    ctx->runbook_path, strerror(e));
+        }
+        return rb_err_hint(err, "give the runbook with -f FILE, or set ROLLBACKCTL_RUNBOOK");
+    }
+    rb_errf(err, RB_E_RUNBOOK, "%s runbook '%s' (from %s)%s%s",
+            e == ENOENT ? "no" : "unable to open", ctx->runbook_path, ctx->runbook_from,
+            e == ENOENT ? "" : ": ", e == ENOENT ? "" : strerror(e));
+    if (strcmp(ctx->runbook_from, "-f") == 0)
+        return rb_err_hint(err, "check the path given with -f");
+    return rb_err_hint(err, "check ROLLBACKCTL_RUNBOOK, or give the runbook with -f FILE "
+                            "(which wins over it)");
+}
 
 const struct rb_runbook *rb_cmd_load_runbook(struct rb_ctx *ctx, int need_env, struct rb_err *err)
 {
     struct rb_diags diags;
     struct rb_runbook *rb;
 
+    if (rb_cmd_runbook_readable(ctx, err) < 0)
+        return NULL;
     rb_diags_init(&diags, ctx->arena, ctx->runbook_path);
     rb = rb_runbook_load(ctx->arena, ctx->runbook_path, &diags);
     if (rb != NULL)

@@ -17,6 +17,7 @@
 #include "rollbackctl/compare.h"
 #include "rollbackctl/output.h"
 #include "rollbackctl/db.h"
+#include "rollbackctl/progress.h"
 #include "rollbackctl/run.h"
 
 static void free_json(void *p)
@@ -59,6 +60,7 @@ static const char *quoted(struct rb_arena *a, const char *v)
 }
 
 struct gaps_out {
+    const struct rb_ctx *ctx;
     FILE *out;
     bool csv;
 };
@@ -103,10 +105,13 @@ static void emit_row(void *ctx, const struct rb_compare_result *res, bool missin
     struct gaps_out *g = ctx;
     struct rb_arena *a = rb_arena_new();
 
+    /* the rows go out while the table's progress line is up: a row line never lands inside it */
+    rb_progress_hold(g->ctx);
     if (g->csv)
         emit_csv(g->out, a, res, missing, row);
     else
         emit_text(g->out, a, res, missing, row);
+    rb_progress_release(g->ctx);
     rb_arena_free(a);
 }
 
@@ -149,7 +154,7 @@ int rb_cmd_gaps(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *err)
     uint64_t missing = 0, differing = 0;
     cJSON *doc = NULL, *tables = NULL, *gaps = NULL;
     struct rb_db *src, *dst;
-    int c;
+    int c, rc;
 
     optind = 0;
     opterr = 0;
@@ -174,6 +179,8 @@ int rb_cmd_gaps(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *err)
         return rb_errf(err, RB_E_USAGE, "--csv and -o json exclude each other");
     /* Ctrl-C cancels the queries in flight instead of leaving them running on the servers */
     rb_signals_install();
+    rb_signals_announce("cancelling the queries in flight; gaps stops with exit 1",
+                        "still stopping: the queries in flight are being cancelled");
     if ((rb = rb_cmd_load_runbook(ctx, 1, err)) == NULL)
         return -1;
     if (!rb->sync.present || rb->sync.n_tables == 0) {
@@ -199,14 +206,15 @@ int rb_cmd_gaps(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *err)
     }
     for (size_t i = 0; i < rb->sync.n_tables; i++) {
         const struct rb_sync_table *t = &rb->sync.tables[i];
-        struct gaps_out sink = { ctx->out, csv };
+        struct gaps_out sink = { ctx, ctx->out, csv };
         struct rb_compare_opts o = { .cutover = rb->cutover_src,
                                      .list_max = SIZE_MAX,
                                      .src_label = rb->sync.from,
                                      .dst_label = rb->sync.to,
                                      /* JSON is one document, built whole; text and CSV stream */
                                      .on_row = doc == NULL ? emit_row : NULL,
-                                     .on_row_ctx = &sink };
+                                     .on_row_ctx = &sink,
+                                     .progress = ctx };
         struct rb_compare_result res;
 
         if (only != NULL && strcmp(only, t->name) != 0)
@@ -214,7 +222,10 @@ int rb_cmd_gaps(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *err)
         if (rb_interrupted())
             return rb_errf(err, RB_E_INTERRUPTED, "interrupted before '%s'", t->name);
         rb_info(ctx, "comparing '%s' (%s -> %s)", t->name, t->source_table, t->target_table);
-        if (rb_compare_table(run->arena, src, dst, t, &o, &res, err) < 0)
+        rb_progress_begin(ctx, rb_sprintf(ctx->arena, "gaps/%s", t->name));
+        rc = rb_compare_table(run->arena, src, dst, t, &o, &res, err);
+        rb_progress_end(ctx);
+        if (rc < 0)
             return -1;
         missing += res.missing;
         differing += res.differing;

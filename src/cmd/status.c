@@ -5,12 +5,16 @@
  * state_dir lock) or was stopped by a crash ("stopped"), which resume continues.
  */
 #include <string.h>
+#include <unistd.h>
 
 #include "rollbackctl/cmd.h"
 #include "rollbackctl/lock.h"
 #include "rollbackctl/output.h"
 #include "rollbackctl/runbook.h"
 #include "rollbackctl/runs.h"
+
+/* How many runs a RUN_ID that names none lists to choose from. */
+#define STATUS_LATEST_SHOWN 5
 
 static const char *jstr(const cJSON *o, const char *key)
 {
@@ -42,6 +46,19 @@ static void print_text(struct rb_ctx *ctx, const cJSON *s)
         fprintf(ctx->out, "  error:        %s\n", jstr(s, "error"));
     if (jstr(s, "hint") != NULL)
         fprintf(ctx->out, "  hint:         %s\n", jstr(s, "hint"));
+    {
+        /* "freeze done, restore partial": a phase with a failed non-critical action is partial */
+        const cJSON *ph;
+        bool any = false;
+
+        cJSON_ArrayForEach(ph, cJSON_GetObjectItemCaseSensitive(s, "phases")) {
+            fprintf(ctx->out, "%s%s %s", any ? ", " : "  phases:       ", or_dash(jstr(ph, "name")),
+                    or_dash(jstr(ph, "state")));
+            any = true;
+        }
+        if (any)
+            fputc('\n', ctx->out);
+    }
     /* While the run is running, a last line without its newline is a write in progress. */
     if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(s, "torn_tail")) &&
         (outcome == NULL || strcmp(outcome, "running") != 0))
@@ -58,6 +75,38 @@ static void print_text(struct rb_ctx *ctx, const cJSON *s)
                 or_dash(jstr(a, "name")), or_dash(jstr(a, "state")), secs, msg != NULL ? "  " : "",
                 msg != NULL ? msg : "");
     }
+}
+
+/* A RUN_ID that names no run: say so, with the latest few runs to pick from (newest first). */
+static int no_such_run(struct rb_ctx *ctx, const char *state_dir, const char *run_id,
+                       struct rb_err *err)
+{
+    struct rb_err lerr = RB_ERR_INIT;
+    const char **ids;
+    const char *list = "";
+    size_t n, k;
+
+    rb_errf(err, RB_E_FAILED, "no run '%s' in '%s'", run_id, state_dir);
+    if (rb_runs_list(ctx->arena, state_dir, &ids, &n, &lerr) < 0 || n == 0)
+        return rb_err_hint(err, "there are no runs there yet");
+    for (k = 0; k < n && k < STATUS_LATEST_SHOWN; k++) {
+        const char *id = ids[n - 1 - k];
+        const char *outcome = "?";
+        struct rb_journal_log log;
+
+        if (rb_journal_read(rb_sprintf(ctx->arena, "%s/journal.jsonl",
+                                       rb_runs_dir_of(ctx->arena, state_dir, id)),
+                            &log, &lerr) == 0) {
+            cJSON *s = rb_runs_summarize(&log);
+
+            outcome = rb_strdup(ctx->arena, or_dash(jstr(s, "outcome")));
+            cJSON_Delete(s);
+            rb_journal_log_release(&log);
+        }
+        list = rb_sprintf(ctx->arena, "%s%s%s (%s)", list, k > 0 ? ", " : "", id, outcome);
+    }
+    return rb_err_hint(err, "the latest run%s, newest first: %s%s", n == 1 ? "" : "s", list,
+                       n > STATUS_LATEST_SHOWN ? ", ..." : "");
 }
 
 int rb_cmd_status(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *err)
@@ -92,8 +141,9 @@ int rb_cmd_status(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *err)
         }
         run_id = ids[n - 1];
     }
-    if (strchr(run_id, '/') != NULL)
-        return rb_errf(err, RB_E_FAILED, "no run '%s' in '%s'", run_id, rb->state_dir);
+    if (strchr(run_id, '/') != NULL || strcmp(run_id, ".") == 0 || strcmp(run_id, "..") == 0 ||
+        access(rb_runs_dir_of(ctx->arena, rb->state_dir, run_id), F_OK) != 0)
+        return no_such_run(ctx, rb->state_dir, run_id, err);
     if (rb_journal_read(rb_sprintf(ctx->arena, "%s/journal.jsonl",
                                    rb_runs_dir_of(ctx->arena, rb->state_dir, run_id)),
                         &log, err) < 0)

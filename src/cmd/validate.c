@@ -67,6 +67,9 @@ int rb_cmd_validate(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *er
         else
             return rb_errf(err, RB_E_USAGE, "unexpected argument '%s'", argv[i]);
     }
+    /* -o json reports a missing file as its document's error, like any other problem */
+    if (ctx->output != RB_OUTPUT_JSON && rb_cmd_runbook_readable(ctx, err) < 0)
+        return -1;
     rb_diags_init(&diags, ctx->arena, ctx->runbook_path);
     rb = rb_runbook_load(ctx->arena, ctx->runbook_path, &diags);
     if (rb != NULL) {

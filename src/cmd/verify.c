@@ -28,6 +28,8 @@ int rb_cmd_verify(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *err)
                        argv[1]);
     /* Ctrl-C cancels the queries in flight instead of leaving them running on the servers */
     rb_signals_install();
+    rb_signals_announce("cancelling the queries in flight; verify stops with exit 1",
+                        "still stopping: the queries in flight are being cancelled");
     if ((rb = rb_cmd_load_runbook(ctx, 1, err)) == NULL)
         return -1;
     if (rb->n_checks == 0) {

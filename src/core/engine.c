@@ -17,6 +17,7 @@
 #include "rollbackctl/clock.h"
 #include "rollbackctl/output.h"
 #include "rollbackctl/phases.h"
+#include "rollbackctl/progress.h"
 
 /* One phase a line, in canonical order. */
 /* clang-format off */
@@ -349,7 +350,10 @@ static int apply_action(struct rb_run *run, struct rb_action *act, struct rb_err
     /* indented under its phase's heading; a check run has no headings */
     rb_info(ctx, "%s%s: %s", run->mode == RB_MODE_EXECUTE ? "  " : "", act->name, act->summary);
     t0 = rb_now_us();
+    /* on a terminal, the action's name and elapsed time while it runs; gone before its result */
+    rb_progress_begin(ctx, act->name);
     rc = act->apply != NULL ? act->apply(run, act, &aerr) : 0;
+    rb_progress_end(ctx);
     if (rc == 0) {
         double s = elapsed_s(t0);
         cJSON *res = act->result != NULL ? cJSON_Duplicate(act->result, 1) : cJSON_CreateObject();
@@ -390,6 +394,33 @@ static int apply_action(struct rb_run *run, struct rb_action *act, struct rb_err
 }
 
 /*
+ * A phase in which non-critical actions failed ends "partial" instead of "done": journaled as
+ * phase_partial with the failed actions' names (status shows the phase so), and a line among
+ * the action lines, where people read results.
+ */
+static int phase_partial(struct rb_run *run, const char *phase, const cJSON *failed,
+                         size_t n_actions, struct rb_err *err)
+{
+    FILE *out = action_line_stream(run);
+    cJSON *d = cJSON_CreateObject();
+    const cJSON *it;
+    int rc;
+
+    cJSON_AddItemToObject(d, "failed", cJSON_Duplicate(failed, 1));
+    rc = journal(run, phase, "", "phase_partial", d, err);
+    cJSON_Delete(d);
+    if (rc < 0 || out == NULL)
+        return rc;
+    fprintf(out, "%sPARTIAL%s %-40s %d of %zu action%s failed:", rb_c_red(run->ctx),
+            rb_c_reset(run->ctx), phase, cJSON_GetArraySize(failed), n_actions,
+            n_actions == 1 ? "" : "s");
+    cJSON_ArrayForEach(it, failed)
+        fprintf(out, " %s", it->valuestring);
+    fputc('\n', out);
+    return 0;
+}
+
+/*
  * Plan and apply each phase of the table in turn. A non-critical action that fails (RB_E_FAILED)
  * makes the run partial and the next action goes on; any other failure stops the run with
  * run->outcome set.
@@ -398,7 +429,8 @@ static int walk(struct rb_run *run, const struct rb_phase *phases, size_t n, str
 {
     bool execute = run->mode == RB_MODE_EXECUTE;
     size_t i, k, first;
-    cJSON *d;
+    cJSON *d, *failed = NULL;
+    int rc = -1;
 
     for (i = 0; i < n; i++) {
         first = run->n_actions;
@@ -410,7 +442,8 @@ static int walk(struct rb_run *run, const struct rb_phase *phases, size_t n, str
             journal(run, phases[i].name, "", "phase_failed", d, &jerr);
             cJSON_Delete(d);
             run->outcome = err->cls == RB_E_DECLINED ? "declined" : "failed";
-            return rb_err_wrap(err, "unable to plan phase '%s'", phases[i].name);
+            rb_err_wrap(err, "unable to plan phase '%s'", phases[i].name);
+            goto out;
         }
         if (run->n_actions == first)
             continue;
@@ -418,29 +451,35 @@ static int walk(struct rb_run *run, const struct rb_phase *phases, size_t n, str
             rb_info(run->ctx, "%s%s%s", rb_c_bold(run->ctx), phases[i].name, rb_c_reset(run->ctx));
         if (journal(run, phases[i].name, "", "phase_started", NULL, err) < 0) {
             run->outcome = "failed";
-            return -1;
+            goto out;
         }
+        cJSON_Delete(failed);
+        failed = cJSON_CreateArray();
         for (k = first; k < run->n_actions; k++) {
             struct rb_action *act = run->actions[k];
             int arc;
 
             if (rb_interrupted()) {
                 run->outcome = "interrupted";
-                if (!execute) /* nothing to continue: a check run is simply run again */
-                    return rb_errf(err, RB_E_INTERRUPTED, "interrupted before '%s'", act->name);
+                if (!execute) { /* nothing to continue: a check run is simply run again */
+                    rb_errf(err, RB_E_INTERRUPTED, "interrupted before '%s'", act->name);
+                    goto out;
+                }
                 journal(run, phases[i].name, "", "interrupted", NULL, err);
                 rb_errf(err, RB_E_INTERRUPTED, "interrupted before '%s'; the run can be continued",
                         act->name);
-                return rb_err_hint(err, "rollbackctl resume %s", run->run_id);
+                rb_err_hint(err, "rollbackctl resume %s", run->run_id);
+                goto out;
             }
             arc = apply_action(run, act, err);
             if (arc == -2) {
                 run->outcome = "failed";
-                return -1;
+                goto out;
             }
             if (arc < 0) {
                 if (err->cls == RB_E_FAILED && !act->critical) {
                     run->partial = true;
+                    cJSON_AddItemToArray(failed, cJSON_CreateString(act->name));
                     if (!execute) /* execute printed its FAILED line already */
                         rb_verbose(run->ctx, "  %s", err->msg);
                     rb_err_clear(err);
@@ -452,15 +491,24 @@ static int walk(struct rb_run *run, const struct rb_phase *phases, size_t n, str
                 run->outcome = err->cls == RB_E_DECLINED      ? "declined"
                                : err->cls == RB_E_INTERRUPTED ? "interrupted"
                                                               : "failed";
-                return -1;
+                goto out;
             }
         }
-        if (journal(run, phases[i].name, "", "phase_done", NULL, err) < 0) {
+        if (cJSON_GetArraySize(failed) > 0) {
+            /* Not "done": a non-critical action of it failed, and status and the log say so. */
+            if (phase_partial(run, phases[i].name, failed, run->n_actions - first, err) < 0) {
+                run->outcome = "failed";
+                goto out;
+            }
+        } else if (journal(run, phases[i].name, "", "phase_done", NULL, err) < 0) {
             run->outcome = "failed";
-            return -1;
+            goto out;
         }
     }
-    return 0;
+    rc = 0;
+out:
+    cJSON_Delete(failed);
+    return rc;
 }
 
 int rb_engine_execute(struct rb_run *run, struct rb_err *err)

@@ -3,9 +3,12 @@
  */
 #include "rollbackctl/run.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "rollbackctl/fsutil.h"
 
@@ -18,9 +21,36 @@ struct rb_handle {
 
 static volatile sig_atomic_t interrupted;
 
+/*
+ * What the handler writes on the first and on any later signal, built before it is installed:
+ * the handler itself only calls write(2), which is async-signal-safe, with bytes ready here.
+ */
+static char first_msg[512], again_msg[256];
+static size_t first_len, again_len;
+
+static void say(int sig, const char *msg, size_t len)
+{
+    const char *name = sig == SIGINT    ? "rollbackctl: interrupt (SIGINT): "
+                       : sig == SIGTERM ? "rollbackctl: SIGTERM: "
+                                        : "rollbackctl: SIGHUP: ";
+    int saved = errno;
+    ssize_t ignored;
+
+    /* "\r\033[K" would be nicer on a terminal, but a log must get plain text: a newline first
+     * ends whatever line (the progress line, ^C) the terminal shows. */
+    ignored = write(STDERR_FILENO, "\n", 1);
+    ignored = write(STDERR_FILENO, name, strlen(name));
+    ignored = write(STDERR_FILENO, msg, len);
+    (void)ignored;
+    errno = saved;
+}
+
 static void on_signal(int sig)
 {
-    (void)sig;
+    if (interrupted == 0)
+        say(sig, first_msg, first_len);
+    else
+        say(sig, again_msg, again_len);
     interrupted = 1;
 }
 
@@ -29,10 +59,33 @@ bool rb_interrupted(void)
     return interrupted != 0;
 }
 
+void rb_signals_announce(const char *first, const char *again)
+{
+    first_len = (size_t)snprintf(first_msg, sizeof(first_msg), "%s\n", first);
+    again_len = (size_t)snprintf(again_msg, sizeof(again_msg), "%s\n", again);
+    if (first_len >= sizeof(first_msg))
+        first_len = sizeof(first_msg) - 1;
+    if (again_len >= sizeof(again_msg))
+        again_len = sizeof(again_msg) - 1;
+}
+
 void rb_signals_install(void)
 {
     struct sigaction sa;
+    char first[400];
 
+    /*
+     * A second signal changes nothing: the action in progress still finishes (stopping a COPY or
+     * a DNS update half-way would only make resume's work harder). The message says so, and how
+     * to stop at once anyway.
+     */
+    snprintf(first, sizeof(first),
+             "the run stops after the current action, which finishes first; "
+             "'rollbackctl resume' continues it.\n"
+             "rollbackctl: another Ctrl-C changes nothing; 'kill -KILL %ld' stops at once and "
+             "leaves the action in flight for resume to check",
+             (long)getpid());
+    rb_signals_announce(first, "still finishing the current action; the run stops after it");
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);

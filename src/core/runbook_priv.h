@@ -55,14 +55,8 @@ bool yn_is_null(const struct yn *n);
 const struct yn *yn_get(const struct yn *map, const char *key);
 const struct yn *yn_key(const struct yn *map, const char *key);
 
-/* The closest of cands to word by edit distance, or NULL when none is close enough. */
-struct rb_near {
-    const char *word;
-    const char *best;
-    int dist;
-};
-void rb_near_init(struct rb_near *n, const char *word);
-void rb_near_try(struct rb_near *n, const char *cand);
+/* struct rb_near, rb_near_init() and rb_near_try(): public, for the command names too */
+#include "rollbackctl/near.h"
 /* "; did you mean 'x'?" or "" */
 const char *rb_near_hint(struct ld *l, const struct rb_near *n);
 

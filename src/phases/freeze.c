@@ -126,6 +126,7 @@ static int apply_scale(struct rb_run *run, struct rb_action *act, struct rb_err 
     struct rb_k8s *k = rb_cluster_open(run, f->target, &ops, err);
     const cJSON *pr = cJSON_GetObjectItemCaseSensitive(act->prior, "original_replicas");
     int orig, now;
+    bool unchanged = false;
 
     if (k == NULL)
         return -1;
@@ -146,10 +147,14 @@ static int apply_scale(struct rb_run *run, struct rb_action *act, struct rb_err 
             return -1;
         }
         cJSON_Delete(p);
+        /* already where the freeze wants it (a rerun, or a system stopped by hand): no write */
+        unchanged = orig == f->replicas;
     }
-    if (ops->scale(k, fa->ns, "deployments", f->deployment, f->replicas, err) < 0)
+    if (!unchanged && ops->scale(k, fa->ns, "deployments", f->deployment, f->replicas, err) < 0)
         return -1;
-    if (ops->get_replicas(k, fa->ns, "deployments", f->deployment, &now, err) < 0)
+    if (unchanged)
+        now = orig;
+    else if (ops->get_replicas(k, fa->ns, "deployments", f->deployment, &now, err) < 0)
         return -1;
     if (now != f->replicas)
         return rb_errf(err, RB_E_FAILED,
@@ -160,9 +165,14 @@ static int apply_scale(struct rb_run *run, struct rb_action *act, struct rb_err 
     cJSON_AddStringToObject(act->result, "namespace", fa->ns);
     cJSON_AddNumberToObject(act->result, "original_replicas", orig);
     cJSON_AddNumberToObject(act->result, "replicas", f->replicas);
-    cJSON_AddStringToObject(act->result, "message",
-                            rb_sprintf(run->arena, "'%s' scaled from %d to %d replicas",
-                                       f->deployment, orig, f->replicas));
+    if (unchanged)
+        cJSON_AddBoolToObject(act->result, "unchanged", true);
+    cJSON_AddStringToObject(
+        act->result, "message",
+        unchanged ? rb_sprintf(run->arena, "'%s' already at %d replica%s: nothing to change",
+                               f->deployment, orig, orig == 1 ? "" : "s")
+                  : rb_sprintf(run->arena, "'%s' scaled from %d to %d replicas", f->deployment,
+                               orig, f->replicas));
     return 0;
 }
 
@@ -235,10 +245,21 @@ static int apply_suspend(struct rb_run *run, struct rb_action *act, struct rb_er
         cJSON_AddStringToObject(act->result, "selector", f->selector);
         cJSON_AddItemToObject(act->result, "suspended", cJSON_Duplicate(ours, 1));
         cJSON_AddItemToObject(act->result, "already_suspended", cJSON_Duplicate(already, 1));
-        cJSON_AddStringToObject(
-            act->result, "message",
-            rb_sprintf(run->arena, "suspended %d cronjob%s: %s", cJSON_GetArraySize(ours),
-                       cJSON_GetArraySize(ours) == 1 ? "" : "s", join_names(run->arena, ours)));
+        if (cJSON_GetArraySize(ours) > 0)
+            cJSON_AddStringToObject(
+                act->result, "message",
+                rb_sprintf(run->arena, "suspended %d cronjob%s: %s", cJSON_GetArraySize(ours),
+                           cJSON_GetArraySize(ours) == 1 ? "" : "s", join_names(run->arena, ours)));
+        else if (cJSON_GetArraySize(already) > 0)
+            cJSON_AddStringToObject(
+                act->result, "message",
+                rb_sprintf(run->arena, "nothing to change: %d cronjob%s already suspended: %s",
+                           cJSON_GetArraySize(already), cJSON_GetArraySize(already) == 1 ? "" : "s",
+                           join_names(run->arena, already)));
+        else
+            cJSON_AddStringToObject(
+                act->result, "message",
+                rb_sprintf(run->arena, "nothing to change: no cronjob matches '%s'", f->selector));
     }
     cJSON_Delete(ours);
     cJSON_Delete(already);
@@ -343,8 +364,11 @@ static int apply_delete_jobs(struct rb_run *run, struct rb_action *act, struct r
             cJSON_AddStringToObject(act->result, "saved", saved);
         cJSON_AddStringToObject(
             act->result, "message",
-            rb_sprintf(run->arena, "deleted %d job%s (pods too): %s", cJSON_GetArraySize(names),
-                       cJSON_GetArraySize(names) == 1 ? "" : "s", join_names(run->arena, names)));
+            cJSON_GetArraySize(names) == 0
+                ? rb_sprintf(run->arena, "nothing to change: no job matches '%s'", f->selector)
+                : rb_sprintf(run->arena, "deleted %d job%s (pods too): %s",
+                             cJSON_GetArraySize(names), cJSON_GetArraySize(names) == 1 ? "" : "s",
+                             join_names(run->arena, names)));
     }
     cJSON_Delete(names);
     return rc;

@@ -23,6 +23,7 @@
 #include "rollbackctl/http.h"
 #include "rollbackctl/db.h"
 #include "rollbackctl/probe.h"
+#include "rollbackctl/progress.h"
 
 #define SQL_STEP_TIMEOUT_MS (30LL * 60 * 1000)
 
@@ -210,6 +211,7 @@ static int do_run(struct rb_run *run, const struct rb_restore_step *s, cJSON *re
     for (size_t i = 0; i < s->n_env; i++)
         env[i] = rb_sprintf(a, "%s=%s", s->env[i].name, s->env[i].value);
     add_str(res, "argv", rb_argv_text(a, s->argv.items));
+    rb_progress_note(run->ctx, "running %s", rb_argv_text(a, s->argv.items));
     if (rb_child_run(a, s->argv.items, env, s->timeout_ms, &cr, err) < 0)
         return -1;
     why = rb_child_describe(a, &cr);

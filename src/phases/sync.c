@@ -40,6 +40,7 @@
 #include "rollbackctl/output.h"
 #include "rollbackctl/clock.h"
 #include "rollbackctl/db.h"
+#include "rollbackctl/progress.h"
 #include "rollbackctl/sync.h"
 #include "sync_priv.h"
 
@@ -181,54 +182,34 @@ static int64_t field_i64(const struct rb_db_result *r, size_t row, size_t col)
     return rb_db_isnull(r, row, col) ? 0 : strtoll(rb_db_value(r, row, col), NULL, 10);
 }
 
-/* What the COPY pump reports, as one refreshed stderr line. */
+/* What the COPY pump reports, as the note of the action's progress line (progress.h). */
 struct copy_progress {
     const struct rb_ctx *ctx;
-    const char *label;     /* "sync/processed_payments" */
     int64_t expected_rows; /* for the ETA; -1 unknown */
     int64_t started_ms;
-    bool shown;
 };
 
-static void human_duration(int64_t s, char *out, size_t len)
-{
-    if (s >= 3600)
-        snprintf(out, len, "%lldh%02lldm", (long long)(s / 3600), (long long)(s % 3600 / 60));
-    else if (s >= 60)
-        snprintf(out, len, "%lldm%02llds", (long long)(s / 60), (long long)(s % 60));
-    else
-        snprintf(out, len, "%llds", (long long)s);
-}
-
-/* "sync/x: 120000 of 1000000 rows, 250000 rows/s, ETA 4s"; done: the result line replaces it. */
+/* "120000 of 1000000 rows, 250000 rows/s, ETA 4s"; a rate only once there is one to speak of. */
 static void copy_progress(void *arg, int64_t rows, bool done)
 {
     struct copy_progress *p = arg;
     int64_t ms = rb_now_ms() - p->started_ms, rate;
-    char eta[32] = "";
+    char eta[32] = "", speed[48] = "";
 
-    if (p->ctx == NULL || !p->ctx->progress)
+    if (p->ctx == NULL || !p->ctx->progress || done)
         return;
-    if (done) {
-        if (p->shown) {
-            fputs("\r\033[K", p->ctx->diag);
-            fflush(p->ctx->diag);
-        }
-        return;
-    }
-    rate = ms > 0 ? rows * 1000 / ms : 0;
+    rate = ms >= RB_RATE_MIN_MS ? rows * 1000 / ms : 0;
+    if (rate > 0)
+        snprintf(speed, sizeof(speed), ", %lld rows/s", (long long)rate);
     if (p->expected_rows > rows && rate > 0) {
         memcpy(eta, ", ETA ", 7);
-        human_duration((p->expected_rows - rows) / rate + 1, eta + 6, sizeof(eta) - 6);
+        rb_human_duration((p->expected_rows - rows) / rate + 1, eta + 6, sizeof(eta) - 6);
     }
     if (p->expected_rows >= 0)
-        fprintf(p->ctx->diag, "\r\033[K%s: %lld of %lld rows, %lld rows/s%s", p->label,
-                (long long)rows, (long long)p->expected_rows, (long long)rate, eta);
+        rb_progress_note(p->ctx, "%lld of %lld rows%s%s", (long long)rows,
+                         (long long)p->expected_rows, speed, eta);
     else
-        fprintf(p->ctx->diag, "\r\033[K%s: %lld rows, %lld rows/s", p->label, (long long)rows,
-                (long long)rate);
-    fflush(p->ctx->diag);
-    p->shown = true;
+        rb_progress_note(p->ctx, "%lld rows%s", (long long)rows, speed);
 }
 
 /* One attempt at the table, all in one target transaction. */
@@ -283,7 +264,6 @@ static int sync_once(struct rb_run *run, struct rb_action *act, struct sync_tabl
     memset(&cp, 0, sizeof(cp));
     memset(&prog, 0, sizeof(prog));
     prog.ctx = run->ctx;
-    prog.label = act->name;
     prog.expected_rows = st->at_risk;
     prog.started_ms = rb_now_ms();
     cp.src = src;
@@ -317,6 +297,9 @@ static int sync_once(struct rb_run *run, struct rb_action *act, struct sync_tabl
 
     if (rb_db_savepoint(dst, "rollbackctl_upsert", err) < 0)
         goto fail;
+    /* one statement that can run for minutes at a million rows: the progress line says so */
+    rb_progress_note(run->ctx, "upsert of %lld rows into '%s'", (long long)res->at_risk,
+                     t->target_table);
     r = rb_db_query(dst, run->arena, SYNC_STATEMENT_TIMEOUT_MS, st->upsert_sql, 0, NULL, err);
     if (r == NULL) {
         /* 21000: "ON CONFLICT DO UPDATE command cannot affect row a second time". */
@@ -346,6 +329,7 @@ static int sync_once(struct rb_run *run, struct rb_action *act, struct sync_tabl
     lp[4] = nbuf[1];
     lp[5] = nbuf[2];
     lp[6] = nbuf[3];
+    rb_progress_note(run->ctx, "recording in the ledger and committing");
     if (rb_db_exec(dst, 0, ledger_insert_sql, 7, lp, err) < 0)
         goto fail;
     if (rb_db_commit(dst, SYNC_STATEMENT_TIMEOUT_MS, err) < 0)
@@ -412,11 +396,17 @@ static cJSON *result_json(const struct table_result *res)
             (long long)res->at_risk, (long long)res->inserted, (long long)res->updated,
             (long long)res->unchanged);
     } else {
+        /* a rate over a few milliseconds says nothing about the next million rows: not shown
+         * (JSON keeps rows_per_s, with duration_ms beside it) */
         snprintf(msg, sizeof(msg),
-                 "%lld at risk: %lld inserted, %lld updated, %lld unchanged in %.1fs "
-                 "(%lld rows/s)",
+                 "%lld at risk: %lld inserted, %lld updated, %lld unchanged in %.1fs",
                  (long long)res->at_risk, (long long)res->inserted, (long long)res->updated,
-                 (long long)res->unchanged, (double)res->duration_ms / 1000.0, (long long)rate);
+                 (long long)res->unchanged, (double)res->duration_ms / 1000.0);
+        if (res->duration_ms >= RB_RATE_MIN_MS) {
+            size_t used = strlen(msg);
+
+            snprintf(msg + used, sizeof(msg) - used, " (%lld rows/s)", (long long)rate);
+        }
     }
     if (res->no_change_time > 0) {
         size_t used = strlen(msg);

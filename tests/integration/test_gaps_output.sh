@@ -67,3 +67,33 @@ assert_exit 2 "$RB_BIN" -f "$RB" -o json gaps --csv
 assert_eq "$before" "$(rb_psql "$LEG" "select count(*) from payroll_history")" "gaps changed nothing"
 [[ ! -e "$T/state/runs" ]] || rb_fail "gaps created a run"
 rb_ok "gaps created no run"
+
+# --- integer keys in numeric order (999999 before 1000000), in text, JSON and CSV ---------------------
+# 100000, 999999 and 1000000 are missing in legacy; 999998 differs; 999997 is legacy-only history.
+# In key-text order these would come 100000, 1000000, 999998, 999999; the merge of both sides must
+# still pair 999998 with itself and pass over 999997.
+rb_psql "$NEW" "insert into employee_payments
+                select g, 1, date '2026-11-20', 10, 8, 'late ' || g, null, 'completed', timestamptz '2026-11-20'
+                from unnest(array[100000, 999998, 999999, 1000000]) g"
+rb_psql "$LEG" "insert into payroll_history values (999998, 1, '2026-11-20', 10, 8, 'other', null),
+                                                   (999997, 1, '2026-11-20', 10, 8, 'history', null)"
+numeric_order() { # the keys on stdin, one a line: in numeric order, ending with the three new ones
+  local keys; keys=$(cat)
+  sort -n -c <<<"$keys" || rb_fail "keys not in numeric order: $(tr '\n' ' ' <<<"$keys")"
+  assert_eq "100000 999999 1000000" "$(tail -n 3 <<<"$keys" | paste -sd' ')" "$1"
+}
+assert_exit 0 "$RB_BIN" -f "$RB" gaps --table processed_payments
+grep ' manual_entry ' "$RB_OUT_FILE" | sed -E 's/.*payment_id=([0-9]+).*/\1/' |
+  numeric_order "text: missing keys in numeric order"
+grep ' review ' "$RB_OUT_FILE" | sed -E 's/.*payment_id=([0-9]+).*/\1/' | sort -n -c ||
+  rb_fail "text: review keys not in numeric order"
+assert_contains "$(grep 'payment_id=999998 ' "$RB_OUT_FILE")" "review" "999998 is paired with legacy's row"
+assert_not_contains "$RB_OUT" "payment_id=999997" "legacy-only history is not a gap"
+assert_exit 0 "$RB_BIN" -f "$RB" -o json gaps --table processed_payments
+jq -r '.gaps[] | select(.action == "manual_entry") | .key.payment_id' "$RB_OUT_FILE" |
+  numeric_order "json: missing keys in numeric order"
+assert_eq '["note"]' "$(jq -c '[.gaps[] | select(.key.payment_id == "999998") | .columns[].column]' "$RB_OUT_FILE")" \
+  "json: 999998 differs in its note only"
+assert_exit 0 "$RB_BIN" -f "$RB" gaps --csv --table processed_payments
+grep ',manual_entry,' "$RB_OUT_FILE" | cut -d, -f3 | sed 's/payment_id=//' | uniq |
+  numeric_order "csv: missing keys in numeric order"

@@ -107,6 +107,12 @@ assert_contains "$RB_OUT$RB_ERR" "finished partially"
 assert_contains "$RB_OUT" "900 at risk: 900 inserted" "the tables after the failed one were applied"
 run_json
 assert_eq partial "$(jq -r .outcome "$T/status.json")" "outcome partial"
+# the phase of the failed non-critical table is partial, not done: in the log, the journal, status
+assert_contains "$RB_OUT" "PARTIAL sync" "the phase line says partial"
+assert_contains "$RB_OUT" "1 of 3 actions failed: sync/tax_changes" "naming the failed table"
+assert_eq partial "$(jq -r '.phases[] | select(.name == "sync") | .state' "$T/status.json")" "status: sync partial"
+assert_exit 0 "$RB_BIN" -f "$RB" status
+assert_contains "$RB_OUT" "sync partial" "status text: sync partial"
 journal=$(ls "$T"/state/runs/*/journal.jsonl | tail -n 1)
 fact() { grep '"event":"fact"' "$journal" | jq -c "select(.data.key == \"$1\") | .data.value" | tail -n 1; }
 assert_eq 975 "$(fact records_at_risk)" "at risk counts the failed table too"

@@ -87,6 +87,8 @@ assert_contains "$RB_OUT" "900 at risk: 900 inserted"
 assert_eq "$expected" "$(legacy_payments)" "resume applied the table once the lock was free"
 
 # --- progress on a TTY -------------------------------------------------------------------------------
+# 2 ms a row: the copy runs long enough for a rate (none is shown over less than 0.1 s)
+sed -i 's/then 1.5 else 0 end/then 1.5 else 0.002 end/' "$RB"
 rb_psql "$LEG" "delete from payroll_history where payment_id > 2000"
 script -qefc "$(printf '%q ' "$RB_BIN" -f "$RB" execute --reason tty --yes)" /dev/null >"$T/tty.out" 2>&1
 tty_out=$(tr '\r' '\n' <"$T/tty.out")

@@ -404,6 +404,26 @@ static void test_freeze_permission_denied_changes_nothing(void **state)
     assert_int_equal(fake.replicas, 3);
 }
 
+/* Nothing to change (a rerun, or a system already stopped by hand): no write, and it says so. */
+static void test_freeze_scale_already_there(void **state)
+{
+    struct world *w = *state;
+    struct rb_run *run = execute_run(w, scale_freeze);
+    struct rb_err err = RB_ERR_INIT;
+    struct rb_action *act;
+
+    fake.replicas = 0;
+    assert_int_equal(rb_freeze_plan(run, &err), 0);
+    act = action_of(run, "freeze", 0);
+    assert_int_equal(act->apply(run, act, &err), 0);
+    assert_int_equal(fake.scale_calls, 0);
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(act->result, "message")->valuestring,
+                        "'payroll-api' already at 0 replicas: nothing to change");
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(act->result, "unchanged")));
+    assert_int_equal(cJSON_GetObjectItemCaseSensitive(act->result, "original_replicas")->valueint,
+                     0);
+}
+
 /* ---- freeze: suspend_cronjobs ----------------------------------------------------------------- */
 
 static void test_freeze_suspend_cronjobs(void **state)
@@ -444,6 +464,26 @@ static void test_freeze_suspend_cronjobs(void **state)
         "payroll-paused");
     assert_string_equal(cJSON_GetObjectItemCaseSensitive(res, "message")->valuestring,
                         "suspended 2 cronjobs: 'payroll-nightly', 'payroll-tax-export'");
+}
+
+/* Every matching cronjob already suspended: no patch, and the message says there was nothing. */
+static void test_freeze_suspend_nothing_to_change(void **state)
+{
+    struct world *w = *state;
+    struct rb_run *run = execute_run(
+        w, "freeze:\n  - suspend_cronjobs: { target: cluster, selector: app=payroll }\n");
+    struct rb_err err = RB_ERR_INIT;
+    struct rb_action *act;
+
+    fake.n_cronjobs = 1;
+    fake.cronjobs[0].name = "payroll-paused";
+    fake.cronjobs[0].suspended = true;
+    assert_int_equal(rb_freeze_plan(run, &err), 0);
+    act = action_of(run, "freeze", 0);
+    assert_int_equal(act->apply(run, act, &err), 0);
+    assert_int_equal(fake.suspend_calls, 0);
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(act->result, "message")->valuestring,
+                        "nothing to change: 1 cronjob already suspended: 'payroll-paused'");
 }
 
 /* ---- restore: scale --------------------------------------------------------------------------- */
@@ -529,6 +569,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_freeze_scale_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_freeze_scale_timeout_then_reapply, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_freeze_scale_already_there, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_freeze_suspend_nothing_to_change, setup, teardown),
         cmocka_unit_test_setup_teardown(test_freeze_permission_denied_changes_nothing, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_freeze_suspend_cronjobs, setup, teardown),

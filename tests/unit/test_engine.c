@@ -151,6 +151,26 @@ static struct rb_run *resume(struct fixture *f)
     return run;
 }
 
+/* The latest run's journal as status summarises it (rb_runs_summarize); caller deletes. */
+static cJSON *latest_summary(struct fixture *f)
+{
+    struct rb_err err = RB_ERR_INIT;
+    struct rb_journal_log log;
+    const char **ids;
+    size_t n;
+    cJSON *s;
+
+    assert_int_equal(rb_runs_list(f->ctx.arena, f->dir, &ids, &n, &err), 0);
+    assert_true(n > 0);
+    assert_int_equal(rb_journal_read(rb_sprintf(f->ctx.arena, "%s/journal.jsonl",
+                                                rb_runs_dir_of(f->ctx.arena, f->dir, ids[n - 1])),
+                                     &log, &err),
+                     0);
+    s = rb_runs_summarize(&log);
+    rb_journal_log_release(&log);
+    return s;
+}
+
 /*
  * The latest run's journal, one "event action" (or "event", or "event outcome" for run_finished)
  * per line, in order. Arena-owned.
@@ -243,10 +263,33 @@ static void test_non_critical_failure_is_partial(void **state)
     struct rb_err err = RB_ERR_INIT;
     struct rb_run *run;
 
+    FILE *out = tmpfile();
+    char text[4096];
+    size_t got;
+    cJSON *sum;
+    const cJSON *ph;
+
+    assert_non_null(out);
+    f->ctx.out = out; /* the action lines, as people read them */
     script = acts;
     script_n = 3;
     run = begin(f);
     assert_int_equal(rb_run_drive(run, &err), -1);
+    f->ctx.out = f->devnull;
+    rewind(out);
+    got = fread(text, 1, sizeof(text) - 1, out);
+    text[got] = '\0';
+    fclose(out);
+    /* the phase is shown partial, naming what failed, after the failed action's own line */
+    assert_non_null(strstr(text, "FAILED  restore/b"));
+    assert_non_null(strstr(text, "PARTIAL restore"));
+    assert_non_null(strstr(text, "1 of 3 actions failed: restore/b\n"));
+    assert_true(strstr(text, "FAILED  restore/b") < strstr(text, "PARTIAL restore"));
+    sum = latest_summary(f);
+    ph = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(sum, "phases"), 0);
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ph, "state")),
+                        "partial");
+    cJSON_Delete(sum);
     assert_string_equal(run->outcome, "partial");
     assert_non_null(strstr(err.msg, "finished partially"));
     assert_int_equal(acts[2].applied, 1);
@@ -258,7 +301,7 @@ static void test_non_critical_failure_is_partial(void **state)
                                           "failed restore/b\n"
                                           "started restore/c\n"
                                           "done restore/c\n"
-                                          "phase_done\n"
+                                          "phase_partial\n" /* not done: restore/b failed */
                                           "run_finished partial\n");
 }
 
