@@ -95,6 +95,14 @@ void rb_signals_install(void)
     sigaction(SIGTERM, &sa, NULL);
     /* An operator's SSH session dropping must not cut an action in half either. */
     sigaction(SIGHUP, &sa, NULL);
+    /*
+     * Nor the reader of our output going away (`execute | tee log`, and Ctrl-C kills tee too):
+     * a result line written to a closed pipe fails with EPIPE instead of killing the run between
+     * an action and its journal line. Children get every signal back to its default at spawn.
+     */
+    sa.sa_handler = SIG_IGN;
+    sa.sa_flags = 0;
+    sigaction(SIGPIPE, &sa, NULL);
 }
 
 static void free_json(void *p)

@@ -151,3 +151,19 @@ assert_contains "$(cat "$T/tty.out")" $'\r\033[Kdone    restore/slow' "cleared b
 assert_not_contains "$(cat "$T/notty.out")" "restore/slow (" "no progress when not a terminal"
 assert_not_contains "$(cat "$T/notty.out")" $'\033' "no escape codes when not a terminal"
 assert_contains "$(cat "$T/notty.out")" "done    restore/slow"
+
+# --- 4. the log's reader goes away ---------------------------------------------------------------
+# `execute | tee log` and Ctrl-C: tee dies too, and the next result line meets a closed pipe. The
+# run must not die of SIGPIPE between actions: it goes on, journals every action and its end.
+{
+    sed -n '1,/^restore:/p' "$RB"
+    step "First" "true"
+    step "Second" "sleep 1; touch $T/second-ran"
+} >"$T/pipe.yaml"
+rc=0
+"$RB_BIN" -f "$T/pipe.yaml" execute --reason "reader gone" --yes 2>/dev/null | head -c 1 >/dev/null || rc=$?
+pipejournal=$(ls -t "$T"/state/runs/*/journal.jsonl | head -n 1)
+for _ in $(seq 100); do grep -q '"run_finished"' "$pipejournal" && break; sleep 0.1; done
+[[ -e "$T/second-ran" ]] || rb_fail "the run died when its output's reader went away"
+assert_eq "succeeded" "$(jq -r 'select(.event == "run_finished") | .data.outcome' "$pipejournal")" \
+    "a closed stdout does not kill the run (SIGPIPE ignored); run_finished journaled"
