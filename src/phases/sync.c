@@ -26,7 +26,7 @@
  *
  * Statements are built in sync_sql.c, checked against the catalogs in sync_check.c, and the rows
  * moved by the database driver's COPY pump (rb_db_copy). Which failures are retried is decided
- * by the error's kind: only a lost connection.
+ * by the error's kind: only a lost connection, never a refused login.
  */
 #include "rollbackctl/phases.h"
 
@@ -438,6 +438,16 @@ static void backoff(int attempt)
         ;
 }
 
+/*
+ * Worth another go: only a lost connection (or one not made: a server restarting, a network
+ * blip). A login the server refused (RB_K_REFUSED: a wrong password, pg_hba.conf), a statement it
+ * refused (RB_K_SQL) or a deadline that passed (RB_K_TIMEOUT) would fail the same way again.
+ */
+static bool retryable(const struct rb_err *err)
+{
+    return err->cls == RB_E_FAILED && rb_err_is(err, RB_K_CONN_LOST);
+}
+
 static int apply_table(struct rb_run *run, struct rb_action *act, struct rb_err *err)
 {
     struct sync_table *st = act->arg;
@@ -451,8 +461,7 @@ static int apply_table(struct rb_run *run, struct rb_action *act, struct rb_err 
         rc = sync_once(run, act, st, &res, err);
         if (rc == 0)
             break;
-        /* Only a lost connection is worth another go: SQL errors would fail the same way. */
-        if (err->cls != RB_E_FAILED || !rb_err_is(err, RB_K_CONN_LOST))
+        if (!retryable(err))
             break;
         if (attempt == SYNC_ATTEMPTS) {
             size_t used = strlen(err->msg);
