@@ -21,6 +21,7 @@
 #include "rollbackctl/dns.h"
 #include "rollbackctl/driver_needs.h"
 #include "rollbackctl/http.h"
+#include "rollbackctl/preflight.h"
 #include "rollbackctl/db.h"
 #include "rollbackctl/probe.h"
 
@@ -92,9 +93,10 @@ static void plan_dns(struct rb_run *run, struct rb_action *act, const struct rb_
     else if (ops->read_record == NULL)
         old = rb_sprintf(run->arena, "(unknown: driver '%s' cannot read records)", t->driver);
     else if (!run->offline && run->mode == RB_MODE_PLAN) {
-        if (ops->read_record(run->arena, t, rec.name, rec.type, &cur, &err) < 0)
+        if (ops->read_record(run->arena, t, rec.name, rec.type, &cur, &err) < 0) {
             old = rb_sprintf(run->arena, "(unknown: %s)", err.msg);
-        else
+            rb_plan_unreachable(run, t->name, &err); /* warned once; plan fails naming it */
+        } else
             old = rb_dns_rrset_text(run->arena, &cur);
     } else if (run->mode != RB_MODE_PLAN) {
         old = "(read when the step runs)";

@@ -40,6 +40,7 @@
 #include "rollbackctl/output.h"
 #include "rollbackctl/clock.h"
 #include "rollbackctl/db.h"
+#include "rollbackctl/preflight.h"
 #include "rollbackctl/sync.h"
 #include "sync_priv.h"
 
@@ -565,11 +566,13 @@ int rb_sync_plan(struct rb_run *run, struct rb_err *err)
         /* Offline plans contact nothing; execute counts only when the count feeds a progress ETA. */
         if (run->offline) {
             note = "not counted (offline)";
+        } else if (rb_plan_is_unreachable(run, ph->to) || rb_plan_is_unreachable(run, ph->from)) {
+            note = "unknown (a target could not be reached, see above)";
         } else if ((dst = rb_db_target(run, ph->to, &perr)) == NULL ||
                    (src = rb_db_target(run, ph->from, &perr)) == NULL) {
             note = rb_sprintf(run->arena, "unknown (%s)", perr.msg);
-            if (run->mode == RB_MODE_PLAN)
-                rb_warn(run->ctx, "%s", perr.msg);
+            /* plan warns once per target and ends with an error naming it */
+            rb_plan_unreachable(run, dst == NULL ? ph->to : ph->from, &perr);
         } else if (rb_sync_validate(run, st, src, dst, &perr) < 0) {
             /* In execute the action fails when applied (critical or not decides); plan shows it. */
             note = rb_sprintf(run->arena, "unknown: %s", perr.msg);

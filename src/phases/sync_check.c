@@ -16,6 +16,7 @@
 #include "rollbackctl/buf.h"
 #include "rollbackctl/db.h"
 #include "rollbackctl/pg.h"
+#include "rollbackctl/sync.h"
 
 /* The oid of a table as text, or NULL (err filled) when it does not exist. */
 static const char *table_oid(struct rb_run *run, struct rb_db *c, const char *quoted,
@@ -429,4 +430,19 @@ void rb_sync_explain_duplicate(struct rb_run *run, const struct sync_table *st, 
     return;
 plain:
     rb_errf(err, RB_E_FAILED, "duplicate keys in the source rows");
+}
+
+int rb_sync_check_table(struct rb_run *run, const struct rb_sync_table *t, struct rb_db *src,
+                        struct rb_db *dst, struct rb_err *err)
+{
+    struct sync_phase *ph = rb_new(run->arena, struct sync_phase);
+    struct sync_table *st = rb_new(run->arena, struct sync_table);
+
+    ph->from = run->rb->sync.from;
+    ph->to = run->rb->sync.to;
+    st->ph = ph;
+    st->t = t;
+    st->at_risk = -1;
+    rb_sync_build_sql(run, st);
+    return rb_sync_validate(run, st, src, dst, err);
 }
