@@ -87,11 +87,15 @@ static const char *freeze_id(struct rb_arena *a, const struct rb_freeze_action *
 
 struct names {
     const char **v;
-    const char **why; /* the first entry that needs it, for messages */
+    const char **why;   /* the action id of the first entry that needs it */
+    int *line;          /* and its runbook line (0: unknown) */
+    const char **after; /* a restore `run` step still to run before that entry, or NULL */
     size_t n, cap;
+    const char *run_step; /* while collecting: the first such step seen so far */
 };
 
-static void names_add(struct rb_arena *a, struct names *l, const char *name, const char *why)
+static void names_add(struct rb_arena *a, struct names *l, const char *name, const char *why,
+                      int line)
 {
     if (name == NULL)
         return;
@@ -102,16 +106,24 @@ static void names_add(struct rb_arena *a, struct names *l, const char *name, con
         size_t cap = l->cap == 0 ? 8 : l->cap * 2;
         const char **v = rb_new_array(a, const char *, cap);
         const char **w = rb_new_array(a, const char *, cap);
+        int *ln = rb_new_array(a, int, cap);
+        const char **af = rb_new_array(a, const char *, cap);
 
         if (l->n > 0) {
             memcpy(v, l->v, l->n * sizeof(*v));
             memcpy(w, l->why, l->n * sizeof(*w));
+            memcpy(ln, l->line, l->n * sizeof(*ln));
+            memcpy(af, l->after, l->n * sizeof(*af));
         }
         l->v = v;
         l->why = w;
+        l->line = ln;
+        l->after = af;
         l->cap = cap;
     }
     l->why[l->n] = why;
+    l->line[l->n] = line;
+    l->after[l->n] = l->run_step;
     l->v[l->n++] = name;
 }
 
@@ -119,6 +131,7 @@ static void names_add(struct rb_arena *a, struct names *l, const char *name, con
 struct dns_need {
     const struct rb_target *t;
     const char *name, *type, *step;
+    int line;
 };
 
 struct needs {
@@ -130,12 +143,12 @@ struct needs {
 };
 
 static void probe_needs(struct rb_arena *a, struct needs *n, const struct rb_probe *p,
-                        const char *why)
+                        const char *why, int line)
 {
     if (p->kind == RB_PROBE_SQL)
-        names_add(a, &n->dbs, p->target, why);
+        names_add(a, &n->dbs, p->target, why, line);
     else if (p->kind == RB_PROBE_RUN && p->argv.n > 0)
-        names_add(a, &n->programs, p->argv.items[0], why);
+        names_add(a, &n->programs, p->argv.items[0], why, line);
 }
 
 static void restore_needs(struct rb_run *run, struct needs *n)
@@ -154,23 +167,27 @@ static void restore_needs(struct rb_run *run, struct needs *n)
         switch (s->kind) {
         case RB_STEP_RUN:
             if (s->argv.n > 0)
-                names_add(a, &n->programs, s->argv.items[0], id);
+                names_add(a, &n->programs, s->argv.items[0], id, s->pos.line);
+            /* a database first needed after this step may be one it starts (the contract's
+               "Start database"): see check_dbs */
+            if (n->dbs.run_step == NULL)
+                n->dbs.run_step = s->name;
             break;
         case RB_STEP_SQL:
-            names_add(a, &n->dbs, s->target, id);
+            names_add(a, &n->dbs, s->target, id, s->pos.line);
             break;
         case RB_STEP_SCALE:
-            names_add(a, &n->clusters, s->target, id);
+            names_add(a, &n->clusters, s->target, id, s->pos.line);
             break;
         case RB_STEP_DNS:
             if ((t = rb_runbook_target(rb, s->target)) == NULL)
                 break;
-            n->dns[n->n_dns++] = (struct dns_need){
-                t, rb_dns_fqdn(a, s->dns_name, rb_target_opt(t, "zone")), s->dns_type, id
-            };
+            n->dns[n->n_dns++] =
+                (struct dns_need){ t, rb_dns_fqdn(a, s->dns_name, rb_target_opt(t, "zone")),
+                                   s->dns_type, id, s->pos.line };
             break;
         }
-        probe_needs(a, n, &s->verify, id);
+        probe_needs(a, n, &s->verify, id, s->pos.line);
     }
 }
 
@@ -185,19 +202,19 @@ static void collect(struct rb_run *run, struct needs *n)
         const char *id = freeze_id(a, &rb->freeze[i]);
 
         if (!done(run, id, NULL))
-            names_add(a, &n->clusters, rb->freeze[i].target, id);
+            names_add(a, &n->clusters, rb->freeze[i].target, id, rb->freeze[i].pos.line);
     }
     /* freeze counts the records at risk on the sync's source */
     if (rb->n_freeze > 0 && syncing && !done(run, "freeze/records-at-risk", NULL))
-        names_add(a, &n->dbs, sync->from, "freeze/records-at-risk");
+        names_add(a, &n->dbs, sync->from, "freeze/records-at-risk", sync->pos.line);
     n->tables = rb_new_array(a, const struct rb_sync_table *, sync->n_tables + 1);
     for (size_t i = 0; syncing && i < sync->n_tables; i++) {
         const char *id = rb_sprintf(a, "sync/%s", sync->tables[i].name);
 
         if (done(run, id, NULL))
             continue;
-        names_add(a, &n->dbs, sync->from, id);
-        names_add(a, &n->dbs, sync->to, id);
+        names_add(a, &n->dbs, sync->from, id, sync->tables[i].pos.line);
+        names_add(a, &n->dbs, sync->to, id, sync->tables[i].pos.line);
         n->tables[n->n_tables++] = &sync->tables[i];
     }
     restore_needs(run, n);
@@ -209,16 +226,16 @@ static void collect(struct rb_run *run, struct needs *n)
             continue;
         switch (c->kind) {
         case RB_CHECK_COMPARE:
-            names_add(a, &n->dbs, sync->from, id);
-            names_add(a, &n->dbs, sync->to, id);
+            names_add(a, &n->dbs, sync->from, id, c->pos.line);
+            names_add(a, &n->dbs, sync->to, id, c->pos.line);
             break;
         case RB_CHECK_EQUAL:
         case RB_CHECK_TOTALS:
-            names_add(a, &n->dbs, c->new_q.target, id);
-            names_add(a, &n->dbs, c->legacy_q.target, id);
+            names_add(a, &n->dbs, c->new_q.target, id, c->pos.line);
+            names_add(a, &n->dbs, c->legacy_q.target, id, c->pos.line);
             break;
         case RB_CHECK_PROBE:
-            probe_needs(a, n, &c->probe, id);
+            probe_needs(a, n, &c->probe, id, c->pos.line);
             break;
         }
     }
@@ -234,22 +251,33 @@ struct pf {
     int n_failed, n_warned;
 };
 
-/* One check's outcome: journaled, and a line on stderr when it failed or could not be made. */
-static cJSON *record(struct pf *p, const char *kind, const char *target, const struct rb_err *e,
-                     const char *warning)
+/*
+ * One check's outcome: journaled with the first action that needs the target, and on stderr when
+ * it failed (a line, then its hint) or could not be made. A check that belongs to one runbook
+ * entry (a step's record or program) names its line, as the engine names a failing action's.
+ */
+static cJSON *record(struct pf *p, const char *kind, const char *target, const char *needed_by,
+                     int line, const struct rb_err *e, const char *warning)
 {
     struct rb_ctx *ctx = p->run->ctx;
     cJSON *c = cJSON_CreateObject();
+    const char *where = "";
 
+    if (line > 0)
+        where = rb_sprintf(p->run->arena, "%s:%d: %s: ", p->run->rb->path, line, needed_by);
     cJSON_AddStringToObject(c, "kind", kind);
     cJSON_AddStringToObject(c, "target", target);
+    if (needed_by != NULL)
+        cJSON_AddStringToObject(c, "needed_by", needed_by);
     cJSON_AddBoolToObject(c, "ok", e == NULL);
     if (e != NULL) {
         cJSON_AddStringToObject(c, "error", e->msg);
         if (e->hint[0] != '\0')
             cJSON_AddStringToObject(c, "hint", e->hint);
-        fprintf(ctx->diag, "pre-flight: %sFAILED%s %s '%s': %s\n", rb_c_red(ctx), rb_c_reset(ctx),
-                kind, target, e->msg);
+        fprintf(ctx->diag, "pre-flight: %sFAILED%s %s '%s': %s%s\n", rb_c_red(ctx),
+                rb_c_reset(ctx), kind, target, where, e->msg);
+        if (e->hint[0] != '\0')
+            fprintf(ctx->diag, "  HINT: %s\n", e->hint);
         rb_buf_addf(&p->failed, "%s%s '%s'", p->n_failed > 0 ? ", " : "", kind, target);
         p->n_failed++;
     } else if (warning != NULL) {
@@ -263,14 +291,25 @@ static cJSON *record(struct pf *p, const char *kind, const char *target, const s
     return c;
 }
 
-/* Each database: connects, logs in, the session is set up (the driver's open does all three). */
+/*
+ * Each database: connects, logs in, the session is set up (the driver's open does all three).
+ * One that does not answer yet but is first needed after a restore `run` step still to come is
+ * a warning: that step may be what starts it. A login it refuses fails all the same.
+ */
 static void check_dbs(struct pf *p, const struct needs *n, bool *ok)
 {
     for (size_t i = 0; i < n->dbs.n; i++) {
         struct rb_err e = RB_ERR_INIT;
 
         ok[i] = rb_db_target(p->chk, n->dbs.v[i], &e) != NULL;
-        record(p, "database", n->dbs.v[i], ok[i] ? NULL : &e, NULL);
+        if (!ok[i] && n->dbs.after[i] != NULL && rb_err_is(&e, RB_K_CONN_LOST))
+            record(p, "database", n->dbs.v[i], n->dbs.why[i], 0, NULL,
+                   rb_sprintf(p->run->arena,
+                              "does not answer now, but restore step '%s' comes first and may "
+                              "start it: %s",
+                              n->dbs.after[i], e.msg));
+        else
+            record(p, "database", n->dbs.v[i], n->dbs.why[i], 0, ok[i] ? NULL : &e, NULL);
     }
 }
 
@@ -295,7 +334,16 @@ static void check_tables(struct pf *p, const struct needs *n, const bool *ok)
         struct rb_db *dst = src != NULL ? rb_db_target(p->chk, sync->to, &e) : NULL;
         int rc = dst != NULL ? rb_sync_check_table(p->chk, n->tables[i], src, dst, &e) : -1;
 
-        record(p, "sync table", n->tables[i]->name, rc == 0 ? NULL : &e, NULL);
+        const char *id = rb_sprintf(p->run->arena, "sync/%s", n->tables[i]->name);
+
+        /* its errors name the table's runbook line already; a table that is not critical would
+           fail on its own and the run go on (partial), so it does not stop the run here either */
+        if (rc < 0 && !n->tables[i]->critical)
+            record(p, "sync table", n->tables[i]->name, id, 0, NULL,
+                   rb_sprintf(p->run->arena, "will fail (not critical, the run goes on): %s",
+                              e.msg));
+        else
+            record(p, "sync table", n->tables[i]->name, id, 0, rc == 0 ? NULL : &e, NULL);
     }
 }
 
@@ -308,16 +356,16 @@ static void check_clusters(struct pf *p, const struct needs *n)
         struct rb_k8s *k = rb_cluster_open(p->chk, n->clusters.v[i], &ops, &e);
 
         if (k != NULL && ops->can_i == NULL) {
-            record(p, "cluster", n->clusters.v[i], NULL,
+            record(p, "cluster", n->clusters.v[i], n->clusters.why[i], 0, NULL,
                    rb_sprintf(p->run->arena,
                               "cannot be checked: driver '%s' cannot be asked for permissions",
                               ops->driver));
             continue;
         }
         if (k == NULL || rb_cluster_check_target_access(p->chk, n->clusters.v[i], NULL, &e) < 0)
-            record(p, "cluster", n->clusters.v[i], &e, NULL);
+            record(p, "cluster", n->clusters.v[i], n->clusters.why[i], 0, &e, NULL);
         else
-            record(p, "cluster", n->clusters.v[i], NULL, NULL);
+            record(p, "cluster", n->clusters.v[i], n->clusters.why[i], 0, NULL, NULL);
     }
 }
 
@@ -338,7 +386,7 @@ static void check_dns(struct pf *p, const struct needs *n)
         if (seen)
             continue;
         if (ops != NULL && ops->read_record == NULL) {
-            c = record(p, "dns", d->t->name, NULL,
+            c = record(p, "dns", d->t->name, d->step, d->line, NULL,
                        rb_sprintf(p->run->arena,
                                   "cannot be checked: driver '%s' cannot read records",
                                   d->t->driver));
@@ -346,9 +394,9 @@ static void check_dns(struct pf *p, const struct needs *n)
                    ops->read_record(p->run->arena, d->t, d->name, d->type, &cur, &e) < 0) {
             if (ops != NULL)
                 rb_err_wrap(&e, "unable to read '%s' %s", d->name, d->type);
-            c = record(p, "dns", d->t->name, &e, NULL);
+            c = record(p, "dns", d->t->name, d->step, d->line, &e, NULL);
         } else {
-            c = record(p, "dns", d->t->name, NULL, NULL);
+            c = record(p, "dns", d->t->name, d->step, d->line, NULL, NULL);
         }
         cJSON_AddStringToObject(c, "record", rb_sprintf(p->run->arena, "%s %s", d->name, d->type));
     }
@@ -405,9 +453,9 @@ static void check_programs(struct pf *p, const struct needs *n)
     for (size_t i = 0; i < n->programs.n; i++) {
         struct rb_err e = RB_ERR_INIT;
         const char *found = rb_preflight_find_program(p->run->arena, n->programs.v[i], &e);
-        cJSON *c = record(p, "program", n->programs.v[i], found != NULL ? NULL : &e, NULL);
+        cJSON *c = record(p, "program", n->programs.v[i], n->programs.why[i],
+                          n->programs.line[i], found != NULL ? NULL : &e, NULL);
 
-        cJSON_AddStringToObject(c, "action", n->programs.why[i]);
         if (found != NULL)
             cJSON_AddStringToObject(c, "path", found);
     }
@@ -495,7 +543,7 @@ void rb_plan_unreachable(struct rb_run *run, const char *target, const struct rb
 {
     if (run->mode != RB_MODE_PLAN || target == NULL || rb_plan_is_unreachable(run, target))
         return;
-    names_add(run->arena, unreachable(run, true), target, rb_strdup(run->arena, why->msg));
+    names_add(run->arena, unreachable(run, true), target, rb_strdup(run->arena, why->msg), 0);
     rb_warn(run->ctx, "%s", why->msg);
 }
 

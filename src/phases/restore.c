@@ -95,7 +95,9 @@ static void plan_dns(struct rb_run *run, struct rb_action *act, const struct rb_
     else if (!run->offline && run->mode == RB_MODE_PLAN) {
         if (ops->read_record(run->arena, t, rec.name, rec.type, &cur, &err) < 0) {
             old = rb_sprintf(run->arena, "(unknown: %s)", err.msg);
-            rb_plan_unreachable(run, t->name, &err); /* warned once; plan fails naming it */
+            /* not reached (not merely refused): warned once, and plan fails naming it */
+            if (rb_err_is(&err, RB_K_CONN_LOST) || rb_err_is(&err, RB_K_TIMEOUT))
+                rb_plan_unreachable(run, t->name, &err);
         } else
             old = rb_dns_rrset_text(run->arena, &cur);
     } else if (run->mode != RB_MODE_PLAN) {
