@@ -28,8 +28,9 @@ struct rb_db;
 
 /*
  * The checks sync runs on a table before copying it (sync_check.c): both tables and every named
- * column exist, the source expressions parse and run, the key has a unique index on the target.
- * Only reads the catalogs; src and dst are the run's connections to `from` and `to`. Errors name
+ * column exist, the source expressions parse and run, the key has a unique index on the target;
+ * and what applying it will need on the target: INSERT and UPDATE on the table, TEMP (the stage),
+ * the ledger's privileges (or CREATE where it would be created). Only reads the catalogs; src and dst are the run's connections to `from` and `to`. Errors name
  * the runbook line ("FILE:LINE:COL: sync table 'x': ..."). The pre-flight runs it for every table
  * still to sync, before anything changes.
  */

@@ -4,7 +4,8 @@
 # stops the run with exit 1 before anything changed (payroll-api keeps its 3 replicas in the
 # stand-in and got no PATCH, legacy has no sync ledger, the journal has no action started), naming
 # the failing target and why: legacy on a wrong port; a wrong legacy password (refused at once:
-# not retried); a restore step's program that does not exist. Several failing at once (legacy,
+# not retried); a restore step's program that does not exist; a legacy role that may not create
+# the sync ledger. Several failing at once (legacy,
 # the cluster's token, the DNS key, the program) are all named, one line each, then one error.
 # After the runbook is fixed, resume passes the pre-flight and the rollback runs (replicas 0, the
 # ledger row, the DNS record). plan with legacy unreachable warns once (not once per table) and
@@ -174,6 +175,16 @@ assert_contains "$RB_ERR" "(program 'rb-no-such-program'); nothing was changed" 
 untouched "missing program" "$T/state-prog"
 assert_eq 2 "$(jq -r 'select(.event == "preflight") | [.data.checks[] | select(.kind == "sync table" and .ok)] | length' \
   "$(ls "$T"/state-prog/runs/*/journal.jsonl)")" "missing program: both sync tables passed sync's catalog checks"
+
+# --- legacy's role may not create the ledger: met by the pre-flight, not after the freeze -----------
+rb_psql "$LEG" "revoke create on schema public from $PW_ROLE" >/dev/null
+good "$T/grant.yaml" "$T/state-grant"
+assert_exit 1 "$RB_BIN" -f "$T/grant.yaml" execute --reason "preflight: privileges" --yes
+assert_contains "$RB_ERR" "pre-flight: FAILED sync table 'new_employees': " "no CREATE: the table named"
+assert_contains "$RB_ERR" "role '$PW_ROLE' may not create the sync ledger 'rollbackctl_ledger' in schema 'public' of 'legacy'" \
+  "no CREATE: what is missing, where"
+untouched "no CREATE on the schema" "$T/state-grant"
+rb_psql "$LEG" "grant create on schema public to $PW_ROLE" >/dev/null
 
 # --- several at once: all named, one line each, then one error ----------------------------------------
 write_runbook "$T/many.yaml" "$T/state-many" "host=127.0.0.1 port=1 user=$PW_ROLE dbname=$LEG" rb-no-such-program \
