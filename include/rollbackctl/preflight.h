@@ -26,8 +26,8 @@
  * Check every target the actions of run that are not done yet (run->replay) will need, through
  * read-only sessions of a check run of its own (nothing is written anywhere). Prints one line per
  * failing check on stderr (then its hint), a warning per target that cannot be checked (a DNS
- * driver that cannot read). Returns 0 when nothing failed; else -1 with err (RB_E_FAILED) naming every failing
- * target. *report (may be NULL) gets {"ok", "failed", "warnings", "checks": [{"kind", "target",
+ * driver that cannot read). Returns 0 when nothing failed; else -1 with err (RB_E_FAILED)
+ * naming every failing target. *report (may be NULL) gets {"ok", "failed", "warnings", "checks": [{"kind", "target",
  * "needed_by", "ok", "error" + "hint" | "warning", ...}]}, to journal; the caller deletes it.
  */
 int rb_preflight(struct rb_run *run, cJSON **report, struct rb_err *err);

@@ -274,8 +274,8 @@ static cJSON *record(struct pf *p, const char *kind, const char *target, const c
         cJSON_AddStringToObject(c, "error", e->msg);
         if (e->hint[0] != '\0')
             cJSON_AddStringToObject(c, "hint", e->hint);
-        fprintf(ctx->diag, "pre-flight: %sFAILED%s %s '%s': %s%s\n", rb_c_red(ctx),
-                rb_c_reset(ctx), kind, target, where, e->msg);
+        fprintf(ctx->diag, "pre-flight: %sFAILED%s %s '%s': %s%s\n", rb_c_red(ctx), rb_c_reset(ctx),
+                kind, target, where, e->msg);
         if (e->hint[0] != '\0')
             fprintf(ctx->diag, "  HINT: %s\n", e->hint);
         rb_buf_addf(&p->failed, "%s%s '%s'", p->n_failed > 0 ? ", " : "", kind, target);
@@ -339,9 +339,9 @@ static void check_tables(struct pf *p, const struct needs *n, const bool *ok)
         /* its errors name the table's runbook line already; a table that is not critical would
            fail on its own and the run go on (partial), so it does not stop the run here either */
         if (rc < 0 && !n->tables[i]->critical)
-            record(p, "sync table", n->tables[i]->name, id, 0, NULL,
-                   rb_sprintf(p->run->arena, "will fail (not critical, the run goes on): %s",
-                              e.msg));
+            record(
+                p, "sync table", n->tables[i]->name, id, 0, NULL,
+                rb_sprintf(p->run->arena, "will fail (not critical, the run goes on): %s", e.msg));
         else
             record(p, "sync table", n->tables[i]->name, id, 0, rc == 0 ? NULL : &e, NULL);
     }
@@ -434,8 +434,8 @@ const char *rb_preflight_find_program(struct rb_arena *a, const char *prog, stru
         const char *colon = strchr(p, ':');
         size_t len = colon != NULL ? (size_t)(colon - p) : strlen(p);
         /* an empty element is the current folder, as for posix_spawnp */
-        const char *cand = len == 0 ? rb_sprintf(a, "./%s", prog)
-                                    : rb_sprintf(a, "%.*s/%s", (int)len, p, prog);
+        const char *cand =
+            len == 0 ? rb_sprintf(a, "./%s", prog) : rb_sprintf(a, "%.*s/%s", (int)len, p, prog);
 
         if (stat(cand, &sb) == 0 && S_ISREG(sb.st_mode) && access(cand, X_OK) == 0)
             return cand;
@@ -453,8 +453,8 @@ static void check_programs(struct pf *p, const struct needs *n)
     for (size_t i = 0; i < n->programs.n; i++) {
         struct rb_err e = RB_ERR_INIT;
         const char *found = rb_preflight_find_program(p->run->arena, n->programs.v[i], &e);
-        cJSON *c = record(p, "program", n->programs.v[i], n->programs.why[i],
-                          n->programs.line[i], found != NULL ? NULL : &e, NULL);
+        cJSON *c = record(p, "program", n->programs.v[i], n->programs.why[i], n->programs.line[i],
+                          found != NULL ? NULL : &e, NULL);
 
         if (found != NULL)
             cJSON_AddStringToObject(c, "path", found);
@@ -559,7 +559,8 @@ int rb_plan_unreachable_check(struct rb_run *run, struct rb_err *err)
     rb_errf(err, RB_E_FAILED, "plan could not read target%s %s: what it shows of %s is unknown",
             l->n == 1 ? "" : "s", b.data, l->n == 1 ? "it" : "them");
     rb_buf_release(&b);
-    return rb_err_hint(err, "check that the target%s answer%s (address, credentials), or plan "
-                            "with --offline to contact nothing",
+    return rb_err_hint(err,
+                       "check that the target%s answer%s (address, credentials), or plan "
+                       "with --offline to contact nothing",
                        l->n == 1 ? "" : "s", l->n == 1 ? "s" : "");
 }

@@ -470,8 +470,9 @@ static int check_privileges(struct rb_run *run, const struct sync_table *st, str
     if (strcmp(rb_db_text(r, 0, 1), "t") != 0) {
         rb_errf(err, RB_E_FAILED, "role '%s' may not create temporary tables in '%s'", who,
                 st->ph->to);
-        rb_err_hint(err, "GRANT TEMPORARY ON DATABASE %s TO %s (the rows are staged in a "
-                         "temporary table)",
+        rb_err_hint(err,
+                    "GRANT TEMPORARY ON DATABASE %s TO %s (the rows are staged in a "
+                    "temporary table)",
                     rb_db_text(r, 0, 6), who);
         return rb_sync_table_err(run, st, st->t->target_pos, err);
     }
@@ -481,8 +482,9 @@ static int check_privileges(struct rb_run *run, const struct sync_table *st, str
                     "role '%s' may not create the sync ledger 'rollbackctl_ledger' in schema "
                     "'%s' of '%s'",
                     who, rb_db_text(r, 0, 4), st->ph->to);
-            rb_err_hint(err, "grant CREATE on that schema to '%s', or create the ledger there "
-                             "first (its definition: rollbackctl plan)",
+            rb_err_hint(err,
+                        "grant CREATE on that schema to '%s', or create the ledger there "
+                        "first (its definition: rollbackctl plan)",
                         who);
         } else {
             rb_errf(err, RB_E_FAILED,

@@ -296,8 +296,9 @@ static void test_every_failure_named(void **state)
     assert_int_equal(rb_preflight(f->run, &rep, &err), -1);
     fflush(f->ctx.diag);
     assert_int_equal(err.cls, RB_E_FAILED);
-    assert_string_equal(checks(f, rep), "database:new:ok database:legacy:FAILED "
-                                        "database:reports:ok program:rb-test-no-such-program:FAILED");
+    assert_string_equal(checks(f, rep),
+                        "database:new:ok database:legacy:FAILED "
+                        "database:reports:ok program:rb-test-no-such-program:FAILED");
     assert_non_null(strstr(err.msg, "pre-flight failed: 2 of 4 checks (database 'legacy', "
                                     "program 'rb-test-no-such-program'); nothing was changed"));
     assert_non_null(strstr(err.hint, "'rollbackctl resume r1'"));
@@ -338,9 +339,10 @@ static void test_tables_checked_read_only(void **state)
     free(saved);
     unlink(prog);
     rmdir(dir);
-    assert_string_equal(checks(f, rep), "database:new:ok database:legacy:ok database:reports:ok "
-                                        "sync table:payments:ok program:rb-test-no-such-program:ok");
-    assert_non_null(strstr(servers[0].log, "LIMIT 0")); /* the source expressions were tried */
+    assert_string_equal(checks(f, rep),
+                        "database:new:ok database:legacy:ok database:reports:ok "
+                        "sync table:payments:ok program:rb-test-no-such-program:ok");
+    assert_non_null(strstr(servers[0].log, "LIMIT 0"));  /* the source expressions were tried */
     assert_non_null(strstr(servers[1].log, "pg_index")); /* the key's unique index looked up */
     assert_non_null(strstr(servers[1].log, "has_database_privilege")); /* what apply will need */
     assert_null(strstr(servers[1].log, "TX"));
@@ -393,9 +395,9 @@ static void test_database_started_by_a_step_is_a_warning(void **state)
     {
         struct rb_run *again = rb_run_new(&f->ctx, f->run->rb, RB_MODE_EXECUTE);
 
-        cJSON_AddItemToObject(again->replay, "sync/payments",
-                              cJSON_Duplicate(cJSON_GetObjectItem(f->run->replay, "sync/payments"),
-                                              1));
+        cJSON_AddItemToObject(
+            again->replay, "sync/payments",
+            cJSON_Duplicate(cJSON_GetObjectItem(f->run->replay, "sync/payments"), 1));
         assert_int_equal(rb_preflight(again, &rep, &err), -1);
     }
     assert_non_null(strstr(err.msg, "database 'reports'"));

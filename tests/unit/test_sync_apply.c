@@ -112,8 +112,9 @@ static struct rb_db *fake_open(struct rb_run *run, const struct rb_target *t, st
         if (sc.dst_open_refused > 0) {
             sc.dst_open_refused--;
             server_of(t->name)->opens++;
-            rb_errf(err, RB_E_FAILED, "unable to connect to 'legacy': FATAL:  password "
-                                      "authentication failed for user \"rb\"");
+            rb_errf(err, RB_E_FAILED,
+                    "unable to connect to 'legacy': FATAL:  password "
+                    "authentication failed for user \"rb\"");
             rb_err_kind(err, RB_K_REFUSED);
             memcpy(err->sqlstate, "28P01", 6);
             return NULL;
