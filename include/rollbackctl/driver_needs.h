@@ -29,6 +29,9 @@ struct rb_k8s *rb_cluster_open(struct rb_run *run, const char *target,
  * driver without can_i is not asked (validate warns about it).
  */
 int rb_cluster_check_access(struct rb_run *run, cJSON **report, struct rb_err *err);
+/* The same for the needs of one cluster target (the pre-flight asks target by target). */
+int rb_cluster_check_target_access(struct rb_run *run, const char *target, cJSON **report,
+                                   struct rb_err *err);
 
 /*
  * Warnings (errors, where a step could not run at all) for each target the runbook uses whose

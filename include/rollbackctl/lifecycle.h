@@ -2,7 +2,8 @@
  * lifecycle.h - a run from its first journal line to its last: begin or resume, drive, finish.
  *
  * These functions alone take and release the state_dir lock and write the run-level journal
- * lines: run_started, lock_takeover, torn_tail_ignored, runbook_changed, resumed, run_finished.
+ * lines: run_started, lock_takeover, torn_tail_ignored, runbook_changed, resumed, preflight,
+ * run_finished.
  * The engine writes the phase and action lines in between. A command parses its options, asks
  * for confirmation, calls these, and renders the run they leave behind.
  */
@@ -41,8 +42,10 @@ int rb_run_resume(struct rb_ctx *ctx, const struct rb_runbook *rb, const char *r
                   struct rb_run **out, struct rb_err *err);
 
 /*
- * Apply the run (rb_engine_execute, signals installed so that a stop waits for the action in
- * flight), then rb_run_finish. Returns 0 when the run succeeded.
+ * Check first (rb_preflight: every target the actions not yet done need, journaled as
+ * `preflight`; a failure finishes the run as failed before any action started), then apply the
+ * run (rb_engine_execute, signals installed so that a stop waits for the action in flight), then
+ * rb_run_finish. Returns 0 when the run succeeded.
  */
 int rb_run_drive(struct rb_run *run, struct rb_err *err);
 

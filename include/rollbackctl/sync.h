@@ -3,7 +3,7 @@
  *
  * src/phases/sync.c plans and applies one action per runbook sync table (validation, staging,
  * upsert, ledger, retries, results); the database driver's COPY pump (rb_db_copy in db.h) moves
- * the rows.
+ * the rows. Its catalog checks are shared with the pre-flight (preflight.h).
  */
 #ifndef ROLLBACKCTL_SYNC_H
 #define ROLLBACKCTL_SYNC_H
@@ -22,6 +22,20 @@
  */
 const char *rb_sync_changed_filter(struct rb_arena *a, const struct rb_sync_table *t,
                                    const char *cutover);
+
+struct rb_run;
+struct rb_db;
+
+/*
+ * The checks sync runs on a table before copying it (sync_check.c): both tables and every named
+ * column exist, the source expressions parse and run, the key has a unique index on the target;
+ * and what applying it will need on the target: INSERT and UPDATE on the table, TEMP (the stage),
+ * the ledger's privileges (or CREATE where it would be created). Only reads the catalogs; src and dst are the run's connections to `from` and `to`. Errors name
+ * the runbook line ("FILE:LINE:COL: sync table 'x': ..."). The pre-flight runs it for every table
+ * still to sync, before anything changes.
+ */
+int rb_sync_check_table(struct rb_run *run, const struct rb_sync_table *t, struct rb_db *src,
+                        struct rb_db *dst, struct rb_err *err);
 
 /* No byte moved for this long: the stream is stuck, both sides are cancelled. */
 #define RB_SYNC_STALL_MS (5 * 60 * 1000)

@@ -17,7 +17,9 @@
  *
  * Errors carry a kind: a broken connection (or one that could not be made) is RB_K_CONN_LOST,
  * whatever the last message said; a deadline RB_K_TIMEOUT; a refused statement RB_K_SQL with its
- * SQLSTATE.
+ * SQLSTATE. A connection the server refused on purpose (a wrong password, pg_hba.conf, no such
+ * database or role: SQLSTATE class 28 and 3D000, or a password it asked for and we lacked) is
+ * RB_K_REFUSED with that SQLSTATE: trying again would be refused the same way.
  */
 #include "postgres_priv.h"
 
@@ -285,6 +287,61 @@ static void pq_finish(void *c)
     PQfinish(c);
 }
 
+static bool sqlstate_char(char ch)
+{
+    return (ch >= '0' && ch <= '9') || (ch >= 'A' && ch <= 'Z');
+}
+
+/*
+ * libpq keeps no result for an error the server sent while we connected, only its message; in
+ * verbose mode that message carries the SQLSTATE ("FATAL:  28P01: password ..."), plus a
+ * LOCATION line. Take the code (the last one: libpq tries each host in turn) into sqlstate and
+ * give the message back as the default verbosity shows it. The code is protocol data, never
+ * translated, so reading it does not depend on the server's language.
+ */
+static void connect_sqlstate(const char *verbose, char *msg, size_t len, char sqlstate[6])
+{
+    size_t n = 0;
+    const char *p = verbose != NULL ? verbose : "";
+
+    sqlstate[0] = '\0';
+    while (*p != '\0' && n + 1 < len) {
+        if (strncmp(p, ":  ", 3) == 0 && sqlstate_char(p[3]) && sqlstate_char(p[4]) &&
+            sqlstate_char(p[5]) && sqlstate_char(p[6]) && sqlstate_char(p[7]) && p[8] == ':' &&
+            p[9] == ' ') {
+            memcpy(sqlstate, p + 3, 5);
+            sqlstate[5] = '\0';
+            for (int i = 0; i < 3 && n + 1 < len; i++)
+                msg[n++] = p[i];
+            p += 10;
+            continue;
+        }
+        if ((p == verbose || p[-1] == '\n') && strncmp(p, "LOCATION:  ", 11) == 0) {
+            while (*p != '\0' && *p != '\n')
+                p++;
+            if (*p == '\n')
+                p++;
+            continue;
+        }
+        msg[n++] = *p++;
+    }
+    msg[n] = '\0';
+}
+
+/*
+ * The kind of a connection that could not be made: refused on purpose (authentication, a
+ * database or role that does not exist) or just not made (down, unreachable, starting up, too
+ * many connections: those may pass on a second try).
+ */
+static enum rb_err_kind connect_kind(PGconn *c, const char *sqlstate)
+{
+    if (strncmp(sqlstate, "28", 2) == 0 || strcmp(sqlstate, "3D000") == 0)
+        return RB_K_REFUSED;
+    if (c != NULL && PQconnectionNeedsPassword(c))
+        return RB_K_REFUSED; /* the server asked for a password and we had none */
+    return RB_K_CONN_LOST;
+}
+
 /* Connect into db (db->c, db->cleanup); the connection is closed with the arena. */
 static int pg_open(struct rb_arena *a, const struct rb_pg_opts *o, struct pg_db *db,
                    struct rb_err *err)
@@ -295,6 +352,8 @@ static int pg_open(struct rb_arena *a, const struct rb_pg_opts *o, struct pg_db 
     int64_t deadline = rb_now_ms() + timeout;
     char msg[RB_ERR_MSG_MAX];
     PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+    enum rb_err_kind kind = RB_K_CONN_LOST;
+    char sqlstate[6] = "";
     PGconn *c;
     int n = 0;
 
@@ -328,15 +387,22 @@ static int pg_open(struct rb_arena *a, const struct rb_pg_opts *o, struct pg_db 
     db->cleanup = rb_arena_on_free(a, pq_finish, c);
     db->c = c;
     PQsetNoticeProcessor(c, quiet_notice, NULL);
-    if (PQstatus(c) == CONNECTION_BAD) {
-        rb_errf(err, RB_E_FAILED, "unable to connect to '%s': %s", label,
-                conn_msg(c, msg, sizeof(msg)));
-        goto fail;
-    }
+    /* verbose while connecting, so that an error the server sends names its SQLSTATE */
+    PQsetErrorVerbosity(c, PQERRORS_VERBOSE);
     while (st != PGRES_POLLING_OK) {
-        if (st == PGRES_POLLING_FAILED) {
+        if (st == PGRES_POLLING_FAILED || PQstatus(c) == CONNECTION_BAD) {
+            char plain[RB_ERR_MSG_MAX];
+
+            connect_sqlstate(PQerrorMessage(c), plain, sizeof(plain), sqlstate);
+            one_line(msg, sizeof(msg), plain);
             rb_errf(err, RB_E_FAILED, "unable to connect to '%s': %s", label,
-                    conn_msg(c, msg, sizeof(msg)));
+                    msg[0] != '\0' ? msg : "connection lost");
+            kind = connect_kind(c, sqlstate);
+            if (kind == RB_K_REFUSED)
+                rb_err_hint(err,
+                            "check the user, password and database of target '%s' (conninfo, "
+                            "password_env) and the server's pg_hba.conf",
+                            label);
             goto fail;
         }
         if (pg_wait(c, st == PGRES_POLLING_WRITING, deadline, err) < 0) {
@@ -346,6 +412,7 @@ static int pg_open(struct rb_arena *a, const struct rb_pg_opts *o, struct pg_db 
         }
         st = PQconnectPoll(c);
     }
+    PQsetErrorVerbosity(c, PQERRORS_DEFAULT);
     if (session_setup(db, o->read_only, deadline, err) < 0) {
         rb_err_wrap(err, "unable to set up the session on '%s'", label);
         goto fail;
@@ -356,7 +423,10 @@ fail:
     db->cleanup = NULL;
     db->c = NULL;
     /* a connection that could not be made is one the run does not have */
-    return rb_err_kind(err, RB_K_CONN_LOST);
+    rb_err_kind(err, kind);
+    if (err != NULL && kind == RB_K_REFUSED)
+        memcpy(err->sqlstate, sqlstate, sizeof(err->sqlstate));
+    return -1;
 }
 
 struct rb_db *rb_pg_connect(struct rb_arena *a, const struct rb_pg_opts *o, struct rb_err *err)

@@ -1,7 +1,9 @@
 /*
  * plan.c - `rollbackctl plan`: every action execute would take, with nothing changed anywhere.
  *
- * The run gets read-only handles (RB_MODE_PLAN), so a planning bug cannot change a server.
+ * The run gets read-only handles (RB_MODE_PLAN), so a planning bug cannot change a server. A
+ * target the plan needed to read and could not reach is warned about once and fails the plan
+ * (exit 1) after it is shown; --offline reads nothing.
  */
 #include <getopt.h>
 #include <string.h>
@@ -9,6 +11,7 @@
 #include "rollbackctl/cmd.h"
 #include "rollbackctl/engine.h"
 #include "rollbackctl/plan_opts.h"
+#include "rollbackctl/preflight.h"
 #include "rollbackctl/runbook.h"
 
 int rb_plan_opts_parse(int argc, char **argv, struct rb_plan_opts *o, bool execute,
@@ -80,7 +83,10 @@ int rb_plan_show(struct rb_ctx *ctx, const struct rb_runbook *rb, const struct r
     run->signals_file = o->signals_file;
     run->offline = o->offline;
     run->force = o->force;
-    return rb_engine_plan(run, err);
+    if (rb_engine_plan(run, err) < 0)
+        return -1;
+    /* a plan that could not read a target is incomplete: say which, exit 1 */
+    return rb_plan_unreachable_check(run, err);
 }
 
 int rb_cmd_plan(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *err)

@@ -1,7 +1,8 @@
 /*
  * lifecycle.c - beginning, resuming and finishing a run: the state_dir lock and every run-level
- * journal line (run_started, lock_takeover, torn_tail_ignored, runbook_changed, resumed,
- * run_finished). What happens between the first and the last line is the engine's.
+ * journal line (run_started, lock_takeover, torn_tail_ignored, runbook_changed, resumed, preflight,
+ * run_finished). What happens between the first and the last line is the engine's; the pre-flight
+ * before the engine's first action is src/phases/preflight.c's policy, journaled here.
  */
 #include "rollbackctl/lifecycle.h"
 
@@ -14,6 +15,7 @@
 #include "rollbackctl/engine.h"
 #include "rollbackctl/fsutil.h"
 #include "rollbackctl/output.h"
+#include "rollbackctl/preflight.h"
 #include "rollbackctl/runs.h"
 
 const char *rb_initiated_by(struct rb_arena *a)
@@ -314,9 +316,35 @@ int rb_run_resume(struct rb_ctx *ctx, const struct rb_runbook *rb, const char *r
     return 0;
 }
 
+/*
+ * Before the first action: the pre-flight asks every target the actions still to do need, and
+ * its report is journaled (`preflight`) whatever it found. A failure ends the attempt before any
+ * action started, so nothing was changed and resume starts it over. A run with its own phase
+ * table (unit tests) does not walk the runbook's sections, so there is nothing to ask for it.
+ */
+static int preflight(struct rb_run *run, struct rb_err *err)
+{
+    struct rb_err jerr = RB_ERR_INIT;
+    cJSON *report = NULL;
+    int rc;
+
+    if (run->phases != NULL)
+        return 0;
+    rc = rb_preflight(run, &report, err);
+    if (report != NULL && journal_event(run, "preflight", report, &jerr) < 0 && rc == 0) {
+        *err = jerr;
+        rc = -1;
+    }
+    if (rc < 0)
+        run->outcome = "failed";
+    return rc;
+}
+
 int rb_run_drive(struct rb_run *run, struct rb_err *err)
 {
     rb_signals_install();
+    if (preflight(run, err) < 0)
+        return rb_run_finish(run, -1, err);
     return rb_run_finish(run, rb_engine_execute(run, err), err);
 }
 

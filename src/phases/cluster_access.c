@@ -33,7 +33,13 @@ struct needs {
     struct need *v;
     size_t n, cap;
     struct rb_arena *arena;
+    const char *only; /* the needs of this cluster target alone; NULL: of every one */
 };
+
+static bool other_target(const struct needs *n, const char *target)
+{
+    return n->only != NULL && (target == NULL || strcmp(n->only, target) != 0);
+}
 
 static bool same(const char *a, const char *b)
 {
@@ -80,10 +86,12 @@ static int freeze_needs(struct rb_run *run, struct needs *n, struct rb_err *err)
     for (size_t i = 0; i < rb->n_freeze; i++) {
         const struct rb_freeze_action *f = &rb->freeze[i];
         const struct rb_cluster_ops *ops;
-        struct rb_k8s *k = rb_cluster_open(run, f->target, &ops, err);
+        struct rb_k8s *k;
         const char *ns;
 
-        if (k == NULL)
+        if (other_target(n, f->target))
+            continue;
+        if ((k = rb_cluster_open(run, f->target, &ops, err)) == NULL)
             return -1;
         ns = f->namespace_ != NULL ? f->namespace_ : ops->namespace_of(k);
         switch (f->kind) {
@@ -117,7 +125,7 @@ static int restore_needs(struct rb_run *run, struct needs *n, struct rb_err *err
         const struct rb_cluster_ops *ops;
         struct rb_k8s *k;
 
-        if (st->kind != RB_STEP_SCALE || st->target == NULL)
+        if (st->kind != RB_STEP_SCALE || st->target == NULL || other_target(n, st->target))
             continue;
         if ((k = rb_cluster_open(run, st->target, &ops, err)) == NULL)
             return -1;
@@ -142,9 +150,11 @@ static cJSON *report_entry(struct rb_arena *a, const struct need *x, bool allowe
     return e;
 }
 
-int rb_cluster_check_access(struct rb_run *run, cJSON **report, struct rb_err *err)
+/* The checks of rb_cluster_check_access, of one cluster target's needs (only_target) or all. */
+static int check_access(struct rb_run *run, const char *only_target, cJSON **report,
+                        struct rb_err *err)
 {
-    struct needs n = { .arena = run->arena };
+    struct needs n = { .arena = run->arena, .only = only_target };
     struct rb_buf denied = RB_BUF_INIT;
     cJSON *rep;
     size_t ndenied = 0;
@@ -191,4 +201,15 @@ int rb_cluster_check_access(struct rb_run *run, cJSON **report, struct rb_err *e
     }
     rb_buf_release(&denied);
     return 0;
+}
+
+int rb_cluster_check_access(struct rb_run *run, cJSON **report, struct rb_err *err)
+{
+    return check_access(run, NULL, report, err);
+}
+
+int rb_cluster_check_target_access(struct rb_run *run, const char *target, cJSON **report,
+                                   struct rb_err *err)
+{
+    return check_access(run, target, report, err);
 }

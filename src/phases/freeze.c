@@ -32,6 +32,7 @@
 #include "rollbackctl/fsutil.h"
 #include "rollbackctl/db.h"
 #include "rollbackctl/pg.h"
+#include "rollbackctl/preflight.h"
 #include "rollbackctl/sync.h"
 
 struct freeze_arg {
@@ -517,7 +518,13 @@ static int plan_at_risk(struct rb_run *run, struct rb_err *err)
         int64_t total;
         struct rb_err cerr = RB_ERR_INIT;
 
-        if (count_at_risk(run, &by, &total, &cerr) < 0) {
+        if (rb_plan_is_unreachable(run, s->from)) {
+            rb_action_detailf(act, "(unable to count now: '%s' could not be reached)\n", s->from);
+        } else if (count_at_risk(run, &by, &total, &cerr) < 0) {
+            /* a database that does not answer or refuses us: plan says so once and fails */
+            if (rb_err_is(&cerr, RB_K_CONN_LOST) || rb_err_is(&cerr, RB_K_REFUSED) ||
+                rb_err_is(&cerr, RB_K_TIMEOUT))
+                rb_plan_unreachable(run, s->from, &cerr);
             rb_action_detailf(act, "(unable to count now: %s)\n", cerr.msg);
         } else {
             const cJSON *it;

@@ -21,6 +21,7 @@
 #include "rollbackctl/dns.h"
 #include "rollbackctl/driver_needs.h"
 #include "rollbackctl/http.h"
+#include "rollbackctl/preflight.h"
 #include "rollbackctl/db.h"
 #include "rollbackctl/probe.h"
 #include "rollbackctl/progress.h"
@@ -94,6 +95,9 @@ static void plan_dns(struct rb_run *run, struct rb_action *act, const struct rb_
     else if (!run->offline && run->mode == RB_MODE_PLAN) {
         if (ops->read_record(run->arena, t, rec.name, rec.type, &cur, &err) < 0) {
             old = rb_sprintf(run->arena, "(unknown: %s)", err.msg);
+            /* not reached (not merely refused): warned once, and plan fails naming it */
+            if (rb_err_is(&err, RB_K_CONN_LOST) || rb_err_is(&err, RB_K_TIMEOUT))
+                rb_plan_unreachable(run, t->name, &err);
         } else {
             same = rb_dns_rrset_matches(run->arena, &cur, &rec);
             old = rb_dns_rrset_text(run->arena, &cur);

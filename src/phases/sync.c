@@ -26,7 +26,7 @@
  *
  * Statements are built in sync_sql.c, checked against the catalogs in sync_check.c, and the rows
  * moved by the database driver's COPY pump (rb_db_copy). Which failures are retried is decided
- * by the error's kind: only a lost connection.
+ * by the error's kind: only a lost connection, never a refused login.
  */
 #include "rollbackctl/phases.h"
 
@@ -40,6 +40,7 @@
 #include "rollbackctl/output.h"
 #include "rollbackctl/clock.h"
 #include "rollbackctl/db.h"
+#include "rollbackctl/preflight.h"
 #include "rollbackctl/progress.h"
 #include "rollbackctl/sync.h"
 #include "sync_priv.h"
@@ -428,6 +429,16 @@ static void backoff(int attempt)
         ;
 }
 
+/*
+ * Worth another go: only a lost connection (or one not made: a server restarting, a network
+ * blip). A login the server refused (RB_K_REFUSED: a wrong password, pg_hba.conf), a statement it
+ * refused (RB_K_SQL) or a deadline that passed (RB_K_TIMEOUT) would fail the same way again.
+ */
+static bool retryable(const struct rb_err *err)
+{
+    return err->cls == RB_E_FAILED && rb_err_is(err, RB_K_CONN_LOST);
+}
+
 static int apply_table(struct rb_run *run, struct rb_action *act, struct rb_err *err)
 {
     struct sync_table *st = act->arg;
@@ -441,8 +452,7 @@ static int apply_table(struct rb_run *run, struct rb_action *act, struct rb_err 
         rc = sync_once(run, act, st, &res, err);
         if (rc == 0)
             break;
-        /* Only a lost connection is worth another go: SQL errors would fail the same way. */
-        if (err->cls != RB_E_FAILED || !rb_err_is(err, RB_K_CONN_LOST))
+        if (!retryable(err))
             break;
         if (attempt == SYNC_ATTEMPTS) {
             size_t used = strlen(err->msg);
@@ -546,11 +556,13 @@ int rb_sync_plan(struct rb_run *run, struct rb_err *err)
         /* Offline plans contact nothing; execute counts only when the count feeds a progress ETA. */
         if (run->offline) {
             note = "not counted (offline)";
+        } else if (rb_plan_is_unreachable(run, ph->to) || rb_plan_is_unreachable(run, ph->from)) {
+            note = "unknown (a target could not be reached, see above)";
         } else if ((dst = rb_db_target(run, ph->to, &perr)) == NULL ||
                    (src = rb_db_target(run, ph->from, &perr)) == NULL) {
             note = rb_sprintf(run->arena, "unknown (%s)", perr.msg);
-            if (run->mode == RB_MODE_PLAN)
-                rb_warn(run->ctx, "%s", perr.msg);
+            /* plan warns once per target and ends with an error naming it */
+            rb_plan_unreachable(run, dst == NULL ? ph->to : ph->from, &perr);
         } else if (rb_sync_validate(run, st, src, dst, &perr) < 0) {
             /* In execute the action fails when applied (critical or not decides); plan shows it. */
             note = rb_sprintf(run->arena, "unknown: %s", perr.msg);

@@ -16,6 +16,7 @@
 #include "rollbackctl/buf.h"
 #include "rollbackctl/db.h"
 #include "rollbackctl/pg.h"
+#include "rollbackctl/sync.h"
 
 /* The oid of a table as text, or NULL (err filled) when it does not exist. */
 static const char *table_oid(struct rb_run *run, struct rb_db *c, const char *quoted,
@@ -429,4 +430,87 @@ void rb_sync_explain_duplicate(struct rb_run *run, const struct sync_table *st, 
     return;
 plain:
     rb_errf(err, RB_E_FAILED, "duplicate keys in the source rows");
+}
+
+/*
+ * What applying the table will write on the target, asked of the catalogs (has_*_privilege):
+ * INSERT and UPDATE on the target table (the upsert), TEMP in the database (the stage), and the
+ * ledger (sync.c's ledger_ddl: created unqualified on first use): INSERT and SELECT on it, or
+ * CREATE on the schema it would be created in. A role lacking one would fail after the freeze.
+ */
+static int check_privileges(struct rb_run *run, const struct sync_table *st, struct rb_db *dst,
+                            struct rb_err *err)
+{
+    const char *params[1] = { st->tgt_q };
+    struct rb_db_result *r = rb_db_query(
+        dst, run->arena, 0,
+        "SELECT has_table_privilege($1::regclass, 'INSERT') "
+        "AND has_table_privilege($1::regclass, 'UPDATE'), "
+        "has_database_privilege(current_database(), 'TEMP'), "
+        "CASE WHEN to_regclass('rollbackctl_ledger') IS NULL "
+        "THEN coalesce(has_schema_privilege(current_schema(), 'CREATE'), false) "
+        "ELSE has_table_privilege('rollbackctl_ledger', 'INSERT') "
+        "AND has_table_privilege('rollbackctl_ledger', 'SELECT') END, "
+        "to_regclass('rollbackctl_ledger') IS NULL, coalesce(current_schema(), '(none)'), "
+        "current_user, current_database()",
+        1, params, err);
+    const char *who;
+
+    if (r == NULL)
+        return rb_sync_table_err(run, st, st->t->target_pos, err);
+    if (r->nrows < 1 || r->ncols < 7)
+        return 0; /* nothing to go by: applying will say */
+    who = rb_db_text(r, 0, 5);
+    if (strcmp(rb_db_text(r, 0, 0), "t") != 0) {
+        rb_errf(err, RB_E_FAILED, "role '%s' may not INSERT and UPDATE target table '%s' in '%s'",
+                who, st->t->target_table, st->ph->to);
+        rb_err_hint(err, "GRANT INSERT, UPDATE ON %s TO %s", st->tgt_q, who);
+        return rb_sync_table_err(run, st, st->t->target_pos, err);
+    }
+    if (strcmp(rb_db_text(r, 0, 1), "t") != 0) {
+        rb_errf(err, RB_E_FAILED, "role '%s' may not create temporary tables in '%s'", who,
+                st->ph->to);
+        rb_err_hint(err,
+                    "GRANT TEMPORARY ON DATABASE %s TO %s (the rows are staged in a "
+                    "temporary table)",
+                    rb_db_text(r, 0, 6), who);
+        return rb_sync_table_err(run, st, st->t->target_pos, err);
+    }
+    if (strcmp(rb_db_text(r, 0, 2), "t") != 0) {
+        if (strcmp(rb_db_text(r, 0, 3), "t") == 0) {
+            rb_errf(err, RB_E_FAILED,
+                    "role '%s' may not create the sync ledger 'rollbackctl_ledger' in schema "
+                    "'%s' of '%s'",
+                    who, rb_db_text(r, 0, 4), st->ph->to);
+            rb_err_hint(err,
+                        "grant CREATE on that schema to '%s', or create the ledger there "
+                        "first (its definition: rollbackctl plan)",
+                        who);
+        } else {
+            rb_errf(err, RB_E_FAILED,
+                    "role '%s' may not INSERT into and SELECT from the sync ledger "
+                    "'rollbackctl_ledger' in '%s'",
+                    who, st->ph->to);
+            rb_err_hint(err, "GRANT INSERT, SELECT ON rollbackctl_ledger TO %s", who);
+        }
+        return rb_sync_table_err(run, st, st->t->target_pos, err);
+    }
+    return 0;
+}
+
+int rb_sync_check_table(struct rb_run *run, const struct rb_sync_table *t, struct rb_db *src,
+                        struct rb_db *dst, struct rb_err *err)
+{
+    struct sync_phase *ph = rb_new(run->arena, struct sync_phase);
+    struct sync_table *st = rb_new(run->arena, struct sync_table);
+
+    ph->from = run->rb->sync.from;
+    ph->to = run->rb->sync.to;
+    st->ph = ph;
+    st->t = t;
+    st->at_risk = -1;
+    rb_sync_build_sql(run, st);
+    if (rb_sync_validate(run, st, src, dst, err) < 0)
+        return -1;
+    return check_privileges(run, st, dst, err);
 }

@@ -46,12 +46,14 @@ done
 sed -i "s|    conninfo: \"$(rb_conninfo "$LEG")\"|    conninfo: \"host=127.0.0.1 port=$port dbname=legacy connect_timeout=30\"\n    connect_timeout: 1s|" "$RB"
 assert_contains "$(cat "$RB")" "connect_timeout: 1s"
 start=$SECONDS
-assert_exit 0 "$RB_BIN" -f "$RB" plan
+assert_exit 1 "$RB_BIN" -f "$RB" plan
 assert_contains "$RB_ERR" "unable to connect to 'legacy': no answer within 1000 ms" "plan: connection deadline"
+assert_contains "$RB_ERR" "plan could not read target 'legacy'" "plan: fails naming the target it could not read"
 (( SECONDS - start < 10 )) && rb_ok "plan gave up on the silent server quickly"
+# execute: the pre-flight meets the deadline before anything changes
 assert_exit 1 "$RB_BIN" -f "$RB" execute --reason "silent legacy" --yes
-assert_contains "$RB_OUT$RB_ERR" "unable to connect to 'legacy': no answer within 1000 ms (gave up after 3 attempts)" \
-  "execute: bounded attempts at connecting"
+assert_contains "$RB_OUT$RB_ERR" "pre-flight: FAILED database 'legacy': unable to connect to 'legacy': no answer within 1000 ms" \
+  "execute: the connection deadline, in the pre-flight"
 assert_eq 0 "$(rb_psql "$LEG" "select count(*) from payroll_history where payment_id > 2000")" "nothing applied"
 sync_runbook "$SF/runbook.yaml.in"
 

@@ -8,7 +8,8 @@
  * the target's transaction is rolled back; on the target: the server throws it away), a statement
  * past its deadline, a duplicate key (SQLSTATE 21000), a value the stage refuses mid-COPY.
  * Asserted: what was committed (never the ledger row of a failed attempt), what was rolled back,
- * the error an operator reads, and the retries (only a lost connection is retried, from scratch).
+ * the error an operator reads, and the retries (only a lost connection or one not made is retried,
+ * from scratch; a refused login is not).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -76,6 +77,8 @@ static struct {
     bool copy_refused;     /* the stage refuses a value (22P02, line 2, column amount) */
     int copies;            /* COPY attempts seen */
     char looked_up[64];    /* the value the source was searched for */
+    int dst_open_refused;  /* this many connects to the target are refused (28P01) */
+    int dst_open_lost;     /* ... cannot be made (server down) */
 } sc;
 
 static struct fake_server servers[2];
@@ -105,7 +108,25 @@ static struct rb_db *fake_open(struct rb_run *run, const struct rb_target *t, st
 {
     struct fake_db *db = rb_run_handle_get(run, "fake", t->name);
 
-    (void)err;
+    if (strcmp(t->name, "legacy") == 0 && (db == NULL || db->lost)) {
+        if (sc.dst_open_refused > 0) {
+            sc.dst_open_refused--;
+            server_of(t->name)->opens++;
+            rb_errf(err, RB_E_FAILED,
+                    "unable to connect to 'legacy': FATAL:  password "
+                    "authentication failed for user \"rb\"");
+            rb_err_kind(err, RB_K_REFUSED);
+            memcpy(err->sqlstate, "28P01", 6);
+            return NULL;
+        }
+        if (sc.dst_open_lost > 0) {
+            sc.dst_open_lost--;
+            server_of(t->name)->opens++;
+            rb_errf(err, RB_E_FAILED, "unable to connect to 'legacy': Connection refused");
+            rb_err_kind(err, RB_K_CONN_LOST);
+            return NULL;
+        }
+    }
     if (db == NULL) {
         db = rb_new(run->arena, struct fake_db);
         db->base.ops = rb_driver_lookup("postgres")->ops;
@@ -493,6 +514,46 @@ static void test_upsert_timeout_is_not_retried(void **state)
 }
 
 /*
+ * A login the target refuses (wrong password: RB_K_REFUSED, 28P01) would be refused again: one
+ * attempt, no "retrying" warning, nothing begun, the server's reason in the error.
+ */
+static void test_refused_login_is_not_retried(void **state)
+{
+    struct fixture *f = *state;
+    struct rb_err err = RB_ERR_INIT;
+    struct fake_server *dst = &servers[1];
+
+    sc.dst_open_refused = 99;
+    assert_int_equal(apply(f, &err), -1);
+    assert_int_equal(dst->opens, 1);
+    assert_int_equal(dst->begun, 0);
+    assert_int_equal(sc.copies, 0);
+    assert_int_equal(err.kind, RB_K_REFUSED);
+    assert_string_equal(err.sqlstate, "28P01");
+    assert_non_null(strstr(err.msg, "sync table 'payments': unable to connect to 'legacy': "
+                                    "FATAL:  password authentication failed"));
+    assert_null(strstr(err.msg, "gave up after"));
+    assert_null(strstr(f->diag, "retrying"));
+    assert_true(result_num(f, "attempts") == 1);
+}
+
+/* A connection that cannot be made (the server restarting) may be made on a second try. */
+static void test_connection_not_made_is_retried(void **state)
+{
+    struct fixture *f = *state;
+    struct rb_err err = RB_ERR_INIT;
+    struct fake_server *dst = &servers[1];
+
+    sc.dst_open_lost = 1;
+    assert_int_equal(apply(f, &err), 0);
+    assert_int_equal(dst->opens, 2);
+    assert_int_equal(dst->commits, 1);
+    assert_int_equal(dst->ledger_rows, 1);
+    assert_non_null(strstr(f->diag, "Connection refused (attempt 1 of 3); retrying"));
+    assert_true(result_num(f, "attempts") == 2);
+}
+
+/*
  * SQLSTATE 21000 from the upsert: the phase goes back to its savepoint and names the key that
  * appears twice (read by the dup query), pointing at the runbook's key line. Not retried.
  */
@@ -545,6 +606,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_target_drops_mid_copy_then_recovers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_upsert_timeout_is_not_retried, setup, teardown),
         cmocka_unit_test_setup_teardown(test_duplicate_key_is_named, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_refused_login_is_not_retried, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_connection_not_made_is_retried, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refused_value_names_row_and_key, setup, teardown),
     };
 
