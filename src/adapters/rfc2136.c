@@ -125,6 +125,8 @@ static int timeout_err(const struct conn *c, bool refused, struct rb_err *err)
     rb_errf(err, RB_E_FAILED, "no answer from DNS server '%s' within %s%s", c->server,
             fmt_ms(c->timeout_ms, d, sizeof(d)),
             refused ? " (connection refused: is it running?)" : "");
+    /* not reached at all (plan and the pre-flight tell this apart from a refusal) */
+    rb_err_kind(err, refused ? RB_K_CONN_LOST : RB_K_TIMEOUT);
     return rb_err_hint(err, "check that the server runs and listens on that address; raise the "
                             "target's 'timeout' if it is slow");
 }

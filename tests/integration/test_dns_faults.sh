@@ -80,10 +80,11 @@ run_mode ignored 1
 assert_contains "$RB_ERR" "accepted the update, but 'payroll.ignored.test.' CNAME reads back as new-app.ignored.test., not legacy-app.ignored.test."
 
 # PowerDNS: a bad secret, an unknown key or a skewed clock all get NOTAUTH without a TSIG record.
-# The read before the change is refused, so no UPDATE is sent.
+# The pre-flight's signed read is refused, so the run stops before any change: no UPDATE is sent.
 command -v dig >/dev/null || rb_fail "dig not found (bind9-dnsutils: scripts/install-deps)"
 run_mode pdnskey 1
-assert_contains "$RB_ERR" "unable to read 'payroll.pdnskey.test.' CNAME before changing it: DNS server '127.0.0.1:$PORT' rejected TSIG key 'fake-key.' for the query for 'payroll.pdnskey.test.' CNAME (NOTAUTH, unsigned answer): it does not know the key, the secret differs, or our clock is off"
+assert_contains "$RB_ERR" "pre-flight: FAILED dns 'dns'"
+assert_contains "$RB_ERR" "unable to read 'payroll.pdnskey.test.' CNAME: DNS server '127.0.0.1:$PORT' rejected TSIG key 'fake-key.' for the query for 'payroll.pdnskey.test.' CNAME (NOTAUTH, unsigned answer): it does not know the key, the secret differs, or our clock is off"
 assert_contains "$RB_ERR" "HINT: check each: the key name and algorithm in tsig_key_file are the server's (unknown key); the secret is the server's (bad signature); this machine's clock is within 300 s of the server's (NTP)"
 assert_not_contains "$RB_ERR" "not authoritative"
 assert_eq 0 "$(updates pdnskey.test.)" "pdnskey: no UPDATE sent"

@@ -253,3 +253,19 @@ assert_exit 0 "$RB_BIN" -f "$T/plan.yaml" plan --offline
 assert_not_contains "$RB_ERR" "legacy" "plan --offline contacts nothing and does not fail"
 good "$T/plan-good.yaml" "$T/state-plan"
 assert_exit 0 "$RB_BIN" -f "$T/plan-good.yaml" plan
+
+# A DNS server that does not answer: plan says so once and exits 1, as for a database.
+cat >"$T/dns-down.yaml" <<YAML
+version: 1
+name: dns-down
+cutover: 2026-11-01T00:00:00Z
+state_dir: $T/state-dns-down
+targets:
+  dns: { driver: rfc2136, server: "127.0.0.1:1", zone: example.test., timeout: 1s }
+restore:
+  - name: Point payroll
+    dns: { target: dns, name: payroll, type: CNAME, data: legacy-app.example.test., ttl: 60 }
+YAML
+assert_exit 1 "$RB_BIN" -f "$T/dns-down.yaml" plan
+assert_contains "$RB_ERR" "plan could not read target 'dns'" "plan fails naming the DNS server it could not reach"
+assert_eq 1 "$(grep -c "no answer from DNS server" <<<"$RB_ERR")" "the warning once"
