@@ -650,6 +650,7 @@ int ld_int(struct ld *l, const struct yn *map, const char *key, const char *what
     const struct yn *v = yn_get(map, key);
     const char *s;
     long long x = 0;
+    bool big = false;
 
     if (v == NULL)
         return def;
@@ -660,18 +661,28 @@ int ld_int(struct ld *l, const struct yn *map, const char *key, const char *what
     s = v->str;
     if (*s == '-' || *s == '+')
         s++;
-    if (*s == '\0' || strlen(s) > 9)
+    if (*s == '\0')
         goto bad;
     for (; *s != '\0'; s++) {
         if (!isdigit((unsigned char)*s))
             goto bad;
-        x = x * 10 + (*s - '0');
+        /* past 18 digits it is out of any range we take; keep reading to be sure it is a number */
+        if (x < 100000000000000000LL)
+            x = x * 10 + (*s - '0');
+        else
+            big = true;
+    }
+    /* '3' is text in YAML: a number written in quotes is most likely a mistake elsewhere too */
+    if (!v->plain) {
+        ld_err(l, v->pos, "expected an integer for '%s', not a string ('%s'); write it without quotes",
+               qual(l, what, key), v->str);
+        return def;
     }
     if (v->str[0] == '-')
         x = -x;
-    if (x < min || x > max) {
-        ld_err(l, v->pos, "'%s' must be between %d and %d, not %lld", qual(l, what, key), min, max,
-               x);
+    if (big || x < min || x > max) {
+        ld_err(l, v->pos, "'%s' is out of range: %s is not between %d and %d", qual(l, what, key),
+               v->str, min, max);
         return def;
     }
     return (int)x;
