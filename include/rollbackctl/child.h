@@ -2,7 +2,8 @@
  * child.h - child processes from argv vectors, never a shell, always with a deadline.
  *
  * posix_spawn with stdout/stderr captured through pipes (the last RB_CHILD_TAIL bytes of each
- * kept), stdin from /dev/null, extra environment appended to ours. Past the deadline the child
+ * kept), stdin from /dev/null, extra environment appended to ours (less the names a caller drops:
+ * the runbook's secrets). Past the deadline the child
  * gets SIGTERM, then SIGKILL two seconds later.
  */
 #ifndef ROLLBACKCTL_CHILD_H
@@ -35,6 +36,14 @@ struct rb_child_result {
  */
 int rb_child_run(struct rb_arena *a, const char *const *argv, const char *const *env_extra,
                  int64_t timeout_ms, struct rb_child_result *res, struct rb_err *err);
+/*
+ * The same, with the variables named in env_drop (NULL-terminated, may be NULL) removed from the
+ * environment the child inherits: the runbook's secrets (rb_runbook_secret_env), less any a step
+ * asks for by name.
+ */
+int rb_child_run_env(struct rb_arena *a, const char *const *argv, const char *const *env_extra,
+                     const char *const *env_drop, int64_t timeout_ms, struct rb_child_result *res,
+                     struct rb_err *err);
 
 /* "exited with status 3", "killed by signal 9", "timed out after 2m". Arena-owned. */
 const char *rb_child_describe(struct rb_arena *a, const struct rb_child_result *res);

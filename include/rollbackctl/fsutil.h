@@ -14,6 +14,20 @@ int rb_write_all(int fd, const void *buf, size_t len);
 int rb_fsync_dir(const char *dir);
 /* mkdir -p with mode for every created component. */
 int rb_mkdir_p(const char *path, mode_t mode, struct rb_err *err);
+/*
+ * A folder rollbackctl keeps state in (runs/, a run's folder): created with mode when missing,
+ * then refused unless it is a real directory (not a symbolic link) owned by us, so that nothing
+ * written there lands where someone else pointed it.
+ */
+int rb_mkdir_private(const char *path, mode_t mode, struct rb_err *err);
+/* The same check, for a folder that must already be there (resume). */
+int rb_dir_check_private(const char *path, struct rb_err *err);
+/*
+ * The state_dir must be ours and writable by nobody else: owned by the effective user, not
+ * world-writable, and group-writable only when setgid and of one of our groups (the approvers'
+ * group setup, docs/runbook.md). A symbolic link to such a folder is fine (followed).
+ */
+int rb_check_state_dir(const char *path, struct rb_err *err);
 /* Temp file, fsync, close checked, rename, fsync the folder. */
 int rb_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode,
                          struct rb_err *err);

@@ -1,7 +1,7 @@
 /*
  * lock.h - one writer per state_dir.
  *
- * flock(2) on state_dir/lock, whose content says who holds it:
+ * flock(2) on the state_dir folder and on state_dir/lock, whose content says who holds it:
  *   {"pid":N,"run_id":"...","user":"...","host":"...","started":"..."}
  * The kernel drops a flock when its process dies, so a lock file whose recorded process is gone
  * is simply taken; the caller journals the takeover (rb_lock_acquire reports it).
@@ -24,11 +24,12 @@ struct rb_lock_holder {
 struct rb_lock {
     int fd;
     char path[4096];
+    int dir_fd; /* the state_dir folder, flocked too (-1 where the file system cannot) */
 };
 
 #define RB_LOCK_INIT                                                                               \
     {                                                                                              \
-        -1, ""                                                                                     \
+        -1, "", -1                                                                                 \
     }
 
 /*

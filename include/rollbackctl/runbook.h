@@ -201,7 +201,7 @@ enum rb_step_kind { RB_STEP_RUN = 1, RB_STEP_SQL, RB_STEP_DNS, RB_STEP_SCALE };
 
 struct rb_env_var {
     const char *name;
-    const char *value;
+    const char *value; /* NULL: `NAME:` with no value, ours passed on (even a runbook secret) */
 };
 
 struct rb_restore_step {
@@ -355,6 +355,12 @@ struct rb_runbook *rb_runbook_load_buffer(struct rb_arena *a, const char *path, 
  * files). validate reports them as warnings; commands that need them call this with as_errors.
  */
 void rb_runbook_check_env(const struct rb_runbook *rb, struct rb_diags *diags, bool as_errors);
+/*
+ * The names of the variables every `*_env` key of every target names (LEGACY_PGPASSWORD,
+ * SMTP_PASSWORD, ...), once each, NULL-terminated, arena-owned: secrets that children of `run`
+ * steps and probes do not inherit.
+ */
+const char **rb_runbook_secret_env(struct rb_arena *a, const struct rb_runbook *rb);
 
 /* Lookups by name; NULL when absent. */
 const struct rb_target *rb_runbook_target(const struct rb_runbook *rb, const char *name);

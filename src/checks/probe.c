@@ -72,7 +72,9 @@ static int probe_run(struct rb_run *run, const struct rb_probe *p, const char **
     struct rb_child_result cr;
     size_t n;
 
-    if (rb_child_run(a, p->argv.items, NULL, timeout, &cr, err) < 0)
+    /* a probe only looks: it gets none of the runbook's secrets */
+    if (rb_child_run_env(a, p->argv.items, NULL, rb_runbook_secret_env(a, run->rb), timeout, &cr,
+                         err) < 0)
         return -1;
     *why = rb_sprintf(a, "'%s' %s", p->argv.items[0], rb_child_describe(a, &cr));
     if (cr.exited && cr.status == 0)

@@ -3,8 +3,9 @@
  *
  * posix_spawnp, never a shell: runbook values can't be interpreted by anything but the program
  * they are handed to. The child gets /dev/null as stdin, pipes for stdout and stderr (we keep the
- * last RB_CHILD_TAIL bytes of each), our environment plus env_extra (an extra NAME=... replaces
- * ours), default signal dispositions and its own process group, so that on timeout SIGTERM (then
+ * last RB_CHILD_TAIL bytes of each), our environment less the names in env_drop (the runbook's
+ * secrets: a `run` step has no business with the database password) plus env_extra (an extra
+ * NAME=... replaces ours), default signal dispositions and its own process group, so that on timeout SIGTERM (then
  * SIGKILL two seconds later) reaches whatever it started too.
  *
  * The wait ends when the child exits, not when its pipes close: a command that starts a daemon
@@ -17,6 +18,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,8 +45,19 @@ static size_t env_name_len(const char *kv)
     return eq != NULL ? (size_t)(eq - kv) : strlen(kv);
 }
 
-/* Our environment minus names env_extra sets, then env_extra. Arena-owned vector. */
-static char **build_env(struct rb_arena *a, const char *const *extra)
+static bool named_in(const char *const *names, const char *kv, size_t len)
+{
+    for (; names != NULL && *names != NULL; names++)
+        if (strlen(*names) == len && strncmp(*names, kv, len) == 0)
+            return true;
+    return false;
+}
+
+/*
+ * Our environment minus the names in drop (the runbook's secrets) and the names env_extra sets,
+ * then env_extra. Arena-owned vector.
+ */
+static char **build_env(struct rb_arena *a, const char *const *extra, const char *const *drop)
 {
     size_t n_env = 0, n_extra = 0, i, j, k = 0;
     char **envp;
@@ -56,7 +69,7 @@ static char **build_env(struct rb_arena *a, const char *const *extra)
     envp = rb_new_array(a, char *, n_env + n_extra + 1);
     for (i = 0; i < n_env; i++) {
         size_t len = env_name_len(environ[i]);
-        int replaced = 0;
+        int replaced = named_in(drop, environ[i], len);
 
         for (j = 0; j < n_extra && !replaced; j++)
             replaced = env_name_len(extra[j]) == len && strncmp(extra[j], environ[i], len) == 0;
@@ -145,6 +158,13 @@ static void signal_group(pid_t pid, int sig)
 int rb_child_run(struct rb_arena *a, const char *const *argv, const char *const *env_extra,
                  int64_t timeout_ms, struct rb_child_result *res, struct rb_err *err)
 {
+    return rb_child_run_env(a, argv, env_extra, NULL, timeout_ms, res, err);
+}
+
+int rb_child_run_env(struct rb_arena *a, const char *const *argv, const char *const *env_extra,
+                     const char *const *env_drop, int64_t timeout_ms, struct rb_child_result *res,
+                     struct rb_err *err)
+{
     int out_pipe[2] = { -1, -1 }, err_pipe[2] = { -1, -1 };
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t attr;
@@ -204,7 +224,7 @@ int rb_child_run(struct rb_arena *a, const char *const *argv, const char *const 
     }
 
     start = rb_now_ms();
-    rc = posix_spawnp(&pid, argv[0], &fa, &attr, (char *const *)argv, build_env(a, env_extra));
+    rc = posix_spawnp(&pid, argv[0], &fa, &attr, (char *const *)argv, build_env(a, env_extra, env_drop));
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&attr);
     close(out_pipe[1]);

@@ -1,11 +1,15 @@
 /*
  * fsutil.c - durable file-system helpers: whole writes, fsync of files and folders, mkdir -p,
- * atomic replace (pgBackRest posix/write.c: temp file, fsync, close checked, rename, fsync dir).
+ * atomic replace (pgBackRest posix/write.c: temp file, fsync, close checked, rename, fsync dir),
+ * and the checks that keep the state_dir ours (no symbolic links followed, nobody else writing).
  */
 #include "rollbackctl/fsutil.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,6 +69,107 @@ int rb_mkdir_p(const char *path, mode_t mode, struct rb_err *err)
     if (mkdir(tmp, mode) < 0 && errno != EEXIST)
         return rb_errf(err, RB_E_FAILED, "unable to create directory '%s': %s", tmp,
                        strerror(errno));
+    return 0;
+}
+
+static const char *uid_name(uid_t uid, char *buf, size_t len)
+{
+    struct passwd *pw = getpwuid(uid);
+
+    if (pw != NULL)
+        snprintf(buf, len, "%s", pw->pw_name);
+    else
+        snprintf(buf, len, "%ld", (long)uid);
+    return buf;
+}
+
+static bool in_my_groups(gid_t gid)
+{
+    gid_t groups[256];
+    int n = getgroups(256, groups);
+
+    if (gid == getegid())
+        return true;
+    for (int i = 0; i < n; i++)
+        if (groups[i] == gid)
+            return true;
+    return false;
+}
+
+int rb_mkdir_private(const char *path, mode_t mode, struct rb_err *err)
+{
+    if (mkdir(path, mode) < 0 && errno != EEXIST)
+        return rb_errf(err, RB_E_FAILED, "unable to create directory '%s': %s", path,
+                       strerror(errno));
+    return rb_dir_check_private(path, err);
+}
+
+int rb_dir_check_private(const char *path, struct rb_err *err)
+{
+    struct stat st;
+    char owner[64], me[64];
+
+    if (lstat(path, &st) < 0)
+        return rb_errf(err, RB_E_FAILED, "unable to examine directory '%s': %s", path,
+                       strerror(errno));
+    if (S_ISLNK(st.st_mode)) {
+        rb_errf(err, RB_E_FAILED, "'%s' is a symbolic link; refusing to follow it", path);
+        rb_err_kind(err, RB_K_REFUSED);
+        return rb_err_hint(err, "rollbackctl keeps its runs in real folders: remove the link "
+                                "(rm '%s') and run again",
+                           path);
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        rb_errf(err, RB_E_FAILED, "'%s' is not a directory", path);
+        rb_err_kind(err, RB_K_REFUSED);
+        return rb_err_hint(err, "move it out of the way and run again");
+    }
+    if (st.st_uid != geteuid()) {
+        rb_errf(err, RB_E_FAILED, "directory '%s' is owned by '%s', not by '%s'", path,
+                uid_name(st.st_uid, owner, sizeof(owner)), uid_name(geteuid(), me, sizeof(me)));
+        rb_err_kind(err, RB_K_REFUSED);
+        return rb_err_hint(err, "run as its owner, or give it to this user: chown %s '%s'", me,
+                           path);
+    }
+    return 0;
+}
+
+int rb_check_state_dir(const char *path, struct rb_err *err)
+{
+    struct stat st;
+    char owner[64], me[64];
+
+    if (stat(path, &st) < 0)
+        return rb_errf(err, RB_E_FAILED, "unable to examine state_dir '%s': %s", path,
+                       strerror(errno));
+    if (!S_ISDIR(st.st_mode))
+        return rb_errf(err, RB_E_FAILED, "state_dir '%s' is not a directory", path);
+    if (st.st_uid != geteuid()) {
+        rb_errf(err, RB_E_FAILED, "state_dir '%s' is owned by '%s', not by '%s'", path,
+                uid_name(st.st_uid, owner, sizeof(owner)), uid_name(geteuid(), me, sizeof(me)));
+        rb_err_kind(err, RB_K_REFUSED);
+        return rb_err_hint(err, "run as its owner, or give it to this user: chown %s '%s'", me,
+                           path);
+    }
+    if (st.st_mode & S_IWOTH) {
+        rb_errf(err, RB_E_FAILED, "state_dir '%s' is writable by every user (mode %04o)", path,
+                (unsigned)(st.st_mode & 07777));
+        rb_err_kind(err, RB_K_REFUSED);
+        return rb_err_hint(err, "anyone could replace its lock or journals: chmod 700 '%s'", path);
+    }
+    /*
+     * Group-writable is the approvers' group setup only: setgid, so that what we create keeps
+     * the group, and a group we are in, so that the group is one we chose.
+     */
+    if ((st.st_mode & S_IWGRP) && !((st.st_mode & S_ISGID) && in_my_groups(st.st_gid))) {
+        rb_errf(err, RB_E_FAILED, "state_dir '%s' is writable by its group (mode %04o)", path,
+                (unsigned)(st.st_mode & 07777));
+        rb_err_kind(err, RB_K_REFUSED);
+        return rb_err_hint(err,
+                           "chmod 700 '%s'; for a shared operators' group, make it setgid and of "
+                           "a group you are in: chgrp GROUP '%s' && chmod 2770 '%s'",
+                           path, path, path);
+    }
     return 0;
 }
 

@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,6 +65,39 @@ static char *journal_path(const char *run_dir)
     return p;
 }
 
+/*
+ * runs/ and the run's folder must be real folders of ours (rb_mkdir_private): a symbolic link
+ * there would put the journal, and everything written beside it, where the link points.
+ * create: make what is missing (state_dir/runs/<id>); else only check what is there.
+ */
+static int check_run_dirs(const char *run_dir, bool create, struct rb_err *err)
+{
+    char runs[4096];
+    char *slash;
+
+    snprintf(runs, sizeof(runs), "%s", run_dir);
+    slash = strrchr(runs, '/');
+    if (slash != NULL && slash != runs) {
+        *slash = '\0';
+        if (create) {
+            char *up = strrchr(runs, '/');
+
+            /* the state_dir exists (the lock is in it); in tests it may be anywhere */
+            if (up != NULL && up != runs) {
+                *up = '\0';
+                if (rb_mkdir_p(runs, 0700, err) < 0)
+                    return -1;
+                *up = '/';
+            }
+            if (rb_mkdir_private(runs, 0700, err) < 0)
+                return -1;
+        } else if (rb_dir_check_private(runs, err) < 0) {
+            return -1;
+        }
+    }
+    return create ? rb_mkdir_private(run_dir, 0700, err) : rb_dir_check_private(run_dir, err);
+}
+
 int rb_journal_create(struct rb_journal *j, const char *run_dir, const char *run_id,
                       struct rb_err *err)
 {
@@ -72,7 +106,7 @@ int rb_journal_create(struct rb_journal *j, const char *run_dir, const char *run
 
     memset(j, 0, sizeof(*j));
     j->fd = -1;
-    if (rb_mkdir_p(run_dir, 0700, err) < 0)
+    if (check_run_dirs(run_dir, true, err) < 0)
         return -1;
     /*
      * The new entries must be durable before the first line is: the run folder in runs/, and on a
@@ -87,7 +121,7 @@ int rb_journal_create(struct rb_journal *j, const char *run_dir, const char *run
         rb_fsync_dir(parent);
     }
     j->path = journal_path(run_dir);
-    j->fd = open(j->path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0600);
+    j->fd = open(j->path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (j->fd < 0) {
         rb_errf(err, RB_E_FAILED, "unable to create journal '%s': %s", j->path, strerror(errno));
         free(j->path);
@@ -110,13 +144,15 @@ int rb_journal_reopen(struct rb_journal *j, const char *run_dir, struct rb_journ
 {
     memset(j, 0, sizeof(*j));
     j->fd = -1;
+    if (check_run_dirs(run_dir, false, err) < 0)
+        return -1;
     j->path = journal_path(run_dir);
     if (rb_journal_read(j->path, log, err) < 0) {
         free(j->path);
         j->path = NULL;
         return -1;
     }
-    j->fd = open(j->path, O_WRONLY | O_APPEND | O_CLOEXEC);
+    j->fd = open(j->path, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
     if (j->fd < 0) {
         rb_errf(err, RB_E_FAILED, "unable to open journal '%s': %s", j->path, strerror(errno));
         goto fail;

@@ -343,13 +343,9 @@ static void ld_signals(struct ld *l, const struct yn *n)
     l->rb->signals = rb_new_array(l->a, struct rb_signal, n->n + 1);
     for (i = 0; i < n->n; i++) {
         const struct yn *k = n->items[2 * i];
-        bool dup = false;
 
-        if (k->type != YN_SCALAR)
-            continue;
-        for (size_t j = 0; j < l->rb->n_signals; j++)
-            dup = dup || strcmp(l->rb->signals[j].name, k->str) == 0;
-        if (!dup)
+        /* a repeated name is already reported (duplicate key); the first one counts */
+        if (k->type == YN_SCALAR && yn_key(n, k->str) == k)
             ld_signal(l, k, n->items[2 * i + 1], &l->rb->signals[l->rb->n_signals++]);
     }
 }
@@ -596,6 +592,12 @@ struct rb_runbook *rb_runbook_load_buffer(struct rb_arena *a, const char *path, 
     return diags->n_errors > errors ? NULL : rb;
 }
 
+/*
+ * A runbook of this size is already hundreds of thousands of lines; past it the YAML node cap
+ * would refuse it anyway, and reading on would only cost memory first.
+ */
+#define RB_RUNBOOK_MAX_BYTES (8u << 20)
+
 struct rb_runbook *rb_runbook_load(struct rb_arena *a, const char *path, struct rb_diags *diags)
 {
     FILE *f = fopen(path, "rb");
@@ -610,8 +612,17 @@ struct rb_runbook *rb_runbook_load(struct rb_arena *a, const char *path, struct 
     data = malloc(cap);
     while (data != NULL && (got = fread(data + len, 1, cap - len, f)) > 0) {
         len += got;
+        if (len > RB_RUNBOOK_MAX_BYTES) {
+            rb_diag_add(diags, RB_DIAG_ERROR, (struct rb_pos){ 0, 0 },
+                        "the runbook is larger than %u MiB; a runbook this large is not one "
+                        "people can review: split it or cut it down",
+                        RB_RUNBOOK_MAX_BYTES >> 20);
+            free(data);
+            fclose(f);
+            return NULL;
+        }
         if (len == cap) {
-            char *bigger = cap < (64u << 20) ? realloc(data, cap * 2) : NULL;
+            char *bigger = realloc(data, cap * 2);
 
             if (bigger == NULL) {
                 free(data);
@@ -624,7 +635,7 @@ struct rb_runbook *rb_runbook_load(struct rb_arena *a, const char *path, struct 
     }
     if (data == NULL || ferror(f)) {
         rb_diag_add(diags, RB_DIAG_ERROR, (struct rb_pos){ 0, 0 }, "unable to read runbook%s",
-                    data == NULL ? ": too large" : "");
+                    data == NULL ? ": out of memory" : "");
         free(data);
         fclose(f);
         return NULL;

@@ -1,6 +1,7 @@
 /*
  * runbook_check.c - the checks that depend on the machine a command runs on, not on the file:
- * environment variables named by `*_env` keys and the template files of `communicate`.
+ * environment variables named by `*_env` keys and the template files of `communicate`; and the
+ * list of those variable names, which children (`run` steps and probes) must not inherit.
  *
  * They are separate from loading because `validate` on a laptop should not fail for a secret
  * that only exists on the rollback host; commands that actually need them ask for errors.
@@ -49,4 +50,29 @@ void rb_runbook_check_env(const struct rb_runbook *rb, struct rb_diags *diags, b
                         "template '%s' of message '%s' is not readable", m->template_path,
                         m->name != NULL ? m->name : "?");
     }
+}
+
+const char **rb_runbook_secret_env(struct rb_arena *a, const struct rb_runbook *rb)
+{
+    size_t n = 0, i, j, k;
+    const char **names;
+
+    for (i = 0; rb != NULL && i < rb->n_targets; i++)
+        n += rb->targets[i].n_opts;
+    names = rb_new_array(a, const char *, n + 1);
+    n = 0;
+    for (i = 0; rb != NULL && i < rb->n_targets; i++)
+        for (j = 0; j < rb->targets[i].n_opts; j++) {
+            const struct rb_opt *o = &rb->targets[i].opts[j];
+            bool seen = false;
+
+            if (o->value == NULL || !ends_with(o->key, "_env"))
+                continue;
+            for (k = 0; k < n && !seen; k++)
+                seen = strcmp(names[k], o->value) == 0;
+            if (!seen)
+                names[n++] = o->value;
+        }
+    names[n] = NULL;
+    return names;
 }

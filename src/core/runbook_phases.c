@@ -408,9 +408,13 @@ static void ld_step(struct ld *l, const struct yn *n, struct rb_restore_step *s)
             s->env = rb_new_array(l->a, struct rb_env_var, env->n + 1);
             for (i = 0; i < env->n; i++) {
                 const struct yn *k = env->items[2 * i];
-                const char *v;
+                const char *v = NULL;
 
-                if (k->type != YN_SCALAR || (v = ld_str(l, env, k->str, "restore.env")) == NULL)
+                if (k->type != YN_SCALAR)
+                    continue;
+                /* a name without a value asks for ours, the one way a secret reaches a step */
+                if (!yn_is_null(env->items[2 * i + 1]) &&
+                    (v = ld_str(l, env, k->str, "restore.env")) == NULL)
                     continue;
                 s->env[s->n_env].name = k->str;
                 s->env[s->n_env].value = v;

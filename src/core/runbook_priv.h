@@ -26,6 +26,9 @@ struct yn {
     bool one_line;     /* the scalar starts and ends on one line */
     size_t n;          /* SEQ: items; MAP: pairs */
     struct yn **items; /* SEQ: items[i]; MAP: key items[2i], value items[2i+1] */
+    /* a large MAP: hash set of its keys (pair index + 1 of the first of equal ones; 0 empty) */
+    size_t *keyset;
+    size_t keyset_mask;
 };
 
 /* Parse one YAML document into a tree; NULL after reporting the problem to d. */

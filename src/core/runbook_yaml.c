@@ -11,6 +11,7 @@
 
 #include <ctype.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,6 +22,14 @@
 
 /* Depth limit: a runbook is a few levels deep; this keeps hostile input off the stack. */
 #define YN_MAX_DEPTH 64
+/*
+ * Node limit (keys, values, list items): a runbook people can read has a few thousand; this
+ * keeps a generated or hostile file from taking gigabytes and minutes before anyone sees an
+ * error. The loader caps the file's size as well (RB_RUNBOOK_MAX_BYTES in runbook.c).
+ */
+#define YN_MAX_NODES 100000
+/* Maps with more keys than this find duplicates through a hash set, smaller ones by looking. */
+#define YN_DUP_LINEAR 16
 
 struct yn_open {
     struct yn *node;
@@ -57,10 +66,38 @@ static void yn_push(struct rb_arena *a, struct yn_open *o, struct yn *child)
     p->items[p->n++] = child;
 }
 
-static void check_dup_keys(struct rb_diags *d, const struct yn *map)
+static void dup_found(struct rb_diags *d, const struct yn *k, const struct yn *prev)
 {
-    size_t i, j;
+    rb_diag_add(d, RB_DIAG_ERROR, k->pos, "duplicate key '%s' (first at line %d)", k->str,
+                prev->pos.line);
+}
 
+/* FNV-1a: keys are short, and a hash set is only built for a large mapping. */
+static size_t key_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+
+    for (; *s != '\0'; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return (size_t)h;
+}
+
+/*
+ * Duplicate keys are errors (libyaml keeps them silently). A large map gets a hash set of its
+ * keys, kept on the node for yn_get()/yn_key(): the loader looks keys up while walking a map, so
+ * 45,000 columns would otherwise cost 45,000 linear searches.
+ */
+static void check_dup_keys(struct rb_arena *a, struct rb_diags *d, struct yn *map)
+{
+    size_t i, j, cap = 0, mask = 0;
+    size_t *set = NULL;
+
+    if (map->n > YN_DUP_LINEAR) {
+        for (cap = 64; cap < 2 * map->n; cap *= 2)
+            ;
+        set = rb_new_array(a, size_t, cap);
+        mask = cap - 1;
+    }
     for (i = 0; i < map->n; i++) {
         const struct yn *k = map->items[2 * i];
 
@@ -68,16 +105,110 @@ static void check_dup_keys(struct rb_diags *d, const struct yn *map)
             rb_diag_add(d, RB_DIAG_ERROR, k->pos, "mapping keys must be plain strings");
             continue;
         }
+        if (set != NULL) {
+            /* open addressing, linear probing; the first of equal keys stays in the set */
+            for (j = key_hash(k->str) & mask; set[j] != 0; j = (j + 1) & mask)
+                if (strcmp(map->items[2 * (set[j] - 1)]->str, k->str) == 0)
+                    break;
+            if (set[j] != 0)
+                dup_found(d, k, map->items[2 * (set[j] - 1)]);
+            else
+                set[j] = i + 1;
+            continue;
+        }
         for (j = 0; j < i; j++) {
             const struct yn *prev = map->items[2 * j];
 
             if (prev->type == YN_SCALAR && strcmp(prev->str, k->str) == 0) {
-                rb_diag_add(d, RB_DIAG_ERROR, k->pos, "duplicate key '%s' (first at line %d)",
-                            k->str, prev->pos.line);
+                dup_found(d, k, prev);
                 break;
             }
         }
     }
+    map->keyset = set;
+    map->keyset_mask = mask;
+}
+
+/* The pair index of key in map (the first one, as a linear search would find), or -1. */
+static long key_index(const struct yn *map, const char *key)
+{
+    size_t i;
+
+    if (map == NULL || map->type != YN_MAP)
+        return -1;
+    if (map->keyset != NULL) {
+        for (i = key_hash(key) & map->keyset_mask; map->keyset[i] != 0;
+             i = (i + 1) & map->keyset_mask)
+            if (strcmp(map->items[2 * (map->keyset[i] - 1)]->str, key) == 0)
+                return (long)(map->keyset[i] - 1);
+        return -1;
+    }
+    for (i = 0; i < map->n; i++)
+        if (map->items[2 * i]->type == YN_SCALAR && strcmp(map->items[2 * i]->str, key) == 0)
+            return (long)i;
+    return -1;
+}
+
+/*
+ * Where the first escape that makes a NUL (\0, \x00, \u0000, \U00000000) sits in a double-quoted
+ * scalar on one line: libyaml decodes it and the C string ends there, silently cutting the
+ * value, so the loader refuses it and points at it. Falls back to the scalar's start.
+ */
+static struct rb_pos nul_pos(const char *data, size_t len, const yaml_event_t *ev)
+{
+    yaml_mark_t start = ev->start_mark;
+    struct rb_pos p = mark_pos(start);
+    size_t off = 0, line = 0;
+    int col;
+
+    if (ev->data.scalar.style != YAML_DOUBLE_QUOTED_SCALAR_STYLE || start.line != ev->end_mark.line)
+        return p;
+    while (off < len && line < start.line)
+        if (data[off++] == '\n')
+            line++;
+    for (size_t c = 0; off < len && c < start.column; c++) /* characters up to the quote */
+        for (off++; off < len && ((unsigned char)data[off] & 0xc0) == 0x80; off++)
+            ;
+    if (off >= len || data[off] != '"')
+        return p;
+    off++;
+    col = (int)start.column + 2; /* 1-based, the character after the quote */
+    while (off < len && data[off] != '"' && data[off] != '\n') {
+        if (data[off] == '\\' && off + 1 < len) {
+            const char *e = data + off + 1;
+            size_t left = len - off - 1;
+
+            if (e[0] == '0' || (left >= 3 && strncmp(e, "x00", 3) == 0) ||
+                (left >= 5 && strncmp(e, "u0000", 5) == 0) ||
+                (left >= 9 && strncmp(e, "U00000000", 9) == 0)) {
+                p.col = col;
+                return p;
+            }
+            off++; /* the escaped character is never the closing quote */
+            col++;
+        }
+        for (off++; off < len && ((unsigned char)data[off] & 0xc0) == 0x80; off++)
+            ;
+        col++;
+    }
+    return p;
+}
+
+/* The text up to a NUL and after it, with the NUL shown as \0, for the message. */
+static const char *nul_text(struct rb_arena *a, const char *v, size_t len)
+{
+    struct rb_buf b = RB_BUF_INIT;
+    const char *out;
+
+    for (size_t i = 0; i < len && i < 200; i++) {
+        if (v[i] == '\0')
+            rb_buf_add(&b, "\\0", 2);
+        else
+            rb_buf_addc(&b, v[i]);
+    }
+    out = rb_strndup(a, b.data != NULL ? b.data : "", b.len);
+    rb_buf_release(&b);
+    return out;
 }
 
 struct yn *yn_parse(struct rb_arena *a, const char *data, size_t len, struct rb_diags *d)
@@ -89,6 +220,7 @@ struct yn *yn_parse(struct rb_arena *a, const char *data, size_t len, struct rb_
     struct yn *root = NULL;
     struct yn_anchor *anchors = NULL;
     bool done = false, ok = true;
+    size_t nodes = 0;
 
     if (!yaml_parser_initialize(&parser)) {
         rb_diag_add(d, RB_DIAG_ERROR, (struct rb_pos){ 0, 0 }, "unable to start the YAML parser");
@@ -152,6 +284,12 @@ struct yn *yn_parse(struct rb_arena *a, const char *data, size_t len, struct rb_
             n = rb_new(a, struct yn);
             n->type = YN_SCALAR;
             n->str = rb_strndup(a, (const char *)ev.data.scalar.value, ev.data.scalar.length);
+            if (strlen(n->str) != ev.data.scalar.length)
+                rb_diag_add(d, RB_DIAG_ERROR, nul_pos(data, len, &ev),
+                            "a NUL character (\\0) in a string would cut it short ('%s'); "
+                            "remove it",
+                            nul_text(a, (const char *)ev.data.scalar.value,
+                                     ev.data.scalar.length));
             n->plain = ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
             n->quoted = ev.data.scalar.style == YAML_SINGLE_QUOTED_SCALAR_STYLE ||
                         ev.data.scalar.style == YAML_DOUBLE_QUOTED_SCALAR_STYLE;
@@ -174,7 +312,7 @@ struct yn *yn_parse(struct rb_arena *a, const char *data, size_t len, struct rb_
 
                 if (c->type == YN_MAP) {
                     c->n /= 2;
-                    check_dup_keys(d, c);
+                    check_dup_keys(a, d, c);
                 }
             }
             break;
@@ -190,6 +328,16 @@ struct yn *yn_parse(struct rb_arena *a, const char *data, size_t len, struct rb_
             an->node = n;
             an->next = anchors;
             anchors = an;
+        }
+        if (n != NULL && ++nodes > YN_MAX_NODES) {
+            rb_diag_add(d, RB_DIAG_ERROR, n->pos,
+                        "the runbook has more than %d YAML nodes (keys, values, list items); "
+                        "a runbook this large is not one people can review: split it or cut it "
+                        "down",
+                        YN_MAX_NODES);
+            ok = false;
+            done = true;
+            n = NULL;
         }
         if (n != NULL) {
             if (depth > 0)
@@ -340,26 +488,16 @@ bool yn_is_null(const struct yn *n)
 
 const struct yn *yn_key(const struct yn *map, const char *key)
 {
-    size_t i;
+    long i = key_index(map, key);
 
-    if (map == NULL || map->type != YN_MAP)
-        return NULL;
-    for (i = 0; i < map->n; i++)
-        if (map->items[2 * i]->type == YN_SCALAR && strcmp(map->items[2 * i]->str, key) == 0)
-            return map->items[2 * i];
-    return NULL;
+    return i < 0 ? NULL : map->items[2 * i];
 }
 
 const struct yn *yn_get(const struct yn *map, const char *key)
 {
-    size_t i;
+    long i = key_index(map, key);
 
-    if (map == NULL || map->type != YN_MAP)
-        return NULL;
-    for (i = 0; i < map->n; i++)
-        if (map->items[2 * i]->type == YN_SCALAR && strcmp(map->items[2 * i]->str, key) == 0)
-            return map->items[2 * i + 1];
-    return NULL;
+    return i < 0 ? NULL : map->items[2 * i + 1];
 }
 
 /* Length-prefixed, so that no two different trees serialise alike ("ab","c" vs "a","bc"). */
@@ -512,6 +650,7 @@ int ld_int(struct ld *l, const struct yn *map, const char *key, const char *what
     const struct yn *v = yn_get(map, key);
     const char *s;
     long long x = 0;
+    bool big = false;
 
     if (v == NULL)
         return def;
@@ -522,18 +661,28 @@ int ld_int(struct ld *l, const struct yn *map, const char *key, const char *what
     s = v->str;
     if (*s == '-' || *s == '+')
         s++;
-    if (*s == '\0' || strlen(s) > 9)
+    if (*s == '\0')
         goto bad;
     for (; *s != '\0'; s++) {
         if (!isdigit((unsigned char)*s))
             goto bad;
-        x = x * 10 + (*s - '0');
+        /* past 18 digits it is out of any range we take; keep reading to be sure it is a number */
+        if (x < 100000000000000000LL)
+            x = x * 10 + (*s - '0');
+        else
+            big = true;
+    }
+    /* '3' is text in YAML: a number written in quotes is most likely a mistake elsewhere too */
+    if (!v->plain) {
+        ld_err(l, v->pos, "expected an integer for '%s', not a string ('%s'); write it without quotes",
+               qual(l, what, key), v->str);
+        return def;
     }
     if (v->str[0] == '-')
         x = -x;
-    if (x < min || x > max) {
-        ld_err(l, v->pos, "'%s' must be between %d and %d, not %lld", qual(l, what, key), min, max,
-               x);
+    if (big || x < min || x > max) {
+        ld_err(l, v->pos, "'%s' is out of range: %s is not between %d and %d", qual(l, what, key),
+               v->str, min, max);
         return def;
     }
     return (int)x;

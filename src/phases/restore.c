@@ -209,14 +209,27 @@ static int do_run(struct rb_run *run, const struct rb_restore_step *s, cJSON *re
 {
     struct rb_arena *a = run->arena;
     const char **env = rb_new_array(a, const char *, s->n_env + 1);
+    const char **drop = rb_runbook_secret_env(a, run->rb);
     struct rb_child_result cr;
     const char *why, *line;
+    size_t n = 0, k = 0;
 
+    /* a name with a value is set; a name without one is ours, passed on (kept out of drop) */
     for (size_t i = 0; i < s->n_env; i++)
-        env[i] = rb_sprintf(a, "%s=%s", s->env[i].name, s->env[i].value);
+        if (s->env[i].value != NULL)
+            env[n++] = rb_sprintf(a, "%s=%s", s->env[i].name, s->env[i].value);
+    for (size_t i = 0; drop[i] != NULL; i++) {
+        bool asked = false;
+
+        for (size_t j = 0; j < s->n_env && !asked; j++)
+            asked = strcmp(s->env[j].name, drop[i]) == 0;
+        if (!asked)
+            drop[k++] = drop[i];
+    }
+    drop[k] = NULL;
     add_str(res, "argv", rb_argv_text(a, s->argv.items));
     rb_progress_note(run->ctx, "running %s", rb_argv_text(a, s->argv.items));
-    if (rb_child_run(a, s->argv.items, env, s->timeout_ms, &cr, err) < 0)
+    if (rb_child_run_env(a, s->argv.items, env, drop, s->timeout_ms, &cr, err) < 0)
         return -1;
     why = rb_child_describe(a, &cr);
     if (cr.exited)

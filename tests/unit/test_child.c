@@ -71,6 +71,31 @@ static void test_env_extra_overrides(void **state)
     assert_string_equal(res.out_tail, "one//nowhere");
 }
 
+/* the runbook's secrets are dropped; a name the step sets itself still gets its value */
+static void test_env_drop(void **state)
+{
+    struct rb_arena *a = *state;
+    const char *argv[] = { "sh", "-c",
+                           "printf '%s/%s/%s/%s' \"${RB_T_SECRET-unset}\" \"${RB_T_OTHER-unset}\" "
+                           "\"$RB_T_SET\" \"$RB_T_PLAIN\"",
+                           NULL };
+    const char *env[] = { "RB_T_SET=mine", NULL };
+    const char *drop[] = { "RB_T_SECRET", "RB_T_OTHER", "RB_T_SET", NULL };
+    struct rb_child_result res;
+    struct rb_err err = RB_ERR_INIT;
+
+    setenv("RB_T_SECRET", "s3cret", 1);
+    setenv("RB_T_OTHER", "0ther", 1);
+    setenv("RB_T_SET", "ours", 1);
+    setenv("RB_T_PLAIN", "plain", 1);
+    assert_int_equal(rb_child_run_env(a, argv, env, drop, 5000, &res, &err), 0);
+    assert_string_equal(res.out_tail, "unset/unset/mine/plain");
+    unsetenv("RB_T_SECRET");
+    unsetenv("RB_T_OTHER");
+    unsetenv("RB_T_SET");
+    unsetenv("RB_T_PLAIN");
+}
+
 static void test_stdin_is_dev_null(void **state)
 {
     struct rb_arena *a = *state;
@@ -254,6 +279,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_exit_status_and_output, setup, teardown),
         cmocka_unit_test_setup_teardown(test_argv_is_not_a_shell, setup, teardown),
         cmocka_unit_test_setup_teardown(test_env_extra_overrides, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_env_drop, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stdin_is_dev_null, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tail_keeps_the_end, setup, teardown),
         cmocka_unit_test_setup_teardown(test_timeout_kills_the_group, setup, teardown),

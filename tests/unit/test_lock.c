@@ -1,5 +1,7 @@
 /*
- * test_lock.c - one writer per state_dir; a dead holder's lock is taken over and reported.
+ * test_lock.c - one writer per state_dir; a dead holder's lock is taken over and reported; the
+ * lock file removed under a holder frees nothing, a link planted at it is not followed, and a
+ * state_dir others can write is refused.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -32,6 +35,9 @@ static int teardown(void **state)
     (void)state;
     snprintf(p, sizeof(p), "%s/lock", dir);
     unlink(p);
+    snprintf(p, sizeof(p), "%s/victim", dir);
+    unlink(p);
+    chmod(dir, 0700);
     rmdir(dir);
     return 0;
 }
@@ -161,6 +167,107 @@ static void test_peek_does_not_refuse_writer(void **state)
     close(fds[1]);
 }
 
+/* The red-team bypass: rm STATE/lock while a run holds it, then a second writer. */
+static void test_removed_lock_file_still_locked(void **state)
+{
+    struct rb_lock l = RB_LOCK_INIT;
+    struct rb_lock_holder h;
+    struct rb_err err = RB_ERR_INIT;
+    char path[300];
+    bool took = false;
+    int status;
+    pid_t pid;
+
+    (void)state;
+    assert_int_equal(rb_lock_acquire(&l, dir, "run-a", &took, NULL, &err), 0);
+    snprintf(path, sizeof(path), "%s/lock", dir);
+    assert_int_equal(unlink(path), 0);
+    pid = fork();
+    if (pid == 0) {
+        struct rb_lock l2 = RB_LOCK_INIT;
+        struct rb_lock_holder h2;
+        struct rb_err e2 = RB_ERR_INIT;
+        bool t2;
+        int ok = rb_lock_acquire(&l2, dir, "run-b", &t2, NULL, &e2) == -1 &&
+                 e2.cls == RB_E_LOCKED && strstr(e2.msg, "missing or empty") != NULL;
+
+        /* status sees it held too */
+        ok = ok && rb_lock_peek(dir, &h2, &e2) == 1;
+        _exit(ok ? 0 : 1);
+    }
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_int_equal(WEXITSTATUS(status), 0);
+    rb_lock_release(&l);
+    assert_int_equal(rb_lock_peek(dir, &h, &err), 0);
+    /* released, the next writer gets it (and makes a new lock file) */
+    assert_int_equal(rb_lock_acquire(&l, dir, "run-c", &took, NULL, &err), 0);
+    assert_int_equal(access(path, F_OK), 0);
+    rb_lock_release(&l);
+}
+
+static void test_symlinked_lock_not_followed(void **state)
+{
+    struct rb_lock l = RB_LOCK_INIT;
+    struct rb_err err = RB_ERR_INIT;
+    char path[300], victim[300], buf[64] = "";
+    bool took = false;
+    FILE *f;
+
+    (void)state;
+    snprintf(path, sizeof(path), "%s/lock", dir);
+    snprintf(victim, sizeof(victim), "%s/victim", dir);
+    f = fopen(victim, "w");
+    assert_non_null(f);
+    fputs("precious payroll data\n", f);
+    fclose(f);
+    assert_int_equal(symlink(victim, path), 0);
+    assert_int_equal(rb_lock_acquire(&l, dir, "run-a", &took, NULL, &err), -1);
+    assert_int_equal(err.cls, RB_E_FAILED);
+    assert_int_equal(err.kind, RB_K_REFUSED);
+    assert_non_null(strstr(err.msg, "is a symbolic link"));
+    assert_non_null(strstr(err.hint, "rm '"));
+    f = fopen(victim, "r");
+    assert_non_null(f);
+    assert_non_null(fgets(buf, sizeof(buf), f));
+    fclose(f);
+    assert_string_equal(buf, "precious payroll data\n");
+    unlink(path);
+
+    /* a hard link would be emptied on release the same way: refused too */
+    assert_int_equal(link(victim, path), 0);
+    assert_int_equal(rb_lock_acquire(&l, dir, "run-a", &took, NULL, &err), -1);
+    assert_non_null(strstr(err.msg, "single name"));
+    unlink(path);
+}
+
+static void test_state_dir_others_can_write(void **state)
+{
+    struct rb_lock l = RB_LOCK_INIT;
+    struct rb_err err = RB_ERR_INIT;
+    char path[300];
+    bool took = false;
+
+    (void)state;
+    snprintf(path, sizeof(path), "%s/lock", dir);
+    assert_int_equal(chmod(dir, 0777), 0);
+    assert_int_equal(rb_lock_acquire(&l, dir, "run-a", &took, NULL, &err), -1);
+    assert_int_equal(err.kind, RB_K_REFUSED);
+    assert_non_null(strstr(err.msg, "writable by every user (mode 0777)"));
+    assert_non_null(strstr(err.hint, "chmod 700"));
+    assert_int_equal(access(path, F_OK), -1); /* nothing made in it */
+
+    assert_int_equal(chmod(dir, 0770), 0);
+    assert_int_equal(rb_lock_acquire(&l, dir, "run-a", &took, NULL, &err), -1);
+    assert_non_null(strstr(err.msg, "writable by its group"));
+    assert_non_null(strstr(err.hint, "chmod 2770"));
+
+    /* the shared operators' group: setgid, our own group */
+    assert_int_equal(chown(dir, (uid_t)-1, getegid()), 0);
+    assert_int_equal(chmod(dir, 02770), 0);
+    assert_int_equal(rb_lock_acquire(&l, dir, "run-a", &took, NULL, &err), 0);
+    rb_lock_release(&l);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -168,6 +275,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_dead_holder_taken_over, setup, teardown),
         cmocka_unit_test_setup_teardown(test_peek, setup, teardown),
         cmocka_unit_test_setup_teardown(test_peek_does_not_refuse_writer, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_removed_lock_file_still_locked, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_symlinked_lock_not_followed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_state_dir_others_can_write, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
