@@ -108,6 +108,8 @@ struct rb_run {
 struct rb_action *rb_run_add_action(struct rb_run *run, const char *phase, const char *name,
                                     const char *summary, enum rb_idem idem, rb_apply_fn apply,
                                     void *arg);
+/* True when an action of that name is in the run's plan so far. */
+bool rb_run_planned(const struct rb_run *run, const char *name);
 void rb_action_detailf(struct rb_action *act, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 

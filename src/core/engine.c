@@ -205,14 +205,6 @@ static const char *replay_state(const struct rb_run *run, const char *action)
     return cJSON_IsString(s) ? s->valuestring : NULL;
 }
 
-static bool planned(const struct rb_run *run, const char *name)
-{
-    for (size_t i = 0; i < run->n_actions; i++)
-        if (strcmp(run->actions[i]->name, name) == 0)
-            return true;
-    return false;
-}
-
 /*
  * An action the journal does not know by its id may be a step that was renamed in the runbook
  * between attempts: the same phase, the same fingerprint (what it does, without its name), an id
@@ -233,7 +225,7 @@ static const char *renamed_from(struct rb_run *run, const struct rb_action *act,
         if (!cJSON_IsString(fp) || strcmp(fp->valuestring, act->fingerprint) != 0 ||
             !cJSON_IsString(ph) || strcmp(ph->valuestring, act->phase) != 0 ||
             cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(st, "matched")) ||
-            planned(run, st->string))
+            rb_run_planned(run, st->string))
             continue;
         cJSON_AddTrueToObject(st, "matched");
         *rec = st;

@@ -144,6 +144,14 @@ static void release_action(void *p)
     cJSON_Delete(act->prior);
 }
 
+bool rb_run_planned(const struct rb_run *run, const char *name)
+{
+    for (size_t i = 0; i < run->n_actions; i++)
+        if (strcmp(run->actions[i]->name, name) == 0)
+            return true;
+    return false;
+}
+
 struct rb_action *rb_run_add_action(struct rb_run *run, const char *phase, const char *name,
                                     const char *summary, enum rb_idem idem, rb_apply_fn apply,
                                     void *arg)

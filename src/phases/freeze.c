@@ -541,14 +541,6 @@ static int plan_at_risk(struct rb_run *run, struct rb_err *err)
 
 /* ---- the phase --------------------------------------------------------------------------------- */
 
-static bool planned_id(const struct rb_run *run, const char *id)
-{
-    for (size_t i = 0; i < run->n_actions; i++)
-        if (strcmp(run->actions[i]->name, id) == 0)
-            return true;
-    return false;
-}
-
 /*
  * An entry's action id, from what it acts on and never from its position, so that an entry
  * inserted or removed between attempts renames no other ("freeze/scale-payroll-api",
@@ -562,11 +554,11 @@ static const char *entry_id(struct rb_run *run, const struct rb_freeze_action *f
     const char *id = rb_sprintf(a, "freeze/%s", rb_name_slug(a, what));
     const char *full;
 
-    if (!planned_id(run, id))
+    if (!rb_run_planned(run, id))
         return id;
     full = rb_name_slug(a, rb_sprintf(a, "%s %s %s", what, f->target, ns != NULL ? ns : ""));
     id = rb_sprintf(a, "freeze/%s", full);
-    for (int n = 2; planned_id(run, id); n++)
+    for (int n = 2; rb_run_planned(run, id); n++)
         id = rb_sprintf(a, "freeze/%s-%d", full, n);
     return id;
 }
