@@ -1,0 +1,52 @@
+/*
+ * metrics.h - metrics targets (`driver: prometheus`): read one number with an instant query, and
+ * publish the run's own metrics to the target's Pushgateway.
+ *
+ * One ops struct per driver, reached through the driver registry (adapter.h):
+ * rb_metrics_ops_for(target). Drivers take the target's options as written in the runbook (url,
+ * bearer_token_env, pushgateway, timeout) and an arena for everything they hand back; they never
+ * read other runbook sections. Optional slots are NULL when a driver cannot do that operation.
+ *
+ *   query  src/adapters/prometheus.c   (the assess phase's `query:` signals)
+ *   push   src/adapters/pushgateway.c  (the run's metrics at the end of a run; a warning on failure)
+ *   ready  src/adapters/prometheus.c   (prepare's channel check: GET /-/ready)
+ */
+#ifndef ROLLBACKCTL_METRICS_H
+#define ROLLBACKCTL_METRICS_H
+
+#include <stdint.h>
+
+#include "rollbackctl/arena.h"
+#include "rollbackctl/err.h"
+#include "rollbackctl/runbook.h"
+
+#define RB_METRICS_TIMEOUT_MS 10000 /* per request, when the target has no `timeout:` */
+
+struct rb_metrics_ops {
+    const char *driver;
+    /*
+     * Instant query (/api/v1/query) of promql. *value gets the result as the server printed it
+     * (decimal text, "NaN", "+Inf"; arena-owned): the value of a vector with one sample, "0" for
+     * an empty vector, the value of a scalar. Several samples, any other result type, an HTTP or
+     * API error, or no answer before the deadline: -1 with err naming the query.
+     */
+    int (*query)(struct rb_arena *a, const struct rb_target *t, const char *promql,
+                 const char **value, struct rb_err *err);
+    /*
+     * Optional. Replace the metrics of group {job, label=value} on the target's `pushgateway`
+     * with body (Prometheus text format). -1 with err when the target has no pushgateway or the
+     * push did not succeed before the deadline.
+     */
+    int (*push)(struct rb_arena *a, const struct rb_target *t, const char *job,
+                const char *label, const char *value, const char *body, struct rb_err *err);
+    /* Optional. 0 when the server answers its readiness endpoint with the credentials. */
+    int (*ready)(struct rb_arena *a, const struct rb_target *t, struct rb_err *err);
+};
+
+/* The ops of a metrics target's driver, or NULL with err when the driver is not built. */
+const struct rb_metrics_ops *rb_metrics_ops_for(const struct rb_target *t, struct rb_err *err);
+
+/* The target's `timeout:` in ms, or RB_METRICS_TIMEOUT_MS. */
+int64_t rb_metrics_target_timeout(const struct rb_target *t);
+
+#endif
