@@ -37,8 +37,8 @@ struct rb_metrics_ops {
      * with body (Prometheus text format). -1 with err when the target has no pushgateway or the
      * push did not succeed before the deadline.
      */
-    int (*push)(struct rb_arena *a, const struct rb_target *t, const char *job,
-                const char *label, const char *value, const char *body, struct rb_err *err);
+    int (*push)(struct rb_arena *a, const struct rb_target *t, const char *job, const char *label,
+                const char *value, const char *body, struct rb_err *err);
     /* Optional. 0 when the server answers its readiness endpoint with the credentials. */
     int (*ready)(struct rb_arena *a, const struct rb_target *t, struct rb_err *err);
 };
