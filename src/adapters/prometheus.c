@@ -37,8 +37,8 @@ static int prom_open(struct rb_arena *a, const struct rb_target *t, struct prom_
 
         if (tok == NULL || tok[0] == '\0') {
             rb_errf(err, RB_E_FAILED,
-                    "environment variable '%s' (bearer_token_env of target '%s') is not set",
-                    env, t->name);
+                    "environment variable '%s' (bearer_token_env of target '%s') is not set", env,
+                    t->name);
             return rb_err_hint(err, "export the token in '%s' or remove bearer_token_env", env);
         }
         p->headers[0] = rb_sprintf(a, "Authorization: Bearer %s", tok);
@@ -85,8 +85,8 @@ static const char *sample_value(const cJSON *pair)
                : NULL;
 }
 
-int rb_prometheus_parse(struct rb_arena *a, const char *promql, long http_status,
-                        const char *body, size_t len, const char **value, struct rb_err *err)
+int rb_prometheus_parse(struct rb_arena *a, const char *promql, long http_status, const char *body,
+                        size_t len, const char **value, struct rb_err *err)
 {
     cJSON *j = cJSON_ParseWithLength(body, len);
     const cJSON *st = cJSON_GetObjectItemCaseSensitive(j, "status");
@@ -98,8 +98,10 @@ int rb_prometheus_parse(struct rb_arena *a, const char *promql, long http_status
 
     *value = NULL;
     if (!cJSON_IsString(st)) {
-        rb_errf(err, RB_E_FAILED, "query '%s': the server answered %ld without a Prometheus "
-                "API result: %.120s", promql, http_status, len > 0 ? body : "(empty body)");
+        rb_errf(err, RB_E_FAILED,
+                "query '%s': the server answered %ld without a Prometheus "
+                "API result: %.120s",
+                promql, http_status, len > 0 ? body : "(empty body)");
         goto out;
     }
     if (strcmp(st->valuestring, "success") != 0) {
@@ -123,11 +125,10 @@ int rb_prometheus_parse(struct rb_arena *a, const char *promql, long http_status
         if (n == 0) {
             v = "0"; /* nothing matched: a count of nothing */
         } else if (n == 1) {
-            v = sample_value(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(res, 0),
-                                                              "value"));
+            v = sample_value(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(res, 0), "value"));
         } else {
-            rb_errf(err, RB_E_FAILED,
-                    "query '%s' returned %d series; a signal needs one number", promql, n);
+            rb_errf(err, RB_E_FAILED, "query '%s' returned %d series; a signal needs one number",
+                    promql, n);
             rb_err_hint(err, "aggregate it, e.g. with sum() or count()");
             goto out;
         }

@@ -74,11 +74,11 @@ static int apply_verdict(struct rb_run *run, struct rb_action *act, struct rb_er
     obj = rb_assessment_json(run, as);
     cJSON_AddBoolToObject(obj, "forced", !go && run->force);
     if (!go && run->force) {
-        cJSON_AddStringToObject(obj, "forced_by", run->initiated_by != NULL ? run->initiated_by
-                                                                            : "unknown");
-        cJSON_AddItemToObject(obj, "reason", run->reason != NULL
-                                                 ? cJSON_CreateString(run->reason)
-                                                 : cJSON_CreateNull());
+        cJSON_AddStringToObject(obj, "forced_by",
+                                run->initiated_by != NULL ? run->initiated_by : "unknown");
+        cJSON_AddItemToObject(obj, "reason",
+                              run->reason != NULL ? cJSON_CreateString(run->reason)
+                                                  : cJSON_CreateNull());
     }
     if (set_facts(run, as, obj, err) < 0) {
         cJSON_Delete(obj);

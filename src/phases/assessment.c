@@ -113,11 +113,10 @@ static void decide(struct rb_run *run, struct rb_assessment *as)
     }
     if (n_true > 0) {
         as->verdict = "warranted";
-        as->why = rb_sprintf(run->arena, "rollback warranted: '%s' is true%s (%s)",
-                             d->rollback_if[first_true].src,
-                             n_true > 1 ? rb_sprintf(run->arena, " (and %zu more)", n_true - 1)
-                                        : "",
-                             sev_or_none(run->arena, as));
+        as->why = rb_sprintf(
+            run->arena, "rollback warranted: '%s' is true%s (%s)", d->rollback_if[first_true].src,
+            n_true > 1 ? rb_sprintf(run->arena, " (and %zu more)", n_true - 1) : "",
+            sev_or_none(run->arena, as));
     } else if (n_unknown == 0) {
         as->verdict = "not_warranted";
         as->why = rb_sprintf(run->arena, "rollback not warranted: %s (%s)",
@@ -126,12 +125,12 @@ static void decide(struct rb_run *run, struct rb_assessment *as)
                              sev_or_none(run->arena, as));
     } else {
         as->verdict = "undetermined";
-        as->why = rb_sprintf(run->arena,
-                             "rollback undetermined: no rollback_if rule is true and %zu %s "
-                             "unknown ('%s': %s) (%s)",
-                             n_unknown, n_unknown == 1 ? "is" : "are",
-                             d->rollback_if[first_unknown].src, as->rules_why[first_unknown],
-                             sev_or_none(run->arena, as));
+        as->why =
+            rb_sprintf(run->arena,
+                       "rollback undetermined: no rollback_if rule is true and %zu %s "
+                       "unknown ('%s': %s) (%s)",
+                       n_unknown, n_unknown == 1 ? "is" : "are", d->rollback_if[first_unknown].src,
+                       as->rules_why[first_unknown], sev_or_none(run->arena, as));
     }
 }
 
@@ -238,20 +237,21 @@ cJSON *rb_assessment_json(const struct rb_run *run, const struct rb_assessment *
 
     cJSON_AddStringToObject(o, "verdict", as->verdict);
     cJSON_AddStringToObject(o, "why", as->why);
-    cJSON_AddItemToObject(o, "severity", str_or_null(as->severity != RB_SEV_NONE
-                                                         ? rb_severity_name(as->severity)
-                                                         : NULL));
+    cJSON_AddItemToObject(
+        o, "severity",
+        str_or_null(as->severity != RB_SEV_NONE ? rb_severity_name(as->severity) : NULL));
     cJSON_AddStringToObject(o, "severity_from",
                             as->severity_from_option ? "--severity"
                             : m != NULL              ? "matrix"
                                                      : "none");
     cJSON_AddItemToObject(o, "scenario", str_or_null(m != NULL ? m->scenario : NULL));
-    cJSON_AddItemToObject(o, "impact", str_or_null(m != NULL && m->impact != RB_IMPACT_NONE
-                                                       ? rb_impact_name(m->impact)
-                                                       : NULL));
-    cJSON_AddItemToObject(o, "action", str_or_null(m != NULL && m->action != RB_ACT_NONE
-                                                       ? rb_decision_action_name(m->action)
-                                                       : NULL));
+    cJSON_AddItemToObject(
+        o, "impact",
+        str_or_null(m != NULL && m->impact != RB_IMPACT_NONE ? rb_impact_name(m->impact) : NULL));
+    cJSON_AddItemToObject(o, "action",
+                          str_or_null(m != NULL && m->action != RB_ACT_NONE
+                                          ? rb_decision_action_name(m->action)
+                                          : NULL));
     cJSON_AddItemToObject(o, "recovery_time", str_or_null(m != NULL ? m->recovery_time : NULL));
     sig = cJSON_AddObjectToObject(o, "signals");
     unk = cJSON_AddObjectToObject(o, "unknown");
@@ -356,8 +356,7 @@ void rb_assessment_text(struct rb_buf *b, const struct rb_run *run, const struct
         pad(b, sv->name, wn + 2);
         if (sv->unknown != NULL) {
             pad(b, "unknown", wv + 2);
-            rb_buf_addf(b, "%s\n      (%s)\n", sv->source != NULL ? sv->source : "-",
-                        sv->unknown);
+            rb_buf_addf(b, "%s\n      (%s)\n", sv->source != NULL ? sv->source : "-", sv->unknown);
         } else {
             pad(b, value_text(sv), wv + 2);
             rb_buf_addf(b, "%s\n", sv->source != NULL ? sv->source : "-");
@@ -387,9 +386,8 @@ void rb_assessment_text(struct rb_buf *b, const struct rb_run *run, const struct
     }
     if (d->n_matrix == 0)
         rb_buf_adds(b, "  (no rows)\n");
-    rb_buf_addf(b, "  severity: %s%s", as->severity != RB_SEV_NONE
-                                           ? rb_severity_name(as->severity)
-                                           : "none",
+    rb_buf_addf(b, "  severity: %s%s",
+                as->severity != RB_SEV_NONE ? rb_severity_name(as->severity) : "none",
                 as->severity_from_option ? " (from --severity)\n" : "\n");
     rb_buf_adds(b, "\nrollback_if\n");
     for (size_t i = 0; i < d->n_rollback_if; i++)

@@ -17,8 +17,16 @@
 #include "rollbackctl/metrics.h"
 
 /* PostgreSQL type oids read as numbers and booleans; every other type is text. */
-enum { OID_BOOL = 16, OID_INT8 = 20, OID_INT2 = 21, OID_INT4 = 23, OID_OID = 26,
-       OID_FLOAT4 = 700, OID_FLOAT8 = 701, OID_NUMERIC = 1700 };
+enum {
+    OID_BOOL = 16,
+    OID_INT8 = 20,
+    OID_INT2 = 21,
+    OID_INT4 = 23,
+    OID_OID = 26,
+    OID_FLOAT4 = 700,
+    OID_FLOAT8 = 701,
+    OID_NUMERIC = 1700
+};
 
 static bool numeric_oid(uint32_t oid)
 {
@@ -51,9 +59,8 @@ static void read_sql(struct rb_run *run, const struct rb_signal *s, struct rb_si
         return;
     }
     if (!run->read_only) {
-        if (rb_db_begin(db, &err) < 0 ||
-            rb_db_exec(db, RB_SIGNAL_SQL_TIMEOUT_MS, "SET TRANSACTION READ ONLY", 0, NULL,
-                       &err) < 0)
+        if (rb_db_begin(db, &err) < 0 || rb_db_exec(db, RB_SIGNAL_SQL_TIMEOUT_MS,
+                                                    "SET TRANSACTION READ ONLY", 0, NULL, &err) < 0)
             goto fail;
         tx = true;
     }
@@ -311,12 +318,11 @@ static int read_override(struct rb_run *run, struct rb_signal_value **sig, size_
     return 0;
 }
 
-int rb_signals_read(struct rb_run *run, struct rb_signal_value **out, size_t *n,
-                    struct rb_err *err)
+int rb_signals_read(struct rb_run *run, struct rb_signal_value **out, size_t *n, struct rb_err *err)
 {
     const struct rb_runbook *rb = run->rb;
-    struct rb_signal_value *sig = rb_new_array(run->arena, struct rb_signal_value,
-                                               rb->n_signals + 1);
+    struct rb_signal_value *sig =
+        rb_new_array(run->arena, struct rb_signal_value, rb->n_signals + 1);
 
     for (size_t i = 0; i < rb->n_signals; i++) {
         const struct rb_signal *s = &rb->signals[i];
@@ -325,7 +331,7 @@ int rb_signals_read(struct rb_run *run, struct rb_signal_value **out, size_t *n,
         memset(sv, 0, sizeof(*sv));
         sv->name = s->name;
         if (run->offline) {
-            sv->source = s->file != NULL ? rb_sprintf(run->arena, "file %s", s->file)
+            sv->source = s->file != NULL  ? rb_sprintf(run->arena, "file %s", s->file)
                          : s->sql != NULL ? rb_sprintf(run->arena, "sql on '%s'", s->target)
                                           : rb_sprintf(run->arena, "query on '%s'", s->target);
             set_unknown(run->arena, sv, "not read (--offline)");
