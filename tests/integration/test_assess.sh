@@ -169,7 +169,7 @@ assert_eq "$before" "$(legacy_rows)" "plan changed nothing"
 assert_exit 3 "$RB_BIN" -f "$RB" execute --reason "assess test" --yes --signals "$T/low.json"
 assert_contains "$RB_OUT" "declined" "the run is declined"
 assert_contains "$RB_ERR" "use --force to roll back anyway" "the hint"
-journal=$(ls -t "$T"/state/runs/*/journal.jsonl | head -n 1)
+journal=$(printf "%s\n" "$T"/state/runs/*/journal.jsonl | sort | tail -n 1)
 assert_eq "" "$(grep '"action":"sync/' "$journal" || true)" "no sync action in the journal"
 assert_eq "$before" "$(legacy_rows)" "legacy rows unchanged"
 assert_eq "failed" "$(jq -r 'select(.action == "assess/verdict" and .event == "failed") | .event' "$journal")" "assess/verdict journaled failed"
@@ -184,7 +184,7 @@ assert_contains "$RB_OUT" "budget:       4d4h, deadline" "status: the budget (10
 # --- execute --force: goes on, forced by whom and why -------------------------------------------
 assert_exit 0 "$RB_BIN" -f "$RB" execute --reason "forced test" --yes --force --signals "$T/low.json"
 assert_contains "$RB_ERR" "going on because of --force" "a warning"
-journal=$(ls -t "$T"/state/runs/*/journal.jsonl | head -n 1)
+journal=$(printf "%s\n" "$T"/state/runs/*/journal.jsonl | sort | tail -n 1)
 done_line() { jq -c 'select(.action == "assess/verdict" and .event == "done") | .data' "$journal"; }
 assert_eq "true|forced test|not_warranted" "$(done_line | jq -r '(.forced | tostring) + "|" + .reason + "|" + .verdict')" "journal: forced, reason"
 assert_contains "$(done_line | jq -r .forced_by)" "@" "journal: forced_by user@host"
