@@ -5,7 +5,9 @@
 # series), a JSON file and --signals; each verdict with its exit code (0, 3, 3, 1); unknown
 # signals with their reasons when the database is down; -o json keys; the point of no return in
 # red; `plan` shows the assessment; `execute` declined changes nothing (exit 3, no sync in the
-# journal, legacy rows unchanged); `execute --force` goes on and the journal says who forced it.
+# journal, legacy rows unchanged); `execute --force` goes on and the journal says who forced it;
+# without a decision section execute has no gate and --severity is still the fact `severity`; a
+# stand-in Prometheus sees the query URL-encoded and the bearer token, which is never printed.
 set -euo pipefail
 source "$RB_SOURCE_DIR/tests/integration/lib.sh"
 rb_require pg prometheus
@@ -192,3 +194,53 @@ assert_eq "1:Old Hand,2:New Hire,3:Zoë Neu" "$(legacy_rows)" "the sync ran afte
 assert_exit 0 "$RB_BIN" -f "$RB" -o json status
 assert_eq 360000000 "$(jq -r .budget.budget_ms <<<"$RB_OUT")" "status -o json: budget_ms"
 assert_eq true "$(jq -r '.budget.left_ms > 0 and (.budget.deadline | test("Z$"))' <<<"$RB_OUT")" "status -o json: deadline, left_ms"
+
+# --- no decision section in execute: no assessment gate; --severity still becomes the fact ------
+assert_exit 0 "$RB_BIN" -f "$T/nodecision.yaml" execute --reason "no gate" --yes --severity high
+journal=$(printf "%s\n" "$T"/state/runs/*/journal.jsonl | sort | tail -n 1)
+assert_eq "" "$(grep '"action":"assess/' "$journal" || true)" "no decision section: nothing planned in assess"
+assert_eq '"high"' "$(jq -c 'select(.event == "fact" and .data.key == "severity") | .data.value' "$journal")" \
+  "no decision section: the fact severity from --severity"
+
+# --- the query as Prometheus receives it: URL-encoded, with the bearer token, never shown --------
+cat >"$T/fakeprom.py" <<'PY'
+import http.server, json, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        with open(sys.argv[2], "a") as f:
+            f.write(self.path + "\n" + str(self.headers.get("Authorization")) + "\n")
+        body = json.dumps({"status": "success", "data": {"resultType": "scalar", "result": [1, "7"]}}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a): pass
+s = http.server.HTTPServer(("127.0.0.1", 0), H)
+open(sys.argv[1], "w").write(str(s.server_address[1]))
+s.serve_forever()
+PY
+python3 "$T/fakeprom.py" "$T/fakeprom.port" "$T/fakeprom.log" &
+fake_pid=$!
+rb_on_exit kill "$fake_pid"
+for _ in $(seq 50); do [[ -s "$T/fakeprom.port" ]] && break; sleep 0.1; done
+cat >"$T/token.yaml" <<EOF
+version: 1
+name: token-test
+cutover: 2026-11-01T00:00:00Z
+state_dir: $T/state-token
+targets:
+  metrics: { driver: prometheus, url: "http://127.0.0.1:$(<"$T/fakeprom.port")/", bearer_token_env: PROM_TOKEN, timeout: 5s }
+signals:
+  failed: { target: metrics, query: 'count(integration_up{name!="tax"} == 0)' }
+decision:
+  rollback_if: [ failed > 5 ]
+EOF
+PROM_TOKEN=s3cret-token assert_exit 0 "$RB_BIN" -f "$T/token.yaml" -o json assess
+assert_eq 7 "$(jq -r .signals.failed <<<"$RB_OUT")" "a scalar answer is its value"
+assert_eq "/api/v1/query?query=count%28integration_up%7Bname%21%3D%22tax%22%7D%20%3D%3D%200%29" \
+  "$(sed -n 1p "$T/fakeprom.log")" "the query URL-encoded"
+assert_eq "Bearer s3cret-token" "$(sed -n 2p "$T/fakeprom.log")" "the bearer token in the Authorization header"
+assert_not_contains "$RB_OUT$RB_ERR" "s3cret" "the token is never printed"
+assert_exit 3 "$RB_BIN" -f "$T/token.yaml" assess
+assert_contains "$RB_OUT" "bearer_token_env of target 'metrics'" "an unset token variable: unknown, with the reason"
