@@ -41,6 +41,19 @@ static void set_unknown(struct rb_arena *a, struct rb_signal_value *sv, const ch
     sv->unknown = rb_strdup(a, why);
 }
 
+/* A number the expressions can compare; "NaN", "+Inf" (Prometheus, float columns) are unknown. */
+static void set_number(struct rb_arena *a, struct rb_signal_value *sv, const char *text)
+{
+    int c;
+
+    if (rb_decimal_cmp(text, "0", &c) < 0) {
+        set_unknown(a, sv, rb_sprintf(a, "'%s' is not a number", text));
+        return;
+    }
+    sv->value.type = RB_VAL_NUMBER;
+    sv->value.str = text;
+}
+
 /*
  * A run that may write (execute) reads its signals inside a read-only transaction on the run's
  * connection, so a signal's SQL cannot change the database even there; plan and check runs
@@ -83,7 +96,7 @@ static void read_sql(struct rb_run *run, const struct rb_signal *s, struct rb_si
         sv->value.b = strcmp(sv->value.str, "t") == 0;
         sv->value.str = sv->value.b ? "true" : "false";
     } else if (r->types != NULL && numeric_oid(r->types[0])) {
-        sv->value.type = RB_VAL_NUMBER;
+        set_number(run->arena, sv, sv->value.str);
     } else {
         sv->value.type = RB_VAL_STRING;
     }
@@ -113,8 +126,7 @@ static void read_query(struct rb_run *run, const struct rb_signal *s, struct rb_
                                         : err.msg);
         return;
     }
-    sv->value.type = RB_VAL_NUMBER;
-    sv->value.str = v;
+    set_number(run->arena, sv, v);
 }
 
 /* ---- JSON files ------------------------------------------------------------------------------ */

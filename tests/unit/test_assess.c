@@ -407,6 +407,10 @@ static void test_unknown_signals(void **state)
     assert_int_equal(as->ponr[0], RB_TRI_UNKNOWN);
     assert_int_equal(as->budget_ms, -1);
     assert_non_null(strstr(as->rules_why[1], "'affected_users' is unknown: no row"));
+    /* Prometheus's NaN is no number to compare: unknown, saying so */
+    prom_value = "NaN";
+    as = assess(f, NULL);
+    assert_string_equal(as->signals[3].unknown, "'NaN' is not a number");
     /* the database down: every sql signal unknown with the reason, nothing crashes */
     db_down = true;
     prom_value = "0";
