@@ -132,7 +132,11 @@ int rb_assess_plan(struct rb_run *run, struct rb_err *err)
             return -1;
         }
         cJSON_Delete(obj);
-        rb_assessment_text(&txt, run, as, rb_c_red(run->ctx), rb_c_reset(run->ctx));
+        /* the detail is also a JSON string (plan -o json): no escape codes there */
+        if (run->ctx->output == RB_OUTPUT_JSON)
+            rb_assessment_text(&txt, run, as, "", "");
+        else
+            rb_assessment_text(&txt, run, as, rb_c_red(run->ctx), rb_c_reset(run->ctx));
         rb_action_detailf(act, "%s", txt.data);
         if (strcmp(as->verdict, "warranted") != 0)
             rb_action_detailf(act, "%s",
