@@ -174,6 +174,14 @@ int rb_engine_replay(struct rb_run *run, const struct rb_journal_log *log, struc
         const struct rb_journal_entry *e = &log->entries[i];
         cJSON *st;
 
+        /* the run's start, for a deadline counted from it (the assessment's budget) */
+        if (strcmp(e->event, "run_started") == 0 && run->started_at == 0 && e->ts != NULL) {
+            time_t t;
+
+            if (rb_time_parse_rfc3339(e->ts, &t) == 0)
+                run->started_at = t;
+            continue;
+        }
         if (strcmp(e->event, "fact") == 0) {
             const cJSON *k = cJSON_GetObjectItemCaseSensitive(e->data, "key");
             const cJSON *v = cJSON_GetObjectItemCaseSensitive(e->data, "value");
