@@ -42,9 +42,9 @@ static const struct rb_cmd commands[] = {
       "readiness checks + rollback assets (nightly CI)",
       "  --junit FILE      also write the results as JUnit XML\n" },
     { "assess", rb_cmd_assess, "[--severity S] [--signals FILE]",
-      "evaluate the decision matrix and say whether rollback is warranted",
+      "is a rollback warranted? signals and decision; exit 0 yes, 3 no or undetermined",
       "  --severity S      critical|high|medium|low instead of the decision matrix\n"
-      "  --signals FILE    JSON object of signal values\n" },
+      "  --signals FILE    JSON object of signal values that override or add to the runbook's\n" },
     { "execute", rb_cmd_execute,
       "--reason R [--severity S] [--signals FILE] [--dry-run] [--yes] [--force]",
       "the whole rollback",
@@ -53,7 +53,8 @@ static const struct rb_cmd commands[] = {
       "  --signals FILE    JSON object of signal values that override or add to the runbook's\n"
       "  --dry-run         the same as plan: print every action, change nothing\n"
       "  --yes             do not ask for confirmation (needed when stdin is not a terminal)\n"
-      "  --force           go on even when the assessment says no rollback is warranted\n" },
+      "  --force           go on even when the assessment says no rollback is warranted\n"
+      "                    (the journal records who forced it, and why)\n" },
     { "approve", rb_cmd_approve, "RUN_ID [--comment C]",
       "add your approval to a run waiting for approvals",
       "  --comment C       recorded with the approval\n" },

@@ -46,6 +46,22 @@ int rb_expr_eval_bool(const struct rb_expr *e, rb_expr_lookup_fn lookup, void *c
                       struct rb_err *err);
 
 /*
+ * Three-valued (Kleene) evaluation, for the assessment: a NULL value (a signal that could not be
+ * read) is unknown, and unknown propagates: a comparison with an unknown operand is unknown;
+ * `not` unknown is unknown; `false and unknown` is false, `true and unknown` unknown; `true or
+ * unknown` is true, `false or unknown` unknown. An evaluation error (an unknown name, comparing a
+ * number with a string using '<') is unknown too. When the result is RB_TRI_UNKNOWN, why->msg says
+ * why ("'calc_error_ratio' is unknown", "column 3: cannot compare ..."); why->cls is left alone.
+ * A value that is not a boolean counts as rb_expr_eval_bool() counts it.
+ */
+enum rb_tri { RB_TRI_FALSE = 0, RB_TRI_TRUE = 1, RB_TRI_UNKNOWN = 2 };
+
+enum rb_tri rb_expr_eval3(const struct rb_expr *e, rb_expr_lookup_fn lookup, void *ctx,
+                          struct rb_err *why);
+/* "true", "false", "unknown". */
+const char *rb_tri_name(enum rb_tri t);
+
+/*
  * Compare two decimal numbers given as text ("0.10", "-3", "1.5e-05": exponents are accepted
  * here because database drivers print them) exactly, digit by digit. *out gets -1, 0 or 1.
  * Returns -1 when either is not a number.

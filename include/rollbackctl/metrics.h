@@ -14,6 +14,7 @@
 #ifndef ROLLBACKCTL_METRICS_H
 #define ROLLBACKCTL_METRICS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "rollbackctl/arena.h"
@@ -42,6 +43,16 @@ struct rb_metrics_ops {
     /* Optional. 0 when the server answers its readiness endpoint with the credentials. */
     int (*ready)(struct rb_arena *a, const struct rb_target *t, struct rb_err *err);
 };
+
+extern const struct rb_metrics_ops rb_prometheus_ops;
+
+/*
+ * The body of a /api/v1/query answer (http_status as received) to one value, as the query slot
+ * describes it: 0 with *value (arena-owned), or -1 with err naming promql (several series:
+ * "aggregate it, e.g. with sum()"; status "error": the API's error text). Pure: unit-tested.
+ */
+int rb_prometheus_parse(struct rb_arena *a, const char *promql, long http_status,
+                        const char *body, size_t len, const char **value, struct rb_err *err);
 
 /* The ops of a metrics target's driver, or NULL with err when the driver is not built. */
 const struct rb_metrics_ops *rb_metrics_ops_for(const struct rb_target *t, struct rb_err *err);

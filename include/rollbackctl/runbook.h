@@ -106,11 +106,20 @@ struct rb_cond { /* one `rollback_if:` or `when:` expression */
     struct rb_pos pos;
 };
 
+/* One `decision.point_of_no_return` entry: when `when` is true, rolling back costs more. */
+struct rb_ponr {
+    struct rb_cond when;
+    const char *message; /* shown by assess (in red) and to every approver */
+    struct rb_pos pos;
+};
+
 struct rb_decision {
     struct rb_matrix_row *matrix;
     size_t n_matrix;
     struct rb_cond *rollback_if;
     size_t n_rollback_if;
+    struct rb_ponr *ponr; /* point_of_no_return */
+    size_t n_ponr;
     bool present;
     struct rb_pos pos;
 };

@@ -16,12 +16,6 @@ int rb_cmd_prepare(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *err
     return not_built("prepare", err);
 }
 
-int rb_cmd_assess(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *err)
-{
-    (void)ctx, (void)argc, (void)argv;
-    return not_built("assess", err);
-}
-
 int rb_cmd_approve(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *err)
 {
     (void)ctx, (void)argc, (void)argv;

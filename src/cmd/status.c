@@ -5,6 +5,7 @@
  * state_dir lock) or was stopped by a crash ("stopped"), which resume continues.
  */
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "rollbackctl/cmd.h"
@@ -28,6 +29,49 @@ static const char *or_dash(const char *s)
     return s != NULL ? s : "-";
 }
 
+/*
+ * The run's time budget (the fact `budget` the assessment set): {budget_ms, deadline, left_ms}
+ * in the summary, left_ms counted to now while the run is unfinished, to its end once finished
+ * (negative: past the deadline). Nothing when the run has no budget.
+ */
+static void add_budget(cJSON *s)
+{
+    const cJSON *b = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(s, "facts"), "budget");
+    const cJSON *ms = cJSON_GetObjectItemCaseSensitive(b, "budget_ms");
+    const char *dl = jstr(b, "deadline"), *fin = jstr(s, "finished");
+    time_t deadline, until = time(NULL);
+    cJSON *o;
+
+    if (!cJSON_IsNumber(ms) || dl == NULL || rb_time_parse_rfc3339(dl, &deadline) < 0)
+        return;
+    if (fin != NULL)
+        (void)rb_time_parse_rfc3339(fin, &until);
+    o = cJSON_AddObjectToObject(s, "budget");
+    cJSON_AddNumberToObject(o, "budget_ms", ms->valuedouble);
+    cJSON_AddStringToObject(o, "deadline", dl);
+    cJSON_AddNumberToObject(o, "left_ms", (double)(deadline - until) * 1000.0);
+}
+
+static void print_budget(struct rb_ctx *ctx, const cJSON *s)
+{
+    const cJSON *b = cJSON_GetObjectItemCaseSensitive(s, "budget");
+    double left;
+    char d1[32], d2[32];
+
+    if (b == NULL)
+        return;
+    left = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(b, "left_ms"));
+    fprintf(ctx->out, "  budget:       %s, deadline %s, %s%s%s%s\n",
+            rb_duration_format(
+                (int64_t)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(b, "budget_ms")),
+                d1, sizeof(d1)),
+            or_dash(jstr(b, "deadline")), left < 0 ? rb_c_red(ctx) : "",
+            left >= 0 ? rb_duration_format((int64_t)left, d2, sizeof(d2))
+                      : rb_duration_format((int64_t)-left, d2, sizeof(d2)),
+            left >= 0 ? " left" : " past the deadline", left < 0 ? rb_c_reset(ctx) : "");
+}
+
 static void print_text(struct rb_ctx *ctx, const cJSON *s)
 {
     const cJSON *a;
@@ -46,6 +90,7 @@ static void print_text(struct rb_ctx *ctx, const cJSON *s)
         fprintf(ctx->out, "  error:        %s\n", jstr(s, "error"));
     if (jstr(s, "hint") != NULL)
         fprintf(ctx->out, "  hint:         %s\n", jstr(s, "hint"));
+    print_budget(ctx, s);
     {
         /* "freeze done, restore partial": a phase with a failed non-critical action is partial */
         const cJSON *ph;
@@ -183,6 +228,7 @@ int rb_cmd_status(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *err)
             }
         }
     }
+    add_budget(s);
     if (ctx->output == RB_OUTPUT_JSON)
         rb_out_json(ctx, s);
     else

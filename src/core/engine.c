@@ -32,6 +32,31 @@ static const struct rb_phase canonical_phases[] = {
 };
 /* clang-format on */
 
+/*
+ * The time budget's shares (docs/runbook.md, "Time budget"): per cent of the run's budget each
+ * phase may take, from the seed procedure's own timings for a 4 h target (execution 2 h: freeze,
+ * sync and restore 50%; verification 45 min: 20%; communication 30 min: 10%). Assess and approve
+ * (detection and decision, 45 min) have no share of their own: they live in the remaining 20%,
+ * inside the deadline.
+ */
+/* clang-format off */
+static const struct { const char *phase; int percent; } budget_shares[] = {
+    { "freeze", 5 },
+    { "sync", 25 },
+    { "restore", 20 },
+    { "verify", 20 },
+    { "communicate", 10 },
+};
+/* clang-format on */
+
+int rb_engine_budget_share(const char *phase)
+{
+    for (size_t i = 0; i < sizeof(budget_shares) / sizeof(budget_shares[0]); i++)
+        if (strcmp(budget_shares[i].phase, phase) == 0)
+            return budget_shares[i].percent;
+    return 0;
+}
+
 /* The phases a run walks: its own table when it has one (unit tests), else the canonical one. */
 static const struct rb_phase *phases_of(const struct rb_run *run, size_t *n)
 {
@@ -149,6 +174,14 @@ int rb_engine_replay(struct rb_run *run, const struct rb_journal_log *log, struc
         const struct rb_journal_entry *e = &log->entries[i];
         cJSON *st;
 
+        /* the run's start, for a deadline counted from it (the assessment's budget) */
+        if (strcmp(e->event, "run_started") == 0 && run->started_at == 0 && e->ts != NULL) {
+            time_t t;
+
+            if (rb_time_parse_rfc3339(e->ts, &t) == 0)
+                run->started_at = t;
+            continue;
+        }
         if (strcmp(e->event, "fact") == 0) {
             const cJSON *k = cJSON_GetObjectItemCaseSensitive(e->data, "key");
             const cJSON *v = cJSON_GetObjectItemCaseSensitive(e->data, "value");
@@ -413,6 +446,44 @@ static int phase_partial(struct rb_run *run, const char *phase, const cJSON *fai
 }
 
 /*
+ * A phase that took longer than its share of the run's budget (the fact `budget`, set by the
+ * assessment) is journaled as phase_over_budget {phase, duration_ms, share_ms} and warned about;
+ * the run goes on (stopping half-way through a rollback would be worse than a late one). Each
+ * phase is measured on its own, this attempt's time: a slow sync does not make verify late.
+ */
+static int check_budget(struct rb_run *run, const char *phase, int64_t t0_ms, struct rb_err *err)
+{
+    const cJSON *b = rb_run_fact(run, "budget");
+    const cJSON *ms = cJSON_GetObjectItemCaseSensitive(b, "budget_ms");
+    const cJSON *dl = cJSON_GetObjectItemCaseSensitive(b, "deadline");
+    int pct = rb_engine_budget_share(phase);
+    int64_t dur = rb_now_ms() - t0_ms, share;
+    char d1[32], d2[32];
+    cJSON *d;
+    int rc;
+
+    if (run->mode != RB_MODE_EXECUTE || !cJSON_IsNumber(ms) || pct == 0)
+        return 0;
+    share = (int64_t)ms->valuedouble / 100 * pct;
+    if (dur <= share)
+        return 0;
+    d = cJSON_CreateObject();
+    cJSON_AddStringToObject(d, "phase", phase);
+    cJSON_AddNumberToObject(d, "duration_ms", (double)dur);
+    cJSON_AddNumberToObject(d, "share_ms", (double)share);
+    cJSON_AddNumberToObject(d, "share_percent", pct);
+    if (cJSON_IsString(dl))
+        cJSON_AddStringToObject(d, "deadline", dl->valuestring);
+    rc = journal(run, phase, "", "phase_over_budget", d, err);
+    cJSON_Delete(d);
+    rb_warn(run->ctx, "phase '%s' took %s, past its share of the time budget (%d%%: %s)%s%s",
+            phase, rb_duration_format(dur, d1, sizeof(d1)), pct,
+            rb_duration_format(share, d2, sizeof(d2)), cJSON_IsString(dl) ? "; deadline " : "",
+            cJSON_IsString(dl) ? dl->valuestring : "");
+    return rc;
+}
+
+/*
  * Plan and apply each phase of the table in turn. A non-critical action that fails (RB_E_FAILED)
  * makes the run partial and the next action goes on; any other failure stops the run with
  * run->outcome set.
@@ -420,6 +491,7 @@ static int phase_partial(struct rb_run *run, const char *phase, const cJSON *fai
 static int walk(struct rb_run *run, const struct rb_phase *phases, size_t n, struct rb_err *err)
 {
     bool execute = run->mode == RB_MODE_EXECUTE;
+    int64_t phase_t0;
     size_t i, k, first;
     cJSON *d, *failed = NULL;
     int rc = -1;
@@ -445,6 +517,7 @@ static int walk(struct rb_run *run, const struct rb_phase *phases, size_t n, str
             run->outcome = "failed";
             goto out;
         }
+        phase_t0 = rb_now_ms();
         cJSON_Delete(failed);
         failed = cJSON_CreateArray();
         for (k = first; k < run->n_actions; k++) {
@@ -493,6 +566,10 @@ static int walk(struct rb_run *run, const struct rb_phase *phases, size_t n, str
                 goto out;
             }
         } else if (journal(run, phases[i].name, "", "phase_done", NULL, err) < 0) {
+            run->outcome = "failed";
+            goto out;
+        }
+        if (check_budget(run, phases[i].name, phase_t0, err) < 0) {
             run->outcome = "failed";
             goto out;
         }

@@ -9,6 +9,7 @@
 #include "rollbackctl/expr.h"
 
 #include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -675,4 +676,139 @@ int rb_expr_eval_bool(const struct rb_expr *e, rb_expr_lookup_fn lookup, void *c
         return -1;
     *out = truthy(&v);
     return 0;
+}
+
+/* ---- three-valued evaluation ---------------------------------------------------------------- */
+
+/* A value, or unknown (with the reason in why). */
+struct v3 {
+    bool unknown;
+    struct rb_value v;
+};
+
+static struct v3 eval3(const struct rb_expr *e, rb_expr_lookup_fn lookup, void *ctx,
+                       struct rb_err *why, int depth);
+
+static struct v3 unknown3(struct rb_err *why, bool have_reason, const char *fmt, const char *arg)
+{
+    struct v3 r = { .unknown = true };
+
+    /* the first reason found is the one shown: the innermost cause */
+    if (!have_reason)
+        snprintf(why->msg, sizeof(why->msg), fmt, arg);
+    return r;
+}
+
+static enum rb_tri tri_of(const struct v3 *x)
+{
+    if (x->unknown || x->v.type == RB_VAL_NULL)
+        return RB_TRI_UNKNOWN;
+    return truthy(&x->v) ? RB_TRI_TRUE : RB_TRI_FALSE;
+}
+
+static struct v3 bool3(enum rb_tri t)
+{
+    struct v3 r = { .unknown = t == RB_TRI_UNKNOWN };
+
+    r.v.type = RB_VAL_BOOL;
+    r.v.b = t == RB_TRI_TRUE;
+    return r;
+}
+
+static struct v3 eval3(const struct rb_expr *e, rb_expr_lookup_fn lookup, void *ctx,
+                       struct rb_err *why, int depth)
+{
+    struct v3 l, r, out = { 0 };
+    struct rb_err cerr = RB_ERR_INIT;
+    enum rb_tri lt, rt;
+
+    if (e == NULL || depth > X_MAX_DEPTH)
+        return unknown3(why, why->msg[0] != '\0', "%s", "no expression");
+    switch (e->op) {
+    case X_NUM:
+    case X_STR:
+    case X_BOOL:
+        /* literals cannot fail: the two-valued evaluator's answer */
+        (void)rb_expr_eval(e, NULL, NULL, &out.v, &cerr);
+        return out;
+    case X_NAME:
+        if (lookup == NULL || lookup(ctx, e->text, &out.v) < 0)
+            return unknown3(why, why->msg[0] != '\0', "unknown name '%s'", e->text);
+        if ((out.v.type == RB_VAL_NUMBER || out.v.type == RB_VAL_STRING) && out.v.str == NULL)
+            out.v.type = RB_VAL_NULL;
+        if (out.v.type == RB_VAL_NULL)
+            return unknown3(why, why->msg[0] != '\0', "'%s' is unknown", e->text);
+        if (out.v.type == RB_VAL_NUMBER && rb_decimal_cmp(out.v.str, "0", &(int){ 0 }) < 0) {
+            if (why->msg[0] == '\0')
+                snprintf(why->msg, sizeof(why->msg), "value of '%s' is not a number: '%s'",
+                         e->text, out.v.str);
+            return unknown3(why, true, "%s", "");
+        }
+        return out;
+    case X_NOT:
+        l = eval3(e->l, lookup, ctx, why, depth + 1);
+        lt = tri_of(&l);
+        return bool3(lt == RB_TRI_UNKNOWN ? RB_TRI_UNKNOWN
+                     : lt == RB_TRI_TRUE  ? RB_TRI_FALSE
+                                          : RB_TRI_TRUE);
+    case X_AND:
+    case X_OR: {
+        /* Both sides are evaluated (nothing has side effects): the reason of an unknown is kept
+         * only when it decides the result. */
+        struct rb_err lwhy = RB_ERR_INIT, rwhy = RB_ERR_INIT;
+        bool is_or = e->op == X_OR;
+        enum rb_tri res;
+
+        l = eval3(e->l, lookup, ctx, &lwhy, depth + 1);
+        r = eval3(e->r, lookup, ctx, &rwhy, depth + 1);
+        lt = tri_of(&l);
+        rt = tri_of(&r);
+        if (l.unknown == false && l.v.type == RB_VAL_NULL && lwhy.msg[0] == '\0')
+            snprintf(lwhy.msg, sizeof(lwhy.msg), "a value is unknown");
+        if (r.unknown == false && r.v.type == RB_VAL_NULL && rwhy.msg[0] == '\0')
+            snprintf(rwhy.msg, sizeof(rwhy.msg), "a value is unknown");
+        if (is_or)
+            res = lt == RB_TRI_TRUE || rt == RB_TRI_TRUE       ? RB_TRI_TRUE
+                  : lt == RB_TRI_FALSE && rt == RB_TRI_FALSE ? RB_TRI_FALSE
+                                                             : RB_TRI_UNKNOWN;
+        else
+            res = lt == RB_TRI_FALSE || rt == RB_TRI_FALSE   ? RB_TRI_FALSE
+                  : lt == RB_TRI_TRUE && rt == RB_TRI_TRUE ? RB_TRI_TRUE
+                                                           : RB_TRI_UNKNOWN;
+        if (res == RB_TRI_UNKNOWN && why->msg[0] == '\0')
+            snprintf(why->msg, sizeof(why->msg), "%s",
+                     lt == RB_TRI_UNKNOWN ? lwhy.msg : rwhy.msg);
+        return bool3(res);
+    }
+    default:
+        l = eval3(e->l, lookup, ctx, why, depth + 1);
+        r = eval3(e->r, lookup, ctx, why, depth + 1);
+        if (l.unknown || r.unknown)
+            return unknown3(why, true, "%s", "");
+        out.v.type = RB_VAL_BOOL;
+        if (compare(e, &l.v, &r.v, &out.v.b, &cerr) < 0)
+            return unknown3(why, why->msg[0] != '\0', "%s", cerr.msg);
+        return out;
+    }
+}
+
+enum rb_tri rb_expr_eval3(const struct rb_expr *e, rb_expr_lookup_fn lookup, void *ctx,
+                          struct rb_err *why)
+{
+    struct v3 r;
+    enum rb_tri t;
+
+    why->msg[0] = '\0';
+    r = eval3(e, lookup, ctx, why, 0);
+    t = tri_of(&r);
+    if (t != RB_TRI_UNKNOWN)
+        why->msg[0] = '\0';
+    else if (why->msg[0] == '\0')
+        snprintf(why->msg, sizeof(why->msg), "a value is unknown");
+    return t;
+}
+
+const char *rb_tri_name(enum rb_tri t)
+{
+    return t == RB_TRI_TRUE ? "true" : t == RB_TRI_FALSE ? "false" : "unknown";
 }

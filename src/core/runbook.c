@@ -356,7 +356,8 @@ static const char *const decision_vars[] = { "severity", NULL };
 
 static void ld_decision(struct ld *l, const struct yn *n)
 {
-    static const char *const keys[] = { "matrix", "rollback_if", NULL };
+    static const char *const keys[] = { "matrix", "rollback_if", "point_of_no_return", NULL };
+    static const char *const ponr_keys[] = { "when", "message", NULL };
     static const char *const row_keys[] = { "scenario", "when",          "severity", "impact",
                                             "action",   "recovery_time", NULL };
     static const char *const row_req[] = { "scenario", "when", "severity", NULL };
@@ -406,6 +407,27 @@ static void ld_decision(struct ld *l, const struct yn *n)
             c->src = r->items[i]->str;
             c->pos = r->items[i]->pos;
             d->n_rollback_if++;
+        }
+    }
+    r = yn_get(n, "point_of_no_return");
+    if (r != NULL && ld_is_seq(l, r, "decision.point_of_no_return")) {
+        d->ponr = rb_new_array(l->a, struct rb_ponr, r->n + 1);
+        for (i = 0; i < r->n; i++) {
+            const struct yn *it = r->items[i];
+            struct rb_ponr *p = &d->ponr[d->n_ponr];
+
+            if (!ld_is_map(l, it, "decision.point_of_no_return"))
+                continue;
+            ld_keys(l, it, it->pos, "a point_of_no_return entry", ponr_keys, ponr_keys);
+            p->pos = it->pos;
+            p->message = ld_str(l, it, "message", "decision.point_of_no_return");
+            p->when.src = ld_str(l, it, "when", "decision.point_of_no_return");
+            if (p->when.src != NULL)
+                p->when.expr = ld_expr(l, yn_get(it, "when"), "decision.point_of_no_return.when",
+                                       decision_vars, true);
+            p->when.pos = ld_pos(it, "when");
+            if (p->when.expr != NULL && p->message != NULL)
+                d->n_ponr++;
         }
     }
 }

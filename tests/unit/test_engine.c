@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -34,6 +35,7 @@ enum fake_effect {
     FAKE_FAIL,      /* returns -1 with RB_E_FAILED */
     FAKE_CRASH,     /* the process dies in the middle of the action, as a power cut would */
     FAKE_INTERRUPT, /* succeeds, but a SIGTERM arrives while it runs */
+    FAKE_SLOW,      /* succeeds after 20 ms */
 };
 
 struct fake_action {
@@ -63,6 +65,9 @@ static int fake_apply(struct rb_run *run, struct rb_action *act, struct rb_err *
         _exit(0);
     case FAKE_INTERRUPT:
         raise(SIGTERM); /* the engine's handler only sets the flag */
+        return 0;
+    case FAKE_SLOW:
+        nanosleep(&(struct timespec){ 0, 20 * 1000 * 1000 }, NULL);
         return 0;
     }
     return 0;
@@ -250,6 +255,47 @@ static void test_critical_failure_stops_the_run(void **state)
                                           "started restore/b\n"
                                           "failed restore/b\n"
                                           "run_finished failed\n");
+}
+
+/*
+ * A phase that takes longer than its share of the budget (the fact `budget`) is journaled as
+ * phase_over_budget after phase_done, and the run goes on; within its share, nothing. A budget of
+ * 0 ms makes every share 0, so a phase that took any time at all is over it.
+ */
+static void test_phase_over_budget(void **state)
+{
+    struct fixture *f = *state;
+    struct fake_action acts[] = { { "restore/slow", RB_IDEMPOTENT, true, FAKE_SLOW, 0 } };
+    struct rb_err err = RB_ERR_INIT;
+    struct rb_run *run;
+    cJSON *b;
+
+    script = acts;
+    script_n = 1;
+    assert_int_equal(rb_engine_budget_share("restore"), 20);
+    assert_int_equal(rb_engine_budget_share("assess"), 0);
+    run = begin(f);
+    b = cJSON_CreateObject();
+    cJSON_AddNumberToObject(b, "budget_ms", 0);
+    cJSON_AddStringToObject(b, "deadline", "2026-11-01T04:00:00Z");
+    assert_int_equal(rb_run_fact_set(run, "budget", b, &err), 0);
+    assert_int_equal(rb_run_drive(run, &err), 0);
+    assert_string_equal(run->outcome, "succeeded");
+    assert_string_equal(journal_lines(f), "run_started\n"
+                                          "fact\n"
+                                          "phase_started\n"
+                                          "started restore/slow\n"
+                                          "done restore/slow\n"
+                                          "phase_done\n"
+                                          "phase_over_budget\n"
+                                          "run_finished succeeded\n");
+    /* a budget of a day: the 20 ms phase is well within its 20% share */
+    run = begin(f);
+    b = cJSON_CreateObject();
+    cJSON_AddNumberToObject(b, "budget_ms", 86400000);
+    assert_int_equal(rb_run_fact_set(run, "budget", b, &err), 0);
+    assert_int_equal(rb_run_drive(run, &err), 0);
+    assert_null(strstr(journal_lines(f), "phase_over_budget"));
 }
 
 static void test_non_critical_failure_is_partial(void **state)
@@ -445,6 +491,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_critical_failure_stops_the_run, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_phase_over_budget, setup, teardown),
         cmocka_unit_test_setup_teardown(test_non_critical_failure_is_partial, setup, teardown),
         cmocka_unit_test_setup_teardown(test_in_flight_once_is_refused_on_resume, setup, teardown),
         cmocka_unit_test_setup_teardown(test_in_flight_checks_first_is_reapplied, setup, teardown),

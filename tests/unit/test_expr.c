@@ -231,6 +231,64 @@ static void test_names(void **state)
     rb_arena_free(a);
 }
 
+/* Three-valued: 1 true, 0 false, 2 unknown (why gets the reason), -2 parse error. */
+static int eval3(const char *src, char *why, size_t len)
+{
+    struct rb_arena *a = rb_arena_new();
+    struct rb_err w = RB_ERR_INIT;
+    struct rb_expr *e;
+    int col, rc;
+
+    e = rb_expr_parse(a, src, &col, &w);
+    if (e == NULL) {
+        rc = -2;
+    } else {
+        enum rb_tri t = rb_expr_eval3(e, lookup, NULL, &w);
+
+        rc = t == RB_TRI_TRUE ? 1 : t == RB_TRI_FALSE ? 0 : 2;
+        if (why != NULL)
+            memcpy(why, w.msg, len < sizeof(w.msg) ? len : sizeof(w.msg));
+    }
+    rb_arena_free(a);
+    return rc;
+}
+
+static void test_three_valued(void **state)
+{
+    char why[RB_ERR_MSG_MAX];
+
+    (void)state;
+    /* a comparison with an unknown operand is unknown (two-valued says false) */
+    assert_int_equal(eval3("missing > 1", why, sizeof(why)), 2);
+    assert_string_equal(why, "'missing' is unknown");
+    assert_int_equal(eval("missing > 1"), 0);
+    assert_int_equal(eval3("missing == 1", NULL, 0), 2);
+    assert_int_equal(eval3("not (missing < 1)", NULL, 0), 2);
+    /* Kleene and / or */
+    assert_int_equal(eval3("missing > 1 and ratio > 1", NULL, 0), 0);
+    assert_int_equal(eval3("ratio > 1 and missing > 1", NULL, 0), 0);
+    assert_int_equal(eval3("missing > 1 and ratio > 0.05", why, sizeof(why)), 2);
+    assert_string_equal(why, "'missing' is unknown");
+    assert_int_equal(eval3("missing > 1 or users > 100", NULL, 0), 1);
+    assert_int_equal(eval3("users > 100 or missing > 1", NULL, 0), 1);
+    assert_int_equal(eval3("missing > 1 or users > 1000", NULL, 0), 2);
+    assert_int_equal(eval3("users > 1000 or ratio > 1", NULL, 0), 0);
+    /* known values as the two-valued evaluator has them */
+    assert_int_equal(eval3("ratio > 0.1", NULL, 0), 0);
+    assert_int_equal(eval3("ratio >= 0.100", NULL, 0), 1);
+    assert_int_equal(eval3("severity == \"critical\"", NULL, 0), 1);
+    assert_int_equal(eval3("flag", NULL, 0), 1);
+    assert_int_equal(eval3("not flag", NULL, 0), 0);
+    assert_int_equal(eval3("zero", NULL, 0), 0);
+    /* an evaluation error is unknown with its reason, not a failure */
+    assert_int_equal(eval3("severity > 3", why, sizeof(why)), 2);
+    assert_non_null(strstr(why, "cannot compare a string with a number"));
+    assert_int_equal(eval3("nosuch > 3 or users > 100", NULL, 0), 1);
+    assert_int_equal(eval3("nosuch > 3", why, sizeof(why)), 2);
+    assert_string_equal(why, "unknown name 'nosuch'");
+    assert_string_equal(rb_tri_name(RB_TRI_UNKNOWN), "unknown");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -241,6 +299,7 @@ int main(void)
         cmocka_unit_test(test_parse_errors),
         cmocka_unit_test(test_deep_nesting),
         cmocka_unit_test(test_names),
+        cmocka_unit_test(test_three_valued),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
