@@ -82,6 +82,16 @@ wait_count() { # N: until the waiting run journaled N approvals
 }
 J() { echo "$S/runs/$ID/journal.jsonl"; }
 
+# --- plan says how many approvals, for which severity, and how others approve ------------------
+text=$(as "$A" plan --offline --severity critical)
+assert_contains "$text" "3 approvals (severity critical): the initiator and 2 more persons"
+assert_contains "$text" "'rollbackctl approve RUN_ID [--comment C]'" "plan says how others approve"
+text=$(as "$A" plan --offline)
+assert_contains "$text" "severity unknown: the strictest of approval.required" "unknown severity: the strictest"
+assert_contains "$text" "3 approvals (severity unknown)"
+text=$(as "$A" plan --offline --severity low)
+assert_contains "$text" "1 approval (severity low): the initiator's confirmation" "a severity not listed: 1"
+
 # --- quorum: A's own approve refused, B twice counts once, a forged record ignored, C via sudo --
 start
 wait_count 1
@@ -150,8 +160,17 @@ ID=$(ls "$S/runs" | tail -n 1)
 assert_not_contains "$(cat "$(J)")" '"phase":"restore"' "nothing after approve was started"
 [[ ! -e "$W/log" ]] || rb_fail "the step ran after a timeout"
 
-# --- kill -9 while waiting, an approval while no process waits, resume: same deadline -----------
+# --- Ctrl-C while waiting: interrupted, resumable ------------------------------------------------
 runbook "$RB" 30s
+start
+wait_count 1
+kill -INT "$RPID"
+rc=0; wait "$PID" || rc=$?
+assert_eq "1" "$rc" "Ctrl-C while waiting: the run stops (exit 1)"
+assert_contains "$(cat "$T/exec.err")" "interrupted while waiting for approvals (1 of 3)"
+assert_contains "$(tail -n 1 "$(J)")" '"outcome":"interrupted"' "journaled as interrupted, so resume continues it"
+
+# --- kill -9 while waiting, an approval while no process waits, resume: same deadline -----------
 start
 wait_count 1
 assert_exit 0 as "$B" approve "$ID" --comment "before the crash"
