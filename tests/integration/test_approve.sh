@@ -92,6 +92,11 @@ assert_contains "$text" "3 approvals (severity unknown)"
 text=$(as "$A" plan --offline --severity low)
 assert_contains "$text" "1 approval (severity low): the initiator's confirmation" "a severity not listed: 1"
 
+assert_exit 2 as "$B" approve
+assert_contains "$RB_ERR" "approve needs the RUN_ID of the run" "approve without a RUN_ID: usage error"
+assert_exit 1 as "$B" approve 20990101T000000000Z-000000
+assert_contains "$RB_ERR" "no run '20990101T000000000Z-000000'"
+
 # --- quorum: A's own approve refused, B twice counts once, a forged record ignored, C via sudo --
 start
 wait_count 1
