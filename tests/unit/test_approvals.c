@@ -242,9 +242,8 @@ static void append(struct rb_journal *j, const char *action, const char *event, 
     struct rb_err err = RB_ERR_INIT;
     cJSON *d = data != NULL ? cJSON_Parse(data) : NULL;
 
-    assert_int_equal(rb_journal_append(j, action[0] != '\0' ? "approve" : "", action, event, d,
-                                       &err),
-                     0);
+    assert_int_equal(
+        rb_journal_append(j, action[0] != '\0' ? "approve" : "", action, event, d, &err), 0);
     cJSON_Delete(d);
 }
 
@@ -273,8 +272,9 @@ static void test_waiting_from_journal(void **state)
     append(&j, "", "run_started", "{\"initiated_by\":\"alice@h\"}");
     assert_null(waiting_now());
     append(&j, RB_APPROVE_ACTION, "started", NULL);
-    append(&j, RB_APPROVE_ACTION, "progress",
-           "{\"needed\":2,\"deadline\":\"D\",\"deadline_ms\":1,\"approvals\":[{\"user\":\"alice\"}]}");
+    append(
+        &j, RB_APPROVE_ACTION, "progress",
+        "{\"needed\":2,\"deadline\":\"D\",\"deadline_ms\":1,\"approvals\":[{\"user\":\"alice\"}]}");
     w = waiting_now();
     assert_non_null(w);
     assert_int_equal(cJSON_GetObjectItem(w, "needed")->valueint, 2);
