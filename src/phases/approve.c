@@ -262,9 +262,10 @@ static int quorum_done(struct rb_run *run, struct rb_action *act, const struct a
 
 static int quorum_apply(struct rb_run *run, struct rb_action *act, struct rb_err *err)
 {
-    const struct approve_plan *p = act->arg;
+    struct approve_plan *p = act->arg;
     const cJSON *pa = cJSON_GetObjectItemCaseSensitive(act->prior, "approvals");
     const cJSON *pd = cJSON_GetObjectItemCaseSensitive(act->prior, "deadline_ms");
+    const cJSON *pn = cJSON_GetObjectItemCaseSensitive(act->prior, "needed");
     cJSON *approvals = cJSON_IsArray(pa) ? cJSON_Duplicate(pa, 1) : cJSON_CreateArray();
     cJSON *seen = cJSON_CreateObject();
     char initiator[RB_IDENTITY_USER_MAX], deadline_txt[40];
@@ -272,6 +273,9 @@ static int quorum_apply(struct rb_run *run, struct rb_action *act, struct rb_err
     bool changed = true;
     int rc = -1;
 
+    /* a runbook edited between attempts may ask for more, never for fewer than first journaled */
+    if (cJSON_IsNumber(pn) && pn->valueint > p->needed)
+        p->needed = pn->valueint;
     rb_identity_user_of(run->initiated_by, initiator, sizeof(initiator));
     /* the same deadline on every attempt: the first attempt journaled it */
     deadline_ms = cJSON_IsNumber(pd) ? (int64_t)pd->valuedouble : rb_wall_ms() + p->timeout_ms;
