@@ -3,8 +3,8 @@
 # pre-flight and the assessment, for the runbook's name, showing the severity and the approvals
 # needed. The right name -> the run goes on (exit 0, its step ran); a wrong one -> declined
 # (exit 3), nothing applied. A critical run (2 needed) then shows its waiting line on the
-# terminal's progress line until a second person approves. Without a terminal and without --yes: usage error (exit 2) before
-# any run begins. No server: the runbook's change is a `run` step writing a file.
+# terminal's progress line until a second person approves. Without a terminal and without
+# --yes: usage error (exit 2) before any run begins. No server: the runbook's change is a `run` step writing a file.
 set -euo pipefail
 source "$RB_SOURCE_DIR/tests/integration/lib.sh"
 
