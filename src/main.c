@@ -52,13 +52,15 @@ static const struct rb_cmd commands[] = {
       "  --severity S      critical|high|medium|low instead of the decision matrix\n"
       "  --signals FILE    JSON object of signal values that override or add to the runbook's\n"
       "  --dry-run         the same as plan: print every action, change nothing\n"
-      "  --yes             do not ask for confirmation (needed when stdin is not a terminal)\n"
+      "  --yes             confirm without the prompt, as the first approval (needed when stdin\n"
+      "                    is not a terminal)\n"
       "  --force           go on even when the assessment says no rollback is warranted\n"
       "                    (the journal records who forced it, and why)\n" },
     { "approve", rb_cmd_approve, "RUN_ID [--comment C]",
-      "add your approval to a run waiting for approvals",
+      "add your approval to a run waiting for approvals (you are SUDO_USER under sudo)",
       "  --comment C       recorded with the approval\n" },
-    { "deny", rb_cmd_deny, "RUN_ID --comment C", "refuse it",
+    { "deny", rb_cmd_deny, "RUN_ID --comment C",
+      "refuse a run waiting for approvals: it ends declined (exit 3)",
       "  --comment C       why (required)\n" },
     { "resume", rb_cmd_resume, "[RUN_ID]",
       "continue an interrupted or failed run from its journal (default: the latest run)", "" },

@@ -4,6 +4,7 @@
 #ifndef ROLLBACKCTL_FSUTIL_H
 #define ROLLBACKCTL_FSUTIL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -28,6 +29,18 @@ int rb_dir_check_private(const char *path, struct rb_err *err);
  * group setup, docs/runbook.md). A symbolic link to such a folder is fine (followed).
  */
 int rb_check_state_dir(const char *path, struct rb_err *err);
+/*
+ * The approvers' group setup: the state_dir's group has rwx and it is setgid (chmod 2770). Then
+ * runs/ and each run's folder are group-readable (02750), the journal and the lock 0640, and a
+ * run's approvals/ group-writable (02770), so that the group's approvers can read the run and
+ * drop their records; otherwise all of it stays owner-only.
+ */
+bool rb_state_dir_shared(const char *state_dir);
+/*
+ * A folder of ours under the state_dir: chmod to shared_mode when the state_dir is shared, else
+ * to 0700 (a folder made before the state_dir was shared, or after it stopped being, follows).
+ */
+int rb_dir_share(const char *path, const char *state_dir, mode_t shared_mode, struct rb_err *err);
 /* Temp file, fsync, close checked, rename, fsync the folder. */
 int rb_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode,
                          struct rb_err *err);

@@ -8,6 +8,14 @@
 
 int rb_assess_plan(struct rb_run *run, struct rb_err *err);
 int rb_approve_plan(struct rb_run *run, struct rb_err *err);
+/*
+ * approve.c's rule: how many approvals a run needs, the initiator's confirmation included:
+ * approval.required[sev] (a severity not listed: 1), the strictest listed when sev is
+ * RB_SEV_NONE (unknown), 1 without an approval section; never fewer than 1; one more when a
+ * point of no return is true.
+ */
+int rb_approvals_needed(const struct rb_approval *ap, enum rb_severity sev,
+                        bool point_of_no_return);
 int rb_freeze_plan(struct rb_run *run, struct rb_err *err);
 int rb_sync_plan(struct rb_run *run, struct rb_err *err);
 int rb_restore_plan(struct rb_run *run, struct rb_err *err);

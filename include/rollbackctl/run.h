@@ -96,6 +96,14 @@ struct rb_run {
     struct rb_handle *handles; /* open adapter handles, by target name */
     cJSON *replay;             /* resume: actions done before, by name -> done data */
 
+    /*
+     * The initiator's confirmation at a terminal, set by the command that owns the terminal
+     * (execute): shows what (the rollback, its severity, the approvals it needs, any point of no
+     * return) and asks for the runbook's name. 0 when confirmed; -1 with RB_E_DECLINED when not.
+     * The approve action calls it unless run->yes (--yes, and every resume); NULL: confirmed.
+     */
+    int (*confirm)(struct rb_run *run, const char *what, struct rb_err *err);
+
     /* The phases the engine walks; NULL: the canonical seven. Unit tests set fake ones. */
     const struct rb_phase *phases;
     size_t n_phases;

@@ -125,7 +125,7 @@ struct rb_decision {
 };
 
 struct rb_approval {
-    int required[5];    /* indexed by enum rb_severity; -1 = not given (treated as 0) */
+    int required[5];    /* indexed by enum rb_severity; -1 = not given (approve.c: 1) */
     int64_t timeout_ms; /* 0 = not given */
     bool present;
     struct rb_pos pos;

@@ -1,6 +1,7 @@
 /*
- * execute.c - `rollbackctl execute`: the options and the operator's confirmation of a rollback;
- * the run itself is lifecycle.h's (begin, drive) and the engine's.
+ * execute.c - `rollbackctl execute`: the options and the terminal side of the operator's
+ * confirmation (run->confirm, asked by the approve action); the run itself is lifecycle.h's
+ * (begin, drive) and the engine's.
  */
 #include <stdio.h>
 #include <string.h>
@@ -10,30 +11,35 @@
 #include "rollbackctl/lifecycle.h"
 #include "rollbackctl/output.h"
 #include "rollbackctl/plan_opts.h"
+#include "rollbackctl/progress.h"
 
-/* An operator at a terminal types the runbook's name; scripts must say --yes. */
-static int confirm(struct rb_ctx *ctx, const struct rb_runbook *rb, const char *reason,
-                   struct rb_err *err)
+/*
+ * The initiator's confirmation, called by the approve action once the assessment is known (so
+ * the prompt can say the severity, the approvals needed and any point of no return): an operator
+ * at a terminal types the runbook's name. Scripts say --yes (checked before the run begins).
+ */
+static int confirm(struct rb_run *run, const char *what, struct rb_err *err)
 {
+    struct rb_ctx *ctx = run->ctx;
     char line[512];
     size_t n;
+    char *got;
 
-    if (!isatty(STDIN_FILENO)) {
-        rb_errf(err, RB_E_USAGE, "execute needs --yes when standard input is not a terminal");
-        return rb_err_hint(err, "run 'rollbackctl plan' first to see what execute will do");
-    }
-    fprintf(ctx->diag,
-            "This starts the rollback '%s' (reason: %s).\nType the runbook name to go on: ",
-            rb->name, reason);
+    rb_progress_hold(ctx); /* the prompt and the answer, not the progress line */
+    fprintf(ctx->diag, "%sType the runbook name to go on: ", what);
     fflush(ctx->diag);
-    if (fgets(line, sizeof(line), stdin) == NULL)
+    got = fgets(line, sizeof(line), stdin);
+    rb_progress_release(ctx);
+    if (got == NULL)
         return rb_errf(err, RB_E_DECLINED, "not confirmed");
     n = strlen(line);
     while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
         line[--n] = '\0';
-    if (strcmp(line, rb->name) != 0)
-        return rb_errf(err, RB_E_DECLINED, "not confirmed: '%s' is not the runbook name '%s'", line,
-                       rb->name);
+    if (strcmp(line, run->rb->name) != 0) {
+        rb_errf(err, RB_E_DECLINED, "not confirmed: '%s' is not the runbook name '%s'", line,
+                run->rb->name);
+        return rb_err_hint(err, "nothing was changed; run execute again and type the name");
+    }
     return 0;
 }
 
@@ -55,8 +61,11 @@ int rb_cmd_execute(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *err
     rb = rb_cmd_load_runbook(ctx, 1, err);
     if (rb == NULL)
         return -1;
-    if (!o.yes && confirm(ctx, rb, o.reason, err) < 0)
-        return -1;
+    /* Before any run begins: the confirmation is asked later, once the run is assessed. */
+    if (!o.yes && !isatty(STDIN_FILENO)) {
+        rb_errf(err, RB_E_USAGE, "execute needs --yes when standard input is not a terminal");
+        return rb_err_hint(err, "run 'rollbackctl plan' first to see what execute will do");
+    }
     ro = (struct rb_run_opts){ .reason = o.reason,
                                .severity = o.severity,
                                .signals_file = o.signals_file,
@@ -64,6 +73,7 @@ int rb_cmd_execute(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *err
                                .force = o.force };
     if (rb_run_begin(ctx, rb, &ro, &run, err) < 0)
         return -1;
+    run->confirm = confirm;
     rb_info(ctx, "run %s started for '%s' (reason: %s)", run->run_id, rb->name, o.reason);
     return rb_cmd_show_run(ctx, run, rb_run_drive(run, err), err);
 }

@@ -16,18 +16,6 @@ int rb_cmd_prepare(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *err
     return not_built("prepare", err);
 }
 
-int rb_cmd_approve(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *err)
-{
-    (void)ctx, (void)argc, (void)argv;
-    return not_built("approve", err);
-}
-
-int rb_cmd_deny(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *err)
-{
-    (void)ctx, (void)argc, (void)argv;
-    return not_built("deny", err);
-}
-
 int rb_cmd_report(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *err)
 {
     (void)ctx, (void)argc, (void)argv;

@@ -8,9 +8,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "rollbackctl/approvals.h"
 #include "rollbackctl/cmd.h"
 #include "rollbackctl/lock.h"
 #include "rollbackctl/output.h"
+#include "rollbackctl/progress.h"
 #include "rollbackctl/runbook.h"
 #include "rollbackctl/runs.h"
 
@@ -72,6 +74,78 @@ static void print_budget(struct rb_ctx *ctx, const cJSON *s)
             left >= 0 ? " left" : " past the deadline", left < 0 ? rb_c_reset(ctx) : "");
 }
 
+/*
+ * The approvals part of a summary: `waiting` {needed, approvals [{user, host, at, comment, kind}],
+ * deadline, deadline_ms, still_needed, command} while the run waits for approvals (null otherwise), from the
+ * journal's latest progress of the approve action (waiting is consumed).
+ */
+static void add_waiting(struct rb_ctx *ctx, cJSON *s, cJSON *waiting)
+{
+    const cJSON *needed, *approvals;
+    int more;
+
+    if (waiting == NULL) {
+        cJSON_AddNullToObject(s, "waiting");
+        return;
+    }
+    needed = cJSON_GetObjectItemCaseSensitive(waiting, "needed");
+    approvals = cJSON_GetObjectItemCaseSensitive(waiting, "approvals");
+    more = (cJSON_IsNumber(needed) ? needed->valueint : 0) - cJSON_GetArraySize(approvals);
+    cJSON_AddNumberToObject(waiting, "still_needed", more > 0 ? more : 0);
+    cJSON_AddStringToObject(
+        waiting, "command",
+        rb_sprintf(ctx->arena, "rollbackctl approve %s", or_dash(jstr(s, "run_id"))));
+    cJSON_AddItemToObject(s, "waiting", waiting);
+}
+
+/* Who approved and how many more are needed, the time left; who denied and why. */
+static void print_approvals(struct rb_ctx *ctx, const cJSON *s)
+{
+    const cJSON *w = cJSON_GetObjectItemCaseSensitive(s, "waiting");
+    const cJSON *facts = cJSON_GetObjectItemCaseSensitive(s, "facts");
+    const cJSON *a, *it;
+
+    if (cJSON_IsObject(w)) {
+        const char *deadline = jstr(w, "deadline");
+        const cJSON *more = cJSON_GetObjectItemCaseSensitive(w, "still_needed");
+        const cJSON *dms = cJSON_GetObjectItemCaseSensitive(w, "deadline_ms");
+        char left[32] = "?";
+
+        if (cJSON_IsNumber(dms)) {
+            int64_t left_ms = (int64_t)dms->valuedouble - rb_wall_ms();
+
+            rb_human_duration(left_ms > 0 ? left_ms / 1000 : 0, left, sizeof(left));
+        }
+        fprintf(ctx->out, "  waiting for:  %d more approval%s, %s left (until %s): %s\n",
+                more->valueint, more->valueint == 1 ? "" : "s", left, or_dash(deadline),
+                or_dash(jstr(w, "command")));
+        cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(w, "approvals")) {
+            const char *c = jstr(it, "comment");
+
+            fprintf(ctx->out, "  approved by:  %s@%s at %s%s%s%s\n", or_dash(jstr(it, "user")),
+                    or_dash(jstr(it, "host")), or_dash(jstr(it, "at")),
+                    jstr(it, "kind") != NULL && strcmp(jstr(it, "kind"), "initiator") == 0
+                        ? " (initiator)"
+                        : "",
+                    c != NULL && c[0] != '\0' ? ": " : "", c != NULL ? c : "");
+        }
+    }
+    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(facts, "point_of_no_return"))
+        if (cJSON_IsString(it))
+            fprintf(ctx->out, "  %spoint of no return%s: %s\n", rb_c_red(ctx), rb_c_reset(ctx),
+                    it->valuestring);
+    cJSON_ArrayForEach(a, cJSON_GetObjectItemCaseSensitive(s, "actions")) {
+        const cJSON *by = cJSON_GetObjectItemCaseSensitive(
+            cJSON_GetObjectItemCaseSensitive(a, "result"), "denied_by");
+
+        if (jstr(a, "name") == NULL || strcmp(jstr(a, "name"), RB_APPROVE_ACTION) != 0 ||
+            !cJSON_IsObject(by))
+            continue;
+        fprintf(ctx->out, "  denied by:    %s@%s at %s: %s\n", or_dash(jstr(by, "user")),
+                or_dash(jstr(by, "host")), or_dash(jstr(by, "at")), or_dash(jstr(by, "comment")));
+    }
+}
+
 static void print_text(struct rb_ctx *ctx, const cJSON *s)
 {
     const cJSON *a;
@@ -86,6 +160,7 @@ static void print_text(struct rb_ctx *ctx, const cJSON *s)
     fprintf(ctx->out, "  finished:     %s\n", or_dash(jstr(s, "finished")));
     if (jstr(s, "waiting_for") != NULL)
         fprintf(ctx->out, "  waiting for:  %s\n", jstr(s, "waiting_for"));
+    print_approvals(ctx, s);
     if (jstr(s, "error") != NULL)
         fprintf(ctx->out, "  error:        %s\n", jstr(s, "error"));
     if (jstr(s, "hint") != NULL)
@@ -194,6 +269,7 @@ int rb_cmd_status(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *err)
                         &log, err) < 0)
         return rb_err_wrap(err, "unable to read run '%s'", run_id);
     s = rb_runs_summarize(&log);
+    add_waiting(ctx, s, rb_approvals_waiting(&log));
     rb_journal_log_release(&log);
     if (cJSON_GetObjectItemCaseSensitive(s, "started") == NULL) {
         /* No run_started line (empty or torn journal): killed while being created, nothing applied. */

@@ -173,6 +173,24 @@ int rb_check_state_dir(const char *path, struct rb_err *err)
     return 0;
 }
 
+bool rb_state_dir_shared(const char *state_dir)
+{
+    struct stat st;
+
+    return stat(state_dir, &st) == 0 && S_ISDIR(st.st_mode) && (st.st_mode & S_IRWXG) == S_IRWXG &&
+           (st.st_mode & S_ISGID) != 0;
+}
+
+int rb_dir_share(const char *path, const char *state_dir, mode_t shared_mode, struct rb_err *err)
+{
+    mode_t mode = rb_state_dir_shared(state_dir) ? shared_mode : 0700;
+
+    if (chmod(path, mode) < 0)
+        return rb_errf(err, RB_E_FAILED, "unable to set the mode of '%s' to %04o: %s", path,
+                       (unsigned)mode, strerror(errno));
+    return 0;
+}
+
 int rb_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode,
                          struct rb_err *err)
 {

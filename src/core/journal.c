@@ -72,30 +72,47 @@ static char *journal_path(const char *run_dir)
  */
 static int check_run_dirs(const char *run_dir, bool create, struct rb_err *err)
 {
-    char runs[4096];
+    char runs[4096], state_dir[4096];
     char *slash;
 
     snprintf(runs, sizeof(runs), "%s", run_dir);
     slash = strrchr(runs, '/');
-    if (slash != NULL && slash != runs) {
+    if (slash == NULL || slash == runs)
+        return create ? rb_mkdir_private(run_dir, 0700, err) : rb_dir_check_private(run_dir, err);
+    *slash = '\0';
+    snprintf(state_dir, sizeof(state_dir), "%s", runs);
+    slash = strrchr(state_dir, '/');
+    if (slash != NULL && slash != state_dir)
         *slash = '\0';
-        if (create) {
-            char *up = strrchr(runs, '/');
+    else
+        snprintf(state_dir, sizeof(state_dir), ".");
+    if (!create)
+        return rb_dir_check_private(runs, err) < 0 ? -1 : rb_dir_check_private(run_dir, err);
+    /* the state_dir exists (the lock is in it); in tests it may be anywhere */
+    if (rb_mkdir_p(state_dir, 0700, err) < 0 || rb_mkdir_private(runs, 0700, err) < 0 ||
+        rb_mkdir_private(run_dir, 0700, err) < 0)
+        return -1;
+    /* the approvers of a shared state_dir's group read the runs (docs/runbook.md) */
+    if (rb_dir_share(runs, state_dir, 02750, err) < 0 ||
+        rb_dir_share(run_dir, state_dir, 02750, err) < 0)
+        return -1;
+    return 0;
+}
 
-            /* the state_dir exists (the lock is in it); in tests it may be anywhere */
-            if (up != NULL && up != runs) {
-                *up = '\0';
-                if (rb_mkdir_p(runs, 0700, err) < 0)
-                    return -1;
-                *up = '/';
-            }
-            if (rb_mkdir_private(runs, 0700, err) < 0)
-                return -1;
-        } else if (rb_dir_check_private(runs, err) < 0) {
-            return -1;
-        }
+/* 0640 when the run's state_dir (two folders up) is the approvers' shared one, else 0600. */
+static mode_t journal_mode(const char *run_dir)
+{
+    char state_dir[4096];
+
+    snprintf(state_dir, sizeof(state_dir), "%s", run_dir);
+    for (int up = 0; up < 2; up++) {
+        char *slash = strrchr(state_dir, '/');
+
+        if (slash == NULL || slash == state_dir)
+            return 0600;
+        *slash = '\0';
     }
-    return create ? rb_mkdir_private(run_dir, 0700, err) : rb_dir_check_private(run_dir, err);
+    return rb_state_dir_shared(state_dir) ? 0640 : 0600;
 }
 
 int rb_journal_create(struct rb_journal *j, const char *run_dir, const char *run_id,
@@ -128,7 +145,8 @@ int rb_journal_create(struct rb_journal *j, const char *run_dir, const char *run
         j->path = NULL;
         return -1;
     }
-    if (fsync(j->fd) < 0 || rb_fsync_dir(run_dir) < 0) {
+    /* group-readable for the approvers of a shared state_dir (the umask may say otherwise) */
+    if (fchmod(j->fd, journal_mode(run_dir)) < 0 || fsync(j->fd) < 0 || rb_fsync_dir(run_dir) < 0) {
         rb_errf(err, RB_E_FAILED, "unable to sync journal '%s': %s", j->path, strerror(errno));
         rb_journal_close(j);
         return -1;

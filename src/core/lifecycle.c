@@ -6,7 +6,6 @@
  */
 #include "rollbackctl/lifecycle.h"
 
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,20 +13,18 @@
 
 #include "rollbackctl/engine.h"
 #include "rollbackctl/fsutil.h"
+#include "rollbackctl/identity.h"
 #include "rollbackctl/output.h"
 #include "rollbackctl/preflight.h"
 #include "rollbackctl/runs.h"
 
 const char *rb_initiated_by(struct rb_arena *a)
 {
-    struct passwd *pw = getpwuid(geteuid());
-    const char *user = pw != NULL ? pw->pw_name : getenv("USER");
-    char host[256];
+    struct rb_identity id;
 
-    if (gethostname(host, sizeof(host)) < 0)
-        snprintf(host, sizeof(host), "unknown");
-    host[sizeof(host) - 1] = '\0';
-    return rb_sprintf(a, "%s@%s", user != NULL ? user : "unknown", host);
+    /* the person, not root: 'sudo rollbackctl execute' is started by whoever typed sudo */
+    rb_identity_get(&id);
+    return rb_sprintf(a, "%s@%s", id.user, id.host);
 }
 
 static void add_str_or_null(cJSON *o, const char *key, const char *val)

@@ -205,6 +205,8 @@ int rb_lock_acquire(struct rb_lock *l, const char *state_dir, const char *run_id
             close(dfd);
         return -1;
     }
+    /* approvers of a shared state_dir's group may see who holds it (status); best effort */
+    (void)fchmod(fd, rb_state_dir_shared(state_dir) ? 0640 : 0600);
     if (read_holder(fd, &h) && h.pid != (long)getpid()) {
         *took_over = true;
         if (stale != NULL)

@@ -27,7 +27,7 @@ YAML
 assert_eq "[]" "$(rb_jget "$T/status0" 'd["runs"]')" "status -o json with no runs is one document"
 
 "$RB_BIN" -f "$RB" -o json plan --offline >"$T/plan" 2>"$T/err-plan"
-assert_eq "2" "$(rb_jget "$T/plan" 'len(d["actions"])')" "plan -o json is one document"
+assert_eq "3" "$(rb_jget "$T/plan" 'len(d["actions"])')" "plan -o json is one document (approve/quorum and two steps)"
 
 rc=0; "$RB_BIN" -f "$RB" -o json execute --reason "json test" --yes >"$T/exec" 2>"$T/err-exec" || rc=$?
 assert_eq "1" "$rc" "the failing step fails the run"

@@ -44,7 +44,7 @@ d = json.loads(sys.argv[1], object_pairs_hook=pairs)
 assert d["outcome"] == "stopped", d["outcome"]
 assert "error" not in d, d.get("error")
 assert "stopped without finishing" in d["hint"], d["hint"]
-two = d["actions"][1]
+two = [a for a in d["actions"] if a["phase"] == "restore"][1]
 assert two["state"] == "in flight", two
 for k in ("duration_ms", "result", "message", "error", "finished"):
     assert k not in two, "stale %s of the failed attempt: %s" % (k, two)

@@ -44,8 +44,8 @@ kill -9 -- "-$(cat "$T/two.pid")" 2>/dev/null || true
 
 "$RB_BIN" -f "$RB" -o json status >"$T/status.json"
 assert_eq "stopped" "$(rb_jget "$T/status.json" 'd["outcome"]')" "status of a killed run"
-assert_eq "in flight" "$(rb_jget "$T/status.json" 'd["actions"][1]["state"]')" "the slow step was in flight"
-assert_eq "done" "$(rb_jget "$T/status.json" 'd["actions"][0]["state"]')" "step one was done"
+assert_eq "in flight" "$(rb_jget "$T/status.json" '[a for a in d["actions"] if a["phase"] == "restore"][1]["state"]')" "the slow step was in flight"
+assert_eq "done" "$(rb_jget "$T/status.json" '[a for a in d["actions"] if a["phase"] == "restore"][0]["state"]')" "step one was done"
 
 echo 0 >"$T/sleep"
 "$RB_BIN" -f "$RB" resume >"$T/out3" 2>&1 || { cat "$T/out3"; rb_fail "resume failed"; }

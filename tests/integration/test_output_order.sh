@@ -89,7 +89,8 @@ for a, b in zip(names, names[1:]):
     # and the next action's start line comes after this one's result: interleaved, not grouped
     assert result[a][0] < at(lambda s, b=b: s.strip().startswith("restore/%s:" % b), b)[0]
 # the order of the results is the journal's
-order = [e["action"].split("/")[1] for e in journal if e["event"] in ("done", "failed")]
+order = [e["action"].split("/")[1] for e in journal
+         if e["event"] in ("done", "failed") and e["phase"] == "restore"]
 assert order == names, order
 # the error comes last, after every result
 err = at(lambda s: s.startswith("rollbackctl: error:"), "the error")

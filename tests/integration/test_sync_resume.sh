@@ -90,7 +90,7 @@ assert_eq "payments_a|80000 payments_b|160000" \
   "$(rb_psql "$LEG" "select table_name || '|' || rows from rollbackctl_ledger where run_id = '$run_id' order by 1" | paste -sd' ')" \
   "one ledger row per table, for the whole run"
 journal=$(ls "$T"/kill/runs/*/journal.jsonl)
-assert_eq 2 "$(grep -c '"event":"done"' "$journal")" "each table journaled done exactly once"
+assert_eq 2 "$(grep '"event":"done"' "$journal" | grep -c '"phase":"sync"')" "each table journaled done exactly once"
 assert_contains "$(cat "$T/kill.log")" "was in flight when the run stopped; re-applying" "resume re-applied an interrupted table"
 assert_eq 0 "$(rb_psql "$LEG" "select count(*) from pg_stat_activity where datname = current_database() and application_name like 'rollbackctl%'")" \
   "no backend of a killed process lingers"
@@ -123,7 +123,7 @@ assert_eq 1 "$(rb_psql "$LEG3" "select count(*) from rollbackctl_ledger")" "the 
 kill -9 "$pid"
 wait "$pid" 2>/dev/null || true
 journal=$(ls "$T"/commit/runs/*/journal.jsonl)
-assert_eq 0 "$(grep -c '"event":"done"' "$journal" || true)" "killed before journaling done"
+assert_eq 0 "$(grep '"event":"done"' "$journal" | grep -c '"phase":"sync"' || true)" "killed before journaling done"
 assert_exit 0 "$RB_BIN" -f "$RB" resume
 assert_contains "$RB_OUT" "already committed by this run before it was interrupted: 80000 at risk, 63333 inserted, 16667 updated, 0 unchanged" \
   "resume found the committed table in the ledger"
