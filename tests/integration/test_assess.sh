@@ -184,8 +184,21 @@ assert_contains "$RB_OUT" "rollback not warranted: no rollback_if rule is true" 
 assert_contains "$RB_OUT" "budget:       4d4h, deadline" "status: the budget (100h)"
 
 # --- execute --force: goes on, forced by whom and why -------------------------------------------
-assert_exit 0 "$RB_BIN" -f "$RB" execute --reason "forced test" --yes --force --signals "$T/low.json"
-assert_contains "$RB_ERR" "going on because of --force" "a warning"
+# The point of no return is true (two integrations down), so the forced run waits for one
+# approval more than the initiator's: a second person gives it.
+"$RB_BIN" -f "$RB" execute --reason "forced test" --yes --force --signals "$T/low.json" \
+  >"$T/forced.out" 2>"$T/forced.err" &
+forced_pid=$!
+n=0
+until "$RB_BIN" -f "$RB" -o json status 2>/dev/null | jq -e '.waiting != null' >/dev/null; do
+  sleep 0.05
+  n=$((n + 1))
+  ((n < 600)) || { kill "$forced_pid"; rb_fail "the forced run never waited: $(cat "$T/forced.err")"; }
+done
+assert_exit 0 env SUDO_USER=rbassessapprover "$RB_BIN" -f "$RB" approve \
+  "$("$RB_BIN" -f "$RB" -o json status | jq -r .run_id)" --comment "forced on purpose"
+wait "$forced_pid" || rb_fail "the forced run failed: $(cat "$T/forced.err")"
+assert_contains "$(cat "$T/forced.err")" "going on because of --force" "a warning"
 journal=$(printf "%s\n" "$T"/state/runs/*/journal.jsonl | sort | tail -n 1)
 done_line() { jq -c 'select(.action == "assess/verdict" and .event == "done") | .data' "$journal"; }
 assert_eq "true|forced test|not_warranted" "$(done_line | jq -r '(.forced | tostring) + "|" + .reason + "|" + .verdict')" "journal: forced, reason"
