@@ -42,6 +42,15 @@ struct rb_run_figures {
 /* Read the figures of log. Strings are borrowed from log. */
 void rb_run_figures_read(const struct rb_journal_log *log, struct rb_run_figures *out);
 
+/*
+ * The share of the run's time budget (the fact `budget.budget_ms`, else the upper bound of the
+ * matched scenario's recovery_time) that phase may take, in percent: freeze 10, sync 40, restore
+ * 25, verify 20, communicate 5; 0 for assess, approve and any other phase (no share: they run
+ * before the clock that matters starts or are people's time). The one table: the report, the
+ * metrics and the engine's phase budgets read it here.
+ */
+int rb_phase_budget_share_pct(const char *phase);
+
 /* "2026-11-01T00:00:00.123Z" (the journal's ts, or any RFC 3339 time) to epoch ms; -1 on error. */
 int64_t rb_time_parse_ms(const char *ts);
 

@@ -33,9 +33,3 @@ int rb_cmd_deny(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *err)
     (void)ctx, (void)argc, (void)argv;
     return not_built("deny", err);
 }
-
-int rb_cmd_report(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *err)
-{
-    (void)ctx, (void)argc, (void)argv;
-    return not_built("report", err);
-}
