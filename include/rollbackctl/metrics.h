@@ -53,8 +53,7 @@ const struct rb_metrics_ops *rb_metrics_ops_for(const struct rb_target *t, struc
  * answers: 200, 202.
  */
 int rb_pushgateway_push(struct rb_arena *a, const struct rb_target *t, const char *job,
-                        const char *label, const char *value, const char *body,
-                        struct rb_err *err);
+                        const char *label, const char *value, const char *body, struct rb_err *err);
 /* The URL that push sends to (base without trailing '/'). Arena-owned. */
 const char *rb_pushgateway_url(struct rb_arena *a, const char *base, const char *job,
                                const char *label, const char *value);

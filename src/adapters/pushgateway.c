@@ -98,8 +98,7 @@ const char *rb_pushgateway_url(struct rb_arena *a, const char *base, const char 
 }
 
 int rb_pushgateway_push(struct rb_arena *a, const struct rb_target *t, const char *job,
-                        const char *label, const char *value, const char *body,
-                        struct rb_err *err)
+                        const char *label, const char *value, const char *body, struct rb_err *err)
 {
     static const char *const headers[] = { "Content-Type: text/plain; version=0.0.4", NULL };
     const char *gw = rb_target_opt(t, "pushgateway");

@@ -95,8 +95,9 @@ int rb_cmd_report(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *err)
             rb_out_json(ctx, d);
             cJSON_Delete(d);
         } else if (rc == 0) {
-            fprintf(ctx->out, "bundle of run %s written to %s (check: tar -xzf %s && cd "
-                              "rollbackctl-%s && sha256sum -c MANIFEST.sha256)\n",
+            fprintf(ctx->out,
+                    "bundle of run %s written to %s (check: tar -xzf %s && cd "
+                    "rollbackctl-%s && sha256sum -c MANIFEST.sha256)\n",
                     run_id, bundle, bundle, run_id);
         }
     } else if (strcmp(format, "json") == 0) {

@@ -116,9 +116,9 @@ static void read_actions(const struct rb_journal_log *log, cJSON *actions)
             const cJSON *n = cJSON_GetObjectItemCaseSensitive(a, "attempts");
 
             set_item(a, "attempts", cJSON_CreateNumber(n->valuedouble + 1));
-            set_item(a, "summary", cJSON_CreateString(jstr(e->data, "summary") != NULL
-                                                          ? jstr(e->data, "summary")
-                                                          : ""));
+            set_item(a, "summary",
+                     cJSON_CreateString(jstr(e->data, "summary") != NULL ? jstr(e->data, "summary")
+                                                                         : ""));
             set_item(a, "started_at", cJSON_CreateString(e->ts));
             set_item(a, "state", cJSON_CreateString("running"));
             set_item(a, "finished_at", cJSON_CreateNull());
@@ -134,8 +134,9 @@ static void read_actions(const struct rb_journal_log *log, cJSON *actions)
         } else if (cJSON_IsString(cJSON_GetObjectItemCaseSensitive(a, "started_at"))) {
             int64_t t0 = rb_time_parse_ms(jstr(a, "started_at")), t1 = rb_time_parse_ms(e->ts);
 
-            set_item(a, "duration_ms", t0 >= 0 && t1 >= t0 ? cJSON_CreateNumber((double)(t1 - t0))
-                                                           : cJSON_CreateNull());
+            set_item(a, "duration_ms",
+                     t0 >= 0 && t1 >= t0 ? cJSON_CreateNumber((double)(t1 - t0))
+                                         : cJSON_CreateNull());
         }
         if (failed && jstr(e->data, "error") != NULL)
             set_item(a, "result", cJSON_CreateString(jstr(e->data, "error")));
@@ -248,9 +249,8 @@ static cJSON *metrics_json(const cJSON *facts, const struct rb_run_figures *f,
     cJSON *m = cJSON_CreateObject();
     const cJSON *risk = cJSON_GetObjectItemCaseSensitive(facts, "records_at_risk");
     const cJSON *rec = cJSON_GetObjectItemCaseSensitive(facts, "records_recovered");
-    const cJSON *users =
-        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(assessment, "signals"),
-                                         "affected_users");
+    const cJSON *users = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(assessment, "signals"), "affected_users");
     char rate[32];
 
     cJSON_AddItemToObject(m, "records_at_risk", num_or_null(risk));
@@ -379,7 +379,8 @@ static cJSON *verification_json(const struct rb_journal_log *log, const cJSON *a
     cJSON_AddBoolToObject(gaps, "computed", computed);
     cJSON_AddItemToObject(gaps, "manual_entry",
                           computed ? cJSON_CreateNumber(manual) : cJSON_CreateNull());
-    cJSON_AddItemToObject(gaps, "review", computed ? cJSON_CreateNumber(review) : cJSON_CreateNull());
+    cJSON_AddItemToObject(gaps, "review",
+                          computed ? cJSON_CreateNumber(review) : cJSON_CreateNull());
     cJSON_AddItemToObject(gaps, "by_table", by_table);
     add_str(gaps, "note",
             computed ? "rows verify's compare checks found missing in legacy (manual_entry) or "
@@ -478,24 +479,24 @@ static cJSON *postmortem_json(const cJSON *r)
     for (i = 0; i < 5; i++) {
         cJSON *w = cJSON_CreateObject();
 
-        cJSON_AddStringToObject(w, "why", i == 0 ? "why did payroll need a rollback?"
-                                                 : "why did that happen?");
-        cJSON_AddStringToObject(w, "answer", i == 0 && jstr(r, "reason") != NULL
-                                                 ? jstr(r, "reason")
-                                                 : "");
+        cJSON_AddStringToObject(
+            w, "why", i == 0 ? "why did payroll need a rollback?" : "why did that happen?");
+        cJSON_AddStringToObject(w, "answer",
+                                i == 0 && jstr(r, "reason") != NULL ? jstr(r, "reason") : "");
         cJSON_AddItemToArray(whys, w);
     }
     if (outcome != NULL && strcmp(outcome, "succeeded") == 0)
-        addf(well, "the rollback succeeded in %s",
-             secs((int64_t)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(m, "execution_ms")),
-                  b1, sizeof(b1)));
+        addf(
+            well, "the rollback succeeded in %s",
+            secs((int64_t)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(m, "execution_ms")),
+                 b1, sizeof(b1)));
     else
         addf(wrong, "the run ended %s%s%s", outcome != NULL ? outcome : "unfinished",
-             jstr(r, "error") != NULL ? ": " : "", jstr(r, "error") != NULL ? jstr(r, "error") : "");
+             jstr(r, "error") != NULL ? ": " : "",
+             jstr(r, "error") != NULL ? jstr(r, "error") : "");
     if (cJSON_IsNumber(lost) && lost->valuedouble == 0)
-        addf(well, "no record was lost (%s recovered)", jstr(m, "recovery_rate") != NULL
-                                                             ? jstr(m, "recovery_rate")
-                                                             : "all");
+        addf(well, "no record was lost (%s recovered)",
+             jstr(m, "recovery_rate") != NULL ? jstr(m, "recovery_rate") : "all");
     else if (cJSON_IsNumber(lost)) {
         addf(wrong, "%.0f records were lost", lost->valuedouble);
         addf(impr, "enter or sync the %.0f lost records and find why sync did not carry them",
@@ -514,8 +515,10 @@ static cJSON *postmortem_json(const cJSON *r)
     }
     cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(r, "phases")) {
         const cJSON *over = cJSON_GetObjectItemCaseSensitive(x, "over_budget");
-        int64_t dur = (int64_t)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(x, "duration_ms"));
-        int64_t pb = (int64_t)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(x, "budget_ms"));
+        int64_t dur =
+            (int64_t)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(x, "duration_ms"));
+        int64_t pb =
+            (int64_t)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(x, "budget_ms"));
 
         if (cJSON_IsTrue(over)) {
             addf(wrong, "phase '%s' took %s, over its budget share of %s", jstr(x, "name"),
@@ -528,7 +531,8 @@ static cJSON *postmortem_json(const cJSON *r)
         }
     }
     cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(r, "timeline")) {
-        if (strcmp(jstr(x, "state"), "failed") == 0 && strncmp(jstr(x, "action"), "verify/", 7) != 0)
+        if (strcmp(jstr(x, "state"), "failed") == 0 &&
+            strncmp(jstr(x, "action"), "verify/", 7) != 0)
             addf(wrong, "action '%s' failed: %s", jstr(x, "action"),
                  jstr(x, "result") != NULL ? jstr(x, "result") : "see the journal");
     }
@@ -590,10 +594,11 @@ cJSON *rb_report_build(const struct rb_journal_log *log)
     add_str(r, "hint", jstr(finished, "hint"));
     add_str(r, "reason", jstr(started, "reason"));
     add_str(r, "initiated_by", jstr(started, "initiated_by"));
-    add_str(r, "severity", jstr(facts, "severity") != NULL ? jstr(facts, "severity")
-                                                           : jstr(started, "severity"));
-    add_str(r, "scenario", jstr(facts, "scenario") != NULL ? jstr(facts, "scenario")
-                                                           : jstr(assessment, "scenario"));
+    add_str(r, "severity",
+            jstr(facts, "severity") != NULL ? jstr(facts, "severity") : jstr(started, "severity"));
+    add_str(r, "scenario",
+            jstr(facts, "scenario") != NULL ? jstr(facts, "scenario")
+                                            : jstr(assessment, "scenario"));
     cJSON_AddBoolToObject(r, "forced",
                           cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(started, "force")));
     cJSON_AddItemToObject(r, "started_at", time_json(f.started_ms));

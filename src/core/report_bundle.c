@@ -49,8 +49,8 @@ int rb_report_write_files(const char *run_dir, const cJSON *report, struct rb_er
 
 struct bundle {
     struct rb_arena *a;
-    const char *tmp;    /* the private temp folder */
-    const char *top;    /* tmp/rollbackctl-<run_id> */
+    const char *tmp;        /* the private temp folder */
+    const char *top;        /* tmp/rollbackctl-<run_id> */
     const char *files[256]; /* relative to top, in the order written (MANIFEST order) */
     size_t n;
     const char *dirs[8]; /* sub-folders made under top, removed after */
@@ -203,9 +203,9 @@ static int pack(struct bundle *b, const char *file, struct rb_err *err)
 {
     const char *partial = rb_sprintf(b->a, "%s.partial", file);
     const char *name = strrchr(b->top, '/') + 1;
-    const char *argv[] = { "tar",          "--create",  "--gzip",        "--file", partial,
-                           "--directory",  b->tmp,      "--owner=0",     "--group=0",
-                           "--numeric-owner", "--mode=go-rwx", "--", name, NULL };
+    const char *argv[] = { "tar",           "--create", "--gzip",    "--file",    partial,
+                           "--directory",   b->tmp,     "--owner=0", "--group=0", "--numeric-owner",
+                           "--mode=go-rwx", "--",       name,        NULL };
     struct rb_child_result res;
 
     if (rb_child_run(b->a, argv, NULL, BUNDLE_TAR_TIMEOUT_MS, &res, err) < 0)
@@ -225,7 +225,9 @@ static int pack(struct bundle *b, const char *file, struct rb_err *err)
     {
         const char *slash = strrchr(file, '/');
 
-        rb_fsync_dir(slash == NULL ? "." : slash == file ? "/" : rb_strndup(b->a, file, (size_t)(slash - file)));
+        rb_fsync_dir(slash == NULL   ? "."
+                     : slash == file ? "/"
+                                     : rb_strndup(b->a, file, (size_t)(slash - file)));
     }
     return 0;
 }
@@ -234,8 +236,8 @@ int rb_report_bundle(struct rb_arena *a, const char *run_dir, const struct rb_jo
                      const cJSON *report, const char *file, struct rb_err *err)
 {
     struct bundle b = { .a = a };
-    const char *tmpdir = getenv("TMPDIR") != NULL && getenv("TMPDIR")[0] == '/' ? getenv("TMPDIR")
-                                                                                : "/tmp";
+    const char *tmpdir =
+        getenv("TMPDIR") != NULL && getenv("TMPDIR")[0] == '/' ? getenv("TMPDIR") : "/tmp";
     char *tmpl = rb_sprintf(a, "%s/rollbackctl-bundle.XXXXXX", tmpdir);
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(report, "run_id");
     const cJSON *n;
@@ -246,8 +248,7 @@ int rb_report_bundle(struct rb_arena *a, const char *run_dir, const struct rb_jo
         return rb_errf(err, RB_E_FAILED, "unable to create a temp folder in '%s': %s", tmpdir,
                        strerror(errno));
     b.tmp = tmpl;
-    b.top = rb_sprintf(a, "%s/rollbackctl-%s", tmpl,
-                       cJSON_IsString(id) ? id->valuestring : "run");
+    b.top = rb_sprintf(a, "%s/rollbackctl-%s", tmpl, cJSON_IsString(id) ? id->valuestring : "run");
     if (mkdir(b.top, 0700) < 0) {
         rb_errf(err, RB_E_FAILED, "unable to create '%s': %s", b.top, strerror(errno));
         rmdir(b.tmp);

@@ -88,7 +88,8 @@ static void line(struct doc *d, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(buf, sizeof(buf), fmt, ap);
     va_end(ap);
-    cJSON_AddItemToArray(cJSON_GetObjectItemCaseSensitive(d->cur, "lines"), cJSON_CreateString(buf));
+    cJSON_AddItemToArray(cJSON_GetObjectItemCaseSensitive(d->cur, "lines"),
+                         cJSON_CreateString(buf));
 }
 
 static void head(struct doc *d, const char *const *cols)
@@ -215,8 +216,8 @@ static void build_metrics(struct doc *d, const cJSON *r)
 
 static void build_phases(struct doc *d, const cJSON *r)
 {
-    static const char *const cols[] = { "phase", "state",  "started", "finished",
-                                        "took",  "share",  "budget",  "over budget", NULL };
+    static const char *const cols[] = { "phase", "state",  "started",     "finished", "took",
+                                        "share", "budget", "over budget", NULL };
     const cJSON *p;
     char b1[64], b2[64], b3[64], b4[64];
 
@@ -233,9 +234,9 @@ static void build_phases(struct doc *d, const cJSON *r)
         row(d, 8, jstr(p, "name"), jstr(p, "state"), jstr(p, "started_at"), jstr(p, "finished_at"),
             dur(jget(p, "duration_ms"), b1, sizeof(b1)), b3,
             dur(jget(p, "budget_ms"), b2, sizeof(b2)),
-            cJSON_IsBool(jget(p, "over_budget")) ? (cJSON_IsTrue(jget(p, "over_budget")) ? "OVER"
-                                                                                         : "no")
-                                                 : "-");
+            cJSON_IsBool(jget(p, "over_budget"))
+                ? (cJSON_IsTrue(jget(p, "over_budget")) ? "OVER" : "no")
+                : "-");
     }
 }
 
@@ -255,8 +256,8 @@ static void build_timeline(struct doc *d, const cJSON *r)
 
 static void build_sync(struct doc *d, const cJSON *r)
 {
-    static const char *const cols[] = { "table", "state",     "at risk", "inserted", "updated",
-                                        "unchanged", "recovered", "lost", NULL };
+    static const char *const cols[] = { "table",     "state",     "at risk", "inserted", "updated",
+                                        "unchanged", "recovered", "lost",    NULL };
     const cJSON *t;
     char b[8][32];
 
@@ -283,8 +284,8 @@ static void build_verification(struct doc *d, const cJSON *r)
     char b1[64], b2[64], b3[64];
 
     section(d, 2, "Verification");
-    line(d, "Verdict: %s (%s of %s checks passed)%s%s",
-         val(jget(v, "verdict"), b1, sizeof(b1)), val(jget(v, "checks_passed"), b2, sizeof(b2)),
+    line(d, "Verdict: %s (%s of %s checks passed)%s%s", val(jget(v, "verdict"), b1, sizeof(b1)),
+         val(jget(v, "checks_passed"), b2, sizeof(b2)),
          val(jget(v, "checks_total"), b3, sizeof(b3)),
          jstr(v, "details") != NULL ? "; details in " : "",
          jstr(v, "details") != NULL ? jstr(v, "details") : "");
@@ -303,7 +304,7 @@ static void build_verification(struct doc *d, const cJSON *r)
 
 static void build_notifications(struct doc *d, const cJSON *r)
 {
-    static const char *const cols[] = { "message", "state", "via", "to",
+    static const char *const cols[] = { "message", "state", "via",  "to",
                                         "subject", "sent",  "copy", NULL };
     const cJSON *n;
     char b1[512];
@@ -622,10 +623,11 @@ static void html_svg(struct rb_buf *b, const cJSON *r)
         html_esc(b, jstr(p, "name"));
         rb_buf_adds(b, "</text>\n");
         if (cJSON_IsNumber(pb))
-            rb_buf_addf(b,
-                        "<rect x=\"%.1f\" y=\"%d\" width=\"%.1f\" height=\"24\" fill=\"none\" "
-                        "stroke=\"#7f8c8d\" stroke-dasharray=\"4 3\"><title>budget</title></rect>\n",
-                        x0, y + 4, (double)(int64_t)pb->valuedouble * scale);
+            rb_buf_addf(
+                b,
+                "<rect x=\"%.1f\" y=\"%d\" width=\"%.1f\" height=\"24\" fill=\"none\" "
+                "stroke=\"#7f8c8d\" stroke-dasharray=\"4 3\"><title>budget</title></rect>\n",
+                x0, y + 4, (double)(int64_t)pb->valuedouble * scale);
         rb_buf_addf(b,
                     "<rect x=\"%.1f\" y=\"%d\" width=\"%.1f\" height=\"16\" rx=\"3\" "
                     "fill=\"%s\"><title>",

@@ -34,8 +34,9 @@ int rb_phase_budget_share_pct(const char *phase)
     static const struct {
         const char *phase;
         int pct;
-    } shares[] = { { "freeze", 10 }, { "sync", 40 },         { "restore", 25 },
-                   { "verify", 20 }, { "communicate", 5 } };
+    } shares[] = {
+        { "freeze", 10 }, { "sync", 40 }, { "restore", 25 }, { "verify", 20 }, { "communicate", 5 }
+    };
     size_t i;
 
     for (i = 0; phase != NULL && i < sizeof(shares) / sizeof(shares[0]); i++)

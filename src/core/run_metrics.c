@@ -86,8 +86,7 @@ void rb_run_metrics_text(struct rb_buf *out, const char *runbook, const cJSON *r
     number_metric(out, "rollbackctl_run_duration_seconds",
                   "Execution time of the last run, from run_started to run_finished.", runbook,
                   cJSON_GetObjectItemCaseSensitive(m, "execution_ms"), 0.001);
-    family(out, "rollbackctl_phase_duration_seconds",
-           "How long each phase of the last run took.");
+    family(out, "rollbackctl_phase_duration_seconds", "How long each phase of the last run took.");
     cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(r, "phases")) {
         const cJSON *d = cJSON_GetObjectItemCaseSensitive(p, "duration_ms");
         const cJSON *name = cJSON_GetObjectItemCaseSensitive(p, "name");
@@ -108,11 +107,12 @@ void rb_run_metrics_text(struct rb_buf *out, const char *runbook, const cJSON *r
         const cJSON *last = cJSON_GetArrayItem(tl, cJSON_GetArraySize(tl) - 1);
         const cJSON *st = cJSON_GetObjectItemCaseSensitive(r, "started_at");
 
-        end_ms = last != NULL && cJSON_IsString(cJSON_GetObjectItemCaseSensitive(last, "started_at"))
-                     ? rb_time_parse_ms(
-                           cJSON_GetObjectItemCaseSensitive(last, "started_at")->valuestring)
-                     : cJSON_IsString(st) ? rb_time_parse_ms(st->valuestring)
-                                          : -1;
+        end_ms =
+            last != NULL && cJSON_IsString(cJSON_GetObjectItemCaseSensitive(last, "started_at"))
+                ? rb_time_parse_ms(
+                      cJSON_GetObjectItemCaseSensitive(last, "started_at")->valuestring)
+            : cJSON_IsString(st) ? rb_time_parse_ms(st->valuestring)
+                                 : -1;
     }
     if (end_ms >= 0)
         sample(out, "rollbackctl_last_run_timestamp_seconds", runbook, NULL, NULL,
@@ -140,8 +140,8 @@ static int push_all(struct rb_ctx *ctx, const struct rb_runbook *rb, const char 
         if (o == NULL)
             o = rb_driver_ops_for(t, RB_TARGET_METRICS, &err);
         if (o != NULL && o->push == NULL)
-            rb_errf(&err, RB_E_FAILED, "metrics driver '%s' of target '%s' cannot push",
-                    t->driver, t->name);
+            rb_errf(&err, RB_E_FAILED, "metrics driver '%s' of target '%s' cannot push", t->driver,
+                    t->name);
         if (o == NULL || o->push == NULL ||
             o->push(ctx->arena, t, RB_METRICS_JOB, "runbook", rb->name, body, &err) < 0) {
             rb_warn(ctx, "metrics not pushed: %s", err.msg);
@@ -189,8 +189,7 @@ int rb_run_publish_results(struct rb_run *run)
 
     if (run->run_dir == NULL)
         return 0;
-    if (rb_journal_read(rb_sprintf(ctx->arena, "%s/journal.jsonl", run->run_dir), &log, &err) <
-        0) {
+    if (rb_journal_read(rb_sprintf(ctx->arena, "%s/journal.jsonl", run->run_dir), &log, &err) < 0) {
         rb_warn(ctx, "no report or metrics for run '%s': %s", run->run_id, err.msg);
         return 1;
     }

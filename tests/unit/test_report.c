@@ -26,7 +26,8 @@ static const struct ev run_evs[] = {
       "{\"runbook\":\"payroll-rollback\",\"reason\":\"tax <calc> errors & \\\"more\\\"\","
       "\"initiated_by\":\"alice@ops1\",\"severity\":null,\"force\":false}" },
     { "2026-12-01T10:00:01.000Z", "assess", "", "phase_started", "{}" },
-    { "2026-12-01T10:00:01.000Z", "assess", "assess/verdict", "started", "{\"summary\":\"assess\"}" },
+    { "2026-12-01T10:00:01.000Z", "assess", "assess/verdict", "started",
+      "{\"summary\":\"assess\"}" },
     { "2026-12-01T10:00:02.000Z", "", "", "fact", "{\"key\":\"severity\",\"value\":\"critical\"}" },
     { "2026-12-01T10:00:02.000Z", "", "", "fact",
       "{\"key\":\"budget\",\"value\":{\"budget_ms\":100000,\"deadline\":\"x\"}}" },
@@ -38,10 +39,12 @@ static const struct ev run_evs[] = {
     { "2026-12-01T10:00:03.000Z", "approve", "approve/quorum", "started", "{}" },
     { "2026-12-01T10:00:04.000Z", "approve", "approve/quorum", "done",
       "{\"needed\":2,\"approvals\":[{\"user\":\"alice\",\"host\":\"ops1\",\"at\":\"t1\","
-      "\"comment\":\"go\",\"kind\":\"initiator\"},{\"user\":\"bob\",\"host\":\"ops2\",\"at\":\"t2\","
+      "\"comment\":\"go\",\"kind\":\"initiator\"},{\"user\":\"bob\",\"host\":\"ops2\",\"at\":"
+      "\"t2\","
       "\"comment\":\"ok\",\"kind\":\"approve\"}]}" },
     { "2026-12-01T10:00:05.000Z", "freeze", "", "phase_started", "{}" },
-    { "2026-12-01T10:00:05.000Z", "freeze", "freeze/scale-api", "started", "{\"summary\":\"scale\"}" },
+    { "2026-12-01T10:00:05.000Z", "freeze", "freeze/scale-api", "started",
+      "{\"summary\":\"scale\"}" },
     { "2026-12-01T10:00:06.000Z", "freeze", "freeze/scale-api", "done",
       "{\"message\":\"scaled to 0\",\"duration_ms\":1000}" },
     { "2026-12-01T10:00:06.000Z", "freeze", "", "phase_done", "{}" },
@@ -54,7 +57,8 @@ static const struct ev run_evs[] = {
     { "2026-12-01T10:00:40.000Z", "", "", "fact", "{\"key\":\"records_at_risk\",\"value\":10}" },
     { "2026-12-01T10:00:40.000Z", "", "", "fact", "{\"key\":\"records_recovered\",\"value\":9}" },
     { "2026-12-01T10:00:40.000Z", "", "", "fact", "{\"key\":\"records_lost\",\"value\":1}" },
-    { "2026-12-01T10:00:40.000Z", "", "", "fact", "{\"key\":\"recovery_rate\",\"value\":\"90.00%\"}" },
+    { "2026-12-01T10:00:40.000Z", "", "", "fact",
+      "{\"key\":\"recovery_rate\",\"value\":\"90.00%\"}" },
     { "2026-12-01T10:00:46.000Z", "sync", "sync/payments", "done",
       "{\"at_risk\":10,\"inserted\":7,\"updated\":2,\"unchanged\":0,\"duration_ms\":40000}" },
     { "2026-12-01T10:00:46.000Z", "sync", "", "phase_done", "{}" },
@@ -69,7 +73,8 @@ static const struct ev run_evs[] = {
       "{\"error\":\"1 row missing\",\"result\":{\"name\":\"Payments match\",\"kind\":\"compare\","
       "\"passed\":false,\"summary\":\"1 of 10 rows missing in legacy\",\"compare\":{\"table\":"
       "\"payments\",\"missing_in_legacy\":1,\"differing\":2}}}" },
-    { "2026-12-01T10:01:17.000Z", "", "", "fact", "{\"key\":\"verification\",\"value\":\"failed\"}" },
+    { "2026-12-01T10:01:17.000Z", "", "", "fact",
+      "{\"key\":\"verification\",\"value\":\"failed\"}" },
     { "2026-12-01T10:01:18.000Z", "verify", "", "phase_partial", "{}" },
     { "2026-12-01T10:01:18.000Z", "communicate", "", "phase_started", "{}" },
     { "2026-12-01T10:01:18.000Z", "communicate", "communicate/leadership", "started", "{}" },

@@ -60,13 +60,17 @@ static void test_text_format(void **state)
         snprintf(want, sizeof(want), "# TYPE %s gauge\n", names[i]);
         assert_non_null(strstr(b.data, want));
     }
-    assert_non_null(strstr(b.data, "rollbackctl_records_at_risk{runbook=\"pay\\\"roll\\\\x\\nnew\"} 975\n"));
-    assert_non_null(strstr(b.data, "rollbackctl_run_duration_seconds{runbook=\"pay\\\"roll\\\\x\\nnew\"} 100.5\n"));
+    assert_non_null(
+        strstr(b.data, "rollbackctl_records_at_risk{runbook=\"pay\\\"roll\\\\x\\nnew\"} 975\n"));
+    assert_non_null(strstr(
+        b.data, "rollbackctl_run_duration_seconds{runbook=\"pay\\\"roll\\\\x\\nnew\"} 100.5\n"));
     assert_non_null(strstr(b.data, "phase=\"sync\"} 40.25\n"));
     assert_null(strstr(b.data, "phase=\"verify\""));              /* no duration: no sample */
     assert_null(strstr(b.data, "rollbackctl_downtime_seconds{")); /* no freeze: no sample */
-    assert_non_null(strstr(b.data, "rollbackctl_last_run_timestamp_seconds{runbook=\"pay\\\"roll\\\\x\\nnew\"} 1796119300.5\n"));
-    assert_non_null(strstr(b.data, "rollbackctl_run_success{runbook=\"pay\\\"roll\\\\x\\nnew\"} 1\n"));
+    assert_non_null(strstr(b.data, "rollbackctl_last_run_timestamp_seconds{runbook="
+                                   "\"pay\\\"roll\\\\x\\nnew\"} 1796119300.5\n"));
+    assert_non_null(
+        strstr(b.data, "rollbackctl_run_success{runbook=\"pay\\\"roll\\\\x\\nnew\"} 1\n"));
     rb_buf_release(&b);
     cJSON_Delete(r);
 }
@@ -76,8 +80,9 @@ static void test_pushgateway_url(void **state)
     struct rb_arena *a = rb_arena_new();
 
     (void)state;
-    assert_string_equal(rb_pushgateway_url(a, "http://gw:9091/", "rollbackctl", "runbook", "payroll"),
-                        "http://gw:9091/metrics/job/rollbackctl/runbook/payroll");
+    assert_string_equal(
+        rb_pushgateway_url(a, "http://gw:9091/", "rollbackctl", "runbook", "payroll"),
+        "http://gw:9091/metrics/job/rollbackctl/runbook/payroll");
     assert_string_equal(rb_pushgateway_url(a, "http://gw", "rollbackctl", "runbook", "pay roll+x"),
                         "http://gw/metrics/job/rollbackctl/runbook/pay%20roll%2Bx");
     /* "a/b" base64url is YS9i; "pay/r" is cGF5L3I= */
@@ -137,8 +142,11 @@ static struct fixture *fixture_new(const char *pushgateway)
     f->opts[1] = (struct rb_opt){ .key = "pushgateway", .value = pushgateway };
     f->opts[2] = (struct rb_opt){ .key = "timeout", .value = "5s" };
     f->targets[0] = (struct rb_target){ .name = "db", .driver = "postgres", .kind = RB_TARGET_DB };
-    f->targets[1] = (struct rb_target){ .name = "metrics", .driver = "prometheus",
-                                        .kind = RB_TARGET_METRICS, .opts = f->opts, .n_opts = 3 };
+    f->targets[1] = (struct rb_target){ .name = "metrics",
+                                        .driver = "prometheus",
+                                        .kind = RB_TARGET_METRICS,
+                                        .opts = f->opts,
+                                        .n_opts = 3 };
     f->rb.targets = f->targets;
     f->rb.n_targets = 2;
     return f;
@@ -165,7 +173,8 @@ static void test_publish_files_and_push(void **state)
     (void)state;
     memset(&fake, 0, sizeof(fake));
     assert_int_equal(rb_metrics_publish(&f->ctx, &f->rb, "x 1\n", &ops), 0);
-    got = rb_read_file(rb_sprintf(f->a, "%s/metrics.prom", f->dir), NULL, &(struct rb_err)RB_ERR_INIT);
+    got = rb_read_file(rb_sprintf(f->a, "%s/metrics.prom", f->dir), NULL,
+                       &(struct rb_err)RB_ERR_INIT);
     assert_string_equal(got, "x 1\n");
     free(got);
     got = rb_read_file(rb_sprintf(f->a, "%s/textfile/rollbackctl-pay-roll.prom", f->dir), NULL,
@@ -181,7 +190,8 @@ static void test_publish_files_and_push(void **state)
     fake.fail = true;
     assert_int_equal(rb_metrics_publish(&f->ctx, &f->rb, "x 2\n", &ops), 1);
     assert_int_equal(rb_metrics_publish(&f->ctx, &f->rb, "x 3\n", &no_push), 1);
-    got = rb_read_file(rb_sprintf(f->a, "%s/metrics.prom", f->dir), NULL, &(struct rb_err)RB_ERR_INIT);
+    got = rb_read_file(rb_sprintf(f->a, "%s/metrics.prom", f->dir), NULL,
+                       &(struct rb_err)RB_ERR_INIT);
     assert_string_equal(got, "x 3\n"); /* the files are written whatever the push did */
     free(got);
     fixture_free(f);
@@ -269,8 +279,9 @@ static void test_real_pushgateway(void **state)
     /* the grouping key's runbook (with its '/', sent @base64) is the samples' label */
     assert_non_null(strstr(res.body, "rollbackctl_run_success{instance=\"\",job=\"rollbackctl\","
                                      "runbook=\"pay/roll\"} 1"));
-    assert_non_null(strstr(res.body, "rollbackctl_records_recovered{instance=\"\",job=\"rollbackctl\","
-                                     "runbook=\"pay/roll\"} 975"));
+    assert_non_null(strstr(res.body,
+                           "rollbackctl_records_recovered{instance=\"\",job=\"rollbackctl\","
+                           "runbook=\"pay/roll\"} 975"));
     /* a pushgateway that does not answer (the one just stopped): a warning, counted */
     assert_int_equal(rb_metrics_publish(&f->ctx, &f->rb, body.data, &ops), 1);
     rb_buf_release(&body);
