@@ -42,8 +42,11 @@ int rb_report_write_files(const char *run_dir, const cJSON *report, struct rb_er
  * MANIFEST.sha256 (sha256sum format, plus a comment line with the journal's last chain hash).
  * Built in a private temp folder and packed by tar (argv, deadline) into FILE.partial, then
  * renamed to file. Only files the run wrote are copied: the journal and reports hold no secret.
+ * env_drop (NULL-terminated, may be NULL) names the variables tar must not inherit: the
+ * runbook's secrets (rb_runbook_secret_env).
  */
 int rb_report_bundle(struct rb_arena *a, const char *run_dir, const struct rb_journal_log *log,
-                     const cJSON *report, const char *file, struct rb_err *err);
+                     const cJSON *report, const char *file, const char *const *env_drop,
+                     struct rb_err *err);
 
 #endif

@@ -85,7 +85,8 @@ int rb_cmd_report(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *err)
         return rb_err_wrap(err, "unable to read run '%s'", run_id);
     report = rb_report_build(&log);
     if (bundle != NULL) {
-        rc = rb_report_bundle(ctx->arena, run_dir, &log, report, bundle, err);
+        rc = rb_report_bundle(ctx->arena, run_dir, &log, report, bundle,
+                              rb_runbook_secret_env(ctx->arena, rb), err);
         if (rc == 0 && ctx->output == RB_OUTPUT_JSON) {
             cJSON *d = cJSON_CreateObject();
 

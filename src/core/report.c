@@ -142,8 +142,10 @@ static void read_actions(const struct rb_journal_log *log, cJSON *actions)
             set_item(a, "result", cJSON_CreateString(jstr(e->data, "error")));
         else if (jstr(e->data, "message") != NULL)
             set_item(a, "result", cJSON_CreateString(jstr(e->data, "message")));
-        if (failed)
-            add_str(a, "error", jstr(e->data, "error"));
+        if (failed && jstr(e->data, "error") != NULL)
+            set_item(a, "error", cJSON_CreateString(jstr(e->data, "error")));
+        else if (done && cJSON_GetObjectItemCaseSensitive(a, "error") != NULL)
+            cJSON_DeleteItemFromObjectCaseSensitive(a, "error"); /* a retry that succeeded */
     }
 }
 

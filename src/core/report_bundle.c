@@ -199,7 +199,8 @@ static int manifest(struct bundle *b, const struct rb_journal_log *log, struct r
     return rc;
 }
 
-static int pack(struct bundle *b, const char *file, struct rb_err *err)
+static int pack(struct bundle *b, const char *file, const char *const *env_drop,
+                struct rb_err *err)
 {
     const char *partial = rb_sprintf(b->a, "%s.partial", file);
     const char *name = strrchr(b->top, '/') + 1;
@@ -208,7 +209,7 @@ static int pack(struct bundle *b, const char *file, struct rb_err *err)
                            "--mode=go-rwx", "--",       name,        NULL };
     struct rb_child_result res;
 
-    if (rb_child_run(b->a, argv, NULL, BUNDLE_TAR_TIMEOUT_MS, &res, err) < 0)
+    if (rb_child_run_env(b->a, argv, NULL, env_drop, BUNDLE_TAR_TIMEOUT_MS, &res, err) < 0)
         return rb_err_wrap(err, "unable to pack bundle '%s'", file);
     if (!res.exited || res.status != 0) {
         unlink(partial);
@@ -233,7 +234,8 @@ static int pack(struct bundle *b, const char *file, struct rb_err *err)
 }
 
 int rb_report_bundle(struct rb_arena *a, const char *run_dir, const struct rb_journal_log *log,
-                     const cJSON *report, const char *file, struct rb_err *err)
+                     const cJSON *report, const char *file, const char *const *env_drop,
+                     struct rb_err *err)
 {
     struct bundle b = { .a = a };
     const char *tmpdir =
@@ -284,7 +286,7 @@ int rb_report_bundle(struct rb_arena *a, const char *run_dir, const struct rb_jo
             put_copy(&b, run_dir, copy->valuestring, 0, err) < 0)
             goto out;
     }
-    if (manifest(&b, log, err) < 0 || pack(&b, file, err) < 0)
+    if (manifest(&b, log, err) < 0 || pack(&b, file, env_drop, err) < 0)
         goto out;
     rc = 0;
 out:
