@@ -240,6 +240,23 @@ assert_contains "$(printf '%s' "$RB_OUT" | jq -r '.postmortem.went_wrong | join(
   "the post-mortem names the failed action"
 assert_contains "$(cat "$T/state/metrics.prom")" 'rollbackctl_run_success{runbook="report-test"} 0' "run success 0"
 
+# --- during a run: read-only, no lock, the action in flight shown running ------------------------
+write_runbook "$RB" "http://127.0.0.1:$PGW_PORT" "[sleep, '3']"
+"$RB_BIN" -f "$RB" execute --reason "fourth" --yes >"$T/bg.out" 2>&1 &
+BG=$!
+rb_on_exit kill "$BG"
+for _ in $(seq 100); do
+  live=$(ls -1 "$T/state/runs" | sort | tail -n 1)
+  grep -q '"action":"restore/start-app","event":"started"' "$T/state/runs/$live/journal.jsonl" 2>/dev/null && break
+  sleep 0.1
+done
+assert_exit 0 "$RB_BIN" -f "$RB" -o json report "$live"
+assert_eq unfinished "$(printf '%s' "$RB_OUT" | jq -r .outcome)" "a run in progress reports as unfinished"
+assert_eq running "$(printf '%s' "$RB_OUT" | jq -r '.timeline[] | select(.action == "restore/start-app") | .state')" \
+  "the action in flight is running"
+wait "$BG" || rb_fail "the run reported on while going failed: $(cat "$T/bg.out")"
+rb_ok "the run went on and succeeded while its report was read"
+
 # --- bad input ---------------------------------------------------------------------------------
 assert_exit 2 "$RB_BIN" -f "$RB" report --format pdf
 assert_contains "$RB_ERR" "unknown report format 'pdf'"
