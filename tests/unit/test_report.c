@@ -36,12 +36,14 @@ static const struct ev run_evs[] = {
       "errors\",\"impact\":\"high\",\"action\":\"rollback\",\"recovery_time\":\"2h-4h\","
       "\"signals\":{\"affected_users\":120,\"calc_error_ratio\":0.2},\"forced\":false}" },
     { "2026-12-01T10:00:02.000Z", "assess", "", "phase_done", "{}" },
+    { "2026-12-01T10:00:03.000Z", "approve", "", "phase_started", "{}" },
     { "2026-12-01T10:00:03.000Z", "approve", "approve/quorum", "started", "{}" },
     { "2026-12-01T10:00:04.000Z", "approve", "approve/quorum", "done",
       "{\"needed\":2,\"approvals\":[{\"user\":\"alice\",\"host\":\"ops1\",\"at\":\"t1\","
       "\"comment\":\"go\",\"kind\":\"initiator\"},{\"user\":\"bob\",\"host\":\"ops2\",\"at\":"
       "\"t2\","
       "\"comment\":\"ok\",\"kind\":\"approve\"}]}" },
+    { "2026-12-01T10:00:04.000Z", "approve", "", "phase_done", "{}" },
     { "2026-12-01T10:00:05.000Z", "freeze", "", "phase_started", "{}" },
     { "2026-12-01T10:00:05.000Z", "freeze", "freeze/scale-api", "started",
       "{\"summary\":\"scale\"}" },
@@ -180,6 +182,8 @@ static void test_model_figures(void **state)
     assert_int_equal((long)path(phase(r, "restore"), "duration_ms", NULL)->valuedouble, 30000);
     assert_true(cJSON_IsTrue(path(phase(r, "restore"), "over_budget", NULL)));
     assert_true(cJSON_IsNull(path(phase(r, "assess"), "budget_ms", NULL)));
+    assert_string_equal(path(phase(r, "approve"), "state", NULL)->valuestring, "done");
+    assert_string_equal(path(phase(r, "verify"), "state", NULL)->valuestring, "partial");
     /* approvals from approve/quorum */
     assert_int_equal(cJSON_GetArraySize(path(r, "approvals", NULL)), 2);
     assert_int_equal(path(r, "approvals_needed", NULL)->valueint, 2);
