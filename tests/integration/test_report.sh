@@ -257,6 +257,47 @@ assert_eq running "$(printf '%s' "$RB_OUT" | jq -r '.timeline[] | select(.action
 wait "$BG" || rb_fail "the run reported on while going failed: $(cat "$T/bg.out")"
 rb_ok "the run went on and succeeded while its report was read"
 
+# --- notification copies in the bundle (a hand-made run: the communicate phase is another issue's)
+# The journal is chained as journal.c writes it; one message was sent with its copy, one names a
+# copy outside the run folder, which the bundle must not follow.
+NR=20261201T100000000Z-c0ffee
+mkdir -p "$T/state/runs/$NR/notifications" && chmod 700 "$T/state/runs/$NR"
+printf 'Payroll is back on the legacy system.\n' >"$T/state/runs/$NR/notifications/leadership.txt"
+python3 - "$T/state/runs/$NR/journal.jsonl" "$NR" <<'PY'
+import hashlib, json, sys
+evs = [
+    ("", "", "run_started", {"runbook": "report-test", "reason": "r", "initiated_by": "a@b"}),
+    ("communicate", "", "phase_started", {}),
+    ("communicate", "communicate/leadership", "started", {"summary": "mail"}),
+    ("communicate", "communicate/leadership", "done", {"via": "mail", "driver": "smtp",
+     "to": ["lead@example.com"], "subject": "Urgent", "message_id": "<m@x>", "attempts": 1,
+     "copy": "notifications/leadership.txt", "duration_ms": 5}),
+    ("communicate", "communicate/evil", "started", {}),
+    ("communicate", "communicate/evil", "done", {"copy": "../../../etc/passwd"}),
+    ("communicate", "", "phase_done", {}),
+    ("", "", "run_finished", {"outcome": "succeeded"}),
+]
+prev, out = "0" * 64, []
+for i, (ph, ac, ev, d) in enumerate(evs):
+    line = json.dumps({"seq": i + 1, "ts": "2026-12-01T10:00:%02d.000Z" % i, "run_id": sys.argv[2],
+                       "phase": ph, "action": ac, "event": ev, "data": d, "prev": prev},
+                      separators=(",", ":"))
+    prev = hashlib.sha256(line.encode()).hexdigest()
+    out.append(line)
+open(sys.argv[1], "w").write("\n".join(out) + "\n")
+PY
+assert_exit 0 "$RB_BIN" -f "$RB" report "$NR" --bundle "$T/notes.tar.gz"
+listing=$(tar -tzf "$T/notes.tar.gz")
+assert_contains "$listing" "rollbackctl-$NR/notifications/leadership.txt" "the bundle holds the sent message's copy"
+assert_not_contains "$listing" "passwd" "a copy path leaving the run folder is not followed"
+mkdir "$T/n" && tar -xzf "$T/notes.tar.gz" -C "$T/n"
+(cd "$T/n/rollbackctl-$NR" && sha256sum --strict -c MANIFEST.sha256 >/dev/null) || rb_fail "sha256sum -c failed"
+assert_contains "$(cat "$T/n/rollbackctl-$NR/MANIFEST.sha256")" "notifications/leadership.txt" "the copy is in the manifest"
+assert_eq "Payroll is back on the legacy system." "$(cat "$T/n/rollbackctl-$NR/notifications/leadership.txt")" "the copy as sent"
+assert_exit 0 "$RB_BIN" -f "$RB" report "$NR" --format json
+assert_eq "sent lead@example.com" "$(printf '%s' "$RB_OUT" | jq -r '.notifications[0] | "\(.state) \(.to[0])"')" \
+  "the report lists the notification"
+
 # --- bad input ---------------------------------------------------------------------------------
 assert_exit 2 "$RB_BIN" -f "$RB" report --format pdf
 assert_contains "$RB_ERR" "unknown report format 'pdf'"
