@@ -217,7 +217,8 @@ static int pack(struct bundle *b, const char *file, const char *const *env_drop,
                 rb_child_describe(b->a, &res), res.err_tail);
         return rb_err_hint(err, "check that the folder of '%s' is writable and has room", file);
     }
-    if (rename(partial, file) < 0) {
+    /* payroll rows can be in it (verification differences): readable by the operator only */
+    if (chmod(partial, 0600) < 0 || rename(partial, file) < 0) {
         rb_errf(err, RB_E_FAILED, "unable to rename '%s' to '%s': %s", partial, file,
                 strerror(errno));
         unlink(partial);

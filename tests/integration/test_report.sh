@@ -181,6 +181,7 @@ rb_ok "chromium renders report.html: $colours colours, $ink non-white samples"
 # --- the evidence bundle -------------------------------------------------------------------------
 assert_exit 0 "$RB_BIN" -f "$RB" report "$RUN" --bundle "$T/evidence.tar.gz"
 listing=$(tar -tzf "$T/evidence.tar.gz")
+assert_eq 600 "$(stat -c %a "$T/evidence.tar.gz")" "the bundle is readable by the operator only"
 for f in journal.jsonl report.md report.json report.html plan.txt assessment.json \
          verification.json verification.txt MANIFEST.sha256; do
   assert_contains "$listing" "rollbackctl-$RUN/$f" "bundle holds $f"
