@@ -242,15 +242,19 @@ assert_contains "$(printf '%s' "$RB_OUT" | jq -r '.postmortem.went_wrong | join(
 assert_contains "$(cat "$T/state/metrics.prom")" 'rollbackctl_run_success{runbook="report-test"} 0' "run success 0"
 
 # --- during a run: read-only, no lock, the action in flight shown running ------------------------
-write_runbook "$RB" "http://127.0.0.1:$PGW_PORT" "[sleep, '3']"
+write_runbook "$RB" "http://127.0.0.1:$PGW_PORT" "[sleep, '4']"
+last=$(ls -1 "$T/state/runs" | sort | tail -n 1)
 "$RB_BIN" -f "$RB" execute --reason "fourth" --yes >"$T/bg.out" 2>&1 &
 BG=$!
 rb_on_exit kill "$BG"
-for _ in $(seq 100); do
+live=""
+for _ in $(seq 200); do # the new run's folder (not the last one's), once its step started
   live=$(ls -1 "$T/state/runs" | sort | tail -n 1)
-  grep -q '"action":"restore/start-app","event":"started"' "$T/state/runs/$live/journal.jsonl" 2>/dev/null && break
+  [[ "$live" != "$last" ]] &&
+    grep -q '"action":"restore/start-app","event":"started"' "$T/state/runs/$live/journal.jsonl" 2>/dev/null && break
   sleep 0.1
 done
+[[ "$live" != "$last" ]] || rb_fail "the background run did not start: $(cat "$T/bg.out")"
 assert_exit 0 "$RB_BIN" -f "$RB" -o json report "$live"
 assert_eq unfinished "$(printf '%s' "$RB_OUT" | jq -r .outcome)" "a run in progress reports as unfinished"
 assert_eq running "$(printf '%s' "$RB_OUT" | jq -r '.timeline[] | select(.action == "restore/start-app") | .state')" \
