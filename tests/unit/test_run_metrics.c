@@ -231,6 +231,7 @@ static void test_real_pushgateway(void **state)
     port = free_port();
     snprintf(listen, sizeof(listen), "--web.listen-address=127.0.0.1:%d", port);
     snprintf(base, sizeof(base), "http://127.0.0.1:%d", port);
+    f = fixture_new(base); /* before the server starts: a failing assertion here leaves none */
     pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
@@ -242,7 +243,6 @@ static void test_real_pushgateway(void **state)
         execl(PUSHGATEWAY_BIN, PUSHGATEWAY_BIN, listen, "--persistence.file=", (char *)NULL);
         _exit(127);
     }
-    f = fixture_new(base);
     for (i = 0; i < 100 && !ready; i++) {
         struct rb_http_request req = { .url = rb_sprintf(f->a, "%s/-/ready", base),
                                        .timeout_ms = 1000 };
