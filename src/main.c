@@ -73,9 +73,12 @@ static const struct rb_cmd commands[] = {
       "each needs",
       "  --table NAME      only this sync table\n"
       "  --csv             comma-separated output\n" },
-    { "report", rb_cmd_report, "[RUN_ID] [--format md|json]",
-      "post-rollback report: timeline, metrics, verification, post-mortem skeleton",
-      "  --format md|json  report format (default md)\n" },
+    { "report", rb_cmd_report, "[RUN_ID] [--format md|json|html] [--bundle FILE.tar.gz]",
+      "post-rollback report from the journal (default: the latest run): timeline, phases against "
+      "their budget, metrics, verification, post-mortem skeleton",
+      "  --format md|json|html  report format (default md; json with -o json)\n"
+      "  --bundle FILE.tar.gz   write the evidence bundle instead: journal, reports, plan,\n"
+      "                         verification, notification copies, MANIFEST.sha256\n" },
 };
 
 static const char global_help[] =

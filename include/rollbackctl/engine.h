@@ -39,13 +39,6 @@ int rb_engine_execute(struct rb_run *run, struct rb_err *err);
 int rb_engine_check(struct rb_run *run, const char *phase, struct rb_err *err);
 
 /*
- * The per cent of the run's time budget (the fact `budget`) a phase may take: freeze 5, sync 25,
- * restore 20, verify 20, communicate 10; 0 for assess and approve, which have no share. A phase
- * that takes longer is journaled as phase_over_budget and warned about (docs/runbook.md).
- */
-int rb_engine_budget_share(const char *phase);
-
-/*
  * Build run->replay from a journal: for each action name, {"state": "done"|"failed"|"started",
  * "result": {...}} and its merged progress data; restores run->facts. Used by resume and status.
  */

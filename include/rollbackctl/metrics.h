@@ -57,6 +57,18 @@ int rb_prometheus_parse(struct rb_arena *a, const char *promql, long http_status
 /* The ops of a metrics target's driver, or NULL with err when the driver is not built. */
 const struct rb_metrics_ops *rb_metrics_ops_for(const struct rb_target *t, struct rb_err *err);
 
+/*
+ * The Pushgateway driver of the push slot (src/adapters/pushgateway.c): PUT body to
+ * <pushgateway>/metrics/job/<job>/<label>/<value> (the value percent-escaped, or in the
+ * Pushgateway's `@base64` form when empty or holding '/'), under the target's timeout. Accepted
+ * answers: 200, 202.
+ */
+int rb_pushgateway_push(struct rb_arena *a, const struct rb_target *t, const char *job,
+                        const char *label, const char *value, const char *body, struct rb_err *err);
+/* The URL that push sends to (base without trailing '/'). Arena-owned. */
+const char *rb_pushgateway_url(struct rb_arena *a, const char *base, const char *job,
+                               const char *label, const char *value);
+
 /* The target's `timeout:` in ms, or RB_METRICS_TIMEOUT_MS. */
 int64_t rb_metrics_target_timeout(const struct rb_target *t);
 

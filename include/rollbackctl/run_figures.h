@@ -42,6 +42,17 @@ struct rb_run_figures {
 /* Read the figures of log. Strings are borrowed from log. */
 void rb_run_figures_read(const struct rb_journal_log *log, struct rb_run_figures *out);
 
+/*
+ * The share of the run's time budget (the fact `budget.budget_ms`, else the upper bound of the
+ * matched scenario's recovery_time) that phase may take, in percent: freeze 5, sync 25, restore
+ * 20, verify 20, communicate 10, from the seed procedure's own timings for a 4 h target
+ * (execution 2 h: freeze, sync and restore 50%; verification 45 min: 20%; communication 30 min:
+ * 10%). Assess and approve (detection and decision, 45 min) have no share of their own (0): they
+ * live in the remaining 20%, inside the deadline. The one table: the engine's phase_over_budget,
+ * the report and the metrics read it here (docs/runbook.md, "Time budget").
+ */
+int rb_phase_budget_share_pct(const char *phase);
+
 /* "2026-11-01T00:00:00.123Z" (the journal's ts, or any RFC 3339 time) to epoch ms; -1 on error. */
 int64_t rb_time_parse_ms(const char *ts);
 

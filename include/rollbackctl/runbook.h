@@ -315,6 +315,13 @@ struct rb_runbook {
     struct rb_message *messages;
     size_t n_messages;
     struct rb_prepare prepare;
+    /*
+     * `metrics: { textfile_dir: DIR }`: a node_exporter textfile-collector folder that gets a copy
+     * of state_dir/metrics.prom (as rollbackctl-<runbook slug>.prom) after every run. NULL when
+     * absent; relative paths are against the runbook's folder.
+     */
+    const char *metrics_textfile_dir;
+    struct rb_pos metrics_pos;
 };
 
 /* Diagnostics: collected, then printed by the caller. */

@@ -203,6 +203,6 @@ static int prom_ready(struct rb_arena *a, const struct rb_target *t, struct rb_e
 const struct rb_metrics_ops rb_prometheus_ops = {
     .driver = "prometheus",
     .query = prom_query,
-    .push = NULL, /* src/adapters/pushgateway.c */
+    .push = rb_pushgateway_push, /* src/adapters/pushgateway.c */
     .ready = prom_ready,
 };

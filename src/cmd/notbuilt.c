@@ -15,9 +15,3 @@ int rb_cmd_prepare(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *err
     (void)ctx, (void)argc, (void)argv;
     return not_built("prepare", err);
 }
-
-int rb_cmd_report(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *err)
-{
-    (void)ctx, (void)argc, (void)argv;
-    return not_built("report", err);
-}

@@ -18,6 +18,7 @@
 #include "rollbackctl/output.h"
 #include "rollbackctl/phases.h"
 #include "rollbackctl/progress.h"
+#include "rollbackctl/run_figures.h"
 
 /* One phase a line, in canonical order. */
 /* clang-format off */
@@ -31,31 +32,6 @@ static const struct rb_phase canonical_phases[] = {
     { "communicate", rb_communicate_plan },
 };
 /* clang-format on */
-
-/*
- * The time budget's shares (docs/runbook.md, "Time budget"): per cent of the run's budget each
- * phase may take, from the seed procedure's own timings for a 4 h target (execution 2 h: freeze,
- * sync and restore 50%; verification 45 min: 20%; communication 30 min: 10%). Assess and approve
- * (detection and decision, 45 min) have no share of their own: they live in the remaining 20%,
- * inside the deadline.
- */
-/* clang-format off */
-static const struct { const char *phase; int percent; } budget_shares[] = {
-    { "freeze", 5 },
-    { "sync", 25 },
-    { "restore", 20 },
-    { "verify", 20 },
-    { "communicate", 10 },
-};
-/* clang-format on */
-
-int rb_engine_budget_share(const char *phase)
-{
-    for (size_t i = 0; i < sizeof(budget_shares) / sizeof(budget_shares[0]); i++)
-        if (strcmp(budget_shares[i].phase, phase) == 0)
-            return budget_shares[i].percent;
-    return 0;
-}
 
 /* The phases a run walks: its own table when it has one (unit tests), else the canonical one. */
 static const struct rb_phase *phases_of(const struct rb_run *run, size_t *n)
@@ -456,7 +432,7 @@ static int check_budget(struct rb_run *run, const char *phase, int64_t t0_ms, st
     const cJSON *b = rb_run_fact(run, "budget");
     const cJSON *ms = cJSON_GetObjectItemCaseSensitive(b, "budget_ms");
     const cJSON *dl = cJSON_GetObjectItemCaseSensitive(b, "deadline");
-    int pct = rb_engine_budget_share(phase);
+    int pct = rb_phase_budget_share_pct(phase);
     int64_t dur = rb_now_ms() - t0_ms, share;
     char d1[32], d2[32];
     cJSON *d;

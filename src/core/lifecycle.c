@@ -16,6 +16,7 @@
 #include "rollbackctl/identity.h"
 #include "rollbackctl/output.h"
 #include "rollbackctl/preflight.h"
+#include "rollbackctl/run_metrics.h"
 #include "rollbackctl/runs.h"
 
 const char *rb_initiated_by(struct rb_arena *a)
@@ -372,6 +373,8 @@ int rb_run_finish(struct rb_run *run, int rc, struct rb_err *err)
         rc = -1;
     }
     rb_journal_close(&run->journal);
+    /* report.md/.json and the metrics, still under the lock: warnings, never the run's outcome */
+    rb_run_publish_results(run);
     rb_lock_release(&run->lock);
     return rc < 0 ? -1 : 0;
 }

@@ -29,6 +29,22 @@ int64_t rb_time_parse_ms(const char *ts)
     return (int64_t)s * 1000 + ms;
 }
 
+int rb_phase_budget_share_pct(const char *phase)
+{
+    static const struct {
+        const char *phase;
+        int pct;
+    } shares[] = {
+        { "freeze", 5 }, { "sync", 25 }, { "restore", 20 }, { "verify", 20 }, { "communicate", 10 }
+    };
+    size_t i;
+
+    for (i = 0; phase != NULL && i < sizeof(shares) / sizeof(shares[0]); i++)
+        if (strcmp(shares[i].phase, phase) == 0)
+            return shares[i].pct;
+    return 0;
+}
+
 static struct rb_phase_span *span_of(struct rb_run_figures *f, const char *phase)
 {
     size_t i;

@@ -532,12 +532,30 @@ static void ld_freeze(struct ld *l, const struct yn *n)
 
 /* ---- the whole file ----------------------------------------------------------------------- */
 
+/* `metrics:` - where the run's own metrics go besides state_dir/metrics.prom. */
+static void ld_metrics(struct ld *l, const struct yn *n)
+{
+    static const char *const keys[] = { "textfile_dir", NULL };
+    static const char *const req[] = { "textfile_dir", NULL };
+    const char *dir;
+
+    if (!ld_is_map(l, n, "metrics"))
+        return;
+    l->rb->metrics_pos = n->pos;
+    ld_keys(l, n, n->pos, "'metrics'", keys, req);
+    dir = ld_str(l, n, "textfile_dir", "metrics");
+    if (dir != NULL && dir[0] == '\0')
+        ld_err(l, ld_pos(n, "textfile_dir"), "'metrics.textfile_dir' must not be empty");
+    else
+        l->rb->metrics_textfile_dir = ld_path(l, dir);
+}
+
 static void ld_top(struct ld *l, const struct yn *root)
 {
     static const char *const keys[] = { "version",     "name",    "cutover",  "state_dir",
                                         "targets",     "signals", "decision", "approval",
                                         "freeze",      "sync",    "restore",  "verify",
-                                        "communicate", "prepare", NULL };
+                                        "communicate", "prepare", "metrics",  NULL };
     static const char *const req[] = { "version", "name", "cutover", "state_dir", "targets", NULL };
     struct rb_runbook *rb = l->rb;
     const struct yn *v;
@@ -581,6 +599,8 @@ static void ld_top(struct ld *l, const struct yn *root)
         ld_communicate(l, v);
     if ((v = yn_get(root, "prepare")) != NULL)
         ld_prepare(l, v);
+    if ((v = yn_get(root, "metrics")) != NULL)
+        ld_metrics(l, v);
 }
 
 static const char *dir_of(struct rb_arena *a, const char *path)

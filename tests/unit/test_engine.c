@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "rollbackctl/engine.h"
+#include "rollbackctl/run_figures.h"
 #include "rollbackctl/lifecycle.h"
 #include "rollbackctl/runs.h"
 
@@ -272,8 +273,8 @@ static void test_phase_over_budget(void **state)
 
     script = acts;
     script_n = 1;
-    assert_int_equal(rb_engine_budget_share("restore"), 20);
-    assert_int_equal(rb_engine_budget_share("assess"), 0);
+    assert_int_equal(rb_phase_budget_share_pct("restore"), 20);
+    assert_int_equal(rb_phase_budget_share_pct("assess"), 0);
     run = begin(f);
     b = cJSON_CreateObject();
     cJSON_AddNumberToObject(b, "budget_ms", 0);
