@@ -11,6 +11,7 @@
 
 #include "rollbackctl/dns.h"
 #include "rollbackctl/kubernetes.h"
+#include "rollbackctl/notify.h"
 
 static const char *const pg_required[] = { "conninfo", NULL };
 static const char *const pg_optional[] = { "password_env", "connect_timeout", NULL };
@@ -41,8 +42,8 @@ static struct rb_driver drivers[] = {
     { "powerdns", RB_TARGET_DNS, powerdns_required, powerdns_optional, NULL, &rb_powerdns_ops },
     { "rfc2136", RB_TARGET_DNS, rfc2136_required, rfc2136_optional, NULL, &rb_rfc2136_ops },
     { "prometheus", RB_TARGET_METRICS, prom_required, prom_optional, NULL, NULL },
-    { "smtp", RB_TARGET_NOTIFY, smtp_required, smtp_optional, NULL, NULL },
-    { "webhook", RB_TARGET_NOTIFY, NULL, webhook_optional, webhook_one_of, NULL },
+    { "smtp", RB_TARGET_NOTIFY, smtp_required, smtp_optional, NULL, &rb_smtp_ops },
+    { "webhook", RB_TARGET_NOTIFY, NULL, webhook_optional, webhook_one_of, &rb_webhook_ops },
 };
 
 const struct rb_driver *rb_driver_lookup(const char *name)
