@@ -408,7 +408,7 @@ static void plan_detail(struct rb_action *act, struct msg *mm, struct vars *v)
     subject = render_subject(run->arena, m, v);
     tpl = load_template(run->arena, m, &err);
     body = tpl != NULL ? rb_template_render(run->arena, tpl, var_text, v) : NULL;
-    rb_action_detailf(act, "via %s (%s%s%s)", m->via, mm->t->driver, url != NULL ? ", " : "",
+    rb_action_detailf(act, "via %s (%s%s%s)\n", m->via, mm->t->driver, url != NULL ? ", " : "",
                       url != NULL ? rb_http_redact_url(run->arena, url) : "");
     if (m->to.n > 0) {
         struct rb_buf b = RB_BUF_INIT;
@@ -418,13 +418,13 @@ static void plan_detail(struct rb_action *act, struct msg *mm, struct vars *v)
                 rb_buf_adds(&b, ", ");
             rb_buf_adds(&b, m->to.items[i]);
         }
-        rb_action_detailf(act, "to: %s", b.data);
+        rb_action_detailf(act, "to: %s\n", b.data);
         rb_buf_release(&b);
     }
     if (subject != NULL)
-        rb_action_detailf(act, "subject: %s", subject);
+        rb_action_detailf(act, "subject: %s\n", subject);
     if (m->when.src != NULL)
-        rb_action_detailf(act, "when: %s (decided at run time; shown as if the run succeeds)",
+        rb_action_detailf(act, "when: %s (decided at run time; shown as if the run succeeds)\n",
                           m->when.src);
     if (v->plan && v->n_unknown > 0) {
         struct rb_buf b = RB_BUF_INIT;
@@ -434,17 +434,18 @@ static void plan_detail(struct rb_action *act, struct msg *mm, struct vars *v)
                 rb_buf_adds(&b, ", ");
             rb_buf_adds(&b, v->unknown[i]);
         }
-        rb_action_detailf(act, "filled in at run time: %s", b.data);
+        rb_action_detailf(act, "filled in at run time: %s\n", b.data);
         rb_buf_release(&b);
     }
-    rb_action_detailf(act, "retries: %d attempts (waits 1s, 2s), then the run is partial",
+    rb_action_detailf(act, "retries: %d attempts (waits 1s, 2s), then the run is partial\n",
                       MAX_ATTEMPTS);
     if (body == NULL) {
-        rb_action_detailf(act, "template: %s", err.msg);
+        rb_action_detailf(act, "template: %s\n", err.msg);
         return;
     }
-    rb_action_detailf(act, "---");
-    rb_action_detailf(act, "%s", body);
+    rb_action_detailf(act, "---\n");
+    rb_action_detailf(act, "%s%s", body,
+                      body[0] != '\0' && body[strlen(body) - 1] == '\n' ? "" : "\n");
 }
 
 int rb_communicate_plan(struct rb_run *run, struct rb_err *err)
