@@ -56,6 +56,7 @@ struct msg {
     const char *copy_name; /* "notifications/<slug>.txt" */
     const char *message_id;
     const char *outcome;
+    const char *when_error; /* `when:` could not be evaluated: the action fails with this */
 };
 
 static const char *fact_str(const struct rb_run *run, const char *key)
@@ -215,6 +216,8 @@ static int when_lookup(void *ctx, const char *name, struct rb_value *val)
 found:
     if (s == NULL)
         return 0;
+    if (strcmp(name, "recovery_rate") == 0 && s[0] != '\0' && s[strlen(s) - 1] == '%')
+        s = rb_strndup(v->run->arena, s, strlen(s) - 1); /* "99.50%": compared as 99.50 */
     val->type = is_decimal(s) && strcmp(name, "run_id") != 0 ? RB_VAL_NUMBER : RB_VAL_STRING;
     val->str = s;
     return 0;
@@ -304,6 +307,8 @@ static int apply_message(struct rb_run *run, struct rb_action *act, struct rb_er
     cJSON *prog, *res;
     int attempt;
 
+    if (mm->when_error != NULL)
+        return rb_errf(err, RB_E_FAILED, "message '%s' not sent: %s", m->name, mm->when_error);
     if (ops == NULL)
         return -1;
     tpl = load_template(run->arena, m, err);
@@ -476,10 +481,17 @@ int rb_communicate_plan(struct rb_run *run, struct rb_err *err)
             return rb_errf(err, RB_E_RUNBOOK, "message '%s': no target named '%s'", m->name,
                            m->via);
         mm->slug = rb_name_slug(run->arena, m->name);
-        if (!v->plan && m->when.expr != NULL &&
-            rb_expr_eval_bool(m->when.expr, when_lookup, v, &send, err) < 0)
-            return rb_err_wrap(err, "%s:%d: when of message '%s'", run->rb->path, m->when.pos.line,
-                               m->name);
+        if (!v->plan && m->when.expr != NULL) {
+            struct rb_err werr = RB_ERR_INIT;
+
+            /* a `when:` that cannot be decided fails its message, never the run */
+            if (rb_expr_eval_bool(m->when.expr, when_lookup, v, &send, &werr) < 0) {
+                mm->when_error = rb_sprintf(run->arena, "%s:%d: its when '%s' cannot be decided: %s",
+                                            run->rb->path, m->when.pos.line, m->when.src,
+                                            werr.msg);
+                send = true;
+            }
+        }
         if (!send) {
             rb_verbose(run->ctx, "  message '%s' not sent: when %s is false (outcome %s)", m->name,
                        m->when.src, v->outcome);

@@ -33,8 +33,8 @@ class Sink:
             meta = {
                 "mail_from": envelope.mail_from,
                 "rcpt_tos": envelope.rcpt_tos,
-                "auth_user": session.login_data.decode() if isinstance(session.login_data, bytes)
-                else session.login_data,
+                "auth_user": session.auth_data.login.decode()
+                if session.authenticated and isinstance(session.auth_data, LoginPassword) else None,
             }
             with open(base + ".json", "w") as f:
                 json.dump(meta, f)
@@ -56,9 +56,7 @@ def main():
     def authenticator(server, session, envelope, mechanism, auth_data):
         ok = (isinstance(auth_data, LoginPassword) and a.user is not None
               and auth_data.login.decode() == a.user and auth_data.password.decode() == password)
-        if ok:
-            session.login_data = auth_data.login.decode()
-        return AuthResult(success=ok, handled=False)
+        return AuthResult(success=ok, handled=False, auth_data=auth_data if ok else None)
 
     kw = {}
     if a.user:
