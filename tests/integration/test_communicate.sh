@@ -15,7 +15,7 @@ rb_require smtp webhook
 T=$(rb_tmpdir)
 mkdir -p "$T/templates"
 cp "$RB_SOURCE_DIR/config/templates/"*.txt "$T/templates/"
-export SMTP_USER=$RB_TEST_SMTP_USER SMTP_PASSWORD=$RB_TEST_SMTP_PASSWORD
+export SMTP_USER=$RB_TEST_SMTP_LOGIN SMTP_PASSWORD=$RB_TEST_SMTP_SECRET
 export CHAT_WEBHOOK_URL=$RB_TEST_WEBHOOK_URL
 
 # runbook FILE STEP_COMMAND MAIL_URL: three messages (leadership, staff when it succeeded, chat)
