@@ -53,14 +53,17 @@ static const struct rb_cmd commands[] = {
       "  --signals FILE    JSON object of signal values that override or add to the runbook's\n"
       "  --dry-run         the same as plan: print every action, change nothing\n"
       "  --yes             do not ask for confirmation (needed when stdin is not a terminal)\n"
-      "  --force           go on even when the assessment says no rollback is warranted\n" },
+      "  --force           go on even when the assessment says no rollback is warranted\n"
+      "The runbook's messages (communicate) go out at the end, also after a failed phase\n"
+      "(outcome failed); a message not sent after 3 attempts makes the run partial (exit 1).\n" },
     { "approve", rb_cmd_approve, "RUN_ID [--comment C]",
       "add your approval to a run waiting for approvals",
       "  --comment C       recorded with the approval\n" },
     { "deny", rb_cmd_deny, "RUN_ID --comment C", "refuse it",
       "  --comment C       why (required)\n" },
     { "resume", rb_cmd_resume, "[RUN_ID]",
-      "continue an interrupted or failed run from its journal (default: the latest run)", "" },
+      "continue an interrupted or failed run from its journal (default: the latest run)",
+      "Done actions are not applied again: of the messages, only those not sent go out.\n" },
     { "status", rb_cmd_status, "[RUN_ID]",
       "where a run stands: phase, step, timings, waiting for what (default: the latest run)", "" },
     { "verify", rb_cmd_verify, "",
