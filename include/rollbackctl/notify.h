@@ -21,8 +21,8 @@
 #define RB_NOTIFY_TIMEOUT_MS 30000 /* per attempt, when the target has no `timeout:` */
 
 struct rb_notify_message {
-    const char *name;       /* the runbook's message name */
-    const char *const *to;  /* recipients (mail); n_to == 0 for chat */
+    const char *name;      /* the runbook's message name */
+    const char *const *to; /* recipients (mail); n_to == 0 for chat */
     size_t n_to;
     const char *subject;    /* UTF-8, or NULL */
     const char *body;       /* UTF-8 text, lines separated by "\n" */

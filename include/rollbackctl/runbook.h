@@ -332,7 +332,8 @@ void rb_diag_add(struct rb_diags *d, enum rb_diag_level lvl, struct rb_pos pos, 
                  ...) __attribute__((format(printf, 4, 5)));
 /* The same for a problem in another file than the runbook (a message template). */
 void rb_diag_add_file(struct rb_diags *d, enum rb_diag_level lvl, const char *file,
-                      struct rb_pos pos, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+                      struct rb_pos pos, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 /* Prints "FILE:LINE:COL: error: msg" lines, in order of position ("FILE: error: msg" at 0:0). */
 void rb_diags_print(const struct rb_diags *d, FILE *out);
 /* The diagnostics in print order (by position, stable); arena-owned array of d->n pointers. */

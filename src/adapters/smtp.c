@@ -195,7 +195,8 @@ const char *rb_mail_format(struct rb_arena *a, const char *from, const struct rb
     rb_buf_adds(&b, "\r\nDate: ");
     rb_buf_adds(&b, rb_mail_date(a, m->date));
     rb_buf_adds(&b, "\r\nSubject: ");
-    rb_buf_adds(&b, rb_mail_encode_header(a, one_line(a, m->subject != NULL ? m->subject : m->name)));
+    rb_buf_adds(&b,
+                rb_mail_encode_header(a, one_line(a, m->subject != NULL ? m->subject : m->name)));
     rb_buf_adds(&b, "\r\nMessage-ID: ");
     rb_buf_adds(&b, m->message_id);
     rb_buf_adds(&b, "\r\nMIME-Version: 1.0\r\n"
@@ -246,8 +247,8 @@ static int env_secret(const struct rb_target *t, const char *key, const char **o
         return 0;
     v = getenv(var);
     if (v == NULL || *v == '\0') {
-        rb_errf(err, RB_E_FAILED, "environment variable '%s' (%s of target '%s') is %s", var,
-                key, t->name, v == NULL ? "not set" : "empty");
+        rb_errf(err, RB_E_FAILED, "environment variable '%s' (%s of target '%s') is %s", var, key,
+                t->name, v == NULL ? "not set" : "empty");
         return rb_err_hint(err, "export %s before the run", var);
     }
     *out = v;
@@ -269,26 +270,26 @@ static int session_error(struct rb_arena *a, const struct rb_target *t, const ch
         rb_errf(err, RB_E_FAILED, "unable to connect to mail server '%s' of target '%s': %s", url,
                 t->name, why);
         rb_err_kind(err, RB_K_CONN_LOST);
-        return rb_err_hint(err, "check that the server runs and the 'url' of target '%s'",
-                           t->name);
+        return rb_err_hint(err, "check that the server runs and the 'url' of target '%s'", t->name);
     case CURLE_OPERATION_TIMEDOUT:
-        rb_errf(err, RB_E_FAILED, "mail server '%s' of target '%s' did not finish within %s%s",
-                url, t->name, rb_duration_format(timeout_ms, dur, sizeof(dur)), codes);
+        rb_errf(err, RB_E_FAILED, "mail server '%s' of target '%s' did not finish within %s%s", url,
+                t->name, rb_duration_format(timeout_ms, dur, sizeof(dur)), codes);
         rb_err_kind(err, RB_K_TIMEOUT);
         return rb_err_hint(err, "check the server, or raise 'timeout' of target '%s'", t->name);
     case CURLE_LOGIN_DENIED:
         rb_errf(err, RB_E_FAILED, "mail server '%s' refused the login of target '%s'%s: %s", url,
                 t->name, codes, why);
         rb_err_kind(err, RB_K_REFUSED);
-        return rb_err_hint(err, "check the user and password in the variables 'username_env' "
-                                "and 'password_env' of target '%s' name",
+        return rb_err_hint(err,
+                           "check the user and password in the variables 'username_env' "
+                           "and 'password_env' of target '%s' name",
                            t->name);
     default:
         break;
     }
     if (strstr(why, "RCPT") != NULL) {
-        rb_errf(err, RB_E_FAILED, "mail server '%s' of target '%s' refused a recipient%s: %s",
-                url, t->name, codes, why);
+        rb_errf(err, RB_E_FAILED, "mail server '%s' of target '%s' refused a recipient%s: %s", url,
+                t->name, codes, why);
         rb_err_kind(err, RB_K_REFUSED);
         return rb_err_hint(err, "check the 'to' addresses of the message");
     }
@@ -296,14 +297,15 @@ static int session_error(struct rb_arena *a, const struct rb_target *t, const ch
         rb_errf(err, RB_E_FAILED, "mail server '%s' of target '%s' refused the sender%s: %s", url,
                 t->name, codes, why);
         rb_err_kind(err, RB_K_REFUSED);
-        return rb_err_hint(err, "check 'from' of target '%s', and whether the server wants a "
-                                "login (username_env, password_env)",
+        return rb_err_hint(err,
+                           "check 'from' of target '%s', and whether the server wants a "
+                           "login (username_env, password_env)",
                            t->name);
     }
-    rb_errf(err, RB_E_FAILED, "mail through '%s' of target '%s' failed%s: %s", url, t->name,
-            codes, why);
+    rb_errf(err, RB_E_FAILED, "mail through '%s' of target '%s' failed%s: %s", url, t->name, codes,
+            why);
     return rb_err_kind(err, rc == CURLE_SEND_ERROR || rc == CURLE_RECV_ERROR ? RB_K_CONN_LOST
-                                                                              : RB_K_OTHER);
+                                                                             : RB_K_OTHER);
 }
 
 /*

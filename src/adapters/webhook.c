@@ -85,15 +85,16 @@ static int webhook_send(struct rb_arena *a, const struct rb_target *t,
         const char *why = strstr(herr.msg, "timed out") != NULL ? "timed out" : NULL;
         const char *colon = strstr(herr.msg, "': ");
 
-        rb_errf(err, RB_E_FAILED, "unable to post to webhook %s of target '%s': %s", shown,
-                t->name, why != NULL ? why : colon != NULL ? colon + 3 : "no answer");
+        rb_errf(err, RB_E_FAILED, "unable to post to webhook %s of target '%s': %s", shown, t->name,
+                why != NULL     ? why
+                : colon != NULL ? colon + 3
+                                : "no answer");
         rb_err_kind(err, why != NULL ? RB_K_TIMEOUT : RB_K_CONN_LOST);
-        return rb_err_hint(err, "check that the receiver runs and the URL of target '%s'",
-                           t->name);
+        return rb_err_hint(err, "check that the receiver runs and the URL of target '%s'", t->name);
     }
     if (res.status < 200 || res.status > 299) {
-        rb_errf(err, RB_E_FAILED, "webhook %s of target '%s' answered HTTP %ld: %s", shown,
-                t->name, res.status, excerpt(a, res.body, res.body_len));
+        rb_errf(err, RB_E_FAILED, "webhook %s of target '%s' answered HTTP %ld: %s", shown, t->name,
+                res.status, excerpt(a, res.body, res.body_len));
         rb_err_kind(err, RB_K_REFUSED);
         return rb_err_hint(err, "check the webhook's configuration at the receiving end");
     }

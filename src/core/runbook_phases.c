@@ -699,7 +699,8 @@ void ld_communicate(struct ld *l, const struct yn *n)
             ld_err(l, ld_pos(it, "via"), "%s goes by mail through target '%s' and needs 'to'", what,
                    t->name);
         if (yn_key(it, "when") != NULL) {
-            m->when.expr = ld_expr(l, yn_get(it, "when"), "communicate.when", rb_message_vars, true);
+            m->when.expr =
+                ld_expr(l, yn_get(it, "when"), "communicate.when", rb_message_vars, true);
             m->when.src = yn_get(it, "when")->str;
             m->when.pos = yn_get(it, "when")->pos;
         }

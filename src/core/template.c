@@ -13,10 +13,26 @@
 #include "rollbackctl/buf.h"
 
 const char *const rb_message_vars[] = {
-    "run_id",       "name",         "reason",        "severity",        "outcome",
-    "initiated_by", "started_at",   "finished_at",   "downtime",        "records_at_risk",
-    "records_recovered", "records_lost", "recovery_rate", "verification", "scenario",
-    "approvals",    "gaps",         "phase",         "dry_run",         NULL,
+    "run_id",
+    "name",
+    "reason",
+    "severity",
+    "outcome",
+    "initiated_by",
+    "started_at",
+    "finished_at",
+    "downtime",
+    "records_at_risk",
+    "records_recovered",
+    "records_lost",
+    "recovery_rate",
+    "verification",
+    "scenario",
+    "approvals",
+    "gaps",
+    "phase",
+    "dry_run",
+    NULL,
 };
 
 struct parser {
@@ -138,11 +154,12 @@ struct rb_template *rb_template_parse(struct rb_arena *a, const char *src, size_
             advance(&npos, src + i, name_start - i);
             if (!is_known(p.known, name))
                 problem(&p, npos,
-                        rb_sprintf(a, "unknown variable '%s' (known: run_id, name, reason, "
-                                      "severity, outcome, initiated_by, started_at, finished_at, "
-                                      "downtime, records_at_risk, records_recovered, "
-                                      "records_lost, recovery_rate, verification, scenario, "
-                                      "approvals, gaps)",
+                        rb_sprintf(a,
+                                   "unknown variable '%s' (known: run_id, name, reason, "
+                                   "severity, outcome, initiated_by, started_at, finished_at, "
+                                   "downtime, records_at_risk, records_recovered, "
+                                   "records_lost, recovery_rate, verification, scenario, "
+                                   "approvals, gaps)",
                                    name));
             add_part(&p, NULL, 0, name, npos);
             advance(&pos, src + i, j + 2 - i);

@@ -102,7 +102,8 @@ static const char *time_text(struct rb_arena *a, int64_t ms)
 {
     char buf[40];
 
-    return ms < 0 ? NULL : rb_strdup(a, rb_time_format_rfc3339((time_t)(ms / 1000), buf, sizeof(buf)));
+    return ms < 0 ? NULL
+                  : rb_strdup(a, rb_time_format_rfc3339((time_t)(ms / 1000), buf, sizeof(buf)));
 }
 
 /* The run's times from its journal (run_figures.h); in plan mode there is none. */
@@ -117,8 +118,8 @@ static void read_figures(struct vars *v)
     if (run->mode != RB_MODE_EXECUTE || run->journal.path == NULL ||
         rb_journal_read(run->journal.path, &log, &err) < 0) {
         if (!v->plan && run->started_at > 0)
-            v->started_at = rb_strdup(run->arena, rb_time_format_rfc3339(run->started_at, buf,
-                                                                         sizeof(buf)));
+            v->started_at =
+                rb_strdup(run->arena, rb_time_format_rfc3339(run->started_at, buf, sizeof(buf)));
         return;
     }
     rb_run_figures_read(&log, &fig);
@@ -149,8 +150,9 @@ static const char *var_raw(struct vars *v, const char *name)
     if (strcmp(name, "started_at") == 0)
         return v->started_at;
     if (strcmp(name, "finished_at") == 0)
-        return v->plan ? NULL : rb_strdup(run->arena, rb_time_format_rfc3339(time(NULL), buf,
-                                                                             sizeof(buf)));
+        return v->plan
+                   ? NULL
+                   : rb_strdup(run->arena, rb_time_format_rfc3339(time(NULL), buf, sizeof(buf)));
     if (strcmp(name, "downtime") == 0)
         return v->downtime;
     if (strcmp(name, "approvals") == 0)
@@ -205,8 +207,8 @@ static int when_lookup(void *ctx, const char *name, struct rb_value *val)
         }
     {
         const cJSON *as = rb_run_fact(v->run, "assessment");
-        const cJSON *sig = cJSON_GetObjectItemCaseSensitive(
-            cJSON_GetObjectItemCaseSensitive(as, "signals"), name);
+        const cJSON *sig =
+            cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(as, "signals"), name);
 
         if (cJSON_IsString(sig))
             s = sig->valuestring;
@@ -346,7 +348,8 @@ static int apply_message(struct rb_run *run, struct rb_action *act, struct rb_er
     }
     cJSON_Delete(act->result);
     act->result = cJSON_CreateObject();
-    cJSON_AddNumberToObject(act->result, "attempts", attempt > MAX_ATTEMPTS ? MAX_ATTEMPTS : attempt);
+    cJSON_AddNumberToObject(act->result, "attempts",
+                            attempt > MAX_ATTEMPTS ? MAX_ATTEMPTS : attempt);
     cJSON_AddStringToObject(act->result, "via", m->via);
     if (attempt > MAX_ATTEMPTS || serr.msg[0] != '\0') {
         int n = attempt > MAX_ATTEMPTS ? MAX_ATTEMPTS : attempt;
@@ -367,19 +370,19 @@ static int apply_message(struct rb_run *run, struct rb_action *act, struct rb_er
     cJSON_AddStringToObject(res, "copy", mm->copy_name);
     cJSON_AddStringToObject(res, "outcome", mm->outcome);
     cJSON_AddStringToObject(res, "message",
-                            m->to.n > 0 ? rb_sprintf(run->arena, "sent to %zu recipient%s",
-                                                     m->to.n, m->to.n == 1 ? "" : "s")
+                            m->to.n > 0 ? rb_sprintf(run->arena, "sent to %zu recipient%s", m->to.n,
+                                                     m->to.n == 1 ? "" : "s")
                                         : rb_sprintf(run->arena, "posted to '%s'", m->via));
     return 0;
 }
 
-/* The run's outcome as a message tells it: the engine's "failed" after a failed phase, else this. */
+/* The outcome a message tells: the engine's "failed" after a failed phase, else this. */
 static const char *outcome_now(const struct rb_run *run)
 {
     const char *ver = fact_str(run, "verification");
 
-    if (run->outcome != NULL && (strcmp(run->outcome, "failed") == 0 ||
-                                 strcmp(run->outcome, "partial") == 0))
+    if (run->outcome != NULL &&
+        (strcmp(run->outcome, "failed") == 0 || strcmp(run->outcome, "partial") == 0))
         return run->outcome;
     if (ver != NULL && strcmp(ver, "failed") == 0)
         return "failed";
@@ -486,9 +489,9 @@ int rb_communicate_plan(struct rb_run *run, struct rb_err *err)
 
             /* a `when:` that cannot be decided fails its message, never the run */
             if (rb_expr_eval_bool(m->when.expr, when_lookup, v, &send, &werr) < 0) {
-                mm->when_error = rb_sprintf(run->arena, "%s:%d: its when '%s' cannot be decided: %s",
-                                            run->rb->path, m->when.pos.line, m->when.src,
-                                            werr.msg);
+                mm->when_error =
+                    rb_sprintf(run->arena, "%s:%d: its when '%s' cannot be decided: %s",
+                               run->rb->path, m->when.pos.line, m->when.src, werr.msg);
                 send = true;
             }
         }
@@ -500,9 +503,9 @@ int rb_communicate_plan(struct rb_run *run, struct rb_err *err)
         id = rb_sprintf(run->arena, "communicate/%s", mm->slug);
         mm->outcome = v->outcome;
         mm->copy_name = rb_sprintf(run->arena, "notifications/%s.txt", mm->slug);
-        mm->message_id = rb_sprintf(run->arena, "<%s.%s@%s>",
-                                    run->run_id[0] != '\0' ? run->run_id : "RUN_ID", mm->slug,
-                                    id_domain(run->arena, mm->t));
+        mm->message_id =
+            rb_sprintf(run->arena, "<%s.%s@%s>", run->run_id[0] != '\0' ? run->run_id : "RUN_ID",
+                       mm->slug, id_domain(run->arena, mm->t));
         was = sent_outcome(run, id);
         if (was != NULL && strcmp(was, v->outcome) != 0) {
             /* told another outcome before: the final one is a new message of its own */
@@ -511,10 +514,9 @@ int rb_communicate_plan(struct rb_run *run, struct rb_err *err)
             mm->message_id = rb_sprintf(run->arena, "<%s.%s.%s@%s>", run->run_id, mm->slug,
                                         v->outcome, id_domain(run->arena, mm->t));
         }
-        summary = m->to.n > 0
-                      ? rb_sprintf(run->arena, "mail '%s' to %zu recipient%s via '%s'", m->name,
-                                   m->to.n, m->to.n == 1 ? "" : "s", m->via)
-                      : rb_sprintf(run->arena, "post '%s' via '%s'", m->name, m->via);
+        summary = m->to.n > 0 ? rb_sprintf(run->arena, "mail '%s' to %zu recipient%s via '%s'",
+                                           m->name, m->to.n, m->to.n == 1 ? "" : "s", m->via)
+                              : rb_sprintf(run->arena, "post '%s' via '%s'", m->name, m->via);
         act = rb_run_add_action(run, "communicate", id, summary, RB_IDEMPOTENT, apply_message, mm);
         act->critical = false;
         act->pos = m->pos;

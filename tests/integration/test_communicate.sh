@@ -209,3 +209,29 @@ assert_eq "leadership=1 leadership.succeeded=1 staff=1" "$(msgs "$RB_TEST_SMTP_D
   "after the resume: the final outcome as a new message (its own Message-ID), staff once"
 assert_eq 2 "$(posts "$RB_TEST_WEBHOOK_DIR" "$run")" "chat heard 'failed' and then 'succeeded'"
 assert_contains "$(cat "$T/state-later/runs/$run/journal.jsonl")" '"action":"communicate/leadership/succeeded"'
+
+# ---- 6. the webhook answers 500: the reason with the status and the body, then resume posts -------
+cat >"$T/chat.yaml" <<YAML
+version: 1
+name: communicate-chat
+cutover: 2026-11-01T00:00:00Z
+state_dir: $T/state-chat
+targets:
+  chat: { driver: webhook, url_env: CHAT_WEBHOOK_URL, timeout: 5s }
+restore:
+  - name: Bring legacy back
+    run: ["true"]
+communicate:
+  - name: Technical team
+    via: chat
+    template: templates/technical.txt
+YAML
+touch "$RB_TEST_WEBHOOK_DIR/answer-500"
+rb_on_exit rm -f "$RB_TEST_WEBHOOK_DIR/answer-500"
+assert_exit 1 "$RB_BIN" -f "$T/chat.yaml" execute --reason "calc errors" --yes
+assert_contains "$RB_OUT$RB_ERR" "webhook the URL in \$CHAT_WEBHOOK_URL of target 'chat' answered HTTP 500: receiver failing on purpose"
+assert_not_contains "$RB_OUT$RB_ERR" "$CHAT_WEBHOOK_URL" "the secret URL is not in the error"
+rm -f "$RB_TEST_WEBHOOK_DIR/answer-500"
+run=$(run_id_of "$T/state-chat")
+assert_exit 0 "$RB_BIN" -f "$T/chat.yaml" resume
+assert_eq 1 "$(posts "$RB_TEST_WEBHOOK_DIR" "$run")" "posted once the receiver works again"

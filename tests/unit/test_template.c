@@ -83,10 +83,24 @@ static void test_problems(void **state)
 static void test_every_contract_variable_known(void **state)
 {
     static const char *const contract[] = {
-        "run_id",       "name",          "reason",       "severity",        "outcome",
-        "initiated_by", "started_at",    "finished_at",  "downtime",        "records_at_risk",
-        "records_recovered", "records_lost", "recovery_rate", "verification", "scenario",
-        "approvals",    "gaps",          NULL,
+        "run_id",
+        "name",
+        "reason",
+        "severity",
+        "outcome",
+        "initiated_by",
+        "started_at",
+        "finished_at",
+        "downtime",
+        "records_at_risk",
+        "records_recovered",
+        "records_lost",
+        "recovery_rate",
+        "verification",
+        "scenario",
+        "approvals",
+        "gaps",
+        NULL,
     };
     struct rb_arena *a = rb_arena_new();
     struct rb_template_problem *probs;
@@ -133,7 +147,8 @@ static char *decode_words(const char *v)
 static void test_subject_encoding(void **state)
 {
     struct rb_arena *a = rb_arena_new();
-    const char *subject = "Dringend: Gehaltsabrechnung zurückgesetzt – 給与システム 🚨 rollback done";
+    const char *subject =
+        "Dringend: Gehaltsabrechnung zurückgesetzt – 給与システム 🚨 rollback done";
     const char *enc = rb_mail_encode_header(a, subject);
     char *dec = decode_words(enc);
     const char *line = enc;
@@ -158,8 +173,10 @@ static void test_mail_format(void **state)
 {
     struct rb_arena *a = rb_arena_new();
     const char *to[] = { "a@example.test", "b@example.test" };
-    struct rb_notify_message m = { "Leadership", to, 2, "Update", "line one\nline two\n",
-                                   "<run.leadership@example.test>", 1796083200 };
+    struct rb_notify_message m = {
+        "Leadership", to, 2, "Update", "line one\nline two\n", "<run.leadership@example.test>",
+        1796083200
+    };
     size_t len = 0;
     const char *msg = rb_mail_format(a, "Rollback <rb@example.test>", &m, &len);
     char *long_body;
