@@ -201,6 +201,13 @@ printf 'Hello\n  {{ outcome }} and {{ typo_var }}\n' >"$T/templates/bad.txt"
 sed 's|templates/technical.txt|templates/bad.txt|' "$T/ok.yaml" >"$T/bad.yaml"
 assert_exit 5 "$RB_BIN" -f "$T/bad.yaml" validate
 assert_contains "$RB_ERR" "$T/templates/bad.txt:2:24: error: unknown variable 'typo_var'"
+"$RB_BIN" -f "$T/bad.yaml" -o json validate >"$T/bad.json" || true
+assert_eq "$T/templates/bad.txt 2 24" "$(rb_jget "$T/bad.json" '" ".join(str(d["errors"][0][k]) for k in ("file", "line", "col"))')" \
+  "-o json names the template file of the problem"
+sed 's|subject: Payroll System Update|subject: "Update {{ outcom }}"|' "$T/ok.yaml" >"$T/badsubject.yaml"
+assert_exit 5 "$RB_BIN" -f "$T/badsubject.yaml" validate
+assert_contains "$RB_ERR" "$T/badsubject.yaml:"
+assert_contains "$RB_ERR" "in the subject of message 'Staff': unknown variable 'outcom'"
 sed 's|templates/technical.txt|templates/absent.txt|' "$T/ok.yaml" >"$T/absent.yaml"
 assert_exit 0 "$RB_BIN" -f "$T/absent.yaml" validate
 assert_contains "$RB_ERR" "warning: template '$T/templates/absent.txt' of message 'Technical team' is not readable"
