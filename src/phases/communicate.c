@@ -307,6 +307,7 @@ static int apply_message(struct rb_run *run, struct rb_action *act, struct rb_er
     const struct rb_template *tpl;
     const cJSON *pd = cJSON_GetObjectItemCaseSensitive(act->prior, "date");
     cJSON *prog, *res;
+    bool sent_ok = false;
     int attempt;
 
     if (mm->when_error != NULL)
@@ -334,31 +335,29 @@ static int apply_message(struct rb_run *run, struct rb_action *act, struct rb_er
         return -1;
     }
     cJSON_Delete(prog);
-    for (attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
+    for (attempt = 1;; attempt++) {
         rb_err_clear(&serr);
-        if (ops->send(run->arena, mm->t, &nm, &sent, &serr) == 0)
-            break;
-        if (attempt < MAX_ATTEMPTS && !rb_interrupted()) {
-            rb_verbose(run->ctx, "  %s: attempt %d failed (%s); trying again in %d s", act->name,
-                       attempt, serr.msg, attempt);
-            backoff(1000LL * attempt);
-        } else {
+        if (ops->send(run->arena, mm->t, &nm, &sent, &serr) == 0) {
+            sent_ok = true;
             break;
         }
+        if (attempt == MAX_ATTEMPTS || rb_interrupted())
+            break;
+        rb_verbose(run->ctx, "  %s: attempt %d failed (%s); trying again in %d s", act->name,
+                   attempt, serr.msg, attempt);
+        backoff(1000LL * attempt);
     }
     cJSON_Delete(act->result);
     act->result = cJSON_CreateObject();
-    cJSON_AddNumberToObject(act->result, "attempts",
-                            attempt > MAX_ATTEMPTS ? MAX_ATTEMPTS : attempt);
+    cJSON_AddNumberToObject(act->result, "attempts", attempt);
     cJSON_AddStringToObject(act->result, "via", m->via);
-    if (attempt > MAX_ATTEMPTS || serr.msg[0] != '\0') {
-        int n = attempt > MAX_ATTEMPTS ? MAX_ATTEMPTS : attempt;
-
-        rb_errf(err, RB_E_FAILED, "message '%s' not sent after %d attempt%s: %s", m->name, n,
-                n == 1 ? "" : "s", serr.msg);
+    if (!sent_ok) {
+        rb_errf(err, RB_E_FAILED, "message '%s' not sent after %d attempt%s: %s", m->name, attempt,
+                attempt == 1 ? "" : "s", serr.msg);
         return rb_err_hint(err, "%s%sthen 'rollbackctl resume %s' sends the messages not sent",
                            serr.hint, serr.hint[0] != '\0' ? "; " : "", run->run_id);
     }
+    /* sent, but no copy: the action fails and resume sends it again (at least once) */
     if (save_copy(run, mm->copy_name, &sent, err) < 0)
         return rb_err_wrap(err, "message '%s' was sent but its copy could not be kept", m->name);
     res = act->result;
