@@ -30,7 +30,8 @@ static const char *const prom_required[] = { "url", NULL };
 static const char *const prom_optional[] = { "pushgateway", "bearer_token_env", "timeout", NULL };
 
 static const char *const smtp_required[] = { "url", "from", NULL };
-static const char *const smtp_optional[] = { "username_env", "password_env", "timeout", NULL };
+static const char *const smtp_optional[] = { "username_env", "password_env", "ca_file", "timeout",
+                                             NULL };
 static const char *const webhook_optional[] = { "url", "url_env", "timeout", NULL };
 static const char *const webhook_one_of[] = { "url", "url_env", NULL };
 

@@ -2,7 +2,8 @@
  * smtp.c - the smtp notification driver: one mail through libcurl's SMTP, and the mail format.
  *
  * `url: smtp://host:587` upgrades to TLS with STARTTLS when the server offers it (and goes on in
- * clear when it does not: a local relay); `smtps://host:465` is TLS from the start. AUTH uses the
+ * clear when it does not: a local relay); `smtps://host:465` is TLS from the start. The server's
+ * certificate is always verified, against the system's CAs or the bundle in `ca_file`. AUTH uses the
  * user and password in the variables `username_env` and `password_env` name; they go to libcurl
  * only, never into a message, argv or the journal. Every session has the target's `timeout:` as
  * its deadline, connect included.
@@ -276,6 +277,13 @@ static int session_error(struct rb_arena *a, const struct rb_target *t, const ch
                 t->name, rb_duration_format(timeout_ms, dur, sizeof(dur)), codes);
         rb_err_kind(err, RB_K_TIMEOUT);
         return rb_err_hint(err, "check the server, or raise 'timeout' of target '%s'", t->name);
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CACERT_BADFILE:
+        rb_errf(err, RB_E_FAILED,
+                "the certificate of mail server '%s' of target '%s' could not be verified: %s", url,
+                t->name, why);
+        rb_err_kind(err, RB_K_REFUSED);
+        return rb_err_hint(err, "give the CA that signed it in 'ca_file' of target '%s'", t->name);
     case CURLE_LOGIN_DENIED:
         rb_errf(err, RB_E_FAILED, "mail server '%s' refused the login of target '%s'%s: %s", url,
                 t->name, codes, why);
@@ -342,6 +350,9 @@ static int session(struct rb_arena *a, const struct rb_target *t, const struct r
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_discard);
     if (strncmp(url, "smtp://", 7) == 0)
         curl_easy_setopt(h, CURLOPT_USE_SSL, (long)CURLUSESSL_TRY);
+    /* a private CA (an internal relay): verification stays on, against this bundle */
+    if (rb_target_opt(t, "ca_file") != NULL)
+        curl_easy_setopt(h, CURLOPT_CAINFO, rb_target_opt(t, "ca_file"));
     if (user != NULL)
         curl_easy_setopt(h, CURLOPT_USERNAME, user);
     if (pass != NULL)

@@ -5,9 +5,11 @@
 # server received; AUTH with the user and password from the environment, which appear in no
 # journal, output or run file; the webhook body is JSON {"text": ...}; `when:` is honoured; a
 # failed rollback still sends its messages, with outcome failed; with the mail server down the run
-# is partial (exit 1) and, once it is up, resume sends only what is missing, once; validate names
-# an unknown template variable at TEMPLATE:LINE:COL and a missing template is a warning there and
-# an error for execute. Runbooks are restore `run:` steps only: no database is needed.
+# is partial (exit 1) and, once it is up, resume sends only what is missing, once; a wrong
+# password, a webhook answering 500 and an unverifiable certificate are named as such; STARTTLS
+# and smtps:// work with a private CA (ca_file); validate names an unknown template variable at
+# TEMPLATE:LINE:COL and a missing template is a warning there and an error for execute. Runbooks
+# are restore `run:` steps only: no database is needed.
 set -euo pipefail
 source "$RB_SOURCE_DIR/tests/integration/lib.sh"
 rb_require smtp webhook
@@ -251,3 +253,53 @@ rm -f "$RB_TEST_WEBHOOK_DIR/answer-500"
 run=$(run_id_of "$T/state-chat")
 assert_exit 0 "$RB_BIN" -f "$T/chat.yaml" resume
 assert_eq 1 "$(posts "$RB_TEST_WEBHOOK_DIR" "$run")" "posted once the receiver works again"
+
+# ---- 7. TLS: STARTTLS on smtp:// and TLS from the start on smtps://, the certificate verified ------
+command -v openssl >/dev/null || rb_fail "openssl is needed for the TLS case (scripts/install-deps)"
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$T/tls.key" -out "$T/tls.crt" -days 2 \
+  -subj /CN=localhost -addext "subjectAltName=IP:127.0.0.1,DNS:localhost" >/dev/null 2>&1
+# tls_sink MODE: start a private sink speaking MODE (starttls|smtps); prints its port
+tls_sink() {
+  local pf=$T/$1.port i
+  RB_SINK_SMTP_PASSWORD=$SMTP_PASSWORD setsid /usr/bin/python3 "$RB_SOURCE_DIR/tests/fakes/smtp_sink.py" \
+    --port-file "$pf" --dir "$T/$1-messages" --user "$SMTP_USER" --require-auth --tls "$1" \
+    --tls-cert "$T/tls.crt" --tls-key "$T/tls.key" </dev/null >"$T/$1.log" 2>&1 &
+  echo $! >"$T/$1.pid"
+  for ((i = 0; i < 100; i++)); do [[ -s "$pf" ]] && break; sleep 0.1; done
+  [[ -s "$pf" ]] || rb_fail "the $1 sink did not start: $(cat "$T/$1.log")"
+  cat "$pf"
+}
+starttls_port=$(tls_sink starttls)
+rb_on_exit kill "$(cat "$T/starttls.pid")"
+smtps_port=$(tls_sink smtps)
+rb_on_exit kill "$(cat "$T/smtps.pid")"
+# tls_runbook FILE URL [CA_FILE]: one mail
+tls_runbook() {
+  cat >"$1" <<YAML
+version: 1
+name: communicate-tls
+cutover: 2026-11-01T00:00:00Z
+state_dir: $T/state-$(basename "$1" .yaml)
+targets:
+  mail: { driver: smtp, url: "$2", from: rollback@example.test, username_env: SMTP_USER,
+          password_env: SMTP_PASSWORD, timeout: 5s${3:+, ca_file: $3} }
+restore:
+  - name: Bring legacy back
+    run: ["true"]
+communicate:
+  - name: Leadership
+    via: mail
+    to: [leadership@example.test]
+    template: templates/leadership.txt
+YAML
+}
+tls_runbook "$T/starttls.yaml" "smtp://127.0.0.1:$starttls_port" "$T/tls.crt"
+assert_exit 0 "$RB_BIN" -f "$T/starttls.yaml" execute --reason tls --yes
+tls_runbook "$T/smtps.yaml" "smtps://127.0.0.1:$smtps_port" "$T/tls.crt"
+assert_exit 0 "$RB_BIN" -f "$T/smtps.yaml" execute --reason tls --yes
+assert_eq "true true" "$(cat "$T"/starttls-messages/*.json "$T"/smtps-messages/*.json |
+  /usr/bin/python3 -c 'import json,sys; print(" ".join(str(json.loads(l)["tls"]).lower() for l in sys.stdin.read().replace("}{", "}\n{").splitlines()))')" \
+  "both mails went over TLS (STARTTLS, then smtps), logged in"
+tls_runbook "$T/untrusted.yaml" "smtps://127.0.0.1:$smtps_port"
+assert_exit 1 "$RB_BIN" -f "$T/untrusted.yaml" execute --reason tls --yes
+assert_contains "$RB_OUT$RB_ERR" "message 'Leadership' not sent after 3 attempts: the certificate of mail server 'smtps://127.0.0.1:$smtps_port' of target 'mail' could not be verified" "a certificate no CA vouches for is refused"
