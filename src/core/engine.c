@@ -412,97 +412,14 @@ static int phase_partial(struct rb_run *run, const char *phase, const cJSON *fai
     return 0;
 }
 
-/*
- * Plan and apply one phase. A non-critical action that fails (RB_E_FAILED) makes the run partial
- * and the next action goes on; any other failure stops the phase: -1 with run->outcome set.
- */
-static int walk_phase(struct rb_run *run, const struct rb_phase *ph, struct rb_err *err)
-{
-    bool execute = run->mode == RB_MODE_EXECUTE;
-    size_t k, first = run->n_actions;
-    cJSON *d, *failed = NULL;
-    int rc = -1;
-
-    if (ph->plan(run, err) < 0) {
-        struct rb_err jerr = RB_ERR_INIT;
-
-        d = cJSON_CreateObject();
-        cJSON_AddStringToObject(d, "error", err->msg);
-        journal(run, ph->name, "", "phase_failed", d, &jerr);
-        cJSON_Delete(d);
-        run->outcome = err->cls == RB_E_DECLINED ? "declined" : "failed";
-        rb_err_wrap(err, "unable to plan phase '%s'", ph->name);
-        return -1;
-    }
-    if (run->n_actions == first)
-        return 0;
-    if (execute)
-        rb_info(run->ctx, "%s%s%s", rb_c_bold(run->ctx), ph->name, rb_c_reset(run->ctx));
-    if (journal(run, ph->name, "", "phase_started", NULL, err) < 0) {
-        run->outcome = "failed";
-        return -1;
-    }
-    failed = cJSON_CreateArray();
-    for (k = first; k < run->n_actions; k++) {
-        struct rb_action *act = run->actions[k];
-        int arc;
-
-        if (rb_interrupted()) {
-            run->outcome = "interrupted";
-            if (!execute) { /* nothing to continue: a check run is simply run again */
-                rb_errf(err, RB_E_INTERRUPTED, "interrupted before '%s'", act->name);
-                goto out;
-            }
-            journal(run, ph->name, "", "interrupted", NULL, err);
-            rb_errf(err, RB_E_INTERRUPTED, "interrupted before '%s'; the run can be continued",
-                    act->name);
-            rb_err_hint(err, "rollbackctl resume %s", run->run_id);
-            goto out;
-        }
-        arc = apply_action(run, act, err);
-        if (arc == -2) {
-            run->outcome = "failed";
-            goto out;
-        }
-        if (arc < 0) {
-            if (err->cls == RB_E_FAILED && !act->critical) {
-                run->partial = true;
-                cJSON_AddItemToArray(failed, cJSON_CreateString(act->name));
-                if (!execute) /* execute printed its FAILED line already */
-                    rb_verbose(run->ctx, "  %s", err->msg);
-                rb_err_clear(err);
-                continue;
-            }
-            /* The runbook line the action came from; `verify` reports its checks by name. */
-            if (execute && act->pos.line > 0 && strstr(err->msg, run->rb->path) == NULL)
-                rb_err_wrap(err, "%s:%d: %s", run->rb->path, act->pos.line, act->name);
-            run->outcome = err->cls == RB_E_DECLINED      ? "declined"
-                           : err->cls == RB_E_INTERRUPTED ? "interrupted"
-                                                          : "failed";
-            goto out;
-        }
-    }
-    if (cJSON_GetArraySize(failed) > 0) {
-        /* Not "done": a non-critical action of it failed, and status and the log say so. */
-        if (phase_partial(run, ph->name, failed, run->n_actions - first, err) < 0) {
-            run->outcome = "failed";
-            goto out;
-        }
-    } else if (journal(run, ph->name, "", "phase_done", NULL, err) < 0) {
-        run->outcome = "failed";
-        goto out;
-    }
-    rc = 0;
-out:
-    cJSON_Delete(failed);
-    return rc;
-}
+static int walk(struct rb_run *run, const struct rb_phase *phases, size_t n, struct rb_err *err);
 
 /*
  * A run that failed after approval still tells people (issue 12): when phase failed_at failed
- * (not declined, not interrupted) and lies after the approve phase (or the table has none) and
- * before communicate, the communicate phase is planned and applied now, with outcome "failed".
- * What it does cannot change the run's outcome or its error: the run stays failed.
+ * (not declined, not interrupted), lies after the approve phase (or the table has none) and
+ * before communicate, the communicate phase is planned and applied now, as a table of its own,
+ * with run->outcome "failed" for it to read. What it does cannot change the run's error or
+ * outcome: the run stays failed (a message that could not be sent only adds its failed record).
  */
 static void communicate_after_failure(struct rb_run *run, const struct rb_phase *phases, size_t n,
                                       size_t failed_at)
@@ -521,20 +438,101 @@ static void communicate_after_failure(struct rb_run *run, const struct rb_phase 
     }
     if (communicate == n || failed_at >= communicate || (approve < n && failed_at <= approve))
         return;
-    walk_phase(run, &phases[communicate], &cerr);
+    walk(run, &phases[communicate], 1, &cerr);
     run->outcome = "failed";
 }
 
-/* Plan and apply each phase of the table in turn; the first that fails stops the run. */
+/*
+ * Plan and apply each phase of the table in turn. A non-critical action that fails (RB_E_FAILED)
+ * makes the run partial and the next action goes on; any other failure stops the run with
+ * run->outcome set (and, past approval, still runs communicate: communicate_after_failure).
+ */
 static int walk(struct rb_run *run, const struct rb_phase *phases, size_t n, struct rb_err *err)
 {
-    for (size_t i = 0; i < n; i++) {
-        if (walk_phase(run, &phases[i], err) < 0) {
-            communicate_after_failure(run, phases, n, i);
-            return -1;
+    bool execute = run->mode == RB_MODE_EXECUTE;
+    size_t i, k, first;
+    cJSON *d, *failed = NULL;
+    int rc = -1;
+
+    for (i = 0; i < n; i++) {
+        first = run->n_actions;
+        if (phases[i].plan(run, err) < 0) {
+            struct rb_err jerr = RB_ERR_INIT;
+
+            d = cJSON_CreateObject();
+            cJSON_AddStringToObject(d, "error", err->msg);
+            journal(run, phases[i].name, "", "phase_failed", d, &jerr);
+            cJSON_Delete(d);
+            run->outcome = err->cls == RB_E_DECLINED ? "declined" : "failed";
+            rb_err_wrap(err, "unable to plan phase '%s'", phases[i].name);
+            goto out;
+        }
+        if (run->n_actions == first)
+            continue;
+        if (execute)
+            rb_info(run->ctx, "%s%s%s", rb_c_bold(run->ctx), phases[i].name, rb_c_reset(run->ctx));
+        if (journal(run, phases[i].name, "", "phase_started", NULL, err) < 0) {
+            run->outcome = "failed";
+            goto out;
+        }
+        cJSON_Delete(failed);
+        failed = cJSON_CreateArray();
+        for (k = first; k < run->n_actions; k++) {
+            struct rb_action *act = run->actions[k];
+            int arc;
+
+            if (rb_interrupted()) {
+                run->outcome = "interrupted";
+                if (!execute) { /* nothing to continue: a check run is simply run again */
+                    rb_errf(err, RB_E_INTERRUPTED, "interrupted before '%s'", act->name);
+                    goto out;
+                }
+                journal(run, phases[i].name, "", "interrupted", NULL, err);
+                rb_errf(err, RB_E_INTERRUPTED, "interrupted before '%s'; the run can be continued",
+                        act->name);
+                rb_err_hint(err, "rollbackctl resume %s", run->run_id);
+                goto out;
+            }
+            arc = apply_action(run, act, err);
+            if (arc == -2) {
+                run->outcome = "failed";
+                goto out;
+            }
+            if (arc < 0) {
+                if (err->cls == RB_E_FAILED && !act->critical) {
+                    run->partial = true;
+                    cJSON_AddItemToArray(failed, cJSON_CreateString(act->name));
+                    if (!execute) /* execute printed its FAILED line already */
+                        rb_verbose(run->ctx, "  %s", err->msg);
+                    rb_err_clear(err);
+                    continue;
+                }
+                /* The runbook line the action came from; `verify` reports its checks by name. */
+                if (execute && act->pos.line > 0 && strstr(err->msg, run->rb->path) == NULL)
+                    rb_err_wrap(err, "%s:%d: %s", run->rb->path, act->pos.line, act->name);
+                run->outcome = err->cls == RB_E_DECLINED      ? "declined"
+                               : err->cls == RB_E_INTERRUPTED ? "interrupted"
+                                                              : "failed";
+                goto out;
+            }
+        }
+        if (cJSON_GetArraySize(failed) > 0) {
+            /* Not "done": a non-critical action of it failed, and status and the log say so. */
+            if (phase_partial(run, phases[i].name, failed, run->n_actions - first, err) < 0) {
+                run->outcome = "failed";
+                goto out;
+            }
+        } else if (journal(run, phases[i].name, "", "phase_done", NULL, err) < 0) {
+            run->outcome = "failed";
+            goto out;
         }
     }
-    return 0;
+    rc = 0;
+out:
+    cJSON_Delete(failed);
+    if (rc < 0)
+        communicate_after_failure(run, phases, n, i);
+    return rc;
 }
 
 int rb_engine_execute(struct rb_run *run, struct rb_err *err)
