@@ -55,7 +55,9 @@ static const struct rb_cmd commands[] = {
       "  --yes             confirm without the prompt, as the first approval (needed when stdin\n"
       "                    is not a terminal)\n"
       "  --force           go on even when the assessment says no rollback is warranted\n"
-      "                    (the journal records who forced it, and why)\n" },
+      "                    (the journal records who forced it, and why)\n\n"
+      "The runbook's messages (communicate) go out at the end, also after a failed phase\n"
+      "(outcome failed); a message not sent after 3 attempts makes the run partial (exit 1).\n" },
     { "approve", rb_cmd_approve, "RUN_ID [--comment C]",
       "add your approval to a run waiting for approvals (you are SUDO_USER under sudo)",
       "  --comment C       recorded with the approval\n" },
@@ -63,7 +65,8 @@ static const struct rb_cmd commands[] = {
       "refuse a run waiting for approvals: it ends declined (exit 3)",
       "  --comment C       why (required)\n" },
     { "resume", rb_cmd_resume, "[RUN_ID]",
-      "continue an interrupted or failed run from its journal (default: the latest run)", "" },
+      "continue an interrupted or failed run from its journal (default: the latest run)",
+      "Done actions are not applied again: of the messages, only those not sent go out.\n" },
     { "status", rb_cmd_status, "[RUN_ID]",
       "where a run stands: phase, step, timings, waiting for what (default: the latest run)", "" },
     { "verify", rb_cmd_verify, "",

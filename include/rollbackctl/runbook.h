@@ -263,6 +263,7 @@ struct rb_message {
     struct rb_cond when;       /* expr NULL when absent */
     struct rb_pos pos;
     struct rb_pos template_pos; /* the `template:` value */
+    struct rb_pos subject_pos;  /* the `subject:` value (it may hold {{variables}} too) */
 };
 
 struct rb_contact {
@@ -331,6 +332,7 @@ struct rb_diag {
     enum rb_diag_level level;
     struct rb_pos pos;
     const char *msg;
+    const char *file; /* NULL: the runbook (rb_diags.file); else another file (a template) */
 };
 
 struct rb_diags {
@@ -344,6 +346,10 @@ struct rb_diags {
 void rb_diags_init(struct rb_diags *d, struct rb_arena *a, const char *file);
 void rb_diag_add(struct rb_diags *d, enum rb_diag_level lvl, struct rb_pos pos, const char *fmt,
                  ...) __attribute__((format(printf, 4, 5)));
+/* The same for a problem in another file than the runbook (a message template). */
+void rb_diag_add_file(struct rb_diags *d, enum rb_diag_level lvl, const char *file,
+                      struct rb_pos pos, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 /* Prints "FILE:LINE:COL: error: msg" lines, in order of position ("FILE: error: msg" at 0:0). */
 void rb_diags_print(const struct rb_diags *d, FILE *out);
 /* The diagnostics in print order (by position, stable); arena-owned array of d->n pointers. */

@@ -12,6 +12,7 @@
 #include "rollbackctl/dns.h"
 #include "rollbackctl/kubernetes.h"
 #include "rollbackctl/metrics.h"
+#include "rollbackctl/notify.h"
 
 static const char *const pg_required[] = { "conninfo", NULL };
 static const char *const pg_optional[] = { "password_env", "connect_timeout", NULL };
@@ -30,7 +31,8 @@ static const char *const prom_required[] = { "url", NULL };
 static const char *const prom_optional[] = { "pushgateway", "bearer_token_env", "timeout", NULL };
 
 static const char *const smtp_required[] = { "url", "from", NULL };
-static const char *const smtp_optional[] = { "username_env", "password_env", "timeout", NULL };
+static const char *const smtp_optional[] = { "username_env", "password_env", "ca_file", "timeout",
+                                             NULL };
 static const char *const webhook_optional[] = { "url", "url_env", "timeout", NULL };
 static const char *const webhook_one_of[] = { "url", "url_env", NULL };
 
@@ -42,8 +44,8 @@ static struct rb_driver drivers[] = {
     { "powerdns", RB_TARGET_DNS, powerdns_required, powerdns_optional, NULL, &rb_powerdns_ops },
     { "rfc2136", RB_TARGET_DNS, rfc2136_required, rfc2136_optional, NULL, &rb_rfc2136_ops },
     { "prometheus", RB_TARGET_METRICS, prom_required, prom_optional, NULL, &rb_prometheus_ops },
-    { "smtp", RB_TARGET_NOTIFY, smtp_required, smtp_optional, NULL, NULL },
-    { "webhook", RB_TARGET_NOTIFY, NULL, webhook_optional, webhook_one_of, NULL },
+    { "smtp", RB_TARGET_NOTIFY, smtp_required, smtp_optional, NULL, &rb_smtp_ops },
+    { "webhook", RB_TARGET_NOTIFY, NULL, webhook_optional, webhook_one_of, &rb_webhook_ops },
 };
 
 const struct rb_driver *rb_driver_lookup(const char *name)

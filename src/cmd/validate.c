@@ -47,7 +47,7 @@ static cJSON *diag_json(const struct rb_diags *d, const struct rb_diag *x)
 {
     cJSON *o = cJSON_CreateObject();
 
-    cJSON_AddStringToObject(o, "file", d->file);
+    cJSON_AddStringToObject(o, "file", x->file != NULL ? x->file : d->file);
     cJSON_AddNumberToObject(o, "line", x->pos.line);
     cJSON_AddNumberToObject(o, "col", x->pos.col);
     cJSON_AddStringToObject(o, "message", x->msg);

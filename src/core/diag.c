@@ -18,11 +18,9 @@ void rb_diags_init(struct rb_diags *d, struct rb_arena *a, const char *file)
     d->file = file != NULL ? file : "runbook";
 }
 
-void rb_diag_add(struct rb_diags *d, enum rb_diag_level lvl, struct rb_pos pos, const char *fmt,
-                 ...)
+static void diag_addv(struct rb_diags *d, enum rb_diag_level lvl, const char *file,
+                      struct rb_pos pos, const char *fmt, va_list ap)
 {
-    va_list ap;
-
     if (d->n == d->cap) {
         size_t cap = d->cap ? d->cap * 2 : 16;
         struct rb_diag *items = rb_new_array(d->arena, struct rb_diag, cap);
@@ -32,16 +30,35 @@ void rb_diag_add(struct rb_diags *d, enum rb_diag_level lvl, struct rb_pos pos, 
         d->items = items;
         d->cap = cap;
     }
-    va_start(ap, fmt);
     d->items[d->n].msg = rb_vsprintf(d->arena, fmt, ap);
-    va_end(ap);
     d->items[d->n].level = lvl;
     d->items[d->n].pos = pos;
+    d->items[d->n].file = file;
     d->n++;
     if (lvl == RB_DIAG_ERROR)
         d->n_errors++;
     else
         d->n_warnings++;
+}
+
+void rb_diag_add(struct rb_diags *d, enum rb_diag_level lvl, struct rb_pos pos, const char *fmt,
+                 ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    diag_addv(d, lvl, NULL, pos, fmt, ap);
+    va_end(ap);
+}
+
+void rb_diag_add_file(struct rb_diags *d, enum rb_diag_level lvl, const char *file,
+                      struct rb_pos pos, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    diag_addv(d, lvl, file, pos, fmt, ap);
+    va_end(ap);
 }
 
 /* Insertion sort: diagnostics number a handful, and it is stable. */
@@ -55,9 +72,14 @@ static void diags_sorted(const struct rb_diags *d, const struct rb_diag **out)
         for (j = i; j > 0; j--) {
             const struct rb_diag *p = out[j - 1];
 
-            if (p->pos.line < x->pos.line ||
-                (p->pos.line == x->pos.line && p->pos.col <= x->pos.col))
+            /* the runbook's own problems first, then those of other files (templates) */
+            if ((p->file == NULL) != (x->file == NULL)) {
+                if (p->file == NULL)
+                    break;
+            } else if (p->pos.line < x->pos.line ||
+                       (p->pos.line == x->pos.line && p->pos.col <= x->pos.col)) {
                 break;
+            }
             out[j] = p;
         }
         out[j] = x;
@@ -82,11 +104,12 @@ void rb_diags_print(const struct rb_diags *d, FILE *out)
     v = rb_diags_sorted(d);
     for (i = 0; i < d->n; i++) {
         const char *lvl = v[i]->level == RB_DIAG_ERROR ? "error" : "warning";
+        const char *file = v[i]->file != NULL ? v[i]->file : d->file;
 
         if (v[i]->pos.line > 0)
-            fprintf(out, "%s:%d:%d: %s: %s\n", d->file, v[i]->pos.line, v[i]->pos.col, lvl,
+            fprintf(out, "%s:%d:%d: %s: %s\n", file, v[i]->pos.line, v[i]->pos.col, lvl,
                     v[i]->msg);
         else
-            fprintf(out, "%s: %s: %s\n", d->file, lvl, v[i]->msg);
+            fprintf(out, "%s: %s: %s\n", file, lvl, v[i]->msg);
     }
 }

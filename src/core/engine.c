@@ -421,6 +421,36 @@ static int phase_partial(struct rb_run *run, const char *phase, const cJSON *fai
     return 0;
 }
 
+static int walk(struct rb_run *run, const struct rb_phase *phases, size_t n, struct rb_err *err);
+
+/*
+ * A run that failed after approval still tells people (issue 12): when phase failed_at failed
+ * (not declined, not interrupted), lies after the approve phase (or the table has none) and
+ * before communicate, the communicate phase is planned and applied now, as a table of its own,
+ * with run->outcome "failed" for it to read. What it does cannot change the run's error or
+ * outcome: the run stays failed (a message that could not be sent only adds its failed record).
+ */
+static void communicate_after_failure(struct rb_run *run, const struct rb_phase *phases, size_t n,
+                                      size_t failed_at)
+{
+    struct rb_err cerr = RB_ERR_INIT;
+    size_t k, approve = n, communicate = n;
+
+    if (run->mode != RB_MODE_EXECUTE || run->outcome == NULL ||
+        strcmp(run->outcome, "failed") != 0 || rb_interrupted())
+        return;
+    for (k = 0; k < n; k++) {
+        if (strcmp(phases[k].name, "approve") == 0)
+            approve = k;
+        else if (strcmp(phases[k].name, "communicate") == 0)
+            communicate = k;
+    }
+    if (communicate == n || failed_at >= communicate || (approve < n && failed_at <= approve))
+        return;
+    walk(run, &phases[communicate], 1, &cerr);
+    run->outcome = "failed";
+}
+
 /*
  * A phase that took longer than its share of the run's budget (the fact `budget`, set by the
  * assessment) is journaled as phase_over_budget {phase, duration_ms, share_ms} and warned about;
@@ -462,7 +492,7 @@ static int check_budget(struct rb_run *run, const char *phase, int64_t t0_ms, st
 /*
  * Plan and apply each phase of the table in turn. A non-critical action that fails (RB_E_FAILED)
  * makes the run partial and the next action goes on; any other failure stops the run with
- * run->outcome set.
+ * run->outcome set (and, past approval, still runs communicate: communicate_after_failure).
  */
 static int walk(struct rb_run *run, const struct rb_phase *phases, size_t n, struct rb_err *err)
 {
@@ -553,6 +583,8 @@ static int walk(struct rb_run *run, const struct rb_phase *phases, size_t n, str
     rc = 0;
 out:
     cJSON_Delete(failed);
+    if (rc < 0)
+        communicate_after_failure(run, phases, n, i);
     return rc;
 }
 

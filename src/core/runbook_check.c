@@ -12,11 +12,36 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "rollbackctl/fsutil.h"
+#include "rollbackctl/template.h"
+
 static bool ends_with(const char *s, const char *suffix)
 {
     size_t ls = strlen(s), lx = strlen(suffix);
 
     return ls > lx && strcmp(s + ls - lx, suffix) == 0;
+}
+
+/*
+ * A template that can be read is parsed: its problems (an unknown variable...) are errors at
+ * TEMPLATE:LINE:COL whatever as_errors says, since they are mistakes in the text, not the machine.
+ */
+static void check_template(struct rb_diags *diags, const struct rb_message *m)
+{
+    struct rb_err err = RB_ERR_INIT;
+    struct rb_template_problem *probs;
+    size_t len = 0, n = 0;
+    char *text = rb_read_file(m->template_path, &len, &err);
+
+    if (text == NULL) {
+        rb_diag_add(diags, RB_DIAG_ERROR, m->template_pos, "%s", err.msg);
+        return;
+    }
+    rb_template_parse(diags->arena, text, len, NULL, &probs, &n);
+    for (size_t i = 0; i < n; i++)
+        rb_diag_add_file(diags, RB_DIAG_ERROR, m->template_path, probs[i].pos, "%s",
+                         probs[i].msg);
+    free(text);
 }
 
 void rb_runbook_check_env(const struct rb_runbook *rb, struct rb_diags *diags, bool as_errors)
@@ -49,6 +74,8 @@ void rb_runbook_check_env(const struct rb_runbook *rb, struct rb_diags *diags, b
             rb_diag_add(diags, lvl, m->template_pos,
                         "template '%s' of message '%s' is not readable", m->template_path,
                         m->name != NULL ? m->name : "?");
+        else if (m->template_path != NULL)
+            check_template(diags, m);
     }
 }
 

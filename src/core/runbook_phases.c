@@ -12,6 +12,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "rollbackctl/template.h"
+
 #define DB_BIT RB_KIND_BIT(RB_TARGET_DB)
 
 /*
@@ -647,13 +649,10 @@ void ld_verify(struct ld *l, const struct yn *n)
 
 /* ---- communicate -------------------------------------------------------------------------- */
 
-/* What a message's `when:` may read: the run's outcome and figures (also template variables). */
-static const char *const message_vars[] = {
-    "outcome",           "severity",     "name",          "reason",       "run_id",
-    "initiated_by",      "started_at",   "finished_at",   "downtime",     "records_at_risk",
-    "records_recovered", "records_lost", "recovery_rate", "verification", "phase",
-    "dry_run",           NULL,
-};
+/*
+ * What a message's `when:` may read besides the assessment's signals: the variables of its
+ * templates, one list for both (rb_message_vars, template.h).
+ */
 
 void ld_communicate(struct ld *l, const struct yn *n)
 {
@@ -682,6 +681,16 @@ void ld_communicate(struct ld *l, const struct yn *n)
         m->via = t != NULL ? t->name : NULL;
         m->to = ld_strlist(l, it, "to", "communicate", true);
         m->subject = ld_str(l, it, "subject", "communicate");
+        if (yn_get(it, "subject") != NULL)
+            m->subject_pos = yn_get(it, "subject")->pos;
+        if (m->subject != NULL) {
+            struct rb_template_problem *probs;
+            size_t np;
+
+            rb_template_parse(l->a, m->subject, strlen(m->subject), NULL, &probs, &np);
+            for (size_t k = 0; k < np; k++)
+                ld_err(l, m->subject_pos, "in the subject of %s: %s", what, probs[k].msg);
+        }
         m->template_path = ld_path(l, ld_str(l, it, "template", "communicate"));
         if (yn_get(it, "template") != NULL)
             m->template_pos = yn_get(it, "template")->pos;
@@ -690,7 +699,8 @@ void ld_communicate(struct ld *l, const struct yn *n)
             ld_err(l, ld_pos(it, "via"), "%s goes by mail through target '%s' and needs 'to'", what,
                    t->name);
         if (yn_key(it, "when") != NULL) {
-            m->when.expr = ld_expr(l, yn_get(it, "when"), "communicate.when", message_vars, true);
+            m->when.expr =
+                ld_expr(l, yn_get(it, "when"), "communicate.when", rb_message_vars, true);
             m->when.src = yn_get(it, "when")->str;
             m->when.pos = yn_get(it, "when")->pos;
         }

@@ -21,6 +21,9 @@ assert_eq 3 "$(done_data freeze/scale-payroll-api original_replicas)" "first reh
 assert_eq "new-app.example.test." "$(done_data restore/point-payroll-dns-at-legacy old)" \
   "first rehearsal: DNS switched away from the new system"
 assert_contains "$(cat "$T/out")" "verification passed"
+assert_contains "$(cat "$T/out")" "2 mail(s) received by the SMTP sink" \
+  "the rehearsal mailed leadership and staff (verification passed, nothing lost)"
+assert_contains "$(cat "$T/out")" "1 chat post(s) received by the webhook receiver"
 
 rehearse
 assert_eq 0 "$(done_data freeze/scale-payroll-api original_replicas)" \

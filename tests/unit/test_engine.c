@@ -231,6 +231,124 @@ static int run_in_child(struct fixture *f)
     return WEXITSTATUS(status);
 }
 
+/*
+ * A run that fails after approval still runs its communicate phase (issue 12), with the outcome
+ * "failed" visible to it, and stays failed; a failure in approve itself, or a decline, does not.
+ */
+static const char *communicate_saw; /* run->outcome when the fake communicate phase planned */
+static enum fake_effect approve_effect;
+static enum rb_err_class approve_fail_class;
+
+static int ok_apply(struct rb_run *run, struct rb_action *act, struct rb_err *err)
+{
+    (void)run;
+    (void)act;
+    (void)err;
+    return 0;
+}
+
+static int approve_apply(struct rb_run *run, struct rb_action *act, struct rb_err *err)
+{
+    (void)run;
+    (void)act;
+    if (approve_effect == FAKE_FAIL)
+        return rb_errf(err, approve_fail_class, "approval refused");
+    return 0;
+}
+
+static int fake_approve_plan(struct rb_run *run, struct rb_err *err)
+{
+    (void)err;
+    rb_run_add_action(run, "approve", "approve/quorum", "quorum", RB_IDEMPOTENT, approve_apply,
+                      NULL);
+    return 0;
+}
+
+static int fake_communicate_plan(struct rb_run *run, struct rb_err *err)
+{
+    struct rb_action *act;
+
+    (void)err;
+    communicate_saw = run->outcome;
+    act = rb_run_add_action(run, "communicate", "communicate/leadership", "mail", RB_IDEMPOTENT,
+                            ok_apply, NULL);
+    act->critical = false;
+    return 0;
+}
+
+static const struct rb_phase phases_with_communicate[] = {
+    { "approve", fake_approve_plan },
+    { "restore", fake_plan },
+    { "communicate", fake_communicate_plan },
+};
+
+static int drive_with_communicate(struct fixture *f, struct rb_err *err, const char **outcome)
+{
+    struct rb_run *run = begin(f);
+    int rc;
+
+    run->phases = phases_with_communicate;
+    run->n_phases = 3;
+    communicate_saw = NULL;
+    rc = rb_run_drive(run, err);
+    *outcome = run->outcome;
+    return rc;
+}
+
+static void test_failed_run_still_communicates(void **state)
+{
+    struct fixture *f = *state;
+    struct fake_action acts[] = {
+        { "restore/a", RB_ONCE, true, FAKE_FAIL, 0 },
+        { "restore/b", RB_ONCE, true, FAKE_OK, 0 },
+    };
+    struct rb_err err = RB_ERR_INIT;
+    const char *outcome;
+
+    script = acts;
+    script_n = 2;
+    approve_effect = FAKE_OK;
+    assert_int_equal(drive_with_communicate(f, &err, &outcome), -1);
+    assert_string_equal(outcome, "failed");
+    assert_string_equal(err.msg, "restore/a broke"); /* the run's error, not communicate's */
+    assert_string_equal(communicate_saw, "failed");
+    assert_int_equal(acts[1].applied, 0);
+    assert_string_equal(journal_lines(f), "run_started\n"
+                                          "phase_started\n"
+                                          "started approve/quorum\n"
+                                          "done approve/quorum\n"
+                                          "phase_done\n"
+                                          "phase_started\n"
+                                          "started restore/a\n"
+                                          "failed restore/a\n"
+                                          "phase_started\n"
+                                          "started communicate/leadership\n"
+                                          "done communicate/leadership\n"
+                                          "phase_done\n"
+                                          "run_finished failed\n");
+}
+
+static void test_no_communicate_before_approval(void **state)
+{
+    struct fixture *f = *state;
+    struct fake_action acts[] = { { "restore/a", RB_ONCE, true, FAKE_OK, 0 } };
+    struct rb_err err = RB_ERR_INIT;
+    const char *outcome;
+
+    script = acts;
+    script_n = 1;
+    approve_effect = FAKE_FAIL;
+    approve_fail_class = RB_E_FAILED; /* approve itself broke: nobody approved anything */
+    assert_int_equal(drive_with_communicate(f, &err, &outcome), -1);
+    assert_string_equal(outcome, "failed");
+    assert_null(communicate_saw);
+    approve_fail_class = RB_E_DECLINED;
+    assert_int_equal(drive_with_communicate(f, &err, &outcome), -1);
+    assert_string_equal(outcome, "declined");
+    assert_null(communicate_saw);
+    assert_int_equal(acts[0].applied, 0);
+}
+
 static void test_critical_failure_stops_the_run(void **state)
 {
     struct fixture *f = *state;
@@ -500,6 +618,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_interruption_between_actions_is_journaled, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_check_run_journals_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failed_run_still_communicates, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_no_communicate_before_approval, setup, teardown),
     };
 
     rb_memory_init();

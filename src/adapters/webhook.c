@@ -1,0 +1,108 @@
+/*
+ * webhook.c - the webhook notification driver: POST {"text": ...} to an incoming-webhook URL
+ * (the shape Slack, Mattermost and Microsoft Teams incoming webhooks accept), through http.c.
+ *
+ * The URL comes from `url`, or from the variable `url_env` names. A webhook URL is a secret (it
+ * is the credential: its path holds the token), so one read from the environment is never shown:
+ * messages name it as "the URL in $VAR". A 2xx answer means posted; anything else is an error with
+ * the status and the start of the body. There is no `check`: a webhook cannot be looked at
+ * without posting to it.
+ */
+#include "rollbackctl/notify.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "rollbackctl/http.h"
+
+#define EXCERPT_MAX 200 /* bytes of an error answer's body quoted in the message */
+
+/* "text": the subject (when there is one) as a first line, then the body. */
+static char *payload(struct rb_arena *a, const struct rb_notify_message *m)
+{
+    cJSON *o = cJSON_CreateObject();
+    char *json, *out;
+
+    if (m->subject != NULL && m->subject[0] != '\0')
+        cJSON_AddStringToObject(o, "text", rb_sprintf(a, "%s\n\n%s", m->subject, m->body));
+    else
+        cJSON_AddStringToObject(o, "text", m->body);
+    json = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    out = rb_strdup(a, json);
+    cJSON_free(json);
+    return out;
+}
+
+/* The start of a body, on one line, for a message. */
+static const char *excerpt(struct rb_arena *a, const char *body, size_t len)
+{
+    size_t n = len < EXCERPT_MAX ? len : EXCERPT_MAX;
+    char *s = rb_strndup(a, body != NULL ? body : "", n);
+
+    for (char *p = s; *p; p++)
+        if ((unsigned char)*p < 0x20)
+            *p = ' ';
+    return n < len ? rb_sprintf(a, "%s...", s) : s;
+}
+
+static int webhook_send(struct rb_arena *a, const struct rb_target *t,
+                        const struct rb_notify_message *m, struct rb_notify_sent *sent,
+                        struct rb_err *err)
+{
+    static const char *const headers[] = { "Content-Type: application/json", NULL };
+    const char *url = rb_target_opt(t, "url"), *var = rb_target_opt(t, "url_env"), *shown;
+    struct rb_http_request req = { 0 };
+    struct rb_http_response res;
+    struct rb_err herr = RB_ERR_INIT;
+
+    if (url == NULL && var != NULL) {
+        url = getenv(var);
+        if (url == NULL || *url == '\0') {
+            rb_errf(err, RB_E_FAILED, "environment variable '%s' (url_env of target '%s') is %s",
+                    var, t->name, url == NULL ? "not set" : "empty");
+            return rb_err_hint(err, "export %s before the run", var);
+        }
+        shown = rb_sprintf(a, "the URL in $%s", var);
+    } else if (url != NULL) {
+        shown = rb_sprintf(a, "'%s'", rb_http_redact_url(a, url));
+    } else {
+        return rb_errf(err, RB_E_RUNBOOK, "target '%s' has neither 'url' nor 'url_env'", t->name);
+    }
+    req.method = "POST";
+    req.url = url;
+    req.body = payload(a, m);
+    req.headers = headers;
+    req.timeout_ms = rb_notify_target_timeout(t);
+    if (sent != NULL) {
+        sent->copy = req.body;
+        sent->copy_len = strlen(req.body);
+    }
+    if (rb_http_do(a, &req, &res, &herr) < 0) {
+        /* http.c names the URL it was given; a secret one must not appear, so say it anew */
+        const char *why = strstr(herr.msg, "timed out") != NULL ? "timed out" : NULL;
+        const char *colon = strstr(herr.msg, "': ");
+
+        rb_errf(err, RB_E_FAILED, "unable to post to webhook %s of target '%s': %s", shown, t->name,
+                why != NULL     ? why
+                : colon != NULL ? colon + 3
+                                : "no answer");
+        rb_err_kind(err, why != NULL ? RB_K_TIMEOUT : RB_K_CONN_LOST);
+        return rb_err_hint(err, "check that the receiver runs and the URL of target '%s'", t->name);
+    }
+    if (res.status < 200 || res.status > 299) {
+        rb_errf(err, RB_E_FAILED, "webhook %s of target '%s' answered HTTP %ld: %s", shown, t->name,
+                res.status, excerpt(a, res.body, res.body_len));
+        rb_err_kind(err, RB_K_REFUSED);
+        return rb_err_hint(err, "check the webhook's configuration at the receiving end");
+    }
+    return 0;
+}
+
+const struct rb_notify_ops rb_webhook_ops = {
+    .driver = "webhook",
+    .send = webhook_send,
+    .check = NULL,
+};
