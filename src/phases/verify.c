@@ -109,7 +109,8 @@ static int publish(struct rb_run *run, struct vstate *vs, bool final, struct rb_
 {
     cJSON *rep = cJSON_CreateObject(), *checks;
     size_t passed = 0, failed = 0, pending = 0;
-    double total_ms = 0;
+    double total_ms = 0, gaps = 0;
+    bool gaps_counted = false;
     const char *verdict;
     const cJSON *fact;
 
@@ -144,6 +145,23 @@ static int publish(struct rb_run *run, struct vstate *vs, bool final, struct rb_
             passed++;
         else
             failed++;
+        {
+            /* the rows a compare found missing in legacy or different: the gaps left */
+            const cJSON *cmp = cJSON_GetObjectItemCaseSensitive(c, "compare");
+
+            if (cJSON_IsObject(cmp)) {
+                gaps_counted = true;
+                gaps += cJSON_GetNumberValue(
+                            cJSON_GetObjectItemCaseSensitive(cmp, "missing_in_legacy")) > 0
+                            ? cJSON_GetNumberValue(
+                                  cJSON_GetObjectItemCaseSensitive(cmp, "missing_in_legacy"))
+                            : 0;
+                gaps += cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(cmp, "differing")) > 0
+                            ? cJSON_GetNumberValue(
+                                  cJSON_GetObjectItemCaseSensitive(cmp, "differing"))
+                            : 0;
+            }
+        }
         total_ms += cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(c, "duration_ms")) > 0
                         ? cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(c, "duration_ms"))
                         : 0;
@@ -180,6 +198,11 @@ static int publish(struct rb_run *run, struct vstate *vs, bool final, struct rb_
         if (rc < 0)
             return rb_err_wrap(err, "unable to save the verification report");
     }
+    /* {{gaps}} in messages: rows the compare checks left for people (manual_entry + review) */
+    fact = rb_run_fact(run, "gaps");
+    if (gaps_counted && !(cJSON_IsNumber(fact) && fact->valuedouble == gaps) &&
+        rb_run_fact_set(run, "gaps", cJSON_CreateNumber(gaps), err) < 0)
+        return -1;
     fact = rb_run_fact(run, "verification");
     if (cJSON_IsString(fact) && strcmp(fact->valuestring, verdict) == 0)
         return 0;

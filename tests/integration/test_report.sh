@@ -101,10 +101,12 @@ print(round((t(e) - t(s)).total_seconds() * 1000))
 PY
 )
 assert_eq "$exec_ms" "$(jq '.metrics.execution_ms' "$RD/report.json")" "execution time = run_started to run_finished"
-assert_eq "sync restore verify" "$(jq -r '[.phases[].name] | join(" ")' "$RD/report.json")" "phases in order"
+assert_eq "approve sync restore verify" "$(jq -r '[.phases[].name] | join(" ")' "$RD/report.json")" "phases in order (approve: the initiator's confirmation)"
 assert_eq true "$(jq '[.phases[] | (.duration_ms | type) == "number" and (.started_at | type) == "string"] | all' "$RD/report.json")" \
   "each phase with its times"
 assert_eq "passed" "$(jq -r '.verification.verdict' "$RD/report.json")" "verification verdict"
+assert_eq "$(jq '.gaps.manual_entry + .gaps.review' "$RD/report.json")" "$(fact gaps)" \
+  "the gaps fact (messages' {{gaps}}) = the report's gaps left"
 assert_eq "900" "$(jq '.sync_tables[0].inserted' "$RD/report.json")" "per-table sync result"
 assert_eq "tax calc errors" "$(jq -r '.postmortem.five_whys[0].answer' "$RD/report.json")" "first why = the reason"
 
