@@ -38,7 +38,7 @@ struct rb_run;
 #define RB_K8S_ATTEMPTS           5     /* tries of one request, first included */
 #define RB_K8S_BACKOFF_MS         200 /* first backoff; doubles, capped at RB_K8S_BACKOFF_MAX_MS */
 #define RB_K8S_BACKOFF_MAX_MS     5000
-#define RB_K8S_RETRY_AFTER_MAX_MS 30000
+#define RB_K8S_RETRY_AFTER_MAX_MS 30000 /* and at most the target's `timeout:` */
 #define RB_K8S_PAGE_LIMIT         500
 #define RB_K8S_SA_DIR             "/var/run/secrets/kubernetes.io/serviceaccount"
 

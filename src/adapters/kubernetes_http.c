@@ -490,6 +490,9 @@ int rb_k8s_request(struct rb_k8s *k, const char *method, const char *path, const
                               : RB_K8S_RETRY_AFTER_MAX_MS;
             if (wait_ms > RB_K8S_RETRY_AFTER_MAX_MS)
                 wait_ms = RB_K8S_RETRY_AFTER_MAX_MS;
+            /* no single wait longer than the operator allows one request to take */
+            if (wait_ms > k->timeout_ms)
+                wait_ms = k->timeout_ms;
             cJSON_Delete(doc);
             k->n_retries++;
             if (pause_ms(wait_ms) < 0) {
