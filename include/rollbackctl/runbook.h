@@ -63,6 +63,8 @@ struct rb_target {
 /* Value of a target option, or NULL. */
 const char *rb_target_opt(const struct rb_target *t, const char *key);
 const struct rb_opt *rb_target_opt_node(const struct rb_target *t, const char *key);
+/* The target's `timeout:` in ms, or dflt when it has none (the loader checked the duration). */
+int64_t rb_target_timeout(const struct rb_target *t, int64_t dflt);
 
 struct rb_signal {
     const char *name;

@@ -100,10 +100,7 @@ bool rb_dns_rrset_matches(struct rb_arena *a, const struct rb_dns_rrset *set,
 
 int64_t rb_dns_target_timeout(const struct rb_target *t)
 {
-    const char *s = rb_target_opt(t, "timeout");
-    int64_t ms = s != NULL ? rb_duration_parse(s) : -1;
-
-    return ms > 0 ? ms : RB_DNS_TIMEOUT_MS;
+    return rb_target_timeout(t, RB_DNS_TIMEOUT_MS);
 }
 
 const char *rb_dns_rrset_text(struct rb_arena *a, const struct rb_dns_rrset *set)

@@ -13,8 +13,5 @@ const struct rb_metrics_ops *rb_metrics_ops_for(const struct rb_target *t, struc
 
 int64_t rb_metrics_target_timeout(const struct rb_target *t)
 {
-    const char *s = rb_target_opt(t, "timeout");
-    int64_t ms = s != NULL ? rb_duration_parse(s) : -1;
-
-    return ms > 0 ? ms : RB_METRICS_TIMEOUT_MS;
+    return rb_target_timeout(t, RB_METRICS_TIMEOUT_MS);
 }

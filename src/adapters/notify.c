@@ -13,8 +13,5 @@ const struct rb_notify_ops *rb_notify_ops_for(const struct rb_target *t, struct 
 
 int64_t rb_notify_target_timeout(const struct rb_target *t)
 {
-    const char *v = rb_target_opt(t, "timeout");
-    int64_t ms = v != NULL ? rb_duration_parse(v) : -1;
-
-    return ms > 0 ? ms : RB_NOTIFY_TIMEOUT_MS;
+    return rb_target_timeout(t, RB_NOTIFY_TIMEOUT_MS);
 }

@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "rollbackctl/adapter.h"
 #include "rollbackctl/fsutil.h"
 #include "rollbackctl/output.h"
 #include "rollbackctl/report.h"
@@ -138,7 +137,7 @@ static int push_all(struct rb_ctx *ctx, const struct rb_runbook *rb, const char 
         if (t->kind != RB_TARGET_METRICS || rb_target_opt(t, "pushgateway") == NULL)
             continue;
         if (o == NULL)
-            o = rb_driver_ops_for(t, RB_TARGET_METRICS, &err);
+            o = rb_metrics_ops_for(t, &err);
         if (o != NULL && o->push == NULL)
             rb_errf(&err, RB_E_FAILED, "metrics driver '%s' of target '%s' cannot push", t->driver,
                     t->name);

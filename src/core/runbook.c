@@ -52,6 +52,14 @@ const char *rb_target_opt(const struct rb_target *t, const char *key)
     return o != NULL ? o->value : NULL;
 }
 
+int64_t rb_target_timeout(const struct rb_target *t, int64_t dflt)
+{
+    const char *s = rb_target_opt(t, "timeout");
+    int64_t ms = s != NULL ? rb_duration_parse(s) : -1;
+
+    return ms > 0 ? ms : dflt;
+}
+
 const struct rb_opt *rb_target_opt_node(const struct rb_target *t, const char *key)
 {
     size_t i;
