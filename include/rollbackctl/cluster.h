@@ -94,6 +94,11 @@ struct rb_cluster_ops {
     int (*can_i)(struct rb_k8s *k, const char *verb, const char *group, const char *resource,
                  const char *subresource, const char *ns, const char *name, bool *allowed,
                  const char **reason, struct rb_err *err);
+    /*
+     * Optional: the server's version (GET /version for Kubernetes), asked with the target's
+     * credentials: prepare's channel check. *version gets e.g. "v1.32.0", arena-owned.
+     */
+    int (*version)(struct rb_k8s *k, struct rb_arena *a, const char **version, struct rb_err *err);
     /* Optional: the exact requests of an operation, one line each (with its body), arena-owned. */
     const char *(*describe)(struct rb_arena *a, enum rb_cluster_request req, const char *ns,
                             const char *what, int replicas);

@@ -85,6 +85,18 @@ enum rb_db_tx {
 struct rb_db_stream; /* one statement's rows coming one at a time (driver-owned) */
 
 /*
+ * How a client program of the driver's own (pg_dump, pg_restore, psql) reaches a target, for
+ * argv-vector children and generated scripts: the connection string less any password (safe on
+ * a command line and in a file), and the password apart (for the child's PGPASSWORD, never argv).
+ */
+struct rb_db_client {
+    const char *conninfo;     /* the target's conninfo without a password keyword */
+    const char *password;     /* the password (password_env's value or the conninfo's), or NULL */
+    const char *password_env; /* the variable the password comes from, NULL when none or inline */
+    const char *password_var; /* the variable the driver's programs read it from: "PGPASSWORD" */
+};
+
+/*
  * A COPY pump: out_sql (COPY ... TO STDOUT) on src streamed, verbatim and in constant memory,
  * into in_sql (COPY ... FROM STDIN) on dst, which is inside its caller's transaction.
  */
@@ -140,6 +152,9 @@ struct rb_db_ops {
     int (*pair)(struct rb_db *const db[2], struct rb_arena *a, const char *const sql[2],
                 int64_t deadline_ms, struct rb_db_result *out[2], struct rb_err *err);
     int (*copy)(struct rb_db_copy *cp, struct rb_err *err);
+    /* Optional: how the driver's own client programs reach t (struct rb_db_client), offline. */
+    int (*client)(struct rb_arena *a, const struct rb_target *t, struct rb_db_client *out,
+                  struct rb_err *err);
 };
 
 /* The ops of a database target's driver, through the registry. */
@@ -184,6 +199,9 @@ int rb_db_stream_end(struct rb_db *db, struct rb_db_stream *s, struct rb_err *er
 int rb_db_pair(struct rb_db *const db[2], struct rb_arena *a, const char *const sql[2],
                int64_t deadline_ms, struct rb_db_result *out[2], struct rb_err *err);
 int rb_db_copy(struct rb_db_copy *cp, struct rb_err *err);
+/* The client slot of t's driver (a driver without one: an error naming it). */
+int rb_db_client(struct rb_arena *a, const struct rb_target *t, struct rb_db_client *out,
+                 struct rb_err *err);
 
 /* A value of a result: NULL for SQL NULL. */
 static inline const char *rb_db_value(const struct rb_db_result *r, size_t row, size_t col)

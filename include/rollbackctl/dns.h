@@ -41,6 +41,13 @@ struct rb_dns_ops {
     /* Replace the RRset with rec; returns once the server confirmed (read back where possible). */
     int (*set_record)(struct rb_arena *a, const struct rb_target *t,
                       const struct rb_dns_record *rec, struct rb_err *err);
+    /*
+     * Optional: does the server answer for the zone with the target's credentials, changing
+     * nothing (rfc2136: a TSIG-signed SOA query; powerdns: GET of the zone with the API key)?
+     * *what (may be NULL) gets one line on what answered ("SOA serial 2026120101"), arena-owned.
+     */
+    int (*check)(struct rb_arena *a, const struct rb_target *t, const char **what,
+                 struct rb_err *err);
 };
 
 extern const struct rb_dns_ops rb_rfc2136_ops;

@@ -38,11 +38,17 @@ void rb_run_metrics_text(struct rb_buf *out, const char *runbook, const cJSON *r
  * textfile_dir/rollbackctl-<slug>.prom (each atomically), then push it to every prometheus
  * target with a `pushgateway` key (job RB_METRICS_JOB, grouping key runbook) through ops, or
  * through each target's driver ops from the registry when ops is NULL (a driver without a push
- * slot is a warning). Each failure is one warning on ctx; returns how many there were. prepare
- * calls this with the metrics of its own run.
+ * slot is a warning). Each failure is one warning on ctx; returns how many there were.
  */
 int rb_metrics_publish(struct rb_ctx *ctx, const struct rb_runbook *rb, const char *body,
                        const struct rb_metrics_ops *ops);
+/*
+ * The same for metrics of another kind than a run's (what = "prepare"), beside them and never in
+ * their place: state_dir/<what>.prom, textfile_dir/rollbackctl-<slug>-<what>.prom, Pushgateway
+ * job rollbackctl_<what> (a PUT replaces its whole group). what NULL: rb_metrics_publish.
+ */
+int rb_metrics_publish_as(struct rb_ctx *ctx, const struct rb_runbook *rb, const char *what,
+                          const char *body, const struct rb_metrics_ops *ops);
 
 /*
  * At the end of a run (rb_run_finish, after run_finished is journaled): read the journal back,

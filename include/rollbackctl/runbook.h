@@ -276,6 +276,8 @@ struct rb_contact {
     struct rb_pos pos;
 };
 
+#define RB_PREPARE_KEEP_DEFAULT 7
+
 struct rb_prepare {
     bool present;
     bool has_backup;
@@ -287,6 +289,7 @@ struct rb_prepare {
     const char *snapshot_target; /* NULL when absent */
     bool permissions;
     bool channels;
+    int keep; /* `keep:` sets of assets kept under state_dir/prepare (default 7, at least 1) */
     struct rb_contact *contacts;
     size_t n_contacts;
     struct rb_pos pos, backup_pos;

@@ -36,6 +36,9 @@ struct rb_db;
  */
 int rb_sync_check_table(struct rb_run *run, const struct rb_sync_table *t, struct rb_db *src,
                         struct rb_db *dst, struct rb_err *err);
+/* The same checks, then the rows the table would sync today (prepare's sync.dry), read-only. */
+int rb_sync_dry_table(struct rb_run *run, const struct rb_sync_table *t, struct rb_db *src,
+                      struct rb_db *dst, int64_t *at_risk, struct rb_err *err);
 
 /* No byte moved for this long: the stream is stuck, both sides are cancelled. */
 #define RB_SYNC_STALL_MS (5 * 60 * 1000)

@@ -199,3 +199,18 @@ int rb_db_copy(struct rb_db_copy *cp, struct rb_err *err)
         return lacks(cp->dst, "COPY between two connections", err);
     return cp->dst->ops->copy(cp, err);
 }
+
+int rb_db_client(struct rb_arena *a, const struct rb_target *t, struct rb_db_client *out,
+                 struct rb_err *err)
+{
+    const struct rb_db_ops *ops = rb_db_ops_for(t, err);
+
+    memset(out, 0, sizeof(*out));
+    if (ops == NULL)
+        return -1;
+    if (ops->client == NULL)
+        return rb_errf(err, RB_E_FAILED,
+                       "database driver '%s' of target '%s' has no client programs to run",
+                       ops->driver, t->name);
+    return ops->client(a, t, out, err);
+}

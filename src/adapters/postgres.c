@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rollbackctl/buf.h"
 #include "rollbackctl/clock.h"
 #include "rollbackctl/run.h"
 #include "rollbackctl/runbook.h"
@@ -1018,6 +1019,56 @@ static int pg_pair(struct rb_db *const db[2], struct rb_arena *a, const char *co
     return rc;
 }
 
+/*
+ * The client slot: the conninfo rebuilt from libpq's own parse of it (URI or key=value), every
+ * keyword it sets but the password, each value quoted as libpq reads it back; the password
+ * apart, from password_env (which wins, as it does for the run's connections) or the conninfo.
+ */
+static int pg_client(struct rb_arena *a, const struct rb_target *t, struct rb_db_client *out,
+                     struct rb_err *err)
+{
+    const char *conninfo = rb_target_opt(t, "conninfo");
+    const char *env = rb_target_opt(t, "password_env");
+    struct rb_buf b = RB_BUF_INIT;
+    char *msg = NULL;
+    PQconninfoOption *opts = PQconninfoParse(conninfo != NULL ? conninfo : "", &msg);
+
+    memset(out, 0, sizeof(*out));
+    if (opts == NULL) {
+        rb_errf(err, RB_E_RUNBOOK, "conninfo of target '%s' does not parse: %s", t->name,
+                msg != NULL ? rb_sprintf(a, "%.*s", (int)strcspn(msg, "\n"), msg)
+                            : "out of memory");
+        PQfreemem(msg);
+        return -1;
+    }
+    for (const PQconninfoOption *o = opts; o->keyword != NULL; o++) {
+        if (o->val == NULL)
+            continue;
+        if (strcmp(o->keyword, "password") == 0) {
+            out->password = rb_strdup(a, o->val);
+            continue;
+        }
+        rb_buf_addf(&b, "%s%s='", b.len > 0 ? " " : "", o->keyword);
+        for (const char *c = o->val; *c != '\0'; c++) {
+            if (*c == '\'' || *c == '\\')
+                rb_buf_addc(&b, '\\');
+            rb_buf_addc(&b, *c);
+        }
+        rb_buf_addc(&b, '\'');
+    }
+    PQconninfoFree(opts);
+    out->conninfo = rb_strdup(a, b.len > 0 ? b.data : "");
+    rb_buf_release(&b);
+    if (env != NULL) {
+        const char *v = getenv(env);
+
+        out->password_env = env;
+        out->password = v != NULL ? rb_strdup(a, v) : NULL;
+    }
+    out->password_var = "PGPASSWORD";
+    return 0;
+}
+
 const struct rb_db_ops rb_pg_ops = {
     .driver = "postgres",
     .open = pg_target_open,
@@ -1032,6 +1083,7 @@ const struct rb_db_ops rb_pg_ops = {
     .stream_end = pg_stream_end,
     .pair = pg_pair,
     .copy = pg_copy,
+    .client = pg_client,
 };
 
 /* --- quoting ------------------------------------------------------------------------------ */

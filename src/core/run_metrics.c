@@ -123,8 +123,8 @@ void rb_run_metrics_text(struct rb_buf *out, const char *runbook, const cJSON *r
 
 /* ---- where they go ---------------------------------------------------------------------------- */
 
-static int push_all(struct rb_ctx *ctx, const struct rb_runbook *rb, const char *body,
-                    const struct rb_metrics_ops *ops)
+static int push_all(struct rb_ctx *ctx, const struct rb_runbook *rb, const char *job,
+                    const char *body, const struct rb_metrics_ops *ops)
 {
     int warnings = 0;
     size_t i;
@@ -142,7 +142,7 @@ static int push_all(struct rb_ctx *ctx, const struct rb_runbook *rb, const char 
             rb_errf(&err, RB_E_FAILED, "metrics driver '%s' of target '%s' cannot push", t->driver,
                     t->name);
         if (o == NULL || o->push == NULL ||
-            o->push(ctx->arena, t, RB_METRICS_JOB, "runbook", rb->name, body, &err) < 0) {
+            o->push(ctx->arena, t, job, "runbook", rb->name, body, &err) < 0) {
             rb_warn(ctx, "metrics not pushed: %s", err.msg);
             warnings++;
         } else {
@@ -152,21 +152,24 @@ static int push_all(struct rb_ctx *ctx, const struct rb_runbook *rb, const char 
     return warnings;
 }
 
-int rb_metrics_publish(struct rb_ctx *ctx, const struct rb_runbook *rb, const char *body,
-                       const struct rb_metrics_ops *ops)
+int rb_metrics_publish_as(struct rb_ctx *ctx, const struct rb_runbook *rb, const char *what,
+                          const char *body, const struct rb_metrics_ops *ops)
 {
     struct rb_err err = RB_ERR_INIT;
     int warnings = 0;
     size_t len = strlen(body);
+    const char *suffix = what != NULL ? rb_sprintf(ctx->arena, "-%s", what) : "";
 
-    if (rb_write_file_atomic(rb_sprintf(ctx->arena, "%s/metrics.prom", rb->state_dir), body, len,
-                             0644, &err) < 0) {
+    if (rb_write_file_atomic(rb_sprintf(ctx->arena, "%s/%s.prom", rb->state_dir,
+                                        what != NULL ? what : "metrics"),
+                             body, len, 0644, &err) < 0) {
         rb_warn(ctx, "metrics not written: %s", err.msg);
         warnings++;
     }
     if (rb->metrics_textfile_dir != NULL) {
-        const char *path = rb_sprintf(ctx->arena, "%s/rollbackctl-%s.prom",
-                                      rb->metrics_textfile_dir, rb_name_slug(ctx->arena, rb->name));
+        const char *path =
+            rb_sprintf(ctx->arena, "%s/rollbackctl-%s%s.prom", rb->metrics_textfile_dir,
+                       rb_name_slug(ctx->arena, rb->name), suffix);
 
         rb_err_clear(&err);
         if (rb_write_file_atomic(path, body, len, 0644, &err) < 0) {
@@ -174,7 +177,17 @@ int rb_metrics_publish(struct rb_ctx *ctx, const struct rb_runbook *rb, const ch
             warnings++;
         }
     }
-    return warnings + push_all(ctx, rb, body, ops);
+    return warnings +
+           push_all(ctx, rb,
+                    what != NULL ? rb_sprintf(ctx->arena, "%s_%s", RB_METRICS_JOB, what)
+                                 : RB_METRICS_JOB,
+                    body, ops);
+}
+
+int rb_metrics_publish(struct rb_ctx *ctx, const struct rb_runbook *rb, const char *body,
+                       const struct rb_metrics_ops *ops)
+{
+    return rb_metrics_publish_as(ctx, rb, NULL, body, ops);
 }
 
 int rb_run_publish_results(struct rb_run *run)

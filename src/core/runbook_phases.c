@@ -713,8 +713,8 @@ void ld_communicate(struct ld *l, const struct yn *n)
 
 void ld_prepare(struct ld *l, const struct yn *n)
 {
-    static const char *const keys[] = { "backup",   "snapshot", "permissions",
-                                        "channels", "contacts", NULL };
+    static const char *const keys[] = { "backup",   "snapshot", "permissions", "channels",
+                                        "contacts", "keep",     NULL };
     static const char *const bkeys[] = { "target", "file", "max_age", "restore_test", NULL };
     static const char *const breq[] = { "target", "file", NULL };
     static const char *const rkeys[] = { "conninfo", "check", NULL };
@@ -757,6 +757,7 @@ void ld_prepare(struct ld *l, const struct yn *n)
     }
     p->permissions = ld_bool(l, n, "permissions", "prepare", false);
     p->channels = ld_bool(l, n, "channels", "prepare", false);
+    p->keep = ld_int(l, n, "keep", "prepare", RB_PREPARE_KEEP_DEFAULT, 1, 1000);
     c = yn_get(n, "contacts");
     if (c != NULL && ld_is_seq(l, c, "prepare.contacts")) {
         p->contacts = rb_new_array(l->a, struct rb_contact, c->n + 1);

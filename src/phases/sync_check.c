@@ -498,8 +498,8 @@ static int check_privileges(struct rb_run *run, const struct sync_table *st, str
     return 0;
 }
 
-int rb_sync_check_table(struct rb_run *run, const struct rb_sync_table *t, struct rb_db *src,
-                        struct rb_db *dst, struct rb_err *err)
+static struct sync_table *checked_table(struct rb_run *run, const struct rb_sync_table *t,
+                                        struct rb_db *src, struct rb_db *dst, struct rb_err *err)
 {
     struct sync_phase *ph = rb_new(run->arena, struct sync_phase);
     struct sync_table *st = rb_new(run->arena, struct sync_table);
@@ -510,7 +510,29 @@ int rb_sync_check_table(struct rb_run *run, const struct rb_sync_table *t, struc
     st->t = t;
     st->at_risk = -1;
     rb_sync_build_sql(run, st);
-    if (rb_sync_validate(run, st, src, dst, err) < 0)
+    if (rb_sync_validate(run, st, src, dst, err) < 0 || check_privileges(run, st, dst, err) < 0)
+        return NULL;
+    return st;
+}
+
+int rb_sync_check_table(struct rb_run *run, const struct rb_sync_table *t, struct rb_db *src,
+                        struct rb_db *dst, struct rb_err *err)
+{
+    return checked_table(run, t, src, dst, err) != NULL ? 0 : -1;
+}
+
+int rb_sync_dry_table(struct rb_run *run, const struct rb_sync_table *t, struct rb_db *src,
+                      struct rb_db *dst, int64_t *at_risk, struct rb_err *err)
+{
+    struct sync_table *st = checked_table(run, t, src, dst, err);
+    const char *v;
+    bool null;
+
+    *at_risk = -1;
+    if (st == NULL)
         return -1;
-    return check_privileges(run, st, dst, err);
+    if (rb_db_scalar(src, run->arena, 0, st->count_sql, &v, &null, err) < 0)
+        return rb_sync_table_err(run, st, t->pos, err);
+    *at_risk = v != NULL ? strtoll(v, NULL, 10) : 0;
+    return 0;
 }

@@ -1,0 +1,9 @@
+/*
+ * prepare_channels.c - (being built: issue 13) rb_prepare_channels() of prepare.h.
+ */
+#include "rollbackctl/prepare.h"
+
+void rb_prepare_channels(struct rb_run *run, struct rb_prepare_report *r)
+{
+    (void)run, (void)r;
+}
