@@ -31,8 +31,8 @@
 #include "break_glass_priv.h"
 #include "sync_priv.h"
 
-#define BG_HTTP_TIMEOUT_S 30
-#define BG_KUBE_TIMEOUT_MS 30000
+#define BG_HTTP_TIMEOUT_S       30
+#define BG_KUBE_TIMEOUT_MS      30000
 #define BG_PG_CONNECT_TIMEOUT_S 10
 
 /* ---- pure helpers (unit-tested) ---------------------------------------------------------------- */
@@ -223,8 +223,8 @@ static int freeze_entry(struct bg *g, size_t i)
     n = ns_flag(g, t, f->namespace_);
     switch (f->kind) {
     case RB_FREEZE_SCALE: {
-        const char *file = rb_sprintf(g->a, "$RB_BG_OUT/freeze-%d-replicas-%s", no,
-                                      file_part(g, f->deployment));
+        const char *file =
+            rb_sprintf(g->a, "$RB_BG_OUT/freeze-%d-replicas-%s", no, file_part(g, f->deployment));
 
         rb_buf_addf(b,
                     "\n# freeze %d (runbook line %d): scale deployment '%s' in namespace '%s' of "
@@ -275,8 +275,9 @@ static int freeze_entry(struct bg *g, size_t i)
                     no, f->pos.line, cm(g, f->selector), cm(g, ns_shown(t, f->namespace_)),
                     cm(g, t->name));
         say(g, rb_sprintf(g->a, "freeze: delete jobs %s", f->selector));
-        rb_buf_addf(b, "%s %sget jobs -l %s -o yaml >\"$RB_BG_OUT/freeze-%d-jobs-$RB_BG_STAMP.yaml\"\n",
-                    k, n, q(g, f->selector), no);
+        rb_buf_addf(
+            b, "%s %sget jobs -l %s -o yaml >\"$RB_BG_OUT/freeze-%d-jobs-$RB_BG_STAMP.yaml\"\n", k,
+            n, q(g, f->selector), no);
         rb_buf_addf(b, "%s %sdelete jobs -l %s --cascade=background\n", k, n, q(g, f->selector));
         break;
     case RB_FREEZE_SNAPSHOT:
@@ -316,8 +317,9 @@ static int sync_table(struct bg *g, size_t i, struct sync_phase *ph, const struc
                 "half-way must not\n# leave a half-filled stage to commit. Then one transaction "
                 "on the target: the advisory lock\n# rollbackctl's sync holds (never two writers), "
                 "the stage, COPY from the file, the upsert.\n",
-                cm(g, t->name), t->pos.line, t->critical ? "critical: a failure stops the script"
-                                                       : "not critical: a failure is reported",
+                cm(g, t->name), t->pos.line,
+                t->critical ? "critical: a failure stops the script"
+                            : "not critical: a failure is reported",
                 cm(g, t->source_table), cm(g, t->target_table));
     rb_buf_addf(b, "rb_sync_%d() {\n", no);
     rb_buf_addf(b, "    rb_say %s\n", q(g, rb_sprintf(g->a, "sync: %s", t->name)));
@@ -382,7 +384,8 @@ static int probe_fn(struct bg *g, const char *fname, const struct rb_probe *p, c
                         q(g, rb_sprintf(g->a, "%s: %s", p->headers[i].name, p->headers[i].value)));
         if (p->body != NULL)
             rb_buf_addf(b, " --data-binary %s", q(g, p->body));
-        rb_buf_addf(b, " %s)\" = %d ]\n", q(g, p->url), p->expect_status > 0 ? p->expect_status : 200);
+        rb_buf_addf(b, " %s)\" = %d ]\n", q(g, p->url),
+                    p->expect_status > 0 ? p->expect_status : 200);
         break;
     }
     case RB_PROBE_RUN:
@@ -486,14 +489,16 @@ static int dns_act(struct bg *g, const struct rb_restore_step *s, const char *wh
         cJSON_AddBoolToObject(rec, "disabled", false);
         json = cJSON_PrintUnformatted(root);
         g->curl = true;
-        rb_buf_addf(b, "    curl -sS --fail --max-time %ld -X PATCH -H 'Content-Type: application/json'",
-                    secs(rb_dns_target_timeout(t)));
+        rb_buf_addf(
+            b, "    curl -sS --fail --max-time %ld -X PATCH -H 'Content-Type: application/json'",
+            secs(rb_dns_target_timeout(t)));
         /* the key as a header read from a process substitution: in no argv, in no file */
         if (env != NULL)
             rb_buf_addf(b, " -H @<(printf 'X-API-Key: %%s\\n' \"$%s\")", env);
-        rb_buf_addf(b, " --data-binary %s %s\n", q(g, json != NULL ? json : "{}"),
-                    q(g, rb_sprintf(g->a, "%.*s/api/v1/servers/%s/zones/%s", (int)n, url,
-                                    sid != NULL ? sid : "localhost", rb_dns_fqdn(g->a, zone, NULL))));
+        rb_buf_addf(
+            b, " --data-binary %s %s\n", q(g, json != NULL ? json : "{}"),
+            q(g, rb_sprintf(g->a, "%.*s/api/v1/servers/%s/zones/%s", (int)n, url,
+                            sid != NULL ? sid : "localhost", rb_dns_fqdn(g->a, zone, NULL))));
         free(json);
         cJSON_Delete(root);
     } else if (strcmp(t->driver, "exec") == 0) {
@@ -544,8 +549,8 @@ static int dns_act(struct bg *g, const struct rb_restore_step *s, const char *wh
         }
         rb_buf_adds(b, "\n");
     } else {
-        return rb_errf(g->err, RB_E_FAILED, "%s: break-glass.sh cannot drive DNS driver '%s'",
-                       what, t->driver);
+        return rb_errf(g->err, RB_E_FAILED, "%s: break-glass.sh cannot drive DNS driver '%s'", what,
+                       t->driver);
     }
     return 0;
 }
@@ -648,8 +653,9 @@ static int verify_check(struct bg *g, size_t i)
                     "# compares every row of sync table '%s' on both sides: this script does not; "
                     "run `rollbackctl verify`.\n",
                     cm(g, c->compare_table));
-        say(g, rb_sprintf(g->a, "verify: %s: not checked here (a full comparison): run "
-                                "rollbackctl verify",
+        say(g, rb_sprintf(g->a,
+                          "verify: %s: not checked here (a full comparison): run "
+                          "rollbackctl verify",
                           c->name));
         break;
     case RB_CHECK_EQUAL:
@@ -671,10 +677,9 @@ static int verify_check(struct bg *g, size_t i)
                     q(g, c->new_q.sql), totals ? " | sort" : "");
         rb_buf_addf(b, "rb_b=$(%s -At -c %s%s) || rb_b='(the query failed)'\n", psql_fn(g, tl),
                     q(g, c->legacy_q.sql), totals ? " | sort" : "");
-        rb_buf_adds(b,
-                    "paste <(printf '%s\\n' \"$rb_a\") <(printf '%s\\n' \"$rb_b\")\n"
-                    "if [ \"$rb_a\" = \"$rb_b\" ]; then printf 'the same on both sides\\n'; "
-                    "else printf 'they DIFFER: look before you go on\\n'; fi\n");
+        rb_buf_adds(b, "paste <(printf '%s\\n' \"$rb_a\") <(printf '%s\\n' \"$rb_b\")\n"
+                       "if [ \"$rb_a\" = \"$rb_b\" ]; then printf 'the same on both sides\\n'; "
+                       "else printf 'they DIFFER: look before you go on\\n'; fi\n");
         break;
     }
     case RB_CHECK_PROBE: {
@@ -728,7 +733,8 @@ static void header(struct bg *g, struct rb_buf *b)
                 "# It stops at the first failure (set -euo pipefail). Replica counts, saved Jobs "
                 "and the namespace\n"
                 "# snapshot go to $BREAK_GLASS_OUT (default ./break-glass-out, 0700).\n#\n");
-    rb_buf_adds(b, "# Environment variables (the runbook's *_env keys; no secret is in this file):\n");
+    rb_buf_adds(b,
+                "# Environment variables (the runbook's *_env keys; no secret is in this file):\n");
     for (size_t i = 0; i < rb->n_targets; i++) {
         const struct rb_target *t = &rb->targets[i];
 
@@ -739,7 +745,8 @@ static void header(struct bg *g, struct rb_buf *b)
             if (o->value == NULL || n < 4 || strcmp(o->key + n - 4, "_env") != 0)
                 continue;
             rb_buf_addf(b, "#   %-24s %s of target '%s'%s\n", cm(g, o->value), cm(g, o->key),
-                        cm(g, t->name), g->used[i] || t->kind == RB_TARGET_DNS ? "" : " (not used here)");
+                        cm(g, t->name),
+                        g->used[i] || t->kind == RB_TARGET_DNS ? "" : " (not used here)");
             any = true;
         }
     }
@@ -768,25 +775,24 @@ static void header(struct bg *g, struct rb_buf *b)
             rb_buf_adds(b, "\n");
         }
     }
-    rb_buf_adds(b,
-                "\nset -euo pipefail\n"
-                "umask 077\n\n"
-                "rb_say() { printf '\\n== %s\\n' \"$*\"; }\n"
-                "rb_fail() { printf 'break-glass: %s\\n' \"$*\" >&2; exit 1; }\n"
-                "rb_need() { command -v \"$1\" >/dev/null 2>&1 || rb_fail \"$1 is not installed "
-                "($2)\"; }\n"
-                "rb_need_env() { [ -n \"${!1:-}\" ] || rb_fail \"set $1 ($2)\"; }\n"
-                "# rb_verify ATTEMPTS INTERVAL_S FUNCTION: FUNCTION passes within ATTEMPTS "
-                "tries, INTERVAL_S apart\n"
-                "rb_verify() {\n"
-                "    local rb_n=$1 rb_i=$2 rb_k\n"
-                "    shift 2\n"
-                "    for ((rb_k = 1; rb_k <= rb_n; rb_k++)); do\n"
-                "        \"$@\" && return 0\n"
-                "        [ \"$rb_k\" -lt \"$rb_n\" ] && sleep \"$rb_i\"\n"
-                "    done\n"
-                "    return 1\n"
-                "}\n\n");
+    rb_buf_adds(b, "\nset -euo pipefail\n"
+                   "umask 077\n\n"
+                   "rb_say() { printf '\\n== %s\\n' \"$*\"; }\n"
+                   "rb_fail() { printf 'break-glass: %s\\n' \"$*\" >&2; exit 1; }\n"
+                   "rb_need() { command -v \"$1\" >/dev/null 2>&1 || rb_fail \"$1 is not installed "
+                   "($2)\"; }\n"
+                   "rb_need_env() { [ -n \"${!1:-}\" ] || rb_fail \"set $1 ($2)\"; }\n"
+                   "# rb_verify ATTEMPTS INTERVAL_S FUNCTION: FUNCTION passes within ATTEMPTS "
+                   "tries, INTERVAL_S apart\n"
+                   "rb_verify() {\n"
+                   "    local rb_n=$1 rb_i=$2 rb_k\n"
+                   "    shift 2\n"
+                   "    for ((rb_k = 1; rb_k <= rb_n; rb_k++)); do\n"
+                   "        \"$@\" && return 0\n"
+                   "        [ \"$rb_k\" -lt \"$rb_n\" ] && sleep \"$rb_i\"\n"
+                   "    done\n"
+                   "    return 1\n"
+                   "}\n\n");
 }
 
 static void tools(struct bg *g, struct rb_buf *b)
@@ -817,9 +823,8 @@ static int db_function(struct bg *g, struct rb_buf *b, const struct rb_target *t
                 "COPY text is the same.\n",
                 cm(g, t->name), cm(g, c.conninfo));
     if (c.password_env == NULL && c.password != NULL)
-        rb_buf_adds(b,
-                    "# Its conninfo holds a password, left out here: give it in PGPASSWORD or "
-                    "~/.pgpass.\n");
+        rb_buf_adds(b, "# Its conninfo holds a password, left out here: give it in PGPASSWORD or "
+                       "~/.pgpass.\n");
     rb_buf_addf(b, "%s() {\n    ", psql_fn(g, t));
     if (c.password_env != NULL)
         rb_buf_addf(b, "%s=\"${%s:?set %s}\" ", c.password_var, c.password_env, c.password_env);
@@ -839,9 +844,9 @@ static void kube_function(struct bg *g, struct rb_buf *b, const struct rb_target
     const char *kc = rb_target_opt(t, "kubeconfig"), *ctx = rb_target_opt(t, "context");
     const char *tok = rb_target_opt(t, "token_env"), *id = target_ident(g, t);
     long to = secs(rb_target_timeout(t, BG_KUBE_TIMEOUT_MS));
-    const char *sel = rb_sprintf(g->a, "%s%s%s%s", kc != NULL ? " --kubeconfig " : "",
-                                 kc != NULL ? q(g, kc) : "", ctx != NULL ? " --context " : "",
-                                 ctx != NULL ? q(g, ctx) : "");
+    const char *sel =
+        rb_sprintf(g->a, "%s%s%s%s", kc != NULL ? " --kubeconfig " : "", kc != NULL ? q(g, kc) : "",
+                   ctx != NULL ? " --context " : "", ctx != NULL ? q(g, ctx) : "");
 
     rb_buf_addf(b, "\n# cluster target '%s': kubeconfig %s, context %s\n", cm(g, t->name),
                 cm(g, kc != NULL ? kc : "$KUBECONFIG or ~/.kube/config"),
@@ -868,16 +873,17 @@ static void kube_function(struct bg *g, struct rb_buf *b, const struct rb_target
                 "config view --minify -o \\\n"
                 "    'jsonpath={.contexts[0].context.cluster}|{.contexts[0].context.namespace}')\n",
                 id, to, id, ctx != NULL ? " --context " : "", ctx != NULL ? q(g, ctx) : "");
-    rb_buf_addf(b,
-                "rb_json() { local s=${1//\\\\/\\\\\\\\}; s=${s//\\\"/\\\\\\\"}; printf '%%s' "
-                "\"$s\"; }\n"
-                "printf '{\"apiVersion\":\"v1\",\"kind\":\"Config\",\"users\":[{\"name\":"
-                "\"rollbackctl-break-glass\",\"user\":{\"token\":\"%%s\"}}],\"contexts\":[{\"name\":"
-                "\"rollbackctl-break-glass\",\"context\":{\"cluster\":\"%%s\",\"namespace\":"
-                "\"%%s\",\"user\":\"rollbackctl-break-glass\"}}]}\\n' \\\n"
-                "    \"$(rb_json \"${%s:?set %s}\")\" \"$(rb_json \"${rb_kcv_%s%%%%|*}\")\" "
-                "\"$(rb_json \"${rb_kcv_%s#*|}\")\" >\"$RB_BG_TMP/kubeconfig-%s\"\n",
-                tok, tok, id, id, id);
+    rb_buf_addf(
+        b,
+        "rb_json() { local s=${1//\\\\/\\\\\\\\}; s=${s//\\\"/\\\\\\\"}; printf '%%s' "
+        "\"$s\"; }\n"
+        "printf '{\"apiVersion\":\"v1\",\"kind\":\"Config\",\"users\":[{\"name\":"
+        "\"rollbackctl-break-glass\",\"user\":{\"token\":\"%%s\"}}],\"contexts\":[{\"name\":"
+        "\"rollbackctl-break-glass\",\"context\":{\"cluster\":\"%%s\",\"namespace\":"
+        "\"%%s\",\"user\":\"rollbackctl-break-glass\"}}]}\\n' \\\n"
+        "    \"$(rb_json \"${%s:?set %s}\")\" \"$(rb_json \"${rb_kcv_%s%%%%|*}\")\" "
+        "\"$(rb_json \"${rb_kcv_%s#*|}\")\" >\"$RB_BG_TMP/kubeconfig-%s\"\n",
+        tok, tok, id, id, id);
     rb_buf_addf(b,
                 "kube_%s() { KUBECONFIG=\"$RB_BG_TMP/kubeconfig-%s:$rb_kc_%s\" kubectl "
                 "--request-timeout=%lds --context rollbackctl-break-glass \"$@\"; }\n",
@@ -979,12 +985,11 @@ const char *rb_break_glass_script(struct rb_run *run, struct rb_err *err)
         header(&g, &out);
         tools(&g, &out);
         env_checks(&g, &out);
-        rb_buf_adds(&out,
-                    "\nRB_BG_OUT=${BREAK_GLASS_OUT:-$PWD/break-glass-out}\n"
-                    "RB_BG_STAMP=$(date -u +%Y%m%dT%H%M%SZ)\n"
-                    "mkdir -p \"$RB_BG_OUT\" && chmod 700 \"$RB_BG_OUT\"\n"
-                    "RB_BG_TMP=$(mktemp -d \"${TMPDIR:-/tmp}/break-glass.XXXXXX\")\n"
-                    "trap 'rm -rf \"$RB_BG_TMP\"' EXIT\n");
+        rb_buf_adds(&out, "\nRB_BG_OUT=${BREAK_GLASS_OUT:-$PWD/break-glass-out}\n"
+                          "RB_BG_STAMP=$(date -u +%Y%m%dT%H%M%SZ)\n"
+                          "mkdir -p \"$RB_BG_OUT\" && chmod 700 \"$RB_BG_OUT\"\n"
+                          "RB_BG_TMP=$(mktemp -d \"${TMPDIR:-/tmp}/break-glass.XXXXXX\")\n"
+                          "trap 'rm -rf \"$RB_BG_TMP\"' EXIT\n");
         for (size_t i = 0; i < rb->n_targets && rc == 0; i++) {
             if (!g.used[i])
                 continue;
