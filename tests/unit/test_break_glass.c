@@ -89,6 +89,10 @@ static const char nasty_runbook[] =
     "namespace: \"pay roll\", token_env: RB_UNIT_BG_TOKEN }\n"
     "  mail: { driver: smtp, url: \"smtp://127.0.0.1:9\", from: a@b.c, password_env: "
     "RB_UNIT_BG_SMTP }\n"
+    "  pdns: { driver: powerdns, url: \"http://127.0.0.1:8081/\", zone: example.test, "
+    "api_key_env: RB_UNIT_BG_PDNS }\n"
+    "  dnscli: { driver: exec, zone: example.test., command: [dnscli, set, \"{{name}}\", "
+    "\"--data={{data}} {{ttl}}\"] }\n"
     "freeze:\n"
     "  - scale: { target: cluster, deployment: payroll-api, replicas: 0 }\n"
     "  - suspend_cronjobs: { target: cluster, selector: \"app in (pay; roll)\" }\n"
@@ -103,7 +107,11 @@ static const char nasty_runbook[] =
     "restore:\n"
     "  - name: \"Say 'hello'; $x\"\n"
     "    run: [printf, \"%s\\n\", \"$HOME; it's\"]\n"
-    "    verify: { target: legacy-db, sql: \"select 'it''s' <> ''\" }\n";
+    "    verify: { target: legacy-db, sql: \"select 'it''s' <> ''\" }\n"
+    "  - name: pdns\n"
+    "    dns: { target: pdns, name: payroll, type: TXT, data: \"\\\"it's $x\\\"\", ttl: 60 }\n"
+    "  - name: cli\n"
+    "    dns: { target: dnscli, name: payroll, type: CNAME, data: legacy, ttl: 30 }\n";
 
 static void test_script_of_a_nasty_runbook(void **state)
 {
@@ -123,6 +131,7 @@ static void test_script_of_a_nasty_runbook(void **state)
     ctx.arena = rb_arena_new();
     setenv("RB_UNIT_BG_PASSWORD", SECRET, 1);
     setenv("RB_UNIT_BG_TOKEN", "tok-" SECRET, 1);
+    setenv("RB_UNIT_BG_PDNS", "key-" SECRET, 1);
     rb_diags_init(&d, ctx.arena, "nasty.yaml");
     rb = rb_runbook_load_buffer(ctx.arena, "nasty.yaml", nasty_runbook, sizeof(nasty_runbook) - 1,
                                 &d);
@@ -156,6 +165,14 @@ static void test_script_of_a_nasty_runbook(void **state)
     /* the run step drops the runbook's secrets and keeps its words literal */
     assert_non_null(strstr(script, "env -u RB_UNIT_BG_PASSWORD"));
     assert_non_null(strstr(script, "-- printf '%s\n' '$HOME; it'\\''s'"));
+
+    /* powerdns: the key as a header from a process substitution; exec: its words substituted */
+    assert_non_null(strstr(script, "-H @<(printf 'X-API-Key: %s\\n' \"$RB_UNIT_BG_PDNS\")"));
+    assert_non_null(strstr(script, "http://127.0.0.1:8081/api/v1/servers/localhost/zones/"
+                                   "example.test."));
+    assert_non_null(strstr(script, "\"name\":\"payroll.example.test.\",\"type\":\"TXT\""));
+    assert_non_null(strstr(script, "dnscli set payroll.example.test. "
+                                   "'--data=legacy.example.test. 30'"));
 
     /* bash reads it */
     path = rb_sprintf(ctx.arena, "/tmp/rb-unit-break-glass-%ld.sh", (long)getpid());
