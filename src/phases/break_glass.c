@@ -745,8 +745,7 @@ static void header(struct bg *g, struct rb_buf *b)
             if (o->value == NULL || n < 4 || strcmp(o->key + n - 4, "_env") != 0)
                 continue;
             rb_buf_addf(b, "#   %-24s %s of target '%s'%s\n", cm(g, o->value), cm(g, o->key),
-                        cm(g, t->name),
-                        g->used[i] || t->kind == RB_TARGET_DNS ? "" : " (not used here)");
+                        cm(g, t->name), g->used[i] ? "" : " (not used here)");
             any = true;
         }
     }
