@@ -173,7 +173,9 @@ static int read_toc(struct rb_run *run, const char *list_file, struct toc *toc, 
 
         line[strcspn(line, "\r\n")] = '\0';
         if (line[0] == ';') {
-            if ((p = strstr(line, "TOC Entries:")) != NULL)
+            /* the header's count; "; Selected TOC Entries:" heads the list further down */
+            if ((p = strstr(line, "TOC Entries:")) != NULL && toc->entries < 0 &&
+                strstr(line, "Selected") == NULL)
                 toc->entries = strtol(p + strlen("TOC Entries:"), NULL, 10);
             else if ((p = strstr(line, "dbname:")) != NULL && toc->from == NULL) {
                 p += strlen("dbname:");
@@ -416,7 +418,7 @@ static void check_restore(struct rb_run *run, struct rb_prepare_report *r,
     int64_t t0 = rb_now_ms();
     struct rb_err err = RB_ERR_INIT;
     struct rb_opt opt = { .key = "conninfo", .value = p->restore_test_conninfo };
-    struct rb_target scratch = { .name = "restore_test", .driver = "postgres",
+    struct rb_target scratch = { .name = "prepare.backup.restore_test", .driver = "postgres",
                                  .kind = RB_TARGET_DB, .opts = &opt, .n_opts = 1 };
     const struct rb_db_ops *ops;
     struct rb_db_client client;
@@ -434,9 +436,9 @@ static void check_restore(struct rb_run *run, struct rb_prepare_report *r,
     }
     if (!b->intact) {
         /* the scratch keeps its last good restore for people to look at */
-        rb_prepare_record(run, r, "backup.restore_test", false, t0,
-                          "not tried: the backup file is not a whole archive (see %s)",
-                          b->exists ? "backup.intact" : "backup.exists");
+        rb_prepare_record(run, r, "backup.restore_test", false, t0, "not tried: %s",
+                          b->exists ? "the backup file is not a whole archive (see backup.intact)"
+                                    : "no backup file (see backup.exists)");
         return;
     }
     if ((ops = rb_db_ops_for(&scratch, &err)) == NULL ||
