@@ -215,16 +215,36 @@ static int copy_in(struct set *s, const char *src, const char *rel, struct rb_er
  * runbook's `template:` lines then still point at it), else runbook/external/<base name>, a
  * number in front when two templates share a base name.
  */
+/* A relative path that stays below its folder: no leading '/', no "." or ".." component. */
+static bool below(const char *rel)
+{
+    if (rel[0] == '\0' || rel[0] == '/')
+        return false;
+    for (const char *c = rel; *c != '\0';) {
+        size_t n = strcspn(c, "/");
+
+        if (n == 0 || (n == 1 && c[0] == '.') || (n == 2 && c[0] == '.' && c[1] == '.'))
+            return false;
+        c += n;
+        c += *c == '/';
+    }
+    return true;
+}
+
 static const char *template_rel(struct set *s, const char *path)
 {
     struct rb_arena *a = s->run->arena;
     const char *dir = s->run->rb->dir;
     size_t dl = dir != NULL ? strlen(dir) : 0;
-    const char *rel;
+    const char *in = NULL, *rel;
 
-    if (dl > 0 && strncmp(path, dir, dl) == 0 && path[dl] == '/' &&
-        strstr(path + dl, "/../") == NULL && strstr(path + dl, "/./") == NULL)
-        rel = rb_sprintf(a, "runbook/%s", path + dl + 1);
+    /* the loader left a template of a runbook in "." relative; others carry the folder */
+    if (dir == NULL || strcmp(dir, ".") == 0)
+        in = path;
+    else if (strncmp(path, dir, dl) == 0 && path[dl] == '/')
+        in = path + dl + 1;
+    if (in != NULL && below(in))
+        rel = rb_sprintf(a, "runbook/%s", in);
     else
         rel = rb_sprintf(a, "runbook/external/%s", base_name(path));
     for (int n = 2;; n++) {

@@ -46,6 +46,8 @@ pg_restore --list "$T/backups/truncated.dump" >/dev/null 2>&1 ||
   rb_fail "pg_restore --list fails on a truncated archive here: the test's premise changed"
 rb_ok "pg_restore --list alone accepts a half archive (why backup.intact reads the data too)"
 echo "Rollback {{run_id}}: {{outcome}}" >"$T/rb/templates/leadership.txt"
+mkdir -p "$T/shared"
+echo "Payroll is back on the legacy system ({{outcome}})" >"$T/shared/notice.txt"
 export RB_PB_SMTP_PW="smtp-secret-$RANDOM$RANDOM"
 
 # write_runbook FILE BACKUP_FILE SCRATCH_CONNINFO CHECK
@@ -68,6 +70,11 @@ communicate:
     to: [leadership@example.com]
     subject: Payroll rollback
     template: templates/leadership.txt
+  - name: Staff
+    via: mail
+    to: [staff@example.com]
+    subject: Payroll
+    template: $T/shared/notice.txt
 prepare:
   backup:
     target: legacy
@@ -148,6 +155,7 @@ if [[ $BG_STUB == 0 ]]; then
   assert_contains "$listed" "cluster-cluster-payroll.json" "the cluster snapshot is in the set"
   assert_contains "$listed" "runbook/runbook.yaml" "the runbook is copied"
   assert_contains "$listed" "runbook/templates/leadership.txt" "its template keeps its relative path"
+  assert_contains "$listed" "runbook/external/notice.txt" "a template outside its folder goes to external/"
   cmp -s "$RB" "$A/runbook/runbook.yaml" || rb_fail "the runbook copy differs"
   pg_restore --list "$A/snapshot.dump" | grep -q 'TABLE DATA public employee_payments' ||
     rb_fail "snapshot.dump is not a pg_dump archive of the new database"
@@ -204,12 +212,28 @@ if [[ $BG_STUB == 0 ]]; then
   touch -d '2 days ago' "$T/state/prepare/.partial-20200101T000000Z"
   ln -s "$T/elsewhere" "$T/state/prepare/20000101T000000Z"
   write_runbook "$RB" "$BACKUP" "$(rb_conninfo "$SCRATCH")" "$GOOD_CHECK"
-  prepare_json 0
+  # a runbook named relative to the working folder: its templates keep their relative paths too
+  assert_exit 0 bash -c 'cd "$1" && "$2" -f runbook.yaml -o json prepare' _ "$T/rb" "$RB_BIN"
+  J=$RB_OUT
   newest=$(jq -r .assets <<<"$J")
   [[ -d "$newest" ]] || rb_fail "the newest set '$newest' is missing"
+  [[ -f "$newest/runbook/templates/leadership.txt" && -f "$newest/runbook/runbook.yaml" ]] ||
+    rb_fail "the runbook and its template are not in '$newest/runbook'"
+  rb_ok "a relative runbook's template keeps its relative path"
   assert_eq 2 "$(find "$T/state/prepare" -mindepth 1 -maxdepth 1 -type d -name '2*' | wc -l)" \
     "still 2 sets after one more run"
   assert_eq "" "$(find "$T/state/prepare" -maxdepth 1 -name '.partial-*')" "a stale partial folder is removed"
   [[ -f "$T/elsewhere/precious" ]] || rb_fail "retention followed a symbolic link"
   rb_ok "a link named like a set is not followed"
 fi
+
+# ---- an assets failure: the cluster is gone -------------------------------------------------------
+sets_before=$(find "$T/state/prepare" -mindepth 1 -maxdepth 1 -type d -name '2*' | sort | paste -sd' ')
+kube_fake_stop "$F" || true   # its last kill -9 finds the server already gone
+prepare_json 1
+assert_eq NOT_READY "$(status assets)" "assets NOT_READY when the cluster snapshot fails"
+assert_contains "$(reason assets)" "cluster snapshot of target 'cluster'" "the reason names what failed"
+assert_eq null "$(jq -r .assets <<<"$J")" "no assets folder reported"
+assert_eq "" "$(find "$T/state/prepare" -maxdepth 1 -name '.partial-*')" "the partial folder is removed"
+assert_eq "$sets_before" "$(find "$T/state/prepare" -mindepth 1 -maxdepth 1 -type d -name '2*' | sort | paste -sd' ')" \
+  "the sets already there are kept (nothing removed after a failed night)"
