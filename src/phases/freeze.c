@@ -412,8 +412,7 @@ int rb_freeze_snapshot_take(struct rb_run *run, const char *target, const char *
     if (k == NULL)
         return -1;
     if (ops->snapshot == NULL)
-        return rb_errf(err, RB_E_FAILED, "the driver of target '%s' cannot take snapshots",
-                       target);
+        return rb_errf(err, RB_E_FAILED, "the driver of target '%s' cannot take snapshots", target);
     ns = target_ns(run, target, ns, ops, k);
     if (ns_used != NULL)
         *ns_used = ns;

@@ -115,8 +115,8 @@ static int add_dump(struct set *s, struct rb_err *err)
         return rb_errf(err, RB_E_FAILED, "unable to create '%s': %s", path, strerror(errno));
     close(fd);
     {
-        const char *const args[] = { "--format=custom", "--file", path, "--dbname",
-                                     client.conninfo,   NULL };
+        const char *const args[] = { "--format=custom", "--file",        path,
+                                     "--dbname",        client.conninfo, NULL };
 
         if (rb_prepare_run_client(run, "pg_dump", args, &client, RB_PREPARE_PG_TIMEOUT_MS, NULL,
                                   err) < 0)
@@ -262,8 +262,7 @@ static int add_runbook(struct set *s, struct rb_err *err)
 {
     const struct rb_runbook *rb = s->run->rb;
 
-    if (copy_in(s, rb->path, rb_sprintf(s->run->arena, "runbook/%s", base_name(rb->path)), err) <
-        0)
+    if (copy_in(s, rb->path, rb_sprintf(s->run->arena, "runbook/%s", base_name(rb->path)), err) < 0)
         return rb_err_wrap(err, "copy of the runbook");
     for (size_t i = 0; i < rb->n_messages; i++) {
         const char *path = rb->messages[i].template_path;
@@ -406,9 +405,8 @@ static int sync_dirs(struct set *s, struct rb_err *err)
     for (size_t i = 0; i < s->n; i++) {
         const char *slash = strrchr(s->files[i], '/');
 
-        if (slash != NULL &&
-            rb_fsync_dir(rb_sprintf(s->run->arena, "%s/%.*s", s->dir,
-                                    (int)(slash - s->files[i]), s->files[i])) < 0)
+        if (slash != NULL && rb_fsync_dir(rb_sprintf(s->run->arena, "%s/%.*s", s->dir,
+                                                     (int)(slash - s->files[i]), s->files[i])) < 0)
             return rb_errf(err, RB_E_FAILED, "unable to sync a folder of '%s': %s", s->dir,
                            strerror(errno));
     }
@@ -428,7 +426,8 @@ static int new_set_dir(struct rb_run *run, const char *base, const char **partia
     gmtime_r(&now, &tm);
     strftime(ts, sizeof(ts), "%Y%m%dT%H%M%SZ", &tm);
     for (int n = 1; n < 100; n++) {
-        const char *name = n == 1 ? rb_strdup(run->arena, ts) : rb_sprintf(run->arena, "%s-%d", ts, n);
+        const char *name =
+            n == 1 ? rb_strdup(run->arena, ts) : rb_sprintf(run->arena, "%s-%d", ts, n);
         struct stat st;
 
         *final = rb_sprintf(run->arena, "%s/%s", base, name);
@@ -475,7 +474,8 @@ void rb_prepare_assets(struct rb_run *run, struct rb_prepare_report *r)
     }
     base = rb_sprintf(run->arena, "%s/prepare", state_dir);
     if (rb_mkdir_p(state_dir, 0700, &err) < 0 || rb_check_state_dir(state_dir, &err) < 0 ||
-        rb_mkdir_private(base, 0700, &err) < 0 || new_set_dir(run, base, &s.dir, &final, &err) < 0) {
+        rb_mkdir_private(base, 0700, &err) < 0 ||
+        new_set_dir(run, base, &s.dir, &final, &err) < 0) {
         rb_prepare_record(run, r, "assets", false, t0, "no assets written: %s",
                           rb_prepare_err_text(run->arena, &err));
         rb_buf_release(&s.notes);
@@ -486,8 +486,8 @@ void rb_prepare_assets(struct rb_run *run, struct rb_prepare_report *r)
                 strerror(errno));
     if (err.cls != RB_E_NONE) {
         remove_tree(s.dir);
-        rb_prepare_record(run, r, "assets", false, t0, "no assets written (%s removed): %s",
-                          s.dir, rb_prepare_err_text(run->arena, &err));
+        rb_prepare_record(run, r, "assets", false, t0, "no assets written (%s removed): %s", s.dir,
+                          rb_prepare_err_text(run->arena, &err));
         rb_buf_release(&s.notes);
         return;
     }

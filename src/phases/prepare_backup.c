@@ -65,8 +65,9 @@ int rb_prepare_run_client(struct rb_run *run, const char *prog, const char *cons
         res = &local;
     memset(res, 0, sizeof(*res));
     if ((path = rb_preflight_find_program(a, prog, err)) == NULL)
-        return rb_err_hint(err, "install the PostgreSQL client programs (%s) or put their "
-                                "folder in PATH",
+        return rb_err_hint(err,
+                           "install the PostgreSQL client programs (%s) or put their "
+                           "folder in PATH",
                            prog);
     while (args[n] != NULL)
         n++;
@@ -77,8 +78,7 @@ int rb_prepare_run_client(struct rb_run *run, const char *prog, const char *cons
     /* the password through the environment only: argv is visible to every user in ps */
     if (client != NULL && client->password != NULL && client->password_var != NULL)
         env[0] = rb_sprintf(a, "%s=%s", client->password_var, client->password);
-    if (rb_child_run_env(a, argv, env, rb_runbook_secret_env(a, run->rb), timeout_ms, res, err) <
-        0)
+    if (rb_child_run_env(a, argv, env, rb_runbook_secret_env(a, run->rb), timeout_ms, res, err) < 0)
         return -1;
     if (res->exited && res->status == 0)
         return 0;
@@ -128,12 +128,11 @@ static void check_exists(struct rb_run *run, struct rb_prepare_report *r, struct
     int64_t t0 = rb_now_ms();
 
     if (stat(b->file, &b->st) < 0) {
-        rb_prepare_record(run, r, "backup.exists", false, t0,
-                          "backup file '%s' %s: check the backup job and prepare.backup.file",
-                          b->file,
-                          errno == ENOENT ? "does not exist" : rb_sprintf(run->arena,
-                                                                          "cannot be read: %s",
-                                                                          strerror(errno)));
+        rb_prepare_record(
+            run, r, "backup.exists", false, t0,
+            "backup file '%s' %s: check the backup job and prepare.backup.file", b->file,
+            errno == ENOENT ? "does not exist"
+                            : rb_sprintf(run->arena, "cannot be read: %s", strerror(errno)));
         return;
     }
     if (!S_ISREG(b->st.st_mode)) {
@@ -360,8 +359,7 @@ static int scratch_is_ours(struct rb_run *run, const struct db_identity *scratch
         if (t->kind != RB_TARGET_DB)
             continue;
         if ((db = rb_db_target(run, t->name, err)) == NULL || db_identity(run, db, &id, err) < 0) {
-            rb_err_wrap(err, "cannot tell that the scratch database is not target '%s'",
-                        t->name);
+            rb_err_wrap(err, "cannot tell that the scratch database is not target '%s'", t->name);
             return -1;
         }
         if (same_database(scratch, &id)) {
@@ -418,8 +416,11 @@ static void check_restore(struct rb_run *run, struct rb_prepare_report *r,
     int64_t t0 = rb_now_ms();
     struct rb_err err = RB_ERR_INIT;
     struct rb_opt opt = { .key = "conninfo", .value = p->restore_test_conninfo };
-    struct rb_target scratch = { .name = "prepare.backup.restore_test", .driver = "postgres",
-                                 .kind = RB_TARGET_DB, .opts = &opt, .n_opts = 1 };
+    struct rb_target scratch = { .name = "prepare.backup.restore_test",
+                                 .driver = "postgres",
+                                 .kind = RB_TARGET_DB,
+                                 .opts = &opt,
+                                 .n_opts = 1 };
     const struct rb_db_ops *ops;
     struct rb_db_client client;
     struct db_identity id;
@@ -443,7 +444,8 @@ static void check_restore(struct rb_run *run, struct rb_prepare_report *r,
     }
     if ((ops = rb_db_ops_for(&scratch, &err)) == NULL ||
         rb_db_client(run->arena, &scratch, &client, &err) < 0) {
-        rb_prepare_record(run, r, "backup.restore_test", false, t0, "%s", rb_prepare_err_text(run->arena, &err));
+        rb_prepare_record(run, r, "backup.restore_test", false, t0, "%s",
+                          rb_prepare_err_text(run->arena, &err));
         return;
     }
     /* a writable session: a run of its own in execute mode, never begun (no journal, no lock) */
@@ -457,16 +459,17 @@ static void check_restore(struct rb_run *run, struct rb_prepare_report *r,
     if (db_identity(wrun, db, &id, &err) < 0 || scratch_is_ours(run, &id, &err) < 0 ||
         empty_scratch(wrun, db, id.database, &err) < 0) {
         ops->close(wrun, &scratch);
-        rb_prepare_record(run, r, "backup.restore_test", false, t0, "%s", rb_prepare_err_text(run->arena, &err));
+        rb_prepare_record(run, r, "backup.restore_test", false, t0, "%s",
+                          rb_prepare_err_text(run->arena, &err));
         return;
     }
     {
-        const char *const args[] = { "--no-owner",      "--no-privileges", "--exit-on-error",
-                                     "-d",              client.conninfo,   b->file,
+        const char *const args[] = { "--no-owner", "--no-privileges", "--exit-on-error",
+                                     "-d",         client.conninfo,   b->file,
                                      NULL };
 
-        if (rb_prepare_run_client(run, "pg_restore", args, &client, RB_PREPARE_PG_TIMEOUT_MS,
-                                  NULL, &err) < 0) {
+        if (rb_prepare_run_client(run, "pg_restore", args, &client, RB_PREPARE_PG_TIMEOUT_MS, NULL,
+                                  &err) < 0) {
             ops->close(wrun, &scratch);
             rb_prepare_record(run, r, "backup.restore_test", false, t0,
                               "restore into the scratch database '%s' failed: %s", id.database,
