@@ -49,6 +49,22 @@ echo "Rollback {{run_id}}: {{outcome}}" >"$T/rb/templates/leadership.txt"
 mkdir -p "$T/shared"
 echo "Payroll is back on the legacy system ({{outcome}})" >"$T/shared/notice.txt"
 export RB_PB_SMTP_PW="smtp-secret-$RANDOM$RANDOM"
+export RB_PB_NEW_PW="new-secret-$RANDOM$RANDOM"
+SCRATCH_PW="scratch-secret-$RANDOM$RANDOM"   # inline in restore_test's conninfo (trust auth here)
+
+# pg_dump and pg_restore as rollbackctl starts them: each call's argv and the environment's
+# secrets logged, then the real program (first in PATH, as an operator's wrapper would be)
+mkdir -p "$T/bin"
+for prog in pg_dump pg_restore; do
+  cat >"$T/bin/$prog" <<EOF
+#!/usr/bin/env bash
+{ printf 'argv:'; printf ' %s' "\$@"; printf '\n'
+  printf 'PGPASSWORD=%s SMTP=%s\n' "\${PGPASSWORD:-}" "\${RB_PB_SMTP_PW:-unset}"; } >>"$T/calls.log"
+exec "$RB_TEST_PGBIN/$prog" "\$@"
+EOF
+  chmod +x "$T/bin/$prog"
+done
+export PATH=$T/bin:$PATH
 
 # write_runbook FILE BACKUP_FILE SCRATCH_CONNINFO CHECK
 write_runbook() {
@@ -58,7 +74,7 @@ name: prepare-backup-test
 cutover: 2026-11-01T00:00:00Z
 state_dir: $T/state
 targets:
-  new: { driver: postgres, conninfo: "$(rb_conninfo "$NEW")" }
+  new: { driver: postgres, conninfo: "$(rb_conninfo "$NEW")", password_env: RB_PB_NEW_PW }
   legacy: { driver: postgres, conninfo: "$(rb_conninfo "$LEG")" }
   cluster: { driver: kubernetes, kubeconfig: $KUBE_FAKE_KUBECONFIG, namespace: payroll }
   mail: { driver: smtp, url: "smtp://127.0.0.1:9", from: "rb@example.com", username_env: RB_PB_SMTP_PW, password_env: RB_PB_SMTP_PW }
@@ -91,7 +107,8 @@ EOF
 }
 RB=$T/rb/runbook.yaml
 GOOD_CHECK="select count(*) = 1800 from payroll_history"
-write_runbook "$RB" "$BACKUP" "$(rb_conninfo "$SCRATCH")" "$GOOD_CHECK"
+SCRATCH_CI="$(rb_conninfo "$SCRATCH") password=$SCRATCH_PW"
+write_runbook "$RB" "$BACKUP" "$SCRATCH_CI" "$GOOD_CHECK"
 assert_exit 0 "$RB_BIN" -f "$RB" validate
 
 # prepare_json [EXIT]: run prepare -o json (exit EXIT, default 1 when any check fails), keep it in $J
@@ -131,6 +148,13 @@ fi
 assert_eq "backup.exists backup.intact backup.recent backup.restore_test" \
   "$(jq -r '[.checks[].name | select(startswith("backup."))] | join(" ")' <<<"$J")" \
   "the four backup checks, in order"
+calls=$(<"$T/calls.log")
+assert_contains "$calls" "argv: --format=custom --file" "pg_dump ran (snapshot.dump)"
+assert_contains "$calls" "argv: --no-owner --no-privileges --exit-on-error -d" "pg_restore restored"
+assert_not_contains "$(grep '^argv:' "$T/calls.log")" "secret-" "no password in any argv"
+assert_contains "$calls" "PGPASSWORD=$RB_PB_NEW_PW SMTP=unset" "pg_dump got new's password in PGPASSWORD"
+assert_contains "$calls" "PGPASSWORD=$SCRATCH_PW SMTP=unset" "pg_restore got the scratch's in PGPASSWORD"
+assert_not_contains "$calls" "SMTP=smtp-secret" "the runbook's other secrets are dropped from their environment"
 assert_contains "$(reason backup.exists)" "is a regular file of 30 KB" "backup.exists prints the size"
 assert_contains "$(reason backup.intact)" "3 tables of data" "backup.intact read the data entries"
 assert_contains "$(reason backup.recent)" "ago, max_age 1d" "backup.recent prints the age and max_age"
@@ -166,7 +190,9 @@ if [[ $BG_STUB == 0 ]]; then
     "the cluster snapshot holds no Secret"
   assert_eq 1 "$(jq '[.items[] | select(.kind == "Deployment" and .metadata.name == "payroll-api")] | length' \
     "$A/cluster-cluster-payroll.json")" "and holds the payroll-api Deployment"
-  assert_not_contains "$(cat "$A"/* "$A"/runbook/* 2>/dev/null)" "$RB_PB_SMTP_PW" "no secret value in the set"
+  set_text=$(find "$A" -type f -exec cat {} + | tr -d '\0')
+  assert_not_contains "$set_text" "$RB_PB_SMTP_PW" "no secret value in the set (smtp)"
+  assert_not_contains "$set_text" "$RB_PB_NEW_PW" "no secret value in the set (new's password)"
   assert_eq "" "$(find "$T/state/prepare" -maxdepth 1 -name '.partial-*')" "no partial folder is left"
 fi
 
@@ -177,13 +203,13 @@ only_not_ready backup.recent "${also[@]}"
 assert_contains "$(reason backup.recent)" "written 2d ago, over max_age 1d" "the stale backup's age"
 touch "$BACKUP"
 
-write_runbook "$RB" "$T/backups/truncated.dump" "$(rb_conninfo "$SCRATCH")" "$GOOD_CHECK"
+write_runbook "$RB" "$T/backups/truncated.dump" "$SCRATCH_CI" "$GOOD_CHECK"
 prepare_json 1
 only_not_ready backup.intact backup.restore_test "${also[@]}"
 assert_contains "$(reason backup.intact)" "is not a whole pg_dump archive" "a truncated backup is not intact"
 assert_contains "$(reason backup.restore_test)" "not tried" "and is not restored over the scratch"
 
-write_runbook "$RB" "$BACKUP" "$(rb_conninfo "$SCRATCH")" "select count(*) = 1 from payroll_history"
+write_runbook "$RB" "$BACKUP" "$SCRATCH_CI" "select count(*) = 1 from payroll_history"
 prepare_json 1
 only_not_ready backup.restore_test "${also[@]}"
 assert_contains "$(reason backup.restore_test)" "returned 'f', not true" "a false check is NOT_READY"
@@ -198,7 +224,7 @@ assert_contains "$(reason backup.restore_test)" "is target 'legacy' of the runbo
 assert_eq 42 "$(rb_psql "$LEG" "select x from keep_me")" "the legacy database is untouched"
 assert_eq "$legacy_before" "$(rb_psql "$LEG" "select count(*) from payroll_history")" "its rows too"
 
-write_runbook "$RB" "$T/backups/nope.dump" "$(rb_conninfo "$SCRATCH")" "$GOOD_CHECK"
+write_runbook "$RB" "$T/backups/nope.dump" "$SCRATCH_CI" "$GOOD_CHECK"
 prepare_json 1
 only_not_ready backup.exists backup.intact backup.recent backup.restore_test \
   "${also[@]}"
@@ -213,7 +239,7 @@ if [[ $BG_STUB == 0 ]]; then
   touch "$T/elsewhere/precious"
   touch -d '2 days ago' "$T/state/prepare/.partial-20200101T000000Z"
   ln -s "$T/elsewhere" "$T/state/prepare/20000101T000000Z"
-  write_runbook "$RB" "$BACKUP" "$(rb_conninfo "$SCRATCH")" "$GOOD_CHECK"
+  write_runbook "$RB" "$BACKUP" "$SCRATCH_CI" "$GOOD_CHECK"
   # a runbook named relative to the working folder: its templates keep their relative paths too
   # shellcheck disable=SC2016  # $1 and $2 are the inner shell's arguments
   assert_exit 0 bash -c 'cd "$1" && "$2" -f runbook.yaml -o json prepare' _ "$T/rb" "$RB_BIN"
