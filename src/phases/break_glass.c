@@ -868,10 +868,10 @@ static void kube_function(struct bg *g, struct rb_buf *b, const struct rb_target
     rb_buf_addf(b, "rb_kc_%s=%s\n", id,
                 kc != NULL ? q(g, kc) : "\"${KUBECONFIG:-$HOME/.kube/config}\"");
     rb_buf_addf(b,
-                "rb_kcv_%s=$(kubectl --request-timeout=%lds --kubeconfig \"$rb_kc_%s\"%s%s "
+                "rb_kcv_%s=$(KUBECONFIG=\"$rb_kc_%s\" kubectl --request-timeout=%lds%s%s "
                 "config view --minify -o \\\n"
                 "    'jsonpath={.contexts[0].context.cluster}|{.contexts[0].context.namespace}')\n",
-                id, to, id, ctx != NULL ? " --context " : "", ctx != NULL ? q(g, ctx) : "");
+                id, id, to, ctx != NULL ? " --context " : "", ctx != NULL ? q(g, ctx) : "");
     rb_buf_addf(
         b,
         "rb_json() { local s=${1//\\\\/\\\\\\\\}; s=${s//\\\"/\\\\\\\"}; printf '%%s' "

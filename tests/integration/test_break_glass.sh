@@ -153,7 +153,7 @@ tables_equal() { # WHEN
 tables_equal "after the first run"
 assert_eq "140" "$(rb_psql "$LEG_B" "select count(*) from employees")" "the script synced the new employees"
 assert_eq "ACTIVE" "$(rb_psql "$LEG_B" "select value from system_config")" "restore sql step ran"
-[ -e "$MARK_A" ] && [ -e "$MARK_B" ] || rb_fail "the run step did not make both marks: $(ls "$T/marks")"
+if [ ! -e "$MARK_A" ] || [ ! -e "$MARK_B" ]; then rb_fail "the run step did not make both marks: $(ls "$T/marks")"; fi
 
 cluster_state() { # SIDE
   local f=$T/kube-$1
