@@ -11,7 +11,7 @@
  * at run time from the variables the runbook's *_env keys name, and reach the programs through
  * their environment, a private file or a process substitution, never their argv. Every value that
  * comes from the runbook is shell-quoted (rb_bg_shell_quote), so a name with quotes, spaces, $ or
- * ; passes literally; every program gets a deadline (connect timeouts, --request-timeout,
+ * ; passes literally; every program gets a deadline (psql connect and statement timeouts,
  * nsupdate -t, curl --max-time, timeout(1)).
  */
 #include "rollbackctl/prepare.h"
@@ -462,7 +462,10 @@ static int dns_act(struct bg *g, const struct rb_restore_step *s, const char *wh
         rb_buf_addf(b, "    nsupdate -t %ld", secs(rb_dns_target_timeout(t)));
         if (key != NULL)
             rb_buf_addf(b, " -k %s", q(g, key));
-        /* a quoted delimiter: nothing in the here-document is expanded */
+        /*
+         * A quoted delimiter: nothing in the here-document is expanded. Unlike rollbackctl, which
+         * reads the RRset first, a rerun sends the update again: same record, the serial moves.
+         */
         rb_buf_addf(b,
                     " <<'RB_NSUPDATE_END'\nserver %s %s\nzone %s\nupdate delete %s %s\n"
                     "update add %s %d %s %s\nsend\nRB_NSUPDATE_END\n",
@@ -819,7 +822,8 @@ static int db_function(struct bg *g, struct rb_buf *b, const struct rb_target *t
     rb_buf_addf(b,
                 "\n# database target '%s': %s\n"
                 "# The session settings rollbackctl pins (UTC, ISO dates, exact floats), so that "
-                "COPY text is the same.\n",
+                "COPY text is the same;\n# a statement deadline as long as the sync's "
+                "(statement_timeout=6h).\n",
                 cm(g, t->name), cm(g, c.conninfo));
     if (c.password_env == NULL && c.password != NULL)
         rb_buf_adds(b, "# Its conninfo holds a password, left out here: give it in PGPASSWORD or "
@@ -829,7 +833,7 @@ static int db_function(struct bg *g, struct rb_buf *b, const struct rb_target *t
         rb_buf_addf(b, "%s=\"${%s:?set %s}\" ", c.password_var, c.password_env, c.password_env);
     rb_buf_addf(b,
                 "PGCONNECT_TIMEOUT=%ld PGTZ=UTC PGDATESTYLE='ISO, MDY' "
-                "PGOPTIONS=\"${PGOPTIONS:-} -c extra_float_digits=1\" \\\n"
+                "PGOPTIONS=\"${PGOPTIONS:-} -c extra_float_digits=1 -c statement_timeout=6h\" \\\n"
                 "        psql -X -q -v ON_ERROR_STOP=1",
                 ct_ms > 0 ? secs(ct_ms) : BG_PG_CONNECT_TIMEOUT_S);
     if (c.conninfo[0] != '\0')
