@@ -12,7 +12,7 @@
  * their environment, a private file or a process substitution, never their argv. Every value that
  * comes from the runbook is shell-quoted (rb_bg_shell_quote), so a name with quotes, spaces, $ or
  * ; passes literally; every program gets a deadline (psql connect and statement timeouts,
- * nsupdate -t, curl --max-time, timeout(1)).
+ * kubectl --request-timeout, nsupdate -t, curl --max-time, timeout(1)).
  */
 #include "rollbackctl/prepare.h"
 
