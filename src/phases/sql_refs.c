@@ -161,11 +161,11 @@ static bool is_punct(const struct toks *t, size_t i, char c)
 static bool clause_word(const struct toks *t, size_t i)
 {
     static const char *const words[] = {
-        "select", "where",     "join",   "on",    "using",  "group",     "order",   "limit",
-        "offset", "having",    "window", "union", "intersect", "except", "for",   "returning",
-        "set",    "inner",     "left",   "right", "full",   "cross",     "natural", "values",
-        "tablesample", "fetch", "as",    "with",  "and",    "or",        "not",     "lateral",
-        "only",   "into",      "from",   "do",    "default", NULL
+        "select",      "where",  "join",   "on",    "using",     "group",  "order",   "limit",
+        "offset",      "having", "window", "union", "intersect", "except", "for",     "returning",
+        "set",         "inner",  "left",   "right", "full",      "cross",  "natural", "values",
+        "tablesample", "fetch",  "as",     "with",  "and",       "or",     "not",     "lateral",
+        "only",        "into",   "from",   "do",    "default",   NULL
     };
 
     for (size_t k = 0; words[k] != NULL; k++)
@@ -218,19 +218,45 @@ static bool same_name(const struct tok *a, const struct tok *b)
                              : memcmp(a->s, b->s, a->len) == 0;
 }
 
+/* The name of tokens [first, after) (parts and dots) with each part quoted, bare ones folded. */
+static const char *quoted_name(struct rb_arena *a, const struct toks *t, size_t first, size_t after)
+{
+    struct rb_buf b = RB_BUF_INIT;
+    const char *out;
+
+    for (size_t i = first; i < after; i++) {
+        const struct tok *k = &t->v[i];
+
+        if (k->kind == T_PUNCT) {
+            rb_buf_addf(&b, ".");
+        } else if (k->kind == T_QIDENT) {
+            rb_buf_add(&b, k->s, k->len);
+        } else {
+            rb_buf_addf(&b, "\"");
+            for (size_t c = 0; c < k->len; c++)
+                rb_buf_addf(&b, "%c", (char)tolower((unsigned char)k->s[c]));
+            rb_buf_addf(&b, "\"");
+        }
+    }
+    out = rb_strdup(a, b.data);
+    rb_buf_release(&b);
+    return out;
+}
+
 static void add_ref(struct stmt *st, size_t first, size_t after, unsigned privs)
 {
     const struct tok *a = &st->t->v[first], *z = &st->t->v[after - 1];
     struct rb_sql_refs *o = st->out;
-    const char *name;
+    const char *name, *quoted;
 
     if (after == first + 1)
         for (size_t k = 0; k < st->n_ctes; k++)
             if (same_name(a, &st->ctes[k]))
                 return; /* a WITH query of this statement, not a table */
     name = rb_strndup(st->arena, a->s, (size_t)(z->s + z->len - a->s));
+    quoted = quoted_name(st->arena, st->t, first, after);
     for (size_t k = 0; k < o->n; k++) {
-        if (strcmp(o->v[k].table, name) == 0) {
+        if (strcmp(o->v[k].quoted, quoted) == 0) {
             o->v[k].privs |= privs;
             return;
         }
@@ -244,7 +270,7 @@ static void add_ref(struct stmt *st, size_t first, size_t after, unsigned privs)
         o->v = v;
         o->cap = cap;
     }
-    o->v[o->n++] = (struct rb_sql_ref){ name, privs };
+    o->v[o->n++] = (struct rb_sql_ref){ name, quoted, privs };
 }
 
 /* The table references after FROM/JOIN/USING at i (a list when list): each read (SELECT). */
@@ -339,9 +365,9 @@ static void scan_queries(struct stmt *st, size_t begin, size_t end, size_t skip_
 static void statement(struct rb_arena *a, const struct toks *t, size_t begin, size_t end,
                       struct rb_sql_refs *out, struct rb_buf *unchecked)
 {
-    static const char *const harmless[] = { "begin", "start",   "commit",  "end",
-                                            "rollback", "abort", "set",    "reset",
-                                            "show",  "savepoint", "release", NULL };
+    static const char *const harmless[] = { "begin",    "start",     "commit",  "end",
+                                            "rollback", "abort",     "set",     "reset",
+                                            "show",     "savepoint", "release", NULL };
     struct stmt st = { a, t, out, NULL, 0 };
     struct tok *ctes = NULL;
     size_t i = begin, after, skip_from = (size_t)-1;

@@ -20,11 +20,17 @@
 /* One table and the privileges the SQL needs on it (RB_PRIV_* bits). */
 struct rb_sql_ref {
     const char *table; /* as written, an SQL name: payroll_history, legacy."EMPLOYEE_TAX" */
+    /*
+     * The same name with every part quoted as PostgreSQL reads it (a bare part folded to lower
+     * case): "payroll_history", "legacy"."EMPLOYEE_TAX". Two spellings of one table are one ref,
+     * and it compares equal to rb_pg_quote_qualified() of a runbook's table name.
+     */
+    const char *quoted;
     unsigned privs;
 };
 
 struct rb_sql_refs {
-    struct rb_sql_ref *v; /* each table once (same spelling), in the order first named */
+    struct rb_sql_ref *v; /* each table once (by its quoted name), in the order first named */
     size_t n, cap;
     /*
      * The first word of each statement that was not understood ("CALL", "MERGE"), ", "-joined,

@@ -104,17 +104,15 @@ static void test_not_tables(void **state)
 {
     struct rb_arena *a = *state;
 
-    assert_string_equal(
-        refs_text(a, "select extract(year from pay_date), substring(name from 2) "
-                     "from payments where a is distinct from b"),
-        "payments:S");
+    assert_string_equal(refs_text(a, "select extract(year from pay_date), substring(name from 2) "
+                                     "from payments where a is distinct from b"),
+                        "payments:S");
     assert_string_equal(refs_text(a, "select * from generate_series(1, 3) g, payments"),
                         "payments:S");
     assert_string_equal(refs_text(a, "with recent as (select * from payments where d > now()) "
                                      "update totals set n = (select count(*) from recent)"),
                         "totals:U payments:S");
-    assert_string_equal(refs_text(a, "select 1 from (select * from inner_t) as sub"),
-                        "inner_t:S");
+    assert_string_equal(refs_text(a, "select 1 from (select * from inner_t) as sub"), "inner_t:S");
     /* comments, strings, dollar quotes and quoted identifiers hide nothing and invent nothing */
     assert_string_equal(refs_text(a, "-- from commented\nselect 'from fake' /* from x /* y */ */ "
                                      ", $$ from dollar $$, $t$ from t $t$, E'\\' from e' "
@@ -151,9 +149,14 @@ static void test_accumulates(void **state)
     rb_sql_refs_add(a, "select * from employees", &r);
     rb_sql_refs_add(a, "update employees set x = 1; do $$ begin end $$", &r);
     rb_sql_refs_add(a, "vacuum employees", &r);
-    assert_int_equal(r.n, 1);
+    rb_sql_refs_add(a, "delete from EMPLOYEES; select 1 from \"Employees\", public.Employees", &r);
+    assert_int_equal(r.n, 3); /* employees = EMPLOYEES, not "Employees", not public.employees */
     assert_string_equal(r.v[0].table, "employees");
-    assert_int_equal(r.v[0].privs, RB_PRIV_SELECT | RB_PRIV_UPDATE);
+    assert_string_equal(r.v[0].quoted, "\"employees\"");
+    assert_string_equal(r.v[1].quoted, "\"Employees\"");
+    assert_string_equal(r.v[2].table, "public.Employees");
+    assert_string_equal(r.v[2].quoted, "\"public\".\"employees\"");
+    assert_int_equal(r.v[0].privs, RB_PRIV_SELECT | RB_PRIV_UPDATE | RB_PRIV_DELETE);
     assert_string_equal(r.unchecked, "DO, VACUUM");
 }
 
