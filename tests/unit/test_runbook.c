@@ -254,6 +254,7 @@ static void test_contract_model(void **state)
     assert_string_equal(rb->prepare.restore_test_check, "select count(*) > 0 from payroll_history");
     assert_string_equal(rb->prepare.snapshot_target, "new");
     assert_true(rb->prepare.permissions);
+    assert_int_equal(rb->prepare.keep, RB_PREPARE_KEEP_DEFAULT); /* no `keep:`: the last 7 sets */
     assert_true(rb->prepare.channels);
     assert_int_equal(rb->prepare.n_contacts, 1);
     assert_string_equal(rb->prepare.contacts[0].phone, "+1 555 0100");
