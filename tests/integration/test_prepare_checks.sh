@@ -82,6 +82,7 @@ targets:
   legacy: { driver: postgres, conninfo: "host=$RB_TEST_PGHOST port=$RB_TEST_PGPORT user=$ROLE dbname=$LEG" }
   cluster: { driver: kubernetes, kubeconfig: $5, namespace: payroll, timeout: 5s }
   dns: { driver: rfc2136, server: "$RB_TEST_DNS_SERVER", zone: $RB_TEST_DNS_ZONE, tsig_key_file: $4, timeout: 3s }
+  dns_script: { driver: exec, command: [true, "{{name}}", "{{data}}"] }
   metrics: { driver: prometheus, url: "$3", pushgateway: "${6:-$PGW}", timeout: 3s }
   mail: { driver: smtp, url: "$2", from: "rb@example.test", username_env: PREP_SMTP_LOGIN, password_env: PREP_SMTP_SECRET, timeout: 5s }
   chat: { driver: webhook, url_env: PREP_HOOK_URL, timeout: 5s }
@@ -132,7 +133,7 @@ YAML
   printf 'outcome: {{outcome}}\n' >"$(dirname "$1")/team.txt"
 }
 
-MINE='permissions.new permissions.legacy permissions.cluster channel.new channel.legacy channel.cluster channel.dns channel.metrics channel.mail channel.chat'
+MINE='permissions.new permissions.legacy permissions.cluster channel.new channel.legacy channel.cluster channel.dns channel.dns_script channel.metrics channel.mail channel.chat'
 # prepare FILE: `-o json prepare` (exit 0 or 1, whatever the checks not tested here say) into $T/out.json
 prepare() {
   local rc=0
@@ -178,6 +179,8 @@ assert_contains "$(reason permissions.cluster)" "get, patch deployments/scale" "
 assert_contains "$(reason channel.legacy)" "logged in as '$ROLE' to database '$LEG': PostgreSQL" "database: logged in, version"
 assert_contains "$(reason channel.cluster)" "version v1.32.0-fake" "cluster: /version with the credentials"
 assert_contains "$(reason channel.dns)" "TSIG-signed SOA query (key '$RB_TEST_TSIG_KEY_NAME.')" "dns: signed SOA query"
+assert_contains "$(reason channel.dns_script)" "driver 'exec' cannot be checked without changing DNS; its command is there ($(type -P true))" \
+  "exec dns: READY, saying it cannot be checked, its program found"
 assert_contains "$(reason channel.metrics)" "'$RB_TEST_PROM_URL' answered /-/ready, and so did its pushgateway '$PGW'" \
   "metrics: /-/ready of Prometheus and of its Pushgateway"
 assert_contains "$(reason channel.mail)" "answered EHLO and NOOP and accepted the login; nothing was sent" "smtp: EHLO and AUTH"
