@@ -6,7 +6,8 @@
 # is this test's alone. A runbook with every kind of target, prepare.permissions and prepare.channels on:
 #   - every one of these checks is READY, and its reason says what was checked;
 #   - then each failure alone makes its check alone NOT_READY, the others staying READY: UPDATE
-#     revoked on a legacy table (the reason names role, privilege and table), a verb the cluster
+#     revoked on a legacy table (the reason names role, privilege and table), SELECT on the table
+#     a signal reads, a verb the cluster
 #     forbids, a wrong Kubernetes token, the SMTP server down, a wrong TSIG secret, Prometheus
 #     and then its Pushgateway unreachable (closed ports);
 #   - after all of it the SMTP sink holds no mail and the webhook receiver no post (it saw HEADs).
@@ -35,7 +36,8 @@ drop_role() {
   rb_psql postgres "drop role if exists $ROLE" >/dev/null 2>&1 || true
 }
 rb_on_exit drop_role
-rb_psql "$NEW" "grant select on employees, employee_payments, employee_tax_info to $ROLE" >/dev/null
+rb_psql "$NEW" "create table payroll_validation (variance numeric(12,2));
+                grant select on employees, employee_payments, employee_tax_info, payroll_validation to $ROLE" >/dev/null
 # PostgreSQL 15: PUBLIC may not create in schema public; the ledger does not exist yet
 rb_psql "$LEG" "grant select, insert, update on employees, payroll_history, employee_tax to $ROLE;
                 grant create on schema public to $ROLE" >/dev/null
@@ -86,6 +88,10 @@ targets:
   metrics: { driver: prometheus, url: "$3", pushgateway: "${6:-$PGW}", timeout: 3s }
   mail: { driver: smtp, url: "$2", from: "rb@example.test", username_env: PREP_SMTP_LOGIN, password_env: PREP_SMTP_SECRET, timeout: 5s }
   chat: { driver: webhook, url_env: PREP_HOOK_URL, timeout: 5s }
+signals:
+  calc_error_ratio:
+    target: new
+    sql: select coalesce(avg((abs(variance) > 0.01)::int), 0) from payroll_validation
 freeze:
   - scale: { target: cluster, deployment: payroll-api, replicas: 0 }
   - suspend_cronjobs: { target: cluster, selector: app=payroll }
@@ -170,7 +176,7 @@ done
 rb_ok "every permissions and channel check READY"
 assert_eq true "$(jq '[.checks[] | select(.name | startswith("channel.")) | (.duration_ms | type) == "number"] | all' "$T/out.json")" \
   "each check has its duration"
-assert_contains "$(reason permissions.new)" "role '$ROLE' holds SELECT on 3 tables" "new: the sync sources read"
+assert_contains "$(reason permissions.new)" "role '$ROLE' holds SELECT on 4 tables" "new: the sync sources and the signal's table read"
 assert_contains "$(reason permissions.legacy)" "role '$ROLE' holds SELECT on 3 tables, INSERT on 3, UPDATE on 3, TEMP, ledger (CREATE on schema 'public')" \
   "legacy: the sync targets, the restore statement's tables, TEMP and where the ledger would go"
 assert_contains "$(reason permissions.legacy)" "not checked: restore step 'Refresh totals' (DO)" "a statement it cannot read is named"
@@ -196,6 +202,14 @@ only_not_ready permissions.legacy
 assert_contains "$(reason permissions.legacy)" "role '$ROLE' lacks UPDATE on legacy table 'employee_tax'" \
   "the reason names role, privilege and table"
 rb_psql "$LEG" "grant update on employee_tax to $ROLE" >/dev/null
+
+# --- a table a signal reads -----------------------------------------------------------------------
+rb_psql "$NEW" "revoke select on payroll_validation from $ROLE" >/dev/null
+prepare "$RB"
+only_not_ready permissions.new
+assert_contains "$(reason permissions.new)" "role '$ROLE' lacks SELECT on new table 'payroll_validation' (signal 'calc_error_ratio')" \
+  "the signal's table is named with the signal"
+rb_psql "$NEW" "grant select on payroll_validation to $ROLE" >/dev/null
 
 # --- a verb the cluster forbids -------------------------------------------------------------------
 kube_fake_ctl "$F" POST /_control/rbac '{"users":{"rollbackctl":[
