@@ -7,9 +7,8 @@
 #   - every one of these checks is READY, and its reason says what was checked;
 #   - then each failure alone makes its check alone NOT_READY, the others staying READY: UPDATE
 #     revoked on a legacy table (the reason names role, privilege and table), SELECT on the table
-#     a signal reads, a verb the cluster
-#     forbids, a wrong Kubernetes token, the SMTP server down, a wrong TSIG secret, Prometheus
-#     and then its Pushgateway unreachable (closed ports);
+#     a signal reads, a verb the cluster forbids, a wrong Kubernetes token, the SMTP server down,
+#     a wrong TSIG secret, Prometheus and then its Pushgateway unreachable (closed ports);
 #   - after all of it the SMTP sink holds no mail and the webhook receiver no post (it saw HEADs).
 set -euo pipefail
 source "$RB_SOURCE_DIR/tests/integration/lib.sh"
