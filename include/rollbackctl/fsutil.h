@@ -49,5 +49,7 @@ char *rb_read_file(const char *path, size_t *len_out, struct rb_err *err);
 
 /* SHA-256 of data as 64 lowercase hex digits. */
 void rb_sha256_hex(const void *data, size_t len, char out[65]);
+/* SHA-256 of a file's bytes, read in pieces (dumps are large), as 64 hex digits; -1 with err. */
+int rb_sha256_file_hex(const char *path, char out[65], struct rb_err *err);
 
 #endif

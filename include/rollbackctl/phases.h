@@ -17,6 +17,16 @@ int rb_approve_plan(struct rb_run *run, struct rb_err *err);
 int rb_approvals_needed(const struct rb_approval *ap, enum rb_severity sev,
                         bool point_of_no_return);
 int rb_freeze_plan(struct rb_run *run, struct rb_err *err);
+/*
+ * freeze's snapshot of one cluster target's namespace, as its `snapshot` entries take it
+ * (never Secrets): ns NULL = the target's namespace (runbook, kubeconfig context, "default"),
+ * *ns_used (may be NULL) the one read. prepare's assets take the same. The caller deletes
+ * snap->doc and snap->counts.
+ */
+struct rb_cluster_snapshot;
+int rb_freeze_snapshot_take(struct rb_run *run, const char *target, const char *ns,
+                            const char **ns_used, struct rb_cluster_snapshot *snap,
+                            struct rb_err *err);
 int rb_sync_plan(struct rb_run *run, struct rb_err *err);
 int rb_restore_plan(struct rb_run *run, struct rb_err *err);
 int rb_verify_plan(struct rb_run *run, struct rb_err *err);

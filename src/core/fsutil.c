@@ -288,3 +288,40 @@ void rb_sha256_hex(const void *data, size_t len, char out[65])
     }
     out[64] = '\0';
 }
+
+int rb_sha256_file_hex(const char *path, char out[65], struct rb_err *err)
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char md[EVP_MAX_MD_SIZE], buf[65536];
+    unsigned int mdlen = 0;
+    EVP_MD_CTX *ctx;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW), rc = 0;
+    ssize_t n;
+
+    if (fd < 0)
+        return rb_errf(err, RB_E_FAILED, "unable to open '%s': %s", path, strerror(errno));
+    ctx = EVP_MD_CTX_new();
+    if (ctx == NULL)
+        abort();
+    EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+    while ((n = read(fd, buf, sizeof(buf))) != 0) {
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            rc = rb_errf(err, RB_E_FAILED, "unable to read '%s': %s", path, strerror(errno));
+            break;
+        }
+        EVP_DigestUpdate(ctx, buf, (size_t)n);
+    }
+    close(fd);
+    if (rc == 0) {
+        EVP_DigestFinal_ex(ctx, md, &mdlen);
+        for (unsigned int i = 0; i < mdlen && i < 32; i++) {
+            out[2 * i] = hex[md[i] >> 4];
+            out[2 * i + 1] = hex[md[i] & 15];
+        }
+        out[64] = '\0';
+    }
+    EVP_MD_CTX_free(ctx);
+    return rc;
+}

@@ -41,18 +41,25 @@ struct freeze_arg {
     int index;
 };
 
-/* Namespace of an entry: its own, else the target's (runbook, then kubeconfig context), else "default". */
-static const char *entry_ns(struct rb_run *run, const struct rb_freeze_action *f,
-                            const struct rb_cluster_ops *ops, struct rb_k8s *k)
+/* A namespace: the one given, else the target's (runbook, then kubeconfig context), else "default". */
+static const char *target_ns(struct rb_run *run, const char *target, const char *given,
+                             const struct rb_cluster_ops *ops, struct rb_k8s *k)
 {
-    const struct rb_target *t = rb_runbook_target(run->rb, f->target);
-    const char *ns = f->namespace_;
+    const struct rb_target *t = rb_runbook_target(run->rb, target);
+    const char *ns = given;
 
     if (ns == NULL && t != NULL)
         ns = rb_target_opt(t, "namespace");
     if (ns == NULL && k != NULL)
         ns = ops->namespace_of(k);
     return ns != NULL ? ns : "default";
+}
+
+/* Namespace of an entry: its own, else its target's. */
+static const char *entry_ns(struct rb_run *run, const struct rb_freeze_action *f,
+                            const struct rb_cluster_ops *ops, struct rb_k8s *k)
+{
+    return target_ns(run, f->target, f->namespace_, ops, k);
 }
 
 /* The exact requests the driver will send, when it can say (offline plans too). */
@@ -395,20 +402,30 @@ static int plan_delete_jobs(struct rb_run *run, struct rb_action *act, struct fr
 
 /* ---- snapshot ---------------------------------------------------------------------------------- */
 
-static int apply_snapshot(struct rb_run *run, struct rb_action *act, struct rb_err *err)
+int rb_freeze_snapshot_take(struct rb_run *run, const char *target, const char *ns,
+                            const char **ns_used, struct rb_cluster_snapshot *snap,
+                            struct rb_err *err)
 {
-    struct freeze_arg *fa = act->arg;
     const struct rb_cluster_ops *ops;
-    struct rb_k8s *k = rb_cluster_open(run, fa->f->target, &ops, err);
-    struct rb_cluster_snapshot snap;
-    const char *path;
+    struct rb_k8s *k = rb_cluster_open(run, target, &ops, err);
 
     if (k == NULL)
         return -1;
     if (ops->snapshot == NULL)
-        return rb_errf(err, RB_E_FAILED, "the driver of target '%s' cannot take snapshots",
-                       fa->f->target);
-    if (ops->snapshot(k, fa->ns, &snap, err) < 0)
+        return rb_errf(err, RB_E_FAILED, "the driver of target '%s' cannot take snapshots", target);
+    ns = target_ns(run, target, ns, ops, k);
+    if (ns_used != NULL)
+        *ns_used = ns;
+    return ops->snapshot(k, ns, snap, err);
+}
+
+static int apply_snapshot(struct rb_run *run, struct rb_action *act, struct rb_err *err)
+{
+    struct freeze_arg *fa = act->arg;
+    struct rb_cluster_snapshot snap;
+    const char *path;
+
+    if (rb_freeze_snapshot_take(run, fa->f->target, fa->ns, NULL, &snap, err) < 0)
         return -1;
     path = save_asset(
         run,
