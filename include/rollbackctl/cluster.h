@@ -96,7 +96,9 @@ struct rb_cluster_ops {
                  const char **reason, struct rb_err *err);
     /*
      * Optional: the server's version (GET /version for Kubernetes), asked with the target's
-     * credentials: prepare's channel check. *version gets e.g. "v1.32.0", arena-owned.
+     * credentials, and the credentials proven: prepare's channel check. Kubernetes follows the
+     * GET with one SelfSubjectAccessReview, since /version is often readable anonymously and
+     * only an authenticated identity may create a review. *version gets e.g. "v1.32.0".
      */
     int (*version)(struct rb_k8s *k, struct rb_arena *a, const char **version, struct rb_err *err);
     /* Optional: the exact requests of an operation, one line each (with its body), arena-owned. */

@@ -9,7 +9,8 @@
  *
  *   query  src/adapters/prometheus.c   (the assess phase's `query:` signals)
  *   push   src/adapters/pushgateway.c  (the run's metrics at the end of a run; a warning on failure)
- *   ready  src/adapters/prometheus.c   (prepare's channel check: GET /-/ready)
+ *   ready  src/adapters/prometheus.c   (prepare's channel check: GET /-/ready, and the
+ *                                        Pushgateway's /-/ready when the target has one)
  */
 #ifndef ROLLBACKCTL_METRICS_H
 #define ROLLBACKCTL_METRICS_H
@@ -40,7 +41,10 @@ struct rb_metrics_ops {
      */
     int (*push)(struct rb_arena *a, const struct rb_target *t, const char *job, const char *label,
                 const char *value, const char *body, struct rb_err *err);
-    /* Optional. 0 when the server answers its readiness endpoint with the credentials. */
+    /*
+     * Optional. 0 when the server answers its readiness endpoint (/-/ready) with the credentials,
+     * and so does the target's `pushgateway` when it has one.
+     */
     int (*ready)(struct rb_arena *a, const struct rb_target *t, struct rb_err *err);
 };
 

@@ -5,7 +5,8 @@
  * (adapter.h): rb_notify_ops_for(target). The communicate phase renders the message and hands it
  * over whole; a driver sends it once, within the target's `timeout:`, and gives back the exact
  * bytes it sent (for the run folder's copy). Retries are the phase's business, not the driver's.
- * `check` may be NULL: a driver that cannot look at its channel without sending (webhook).
+ * `check` (prepare's channel.<target>) looks at the channel and sends nothing: smtp greets and
+ * logs in, webhook asks with HEAD; it may be NULL for a driver that cannot look without sending.
  */
 #ifndef ROLLBACKCTL_NOTIFY_H
 #define ROLLBACKCTL_NOTIFY_H
@@ -41,8 +42,12 @@ struct rb_notify_ops {
     /* Send m once; 0 when the server accepted it, -1 with err (an operator's sentence) if not. */
     int (*send)(struct rb_arena *a, const struct rb_target *t, const struct rb_notify_message *m,
                 struct rb_notify_sent *sent, struct rb_err *err);
-    /* Connect, greet and authenticate as send would, and send nothing; NULL when not possible. */
-    int (*check)(struct rb_arena *a, const struct rb_target *t, struct rb_err *err);
+    /*
+     * Optional: reach the channel as send would (connect, greet, authenticate) and send nothing.
+     * *what (may be NULL) gets one line on what answered, arena-owned.
+     */
+    int (*check)(struct rb_arena *a, const struct rb_target *t, const char **what,
+                 struct rb_err *err);
 };
 
 extern const struct rb_notify_ops rb_smtp_ops;

@@ -29,8 +29,9 @@ struct rb_db;
 /*
  * The checks sync runs on a table before copying it (sync_check.c): both tables and every named
  * column exist, the source expressions parse and run, the key has a unique index on the target;
- * and what applying it will need on the target: INSERT and UPDATE on the table, TEMP (the stage),
- * the ledger's privileges (or CREATE where it would be created). Only reads the catalogs; src and dst are the run's connections to `from` and `to`. Errors name
+ * and what applying it will need on the target: SELECT, INSERT and UPDATE on the table, TEMP
+ * (the stage), the ledger's privileges (or CREATE where it would be created). Only reads the
+ * catalogs; src and dst are the run's connections to `from` and `to`. Errors name
  * the runbook line ("FILE:LINE:COL: sync table 'x': ..."). The pre-flight runs it for every table
  * still to sync, before anything changes.
  */
@@ -39,6 +40,34 @@ int rb_sync_check_table(struct rb_run *run, const struct rb_sync_table *t, struc
 /* The same checks, then the rows the table would sync today (prepare's sync.dry), read-only. */
 int rb_sync_dry_table(struct rb_run *run, const struct rb_sync_table *t, struct rb_db *src,
                       struct rb_db *dst, int64_t *at_risk, struct rb_err *err);
+
+/* Table privileges, as bits (struct rb_sync_privileges.table, prepare's permission needs). */
+#define RB_PRIV_SELECT   1u
+#define RB_PRIV_INSERT   2u
+#define RB_PRIV_UPDATE   4u
+#define RB_PRIV_DELETE   8u
+#define RB_PRIV_TRUNCATE 16u
+
+/* What the session's role may do, as the catalogs say (has_*_privilege); arena strings. */
+struct rb_sync_privileges {
+    bool table_exists;   /* the table named exists (to_regclass, the session's search_path) */
+    unsigned table;      /* the RB_PRIV_* the role holds on it (0 when it does not exist) */
+    bool temp;           /* TEMP on the database: sync stages its rows in a temporary table */
+    bool ledger_exists;  /* rollbackctl_ledger exists (where the session finds it) */
+    bool ledger_ok;      /* INSERT and SELECT on it; when it does not exist, CREATE on schema */
+    const char *schema;  /* current_schema(): where sync would create the ledger */
+    const char *role;    /* current_user */
+    const char *database;
+};
+
+/*
+ * One read of the catalogs on db: the role's privileges on table_sql (an SQL name as a statement
+ * would write it: quoted and qualified as needed, e.g. from rb_pg_quote_qualified), and what sync
+ * needs of the database it writes (TEMP, the ledger). Sync's own check before copying and
+ * prepare's permissions.<target> both ask it, so they agree on what a rollback needs.
+ */
+int rb_sync_privileges(struct rb_run *run, struct rb_db *db, const char *table_sql,
+                       struct rb_sync_privileges *out, struct rb_err *err);
 
 /* No byte moved for this long: the stream is stuck, both sides are cancelled. */
 #define RB_SYNC_STALL_MS (5 * 60 * 1000)

@@ -277,6 +277,32 @@ int rb_k8s_can_i(struct rb_k8s *k, const char *verb, const char *group, const ch
     return 0;
 }
 
+/* ---- the channel check ------------------------------------------------------------------------ */
+
+/*
+ * GET /version, then one SelfSubjectAccessReview. /version is readable without credentials on
+ * most clusters (system:public-info-viewer includes system:unauthenticated), so its answer proves
+ * the server and the TLS trust, not the token or certificate: a bad token is refused (401) but a
+ * missing one would not be. Creating a SelfSubjectAccessReview is granted to every authenticated
+ * identity (system:basic-user) and to no anonymous one, whatever the answer says: its 201 proves
+ * the credentials. Both are reads; neither changes anything.
+ */
+static int server_version(struct rb_k8s *k, struct rb_arena *a, const char **version,
+                          struct rb_err *err)
+{
+    const cJSON *gv;
+    cJSON *doc = NULL;
+    bool allowed = false;
+
+    *version = NULL;
+    if (rb_k8s_get(k, "/version", &doc, NULL, err) < 0)
+        return rb_err_wrap(err, "GET /version");
+    gv = cJSON_GetObjectItemCaseSensitive(doc, "gitVersion");
+    *version = rb_strdup(a, cJSON_IsString(gv) ? gv->valuestring : "(no gitVersion)");
+    cJSON_Delete(doc);
+    return rb_k8s_can_i(k, "get", "", "namespaces", NULL, NULL, k->namespace_, &allowed, NULL, err);
+}
+
 /* ---- plan text --------------------------------------------------------------------------------- */
 
 static void request_line(struct rb_buf *b, const char *method, const char *path, const char *ctype,
@@ -357,5 +383,6 @@ const struct rb_cluster_ops rb_k8s_ops = {
     .snapshot = snapshot,
     .snapshot_reads = snapshot_reads,
     .can_i = rb_k8s_can_i,
+    .version = server_version,
     .describe = describe,
 };

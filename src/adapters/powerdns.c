@@ -217,8 +217,41 @@ static int pdns_set(struct rb_arena *a, const struct rb_target *t, const struct 
     return 0;
 }
 
+/* The channel check: GET of the zone with the API key (a read; the zone's serial said back). */
+static int pdns_check(struct rb_arena *a, const struct rb_target *t, const char **what,
+                      struct rb_err *err)
+{
+    struct rb_http_request req;
+    struct rb_http_response res;
+    const cJSON *serial;
+    struct api api;
+    cJSON *j;
+
+    if (api_open(a, t, &api, err) < 0)
+        return -1;
+    memset(&req, 0, sizeof(req));
+    req.method = "GET";
+    req.url = api.base;
+    req.headers = api.headers;
+    req.timeout_ms = api.timeout_ms;
+    if (rb_http_do(a, &req, &res, err) < 0)
+        return -1;
+    if (res.status != 200)
+        return status_err(a, &api, rb_sprintf(a, "the read of zone '%s'", api.zone), &res, err);
+    j = cJSON_ParseWithLength(res.body, res.body_len);
+    serial = cJSON_GetObjectItemCaseSensitive(j, "serial");
+    if (what != NULL)
+        *what = cJSON_IsNumber(serial)
+                    ? rb_sprintf(a, "PowerDNS API '%s' answered with the API key: serial %.0f",
+                                 api.shown, serial->valuedouble)
+                    : rb_sprintf(a, "PowerDNS API '%s' answered with the API key", api.shown);
+    cJSON_Delete(j);
+    return 0;
+}
+
 const struct rb_dns_ops rb_powerdns_ops = {
     .driver = "powerdns",
     .read_record = pdns_read,
     .set_record = pdns_set,
+    .check = pdns_check,
 };

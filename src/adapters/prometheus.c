@@ -1,6 +1,7 @@
 /*
  * prometheus.c - the `prometheus` metrics driver: instant queries (/api/v1/query) for the assess
- * phase's `query:` signals, and the readiness check (/-/ready).
+ * phase's `query:` signals, and the readiness check (/-/ready, and the Pushgateway's when the
+ * target has one).
  *
  * One GET through http.c with the target's deadline. The bearer token comes from the variable
  * named by `bearer_token_env` and travels only in the Authorization header (never in URLs,
@@ -173,6 +174,36 @@ static int prom_query(struct rb_arena *a, const struct rb_target *t, const char 
     return 0;
 }
 
+/*
+ * The target's Pushgateway, when it has one, answers its own /-/ready (the run's metrics go there
+ * at the end of every run). Sent without the bearer token, as pushgateway.c pushes.
+ */
+static int pushgateway_ready(struct rb_arena *a, const struct rb_target *t, struct rb_err *err)
+{
+    const char *base = rb_target_opt(t, "pushgateway");
+    struct rb_http_request req;
+    struct rb_http_response res;
+    size_t n;
+
+    if (base == NULL)
+        return 0;
+    n = strlen(base);
+    while (n > 0 && base[n - 1] == '/')
+        n--;
+    memset(&req, 0, sizeof(req));
+    req.method = "GET";
+    req.url = rb_sprintf(a, "%.*s/-/ready", (int)n, base);
+    req.timeout_ms = rb_metrics_target_timeout(t);
+    if (rb_http_do(a, &req, &res, err) < 0)
+        return rb_err_wrap(err, "the pushgateway of metrics target '%s'", t->name);
+    if (res.status != 200)
+        return rb_errf(err, RB_E_FAILED,
+                       "the pushgateway of metrics target '%s' (%s) is not ready: %ld %.120s",
+                       t->name, rb_http_redact_url(a, base), res.status,
+                       res.body_len > 0 ? res.body : "");
+    return 0;
+}
+
 static int prom_ready(struct rb_arena *a, const struct rb_target *t, struct rb_err *err)
 {
     struct rb_http_request req;
@@ -197,7 +228,7 @@ static int prom_ready(struct rb_arena *a, const struct rb_target *t, struct rb_e
         }
         return -1;
     }
-    return 0;
+    return pushgateway_ready(a, t, err);
 }
 
 const struct rb_metrics_ops rb_prometheus_ops = {

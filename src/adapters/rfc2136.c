@@ -481,8 +481,50 @@ out:
     return r;
 }
 
+/*
+ * The channel check: the zone's SOA, asked as read_record asks (signed with the target's key, the
+ * answer's TSIG verified, authoritative). A wrong key or secret fails as an update would, with the
+ * same words (dns_answer.c); nothing is changed.
+ */
+static int rfc2136_check(struct rb_arena *a, const struct rb_target *t, const char **what,
+                         struct rb_err *err)
+{
+    struct rb_dns_rrset soa;
+    const char *serial = "?";
+    struct conn c;
+
+    if (conn_open(a, t, &c, err) < 0 || query_rrset(a, &c, c.zone, RB_DNS_TYPE_SOA, &soa, err) < 0)
+        return -1;
+    if (soa.n == 0) {
+        rb_errf(err, RB_E_FAILED, "DNS server '%s' answered, but without an SOA for zone '%s'",
+                c.server, c.zone);
+        return rb_err_hint(err, "check the target's zone: the server does not serve '%s'", c.zone);
+    }
+    {
+        /* "mname rname serial refresh retry expire minimum" */
+        const char *p = soa.values[0];
+
+        for (int field = 0; field < 2 && p != NULL; field++)
+            if ((p = strchr(p, ' ')) != NULL)
+                p++;
+        if (p != NULL)
+            serial = rb_strndup(a, p, strcspn(p, " "));
+    }
+    if (what != NULL)
+        *what = c.has_key ? rb_sprintf(a,
+                                       "DNS server '%s' answered a TSIG-signed SOA query (key "
+                                       "'%s') for zone '%s': serial %s",
+                                       c.server, c.key.name, c.zone, serial)
+                          : rb_sprintf(a,
+                                       "DNS server '%s' answered an unsigned SOA query for zone "
+                                       "'%s': serial %s (the target has no tsig_key_file)",
+                                       c.server, c.zone, serial);
+    return 0;
+}
+
 const struct rb_dns_ops rb_rfc2136_ops = {
     .driver = "rfc2136",
     .read_record = rfc2136_read,
     .set_record = rfc2136_set,
+    .check = rfc2136_check,
 };

@@ -400,9 +400,19 @@ static int smtp_send(struct rb_arena *a, const struct rb_target *t,
     return session(a, t, m, msg, len, err);
 }
 
-static int smtp_check(struct rb_arena *a, const struct rb_target *t, struct rb_err *err)
+static int smtp_check(struct rb_arena *a, const struct rb_target *t, const char **what,
+                      struct rb_err *err)
 {
-    return session(a, t, NULL, NULL, 0, err);
+    const char *url = rb_target_opt(t, "url");
+
+    if (session(a, t, NULL, NULL, 0, err) < 0)
+        return -1;
+    if (what != NULL)
+        *what =
+            rb_sprintf(a, "mail server '%s' answered EHLO and NOOP%s; nothing was sent",
+                       rb_http_redact_url(a, url),
+                       rb_target_opt(t, "username_env") != NULL ? " and accepted the login" : "");
+    return 0;
 }
 
 const struct rb_notify_ops rb_smtp_ops = {

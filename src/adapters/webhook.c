@@ -5,8 +5,13 @@
  * The URL comes from `url`, or from the variable `url_env` names. A webhook URL is a secret (it
  * is the credential: its path holds the token), so one read from the environment is never shown:
  * messages name it as "the URL in $VAR". A 2xx answer means posted; anything else is an error with
- * the status and the start of the body. There is no `check`: a webhook cannot be looked at
- * without posting to it.
+ * the status and the start of the body.
+ *
+ * check (prepare's channel check) must post nothing: a receiver acts on every POST. It sends one
+ * HEAD to the URL instead. Receivers answer it variously (200, 404, 405 for a POST-only route,
+ * 501 from servers that implement no HEAD at all): any answer below 500, or 501, shows the
+ * receiver is there and answering; another 5xx or no answer is a channel that is down. It cannot
+ * prove the token in the URL is still valid: only a post would.
  */
 #include "rollbackctl/notify.h"
 
@@ -48,29 +53,56 @@ static const char *excerpt(struct rb_arena *a, const char *body, size_t len)
     return n < len ? rb_sprintf(a, "%s...", s) : s;
 }
 
+/* The URL to use (url, or the variable url_env names) and how messages may show it. */
+static int webhook_url(struct rb_arena *a, const struct rb_target *t, const char **url,
+                       const char **shown, struct rb_err *err)
+{
+    const char *var = rb_target_opt(t, "url_env");
+
+    *url = rb_target_opt(t, "url");
+    if (*url == NULL && var != NULL) {
+        *url = getenv(var);
+        if (*url == NULL || **url == '\0') {
+            rb_errf(err, RB_E_FAILED, "environment variable '%s' (url_env of target '%s') is %s",
+                    var, t->name, *url == NULL ? "not set" : "empty");
+            return rb_err_hint(err, "export %s before the run", var);
+        }
+        *shown = rb_sprintf(a, "the URL in $%s", var);
+    } else if (*url != NULL) {
+        *shown = rb_sprintf(a, "'%s'", rb_http_redact_url(a, *url));
+    } else {
+        return rb_errf(err, RB_E_RUNBOOK, "target '%s' has neither 'url' nor 'url_env'", t->name);
+    }
+    return 0;
+}
+
+/* http.c names the URL it was given; a secret one must not appear, so say it anew. */
+static int unreachable(const struct rb_target *t, const char *verb, const char *shown,
+                       const struct rb_err *herr, struct rb_err *err)
+{
+    const char *why = strstr(herr->msg, "timed out") != NULL ? "timed out" : NULL;
+    const char *colon = strstr(herr->msg, "': ");
+
+    rb_errf(err, RB_E_FAILED, "unable to %s webhook %s of target '%s': %s", verb, shown, t->name,
+            why != NULL     ? why
+            : colon != NULL ? colon + 3
+                            : "no answer");
+    rb_err_kind(err, why != NULL ? RB_K_TIMEOUT : RB_K_CONN_LOST);
+    return rb_err_hint(err, "check that the receiver runs and the URL of target '%s'", t->name);
+}
+
 static int webhook_send(struct rb_arena *a, const struct rb_target *t,
                         const struct rb_notify_message *m, struct rb_notify_sent *sent,
                         struct rb_err *err)
 {
     static const char *const headers[] = { "Content-Type: application/json", NULL };
-    const char *url = rb_target_opt(t, "url"), *var = rb_target_opt(t, "url_env"), *shown;
+    const char *url, *shown;
     struct rb_http_request req = { 0 };
     struct rb_http_response res;
     struct rb_err herr = RB_ERR_INIT;
 
-    if (url == NULL && var != NULL) {
-        url = getenv(var);
-        if (url == NULL || *url == '\0') {
-            rb_errf(err, RB_E_FAILED, "environment variable '%s' (url_env of target '%s') is %s",
-                    var, t->name, url == NULL ? "not set" : "empty");
-            return rb_err_hint(err, "export %s before the run", var);
-        }
-        shown = rb_sprintf(a, "the URL in $%s", var);
-    } else if (url != NULL) {
-        shown = rb_sprintf(a, "'%s'", rb_http_redact_url(a, url));
-    } else {
-        return rb_errf(err, RB_E_RUNBOOK, "target '%s' has neither 'url' nor 'url_env'", t->name);
-    }
+    if (webhook_url(a, t, &url, &shown, err) < 0)
+        return -1;
     req.method = "POST";
     req.url = url;
     req.body = payload(a, m);
@@ -80,18 +112,8 @@ static int webhook_send(struct rb_arena *a, const struct rb_target *t,
         sent->copy = req.body;
         sent->copy_len = strlen(req.body);
     }
-    if (rb_http_do(a, &req, &res, &herr) < 0) {
-        /* http.c names the URL it was given; a secret one must not appear, so say it anew */
-        const char *why = strstr(herr.msg, "timed out") != NULL ? "timed out" : NULL;
-        const char *colon = strstr(herr.msg, "': ");
-
-        rb_errf(err, RB_E_FAILED, "unable to post to webhook %s of target '%s': %s", shown, t->name,
-                why != NULL     ? why
-                : colon != NULL ? colon + 3
-                                : "no answer");
-        rb_err_kind(err, why != NULL ? RB_K_TIMEOUT : RB_K_CONN_LOST);
-        return rb_err_hint(err, "check that the receiver runs and the URL of target '%s'", t->name);
-    }
+    if (rb_http_do(a, &req, &res, &herr) < 0)
+        return unreachable(t, "post to", shown, &herr, err);
     if (res.status < 200 || res.status > 299) {
         rb_errf(err, RB_E_FAILED, "webhook %s of target '%s' answered HTTP %ld: %s", shown, t->name,
                 res.status, excerpt(a, res.body, res.body_len));
@@ -101,8 +123,39 @@ static int webhook_send(struct rb_arena *a, const struct rb_target *t,
     return 0;
 }
 
+static int webhook_check(struct rb_arena *a, const struct rb_target *t, const char **what,
+                         struct rb_err *err)
+{
+    const char *url, *shown;
+    struct rb_http_request req = { 0 };
+    struct rb_http_response res;
+    struct rb_err herr = RB_ERR_INIT;
+
+    if (webhook_url(a, t, &url, &shown, err) < 0)
+        return -1;
+    req.method = "HEAD";
+    req.url = url;
+    req.timeout_ms = rb_notify_target_timeout(t);
+    if (rb_http_do(a, &req, &res, &herr) < 0)
+        return unreachable(t, "reach", shown, &herr, err);
+    if (res.status >= 500 && res.status != 501) {
+        rb_errf(err, RB_E_FAILED,
+                "webhook %s of target '%s' answered HEAD with HTTP %ld: the "
+                "receiver is failing",
+                shown, t->name, res.status);
+        rb_err_kind(err, RB_K_REFUSED);
+        return rb_err_hint(err, "check the receiving end of target '%s'", t->name);
+    }
+    if (what != NULL)
+        *what = rb_sprintf(a,
+                           "webhook of target '%s' (%s) answered HEAD with HTTP %ld; nothing was "
+                           "posted",
+                           t->name, shown, res.status);
+    return 0;
+}
+
 const struct rb_notify_ops rb_webhook_ops = {
     .driver = "webhook",
     .send = webhook_send,
-    .check = NULL,
+    .check = webhook_check,
 };

@@ -432,56 +432,92 @@ plain:
     rb_errf(err, RB_E_FAILED, "duplicate keys in the source rows");
 }
 
-/*
- * What applying the table will write on the target, asked of the catalogs (has_*_privilege):
- * INSERT and UPDATE on the target table (the upsert), TEMP in the database (the stage), and the
- * ledger (sync.c's ledger_ddl: created unqualified on first use): INSERT and SELECT on it, or
- * CREATE on the schema it would be created in. A role lacking one would fail after the freeze.
- */
-static int check_privileges(struct rb_run *run, const struct sync_table *st, struct rb_db *dst,
-                            struct rb_err *err)
+int rb_sync_privileges(struct rb_run *run, struct rb_db *db, const char *table_sql,
+                       struct rb_sync_privileges *out, struct rb_err *err)
 {
-    const char *params[1] = { st->tgt_q };
+    const char *params[1] = { table_sql };
+    /*
+     * to_regclass, not ::regclass: a table that is not there is an answer (table_exists false),
+     * not a failed statement. has_table_privilege of a NULL oid is NULL: coalesced to false.
+     */
     struct rb_db_result *r = rb_db_query(
-        dst, run->arena, 0,
-        "SELECT has_table_privilege($1::regclass, 'INSERT') "
-        "AND has_table_privilege($1::regclass, 'UPDATE'), "
+        db, run->arena, 0,
+        "SELECT c IS NOT NULL, "
+        "coalesce(has_table_privilege(c, 'SELECT'), false), "
+        "coalesce(has_table_privilege(c, 'INSERT'), false), "
+        "coalesce(has_table_privilege(c, 'UPDATE'), false), "
+        "coalesce(has_table_privilege(c, 'DELETE'), false), "
+        "coalesce(has_table_privilege(c, 'TRUNCATE'), false), "
         "has_database_privilege(current_database(), 'TEMP'), "
         "CASE WHEN to_regclass('rollbackctl_ledger') IS NULL "
         "THEN coalesce(has_schema_privilege(current_schema(), 'CREATE'), false) "
         "ELSE has_table_privilege('rollbackctl_ledger', 'INSERT') "
         "AND has_table_privilege('rollbackctl_ledger', 'SELECT') END, "
-        "to_regclass('rollbackctl_ledger') IS NULL, coalesce(current_schema(), '(none)'), "
-        "current_user, current_database()",
+        "to_regclass('rollbackctl_ledger') IS NOT NULL, coalesce(current_schema(), '(none)'), "
+        "current_user, current_database() "
+        "FROM (SELECT to_regclass($1) AS c) AS t",
         1, params, err);
+    static const unsigned bits[] = { RB_PRIV_SELECT, RB_PRIV_INSERT, RB_PRIV_UPDATE, RB_PRIV_DELETE,
+                                     RB_PRIV_TRUNCATE };
+
+    memset(out, 0, sizeof(*out));
+    if (r == NULL)
+        return -1;
+    if (r->nrows < 1 || r->ncols < 12)
+        return rb_errf(err, RB_E_FAILED, "the privilege query on '%s' answered no row",
+                       db->label != NULL ? db->label : "?");
+    out->table_exists = rb_db_text(r, 0, 0)[0] == 't';
+    for (size_t i = 0; i < sizeof(bits) / sizeof(bits[0]); i++)
+        if (rb_db_text(r, 0, 1 + i)[0] == 't')
+            out->table |= bits[i];
+    out->temp = rb_db_text(r, 0, 6)[0] == 't';
+    out->ledger_ok = rb_db_text(r, 0, 7)[0] == 't';
+    out->ledger_exists = rb_db_text(r, 0, 8)[0] == 't';
+    out->schema = rb_db_text(r, 0, 9);
+    out->role = rb_db_text(r, 0, 10);
+    out->database = rb_db_text(r, 0, 11);
+    return 0;
+}
+
+/*
+ * What applying the table will need on the target, asked of the catalogs (rb_sync_privileges):
+ * SELECT on the target table (the stage is made in its shape, and the upsert compares the old
+ * values), INSERT and UPDATE (the upsert), TEMP in the database (the stage), and the ledger
+ * (sync.c's ledger_ddl: created unqualified on first use): INSERT and SELECT on it, or CREATE on
+ * the schema it would be created in. A role lacking one would fail after the freeze.
+ */
+static int check_privileges(struct rb_run *run, const struct sync_table *st, struct rb_db *dst,
+                            struct rb_err *err)
+{
+    const unsigned need = RB_PRIV_SELECT | RB_PRIV_INSERT | RB_PRIV_UPDATE;
+    struct rb_sync_privileges p;
     const char *who;
 
-    if (r == NULL)
+    if (rb_sync_privileges(run, dst, st->tgt_q, &p, err) < 0)
         return rb_sync_table_err(run, st, st->t->target_pos, err);
-    if (r->nrows < 1 || r->ncols < 7)
-        return 0; /* nothing to go by: applying will say */
-    who = rb_db_text(r, 0, 5);
-    if (strcmp(rb_db_text(r, 0, 0), "t") != 0) {
-        rb_errf(err, RB_E_FAILED, "role '%s' may not INSERT and UPDATE target table '%s' in '%s'",
-                who, st->t->target_table, st->ph->to);
-        rb_err_hint(err, "GRANT INSERT, UPDATE ON %s TO %s", st->tgt_q, who);
+    who = p.role;
+    if (p.table_exists && (p.table & need) != need) {
+        rb_errf(err, RB_E_FAILED,
+                "role '%s' may not SELECT, INSERT and UPDATE target table '%s' in '%s'", who,
+                st->t->target_table, st->ph->to);
+        rb_err_hint(err, "GRANT SELECT, INSERT, UPDATE ON %s TO %s", st->tgt_q, who);
         return rb_sync_table_err(run, st, st->t->target_pos, err);
     }
-    if (strcmp(rb_db_text(r, 0, 1), "t") != 0) {
+    if (!p.temp) {
         rb_errf(err, RB_E_FAILED, "role '%s' may not create temporary tables in '%s'", who,
                 st->ph->to);
         rb_err_hint(err,
                     "GRANT TEMPORARY ON DATABASE %s TO %s (the rows are staged in a "
                     "temporary table)",
-                    rb_db_text(r, 0, 6), who);
+                    p.database, who);
         return rb_sync_table_err(run, st, st->t->target_pos, err);
     }
-    if (strcmp(rb_db_text(r, 0, 2), "t") != 0) {
-        if (strcmp(rb_db_text(r, 0, 3), "t") == 0) {
+    if (!p.ledger_ok) {
+        if (!p.ledger_exists) {
             rb_errf(err, RB_E_FAILED,
                     "role '%s' may not create the sync ledger 'rollbackctl_ledger' in schema "
                     "'%s' of '%s'",
-                    who, rb_db_text(r, 0, 4), st->ph->to);
+                    who, p.schema, st->ph->to);
             rb_err_hint(err,
                         "grant CREATE on that schema to '%s', or create the ledger there "
                         "first (its definition: rollbackctl plan)",

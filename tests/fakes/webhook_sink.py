@@ -3,7 +3,10 @@
 
 Each POST is saved as DIR/NNNN.json (the exact body) with DIR/NNNN.meta (method, path,
 Content-Type). While the file DIR/answer-500 exists, it answers 500 with a short body and keeps
-nothing: a receiver that is down on demand. The port is written to --port-file once it listens.
+nothing: a receiver that is down on demand. A HEAD (prepare's channel check, which must post
+nothing) is answered 405 with "Allow: POST", as POST-only receivers do (500 while answer-500
+exists), and logged as one line "HEAD <path>" in DIR/heads.log, never as a post. The port is
+written to --port-file once it listens.
 """
 import argparse
 import http.server
@@ -18,6 +21,17 @@ def handler_for(folder):
     class H(http.server.BaseHTTPRequestHandler):
         def log_message(self, *args):
             pass
+
+        def do_HEAD(self):
+            with LOCK:
+                with open(os.path.join(folder, "heads.log"), "a") as f:
+                    f.write("HEAD %s\n" % self.path)
+            failing = os.path.exists(os.path.join(folder, "answer-500"))
+            self.send_response(500 if failing else 405)
+            if not failing:
+                self.send_header("Allow", "POST")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
 
         def do_POST(self):
             n = int(self.headers.get("Content-Length", "0"))

@@ -6,6 +6,7 @@
 # change, stays); an MX exchange without a trailing dot lands relative to the zone; a wrong API key, an
 # unset api_key_env and an unknown zone fail with clear messages, exit 1, nothing changed; the key
 # never shows up in output or journal. (An unset api_key_env is an invalid runbook at execute: exit 5.)
+# prepare's channel.dns reads the zone with the key (READY with its serial) and changes nothing.
 set -euo pipefail
 source "$RB_SOURCE_DIR/tests/integration/lib.sh"
 rb_require pdns
@@ -107,3 +108,18 @@ runbook "$T/nozone.yaml" "no-such-zone.org." PDNS_KEY
 assert_exit 1 "$RB_BIN" -f "$T/nozone.yaml" execute --reason "pdns test" --yes
 assert_contains "$RB_ERR" "zone 'no-such-zone.org.' not found"
 assert_eq "new-app.$ZONE" "$(dig_cname)" "unchanged at the end"
+
+# prepare's channel check: a GET of the zone with the API key (its serial said), changing nothing;
+# with a wrong key, NOT_READY with the API's refusal
+chan() { # FILE KEYVAR: "STATUS REASON" of channel.dns
+  runbook "$1" "$ZONE" "$2"
+  printf 'prepare:\n  channels: true\n  contacts: [{ role: DNS owner, email: dns@example.test }]\n' >>"$1"
+  "$RB_BIN" -f "$1" -o json prepare >"$T/prepare.json" || true
+  jq -r '.checks[] | select(.name == "channel.dns") | "\(.status) \(.reason)"' "$T/prepare.json"
+}
+serial_now=$(serial)
+assert_contains "$(chan "$T/chan.yaml" PDNS_KEY)" "READY PowerDNS API '$RB_TEST_PDNS_URL/api/v1/servers/localhost/zones/$ZONE' answered with the API key: serial $serial_now" \
+  "channel.dns READY: the zone read with the key"
+assert_contains "$(chan "$T/chan-wrong.yaml" PDNS_WRONG)" "NOT_READY PowerDNS API '$RB_TEST_PDNS_URL/api/v1/servers/localhost/zones/$ZONE' refused the read of zone" \
+  "channel.dns NOT_READY with a wrong key"
+assert_eq "$serial_now" "$(serial)" "the channel checks changed nothing (the SOA serial)"

@@ -5,7 +5,7 @@
 # stand-in and got no PATCH, legacy has no sync ledger, the journal has no action started), naming
 # the failing target and why: legacy on a wrong port; a wrong legacy password (refused at once:
 # not retried); a restore step's program that does not exist; a legacy role that may not create
-# the sync ledger. Several failing at once (legacy,
+# the sync ledger, nor SELECT a sync target table. Several failing at once (legacy,
 # the cluster's token, the DNS key, the program) are all named, one line each, then one error.
 # After the runbook is fixed, resume passes the pre-flight and the rollback runs (replicas 0, the
 # ledger row, the DNS record). plan with legacy unreachable warns once (not once per table) and
@@ -185,6 +185,15 @@ assert_contains "$RB_ERR" "role '$PW_ROLE' may not create the sync ledger 'rollb
   "no CREATE: what is missing, where"
 untouched "no CREATE on the schema" "$T/state-grant"
 rb_psql "$LEG" "grant create on schema public to $PW_ROLE" >/dev/null
+
+# --- nor SELECT a target table: the stage is made in its shape, the upsert reads the old values ------
+rb_psql "$LEG" "revoke select on payroll_history from $PW_ROLE" >/dev/null
+good "$T/select.yaml" "$T/state-select"
+assert_exit 1 "$RB_BIN" -f "$T/select.yaml" execute --reason "preflight: select" --yes
+assert_contains "$RB_ERR" "role '$PW_ROLE' may not SELECT, INSERT and UPDATE target table 'payroll_history' in 'legacy'" \
+  "no SELECT on a target table: met by the pre-flight"
+untouched "no SELECT on a target table" "$T/state-select"
+rb_psql "$LEG" "grant select on payroll_history to $PW_ROLE" >/dev/null
 
 # --- several at once: all named, one line each, then one error ----------------------------------------
 write_runbook "$T/many.yaml" "$T/state-many" "host=127.0.0.1 port=1 user=$PW_ROLE dbname=$LEG" rb-no-such-program \

@@ -146,7 +146,9 @@ static int fake_query(struct rb_db *db, struct rb_arena *a, const struct rb_db_s
     static const char *const dst_cols[] = { "id", "amount", NULL };
     static const char *const nullable[] = { "f", NULL };
     static const char *const unique[] = { "1", "id", NULL };
-    static const char *const privileges[] = { "t", "t", "t", "t", "public", "rb", "db", NULL };
+    /* rb_sync_privileges: exists, SELECT..TRUNCATE, TEMP, ledger ok, ledger exists, schema... */
+    static const char *const privileges[] = { "t", "t", "t", "t", "t", "t", "t",
+                                              "t", "f", "public", "rb", "db", NULL };
     static const char *const none[] = { NULL };
     const char *const *rows = none;
     size_t ncols = 1;
@@ -154,7 +156,10 @@ static int fake_query(struct rb_db *db, struct rb_arena *a, const struct rb_db_s
 
     (void)err;
     snprintf(f->srv->log + used, sizeof(f->srv->log) - used, "%s\n", st->sql);
-    if (strstr(st->sql, "to_regclass") != NULL) {
+    if (strstr(st->sql, "has_table_privilege") != NULL) {
+        rows = privileges;
+        ncols = 12;
+    } else if (strstr(st->sql, "to_regclass") != NULL) {
         rows = oid;
     } else if (strstr(st->sql, "NOT attisdropped ORDER BY attnum") != NULL) {
         rows = f->srv == &servers[0] ? src_cols : dst_cols;
@@ -163,9 +168,6 @@ static int fake_query(struct rb_db *db, struct rb_arena *a, const struct rb_db_s
     } else if (strstr(st->sql, "pg_index") != NULL) {
         rows = unique;
         ncols = 2;
-    } else if (strstr(st->sql, "has_table_privilege") != NULL) {
-        rows = privileges;
-        ncols = 7;
     } else if (strstr(st->sql, "LIMIT 0") != NULL) {
         ncols = 2;
     }
