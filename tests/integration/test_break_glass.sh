@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # test_break_glass: break-glass.sh rolls back the way rollbackctl does (issue 13, "Assets").
 # Two copies of the sync fixture (the contract's three tables and the nasty-names table), two
-# private Kubernetes stand-ins and two DNS names in the test BIND: A is rolled back by
+# private Kubernetes stand-ins, two DNS names in the test BIND and two in the test PowerDNS: A is rolled back by
 # `rollbackctl execute`, B by the break-glass.sh that `rollbackctl prepare` wrote for B's runbook
 # (the same runbook but for its targets), run with real psql, kubectl and nsupdate. Then:
-#   - bash -n accepts the script, and no secret value (database password, cluster token) is in it;
+#   - bash -n accepts the script, and no secret value (database password, cluster token, PowerDNS
+#     API key) is in it;
 #   - every synced legacy table of A and B is byte-equal (ordered COPY text), as are the table a
 #     restore sql step changed and the file a restore run step with a nasty name made;
 #   - both stand-ins hold the same replicas, suspended CronJobs and remaining Jobs; the DNS names
@@ -14,6 +15,7 @@ source "$RB_SOURCE_DIR/tests/integration/lib.sh"
 source "$RB_SOURCE_DIR/tests/fakes/kube_fake.sh"
 rb_require pg
 rb_require bind
+rb_require pdns
 for p in kubectl nsupdate dig; do
   command -v "$p" >/dev/null 2>&1 || rb_skip "$p is not installed (scripts/install-deps)"
 done
@@ -25,6 +27,12 @@ HOST=${RB_TEST_DNS_SERVER%:*}
 PORT=${RB_TEST_DNS_SERVER##*:}
 ZONE=$RB_TEST_DNS_ZONE
 export RB_BG_PG_SECRET="pg-secret-$RANDOM$RANDOM"
+export RB_BG_PDNS_KEY=$RB_TEST_PDNS_API_KEY
+PZONE=$RB_TEST_PDNS_ZONE
+pdns_api() { # BODY
+  curl -sS --max-time 5 -o /dev/null -w '%{http_code}' -X PATCH -H "X-API-Key: $RB_TEST_PDNS_API_KEY" \
+    -H 'Content-Type: application/json' --data "$1" "$RB_TEST_PDNS_URL/api/v1/servers/localhost/zones/$PZONE"
+}
 
 # --- A and B: databases, stand-ins (credentials only through token_env), DNS names -------------
 nsupdate_k() { nsupdate -t 10 -k "$RB_TEST_TSIG_KEY_FILE"; }
@@ -57,15 +65,20 @@ EOF
     "$HOST" "$PORT" "$ZONE" "$name" "$name" "$ZONE" | nsupdate_k
   printf 'server %s %s\nzone %s\nupdate delete %s\nsend\n' "$HOST" "$PORT" "$ZONE" "$name" >"$T/cleanup-$side.nsupdate"
   rb_on_exit nsupdate -t 10 -k "$RB_TEST_TSIG_KEY_FILE" "$T/cleanup-$side.nsupdate"
-  declare "NEW_$side=$db_new" "LEG_$side=$db_leg" "TOKEN_$side=$KUBE_FAKE_TOKEN" "NAME_$side=$name"
+  pname="bg-$side-$$-$RANDOM.$PZONE"
+  assert_eq 204 "$(pdns_api '{"rrsets":[{"name":"'"$pname"'","type":"CNAME","ttl":300,"changetype":"REPLACE","records":[{"content":"new-app.'"$PZONE"'","disabled":false}]}]}')" \
+    "PowerDNS starting state for $side"
+  rb_on_exit pdns_api '{"rrsets":[{"name":"'"$pname"'","type":"CNAME","changetype":"DELETE"}]}'
+  declare "NEW_$side=$db_new" "LEG_$side=$db_leg" "TOKEN_$side=$KUBE_FAKE_TOKEN" "NAME_$side=$name" \
+    "PNAME_$side=$pname"
   # a file name with a quote, a space, $ and ; made by a restore run step
   declare "MARK_$side=$T/marks/done $side it's \$HOME; \`x\`"
 done
 mkdir -p "$T/marks"
 
 runbook() { # SIDE -> $T/runbook-SIDE.yaml
-  local s=$1 new leg name mark
-  new=NEW_$s leg=LEG_$s name=NAME_$s mark=MARK_$s
+  local s=$1 new leg name pname mark
+  new=NEW_$s leg=LEG_$s name=NAME_$s pname=PNAME_$s mark=MARK_$s
   # the mark's path in YAML single quotes (only ' needs doubling there)
   local mark_yaml=${!mark//\'/\'\'}
   cat >"$T/runbook-$s.yaml" <<EOF
@@ -78,6 +91,7 @@ targets:
   legacy: { driver: postgres, conninfo: "$(rb_conninfo "${!leg}")", password_env: RB_BG_PG_SECRET }
   cluster: { driver: kubernetes, kubeconfig: "$T/kube-$s/bg.kubeconfig", context: bg, namespace: payroll, token_env: RB_BG_KUBE_TOKEN, timeout: 10s }
   dns: { driver: rfc2136, server: "$RB_TEST_DNS_SERVER", zone: $ZONE, tsig_key_file: "$RB_TEST_TSIG_KEY_FILE", timeout: 5s }
+  pdns: { driver: powerdns, url: "$RB_TEST_PDNS_URL", zone: $PZONE, api_key_env: RB_BG_PDNS_KEY, timeout: 5s }
 freeze:
   - scale: { target: cluster, deployment: payroll-api, replicas: 0 }
   - suspend_cronjobs: { target: cluster, selector: app=payroll }
@@ -98,6 +112,8 @@ restore:
     verify: { run: [test, -e, '$mark_yaml'] }
   - name: Point payroll DNS at legacy
     dns: { target: dns, name: ${!name}, type: CNAME, data: legacy-app.$ZONE, ttl: 60 }
+  - name: Point payroll at legacy in PowerDNS
+    dns: { target: pdns, name: ${!pname}, type: CNAME, data: legacy-app, ttl: 60 }
   - name: Start legacy workers
     scale: { target: cluster, deployment: legacy-payroll-worker, replicas: 2 }
 verify:
@@ -129,6 +145,7 @@ assert_exit 0 bash -n "$SCRIPT"
 script=$(cat "$SCRIPT")
 assert_not_contains "$script" "$RB_BG_PG_SECRET" "the database password is not in the script"
 assert_not_contains "$script" "$TOKEN_B" "the cluster token is not in the script"
+assert_not_contains "$script" "$RB_BG_PDNS_KEY" "the PowerDNS API key is not in the script"
 assert_contains "$script" "rb_need_env RB_BG_KUBE_TOKEN" "the script names the variables it reads"
 assert_contains "$script" "$(sha256sum "$T/runbook-B.yaml" | cut -d' ' -f1)" "the script names the runbook's sha256"
 
@@ -173,6 +190,9 @@ assert_not_contains "$snap" "kind: Secret" "and no Secret"
 dig_rr() { dig +norec +noall +answer -p "$PORT" "@$HOST" "$1" CNAME | awk '{print $2, $4, $5}'; }
 assert_eq "60 CNAME legacy-app.$ZONE" "$(dig_rr "$NAME_A")" "rollbackctl set A's record"
 assert_eq "$(dig_rr "$NAME_A")" "$(dig_rr "$NAME_B")" "the script set B's record the same way"
+pdig_rr() { dig +norec +noall +answer -p "$RB_TEST_PDNS_DNS_PORT" @127.0.0.1 "$1" CNAME | awk '{print $2, $4, $5}'; }
+assert_eq "60 CNAME legacy-app.$PZONE" "$(pdig_rr "$PNAME_A")" "rollbackctl set A's PowerDNS record"
+assert_eq "$(pdig_rr "$PNAME_A")" "$(pdig_rr "$PNAME_B")" "the script set B's PowerDNS record the same way"
 
 # --- a second run changes nothing ------------------------------------------------------------------
 run_script
@@ -182,3 +202,4 @@ assert_contains "$(cat "$T/script.out")" "already done: its verify passes" "veri
 assert_eq "3" "$(cat "$T/bg-out/freeze-1-replicas-payroll-api")" "the first replica count is kept"
 assert_eq "$(cluster_state A)" "$(cluster_state B)" "the stand-ins still agree"
 assert_eq "$(dig_rr "$NAME_A")" "$(dig_rr "$NAME_B")" "the records still agree"
+assert_eq "$(pdig_rr "$PNAME_A")" "$(pdig_rr "$PNAME_B")" "the PowerDNS records still agree"
