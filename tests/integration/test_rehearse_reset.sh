@@ -25,6 +25,28 @@ assert_contains "$(cat "$T/out")" "verification passed"
 assert_contains "$(cat "$T/out")" "2 mail(s) received by the SMTP sink" \
   "the rehearsal mailed leadership and staff (verification passed, nothing lost)"
 assert_contains "$(cat "$T/out")" "1 chat post(s) received by the webhook receiver"
+# ... and began with prepare, the nightly readiness report: on the sandbox every check is READY;
+# its JUnit copy, read by a real XML parser, has a passing testcase for each, and the assets set
+# it wrote checks out (sha256sum -c)
+assert_contains "$(cat "$T/out")" "prepare    exit 0" "prepare: every check READY on the sandbox"
+/usr/bin/python3 - "$RB_SANDBOX_DIR/prepare-junit.xml" >"$T/junit.check" 2>&1 <<'EOF' ||
+import sys, xml.etree.ElementTree as ET
+suite = ET.parse(sys.argv[1]).getroot().find("testsuite")
+names = [c.get("name") for c in suite.findall("testcase")]
+want = ["backup.exists", "backup.intact", "backup.recent", "backup.restore_test",
+        "permissions.new", "permissions.legacy", "permissions.cluster",
+        "channel.new", "channel.legacy", "channel.cluster", "channel.dns", "channel.mail",
+        "channel.chat", "channel.metrics", "sync.dry", "contacts", "assets"]
+assert sorted(names) == sorted(want), names
+assert suite.get("failures") == "0" and not list(suite.iter("failure")), suite.get("failures")
+print("ok")
+EOF
+  rb_fail "prepare's JUnit on the sandbox: $(cat "$T/junit.check")"
+rb_ok "prepare's JUnit: 17 testcases, none failed"
+assets=$(ls -1d "$RB_SANDBOX_DIR"/state/prepare/2* | tail -n 1)
+(cd "$assets" && sha256sum --quiet -c MANIFEST.sha256) || rb_fail "the assets set of $assets does not check out"
+[[ -s "$assets/break-glass.sh" && -s "$assets/snapshot.dump" ]] || rb_fail "no break-glass.sh or snapshot.dump in $assets"
+rb_ok "prepare's assets set is whole (break-glass.sh, snapshot.dump, MANIFEST.sha256)"
 
 rehearse
 assert_eq 0 "$(done_data freeze/scale-payroll-api original_replicas)" \
