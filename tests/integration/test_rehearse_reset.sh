@@ -90,3 +90,36 @@ done <"$T/tour.sh"
 assert_eq "$(grep -c . "$T/tour.sh")" "$n" "every tour line ran"
 rb_ok "every rehearsal starts from the production-like state with --reset"
 rb_ok "the README tour works line by line"
+
+# break-glass.sh, against the sandbox: from the production-like state again, the night's prepare
+# writes it, and the script alone (psql, kubectl, nsupdate) must leave legacy exactly as the tour's
+# rollbackctl execute left it: every legacy table byte-equal, the payroll DNS record and the
+# payroll-api / legacy worker replicas the same.
+legacy_state() { # one line per legacy table: name and md5 of its rows in order; then DNS, replicas
+  local tbl
+  set -a # the sandbox's servers, as they are now (a --reset starts them afresh, on new ports)
+  # shellcheck source=/dev/null
+  source "$RB_SANDBOX_DIR/services/env"
+  set +a
+  for tbl in employees '"COMPENSATION"' payroll_history employee_tax scheduled_jobs system_config; do
+    printf '%s %s\n' "$tbl" "$("$RB_TEST_PGBIN/psql" -X -At -h "$RB_TEST_PGHOST" -p "$RB_TEST_PGPORT" \
+      -U "$RB_TEST_PGUSER" -d legacy -c "select count(*) || ' ' || md5(coalesce(string_agg(t::text, E'\n' order by t::text), '')) from $tbl t")"
+  done
+  printf 'dns %s\n' "$(dig +short -p "${RB_TEST_DNS_SERVER##*:}" "@${RB_TEST_DNS_SERVER%:*}" payroll.example.test CNAME)"
+  printf 'replicas %s\n' "$(kubectl --kubeconfig "$RB_TEST_KUBECONFIG" -n payroll get deployments \
+    -o jsonpath='{range .items[*]}{.metadata.name}={.spec.replicas} {end}')"
+}
+legacy_state >"$T/by-rollbackctl"
+rehearse --reset --no-run
+"$RB_BIN" -f "$RB_REHEARSAL_RUNBOOK" -o json prepare >"$T/prepare.json" </dev/null ||
+  rb_fail "prepare after --reset: $(cat "$T/prepare.json")"
+assets=$(rb_jget "$T/prepare.json" 'd["assets"]')
+assert_contains "$(legacy_state | grep '^dns')" "new-app.example.test." \
+  "after --reset the DNS record points at the new system again"
+BREAK_GLASS_OUT="$T/bg-out" bash "$assets/break-glass.sh" </dev/null >"$T/bg.log" 2>&1 ||
+  { tail -n 30 "$T/bg.log"; rb_fail "break-glass.sh against the sandbox failed"; }
+legacy_state >"$T/by-script"
+diff "$T/by-rollbackctl" "$T/by-script" >"$T/bg.diff" ||
+  rb_fail "break-glass.sh left another legacy than rollbackctl: $(cat "$T/bg.diff")"
+assert_contains "$(cat "$T/by-script")" "payroll-api=0" "the script froze the new system"
+rb_ok "break-glass.sh against the sandbox: legacy tables, DNS and replicas as rollbackctl left them"
