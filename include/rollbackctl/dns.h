@@ -54,6 +54,21 @@ extern const struct rb_dns_ops rb_rfc2136_ops;
 extern const struct rb_dns_ops rb_powerdns_ops;
 extern const struct rb_dns_ops rb_dns_exec_ops;
 
+/*
+ * The JSON body of a PowerDNS PATCH that replaces the RRset fqdn/type with one record: what the
+ * powerdns driver sends, and what break-glass.sh sends for the same step. Arena-owned.
+ */
+const char *rb_powerdns_replace_body(struct rb_arena *a, const char *fqdn, const char *type, int ttl,
+                                     const char *content);
+
+/*
+ * One word of an exec target's `command:` with {{name}} {{type}} {{data}} {{ttl}} {{zone}}
+ * replaced by rec's values (an unknown {{x}} left as written): what the exec driver runs, and
+ * what break-glass.sh writes for the same step. Pure; arena-owned.
+ */
+const char *rb_dns_exec_word(struct rb_arena *a, const char *word, const struct rb_dns_record *rec,
+                             const char *zone);
+
 /* The ops of a DNS target's driver, or NULL with err when the driver is not a built DNS driver. */
 const struct rb_dns_ops *rb_dns_ops_for(const struct rb_target *t, struct rb_err *err);
 

@@ -17,8 +17,8 @@
 
 #define EXEC_TIMEOUT_MS (2 * 60 * 1000)
 
-static const char *substitute(struct rb_arena *a, const char *word, const struct rb_dns_record *rec,
-                              const char *zone)
+const char *rb_dns_exec_word(struct rb_arena *a, const char *word, const struct rb_dns_record *rec,
+                             const char *zone)
 {
     struct rb_buf b = RB_BUF_INIT;
     const char *p = word, *res;
@@ -73,7 +73,7 @@ static int exec_set(struct rb_arena *a, const struct rb_target *t, const struct 
     n = cmd->list.n;
     argv = rb_new_array(a, const char *, n + 1);
     for (size_t i = 0; i < n; i++)
-        argv[i] = substitute(a, cmd->list.items[i], rec, zone);
+        argv[i] = rb_dns_exec_word(a, cmd->list.items[i], rec, zone);
     if (rb_child_run(a, argv, NULL, timeout_ms > 0 ? timeout_ms : EXEC_TIMEOUT_MS, &cr, err) < 0)
         return rb_err_wrap(err, "DNS target '%s'", t->name);
     if (cr.exited && cr.status == 0)

@@ -158,16 +158,39 @@ static int pdns_read(struct rb_arena *a, const struct rb_target *t, const char *
     return 0;
 }
 
+
+const char *rb_powerdns_replace_body(struct rb_arena *a, const char *fqdn, const char *type, int ttl,
+                                     const char *content)
+{
+    cJSON *body = cJSON_CreateObject(), *rrsets = cJSON_AddArrayToObject(body, "rrsets");
+    cJSON *rs = cJSON_CreateObject(), *records, *r = cJSON_CreateObject();
+    char *json;
+    const char *out;
+
+    cJSON_AddItemToArray(rrsets, rs);
+    cJSON_AddStringToObject(rs, "name", fqdn);
+    cJSON_AddStringToObject(rs, "type", type);
+    cJSON_AddNumberToObject(rs, "ttl", ttl);
+    cJSON_AddStringToObject(rs, "changetype", "REPLACE");
+    records = cJSON_AddArrayToObject(rs, "records");
+    cJSON_AddItemToArray(records, r);
+    cJSON_AddStringToObject(r, "content", content);
+    cJSON_AddBoolToObject(r, "disabled", 0);
+    json = cJSON_PrintUnformatted(body);
+    cJSON_Delete(body);
+    out = rb_strdup(a, json != NULL ? json : "{}");
+    free(json);
+    return out;
+}
+
 static int pdns_set(struct rb_arena *a, const struct rb_target *t, const struct rb_dns_record *rec,
                     struct rb_err *err)
 {
     struct rb_http_request req;
     struct rb_http_response res;
     struct rb_dns_rrset now;
-    cJSON *body, *rrsets, *rs, *records, *r;
     const char *fq, *want;
     struct api api;
-    char *json;
     int code = rb_dns_type_code(rec->type), rc;
 
     if (api_open(a, t, &api, err) < 0)
@@ -178,29 +201,12 @@ static int pdns_set(struct rb_arena *a, const struct rb_target *t, const struct 
     if (want == NULL)
         return -1;
 
-    body = cJSON_CreateObject();
-    rrsets = cJSON_AddArrayToObject(body, "rrsets");
-    rs = cJSON_CreateObject();
-    cJSON_AddItemToArray(rrsets, rs);
-    cJSON_AddStringToObject(rs, "name", fq);
-    cJSON_AddStringToObject(rs, "type", rec->type);
-    cJSON_AddNumberToObject(rs, "ttl", rec->ttl);
-    cJSON_AddStringToObject(rs, "changetype", "REPLACE");
-    records = cJSON_AddArrayToObject(rs, "records");
-    r = cJSON_CreateObject();
-    cJSON_AddItemToArray(records, r);
-    cJSON_AddStringToObject(r, "content", want);
-    cJSON_AddBoolToObject(r, "disabled", 0);
-    json = cJSON_PrintUnformatted(body);
-    cJSON_Delete(body);
-
     memset(&req, 0, sizeof(req));
     req.method = "PATCH";
     req.url = api.base;
-    req.body = rb_strdup(a, json);
+    req.body = rb_powerdns_replace_body(a, fq, rec->type, rec->ttl, want);
     req.headers = api.headers;
     req.timeout_ms = api.timeout_ms;
-    free(json);
     rc = rb_http_do(a, &req, &res, err);
     if (rc < 0)
         return -1;

@@ -475,22 +475,10 @@ static int dns_act(struct bg *g, const struct rb_restore_step *s, const char *wh
         const char *url = rb_target_opt(t, "url"), *sid = rb_target_opt(t, "server_id");
         const char *env = rb_target_opt(t, "api_key_env");
         size_t n = strlen(url);
-        cJSON *root = cJSON_CreateObject(), *sets = cJSON_AddArrayToObject(root, "rrsets");
-        cJSON *set = cJSON_CreateObject(), *recs, *rec = cJSON_CreateObject();
-        char *json;
+        const char *json = rb_powerdns_replace_body(g->a, name, s->dns_type, s->dns_ttl, data);
 
         while (n > 0 && url[n - 1] == '/')
             n--;
-        cJSON_AddItemToArray(sets, set);
-        cJSON_AddStringToObject(set, "name", name);
-        cJSON_AddStringToObject(set, "type", s->dns_type);
-        cJSON_AddNumberToObject(set, "ttl", s->dns_ttl);
-        cJSON_AddStringToObject(set, "changetype", "REPLACE");
-        recs = cJSON_AddArrayToObject(set, "records");
-        cJSON_AddItemToArray(recs, rec);
-        cJSON_AddStringToObject(rec, "content", data);
-        cJSON_AddBoolToObject(rec, "disabled", false);
-        json = cJSON_PrintUnformatted(root);
         g->curl = true;
         rb_buf_addf(
             b, "    curl -sS --fail --max-time %ld -X PATCH -H 'Content-Type: application/json'",
@@ -499,57 +487,23 @@ static int dns_act(struct bg *g, const struct rb_restore_step *s, const char *wh
         if (env != NULL)
             rb_buf_addf(b, " -H @<(printf 'X-API-Key: %%s\\n' \"$%s\")", env);
         rb_buf_addf(
-            b, " --data-binary %s %s\n", q(g, json != NULL ? json : "{}"),
+            b, " --data-binary %s %s\n", q(g, json),
             q(g, rb_sprintf(g->a, "%.*s/api/v1/servers/%s/zones/%s", (int)n, url,
                             sid != NULL ? sid : "localhost", rb_dns_fqdn(g->a, zone, NULL))));
-        free(json);
-        cJSON_Delete(root);
     } else if (strcmp(t->driver, "exec") == 0) {
         const struct rb_opt *cmd = rb_target_opt_node(t, "command");
         const char *to = rb_target_opt(t, "timeout");
         int64_t ms = to != NULL ? rb_duration_parse(to) : -1;
-        char ttl[16];
+        const struct rb_dns_record rec = { name, s->dns_type, data, s->dns_ttl };
 
         if (cmd == NULL || cmd->list.n == 0)
             return rb_errf(g->err, RB_E_RUNBOOK, "%s: DNS target '%s' has no command", what,
                            t->name);
-        snprintf(ttl, sizeof(ttl), "%d", s->dns_ttl);
         g->timeout_tool = true;
-        /* the words as dns_exec.c substitutes them: {{name}} {{type}} {{data}} {{ttl}} {{zone}} */
+        /* the words exactly as the exec driver substitutes them */
         rb_buf_addf(b, "    timeout -k 10 %ld", secs(ms > 0 ? ms : 2 * 60 * 1000));
-        for (size_t i = 0; i < cmd->list.n; i++) {
-            struct rb_buf w = RB_BUF_INIT;
-            const char *p = cmd->list.items[i];
-
-            while (*p != '\0') {
-                const char *open = strstr(p, "{{"), *close, *val = NULL;
-                size_t klen;
-
-                if (open == NULL || (close = strstr(open + 2, "}}")) == NULL) {
-                    rb_buf_adds(&w, p);
-                    break;
-                }
-                rb_buf_add(&w, p, (size_t)(open - p));
-                klen = (size_t)(close - open - 2);
-                if (klen == 4 && strncmp(open + 2, "name", 4) == 0)
-                    val = name;
-                else if (klen == 4 && strncmp(open + 2, "type", 4) == 0)
-                    val = s->dns_type;
-                else if (klen == 4 && strncmp(open + 2, "data", 4) == 0)
-                    val = data;
-                else if (klen == 3 && strncmp(open + 2, "ttl", 3) == 0)
-                    val = ttl;
-                else if (klen == 4 && strncmp(open + 2, "zone", 4) == 0)
-                    val = zone != NULL ? zone : "";
-                if (val != NULL)
-                    rb_buf_adds(&w, val);
-                else
-                    rb_buf_add(&w, open, (size_t)(close + 2 - open));
-                p = close + 2;
-            }
-            rb_buf_addf(b, " %s", q(g, w.len > 0 ? w.data : ""));
-            rb_buf_release(&w);
-        }
+        for (size_t i = 0; i < cmd->list.n; i++)
+            rb_buf_addf(b, " %s", q(g, rb_dns_exec_word(g->a, cmd->list.items[i], &rec, zone)));
         rb_buf_adds(b, "\n");
     } else {
         return rb_errf(g->err, RB_E_FAILED, "%s: break-glass.sh cannot drive DNS driver '%s'", what,

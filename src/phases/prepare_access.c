@@ -131,22 +131,24 @@ static void db_needs_of(struct rb_run *run, const char *target, struct db_needs 
     }
 }
 
+/* The table privileges a runbook may need, in the order messages name them. */
+static const struct {
+    unsigned bit;
+    const char *name;
+} priv_names[] = { { RB_PRIV_SELECT, "SELECT" },
+                   { RB_PRIV_INSERT, "INSERT" },
+                   { RB_PRIV_UPDATE, "UPDATE" },
+                   { RB_PRIV_DELETE, "DELETE" },
+                   { RB_PRIV_TRUNCATE, "TRUNCATE" } };
+
 static const char *privs_text(struct rb_arena *a, unsigned privs)
 {
-    static const struct {
-        unsigned bit;
-        const char *name;
-    } names[] = { { RB_PRIV_SELECT, "SELECT" },
-                  { RB_PRIV_INSERT, "INSERT" },
-                  { RB_PRIV_UPDATE, "UPDATE" },
-                  { RB_PRIV_DELETE, "DELETE" },
-                  { RB_PRIV_TRUNCATE, "TRUNCATE" } };
     struct rb_buf b = RB_BUF_INIT;
     const char *out;
 
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-        if (privs & names[i].bit)
-            rb_buf_addf(&b, "%s%s", b.len > 0 ? ", " : "", names[i].name);
+    for (size_t i = 0; i < sizeof(priv_names) / sizeof(priv_names[0]); i++)
+        if (privs & priv_names[i].bit)
+            rb_buf_addf(&b, "%s%s", b.len > 0 ? ", " : "", priv_names[i].name);
     out = rb_strdup(a, b.len > 0 ? b.data : "");
     rb_buf_release(&b);
     return out;
@@ -155,25 +157,17 @@ static const char *privs_text(struct rb_arena *a, unsigned privs)
 /* "SELECT on 4 tables, INSERT on 4, UPDATE on 5": what was checked, for a READY reason. */
 static void checked_text(const struct db_needs *d, struct rb_buf *b)
 {
-    static const struct {
-        unsigned bit;
-        const char *name;
-    } names[] = { { RB_PRIV_SELECT, "SELECT" },
-                  { RB_PRIV_INSERT, "INSERT" },
-                  { RB_PRIV_UPDATE, "UPDATE" },
-                  { RB_PRIV_DELETE, "DELETE" },
-                  { RB_PRIV_TRUNCATE, "TRUNCATE" } };
     bool first = true;
 
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+    for (size_t i = 0; i < sizeof(priv_names) / sizeof(priv_names[0]); i++) {
         size_t n = 0;
 
         for (size_t k = 0; k < d->n; k++)
-            if (d->v[k].privs & names[i].bit)
+            if (d->v[k].privs & priv_names[i].bit)
                 n++;
         if (n == 0)
             continue;
-        rb_buf_addf(b, "%s%s on %zu%s", first ? "" : ", ", names[i].name, n,
+        rb_buf_addf(b, "%s%s on %zu%s", first ? "" : ", ", priv_names[i].name, n,
                     first ? (n == 1 ? " table" : " tables") : "");
         first = false;
     }
