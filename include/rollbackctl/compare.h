@@ -96,6 +96,52 @@ int rb_compare_table(struct rb_arena *a, struct rb_db *src, struct rb_db *dst,
                      const struct rb_sync_table *t, const struct rb_compare_opts *o,
                      struct rb_compare_result *res, struct rb_err *err);
 
+/*
+ * Deletions since cutover (src/checks/deletions.c): keys legacy holds (within t->deletions.scope)
+ * that new no longer has (no source row matching t's `where`, whenever it changed), by the table's
+ * key mapping. Computed in the databases like the comparison: an aggregate of key hashes per
+ * bucket on each side, keys streamed only for buckets that differ. With t->deletions' tombstones,
+ * each such key is told apart: deleted_in_new (a tombstone with deleted_at >= cutover) or
+ * never_migrated (no tombstone: legacy's own history outside the migrated set); without them
+ * every such key is deleted_in_new as far as can be told (exact false).
+ */
+struct rb_deleted_row {
+    const char **key;       /* one text value per key column (t->key order) */
+    bool never_migrated;    /* only meaningful when the result is exact */
+    const char *deleted_at; /* from the tombstone (text), or NULL */
+};
+
+struct rb_deletions_result {
+    const char *table; /* sync table name */
+    const char *target_table;
+    const struct rb_strlist *key_columns;
+    bool exact;               /* tombstones were read: deleted_in_new vs never_migrated is known */
+    uint64_t legacy_rows;     /* legacy rows in scope */
+    uint64_t deleted_in_new;  /* legacy keys new no longer has (exact: with a tombstone) */
+    uint64_t never_migrated;  /* exact only: legacy keys new never had */
+    struct rb_deleted_row *rows; /* first list_max (o->list_max) in key order; all with on_row NULL */
+    size_t n_rows;
+    uint64_t buckets, buckets_differing, keys_fetched;
+    int64_t duration_ms;
+};
+
+/* Called for every key found (rows then are not kept in the result). */
+typedef void (*rb_deleted_row_fn)(void *ctx, const struct rb_deletions_result *res,
+                                  const struct rb_deleted_row *row);
+
+/*
+ * Find them. Same connection rules and errors as rb_compare_table (o->cutover, timeout_ms,
+ * bucket_rows, list_max, labels and progress are read; on_row is not: pass on_deleted).
+ */
+int rb_deletions_find(struct rb_arena *a, struct rb_db *src, struct rb_db *dst,
+                      const struct rb_sync_table *t, const struct rb_compare_opts *o,
+                      rb_deleted_row_fn on_deleted, void *on_deleted_ctx,
+                      struct rb_deletions_result *res, struct rb_err *err);
+
+/* res as JSON: {table, exact, legacy_rows, deleted_in_new, never_migrated, rows: [{key: {col:
+   value}, action: "deleted_in_new"|"never_migrated", deleted_at}], buckets...}. Caller deletes. */
+cJSON *rb_deletions_result_json(const struct rb_deletions_result *res);
+
 /* res as JSON (caller owns the result; cJSON_Delete it). */
 cJSON *rb_compare_result_json(const struct rb_compare_result *res);
 

@@ -156,6 +156,23 @@ struct rb_column_map {
     struct rb_pos pos;
 };
 
+/*
+ * A sync table's `deletions:` (issue 14, detection): which legacy rows count as ones new should
+ * still have, and, optionally, new's own record of deletions.
+ */
+struct rb_sync_deletions {
+    bool present;
+    const char *scope; /* SQL condition on the legacy (target) table; NULL: every legacy row */
+    /* `tombstones:` a source-side table recording deletions (an audit/trigger table), or NULL */
+    const char *tomb_table;
+    struct rb_column_map *tomb_key; /* one per target key column, in t->key order: expression over
+                                       tomb_table giving that column's value */
+    size_t n_tomb_key;
+    const char *tomb_deleted_at; /* its column holding when the row was deleted */
+    const char *tomb_where;      /* optional extra predicate on tomb_table (e.g. which table) */
+    struct rb_pos pos, tomb_pos;
+};
+
 struct rb_sync_table {
     const char *name;
     bool critical;
@@ -166,6 +183,7 @@ struct rb_sync_table {
     struct rb_strlist key; /* target key columns (a unique index must exist) */
     struct rb_column_map *columns;
     size_t n_columns;
+    struct rb_sync_deletions deletions;
     struct rb_pos pos;
     struct rb_pos source_pos, target_pos, columns_pos;
 };
@@ -248,6 +266,7 @@ struct rb_check {
     const char *name;
     enum rb_check_kind kind;
     const char *compare_table; /* compare: a sync table name */
+    bool fail_on_deleted;      /* compare: legacy rows deleted in new fail the check (default: listed only) */
     struct rb_query_ref new_q; /* equal, totals */
     struct rb_query_ref legacy_q;
     const char *tolerance; /* totals: exact decimal string, default "0.00" */
