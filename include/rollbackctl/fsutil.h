@@ -41,7 +41,11 @@ bool rb_state_dir_shared(const char *state_dir);
  * to 0700 (a folder made before the state_dir was shared, or after it stopped being, follows).
  */
 int rb_dir_share(const char *path, const char *state_dir, mode_t shared_mode, struct rb_err *err);
-/* Temp file, fsync, close checked, rename, fsync the folder. */
+/*
+ * Temp file (path.tmp: a stale one removed, created O_EXCL|O_NOFOLLOW so a planted link is never
+ * written through, mode set exactly whatever the umask), fsync, close checked, rename, fsync the
+ * folder.
+ */
 int rb_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode,
                          struct rb_err *err);
 /* Whole file, NUL-terminated; caller free()s. */

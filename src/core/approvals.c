@@ -79,11 +79,11 @@ int rb_approval_write(struct rb_arena *a, const char *run_dir, const struct rb_a
 {
     const char *dir = rb_approvals_dir(a, run_dir);
     char stamp[40], user[64], *text;
-    const char *file, *path, *tmp;
+    const char *file, *path;
     struct stat st;
     cJSON *o;
-    int fd, e;
     size_t len;
+    int rc;
 
     /* the folder the waiting run made: a real folder, never a link someone planted */
     if (lstat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
@@ -97,7 +97,6 @@ int rb_approval_write(struct rb_arena *a, const char *run_dir, const struct rb_a
     file_safe(r->user, user, sizeof(user));
     file = rb_sprintf(a, "%s-%s-%s-%ld.json", stamp, r->kind, user, r->pid);
     path = rb_sprintf(a, "%s/%s", dir, file);
-    tmp = rb_sprintf(a, "%s/.%s.tmp", dir, file);
 
     o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "kind", r->kind);
@@ -110,33 +109,12 @@ int rb_approval_write(struct rb_arena *a, const char *run_dir, const struct rb_a
     cJSON_Delete(o);
     len = strlen(text);
 
-    /* O_EXCL and O_NOFOLLOW: a name planted in a group-writable folder is never written through */
-    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        e = errno;
-        free(text);
-        return rb_errf(err, RB_E_FAILED, "unable to create approval record '%s': %s", tmp,
-                       strerror(e));
-    }
     /* readable by the run whoever wrote it (root, another user of the group): the folder's mode
-     * is what keeps others out */
-    if (fchmod(fd, 0644) < 0 || rb_write_all(fd, text, len) < 0 || fsync(fd) < 0) {
-        e = errno;
-        free(text);
-        close(fd);
-        unlink(tmp);
-        return rb_errf(err, RB_E_FAILED, "unable to write approval record '%s': %s", tmp,
-                       strerror(e));
-    }
+     * is what keeps others out; the write never follows a name planted in that folder */
+    rc = rb_write_file_atomic(path, text, len, 0644, err);
     free(text);
-    if (close(fd) < 0 || rename(tmp, path) < 0) {
-        e = errno;
-        unlink(tmp);
-        return rb_errf(err, RB_E_FAILED, "unable to persist approval record '%s': %s", path,
-                       strerror(e));
-    }
-    if (rb_fsync_dir(dir) < 0)
-        return rb_errf(err, RB_E_FAILED, "unable to sync directory '%s': %s", dir, strerror(errno));
+    if (rc < 0)
+        return rb_err_wrap(err, "approval record not written");
     if (file_out != NULL)
         *file_out = file;
     return 0;
@@ -215,7 +193,7 @@ static bool is_record_name(const char *name)
 {
     size_t n = strlen(name);
 
-    /* temp files begin with '.'; only finished records end in .json */
+    /* only finished records end in .json (temp files end in .tmp; hidden names are skipped) */
     return name[0] != '.' && n > 5 && strcmp(name + n - 5, ".json") == 0;
 }
 

@@ -200,11 +200,19 @@ int rb_write_file_atomic(const char *path, const void *data, size_t len, mode_t 
     int fd;
 
     snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    /*
+     * A temp file a crash left is ours to replace; a name someone planted (a link, in a folder
+     * others may write: the approvers' group setup) is never written through: O_EXCL with
+     * O_NOFOLLOW after removing the old name. The mode is set exactly, whatever the umask.
+     */
+    if (unlink(tmp) < 0 && errno != ENOENT)
+        return rb_errf(err, RB_E_FAILED, "unable to remove stale file '%s': %s", tmp,
+                       strerror(errno));
+    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
     if (fd < 0)
         return rb_errf(err, RB_E_FAILED, "unable to open file '%s' for write: %s", tmp,
                        strerror(errno));
-    if (rb_write_all(fd, data, len) < 0 || fsync(fd) < 0) {
+    if (fchmod(fd, mode) < 0 || rb_write_all(fd, data, len) < 0 || fsync(fd) < 0) {
         int e = errno;
 
         close(fd);
