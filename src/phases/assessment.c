@@ -19,6 +19,7 @@ struct lookup_ctx {
     const struct rb_signal_value *signals;
     size_t n;
     enum rb_severity severity;
+    bool no_severity; /* every matrix row is false: it is known that no severity applies */
 };
 
 static int lookup(void *vctx, const char *name, struct rb_value *val)
@@ -27,9 +28,9 @@ static int lookup(void *vctx, const char *name, struct rb_value *val)
 
     memset(val, 0, sizeof(*val));
     if (strcmp(name, "severity") == 0) {
-        if (c->severity != RB_SEV_NONE) {
+        if (c->severity != RB_SEV_NONE || c->no_severity) {
             val->type = RB_VAL_STRING;
-            val->str = rb_severity_name(c->severity);
+            val->str = c->severity != RB_SEV_NONE ? rb_severity_name(c->severity) : "none";
         }
         return 0; /* no severity yet: NULL, so an expression reading it is unknown */
     }
@@ -165,7 +166,7 @@ struct rb_assessment *rb_assessment_make(struct rb_run *run, struct rb_signal_va
 {
     const struct rb_decision *d = &run->rb->decision;
     struct rb_assessment *as = rb_new(run->arena, struct rb_assessment);
-    struct lookup_ctx c = { signals, n_signals, RB_SEV_NONE };
+    struct lookup_ctx c = { signals, n_signals, RB_SEV_NONE, false };
 
     memset(as, 0, sizeof(*as));
     /* plan and assess have no run start: the budget counts from now, the same for every use */
@@ -193,6 +194,10 @@ struct rb_assessment *rb_assessment_make(struct rb_run *run, struct rb_signal_va
     if (!as->severity_from_option && as->matched != NULL)
         as->severity = as->matched->severity;
     c.severity = as->severity;
+    /* no row true and none unknown: no severity applies, which a rule can compare with ("none") */
+    c.no_severity = as->severity == RB_SEV_NONE && d->n_matrix > 0;
+    for (size_t i = 0; i < d->n_matrix && c.no_severity; i++)
+        c.no_severity = as->matrix[i] == RB_TRI_FALSE;
     as->rules = rb_new_array(run->arena, enum rb_tri, d->n_rollback_if + 1);
     as->rules_why = rb_new_array(run->arena, const char *, d->n_rollback_if + 1);
     for (size_t i = 0; i < d->n_rollback_if; i++)

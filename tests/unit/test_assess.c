@@ -374,6 +374,22 @@ static void test_not_warranted_and_severity(void **state)
     assert_non_null(strstr(as->why, "no rollback_if rule is true (severity medium, scenario "
                                     "'Minor variances')"));
     assert_int_equal(as->budget_ms, 100 * 3600000LL); /* recovery_time n/a: the payroll bounds it */
+    /* every row false: no severity applies, so `severity == "critical"` is false, not unknown */
+    {
+        static const struct answer none[] = {
+            { "select ratio", 1700, "0", false, NULL },
+            { "select users", 23, "5", false, NULL },
+            { "select hours", 1700, "100", false, NULL },
+            { NULL, 0, NULL, false, NULL },
+        };
+
+        answers = none;
+        as = assess(f, NULL);
+        assert_null(as->matched);
+        assert_int_equal(as->rules[0], RB_TRI_FALSE);
+        assert_string_equal(as->verdict, "not_warranted");
+        answers = a;
+    }
     /* --severity decides the severity; the rows are still evaluated */
     as = assess(f, "critical");
     assert_string_equal(as->verdict, "warranted");
