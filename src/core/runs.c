@@ -85,6 +85,38 @@ static void copy_item(cJSON *dst, const char *key, const cJSON *src, const char 
         cJSON_AddItemToObject(dst, key, cJSON_Duplicate(v, 1));
 }
 
+
+/*
+ * A phase the journal leaves "started" in a run that ended (its first action declined or failed,
+ * the run stopped there) ended with the run: "failed" when one of its actions failed, else the
+ * run's outcome ("declined", "interrupted"), so that status never shows a finished run's phase
+ * as still going.
+ */
+static void settle_phases(cJSON *s, cJSON *phases, const cJSON *actions)
+{
+    const char *outcome = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(s, "outcome"));
+    cJSON *p;
+
+    if (outcome == NULL || strcmp(outcome, "running") == 0 || strcmp(outcome, "unknown") == 0)
+        return;
+    cJSON_ArrayForEach(p, phases) {
+        const char *state = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(p, "state"));
+        const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(p, "name"));
+        const cJSON *a;
+        bool failed = false;
+
+        if (state == NULL || strcmp(state, "started") != 0 || name == NULL)
+            continue;
+        cJSON_ArrayForEach(a, actions) {
+            const char *ph = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(a, "phase"));
+            const char *st = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(a, "state"));
+
+            failed |= ph != NULL && st != NULL && strcmp(ph, name) == 0 && strcmp(st, "failed") == 0;
+        }
+        set_str(p, "state", failed && strcmp(outcome, "declined") != 0 ? "failed" : outcome);
+    }
+}
+
 cJSON *rb_runs_summarize(const struct rb_journal_log *log)
 {
     cJSON *s = cJSON_CreateObject();
@@ -176,6 +208,7 @@ cJSON *rb_runs_summarize(const struct rb_journal_log *log)
     }
     if (cJSON_GetObjectItemCaseSensitive(s, "outcome") == NULL)
         set_str(s, "outcome", "unknown");
+    settle_phases(s, phases, actions);
     return s;
 }
 

@@ -180,6 +180,7 @@ assert_eq '"medium"' "$(jq -c 'select(.event == "fact" and .data.key == "severit
 assert_eq declined "$(jq -r 'select(.event == "run_finished") | .data.outcome' "$journal")" "run_finished declined"
 assert_exit 0 "$RB_BIN" -f "$RB" status
 assert_contains "$RB_OUT" "declined" "status: declined"
+assert_contains "$RB_OUT" "phases:       assess declined" "status: the phase a declined run stopped in is declined, not still started"
 assert_contains "$RB_OUT" "rollback not warranted: no rollback_if rule is true" "status says why"
 assert_contains "$RB_OUT" "budget:       4d4h, deadline" "status: the budget (100h)"
 
