@@ -40,7 +40,10 @@ static const struct rb_cmd commands[] = {
       "checks\n" },
     { "prepare", rb_cmd_prepare, "[--junit FILE]",
       "readiness checks + rollback assets (nightly CI)",
-      "  --junit FILE      also write the results as JUnit XML\n" },
+      "  --junit FILE      also write the results as JUnit XML (a NOT_READY check is a failure)\n"
+      "\nEvery check READY or NOT_READY with why; exit 0 only when all are READY, else 1.\n"
+      "Assets (dump, cluster snapshot, runbook, break-glass.sh, MANIFEST.sha256) go to\n"
+      "state_dir/prepare/<timestamp>/, metrics to state_dir/prepare.prom. See docs/operations.md.\n" },
     { "assess", rb_cmd_assess, "[--severity S] [--signals FILE]",
       "is a rollback warranted? signals and decision; exit 0 yes, 3 no or undetermined",
       "  --severity S      critical|high|medium|low instead of the decision matrix\n"
