@@ -58,6 +58,9 @@ struct rb_target {
     struct rb_opt *opts;
     size_t n_opts;
     struct rb_pos pos;
+    /* Every *_env variable the runbook names (set by the loader, NULL-terminated): a driver that
+       starts a child drops them from its environment (child.h's env_drop), as phases do. */
+    const char *const *secret_env;
 };
 
 /* Value of a target option, or NULL. */

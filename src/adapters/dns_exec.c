@@ -74,7 +74,9 @@ static int exec_set(struct rb_arena *a, const struct rb_target *t, const struct 
     argv = rb_new_array(a, const char *, n + 1);
     for (size_t i = 0; i < n; i++)
         argv[i] = rb_dns_exec_word(a, cmd->list.items[i], rec, zone);
-    if (rb_child_run(a, argv, NULL, timeout_ms > 0 ? timeout_ms : EXEC_TIMEOUT_MS, &cr, err) < 0)
+    /* the provider's CLI needs none of the runbook's secrets: they stay out of its environment */
+    if (rb_child_run_env(a, argv, NULL, t->secret_env,
+                         timeout_ms > 0 ? timeout_ms : EXEC_TIMEOUT_MS, &cr, err) < 0)
         return rb_err_wrap(err, "DNS target '%s'", t->name);
     if (cr.exited && cr.status == 0)
         return 0;

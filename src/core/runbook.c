@@ -639,7 +639,16 @@ struct rb_runbook *rb_runbook_load_buffer(struct rb_arena *a, const char *path, 
     if (root == NULL)
         return NULL;
     ld_top(&l, root);
-    return diags->n_errors > errors ? NULL : rb;
+    if (diags->n_errors > errors)
+        return NULL;
+    /* every driver that starts a child keeps the runbook's secrets out of its environment */
+    {
+        const char *const *secrets = rb_runbook_secret_env(a, rb);
+
+        for (size_t i = 0; i < rb->n_targets; i++)
+            rb->targets[i].secret_env = secrets;
+    }
+    return rb;
 }
 
 /*

@@ -11,6 +11,7 @@ cat >"$T/update_dns.sh" <<EOF
 # stand-in for a provider CLI: records its arguments, one per line
 if [[ -e "$T/fail" ]]; then echo "provider: 401 unauthorized" >&2; exit 4; fi
 printf '%s\n' "\$@" >"$T/calls"
+env >"$T/env"
 EOF
 chmod +x "$T/update_dns.sh"
 
@@ -20,6 +21,7 @@ name: dns-exec-test
 cutover: 2026-11-01T00:00:00Z
 state_dir: $T/state
 targets:
+  legacy: { driver: postgres, conninfo: "host=127.0.0.1 port=9 dbname=legacy", password_env: RB_DNS_EXEC_SECRET }
   dns:
     driver: exec
     zone: example.com.
@@ -33,13 +35,16 @@ assert_exit 0 "$RB_BIN" -f "$T/runbook.yaml" plan
 assert_contains "$RB_OUT" "(unknown: driver 'exec' cannot read records) -> \$(touch $T/pwned); mode=legacy (ttl 60)"
 [[ ! -e "$T/calls" ]] && rb_ok "plan ran nothing" || rb_fail "plan ran the command"
 
+export RB_DNS_EXEC_SECRET="exec-secret-$RANDOM$RANDOM"
 assert_exit 0 "$RB_BIN" -f "$T/runbook.yaml" execute --reason "exec dns" --yes
 assert_eq "legacy|--record=payroll.example.com.|TXT|\$(touch $T/pwned); mode=legacy|60|example.com.|{{other}}" \
   "$(paste -sd'|' "$T/calls")" "argv substituted word by word"
 [[ ! -e "$T/pwned" ]] && rb_ok "record data never reached a shell" || rb_fail "shell injection"
+assert_not_contains "$(cat "$T/env")" "$RB_DNS_EXEC_SECRET" "the runbook's secrets stay out of the provider CLI's environment"
+assert_contains "$(cat "$T/env")" "PATH=" "the rest of the environment is there"
 
 touch "$T/fail"
 rm -rf "$T/state"
 assert_exit 1 "$RB_BIN" -f "$T/runbook.yaml" execute --reason "exec dns" --yes
 assert_contains "$RB_ERR" "DNS command '$T/update_dns.sh' of target 'dns' exited with status 4: provider: 401 unauthorized"
-assert_contains "$RB_ERR" "runbook.yaml:11: restore/point-payroll-dns-at-legacy"
+assert_contains "$RB_ERR" "runbook.yaml:12: restore/point-payroll-dns-at-legacy"
