@@ -81,7 +81,6 @@ void rb_cmp_reset_conns(struct cmp *st)
 
 /* --- a streamed, ordered row source -------------------------------------------------------- */
 
-
 int rb_cmp_cursor_next(struct cursor *cu, uint64_t *fetched, struct rb_err *err)
 {
     if (rb_db_stream_next(cu->st->c[cu->s], cu->stream, &cu->row, err) < 0)
@@ -312,16 +311,18 @@ int rb_cmp_begin(struct cmp *st, struct rb_arena *scratch, struct rb_err *err)
      * aggregate in parallel workers, as a plain count(*) does; JIT compilation costs more than
      * it saves on these scans.
      */
-    if (rb_cmp_exec_pair(st,
-                  "SELECT set_config('work_mem', '256MB', true), set_config('jit', 'off', true), "
-                  "set_config('parallel_tuple_cost', '0.00001', true)",
-                  err) < 0)
+    if (rb_cmp_exec_pair(
+            st,
+            "SELECT set_config('work_mem', '256MB', true), set_config('jit', 'off', true), "
+            "set_config('parallel_tuple_cost', '0.00001', true)",
+            err) < 0)
         return -1;
 
     /* step 1a: legacy column types (they decide the canonical form on both sides) */
     q[SRC] = NULL;
-    q[DST] = rb_sprintf(st->a, rb_cmp_types_sql,
-                        rb_pg_quote_literal(st->a, rb_pg_quote_qualified(st->a, st->t->target_table)));
+    q[DST] =
+        rb_sprintf(st->a, rb_cmp_types_sql,
+                   rb_pg_quote_literal(st->a, rb_pg_quote_qualified(st->a, st->t->target_table)));
     if (rb_cmp_run_pair(st, scratch, q, r, err) < 0)
         return -1;
     return rb_cmp_resolve_columns(st, r[DST], err);
@@ -352,9 +353,11 @@ uint64_t rb_cmp_differing_buckets(struct cmp *st, struct rb_db_result *const r[2
 
         if (id < 0)
             continue;
-        same = io >= 0 &&
-               strcmp(rb_db_text(r[drives], (size_t)id, 1), rb_db_text(r[other], (size_t)io, 1)) == 0 &&
-               strcmp(rb_db_text(r[drives], (size_t)id, 2), rb_db_text(r[other], (size_t)io, 2)) == 0;
+        same =
+            io >= 0 &&
+            strcmp(rb_db_text(r[drives], (size_t)id, 1), rb_db_text(r[other], (size_t)io, 1)) ==
+                0 &&
+            strcmp(rb_db_text(r[drives], (size_t)id, 2), rb_db_text(r[other], (size_t)io, 2)) == 0;
         if (!same) {
             rb_buf_addf(&b, "%s%" PRIu64, b.len > 0 ? "," : "", k);
             n++;
@@ -378,7 +381,8 @@ int rb_cmp_drill_begin(struct cmp *st, const char *what, uint64_t nbuckets, stru
 }
 
 /* The drill-down on side s: `select` (rb_key first) of the listed buckets (NULL: all), in key order. */
-const char *rb_cmp_drill_sql(struct cmp *st, enum side s, const char *select, const char *bucket_list)
+const char *rb_cmp_drill_sql(struct cmp *st, enum side s, const char *select,
+                             const char *bucket_list)
 {
     return rb_sprintf(
         st->a, "SELECT * FROM (SELECT %s %s%s%s) q WHERE rb_key IS NOT NULL ORDER BY %s", select,
@@ -398,7 +402,8 @@ int rb_cmp_streams_open(struct cmp *st, const char *const sql[2], struct cursor 
         if (rb_db_stream(st->c[s], &q, st->deadline, &cu[s].stream, err) < 0)
             return -1;
     }
-    if (rb_cmp_cursor_next(&cu[SRC], fetched, err) < 0 || rb_cmp_cursor_next(&cu[DST], fetched, err) < 0)
+    if (rb_cmp_cursor_next(&cu[SRC], fetched, err) < 0 ||
+        rb_cmp_cursor_next(&cu[DST], fetched, err) < 0)
         return -1;
     return 0;
 }
@@ -568,9 +573,10 @@ static int drill_down(struct cmp *st, const char *bucket_list, struct rb_compare
     if (rb_cmp_streams_open(st, sql, cu, &res->rows_fetched, err) < 0)
         goto out;
     while (cu[SRC].row != NULL) {
-        int cmp = cu[DST].row == NULL ? -1
-                                      : rb_cmp_key_cmp(st, cu[SRC].row[0] != NULL ? cu[SRC].row[0] : "",
-                                                cu[DST].row[0] != NULL ? cu[DST].row[0] : "");
+        int cmp = cu[DST].row == NULL
+                      ? -1
+                      : rb_cmp_key_cmp(st, cu[SRC].row[0] != NULL ? cu[SRC].row[0] : "",
+                                       cu[DST].row[0] != NULL ? cu[DST].row[0] : "");
 
         if (cmp < 0) {
             note_missing(st, res, cu[SRC].row);

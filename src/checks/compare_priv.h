@@ -88,7 +88,8 @@ uint64_t rb_cmp_differing_buckets(struct cmp *st, struct rb_db_result *const r[2
                                   const char **list);
 int rb_cmp_drill_begin(struct cmp *st, const char *what, uint64_t nbuckets, struct rb_err *err);
 /* FROM must end in a WHERE clause (st->from[s]): the bucket filter is added with AND. */
-const char *rb_cmp_drill_sql(struct cmp *st, enum side s, const char *select, const char *bucket_list);
+const char *rb_cmp_drill_sql(struct cmp *st, enum side s, const char *select,
+                             const char *bucket_list);
 int rb_cmp_streams_open(struct cmp *st, const char *const sql[2], struct cursor cu[2],
                         uint64_t *fetched, struct rb_err *err);
 int rb_cmp_streams_end(struct cmp *st, struct cursor cu[2], int rc, struct rb_err *err);

@@ -83,7 +83,8 @@ static void emit(struct del *d, const struct rb_deleted_row *row)
     res->rows[res->n_rows] = *row;
     res->rows[res->n_rows].key = rb_new_array(d->st.a, const char *, d->st.nkeys);
     for (size_t k = 0; k < d->st.nkeys; k++)
-        res->rows[res->n_rows].key[k] = row->key[k] != NULL ? rb_strdup(d->st.a, row->key[k]) : NULL;
+        res->rows[res->n_rows].key[k] =
+            row->key[k] != NULL ? rb_strdup(d->st.a, row->key[k]) : NULL;
     res->rows[res->n_rows].deleted_at =
         row->deleted_at != NULL ? rb_strdup(d->st.a, row->deleted_at) : NULL;
     res->n_rows++;
@@ -132,15 +133,15 @@ static void set_from(struct cmp *st)
 {
     const struct rb_sync_table *t = st->t;
 
-    st->from[SRC] = rb_sprintf(st->a, "FROM %s WHERE %s%s%s",
-                               rb_pg_quote_qualified(st->a, t->source_table),
-                               has_text(t->where) ? "(" : "", has_text(t->where) ? t->where : "true",
-                               has_text(t->where) ? ")" : "");
-    st->from[DST] = rb_sprintf(
-        st->a, "FROM %s WHERE %s%s%s", rb_pg_quote_qualified(st->a, t->target_table),
-        has_text(t->deletions.scope) ? "(" : "",
-        has_text(t->deletions.scope) ? t->deletions.scope : "true",
-        has_text(t->deletions.scope) ? ")" : "");
+    st->from[SRC] =
+        rb_sprintf(st->a, "FROM %s WHERE %s%s%s", rb_pg_quote_qualified(st->a, t->source_table),
+                   has_text(t->where) ? "(" : "", has_text(t->where) ? t->where : "true",
+                   has_text(t->where) ? ")" : "");
+    st->from[DST] =
+        rb_sprintf(st->a, "FROM %s WHERE %s%s%s", rb_pg_quote_qualified(st->a, t->target_table),
+                   has_text(t->deletions.scope) ? "(" : "",
+                   has_text(t->deletions.scope) ? t->deletions.scope : "true",
+                   has_text(t->deletions.scope) ? ")" : "");
 }
 
 static const char *bucket_sql(struct cmp *st, enum side s)
@@ -185,25 +186,25 @@ static const char *tomb_sql(struct del *d, struct rb_err *err)
             if (strcmp(del->tomb_key[i].target_column, c->name) == 0)
                 expr = del->tomb_key[i].source_expr;
         if (expr == NULL) {
-            rb_errf(err, RB_E_FAILED, "tombstones of sync table '%s' give no value for key column '%s'",
-                    st->t->name, c->name);
+            rb_errf(err, RB_E_FAILED,
+                    "tombstones of sync table '%s' give no value for key column '%s'", st->t->name,
+                    c->name);
             rb_err_hint(err, "add '%s' under deletions.tombstones.key", c->name);
             return NULL;
         }
         parts[k] = rb_sprintf(st->a, "(%s)::%s", expr, c->as_text ? "text" : c->type);
     }
-    return rb_sprintf(st->a,
-                      "SELECT k.rb_i - 1, max(tb.rb_at)::text FROM jsonb_array_elements_text("
-                      "$1::jsonb) WITH ORDINALITY AS k(rb_key, rb_i) JOIN (SELECT %s AS rb_key, %s "
-                      "AS rb_at FROM %s WHERE %s >= %s::timestamptz%s%s%s) tb USING (rb_key) "
-                      "GROUP BY k.rb_i",
-                      rb_cmp_key_text_of(st, parts), rb_pg_quote_ident(st->a, del->tomb_deleted_at),
-                      rb_pg_quote_qualified(st->a, del->tomb_table),
-                      rb_pg_quote_ident(st->a, del->tomb_deleted_at),
-                      rb_pg_quote_literal(st->a, st->o->cutover),
-                      has_text(del->tomb_where) ? " AND (" : "",
-                      has_text(del->tomb_where) ? del->tomb_where : "",
-                      has_text(del->tomb_where) ? ")" : "");
+    return rb_sprintf(
+        st->a,
+        "SELECT k.rb_i - 1, max(tb.rb_at)::text FROM jsonb_array_elements_text("
+        "$1::jsonb) WITH ORDINALITY AS k(rb_key, rb_i) JOIN (SELECT %s AS rb_key, %s "
+        "AS rb_at FROM %s WHERE %s >= %s::timestamptz%s%s%s) tb USING (rb_key) "
+        "GROUP BY k.rb_i",
+        rb_cmp_key_text_of(st, parts), rb_pg_quote_ident(st->a, del->tomb_deleted_at),
+        rb_pg_quote_qualified(st->a, del->tomb_table),
+        rb_pg_quote_ident(st->a, del->tomb_deleted_at), rb_pg_quote_literal(st->a, st->o->cutover),
+        has_text(del->tomb_where) ? " AND (" : "", has_text(del->tomb_where) ? del->tomb_where : "",
+        has_text(del->tomb_where) ? ")" : "");
 }
 
 /* Step 4: tell the held deletions apart, a batch per query, and emit them in key order. */
@@ -387,8 +388,8 @@ static cJSON *deleted_row_json(const struct rb_deletions_result *res,
     cJSON *r = cJSON_CreateObject();
 
     cJSON_AddItemToObject(r, "key", rb_cmp_key_json(res->key_columns, row->key));
-    cJSON_AddStringToObject(r, "action",
-                            res->exact && row->never_migrated ? "never_migrated" : "deleted_in_new");
+    cJSON_AddStringToObject(
+        r, "action", res->exact && row->never_migrated ? "never_migrated" : "deleted_in_new");
     if (row->deleted_at != NULL)
         cJSON_AddStringToObject(r, "deleted_at", row->deleted_at);
     else

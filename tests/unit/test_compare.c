@@ -79,8 +79,9 @@ static void test_deletions_json(void **state)
     txt = cJSON_PrintUnformatted(j);
     assert_non_null(strstr(txt, "\"exact\":true,\"legacy_rows\":40,\"deleted_in_new\":1,"
                                 "\"never_migrated\":1"));
-    assert_non_null(strstr(txt, "{\"key\":{\"emp_id\":\"7\",\"period\":\"2026-11\"},"
-                                "\"action\":\"deleted_in_new\",\"deleted_at\":\"2026-11-20 10:00:00+00\"}"));
+    assert_non_null(
+        strstr(txt, "{\"key\":{\"emp_id\":\"7\",\"period\":\"2026-11\"},"
+                    "\"action\":\"deleted_in_new\",\"deleted_at\":\"2026-11-20 10:00:00+00\"}"));
     assert_non_null(strstr(txt, "{\"key\":{\"emp_id\":\"8\",\"period\":null},"
                                 "\"action\":\"never_migrated\",\"deleted_at\":null}"));
     assert_non_null(strstr(txt, "\"keys_fetched\":12"));
