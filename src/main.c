@@ -75,8 +75,8 @@ static const struct rb_cmd commands[] = {
     { "verify", rb_cmd_verify, "",
       "run the verify checks now, on their own; exit 0 all pass, 1 any fails", "" },
     { "gaps", rb_cmd_gaps, "[--table NAME] [--csv]",
-      "rows changed in new since cutover that legacy lacks or holds differently, with the action "
-      "each needs",
+      "rows changed in new since cutover that legacy lacks or holds differently, and rows legacy "
+      "holds that new deleted, with the action each needs",
       "  --table NAME      only this sync table\n"
       "  --csv             comma-separated output\n" },
     { "report", rb_cmd_report, "[RUN_ID] [--format md|json|html] [--bundle FILE.tar.gz]",
