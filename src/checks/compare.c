@@ -34,47 +34,12 @@
 #include "rollbackctl/sync.h"
 #include "rollbackctl/run.h"
 
-#define MAX_BUCKETS 65536
-
-enum side { SRC = 0, DST = 1 };
-
-/* One mapped column, with the expressions that give its canonical form on each side. */
-struct ccol {
-    const char *name;     /* target column */
-    const char *typed[2]; /* value of the target column's type (or text for non-catalog types) */
-    const char *canon[2]; /* what is hashed and compared: typed, or text when the cast may lose */
-    const char *type;     /* format_type() of the legacy column */
-    bool is_int;          /* int2/int4/int8: bucket by key mod N */
-    bool collatable;      /* ranges on it compare with COLLATE "C" */
-    bool as_text;         /* a legacy type new may not know (enum, domain): compared as text */
-};
-
-struct cmp {
-    struct rb_arena *a;
-    struct rb_db *c[2];
-    const char *label[2];
-    const struct rb_sync_table *t;
-    const struct rb_compare_opts *o;
-    int64_t deadline;
-    size_t list_max;
-
-    struct ccol *cols;
-    size_t ncols;
-    size_t *keyidx; /* cols index of each key column */
-    size_t nkeys;
-
-    bool int_order;         /* a single integer key: ordered and merged as numbers */
-    const char *from[2];    /* "FROM ... WHERE ..." selecting the rows to compare on each side */
-    const char *keytext[2]; /* the key's text form (merge order) */
-    const char *bucket[2];  /* bucket number, given nbuckets */
-    uint64_t nbuckets;
-    size_t cap_missing, cap_differing; /* allocated room in the result's row lists */
-};
+#include "compare_priv.h"
 
 /* --- both connections at once (the driver's pair runner) ---------------------------------- */
 
 /* The driver says "timed out"; here the deadline is the whole comparison's. */
-static int cmp_err(struct rb_err *err)
+int rb_cmp_err(struct rb_err *err)
 {
     if (err != NULL && rb_err_is(err, RB_K_TIMEOUT)) {
         rb_errf(err, RB_E_FAILED, "comparison timed out");
@@ -87,27 +52,27 @@ static int cmp_err(struct rb_err *err)
  * Run sql[SRC] and sql[DST] (either may be NULL) at the same time and hand back both results
  * (in arena a: the caller's scratch for results it reads once).
  */
-static int run_pair(struct cmp *st, struct rb_arena *a, const char *const sql[2],
+int rb_cmp_run_pair(struct cmp *st, struct rb_arena *a, const char *const sql[2],
                     struct rb_db_result *out[2], struct rb_err *err)
 {
     if (rb_db_pair(st->c, a, sql, st->deadline, out, err) < 0)
-        return cmp_err(err);
+        return rb_cmp_err(err);
     return 0;
 }
 
-static int exec_pair(struct cmp *st, const char *sql, struct rb_err *err)
+int rb_cmp_exec_pair(struct cmp *st, const char *sql, struct rb_err *err)
 {
     const char *q[2] = { sql, sql };
     struct rb_db_result *r[2];
     struct rb_arena *scratch = rb_arena_new();
-    int rc = run_pair(st, scratch, q, r, err);
+    int rc = rb_cmp_run_pair(st, scratch, q, r, err);
 
     rb_arena_free(scratch);
     return rc;
 }
 
 /* Leave both connections idle and outside any transaction, whatever state an error left. */
-static void reset_conns(struct cmp *st)
+void rb_cmp_reset_conns(struct cmp *st)
 {
     /* with a deadline, like every statement: a hung server must not hang the cleanup */
     for (int s = 0; s < 2; s++)
@@ -116,17 +81,11 @@ static void reset_conns(struct cmp *st)
 
 /* --- a streamed, ordered row source -------------------------------------------------------- */
 
-struct cursor {
-    struct cmp *st;
-    enum side s;
-    struct rb_db_stream *stream;
-    const char *const *row; /* current row's values (key text, then columns), NULL when done */
-};
 
-static int cursor_next(struct cursor *cu, uint64_t *fetched, struct rb_err *err)
+int rb_cmp_cursor_next(struct cursor *cu, uint64_t *fetched, struct rb_err *err)
 {
     if (rb_db_stream_next(cu->st->c[cu->s], cu->stream, &cu->row, err) < 0)
-        return cmp_err(err);
+        return rb_cmp_err(err);
     if (cu->row != NULL && (++*fetched % 10000) == 0)
         rb_progress_note(cu->st->o->progress, "%s: %" PRIu64 " rows of differing buckets read",
                          cu->st->t->name, *fetched);
@@ -134,7 +93,7 @@ static int cursor_next(struct cursor *cu, uint64_t *fetched, struct rb_err *err)
 }
 
 /* The merge's order, the one both sides' ORDER BY gives (see the top of this file). */
-static int key_cmp(const struct cmp *st, const char *a, const char *b)
+int rb_cmp_key_cmp(const struct cmp *st, const char *a, const char *b)
 {
     if (st->int_order) {
         long long x = strtoll(a, NULL, 10), y = strtoll(b, NULL, 10);
@@ -168,16 +127,25 @@ static const char *row_text(struct cmp *st, enum side s)
     return out;
 }
 
-static const char *key_text(struct cmp *st, enum side s)
+const char *rb_cmp_key_text(struct cmp *st, enum side s)
+{
+    const char **parts = rb_new_array(st->a, const char *, st->nkeys);
+
+    for (size_t i = 0; i < st->nkeys; i++)
+        parts[i] = st->cols[st->keyidx[i]].typed[s];
+    return rb_cmp_key_text_of(st, parts);
+}
+
+const char *rb_cmp_key_text_of(struct cmp *st, const char *const *parts)
 {
     struct rb_buf b = RB_BUF_INIT;
     const char *out;
 
     if (st->nkeys == 1)
-        return rb_sprintf(st->a, "(%s)::text", st->cols[st->keyidx[0]].typed[s]);
+        return rb_sprintf(st->a, "(%s)::text", parts[0]);
     rb_buf_adds(&b, "ROW(");
     for (size_t i = 0; i < st->nkeys; i++)
-        rb_buf_addf(&b, "%s%s", i > 0 ? ", " : "", st->cols[st->keyidx[i]].typed[s]);
+        rb_buf_addf(&b, "%s%s", i > 0 ? ", " : "", parts[i]);
     rb_buf_adds(&b, ")");
     /*
      * A key with any NULL part is no key (a unique index never matches it, so the sync refuses
@@ -204,7 +172,7 @@ static const char *row_select(struct cmp *st, enum side s)
     return out;
 }
 
-static const char *bucket_expr(struct cmp *st, enum side s)
+const char *rb_cmp_bucket_expr(struct cmp *st, enum side s)
 {
     if (st->nkeys == 1 && st->cols[st->keyidx[0]].is_int)
         return rb_sprintf(st->a, "abs((%s) %% %" PRIu64 ")::int", st->cols[st->keyidx[0]].typed[s],
@@ -214,13 +182,25 @@ static const char *bucket_expr(struct cmp *st, enum side s)
         st->keytext[s], st->nbuckets);
 }
 
+/* About bucket_rows rows per bucket (at most MAX_BUCKETS), and each side's bucket expression. */
+void rb_cmp_set_buckets(struct cmp *st, uint64_t rows)
+{
+    st->nbuckets = rows / st->o->bucket_rows;
+    if (st->nbuckets < 1)
+        st->nbuckets = 1;
+    if (st->nbuckets > MAX_BUCKETS)
+        st->nbuckets = MAX_BUCKETS;
+    st->bucket[SRC] = rb_cmp_bucket_expr(st, SRC);
+    st->bucket[DST] = rb_cmp_bucket_expr(st, DST);
+}
+
 /* --- step 1: types, count, bounds ---------------------------------------------------------- */
 
 /*
  * A domain column is compared as its base type (a legacy `amount` domain over numeric(12,2)
  * holds 10.00 where new says 10): the domain's checks do not change a value's text.
  */
-static const char types_sql[] =
+const char rb_cmp_types_sql[] =
     "SELECT a.attname, format_type(b.typid, b.typmod), "
     "t.typnamespace = 'pg_catalog'::regnamespace, "
     "b.typid IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype), t.typcollation <> 0, "
@@ -233,7 +213,7 @@ static const char types_sql[] =
     "JOIN pg_type t ON t.oid = b.typid "
     "WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped";
 
-static int resolve_columns(struct cmp *st, const struct rb_db_result *types, struct rb_err *err)
+int rb_cmp_resolve_columns(struct cmp *st, const struct rb_db_result *types, struct rb_err *err)
 {
     const struct rb_sync_table *t = st->t;
 
@@ -314,6 +294,39 @@ static const char *range_key(struct cmp *st, enum side s)
     return k->typed[s];
 }
 
+/*
+ * Open both snapshots and learn the legacy column types (they decide the canonical form on both
+ * sides): the first step of every comparison.
+ */
+int rb_cmp_begin(struct cmp *st, struct rb_arena *scratch, struct rb_err *err)
+{
+    const char *q[2];
+    struct rb_db_result *r[2];
+
+    if (rb_cmp_exec_pair(st, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", err) < 0)
+        return -1;
+    /*
+     * For this transaction only: the planner cannot know that the bucket expression has at most
+     * MAX_BUCKETS values (it assumes one group per row), so without help it plans a spilling,
+     * single-process hash aggregate. Cheap parallel tuples and room for the hash table let it
+     * aggregate in parallel workers, as a plain count(*) does; JIT compilation costs more than
+     * it saves on these scans.
+     */
+    if (rb_cmp_exec_pair(st,
+                  "SELECT set_config('work_mem', '256MB', true), set_config('jit', 'off', true), "
+                  "set_config('parallel_tuple_cost', '0.00001', true)",
+                  err) < 0)
+        return -1;
+
+    /* step 1a: legacy column types (they decide the canonical form on both sides) */
+    q[SRC] = NULL;
+    q[DST] = rb_sprintf(st->a, rb_cmp_types_sql,
+                        rb_pg_quote_literal(st->a, rb_pg_quote_qualified(st->a, st->t->target_table)));
+    if (rb_cmp_run_pair(st, scratch, q, r, err) < 0)
+        return -1;
+    return rb_cmp_resolve_columns(st, r[DST], err);
+}
+
 /* --- step 2 and 3 -------------------------------------------------------------------------- */
 
 static const char *bucket_sql(struct cmp *st, enum side s)
@@ -325,7 +338,7 @@ static const char *bucket_sql(struct cmp *st, enum side s)
 }
 
 /* Index rows of a bucket result by bucket number: idx[b] = row or -1. */
-static void index_buckets(const struct rb_db_result *r, int *idx, uint64_t n)
+void rb_cmp_index_buckets(const struct rb_db_result *r, int *idx, uint64_t n)
 {
     for (uint64_t b = 0; b < n; b++)
         idx[b] = -1;
@@ -476,26 +489,26 @@ static int drill_down(struct cmp *st, const char *bucket_list, struct rb_compare
         if (rb_db_stream(st->c[s], &q, st->deadline, &cu[s].stream, err) < 0)
             goto out;
     }
-    if (cursor_next(&cu[SRC], &res->rows_fetched, err) < 0 ||
-        cursor_next(&cu[DST], &res->rows_fetched, err) < 0)
+    if (rb_cmp_cursor_next(&cu[SRC], &res->rows_fetched, err) < 0 ||
+        rb_cmp_cursor_next(&cu[DST], &res->rows_fetched, err) < 0)
         goto out;
     while (cu[SRC].row != NULL) {
         int cmp = cu[DST].row == NULL ? -1
-                                      : key_cmp(st, cu[SRC].row[0] != NULL ? cu[SRC].row[0] : "",
+                                      : rb_cmp_key_cmp(st, cu[SRC].row[0] != NULL ? cu[SRC].row[0] : "",
                                                 cu[DST].row[0] != NULL ? cu[DST].row[0] : "");
 
         if (cmp < 0) {
             note_missing(st, res, cu[SRC].row);
-            if (cursor_next(&cu[SRC], &res->rows_fetched, err) < 0)
+            if (rb_cmp_cursor_next(&cu[SRC], &res->rows_fetched, err) < 0)
                 goto out;
         } else if (cmp > 0) {
             /* a legacy key the source does not have: history from before cutover */
-            if (cursor_next(&cu[DST], &res->rows_fetched, err) < 0)
+            if (rb_cmp_cursor_next(&cu[DST], &res->rows_fetched, err) < 0)
                 goto out;
         } else {
             compare_rows(st, res, cu[SRC].row, cu[DST].row);
-            if (cursor_next(&cu[SRC], &res->rows_fetched, err) < 0 ||
-                cursor_next(&cu[DST], &res->rows_fetched, err) < 0)
+            if (rb_cmp_cursor_next(&cu[SRC], &res->rows_fetched, err) < 0 ||
+                rb_cmp_cursor_next(&cu[DST], &res->rows_fetched, err) < 0)
                 goto out;
         }
     }
@@ -520,31 +533,12 @@ static int compare(struct cmp *st, struct rb_compare_result *res, struct rb_err 
     struct rb_arena *scratch = rb_arena_new();
     int rc = -1;
 
-    if (exec_pair(st, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", err) < 0)
-        goto out;
-    /*
-     * For this transaction only: the planner cannot know that the bucket expression has at most
-     * MAX_BUCKETS values (it assumes one group per row), so without help it plans a spilling,
-     * single-process hash aggregate. Cheap parallel tuples and room for the hash table let it
-     * aggregate in parallel workers, as a plain count(*) does; JIT compilation costs more than
-     * it saves on these scans.
-     */
-    if (exec_pair(st,
-                  "SELECT set_config('work_mem', '256MB', true), set_config('jit', 'off', true), "
-                  "set_config('parallel_tuple_cost', '0.00001', true)",
-                  err) < 0)
-        goto out;
-
-    /* step 1a: legacy column types (they decide the canonical form on both sides) */
-    q[SRC] = NULL;
-    q[DST] = rb_sprintf(st->a, types_sql,
-                        rb_pg_quote_literal(st->a, rb_pg_quote_qualified(st->a, t->target_table)));
-    if (run_pair(st, scratch, q, r, err) < 0 || resolve_columns(st, r[DST], err) < 0)
+    if (rb_cmp_begin(st, scratch, err) < 0)
         goto out;
     st->from[SRC] = src_filter(st->a, t, st->o->cutover);
     st->int_order = st->nkeys == 1 && st->cols[st->keyidx[0]].is_int;
-    st->keytext[SRC] = key_text(st, SRC);
-    st->keytext[DST] = key_text(st, DST);
+    st->keytext[SRC] = rb_cmp_key_text(st, SRC);
+    st->keytext[DST] = rb_cmp_key_text(st, DST);
 
     /* step 1b: how many source rows, and their key bounds */
     rb_progress_note(st->o->progress, "%s: counting the rows changed since cutover", t->name);
@@ -552,7 +546,7 @@ static int compare(struct cmp *st, struct rb_compare_result *res, struct rb_err 
                                          range_key(st, SRC), range_key(st, SRC), st->from[SRC])
                             : rb_sprintf(st->a, "SELECT count(*) %s", st->from[SRC]);
     q[DST] = NULL;
-    if (run_pair(st, scratch, q, r, err) < 0)
+    if (rb_cmp_run_pair(st, scratch, q, r, err) < 0)
         goto out;
     res->source_rows = strtoull(rb_db_text(r[SRC], 0, 0), NULL, 10);
     if (st->nkeys == 1 && !rb_db_isnull(r[SRC], 0, 1)) {
@@ -560,7 +554,7 @@ static int compare(struct cmp *st, struct rb_compare_result *res, struct rb_err 
         hi = rb_strdup(st->a, rb_db_text(r[SRC], 0, 2));
     }
     if (res->source_rows == 0) {
-        rc = exec_pair(st, "COMMIT", err);
+        rc = rb_cmp_exec_pair(st, "COMMIT", err);
         goto out;
     }
 
@@ -575,32 +569,26 @@ static int compare(struct cmp *st, struct rb_compare_result *res, struct rb_err 
     }
 
     /* step 2: bucket aggregates on both sides */
-    st->nbuckets = res->source_rows / st->o->bucket_rows;
-    if (st->nbuckets < 1)
-        st->nbuckets = 1;
-    if (st->nbuckets > MAX_BUCKETS)
-        st->nbuckets = MAX_BUCKETS;
+    rb_cmp_set_buckets(st, res->source_rows);
     res->buckets = st->nbuckets;
-    st->bucket[SRC] = bucket_expr(st, SRC);
-    st->bucket[DST] = bucket_expr(st, DST);
     q[SRC] = bucket_sql(st, SRC);
     q[DST] = bucket_sql(st, DST);
     rb_progress_note(st->o->progress,
                      "%s: hashing %" PRIu64 " rows in %" PRIu64 " buckets on both sides", t->name,
                      res->source_rows, st->nbuckets);
-    if (run_pair(st, scratch, q, r, err) < 0)
+    if (rb_cmp_run_pair(st, scratch, q, r, err) < 0)
         goto out;
     idx[SRC] = malloc(sizeof(int) * st->nbuckets);
     idx[DST] = malloc(sizeof(int) * st->nbuckets);
     if (idx[SRC] == NULL || idx[DST] == NULL)
         abort();
-    index_buckets(r[SRC], idx[SRC], st->nbuckets);
+    rb_cmp_index_buckets(r[SRC], idx[SRC], st->nbuckets);
     /* rows with a NULL key cannot be matched by key: each is missing (and is not listed) */
     for (size_t i = 0; i < r[SRC]->nrows; i++)
         if (rb_db_isnull(r[SRC], i, 0))
             res->null_keys += strtoull(rb_db_text(r[SRC], i, 1), NULL, 10);
     res->missing += res->null_keys;
-    index_buckets(r[DST], idx[DST], st->nbuckets);
+    rb_cmp_index_buckets(r[DST], idx[DST], st->nbuckets);
     for (uint64_t b = 0; b < st->nbuckets; b++) {
         int is = idx[SRC][b], id = idx[DST][b];
         bool same;
@@ -627,18 +615,49 @@ static int compare(struct cmp *st, struct rb_compare_result *res, struct rb_err 
 
         rb_buf_release(&list);
         /* the drill-down sorts rows: back to the server's own memory limit for that */
-        if (exec_pair(st, "RESET work_mem", err) < 0)
+        if (rb_cmp_exec_pair(st, "RESET work_mem", err) < 0)
             goto out;
         rb_progress_note(st->o->progress, "%s: reading the rows of %" PRIu64 " differing bucket%s",
                          t->name, res->buckets_differing, res->buckets_differing == 1 ? "" : "s");
         if (drill_down(st, bl, res, err) < 0)
             goto out;
     }
-    rc = exec_pair(st, "COMMIT", err);
+    rc = rb_cmp_exec_pair(st, "COMMIT", err);
 out:
     rb_buf_release(&list);
     rb_arena_free(scratch);
     return rc;
+}
+
+/* st for comparing t between src and dst; *opts (the caller's copy) gets its defaults. */
+void rb_cmp_init(struct cmp *st, struct rb_arena *a, struct rb_db *src, struct rb_db *dst,
+                 const struct rb_sync_table *t, struct rb_compare_opts *opts, int64_t start)
+{
+    if (opts->list_max == 0)
+        opts->list_max = RB_COMPARE_LIST_MAX;
+    if (opts->bucket_rows == 0)
+        opts->bucket_rows = RB_COMPARE_BUCKET_ROWS;
+    memset(st, 0, sizeof(*st));
+    st->a = a;
+    st->c[SRC] = src;
+    st->c[DST] = dst;
+    st->label[SRC] = opts->src_label != NULL ? opts->src_label : "new";
+    st->label[DST] = opts->dst_label != NULL ? opts->dst_label : "legacy";
+    st->t = t;
+    st->o = opts;
+    st->list_max = opts->list_max;
+    st->deadline = start + (opts->timeout_ms > 0 ? opts->timeout_ms : RB_COMPARE_TIMEOUT_MS);
+}
+
+/* After a failure: both connections idle again, and err says what was being done. */
+int rb_cmp_fail(struct cmp *st, const char *doing, const char *verb, struct rb_err *err)
+{
+    rb_cmp_reset_conns(st);
+    if (err != NULL && err->cls == RB_E_INTERRUPTED)
+        rb_errf(err, RB_E_INTERRUPTED, "interrupted while %s '%s'", doing, st->t->name);
+    else
+        rb_err_wrap(err, "unable to %s '%s'", verb, st->t->name);
+    return -1;
 }
 
 int rb_compare_table(struct rb_arena *a, struct rb_db *src, struct rb_db *dst,
@@ -650,21 +669,7 @@ int rb_compare_table(struct rb_arena *a, struct rb_db *src, struct rb_db *dst,
     int64_t start = rb_now_ms();
     int rc;
 
-    if (opts.list_max == 0)
-        opts.list_max = RB_COMPARE_LIST_MAX;
-    if (opts.bucket_rows == 0)
-        opts.bucket_rows = RB_COMPARE_BUCKET_ROWS;
-    memset(&st, 0, sizeof(st));
-    st.a = a;
-    st.c[SRC] = src;
-    st.c[DST] = dst;
-    st.label[SRC] = opts.src_label != NULL ? opts.src_label : "new";
-    st.label[DST] = opts.dst_label != NULL ? opts.dst_label : "legacy";
-    st.t = t;
-    st.o = &opts;
-    st.list_max = opts.list_max;
-    st.deadline = start + (opts.timeout_ms > 0 ? opts.timeout_ms : RB_COMPARE_TIMEOUT_MS);
-
+    rb_cmp_init(&st, a, src, dst, t, &opts, start);
     memset(res, 0, sizeof(*res));
     res->table = t->name;
     res->source_table = t->source_table;
@@ -675,13 +680,8 @@ int rb_compare_table(struct rb_arena *a, struct rb_db *src, struct rb_db *dst,
     res->missing_rows = rb_new_array(a, struct rb_compare_row, st.cap_missing);
     res->differing_rows = rb_new_array(a, struct rb_compare_row, st.cap_differing);
     rc = compare(&st, res, err);
-    if (rc < 0) {
-        reset_conns(&st);
-        if (err != NULL && err->cls == RB_E_INTERRUPTED)
-            rb_errf(err, RB_E_INTERRUPTED, "interrupted while comparing '%s'", t->name);
-        else
-            rb_err_wrap(err, "unable to compare '%s'", t->name);
-    }
+    if (rc < 0)
+        rb_cmp_fail(&st, "comparing", "compare", err);
     res->duration_ms = rb_now_ms() - start;
     return rc;
 }

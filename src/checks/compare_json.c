@@ -4,17 +4,19 @@
  */
 #include "rollbackctl/compare.h"
 
+#include "compare_priv.h"
+
 static cJSON *value_json(const char *v)
 {
     return v != NULL ? cJSON_CreateString(v) : cJSON_CreateNull();
 }
 
-static cJSON *key_json(const struct rb_compare_result *res, const struct rb_compare_row *row)
+cJSON *rb_cmp_key_json(const struct rb_strlist *cols, const char *const *key)
 {
     cJSON *k = cJSON_CreateObject();
 
-    for (size_t i = 0; i < res->key_columns->n; i++)
-        cJSON_AddItemToObject(k, res->key_columns->items[i], value_json(row->key[i]));
+    for (size_t i = 0; i < cols->n; i++)
+        cJSON_AddItemToObject(k, cols->items[i], value_json(key[i]));
     return k;
 }
 
@@ -37,7 +39,7 @@ cJSON *rb_compare_result_json(const struct rb_compare_result *res)
         const struct rb_compare_row *row = &res->missing_rows[i];
         cJSON *r = cJSON_CreateObject(), *vals;
 
-        cJSON_AddItemToObject(r, "key", key_json(res, row));
+        cJSON_AddItemToObject(r, "key", rb_cmp_key_json(res->key_columns, row->key));
         vals = cJSON_AddObjectToObject(r, "new");
         for (size_t c = 0; c < row->n_cols; c++)
             cJSON_AddItemToObject(vals, row->cols[c].column, value_json(row->cols[c].new_value));
@@ -48,7 +50,7 @@ cJSON *rb_compare_result_json(const struct rb_compare_result *res)
         const struct rb_compare_row *row = &res->differing_rows[i];
         cJSON *r = cJSON_CreateObject(), *cols;
 
-        cJSON_AddItemToObject(r, "key", key_json(res, row));
+        cJSON_AddItemToObject(r, "key", rb_cmp_key_json(res->key_columns, row->key));
         cols = cJSON_AddArrayToObject(r, "columns");
         for (size_t c = 0; c < row->n_cols; c++) {
             cJSON *col = cJSON_CreateObject();

@@ -4,9 +4,12 @@
  * For every sync table (or the one named by --table): the rows changed in new since cutover whose
  * key legacy does not have (action manual_entry: someone has to enter them, or sync them) and the
  * rows legacy holds with other mapped values (action review). Uses the same comparison as the
- * verify phase's `compare` check (compare.h), listing every row rather than the first 100.
- * Output: a table for people, -o json, or --csv (long format: one line per row and column; NULL
- * is an empty field, an empty string is ""). Exit 0 when the analysis ran, whatever it found.
+ * verify phase's `compare` check (compare.h), listing every row rather than the first 100. Then
+ * the table's deletions since cutover (rb_deletions_find): keys legacy holds that new no longer
+ * has (action deleted_in_new, or never_migrated when a tombstone table tells them apart).
+ * Output: a table for people, -o json, or --csv (long format: one line per row and column, one
+ * per deleted key; NULL is an empty field, an empty string is ""). Exit 0 when the analysis ran,
+ * whatever it found.
  */
 #include <getopt.h>
 #include <stdint.h>
@@ -43,14 +46,14 @@ static void csv_field(FILE *out, const char *v, bool null)
 }
 
 /* "payment_id=2000" or "emp_id=7 period=2026-11" */
-static const char *key_label(struct rb_arena *a, const struct rb_compare_result *res,
-                             const struct rb_compare_row *row)
+static const char *key_label(struct rb_arena *a, const struct rb_strlist *cols,
+                             const char *const *key)
 {
     const char *s = "";
 
-    for (size_t k = 0; k < res->key_columns->n; k++)
-        s = rb_sprintf(a, "%s%s%s=%s", s, k > 0 ? " " : "", res->key_columns->items[k],
-                       row->key[k] != NULL ? row->key[k] : "NULL");
+    for (size_t k = 0; k < cols->n; k++)
+        s = rb_sprintf(a, "%s%s%s=%s", s, k > 0 ? " " : "", cols->items[k],
+                       key[k] != NULL ? key[k] : "NULL");
     return s;
 }
 
@@ -70,7 +73,7 @@ static void emit_csv(FILE *out, struct rb_arena *a, const struct rb_compare_resu
 {
     for (size_t c = 0; c < row->n_cols; c++) {
         fprintf(out, "%s,%s,", res->table, missing ? "manual_entry" : "review");
-        csv_field(out, key_label(a, res, row), false);
+        csv_field(out, key_label(a, res->key_columns, row->key), false);
         fprintf(out, ",%s,", row->cols[c].column);
         csv_field(out, row->cols[c].new_value, row->cols[c].new_value == NULL);
         fputc(',', out);
@@ -95,7 +98,7 @@ static void emit_text(FILE *out, struct rb_arena *a, const struct rb_compare_res
                                 quoted(a, row->cols[c].legacy_value));
     }
     fprintf(out, "%-24s %-13s %-24s %s\n", res->table, missing ? "manual_entry" : "review",
-            key_label(a, res, row), detail);
+            key_label(a, res->key_columns, row->key), detail);
 }
 
 /* Each row as the comparison finds it, formatted in its own arena: output of any size, flat memory. */
@@ -113,6 +116,68 @@ static void emit_row(void *ctx, const struct rb_compare_result *res, bool missin
         emit_text(g->out, a, res, missing, row);
     rb_progress_release(g->ctx);
     rb_arena_free(a);
+}
+
+static const char *deleted_action(const struct rb_deletions_result *res,
+                                  const struct rb_deleted_row *row)
+{
+    return res->exact && row->never_migrated ? "never_migrated" : "deleted_in_new";
+}
+
+/* A deleted key: one text line, or one CSV line (column deleted_at when a tombstone says when). */
+static void emit_deleted(void *ctx, const struct rb_deletions_result *res,
+                         const struct rb_deleted_row *row)
+{
+    struct gaps_out *g = ctx;
+    struct rb_arena *a = rb_arena_new();
+    const char *key = key_label(a, res->key_columns, row->key);
+
+    rb_progress_hold(g->ctx);
+    if (g->csv) {
+        fprintf(g->out, "%s,%s,", res->table, deleted_action(res, row));
+        csv_field(g->out, key, false);
+        fprintf(g->out, ",%s,", row->deleted_at != NULL ? "deleted_at" : "");
+        csv_field(g->out, row->deleted_at, row->deleted_at == NULL);
+        fputs(",\n", g->out);
+    } else {
+        const char *detail =
+            row->deleted_at != NULL
+                ? rb_sprintf(a, "deleted in new at '%s'", row->deleted_at)
+                : !res->exact ? "legacy holds it, new does not"
+                : row->never_migrated ? "legacy holds it, new never had it (no tombstone)"
+                                      : "deleted in new";
+
+        fprintf(g->out, "%-24s %-13s %-24s %s\n", res->table, deleted_action(res, row), key,
+                detail);
+    }
+    rb_progress_release(g->ctx);
+    rb_arena_free(a);
+}
+
+/* The deletions' rows as gaps entries: {table, action, key, deleted_at}. */
+static void deleted_json(const struct rb_deletions_result *res, cJSON *gaps)
+{
+    cJSON *d = rb_deletions_result_json(res), *g;
+
+    cJSON_ArrayForEach(g, cJSON_GetObjectItemCaseSensitive(d, "rows")) {
+        cJSON *e = cJSON_Duplicate(g, 1);
+
+        cJSON_AddStringToObject(e, "table", res->table);
+        cJSON_AddItemToArray(gaps, e);
+    }
+    cJSON_Delete(d);
+}
+
+/* How the deletions were found: rb_deletions_result_json without its rows and name. */
+static cJSON *deletions_stats_json(const struct rb_deletions_result *res)
+{
+    cJSON *d = rb_deletions_result_json(res);
+
+    cJSON_DeleteItemFromObjectCaseSensitive(d, "rows");
+    cJSON_DeleteItemFromObjectCaseSensitive(d, "table");
+    cJSON_DeleteItemFromObjectCaseSensitive(d, "deleted_in_new");
+    cJSON_DeleteItemFromObjectCaseSensitive(d, "never_migrated");
+    return d;
 }
 
 static cJSON *gaps_json(const struct rb_compare_result *res)
@@ -151,7 +216,7 @@ int rb_cmd_gaps(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *err)
     struct rb_run *run;
     const char *only = NULL;
     bool csv = false;
-    uint64_t missing = 0, differing = 0;
+    uint64_t missing = 0, differing = 0, deleted = 0, never_migrated = 0;
     cJSON *doc = NULL, *tables = NULL, *gaps = NULL;
     struct rb_db *src, *dst;
     int c, rc;
@@ -216,6 +281,7 @@ int rb_cmd_gaps(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *err)
                                      .on_row_ctx = &sink,
                                      .progress = ctx };
         struct rb_compare_result res;
+        struct rb_deletions_result del;
 
         if (only != NULL && strcmp(only, t->name) != 0)
             continue;
@@ -224,11 +290,18 @@ int rb_cmd_gaps(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *err)
         rb_info(ctx, "comparing '%s' (%s -> %s)", t->name, t->source_table, t->target_table);
         rb_progress_begin(ctx, rb_sprintf(ctx->arena, "gaps/%s", t->name));
         rc = rb_compare_table(run->arena, src, dst, t, &o, &res, err);
+        if (rc == 0) {
+            rb_info(ctx, "finding the deletions of '%s' since cutover", t->name);
+            rc = rb_deletions_find(run->arena, src, dst, t, &o,
+                                   doc == NULL ? emit_deleted : NULL, &sink, &del, err);
+        }
         rb_progress_end(ctx);
         if (rc < 0)
             return -1;
         missing += res.missing;
         differing += res.differing;
+        deleted += del.deleted_in_new;
+        never_migrated += del.never_migrated;
         if (res.null_keys > 0)
             rb_warn(ctx,
                     "'%s': %llu source %s with a NULL key counted under manual_entry but not "
@@ -243,16 +316,24 @@ int rb_cmd_gaps(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *err)
             cJSON_AddNumberToObject(tj, "manual_entry", (double)res.missing);
             cJSON_AddNumberToObject(tj, "review", (double)res.differing);
             cJSON_AddNumberToObject(tj, "null_keys", (double)res.null_keys);
+            cJSON_AddNumberToObject(tj, "deleted_in_new", (double)del.deleted_in_new);
+            cJSON_AddNumberToObject(tj, "never_migrated", (double)del.never_migrated);
+            cJSON_AddItemToObject(tj, "deletions", deletions_stats_json(&del));
             cJSON_AddItemToArray(tables, tj);
             while ((g = cJSON_DetachItemFromArray(arr, 0)) != NULL)
                 cJSON_AddItemToArray(gaps, g);
             cJSON_Delete(arr);
+            deleted_json(&del, gaps);
         }
     }
     if (doc != NULL)
         rb_out_json(ctx, doc);
     else if (!csv)
-        fprintf(ctx->out, "%llu rows to enter in legacy (manual_entry), %llu to review\n",
-                (unsigned long long)missing, (unsigned long long)differing);
+        fprintf(ctx->out,
+                "%llu rows to enter in legacy (manual_entry), %llu to review\n"
+                "%llu rows legacy holds that new no longer has (deleted_in_new), %llu never "
+                "migrated\n",
+                (unsigned long long)missing, (unsigned long long)differing,
+                (unsigned long long)deleted, (unsigned long long)never_migrated);
     return 0;
 }

@@ -1,0 +1,90 @@
+/*
+ * compare_priv.h - what compare.c (the comparison) and deletions.c (deletions since cutover)
+ * share: the state of one bucketed two-sided scan, the pair runner with the whole check's
+ * deadline, the canonical key text and bucket expressions cast to the legacy column types, the
+ * streamed cursors of the drill-down and their merge order. Private to src/checks.
+ */
+#ifndef ROLLBACKCTL_COMPARE_PRIV_H
+#define ROLLBACKCTL_COMPARE_PRIV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rollbackctl/compare.h"
+
+#define MAX_BUCKETS 65536
+
+enum side { SRC = 0, DST = 1 };
+
+/* One mapped column, with the expressions that give its canonical form on each side. */
+struct ccol {
+    const char *name;     /* target column */
+    const char *typed[2]; /* value of the target column's type (or text for non-catalog types) */
+    const char *canon[2]; /* what is hashed and compared: typed, or text when the cast may lose */
+    const char *type;     /* format_type() of the legacy column */
+    bool is_int;          /* int2/int4/int8: bucket by key mod N */
+    bool collatable;      /* ranges on it compare with COLLATE "C" */
+    bool as_text;         /* a legacy type new may not know (enum, domain): compared as text */
+};
+
+struct cmp {
+    struct rb_arena *a;
+    struct rb_db *c[2];
+    const char *label[2];
+    const struct rb_sync_table *t;
+    const struct rb_compare_opts *o;
+    int64_t deadline;
+    size_t list_max;
+
+    struct ccol *cols;
+    size_t ncols;
+    size_t *keyidx; /* cols index of each key column */
+    size_t nkeys;
+
+    bool int_order;         /* a single integer key: ordered and merged as numbers */
+    const char *from[2];    /* "FROM ... WHERE ..." selecting the rows to compare on each side */
+    const char *keytext[2]; /* the key's text form (merge order) */
+    const char *bucket[2];  /* bucket number, given nbuckets */
+    uint64_t nbuckets;
+    size_t cap_missing, cap_differing; /* allocated room in the result's row lists */
+};
+
+/* A streamed, ordered row source: the drill-down of one side. */
+struct cursor {
+    struct cmp *st;
+    enum side s;
+    struct rb_db_stream *stream;
+    const char *const *row; /* current row's values (key text, then columns), NULL when done */
+};
+
+void rb_cmp_init(struct cmp *st, struct rb_arena *a, struct rb_db *src, struct rb_db *dst,
+                 const struct rb_sync_table *t, struct rb_compare_opts *opts, int64_t start);
+/* BEGIN REPEATABLE READ READ ONLY on both sides, then the legacy column types (st->cols). */
+int rb_cmp_begin(struct cmp *st, struct rb_arena *scratch, struct rb_err *err);
+int rb_cmp_fail(struct cmp *st, const char *doing, const char *verb, struct rb_err *err);
+
+int rb_cmp_err(struct rb_err *err);
+int rb_cmp_run_pair(struct cmp *st, struct rb_arena *a, const char *const sql[2],
+                    struct rb_db_result *out[2], struct rb_err *err);
+int rb_cmp_exec_pair(struct cmp *st, const char *sql, struct rb_err *err);
+void rb_cmp_reset_conns(struct cmp *st);
+
+int rb_cmp_cursor_next(struct cursor *cu, uint64_t *fetched, struct rb_err *err);
+int rb_cmp_key_cmp(const struct cmp *st, const char *a, const char *b);
+
+extern const char rb_cmp_types_sql[];
+int rb_cmp_resolve_columns(struct cmp *st, const struct rb_db_result *types, struct rb_err *err);
+/* The key's canonical text on side s (NULL when any part is NULL). */
+const char *rb_cmp_key_text(struct cmp *st, enum side s);
+/* The same form from one expression per key column (already in the legacy column's type). */
+const char *rb_cmp_key_text_of(struct cmp *st, const char *const *parts);
+const char *rb_cmp_bucket_expr(struct cmp *st, enum side s);
+void rb_cmp_set_buckets(struct cmp *st, uint64_t rows);
+/* Index rows of a bucket result (bucket, count, sum) by bucket number: idx[b] = row or -1. */
+void rb_cmp_index_buckets(const struct rb_db_result *r, int *idx, uint64_t n);
+
+/* {col: value} of a key, NULL parts as JSON null (compare_json.c). */
+cJSON *rb_cmp_key_json(const struct rb_strlist *cols, const char *const *key);
+
+#endif
