@@ -85,7 +85,8 @@ int rb_sync_find_deletions(struct rb_run *run, const struct rb_sync_table *t, st
                            struct rb_db *dst, size_t sample_max, struct rb_sync_deleted *out,
                            struct rb_err *err);
 /* Plan/progress wording: "7 changed since cutover + 2 deleted in new" */
-const char *rb_sync_at_risk_note(struct rb_arena *a, int64_t changed, const struct rb_sync_deleted *d);
+const char *rb_sync_at_risk_note(struct rb_arena *a, int64_t changed,
+                                 const struct rb_sync_deleted *d);
 
 /* No byte moved for this long: the stream is stuck, both sides are cancelled. */
 #define RB_SYNC_STALL_MS (5 * 60 * 1000)

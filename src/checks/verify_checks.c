@@ -58,7 +58,8 @@ static const char *deletions_summary(struct rb_arena *a, const struct rb_deletio
     if (d->deleted_in_new == 0 && d->never_migrated == 0)
         return "";
     if (!d->exact)
-        return rb_sprintf(a, "; %llu legacy %s deleted in new", (unsigned long long)d->deleted_in_new,
+        return rb_sprintf(a, "; %llu legacy %s deleted in new",
+                          (unsigned long long)d->deleted_in_new,
                           d->deleted_in_new == 1 ? "row" : "rows");
     return rb_sprintf(a, "; %llu deleted in new since cutover, %llu never migrated",
                       (unsigned long long)d->deleted_in_new, (unsigned long long)d->never_migrated);
@@ -95,8 +96,8 @@ static int check_compare(struct rb_run *run, const struct rb_check *chk, cJSON *
     cJSON_AddItemToObject(r, "deletions", rb_deletions_result_json(&del));
     cJSON_AddBoolToObject(r, "fail_on_deleted", chk->fail_on_deleted);
     /* rows never migrated are legacy's own history: they never fail the check */
-    *passed = res.missing == 0 && res.differing == 0 &&
-              !(chk->fail_on_deleted && del.deleted_in_new > 0);
+    *passed =
+        res.missing == 0 && res.differing == 0 && !(chk->fail_on_deleted && del.deleted_in_new > 0);
     if (res.missing == 0 && res.differing == 0)
         *summary =
             rb_sprintf(run->arena, "%llu %s changed since cutover, all match in legacy",

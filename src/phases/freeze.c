@@ -525,13 +525,13 @@ static int apply_at_risk(struct rb_run *run, struct rb_action *act, struct rb_er
     cJSON_AddNumberToObject(act->result, "total", (double)total);
     cJSON_AddItemToObject(act->result, "records_deleted_by_table", cJSON_Duplicate(deleted, 1));
     cJSON_AddNumberToObject(act->result, "deleted_total", (double)deleted_total);
-    cJSON_AddStringToObject(
-        act->result, "message",
-        rb_sprintf(run->arena,
-                   "%" PRId64 " record%s changed since cutover + %" PRId64
-                   " deleted in new in %zu sync table%s",
-                   total, total == 1 ? "" : "s", deleted_total, run->rb->sync.n_tables,
-                   run->rb->sync.n_tables == 1 ? "" : "s"));
+    cJSON_AddStringToObject(act->result, "message",
+                            rb_sprintf(run->arena,
+                                       "%" PRId64 " record%s changed since cutover + %" PRId64
+                                       " deleted in new in %zu sync table%s",
+                                       total, total == 1 ? "" : "s", deleted_total,
+                                       run->rb->sync.n_tables,
+                                       run->rb->sync.n_tables == 1 ? "" : "s"));
     /* a fact of its own: records_at_risk_by_table keeps its {table: changed} shape */
     if (rb_run_fact_set(run, "records_at_risk_by_table", by, err) < 0) {
         cJSON_Delete(deleted);
@@ -557,8 +557,9 @@ static int plan_at_risk(struct rb_run *run, struct rb_err *err)
     act->critical = false; /* a count for the report: its failure must not stop the rollback */
     for (i = 0; i < s->n_tables; i++)
         rb_action_detailf(act, "%s: %s\n", s->tables[i].name, count_sql(run, &s->tables[i]));
-    rb_action_detailf(act, "and per table, the keys of '%s' that '%s' no longer has (deletions "
-                           "since cutover, as verify's compare finds them)\n",
+    rb_action_detailf(act,
+                      "and per table, the keys of '%s' that '%s' no longer has (deletions "
+                      "since cutover, as verify's compare finds them)\n",
                       s->to, s->from);
     if (run->read_only && !run->offline) {
         cJSON *by = NULL, *deleted = NULL;

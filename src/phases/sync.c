@@ -538,8 +538,9 @@ static const char *plan_deletions(struct rb_run *run, const struct sync_table *s
     }
     /* the sample goes on the line after "rows at risk:" (describe prints the note) */
     if (d.n_sample > 0)
-        *sample_line = rb_sprintf(run->arena, "\ndeleted in new, not synced (first %zu of %llu): %s",
-                                  d.n_sample, (unsigned long long)d.deleted, d.sample);
+        *sample_line =
+            rb_sprintf(run->arena, "\ndeleted in new, not synced (first %zu of %llu): %s",
+                       d.n_sample, (unsigned long long)d.deleted, d.sample);
     return rb_sync_at_risk_note(run->arena, st->at_risk, &d);
 }
 

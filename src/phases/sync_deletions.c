@@ -72,7 +72,8 @@ int rb_sync_find_deletions(struct rb_run *run, const struct rb_sync_table *t, st
     return 0;
 }
 
-const char *rb_sync_at_risk_note(struct rb_arena *a, int64_t changed, const struct rb_sync_deleted *d)
+const char *rb_sync_at_risk_note(struct rb_arena *a, int64_t changed,
+                                 const struct rb_sync_deleted *d)
 {
     const char *note = rb_sprintf(a, "%lld changed since cutover + %llu deleted in new",
                                   (long long)changed, (unsigned long long)d->deleted);

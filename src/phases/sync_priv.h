@@ -26,9 +26,10 @@
 #define SYNC_BACKOFF_MS 1000
 /* Upserts of very large tables take a while; this is a deadline, not an expectation. */
 #define SYNC_STATEMENT_TIMEOUT_MS (6LL * 3600 * 1000)
+#define SYNC_STAGE                "rollbackctl_stage"
+
 /* Plan lists this many of a table's legacy keys deleted in new. */
 #define SYNC_DELETED_SAMPLE 5
-#define SYNC_STAGE                "rollbackctl_stage"
 
 /* Shared by the run's sync actions. */
 struct sync_phase {

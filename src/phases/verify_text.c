@@ -96,8 +96,7 @@ static void text_deletions(struct rb_buf *b, const cJSON *del)
     rb_buf_addf(b, "      in legacy, not in new (%d listed of %.0f):\n", cJSON_GetArraySize(list),
                 (n > 0 ? n : 0) + (never > 0 ? never : 0));
     cJSON_ArrayForEach(row, list) {
-        const char *action =
-            cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(row, "action"));
+        const char *action = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(row, "action"));
         const char *at = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(row, "deleted_at"));
 
         rb_buf_adds(b, "        ");
@@ -164,8 +163,7 @@ void rb_verify_report_text(struct rb_buf *b, const cJSON *rep)
         if (cmp != NULL) {
             text_compare(b, cmp);
             text_deletions(b, cJSON_GetObjectItemCaseSensitive(c, "deletions"));
-        }
-        else if (kind != NULL && strcmp(kind, "totals") == 0)
+        } else if (kind != NULL && strcmp(kind, "totals") == 0)
             text_totals(b, c);
     }
 }
