@@ -130,6 +130,8 @@ assert_exit 0 "$RB_BIN" -f "$RB" execute --reason "deletions verify test" --yes
 journal=$(ls -d "$T"/state/runs/*)/journal.jsonl
 assert_eq "3" "$(jq -c 'select(.event == "fact" and .data.key == "gaps") | .data.value' "$journal" | tail -n 1)" \
   "{{gaps}}: 3 legacy rows deleted in new (3, 16 and 900), nothing missing or differing"
+assert_eq "3 false" "$(jq -r 'select(.action == "verify/payments-match" and .event == "done") | "\(.data.deletions.deleted_in_new) \(.data.fail_on_deleted)"' "$journal" | tail -n 1)" \
+  "the check's journaled result has the deletions counts"
 
 # --- a failing deletions query fails the check, as a failing comparison does ------------------------
 write_runbook "      deletions:
