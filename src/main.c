@@ -74,8 +74,8 @@ static const struct rb_cmd commands[] = {
       "A compare check also lists the legacy rows deleted in new since cutover; they fail it\n"
       "only with fail_on_deleted: true (docs/runbook.md, verify).\n" },
     { "gaps", rb_cmd_gaps, "[--table NAME] [--csv]",
-      "rows changed in new since cutover that legacy lacks or holds differently, with the action "
-      "each needs",
+      "rows changed in new since cutover that legacy lacks or holds differently, and rows legacy "
+      "holds that new deleted, with the action each needs",
       "  --table NAME      only this sync table\n"
       "  --csv             comma-separated output\n" },
     { "report", rb_cmd_report, "[RUN_ID] [--format md|json|html] [--bundle FILE.tar.gz]",

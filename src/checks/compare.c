@@ -81,7 +81,6 @@ void rb_cmp_reset_conns(struct cmp *st)
 
 /* --- a streamed, ordered row source -------------------------------------------------------- */
 
-
 int rb_cmp_cursor_next(struct cursor *cu, uint64_t *fetched, struct rb_err *err)
 {
     if (rb_db_stream_next(cu->st->c[cu->s], cu->stream, &cu->row, err) < 0)
@@ -312,19 +311,110 @@ int rb_cmp_begin(struct cmp *st, struct rb_arena *scratch, struct rb_err *err)
      * aggregate in parallel workers, as a plain count(*) does; JIT compilation costs more than
      * it saves on these scans.
      */
-    if (rb_cmp_exec_pair(st,
-                  "SELECT set_config('work_mem', '256MB', true), set_config('jit', 'off', true), "
-                  "set_config('parallel_tuple_cost', '0.00001', true)",
-                  err) < 0)
+    if (rb_cmp_exec_pair(
+            st,
+            "SELECT set_config('work_mem', '256MB', true), set_config('jit', 'off', true), "
+            "set_config('parallel_tuple_cost', '0.00001', true)",
+            err) < 0)
         return -1;
 
     /* step 1a: legacy column types (they decide the canonical form on both sides) */
     q[SRC] = NULL;
-    q[DST] = rb_sprintf(st->a, rb_cmp_types_sql,
-                        rb_pg_quote_literal(st->a, rb_pg_quote_qualified(st->a, st->t->target_table)));
+    q[DST] =
+        rb_sprintf(st->a, rb_cmp_types_sql,
+                   rb_pg_quote_literal(st->a, rb_pg_quote_qualified(st->a, st->t->target_table)));
     if (rb_cmp_run_pair(st, scratch, q, r, err) < 0)
         return -1;
     return rb_cmp_resolve_columns(st, r[DST], err);
+}
+
+/*
+ * The buckets to drill into, from both sides' (bucket, count, sum) results: those where side
+ * `drives` has rows and the other side has another count or sum. Returns how many; *list gets
+ * their comma list (arena), or NULL when every bucket differs (the drill-down needs no filter).
+ */
+uint64_t rb_cmp_differing_buckets(struct cmp *st, struct rb_db_result *const r[2], enum side drives,
+                                  const char **list)
+{
+    enum side other = drives == SRC ? DST : SRC;
+    int *idx[2];
+    struct rb_buf b = RB_BUF_INIT;
+    uint64_t n = 0;
+
+    idx[SRC] = malloc(sizeof(int) * st->nbuckets);
+    idx[DST] = malloc(sizeof(int) * st->nbuckets);
+    if (idx[SRC] == NULL || idx[DST] == NULL)
+        abort();
+    rb_cmp_index_buckets(r[SRC], idx[SRC], st->nbuckets);
+    rb_cmp_index_buckets(r[DST], idx[DST], st->nbuckets);
+    for (uint64_t k = 0; k < st->nbuckets; k++) {
+        int id = idx[drives][k], io = idx[other][k];
+        bool same;
+
+        if (id < 0)
+            continue;
+        same =
+            io >= 0 &&
+            strcmp(rb_db_text(r[drives], (size_t)id, 1), rb_db_text(r[other], (size_t)io, 1)) ==
+                0 &&
+            strcmp(rb_db_text(r[drives], (size_t)id, 2), rb_db_text(r[other], (size_t)io, 2)) == 0;
+        if (!same) {
+            rb_buf_addf(&b, "%s%" PRIu64, b.len > 0 ? "," : "", k);
+            n++;
+        }
+    }
+    free(idx[SRC]);
+    free(idx[DST]);
+    *list = n > 0 && n < st->nbuckets ? rb_strdup(st->a, b.data) : NULL;
+    rb_buf_release(&b);
+    return n;
+}
+
+/* Before the drill-down: it sorts what it streams, so back to the server's own memory limit. */
+int rb_cmp_drill_begin(struct cmp *st, const char *what, uint64_t nbuckets, struct rb_err *err)
+{
+    if (rb_cmp_exec_pair(st, "RESET work_mem", err) < 0)
+        return -1;
+    rb_progress_note(st->o->progress, "%s: reading the %s of %" PRIu64 " differing bucket%s",
+                     st->t->name, what, nbuckets, nbuckets == 1 ? "" : "s");
+    return 0;
+}
+
+/* The drill-down on side s: `select` (rb_key first) of the listed buckets (NULL: all), in key order. */
+const char *rb_cmp_drill_sql(struct cmp *st, enum side s, const char *select,
+                             const char *bucket_list)
+{
+    return rb_sprintf(
+        st->a, "SELECT * FROM (SELECT %s %s%s%s) q WHERE rb_key IS NOT NULL ORDER BY %s", select,
+        st->from[s], bucket_list != NULL ? " AND " : "",
+        bucket_list != NULL ? rb_sprintf(st->a, "%s IN (%s)", st->bucket[s], bucket_list) : "",
+        st->int_order ? "rb_key::int8" : "rb_key COLLATE \"C\"");
+}
+
+/* Start both sides' streams and read the first row of each. */
+int rb_cmp_streams_open(struct cmp *st, const char *const sql[2], struct cursor cu[2],
+                        uint64_t *fetched, struct rb_err *err)
+{
+    for (int s = 0; s < 2; s++) {
+        struct rb_db_stmt q = { 0 };
+
+        q.sql = sql[s];
+        if (rb_db_stream(st->c[s], &q, st->deadline, &cu[s].stream, err) < 0)
+            return -1;
+    }
+    if (rb_cmp_cursor_next(&cu[SRC], fetched, err) < 0 ||
+        rb_cmp_cursor_next(&cu[DST], fetched, err) < 0)
+        return -1;
+    return 0;
+}
+
+/* End both streams (a stream not read to its end is cancelled); rc: the caller's status so far. */
+int rb_cmp_streams_end(struct cmp *st, struct cursor cu[2], int rc, struct rb_err *err)
+{
+    for (int s = 0; s < 2; s++)
+        if (rb_db_stream_end(st->c[s], cu[s].stream, rc == 0 ? err : NULL) < 0 && rc == 0)
+            rc = -1;
+    return rc;
 }
 
 /* --- step 2 and 3 -------------------------------------------------------------------------- */
@@ -477,25 +567,16 @@ static int drill_down(struct cmp *st, const char *bucket_list, struct rb_compare
     struct cursor cu[2] = { { st, SRC, NULL, NULL }, { st, DST, NULL, NULL } };
     int rc = -1;
 
-    for (int s = 0; s < 2; s++) {
-        struct rb_db_stmt q = { 0 };
+    const char *sql[2] = { rb_cmp_drill_sql(st, SRC, row_select(st, SRC), bucket_list),
+                           rb_cmp_drill_sql(st, DST, row_select(st, DST), bucket_list) };
 
-        const char *sql = rb_sprintf(
-            st->a, "SELECT * FROM (SELECT %s %s%s%s) q WHERE rb_key IS NOT NULL ORDER BY %s",
-            row_select(st, (enum side)s), st->from[s], bucket_list != NULL ? " AND " : "",
-            bucket_list != NULL ? rb_sprintf(st->a, "%s IN (%s)", st->bucket[s], bucket_list) : "",
-            st->int_order ? "rb_key::int8" : "rb_key COLLATE \"C\"");
-        q.sql = sql;
-        if (rb_db_stream(st->c[s], &q, st->deadline, &cu[s].stream, err) < 0)
-            goto out;
-    }
-    if (rb_cmp_cursor_next(&cu[SRC], &res->rows_fetched, err) < 0 ||
-        rb_cmp_cursor_next(&cu[DST], &res->rows_fetched, err) < 0)
+    if (rb_cmp_streams_open(st, sql, cu, &res->rows_fetched, err) < 0)
         goto out;
     while (cu[SRC].row != NULL) {
-        int cmp = cu[DST].row == NULL ? -1
-                                      : rb_cmp_key_cmp(st, cu[SRC].row[0] != NULL ? cu[SRC].row[0] : "",
-                                                cu[DST].row[0] != NULL ? cu[DST].row[0] : "");
+        int cmp = cu[DST].row == NULL
+                      ? -1
+                      : rb_cmp_key_cmp(st, cu[SRC].row[0] != NULL ? cu[SRC].row[0] : "",
+                                       cu[DST].row[0] != NULL ? cu[DST].row[0] : "");
 
         if (cmp < 0) {
             note_missing(st, res, cu[SRC].row);
@@ -515,10 +596,7 @@ static int drill_down(struct cmp *st, const char *bucket_list, struct rb_compare
     rc = 0;
 out:
     /* the rest of legacy's stream is not needed: the driver cancels it rather than read it */
-    for (int s = 0; s < 2; s++)
-        if (rb_db_stream_end(st->c[s], cu[s].stream, rc == 0 ? err : NULL) < 0 && rc == 0)
-            rc = -1;
-    return rc;
+    return rb_cmp_streams_end(st, cu, rc, err);
 }
 
 static int compare(struct cmp *st, struct rb_compare_result *res, struct rb_err *err)
@@ -527,8 +605,7 @@ static int compare(struct cmp *st, struct rb_compare_result *res, struct rb_err 
     const char *q[2];
     struct rb_db_result *r[2];
     const char *lo = NULL, *hi = NULL;
-    int *idx[2];
-    struct rb_buf list = RB_BUF_INIT;
+    const char *bl = NULL;
     /* results are read once: their memory goes when they are read, not with the run */
     struct rb_arena *scratch = rb_arena_new();
     int rc = -1;
@@ -558,12 +635,14 @@ static int compare(struct cmp *st, struct rb_compare_result *res, struct rb_err 
         goto out;
     }
 
-    st->from[DST] = rb_sprintf(st->a, "FROM %s", rb_pg_quote_qualified(st->a, t->target_table));
+    /* always a WHERE: the drill-down adds its bucket list with AND */
+    st->from[DST] =
+        rb_sprintf(st->a, "FROM %s WHERE true", rb_pg_quote_qualified(st->a, t->target_table));
     if (lo != NULL) {
         const struct ccol *k = &st->cols[st->keyidx[0]];
         const char *ty = k->as_text ? "text" : k->type;
 
-        st->from[DST] = rb_sprintf(st->a, "%s WHERE %s BETWEEN %s::%s AND %s::%s", st->from[DST],
+        st->from[DST] = rb_sprintf(st->a, "%s AND %s BETWEEN %s::%s AND %s::%s", st->from[DST],
                                    range_key(st, DST), rb_pg_quote_literal(st->a, lo), ty,
                                    rb_pg_quote_literal(st->a, hi), ty);
     }
@@ -578,53 +657,24 @@ static int compare(struct cmp *st, struct rb_compare_result *res, struct rb_err 
                      res->source_rows, st->nbuckets);
     if (rb_cmp_run_pair(st, scratch, q, r, err) < 0)
         goto out;
-    idx[SRC] = malloc(sizeof(int) * st->nbuckets);
-    idx[DST] = malloc(sizeof(int) * st->nbuckets);
-    if (idx[SRC] == NULL || idx[DST] == NULL)
-        abort();
-    rb_cmp_index_buckets(r[SRC], idx[SRC], st->nbuckets);
     /* rows with a NULL key cannot be matched by key: each is missing (and is not listed) */
     for (size_t i = 0; i < r[SRC]->nrows; i++)
         if (rb_db_isnull(r[SRC], i, 0))
             res->null_keys += strtoull(rb_db_text(r[SRC], i, 1), NULL, 10);
     res->missing += res->null_keys;
-    rb_cmp_index_buckets(r[DST], idx[DST], st->nbuckets);
-    for (uint64_t b = 0; b < st->nbuckets; b++) {
-        int is = idx[SRC][b], id = idx[DST][b];
-        bool same;
-
-        if (is < 0)
-            continue; /* no source row here: whatever legacy holds is outside the check */
-        same = id >= 0 &&
-               strcmp(rb_db_text(r[SRC], (size_t)is, 1), rb_db_text(r[DST], (size_t)id, 1)) == 0 &&
-               strcmp(rb_db_text(r[SRC], (size_t)is, 2), rb_db_text(r[DST], (size_t)id, 2)) == 0;
-        if (!same) {
-            rb_buf_addf(&list, "%s%" PRIu64, list.len > 0 ? "," : "", b);
-            res->buckets_differing++;
-        }
-    }
-    free(idx[SRC]);
-    free(idx[DST]);
+    /* a bucket without source rows: whatever legacy holds there is outside the check */
+    res->buckets_differing = rb_cmp_differing_buckets(st, r, SRC, &bl);
     rb_arena_free(scratch);
     scratch = NULL;
 
     /* step 3: rows of the differing buckets only */
     if (res->buckets_differing > 0) {
-        const char *bl =
-            res->buckets_differing == st->nbuckets ? NULL : rb_strdup(st->a, list.data);
-
-        rb_buf_release(&list);
-        /* the drill-down sorts rows: back to the server's own memory limit for that */
-        if (rb_cmp_exec_pair(st, "RESET work_mem", err) < 0)
-            goto out;
-        rb_progress_note(st->o->progress, "%s: reading the rows of %" PRIu64 " differing bucket%s",
-                         t->name, res->buckets_differing, res->buckets_differing == 1 ? "" : "s");
-        if (drill_down(st, bl, res, err) < 0)
+        if (rb_cmp_drill_begin(st, "rows", res->buckets_differing, err) < 0 ||
+            drill_down(st, bl, res, err) < 0)
             goto out;
     }
     rc = rb_cmp_exec_pair(st, "COMMIT", err);
 out:
-    rb_buf_release(&list);
     rb_arena_free(scratch);
     return rc;
 }

@@ -84,6 +84,16 @@ void rb_cmp_set_buckets(struct cmp *st, uint64_t rows);
 /* Index rows of a bucket result (bucket, count, sum) by bucket number: idx[b] = row or -1. */
 void rb_cmp_index_buckets(const struct rb_db_result *r, int *idx, uint64_t n);
 
+uint64_t rb_cmp_differing_buckets(struct cmp *st, struct rb_db_result *const r[2], enum side drives,
+                                  const char **list);
+int rb_cmp_drill_begin(struct cmp *st, const char *what, uint64_t nbuckets, struct rb_err *err);
+/* FROM must end in a WHERE clause (st->from[s]): the bucket filter is added with AND. */
+const char *rb_cmp_drill_sql(struct cmp *st, enum side s, const char *select,
+                             const char *bucket_list);
+int rb_cmp_streams_open(struct cmp *st, const char *const sql[2], struct cursor cu[2],
+                        uint64_t *fetched, struct rb_err *err);
+int rb_cmp_streams_end(struct cmp *st, struct cursor cu[2], int rc, struct rb_err *err);
+
 /* {col: value} of a key, NULL parts as JSON null (compare_json.c). */
 cJSON *rb_cmp_key_json(const struct rb_strlist *cols, const char *const *key);
 

@@ -83,7 +83,8 @@ static void emit(struct del *d, const struct rb_deleted_row *row)
     res->rows[res->n_rows] = *row;
     res->rows[res->n_rows].key = rb_new_array(d->st.a, const char *, d->st.nkeys);
     for (size_t k = 0; k < d->st.nkeys; k++)
-        res->rows[res->n_rows].key[k] = row->key[k] != NULL ? rb_strdup(d->st.a, row->key[k]) : NULL;
+        res->rows[res->n_rows].key[k] =
+            row->key[k] != NULL ? rb_strdup(d->st.a, row->key[k]) : NULL;
     res->rows[res->n_rows].deleted_at =
         row->deleted_at != NULL ? rb_strdup(d->st.a, row->deleted_at) : NULL;
     res->n_rows++;
@@ -132,15 +133,15 @@ static void set_from(struct cmp *st)
 {
     const struct rb_sync_table *t = st->t;
 
-    st->from[SRC] = rb_sprintf(st->a, "FROM %s WHERE %s%s%s",
-                               rb_pg_quote_qualified(st->a, t->source_table),
-                               has_text(t->where) ? "(" : "", has_text(t->where) ? t->where : "true",
-                               has_text(t->where) ? ")" : "");
-    st->from[DST] = rb_sprintf(
-        st->a, "FROM %s WHERE %s%s%s", rb_pg_quote_qualified(st->a, t->target_table),
-        has_text(t->deletions.scope) ? "(" : "",
-        has_text(t->deletions.scope) ? t->deletions.scope : "true",
-        has_text(t->deletions.scope) ? ")" : "");
+    st->from[SRC] =
+        rb_sprintf(st->a, "FROM %s WHERE %s%s%s", rb_pg_quote_qualified(st->a, t->source_table),
+                   has_text(t->where) ? "(" : "", has_text(t->where) ? t->where : "true",
+                   has_text(t->where) ? ")" : "");
+    st->from[DST] =
+        rb_sprintf(st->a, "FROM %s WHERE %s%s%s", rb_pg_quote_qualified(st->a, t->target_table),
+                   has_text(t->deletions.scope) ? "(" : "",
+                   has_text(t->deletions.scope) ? t->deletions.scope : "true",
+                   has_text(t->deletions.scope) ? ")" : "");
 }
 
 static const char *bucket_sql(struct cmp *st, enum side s)
@@ -152,21 +153,16 @@ static const char *bucket_sql(struct cmp *st, enum side s)
                       st->bucket[s], st->keytext[s], st->from[s]);
 }
 
-/* Keys of the listed buckets (NULL: all), in merge order; legacy's with each key column too. */
-static const char *keys_sql(struct cmp *st, enum side s, const char *bucket_list)
+/* The keys the drill-down streams: legacy's with each key column too (they are listed). */
+static const char *keys_select(struct cmp *st, enum side s)
 {
     struct rb_buf b = RB_BUF_INIT;
     const char *out;
 
-    rb_buf_addf(&b, "SELECT * FROM (SELECT %s AS rb_key", st->keytext[s]);
+    rb_buf_addf(&b, "%s AS rb_key", st->keytext[s]);
     if (s == DST)
         for (size_t k = 0; k < st->nkeys; k++)
             rb_buf_addf(&b, ", (%s)::text AS rb_k%zu", st->cols[st->keyidx[k]].typed[DST], k);
-    rb_buf_addf(&b, " %s", st->from[s]);
-    if (bucket_list != NULL)
-        rb_buf_addf(&b, " AND %s IN (%s)", st->bucket[s], bucket_list);
-    rb_buf_addf(&b, ") q WHERE rb_key IS NOT NULL ORDER BY %s",
-                st->int_order ? "rb_key::int8" : "rb_key COLLATE \"C\"");
     out = rb_strdup(st->a, b.data);
     rb_buf_release(&b);
     return out;
@@ -190,25 +186,25 @@ static const char *tomb_sql(struct del *d, struct rb_err *err)
             if (strcmp(del->tomb_key[i].target_column, c->name) == 0)
                 expr = del->tomb_key[i].source_expr;
         if (expr == NULL) {
-            rb_errf(err, RB_E_FAILED, "tombstones of sync table '%s' give no value for key column '%s'",
-                    st->t->name, c->name);
+            rb_errf(err, RB_E_FAILED,
+                    "tombstones of sync table '%s' give no value for key column '%s'", st->t->name,
+                    c->name);
             rb_err_hint(err, "add '%s' under deletions.tombstones.key", c->name);
             return NULL;
         }
         parts[k] = rb_sprintf(st->a, "(%s)::%s", expr, c->as_text ? "text" : c->type);
     }
-    return rb_sprintf(st->a,
-                      "SELECT k.rb_i - 1, max(tb.rb_at)::text FROM jsonb_array_elements_text("
-                      "$1::jsonb) WITH ORDINALITY AS k(rb_key, rb_i) JOIN (SELECT %s AS rb_key, %s "
-                      "AS rb_at FROM %s WHERE %s >= %s::timestamptz%s%s%s) tb USING (rb_key) "
-                      "GROUP BY k.rb_i",
-                      rb_cmp_key_text_of(st, parts), rb_pg_quote_ident(st->a, del->tomb_deleted_at),
-                      rb_pg_quote_qualified(st->a, del->tomb_table),
-                      rb_pg_quote_ident(st->a, del->tomb_deleted_at),
-                      rb_pg_quote_literal(st->a, st->o->cutover),
-                      has_text(del->tomb_where) ? " AND (" : "",
-                      has_text(del->tomb_where) ? del->tomb_where : "",
-                      has_text(del->tomb_where) ? ")" : "");
+    return rb_sprintf(
+        st->a,
+        "SELECT k.rb_i - 1, max(tb.rb_at)::text FROM jsonb_array_elements_text("
+        "$1::jsonb) WITH ORDINALITY AS k(rb_key, rb_i) JOIN (SELECT %s AS rb_key, %s "
+        "AS rb_at FROM %s WHERE %s >= %s::timestamptz%s%s%s) tb USING (rb_key) "
+        "GROUP BY k.rb_i",
+        rb_cmp_key_text_of(st, parts), rb_pg_quote_ident(st->a, del->tomb_deleted_at),
+        rb_pg_quote_qualified(st->a, del->tomb_table),
+        rb_pg_quote_ident(st->a, del->tomb_deleted_at), rb_pg_quote_literal(st->a, st->o->cutover),
+        has_text(del->tomb_where) ? " AND (" : "", has_text(del->tomb_where) ? del->tomb_where : "",
+        has_text(del->tomb_where) ? ")" : "");
 }
 
 /* Step 4: tell the held deletions apart, a batch per query, and emit them in key order. */
@@ -272,15 +268,10 @@ static int drill_down(struct del *d, const char *bucket_list, struct rb_err *err
     uint64_t *fetched = &d->res->keys_fetched;
     int rc = -1;
 
-    for (int s = 0; s < 2; s++) {
-        struct rb_db_stmt q = { 0 };
+    const char *sql[2] = { rb_cmp_drill_sql(st, SRC, keys_select(st, SRC), bucket_list),
+                           rb_cmp_drill_sql(st, DST, keys_select(st, DST), bucket_list) };
 
-        q.sql = keys_sql(st, (enum side)s, bucket_list);
-        if (rb_db_stream(st->c[s], &q, st->deadline, &cu[s].stream, err) < 0)
-            goto out;
-    }
-    if (rb_cmp_cursor_next(&cu[SRC], fetched, err) < 0 ||
-        rb_cmp_cursor_next(&cu[DST], fetched, err) < 0)
+    if (rb_cmp_streams_open(st, sql, cu, fetched, err) < 0)
         goto out;
     while (cu[DST].row != NULL) {
         int cmp = cu[SRC].row == NULL ? 1 : rb_cmp_key_cmp(st, cu[SRC].row[0], cu[DST].row[0]);
@@ -301,10 +292,7 @@ static int drill_down(struct del *d, const char *bucket_list, struct rb_err *err
     rc = 0;
 out:
     /* the rest of new's stream is not needed: the driver cancels it rather than read it */
-    for (int s = 0; s < 2; s++)
-        if (rb_db_stream_end(st->c[s], cu[s].stream, rc == 0 ? err : NULL) < 0 && rc == 0)
-            rc = -1;
-    return rc;
+    return rb_cmp_streams_end(st, cu, rc, err);
 }
 
 static int find(struct del *d, struct rb_err *err)
@@ -314,8 +302,7 @@ static int find(struct del *d, struct rb_err *err)
     const char *q[2];
     struct rb_db_result *r[2];
     uint64_t src_rows;
-    int *idx[2];
-    struct rb_buf list = RB_BUF_INIT;
+    const char *bl = NULL;
     struct rb_arena *scratch = rb_arena_new();
     int rc = -1;
 
@@ -346,40 +333,11 @@ static int find(struct del *d, struct rb_err *err)
                      st->t->name, st->nbuckets);
     if (rb_cmp_run_pair(st, scratch, q, r, err) < 0)
         goto out;
-    idx[SRC] = malloc(sizeof(int) * st->nbuckets);
-    idx[DST] = malloc(sizeof(int) * st->nbuckets);
-    if (idx[SRC] == NULL || idx[DST] == NULL)
-        abort();
-    rb_cmp_index_buckets(r[SRC], idx[SRC], st->nbuckets);
-    rb_cmp_index_buckets(r[DST], idx[DST], st->nbuckets);
-    for (uint64_t b = 0; b < st->nbuckets; b++) {
-        int is = idx[SRC][b], id = idx[DST][b];
-        bool same;
-
-        if (id < 0)
-            continue; /* no legacy key here: nothing legacy holds can be gone from new */
-        same = is >= 0 &&
-               strcmp(rb_db_text(r[SRC], (size_t)is, 1), rb_db_text(r[DST], (size_t)id, 1)) == 0 &&
-               strcmp(rb_db_text(r[SRC], (size_t)is, 2), rb_db_text(r[DST], (size_t)id, 2)) == 0;
-        if (!same) {
-            rb_buf_addf(&list, "%s%" PRIu64, list.len > 0 ? "," : "", b);
-            res->buckets_differing++;
-        }
-    }
-    free(idx[SRC]);
-    free(idx[DST]);
-
+    /* a bucket without legacy keys: nothing legacy holds there can be gone from new */
+    res->buckets_differing = rb_cmp_differing_buckets(st, r, DST, &bl);
     if (res->buckets_differing > 0) {
-        const char *bl =
-            res->buckets_differing == st->nbuckets ? NULL : rb_strdup(st->a, list.data);
-
-        /* the drill-down sorts keys: back to the server's own memory limit for that */
-        if (rb_cmp_exec_pair(st, "RESET work_mem", err) < 0)
-            goto out;
-        rb_progress_note(st->o->progress, "%s: reading the keys of %" PRIu64 " differing bucket%s",
-                         st->t->name, res->buckets_differing,
-                         res->buckets_differing == 1 ? "" : "s");
-        if (drill_down(d, bl, err) < 0)
+        if (rb_cmp_drill_begin(st, "keys", res->buckets_differing, err) < 0 ||
+            drill_down(d, bl, err) < 0)
             goto out;
     }
     /* in the same snapshot of new as the keys: a row deleted meanwhile has its tombstone too */
@@ -387,7 +345,6 @@ static int find(struct del *d, struct rb_err *err)
         goto out;
     rc = rb_cmp_exec_pair(st, "COMMIT", err);
 out:
-    rb_buf_release(&list);
     rb_arena_free(scratch);
     return rc;
 }
@@ -431,8 +388,8 @@ static cJSON *deleted_row_json(const struct rb_deletions_result *res,
     cJSON *r = cJSON_CreateObject();
 
     cJSON_AddItemToObject(r, "key", rb_cmp_key_json(res->key_columns, row->key));
-    cJSON_AddStringToObject(r, "action",
-                            res->exact && row->never_migrated ? "never_migrated" : "deleted_in_new");
+    cJSON_AddStringToObject(
+        r, "action", res->exact && row->never_migrated ? "never_migrated" : "deleted_in_new");
     if (row->deleted_at != NULL)
         cJSON_AddStringToObject(r, "deleted_at", row->deleted_at);
     else

@@ -141,11 +141,10 @@ static void emit_deleted(void *ctx, const struct rb_deletions_result *res,
         fputs(",\n", g->out);
     } else {
         const char *detail =
-            row->deleted_at != NULL
-                ? rb_sprintf(a, "deleted in new at '%s'", row->deleted_at)
-                : !res->exact ? "legacy holds it, new does not"
-                : row->never_migrated ? "legacy holds it, new never had it (no tombstone)"
-                                      : "deleted in new";
+            row->deleted_at != NULL ? rb_sprintf(a, "deleted in new at '%s'", row->deleted_at)
+            : !res->exact           ? "legacy holds it, new does not"
+            : row->never_migrated   ? "legacy holds it, new never had it (no tombstone)"
+                                    : "deleted in new";
 
         fprintf(g->out, "%-24s %-13s %-24s %s\n", res->table, deleted_action(res, row), key,
                 detail);
@@ -292,8 +291,8 @@ int rb_cmd_gaps(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *err)
         rc = rb_compare_table(run->arena, src, dst, t, &o, &res, err);
         if (rc == 0) {
             rb_info(ctx, "finding the deletions of '%s' since cutover", t->name);
-            rc = rb_deletions_find(run->arena, src, dst, t, &o,
-                                   doc == NULL ? emit_deleted : NULL, &sink, &del, err);
+            rc = rb_deletions_find(run->arena, src, dst, t, &o, doc == NULL ? emit_deleted : NULL,
+                                   &sink, &del, err);
         }
         rb_progress_end(ctx);
         if (rc < 0)

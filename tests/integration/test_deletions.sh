@@ -20,12 +20,15 @@ create table rates (emp_id int, period text, rate numeric(8,2), note text, creat
                     primary key (emp_id, period));
 insert into rates select e, p, 10 + e, case when e % 2 = 0 then null else '' end, '2026-11-02'
   from generate_series(1, 9) e, unnest(array['2026-10', '2026-11']) p;
+create table shifts (emp_id int, day date, hours numeric(4,1), created_at timestamptz not null, primary key (emp_id, day));
+insert into shifts select e, date '2026-11-01' + d, 8, '2026-11-02' from generate_series(1, 100) e, generate_series(0, 29) d;
 create table big_new (id int primary key, v text, created_at timestamptz not null);
 insert into big_new select g, 'v' || g, '2026-01-01' from generate_series(1, 20000) g;
 SQL
 rb_psql "$LEG" - <<'SQL'
 create table "LEGACY"."RATE HIST" ("EmpId" int, "Period" varchar(7), "Rate" numeric(8,2), "Note" text,
                                    primary key ("EmpId", "Period"));
+create table shift_hist (emp_id int, day date, hours numeric(4,1), primary key (emp_id, day));
 create table big_hist (id int primary key, v text);
 insert into big_hist select g, 'v' || g from generate_series(1, 20000) g;
 SQL
@@ -57,6 +60,10 @@ $1
       source: { table: rates, changed_since: created_at }
       target: { table: '"LEGACY"."RATE HIST"', key: [EmpId, Period] }
       columns: { EmpId: emp_id, Period: period, Rate: rate, Note: note }
+    - name: shifts
+      source: { table: shifts, changed_since: created_at }
+      target: { table: shift_hist, key: [emp_id, day] }
+      columns: { emp_id: emp_id, day: day, hours: hours }
     - name: big
       source: { table: big_new, changed_since: created_at }
       target: { table: big_hist, key: [id] }
@@ -92,7 +99,9 @@ delete from "Src Schema"."Pay-Record" where "ID" = 3;
 delete from rates where (emp_id, period) in ((7, '2026-11'), (2, '2026-10'));
 delete from big_new where id in (5, 10007, 19999);
 update employee_payments set pay_date = pay_date where id = 16;     -- changed, still there
+delete from shifts where emp_id = 40 and day = '2026-11-07';
 SQL
+rb_psql "$LEG" "update shift_hist set hours = 9 where emp_id = 60 and day = '2026-11-20'"
 before=$(table_md5 "$LEG" "select * from payroll_history")
 gaps_json
 assert_eq "deleted_in_new:15 deleted_in_new:1999 deleted_in_new:2501 deleted_in_new:2503" \
@@ -103,6 +112,12 @@ assert_eq '{"EmpId":"2","Period":"2026-10"}' \
   "$(jq -c '.gaps[] | select(.table == "rates" and .action == "deleted_in_new") | .key' "$J" | head -1)" \
   "composite key by column, in key text order"
 assert_eq "deleted_in_new:10007 deleted_in_new:19999 deleted_in_new:5" "$(deleted big)" "big: the 3 deleted"
+# 3,000 rows with a composite key: a few of many buckets differ, on both kinds of drill-down
+assert_eq "deleted_in_new:40/2026-11-07" "$(deleted shifts)" "composite key, many buckets: the deleted one"
+assert_eq '{"emp_id":"60","day":"2026-11-20"}' \
+  "$(jq -c '.gaps[] | select(.table == "shifts" and .action == "review") | .key' "$J")" "and compare's review"
+[[ $(jq '.tables[] | select(.table == "shifts") | .deletions.buckets_differing' "$J") -lt 11 ]] ||
+  rb_fail "shifts: every bucket differs, the bucket list went untested"
 assert_eq 4 "$(jq '.tables[] | select(.table == "processed_payments") | .deleted_in_new' "$J")" "counted"
 assert_eq false "$(jq '.tables[] | select(.table == "processed_payments") | .deletions.exact' "$J")" \
   "without tombstones: not exact"
@@ -117,8 +132,8 @@ assert_eq "manual_entry=0 review=0" \
   "a deletion is neither a row to enter nor to review"
 
 assert_exit 0 "$RB_BIN" -f "$RB" gaps
-assert_contains "$RB_OUT" "0 rows to enter in legacy (manual_entry), 0 to review" "the compare's summary, as before"
-assert_contains "$RB_OUT" "11 rows legacy holds that new no longer has (deleted_in_new), 0 never migrated"
+assert_contains "$RB_OUT" "0 rows to enter in legacy (manual_entry), 1 to review" "the compare's summary, as before"
+assert_contains "$RB_OUT" "12 rows legacy holds that new no longer has (deleted_in_new), 0 never migrated"
 assert_contains "$(grep 'payment_id=2503 ' "$RB_OUT_FILE")" "deleted_in_new" "text: a line per deleted key"
 assert_contains "$(grep 'EmpId=7 Period=2026-11' "$RB_OUT_FILE")" "legacy holds it, new does not"
 assert_eq 4 "$(grep -c '^processed_payments  *deleted_in_new ' "$RB_OUT_FILE")" "text: four payments"

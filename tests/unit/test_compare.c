@@ -1,6 +1,7 @@
 /*
  * test_compare.c - what the comparison reports, without a database: the JSON of a result (NULL
- * and '' kept apart, keys by column, counts), and the plan text naming both sides' queries.
+ * and '' kept apart, keys by column, counts), the plan text naming both sides' queries, and the
+ * JSON of the deletions found (action by kind, deleted_at or null, never_migrated only when exact).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -52,6 +53,49 @@ static void test_result_json(void **state)
     cJSON_Delete(j);
 }
 
+static void test_deletions_json(void **state)
+{
+    const char *keys[] = { "emp_id", "period" };
+    struct rb_strlist key = { keys, 2, { 0, 0 } };
+    const char *k1[] = { "7", "2026-11" }, *k2[] = { "8", NULL };
+    struct rb_deleted_row rows[] = { { k1, false, "2026-11-20 10:00:00+00" }, { k2, true, NULL } };
+    struct rb_deletions_result r;
+    cJSON *j;
+    char *txt;
+
+    (void)state;
+    memset(&r, 0, sizeof(r));
+    r.table = "rates";
+    r.target_table = "RATE HIST";
+    r.key_columns = &key;
+    r.exact = true;
+    r.legacy_rows = 40;
+    r.deleted_in_new = 1;
+    r.never_migrated = 1;
+    r.rows = rows;
+    r.n_rows = 2;
+    r.keys_fetched = 12;
+    j = rb_deletions_result_json(&r);
+    txt = cJSON_PrintUnformatted(j);
+    assert_non_null(strstr(txt, "\"exact\":true,\"legacy_rows\":40,\"deleted_in_new\":1,"
+                                "\"never_migrated\":1"));
+    assert_non_null(
+        strstr(txt, "{\"key\":{\"emp_id\":\"7\",\"period\":\"2026-11\"},"
+                    "\"action\":\"deleted_in_new\",\"deleted_at\":\"2026-11-20 10:00:00+00\"}"));
+    assert_non_null(strstr(txt, "{\"key\":{\"emp_id\":\"8\",\"period\":null},"
+                                "\"action\":\"never_migrated\",\"deleted_at\":null}"));
+    assert_non_null(strstr(txt, "\"keys_fetched\":12"));
+    free(txt);
+    cJSON_Delete(j);
+    /* without tombstones nothing is known to be never migrated: every key is deleted_in_new */
+    r.exact = false;
+    j = rb_deletions_result_json(&r);
+    txt = cJSON_PrintUnformatted(j);
+    assert_null(strstr(txt, "\"action\":\"never_migrated\""));
+    free(txt);
+    cJSON_Delete(j);
+}
+
 static void test_describe(void **state)
 {
     struct rb_arena *a = rb_arena_new();
@@ -86,6 +130,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_result_json),
         cmocka_unit_test(test_describe),
+        cmocka_unit_test(test_deletions_json),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
