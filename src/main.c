@@ -73,7 +73,9 @@ static const struct rb_cmd commands[] = {
     { "status", rb_cmd_status, "[RUN_ID]",
       "where a run stands: phase, step, timings, waiting for what (default: the latest run)", "" },
     { "verify", rb_cmd_verify, "",
-      "run the verify checks now, on their own; exit 0 all pass, 1 any fails", "" },
+      "run the verify checks now, on their own; exit 0 all pass, 1 any fails",
+      "A compare check also lists the legacy rows deleted in new since cutover; they fail it\n"
+      "only with fail_on_deleted: true (docs/runbook.md, verify).\n" },
     { "gaps", rb_cmd_gaps, "[--table NAME] [--csv]",
       "rows changed in new since cutover that legacy lacks or holds differently, and rows legacy "
       "holds that new deleted, with the action each needs",

@@ -69,6 +69,25 @@ struct rb_sync_privileges {
 int rb_sync_privileges(struct rb_run *run, struct rb_db *db, const char *table_sql,
                        struct rb_sync_privileges *out, struct rb_err *err);
 
+/*
+ * A sync table's deletions since cutover as the records at risk count them (sync_deletions.c, over
+ * rb_deletions_find of compare.h): legacy rows new no longer has. deleted is what is at risk (with
+ * tombstones: deleted since cutover; without: every such row); never_migrated only when exact.
+ * sample: the first sample_max deleted keys in key order ("payment_id='3'; ..."), "" when none.
+ */
+struct rb_sync_deleted {
+    bool exact;
+    uint64_t deleted, never_migrated;
+    const char *sample;
+    size_t n_sample;
+};
+int rb_sync_find_deletions(struct rb_run *run, const struct rb_sync_table *t, struct rb_db *src,
+                           struct rb_db *dst, size_t sample_max, struct rb_sync_deleted *out,
+                           struct rb_err *err);
+/* Plan/progress wording: "7 changed since cutover + 2 deleted in new" */
+const char *rb_sync_at_risk_note(struct rb_arena *a, int64_t changed,
+                                 const struct rb_sync_deleted *d);
+
 /* No byte moved for this long: the stream is stuck, both sides are cancelled. */
 #define RB_SYNC_STALL_MS (5 * 60 * 1000)
 

@@ -51,6 +51,20 @@ const char *rb_check_kind_name(const struct rb_check *c)
 
 /* --- compare ------------------------------------------------------------------------------ */
 
+/* "; 3 legacy rows deleted in new" (or, exact, "; 2 deleted in new since cutover, 1 never
+   migrated"), or "" when there are none, so that the summary without deletions stays as it was. */
+static const char *deletions_summary(struct rb_arena *a, const struct rb_deletions_result *d)
+{
+    if (d->deleted_in_new == 0 && d->never_migrated == 0)
+        return "";
+    if (!d->exact)
+        return rb_sprintf(a, "; %llu legacy %s deleted in new",
+                          (unsigned long long)d->deleted_in_new,
+                          d->deleted_in_new == 1 ? "row" : "rows");
+    return rb_sprintf(a, "; %llu deleted in new since cutover, %llu never migrated",
+                      (unsigned long long)d->deleted_in_new, (unsigned long long)d->never_migrated);
+}
+
 static int check_compare(struct rb_run *run, const struct rb_check *chk, cJSON *r, bool *passed,
                          const char **summary, struct rb_err *err)
 {
@@ -62,6 +76,7 @@ static int check_compare(struct rb_run *run, const struct rb_check *chk, cJSON *
                                  .dst_label = rb->sync.to,
                                  .progress = run->ctx };
     struct rb_compare_result res;
+    struct rb_deletions_result del;
     struct rb_db *src, *dst;
 
     if (t == NULL)
@@ -73,9 +88,17 @@ static int check_compare(struct rb_run *run, const struct rb_check *chk, cJSON *
         return rb_errf(err, RB_E_FAILED, "sync 'from' and 'to' are the same connection");
     if (rb_compare_table(run->arena, src, dst, t, &o, &res, err) < 0)
         return -1;
+    /* a deletions query that fails fails the check, as a failing comparison does */
+    if (rb_deletions_find(run->arena, src, dst, t, &o, NULL, NULL, &del, err) < 0)
+        return rb_err_wrap(err, "finding the rows of '%s' deleted in %s",
+                           t->target_table != NULL ? t->target_table : t->name, rb->sync.from);
     cJSON_AddItemToObject(r, "compare", rb_compare_result_json(&res));
-    *passed = res.missing == 0 && res.differing == 0;
-    if (*passed)
+    cJSON_AddItemToObject(r, "deletions", rb_deletions_result_json(&del));
+    cJSON_AddBoolToObject(r, "fail_on_deleted", chk->fail_on_deleted);
+    /* rows never migrated are legacy's own history: they never fail the check */
+    *passed =
+        res.missing == 0 && res.differing == 0 && !(chk->fail_on_deleted && del.deleted_in_new > 0);
+    if (res.missing == 0 && res.differing == 0)
         *summary =
             rb_sprintf(run->arena, "%llu %s changed since cutover, all match in legacy",
                        (unsigned long long)res.source_rows, res.source_rows == 1 ? "row" : "rows");
@@ -84,6 +107,7 @@ static int check_compare(struct rb_run *run, const struct rb_check *chk, cJSON *
             run->arena, "%llu %s changed since cutover: %llu missing in legacy, %llu differ",
             (unsigned long long)res.source_rows, res.source_rows == 1 ? "row" : "rows",
             (unsigned long long)res.missing, (unsigned long long)res.differing);
+    *summary = rb_sprintf(run->arena, "%s%s", *summary, deletions_summary(run->arena, &del));
     return 0;
 }
 

@@ -98,9 +98,89 @@ static void ld_names_add(struct ld *l, struct ld_names *nm, const char *what, co
 
 /* ---- sync --------------------------------------------------------------------------------- */
 
+static const char *key_list(struct ld *l, const struct rb_strlist *key)
+{
+    const char *out = "";
+
+    for (size_t i = 0; i < key->n; i++)
+        out = rb_sprintf(l->a, "%s%s'%s'", out, i > 0 ? ", " : "", key->items[i]);
+    return out;
+}
+
+/*
+ * `deletions:` of a sync table (issue 14, detection): the legacy scope and new's own record of
+ * deletions. The tombstone key maps every target key column exactly once, so that a tombstone
+ * names one legacy row; a missing or extra column would match the wrong rows or none.
+ */
+static void ld_sync_deletions(struct ld *l, const struct yn *n, const char *what,
+                              struct rb_sync_table *t)
+{
+    static const char *const keys[] = { "scope", "tombstones", NULL };
+    static const char *const tkeys[] = { "table", "key", "deleted_at", "where", NULL };
+    static const char *const treq[] = { "table", "key", "deleted_at", NULL };
+    struct rb_sync_deletions *d = &t->deletions;
+    const struct yn *tomb, *key;
+    const char *w = rb_sprintf(l->a, "'deletions' of %s", what);
+    size_t i, j;
+
+    if (!ld_is_map(l, n, "sync.tables.deletions"))
+        return;
+    d->present = true;
+    d->pos = n->pos;
+    ld_keys(l, n, n->pos, w, keys, (const char *const[]){ NULL });
+    d->scope = ld_str(l, n, "scope", "sync.tables.deletions");
+    tomb = yn_get(n, "tombstones");
+    if (tomb == NULL || !ld_is_map(l, tomb, "sync.tables.deletions.tombstones"))
+        return;
+    d->tomb_pos = tomb->pos;
+    ld_keys(l, tomb, ld_pos(n, "tombstones"), rb_sprintf(l->a, "'tombstones' of %s", what), tkeys,
+            treq);
+    d->tomb_table = ld_str(l, tomb, "table", "sync.tables.deletions.tombstones");
+    d->tomb_deleted_at = ld_str(l, tomb, "deleted_at", "sync.tables.deletions.tombstones");
+    d->tomb_where = ld_str(l, tomb, "where", "sync.tables.deletions.tombstones");
+    key = yn_get(tomb, "key");
+    if (key == NULL || !ld_is_map(l, key, "sync.tables.deletions.tombstones.key"))
+        return;
+    /* kept in t->key order whatever the order written, as the contract says */
+    d->tomb_key = rb_new_array(l->a, struct rb_column_map, t->key.n + 1);
+    for (i = 0; i < key->n; i++) {
+        const struct yn *k = key->items[2 * i];
+        bool known = false;
+
+        if (k->type != YN_SCALAR)
+            continue;
+        for (j = 0; j < t->key.n; j++)
+            known = known || strcmp(t->key.items[j], k->str) == 0;
+        if (!known && t->key.n > 0)
+            ld_err(l, k->pos,
+                   "'tombstones.key' of %s names '%s', which is not a key column of its target "
+                   "(%s); map each target key column once",
+                   what, k->str, key_list(l, &t->key));
+    }
+    for (j = 0; j < t->key.n; j++) {
+        const char *expr;
+
+        if (yn_key(key, t->key.items[j]) == NULL) {
+            ld_err(l, key->pos,
+                   "'tombstones.key' of %s misses key column '%s'; give an expression over "
+                   "'%s' for each target key column",
+                   what, t->key.items[j], d->tomb_table != NULL ? d->tomb_table : "the table");
+            continue;
+        }
+        expr = ld_str(l, key, t->key.items[j], "sync.tables.deletions.tombstones.key");
+        if (expr == NULL)
+            continue;
+        d->tomb_key[d->n_tomb_key].target_column = t->key.items[j];
+        d->tomb_key[d->n_tomb_key].source_expr = expr;
+        d->tomb_key[d->n_tomb_key].pos = ld_pos(key, t->key.items[j]);
+        d->n_tomb_key++;
+    }
+}
+
 static void ld_sync_table(struct ld *l, const struct yn *n, struct rb_sync_table *t)
 {
-    static const char *const keys[] = { "name", "critical", "source", "target", "columns", NULL };
+    static const char *const keys[] = { "name",    "critical",  "source", "target",
+                                        "columns", "deletions", NULL };
     static const char *const req[] = { "name", "source", "target", "columns", NULL };
     static const char *const src_keys[] = { "table", "changed_since", "where", NULL };
     static const char *const src_req[] = { "table", "changed_since", NULL };
@@ -165,6 +245,8 @@ static void ld_sync_table(struct ld *l, const struct yn *n, struct rb_sync_table
                        t->key.items[i], what);
         }
     }
+    if (yn_get(n, "deletions") != NULL)
+        ld_sync_deletions(l, yn_get(n, "deletions"), what, t);
 }
 
 void ld_sync(struct ld *l, const struct yn *n)
@@ -578,12 +660,14 @@ static void ld_check(struct ld *l, const struct yn *n, struct rb_check *c)
         if (!ld_is_map(l, body, w))
             return;
         if (strcmp(kind, "compare") == 0) {
-            static const char *const ckeys[] = { "table", NULL };
+            static const char *const ckeys[] = { "table", "fail_on_deleted", NULL };
+            static const char *const creq[] = { "table", NULL };
             const char *table;
 
             c->kind = RB_CHECK_COMPARE;
-            ld_keys(l, body, ld_pos(n, kind), "'verify.compare'", ckeys, ckeys);
+            ld_keys(l, body, ld_pos(n, kind), "'verify.compare'", ckeys, creq);
             table = ld_str(l, body, "table", w);
+            c->fail_on_deleted = ld_bool(l, body, "fail_on_deleted", w, false);
             c->compare_table = table;
             if (table != NULL && rb_runbook_sync_table(l->rb, table) == NULL) {
                 struct rb_near near;

@@ -14,7 +14,8 @@
  *                     namespace, read page by page, saved as one kubectl-readable JSON List (0600)
  *                     under the run's assets. Secrets are never read.
  * Then one action counts the records at risk per sync table (rows of the sync `from` database
- * changed since the cutover) and journals them as the fact records_at_risk_by_table.
+ * changed since the cutover) and journals them as the fact records_at_risk_by_table, and the
+ * legacy rows new deleted since cutover (sync_deletions.c) as the fact records_deleted_by_table.
  *
  * Every cluster operation goes through the target driver's ops (cluster.h): this file decides
  * what to do and what to journal, the driver how to ask the server. Planning checks every
@@ -468,51 +469,75 @@ static const char *count_sql(struct rb_run *run, const struct rb_sync_table *t)
                       rb_sync_changed_filter(a, t, cutover));
 }
 
-static int count_at_risk(struct rb_run *run, cJSON **by_table, int64_t *total, struct rb_err *err)
+/*
+ * Per sync table: the rows changed since cutover (by_table, on `from`) and the legacy rows deleted
+ * in new since cutover (deleted_by, both databases: sync_deletions.c). Both or neither are set.
+ */
+static int count_at_risk(struct rb_run *run, cJSON **by_table, cJSON **deleted_by, int64_t *total,
+                         int64_t *deleted_total, struct rb_err *err)
 {
     const struct rb_sync *s = &run->rb->sync;
-    struct rb_db *c = rb_db_target(run, s->from, err);
+    struct rb_db *c = rb_db_target(run, s->from, err), *dst = NULL;
     size_t i;
 
-    *by_table = NULL;
-    *total = 0;
-    if (c == NULL)
+    *by_table = *deleted_by = NULL;
+    *total = *deleted_total = 0;
+    if (c == NULL || (dst = rb_db_target(run, s->to, err)) == NULL)
         return -1;
     *by_table = cJSON_CreateObject();
+    *deleted_by = cJSON_CreateObject();
     for (i = 0; i < s->n_tables; i++) {
         const char *v;
         bool null;
         int64_t n;
+        struct rb_sync_deleted d;
 
         if (rb_db_scalar(c, run->arena, 0, count_sql(run, &s->tables[i]), &v, &null, err) < 0) {
-            cJSON_Delete(*by_table);
-            *by_table = NULL;
-            return rb_err_wrap(err, "unable to count the records at risk of sync table '%s'",
-                               s->tables[i].name);
+            rb_err_wrap(err, "unable to count the records at risk of sync table '%s'",
+                        s->tables[i].name);
+            goto fail;
         }
         n = v != NULL ? strtoll(v, NULL, 10) : 0;
         cJSON_AddNumberToObject(*by_table, s->tables[i].name, (double)n);
         *total += n;
+        if (rb_sync_find_deletions(run, &s->tables[i], c, dst, 0, &d, err) < 0)
+            goto fail;
+        cJSON_AddNumberToObject(*deleted_by, s->tables[i].name, (double)d.deleted);
+        *deleted_total += (int64_t)d.deleted;
     }
     return 0;
+fail:
+    cJSON_Delete(*by_table);
+    cJSON_Delete(*deleted_by);
+    *by_table = *deleted_by = NULL;
+    return -1;
 }
 
 static int apply_at_risk(struct rb_run *run, struct rb_action *act, struct rb_err *err)
 {
-    cJSON *by = NULL;
-    int64_t total;
+    cJSON *by = NULL, *deleted = NULL;
+    int64_t total, deleted_total;
 
-    if (count_at_risk(run, &by, &total, err) < 0)
+    if (count_at_risk(run, &by, &deleted, &total, &deleted_total, err) < 0)
         return -1;
     act->result = cJSON_CreateObject();
     cJSON_AddItemToObject(act->result, "records_at_risk_by_table", cJSON_Duplicate(by, 1));
     cJSON_AddNumberToObject(act->result, "total", (double)total);
-    cJSON_AddStringToObject(
-        act->result, "message",
-        rb_sprintf(run->arena, "%" PRId64 " record%s changed since cutover in %zu sync table%s",
-                   total, total == 1 ? "" : "s", run->rb->sync.n_tables,
-                   run->rb->sync.n_tables == 1 ? "" : "s"));
-    return rb_run_fact_set(run, "records_at_risk_by_table", by, err);
+    cJSON_AddItemToObject(act->result, "records_deleted_by_table", cJSON_Duplicate(deleted, 1));
+    cJSON_AddNumberToObject(act->result, "deleted_total", (double)deleted_total);
+    cJSON_AddStringToObject(act->result, "message",
+                            rb_sprintf(run->arena,
+                                       "%" PRId64 " record%s changed since cutover + %" PRId64
+                                       " deleted in new in %zu sync table%s",
+                                       total, total == 1 ? "" : "s", deleted_total,
+                                       run->rb->sync.n_tables,
+                                       run->rb->sync.n_tables == 1 ? "" : "s"));
+    /* a fact of its own: records_at_risk_by_table keeps its {table: changed} shape */
+    if (rb_run_fact_set(run, "records_at_risk_by_table", by, err) < 0) {
+        cJSON_Delete(deleted);
+        return -1;
+    }
+    return rb_run_fact_set(run, "records_deleted_by_table", deleted, err);
 }
 
 static int plan_at_risk(struct rb_run *run, struct rb_err *err)
@@ -523,21 +548,28 @@ static int plan_at_risk(struct rb_run *run, struct rb_err *err)
 
     act = rb_run_add_action(
         run, "freeze", "freeze/records-at-risk",
-        rb_sprintf(run->arena, "count the records changed since cutover in '%s', per sync table",
-                   s->from),
+        rb_sprintf(run->arena,
+                   "count the records changed since cutover in '%s' and the rows '%s' holds that "
+                   "'%s' deleted, per sync table",
+                   s->from, s->to, s->from),
         RB_IDEMPOTENT, apply_at_risk, NULL);
     act->pos = s->pos;
     act->critical = false; /* a count for the report: its failure must not stop the rollback */
     for (i = 0; i < s->n_tables; i++)
         rb_action_detailf(act, "%s: %s\n", s->tables[i].name, count_sql(run, &s->tables[i]));
+    rb_action_detailf(act,
+                      "and per table, the keys of '%s' that '%s' no longer has (deletions "
+                      "since cutover, as verify's compare finds them)\n",
+                      s->to, s->from);
     if (run->read_only && !run->offline) {
-        cJSON *by = NULL;
-        int64_t total;
+        cJSON *by = NULL, *deleted = NULL;
+        int64_t total, deleted_total;
         struct rb_err cerr = RB_ERR_INIT;
 
-        if (rb_plan_is_unreachable(run, s->from)) {
-            rb_action_detailf(act, "(unable to count now: '%s' could not be reached)\n", s->from);
-        } else if (count_at_risk(run, &by, &total, &cerr) < 0) {
+        if (rb_plan_is_unreachable(run, s->from) || rb_plan_is_unreachable(run, s->to)) {
+            rb_action_detailf(act, "(unable to count now: '%s' could not be reached)\n",
+                              rb_plan_is_unreachable(run, s->from) ? s->from : s->to);
+        } else if (count_at_risk(run, &by, &deleted, &total, &deleted_total, &cerr) < 0) {
             /* a database that does not answer or refuses us: plan says so once and fails */
             if (rb_err_is(&cerr, RB_K_CONN_LOST) || rb_err_is(&cerr, RB_K_REFUSED) ||
                 rb_err_is(&cerr, RB_K_TIMEOUT))
@@ -547,10 +579,17 @@ static int plan_at_risk(struct rb_run *run, struct rb_err *err)
             const cJSON *it;
 
             cJSON_ArrayForEach(it, by)
-                rb_action_detailf(act, "now at risk in %s: %.0f\n", it->string, it->valuedouble);
-            rb_action_detailf(act, "now at risk in total: %" PRId64 "\n", total);
+                rb_action_detailf(
+                    act, "now at risk in %s: %.0f changed since cutover + %.0f deleted in new\n",
+                    it->string, it->valuedouble,
+                    cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(deleted, it->string)));
+            rb_action_detailf(act,
+                              "now at risk in total: %" PRId64 " changed since cutover + %" PRId64
+                              " deleted in new\n",
+                              total, deleted_total);
         }
         cJSON_Delete(by);
+        cJSON_Delete(deleted);
     }
     (void)err;
     return 0;

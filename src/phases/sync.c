@@ -521,6 +521,29 @@ static void describe(struct rb_run *run, struct rb_action *act, const struct syn
     rb_action_detailf(act, "  %s\n  COMMIT\n", ledger_insert_sql);
 }
 
+/*
+ * The rows at risk as plan shows them: changed since cutover plus legacy rows deleted in new
+ * (sync_deletions.c), and a sample of those keys. A failed search is said, never fatal to plan.
+ */
+static const char *plan_deletions(struct rb_run *run, const struct sync_table *st,
+                                  struct rb_db *src, struct rb_db *dst, const char **sample_line)
+{
+    struct rb_sync_deleted d;
+    struct rb_err derr = RB_ERR_INIT;
+
+    if (rb_sync_find_deletions(run, st->t, src, dst, SYNC_DELETED_SAMPLE, &d, &derr) < 0) {
+        rb_warn(run->ctx, "sync/%s: %s", st->t->name, derr.msg);
+        return rb_sprintf(run->arena, "%lld changed since cutover + deleted in new unknown (%s)",
+                          (long long)st->at_risk, derr.msg);
+    }
+    /* the sample goes on the line after "rows at risk:" (describe prints the note) */
+    if (d.n_sample > 0)
+        *sample_line =
+            rb_sprintf(run->arena, "\ndeleted in new, not synced (first %zu of %llu): %s",
+                       d.n_sample, (unsigned long long)d.deleted, d.sample);
+    return rb_sync_at_risk_note(run->arena, st->at_risk, &d);
+}
+
 int rb_sync_plan(struct rb_run *run, struct rb_err *err)
 {
     const struct rb_sync *sync = &run->rb->sync;
@@ -570,16 +593,21 @@ int rb_sync_plan(struct rb_run *run, struct rb_err *err)
                 rb_warn(run->ctx, "%s", perr.msg);
         } else if (run->mode == RB_MODE_PLAN || (run->ctx != NULL && run->ctx->progress)) {
             int64_t nulls = 0;
+            const char *sample_line = "";
 
             if (count_at_risk(run, st, src, &st->at_risk, &perr) == 0 &&
                 (run->mode != RB_MODE_PLAN ||
                  count_no_change_time(run, st, src, &nulls, &perr) == 0)) {
                 note = rb_sprintf(run->arena, "%lld", (long long)st->at_risk);
+                /* plan only: execute counts for a progress ETA, where deletions stream nothing */
+                if (run->mode == RB_MODE_PLAN)
+                    note = plan_deletions(run, st, src, dst, &sample_line);
                 if (nulls > 0) {
                     note =
                         rb_sprintf(run->arena, "%s; %s", note, no_change_time_note(run, st, nulls));
                     rb_warn(run->ctx, "sync/%s: %s", t->name, no_change_time_note(run, st, nulls));
                 }
+                note = rb_sprintf(run->arena, "%s%s", note, sample_line);
             } else {
                 note = rb_sprintf(run->arena, "unknown (%s)", perr.msg);
             }

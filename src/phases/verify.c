@@ -48,6 +48,11 @@ static void free_state(void *p)
 
 /* --- actions ------------------------------------------------------------------------------ */
 
+static double non_negative(const cJSON *n)
+{
+    return cJSON_IsNumber(n) && n->valuedouble > 0 ? n->valuedouble : 0;
+}
+
 static int publish(struct rb_run *run, struct vstate *vs, bool final, struct rb_err *err);
 
 static int apply_check(struct rb_run *run, struct rb_action *act, struct rb_err *err)
@@ -160,6 +165,10 @@ static int publish(struct rb_run *run, struct vstate *vs, bool final, struct rb_
                             ? cJSON_GetNumberValue(
                                   cJSON_GetObjectItemCaseSensitive(cmp, "differing"))
                             : 0;
+                /* legacy rows deleted in new are left for people too (detection applies nothing);
+                   rows never migrated are legacy's own history, not gaps */
+                gaps += non_negative(cJSON_GetObjectItemCaseSensitive(
+                    cJSON_GetObjectItemCaseSensitive(c, "deletions"), "deleted_in_new"));
             }
         }
         total_ms += cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(c, "duration_ms")) > 0
@@ -198,7 +207,8 @@ static int publish(struct rb_run *run, struct vstate *vs, bool final, struct rb_
         if (rc < 0)
             return rb_err_wrap(err, "unable to save the verification report");
     }
-    /* {{gaps}} in messages: rows the compare checks left for people (manual_entry + review) */
+    /* {{gaps}} in messages: rows the compare checks left for people (manual_entry + review +
+       deleted_in_new) */
     fact = rb_run_fact(run, "gaps");
     if (gaps_counted && !(cJSON_IsNumber(fact) && fact->valuedouble == gaps) &&
         rb_run_fact_set(run, "gaps", cJSON_CreateNumber(gaps), err) < 0)
@@ -245,8 +255,21 @@ static void plan_detail(struct rb_run *run, struct rb_action *act, const struct 
     case RB_CHECK_COMPARE: {
         const struct rb_sync_table *t = rb_runbook_sync_table(run->rb, chk->compare_table);
 
-        if (t != NULL)
+        if (t != NULL) {
             rb_action_detailf(act, "%s", rb_compare_describe(run->arena, t, run->rb->cutover_src));
+            rb_action_detailf(act,
+                              "\nand the legacy rows%s%s that %s no longer has (deletions since "
+                              "cutover%s): %s",
+                              t->deletions.scope != NULL ? " where " : "",
+                              t->deletions.scope != NULL ? t->deletions.scope : "",
+                              run->rb->sync.from,
+                              t->deletions.tomb_table != NULL
+                                  ? rb_sprintf(run->arena, ", told apart by tombstones in '%s'",
+                                               t->deletions.tomb_table)
+                                  : "",
+                              chk->fail_on_deleted ? "any deleted in new fails the check"
+                                                   : "listed, they do not fail the check");
+        }
         break;
     }
     case RB_CHECK_EQUAL:

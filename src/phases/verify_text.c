@@ -84,6 +84,30 @@ static void text_compare(struct rb_buf *b, const cJSON *cmp)
     }
 }
 
+/* A compare check's deletions (compare.h, rb_deletions_result_json): legacy keys new no longer has. */
+static void text_deletions(struct rb_buf *b, const cJSON *del)
+{
+    const cJSON *list = cJSON_GetObjectItemCaseSensitive(del, "rows"), *row;
+    double n = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(del, "deleted_in_new"));
+    double never = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(del, "never_migrated"));
+
+    if (cJSON_GetArraySize(list) == 0)
+        return;
+    rb_buf_addf(b, "      in legacy, not in new (%d listed of %.0f):\n", cJSON_GetArraySize(list),
+                (n > 0 ? n : 0) + (never > 0 ? never : 0));
+    cJSON_ArrayForEach(row, list) {
+        const char *action = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(row, "action"));
+        const char *at = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(row, "deleted_at"));
+
+        rb_buf_adds(b, "        ");
+        add_key(b, cJSON_GetObjectItemCaseSensitive(row, "key"));
+        rb_buf_addf(b, ": %s", action != NULL ? action : "deleted_in_new");
+        if (at != NULL)
+            rb_buf_addf(b, " at %s", at);
+        rb_buf_addc(b, '\n');
+    }
+}
+
 static void text_totals(struct rb_buf *b, const cJSON *chk)
 {
     const cJSON *d, *c;
@@ -136,9 +160,10 @@ void rb_verify_report_text(struct rb_buf *b, const cJSON *rep)
                     cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(c, "duration_ms")) /
                         1000.0,
                     cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "summary")));
-        if (cmp != NULL)
+        if (cmp != NULL) {
             text_compare(b, cmp);
-        else if (kind != NULL && strcmp(kind, "totals") == 0)
+            text_deletions(b, cJSON_GetObjectItemCaseSensitive(c, "deletions"));
+        } else if (kind != NULL && strcmp(kind, "totals") == 0)
             text_totals(b, c);
     }
 }

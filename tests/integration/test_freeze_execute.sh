@@ -5,7 +5,8 @@
 #   (the list journaled), deletes the payroll Jobs with their pods (Background), saves a snapshot,
 #   and journals the records at risk per sync table; the server-side state is asserted after each;
 #   a crash after the scale PATCH took effect but before it was journaled done: resume keeps the
-#   original count 3, not the 0 it set; a missing permission (RBAC) stops execute before anything
+#   original count 3, not the 0 it set; the records at risk count legacy rows new deleted too
+#   (fact records_deleted_by_table); a missing permission (RBAC) stops execute before anything
 #   changes with "cannot patch deployments/scale ..."; a 403 answer to the PATCH itself: clear
 #   error, exit 1, nothing else changed.
 set -euo pipefail
@@ -29,8 +30,11 @@ rb_psql "$NEW" "create table employees (id int primary key, created_at timestamp
   create table employee_payments (id int primary key, created_at timestamptz, status text);
   insert into employee_payments select i, '2026-11-05Z', case when i % 4 = 0 then 'void' else 'completed' end
     from generate_series(1, 40) i;" >/dev/null
+# legacy also holds employees 98, 99 and payments 41, 42 that new no longer has: deletions at risk
 rb_psql "$LEG" "create table employees (employee_id int primary key);
-  create table payroll_history (payment_id int primary key);" >/dev/null
+  insert into employees values (1), (2), (98), (99);
+  create table payroll_history (payment_id int primary key);
+  insert into payroll_history values (41), (42);" >/dev/null
 
 write_runbook() {
   cat >"$1" <<YAML
@@ -89,6 +93,9 @@ assert_contains "$RB_OUT" "now matching: 'payroll-nightly-28871234', 'payroll-re
 assert_contains "$RB_OUT" "GET /api/v1/namespaces/payroll/configmaps?limit=500" "plan: snapshot requests"
 assert_contains "$RB_OUT" "now at risk in new_employees: 7" "plan: records at risk counted"
 assert_contains "$RB_OUT" "now at risk in processed_payments: 30" "plan: with the table's where"
+assert_contains "$RB_OUT" "now at risk in new_employees: 7 changed since cutover + 2 deleted in new" \
+  "plan: legacy rows deleted in new are at risk too"
+assert_contains "$RB_OUT" "now at risk in total: 37 changed since cutover + 4 deleted in new" "plan: the total"
 assert_eq "$initial" "$(snapshot_state)" "plan changed nothing in the cluster"
 assert_eq "GET POST" "$(kube_fake_log "$F" '[.[].method] | unique | join(" ")')" "plan sent only GETs and access reviews"
 assert_eq "10" "$(kube_fake_log "$F" '[.[] | select(.path | endswith("selfsubjectaccessreviews"))] | length')" \
@@ -132,6 +139,10 @@ assert_eq "0" "$(jq '[.items[] | select(.kind == "Secret")] | length' "$snap")" 
 assert_eq '{"new_employees":7,"processed_payments":30}' \
   "$(jq -c 'select(.event == "fact" and .data.key == "records_at_risk_by_table") | .data.value' "$journal")" \
   "records_at_risk_by_table journaled as a fact"
+assert_eq '{"new_employees":2,"processed_payments":2}' \
+  "$(jq -c 'select(.event == "fact" and .data.key == "records_deleted_by_table") | .data.value' "$journal")" \
+  "records_deleted_by_table journaled as a fact: the legacy keys new no longer has"
+assert_eq "37 4" "$(ev freeze/records-at-risk done | jq -r '"\(.total) \(.deleted_total)"')" "the action's totals"
 assert_not_contains "$(cat "$journal")" "$KUBE_FAKE_TOKEN" "the bearer token is not in the journal"
 assert_not_contains "$RB_OUT$RB_ERR" "$KUBE_FAKE_TOKEN" "the bearer token is not in the output"
 

@@ -466,6 +466,62 @@ static void test_expression_columns(void **state)
         "you mean 'ratio'?\n");
 }
 
+/* deletions: (issue 14): the tombstone key kept in target key order whatever the order written;
+   a table without deletions: has none (present false, scope NULL); fail_on_deleted read. */
+static void test_sync_deletions_model(void **state)
+{
+    struct rb_arena *a = *state;
+    struct rb_diags d;
+    const struct rb_sync_table *st;
+    const struct rb_runbook *rb;
+    const char *yaml =
+        "version: 1\nname: x\ncutover: 2026-11-01T00:00:00Z\nstate_dir: /x\n"
+        "targets: {new: {driver: postgres, conninfo: a}, legacy: {driver: postgres, conninfo: b}}\n"
+        "sync:\n"
+        "  from: new\n"
+        "  to: legacy\n"
+        "  tables:\n"
+        "    - name: pay\n"
+        "      source: {table: p, changed_since: c}\n"
+        "      target: {table: h, key: [emp, pid]}\n"
+        "      columns: {emp: e, pid: id}\n"
+        "      deletions:\n"
+        "        scope: \"pay_date >= date '2025-01-01'\"\n"
+        "        tombstones:\n"
+        "          table: deleted_rows\n"
+        "          key: {pid: \"(old_row->>'id')::bigint\", emp: \"(old_row->>'e')::int\"}\n"
+        "          deleted_at: deleted_at\n"
+        "          where: \"table_name = 'p'\"\n"
+        "    - name: plain\n"
+        "      source: {table: q, changed_since: c}\n"
+        "      target: {table: r, key: [id]}\n"
+        "      columns: {id: id}\n"
+        "verify:\n"
+        "  - {name: a, compare: {table: pay, fail_on_deleted: true}}\n"
+        "  - {name: b, compare: {table: plain}}\n";
+
+    rb = load_str(a, yaml, &d);
+    assert_non_null(rb);
+    st = rb_runbook_sync_table(rb, "pay");
+    assert_true(st->deletions.present);
+    assert_string_equal(st->deletions.scope, "pay_date >= date '2025-01-01'");
+    assert_string_equal(st->deletions.tomb_table, "deleted_rows");
+    assert_string_equal(st->deletions.tomb_deleted_at, "deleted_at");
+    assert_string_equal(st->deletions.tomb_where, "table_name = 'p'");
+    assert_int_equal(st->deletions.n_tomb_key, 2);
+    assert_string_equal(st->deletions.tomb_key[0].target_column, "emp");
+    assert_string_equal(st->deletions.tomb_key[0].source_expr, "(old_row->>'e')::int");
+    assert_string_equal(st->deletions.tomb_key[1].target_column, "pid");
+    assert_string_equal(st->deletions.tomb_key[1].source_expr, "(old_row->>'id')::bigint");
+    st = rb_runbook_sync_table(rb, "plain");
+    assert_false(st->deletions.present);
+    assert_null(st->deletions.scope);
+    assert_null(st->deletions.tomb_table);
+    assert_int_equal(rb->n_checks, 2);
+    assert_true(rb->checks[0].fail_on_deleted);
+    assert_false(rb->checks[1].fail_on_deleted);
+}
+
 /* Action ids are made of names; the loader keeps them unique and hashes the bytes it read. */
 static void test_action_ids_and_hash(void **state)
 {
@@ -519,6 +575,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_yaml_level_problems, setup, teardown),
         cmocka_unit_test_setup_teardown(test_expression_columns, setup, teardown),
         cmocka_unit_test_setup_teardown(test_action_ids_and_hash, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sync_deletions_model, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
