@@ -473,8 +473,9 @@ static const char *count_sql(struct rb_run *run, const struct rb_sync_table *t)
  * Per sync table: the rows changed since cutover (by_table, on `from`) and the legacy rows deleted
  * in new since cutover (deleted_by, both databases: sync_deletions.c). Both or neither are set.
  */
+/* On failure *failed (may be NULL) names the database that did not answer, as far as known. */
 static int count_at_risk(struct rb_run *run, cJSON **by_table, cJSON **deleted_by, int64_t *total,
-                         int64_t *deleted_total, struct rb_err *err)
+                         int64_t *deleted_total, const char **failed, struct rb_err *err)
 {
     const struct rb_sync *s = &run->rb->sync;
     struct rb_db *c = rb_db_target(run, s->from, err), *dst = NULL;
@@ -482,8 +483,15 @@ static int count_at_risk(struct rb_run *run, cJSON **by_table, cJSON **deleted_b
 
     *by_table = *deleted_by = NULL;
     *total = *deleted_total = 0;
-    if (c == NULL || (dst = rb_db_target(run, s->to, err)) == NULL)
+    if (failed != NULL)
+        *failed = s->from;
+    if (c == NULL)
         return -1;
+    if ((dst = rb_db_target(run, s->to, err)) == NULL) {
+        if (failed != NULL)
+            *failed = s->to;
+        return -1;
+    }
     *by_table = cJSON_CreateObject();
     *deleted_by = cJSON_CreateObject();
     for (i = 0; i < s->n_tables; i++) {
@@ -507,6 +515,8 @@ static int count_at_risk(struct rb_run *run, cJSON **by_table, cJSON **deleted_b
     }
     return 0;
 fail:
+    if (failed != NULL && !rb_db_lost(c) && rb_db_lost(dst))
+        *failed = s->to;
     cJSON_Delete(*by_table);
     cJSON_Delete(*deleted_by);
     *by_table = *deleted_by = NULL;
@@ -518,7 +528,7 @@ static int apply_at_risk(struct rb_run *run, struct rb_action *act, struct rb_er
     cJSON *by = NULL, *deleted = NULL;
     int64_t total, deleted_total;
 
-    if (count_at_risk(run, &by, &deleted, &total, &deleted_total, err) < 0)
+    if (count_at_risk(run, &by, &deleted, &total, &deleted_total, NULL, err) < 0)
         return -1;
     act->result = cJSON_CreateObject();
     cJSON_AddItemToObject(act->result, "records_at_risk_by_table", cJSON_Duplicate(by, 1));
@@ -565,15 +575,17 @@ static int plan_at_risk(struct rb_run *run, struct rb_err *err)
         cJSON *by = NULL, *deleted = NULL;
         int64_t total, deleted_total;
         struct rb_err cerr = RB_ERR_INIT;
+        const char *failed = s->from;
 
         if (rb_plan_is_unreachable(run, s->from) || rb_plan_is_unreachable(run, s->to)) {
             rb_action_detailf(act, "(unable to count now: '%s' could not be reached)\n",
                               rb_plan_is_unreachable(run, s->from) ? s->from : s->to);
-        } else if (count_at_risk(run, &by, &deleted, &total, &deleted_total, &cerr) < 0) {
+        } else if (count_at_risk(run, &by, &deleted, &total, &deleted_total, &failed, &cerr) <
+                   0) {
             /* a database that does not answer or refuses us: plan says so once and fails */
             if (rb_err_is(&cerr, RB_K_CONN_LOST) || rb_err_is(&cerr, RB_K_REFUSED) ||
                 rb_err_is(&cerr, RB_K_TIMEOUT))
-                rb_plan_unreachable(run, s->from, &cerr);
+                rb_plan_unreachable(run, failed, &cerr);
             rb_action_detailf(act, "(unable to count now: %s)\n", cerr.msg);
         } else {
             const cJSON *it;
