@@ -26,6 +26,14 @@ char *rb_strdup(struct rb_arena *a, const char *s); /* NULL in, NULL out */
 char *rb_strndup(struct rb_arena *a, const char *s, size_t n);
 char *rb_sprintf(struct rb_arena *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 char *rb_vsprintf(struct rb_arena *a, const char *fmt, va_list ap);
+/*
+ * Room for one more element in an arena array of n elements of size bytes with room for *cap:
+ * when full, a copy twice as large (first elements the first time) replaces it. Returns the array
+ * to use; the old one stays in the arena. rb_arena_push(a, v, n, cap) for a typed array.
+ */
+void *rb_arena_grow(struct rb_arena *a, void *v, size_t n, size_t *cap, size_t size, size_t first);
+#define rb_arena_push(a, v, n, cap, first)                                                        \
+    ((v) = rb_arena_grow((a), (v), (n), &(cap), sizeof(*(v)), (first)))
 
 /* Register fn(ptr) to run when the arena is freed. Returns a handle for rb_arena_run_cleanup(). */
 void *rb_arena_on_free(struct rb_arena *a, void (*fn)(void *), void *ptr);

@@ -179,3 +179,16 @@ void rb_arena_run_cleanup(struct rb_arena *a, void *handle)
         }
     }
 }
+
+void *rb_arena_grow(struct rb_arena *a, void *v, size_t n, size_t *cap, size_t size, size_t first)
+{
+    void *w;
+
+    if (n < *cap && v != NULL)
+        return v;
+    *cap = *cap > 0 ? *cap * 2 : first;
+    w = rb_alloc(a, *cap * size);
+    if (n > 0)
+        memcpy(w, v, n * size);
+    return w;
+}

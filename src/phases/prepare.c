@@ -22,15 +22,7 @@ void rb_prepare_record(struct rb_run *run, struct rb_prepare_report *r, const ch
     va_list ap;
     char *reason;
 
-    if (r->n == r->cap) {
-        size_t cap = r->cap > 0 ? r->cap * 2 : 16;
-        struct rb_prepare_check *v = rb_new_array(run->arena, struct rb_prepare_check, cap);
-
-        if (r->n > 0)
-            memcpy(v, r->checks, r->n * sizeof(*v));
-        r->checks = v;
-        r->cap = cap;
-    }
+    rb_arena_push(run->arena, r->checks, r->n, r->cap, 16);
     va_start(ap, fmt);
     reason = rb_vsprintf(run->arena, fmt, ap);
     va_end(ap);

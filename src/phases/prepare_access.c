@@ -51,15 +51,7 @@ static void need_table(struct db_needs *d, const char *sql, const char *shown, u
             return;
         }
     }
-    if (d->n == d->cap) {
-        size_t cap = d->cap > 0 ? d->cap * 2 : 16;
-        struct table_need *v = rb_new_array(d->arena, struct table_need, cap);
-
-        if (d->n > 0)
-            memcpy(v, d->v, d->n * sizeof(*v));
-        d->v = v;
-        d->cap = cap;
-    }
+    rb_arena_push(d->arena, d->v, d->n, d->cap, 16);
     d->v[d->n++] = (struct table_need){ sql, shown, privs, why };
 }
 

@@ -53,15 +53,7 @@ struct set {
 
 static void set_add(struct set *s, const char *rel, int64_t bytes)
 {
-    if (s->n == s->cap) {
-        size_t cap = s->cap > 0 ? s->cap * 2 : 16;
-        const char **v = rb_new_array(s->run->arena, const char *, cap);
-
-        if (s->n > 0)
-            memcpy(v, s->files, s->n * sizeof(*v));
-        s->files = v;
-        s->cap = cap;
-    }
+    rb_arena_push(s->run->arena, s->files, s->n, s->cap, 16);
     s->files[s->n++] = rb_strdup(s->run->arena, rel);
     s->bytes += bytes;
 }
@@ -376,14 +368,7 @@ static size_t retain(struct rb_run *run, const char *base, int keep)
         }
         if (!set_name(e->d_name))
             continue;
-        if (n == cap) {
-            const char **v = rb_new_array(run->arena, const char *, cap > 0 ? cap * 2 : 16);
-
-            if (n > 0)
-                memcpy(v, sets, n * sizeof(*v));
-            sets = v;
-            cap = cap > 0 ? cap * 2 : 16;
-        }
+        rb_arena_push(run->arena, sets, n, cap, 16);
         sets[n++] = rb_strdup(run->arena, e->d_name);
     }
     closedir(d);

@@ -33,15 +33,7 @@ struct toks {
 
 static void tok_push(struct toks *t, enum tok_kind kind, const char *s, size_t len)
 {
-    if (t->n == t->cap) {
-        size_t cap = t->cap > 0 ? t->cap * 2 : 64;
-        struct tok *v = rb_new_array(t->arena, struct tok, cap);
-
-        if (t->n > 0)
-            memcpy(v, t->v, t->n * sizeof(*v));
-        t->v = v;
-        t->cap = cap;
-    }
+    rb_arena_push(t->arena, t->v, t->n, t->cap, 64);
     t->v[t->n++] = (struct tok){ kind, s, len };
 }
 
@@ -261,15 +253,7 @@ static void add_ref(struct stmt *st, size_t first, size_t after, unsigned privs)
             return;
         }
     }
-    if (o->n == o->cap) {
-        size_t cap = o->cap > 0 ? o->cap * 2 : 8;
-        struct rb_sql_ref *v = rb_new_array(st->arena, struct rb_sql_ref, cap);
-
-        if (o->n > 0)
-            memcpy(v, o->v, o->n * sizeof(*v));
-        o->v = v;
-        o->cap = cap;
-    }
+    rb_arena_push(st->arena, o->v, o->n, o->cap, 8);
     o->v[o->n++] = (struct rb_sql_ref){ name, quoted, privs };
 }
 
