@@ -73,8 +73,12 @@ int rb_sync_privileges(struct rb_run *run, struct rb_db *db, const char *table_s
  * A sync table's deletions since cutover as the records at risk count them (sync_deletions.c, over
  * rb_deletions_find of compare.h): legacy rows new no longer has. deleted is what is at risk (with
  * tombstones: deleted since cutover; without: every such row); never_migrated only when exact.
- * sample: the first sample_max deleted keys in key order ("payment_id='3'; ..."), "" when none.
+ * sample: the first RB_SYNC_DELETED_SAMPLE deleted keys in key order ("payment_id='3'; ..."), ""
+ * when none. A read-only run (plan) finds each table's once: freeze's count and sync's plan share
+ * it (the databases do not change under a plan).
  */
+#define RB_SYNC_DELETED_SAMPLE 5
+
 struct rb_sync_deleted {
     bool exact;
     uint64_t deleted, never_migrated;
@@ -82,8 +86,7 @@ struct rb_sync_deleted {
     size_t n_sample;
 };
 int rb_sync_find_deletions(struct rb_run *run, const struct rb_sync_table *t, struct rb_db *src,
-                           struct rb_db *dst, size_t sample_max, struct rb_sync_deleted *out,
-                           struct rb_err *err);
+                           struct rb_db *dst, struct rb_sync_deleted *out, struct rb_err *err);
 /* Plan/progress wording: "7 changed since cutover + 2 deleted in new" */
 const char *rb_sync_at_risk_note(struct rb_arena *a, int64_t changed,
                                  const struct rb_sync_deleted *d);

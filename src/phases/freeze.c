@@ -508,7 +508,7 @@ static int count_at_risk(struct rb_run *run, cJSON **by_table, cJSON **deleted_b
         n = v != NULL ? strtoll(v, NULL, 10) : 0;
         cJSON_AddNumberToObject(*by_table, s->tables[i].name, (double)n);
         *total += n;
-        if (rb_sync_find_deletions(run, &s->tables[i], c, dst, 0, &d, err) < 0)
+        if (rb_sync_find_deletions(run, &s->tables[i], c, dst, &d, err) < 0)
             goto fail;
         cJSON_AddNumberToObject(*deleted_by, s->tables[i].name, (double)d.deleted);
         *deleted_total += (int64_t)d.deleted;

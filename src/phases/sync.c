@@ -531,7 +531,7 @@ static const char *plan_deletions(struct rb_run *run, const struct sync_table *s
     struct rb_sync_deleted d;
     struct rb_err derr = RB_ERR_INIT;
 
-    if (rb_sync_find_deletions(run, st->t, src, dst, SYNC_DELETED_SAMPLE, &d, &derr) < 0) {
+    if (rb_sync_find_deletions(run, st->t, src, dst, &d, &derr) < 0) {
         rb_warn(run->ctx, "sync/%s: %s", st->t->name, derr.msg);
         return rb_sprintf(run->arena, "%lld changed since cutover + deleted in new unknown (%s)",
                           (long long)st->at_risk, derr.msg);

@@ -29,8 +29,6 @@
 #define SYNC_STAGE                "rollbackctl_stage"
 
 /* Plan lists this many of a table's legacy keys deleted in new. */
-#define SYNC_DELETED_SAMPLE 5
-
 /* Shared by the run's sync actions. */
 struct sync_phase {
     const char *from, *to;
