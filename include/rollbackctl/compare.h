@@ -51,6 +51,12 @@ struct rb_compare_opts {
     rb_compare_row_fn on_row; /* set: rows go here as found and none are listed in the result */
     void *on_row_ctx;
     const struct rb_ctx *progress; /* its steps as notes on this context's progress line, or NULL */
+    /*
+     * dst is inside the caller's open transaction (sync applying deletions in the table's own):
+     * the scan reads what that transaction sees and never begins, commits or rolls it back; a
+     * failure leaves it for the caller to roll back. Its set_config()s last until that ends.
+     */
+    bool dst_in_tx;
 };
 
 /* One column of a listed row: for a missing row its new value, for a differing one both. */

@@ -159,8 +159,16 @@ struct rb_column_map {
     struct rb_pos pos;
 };
 
+/* What sync does with a table's legacy rows deleted in new (`deletions.policy`). */
+enum rb_deletions_policy {
+    RB_DELETIONS_IGNORE = 0, /* today's behaviour: sync neither looks nor counts */
+    RB_DELETIONS_REPORT,     /* found and counted at risk (records lost), nothing changed */
+    RB_DELETIONS_DELETE,     /* DELETEd from legacy in the table's transaction */
+    RB_DELETIONS_SOFT_DELETE /* soft_column set to soft_value in the table's transaction */
+};
+
 /*
- * A sync table's `deletions:` (issue 14, detection): which legacy rows count as ones new should
+ * A sync table's `deletions:` (issue 14): which legacy rows count as ones new should
  * still have, and, optionally, new's own record of deletions.
  */
 struct rb_sync_deletions {
@@ -173,7 +181,12 @@ struct rb_sync_deletions {
     size_t n_tomb_key;
     const char *tomb_deleted_at; /* its column holding when the row was deleted */
     const char *tomb_where;      /* optional extra predicate on tomb_table (e.g. which table) */
-    struct rb_pos pos, tomb_pos;
+    /* `policy:` what sync does with them (default ignore: sync does not look) */
+    enum rb_deletions_policy policy;
+    const char *soft_column; /* `soft_delete.column`: the legacy column that marks a void row */
+    const char *soft_value;  /* `soft_delete.value`: its value for a void row (a literal) */
+    int64_t max;             /* `max`: most rows delete/soft_delete may change in one run; -1 unset */
+    struct rb_pos pos, tomb_pos, policy_pos;
 };
 
 struct rb_sync_table {

@@ -48,6 +48,9 @@ int rb_sync_dry_table(struct rb_run *run, const struct rb_sync_table *t, struct 
 #define RB_PRIV_DELETE   8u
 #define RB_PRIV_TRUNCATE 16u
 
+/* What applying t needs on its target table: SELECT, INSERT, UPDATE, and DELETE under policy delete. */
+unsigned rb_sync_target_privileges(const struct rb_sync_table *t);
+
 /* What the session's role may do, as the catalogs say (has_*_privilege); arena strings. */
 struct rb_sync_privileges {
     bool table_exists;   /* the table named exists (to_regclass, the session's search_path) */

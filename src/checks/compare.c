@@ -71,12 +71,24 @@ int rb_cmp_exec_pair(struct cmp *st, const char *sql, struct rb_err *err)
     return rc;
 }
 
+int rb_cmp_tx_pair(struct cmp *st, const char *sql, struct rb_err *err)
+{
+    const char *q[2] = { sql, st->o->dst_in_tx ? NULL : sql };
+    struct rb_db_result *r[2];
+    struct rb_arena *scratch = rb_arena_new();
+    int rc = rb_cmp_run_pair(st, scratch, q, r, err);
+
+    rb_arena_free(scratch);
+    return rc;
+}
+
 /* Leave both connections idle and outside any transaction, whatever state an error left. */
 void rb_cmp_reset_conns(struct cmp *st)
 {
     /* with a deadline, like every statement: a hung server must not hang the cleanup */
     for (int s = 0; s < 2; s++)
-        rb_db_rollback(st->c[s], 10000, NULL);
+        if (s == SRC || !st->o->dst_in_tx)
+            rb_db_rollback(st->c[s], 10000, NULL);
 }
 
 /* --- a streamed, ordered row source -------------------------------------------------------- */
@@ -302,7 +314,7 @@ int rb_cmp_begin(struct cmp *st, struct rb_arena *scratch, struct rb_err *err)
     const char *q[2];
     struct rb_db_result *r[2];
 
-    if (rb_cmp_exec_pair(st, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", err) < 0)
+    if (rb_cmp_tx_pair(st, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", err) < 0)
         return -1;
     /*
      * For this transaction only: the planner cannot know that the bucket expression has at most
@@ -631,7 +643,7 @@ static int compare(struct cmp *st, struct rb_compare_result *res, struct rb_err 
         hi = rb_strdup(st->a, rb_db_text(r[SRC], 0, 2));
     }
     if (res->source_rows == 0) {
-        rc = rb_cmp_exec_pair(st, "COMMIT", err);
+        rc = rb_cmp_tx_pair(st, "COMMIT", err);
         goto out;
     }
 
@@ -673,7 +685,7 @@ static int compare(struct cmp *st, struct rb_compare_result *res, struct rb_err 
             drill_down(st, bl, res, err) < 0)
             goto out;
     }
-    rc = rb_cmp_exec_pair(st, "COMMIT", err);
+    rc = rb_cmp_tx_pair(st, "COMMIT", err);
 out:
     rb_arena_free(scratch);
     return rc;

@@ -68,6 +68,8 @@ int rb_cmp_err(struct rb_err *err);
 int rb_cmp_run_pair(struct cmp *st, struct rb_arena *a, const char *const sql[2],
                     struct rb_db_result *out[2], struct rb_err *err);
 int rb_cmp_exec_pair(struct cmp *st, const char *sql, struct rb_err *err);
+/* BEGIN/COMMIT on the sides the scan owns (not a dst joined from the caller: o->dst_in_tx). */
+int rb_cmp_tx_pair(struct cmp *st, const char *sql, struct rb_err *err);
 void rb_cmp_reset_conns(struct cmp *st);
 
 int rb_cmp_cursor_next(struct cursor *cu, uint64_t *fetched, struct rb_err *err);

@@ -128,20 +128,29 @@ static void found(struct del *d, const char *const *r)
 
 /* --- the SQL ------------------------------------------------------------------------------- */
 
-/* "FROM ... WHERE ...": always a WHERE, so the drill-down can add its bucket list. */
+/*
+ * "FROM ... WHERE ...": always a WHERE, so the drill-down can add its bucket list. Legacy's side
+ * is the rows in scope that are still live: under policy soft_delete a row already marked void
+ * agrees with new having deleted it, so it is no deletion to find (and a second run marks none).
+ */
 static void set_from(struct cmp *st)
 {
     const struct rb_sync_table *t = st->t;
+    const struct rb_sync_deletions *d = &t->deletions;
+    const char *live = "";
 
+    if (d->policy == RB_DELETIONS_SOFT_DELETE && has_text(d->soft_column) && d->soft_value != NULL)
+        live = rb_sprintf(st->a, " AND %s IS DISTINCT FROM %s",
+                          rb_pg_quote_ident(st->a, d->soft_column),
+                          rb_pg_quote_literal(st->a, d->soft_value));
     st->from[SRC] =
         rb_sprintf(st->a, "FROM %s WHERE %s%s%s", rb_pg_quote_qualified(st->a, t->source_table),
                    has_text(t->where) ? "(" : "", has_text(t->where) ? t->where : "true",
                    has_text(t->where) ? ")" : "");
-    st->from[DST] =
-        rb_sprintf(st->a, "FROM %s WHERE %s%s%s", rb_pg_quote_qualified(st->a, t->target_table),
-                   has_text(t->deletions.scope) ? "(" : "",
-                   has_text(t->deletions.scope) ? t->deletions.scope : "true",
-                   has_text(t->deletions.scope) ? ")" : "");
+    st->from[DST] = rb_sprintf(
+        st->a, "FROM %s WHERE %s%s%s%s", rb_pg_quote_qualified(st->a, t->target_table),
+        has_text(d->scope) ? "(" : "", has_text(d->scope) ? d->scope : "true",
+        has_text(d->scope) ? ")" : "", live);
 }
 
 static const char *bucket_sql(struct cmp *st, enum side s)
@@ -321,7 +330,7 @@ static int find(struct del *d, struct rb_err *err)
     src_rows = strtoull(rb_db_text(r[SRC], 0, 0), NULL, 10);
     res->legacy_rows = strtoull(rb_db_text(r[DST], 0, 0), NULL, 10);
     if (res->legacy_rows == 0) {
-        rc = rb_cmp_exec_pair(st, "COMMIT", err);
+        rc = rb_cmp_tx_pair(st, "COMMIT", err);
         goto out;
     }
 
@@ -343,7 +352,7 @@ static int find(struct del *d, struct rb_err *err)
     /* in the same snapshot of new as the keys: a row deleted meanwhile has its tombstone too */
     if (has_tombstones(st->t) && read_tombstones(d, err) < 0)
         goto out;
-    rc = rb_cmp_exec_pair(st, "COMMIT", err);
+    rc = rb_cmp_tx_pair(st, "COMMIT", err);
 out:
     rb_arena_free(scratch);
     return rc;

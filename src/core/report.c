@@ -308,6 +308,13 @@ static cJSON *sync_json(const struct rb_journal_log *log, const cJSON *actions, 
         add_copy(t, "unchanged", res, "unchanged");
         add_copy(t, "recovered", tf, "recovered");
         add_copy(t, "lost", tf, "lost");
+        /* deletions since cutover, where the table's policy looked for them (else absent) */
+        add_copy(t, "deletions_policy", cJSON_GetObjectItemCaseSensitive(res, "deletions"),
+                 "policy");
+        add_copy(t, "deletions_found", cJSON_GetObjectItemCaseSensitive(res, "deletions"),
+                 "found");
+        add_copy(t, "deleted", tf, "deleted");
+        add_copy(t, "deletions_not_applied", tf, "deletions_not_applied");
         add_copy(t, "checksum", res, "checksum");
         add_copy(t, "duration_ms", a, "duration_ms");
         if (failed)

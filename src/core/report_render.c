@@ -256,10 +256,11 @@ static void build_timeline(struct doc *d, const cJSON *r)
 
 static void build_sync(struct doc *d, const cJSON *r)
 {
-    static const char *const cols[] = { "table",     "state",     "at risk", "inserted", "updated",
-                                        "unchanged", "recovered", "lost",    NULL };
+    static const char *const cols[] = { "table",     "state",   "at risk",   "inserted",
+                                        "updated",   "deleted", "unchanged", "recovered",
+                                        "lost",      NULL };
     const cJSON *t;
-    char b[8][32];
+    char b[9][32];
 
     section(d, 2, "Sync tables");
     if (cJSON_GetArraySize(jget(r, "sync_tables")) == 0) {
@@ -268,10 +269,16 @@ static void build_sync(struct doc *d, const cJSON *r)
     }
     head(d, cols);
     cJSON_ArrayForEach(t, jget(r, "sync_tables")) {
-        row(d, 8, jstr(t, "table"), jstr(t, "state"), val(jget(t, "at_risk"), b[0], 32),
+        row(d, 9, jstr(t, "table"), jstr(t, "state"), val(jget(t, "at_risk"), b[0], 32),
             val(jget(t, "inserted"), b[1], 32), val(jget(t, "updated"), b[2], 32),
-            val(jget(t, "unchanged"), b[3], 32), val(jget(t, "recovered"), b[4], 32),
-            val(jget(t, "lost"), b[5], 32));
+            val(jget(t, "deleted"), b[6], 32), val(jget(t, "unchanged"), b[3], 32),
+            val(jget(t, "recovered"), b[4], 32), val(jget(t, "lost"), b[5], 32));
+        if (cJSON_IsNumber(jget(t, "deletions_not_applied")) &&
+            jget(t, "deletions_not_applied")->valuedouble > 0)
+            line(d, "'%s': %s rows deleted in new were not applied to legacy (deletions.policy "
+                    "%s): counted as lost",
+                 jstr(t, "table"), val(jget(t, "deletions_not_applied"), b[7], 32),
+                 jstr(t, "deletions_policy") != NULL ? jstr(t, "deletions_policy") : "report");
         if (jstr(t, "error") != NULL)
             line(d, "'%s' failed: %s", jstr(t, "table"), jstr(t, "error"));
     }

@@ -60,6 +60,22 @@ static void number_metric(struct rb_buf *out, const char *name, const char *help
         sample(out, name, runbook, NULL, NULL, v->valuedouble * scale);
 }
 
+/* One sample per sync table of the report whose `field` is a number (tables whose policy looked). */
+static void table_metric(struct rb_buf *out, const cJSON *r, const char *field, const char *name,
+                         const char *help, const char *runbook)
+{
+    const cJSON *t;
+
+    family(out, name, help);
+    cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(r, "sync_tables")) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(t, field);
+        const cJSON *table = cJSON_GetObjectItemCaseSensitive(t, "table");
+
+        if (cJSON_IsNumber(v) && cJSON_IsString(table))
+            sample(out, name, runbook, "table", table->valuestring, v->valuedouble);
+    }
+}
+
 void rb_run_metrics_text(struct rb_buf *out, const char *runbook, const cJSON *r)
 {
     const cJSON *m = cJSON_GetObjectItemCaseSensitive(r, "metrics");
@@ -71,7 +87,7 @@ void rb_run_metrics_text(struct rb_buf *out, const char *runbook, const cJSON *r
         runbook = "";
     number_metric(out, "rollbackctl_records_at_risk",
                   "Rows changed in the new system since cutover that the last run had to carry "
-                  "back.",
+                  "back, and rows deleted there that a table's deletions policy looked for.",
                   runbook, cJSON_GetObjectItemCaseSensitive(m, "records_at_risk"), 1);
     number_metric(out, "rollbackctl_records_recovered",
                   "Rows the last run's sync committed to legacy.", runbook,
@@ -79,6 +95,14 @@ void rb_run_metrics_text(struct rb_buf *out, const char *runbook, const cJSON *r
     number_metric(out, "rollbackctl_records_lost",
                   "Rows at risk that the last run did not carry back.", runbook,
                   cJSON_GetObjectItemCaseSensitive(m, "records_lost"), 1);
+    table_metric(out, r, "deleted", "rollbackctl_sync_rows_deleted",
+                 "Legacy rows the last run's sync deleted or marked void because new had deleted "
+                 "them since cutover, per table (deletions.policy delete or soft_delete).",
+                 runbook);
+    table_metric(out, r, "deletions_not_applied", "rollbackctl_sync_deletions_not_applied",
+                 "Rows deleted in new since cutover that the last run found but did not apply to "
+                 "legacy (deletions.policy report), per table: counted in records lost.",
+                 runbook);
     number_metric(out, "rollbackctl_recovery_ratio",
                   "Records recovered over records at risk in the last run (0 to 1).", runbook,
                   cJSON_GetObjectItemCaseSensitive(m, "recovery_ratio"), 1);

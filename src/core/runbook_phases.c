@@ -9,6 +9,7 @@
 #include "runbook_priv.h"
 
 #include <ctype.h>
+#include <limits.h>
 #include <string.h>
 #include <strings.h>
 
@@ -108,6 +109,66 @@ static const char *key_list(struct ld *l, const struct rb_strlist *key)
 }
 
 /*
+ * What sync does with the deletions (`policy`, `soft_delete`, `max`). A policy that changes legacy
+ * needs `max`: a wrong key mapping finds every legacy row "deleted in new", and the cap is what
+ * stands between that mistake and an emptied payroll table, so it is never guessed.
+ */
+static void ld_deletions_policy(struct ld *l, const struct yn *n, const char *w,
+                                struct rb_sync_deletions *d)
+{
+    static const char *const names[] = { "ignore", "report", "delete", "soft_delete", NULL };
+    static const char *const skeys[] = { "column", "value", NULL };
+    const char *policy = ld_str(l, n, "policy", "sync.tables.deletions");
+    const struct yn *soft = yn_get(n, "soft_delete");
+    bool changes, known = true;
+
+    d->max = -1;
+    d->policy_pos = ld_pos(n, "policy");
+    if (policy != NULL) {
+        size_t i;
+
+        for (i = 0; names[i] != NULL && strcmp(names[i], policy) != 0; i++)
+            ;
+        known = names[i] != NULL;
+        if (!known)
+            ld_err(l, d->policy_pos,
+                   "'policy' of %s is '%s'; expected one of 'ignore', 'report', 'delete' or "
+                   "'soft_delete'",
+                   w, policy);
+        else
+            d->policy = (enum rb_deletions_policy)i;
+    }
+    changes = d->policy == RB_DELETIONS_DELETE || d->policy == RB_DELETIONS_SOFT_DELETE;
+    if (yn_get(n, "max") != NULL) {
+        d->max = ld_int(l, n, "max", "sync.tables.deletions", -1, 0, INT_MAX);
+        if (!changes && known)
+            ld_err(l, ld_pos(n, "max"),
+                   "'max' in %s caps what policy 'delete' or 'soft_delete' changes; policy is '%s'",
+                   w, names[d->policy]);
+    } else if (changes) {
+        ld_err(l, d->policy_pos,
+               "policy '%s' in %s needs 'max': the most legacy rows it may %s in one run (more "
+               "refuses the table before anything changes)",
+               names[d->policy], w, d->policy == RB_DELETIONS_DELETE ? "delete" : "mark void");
+    }
+    if (soft != NULL && ld_is_map(l, soft, "sync.tables.deletions.soft_delete")) {
+        ld_keys(l, soft, ld_pos(n, "soft_delete"), rb_sprintf(l->a, "'soft_delete' of %s", w),
+                skeys, skeys);
+        d->soft_column = ld_str(l, soft, "column", "sync.tables.deletions.soft_delete");
+        d->soft_value = ld_str(l, soft, "value", "sync.tables.deletions.soft_delete");
+        if (d->policy != RB_DELETIONS_SOFT_DELETE && known)
+            ld_err(l, ld_pos(n, "soft_delete"),
+                   "'soft_delete' in %s is used by policy 'soft_delete' only; policy is '%s'", w,
+                   names[d->policy]);
+    } else if (soft == NULL && d->policy == RB_DELETIONS_SOFT_DELETE) {
+        ld_err(l, d->policy_pos,
+               "policy 'soft_delete' in %s needs 'soft_delete: { column, value }': the legacy "
+               "column that marks a row void and its value",
+               w);
+    }
+}
+
+/*
  * `deletions:` of a sync table (issue 14, detection): the legacy scope and new's own record of
  * deletions. The tombstone key maps every target key column exactly once, so that a tombstone
  * names one legacy row; a missing or extra column would match the wrong rows or none.
@@ -115,7 +176,7 @@ static const char *key_list(struct ld *l, const struct rb_strlist *key)
 static void ld_sync_deletions(struct ld *l, const struct yn *n, const char *what,
                               struct rb_sync_table *t)
 {
-    static const char *const keys[] = { "scope", "tombstones", NULL };
+    static const char *const keys[] = { "scope", "tombstones", "policy", "soft_delete", "max", NULL };
     static const char *const tkeys[] = { "table", "key", "deleted_at", "where", NULL };
     static const char *const treq[] = { "table", "key", "deleted_at", NULL };
     struct rb_sync_deletions *d = &t->deletions;
@@ -129,6 +190,7 @@ static void ld_sync_deletions(struct ld *l, const struct yn *n, const char *what
     d->pos = n->pos;
     ld_keys(l, n, n->pos, w, keys, (const char *const[]){ NULL });
     d->scope = ld_str(l, n, "scope", "sync.tables.deletions");
+    ld_deletions_policy(l, n, w, d);
     tomb = yn_get(n, "tombstones");
     if (tomb == NULL || !ld_is_map(l, tomb, "sync.tables.deletions.tombstones"))
         return;

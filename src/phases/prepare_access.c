@@ -88,10 +88,14 @@ static void db_needs_of(struct rb_run *run, const char *target, struct db_needs 
         if (is(rb->sync.from, target))
             need_table(d, rb_pg_quote_qualified(a, t->source_table), t->source_table,
                        RB_PRIV_SELECT, why);
+        /* deletions are told apart by reading new's own record of them */
+        if (is(rb->sync.from, target) && t->deletions.tomb_table != NULL)
+            need_table(d, rb_pg_quote_qualified(a, t->deletions.tomb_table),
+                       t->deletions.tomb_table, RB_PRIV_SELECT, why);
         /* the stage is made in the target's shape and the upsert compares the old values */
         if (is(rb->sync.to, target)) {
             need_table(d, rb_pg_quote_qualified(a, t->target_table), t->target_table,
-                       RB_PRIV_SELECT | RB_PRIV_INSERT | RB_PRIV_UPDATE, why);
+                       rb_sync_target_privileges(t), why);
             d->sync_target = true;
         }
     }

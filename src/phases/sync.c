@@ -50,13 +50,21 @@ static const char ledger_ddl[] =
     "run_id text NOT NULL, table_name text NOT NULL, rows bigint NOT NULL, checksum text NOT NULL, "
     "applied_at timestamptz NOT NULL DEFAULT now(), inserted bigint NOT NULL DEFAULT 0, "
     "updated bigint NOT NULL DEFAULT 0, unchanged bigint NOT NULL DEFAULT 0, "
+    "deleted bigint NOT NULL DEFAULT 0, deletions_found bigint NOT NULL DEFAULT 0, "
     "PRIMARY KEY (run_id, table_name))";
+/* A ledger made before deletions were applied lacks their two columns (issue 14). */
+static const char ledger_columns_sql[] =
+    "SELECT count(*) FROM pg_attribute WHERE attrelid = 'rollbackctl_ledger'::regclass "
+    "AND attname IN ('deleted', 'deletions_found') AND NOT attisdropped";
+static const char ledger_upgrade_sql[] =
+    "ALTER TABLE rollbackctl_ledger ADD COLUMN IF NOT EXISTS deleted bigint NOT NULL DEFAULT 0, "
+    "ADD COLUMN IF NOT EXISTS deletions_found bigint NOT NULL DEFAULT 0";
 static const char ledger_check_sql[] =
-    "SELECT rows, inserted, updated, unchanged, checksum, applied_at FROM rollbackctl_ledger "
-    "WHERE run_id = $1 AND table_name = $2";
-static const char ledger_insert_sql[] = "INSERT INTO rollbackctl_ledger (run_id, table_name, rows, "
-                                        "checksum, inserted, updated, unchanged) "
-                                        "VALUES ($1, $2, $3, $4, $5, $6, $7)";
+    "SELECT rows, inserted, updated, unchanged, checksum, applied_at, deleted, deletions_found "
+    "FROM rollbackctl_ledger WHERE run_id = $1 AND table_name = $2";
+static const char ledger_insert_sql[] =
+    "INSERT INTO rollbackctl_ledger (run_id, table_name, rows, checksum, inserted, updated, "
+    "unchanged, deleted, deletions_found) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
 
 struct table_result {
     int64_t at_risk, inserted, updated, unchanged, duration_ms;
@@ -64,6 +72,7 @@ struct table_result {
     char checksum[65];
     bool already_applied;
     int attempts;
+    struct sync_deletions del; /* deletions found and applied (del.looked: policy not ignore) */
 };
 
 static int count_at_risk(struct rb_run *run, struct sync_table *st, struct rb_db *src, int64_t *out,
@@ -213,13 +222,27 @@ static void copy_progress(void *arg, int64_t rows, bool done)
         rb_progress_note(p->ctx, "%lld rows%s", (long long)rows, speed);
 }
 
+/* Create the ledger where missing, and give one made by an older version the deletion columns. */
+static int ledger_ready(struct rb_run *run, struct rb_db *dst, struct rb_err *err)
+{
+    const char *v;
+    bool null;
+
+    if (rb_db_exec(dst, 0, ledger_ddl, 0, NULL, err) < 0 ||
+        rb_db_scalar(dst, run->arena, 0, ledger_columns_sql, &v, &null, err) < 0)
+        return -1;
+    if (v != NULL && strcmp(v, "2") == 0)
+        return 0;
+    return rb_db_exec(dst, 0, ledger_upgrade_sql, 0, NULL, err);
+}
+
 /* One attempt at the table, all in one target transaction. */
 static int sync_once(struct rb_run *run, struct rb_action *act, struct sync_table *st,
                      struct table_result *res, struct rb_err *err)
 {
     const struct rb_sync_table *t = st->t;
-    const char *lp[7];
-    char nbuf[4][24];
+    const char *lp[9];
+    char nbuf[6][24];
     struct rb_db_copy cp;
     struct copy_progress prog;
     struct rb_pos pos = t->pos;
@@ -239,7 +262,7 @@ static int sync_once(struct rb_run *run, struct rb_action *act, struct sync_tabl
         return rb_sync_table_err(run, st, t->source_pos, err);
 
     t0 = rb_now_ms();
-    if (rb_db_begin(dst, err) < 0 || rb_db_exec(dst, 0, ledger_ddl, 0, NULL, err) < 0)
+    if (rb_db_begin(dst, err) < 0 || ledger_ready(run, dst, err) < 0)
         goto fail;
     lp[0] = run->run_id;
     lp[1] = t->name;
@@ -254,8 +277,17 @@ static int sync_once(struct rb_run *run, struct rb_action *act, struct sync_tabl
         res->updated = field_i64(r, 0, 2);
         res->unchanged = field_i64(r, 0, 3);
         snprintf(res->checksum, sizeof(res->checksum), "%s", rb_db_text(r, 0, 4));
+        res->del.looked = t->deletions.policy != RB_DELETIONS_IGNORE;
+        res->del.applied = field_i64(r, 0, 6);
+        res->del.found = field_i64(r, 0, 7);
+        res->del.sample = "";
         rollback(dst);
         return 0;
+    }
+    /* before the rows move: a table over its deletions cap is refused at once, unchanged */
+    if (rb_sync_deletions_find(run, st, src, dst, &res->del, err) < 0) {
+        pos = t->deletions.pos;
+        goto fail;
     }
     if (rb_db_exec(dst, 0, st->stage_sql, 0, NULL, err) < 0 ||
         rb_db_exec(dst, 0, st->stage_keys_sql, 0, NULL, err) < 0 ||
@@ -320,24 +352,34 @@ static int sync_once(struct rb_run *run, struct rb_action *act, struct sync_tabl
     res->inserted = field_i64(r, 0, 0);
     res->updated = field_i64(r, 0, 1);
     res->unchanged = res->at_risk - res->inserted - res->updated;
+    if (rb_sync_deletions_apply(run, st, dst, &res->del, err) < 0) {
+        pos = t->deletions.pos;
+        goto fail;
+    }
 
     snprintf(nbuf[0], sizeof(nbuf[0]), "%" PRId64, res->at_risk);
     snprintf(nbuf[1], sizeof(nbuf[1]), "%" PRId64, res->inserted);
     snprintf(nbuf[2], sizeof(nbuf[2]), "%" PRId64, res->updated);
     snprintf(nbuf[3], sizeof(nbuf[3]), "%" PRId64, res->unchanged);
+    snprintf(nbuf[4], sizeof(nbuf[4]), "%" PRId64, res->del.applied);
+    snprintf(nbuf[5], sizeof(nbuf[5]), "%" PRId64, res->del.found);
     lp[2] = nbuf[0];
     lp[3] = res->checksum;
     lp[4] = nbuf[1];
     lp[5] = nbuf[2];
     lp[6] = nbuf[3];
+    lp[7] = nbuf[4];
+    lp[8] = nbuf[5];
     rb_progress_note(run->ctx, "recording in the ledger and committing");
-    if (rb_db_exec(dst, 0, ledger_insert_sql, 7, lp, err) < 0)
+    if (rb_db_exec(dst, 0, ledger_insert_sql, 9, lp, err) < 0)
         goto fail;
     if (rb_db_commit(dst, SYNC_STATEMENT_TIMEOUT_MS, err) < 0)
         goto fail;
+    rb_sync_deletions_release(&res->del);
     res->duration_ms = rb_now_ms() - t0;
     return 0;
 fail:
+    rb_sync_deletions_release(&res->del);
     rollback(dst);
     return rb_sync_table_err(run, st, pos, err);
 }
@@ -347,7 +389,7 @@ fail:
  * never counts it twice.
  */
 static void set_facts(struct rb_run *run, const char *table, int64_t at_risk, int64_t recovered,
-                      int64_t lost_rows)
+                      int64_t lost_rows, const struct sync_deletions *del)
 {
     const cJSON *prev = rb_run_fact(run, "sync_tables");
     cJSON *tables = prev != NULL ? cJSON_Duplicate(prev, 1) : cJSON_CreateObject();
@@ -358,6 +400,11 @@ static void set_facts(struct rb_run *run, const char *table, int64_t at_risk, in
     cJSON_AddNumberToObject(entry, "at_risk", (double)at_risk);
     cJSON_AddNumberToObject(entry, "recovered", (double)recovered);
     cJSON_AddNumberToObject(entry, "lost", (double)lost_rows);
+    if (del != NULL && del->looked) {
+        cJSON_AddNumberToObject(entry, "deleted", (double)del->applied);
+        cJSON_AddNumberToObject(entry, "deletions_not_applied",
+                                (double)(del->found - del->applied));
+    }
     cJSON_DeleteItemFromObjectCaseSensitive(tables, table);
     cJSON_AddItemToObject(tables, table, entry);
     cJSON_ArrayForEach(it, tables) {
@@ -374,7 +421,40 @@ static void set_facts(struct rb_run *run, const char *table, int64_t at_risk, in
     rb_run_fact_set(run, "recovery_rate", cJSON_CreateString(rate), NULL);
 }
 
-static cJSON *result_json(const struct table_result *res)
+/*
+ * The deletions' part of a table's result: {policy, found, applied, exact, never_migrated,
+ * sample}, and a clause for its message ("; 3 deleted in new, 3 deleted").
+ */
+static void deletions_json(cJSON *j, const struct sync_table *st, const struct table_result *res,
+                           char *msg, size_t len)
+{
+    const struct sync_deletions *d = &res->del;
+    cJSON *o;
+    size_t used = strlen(msg);
+
+    if (!d->looked)
+        return;
+    o = cJSON_AddObjectToObject(j, "deletions");
+    cJSON_AddStringToObject(o, "policy", rb_sync_deletions_policy_name(st->t));
+    cJSON_AddNumberToObject(o, "found", (double)d->found);
+    cJSON_AddNumberToObject(o, "applied", (double)d->applied);
+    cJSON_AddNumberToObject(o, "not_applied", (double)(d->found - d->applied));
+    if (!res->already_applied) {
+        cJSON_AddBoolToObject(o, "exact", d->exact);
+        if (d->exact)
+            cJSON_AddNumberToObject(o, "never_migrated", (double)d->never_migrated);
+        cJSON_AddStringToObject(o, "sample", d->sample != NULL ? d->sample : "");
+    }
+    cJSON_AddNumberToObject(j, "deleted", (double)d->applied);
+    if (st->delete_sql == NULL)
+        snprintf(msg + used, len - used, "; %lld deleted in new, reported, not applied",
+                 (long long)d->found);
+    else
+        snprintf(msg + used, len - used, "; %lld deleted in new, %lld %s", (long long)d->found,
+                 (long long)d->applied, rb_sync_deletions_verb(st->t));
+}
+
+static cJSON *result_json(const struct sync_table *st, const struct table_result *res)
 {
     cJSON *j = cJSON_CreateObject();
     int64_t rate = res->duration_ms > 0 ? res->at_risk * 1000 / res->duration_ms : res->at_risk;
@@ -416,6 +496,7 @@ static cJSON *result_json(const struct table_result *res)
         snprintf(msg + used, sizeof(msg) - used, "; %lld without a change time left out",
                  (long long)res->no_change_time);
     }
+    deletions_json(j, st, res, msg, sizeof(msg));
     cJSON_AddStringToObject(j, "message", msg);
     return j;
 }
@@ -473,8 +554,11 @@ static int apply_table(struct rb_run *run, struct rb_action *act, struct rb_err 
         if (res.no_change_time > 0)
             rb_warn(run->ctx, "%s: %s", act->name,
                     no_change_time_note(run, st, res.no_change_time));
-        act->result = result_json(&res);
-        set_facts(run, st->t->name, res.at_risk, res.inserted + res.updated + res.unchanged, 0);
+        act->result = result_json(st, &res);
+        /* a deletion found is a record at risk; applied, it is recovered; reported, it is lost */
+        set_facts(run, st->t->name, res.at_risk + res.del.found,
+                  res.inserted + res.updated + res.unchanged + res.del.applied,
+                  res.del.found - res.del.applied, &res.del);
         return 0;
     }
     {
@@ -485,13 +569,19 @@ static int apply_table(struct rb_run *run, struct rb_action *act, struct rb_err 
 
         if (at_risk < 0 && (src = rb_db_target(run, st->ph->from, &ignored)) != NULL)
             count_at_risk(run, st, src, &at_risk, &ignored);
-        if (at_risk >= 0)
-            set_facts(run, st->t->name, at_risk, 0, at_risk);
+        if (at_risk >= 0) {
+            /* a table refused over its deletions cap still had them at risk, none applied */
+            at_risk += res.del.found;
+            res.del.applied = 0;
+            set_facts(run, st->t->name, at_risk, 0, at_risk, &res.del);
+        }
         /* Journaled with "failed": what this table leaves unrecovered. */
         act->result = cJSON_CreateObject();
         cJSON_AddNumberToObject(act->result, "at_risk", (double)at_risk);
         cJSON_AddNumberToObject(act->result, "lost", (double)at_risk);
         cJSON_AddNumberToObject(act->result, "attempts", res.attempts);
+        if (res.del.looked)
+            cJSON_AddNumberToObject(act->result, "deletions_found", (double)res.del.found);
     }
     return -1;
 }
@@ -518,6 +608,15 @@ static void describe(struct rb_run *run, struct rb_action *act, const struct syn
         rb_action_detailf(act, "  %s -- a row means a value would be rounded: stop\n",
                           st->round_check_sql);
     rb_action_detailf(act, "  SAVEPOINT rollbackctl_upsert\n  %s\n", st->upsert_sql);
+    if (st->delete_sql != NULL)
+        rb_action_detailf(act,
+                          "  %s -- $1 = up to %d keys deleted in new, found before the COPY by key "
+                          "hashes in this transaction; more than deletions.max (%lld) refuses "
+                          "the table\n",
+                          st->delete_sql, SYNC_DELETE_BATCH, (long long)st->t->deletions.max);
+    else if (st->t->deletions.policy == RB_DELETIONS_REPORT)
+        rb_action_detailf(act, "  -- deletions in new found before the COPY and reported "
+                               "(policy report): nothing deleted\n");
     rb_action_detailf(act, "  %s\n  COMMIT\n", ledger_insert_sql);
 }
 
@@ -537,10 +636,27 @@ static const char *plan_deletions(struct rb_run *run, const struct sync_table *s
                           (long long)st->at_risk, derr.msg);
     }
     /* the sample goes on the line after "rows at risk:" (describe prints the note) */
-    if (d.n_sample > 0)
-        *sample_line =
-            rb_sprintf(run->arena, "\ndeleted in new, not synced (first %zu of %llu): %s",
-                       d.n_sample, (unsigned long long)d.deleted, d.sample);
+    if (d.n_sample > 0 && st->delete_sql != NULL)
+        *sample_line = rb_sprintf(run->arena, "\nwould be %s (first %zu of %llu): %s",
+                                  rb_sync_deletions_verb(st->t), d.n_sample,
+                                  (unsigned long long)d.deleted, d.sample);
+    else if (d.n_sample > 0)
+        *sample_line = rb_sprintf(run->arena, "\ndeleted in new, %s (first %zu of %llu): %s",
+                                  st->t->deletions.policy == RB_DELETIONS_REPORT
+                                      ? "reported, not applied"
+                                      : "not synced",
+                                  d.n_sample, (unsigned long long)d.deleted, d.sample);
+    if (st->delete_sql != NULL && (int64_t)d.deleted > st->t->deletions.max) {
+        rb_warn(run->ctx,
+                "sync/%s: %llu legacy rows deleted in '%s' exceed deletions.max (%lld): the "
+                "table would be refused",
+                st->t->name, (unsigned long long)d.deleted, st->ph->from,
+                (long long)st->t->deletions.max);
+        *sample_line = rb_sprintf(run->arena, "%s\nrefused when applied: %llu deletions exceed "
+                                              "deletions.max (%lld)",
+                                  *sample_line, (unsigned long long)d.deleted,
+                                  (long long)st->t->deletions.max);
+    }
     return rb_sync_at_risk_note(run->arena, st->at_risk, &d);
 }
 

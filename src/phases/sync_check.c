@@ -226,6 +226,45 @@ void rb_sync_explain_rounding(struct rb_run *run, const struct sync_table *st,
 }
 
 /*
+ * A policy that looks at deletions: the soft-delete column exists and its value is one the
+ * column takes, and `deletions.scope` runs (LIMIT 0 still parses and casts the literal), so a
+ * typo is named at its runbook line before the freeze rather than inside the table's transaction.
+ */
+static int check_deletions(struct rb_run *run, const struct sync_table *st, struct rb_db *dst,
+                           const char **cols, struct rb_err *err)
+{
+    const struct rb_sync_deletions *d = &st->t->deletions;
+    bool scope = d->scope != NULL && d->scope[0] != '\0';
+    struct rb_err e2 = RB_ERR_INIT;
+    const char *sql;
+
+    if (d->policy == RB_DELETIONS_IGNORE)
+        return 0;
+    if (d->policy == RB_DELETIONS_SOFT_DELETE && !has_name(cols, d->soft_column)) {
+        rb_errf(err, RB_E_FAILED, "target table '%s' has no column '%s' (deletions.soft_delete)",
+                st->t->target_table, d->soft_column);
+        return rb_sync_table_err(run, st, d->pos, err);
+    }
+    sql = rb_sprintf(run->arena, "SELECT 1 FROM %s WHERE %s%s%s%s LIMIT 0", st->tgt_q,
+                     scope ? "(" : "", scope ? d->scope : "true", scope ? ")" : "",
+                     d->policy == RB_DELETIONS_SOFT_DELETE
+                         ? rb_sprintf(run->arena, " AND %s IS DISTINCT FROM %s",
+                                      rb_pg_quote_ident(run->arena, d->soft_column),
+                                      rb_pg_quote_literal(run->arena, d->soft_value))
+                         : "");
+    if (rb_db_exec(dst, 0, sql, 0, NULL, &e2) == 0)
+        return 0;
+    if (rb_db_lost(dst)) {
+        *err = e2;
+        return rb_sync_table_err(run, st, d->pos, err);
+    }
+    rb_errf(err, RB_E_FAILED, "deletions %s fails on '%s': %s",
+            d->policy == RB_DELETIONS_SOFT_DELETE ? "scope or soft_delete value" : "scope",
+            st->ph->to, e2.msg);
+    return rb_sync_table_err(run, st, d->pos, err);
+}
+
+/*
  * Before anything is copied: both tables and every named column exist, the source expressions
  * parse and run, the key has a unique index on the target. Errors name the runbook line.
  */
@@ -286,6 +325,8 @@ int rb_sync_validate(struct rb_run *run, struct sync_table *st, struct rb_db *sr
             return rb_sync_table_err(run, st, t->columns[i].pos, err);
         }
     }
+    if (check_deletions(run, st, dst, cols, err) < 0)
+        return -1;
     for (i = 0; i < t->key.n; i++) {
         if (rb_sync_column_of(t, t->key.items[i]) == NULL) {
             rb_errf(err, RB_E_FAILED, "key column '%s' is not one of the table's columns",
@@ -486,10 +527,21 @@ int rb_sync_privileges(struct rb_run *run, struct rb_db *db, const char *table_s
  * (sync.c's ledger_ddl: created unqualified on first use): INSERT and SELECT on it, or CREATE on
  * the schema it would be created in. A role lacking one would fail after the freeze.
  */
+unsigned rb_sync_target_privileges(const struct rb_sync_table *t)
+{
+    unsigned need = RB_PRIV_SELECT | RB_PRIV_INSERT | RB_PRIV_UPDATE;
+
+    if (t->deletions.policy == RB_DELETIONS_DELETE)
+        need |= RB_PRIV_DELETE;
+    return need;
+}
+
 static int check_privileges(struct rb_run *run, const struct sync_table *st, struct rb_db *dst,
                             struct rb_err *err)
 {
-    const unsigned need = RB_PRIV_SELECT | RB_PRIV_INSERT | RB_PRIV_UPDATE;
+    const unsigned need = rb_sync_target_privileges(st->t);
+    bool del = (need & RB_PRIV_DELETE) != 0;
+    const char *list = del ? "SELECT, INSERT, UPDATE, DELETE" : "SELECT, INSERT, UPDATE";
     struct rb_sync_privileges p;
     const char *who;
 
@@ -497,10 +549,10 @@ static int check_privileges(struct rb_run *run, const struct sync_table *st, str
         return rb_sync_table_err(run, st, st->t->target_pos, err);
     who = p.role;
     if (p.table_exists && (p.table & need) != need) {
-        rb_errf(err, RB_E_FAILED,
-                "role '%s' may not SELECT, INSERT and UPDATE target table '%s' in '%s'", who,
-                st->t->target_table, st->ph->to);
-        rb_err_hint(err, "GRANT SELECT, INSERT, UPDATE ON %s TO %s", st->tgt_q, who);
+        rb_errf(err, RB_E_FAILED, "role '%s' may not %s target table '%s' in '%s'%s", who,
+                del ? "SELECT, INSERT, UPDATE and DELETE" : "SELECT, INSERT and UPDATE",
+                st->t->target_table, st->ph->to, del ? " (deletions.policy is delete)" : "");
+        rb_err_hint(err, "GRANT %s ON %s TO %s", list, st->tgt_q, who);
         return rb_sync_table_err(run, st, st->t->target_pos, err);
     }
     if (!p.temp) {

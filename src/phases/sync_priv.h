@@ -28,7 +28,6 @@
 #define SYNC_STATEMENT_TIMEOUT_MS (6LL * 3600 * 1000)
 #define SYNC_STAGE                "rollbackctl_stage"
 
-/* Plan lists this many of a table's legacy keys deleted in new. */
 /* Shared by the run's sync actions. */
 struct sync_phase {
     const char *from, *to;
@@ -60,10 +59,50 @@ struct sync_table {
      * and before the upsert round_check_sql finds a value the target would silently round.
      */
     const char *stage_widen_sql;
+    /*
+     * Policy delete/soft_delete: the statement applying one batch of deleted keys ($1: a JSON
+     * array of {key column: text}), returning the rows it changed; NULL for ignore and report.
+     */
+    const char *delete_sql;
     const char *round_check_sql; /* key texts, then one column per round_cols entry */
     const char **round_cols;     /* target columns checked */
     const char **round_types;    /* and their types, "numeric(12,2)" */
 };
+
+/*
+ * A table's deletions in one attempt at it (sync_deletions.c): found inside the table's target
+ * transaction, capped, then applied in the same transaction after the upsert. The keys wait in
+ * their own arena as JSON batches for delete_sql; never more than deletions.max + 1 of them.
+ */
+struct sync_deletions {
+    bool looked;            /* the policy is not ignore: they were searched for */
+    bool exact;             /* tombstones told deleted_in_new from never_migrated */
+    int64_t found;          /* legacy rows deleted in new (never_migrated ones not included) */
+    int64_t never_migrated; /* exact only */
+    int64_t applied;        /* rows delete_sql deleted or marked */
+    const char *sample;     /* the first RB_SYNC_DELETED_SAMPLE keys, "" when none (run arena) */
+    struct rb_arena *keys_arena;
+    const char **batches; /* JSON arrays of key objects, in key order */
+    size_t n_batches;
+};
+/* Keys per delete_sql statement: a bounded parameter, few round trips. */
+#define SYNC_DELETE_BATCH 5000
+
+/*
+ * Find the table's deletions with dst inside its open transaction (d zeroed first). More than
+ * deletions.max under delete/soft_delete refuses the table (RB_E_FAILED naming the count) before
+ * anything is changed. Nothing to do for policy ignore.
+ */
+int rb_sync_deletions_find(struct rb_run *run, struct sync_table *st, struct rb_db *src,
+                           struct rb_db *dst, struct sync_deletions *d, struct rb_err *err);
+/* Apply what find kept (delete/soft_delete), in the same transaction; d->applied. */
+int rb_sync_deletions_apply(struct rb_run *run, struct sync_table *st, struct rb_db *dst,
+                            struct sync_deletions *d, struct rb_err *err);
+void rb_sync_deletions_release(struct sync_deletions *d);
+/* "ignore", "report", "delete", "soft_delete": the runbook's word */
+const char *rb_sync_deletions_policy_name(const struct rb_sync_table *t);
+/* "deleted", "marked void" ...: what the policy does to a row, for messages */
+const char *rb_sync_deletions_verb(const struct rb_sync_table *t);
 
 /* Prefix err with "FILE:LINE:COL: sync table 'name'" (pos, or the table's own line when unknown). */
 int rb_sync_table_err(struct rb_run *run, const struct sync_table *st, struct rb_pos pos,

@@ -78,6 +78,36 @@ const char *rb_sync_changed_filter(struct rb_arena *a, const struct rb_sync_tabl
                       where ? ")" : "");
 }
 
+/*
+ * Apply one batch of deletions: the rows of the target whose key is in $1 (JSON objects of key
+ * texts, typed by the target's own row type, so every key type parses as the target reads it),
+ * within deletions.scope. Soft delete marks only rows not marked already: a second run changes
+ * nothing. Returns how many rows it changed.
+ */
+static const char *delete_sql(struct rb_arena *a, const struct sync_table *st, const char *keys)
+{
+    const struct rb_sync_deletions *d = &st->t->deletions;
+    bool scope = d->scope != NULL && d->scope[0] != '\0';
+    const char *in = rb_sprintf(a, "(%s) IN (SELECT %s FROM jsonb_populate_recordset(NULL::%s, "
+                                   "$1::jsonb))%s%s%s",
+                                keys, keys, st->tgt_q, scope ? " AND (" : "",
+                                scope ? d->scope : "", scope ? ")" : "");
+
+    if (d->policy == RB_DELETIONS_SOFT_DELETE) {
+        const char *col = rb_pg_quote_ident(a, d->soft_column);
+        const char *val = rb_pg_quote_literal(a, d->soft_value);
+
+        return rb_sprintf(a,
+                          "WITH rb_deleted AS (UPDATE %s SET %s = %s WHERE %s AND %s IS DISTINCT "
+                          "FROM %s RETURNING 1) SELECT count(*) FROM rb_deleted",
+                          st->tgt_q, col, val, in, col, val);
+    }
+    return rb_sprintf(a,
+                      "WITH rb_deleted AS (DELETE FROM %s WHERE %s RETURNING 1) SELECT count(*) "
+                      "FROM rb_deleted",
+                      st->tgt_q, in);
+}
+
 /* Build every statement of the table once; plan prints them, apply runs them. */
 void rb_sync_build_sql(struct rb_run *run, struct sync_table *st)
 {
@@ -151,6 +181,9 @@ void rb_sync_build_sql(struct rb_run *run, struct sync_table *st)
     st->dup_sql =
         rb_sprintf(a, "SELECT %s, count(*) FROM pg_temp.%s GROUP BY %s HAVING count(*) > 1 LIMIT 1",
                    keytext.data, SYNC_STAGE, keys.data);
+    if (t->deletions.policy == RB_DELETIONS_DELETE ||
+        t->deletions.policy == RB_DELETIONS_SOFT_DELETE)
+        st->delete_sql = delete_sql(a, st, keys.data);
     st->lock_sql = rb_sprintf(
         a, "SET lock_timeout = '%s'; SELECT pg_advisory_lock(%d, %d); RESET lock_timeout",
         SYNC_LOCK_WAIT, SYNC_LOCK_CLASS, SYNC_LOCK_OBJ);

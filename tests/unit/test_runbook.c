@@ -467,6 +467,7 @@ static void test_expression_columns(void **state)
 }
 
 /* deletions: (issue 14): the tombstone key kept in target key order whatever the order written;
+   policy, soft_delete and max read; the default policy is ignore;
    a table without deletions: has none (present false, scope NULL); fail_on_deleted read. */
 static void test_sync_deletions_model(void **state)
 {
@@ -492,6 +493,9 @@ static void test_sync_deletions_model(void **state)
         "          key: {pid: \"(old_row->>'id')::bigint\", emp: \"(old_row->>'e')::int\"}\n"
         "          deleted_at: deleted_at\n"
         "          where: \"table_name = 'p'\"\n"
+        "        policy: soft_delete\n"
+        "        soft_delete: {column: IS VOID, value: 'Y'}\n"
+        "        max: 25\n"
         "    - name: plain\n"
         "      source: {table: q, changed_since: c}\n"
         "      target: {table: r, key: [id]}\n"
@@ -513,8 +517,13 @@ static void test_sync_deletions_model(void **state)
     assert_string_equal(st->deletions.tomb_key[0].source_expr, "(old_row->>'e')::int");
     assert_string_equal(st->deletions.tomb_key[1].target_column, "pid");
     assert_string_equal(st->deletions.tomb_key[1].source_expr, "(old_row->>'id')::bigint");
+    assert_int_equal(st->deletions.policy, RB_DELETIONS_SOFT_DELETE);
+    assert_string_equal(st->deletions.soft_column, "IS VOID");
+    assert_string_equal(st->deletions.soft_value, "Y");
+    assert_int_equal(st->deletions.max, 25);
     st = rb_runbook_sync_table(rb, "plain");
     assert_false(st->deletions.present);
+    assert_int_equal(st->deletions.policy, RB_DELETIONS_IGNORE);
     assert_null(st->deletions.scope);
     assert_null(st->deletions.tomb_table);
     assert_int_equal(rb->n_checks, 2);

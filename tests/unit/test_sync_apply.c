@@ -199,6 +199,7 @@ static int fake_query(struct rb_db *db, struct rb_arena *a, const struct rb_db_s
     static const char *const upserted[] = { "3", "0", NULL };
     static const char *const dup[] = { "7", "2", NULL };
     static const char *const key5[] = { "5", NULL };
+    static const char *const ledger_cols[] = { "2", NULL };
     static const char *const none[] = { NULL };
     const char *const *rows = none;
     size_t ncols = 1;
@@ -236,6 +237,8 @@ static int fake_query(struct rb_db *db, struct rb_arena *a, const struct rb_db_s
     } else if (strstr(sql, "HAVING count(*) > 1") != NULL) {
         rows = dup;
         ncols = 2;
+    } else if (strstr(sql, "'deleted', 'deletions_found'") != NULL) {
+        rows = ledger_cols; /* the ledger has the deletion columns already */
     } else if (strstr(sql, "INSERT INTO rollbackctl_ledger") != NULL) {
         f->srv->ledger_rows++;
     } else if (strstr(sql, "::text = $1 LIMIT 1") != NULL) {
