@@ -26,6 +26,9 @@ void rb_buf_init(struct rb_buf *b);
 void rb_buf_release(struct rb_buf *b);
 /* Hand the data to the caller (free() it); the buffer is re-initialised. */
 char *rb_buf_detach(struct rb_buf *b);
+/* A value as reports and messages show it: 'x' with each ' doubled (so 'x ' and '' are visible
+   as such), or NULL for NULL. */
+void rb_buf_add_quoted_value(struct rb_buf *b, const char *v);
 void rb_buf_reset(struct rb_buf *b);
 void rb_buf_grow(struct rb_buf *b, size_t extra);
 void rb_buf_add(struct rb_buf *b, const void *data, size_t len);

@@ -103,3 +103,18 @@ void rb_buf_addf(struct rb_buf *b, const char *fmt, ...)
     rb_buf_vaddf(b, fmt, ap);
     va_end(ap);
 }
+
+void rb_buf_add_quoted_value(struct rb_buf *b, const char *v)
+{
+    if (v == NULL) {
+        rb_buf_adds(b, "NULL");
+        return;
+    }
+    rb_buf_addc(b, '\'');
+    for (const char *p = v; *p != '\0'; p++) {
+        if (*p == '\'')
+            rb_buf_addc(b, '\'');
+        rb_buf_addc(b, *p);
+    }
+    rb_buf_addc(b, '\'');
+}

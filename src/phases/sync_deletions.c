@@ -29,22 +29,6 @@ struct sample {
 
 #define DELETIONS_HANDLE "sync-deletions"
 
-/* v as the verification report writes values: quoted, '' doubled, so "x'" and "x" stay apart */
-static void add_quoted(struct rb_buf *b, const char *v)
-{
-    if (v == NULL) {
-        rb_buf_adds(b, "NULL");
-        return;
-    }
-    rb_buf_addc(b, '\'');
-    for (const char *p = v; *p != '\0'; p++) {
-        if (*p == '\'')
-            rb_buf_addc(b, '\'');
-        rb_buf_addc(b, *p);
-    }
-    rb_buf_addc(b, '\'');
-}
-
 static void on_deleted(void *ctx, const struct rb_deletions_result *res,
                        const struct rb_deleted_row *row)
 {
@@ -57,7 +41,7 @@ static void on_deleted(void *ctx, const struct rb_deletions_result *res,
         rb_buf_adds(&s->text, "; ");
     for (size_t i = 0; i < res->key_columns->n; i++) {
         rb_buf_addf(&s->text, "%s%s=", i > 0 ? " " : "", res->key_columns->items[i]);
-        add_quoted(&s->text, row->key[i]);
+        rb_buf_add_quoted_value(&s->text, row->key[i]);
     }
     s->n++;
 }

@@ -12,18 +12,7 @@
 
 static void add_value(struct rb_buf *b, const cJSON *v)
 {
-    if (!cJSON_IsString(v)) {
-        rb_buf_adds(b, "NULL");
-        return;
-    }
-    /* quoted so that '' and 'x ' are visible as such */
-    rb_buf_addc(b, '\'');
-    for (const char *p = v->valuestring; *p != '\0'; p++) {
-        if (*p == '\'')
-            rb_buf_addc(b, '\'');
-        rb_buf_addc(b, *p);
-    }
-    rb_buf_addc(b, '\'');
+    rb_buf_add_quoted_value(b, cJSON_IsString(v) ? v->valuestring : NULL);
 }
 
 static void add_key(struct rb_buf *b, const cJSON *key)
