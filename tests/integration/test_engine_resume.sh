@@ -20,7 +20,7 @@ restore:
   - name: Step one
     run: [sh, -c, "echo one >> $T/log"]
   - name: Slow step
-    run: [sh, -c, "echo \$\$ > $T/two.pid; echo two >> $T/log; touch $T/two-started; sleep \$(cat $T/sleep); touch $T/two-done"]
+    run: [sh, -c, "echo \$\$ > $T/two.pid; echo two >> $T/log; touch $T/two-started; s=\$(cat $T/sleep); if [ \$s = handshake ]; then while [ ! -e $T/go ]; do sleep 0.02; done; else sleep \$s; fi; touch $T/two-done"]
     verify: { run: [test, -f, $T/two-done] }
   - name: Step three
     run: [sh, -c, "echo three >> $T/log"]
@@ -62,11 +62,14 @@ assert_exit 1 "$RB_BIN" -f "$RB" resume
 
 # 2. SIGTERM: the current action finishes, the run stops before the next one, resume finishes it.
 rm -f "$T/log" "$T/two-started" "$T/two-done"
-echo 1 >"$T/sleep"
+# the slow step waits until the test has sent SIGTERM: no sleep decides the order
+echo handshake >"$T/sleep"
+rm -f "$T/go"
 "$RB_BIN" -f "$RB" execute --reason "sigterm test" --yes >"$T/out4" 2>&1 &
 pid=$!
 wait_for "$T/two-started"
 kill -TERM "$pid"
+touch "$T/go"
 rc=0; wait "$pid" || rc=$?
 assert_eq "1" "$rc" "interrupted run exits 1"
 assert_eq "one two " "$(tr '\n' ' ' <"$T/log")" "stopped after the current action"
@@ -77,11 +80,12 @@ assert_eq "interrupted" "$(rb_jget "$T/status.json" 'd["outcome"]')" "status aft
 assert_eq "one two three " "$(tr '\n' ' ' <"$T/log")" "resume applied only the rest"
 
 # 2b. SIGHUP (the operator's SSH session dropped) is handled the same way.
-rm -f "$T/log" "$T/two-started" "$T/two-done"
+rm -f "$T/log" "$T/two-started" "$T/two-done" "$T/go"
 "$RB_BIN" -f "$RB" execute --reason "sighup test" --yes >"$T/out6" 2>&1 &
 pid=$!
 wait_for "$T/two-started"
 kill -HUP "$pid"
+touch "$T/go"
 rc=0; wait "$pid" || rc=$?
 assert_eq "1" "$rc" "a run sent SIGHUP exits 1"
 assert_eq "one two " "$(tr '\n' ' ' <"$T/log")" "SIGHUP: stopped after the current action"

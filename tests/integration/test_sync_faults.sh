@@ -61,7 +61,8 @@ assert_contains "$RB_OUT$RB_ERR" "(gave up after 3 attempts)"
 assert_contains "$RB_OUT$RB_ERR" "$RB:"
 assert_eq "$before" "$(legacy_payments)" "nothing applied"
 assert_eq 0 "$(rb_psql "$LEG" "select count(*) from rollbackctl_ledger")" "no ledger row"
-(( SECONDS - start >= 3 )) && rb_ok "backed off between attempts (1s, 2s)"
+(( SECONDS - start >= 3 )) || rb_fail "no backoff between attempts: $((SECONDS - start)) s for three"
+rb_ok "backed off between attempts (1s, 2s)"
 
 # --- the sync lock held elsewhere: exit 4, nothing applied; resume once it is free -----------------
 fifo=$T/holder.fifo

@@ -78,10 +78,11 @@ done
     fail=1
 }
 
-# config/runbook.schema.json (for editors) accepts the example and the good runbooks; checked
-# when python3 has jsonschema and yaml (Debian: python3-jsonschema python3-yaml)
-if python3 -c 'import jsonschema, yaml' 2>/dev/null; then
-    python3 - "$src/config/runbook.schema.json" "$src/config/runbook.example.yaml" "$src"/tests/runbooks/good/*.yaml <<'PY' || fail=1
+# config/runbook.schema.json (for editors) accepts the example and the good runbooks. The
+# system's python3 with Debian's python3-jsonschema and python3-yaml (scripts/install-deps): a
+# missing module fails the test rather than skip the check.
+if /usr/bin/python3 -c 'import jsonschema, yaml' 2>/dev/null; then
+    /usr/bin/python3 - "$src/config/runbook.schema.json" "$src/config/runbook.example.yaml" "$src"/tests/runbooks/good/*.yaml <<'PY' || fail=1
 import json, sys, yaml, jsonschema
 class L(yaml.SafeLoader):
     pass
@@ -99,7 +100,8 @@ for f in sys.argv[2:]:
 sys.exit(1 if bad else 0)
 PY
 else
-    echo "note: python3 jsonschema/yaml not installed; schema check skipped"
+    echo "FAIL: /usr/bin/python3 lacks jsonschema or yaml: run scripts/install-deps (python3-jsonschema python3-yaml)"
+    fail=1
 fi
 
 [ "$fail" -eq 0 ] && echo "ok: $n broken runbooks, exact diagnostics and exit 5; good runbooks valid"
