@@ -5,7 +5,7 @@
 # `where`); then one damage at a time, repaired before the next: a deleted row, an extra legacy row
 # (only the equal count check sees it), a one-cent change (compare sees it, totals passes at its
 # inclusive 0.01 boundary; two cents fail totals), NULL versus '', a changed timestamp, a trailing
-# space, a key range all missing, a 1-row table, an empty table.
+# space, a key range all missing, a NULL total on one side, a 1-row table, an empty table.
 set -euo pipefail
 source "$RB_SOURCE_DIR/tests/integration/lib.sh"
 rb_require pg
@@ -131,6 +131,20 @@ assert_eq "{\"key\":\"5\",\"problem\":\"missing in legacy\",\"gross\":\"$gross\"
   "$(chk 'Totals since cutover' '.differences[] | {key, problem, gross: .new.gross}')" "a key on one side only fails, with its totals"
 assert_eq 1 "$(chk 'Totals since cutover' .keys_missing)" "one key missing"
 rb_psql "$LEG" "insert into payroll_history select * from saved; drop table saved"
+verify 0
+
+# --- a NULL total on one side: never equal to a number ---------------------------------------------
+rb_psql "$LEG" "create table saved as select * from payroll_history where emp_id = 7 and pay_date >= '2026-11-01';
+                alter table payroll_history alter gross_pay drop not null;
+                update payroll_history set gross_pay = null where emp_id = 7 and pay_date >= '2026-11-01'"
+verify 1
+passes "Synced payments match,Totals since cutover"
+gross=$(rb_psql "$NEW" "select sum(gross_amount) from employee_payments where employee_id = 7 and status = 'completed' and pay_date >= '2026-11-01'")
+assert_eq "{\"key\":\"7\",\"column\":\"gross\",\"new\":\"$gross\",\"legacy\":null}" \
+  "$(chk 'Totals since cutover' '.differences[] | {key, column, new, legacy}')" "a NULL total differs from a number"
+rb_psql "$LEG" "delete from payroll_history where emp_id = 7 and pay_date >= '2026-11-01';
+                insert into payroll_history select * from saved; drop table saved;
+                alter table payroll_history alter gross_pay set not null"
 verify 0
 
 # --- a 1-row table -------------------------------------------------------------------------------
