@@ -23,14 +23,21 @@ before=$(legacy_payments)
 expected=$(table_md5 "$NEW" "select id, employee_id, pay_date, gross_amount, net_amount, federal_tax from employee_payments
                              where status = 'completed'")
 
-# kill_target_copies SECONDS MAX: terminate the target backend of our COPY, up to MAX times.
+# kill_target_copies SECONDS MAX: terminate the target backend of our COPY, up to MAX times; each
+# kill's line in $T/kill_times: when that backend connected, and when it was terminated (epoch s)
 kill_target_copies() {
   local until=$((SECONDS + $1)) max=$2 n=0 k
+  : >"$T/kill_times"
   while ((SECONDS < until && n < max)); do
-    k=$(rb_psql "$LEG" "select count(pg_terminate_backend(pid)) from pg_stat_activity
-                        where datname = current_database() and query like 'COPY pg_temp.rollbackctl_stage%'
-                        and state = 'active'")
-    n=$((n + k))
+    k=$(rb_psql "$LEG" "select coalesce(string_agg(extract(epoch from backend_start) || ' ' ||
+                               extract(epoch from clock_timestamp()), E'\n'), '')
+                        from (select backend_start, pg_terminate_backend(pid) from pg_stat_activity
+                              where datname = current_database() and query like 'COPY pg_temp.rollbackctl_stage%'
+                              and state = 'active') t")
+    if [[ -n $k ]]; then
+      echo "$k" >>"$T/kill_times"
+      n=$(wc -l <"$T/kill_times")
+    fi
     sleep 0.1
   done
   echo "$n" >"$T/kills"
@@ -53,7 +60,6 @@ assert_eq 1 "$(rb_psql "$LEG" "select count(*) from rollbackctl_ledger")" "one l
 rb_psql "$LEG" "delete from payroll_history where payment_id > 2000; delete from rollbackctl_ledger"
 kill_target_copies 60 3 &
 killer=$!
-start=$SECONDS
 assert_exit 1 "$RB_BIN" -f "$RB" execute --reason "drop always" --yes
 wait "$killer"
 assert_eq 3 "$(cat "$T/kills")" "three attempts, each dropped"
@@ -61,8 +67,13 @@ assert_contains "$RB_OUT$RB_ERR" "(gave up after 3 attempts)"
 assert_contains "$RB_OUT$RB_ERR" "$RB:"
 assert_eq "$before" "$(legacy_payments)" "nothing applied"
 assert_eq 0 "$(rb_psql "$LEG" "select count(*) from rollbackctl_ledger")" "no ledger row"
-(( SECONDS - start >= 3 )) || rb_fail "no backoff between attempts: $((SECONDS - start)) s for three"
-rb_ok "backed off between attempts (1s, 2s)"
+# Each new attempt connects only after its backoff, 1 s after the first drop and 2 s after the
+# second. The time from a drop to the next connection also holds the drop being noticed (after the
+# source's pause), the same for both: so the first gap is at least 1 s, the second about 1 s longer.
+gaps=$(awk 'NR > 1 { printf "%s%.2f", sep, $1 - prev; sep = " " } { prev = $2 }' "$T/kill_times")
+awk -v g="$gaps" 'BEGIN { n = split(g, a, " "); exit !(n == 2 && a[1] >= 1.0 && a[2] - a[1] >= 0.5) }' ||
+  rb_fail "no doubling backoff between attempts: reconnected $gaps s after each drop"
+rb_ok "backed off between attempts: reconnected $gaps s after each drop (1 s, then 2 s)"
 
 # --- the sync lock held elsewhere: exit 4, nothing applied; resume once it is free -----------------
 fifo=$T/holder.fifo
