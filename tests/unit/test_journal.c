@@ -374,6 +374,23 @@ static void test_whole_garbage_line_appended(void **state)
     expect_corrupt(want);
 }
 
+/* Garbage in the middle is never a torn tail: resume would cut every line after it. */
+static void test_middle_garbage_line(void **state)
+{
+    struct lines l;
+    char want[128];
+
+    (void)state;
+    write_three();
+    load_lines(&l);
+    free(l.v[1]);
+    l.v[1] = strdup("{\"seq\":2,\"ts\":\"2026-11-25T00:00:00.000Z\",\"ph");
+    snprintf(want, sizeof(want), "corrupt at seq 2 (byte offset %zu): not a JSON object",
+             offset_of(&l, 2));
+    save_lines(&l);
+    expect_corrupt(want);
+}
+
 /* One forged line that chains on is what a crash before the head write leaves; two are not. */
 static void test_lines_appended(void **state)
 {
@@ -627,6 +644,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_last_line_made_torn, setup, teardown),
         cmocka_unit_test_setup_teardown(test_whole_garbage_line_appended, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lines_appended, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_middle_garbage_line, setup, teardown),
         cmocka_unit_test_setup_teardown(test_head_removed_or_garbage, setup, teardown),
         cmocka_unit_test_setup_teardown(test_journal_without_head_is_read, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crash_between_append_and_head, setup, teardown),
