@@ -98,7 +98,7 @@ void rb_journal_close(struct rb_journal *j);
  * Read and verify a journal file and its head (see above). The caller frees log with
  * rb_journal_log_release(). A corrupt journal is -1 with err naming the line and a hint to inspect
  * it there. Safe while a run appends: the head is read before and after the journal, and the
- * journal again when another line came in between.
+ * journal again when another line came in between (docs/architecture.md, The journal).
  */
 int rb_journal_read(const char *path, struct rb_journal_log *log, struct rb_err *err);
 void rb_journal_log_release(struct rb_journal_log *log);

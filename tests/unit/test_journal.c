@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "rollbackctl/fsutil.h"
@@ -618,6 +619,60 @@ static void test_failed_append_leaves_no_partial_line(void **state)
     rb_journal_log_release(&log);
 }
 
+/*
+ * status, report and approve read the journal of a run that is appending: every read must verify,
+ * whichever moment of an append (journal written, head not yet) it falls on.
+ */
+static void test_read_while_appending(void **state)
+{
+    int sync_pipe[2];
+    pid_t pid;
+    char c;
+    size_t last_n = 0, reads = 0;
+    int status;
+
+    (void)state;
+    assert_int_equal(pipe(sync_pipe), 0);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        struct rb_journal j;
+        struct rb_err err = RB_ERR_INIT;
+
+        close(sync_pipe[0]);
+        if (rb_journal_create(&j, run_dir(), "20261125T000000000Z-abcdef", &err) < 0 ||
+            rb_journal_append(&j, "", "", "run_started", NULL, &err) < 0)
+            _exit(2);
+        if (write(sync_pipe[1], "x", 1) != 1)
+            _exit(2);
+        for (int i = 0; i < 150; i++)
+            if (rb_journal_append(&j, "sync", "sync/t", "progress", NULL, &err) < 0)
+                _exit(3);
+        rb_journal_close(&j);
+        _exit(0);
+    }
+    close(sync_pipe[1]);
+    assert_int_equal(read(sync_pipe[0], &c, 1), 1); /* the journal and its first line exist */
+    close(sync_pipe[0]);
+    for (;;) {
+        struct rb_journal_log log;
+        struct rb_err err = RB_ERR_INIT;
+        bool done = waitpid(pid, &status, WNOHANG) == pid;
+
+        if (rb_journal_read(journal_file(), &log, &err) < 0)
+            fail_msg("read %zu failed: %s", reads, err.msg);
+        assert_true(log.n >= last_n);
+        last_n = log.n;
+        reads++;
+        rb_journal_log_release(&log);
+        if (done)
+            break;
+    }
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    assert_int_equal(last_n, 151);
+}
+
 static void test_run_ids_sort_by_time(void **state)
 {
     char a[RB_RUN_ID_MAX], b[RB_RUN_ID_MAX];
@@ -651,6 +706,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_head_write_failure_stops_journal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_torn_tail_ignored_and_cut, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_append_leaves_no_partial_line, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_read_while_appending, setup, teardown),
         cmocka_unit_test(test_run_ids_sort_by_time),
     };
 
