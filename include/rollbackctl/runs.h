@@ -19,7 +19,9 @@ int rb_runs_list(struct rb_arena *a, const char *state_dir, const char ***ids, s
 /*
  * A summary of a journal: {run_id, runbook, reason, severity, initiated_by, started, finished,
  * outcome, error, phases:[{name, state, started, finished}], actions:[{phase, name, summary, state,
- * started, finished, duration_ms, message, error, hint}], facts:{...}, torn_tail}. Caller deletes.
+ * started, finished, duration_ms, message, error, hint}], facts:{...}, torn_tail, journal_head:
+ * "ok" | "behind" (a crash between an append and its head write) | "none" (no head: a journal
+ * from before heads)}. Caller deletes.
  */
 cJSON *rb_runs_summarize(const struct rb_journal_log *log);
 

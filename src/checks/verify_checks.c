@@ -5,19 +5,28 @@
  *
  * A check only reads. It fills a JSON result (the report's entry), says whether it passed, and
  * gives a one-line summary; it returns -1 only when it could not run at all. The verify phase
- * (src/phases/verify.c) turns that into actions and the report.
+ * (src/phases/verify.c) turns that into actions and the report. A compare whose connection is lost
+ * (a server restarting, a backend terminated) is run again on new connections, as sync retries a
+ * table: a lost connection says nothing about the data, and must not read as a mismatch.
  */
 #include "rollbackctl/checks.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "rollbackctl/compare.h"
 #include "rollbackctl/db.h"
 #include "rollbackctl/money.h"
+#include "rollbackctl/output.h"
 #include "rollbackctl/probe.h"
+
+/* As sync's table retry (sync_priv.h): 3 attempts, 1 s then 2 s apart. */
+#define COMPARE_ATTEMPTS   3
+#define COMPARE_BACKOFF_MS 1000
 
 static void json_str(cJSON *o, const char *key, const char *v)
 {
@@ -65,6 +74,37 @@ static const char *deletions_summary(struct rb_arena *a, const struct rb_deletio
                       (unsigned long long)d->deleted_in_new, (unsigned long long)d->never_migrated);
 }
 
+static void compare_backoff(int attempt)
+{
+    int64_t ms = (int64_t)COMPARE_BACKOFF_MS << (attempt - 1);
+    struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
+
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
+}
+
+/* The comparison and the deletions query, once, on the run's connections (opened if closed). */
+static int compare_once(struct rb_run *run, const struct rb_sync_table *t,
+                        const struct rb_compare_opts *o, struct rb_compare_result *res,
+                        struct rb_deletions_result *del, struct rb_err *err)
+{
+    const struct rb_runbook *rb = run->rb;
+    struct rb_db *src, *dst;
+
+    if ((src = rb_db_target(run, rb->sync.from, err)) == NULL ||
+        (dst = rb_db_target(run, rb->sync.to, err)) == NULL)
+        return -1;
+    if (src == dst)
+        return rb_errf(err, RB_E_FAILED, "sync 'from' and 'to' are the same connection");
+    if (rb_compare_table(run->arena, src, dst, t, o, res, err) < 0)
+        return -1;
+    /* a deletions query that fails fails the check, as a failing comparison does */
+    if (rb_deletions_find(run->arena, src, dst, t, o, NULL, NULL, del, err) < 0)
+        return rb_err_wrap(err, "finding the rows of '%s' deleted in %s",
+                           t->target_table != NULL ? t->target_table : t->name, rb->sync.from);
+    return 0;
+}
+
 static int check_compare(struct rb_run *run, const struct rb_check *chk, cJSON *r, bool *passed,
                          const char **summary, struct rb_err *err)
 {
@@ -77,21 +117,36 @@ static int check_compare(struct rb_run *run, const struct rb_check *chk, cJSON *
                                  .progress = run->ctx };
     struct rb_compare_result res;
     struct rb_deletions_result del;
-    struct rb_db *src, *dst;
+    int attempt;
 
     if (t == NULL)
         return rb_errf(err, RB_E_FAILED, "no sync table named '%s'", chk->compare_table);
-    if ((src = rb_db_target(run, rb->sync.from, err)) == NULL ||
-        (dst = rb_db_target(run, rb->sync.to, err)) == NULL)
-        return -1;
-    if (src == dst)
-        return rb_errf(err, RB_E_FAILED, "sync 'from' and 'to' are the same connection");
-    if (rb_compare_table(run->arena, src, dst, t, &o, &res, err) < 0)
-        return -1;
-    /* a deletions query that fails fails the check, as a failing comparison does */
-    if (rb_deletions_find(run->arena, src, dst, t, &o, NULL, NULL, &del, err) < 0)
-        return rb_err_wrap(err, "finding the rows of '%s' deleted in %s",
-                           t->target_table != NULL ? t->target_table : t->name, rb->sync.from);
+    /*
+     * Only a lost connection is worth another go (sync.c's retryable()): a statement the server
+     * refused, a deadline that passed or a login refused would fail the same way again.
+     */
+    for (attempt = 1;; attempt++) {
+        memset(&res, 0, sizeof(res));
+        memset(&del, 0, sizeof(del));
+        rb_err_clear(err);
+        if (compare_once(run, t, &o, &res, &del, err) == 0)
+            break;
+        if (err->cls != RB_E_FAILED || !rb_err_is(err, RB_K_CONN_LOST))
+            return -1;
+        if (attempt == COMPARE_ATTEMPTS) {
+            size_t used = strlen(err->msg);
+
+            snprintf(err->msg + used, sizeof(err->msg) - used, " (gave up after %d attempts)",
+                     attempt);
+            return -1;
+        }
+        rb_warn(run->ctx, "check '%s': %s (attempt %d of %d); comparing again in %ds", chk->name,
+                err->msg, attempt, COMPARE_ATTEMPTS, (COMPARE_BACKOFF_MS << (attempt - 1)) / 1000);
+        rb_db_target_close(run, rb->sync.to);
+        rb_db_target_close(run, rb->sync.from);
+        compare_backoff(attempt);
+    }
+    cJSON_AddNumberToObject(r, "attempts", attempt);
     cJSON_AddItemToObject(r, "compare", rb_compare_result_json(&res));
     cJSON_AddItemToObject(r, "deletions", rb_deletions_result_json(&del));
     cJSON_AddBoolToObject(r, "fail_on_deleted", chk->fail_on_deleted);

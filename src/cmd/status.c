@@ -183,6 +183,11 @@ static void print_text(struct rb_ctx *ctx, const cJSON *s)
     if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(s, "torn_tail")) &&
         (outcome == NULL || strcmp(outcome, "running") != 0))
         fprintf(ctx->out, "  journal:      its last line was torn by a crash and is ignored\n");
+    /* a journal of a version before heads, not resumed since (resume starts keeping one) */
+    if (jstr(s, "journal_head") != NULL && strcmp(jstr(s, "journal_head"), "none") == 0 &&
+        jstr(s, "started") != NULL)
+        fprintf(ctx->out, "  journal:      no head kept beside it (written by an older version): a "
+                          "change to its last lines could not be detected\n");
     fprintf(ctx->out, "\n  %-12s %-40s %-10s %10s\n", "PHASE", "ACTION", "STATE", "SECONDS");
     cJSON_ArrayForEach(a, cJSON_GetObjectItemCaseSensitive(s, "actions")) {
         const cJSON *ms = cJSON_GetObjectItemCaseSensitive(a, "duration_ms");
@@ -211,7 +216,7 @@ static int no_such_run(struct rb_ctx *ctx, const char *state_dir, const char *ru
         return rb_err_hint(err, "there are no runs there yet");
     for (k = 0; k < n && k < STATUS_LATEST_SHOWN; k++) {
         const char *id = ids[n - 1 - k];
-        const char *outcome = "?";
+        const char *outcome = "journal unreadable";
         struct rb_journal_log log;
 
         if (rb_journal_read(rb_sprintf(ctx->arena, "%s/journal.jsonl",

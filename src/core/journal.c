@@ -2,7 +2,9 @@
  * journal.c - the run journal: append-only JSON lines, SHA-256 hash chain, fsync per append.
  *
  * Why a hash chain: the journal is the audit trail of a payroll rollback; a line edited or removed
- * afterwards breaks the chain, and every reader (status, resume, report) checks it.
+ * afterwards breaks the chain, and every reader (status, resume, report) checks it. Why a head
+ * beside it: nothing follows the last line, so only a record kept elsewhere shows it changed or
+ * the lines after it removed (journal.h has the rules).
  */
 #include "rollbackctl/journal.h"
 
@@ -21,6 +23,9 @@
 #include "rollbackctl/fsutil.h"
 
 #define RB_ZERO_HASH "0000000000000000000000000000000000000000000000000000000000000000"
+#define RB_HEAD_SUFFIX ".head"
+/* Reads of a journal that a run appends to meanwhile, before one sees the head stand still. */
+#define RB_JOURNAL_READ_TRIES 5
 
 static void now_rfc3339_ms(char *out, size_t len)
 {
@@ -63,6 +68,30 @@ static char *journal_path(const char *run_dir)
         abort();
     snprintf(p, n, "%s/journal.jsonl", run_dir);
     return p;
+}
+
+static char *head_path_of(const char *journal)
+{
+    size_t n = strlen(journal) + sizeof(RB_HEAD_SUFFIX);
+    char *p = malloc(n);
+
+    if (p == NULL)
+        abort();
+    snprintf(p, n, "%s%s", journal, RB_HEAD_SUFFIX);
+    return p;
+}
+
+/* The head as written after each append: {seq, hash, lines, bytes}, one line. */
+static int write_head(struct rb_journal *j, struct rb_err *err)
+{
+    char text[256];
+    int n = snprintf(text, sizeof(text),
+                     "{\"seq\":%llu,\"hash\":\"%s\",\"lines\":%llu,\"bytes\":%zu}\n",
+                     (unsigned long long)j->seq, j->prev, (unsigned long long)j->seq, j->bytes);
+
+    if (rb_write_file_atomic(j->head_path, text, (size_t)n, j->mode, err) < 0)
+        return rb_err_wrap(err, "unable to write the head of journal '%s'", j->path);
+    return 0;
 }
 
 /*
@@ -145,8 +174,10 @@ int rb_journal_create(struct rb_journal *j, const char *run_dir, const char *run
         j->path = NULL;
         return -1;
     }
+    j->head_path = head_path_of(j->path);
+    j->mode = journal_mode(run_dir);
     /* group-readable for the approvers of a shared state_dir (the umask may say otherwise) */
-    if (fchmod(j->fd, journal_mode(run_dir)) < 0 || fsync(j->fd) < 0 || rb_fsync_dir(run_dir) < 0) {
+    if (fchmod(j->fd, j->mode) < 0 || fsync(j->fd) < 0 || rb_fsync_dir(run_dir) < 0) {
         rb_errf(err, RB_E_FAILED, "unable to sync journal '%s': %s", j->path, strerror(errno));
         rb_journal_close(j);
         return -1;
@@ -154,6 +185,13 @@ int rb_journal_create(struct rb_journal *j, const char *run_dir, const char *run
     snprintf(j->run_id, sizeof(j->run_id), "%s", run_id);
     memcpy(j->prev, RB_ZERO_HASH, 65);
     j->seq = 0;
+    j->bytes = 0;
+    /* the head of the empty chain, before the first line names it */
+    if (write_head(j, err) < 0) {
+        unlink(j->path); /* empty: the run folder can go with it (rb_run_begin) */
+        rb_journal_close(j);
+        return -1;
+    }
     return 0;
 }
 
@@ -192,6 +230,11 @@ int rb_journal_reopen(struct rb_journal *j, const char *run_dir, struct rb_journ
     }
     j->seq = log->entries[log->n - 1].seq;
     memcpy(j->prev, log->last_hash, 65);
+    j->bytes = log->good_bytes;
+    j->head_path = head_path_of(j->path);
+    j->mode = journal_mode(run_dir);
+    if (write_head(j, err) < 0)
+        goto fail;
     return 0;
 fail:
     rb_journal_log_release(log);
@@ -223,6 +266,9 @@ int rb_journal_append(struct rb_journal *j, const char *phase, const char *actio
     cJSON_AddItemToObject(line, "data",
                           data != NULL ? cJSON_Duplicate(data, 1) : cJSON_CreateObject());
     cJSON_AddStringToObject(line, "prev", j->prev);
+    /* the first line says the chain has a head, so that removing the head file is noticed */
+    if (j->seq == 0)
+        cJSON_AddStringToObject(line, "head", "journal.jsonl" RB_HEAD_SUFFIX);
     text = cJSON_PrintUnformatted(line);
     cJSON_Delete(line);
     if (text == NULL)
@@ -248,6 +294,16 @@ int rb_journal_append(struct rb_journal *j, const char *phase, const char *actio
     } else {
         rb_sha256_hex(text, len, j->prev);
         j->seq++;
+        j->bytes = (size_t)end + len + 1;
+        /*
+         * The line is durable; a crash before the head is written leaves the head one behind,
+         * which readers accept. A head that cannot be written must stop the journal: the next
+         * line would put the head two behind, which no crash explains.
+         */
+        if (j->head_path != NULL && (rc = write_head(j, err)) < 0) {
+            close(j->fd);
+            j->fd = -1;
+        }
     }
     free(text);
     return rc;
@@ -260,6 +316,8 @@ void rb_journal_close(struct rb_journal *j)
     j->fd = -1;
     free(j->path);
     j->path = NULL;
+    free(j->head_path);
+    j->head_path = NULL;
 }
 
 static const char *str_field(const cJSON *o, const char *key)
@@ -269,9 +327,107 @@ static const char *str_field(const cJSON *o, const char *key)
     return cJSON_IsString(v) ? v->valuestring : "";
 }
 
-int rb_journal_read(const char *path, struct rb_journal_log *log, struct rb_err *err)
+/*
+ * Corruption of line seq (or the place after it), whose first byte is at offset: the message
+ * names both, the hint where to look. Returns -1.
+ */
+static int corrupt_from(struct rb_err *err, const char *path, const char *where, uint64_t seq,
+                        size_t offset, const char *what, size_t look_from)
 {
-    size_t len = 0, off = 0, cap = 0, lineno = 0;
+    rb_errf(err, RB_E_FAILED, "journal '%s' is corrupt %s seq %llu (byte offset %zu): %s", path,
+            where, (unsigned long long)seq, offset, what);
+    return rb_err_hint(err,
+                       "the journal was changed or damaged after it was written: inspect it from "
+                       "there ('tail -c +%zu %s | head -n 3'); a run whose journal does not "
+                       "verify is not resumed",
+                       look_from + 1, path);
+}
+
+static int corrupt(struct rb_err *err, const char *path, const char *where, uint64_t seq,
+                   size_t offset, const char *what)
+{
+    return corrupt_from(err, path, where, seq, offset, what, offset);
+}
+
+/* The head file as read: absent, or its four fields. */
+struct head {
+    bool present;
+    uint64_t seq, lines;
+    size_t bytes;
+    char hash[65];
+};
+
+static bool same_head(const struct head *a, const struct head *b)
+{
+    return a->present == b->present && a->seq == b->seq && a->lines == b->lines &&
+           a->bytes == b->bytes && strcmp(a->hash, b->hash) == 0;
+}
+
+static bool whole_number(const cJSON *v)
+{
+    return cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble < 9007199254740992.0 &&
+           v->valuedouble == (double)(uint64_t)v->valuedouble;
+}
+
+/* Absent is not an error (a journal from before heads); unreadable or not a head is. */
+static int read_head(const char *hpath, struct head *h, struct rb_err *err)
+{
+    char buf[512];
+    size_t len = 0;
+    ssize_t got;
+    cJSON *o;
+    const cJSON *seq, *hash, *lines, *bytes;
+    int fd = open(hpath, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+
+    memset(h, 0, sizeof(*h));
+    if (fd < 0) {
+        if (errno == ENOENT)
+            return 0;
+        return rb_errf(err, RB_E_FAILED, "unable to read journal head '%s': %s", hpath,
+                       strerror(errno));
+    }
+    while (len < sizeof(buf) - 1 && (got = read(fd, buf + len, sizeof(buf) - 1 - len)) != 0) {
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0) {
+            int e = errno;
+
+            close(fd);
+            return rb_errf(err, RB_E_FAILED, "unable to read journal head '%s': %s", hpath,
+                           strerror(e));
+        }
+        len += (size_t)got;
+    }
+    close(fd);
+    buf[len] = '\0';
+    o = cJSON_ParseWithLength(buf, len);
+    seq = cJSON_GetObjectItemCaseSensitive(o, "seq");
+    hash = cJSON_GetObjectItemCaseSensitive(o, "hash");
+    lines = cJSON_GetObjectItemCaseSensitive(o, "lines");
+    bytes = cJSON_GetObjectItemCaseSensitive(o, "bytes");
+    if (len == sizeof(buf) - 1 || !whole_number(seq) || !whole_number(lines) ||
+        !whole_number(bytes) || !cJSON_IsString(hash) || strlen(hash->valuestring) != 64 ||
+        seq->valuedouble != lines->valuedouble) {
+        cJSON_Delete(o);
+        rb_errf(err, RB_E_FAILED, "journal head '%s' is corrupt: not {seq, hash, lines, bytes}",
+                hpath);
+        return rb_err_hint(err, "it is written whole after each line of the journal beside it; "
+                                "a run whose journal does not verify is not resumed");
+    }
+    h->present = true;
+    h->seq = (uint64_t)seq->valuedouble;
+    h->lines = (uint64_t)lines->valuedouble;
+    h->bytes = (size_t)bytes->valuedouble;
+    memcpy(h->hash, hash->valuestring, 65);
+    cJSON_Delete(o);
+    return 0;
+}
+
+/* Every whole line, each checked against the chain; a last line without its newline is torn. */
+static int read_chain(const char *path, struct rb_journal_log *log, struct rb_err *err)
+{
+    size_t len = 0, off = 0, cap = 0, prev_off = 0;
+    uint64_t lineno = 0;
     char *data = rb_read_file(path, &len, err);
     char prev[65];
 
@@ -296,28 +452,35 @@ int rb_journal_read(const char *path, struct rb_journal_log *log, struct rb_err 
         line = cJSON_ParseWithLength(data + off, llen);
         if (line == NULL || !cJSON_IsObject(line)) {
             cJSON_Delete(line);
-            if (nl + 1 == data + len) { /* a bad last line is a torn tail too */
-                log->torn_tail = true;
-                break;
-            }
-            rb_errf(err, RB_E_FAILED, "journal '%s' is corrupt at line %zu: not a JSON object",
-                    path, lineno);
+            /* One write() puts the newline last: a line that has it was written whole. */
+            corrupt(err, path, "at", lineno, off,
+                    nl + 1 == data + len
+                        ? "not a JSON object (a whole last line, so not one torn by a crash)"
+                        : "not a JSON object");
             goto fail;
         }
         if (strcmp(str_field(line, "prev"), prev) != 0) {
+            char what[256];
+
             cJSON_Delete(line);
-            rb_errf(err, RB_E_FAILED,
-                    "journal '%s' is corrupt at line %zu: hash chain broken "
-                    "(the line before it was changed or removed)",
-                    path, lineno);
+            /* the line before is where to look: changed, or lines removed after it */
+            if (lineno == 1)
+                snprintf(what, sizeof(what),
+                         "hash chain broken (the first line's prev is not 64 zeros: lines "
+                         "before it were removed)");
+            else
+                snprintf(what, sizeof(what),
+                         "hash chain broken (the line before it, seq %llu at byte offset %zu, "
+                         "was changed, or lines were removed or inserted between them)",
+                         (unsigned long long)(lineno - 1), prev_off);
+            corrupt_from(err, path, "at", lineno, off, what, prev_off);
             goto fail;
         }
         seq = cJSON_GetObjectItemCaseSensitive(line, "seq");
-        if (!cJSON_IsNumber(seq) || (uint64_t)seq->valuedouble != lineno) {
+        if (!cJSON_IsNumber(seq) || seq->valuedouble != (double)lineno) {
             cJSON_Delete(line);
-            rb_errf(err, RB_E_FAILED,
-                    "journal '%s' is corrupt at line %zu: sequence number out of order", path,
-                    lineno);
+            corrupt(err, path, "at", lineno, off,
+                    "sequence number out of order (a line was removed or inserted)");
             goto fail;
         }
         if (log->n == cap) {
@@ -334,7 +497,8 @@ int rb_journal_read(const char *path, struct rb_journal_log *log, struct rb_err 
         }
         e = &log->entries[log->n++];
         e->line = line;
-        e->seq = (uint64_t)seq->valuedouble;
+        e->offset = off;
+        e->seq = lineno;
         e->ts = str_field(line, "ts");
         e->phase = str_field(line, "phase");
         e->action = str_field(line, "action");
@@ -345,6 +509,7 @@ int rb_journal_read(const char *path, struct rb_journal_log *log, struct rb_err 
             cJSON_AddItemToObject(line, "data", e->data);
         }
         rb_sha256_hex(data + off, llen, prev);
+        prev_off = off;
         off += llen + 1;
         log->good_bytes = off;
     }
@@ -355,6 +520,108 @@ fail:
     free(data);
     rb_journal_log_release(log);
     return -1;
+}
+
+/*
+ * The chain's end against its head (journal.h): the head must name a place in the chain (the
+ * hash and end of line `lines`), and that place is the last line, or the one before it when the
+ * process died between the journal's fsync and the head's write (never with a torn line after
+ * it: the next append starts only once the head is written).
+ */
+static int check_head(const char *path, const char *hpath, struct rb_journal_log *log,
+                      const struct head *h, const struct head *after, struct rb_err *err)
+{
+    uint64_t n = log->n, k = h->lines;
+    const char *hash_at;
+    size_t end_at, start_of_k;
+    /*
+     * Heads that kept changing while we read (a big journal, a run appending fast): the journal
+     * was read between the two, so it holds the place the first names and at most one line past
+     * the second.
+     */
+    bool moving = h->present && after->present && !same_head(h, after) && n <= after->lines + 1;
+
+    if (!h->present) {
+        if (n > 0 && cJSON_IsString(cJSON_GetObjectItemCaseSensitive(log->entries[0].line,
+                                                                     "head"))) {
+            rb_errf(err, RB_E_FAILED,
+                    "journal '%s' is corrupt: its head '%s' is missing (the first line names "
+                    "it), so its last lines cannot be checked",
+                    path, hpath);
+            return rb_err_hint(err, "inspect the run's folder (the head is written beside the "
+                                    "journal after each line); a run whose journal does not "
+                                    "verify is not resumed");
+        }
+        log->head = RB_JOURNAL_HEAD_NONE;
+        return 0;
+    }
+    if (k > n) {
+        char what[256];
+
+        snprintf(what, sizeof(what),
+                 "its head records %llu lines (%zu bytes): the lines after this one were "
+                 "removed",
+                 (unsigned long long)k, h->bytes);
+        return corrupt(err, path, "after", n, n > 0 ? log->entries[n - 1].offset : 0, what);
+    }
+    hash_at = k == 0 ? RB_ZERO_HASH
+                     : k == n ? log->last_hash
+                              : str_field(log->entries[k].line, "prev");
+    end_at = k == n ? log->good_bytes : log->entries[k].offset;
+    start_of_k = k > 0 ? log->entries[k - 1].offset : 0;
+    if (strcmp(hash_at, h->hash) != 0 || end_at != h->bytes)
+        return corrupt(err, path, "at", k, start_of_k,
+                       "the line does not match the journal's head (it was changed after it "
+                       "was written)");
+    if (k == n || moving) {
+        log->head = RB_JOURNAL_HEAD_OK;
+        return 0;
+    }
+    if (k + 1 == n && !log->torn_tail) {
+        log->head = RB_JOURNAL_HEAD_BEHIND;
+        return 0;
+    }
+    {
+        char what[256];
+
+        snprintf(what, sizeof(what),
+                 "the lines from here on were added after the journal's head (seq %llu) was "
+                 "written",
+                 (unsigned long long)k);
+        return corrupt(err, path, "at", k + 1, end_at, what);
+    }
+}
+
+int rb_journal_read(const char *path, struct rb_journal_log *log, struct rb_err *err)
+{
+    char *hpath = head_path_of(path);
+    struct head before, after;
+    int rc = -1;
+
+    memset(log, 0, sizeof(*log));
+    /*
+     * A run may append while we read: the head read before and after the journal must agree,
+     * else the journal may hold lines the first head does not know yet. Appends are far apart
+     * (each has its fsyncs), so a second try is nearly always enough; after the last, the check
+     * allows for the lines appended in between (check_head).
+     */
+    for (int tries = 1;; tries++) {
+        if (read_head(hpath, &before, err) < 0 || read_chain(path, log, err) < 0)
+            goto out;
+        if (read_head(hpath, &after, err) < 0) {
+            rb_journal_log_release(log);
+            goto out;
+        }
+        if (same_head(&before, &after) || tries == RB_JOURNAL_READ_TRIES)
+            break;
+        rb_journal_log_release(log);
+    }
+    rc = check_head(path, hpath, log, &before, &after, err);
+    if (rc < 0)
+        rb_journal_log_release(log);
+out:
+    free(hpath);
+    return rc;
 }
 
 void rb_journal_log_release(struct rb_journal_log *log)

@@ -77,6 +77,8 @@ static void discard_run_dir(const char *run_dir)
 
     snprintf(path, sizeof(path), "%s/journal.jsonl", run_dir);
     unlink(path);
+    snprintf(path, sizeof(path), "%s/journal.jsonl.head", run_dir);
+    unlink(path);
     if (rmdir(run_dir) < 0)
         return;
     snprintf(parent, sizeof(parent), "%s", run_dir);
@@ -155,7 +157,8 @@ static bool data_bool(const cJSON *o, const char *key)
 /*
  * The latest run, if it can be resumed; NULL with err otherwise. Only the latest: continuing an
  * older unfinished run after a newer one finished would redo its steps on top of that rollback,
- * so an older run must be named (the hint says which).
+ * so an older run must be named (the hint says which). A latest run whose journal does not verify
+ * is that error, not "nothing to resume": it is the run an operator would expect to continue.
  */
 static const char *latest_resumable(struct rb_ctx *ctx, const struct rb_runbook *rb,
                                     struct rb_err *err)
@@ -175,7 +178,15 @@ static const char *latest_resumable(struct rb_ctx *ctx, const struct rb_runbook 
         cJSON *s;
         int started, ok;
 
+        /* a folder without a journal was killed as it was being made: it never began */
+        if (access(path, F_OK) < 0)
+            continue;
         if (rb_journal_read(path, &log, &rerr) < 0) {
+            if (latest == NULL) {
+                *err = rerr;
+                rb_err_wrap(err, "run '%s' cannot be resumed", ids[i]);
+                return NULL;
+            }
             rb_warn(ctx, "%s", rerr.msg);
             continue;
         }
@@ -256,6 +267,12 @@ static int continue_run(struct rb_run *run, const struct rb_journal_log *log, bo
     if (rb_engine_replay(run, log, err) < 0)
         return -1;
 
+    if (log->head == RB_JOURNAL_HEAD_NONE)
+        rb_warn(ctx,
+                "run '%s' was journaled without a head (by a version before heads were kept): "
+                "a change to its last lines, or their removal, could not be detected; its head "
+                "is kept from now on",
+                run->run_id);
     if (log->torn_tail) {
         rb_warn(ctx, "the journal's last line was torn by a crash and has been ignored");
         if (rb_journal_append(&run->journal, "", "", "torn_tail_ignored", NULL, err) < 0)
@@ -300,6 +317,7 @@ int rb_run_resume(struct rb_ctx *ctx, const struct rb_runbook *rb, const char *r
     if (rb_lock_acquire(&run->lock, rb->state_dir, run_id, &took_over, &stale, err) < 0)
         return -1;
     if (rb_journal_reopen(&run->journal, run->run_dir, &log, err) < 0) {
+        rb_err_wrap(err, "run '%s' cannot be resumed", run_id);
         rb_lock_release(&run->lock);
         return -1;
     }

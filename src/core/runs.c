@@ -126,6 +126,10 @@ cJSON *rb_runs_summarize(const struct rb_journal_log *log)
     size_t i;
 
     cJSON_AddBoolToObject(s, "torn_tail", log->torn_tail);
+    cJSON_AddStringToObject(s, "journal_head",
+                            log->head == RB_JOURNAL_HEAD_OK       ? "ok"
+                            : log->head == RB_JOURNAL_HEAD_BEHIND ? "behind"
+                                                                  : "none");
     for (i = 0; i < log->n; i++) {
         const struct rb_journal_entry *e = &log->entries[i];
 
