@@ -262,6 +262,9 @@ int rb_report_bundle(struct rb_arena *a, const char *run_dir, const struct rb_jo
     if (rc > 0)
         rb_errf(err, RB_E_FAILED, "no journal in '%s'", run_dir);
     rc = rc != 0 ? -1 : rc;
+    /* and its chain head, so the copy can be checked as the run folder is (none before heads) */
+    if (rc == 0 && put_copy(&b, run_dir, "journal.jsonl.head", 0, err) < 0)
+        rc = -1;
     if (rc < 0)
         goto out;
     rc = -1;

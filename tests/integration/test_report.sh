@@ -184,7 +184,7 @@ rb_ok "chromium renders report.html: $colours colours, $ink non-white samples"
 assert_exit 0 "$RB_BIN" -f "$RB" report "$RUN" --bundle "$T/evidence.tar.gz"
 listing=$(tar -tzf "$T/evidence.tar.gz")
 assert_eq 600 "$(stat -c %a "$T/evidence.tar.gz")" "the bundle is readable by the operator only"
-for f in journal.jsonl report.md report.json report.html plan.txt assessment.json \
+for f in journal.jsonl journal.jsonl.head report.md report.json report.html plan.txt assessment.json \
          verification.json verification.txt MANIFEST.sha256; do
   assert_contains "$listing" "rollbackctl-$RUN/$f" "bundle holds $f"
 done
@@ -198,6 +198,7 @@ head=$(tail -n 1 "$J" | tr -d '\n' | sha256sum | cut -d' ' -f1)
 assert_contains "$(cat "$T/x/rollbackctl-$RUN/MANIFEST.sha256")" "journal chain head (sha256 of its last line): $head" \
   "the manifest names the journal's chain head"
 cmp -s "$J" "$T/x/rollbackctl-$RUN/journal.jsonl" || rb_fail "the bundle's journal differs from the run's"
+cmp -s "$J.head" "$T/x/rollbackctl-$RUN/journal.jsonl.head" || rb_fail "the bundle's journal head differs from the run's"
 rb_ok "the bundle's journal is the run's"
 assert_contains "$(cat "$T/x/rollbackctl-$RUN/plan.txt")" "sync/processed_payments" "plan.txt lists the actions"
 for s in "$RB_REPORT_PG_SECRET" "$RB_REPORT_SMTP_SECRET" "$RB_REPORT_TOKEN_SECRET"; do
