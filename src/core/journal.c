@@ -313,7 +313,8 @@ int rb_journal_read(const char *path, struct rb_journal_log *log, struct rb_err 
             goto fail;
         }
         seq = cJSON_GetObjectItemCaseSensitive(line, "seq");
-        if (!cJSON_IsNumber(seq) || (uint64_t)seq->valuedouble != lineno) {
+        /* compared as doubles: 1.5 is not line 1, and -1 or 1e300 cannot be cast to an integer */
+        if (!cJSON_IsNumber(seq) || seq->valuedouble != (double)lineno) {
             cJSON_Delete(line);
             rb_errf(err, RB_E_FAILED,
                     "journal '%s' is corrupt at line %zu: sequence number out of order", path,
@@ -334,7 +335,7 @@ int rb_journal_read(const char *path, struct rb_journal_log *log, struct rb_err 
         }
         e = &log->entries[log->n++];
         e->line = line;
-        e->seq = (uint64_t)seq->valuedouble;
+        e->seq = lineno;
         e->ts = str_field(line, "ts");
         e->phase = str_field(line, "phase");
         e->action = str_field(line, "action");

@@ -38,10 +38,15 @@ static void check_log(const struct rb_journal_log *log, size_t size)
 {
     if (log->good_bytes > size)
         abort();
-    for (size_t i = 0; i < log->n; i++)
+    for (size_t i = 0; i < log->n; i++) {
+        const cJSON *seq = cJSON_GetObjectItemCaseSensitive(log->entries[i].line, "seq");
+
+        /* line i+1 says seq i+1, exactly (not 1.5, read as 1) */
         if (log->entries[i].event == NULL || log->entries[i].data == NULL ||
-            log->entries[i].seq != i + 1)
+            log->entries[i].seq != i + 1 || !cJSON_IsNumber(seq) ||
+            seq->valuedouble != (double)(i + 1))
             abort();
+    }
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
