@@ -2,9 +2,11 @@
  * fuzz_signals.c - the `--signals` file (and a runbook signal's `file:`), any bytes, read by
  * rb_signals_read() as assess and execute read it: a runbook with two file signals on the same
  * file, and that file as --signals too. Either -1 with a message (not a JSON object), or every
- * signal known with a value the expressions can use, or unknown with the reason; never a crash.
+ * signal known with a value the expressions can use (a number as the file wrote it), or unknown
+ * with the reason; never a crash.
  */
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +21,16 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static char path[96];
+
+static bool occurs(const uint8_t *data, size_t size, const char *s)
+{
+    size_t n = strlen(s);
+
+    for (size_t i = 0; i + n <= size; i++)
+        if (memcmp(data + i, s, n) == 0)
+            return true;
+    return false;
+}
 
 static void remove_file(void)
 {
@@ -79,9 +91,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 abort();
             if (v->unknown != NULL ? v->value.type != RB_VAL_NULL : v->value.type == RB_VAL_NULL)
                 abort();
+            if (v->unknown != NULL || v->value.type != RB_VAL_NUMBER)
+                continue;
             /* a known number is one the expressions can compare, or the decision would fail */
-            if (v->unknown == NULL && v->value.type == RB_VAL_NUMBER &&
-                rb_decimal_cmp(v->value.str, "0", &c) < 0)
+            if (rb_decimal_cmp(v->value.str, "0", &c) < 0)
+                abort();
+            /* and its text as the file wrote it, not cJSON's double (0.1000000000000000000001
+               must not become 0.10000000000000001) */
+            if (!occurs(data, size, v->value.str))
                 abort();
         }
     }
