@@ -64,22 +64,27 @@ struct rb_k8s *rb_k8s_target(struct rb_run *run, const char *target, struct rb_e
 
 /* ---- scale ------------------------------------------------------------------------------------- */
 
+void rb_k8s_scale_parse(struct rb_arena *a, const cJSON *s, int *replicas, const char **rv)
+{
+    const cJSON *spec = cJSON_GetObjectItemCaseSensitive(s, "spec");
+    const cJSON *r = cJSON_GetObjectItemCaseSensitive(spec, "replicas");
+    const cJSON *meta = cJSON_GetObjectItemCaseSensitive(s, "metadata");
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(meta, "resourceVersion");
+
+    /* spec.replicas is omitted when 0 by some servers (omitempty) */
+    *replicas = cJSON_IsNumber(r) ? r->valueint : 0;
+    if (rv != NULL)
+        *rv = cJSON_IsString(v) ? rb_strdup(a, v->valuestring) : NULL;
+}
+
 static int read_scale(struct rb_k8s *k, const char *path, int *replicas, const char **rv,
                       struct rb_err *err)
 {
     cJSON *s = NULL;
-    const cJSON *spec, *r, *meta, *v;
 
     if (rb_k8s_get(k, path, &s, NULL, err) < 0)
         return -1;
-    spec = cJSON_GetObjectItemCaseSensitive(s, "spec");
-    r = cJSON_GetObjectItemCaseSensitive(spec, "replicas");
-    meta = cJSON_GetObjectItemCaseSensitive(s, "metadata");
-    v = cJSON_GetObjectItemCaseSensitive(meta, "resourceVersion");
-    /* spec.replicas is omitted when 0 by some servers (omitempty) */
-    *replicas = cJSON_IsNumber(r) ? r->valueint : 0;
-    if (rv != NULL)
-        *rv = cJSON_IsString(v) ? rb_strdup(k->arena, v->valuestring) : NULL;
+    rb_k8s_scale_parse(k->arena, s, replicas, rv);
     cJSON_Delete(s);
     return 0;
 }
@@ -134,19 +139,12 @@ int rb_k8s_scale_set(struct rb_k8s *k, const char *ns, const char *resource, con
 
 /* ---- cronjobs, jobs, snapshots ------------------------------------------------------------------ */
 
-static int list_objects(struct rb_k8s *k, const char *ns, const char *resource,
-                        const char *selector, bool keep_objects, struct rb_cluster_list *out,
-                        struct rb_err *err)
+void rb_k8s_items_parse(struct rb_arena *a, const cJSON *items, struct rb_cluster_list *out)
 {
-    cJSON *items = NULL;
     const cJSON *it;
     size_t n = 0;
 
-    memset(out, 0, sizeof(*out));
-    if (rb_k8s_list(k, rb_k8s_path(k->arena, ns, resource, NULL, NULL), selector, &items, err) < 0)
-        return -1;
-    out->items =
-        rb_new_array(k->arena, struct rb_cluster_item, (size_t)cJSON_GetArraySize(items) + 1);
+    out->items = rb_new_array(a, struct rb_cluster_item, (size_t)cJSON_GetArraySize(items) + 1);
     cJSON_ArrayForEach(it, items) {
         const cJSON *nm = cJSON_GetObjectItemCaseSensitive(
             cJSON_GetObjectItemCaseSensitive(it, "metadata"), "name");
@@ -155,11 +153,23 @@ static int list_objects(struct rb_k8s *k, const char *ns, const char *resource,
 
         if (!cJSON_IsString(nm))
             continue;
-        out->items[n].name = rb_strdup(k->arena, nm->valuestring);
+        out->items[n].name = rb_strdup(a, nm->valuestring);
         out->items[n].suspended = cJSON_IsTrue(sus);
         n++;
     }
     out->n = n;
+}
+
+static int list_objects(struct rb_k8s *k, const char *ns, const char *resource,
+                        const char *selector, bool keep_objects, struct rb_cluster_list *out,
+                        struct rb_err *err)
+{
+    cJSON *items = NULL;
+
+    memset(out, 0, sizeof(*out));
+    if (rb_k8s_list(k, rb_k8s_path(k->arena, ns, resource, NULL, NULL), selector, &items, err) < 0)
+        return -1;
+    rb_k8s_items_parse(k->arena, items, out);
     if (keep_objects)
         out->objects = items;
     else
@@ -237,12 +247,25 @@ static int snapshot(struct rb_k8s *k, const char *ns, struct rb_cluster_snapshot
 
 /* ---- permissions ------------------------------------------------------------------------------- */
 
+void rb_k8s_review_parse(struct rb_arena *a, const cJSON *resp, bool *allowed, const char **reason)
+{
+    const cJSON *st = cJSON_GetObjectItemCaseSensitive(resp, "status");
+    const cJSON *al = cJSON_GetObjectItemCaseSensitive(st, "allowed");
+    const cJSON *rs = cJSON_GetObjectItemCaseSensitive(st, "reason");
+    const cJSON *ee = cJSON_GetObjectItemCaseSensitive(st, "evaluationError");
+
+    *allowed = cJSON_IsTrue(al);
+    if (reason != NULL)
+        *reason = cJSON_IsString(rs)   ? rb_strdup(a, rs->valuestring)
+                  : cJSON_IsString(ee) ? rb_strdup(a, ee->valuestring)
+                                       : NULL;
+}
+
 int rb_k8s_can_i(struct rb_k8s *k, const char *verb, const char *group, const char *resource,
                  const char *subresource, const char *ns, const char *name, bool *allowed,
                  const char **reason, struct rb_err *err)
 {
     cJSON *rev = cJSON_CreateObject(), *spec, *ra, *resp = NULL;
-    const cJSON *st, *al, *rs, *ee;
     int rc;
 
     cJSON_AddStringToObject(rev, "apiVersion", "authorization.k8s.io/v1");
@@ -264,15 +287,7 @@ int rb_k8s_can_i(struct rb_k8s *k, const char *verb, const char *group, const ch
         return rb_err_wrap(err, "unable to ask '%s' whether we may %s %s%s%s", k->label, verb,
                            resource, subresource != NULL ? "/" : "",
                            subresource != NULL ? subresource : "");
-    st = cJSON_GetObjectItemCaseSensitive(resp, "status");
-    al = cJSON_GetObjectItemCaseSensitive(st, "allowed");
-    rs = cJSON_GetObjectItemCaseSensitive(st, "reason");
-    ee = cJSON_GetObjectItemCaseSensitive(st, "evaluationError");
-    *allowed = cJSON_IsTrue(al);
-    if (reason != NULL)
-        *reason = cJSON_IsString(rs)   ? rb_strdup(k->arena, rs->valuestring)
-                  : cJSON_IsString(ee) ? rb_strdup(k->arena, ee->valuestring)
-                                       : NULL;
+    rb_k8s_review_parse(k->arena, resp, allowed, reason);
     cJSON_Delete(resp);
     return 0;
 }

@@ -240,8 +240,7 @@ static const char *status_reason_default(long code)
     return "Error";
 }
 
-/* Describe a non-2xx answer from its Status object (or its text when it is not one). */
-static void status_error(struct rb_k8s *k, long code, const cJSON *body, int tries,
+void rb_k8s_status_error(struct rb_k8s *k, long code, const cJSON *body, int tries,
                          struct rb_err *err)
 {
     const cJSON *kind = cJSON_GetObjectItemCaseSensitive(body, "kind");
@@ -504,7 +503,7 @@ int rb_k8s_request(struct rb_k8s *k, const char *method, const char *path, const
             backoff = backoff * 2 > RB_K8S_BACKOFF_MAX_MS ? RB_K8S_BACKOFF_MAX_MS : backoff * 2;
             continue;
         }
-        status_error(k, code, doc, attempt, err);
+        rb_k8s_status_error(k, code, doc, attempt, err);
         cJSON_Delete(doc);
         break;
     }
@@ -585,6 +584,38 @@ const char *rb_k8s_path(struct rb_arena *a, const char *ns, const char *resource
 
 /* ---- lists, patches, deletes ------------------------------------------------------------------- */
 
+int rb_k8s_list_page(struct rb_arena *a, const char *path, cJSON *page, cJSON *all,
+                     const char **cont, struct rb_err *err)
+{
+    const cJSON *meta, *c, *kind, *apiv;
+    cJSON *it;
+
+    *cont = NULL;
+    kind = cJSON_GetObjectItemCaseSensitive(page, "kind");
+    apiv = cJSON_GetObjectItemCaseSensitive(page, "apiVersion");
+    it = cJSON_GetObjectItemCaseSensitive(page, "items");
+    if (!cJSON_IsArray(it) && !cJSON_IsNull(it) && it != NULL)
+        return rb_errf(err, RB_E_FAILED, "GET %s: the answer is not a list", path);
+    while (cJSON_IsArray(it) && cJSON_GetArraySize(it) > 0) {
+        cJSON *obj = cJSON_DetachItemFromArray(it, 0);
+
+        if (cJSON_IsString(kind) && cJSON_GetObjectItemCaseSensitive(obj, "kind") == NULL) {
+            size_t n = strlen(kind->valuestring);
+
+            if (n > 4 && strcmp(kind->valuestring + n - 4, "List") == 0)
+                cJSON_AddItemToObject(obj, "kind",
+                                      cJSON_CreateString(rb_strndup(a, kind->valuestring, n - 4)));
+        }
+        if (cJSON_IsString(apiv) && cJSON_GetObjectItemCaseSensitive(obj, "apiVersion") == NULL)
+            cJSON_AddStringToObject(obj, "apiVersion", apiv->valuestring);
+        cJSON_AddItemToArray(all, obj);
+    }
+    meta = cJSON_GetObjectItemCaseSensitive(page, "metadata");
+    c = cJSON_GetObjectItemCaseSensitive(meta, "continue");
+    *cont = cJSON_IsString(c) && c->valuestring[0] != '\0' ? rb_strdup(a, c->valuestring) : NULL;
+    return 0;
+}
+
 int rb_k8s_list(struct rb_k8s *k, const char *path, const char *selector, cJSON **items,
                 struct rb_err *err)
 {
@@ -595,8 +626,7 @@ int rb_k8s_list(struct rb_k8s *k, const char *path, const char *selector, cJSON 
     *items = NULL;
     for (;;) {
         struct rb_buf q = RB_BUF_INIT;
-        cJSON *page = NULL, *it;
-        const cJSON *meta, *c, *kind, *apiv;
+        cJSON *page = NULL;
         long code;
         int rc;
 
@@ -619,34 +649,12 @@ int rb_k8s_list(struct rb_k8s *k, const char *path, const char *selector, cJSON 
             cJSON_Delete(all);
             return -1;
         }
-        kind = cJSON_GetObjectItemCaseSensitive(page, "kind");
-        apiv = cJSON_GetObjectItemCaseSensitive(page, "apiVersion");
-        it = cJSON_GetObjectItemCaseSensitive(page, "items");
-        if (!cJSON_IsArray(it) && !cJSON_IsNull(it) && it != NULL) {
-            cJSON_Delete(page);
-            cJSON_Delete(all);
-            return rb_errf(err, RB_E_FAILED, "GET %s: the answer is not a list", path);
-        }
-        while (cJSON_IsArray(it) && cJSON_GetArraySize(it) > 0) {
-            cJSON *obj = cJSON_DetachItemFromArray(it, 0);
-
-            if (cJSON_IsString(kind) && cJSON_GetObjectItemCaseSensitive(obj, "kind") == NULL) {
-                size_t n = strlen(kind->valuestring);
-
-                if (n > 4 && strcmp(kind->valuestring + n - 4, "List") == 0)
-                    cJSON_AddItemToObject(
-                        obj, "kind",
-                        cJSON_CreateString(rb_strndup(k->arena, kind->valuestring, n - 4)));
-            }
-            if (cJSON_IsString(apiv) && cJSON_GetObjectItemCaseSensitive(obj, "apiVersion") == NULL)
-                cJSON_AddStringToObject(obj, "apiVersion", apiv->valuestring);
-            cJSON_AddItemToArray(all, obj);
-        }
-        meta = cJSON_GetObjectItemCaseSensitive(page, "metadata");
-        c = cJSON_GetObjectItemCaseSensitive(meta, "continue");
-        cont = cJSON_IsString(c) && c->valuestring[0] != '\0' ? rb_strdup(k->arena, c->valuestring)
-                                                              : NULL;
+        rc = rb_k8s_list_page(k->arena, path, page, all, &cont, err);
         cJSON_Delete(page);
+        if (rc < 0) {
+            cJSON_Delete(all);
+            return -1;
+        }
         if (cont == NULL)
             break;
     }

@@ -99,10 +99,14 @@ int rb_prometheus_parse(struct rb_arena *a, const char *promql, long http_status
 
     *value = NULL;
     if (!cJSON_IsString(st)) {
+        /* the first bytes of the body, never past len: body need not be terminated */
+        const char *shown = len > 0 ? body : "(empty body)";
+        int shown_len = len > 0 ? (int)(len < 120 ? len : 120) : (int)strlen(shown);
+
         rb_errf(err, RB_E_FAILED,
                 "query '%s': the server answered %ld without a Prometheus "
-                "API result: %.120s",
-                promql, http_status, len > 0 ? body : "(empty body)");
+                "API result: %.*s",
+                promql, http_status, shown_len, shown);
         goto out;
     }
     if (strcmp(st->valuestring, "success") != 0) {

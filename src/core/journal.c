@@ -477,6 +477,7 @@ static int read_chain(const char *path, struct rb_journal_log *log, struct rb_er
             goto fail;
         }
         seq = cJSON_GetObjectItemCaseSensitive(line, "seq");
+        /* compared as doubles: 1.5 is not line 1, and -1 or 1e300 cannot be cast to an integer */
         if (!cJSON_IsNumber(seq) || seq->valuedouble != (double)lineno) {
             cJSON_Delete(line);
             corrupt(err, path, "at", lineno, off,

@@ -524,7 +524,11 @@ static void fp_node(struct rb_buf *b, const struct yn *n, const char *skip_key)
     case YN_MAP:
         rb_buf_addf(b, "{%zu", n->n);
         for (i = 0; i < n->n; i++) {
-            if (skip_key != NULL && strcmp(n->items[2 * i]->str, skip_key) == 0)
+            const struct yn *key = n->items[2 * i];
+
+            /* a key may be a mapping or a list (YAML's `? {a: b}`), which has no text */
+            if (skip_key != NULL && key->type == YN_SCALAR && key->str != NULL &&
+                strcmp(key->str, skip_key) == 0)
                 continue;
             fp_node(b, n->items[2 * i], NULL);
             fp_node(b, n->items[2 * i + 1], NULL);

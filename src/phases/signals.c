@@ -131,9 +131,18 @@ static void read_query(struct rb_run *run, const struct rb_signal *s, struct rb_
 
 /* ---- JSON files ------------------------------------------------------------------------------ */
 
+/*
+ * What cJSON skips between tokens: every byte up to ' ' (it accepts a form feed or a NUL where JSON
+ * allows only blanks). Skipping less would lose the member behind one, and its number's digits.
+ */
+static bool json_blank(char c)
+{
+    return (unsigned char)c <= ' ';
+}
+
 static const char *skip_ws(const char *p, const char *end)
 {
-    while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+    while (p < end && json_blank(*p))
         p++;
     return p;
 }
@@ -173,7 +182,7 @@ static const char *skip_value(const char *p, const char *end)
             if (*p == ',' || *p == ':')
                 p++;
             else
-                while (p < end && strchr(",]}: \t\r\n", *p) == NULL)
+                while (p < end && !json_blank(*p) && strchr(",]}:", *p) == NULL)
                     p++;
         }
     } while (depth > 0);
