@@ -228,11 +228,9 @@ static void ld_target(struct ld *l, const struct yn *key, const struct yn *v, st
                    "'%s' of target '%s' must name an environment variable, not hold a value",
                    o->key, key->str);
             o->value = NULL;
-        } else if ((strcmp(o->key, "timeout") == 0 || str_len_has_suffix(o->key, "_timeout")) &&
-                   rb_duration_parse(o->value) < 0) {
-            ld_err(l, val->pos,
-                   "invalid duration '%s' for 'targets.%s.%s' (use e.g. 30s, 5m, 2h30m, 1d, 250ms)",
-                   o->value, key->str, o->key);
+        } else if (strcmp(o->key, "timeout") == 0 || str_len_has_suffix(o->key, "_timeout")) {
+            ld_dur_text(l, val->pos, o->value,
+                        rb_sprintf(l->a, "targets.%s.%s", key->str, o->key));
         } else if (strcmp(o->key, "kubeconfig") == 0 || str_len_has_suffix(o->key, "_file")) {
             o->value = rb_path_expand(l->a, o->value);
         }

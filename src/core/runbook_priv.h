@@ -29,6 +29,8 @@ struct yn {
     /* a large MAP: hash set of its keys (pair index + 1 of the first of equal ones; 0 empty) */
     size_t *keyset;
     size_t keyset_mask;
+    /* nodes in this subtree as a walker sees it, resolved aliases counted at their full size */
+    size_t size;
 };
 
 /* Parse one YAML document into a tree; NULL after reporting the problem to d. */
@@ -73,6 +75,14 @@ int ld_int(struct ld *l, const struct yn *map, const char *key, const char *what
            int max);
 bool ld_bool(struct ld *l, const struct yn *map, const char *key, const char *what, bool def);
 int64_t ld_dur(struct ld *l, const struct yn *map, const char *key, const char *what);
+/*
+ * The longest duration a runbook takes. Every wait ends up in a millisecond count that some
+ * callee holds in an int (poll(2), PostgreSQL's statement_timeout): 2^31 ms is 24.8 days.
+ */
+#define RB_DURATION_MAX_MS (24LL * 86400 * 1000)
+#define RB_DURATION_MAX_TEXT "24d"
+/* s as a duration of what (the key's full name), or -1 after reporting why not */
+int64_t ld_dur_text(struct ld *l, struct rb_pos pos, const char *s, const char *what);
 struct rb_strlist ld_strlist(struct ld *l, const struct yn *map, const char *key, const char *what,
                              bool allow_scalar);
 struct rb_pos ld_pos(const struct yn *map, const char *key); /* the key's position, or the map's */
