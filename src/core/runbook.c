@@ -624,7 +624,7 @@ struct rb_runbook *rb_runbook_load_buffer(struct rb_arena *a, const char *path, 
                                           size_t len, struct rb_diags *diags)
 {
     struct rb_runbook *rb = rb_new(a, struct rb_runbook);
-    struct ld l = { a, diags, rb };
+    struct ld l = { a, diags, rb, LD_NEAR_BUDGET, NULL };
     size_t errors = diags->n_errors;
     struct yn *root;
 

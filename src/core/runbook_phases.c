@@ -673,8 +673,9 @@ static void ld_check(struct ld *l, const struct yn *n, struct rb_check *c)
                 struct rb_near near;
 
                 rb_near_init(&near, table);
-                for (i = 0; i < l->rb->sync.n_tables; i++)
-                    rb_near_try(&near, l->rb->sync.tables[i].name);
+                if (ld_near_spend(l, l->rb->sync.n_tables))
+                    for (i = 0; i < l->rb->sync.n_tables; i++)
+                        rb_near_try(&near, l->rb->sync.tables[i].name);
                 if (!l->rb->sync.present)
                     ld_err(l, yn_get(body, "table")->pos,
                            "'verify.compare' names sync table '%s' but the runbook "

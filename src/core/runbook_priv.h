@@ -48,7 +48,18 @@ struct ld {
     struct rb_arena *a;
     struct rb_diags *d;
     struct rb_runbook *rb;
+    size_t near_left;        /* "did you mean" candidates still to compare (LD_NEAR_BUDGET) */
+    const char *target_list; /* the targets named in "unknown target" messages, built once */
 };
+
+/*
+ * Each unknown name is compared with every target, signal or sync table for "did you mean":
+ * thousands of bad references to thousands of names would take minutes. Past this many
+ * comparisons in one runbook the messages go on without the hint.
+ */
+#define LD_NEAR_BUDGET 2000000
+/* true (and spent) when n more candidates fit in the budget */
+bool ld_near_spend(struct ld *l, size_t candidates);
 
 void ld_err(struct ld *l, struct rb_pos pos, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -458,12 +458,10 @@ void ld_warn(struct ld *l, struct rb_pos pos, const char *fmt, ...)
 static int edit_distance(const char *a, const char *b)
 {
     size_t la = strlen(a), lb = strlen(b), i, j;
-    int *row0, *row1, *row2, best;
+    int rows[3 * 65];
+    int *row0 = rows, *row1, *row2;
 
     if (la > 64 || lb > 64)
-        return 99;
-    row0 = calloc(3 * (lb + 1), sizeof(int));
-    if (row0 == NULL)
         return 99;
     row1 = row0 + (lb + 1);
     row2 = row1 + (lb + 1);
@@ -491,9 +489,7 @@ static int edit_distance(const char *a, const char *b)
         row1 = row2;
         row2 = tmp;
     }
-    best = row1[lb];
-    free(row0 < row1 ? (row0 < row2 ? row0 : row2) : (row1 < row2 ? row1 : row2));
-    return best;
+    return row1[lb];
 }
 
 void rb_near_init(struct rb_near *n, const char *word)
@@ -511,11 +507,22 @@ void rb_near_try(struct rb_near *n, const char *cand)
 
     if (cand == NULL || n->word == NULL)
         return;
+    /* the distance is at least the difference in length: most candidates end here */
+    if ((len > strlen(cand) ? len - strlen(cand) : strlen(cand) - len) > (size_t)limit)
+        return;
     d = edit_distance(n->word, cand);
     if (d <= limit && d < n->dist && d < (int)strlen(cand)) {
         n->dist = d;
         n->best = cand;
     }
+}
+
+bool ld_near_spend(struct ld *l, size_t candidates)
+{
+    if (candidates > l->near_left)
+        return false;
+    l->near_left -= candidates;
+    return true;
 }
 
 const char *rb_near_hint(struct ld *l, const struct rb_near *n)
@@ -873,6 +880,27 @@ static const char *kinds_text(struct ld *l, unsigned mask)
     return s != NULL ? s : "";
 }
 
+/*
+ * "'a', 'b', 'c'" for "unknown target" messages: built once per runbook, and naming at most
+ * LD_TARGET_LIST_MAX (one message per bad reference would otherwise copy every name each time).
+ */
+#define LD_TARGET_LIST_MAX 20
+static const char *target_list(struct ld *l)
+{
+    struct rb_buf b = RB_BUF_INIT;
+    size_t i, n = l->rb->n_targets;
+
+    if (l->target_list != NULL)
+        return l->target_list;
+    for (i = 0; i < n && i < LD_TARGET_LIST_MAX; i++)
+        rb_buf_addf(&b, "%s'%s'", i > 0 ? ", " : "", l->rb->targets[i].name);
+    if (n > LD_TARGET_LIST_MAX)
+        rb_buf_addf(&b, " and %zu more", n - LD_TARGET_LIST_MAX);
+    l->target_list = rb_strndup(l->a, b.data != NULL ? b.data : "", b.len);
+    rb_buf_release(&b);
+    return l->target_list;
+}
+
 const struct rb_target *ld_target_ref(struct ld *l, const struct yn *map, const char *key,
                                       const char *what, unsigned mask)
 {
@@ -887,19 +915,15 @@ const struct rb_target *ld_target_ref(struct ld *l, const struct yn *map, const 
     t = rb_runbook_target(l->rb, name);
     if (t == NULL) {
         rb_near_init(&near, name);
-        for (i = 0; i < l->rb->n_targets; i++)
-            rb_near_try(&near, l->rb->targets[i].name);
-        if (near.best != NULL || l->rb->n_targets == 0) {
+        if (ld_near_spend(l, l->rb->n_targets))
+            for (i = 0; i < l->rb->n_targets; i++)
+                rb_near_try(&near, l->rb->targets[i].name);
+        if (near.best != NULL || l->rb->n_targets == 0)
             ld_err(l, yn_get(map, key)->pos, "unknown target '%s' for '%s'%s", name, ref,
                    rb_near_hint(l, &near));
-        } else {
-            char *list = rb_sprintf(l->a, "'%s'", l->rb->targets[0].name);
-
-            for (i = 1; i < l->rb->n_targets; i++)
-                list = rb_sprintf(l->a, "%s, '%s'", list, l->rb->targets[i].name);
+        else
             ld_err(l, yn_get(map, key)->pos, "unknown target '%s' for '%s' (targets: %s)", name,
-                   ref, list);
-        }
+                   ref, target_list(l));
         return NULL;
     }
     if (t->kind == 0) /* its driver is already reported as unknown */
@@ -964,7 +988,7 @@ static void check_name(void *vctx, const char *name, int col)
     rb_near_init(&near, name);
     for (i = 0; c->known[i] != NULL; i++)
         rb_near_try(&near, c->known[i]);
-    if (c->signals)
+    if (c->signals && ld_near_spend(c->l, c->l->rb->n_signals))
         for (i = 0; i < c->l->rb->n_signals; i++)
             rb_near_try(&near, c->l->rb->signals[i].name);
     if (c->base_col > 0)

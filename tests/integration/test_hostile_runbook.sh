@@ -132,4 +132,29 @@ YAML
 check ranges "durations and counts out of range" "ranges.yaml:8:12: error: 'approval.timeout' is out of range: 18446744073709551616ms is longer than 24d"
 has ranges "ranges.yaml:12:14: error: 'restore.timeout' is out of range: 25d is longer than 24d" "25d is over the limit"
 has ranges "ranges.yaml:13:68: error: 'restore.verify.retry.attempts' is out of range: 100000000000000000000 is not between 1 and 10000" "a 21-digit count"
+
+# 10. 3,000 targets and 3,000 references to unknown ones: the list of targets in each message was
+# rebuilt by copying (gigabytes, a hang); now built once and cut at 20 names
+python3 - "$T/targets.yaml" <<'PY'
+import sys
+out = ['version: 1', 'name: x', 'cutover: 2026-11-01T00:00:00Z', 'state_dir: /tmp/x', 'targets:']
+out += ['  zzq%05dxyzw: { driver: kubernetes, namespace: p }' % i for i in range(3000)]
+out += ['freeze:'] + ['  - scale: { target: nope%d, deployment: d, replicas: 0 }' % i for i in range(3000)]
+open(sys.argv[1], 'w').write('\n'.join(out) + '\n')
+PY
+names=$(for i in $(seq 0 19); do printf "'zzq%05dxyzw', " "$i"; done)
+check targets "3,000 unknown target references" \
+  "targets.yaml:6006:22: error: unknown target 'nope2999' for 'freeze.scale.target' (targets: ${names%, } and 2980 more)"
+# and 5,000 close misses among 6,000 targets: "did you mean" until its budget (2,000,000
+# comparisons) is spent, then the message without the hint
+python3 - "$T/near.yaml" <<'PY'
+import sys
+out = ['version: 1', 'name: x', 'cutover: 2026-11-01T00:00:00Z', 'state_dir: /tmp/x', 'targets:']
+out += ['  t%05d: { driver: kubernetes, namespace: p }' % i for i in range(6000)]
+out += ['freeze:'] + ['  - scale: { target: u%05dx, deployment: d, replicas: 0 }' % i for i in range(5000)]
+open(sys.argv[1], 'w').write('\n'.join(out) + '\n')
+PY
+check near "5,000 close misses among 6,000 targets" \
+  "near.yaml:6007:22: error: unknown target 'u00000x' for 'freeze.scale.target'; did you mean 't00000'?"
+assert_eq "333" "$(grep -c 'did you mean' "$T/near.err")" "near: a hint for the first 333 (2,000,000 / 6,000)"
 echo "ok - hostile runbooks: exit 5 with a message, bounded memory, no hang"
