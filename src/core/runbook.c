@@ -519,7 +519,7 @@ static void ld_freeze(struct ld *l, const struct yn *n)
             fa->kind = RB_FREEZE_SCALE;
             ld_keys(l, body, ld_pos(it, kind), rb_sprintf(l->a, "'%s'", what), scale_keys,
                     scale_req);
-            fa->deployment = ld_str(l, body, "deployment", what);
+            fa->deployment = ld_k8s_name(l, body, "deployment", what, false);
             fa->replicas = ld_int(l, body, "replicas", what, 0, 0, 10000);
         } else if (strcmp(kind, "snapshot") == 0) {
             fa->kind = RB_FREEZE_SNAPSHOT;
@@ -530,7 +530,7 @@ static void ld_freeze(struct ld *l, const struct yn *n)
             ld_keys(l, body, ld_pos(it, kind), rb_sprintf(l->a, "'%s'", what), sel_keys, sel_req);
             fa->selector = ld_str(l, body, "selector", what);
         }
-        fa->namespace_ = ld_str(l, body, "namespace", what);
+        fa->namespace_ = ld_k8s_name(l, body, "namespace", what, true);
         t = ld_target_ref(l, body, "target", what, RB_KIND_BIT(RB_TARGET_CLUSTER));
         fa->target = t != NULL ? t->name : NULL;
     }

@@ -548,8 +548,8 @@ static void ld_step(struct ld *l, const struct yn *n, struct rb_restore_step *s)
             s->kind = RB_STEP_SCALE;
             ld_keys(l, body, at, rb_sprintf(l->a, "'%s'", w), scale_keys, scale_req);
             t = ld_target_ref(l, body, "target", w, RB_KIND_BIT(RB_TARGET_CLUSTER));
-            s->deployment = ld_str(l, body, "deployment", w);
-            s->namespace_ = ld_str(l, body, "namespace", w);
+            s->deployment = ld_k8s_name(l, body, "deployment", w, false);
+            s->namespace_ = ld_k8s_name(l, body, "namespace", w, true);
             s->replicas = ld_int(l, body, "replicas", w, 0, 0, 10000);
         }
         s->target = t != NULL ? t->name : NULL;

@@ -87,6 +87,12 @@ int ld_int(struct ld *l, const struct yn *map, const char *key, const char *what
 bool ld_bool(struct ld *l, const struct yn *map, const char *key, const char *what, bool def);
 int64_t ld_dur(struct ld *l, const struct yn *map, const char *key, const char *what);
 /*
+ * A Kubernetes object name (RFC 1123: a DNS subdomain, or with label a DNS label as namespaces
+ * are), or NULL after reporting: the name goes into API paths, so '..', '/', '?' never pass.
+ */
+const char *ld_k8s_name(struct ld *l, const struct yn *map, const char *key, const char *what,
+                        bool label);
+/*
  * The longest duration a runbook takes. Every wait ends up in a millisecond count that some
  * callee holds in an int (poll(2), PostgreSQL's statement_timeout): 2^31 ms is 24.8 days.
  */

@@ -819,6 +819,33 @@ int64_t ld_dur_text(struct ld *l, struct rb_pos pos, const char *s, const char *
     return ms;
 }
 
+const char *ld_k8s_name(struct ld *l, const struct yn *map, const char *key, const char *what,
+                        bool label)
+{
+    const char *s = ld_str(l, map, key, what);
+    size_t len, max = label ? 63 : 253, i;
+    bool ok;
+
+    if (s == NULL)
+        return NULL;
+    len = strlen(s);
+    ok = len > 0 && len <= max && isalnum((unsigned char)s[0]) && isalnum((unsigned char)s[len - 1]);
+    for (i = 0; ok && i < len; i++)
+        ok = (isdigit((unsigned char)s[i]) || (s[i] >= 'a' && s[i] <= 'z') || s[i] == '-' ||
+              (!label && s[i] == '.')) &&
+             !isupper((unsigned char)s[i]);
+    if (!ok) {
+        ld_err(l, yn_get(map, key)->pos,
+               "invalid Kubernetes name '%s' for '%s': %s, starting and ending with a letter or "
+               "digit, at most %zu characters",
+               s, qual(l, what, key),
+               label ? "lowercase letters, digits and '-'" : "lowercase letters, digits, '-' and '.'",
+               max);
+        return NULL;
+    }
+    return s;
+}
+
 int64_t ld_dur(struct ld *l, const struct yn *map, const char *key, const char *what)
 {
     const char *s = ld_str(l, map, key, what);
