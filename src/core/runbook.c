@@ -229,8 +229,7 @@ static void ld_target(struct ld *l, const struct yn *key, const struct yn *v, st
                    o->key, key->str);
             o->value = NULL;
         } else if (strcmp(o->key, "timeout") == 0 || str_len_has_suffix(o->key, "_timeout")) {
-            ld_dur_text(l, val->pos, o->value,
-                        rb_sprintf(l->a, "targets.%s.%s", key->str, o->key));
+            ld_dur_text(l, val->pos, o->value, rb_sprintf(l->a, "targets.%s.%s", key->str, o->key));
         } else if (strcmp(o->key, "kubeconfig") == 0 || str_len_has_suffix(o->key, "_file")) {
             o->value = rb_path_expand(l->a, o->value);
         }

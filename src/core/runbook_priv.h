@@ -96,7 +96,7 @@ const char *ld_k8s_name(struct ld *l, const struct yn *map, const char *key, con
  * The longest duration a runbook takes. Every wait ends up in a millisecond count that some
  * callee holds in an int (poll(2), PostgreSQL's statement_timeout): 2^31 ms is 24.8 days.
  */
-#define RB_DURATION_MAX_MS (24LL * 86400 * 1000)
+#define RB_DURATION_MAX_MS   (24LL * 86400 * 1000)
 #define RB_DURATION_MAX_TEXT "24d"
 /* s as a duration of what (the key's full name), or -1 after reporting why not */
 int64_t ld_dur_text(struct ld *l, struct rb_pos pos, const char *s, const char *what);

@@ -346,8 +346,7 @@ struct yn *yn_parse(struct rb_arena *a, const char *data, size_t len, struct rb_
                 rb_diag_add(d, RB_DIAG_ERROR, nul_pos(data, len, &ev, &lc),
                             "a NUL character (\\0) in a string would cut it short ('%s'); "
                             "remove it",
-                            nul_text(a, (const char *)ev.data.scalar.value,
-                                     ev.data.scalar.length));
+                            nul_text(a, (const char *)ev.data.scalar.value, ev.data.scalar.length));
             n->plain = ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
             n->quoted = ev.data.scalar.style == YAML_SINGLE_QUOTED_SCALAR_STYLE ||
                         ev.data.scalar.style == YAML_DOUBLE_QUOTED_SCALAR_STYLE;
@@ -407,8 +406,8 @@ struct yn *yn_parse(struct rb_arena *a, const char *data, size_t len, struct rb_
                 root = n;
             if (n->type != YN_SCALAR) {
                 if (depth == YN_MAX_DEPTH) {
-                    rb_diag_add(d, RB_DIAG_ERROR, n->pos, "YAML nested too deeply (more than %d levels)",
-                                YN_MAX_DEPTH);
+                    rb_diag_add(d, RB_DIAG_ERROR, n->pos,
+                                "YAML nested too deeply (more than %d levels)", YN_MAX_DEPTH);
                     ok = false;
                     done = true;
                 } else {
@@ -743,7 +742,8 @@ int ld_int(struct ld *l, const struct yn *map, const char *key, const char *what
     }
     /* '3' is text in YAML: a number written in quotes is most likely a mistake elsewhere too */
     if (!v->plain) {
-        ld_err(l, v->pos, "expected an integer for '%s', not a string ('%s'); write it without quotes",
+        ld_err(l, v->pos,
+               "expected an integer for '%s', not a string ('%s'); write it without quotes",
                qual(l, what, key), v->str);
         return def;
     }
@@ -829,7 +829,8 @@ const char *ld_k8s_name(struct ld *l, const struct yn *map, const char *key, con
     if (s == NULL)
         return NULL;
     len = strlen(s);
-    ok = len > 0 && len <= max && isalnum((unsigned char)s[0]) && isalnum((unsigned char)s[len - 1]);
+    ok =
+        len > 0 && len <= max && isalnum((unsigned char)s[0]) && isalnum((unsigned char)s[len - 1]);
     for (i = 0; ok && i < len; i++)
         ok = (isdigit((unsigned char)s[i]) || (s[i] >= 'a' && s[i] <= 'z') || s[i] == '-' ||
               (!label && s[i] == '.')) &&
@@ -839,7 +840,8 @@ const char *ld_k8s_name(struct ld *l, const struct yn *map, const char *key, con
                "invalid Kubernetes name '%s' for '%s': %s, starting and ending with a letter or "
                "digit, at most %zu characters",
                s, qual(l, what, key),
-               label ? "lowercase letters, digits and '-'" : "lowercase letters, digits, '-' and '.'",
+               label ? "lowercase letters, digits and '-'"
+                     : "lowercase letters, digits, '-' and '.'",
                max);
         return NULL;
     }
