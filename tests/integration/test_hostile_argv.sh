@@ -41,8 +41,13 @@ words=(
   ""
   "--flag=ünïcødé 漢字"
 )
-# YAML double-quoted form of one word
-yq() { python3 -c 'import json,sys; print(json.dumps(sys.argv[1], ensure_ascii=False))' "$1"; }
+# YAML double-quoted form of one word (backslash, quote and newline escaped)
+yq() {
+  local s=${1//\\/\\\\}
+  s=${s//\"/\\\"}
+  s=${s//$'\n'/\\n}
+  printf '"%s"' "$s"
+}
 argv_yaml() { # LABEL -> a flow list: [recorder, LABEL, words...]
   local out w
   out="[$(yq "$REC"), $1"
