@@ -228,11 +228,8 @@ static void ld_target(struct ld *l, const struct yn *key, const struct yn *v, st
                    "'%s' of target '%s' must name an environment variable, not hold a value",
                    o->key, key->str);
             o->value = NULL;
-        } else if ((strcmp(o->key, "timeout") == 0 || str_len_has_suffix(o->key, "_timeout")) &&
-                   rb_duration_parse(o->value) < 0) {
-            ld_err(l, val->pos,
-                   "invalid duration '%s' for 'targets.%s.%s' (use e.g. 30s, 5m, 2h30m, 1d, 250ms)",
-                   o->value, key->str, o->key);
+        } else if (strcmp(o->key, "timeout") == 0 || str_len_has_suffix(o->key, "_timeout")) {
+            ld_dur_text(l, val->pos, o->value, rb_sprintf(l->a, "targets.%s.%s", key->str, o->key));
         } else if (strcmp(o->key, "kubeconfig") == 0 || str_len_has_suffix(o->key, "_file")) {
             o->value = rb_path_expand(l->a, o->value);
         }
@@ -521,7 +518,7 @@ static void ld_freeze(struct ld *l, const struct yn *n)
             fa->kind = RB_FREEZE_SCALE;
             ld_keys(l, body, ld_pos(it, kind), rb_sprintf(l->a, "'%s'", what), scale_keys,
                     scale_req);
-            fa->deployment = ld_str(l, body, "deployment", what);
+            fa->deployment = ld_k8s_name(l, body, "deployment", what, false);
             fa->replicas = ld_int(l, body, "replicas", what, 0, 0, 10000);
         } else if (strcmp(kind, "snapshot") == 0) {
             fa->kind = RB_FREEZE_SNAPSHOT;
@@ -532,7 +529,7 @@ static void ld_freeze(struct ld *l, const struct yn *n)
             ld_keys(l, body, ld_pos(it, kind), rb_sprintf(l->a, "'%s'", what), sel_keys, sel_req);
             fa->selector = ld_str(l, body, "selector", what);
         }
-        fa->namespace_ = ld_str(l, body, "namespace", what);
+        fa->namespace_ = ld_k8s_name(l, body, "namespace", what, true);
         t = ld_target_ref(l, body, "target", what, RB_KIND_BIT(RB_TARGET_CLUSTER));
         fa->target = t != NULL ? t->name : NULL;
     }
@@ -626,7 +623,7 @@ struct rb_runbook *rb_runbook_load_buffer(struct rb_arena *a, const char *path, 
                                           size_t len, struct rb_diags *diags)
 {
     struct rb_runbook *rb = rb_new(a, struct rb_runbook);
-    struct ld l = { a, diags, rb };
+    struct ld l = { a, diags, rb, LD_NEAR_BUDGET, NULL };
     size_t errors = diags->n_errors;
     struct yn *root;
 

@@ -610,8 +610,8 @@ static void ld_step(struct ld *l, const struct yn *n, struct rb_restore_step *s)
             s->kind = RB_STEP_SCALE;
             ld_keys(l, body, at, rb_sprintf(l->a, "'%s'", w), scale_keys, scale_req);
             t = ld_target_ref(l, body, "target", w, RB_KIND_BIT(RB_TARGET_CLUSTER));
-            s->deployment = ld_str(l, body, "deployment", w);
-            s->namespace_ = ld_str(l, body, "namespace", w);
+            s->deployment = ld_k8s_name(l, body, "deployment", w, false);
+            s->namespace_ = ld_k8s_name(l, body, "namespace", w, true);
             s->replicas = ld_int(l, body, "replicas", w, 0, 0, 10000);
         }
         s->target = t != NULL ? t->name : NULL;
@@ -735,8 +735,9 @@ static void ld_check(struct ld *l, const struct yn *n, struct rb_check *c)
                 struct rb_near near;
 
                 rb_near_init(&near, table);
-                for (i = 0; i < l->rb->sync.n_tables; i++)
-                    rb_near_try(&near, l->rb->sync.tables[i].name);
+                if (ld_near_spend(l, l->rb->sync.n_tables))
+                    for (i = 0; i < l->rb->sync.n_tables; i++)
+                        rb_near_try(&near, l->rb->sync.tables[i].name);
                 if (!l->rb->sync.present)
                     ld_err(l, yn_get(body, "table")->pos,
                            "'verify.compare' names sync table '%s' but the runbook "

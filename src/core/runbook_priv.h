@@ -29,6 +29,8 @@ struct yn {
     /* a large MAP: hash set of its keys (pair index + 1 of the first of equal ones; 0 empty) */
     size_t *keyset;
     size_t keyset_mask;
+    /* nodes in this subtree as a walker sees it, resolved aliases counted at their full size */
+    size_t size;
 };
 
 /* Parse one YAML document into a tree; NULL after reporting the problem to d. */
@@ -46,7 +48,18 @@ struct ld {
     struct rb_arena *a;
     struct rb_diags *d;
     struct rb_runbook *rb;
+    size_t near_left;        /* "did you mean" candidates still to compare (LD_NEAR_BUDGET) */
+    const char *target_list; /* the targets named in "unknown target" messages, built once */
 };
+
+/*
+ * Each unknown name is compared with every target, signal or sync table for "did you mean":
+ * thousands of bad references to thousands of names would take minutes. Past this many
+ * comparisons in one runbook the messages go on without the hint.
+ */
+#define LD_NEAR_BUDGET 2000000
+/* true (and spent) when n more candidates fit in the budget */
+bool ld_near_spend(struct ld *l, size_t candidates);
 
 void ld_err(struct ld *l, struct rb_pos pos, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -73,6 +86,20 @@ int ld_int(struct ld *l, const struct yn *map, const char *key, const char *what
            int max);
 bool ld_bool(struct ld *l, const struct yn *map, const char *key, const char *what, bool def);
 int64_t ld_dur(struct ld *l, const struct yn *map, const char *key, const char *what);
+/*
+ * A Kubernetes object name (RFC 1123: a DNS subdomain, or with label a DNS label as namespaces
+ * are), or NULL after reporting: the name goes into API paths, so '..', '/', '?' never pass.
+ */
+const char *ld_k8s_name(struct ld *l, const struct yn *map, const char *key, const char *what,
+                        bool label);
+/*
+ * The longest duration a runbook takes. Every wait ends up in a millisecond count that some
+ * callee holds in an int (poll(2), PostgreSQL's statement_timeout): 2^31 ms is 24.8 days.
+ */
+#define RB_DURATION_MAX_MS   (24LL * 86400 * 1000)
+#define RB_DURATION_MAX_TEXT "24d"
+/* s as a duration of what (the key's full name), or -1 after reporting why not */
+int64_t ld_dur_text(struct ld *l, struct rb_pos pos, const char *s, const char *what);
 struct rb_strlist ld_strlist(struct ld *l, const struct yn *map, const char *key, const char *what,
                              bool allow_scalar);
 struct rb_pos ld_pos(const struct yn *map, const char *key); /* the key's position, or the map's */

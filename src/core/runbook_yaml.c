@@ -28,6 +28,13 @@
  * error. The loader caps the file's size as well (RB_RUNBOOK_MAX_BYTES in runbook.c).
  */
 #define YN_MAX_NODES 100000
+/*
+ * Alias budget: an alias is always an error, but it is resolved (so one mistake does not bring a
+ * cascade of "missing key" messages) only while the nodes so reached stay under this many in all.
+ * The tree is then a DAG whose walks (loader, step fingerprints) cost at most the file's own nodes
+ * plus this; without the budget nine aliases of nine aliases (a "billion laughs") are 9^9 nodes.
+ */
+#define YN_MAX_ALIAS_NODES 10000
 /* Maps with more keys than this find duplicates through a hash set, smaller ones by looking. */
 #define YN_DUP_LINEAR 16
 
@@ -154,18 +161,38 @@ static long key_index(const struct yn *map, const char *key)
  * scalar on one line: libyaml decodes it and the C string ends there, silently cutting the
  * value, so the loader refuses it and points at it. Falls back to the scalar's start.
  */
-static struct rb_pos nul_pos(const char *data, size_t len, const yaml_event_t *ev)
+struct line_cursor {
+    size_t line; /* 0-based line whose first byte is at off */
+    size_t off;
+};
+
+/*
+ * The byte offset where 0-based line starts. Events come in file order, so the cursor only moves
+ * forward: finding every line costs one pass over the file, not one pass per scalar.
+ */
+static size_t line_start(struct line_cursor *lc, const char *data, size_t len, size_t line)
+{
+    if (line < lc->line) {
+        lc->line = 0;
+        lc->off = 0;
+    }
+    while (lc->off < len && lc->line < line)
+        if (data[lc->off++] == '\n')
+            lc->line++;
+    return lc->off;
+}
+
+static struct rb_pos nul_pos(const char *data, size_t len, const yaml_event_t *ev,
+                             struct line_cursor *lc)
 {
     yaml_mark_t start = ev->start_mark;
     struct rb_pos p = mark_pos(start);
-    size_t off = 0, line = 0;
+    size_t off;
     int col;
 
     if (ev->data.scalar.style != YAML_DOUBLE_QUOTED_SCALAR_STYLE || start.line != ev->end_mark.line)
         return p;
-    while (off < len && line < start.line)
-        if (data[off++] == '\n')
-            line++;
+    off = line_start(lc, data, len, start.line);
     for (size_t c = 0; off < len && c < start.column; c++) /* characters up to the quote */
         for (off++; off < len && ((unsigned char)data[off] & 0xc0) == 0x80; off++)
             ;
@@ -211,6 +238,22 @@ static const char *nul_text(struct rb_arena *a, const char *v, size_t len)
     return out;
 }
 
+/* Line and column (in characters, as libyaml counts them) of a byte offset. */
+static struct rb_pos offset_pos(const char *data, size_t len, size_t offset)
+{
+    struct rb_pos p = { 1, 1 };
+
+    for (size_t i = 0; i < offset && i < len; i++) {
+        if (data[i] == '\n') {
+            p.line++;
+            p.col = 1;
+        } else if (((unsigned char)data[i] & 0xc0) != 0x80) {
+            p.col++;
+        }
+    }
+    return p;
+}
+
 struct yn *yn_parse(struct rb_arena *a, const char *data, size_t len, struct rb_diags *d)
 {
     yaml_parser_t parser;
@@ -220,13 +263,16 @@ struct yn *yn_parse(struct rb_arena *a, const char *data, size_t len, struct rb_
     struct yn *root = NULL;
     struct yn_anchor *anchors = NULL;
     bool done = false, ok = true;
-    size_t nodes = 0;
+    size_t nodes = 0, alias_nodes = 0;
+    struct line_cursor lc = { 0, 0 };
 
     if (!yaml_parser_initialize(&parser)) {
         rb_diag_add(d, RB_DIAG_ERROR, (struct rb_pos){ 0, 0 }, "unable to start the YAML parser");
         return NULL;
     }
     yaml_parser_set_input_string(&parser, (const unsigned char *)data, len);
+    /* UTF-8 only: libyaml would decode UTF-16 too, and positions are worked out on UTF-8 bytes */
+    yaml_parser_set_encoding(&parser, YAML_UTF8_ENCODING);
     while (!done) {
         struct yn *n = NULL;
         const char *anchor = NULL;
@@ -234,7 +280,16 @@ struct yn *yn_parse(struct rb_arena *a, const char *data, size_t len, struct rb_
         if (!yaml_parser_parse(&parser, &ev)) {
             struct rb_pos p = mark_pos(parser.problem_mark);
 
-            if (parser.context != NULL)
+            if (parser.error == YAML_READER_ERROR) {
+                /* libyaml leaves the mark unset here; the offset of the bad byte is known */
+                const char *byte = parser.problem_value >= 0
+                                       ? rb_sprintf(a, " (byte 0x%02x)", parser.problem_value)
+                                       : "";
+
+                rb_diag_add(d, RB_DIAG_ERROR, offset_pos(data, len, parser.problem_offset),
+                            "invalid YAML: %s%s; a runbook is UTF-8 text",
+                            parser.problem != NULL ? parser.problem : "unreadable input", byte);
+            } else if (parser.context != NULL)
                 rb_diag_add(d, RB_DIAG_ERROR, p, "invalid YAML: %s %s", parser.problem,
                             parser.context);
             else
@@ -268,12 +323,14 @@ struct yn *yn_parse(struct rb_arena *a, const char *data, size_t len, struct rb_
             for (int i = 0; target != NULL && i < depth; i++)
                 if (stack[i].node == target)
                     target = NULL;
-            if (target != NULL && depth > 0) {
+            if (target != NULL && depth > 0 && target->size <= YN_MAX_ALIAS_NODES - alias_nodes) {
+                alias_nodes += target->size;
                 yn_push(a, &stack[depth - 1], target);
                 break;
             }
             n = rb_new(a, struct yn);
             n->type = YN_SCALAR;
+            n->size = 1;
             n->plain = true;
             n->str = "";
             n->pos = mark_pos(ev.start_mark);
@@ -283,13 +340,13 @@ struct yn *yn_parse(struct rb_arena *a, const char *data, size_t len, struct rb_
             anchor = (const char *)ev.data.scalar.anchor;
             n = rb_new(a, struct yn);
             n->type = YN_SCALAR;
+            n->size = 1;
             n->str = rb_strndup(a, (const char *)ev.data.scalar.value, ev.data.scalar.length);
             if (strlen(n->str) != ev.data.scalar.length)
-                rb_diag_add(d, RB_DIAG_ERROR, nul_pos(data, len, &ev),
+                rb_diag_add(d, RB_DIAG_ERROR, nul_pos(data, len, &ev, &lc),
                             "a NUL character (\\0) in a string would cut it short ('%s'); "
                             "remove it",
-                            nul_text(a, (const char *)ev.data.scalar.value,
-                                     ev.data.scalar.length));
+                            nul_text(a, (const char *)ev.data.scalar.value, ev.data.scalar.length));
             n->plain = ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
             n->quoted = ev.data.scalar.style == YAML_SINGLE_QUOTED_SCALAR_STYLE ||
                         ev.data.scalar.style == YAML_DOUBLE_QUOTED_SCALAR_STYLE;
@@ -310,6 +367,9 @@ struct yn *yn_parse(struct rb_arena *a, const char *data, size_t len, struct rb_
             if (depth > 0) {
                 struct yn *c = stack[--depth].node;
 
+                c->size = 1;
+                for (size_t i = 0; i < c->n; i++) /* a map's keys and values alike */
+                    c->size += c->items[i]->size;
                 if (c->type == YN_MAP) {
                     c->n /= 2;
                     check_dup_keys(a, d, c);
@@ -346,7 +406,8 @@ struct yn *yn_parse(struct rb_arena *a, const char *data, size_t len, struct rb_
                 root = n;
             if (n->type != YN_SCALAR) {
                 if (depth == YN_MAX_DEPTH) {
-                    rb_diag_add(d, RB_DIAG_ERROR, n->pos, "YAML nested too deeply");
+                    rb_diag_add(d, RB_DIAG_ERROR, n->pos,
+                                "YAML nested too deeply (more than %d levels)", YN_MAX_DEPTH);
                     ok = false;
                     done = true;
                 } else {
@@ -396,12 +457,10 @@ void ld_warn(struct ld *l, struct rb_pos pos, const char *fmt, ...)
 static int edit_distance(const char *a, const char *b)
 {
     size_t la = strlen(a), lb = strlen(b), i, j;
-    int *row0, *row1, *row2, best;
+    int rows[3 * 65];
+    int *row0 = rows, *row1, *row2;
 
     if (la > 64 || lb > 64)
-        return 99;
-    row0 = calloc(3 * (lb + 1), sizeof(int));
-    if (row0 == NULL)
         return 99;
     row1 = row0 + (lb + 1);
     row2 = row1 + (lb + 1);
@@ -429,9 +488,7 @@ static int edit_distance(const char *a, const char *b)
         row1 = row2;
         row2 = tmp;
     }
-    best = row1[lb];
-    free(row0 < row1 ? (row0 < row2 ? row0 : row2) : (row1 < row2 ? row1 : row2));
-    return best;
+    return row1[lb];
 }
 
 void rb_near_init(struct rb_near *n, const char *word)
@@ -449,11 +506,22 @@ void rb_near_try(struct rb_near *n, const char *cand)
 
     if (cand == NULL || n->word == NULL)
         return;
+    /* the distance is at least the difference in length: most candidates end here */
+    if ((len > strlen(cand) ? len - strlen(cand) : strlen(cand) - len) > (size_t)limit)
+        return;
     d = edit_distance(n->word, cand);
     if (d <= limit && d < n->dist && d < (int)strlen(cand)) {
         n->dist = d;
         n->best = cand;
     }
+}
+
+bool ld_near_spend(struct ld *l, size_t candidates)
+{
+    if (candidates > l->near_left)
+        return false;
+    l->near_left -= candidates;
+    return true;
 }
 
 const char *rb_near_hint(struct ld *l, const struct rb_near *n)
@@ -678,7 +746,8 @@ int ld_int(struct ld *l, const struct yn *map, const char *key, const char *what
     }
     /* '3' is text in YAML: a number written in quotes is most likely a mistake elsewhere too */
     if (!v->plain) {
-        ld_err(l, v->pos, "expected an integer for '%s', not a string ('%s'); write it without quotes",
+        ld_err(l, v->pos,
+               "expected an integer for '%s', not a string ('%s'); write it without quotes",
                qual(l, what, key), v->str);
         return def;
     }
@@ -718,6 +787,71 @@ bool ld_bool(struct ld *l, const struct yn *map, const char *key, const char *wh
     return def;
 }
 
+/* Written like a duration (digits and a unit, repeated), whatever its size. */
+static bool dur_shaped(const char *s)
+{
+    if (*s == '\0')
+        return false;
+    while (*s != '\0') {
+        if (!isdigit((unsigned char)*s))
+            return false;
+        while (isdigit((unsigned char)*s))
+            s++;
+        if (strncmp(s, "ms", 2) == 0)
+            s += 2;
+        else if (*s != '\0' && strchr("smhd", *s) != NULL)
+            s++;
+        else
+            return false;
+    }
+    return true;
+}
+
+int64_t ld_dur_text(struct ld *l, struct rb_pos pos, const char *s, const char *what)
+{
+    int64_t ms = rb_duration_parse(s);
+
+    if (ms < 0 && !dur_shaped(s)) {
+        ld_err(l, pos, "invalid duration '%s' for '%s' (use e.g. 30s, 5m, 2h30m, 1d, 250ms)", s,
+               what);
+        return -1;
+    }
+    if (ms < 0 || ms > RB_DURATION_MAX_MS) {
+        ld_err(l, pos, "'%s' is out of range: %s is longer than %s", what, s, RB_DURATION_MAX_TEXT);
+        return -1;
+    }
+    return ms;
+}
+
+const char *ld_k8s_name(struct ld *l, const struct yn *map, const char *key, const char *what,
+                        bool label)
+{
+    const char *s = ld_str(l, map, key, what);
+    size_t len, max = label ? 63 : 253, i;
+    bool ok;
+
+    if (s == NULL)
+        return NULL;
+    len = strlen(s);
+    ok =
+        len > 0 && len <= max && isalnum((unsigned char)s[0]) && isalnum((unsigned char)s[len - 1]);
+    for (i = 0; ok && i < len; i++)
+        ok = (isdigit((unsigned char)s[i]) || (s[i] >= 'a' && s[i] <= 'z') || s[i] == '-' ||
+              (!label && s[i] == '.')) &&
+             !isupper((unsigned char)s[i]);
+    if (!ok) {
+        ld_err(l, yn_get(map, key)->pos,
+               "invalid Kubernetes name '%s' for '%s': %s, starting and ending with a letter or "
+               "digit, at most %zu characters",
+               s, qual(l, what, key),
+               label ? "lowercase letters, digits and '-'"
+                     : "lowercase letters, digits, '-' and '.'",
+               max);
+        return NULL;
+    }
+    return s;
+}
+
 int64_t ld_dur(struct ld *l, const struct yn *map, const char *key, const char *what)
 {
     const char *s = ld_str(l, map, key, what);
@@ -725,14 +859,8 @@ int64_t ld_dur(struct ld *l, const struct yn *map, const char *key, const char *
 
     if (s == NULL)
         return 0;
-    ms = rb_duration_parse(s);
-    if (ms < 0) {
-        ld_err(l, yn_get(map, key)->pos,
-               "invalid duration '%s' for '%s' (use e.g. 30s, 5m, 2h30m, 1d, 250ms)", s,
-               qual(l, what, key));
-        return 0;
-    }
-    return ms;
+    ms = ld_dur_text(l, yn_get(map, key)->pos, s, qual(l, what, key));
+    return ms < 0 ? 0 : ms;
 }
 
 struct rb_strlist ld_strlist(struct ld *l, const struct yn *map, const char *key, const char *what,
@@ -785,6 +913,27 @@ static const char *kinds_text(struct ld *l, unsigned mask)
     return s != NULL ? s : "";
 }
 
+/*
+ * "'a', 'b', 'c'" for "unknown target" messages: built once per runbook, and naming at most
+ * LD_TARGET_LIST_MAX (one message per bad reference would otherwise copy every name each time).
+ */
+#define LD_TARGET_LIST_MAX 20
+static const char *target_list(struct ld *l)
+{
+    struct rb_buf b = RB_BUF_INIT;
+    size_t i, n = l->rb->n_targets;
+
+    if (l->target_list != NULL)
+        return l->target_list;
+    for (i = 0; i < n && i < LD_TARGET_LIST_MAX; i++)
+        rb_buf_addf(&b, "%s'%s'", i > 0 ? ", " : "", l->rb->targets[i].name);
+    if (n > LD_TARGET_LIST_MAX)
+        rb_buf_addf(&b, " and %zu more", n - LD_TARGET_LIST_MAX);
+    l->target_list = rb_strndup(l->a, b.data != NULL ? b.data : "", b.len);
+    rb_buf_release(&b);
+    return l->target_list;
+}
+
 const struct rb_target *ld_target_ref(struct ld *l, const struct yn *map, const char *key,
                                       const char *what, unsigned mask)
 {
@@ -799,19 +948,15 @@ const struct rb_target *ld_target_ref(struct ld *l, const struct yn *map, const 
     t = rb_runbook_target(l->rb, name);
     if (t == NULL) {
         rb_near_init(&near, name);
-        for (i = 0; i < l->rb->n_targets; i++)
-            rb_near_try(&near, l->rb->targets[i].name);
-        if (near.best != NULL || l->rb->n_targets == 0) {
+        if (ld_near_spend(l, l->rb->n_targets))
+            for (i = 0; i < l->rb->n_targets; i++)
+                rb_near_try(&near, l->rb->targets[i].name);
+        if (near.best != NULL || l->rb->n_targets == 0)
             ld_err(l, yn_get(map, key)->pos, "unknown target '%s' for '%s'%s", name, ref,
                    rb_near_hint(l, &near));
-        } else {
-            char *list = rb_sprintf(l->a, "'%s'", l->rb->targets[0].name);
-
-            for (i = 1; i < l->rb->n_targets; i++)
-                list = rb_sprintf(l->a, "%s, '%s'", list, l->rb->targets[i].name);
+        else
             ld_err(l, yn_get(map, key)->pos, "unknown target '%s' for '%s' (targets: %s)", name,
-                   ref, list);
-        }
+                   ref, target_list(l));
         return NULL;
     }
     if (t->kind == 0) /* its driver is already reported as unknown */
@@ -876,7 +1021,7 @@ static void check_name(void *vctx, const char *name, int col)
     rb_near_init(&near, name);
     for (i = 0; c->known[i] != NULL; i++)
         rb_near_try(&near, c->known[i]);
-    if (c->signals)
+    if (c->signals && ld_near_spend(c->l, c->l->rb->n_signals))
         for (i = 0; i < c->l->rb->n_signals; i++)
             rb_near_try(&near, c->l->rb->signals[i].name);
     if (c->base_col > 0)
