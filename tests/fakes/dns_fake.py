@@ -16,6 +16,8 @@ label of the question name (of a query, "payroll.<mode>.test."):
   ignored   UPDATEs answer NOERROR but the record does not change (read back shows the old one)
   errspoof  UPDATEs ok (signed); queries answer NOERROR with the wanted record and a TSIG record
             that carries only an error (BADSIG) and no MAC: a spoofed answer, must be rejected
+  nxspoof   UPDATEs ok (signed); queries answer NXDOMAIN without a TSIG record: a spoofed "no
+            such name", must be rejected like a spoofed NOERROR (we act on it)
 
 The modes below answer like servers other than BIND, from a zone held in memory that starts with
 "payroll.<zone> 300 CNAME new-app.<zone>". Their UPDATEs are all refused, and unsigned queries
@@ -162,6 +164,8 @@ def answer_locked(req, key_name, key, tcp):
         an = 1
     if mode == "pdnskey" and tsig is not None:
         rcode, answers, an = 9, b"", 0
+    if mode == "nxspoof" and opcode != 5:
+        rcode = 3
     error, other, signed_time = 0, b"", None
     if mode == "badtime":
         rcode, error = 9, 18
@@ -170,7 +174,7 @@ def answer_locked(req, key_name, key, tcp):
         signed_time = server
     out_flags = 0x8000 | (opcode << 11) | 0x0400 | (0x0200 if tc else 0) | rcode
     body = struct.pack(">6H", msg_id, out_flags, 1, an, 0, 0) + question + answers
-    if tsig is None or mode == "unsigned" or mode == "pdnskey":
+    if tsig is None or mode == "unsigned" or mode == "pdnskey" or (mode == "nxspoof" and opcode != 5):
         return body
     if mode == "pdnspolicy" and opcode == 5:
         return body

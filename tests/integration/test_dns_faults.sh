@@ -76,6 +76,12 @@ assert_contains "$RB_ERR" "the DNS response's TSIG signature does not verify wit
 run_mode errspoof 1
 assert_contains "$RB_ERR" "reports TSIG error BADSIG for key 'fake-key.'"
 
+# An unsigned NXDOMAIN is acted on as much as a NOERROR (the name would be created): it must be
+# signed too, so the spoofed "no such name" stops the run before any UPDATE.
+run_mode nxspoof 1
+assert_contains "$RB_ERR" "the DNS response is not signed: expected a TSIG record for key 'fake-key.'" "nxspoof: refused"
+assert_eq 0 "$(updates nxspoof.test.)" "nxspoof: no UPDATE sent on a spoofed NXDOMAIN"
+
 run_mode ignored 1
 assert_contains "$RB_ERR" "accepted the update, but 'payroll.ignored.test.' CNAME reads back as new-app.ignored.test., not legacy-app.ignored.test."
 
