@@ -166,6 +166,8 @@ enum rb_deletions_policy {
     RB_DELETIONS_DELETE,     /* DELETEd from legacy in the table's transaction */
     RB_DELETIONS_SOFT_DELETE /* soft_column set to soft_value in the table's transaction */
 };
+/* The runbook's words for them, indexed by the enum, NULL-terminated: "ignore", ... */
+extern const char *const rb_deletions_policy_names[];
 
 /*
  * A sync table's `deletions:` (issue 14): which legacy rows count as ones new should

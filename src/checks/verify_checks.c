@@ -12,12 +12,11 @@
 #include "rollbackctl/checks.h"
 
 #include <ctype.h>
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "rollbackctl/clock.h"
 #include "rollbackctl/compare.h"
 #include "rollbackctl/db.h"
 #include "rollbackctl/money.h"
@@ -72,15 +71,6 @@ static const char *deletions_summary(struct rb_arena *a, const struct rb_deletio
                           d->deleted_in_new == 1 ? "row" : "rows");
     return rb_sprintf(a, "; %llu deleted in new since cutover, %llu never migrated",
                       (unsigned long long)d->deleted_in_new, (unsigned long long)d->never_migrated);
-}
-
-static void compare_backoff(int attempt)
-{
-    int64_t ms = (int64_t)COMPARE_BACKOFF_MS << (attempt - 1);
-    struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
-
-    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-        ;
 }
 
 /* The comparison and the deletions query, once, on the run's connections (opened if closed). */
@@ -144,7 +134,7 @@ static int check_compare(struct rb_run *run, const struct rb_check *chk, cJSON *
                 err->msg, attempt, COMPARE_ATTEMPTS, (COMPARE_BACKOFF_MS << (attempt - 1)) / 1000);
         rb_db_target_close(run, rb->sync.to);
         rb_db_target_close(run, rb->sync.from);
-        compare_backoff(attempt);
+        rb_sleep_ms((int64_t)COMPARE_BACKOFF_MS << (attempt - 1));
     }
     cJSON_AddNumberToObject(r, "attempts", attempt);
     cJSON_AddItemToObject(r, "compare", rb_compare_result_json(&res));

@@ -3,6 +3,7 @@
  */
 #include "rollbackctl/clock.h"
 
+#include <errno.h>
 #include <time.h>
 
 int64_t rb_now_us(void)
@@ -16,4 +17,12 @@ int64_t rb_now_us(void)
 int64_t rb_now_ms(void)
 {
     return rb_now_us() / 1000;
+}
+
+void rb_sleep_ms(int64_t ms)
+{
+    struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
+
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
 }

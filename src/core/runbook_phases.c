@@ -108,6 +108,9 @@ static const char *key_list(struct ld *l, const struct rb_strlist *key)
     return out;
 }
 
+const char *const rb_deletions_policy_names[] = { "ignore", "report", "delete", "soft_delete",
+                                                 NULL };
+
 /*
  * What sync does with the deletions (`policy`, `soft_delete`, `max`). A policy that changes legacy
  * needs `max`: a wrong key mapping finds every legacy row "deleted in new", and the cap is what
@@ -116,7 +119,7 @@ static const char *key_list(struct ld *l, const struct rb_strlist *key)
 static void ld_deletions_policy(struct ld *l, const struct yn *n, const char *w,
                                 struct rb_sync_deletions *d)
 {
-    static const char *const names[] = { "ignore", "report", "delete", "soft_delete", NULL };
+    const char *const *names = rb_deletions_policy_names;
     static const char *const skeys[] = { "column", "value", NULL };
     const char *policy = ld_str(l, n, "policy", "sync.tables.deletions");
     const struct yn *soft = yn_get(n, "soft_delete");

@@ -30,12 +30,10 @@
  */
 #include "rollbackctl/phases.h"
 
-#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "rollbackctl/output.h"
 #include "rollbackctl/clock.h"
@@ -503,11 +501,7 @@ static cJSON *result_json(const struct sync_table *st, const struct table_result
 
 static void backoff(int attempt)
 {
-    int64_t ms = (int64_t)SYNC_BACKOFF_MS << (attempt - 1);
-    struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
-
-    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-        ;
+    rb_sleep_ms((int64_t)SYNC_BACKOFF_MS << (attempt - 1));
 }
 
 /*

@@ -154,9 +154,7 @@ static void on_found(void *ctx, const struct rb_deletions_result *res,
 
 const char *rb_sync_deletions_policy_name(const struct rb_sync_table *t)
 {
-    static const char *const names[] = { "ignore", "report", "delete", "soft_delete" };
-
-    return names[t->deletions.policy];
+    return rb_deletions_policy_names[t->deletions.policy];
 }
 
 const char *rb_sync_deletions_verb(const struct rb_sync_table *t)
