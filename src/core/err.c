@@ -4,18 +4,35 @@
  * Messages often quote what a server said (a Kubernetes status, a PostgreSQL error, an SMTP
  * reply). They reach an operator's terminal, the journal and reports, so control characters in
  * them (an ANSI escape, a carriage return that hides the real text, a newline that forges a log
- * line) are shown as '?': every message and hint is one line of printable text.
+ * line) are neutralized: line breaks and tabs become one space, other controls '?'. Every
+ * message and hint is one line of printable text.
  */
 #include "rollbackctl/err.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
 static void neutralize_controls(char *s)
 {
-    for (; *s != '\0'; s++)
-        if ((unsigned char)*s < 0x20 || (unsigned char)*s == 0x7f)
-            *s = '?';
+    char *w = s;
+    bool space = false;
+
+    for (const char *r = s; *r != '\0'; r++) {
+        unsigned char c = (unsigned char)*r;
+
+        if (c == '\n' || c == '\r' || c == '\t') {
+            /* libpq and servers wrap their own text ("...refused\n\tIs the server running"):
+               one space keeps it readable and on one line; none at the end */
+            space = w > s;
+            continue;
+        }
+        if (space && w[-1] != ' ')
+            *w++ = ' ';
+        space = false;
+        *w++ = c < 0x20 || c == 0x7f ? '?' : (char)c;
+    }
+    *w = '\0';
 }
 
 int rb_verrf(struct rb_err *err, enum rb_err_class cls, const char *fmt, va_list ap)

@@ -113,7 +113,7 @@ kube_fake_fault "$F" '{"count":1,"status":403,"method":"PATCH","path":"/scale","
 assert_exit 1 "$RB_BIN" -f "$T/esc.yaml" execute --reason "escapes" --yes
 assert_not_contains "$RB_ERR" $'\033' "no escape reached the terminal"
 assert_not_contains "$RB_ERR" $'\r' "no carriage return reached the terminal"
-assert_contains "$RB_ERR" "denied?[2J?]0;pwned??OK?ok - forged" "the message shown, controls as '?'"
+assert_contains "$RB_ERR" "denied?[2J?]0;pwned? OK ok - forged" "the message shown on one line, escapes as '?'"
 grep -q $'\033' "$T"/state-esc/runs/*/journal.jsonl && rb_fail "an escape reached the journal" || rb_ok "the journal holds no escape"
 assert_exit 0 "$RB_BIN" -f "$T/esc.yaml" status
 assert_not_contains "$RB_OUT$RB_ERR" $'\033' "status shows no escape"
