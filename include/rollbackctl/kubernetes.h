@@ -40,7 +40,10 @@ struct rb_run;
 #define RB_K8S_BACKOFF_MAX_MS     5000
 #define RB_K8S_RETRY_AFTER_MAX_MS 30000 /* and at most the target's `timeout:` */
 #define RB_K8S_PAGE_LIMIT         500
-#define RB_K8S_SA_DIR             "/var/run/secrets/kubernetes.io/serviceaccount"
+/* Pages of one list at most (a million objects): a server that never ends a list, or answers the
+   same continue token again, is refused instead of looping until the run's deadline. */
+#define RB_K8S_MAX_PAGES 2000
+#define RB_K8S_SA_DIR    "/var/run/secrets/kubernetes.io/serviceaccount"
 
 /* Where to reach a cluster and how to authenticate; all strings arena-owned. */
 struct rb_k8s_config {

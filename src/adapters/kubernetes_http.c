@@ -621,10 +621,11 @@ int rb_k8s_list(struct rb_k8s *k, const char *path, const char *selector, cJSON 
 {
     cJSON *all = cJSON_CreateArray();
     const char *cont = NULL;
-    int restarts = 0;
+    int restarts = 0, pages = 0;
 
     *items = NULL;
     for (;;) {
+        const char *prev = cont;
         struct rb_buf q = RB_BUF_INIT;
         cJSON *page = NULL;
         long code;
@@ -657,6 +658,21 @@ int rb_k8s_list(struct rb_k8s *k, const char *path, const char *selector, cJSON 
         }
         if (cont == NULL)
             break;
+        if (prev != NULL && strcmp(prev, cont) == 0)
+            rb_errf(
+                err, RB_E_FAILED,
+                "GET %s: the server answered the same continue token twice: the list never ends",
+                path);
+        else if (++pages >= RB_K8S_MAX_PAGES)
+            rb_errf(err, RB_E_FAILED, "GET %s: the list did not end after %d pages", path,
+                    RB_K8S_MAX_PAGES);
+        else
+            continue;
+        cJSON_Delete(all);
+        return rb_err_hint(err,
+                           "the API server (or a proxy before it) is misbehaving; check it with "
+                           "kubectl get --raw '%s?limit=%d'",
+                           path, RB_K8S_PAGE_LIMIT);
     }
     *items = all;
     return 0;

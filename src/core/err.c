@@ -1,10 +1,39 @@
 /*
  * err.c - filling struct rb_err, and the one table from error class to exit code.
+ *
+ * Messages often quote what a server said (a Kubernetes status, a PostgreSQL error, an SMTP
+ * reply). They reach an operator's terminal, the journal and reports, so control characters in
+ * them (an ANSI escape, a carriage return that hides the real text, a newline that forges a log
+ * line) are neutralized: line breaks and tabs become one space, other controls '?'. Every
+ * message and hint is one line of printable text.
  */
 #include "rollbackctl/err.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+
+static void neutralize_controls(char *s)
+{
+    char *w = s;
+    bool space = false;
+
+    for (const char *r = s; *r != '\0'; r++) {
+        unsigned char c = (unsigned char)*r;
+
+        if (c == '\n' || c == '\r' || c == '\t') {
+            /* libpq and servers wrap their own text ("...refused\n\tIs the server running"):
+               one space keeps it readable and on one line; none at the end */
+            space = w > s;
+            continue;
+        }
+        if (space && w[-1] != ' ')
+            *w++ = ' ';
+        space = false;
+        *w++ = c < 0x20 || c == 0x7f ? '?' : (char)c;
+    }
+    *w = '\0';
+}
 
 int rb_verrf(struct rb_err *err, enum rb_err_class cls, const char *fmt, va_list ap)
 {
@@ -15,6 +44,7 @@ int rb_verrf(struct rb_err *err, enum rb_err_class cls, const char *fmt, va_list
     err->kind = RB_K_OTHER;
     err->sqlstate[0] = '\0';
     vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+    neutralize_controls(err->msg);
     return -1;
 }
 
@@ -37,6 +67,7 @@ int rb_err_hint(struct rb_err *err, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(err->hint, sizeof(err->hint), fmt, ap);
     va_end(ap);
+    neutralize_controls(err->hint);
     return -1;
 }
 
@@ -62,6 +93,7 @@ int rb_err_wrap(struct rb_err *err, const char *fmt, ...)
         memcpy(err->msg + n + 2, old, len);
         err->msg[(size_t)n + 2 + len] = '\0';
     }
+    neutralize_controls(err->msg);
     if (err->cls == RB_E_NONE)
         err->cls = RB_E_FAILED;
     return -1;

@@ -232,6 +232,10 @@ static void ld_target(struct ld *l, const struct yn *key, const struct yn *v, st
             ld_dur_text(l, val->pos, o->value, rb_sprintf(l->a, "targets.%s.%s", key->str, o->key));
         } else if (strcmp(o->key, "kubeconfig") == 0 || str_len_has_suffix(o->key, "_file")) {
             o->value = rb_path_expand(l->a, o->value);
+        } else if (strcmp(o->key, "namespace") == 0) {
+            /* the cluster's default namespace goes into API paths as the steps' own ones do */
+            o->value = ld_k8s_name(l, v, "namespace", rb_sprintf(l->a, "targets.%s", key->str),
+                                   true);
         }
     }
     if (drv == NULL)

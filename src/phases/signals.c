@@ -239,15 +239,45 @@ static const char *raw_number(struct rb_arena *a, const char *json, size_t len, 
     }
 }
 
+/*
+ * The whole text as one JSON value, or NULL. cJSON stops after the first value and ignores the
+ * rest, so `{"a": 1} {"a": 9}` or a half-overwritten file would read as its first object; here
+ * anything but white space after it makes the text invalid, and *bad is its offset (or the
+ * offset cJSON stopped at, for a syntax error).
+ */
+static cJSON *parse_whole(const char *text, size_t len, size_t *bad)
+{
+    const char *end = NULL;
+    cJSON *j = cJSON_ParseWithLengthOpts(text, len, &end, false);
+    const char *p;
+
+    if (j == NULL) {
+        const char *at = cJSON_GetErrorPtr();
+
+        *bad = at != NULL && at >= text && at <= text + len ? (size_t)(at - text) : 0;
+        return NULL;
+    }
+    p = skip_ws(end, text + len);
+    if (p < text + len && *p != '\0') {
+        *bad = (size_t)(p - text);
+        cJSON_Delete(j);
+        return NULL;
+    }
+    return j;
+}
+
 int rb_signal_json_value(struct rb_arena *a, const char *json, size_t len, const char *key,
                          struct rb_value *out, struct rb_err *err)
 {
-    cJSON *j = cJSON_ParseWithLength(json, len);
+    size_t bad = 0;
+    cJSON *j = parse_whole(json, len, &bad);
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
     int rc = 0;
 
     memset(out, 0, sizeof(*out));
-    if (!cJSON_IsObject(j)) {
+    if (j == NULL) {
+        rc = rb_errf(err, RB_E_FAILED, "not valid JSON (at byte %zu)", bad);
+    } else if (!cJSON_IsObject(j)) {
         rc = rb_errf(err, RB_E_FAILED, "not a JSON object");
     } else if (v == NULL) {
         rc = rb_errf(err, RB_E_FAILED, "no key '%s'", key);
@@ -297,14 +327,19 @@ static int read_override(struct rb_run *run, struct rb_signal_value **sig, size_
                          struct rb_err *err)
 {
     const char *path = run->signals_file;
-    size_t len = 0, cap;
+    size_t len = 0, cap, bad = 0;
     char *text = rb_read_file(path, &len, err);
     cJSON *j, *it;
     struct rb_signal_value *out;
 
     if (text == NULL)
         return rb_err_wrap(err, "unable to read the --signals file");
-    j = cJSON_ParseWithLength(text, len);
+    j = parse_whole(text, len, &bad);
+    if (j == NULL) {
+        free(text);
+        rb_errf(err, RB_E_USAGE, "--signals file '%s' is not valid JSON (at byte %zu)", path, bad);
+        return rb_err_hint(err, "write it as one object {\"signal_name\": value, ...}");
+    }
     if (!cJSON_IsObject(j)) {
         cJSON_Delete(j);
         free(text);

@@ -129,6 +129,11 @@ assert_eq "x" "$(j .signals.extra)" "--signals adds"
 assert_eq 360000000 "$(j .budget_ms)" "recovery_time n/a: next_payroll_hours (100h) is the budget"
 assert_contains "$RB_ERR" "rollback not warranted: no rollback_if rule is true (severity medium" "why, on stderr"
 
+# --- a --signals file is one JSON object: text after it is refused, its byte named (exit 2) ------
+printf '{"calc_error_ratio": 0.005} {"calc_error_ratio": 0.9}\n' >"$T/two.json"
+assert_exit 2 "$RB_BIN" -f "$RB" assess --signals "$T/two.json"
+assert_contains "$RB_ERR" "--signals file '$T/two.json' is not valid JSON (at byte 28)" "trailing text named"
+
 # --- --severity decides the severity; the rows are still shown --------------------------------
 assert_exit 0 "$RB_BIN" -f "$RB" -o json assess --severity critical --signals "$T/low.json"
 assert_eq "warranted|critical|--severity" "$(jq -r '.verdict + "|" + .severity + "|" + .severity_from' <<<"$RB_OUT")" "--severity"

@@ -107,10 +107,36 @@ static void test_json_values(void **state)
     assert_string_equal(err.msg, "no key 'nope'");
     assert_int_equal(rb_signal_json_value(a, "[1]", 3, "x", &v, &err), -1);
     assert_string_equal(err.msg, "not a JSON object");
+    rb_arena_free(a);
+}
+
+/* A file is one JSON value: text after the object (a second object, a half-overwritten tail) is
+   refused and its byte named, never read as the first object alone. */
+static void test_json_trailing_text(void **state)
+{
+    struct rb_arena *a = rb_arena_new();
+    struct rb_err err = RB_ERR_INIT;
+    struct rb_value v;
+    const char *two = "{\"r\": 0.5} {\"r\": 9}";
+    const char *tail = "{\"r\": 0.5}\n\t \n";
+
+    (void)state;
+    assert_int_equal(rb_signal_json_value(a, two, strlen(two), "r", &v, &err), -1);
+    assert_string_equal(err.msg, "not valid JSON (at byte 11)");
+    assert_int_equal(rb_signal_json_value(a, "{\"r\": 1,}", 9, "r", &v, &err), -1);
+    assert_non_null(strstr(err.msg, "not valid JSON"));
+    /* white space after it is fine */
+    assert_int_equal(rb_signal_json_value(a, tail, strlen(tail), "r", &v, &err), 0);
+    assert_string_equal(v.str, "0.5");
+    rb_arena_free(a);
+}
+
+static void test_recovery_time(void **state)
+{
+    (void)state;
     assert_int_equal(rb_recovery_time_upper_ms("2h-4h"), 4 * 3600000);
     assert_int_equal(rb_recovery_time_upper_ms("30m"), 30 * 60000);
     assert_int_equal(rb_recovery_time_upper_ms("n/a"), -1);
-    rb_arena_free(a);
 }
 
 /* ---- the assess phase over fake drivers ---------------------------------------------------- */
@@ -496,6 +522,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_prometheus_parse),
         cmocka_unit_test(test_json_values),
+        cmocka_unit_test(test_json_trailing_text),
+        cmocka_unit_test(test_recovery_time),
         cmocka_unit_test_setup_teardown(test_warranted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_not_warranted_and_severity, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_signals, setup, teardown),

@@ -86,7 +86,7 @@ static const char nasty_runbook[] =
     "    conninfo: \"host=127.0.0.1 dbname=legacy user=rb\"\n"
     "    password_env: RB_UNIT_BG_PASSWORD\n"
     "  cluster: { driver: kubernetes, kubeconfig: \"/tmp/kube config\", context: \"a'b\", "
-    "namespace: \"pay roll\", token_env: RB_UNIT_BG_TOKEN }\n"
+    "namespace: payroll, token_env: RB_UNIT_BG_TOKEN }\n"
     "  mail: { driver: smtp, url: \"smtp://127.0.0.1:9\", from: a@b.c, password_env: "
     "RB_UNIT_BG_SMTP }\n"
     "  pdns: { driver: powerdns, url: \"http://127.0.0.1:8081/\", zone: example.test, "
@@ -155,7 +155,7 @@ static void test_script_of_a_nasty_runbook(void **state)
     assert_non_null(strstr(script, "RB_UNIT_BG_SMTP"));         /* listed in the header ... */
     assert_null(strstr(script, "rb_need_env RB_UNIT_BG_SMTP")); /* ... not needed */
     assert_null(strstr(script, "rb_need nsupdate"));            /* no dns step: not asked for */
-    assert_non_null(strstr(script, "-n 'pay roll' scale deployment/payroll-api --replicas=0"));
+    assert_non_null(strstr(script, "-n payroll scale deployment/payroll-api --replicas=0"));
     assert_non_null(strstr(script, "-l 'app in (pay; roll)'"));
     /* sync_sql.c's statements, shell-quoted */
     assert_non_null(strstr(script, "FROM \"Src Table\" WHERE \"created_at\" >= "

@@ -9,11 +9,13 @@
 #include <cmocka.h>
 
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -128,43 +130,82 @@ static void test_peek(void **state)
     rb_lock_release(&l);
 }
 
+/* Is PID asleep in (clock_)nanosleep, i.e. inside the writer's retry pause? Read from
+ * /proc/PID/syscall, whose first field is the number of the syscall it is blocked in. */
+static bool sleeping_in_retry(pid_t pid)
+{
+    char path[64];
+    long nr = -1;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "/proc/%d/syscall", (int)pid);
+    f = fopen(path, "r");
+    if (f == NULL)
+        return false;
+    if (fscanf(f, "%ld", &nr) != 1)
+        nr = -1;
+    fclose(f);
+    return nr == SYS_clock_nanosleep || nr == SYS_nanosleep;
+}
+
 /*
  * `status` peeks with a shared flock for an instant. A writer that tries to lock in that instant
  * must not be refused (exit 4, "locked by run '?' (pid 0)"): the state_dir is free.
+ * The handshake: the peeker holds its shared lock until the writer has been refused once and
+ * is pausing before it tries again (seen in /proc), then lets go; no sleep decides the order.
  */
 static void test_peek_does_not_refuse_writer(void **state)
 {
     struct rb_lock l = RB_LOCK_INIT;
     struct rb_err err = RB_ERR_INIT;
     char path[300], c;
-    bool took = true;
-    int status, fds[2];
-    pid_t pid;
+    bool took = true, saw_pause = false;
+    int status, held[2], release[2];
+    pid_t peeker, writer;
 
     (void)state;
     assert_int_equal(rb_lock_acquire(&l, dir, "run-old", &took, NULL, &err), 0);
     rb_lock_release(&l);
     snprintf(path, sizeof(path), "%s/lock", dir);
-    assert_int_equal(pipe(fds), 0);
-    pid = fork();
-    if (pid == 0) {
+    assert_int_equal(pipe(held), 0);
+    assert_int_equal(pipe(release), 0);
+    peeker = fork();
+    if (peeker == 0) {
         int fd = open(path, O_RDONLY);
 
         if (fd < 0 || flock(fd, LOCK_SH) < 0)
             _exit(1);
-        if (write(fds[1], "x", 1) != 1)
+        if (write(held[1], "x", 1) != 1)
             _exit(1);
-        usleep(50000); /* a slow peek: 50 ms */
-        _exit(0);
+        _exit(read(release[0], &c, 1) == 1 ? 0 : 1); /* the shared lock goes with the process */
     }
-    assert_int_equal(read(fds[0], &c, 1), 1);
-    assert_int_equal(rb_lock_acquire(&l, dir, "run-new", &took, NULL, &err), 0);
-    assert_false(took);
-    rb_lock_release(&l);
-    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_int_equal(read(held[0], &c, 1), 1);
+    writer = fork();
+    if (writer == 0) {
+        struct rb_lock l2 = RB_LOCK_INIT;
+        struct rb_err e2 = RB_ERR_INIT;
+        bool t2 = true;
+        int rc = rb_lock_acquire(&l2, dir, "run-new", &t2, NULL, &e2);
+
+        _exit(rc == 0 && !t2 ? 0 : 1);
+    }
+    /* Up to 10 s for the writer to reach its pause (a slow sanitizer run is still far inside). */
+    for (int i = 0; i < 100000 && !saw_pause; i++) {
+        saw_pause = sleeping_in_retry(writer);
+        if (!saw_pause)
+            usleep(100);
+    }
+    assert_int_equal(write(release[1], "x", 1), 1);
+    assert_int_equal(waitpid(peeker, &status, 0), peeker);
     assert_int_equal(WEXITSTATUS(status), 0);
-    close(fds[0]);
-    close(fds[1]);
+    assert_int_equal(waitpid(writer, &status, 0), writer);
+    assert_true(saw_pause);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    for (int i = 0; i < 2; i++) {
+        close(held[i]);
+        close(release[i]);
+    }
 }
 
 /* The red-team bypass: rm STATE/lock while a run holds it, then a second writer. */
