@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -161,6 +162,36 @@ static int open_lock_file(const char *path, const char *state_dir, struct rb_err
                        state_dir);
 }
 
+/*
+ * A state_dir (or, when it does not exist yet, the folder it would be made in) on a read-only
+ * file system: the bare EROFS of whichever call failed first tells an operator little, so the
+ * failure is said again as what it is, with what to do. Returns -1 when it was, 0 otherwise.
+ */
+static int read_only_state_dir(const char *state_dir, struct rb_err *err)
+{
+    char path[4096];
+    struct statvfs vfs;
+    char *slash;
+
+    /* only a failure that was the file system's refusal to write (not a lock file refused) */
+    if (err == NULL || strstr(err->msg, strerror(EROFS)) == NULL ||
+        snprintf(path, sizeof(path), "%s", state_dir) >= (int)sizeof(path))
+        return 0;
+    while (statvfs(path, &vfs) < 0) {
+        if (errno != ENOENT || (slash = strrchr(path, '/')) == NULL || slash == path)
+            return 0;
+        *slash = '\0';
+    }
+    if ((vfs.f_flag & ST_RDONLY) == 0)
+        return 0;
+    rb_errf(err, RB_E_FAILED,
+            "state_dir '%s' is on a read-only file system ('%s'): a run cannot lock it or write "
+            "its journal",
+            state_dir, path);
+    return rb_err_hint(err, "remount it read-write (mount -o remount,rw), or set the runbook's "
+                            "state_dir to a writable folder; status and report can still read it");
+}
+
 int rb_lock_acquire(struct rb_lock *l, const char *state_dir, const char *run_id, bool *took_over,
                     struct rb_lock_holder *stale, struct rb_err *err)
 {
@@ -175,7 +206,11 @@ int rb_lock_acquire(struct rb_lock *l, const char *state_dir, const char *run_id
     *took_over = false;
     if (lock_path(l->path, sizeof(l->path), state_dir) < 0)
         return rb_errf(err, RB_E_FAILED, "state_dir path too long: '%s'", state_dir);
-    if (rb_mkdir_p(state_dir, 0700, err) < 0 || rb_check_state_dir(state_dir, err) < 0)
+    if (rb_mkdir_p(state_dir, 0700, err) < 0) {
+        read_only_state_dir(state_dir, err);
+        return -1;
+    }
+    if (rb_check_state_dir(state_dir, err) < 0)
         return -1;
     /*
      * The state_dir folder itself is locked first: removing the lock file while a run holds it
@@ -201,6 +236,7 @@ int rb_lock_acquire(struct rb_lock *l, const char *state_dir, const char *run_id
     }
     fd = open_lock_file(l->path, state_dir, err);
     if (fd < 0) {
+        read_only_state_dir(state_dir, err);
         if (dfd >= 0)
             close(dfd);
         return -1;
