@@ -87,13 +87,16 @@ struct rb_db_stream; /* one statement's rows coming one at a time (driver-owned)
 /*
  * How a client program of the driver's own (pg_dump, pg_restore, psql) reaches a target, for
  * argv-vector children and generated scripts: the connection string less any password (safe on
- * a command line and in a file), and the password apart (for the child's PGPASSWORD, never argv).
+ * a command line and in a file), and the password apart, for a private password file the child
+ * is pointed at (never its argv, never its environment: /proc/PID/environ is readable by the
+ * child's user and lives as long as the child).
  */
 struct rb_db_client {
     const char *conninfo;     /* the target's conninfo without a password keyword */
     const char *password;     /* the password (password_env's value or the conninfo's), or NULL */
     const char *password_env; /* the variable the password comes from, NULL when none or inline */
-    const char *password_var; /* the variable the driver's programs read it from: "PGPASSWORD" */
+    const char *passfile_var; /* the variable naming a password file for them: "PGPASSFILE" */
+    const char *passfile;     /* that file's text for `password` (any server), NULL when none */
 };
 
 /*

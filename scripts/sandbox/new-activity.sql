@@ -4,7 +4,7 @@
 --
 --   cutover + 2d   payroll run for period 27 (paid cutover + 4d): ~4,700 completed payments, 3
 --                  cancelled first attempts; parallel-run validation rows, 15% with a tax variance
---   cutover + 1..11d   40 new hires (employees 5001-5040) with compensation and tax set-up
+--   cutover + 1..11d   40 new hires (employees 5001-5040, after the history's) with compensation and tax set-up
 --   cutover + 3..10d   ~150 raises (old compensation row closed, new one opened)
 --   cutover + 1..11d   ~300 W-4 changes (employee_tax_info updated)
 --   cutover + 11d  period 28 being calculated: ~300 payments still 'pending' (not to be synced)
@@ -60,8 +60,8 @@ select id,
        sandbox.pick(array['california','new_york','texas','florida','illinois'], 'loc:' || id),
        (ts at time zone 'UTC')::date, 'active', ts, ts
 from (
-    select id, sandbox.cutover() + interval '1 day 9 hours' + (id - 5001) * interval '6 hours 10 minutes' as ts
-    from generate_series(5001, 5040) as id
+    select id, sandbox.cutover() + interval '1 day 9 hours' + (id - sandbox.employees() - 1) * interval '6 hours 10 minutes' as ts
+    from generate_series(sandbox.employees() + 1, sandbox.employees() + 40) as id
 ) n;
 
 insert into employee_compensation (employee_id, pay_type, annual_salary, hourly_rate,
@@ -71,7 +71,7 @@ select e.id,
        case when e.id % 4 = 0 then (4500000 + sandbox.h('salary:' || e.id) % 5000001) / 100.0 end,
        case when e.id % 4 <> 0 then (1600 + sandbox.h('rate:' || e.id) % 1801) / 100.0 end,
        e.hire_date, true, e.created_at, e.created_at
-from employees e where e.id > 5000;
+from employees e where e.id > sandbox.employees();
 
 insert into employee_tax_info (employee_id, filing_status, allowances, state_code, extra_withholding,
                                w4_year, created_at, updated_at)
@@ -81,7 +81,7 @@ select e.id,
        case e.location when 'california' then 'CA' when 'new_york' then 'NY' when 'texas' then 'TX'
                        when 'florida' then 'FL' else 'IL' end,
        0.00, extract(year from e.hire_date)::int, e.created_at, e.created_at
-from employees e where e.id > 5000;
+from employees e where e.id > sandbox.employees();
 
 -- Raises for ~150 active employees: the old row is closed, a new one opened (retroactive to the
 -- period that began at cutover).
@@ -91,7 +91,7 @@ select c.id as old_id, c.employee_id, c.pay_type, c.annual_salary, c.hourly_rate
        sandbox.cutover() + interval '3 days' + (sandbox.h('raise-at:' || c.employee_id) % 10080) * interval '1 minute' as at
 from employee_compensation c
 join employees e on e.id = c.employee_id
-where c.is_active and e.employment_status = 'active' and e.id <= 5000
+where c.is_active and e.employment_status = 'active' and e.id <= sandbox.employees()
   and sandbox.h('raise:' || e.id) % 33 = 0;
 
 update employee_compensation c set is_active = false, updated_at = r.at
@@ -113,7 +113,7 @@ set filing_status = case t.filing_status when 'single' then 'married'
     updated_at = sandbox.cutover() + interval '1 day'
                  + (sandbox.h('w4-at:' || t.employee_id) % 14400) * interval '1 minute'
 from employees e
-where e.id = t.employee_id and e.id <= 5000 and e.employment_status <> 'terminated'
+where e.id = t.employee_id and e.id <= sandbox.employees() and e.employment_status <> 'terminated'
   and sandbox.h('w4:' || e.id) % 17 = 0;
 
 -- Period 28 is being calculated: some payments exist, still pending (a rollback must not sync them).

@@ -22,6 +22,9 @@ create function sandbox.cutover() returns timestamptz language sql stable
     as $$ select current_setting('sandbox.cutover')::timestamptz $$;
 create function sandbox.cutover_date() returns date language sql stable
     as $$ select (sandbox.cutover() at time zone 'UTC')::date $$;
+-- How many employees the history has (sandbox.employees, RB_SANDBOX_EMPLOYEES of load; 5,000).
+create function sandbox.employees() returns int language sql stable
+    as $$ select coalesce(nullif(current_setting('sandbox.employees', true), ''), '5000')::int $$;
 -- A stable pseudo-random 60-bit integer for a key.
 create function sandbox.h(key text) returns bigint language sql immutable parallel safe
     as $$ select ('x' || substr(md5(key), 1, 15))::bit(60)::bigint $$;
@@ -123,7 +126,7 @@ from (
            case when sandbox.h('status:' || id) % 100 < 6 then 'terminated'
                 when sandbox.h('status:' || id) % 100 < 10 then 'leave'
                 else 'active' end as st
-    from generate_series(1, 5000) as id
+    from generate_series(1, sandbox.employees()) as id
 ) e;
 
 -- One active compensation row each: 55% salaried (40,000.00 - 150,000.00), 45% hourly (15.00 - 75.00).

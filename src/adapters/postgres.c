@@ -1065,7 +1065,19 @@ static int pg_client(struct rb_arena *a, const struct rb_target *t, struct rb_db
         out->password_env = env;
         out->password = v != NULL ? rb_strdup(a, v) : NULL;
     }
-    out->password_var = "PGPASSWORD";
+    out->passfile_var = "PGPASSFILE";
+    if (out->password != NULL) {
+        /* one line for any host, port, database and user; ':' and '\\' escaped as libpq reads */
+        rb_buf_adds(&b, "*:*:*:*:");
+        for (const char *c = out->password; *c != '\0'; c++) {
+            if (*c == ':' || *c == '\\')
+                rb_buf_addc(&b, '\\');
+            rb_buf_addc(&b, *c);
+        }
+        rb_buf_addc(&b, '\n');
+        out->passfile = rb_strndup(a, b.data, b.len);
+        rb_buf_release(&b);
+    }
     return 0;
 }
 

@@ -8,8 +8,10 @@
  * verify queries side by side. It assesses nothing and asks nobody: whoever runs it decided.
  *
  * No secret is ever written into it: database passwords, cluster tokens and API keys are read
- * at run time from the variables the runbook's *_env keys name, and reach the programs through
- * their environment, a private file or a process substitution, never their argv. Every value that
+ * at run time from the variables the runbook's *_env keys name, which the script unexports (no
+ * program it starts inherits them), and reach the programs through a private file (psql's
+ * password file, kubectl's kubeconfig) or a process substitution, never their argv or
+ * environment. Every value that
  * comes from the runbook is shell-quoted (rb_bg_shell_quote), so a name with quotes, spaces, $ or
  * ; passes literally; every program gets a deadline (psql connect and statement timeouts,
  * kubectl --request-timeout, nsupdate -t, curl --max-time, timeout(1)).
@@ -531,11 +533,26 @@ static int restore_step(struct bg *g, size_t i, const char *const *secrets)
                     sleep_text(g, s->verify.retry.interval_ms));
     rb_buf_addf(b, "rb_restore_%d_act() {\n", no);
     switch (s->kind) {
-    case RB_STEP_RUN:
+    case RB_STEP_RUN: {
+        bool any_asked = false;
+
         g->timeout_tool = true;
-        rb_buf_addf(b, "    timeout -k 10 %ld env",
+        /*
+         * as restore.c: the runbook's secrets are not passed on unless the step names them; the
+         * script holds them unexported, so a step that names one gets it exported in a subshell
+         */
+        rb_buf_adds(b, "    ");
+        for (size_t k = 0; secrets[k] != NULL; k++)
+            for (size_t j = 0; j < s->n_env; j++)
+                if (strcmp(s->env[j].name, secrets[k]) == 0 && s->env[j].value == NULL) {
+                    rb_buf_addf(b, "%s %s", any_asked ? "" : "(export", secrets[k]);
+                    any_asked = true;
+                    break;
+                }
+        if (any_asked)
+            rb_buf_adds(b, " && ");
+        rb_buf_addf(b, "timeout -k 10 %ld env",
                     secs(s->timeout_ms > 0 ? s->timeout_ms : RB_CHILD_DEFAULT_TIMEOUT_MS));
-        /* as restore.c: the runbook's secrets are not passed on unless the step names them */
         for (size_t k = 0; secrets[k] != NULL; k++) {
             bool asked = false;
 
@@ -551,8 +568,9 @@ static int restore_step(struct bg *g, size_t i, const char *const *secrets)
                             q(g, rb_sprintf(g->a, "%s=%s", s->env[j].name, s->env[j].value)));
         for (size_t j = 0; j < s->argv.n; j++)
             rb_buf_addf(b, " %s", q(g, s->argv.items[j]));
-        rb_buf_adds(b, "\n");
+        rb_buf_adds(b, any_asked ? ")\n" : "\n");
         break;
+    }
     case RB_STEP_SQL: {
         const struct rb_target *t = use_target(g, s->target, RB_TARGET_DB, what);
 
@@ -738,6 +756,10 @@ static void header(struct bg *g, struct rb_buf *b)
                    "rb_need() { command -v \"$1\" >/dev/null 2>&1 || rb_fail \"$1 is not installed "
                    "($2)\"; }\n"
                    "rb_need_env() { [ -n \"${!1:-}\" ] || rb_fail \"set $1 ($2)\"; }\n"
+                   "# rb_pgpass PASSWORD: a libpq password file line for any server (: and \\ "
+                   "escaped)\n"
+                   "rb_pgpass() { local s=${1//\\\\/\\\\\\\\}; printf '*:*:*:*:%s\\n' "
+                   "\"${s//:/\\\\:}\"; }\n"
                    "# rb_verify ATTEMPTS INTERVAL_S FUNCTION: FUNCTION passes within ATTEMPTS "
                    "tries, INTERVAL_S apart\n"
                    "rb_verify() {\n"
@@ -782,9 +804,17 @@ static int db_function(struct bg *g, struct rb_buf *b, const struct rb_target *t
     if (c.password_env == NULL && c.password != NULL)
         rb_buf_adds(b, "# Its conninfo holds a password, left out here: give it in PGPASSWORD or "
                        "~/.pgpass.\n");
+    if (c.password_env != NULL) {
+        /* PGPASSWORD would sit in /proc/PID/environ of every psql for as long as it runs */
+        rb_buf_addf(b,
+                    "# The password from $%s (password_env), into a private password file "
+                    "(printf is a builtin: no argv).\n"
+                    "rb_pgpass \"${%s:?set %s}\" >\"$RB_BG_TMP/pgpass-%s\"\n",
+                    c.password_env, c.password_env, c.password_env, target_ident(g, t));
+    }
     rb_buf_addf(b, "%s() {\n    ", psql_fn(g, t));
     if (c.password_env != NULL)
-        rb_buf_addf(b, "%s=\"${%s:?set %s}\" ", c.password_var, c.password_env, c.password_env);
+        rb_buf_addf(b, "%s=\"$RB_BG_TMP/pgpass-%s\" ", c.passfile_var, target_ident(g, t));
     rb_buf_addf(b,
                 "PGCONNECT_TIMEOUT=%ld PGTZ=UTC PGDATESTYLE='ISO, MDY' "
                 "PGOPTIONS=\"${PGOPTIONS:-} -c extra_float_digits=1 -c statement_timeout=6h\" \\\n"
@@ -942,6 +972,15 @@ const char *rb_break_glass_script(struct rb_run *run, struct rb_err *err)
         header(&g, &out);
         tools(&g, &out);
         env_checks(&g, &out);
+        if (secrets[0] != NULL) {
+            /* exported by the operator's shell, they would reach psql, kubectl, nsupdate, curl */
+            rb_buf_adds(&out, "# The runbook's secrets stay variables of this shell, exported to "
+                              "no program it starts\n# (a restore step whose env: names one gets "
+                              "that one).\nexport -n");
+            for (size_t k = 0; secrets[k] != NULL; k++)
+                rb_buf_addf(&out, " %s", secrets[k]);
+            rb_buf_adds(&out, "\n");
+        }
         rb_buf_adds(&out, "\nRB_BG_OUT=${BREAK_GLASS_OUT:-$PWD/break-glass-out}\n"
                           "RB_BG_STAMP=$(date -u +%Y%m%dT%H%M%SZ)\n"
                           "mkdir -p \"$RB_BG_OUT\" && chmod 700 \"$RB_BG_OUT\"\n"

@@ -21,6 +21,7 @@
 #include "prepare_priv.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,7 @@
 
 #include "rollbackctl/buf.h"
 #include "rollbackctl/clock.h"
+#include "rollbackctl/fsutil.h"
 #include "rollbackctl/pg.h"
 #include "rollbackctl/preflight.h"
 
@@ -50,6 +52,45 @@ static const char *last_line(struct rb_arena *a, const char *tail)
     return rb_strndup(a, p, n - (size_t)(p - tail));
 }
 
+/*
+ * The password file of one client run: 0600 in a private folder (0700) of its own, so no other
+ * user can open it or plant a link where it goes. *dir and *file name them for passfile_remove.
+ */
+static int passfile_write(struct rb_arena *a, const struct rb_db_client *client, char **dir,
+                          char **file, struct rb_err *err)
+{
+    const char *tmp =
+        getenv("TMPDIR") != NULL && getenv("TMPDIR")[0] == '/' ? getenv("TMPDIR") : "/tmp";
+    int fd;
+
+    *dir = rb_sprintf(a, "%s/rollbackctl-pass.XXXXXX", tmp);
+    *file = NULL;
+    if (mkdtemp(*dir) == NULL)
+        return rb_errf(err, RB_E_FAILED, "unable to create a private folder in '%s': %s", tmp,
+                       strerror(errno));
+    *file = rb_sprintf(a, "%s/passfile", *dir);
+    fd = open(*file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0 || rb_write_all(fd, client->passfile, strlen(client->passfile)) < 0) {
+        rb_errf(err, RB_E_FAILED, "unable to write the password file '%s': %s", *file,
+                strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        unlink(*file);
+        rmdir(*dir);
+        return -1;
+    }
+    close(fd);
+    return 0;
+}
+
+static void passfile_remove(const char *dir, const char *file)
+{
+    if (file != NULL)
+        unlink(file);
+    if (dir != NULL)
+        rmdir(dir);
+}
+
 int rb_prepare_run_client(struct rb_run *run, const char *prog, const char *const *args,
                           const struct rb_db_client *client, int64_t timeout_ms,
                           struct rb_child_result *res, struct rb_err *err)
@@ -59,7 +100,9 @@ int rb_prepare_run_client(struct rb_run *run, const char *prog, const char *cons
     const char *env[2] = { NULL, NULL };
     const char **argv;
     const char *path, *line;
+    char *dir = NULL, *file = NULL;
     size_t n = 0;
+    int rc;
 
     if (res == NULL)
         res = &local;
@@ -75,10 +118,18 @@ int rb_prepare_run_client(struct rb_run *run, const char *prog, const char *cons
     argv[0] = path;
     memcpy(argv + 1, args, n * sizeof(*argv));
     argv[n + 1] = NULL;
-    /* the password through the environment only: argv is visible to every user in ps */
-    if (client != NULL && client->password != NULL && client->password_var != NULL)
-        env[0] = rb_sprintf(a, "%s=%s", client->password_var, client->password);
-    if (rb_child_run_env(a, argv, env, rb_runbook_secret_env(a, run->rb), timeout_ms, res, err) < 0)
+    /*
+     * The password in a private file, removed after: argv is visible to every user in ps, and
+     * an environment (PGPASSWORD) in /proc/PID/environ for as long as the child runs.
+     */
+    if (client != NULL && client->passfile != NULL && client->passfile_var != NULL) {
+        if (passfile_write(a, client, &dir, &file, err) < 0)
+            return -1;
+        env[0] = rb_sprintf(a, "%s=%s", client->passfile_var, file);
+    }
+    rc = rb_child_run_env(a, argv, env, rb_runbook_secret_env(a, run->rb), timeout_ms, res, err);
+    passfile_remove(dir, file);
+    if (rc < 0)
         return -1;
     if (res->exited && res->status == 0)
         return 0;

@@ -20,7 +20,8 @@
 /*
  * Run prog (found in PATH: a clear error when it is not) with args (NULL-terminated), under a
  * deadline, the runbook's secrets dropped from its environment and client's password (may be
- * NULL) passed as client->password_var, never in argv. 0 only when it exited with status 0;
+ * NULL) in a private password file (client->passfile_var names it), removed after: never argv,
+ * never the child's environment. 0 only when it exited with status 0;
  * otherwise -1 with err saying how it ended and the last line it wrote to stderr. res (may be
  * NULL) gets the child's result either way.
  */

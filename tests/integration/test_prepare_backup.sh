@@ -59,7 +59,8 @@ for prog in pg_dump pg_restore; do
   cat >"$T/bin/$prog" <<EOF
 #!/usr/bin/env bash
 { printf 'argv:'; printf ' %s' "\$@"; printf '\n'
-  printf 'PGPASSWORD=%s SMTP=%s\n' "\${PGPASSWORD:-}" "\${RB_PB_SMTP_PW:-unset}"; } >>"$T/calls.log"
+  printf 'PGPASSWORD=%s PASSFILE=%s SMTP=%s\n' "\${PGPASSWORD:-}" \
+    "\$([[ -n "\${PGPASSFILE:-}" ]] && cat "\$PGPASSFILE")" "\${RB_PB_SMTP_PW:-unset}"; } >>"$T/calls.log"
 exec "$RB_TEST_PGBIN/$prog" "\$@"
 EOF
   chmod +x "$T/bin/$prog"
@@ -152,8 +153,9 @@ calls=$(<"$T/calls.log")
 assert_contains "$calls" "argv: --format=custom --file" "pg_dump ran (snapshot.dump)"
 assert_contains "$calls" "argv: --no-owner --no-privileges --exit-on-error -d" "pg_restore restored"
 assert_not_contains "$(grep '^argv:' "$T/calls.log")" "secret-" "no password in any argv"
-assert_contains "$calls" "PGPASSWORD=$RB_PB_NEW_PW SMTP=unset" "pg_dump got new's password in PGPASSWORD"
-assert_contains "$calls" "PGPASSWORD=$SCRATCH_PW SMTP=unset" "pg_restore got the scratch's in PGPASSWORD"
+assert_contains "$calls" "PGPASSWORD= PASSFILE=*:*:*:*:$RB_PB_NEW_PW SMTP=unset" \
+  "pg_dump got new's password in a password file, not PGPASSWORD (test_client_passfile checks the file)"
+assert_contains "$calls" "PGPASSWORD= PASSFILE=*:*:*:*:$SCRATCH_PW SMTP=unset" "pg_restore got the scratch's the same way"
 assert_not_contains "$calls" "SMTP=smtp-secret" "the runbook's other secrets are dropped from their environment"
 assert_contains "$(reason backup.exists)" "is a regular file of 30 KB" "backup.exists prints the size"
 assert_contains "$(reason backup.intact)" "3 tables of data" "backup.intact read the data entries"

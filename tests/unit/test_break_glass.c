@@ -148,7 +148,11 @@ static void test_script_of_a_nasty_runbook(void **state)
     assert_non_null(strstr(script, "#!/usr/bin/env bash\n"));
     assert_non_null(strstr(script, rb->sha256));
     assert_non_null(strstr(script, "set -euo pipefail\n"));
-    assert_non_null(strstr(script, "PGPASSWORD=\"${RB_UNIT_BG_PASSWORD:?"));
+    /* the password into a private password file, the variable unexported: no child's environment */
+    assert_non_null(strstr(script, "rb_pgpass \"${RB_UNIT_BG_PASSWORD:?"));
+    assert_non_null(strstr(script, "PGPASSFILE=\"$RB_BG_TMP/pgpass-legacy_db\" "));
+    assert_null(strstr(script, "PGPASSWORD="));
+    assert_non_null(strstr(script, "\nexport -n RB_UNIT_BG_PASSWORD"));
     assert_non_null(strstr(script, "rb_need_env RB_UNIT_BG_TOKEN"));
     assert_non_null(strstr(script, "psql_legacy_db() {"));
     assert_non_null(strstr(script, "kube_cluster() {"));
