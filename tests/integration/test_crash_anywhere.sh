@@ -16,7 +16,7 @@ command -v nsupdate >/dev/null || rb_skip "nsupdate is not installed (scripts/in
 T=$(rb_tmpdir)
 trials=${RB_CRASH_TRIALS:-4}
 rc=0
-RB_CRASH_SANDBOX="$T/sandbox" RB_BUILD_DIR=$RB_BUILD_DIR "$RB_SOURCE_DIR/tests/crash/run" \
+env -u RB_CRASH_SANDBOX RB_BUILD_DIR="$RB_BUILD_DIR" "$RB_SOURCE_DIR/tests/crash/run" \
   --trials "$trials" --keep-failed "$T/failed" >"$T/out" 2>&1 || rc=$?
 cat "$T/out"
 summary=$(grep '^crash-anywhere: seed .* trials, ' "$T/out" || true)
