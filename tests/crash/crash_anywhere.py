@@ -31,7 +31,9 @@ duration D. Then each trial:
 
 The harness's runbook is the rehearsal's with one more restore step, a `sql` step without a
 verify (RB_ONCE: resume must ask a person when it was in flight) that records the rollback in
-legacy's migration_log, slowed by pg_sleep so that kills do land in it.
+legacy's migration_log, slowed by pg_sleep so that kills do land in it. Its row has a fixed id:
+a statement killed in flight still uses up a value of the serial's sequence, which would make
+the row differ from the reference run's without anything being wrong.
 
 The seed is printed first; --seed S (or RB_CRASH_SEED) replays a run exactly (the same kill
 instants, from the same starts; the timing of the machine still decides where in the run an
@@ -59,8 +61,8 @@ ONCE_STEP = """  - name: Record the rollback in the migration log
     sql:
       target: legacy
       statement: >-
-        insert into migration_log (event, "timestamp")
-        select 'ROLLBACK_DONE', timestamp '2026-11-13 00:00:00' from pg_sleep(0.4)
+        insert into migration_log (id, event, "timestamp")
+        select 1000, 'ROLLBACK_DONE', timestamp '2026-11-13 00:00:00' from pg_sleep(0.4)
 """
 ONCE_VERIFY = """    verify:
       target: legacy
