@@ -37,6 +37,8 @@ int rb_run_begin(struct rb_ctx *ctx, const struct rb_runbook *rb, const struct r
  * behind a newer finished one must be named). Takes the lock, re-opens the journal, restores the
  * options of run_started and what was done (rb_engine_replay), then journals torn_tail_ignored,
  * lock_takeover and runbook_changed when they apply, and resumed. *out as for rb_run_begin.
+ * Returns 1 when the run already succeeded (its run_finished journaled, the process perhaps
+ * killed before it exited): nothing journaled, nothing held, *out the run with outcome set.
  */
 int rb_run_resume(struct rb_ctx *ctx, const struct rb_runbook *rb, const char *run_id,
                   struct rb_run **out, struct rb_err *err);

@@ -91,6 +91,11 @@ struct rb_run {
 
     cJSON *facts; /* run-wide values phases share (records_at_risk, severity...), journaled */
     bool partial; /* a non-critical action failed */
+    /*
+     * The run stopped to ask a person (an RB_ONCE action was in flight at a crash): nothing
+     * failed, so communicate_after_failure tells nobody that the rollback failed.
+     */
+    bool asks_person;
     const char *outcome; /* "succeeded", "partial", "failed", "declined", "interrupted" */
 
     struct rb_handle *handles; /* open adapter handles, by target name */

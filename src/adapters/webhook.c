@@ -7,6 +7,10 @@
  * messages name it as "the URL in $VAR". A 2xx answer means posted; anything else is an error with
  * the status and the start of the body.
  *
+ * Delivery is at-least-once (communicate.c sends a message again when a crash left it in flight),
+ * so every post carries `Idempotency-Key:` the notification's Message-ID without its angle
+ * brackets: the copies of one message have one key, by which a receiver can drop the repeats.
+ *
  * check (prepare's channel check) must post nothing: a receiver acts on every POST. It sends one
  * HEAD to the URL instead. Receivers answer it variously (200, 404, 405 for a POST-only route,
  * 501 from servers that implement no HEAD at all): any answer below 500, or 501, shows the
@@ -39,6 +43,16 @@ static char *payload(struct rb_arena *a, const struct rb_notify_message *m)
     out = rb_strdup(a, json);
     cJSON_free(json);
     return out;
+}
+
+/* "<run.slug@domain>" -> "run.slug@domain": the key of every copy of one notification. */
+static const char *idempotency_key(struct rb_arena *a, const char *message_id)
+{
+    size_t n = strlen(message_id);
+
+    if (n >= 2 && message_id[0] == '<' && message_id[n - 1] == '>')
+        return rb_strndup(a, message_id + 1, n - 2);
+    return message_id;
 }
 
 /* The start of a body, on one line, for a message. */
@@ -95,7 +109,7 @@ static int webhook_send(struct rb_arena *a, const struct rb_target *t,
                         const struct rb_notify_message *m, struct rb_notify_sent *sent,
                         struct rb_err *err)
 {
-    static const char *const headers[] = { "Content-Type: application/json", NULL };
+    const char *headers[3] = { "Content-Type: application/json", NULL, NULL };
     const char *url, *shown;
     struct rb_http_request req = { 0 };
     struct rb_http_response res;
@@ -106,6 +120,8 @@ static int webhook_send(struct rb_arena *a, const struct rb_target *t,
     req.method = "POST";
     req.url = url;
     req.body = payload(a, m);
+    if (m->message_id != NULL && m->message_id[0] != '\0')
+        headers[1] = rb_sprintf(a, "Idempotency-Key: %s", idempotency_key(a, m->message_id));
     req.headers = headers;
     req.timeout_ms = rb_notify_target_timeout(t);
     if (sent != NULL) {

@@ -319,6 +319,7 @@ static int apply_action(struct rb_run *run, struct rb_action *act, struct rb_err
     }
     if (state != NULL && strcmp(state, "started") == 0) {
         if (act->idem == RB_ONCE) {
+            run->asks_person = true;
             rb_errf(err, RB_E_FAILED,
                     "action '%s' was in flight when the run stopped and is not safe to apply twice",
                     act->name);
@@ -429,6 +430,8 @@ static int walk(struct rb_run *run, const struct rb_phase *phases, size_t n, str
  * before communicate, the communicate phase is planned and applied now, as a table of its own,
  * with run->outcome "failed" for it to read. What it does cannot change the run's error or
  * outcome: the run stays failed (a message that could not be sent only adds its failed record).
+ * A run that stopped to ask a person (an RB_ONCE action in flight at a crash) has not failed:
+ * it tells nobody, and the messages go out once the person's answer lets it finish.
  */
 static void communicate_after_failure(struct rb_run *run, const struct rb_phase *phases, size_t n,
                                       size_t failed_at)
@@ -437,7 +440,7 @@ static void communicate_after_failure(struct rb_run *run, const struct rb_phase 
     size_t k, approve = n, communicate = n;
 
     if (run->mode != RB_MODE_EXECUTE || run->outcome == NULL ||
-        strcmp(run->outcome, "failed") != 0 || rb_interrupted())
+        strcmp(run->outcome, "failed") != 0 || rb_interrupted() || run->asks_person)
         return;
     for (k = 0; k < n; k++) {
         if (strcmp(phases[k].name, "approve") == 0)
@@ -482,10 +485,9 @@ static int check_budget(struct rb_run *run, const char *phase, int64_t t0_ms, st
         cJSON_AddStringToObject(d, "deadline", dl->valuestring);
     rc = journal(run, phase, "", "phase_over_budget", d, err);
     cJSON_Delete(d);
-    rb_warn(run->ctx, "phase '%s' took %s, past its share of the time budget (%d%%: %s)%s%s",
-            phase, rb_duration_format(dur, d1, sizeof(d1)), pct,
-            rb_duration_format(share, d2, sizeof(d2)), cJSON_IsString(dl) ? "; deadline " : "",
-            cJSON_IsString(dl) ? dl->valuestring : "");
+    rb_warn(run->ctx, "phase '%s' took %s, past its share of the time budget (%d%%: %s)%s%s", phase,
+            rb_duration_format(dur, d1, sizeof(d1)), pct, rb_duration_format(share, d2, sizeof(d2)),
+            cJSON_IsString(dl) ? "; deadline " : "", cJSON_IsString(dl) ? dl->valuestring : "");
     return rc;
 }
 

@@ -218,6 +218,9 @@ static const char *latest_resumable(struct rb_ctx *ctx, const struct rb_runbook 
             return NULL;
         }
     }
+    /* finished and succeeded, nothing older left behind: rb_run_resume reports it (exit 0) */
+    if (latest != NULL && latest_outcome != NULL && strcmp(latest_outcome, "succeeded") == 0)
+        return latest;
     if (latest != NULL)
         rb_errf(err, RB_E_FAILED, "the latest run '%s' already finished (%s); nothing to resume",
                 latest, latest_outcome);
@@ -229,20 +232,28 @@ static const char *latest_resumable(struct rb_ctx *ctx, const struct rb_runbook 
 /*
  * With the journal re-opened: refuse a finished run, restore the options run_started recorded and
  * what the journal says was done, and journal what this attempt starts from (torn tail, lock
- * takeover, edited runbook) and that it resumed.
+ * takeover, edited runbook) and that it resumed. Returns 1, journaling nothing, for a run that
+ * already succeeded: a process killed after its run_finished line (before it could exit 0) left
+ * a finished run, and resuming it is reaching that end again, not an error.
  */
 static int continue_run(struct rb_run *run, const struct rb_journal_log *log, bool took_over,
                         const struct rb_lock_holder *stale, struct rb_err *err)
 {
     struct rb_ctx *ctx = run->ctx;
     const cJSON *started = NULL;
-    const char *was;
+    const char *was, *outcome;
     cJSON *summary, *d;
     size_t i;
     int resumable;
 
     summary = rb_runs_summarize(log);
     resumable = rb_runs_resumable(summary);
+    outcome = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(summary, "outcome"));
+    if (!resumable && outcome != NULL && strcmp(outcome, "succeeded") == 0) {
+        cJSON_Delete(summary);
+        run->outcome = "succeeded";
+        return 1;
+    }
     if (!resumable) {
         const cJSON *o = cJSON_GetObjectItemCaseSensitive(summary, "outcome");
 
@@ -323,10 +334,12 @@ int rb_run_resume(struct rb_ctx *ctx, const struct rb_runbook *rb, const char *r
     }
     rc = continue_run(run, &log, took_over, &stale, err);
     rb_journal_log_release(&log);
-    if (rc < 0) {
+    if (rc != 0) {
         rb_journal_close(&run->journal);
         rb_lock_release(&run->lock);
-        return -1;
+        if (rc > 0)
+            *out = run;
+        return rc < 0 ? -1 : 1;
     }
     *out = run;
     return 0;

@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """webhook_sink.py - a real HTTP server on loopback that keeps every POST body it receives.
 
-Each POST is saved as DIR/NNNN.json (the exact body) with DIR/NNNN.meta (method, path,
-Content-Type). While the file DIR/answer-500 exists, it answers 500 with a short body and keeps
+Each POST is saved as DIR/NNNN.json (the exact body) with DIR/NNNN.meta (path, Content-Type
+and the Idempotency-Key header, null when absent: the copies of one message share one key). While the file DIR/answer-500 exists, it answers 500 with a short body and keeps
 nothing: a receiver that is down on demand. A HEAD (prepare's channel check, which must post
 nothing) is answered 405 with "Allow: POST", as POST-only receivers do (500 while answer-500
 exists), and logged as one line "HEAD <path>" in DIR/heads.log, never as a post. The port is
@@ -48,7 +48,8 @@ def handler_for(folder):
                 base = os.path.join(folder, "%04d" % k)
                 with open(base + ".meta", "w") as f:
                     json.dump({"path": self.path,
-                               "content_type": self.headers.get("Content-Type")}, f)
+                               "content_type": self.headers.get("Content-Type"),
+                               "idempotency_key": self.headers.get("Idempotency-Key")}, f)
                 with open(base + ".json.tmp", "wb") as f:
                     f.write(body)
                 os.rename(base + ".json.tmp", base + ".json")

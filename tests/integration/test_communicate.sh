@@ -134,6 +134,12 @@ assert_eq "text" "$(rb_jget "$post" '",".join(d.keys())')" "webhook body is JSON
 assert_contains "$(rb_jget "$post" 'd["text"]')" "Rollback \"communicate-test\" (run $run): succeeded"
 assert_not_contains "$(rb_jget "$post" 'd["text"]')" "{{"
 assert_eq "application/json" "$(rb_jget "${post%.json}.meta" 'd["content_type"]')"
+# the post carries the message's Message-ID as its Idempotency-Key (without the angle brackets):
+# a resumed communicate posts again after a crash, and the receiver tells the copies apart by it
+mid=$(jq -r 'select(.event == "done" and .action == "communicate/technical-team") | .data.message_id' "$rundir/journal.jsonl")
+assert_eq "<$run.technical-team@rollbackctl.invalid>" "$mid" "the chat message's Message-ID (journaled)"
+assert_eq "${mid:1:${#mid}-2}" "$(rb_jget "${post%.json}.meta" 'd["idempotency_key"]')" \
+  "webhook post: Idempotency-Key = the Message-ID without <>"
 
 journal=$rundir/journal.jsonl
 /usr/bin/python3 - "$journal" "$run" <<'PY' || rb_fail "journal shape of communicate actions"

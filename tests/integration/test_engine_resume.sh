@@ -58,7 +58,8 @@ journal=$run_dir/journal.jsonl
 assert_contains "$(cat "$journal")" '"event":"lock_takeover"'
 assert_contains "$(cat "$journal")" '"event":"resumed"'
 assert_eq "2" "$(grep -c '"action":"restore/step-one"' "$journal" | tr -d ' ')" "step one: started + done, once"
-assert_exit 1 "$RB_BIN" -f "$RB" resume
+assert_exit 0 "$RB_BIN" -f "$RB" resume   # the run succeeded: nothing to resume, its end again
+assert_contains "$RB_ERR" "already finished (succeeded); nothing to resume"
 
 # 2. SIGTERM: the current action finishes, the run stops before the next one, resume finishes it.
 rm -f "$T/log" "$T/two-started" "$T/two-done"

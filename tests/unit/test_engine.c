@@ -501,6 +501,45 @@ static void test_in_flight_once_is_refused_on_resume(void **state)
                                           "run_finished failed\n");
 }
 
+/*
+ * The refusal of an RB_ONCE action in flight is a question to a person, not a failed rollback:
+ * found by tests/crash/, such a resume ran communicate with outcome "failed" and told leadership
+ * the rollback had failed (then, after the person's answer, that it succeeded).
+ */
+static void test_in_flight_once_refusal_tells_nobody(void **state)
+{
+    struct fixture *f = *state;
+    struct fake_action acts[] = {
+        { "restore/a", RB_ONCE, true, FAKE_CRASH, 0 },
+    };
+    struct rb_err err = RB_ERR_INIT;
+    struct rb_run *run;
+    int status;
+    pid_t pid;
+
+    script = acts;
+    script_n = 1;
+    approve_effect = FAKE_OK;
+    pid = fork();
+    if (pid == 0) {
+        run = begin(f);
+        run->phases = phases_with_communicate;
+        run->n_phases = 3;
+        _exit(rb_run_drive(run, &err) == 0 ? 0 : 1);
+    }
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    acts[0].effect = FAKE_OK;
+    run = resume(f);
+    run->phases = phases_with_communicate;
+    run->n_phases = 3;
+    communicate_saw = NULL;
+    assert_int_equal(rb_run_drive(run, &err), -1);
+    assert_non_null(strstr(err.msg, "'restore/a' was in flight"));
+    assert_null(communicate_saw); /* communicate not even planned */
+    assert_int_equal(acts[0].applied, 0);
+    assert_null(strstr(journal_lines(f), "communicate/leadership"));
+}
+
 /* An action of this idempotency crashes mid-apply; resume re-applies it and skips the done one. */
 static void in_flight_is_reapplied(struct fixture *f, enum rb_idem idem)
 {
@@ -613,6 +652,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_phase_over_budget, setup, teardown),
         cmocka_unit_test_setup_teardown(test_non_critical_failure_is_partial, setup, teardown),
         cmocka_unit_test_setup_teardown(test_in_flight_once_is_refused_on_resume, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_in_flight_once_refusal_tells_nobody, setup, teardown),
         cmocka_unit_test_setup_teardown(test_in_flight_checks_first_is_reapplied, setup, teardown),
         cmocka_unit_test_setup_teardown(test_in_flight_idempotent_is_reapplied, setup, teardown),
         cmocka_unit_test_setup_teardown(test_interruption_between_actions_is_journaled, setup,

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# test_resume_finished: a run killed after its run_finished line (before the process could exit 0)
+# has reached its end. `resume` must say so and exit 0 without doing anything: no step applied
+# again, no line added to the journal, status still succeeded; with or without the RUN_ID. A
+# wrapper that resumes until exit 0 (tests/crash/) would otherwise never stop. The journal of a
+# run that finished is the same whether its process then exited or was killed, so the run is
+# simply executed to its end here. No server is needed.
+set -euo pipefail
+source "$RB_SOURCE_DIR/tests/integration/lib.sh"
+
+T=$(rb_tmpdir)
+RB=$T/runbook.yaml
+cat >"$RB" <<YAML
+version: 1
+name: resume-finished
+cutover: 2026-11-01T00:00:00Z
+state_dir: $T/state
+targets:
+  legacy: { driver: postgres, conninfo: "host=127.0.0.1 port=1 dbname=none" }
+restore:
+  - name: Step one
+    run: [sh, -c, "echo one >> $T/log"]
+YAML
+
+assert_exit 0 "$RB_BIN" -f "$RB" execute --reason "finished" --yes
+run=$(ls "$T/state/runs")
+journal=$T/state/runs/$run/journal.jsonl
+before=$(md5sum <"$journal")
+
+assert_exit 0 "$RB_BIN" -f "$RB" resume
+assert_contains "$RB_ERR$RB_OUT" "run $run of 'resume-finished' already finished (succeeded); nothing to resume"
+assert_exit 0 "$RB_BIN" -f "$RB" resume "$run"
+assert_contains "$RB_ERR$RB_OUT" "already finished (succeeded)"
+assert_exit 0 "$RB_BIN" -f "$RB" -o json resume
+assert_eq "succeeded $run" "$(python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["outcome"], d["run_id"])' <<<"$RB_OUT")" \
+  "resume -o json: one document, the run succeeded"
+assert_eq "one" "$(cat "$T/log")" "the step was not applied again"
+assert_eq "$before" "$(md5sum <"$journal")" "nothing journaled by the resumes"
+"$RB_BIN" -f "$RB" -o json status >"$T/status.json"
+assert_eq "succeeded" "$(rb_jget "$T/status.json" 'd["outcome"]')" "status: succeeded"
+
+# a failed run is still resumed, and a declined one is still refused (exit 1): only success is an end
+cat >>"$RB" <<YAML
+  - name: Step two
+    run: [test, -f, $T/go]
+YAML
+assert_exit 1 "$RB_BIN" -f "$RB" execute --reason "fails" --yes
+assert_exit 1 "$RB_BIN" -f "$RB" resume
+assert_contains "$RB_ERR" "restore step 'Step two' failed"
+touch "$T/go"
+assert_exit 0 "$RB_BIN" -f "$RB" resume
+assert_exit 0 "$RB_BIN" -f "$RB" resume
+assert_contains "$RB_ERR$RB_OUT" "already finished (succeeded)"
+assert_eq "one one" "$(tr '\n' ' ' <"$T/log" | sed 's/ $//')" "each run applied step one once"
+rb_ok "resume of a run that already succeeded: exit 0, nothing done"
