@@ -76,11 +76,13 @@ static const struct rb_cmd commands[] = {
       "run the verify checks now, on their own; exit 0 all pass, 1 any fails",
       "A compare check also lists the legacy rows deleted in new since cutover; they fail it\n"
       "only with fail_on_deleted: true (docs/runbook.md, verify).\n" },
-    { "gaps", rb_cmd_gaps, "[--table NAME] [--csv]",
+    { "gaps", rb_cmd_gaps, "[--table NAME] [--csv] [--exit-code]",
       "rows changed in new since cutover that legacy lacks or holds differently, and rows legacy "
       "holds that new deleted, with the action each needs",
       "  --table NAME      only this sync table\n"
-      "  --csv             comma-separated output\n" },
+      "  --csv             comma-separated output\n"
+      "  --exit-code       exit 1 when any row needs manual entry or review, 0 when none does\n"
+      "                    (diff's convention; without it, 0 whenever the analysis ran)\n" },
     { "report", rb_cmd_report, "[RUN_ID] [--format md|json|html] [--bundle FILE.tar.gz]",
       "post-rollback report from the journal (default: the latest run): timeline, phases against "
       "their budget, metrics, verification, post-mortem skeleton",
