@@ -15,6 +15,8 @@
 #include "rollbackctl/err.h"
 #include "rollbackctl/near.h"
 #include "rollbackctl/output.h"
+#include "rollbackctl/runbook.h"
+#include "rollbackctl/version.h"
 
 /* Each command loads the runbook itself: after checking its arguments (a usage error is reported
  * before a runbook problem), and with or without the environment checks it needs. */
@@ -43,7 +45,8 @@ static const struct rb_cmd commands[] = {
       "  --junit FILE      also write the results as JUnit XML (a NOT_READY check is a failure)\n"
       "\nEvery check READY or NOT_READY with why; exit 0 only when all are READY, else 1.\n"
       "Assets (dump, cluster snapshot, runbook, break-glass.sh, MANIFEST.sha256) go to\n"
-      "state_dir/prepare/<timestamp>/, metrics to state_dir/prepare.prom. See docs/operations.md.\n" },
+      "state_dir/prepare/<timestamp>/, metrics to state_dir/prepare.prom. See "
+      "docs/operations.md.\n" },
     { "assess", rb_cmd_assess, "[--severity S] [--signals FILE]",
       "is a rollback warranted? signals and decision; exit 0 yes, 3 no or undetermined",
       "  --severity S      critical|high|medium|low instead of the decision matrix\n"
@@ -76,11 +79,13 @@ static const struct rb_cmd commands[] = {
       "run the verify checks now, on their own; exit 0 all pass, 1 any fails",
       "A compare check also lists the legacy rows deleted in new since cutover; they fail it\n"
       "only with fail_on_deleted: true (docs/runbook.md, verify).\n" },
-    { "gaps", rb_cmd_gaps, "[--table NAME] [--csv]",
+    { "gaps", rb_cmd_gaps, "[--table NAME] [--csv] [--exit-code]",
       "rows changed in new since cutover that legacy lacks or holds differently, and rows legacy "
       "holds that new deleted, with the action each needs",
       "  --table NAME      only this sync table\n"
-      "  --csv             comma-separated output\n" },
+      "  --csv             comma-separated output\n"
+      "  --exit-code       exit 1 when any row needs manual entry or review, 0 when none does\n"
+      "                    (diff's convention; without it, 0 whenever the analysis ran)\n" },
     { "report", rb_cmd_report, "[RUN_ID] [--format md|json|html] [--bundle FILE.tar.gz]",
       "post-rollback report from the journal (default: the latest run): timeline, phases against "
       "their budget, metrics, verification, post-mortem skeleton",
@@ -96,8 +101,14 @@ static const char global_help[] =
     "  -q, --quiet          only results and errors\n"
     "  -v, --verbose        more detail on stderr\n"
     "      --no-color       no colour (also when NO_COLOR is set)\n"
+    "      --lock-timeout DURATION\n"
+    "                       execute and resume wait up to DURATION (30s, 5m) for another run's\n"
+    "                       state_dir lock, instead of exit 4 at once\n"
     "  -h, --help           this help; 'rollbackctl COMMAND --help' for a command\n"
-    "      --version        print the version\n";
+    "      --version        print the version and the commit it was built from\n"
+    "\nEnvironment: ROLLBACKCTL_RUNBOOK (the runbook when -f is not given), ROLLBACKCTL_STATE_DIR\n"
+    "(overrides the runbook's state_dir), NO_COLOR, and libpq's PG* variables (PGCONNECT_TIMEOUT:\n"
+    "the connect deadline unless the conninfo sets connect_timeout).\n";
 
 static void usage_all(FILE *f)
 {
@@ -200,6 +211,14 @@ int main(int argc, char **argv)
                 rb_errf(&err, RB_E_USAGE, "unknown output format '%s' (text or json)", v);
                 goto fail;
             }
+        } else if ((v = opt_value(argc, argv, &i, "--lock-timeout", "--lock-timeout", &missing)) !=
+                   NULL) {
+            ctx.lock_timeout_ms = rb_duration_parse(v);
+            if (ctx.lock_timeout_ms < 0) {
+                rb_errf(&err, RB_E_USAGE, "invalid duration '%s' for --lock-timeout", v);
+                rb_err_hint(&err, "a duration such as 30s, 5m or 1h");
+                goto fail;
+            }
         } else if (missing) {
             rb_errf(&err, RB_E_USAGE, "option '%s' needs a value", argv[i]);
             goto fail;
@@ -212,7 +231,10 @@ int main(int argc, char **argv)
         } else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
             want_help = 1;
         } else if (strcmp(argv[i], "--version") == 0 && nrest == 0) {
-            printf("rollbackctl %s\n", RB_VERSION);
+            if (rb_build_commit() != NULL)
+                printf("rollbackctl %s (commit %s)\n", rb_version(), rb_build_commit());
+            else
+                printf("rollbackctl %s\n", rb_version());
             rb_arena_free(ctx.arena);
             return 0;
         } else {

@@ -28,7 +28,8 @@ int rb_cmd_report(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *err)
 
 /*
  * Shared by commands: load the runbook named by ctx (printing diagnostics on ctx->diag), with
- * environment checks as errors when need_env. NULL with RB_E_RUNBOOK when invalid.
+ * environment checks as errors when need_env. NULL with RB_E_RUNBOOK when invalid; NULL with
+ * RB_E_FAILED (exit 1) naming the variable when need_env and a *_env variable is unset or empty.
  */
 struct rb_runbook;
 /* 0 when ctx->runbook_path can be opened; else RB_E_RUNBOOK saying where rollbackctl looked (-f,

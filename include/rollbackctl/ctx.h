@@ -7,6 +7,7 @@
 #define ROLLBACKCTL_CTX_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "rollbackctl/arena.h"
@@ -27,6 +28,8 @@ struct rb_ctx {
     FILE *diag;                   /* diagnostics and progress: stderr */
     struct rb_arena *arena;       /* lives as long as the command */
     struct rb_progress *spin;     /* the progress line (progress.c); NULL until a step shows one */
+    int64_t lock_timeout_ms;      /* --lock-timeout: how long execute/resume wait for the
+                                     state_dir lock (0: fail at once, exit 4) */
 };
 
 #endif

@@ -158,6 +158,11 @@ struct rb_db_ops {
     /* Optional: how the driver's own client programs reach t (struct rb_db_client), offline. */
     int (*client)(struct rb_arena *a, const struct rb_target *t, struct rb_db_client *out,
                   struct rb_err *err);
+    /*
+     * Optional: t's settings read as the driver's library reads them, offline (validate): each
+     * problem an error or warning in diags at its runbook position. Contacts nothing.
+     */
+    void (*check)(const struct rb_target *t, struct rb_diags *diags);
 };
 
 /* The ops of a database target's driver, through the registry. */

@@ -35,8 +35,9 @@ int rb_cluster_check_target_access(struct rb_run *run, const char *target, cJSON
 
 /*
  * Warnings (errors, where a step could not run at all) for each target the runbook uses whose
- * driver lacks an optional operation the runbook needs, at the target's position. Contacts
- * nothing.
+ * driver lacks an optional operation the runbook needs, at the target's position; and what the
+ * check slot of each database target's driver finds in its settings (a conninfo libpq would
+ * refuse). Contacts nothing.
  */
 void rb_runbook_check_drivers(const struct rb_runbook *rb, struct rb_diags *diags);
 

@@ -40,6 +40,13 @@ struct rb_http_response {
 int rb_http_do(struct rb_arena *a, const struct rb_http_request *req, struct rb_http_response *res,
                struct rb_err *err);
 
+/*
+ * s percent-encoded by libcurl (curl_easy_escape: every byte but RFC 3986's unreserved
+ * A-Z a-z 0-9 - . _ ~), fit for one URL path segment or one query value. Arena-owned. The one
+ * escaper of the tree: PowerDNS zones and rrset names, Kubernetes names, PromQL queries.
+ */
+const char *rb_http_escape(struct rb_arena *a, const char *s);
+
 /* The URL without userinfo and query string, for messages and plan output. Arena-owned. */
 const char *rb_http_redact_url(struct rb_arena *a, const char *url);
 

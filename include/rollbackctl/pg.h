@@ -24,8 +24,10 @@ struct rb_pg_opts {
     const char *conninfo;
     const char *password; /* from *_env; NULL: libpq's own means (PGPASSWORD, .pgpass) */
     bool read_only;
-    int64_t connect_timeout_ms; /* 0 = default */
-    const char *label;          /* target name, for messages */
+    /* the runbook's connect_timeout (0: none). The conninfo's connect_timeout and then
+     * PGCONNECT_TIMEOUT win over it, as with psql; RB_PG_CONNECT_TIMEOUT_MS when none is set. */
+    int64_t connect_timeout_ms;
+    const char *label; /* target name, for messages */
 };
 
 /* A connection outside any run (tests, tools): closed with the arena. */

@@ -420,6 +420,13 @@ struct rb_runbook *rb_runbook_load_buffer(struct rb_arena *a, const char *path, 
  */
 void rb_runbook_check_env(const struct rb_runbook *rb, struct rb_diags *diags, bool as_errors);
 /*
+ * Its two halves: the variables *_env keys name (a problem of the environment, not of the
+ * runbook: commands that need them fail with exit 1) and the template files (read and parsed).
+ */
+void rb_runbook_check_env_vars(const struct rb_runbook *rb, struct rb_diags *diags, bool as_errors);
+void rb_runbook_check_templates(const struct rb_runbook *rb, struct rb_diags *diags,
+                                bool as_errors);
+/*
  * The names of the variables every `*_env` key of every target names (LEGACY_PGPASSWORD,
  * SMTP_PASSWORD, ...), once each, NULL-terminated, arena-owned: secrets that children of `run`
  * steps and probes do not inherit.

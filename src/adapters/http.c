@@ -7,6 +7,7 @@
  */
 #include "rollbackctl/http.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -28,6 +29,18 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userdata)
     room = s->buf.len < RB_HTTP_BODY_MAX ? RB_HTTP_BODY_MAX - s->buf.len : 0;
     rb_buf_add(&s->buf, data, n < room ? n : room);
     return n; /* keep reading (and dropping) so the status is still reported */
+}
+
+const char *rb_http_escape(struct rb_arena *a, const char *s)
+{
+    char *e = curl_easy_escape(NULL, s, 0);
+    const char *r;
+
+    if (e == NULL)
+        abort(); /* only out of memory; the arena aborts the same way */
+    r = rb_strdup(a, e);
+    curl_free(e);
+    return r;
 }
 
 const char *rb_http_redact_url(struct rb_arena *a, const char *url)

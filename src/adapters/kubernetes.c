@@ -349,7 +349,7 @@ static const char *describe(struct rb_arena *a, enum rb_cluster_request req, con
         request_line(&b, "GET",
                      rb_sprintf(a, "%s?limit=%d&labelSelector=%s",
                                 rb_k8s_path(a, ns, "cronjobs", NULL, NULL), RB_K8S_PAGE_LIMIT,
-                                rb_k8s_escape(a, what)),
+                                rb_http_escape(a, what)),
                      NULL, NULL);
         break;
     case RB_CLUSTER_REQ_SUSPEND_CRONJOB:
@@ -363,11 +363,11 @@ static const char *describe(struct rb_arena *a, enum rb_cluster_request req, con
         path = rb_k8s_path(a, ns, "jobs", NULL, NULL);
         request_line(&b, "GET",
                      rb_sprintf(a, "%s?limit=%d&labelSelector=%s", path, RB_K8S_PAGE_LIMIT,
-                                rb_k8s_escape(a, what)),
+                                rb_http_escape(a, what)),
                      NULL, NULL);
         request_line(&b, "DELETE",
                      rb_sprintf(a, "%s?propagationPolicy=Background&labelSelector=%s", path,
-                                rb_k8s_escape(a, what)),
+                                rb_http_escape(a, what)),
                      "application/json",
                      "{\"kind\":\"DeleteOptions\",\"apiVersion\":\"v1\",\"propagationPolicy\":"
                      "\"Background\"}");

@@ -548,18 +548,6 @@ const char *rb_k8s_group(const char *resource)
     return NULL;
 }
 
-char *rb_k8s_escape(struct rb_arena *a, const char *s)
-{
-    char *e = curl_easy_escape(NULL, s, 0);
-    char *r;
-
-    if (e == NULL)
-        abort();
-    r = rb_strdup(a, e);
-    curl_free(e);
-    return r;
-}
-
 const char *rb_k8s_path(struct rb_arena *a, const char *ns, const char *resource, const char *name,
                         const char *subresource)
 {
@@ -571,10 +559,10 @@ const char *rb_k8s_path(struct rb_arena *a, const char *ns, const char *resource
 
     rb_buf_adds(&b, base);
     if (ns != NULL && strcmp(resource, "namespaces") != 0)
-        rb_buf_addf(&b, "/namespaces/%s", rb_k8s_escape(a, ns));
+        rb_buf_addf(&b, "/namespaces/%s", rb_http_escape(a, ns));
     rb_buf_addf(&b, "/%s", resource);
     if (name != NULL)
-        rb_buf_addf(&b, "/%s", rb_k8s_escape(a, name));
+        rb_buf_addf(&b, "/%s", rb_http_escape(a, name));
     if (subresource != NULL)
         rb_buf_addf(&b, "/%s", subresource);
     out = rb_strdup(a, b.data);
@@ -633,9 +621,9 @@ int rb_k8s_list(struct rb_k8s *k, const char *path, const char *selector, cJSON 
 
         rb_buf_addf(&q, "%s?limit=%d", path, RB_K8S_PAGE_LIMIT);
         if (selector != NULL && selector[0] != '\0')
-            rb_buf_addf(&q, "&labelSelector=%s", rb_k8s_escape(k->arena, selector));
+            rb_buf_addf(&q, "&labelSelector=%s", rb_http_escape(k->arena, selector));
         if (cont != NULL)
-            rb_buf_addf(&q, "&continue=%s", rb_k8s_escape(k->arena, cont));
+            rb_buf_addf(&q, "&continue=%s", rb_http_escape(k->arena, cont));
         rc = rb_k8s_get(k, q.data, &page, &code, err);
         rb_buf_release(&q);
         if (rc < 0) {
@@ -717,7 +705,7 @@ int rb_k8s_delete_collection(struct rb_k8s *k, const char *path, const char *sel
         *names = NULL;
     rb_buf_addf(&q, "%s?propagationPolicy=%s", path, propagation);
     if (selector != NULL && selector[0] != '\0')
-        rb_buf_addf(&q, "&labelSelector=%s", rb_k8s_escape(k->arena, selector));
+        rb_buf_addf(&q, "&labelSelector=%s", rb_http_escape(k->arena, selector));
     cJSON_AddStringToObject(opts, "kind", "DeleteOptions");
     cJSON_AddStringToObject(opts, "apiVersion", "v1");
     cJSON_AddStringToObject(opts, "propagationPolicy", propagation);

@@ -1,8 +1,8 @@
 /*
  * kubernetes_priv.h - what the two halves of the Kubernetes adapter share: the client struct
- * (kubernetes_http.c owns its transport, kubernetes.c reads its arena, label and counters) and the
- * escaping of path segments and query values; and the reading of the server's JSON answers, apart
- * from the transport so tests/fuzz/fuzz_kube_json.c can feed them any bytes.
+ * (kubernetes_http.c owns its transport, kubernetes.c reads its arena, label and counters); and
+ * the reading of the server's JSON answers, apart from the transport so
+ * tests/fuzz/fuzz_kube_json.c can feed them any bytes.
  */
 #ifndef ROLLBACKCTL_KUBERNETES_PRIV_H
 #define ROLLBACKCTL_KUBERNETES_PRIV_H
@@ -10,6 +10,7 @@
 #include <curl/curl.h>
 
 #include "rollbackctl/buf.h"
+#include "rollbackctl/http.h"
 #include "rollbackctl/kubernetes.h"
 
 struct rb_k8s {
@@ -28,8 +29,7 @@ struct rb_k8s {
     long retry_after_s; /* from the Retry-After header; -1 when absent */
 };
 
-/* s percent-encoded for a path segment or a query value (RFC 3986 unreserved kept); arena-owned. */
-char *rb_k8s_escape(struct rb_arena *a, const char *s);
+/* names and query values are escaped with rb_http_escape (http.h), the tree's one escaper */
 
 /* ---- the answers' JSON (kubernetes_http.c, kubernetes.c); everything allocated is arena-owned ---- */
 

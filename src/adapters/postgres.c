@@ -31,6 +31,7 @@
 
 #include "rollbackctl/buf.h"
 #include "rollbackctl/clock.h"
+#include "rollbackctl/near.h"
 #include "rollbackctl/run.h"
 #include "rollbackctl/runbook.h"
 
@@ -343,13 +344,68 @@ static enum rb_err_kind connect_kind(PGconn *c, const char *sqlstate)
     return RB_K_CONN_LOST;
 }
 
+/*
+ * libpq's connect_timeout as libpq reads it: whole seconds, 1 taken as 2 (libpq's minimum). NULL,
+ * garbage or <= 0 (libpq: wait for ever) give 0: not set, the next source decides, since every
+ * connection here keeps a deadline. Garbage is then refused by libpq itself while connecting.
+ */
+static int64_t libpq_timeout_ms(const char *v)
+{
+    char *end;
+    long long n;
+
+    if (v == NULL || *v == '\0')
+        return 0;
+    errno = 0;
+    n = strtoll(v, &end, 10);
+    while (*end == ' ')
+        end++;
+    if (errno != 0 || *end != '\0' || n <= 0 || n > 86400)
+        return 0;
+    return (n < 2 ? 2 : n) * 1000;
+}
+
+/*
+ * The connect deadline, as psql would have it: connect_timeout in the conninfo, then
+ * PGCONNECT_TIMEOUT, then the runbook's connect_timeout, then RB_PG_CONNECT_TIMEOUT_MS. *from
+ * says which (for the message of a server that does not answer).
+ */
+static int64_t connect_deadline_ms(struct rb_arena *a, const struct rb_pg_opts *o,
+                                   const char **from)
+{
+    PQconninfoOption *opts = PQconninfoParse(o->conninfo != NULL ? o->conninfo : "", NULL);
+    const char *env = getenv("PGCONNECT_TIMEOUT");
+    int64_t ms = 0;
+    char dur[32];
+
+    for (const PQconninfoOption *p = opts; p != NULL && p->keyword != NULL; p++)
+        if (strcmp(p->keyword, "connect_timeout") == 0 && (ms = libpq_timeout_ms(p->val)) > 0) {
+            *from = rb_sprintf(a, "connect_timeout=%s in the conninfo", p->val);
+            break;
+        }
+    PQconninfoFree(opts);
+    if (ms > 0)
+        return ms;
+    if ((ms = libpq_timeout_ms(env)) > 0) {
+        *from = rb_sprintf(a, "PGCONNECT_TIMEOUT=%s in the environment", env);
+        return ms;
+    }
+    if (o->connect_timeout_ms > 0) {
+        *from = rb_sprintf(a, "connect_timeout: %s in the runbook",
+                           rb_duration_format(o->connect_timeout_ms, dur, sizeof(dur)));
+        return o->connect_timeout_ms;
+    }
+    *from = "the default";
+    return RB_PG_CONNECT_TIMEOUT_MS;
+}
+
 /* Connect into db (db->c, db->cleanup); the connection is closed with the arena. */
 static int pg_open(struct rb_arena *a, const struct rb_pg_opts *o, struct pg_db *db,
                    struct rb_err *err)
 {
     const char *keys[8], *vals[8];
-    const char *label = o->label != NULL ? o->label : "postgres";
-    int64_t timeout = o->connect_timeout_ms > 0 ? o->connect_timeout_ms : RB_PG_CONNECT_TIMEOUT_MS;
+    const char *label = o->label != NULL ? o->label : "postgres", *timeout_from = NULL;
+    int64_t timeout = connect_deadline_ms(a, o, &timeout_from);
     int64_t deadline = rb_now_ms() + timeout;
     char msg[RB_ERR_MSG_MAX];
     PostgresPollingStatusType st = PGRES_POLLING_WRITING;
@@ -407,8 +463,8 @@ static int pg_open(struct rb_arena *a, const struct rb_pg_opts *o, struct pg_db 
             goto fail;
         }
         if (pg_wait(c, st == PGRES_POLLING_WRITING, deadline, err) < 0) {
-            rb_errf(err, RB_E_FAILED, "unable to connect to '%s': no answer within %lld ms", label,
-                    (long long)timeout);
+            rb_errf(err, RB_E_FAILED, "unable to connect to '%s': no answer within %lld ms (%s)",
+                    label, (long long)timeout, timeout_from);
             goto fail;
         }
         st = PQconnectPoll(c);
@@ -1081,6 +1137,77 @@ static int pg_client(struct rb_arena *a, const struct rb_target *t, struct rb_db
     return 0;
 }
 
+/*
+ * The check slot: the conninfo parsed offline as libpq will parse it when connecting
+ * (PQconninfoParse: key=value or URI, no environment, no server), so a typo is an error at the
+ * conninfo's line instead of a failed connection during a rollback. A password written in it is
+ * a warning: it would sit in the runbook, in plain text.
+ */
+static void pg_check(const struct rb_target *t, struct rb_diags *diags)
+{
+    const struct rb_opt *o = NULL;
+    char *msg = NULL;
+    PQconninfoOption *opts;
+
+    for (size_t i = 0; i < t->n_opts && o == NULL; i++)
+        if (strcmp(t->opts[i].key, "conninfo") == 0 && t->opts[i].value != NULL)
+            o = &t->opts[i];
+    if (o == NULL)
+        return; /* the loader reports a missing conninfo */
+    opts = PQconninfoParse(o->value, &msg);
+    if (opts == NULL) {
+        char line[RB_ERR_MSG_MAX], *cut;
+        const char *bad = msg != NULL ? strstr(msg, "invalid connection option \"") : NULL;
+
+        one_line(line, sizeof(line), msg != NULL ? msg : "out of memory");
+        /* libpq quotes the whole URI at the end, password and all: the position says where */
+        if (o->value[0] != '\0' && (cut = strstr(line, o->value)) != NULL && cut - line >= 3 &&
+            strncmp(cut - 3, ": \"", 3) == 0)
+            cut[-3] = '\0';
+        if (bad != NULL) {
+            /* suggest the keyword meant: the keywords are those of an empty conninfo */
+            PQconninfoOption *all = PQconninfoParse("", NULL);
+            const char *kw = bad + strlen("invalid connection option \"");
+            char word[64];
+            struct rb_near near;
+
+            snprintf(word, sizeof(word), "%.*s", (int)strcspn(kw, "\""), kw);
+            rb_near_init(&near, word);
+            for (const PQconninfoOption *p = all; p != NULL && p->keyword != NULL; p++)
+                rb_near_try(&near, p->keyword);
+            if (near.best != NULL)
+                rb_diag_add(diags, RB_DIAG_ERROR, o->value_pos,
+                            "conninfo of target '%s': unknown keyword '%s'; did you mean '%s'?",
+                            t->name, word, near.best);
+            else
+                rb_diag_add(diags, RB_DIAG_ERROR, o->value_pos,
+                            "conninfo of target '%s': unknown keyword '%s'", t->name, word);
+            PQconninfoFree(all);
+        } else {
+            rb_diag_add(diags, RB_DIAG_ERROR, o->value_pos,
+                        "conninfo of target '%s' does not parse: %s", t->name, line);
+        }
+        PQfreemem(msg);
+        return;
+    }
+    for (const PQconninfoOption *p = opts; p->keyword != NULL; p++) {
+        if (p->val == NULL)
+            continue;
+        if (strcmp(p->keyword, "password") == 0)
+            rb_diag_add(diags, RB_DIAG_WARNING, o->value_pos,
+                        "conninfo of target '%s' holds a password in plain text: name the "
+                        "variable that holds it in password_env, or put it in ~/.pgpass",
+                        t->name);
+        else if (strcmp(p->keyword, "connect_timeout") == 0 && p->val[0] != '\0' &&
+                 p->val[strspn(p->val, "0123456789")] != '\0')
+            rb_diag_add(diags, RB_DIAG_ERROR, o->value_pos,
+                        "conninfo of target '%s': connect_timeout '%s' is not a whole number "
+                        "of seconds",
+                        t->name, p->val);
+    }
+    PQconninfoFree(opts);
+}
+
 const struct rb_db_ops rb_pg_ops = {
     .driver = "postgres",
     .open = pg_target_open,
@@ -1096,6 +1223,7 @@ const struct rb_db_ops rb_pg_ops = {
     .pair = pg_pair,
     .copy = pg_copy,
     .client = pg_client,
+    .check = pg_check,
 };
 
 /* --- quoting ------------------------------------------------------------------------------ */

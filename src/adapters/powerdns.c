@@ -9,6 +9,7 @@
  * REPLACE swaps the whole RRset atomically, so a repeat is harmless. After the PATCH the RRset is
  * read back through the API and compared. The key comes from the environment variable named by
  * `api_key_env` and travels only in the X-API-Key header (never in URLs, messages or the journal).
+ * server_id, zone and the rrset name are URL-escaped (rb_http_escape) where they enter the URL.
  * Older servers ignore the rrset_name filter and return the whole zone; we filter ourselves.
  */
 #include "rollbackctl/dns.h"
@@ -52,8 +53,10 @@ static int api_open(struct rb_arena *a, const struct rb_target *t, struct api *a
     while (n > 0 && url[n - 1] == '/')
         n--;
     api->zone = rb_dns_fqdn(a, zone, NULL);
+    /* path segments escaped: a '#', '?' or '/' in them would change the request's meaning */
     api->base = rb_sprintf(a, "%.*s/api/v1/servers/%s/zones/%s", (int)n, url,
-                           sid != NULL ? sid : "localhost", api->zone);
+                           rb_http_escape(a, sid != NULL ? sid : "localhost"),
+                           rb_http_escape(a, api->zone));
     api->shown = rb_http_redact_url(a, api->base);
     api->headers[0] = "Content-Type: application/json";
     api->headers[1] = key != NULL ? rb_sprintf(a, "X-API-Key: %s", key) : NULL;
@@ -114,7 +117,8 @@ static int pdns_read(struct rb_arena *a, const struct rb_target *t, const char *
     fq = rb_dns_fqdn(a, name, api.zone);
     memset(&req, 0, sizeof(req));
     req.method = "GET";
-    req.url = rb_sprintf(a, "%s?rrset_name=%s&rrset_type=%s", api.base, fq, type);
+    req.url = rb_sprintf(a, "%s?rrset_name=%s&rrset_type=%s", api.base, rb_http_escape(a, fq),
+                         rb_http_escape(a, type));
     req.headers = api.headers;
     req.timeout_ms = api.timeout_ms;
     if (rb_http_do(a, &req, &res, err) < 0)
@@ -158,9 +162,8 @@ static int pdns_read(struct rb_arena *a, const struct rb_target *t, const char *
     return 0;
 }
 
-
-const char *rb_powerdns_replace_body(struct rb_arena *a, const char *fqdn, const char *type, int ttl,
-                                     const char *content)
+const char *rb_powerdns_replace_body(struct rb_arena *a, const char *fqdn, const char *type,
+                                     int ttl, const char *content)
 {
     cJSON *body = cJSON_CreateObject(), *rrsets = cJSON_AddArrayToObject(body, "rrsets");
     cJSON *rs = cJSON_CreateObject(), *records, *r = cJSON_CreateObject();

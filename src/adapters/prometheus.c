@@ -53,29 +53,6 @@ static int prom_open(struct rb_arena *a, const struct rb_target *t, struct prom_
     return 0;
 }
 
-/* The query as a URL query-string value (RFC 3986 unreserved characters kept). */
-static const char *url_escape(struct rb_arena *a, const char *s)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    size_t n = strlen(s), k = 0;
-    char *out = rb_alloc(a, 3 * n + 1);
-
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-
-        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-            c == '-' || c == '.' || c == '_' || c == '~') {
-            out[k++] = (char)c;
-        } else {
-            out[k++] = '%';
-            out[k++] = hex[c >> 4];
-            out[k++] = hex[c & 15];
-        }
-    }
-    out[k] = '\0';
-    return out;
-}
-
 /* [timestamp, "value"]: the value string, or NULL. */
 static const char *sample_value(const cJSON *pair)
 {
@@ -168,7 +145,7 @@ static int prom_query(struct rb_arena *a, const struct rb_target *t, const char 
         return -1;
     memset(&req, 0, sizeof(req));
     req.method = "GET";
-    req.url = rb_sprintf(a, "%s/api/v1/query?query=%s", p.base, url_escape(a, promql));
+    req.url = rb_sprintf(a, "%s/api/v1/query?query=%s", p.base, rb_http_escape(a, promql));
     req.headers = p.headers;
     req.timeout_ms = p.timeout_ms;
     if (rb_http_do(a, &req, &res, err) < 0)

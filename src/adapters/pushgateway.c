@@ -5,8 +5,9 @@
  *
  * The group is the URL path /metrics/job/<job>/<label>/<value>. A value that is empty or holds a
  * '/' cannot be a path segment, so it goes in the Pushgateway's base64 form
- * (<label>@base64/<base64url of the value>); other values are percent-escaped. The lead wires
- * rb_pushgateway_push into rb_prometheus_ops (.push); nothing here reads a runbook section.
+ * (<label>@base64/<base64url of the value>); other values are percent-escaped (rb_http_escape).
+ * The lead wires rb_pushgateway_push into rb_prometheus_ops (.push); nothing here reads a
+ * runbook section.
  */
 #include "rollbackctl/metrics.h"
 
@@ -15,20 +16,6 @@
 
 #include "rollbackctl/buf.h"
 #include "rollbackctl/http.h"
-
-/* RFC 3986 unreserved characters pass; everything else is %XX. */
-static void path_segment(struct rb_buf *b, const char *s)
-{
-    for (; *s != '\0'; s++) {
-        unsigned char c = (unsigned char)*s;
-
-        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-            c == '-' || c == '.' || c == '_' || c == '~')
-            rb_buf_addc(b, (char)c);
-        else
-            rb_buf_addf(b, "%%%02X", c);
-    }
-}
 
 /* base64url (RFC 4648 section 5), with padding: the Pushgateway accepts both. */
 static void base64url(struct rb_buf *b, const char *s)
@@ -66,9 +53,9 @@ const char *rb_pushgateway_url(struct rb_arena *a, const char *base, const char 
         n--;
     rb_buf_add(&b, base, n);
     rb_buf_adds(&b, "/metrics/job/");
-    path_segment(&b, job);
+    rb_buf_adds(&b, rb_http_escape(a, job));
     rb_buf_addc(&b, '/');
-    path_segment(&b, label);
+    rb_buf_adds(&b, rb_http_escape(a, label));
     if (value[0] == '\0' || strchr(value, '/') != NULL) {
         rb_buf_adds(&b, "@base64/");
         if (value[0] == '\0')
@@ -77,7 +64,7 @@ const char *rb_pushgateway_url(struct rb_arena *a, const char *base, const char 
             base64url(&b, value);
     } else {
         rb_buf_addc(&b, '/');
-        path_segment(&b, value);
+        rb_buf_adds(&b, rb_http_escape(a, value));
     }
     url = rb_strdup(a, b.data);
     rb_buf_release(&b);

@@ -46,20 +46,35 @@ int rb_cmd_runbook_readable(const struct rb_ctx *ctx, struct rb_err *err)
 
 const struct rb_runbook *rb_cmd_load_runbook(struct rb_ctx *ctx, int need_env, struct rb_err *err)
 {
-    struct rb_diags diags;
+    struct rb_diags diags, envd;
     struct rb_runbook *rb;
 
     if (rb_cmd_runbook_readable(ctx, err) < 0)
         return NULL;
     rb_diags_init(&diags, ctx->arena, ctx->runbook_path);
+    rb_diags_init(&envd, ctx->arena, ctx->runbook_path);
     rb = rb_runbook_load(ctx->arena, ctx->runbook_path, &diags);
-    if (rb != NULL)
-        rb_runbook_check_env(rb, &diags, need_env != 0);
+    if (rb != NULL) {
+        rb_runbook_check_templates(rb, &diags, need_env != 0);
+        rb_runbook_check_env_vars(rb, &envd, need_env != 0);
+    }
     rb_diags_print(&diags, ctx->diag);
     if (rb == NULL || diags.n_errors > 0) {
         rb_errf(err, RB_E_RUNBOOK, "runbook '%s' is invalid: %zu error%s", ctx->runbook_path,
                 diags.n_errors, diags.n_errors == 1 ? "" : "s");
         rb_err_hint(err, "'rollbackctl -f %s validate' lists every problem", ctx->runbook_path);
+        return NULL;
+    }
+    rb_diags_print(&envd, ctx->diag);
+    /* The runbook is fine; this machine's environment is not: a failure (exit 1), not exit 5. */
+    if (envd.n_errors > 0) {
+        const struct rb_diag **v = rb_diags_sorted(&envd);
+
+        rb_errf(err, RB_E_FAILED, "%s%s", v[0]->msg,
+                envd.n_errors > 1
+                    ? rb_sprintf(ctx->arena, " (and %zu more, listed above)", envd.n_errors - 1)
+                    : "");
+        rb_err_hint(err, "export the variables the runbook's *_env keys name before running");
         return NULL;
     }
     return rb;

@@ -9,7 +9,8 @@
  * has (action deleted_in_new, or never_migrated when a tombstone table tells them apart).
  * Output: a table for people, -o json, or --csv (long format: one line per row and column, one
  * per deleted key; NULL is an empty field, an empty string is ""). Exit 0 when the analysis ran,
- * whatever it found.
+ * whatever it found; with --exit-code (diff's convention) 1 when any row needs manual entry or
+ * review.
  */
 #include <getopt.h>
 #include <stdint.h>
@@ -209,12 +210,13 @@ int rb_cmd_gaps(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *err)
     static const struct option longopts[] = {
         { "csv", no_argument, NULL, 'c' },
         { "table", required_argument, NULL, 't' },
+        { "exit-code", no_argument, NULL, 'x' },
         { NULL, 0, NULL, 0 },
     };
     const struct rb_runbook *rb;
     struct rb_run *run;
     const char *only = NULL;
-    bool csv = false;
+    bool csv = false, exit_code = false;
     uint64_t missing = 0, differing = 0, deleted = 0, never_migrated = 0;
     cJSON *doc = NULL, *tables = NULL, *gaps = NULL;
     struct rb_db *src, *dst;
@@ -230,6 +232,9 @@ int rb_cmd_gaps(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *err)
             break;
         case 't':
             only = optarg;
+            break;
+        case 'x':
+            exit_code = true;
             break;
         case ':':
             return rb_errf(err, RB_E_USAGE, "option '%s' needs a value", argv[optind - 1]);
@@ -334,5 +339,12 @@ int rb_cmd_gaps(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *err)
                 "migrated\n",
                 (unsigned long long)missing, (unsigned long long)differing,
                 (unsigned long long)deleted, (unsigned long long)never_migrated);
+    /* --exit-code, diff's convention: 1 when a row needs manual entry or review; the output above
+     * already says which, so no error line follows it */
+    if (exit_code && missing + differing > 0) {
+        err->cls = RB_E_FAILED;
+        err->msg[0] = '\0';
+        return -1;
+    }
     return 0;
 }

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "rollbackctl/clock.h"
 #include "rollbackctl/engine.h"
 #include "rollbackctl/fsutil.h"
 #include "rollbackctl/identity.h"
@@ -18,6 +19,7 @@
 #include "rollbackctl/preflight.h"
 #include "rollbackctl/run_metrics.h"
 #include "rollbackctl/runs.h"
+#include "rollbackctl/version.h"
 
 const char *rb_initiated_by(struct rb_arena *a)
 {
@@ -34,6 +36,44 @@ static void add_str_or_null(cJSON *o, const char *key, const char *val)
         cJSON_AddStringToObject(o, key, val);
     else
         cJSON_AddNullToObject(o, key);
+}
+
+/*
+ * Take the state_dir lock; with --lock-timeout (ctx->lock_timeout_ms > 0) a lock another run
+ * holds is tried again, 50 ms apart at first and then up to 1 s apart, until the deadline
+ * (terraform's -lock-timeout), instead of failing at once. Giving up is still RB_E_LOCKED
+ * (exit 4), saying how long it waited and who holds the lock. SIGINT/SIGTERM stop the wait.
+ */
+static int take_lock(struct rb_run *run, const char *run_id, bool *took_over,
+                     struct rb_lock_holder *stale, struct rb_err *err)
+{
+    const struct rb_ctx *ctx = run->ctx;
+    int64_t wait = ctx->lock_timeout_ms, deadline = rb_now_ms() + wait, pause = 50;
+    char dur[32];
+    bool said = false;
+
+    rb_duration_format(wait, dur, sizeof(dur));
+    for (;;) {
+        int64_t left;
+
+        rb_err_clear(err);
+        if (rb_lock_acquire(&run->lock, run->rb->state_dir, run_id, took_over, stale, err) == 0)
+            return 0;
+        if (err->cls != RB_E_LOCKED || wait <= 0)
+            return -1;
+        left = deadline - rb_now_ms();
+        if (left <= 0)
+            return rb_err_wrap(err, "gave up waiting %s for the lock (--lock-timeout)", dur);
+        if (rb_interrupted())
+            return rb_err_wrap(err, "interrupted while waiting for the lock");
+        if (!said) {
+            /* said once, so a script's log shows why the run has not started yet */
+            rb_info(ctx, "%s; waiting up to %s for it (--lock-timeout)", err->msg, dur);
+            said = true;
+        }
+        rb_sleep_ms(pause < left ? pause : left);
+        pause = pause * 2 < 1000 ? pause * 2 : 1000;
+    }
 }
 
 /* Journal the lock takeover of a holder that died (kernel dropped its flock). */
@@ -107,7 +147,7 @@ int rb_run_begin(struct rb_ctx *ctx, const struct rb_runbook *rb, const struct r
     rb_run_id_new(run->run_id);
     run->run_dir = rb_runs_dir_of(ctx->arena, rb->state_dir, run->run_id);
 
-    if (rb_lock_acquire(&run->lock, rb->state_dir, run->run_id, &took_over, &stale, err) < 0)
+    if (take_lock(run, run->run_id, &took_over, &stale, err) < 0)
         return -1;
     if (rb_journal_create(&run->journal, run->run_dir, run->run_id, err) < 0) {
         rmdir(run->run_dir); /* created just now; removed only if empty */
@@ -127,6 +167,7 @@ int rb_run_begin(struct rb_ctx *ctx, const struct rb_runbook *rb, const struct r
     cJSON_AddNumberToObject(d, "pid", (double)getpid());
     cJSON_AddStringToObject(d, "cutover", rb->cutover_src);
     cJSON_AddStringToObject(d, "version", RB_VERSION);
+    add_str_or_null(d, "commit", rb_build_commit()); /* the tree the binary was built from */
     if (journal_event(run, "run_started", d, err) < 0) {
         rb_journal_close(&run->journal);
         discard_run_dir(run->run_dir);
@@ -325,7 +366,7 @@ int rb_run_resume(struct rb_ctx *ctx, const struct rb_runbook *rb, const char *r
     run = rb_run_new(ctx, rb, RB_MODE_EXECUTE);
     snprintf(run->run_id, sizeof(run->run_id), "%s", run_id);
     run->run_dir = rb_runs_dir_of(ctx->arena, rb->state_dir, run_id);
-    if (rb_lock_acquire(&run->lock, rb->state_dir, run_id, &took_over, &stale, err) < 0)
+    if (take_lock(run, run_id, &took_over, &stale, err) < 0)
         return -1;
     if (rb_journal_reopen(&run->journal, run->run_dir, &log, err) < 0) {
         rb_err_wrap(err, "run '%s' cannot be resumed", run_id);

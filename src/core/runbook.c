@@ -568,6 +568,7 @@ static void ld_top(struct ld *l, const struct yn *root)
     static const char *const req[] = { "version", "name", "cutover", "state_dir", "targets", NULL };
     struct rb_runbook *rb = l->rb;
     const struct yn *v;
+    const char *env;
 
     if (root->type != YN_MAP) {
         ld_err(l, root->pos, "expected a mapping at the top of the runbook, found %s",
@@ -588,6 +589,14 @@ static void ld_top(struct ld *l, const struct yn *root)
                "invalid time '%s' for 'cutover' (expected RFC 3339, e.g. 2026-11-01T00:00:00Z)",
                rb->cutover_src);
     rb->state_dir = ld_path(l, ld_str(l, root, "state_dir", NULL));
+    /*
+     * ROLLBACKCTL_STATE_DIR wins over the file (a CI job, a rehearsal beside production): a path
+     * of the caller's, so relative to where rollbackctl runs, `~` expanded. The key stays
+     * required: the runbook alone must say where its runs go.
+     */
+    env = getenv("ROLLBACKCTL_STATE_DIR");
+    if (env != NULL && env[0] != '\0' && rb->state_dir != NULL)
+        rb->state_dir = env[0] == '~' ? rb_path_expand(l->a, env) : rb_strdup(l->a, env);
 
     if ((v = yn_get(root, "targets")) != NULL)
         ld_targets(l, v);

@@ -39,12 +39,11 @@ static void check_template(struct rb_diags *diags, const struct rb_message *m)
     }
     rb_template_parse(diags->arena, text, len, NULL, &probs, &n);
     for (size_t i = 0; i < n; i++)
-        rb_diag_add_file(diags, RB_DIAG_ERROR, m->template_path, probs[i].pos, "%s",
-                         probs[i].msg);
+        rb_diag_add_file(diags, RB_DIAG_ERROR, m->template_path, probs[i].pos, "%s", probs[i].msg);
     free(text);
 }
 
-void rb_runbook_check_env(const struct rb_runbook *rb, struct rb_diags *diags, bool as_errors)
+void rb_runbook_check_env_vars(const struct rb_runbook *rb, struct rb_diags *diags, bool as_errors)
 {
     enum rb_diag_level lvl = as_errors ? RB_DIAG_ERROR : RB_DIAG_WARNING;
     size_t i, j;
@@ -67,6 +66,15 @@ void rb_runbook_check_env(const struct rb_runbook *rb, struct rb_diags *diags, b
                             t->name, v == NULL ? "not set" : "empty");
         }
     }
+}
+
+void rb_runbook_check_templates(const struct rb_runbook *rb, struct rb_diags *diags, bool as_errors)
+{
+    enum rb_diag_level lvl = as_errors ? RB_DIAG_ERROR : RB_DIAG_WARNING;
+    size_t i;
+
+    if (rb == NULL)
+        return;
     for (i = 0; i < rb->n_messages; i++) {
         const struct rb_message *m = &rb->messages[i];
 
@@ -77,6 +85,12 @@ void rb_runbook_check_env(const struct rb_runbook *rb, struct rb_diags *diags, b
         else if (m->template_path != NULL)
             check_template(diags, m);
     }
+}
+
+void rb_runbook_check_env(const struct rb_runbook *rb, struct rb_diags *diags, bool as_errors)
+{
+    rb_runbook_check_env_vars(rb, diags, as_errors);
+    rb_runbook_check_templates(rb, diags, as_errors);
 }
 
 const char **rb_runbook_secret_env(struct rb_arena *a, const struct rb_runbook *rb)

@@ -6,13 +6,16 @@
  * ask cluster permissions first, plan shows cluster requests, freeze snapshots a namespace), so
  * the knowledge of what each missing slot costs lives here, beside them, not in the drivers. A
  * lack that only costs information is a warning, once per target at its position; one that makes
- * a step impossible (a snapshot with no snapshot operation) is an error at that step.
+ * a step impossible (a snapshot with no snapshot operation) is an error at that step. Database
+ * drivers with a check slot also read their targets' settings offline (a conninfo that libpq
+ * would refuse is an error at its line).
  */
 #include "rollbackctl/driver_needs.h"
 
 #include <string.h>
 
 #include "rollbackctl/adapter.h"
+#include "rollbackctl/db.h"
 #include "rollbackctl/dns.h"
 
 /* The ops of a target's driver when it is of that kind and built, else NULL. */
@@ -96,6 +99,18 @@ static void check_cluster(const struct rb_runbook *rb, struct rb_diags *diags,
             cluster_use(rb, diags, seen, n_seen, rb->restore[i].target);
 }
 
+/* Each database target's settings, as its driver reads them (the optional check slot). */
+static void check_db(const struct rb_runbook *rb, struct rb_diags *diags)
+{
+    for (size_t i = 0; i < rb->n_targets; i++) {
+        const struct rb_target *t;
+        const struct rb_db_ops *ops = built_ops(rb, rb->targets[i].name, RB_TARGET_DB, &t);
+
+        if (ops != NULL && ops->check != NULL)
+            ops->check(t, diags);
+    }
+}
+
 void rb_runbook_check_drivers(const struct rb_runbook *rb, struct rb_diags *diags)
 {
     const struct rb_target **seen;
@@ -106,4 +121,5 @@ void rb_runbook_check_drivers(const struct rb_runbook *rb, struct rb_diags *diag
     seen = rb_new_array(diags->arena, const struct rb_target *, rb->n_targets);
     check_dns(rb, diags, seen, &n_seen);
     check_cluster(rb, diags, seen, &n_seen);
+    check_db(rb, diags);
 }

@@ -5,7 +5,8 @@
 # rerun with the record already right sends no PATCH (the SOA serial, which PowerDNS bumps on every
 # change, stays); an MX exchange without a trailing dot lands relative to the zone; a wrong API key, an
 # unset api_key_env and an unknown zone fail with clear messages, exit 1, nothing changed; the key
-# never shows up in output or journal. (An unset api_key_env is an invalid runbook at execute: exit 5.)
+# never shows up in output or journal. (An unset api_key_env fails execute with exit 1: the runbook is
+# fine, the environment is not.) server_id is URL-escaped.
 # prepare's channel.dns reads the zone with the key (READY with its serial) and changes nothing.
 set -euo pipefail
 source "$RB_SOURCE_DIR/tests/integration/lib.sh"
@@ -101,7 +102,7 @@ assert_contains "$RB_ERR" "401"
 assert_eq "new-app.$ZONE" "$(dig_cname)" "unchanged after a wrong key"
 
 runbook "$T/nokey.yaml" "$ZONE" PDNS_UNSET_$$
-assert_exit 5 "$RB_BIN" -f "$T/nokey.yaml" execute --reason "pdns test" --yes
+assert_exit 1 "$RB_BIN" -f "$T/nokey.yaml" execute --reason "pdns test" --yes
 assert_contains "$RB_ERR" "environment variable 'PDNS_UNSET_$$' (api_key_env of target 'dns') is not set"
 
 runbook "$T/nozone.yaml" "no-such-zone.org." PDNS_KEY
@@ -123,3 +124,18 @@ assert_contains "$(chan "$T/chan.yaml" PDNS_KEY)" "READY PowerDNS API '$RB_TEST_
 assert_contains "$(chan "$T/chan-wrong.yaml" PDNS_WRONG)" "NOT_READY PowerDNS API '$RB_TEST_PDNS_URL/api/v1/servers/localhost/zones/$ZONE' refused the read of zone" \
   "channel.dns NOT_READY with a wrong key"
 assert_eq "$serial_now" "$(serial)" "the channel checks changed nothing (the SOA serial)"
+
+# server_id, zone and the rrset name are URL-escaped (issue 16): a '#' in server_id must reach the
+# API as %23, not end the path as a fragment (the GET would then be of /servers/localhost, which
+# answers 200, and the channel check would say READY for a server that does not exist)
+runbook "$T/sid.yaml" "$ZONE" PDNS_KEY
+sed -i 's|^    timeout: 5s$|    server_id: "localhost#x"\n&|' "$T/sid.yaml"
+assert_contains "$(cat "$T/sid.yaml")" 'server_id: "localhost#x"'
+printf 'prepare:\n  channels: true\n  contacts: [{ role: DNS owner, email: dns@example.test }]\n' >>"$T/sid.yaml"
+assert_exit 1 "$RB_BIN" -f "$T/sid.yaml" -o json prepare
+assert_contains "$(jq -r '.checks[] | select(.name == "channel.dns") | "\(.status) \(.reason)"' <<<"$RB_OUT")" \
+  "NOT_READY PowerDNS API: zone '$ZONE' not found at '$RB_TEST_PDNS_URL/api/v1/servers/localhost%23x/zones/$ZONE' (404)" \
+  "channel.dns: the server_id escaped, PowerDNS says it has no such server"
+assert_exit 1 "$RB_BIN" -f "$T/sid.yaml" execute --reason "pdns escaped server id" --yes
+assert_contains "$RB_ERR" "servers/localhost%23x/zones/$ZONE" "execute: the escaped server_id in the URL"
+assert_eq "new-app.$ZONE" "$(dig_cname)" "unchanged with an unknown server_id"

@@ -2,7 +2,8 @@
 # `rollbackctl gaps`: rows changed in new since cutover that legacy lacks (manual_entry, with the
 # row's values) or holds differently (review, with both values), every one of them (not only the
 # first 100), as a table, -o json and --csv (NULL an empty field, '' a quoted empty string, commas
-# and quotes escaped); --table limits it to one sync table; bad options exit 2; nothing is written.
+# and quotes escaped); --table limits it to one sync table; bad options exit 2; nothing is written;
+# --exit-code exits 1 when a row needs manual entry or review.
 set -euo pipefail
 source "$RB_SOURCE_DIR/tests/integration/lib.sh"
 rb_require pg
@@ -19,6 +20,9 @@ sed -e "s|@STATE@|$T/state|" -e "s|@NEW@|$(rb_conninfo "$NEW")|" -e "s|@LEGACY@|
 
 assert_exit 0 "$RB_BIN" -f "$RB" gaps
 assert_contains "$RB_OUT" "0 rows to enter in legacy (manual_entry), 0 to review" "clean data: no gaps"
+# --exit-code (issue 16, diff's convention): 0 when nothing needs entry or review, 1 when a row does
+assert_exit 0 "$RB_BIN" -f "$RB" gaps --exit-code
+assert_contains "$RB_OUT" "0 rows to enter in legacy (manual_entry), 0 to review" "--exit-code: clean data, exit 0"
 
 # 150 payments missing (more than the 100 verify lists), one '' vs NULL, one with a comma and quote
 rb_psql "$LEG" "delete from payroll_history where payment_id between 3001 and 3153"   # 3 of them pending
@@ -27,6 +31,11 @@ rb_psql "$LEG" "update payroll_history set note = 'a,\"b' where payment_id = 400
 rb_psql "$LEG" "update one_row set v = 'changed'"
 before=$(rb_psql "$LEG" "select count(*) from payroll_history")
 
+assert_exit 1 "$RB_BIN" -f "$RB" gaps --exit-code
+assert_contains "$RB_OUT" "150 rows to enter in legacy (manual_entry), 3 to review" "--exit-code: the gaps still listed"
+assert_not_contains "$RB_ERR" "error" "--exit-code: no error line, only the exit code"
+assert_exit 1 "$RB_BIN" -f "$RB" -o json gaps --exit-code
+assert_eq 150 "$(jq '.tables[] | select(.table == "processed_payments") | .manual_entry' <<<"$RB_OUT")" "--exit-code with -o json: the document as without it"
 assert_exit 0 "$RB_BIN" -f "$RB" -o json gaps
 J=$RB_OUT_FILE
 assert_eq 150 "$(jq '[.gaps[] | select(.action == "manual_entry")] | length' "$J")" "every missing row listed"

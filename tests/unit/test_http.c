@@ -1,7 +1,7 @@
 /*
  * test_http.c - rb_http_do against a tiny HTTP server forked on a loopback port: status and body,
  * method/body/headers as sent on the wire, the deadline against a server that never answers, a
- * refused connection, and URLs redacted for messages.
+ * refused connection, URLs redacted for messages, and the tree's one URL escaper.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -186,6 +186,24 @@ static void test_redact(void **state)
     assert_string_equal(rb_http_redact_url(a, "not a url"), "not a url");
 }
 
+/* rb_http_escape: RFC 3986 unreserved bytes kept, every other byte %XX (upper case), UTF-8 too. */
+static void test_escape(void **state)
+{
+    struct rb_arena *a = rb_arena_new();
+
+    (void)state;
+    assert_string_equal(rb_http_escape(a, "example.org."), "example.org.");
+    assert_string_equal(rb_http_escape(a, "A-Za-z0-9-._~"), "A-Za-z0-9-._~");
+    assert_string_equal(rb_http_escape(a, "localhost#x"), "localhost%23x");
+    assert_string_equal(rb_http_escape(a, "a/b?c=d&e f+g%"), "a%2Fb%3Fc%3Dd%26e%20f%2Bg%25");
+    assert_string_equal(rb_http_escape(a, "we=5Fird.example."), "we%3D5Fird.example.");
+    assert_string_equal(rb_http_escape(a, "sum(rate(x{job=\"a\"}[5m]))"),
+                        "sum%28rate%28x%7Bjob%3D%22a%22%7D%5B5m%5D%29%29");
+    assert_string_equal(rb_http_escape(a, "caf\xc3\xa9"), "caf%C3%A9");
+    assert_string_equal(rb_http_escape(a, ""), "");
+    rb_arena_free(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -193,6 +211,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_deadline, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_redact, setup, teardown),
+        cmocka_unit_test(test_escape),
     };
 
     signal(SIGPIPE, SIG_IGN);

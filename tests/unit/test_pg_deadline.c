@@ -9,7 +9,8 @@
  * (db.h), as phases call it. alarm() turns a hang into a failure instead of a stuck test.
  * The same stand-in also refuses statements with the error fields a COPY FROM sends, so the
  * driver's reading of them (SQLSTATE, fields, the COPY line, column and value from the context)
- * is pinned without a server.
+ * is pinned without a server. A socket that is listened on but never accepted stands for a hung
+ * server when connecting: the connect deadline's sources (conninfo, PGCONNECT_TIMEOUT, runbook).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -409,12 +410,73 @@ static void test_copy_error_fields(void **state)
     rb_arena_free(a);
 }
 
+/*
+ * A server that never answers: a listening socket nobody accepts on (the kernel completes the
+ * handshake, libpq sends its startup packet, nothing comes back). Connecting through the driver
+ * fails at the deadline whose source libpq users expect (conninfo, then PGCONNECT_TIMEOUT, then
+ * the runbook's connect_timeout), and the message names where that deadline came from.
+ */
+static struct rb_err connect_silent(struct rb_arena *a, const char *extra, int64_t runbook_ms)
+{
+    struct sockaddr_in sin;
+    socklen_t sl = sizeof(sin);
+    struct rb_pg_opts o;
+    struct rb_err err = RB_ERR_INIT;
+    int ls = socket(AF_INET, SOCK_STREAM, 0);
+
+    memset(&sin, 0, sizeof(sin));
+    sin.sin_family = AF_INET;
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(ls, (struct sockaddr *)&sin, sizeof(sin)), 0);
+    assert_int_equal(listen(ls, 8), 0);
+    assert_int_equal(getsockname(ls, (struct sockaddr *)&sin, &sl), 0);
+    memset(&o, 0, sizeof(o));
+    o.conninfo = rb_sprintf(a, "host=127.0.0.1 port=%d user=u dbname=d sslmode=disable %s",
+                            ntohs(sin.sin_port), extra);
+    o.label = "silent";
+    o.connect_timeout_ms = runbook_ms;
+    alarm(30);
+    assert_null(rb_pg_connect(a, &o, &err));
+    alarm(0);
+    close(ls);
+    return err;
+}
+
+static void test_connect_deadline_sources(void **state)
+{
+    struct rb_arena *a = rb_arena_new();
+    struct rb_err err;
+
+    (void)state;
+    /* the conninfo's own connect_timeout wins over both; 1 is libpq's minimum, 2 s */
+    setenv("PGCONNECT_TIMEOUT", "60", 1);
+    err = connect_silent(a, "connect_timeout=1", 60000);
+    assert_string_equal(err.msg, "unable to connect to 'silent': no answer within 2000 ms "
+                                 "(connect_timeout=1 in the conninfo)");
+    assert_int_equal(err.kind, RB_K_CONN_LOST);
+    /* then the environment's, over the runbook's */
+    setenv("PGCONNECT_TIMEOUT", "2", 1);
+    err = connect_silent(a, "", 60000);
+    assert_string_equal(err.msg, "unable to connect to 'silent': no answer within 2000 ms "
+                                 "(PGCONNECT_TIMEOUT=2 in the environment)");
+    /* libpq's "0: wait for ever" is no deadline: the next source decides */
+    setenv("PGCONNECT_TIMEOUT", "0", 1);
+    err = connect_silent(a, "connect_timeout=0", 300);
+    assert_string_equal(err.msg, "unable to connect to 'silent': no answer within 300 ms "
+                                 "(connect_timeout: 300ms in the runbook)");
+    unsetenv("PGCONNECT_TIMEOUT");
+    err = connect_silent(a, "", 300);
+    assert_non_null(strstr(err.msg, "(connect_timeout: 300ms in the runbook)"));
+    rb_arena_free(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_send_stalls_past_deadline),
         cmocka_unit_test(test_cancel_of_endless_copy_ends),
         cmocka_unit_test(test_copy_error_fields),
+        cmocka_unit_test(test_connect_deadline_sources),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
