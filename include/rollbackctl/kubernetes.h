@@ -76,9 +76,6 @@ int rb_k8s_config_load(struct rb_arena *a, const char *path, const char *context
 int rb_k8s_config_incluster(struct rb_arena *a, const char *sa_dir, struct rb_k8s_config *cfg,
                             struct rb_err *err);
 
-/* Decode base64 (whitespace ignored) into arena memory, NUL-terminated; -1 when malformed. */
-int rb_k8s_base64_decode(struct rb_arena *a, const char *in, char **out, size_t *outlen);
-
 struct rb_k8s_opts {
     bool read_only;
     int64_t timeout_ms;         /* 0: RB_K8S_TIMEOUT_MS */

@@ -18,6 +18,7 @@
 
 #include <yaml.h>
 
+#include "rollbackctl/base64.h"
 #include "rollbackctl/buf.h"
 #include "rollbackctl/runbook.h"
 
@@ -164,65 +165,24 @@ static const char *resolve(struct rb_arena *a, const struct kfile *f, const char
     return rb_sprintf(a, "%s%s", f->dir, p);
 }
 
-int rb_k8s_base64_decode(struct rb_arena *a, const char *in, char **out, size_t *outlen)
-{
-    size_t n = strlen(in), o = 0;
-    unsigned acc = 0;
-    int bits = 0, pad = 0;
-    char *buf = rb_alloc(a, n / 4 * 3 + 4);
-    const char *p;
-
-    for (p = in; *p != '\0'; p++) {
-        int v;
-        char c = *p;
-
-        if (c == ' ' || c == '\n' || c == '\r' || c == '\t')
-            continue;
-        if (c == '=') {
-            pad++;
-            continue;
-        }
-        if (pad > 0)
-            return -1; /* data after padding */
-        if (c >= 'A' && c <= 'Z')
-            v = c - 'A';
-        else if (c >= 'a' && c <= 'z')
-            v = c - 'a' + 26;
-        else if (c >= '0' && c <= '9')
-            v = c - '0' + 52;
-        else if (c == '+' || c == '-')
-            v = 62;
-        else if (c == '/' || c == '_')
-            v = 63;
-        else
-            return -1;
-        acc = (acc << 6) | (unsigned)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            buf[o++] = (char)((acc >> bits) & 0xff);
-        }
-    }
-    if (pad > 2 || bits >= 6)
-        return -1;
-    buf[o] = '\0';
-    *out = buf;
-    *outlen = o;
-    return 0;
-}
-
 static int data_field(struct rb_arena *a, yaml_document_t *d, yaml_node_t *m, const char *key,
                       const char **out, size_t *len, const char *what, const char *name,
                       struct rb_err *err)
 {
     const char *s = map_str(d, m, key);
-    char *dec;
+    unsigned char *dec;
+    size_t bad;
 
     if (s == NULL)
         return 0;
-    if (rb_k8s_base64_decode(a, s, &dec, len) < 0 || *len == 0)
-        return rb_errf(err, RB_E_FAILED, "%s '%s': %s is not valid base64", what, name, key);
-    *out = dec;
+    /* As strict as kubectl: standard alphabet, padded, no whitespace (a folded YAML line). */
+    if (rb_base64_decode(a, s, strlen(s), &dec, len, &bad) < 0)
+        return rb_errf(err, RB_E_FAILED,
+                       "%s '%s': %s is not valid base64 (illegal data at input byte %zu)", what,
+                       name, key, bad);
+    if (*len == 0)
+        return rb_errf(err, RB_E_FAILED, "%s '%s': %s is empty", what, name, key);
+    *out = (const char *)dec;
     return 0;
 }
 
