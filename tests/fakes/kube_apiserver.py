@@ -24,7 +24,8 @@ that an unmodified kubectl can discover, get and scale against it:
 Test knobs, on the same port without authentication (under /_control/):
   GET  /_control/state        every object, by resource, namespace and name
   GET  /_control/log          the request log (method, path, query, content type, user, status, body,
-                              token_sha256: first 16 hex digits of the bearer token's SHA-256)
+                              token_sha256: first 16 hex digits of the bearer token's SHA-256,
+                              refused ones included)
   DELETE /_control/log        clear it
   POST /_control/faults       {"faults":[{"count":N,"status":500|429|409|...,"retry_after":S,
                                "hang":SECONDS,"method":"PATCH","path":"substring","query":"substring"}]}
@@ -669,6 +670,9 @@ class Handler(BaseHTTPRequestHandler):
             code = 500
             self.send_json(500, ApiError(500, "InternalError", "fake: %r" % e).status())
         entry["status"] = code
+        if getattr(self, "token_id", None):
+            # also for a refused token (401): tests ask which token was refused
+            entry["token_sha256"] = self.token_id
         self.record(entry)
 
     def record(self, entry):
