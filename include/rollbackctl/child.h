@@ -10,6 +10,7 @@
 #define ROLLBACKCTL_CHILD_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "rollbackctl/arena.h"
@@ -28,6 +29,8 @@ struct rb_child_result {
     char *out_tail; /* arena-owned, NUL-terminated */
     char *err_tail;
     int64_t timeout_ms; /* the deadline it ran under */
+    size_t out_len;     /* bytes in out_tail */
+    bool out_overflow;  /* rb_child_run_capture: stdout was longer than out_max */
 };
 
 /*
@@ -44,6 +47,16 @@ int rb_child_run(struct rb_arena *a, const char *const *argv, const char *const 
 int rb_child_run_env(struct rb_arena *a, const char *const *argv, const char *const *env_extra,
                      const char *const *env_drop, int64_t timeout_ms, struct rb_child_result *res,
                      struct rb_err *err);
+
+/*
+ * The same, but stdout kept whole, up to out_max bytes (a program whose answer is its output: an
+ * exec credential plugin). Past out_max the rest is read and dropped, res->out_overflow set, and
+ * out_tail holds the first out_max bytes; res->out_len is the length kept (the output may hold
+ * NUL bytes). stderr keeps its tail as above.
+ */
+int rb_child_run_capture(struct rb_arena *a, const char *const *argv, const char *const *env_extra,
+                         const char *const *env_drop, int64_t timeout_ms, size_t out_max,
+                         struct rb_child_result *res, struct rb_err *err);
 
 /* "exited with status 3", "killed by signal 9", "timed out after 2m". Arena-owned. */
 const char *rb_child_describe(struct rb_arena *a, const struct rb_child_result *res);

@@ -45,6 +45,21 @@ struct rb_run;
 #define RB_K8S_MAX_PAGES 2000
 #define RB_K8S_SA_DIR    "/var/run/secrets/kubernetes.io/serviceaccount"
 
+/*
+ * A kubeconfig user's exec credential plugin (users[].user.exec), run as kubectl runs it:
+ * argv = command + args (no shell), env added to ours, KUBERNETES_EXEC_INFO set, a deadline, its
+ * stdout read as an ExecCredential (kubernetes_exec.c). Arena-owned.
+ */
+struct rb_k8s_exec {
+    const char *user;          /* the kubeconfig user, for messages */
+    const char *api_version;   /* client.authentication.k8s.io/v1 or /v1beta1 */
+    const char *command;       /* a relative path with a '/' resolved against the file */
+    const char *const *argv;   /* command, then args; NULL-terminated */
+    const char *const *env;    /* "NAME=value" of its env list; NULL-terminated */
+    const char *install_hint;  /* installHint, or NULL */
+    bool provide_cluster_info; /* provideClusterInfo: spec.cluster in KUBERNETES_EXEC_INFO */
+};
+
 /* Where to reach a cluster and how to authenticate; all strings arena-owned. */
 struct rb_k8s_config {
     const char *server;     /* https://host:port, no trailing slash */
@@ -60,6 +75,15 @@ struct rb_k8s_config {
     const char *token;      /* bearer token, or NULL (never printed) */
     const char *token_file; /* bearer token re-read for every request (projected tokens rotate) */
     bool insecure;          /* insecure-skip-tls-verify: true */
+    const char *tls_server_name;    /* the name the server's certificate is checked for (SNI too) */
+    const char *proxy_url;          /* proxy-url: http, https or socks5 */
+    const struct rb_k8s_exec *exec; /* the credential comes from this plugin, or NULL */
+    /*
+     * Credentials rollbackctl cannot use (auth-provider, basic authentication): why, refused by
+     * rb_k8s_new(), so that a token from the runbook (rb_k8s_config_use_token) can replace them
+     * first. NULL when none.
+     */
+    const char *refusal;
 };
 
 /*
@@ -72,6 +96,13 @@ int rb_k8s_config_load(struct rb_arena *a, const char *path, const char *context
                        struct rb_k8s_config *cfg, struct rb_err *err);
 
 /*
+ * Authenticate with this bearer token instead of whatever the kubeconfig user has (token, token
+ * file, client certificate, exec plugin, an unusable auth-provider): the runbook's token_env wins
+ * over everything in the kubeconfig. token is copied into a.
+ */
+void rb_k8s_config_use_token(struct rb_arena *a, struct rb_k8s_config *cfg, const char *token);
+
+/*
  * The in-cluster service account: https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT, token
  * and CA from sa_dir (NULL: $ROLLBACKCTL_SERVICEACCOUNT_DIR, else RB_K8S_SA_DIR). The token file is
  * re-read for every request.
@@ -79,16 +110,14 @@ int rb_k8s_config_load(struct rb_arena *a, const char *path, const char *context
 int rb_k8s_config_incluster(struct rb_arena *a, const char *sa_dir, struct rb_k8s_config *cfg,
                             struct rb_err *err);
 
-/* Decode base64 (whitespace ignored) into arena memory, NUL-terminated; -1 when malformed. */
-int rb_k8s_base64_decode(struct rb_arena *a, const char *in, char **out, size_t *outlen);
-
 struct rb_k8s_opts {
     bool read_only;
-    int64_t timeout_ms;         /* 0: RB_K8S_TIMEOUT_MS */
-    int64_t connect_timeout_ms; /* 0: RB_K8S_CONNECT_TIMEOUT_MS */
-    int attempts;               /* 0: RB_K8S_ATTEMPTS */
-    int64_t backoff_ms;         /* 0: RB_K8S_BACKOFF_MS */
-    const char *label;          /* the target's name, for messages */
+    int64_t timeout_ms;          /* 0: RB_K8S_TIMEOUT_MS */
+    int64_t connect_timeout_ms;  /* 0: RB_K8S_CONNECT_TIMEOUT_MS */
+    int attempts;                /* 0: RB_K8S_ATTEMPTS */
+    int64_t backoff_ms;          /* 0: RB_K8S_BACKOFF_MS */
+    const char *label;           /* the target's name, for messages */
+    const char *const *env_drop; /* not passed to an exec plugin: the runbook's secrets (NULL) */
 };
 
 /* A client; its CURL handle is cleaned up with the arena. cfg is copied. */
@@ -105,6 +134,13 @@ const char *rb_k8s_namespace(const struct rb_k8s *k); /* target's, context's, or
 const char *rb_k8s_server(const struct rb_k8s *k);
 /* Requests sent and retries made so far (tests, results). */
 void rb_k8s_stats(const struct rb_k8s *k, int *requests, int *retries);
+/* How many times this client ran its exec credential plugin (tests). */
+int rb_k8s_exec_runs(const struct rb_k8s *k);
+/*
+ * Forget every cached exec credential (the cache is the process's, as kubectl's is: every client
+ * of the same plugin shares one credential until it expires). Their memory is wiped.
+ */
+void rb_k8s_exec_cache_clear(void);
 
 /*
  * One request with the retries described above. path starts with "/" (query included). body may be

@@ -18,6 +18,8 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "rollbackctl/base64.h"
+
 /* --- key files ---------------------------------------------------------------------------- */
 
 struct lexer {
@@ -96,24 +98,21 @@ static const EVP_MD *algorithm_md(const char *alg)
     return NULL;
 }
 
-static int decode_secret(const char *b64, struct rb_tsig_key *key, struct rb_err *err)
+static int decode_secret(struct rb_arena *a, const char *b64, struct rb_tsig_key *key,
+                         struct rb_err *err)
 {
-    size_t len = strlen(b64), pad = 0;
-    unsigned char out[3 * 64];
-    int n;
+    unsigned char *out;
+    size_t n;
 
-    if (len == 0 || len % 4 != 0 || len / 4 * 3 > sizeof(out))
+    if (b64[0] == '\0' || rb_base64_decode(a, b64, strlen(b64), &out, &n, NULL) < 0)
         return rb_errf(err, RB_E_FAILED, "TSIG key '%s': secret is not valid base64", key->name);
-    n = EVP_DecodeBlock(out, (const unsigned char *)b64, (int)len);
-    if (n < 0)
-        return rb_errf(err, RB_E_FAILED, "TSIG key '%s': secret is not valid base64", key->name);
-    while (pad < 2 && len > pad && b64[len - 1 - pad] == '=')
-        pad++;
-    if ((size_t)n < pad || (size_t)n - pad > sizeof(key->secret) || (size_t)n == pad)
+    if (n == 0 || n > sizeof(key->secret)) {
+        OPENSSL_cleanse(out, n);
         return rb_errf(err, RB_E_FAILED, "TSIG key '%s': secret has a bad length", key->name);
-    key->secret_len = (size_t)n - pad;
-    memcpy(key->secret, out, key->secret_len);
-    OPENSSL_cleanse(out, sizeof(out));
+    }
+    key->secret_len = n;
+    memcpy(key->secret, out, n);
+    OPENSSL_cleanse(out, n);
     return 0;
 }
 
@@ -179,7 +178,7 @@ int rb_tsig_key_parse(struct rb_arena *a, const char *text, struct rb_tsig_key *
     key->algorithm = rb_sprintf(a, "%s.", alg);
     for (char *q = (char *)key->algorithm; *q; q++)
         *q = (char)tolower((unsigned char)*q);
-    r = decode_secret(secret, key, err);
+    r = decode_secret(a, secret, key, err);
     OPENSSL_cleanse(secret, sizeof(secret));
     return r;
 }

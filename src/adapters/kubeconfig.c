@@ -3,9 +3,13 @@
  *
  * A kubeconfig is YAML (clusters, users, contexts, current-context), parsed here with libyaml's
  * document API. $KUBECONFIG may list several files; like kubectl, the first file that defines a
- * name wins. File names inside a kubeconfig are relative to the file's folder. Credentials that
- * need a helper program (exec, auth-provider) are refused with a clear message: rollbackctl runs
- * no plugin on the operator's behalf.
+ * name wins. File names inside a kubeconfig are relative to the file's folder, and so is an exec
+ * plugin's command when it holds a '/' (a bare name is looked up in PATH), as kubectl resolves
+ * them. Values are read as kubectl reads them: booleans are YAML 1.1's plain true/false, yes/no,
+ * on/off, y/n in any of their spellings (sigs.k8s.io/yaml), a quoted "true" is a string and
+ * refused; base64 is strict (base64.h). Exec credential plugins are described here and run by
+ * kubernetes_exec.c; auth-provider plugins and basic authentication are recorded as a refusal,
+ * which rb_k8s_new() reports unless the runbook's token_env replaced the user's credentials.
  */
 #include "rollbackctl/kubernetes.h"
 
@@ -18,6 +22,7 @@
 
 #include <yaml.h>
 
+#include "rollbackctl/base64.h"
 #include "rollbackctl/buf.h"
 #include "rollbackctl/runbook.h"
 
@@ -164,51 +169,45 @@ static const char *resolve(struct rb_arena *a, const struct kfile *f, const char
     return rb_sprintf(a, "%s%s", f->dir, p);
 }
 
-int rb_k8s_base64_decode(struct rb_arena *a, const char *in, char **out, size_t *outlen)
+/*
+ * A boolean as kubectl reads it: YAML 1.1 resolution of a plain scalar (the table of go-yaml v2
+ * that sigs.k8s.io/yaml uses), null as false; anything else (a quoted "true", 1, maybe) is refused
+ * as kubectl refuses it ("cannot unmarshal string into ... of type bool").
+ */
+static int bool_field(yaml_document_t *d, yaml_node_t *m, const char *key, bool *out,
+                      const char *what, const char *name, struct rb_err *err)
 {
-    size_t n = strlen(in), o = 0;
-    unsigned acc = 0;
-    int bits = 0, pad = 0;
-    char *buf = rb_alloc(a, n / 4 * 3 + 4);
-    const char *p;
+    static const char *const yes[] = { "y",    "Y",    "yes", "Yes", "YES", "true",
+                                       "True", "TRUE", "on",  "On",  "ON",  NULL };
+    static const char *const no[] = { "n",     "N",     "no",   "No",   "NO",  "false",
+                                      "False", "FALSE", "off",  "Off",  "OFF", "",
+                                      "~",     "null",  "Null", "NULL", NULL };
+    yaml_node_t *n = map_get(d, m, key);
+    const char *v;
 
-    for (p = in; *p != '\0'; p++) {
-        int v;
-        char c = *p;
-
-        if (c == ' ' || c == '\n' || c == '\r' || c == '\t')
-            continue;
-        if (c == '=') {
-            pad++;
-            continue;
-        }
-        if (pad > 0)
-            return -1; /* data after padding */
-        if (c >= 'A' && c <= 'Z')
-            v = c - 'A';
-        else if (c >= 'a' && c <= 'z')
-            v = c - 'a' + 26;
-        else if (c >= '0' && c <= '9')
-            v = c - '0' + 52;
-        else if (c == '+' || c == '-')
-            v = 62;
-        else if (c == '/' || c == '_')
-            v = 63;
-        else
-            return -1;
-        acc = (acc << 6) | (unsigned)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            buf[o++] = (char)((acc >> bits) & 0xff);
-        }
+    *out = false;
+    if (n == NULL)
+        return 0;
+    v = scalar(n);
+    if (v != NULL && n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE) {
+        for (const char *const *y = yes; *y != NULL; y++)
+            if (strcmp(v, *y) == 0) {
+                *out = true;
+                return 0;
+            }
+        for (const char *const *f = no; *f != NULL; f++)
+            if (strcmp(v, *f) == 0)
+                return 0;
     }
-    if (pad > 2 || bits >= 6)
-        return -1;
-    buf[o] = '\0';
-    *out = buf;
-    *outlen = o;
-    return 0;
+    rb_errf(err, RB_E_FAILED, "%s '%s': %s is %s%s%s, not a boolean", what, name, key,
+            v == NULL                                         ? "not a scalar"
+            : n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE ? "'"
+                                                              : "the string \"",
+            v != NULL ? v : "",
+            v == NULL                                         ? ""
+            : n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE ? "'"
+                                                              : "\"");
+    return rb_err_hint(err, "write true or false, unquoted (kubectl reads the same values)");
 }
 
 static int data_field(struct rb_arena *a, yaml_document_t *d, yaml_node_t *m, const char *key,
@@ -216,13 +215,113 @@ static int data_field(struct rb_arena *a, yaml_document_t *d, yaml_node_t *m, co
                       struct rb_err *err)
 {
     const char *s = map_str(d, m, key);
-    char *dec;
+    unsigned char *dec;
+    size_t bad;
 
     if (s == NULL)
         return 0;
-    if (rb_k8s_base64_decode(a, s, &dec, len) < 0 || *len == 0)
-        return rb_errf(err, RB_E_FAILED, "%s '%s': %s is not valid base64", what, name, key);
-    *out = dec;
+    /* As strict as kubectl: standard alphabet, padded, no whitespace (a folded YAML line). */
+    if (rb_base64_decode(a, s, strlen(s), &dec, len, &bad) < 0)
+        return rb_errf(err, RB_E_FAILED,
+                       "%s '%s': %s is not valid base64 (illegal data at input byte %zu)", what,
+                       name, key, bad);
+    if (*len == 0)
+        return rb_errf(err, RB_E_FAILED, "%s '%s': %s is empty", what, name, key);
+    *out = (const char *)dec;
+    return 0;
+}
+
+/*
+ * users[].user.exec, checked as kubectl checks it: a command and an apiVersion it speaks (v1 or
+ * v1beta1; v1alpha1 is gone from kubectl too), env entries with names, an interactiveMode that
+ * does not need a terminal (rollbackctl never gives a plugin one).
+ */
+static int exec_load(struct rb_arena *a, struct kfile *f, yaml_node_t *x, const char *user,
+                     const char *source, const struct rb_k8s_exec **out, struct rb_err *err)
+{
+    yaml_document_t *d = &f->doc;
+    struct rb_k8s_exec *e = rb_new(a, struct rb_k8s_exec);
+    yaml_node_t *args = map_get(d, x, "args"), *env = map_get(d, x, "env");
+    const char *cmd = map_str(d, x, "command"), *mode = map_str(d, x, "interactiveMode");
+    const char **argv, **envv;
+    size_t n = 0;
+
+    e->user = rb_strdup(a, user);
+    if (x->type != YAML_MAPPING_NODE)
+        return rb_errf(err, RB_E_FAILED, "user '%s' in kubeconfig %s: exec is not a mapping", user,
+                       source);
+    if (cmd == NULL)
+        return rb_errf(err, RB_E_FAILED,
+                       "user '%s' in kubeconfig %s: exec has no command (kubectl needs one too)",
+                       user, source);
+    e->api_version = rb_strdup(a, map_str(d, x, "apiVersion"));
+    if (e->api_version == NULL ||
+        (strcmp(e->api_version, "client.authentication.k8s.io/v1") != 0 &&
+         strcmp(e->api_version, "client.authentication.k8s.io/v1beta1") != 0)) {
+        rb_errf(err, RB_E_FAILED, "user '%s' in kubeconfig %s: exec apiVersion %s%s%s is not %s",
+                user, source, e->api_version != NULL ? "'" : "",
+                e->api_version != NULL ? e->api_version : "(none)",
+                e->api_version != NULL ? "'" : "",
+                "client.authentication.k8s.io/v1 or client.authentication.k8s.io/v1beta1");
+        return rb_err_hint(err, "the plugin's documentation says which apiVersion it speaks");
+    }
+    if (mode != NULL && strcmp(mode, "Never") != 0 && strcmp(mode, "IfAvailable") != 0) {
+        if (strcmp(mode, "Always") == 0) {
+            rb_errf(err, RB_E_FAILED,
+                    "user '%s' in kubeconfig %s: exec plugin '%s' needs a terminal "
+                    "(interactiveMode: Always), and rollbackctl runs plugins without one",
+                    user, source, cmd);
+            return rb_err_hint(err, "set interactiveMode: Never or IfAvailable if the plugin can "
+                                    "do without, or give the target a token (token_env)");
+        }
+        return rb_errf(err, RB_E_FAILED,
+                       "user '%s' in kubeconfig %s: exec interactiveMode '%s' is not Never, "
+                       "IfAvailable or Always",
+                       user, source, mode);
+    }
+    if (bool_field(d, x, "provideClusterInfo", &e->provide_cluster_info, "user", user, err) < 0)
+        return -1;
+    e->install_hint = rb_strdup(a, map_str(d, x, "installHint"));
+    e->command = strchr(cmd, '/') != NULL ? resolve(a, f, cmd) : rb_strdup(a, cmd);
+    if (args != NULL && args->type == YAML_SEQUENCE_NODE)
+        n = (size_t)(args->data.sequence.items.top - args->data.sequence.items.start);
+    else if (args != NULL && !(args->type == YAML_SCALAR_NODE && scalar(args)[0] == '\0'))
+        return rb_errf(err, RB_E_FAILED, "user '%s' in kubeconfig %s: exec args is not a list",
+                       user, source);
+    argv = rb_new_array(a, const char *, n + 2);
+    argv[0] = e->command;
+    for (size_t i = 0; i < n; i++) {
+        const char *v = scalar(yaml_document_get_node(d, args->data.sequence.items.start[i]));
+
+        if (v == NULL)
+            return rb_errf(err, RB_E_FAILED,
+                           "user '%s' in kubeconfig %s: exec args[%zu] is not a string", user,
+                           source, i);
+        argv[i + 1] = rb_strdup(a, v);
+    }
+    argv[n + 1] = NULL;
+    e->argv = argv;
+    n = 0;
+    if (env != NULL && env->type == YAML_SEQUENCE_NODE)
+        n = (size_t)(env->data.sequence.items.top - env->data.sequence.items.start);
+    else if (env != NULL && !(env->type == YAML_SCALAR_NODE && scalar(env)[0] == '\0'))
+        return rb_errf(err, RB_E_FAILED, "user '%s' in kubeconfig %s: exec env is not a list", user,
+                       source);
+    envv = rb_new_array(a, const char *, n + 1);
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_t *it = yaml_document_get_node(d, env->data.sequence.items.start[i]);
+        const char *name = map_str(d, it, "name"), *value = scalar(map_get(d, it, "value"));
+
+        if (name == NULL || strchr(name, '=') != NULL)
+            return rb_errf(err, RB_E_FAILED,
+                           "user '%s' in kubeconfig %s: exec env[%zu] has no name (or one with "
+                           "'=')",
+                           user, source, i);
+        envv[i] = rb_sprintf(a, "%s=%s", name, value != NULL ? value : "");
+    }
+    envv[n] = NULL;
+    e->env = envv;
+    *out = e;
     return 0;
 }
 
@@ -329,8 +428,18 @@ int rb_k8s_config_load(struct rb_arena *a, const char *path, const char *context
     cfg->server = rb_strdup(a, s);
     while (strlen(cfg->server) > 8 && cfg->server[strlen(cfg->server) - 1] == '/')
         ((char *)cfg->server)[strlen(cfg->server) - 1] = '\0';
-    s = map_str(&cf->doc, cl, "insecure-skip-tls-verify");
-    cfg->insecure = s != NULL && strcmp(s, "true") == 0;
+    if (bool_field(&cf->doc, cl, "insecure-skip-tls-verify", &cfg->insecure, "cluster",
+                   cluster_name, err) < 0)
+        return -1;
+    cfg->tls_server_name = rb_strdup(a, map_str(&cf->doc, cl, "tls-server-name"));
+    s = map_str(&cf->doc, cl, "proxy-url");
+    if (s != NULL && strncmp(s, "http://", 7) != 0 && strncmp(s, "https://", 8) != 0 &&
+        strncmp(s, "socks5://", 9) != 0)
+        return rb_errf(err, RB_E_FAILED,
+                       "cluster '%s' in kubeconfig %s: proxy-url '%s' is not an http, https or "
+                       "socks5 URL",
+                       cluster_name, source, s);
+    cfg->proxy_url = rb_strdup(a, s);
     cfg->ca_file = resolve(a, cf, map_str(&cf->doc, cl, "certificate-authority"));
     if (data_field(a, &cf->doc, cl, "certificate-authority-data", &cfg->ca_data, &cfg->ca_len,
                    "cluster", cluster_name, err) < 0)
@@ -357,26 +466,37 @@ int rb_k8s_config_load(struct rb_arena *a, const char *path, const char *context
                        "user '%s' in kubeconfig %s has a client certificate without its "
                        "key (or a key without its certificate)",
                        user_name, source);
+    if (cfg->token == NULL && cfg->token_file == NULL) {
+        yaml_node_t *exec = map_get(&uf->doc, user, "exec");
+
+        if (exec != NULL)
+            return exec_load(a, uf, exec, user_name, source, &cfg->exec, err);
+    }
     if (cfg->token == NULL && cfg->token_file == NULL && cfg->cert_file == NULL &&
         cfg->cert_data == NULL) {
-        yaml_node_t *exec = map_get(&uf->doc, user, "exec");
-        const char *what = exec != NULL ? "an exec credential plugin"
-                           : map_get(&uf->doc, user, "auth-provider") != NULL
+        const char *what = map_get(&uf->doc, user, "auth-provider") != NULL
                                ? "an auth-provider plugin"
                            : map_get(&uf->doc, user, "username") != NULL ? "basic authentication"
                                                                          : NULL;
 
-        if (what != NULL) {
-            rb_errf(err, RB_E_FAILED,
-                    "user '%s' in kubeconfig %s authenticates with %s, which rollbackctl "
-                    "does not run",
-                    user_name, source, what);
-            return rb_err_hint(
-                err, "give the cluster target a bearer token (token_env) or a kubeconfig user "
-                     "with a token or client certificate");
-        }
+        if (what != NULL)
+            cfg->refusal = rb_sprintf(a,
+                                      "user '%s' in kubeconfig %s authenticates with %s, which "
+                                      "rollbackctl does not support",
+                                      user_name, source, what);
     }
     return 0;
+}
+
+void rb_k8s_config_use_token(struct rb_arena *a, struct rb_k8s_config *cfg, const char *token)
+{
+    cfg->token = rb_strdup(a, token);
+    cfg->token_file = NULL;
+    cfg->exec = NULL;
+    cfg->refusal = NULL;
+    cfg->cert_file = cfg->key_file = NULL;
+    cfg->cert_data = cfg->key_data = NULL;
+    cfg->cert_len = cfg->key_len = 0;
 }
 
 static char *read_small_file(struct rb_arena *a, const char *path)

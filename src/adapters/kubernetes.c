@@ -41,14 +41,15 @@ struct rb_k8s *rb_k8s_target(struct rb_run *run, const char *target, struct rb_e
                     "target '%s': environment variable '%s' (token_env) is not set", target, v);
             return NULL;
         }
-        cfg.token = rb_strdup(run->arena, tok);
-        cfg.token_file = NULL;
+        /* before anything refuses the kubeconfig's user: token_env wins over all of it */
+        rb_k8s_config_use_token(run->arena, &cfg, tok);
     }
     if ((v = rb_target_opt(t, "namespace")) != NULL)
         cfg.namespace_ = v;
     memset(&o, 0, sizeof(o));
     o.read_only = run->read_only;
     o.label = target;
+    o.env_drop = rb_runbook_secret_env(run->arena, run->rb);
     if ((v = rb_target_opt(t, "timeout")) != NULL) {
         o.timeout_ms = rb_duration_parse(v);
         if (o.timeout_ms <= 0) {

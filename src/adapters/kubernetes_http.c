@@ -31,6 +31,8 @@ static void k8s_cleanup(void *p)
     if (k->curl != NULL)
         curl_easy_cleanup(k->curl);
     k->curl = NULL;
+    curl_slist_free_all(k->connect_to);
+    k->connect_to = NULL;
     rb_buf_release(&k->resp);
 }
 
@@ -70,6 +72,73 @@ static size_t on_header(char *ptr, size_t size, size_t nitems, void *ud)
     return n;
 }
 
+/*
+ * tls-server-name, as client-go uses it (tls.Config.ServerName): the TLS handshake names it (SNI)
+ * and the server's certificate is checked for it, while the connection goes to the server's
+ * address and the Host header stays the server's. libcurl takes the name from the URL, so the URL
+ * carries the name and CURLOPT_CONNECT_TO sends the connection to the address.
+ */
+static int server_name_route(struct rb_k8s *k, struct rb_err *err)
+{
+    CURLU *u = curl_url();
+    char *host = NULL, *port = NULL, *given_port = NULL, *url = NULL;
+    const char *name = k->cfg.tls_server_name;
+    int rc = -1;
+
+    k->base_url = k->cfg.server;
+    if (name == NULL)
+        return 0;
+    if (u == NULL)
+        abort();
+    if (curl_url_set(u, CURLUPART_URL, k->cfg.server, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK) {
+        rb_errf(err, RB_E_FAILED, "'%s': server '%s' is not a URL libcurl can read", k->label,
+                k->cfg.server);
+        goto out;
+    }
+    if (strcmp(host, name) == 0) {
+        rc = 0; /* the name is the host already */
+        goto out;
+    }
+    curl_url_get(u, CURLUPART_PORT, &given_port, 0);
+    if (curl_url_set(u, CURLUPART_HOST, name, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_URL, &url, 0) != CURLUE_OK) {
+        rb_errf(err, RB_E_FAILED, "'%s': tls-server-name '%s' is not a host name", k->label, name);
+        goto out;
+    }
+    k->base_url = rb_strdup(k->arena, url);
+    while (strlen(k->base_url) > 8 && k->base_url[strlen(k->base_url) - 1] == '/')
+        ((char *)k->base_url)[strlen(k->base_url) - 1] = '\0';
+    k->host_header = given_port != NULL ? rb_sprintf(k->arena, "Host: %s:%s", host, given_port)
+                                        : rb_sprintf(k->arena, "Host: %s", host);
+    k->connect_to =
+        curl_slist_append(NULL, rb_sprintf(k->arena, "%s:%s:%s:%s", name, port, host, port));
+    curl_easy_setopt(k->curl, CURLOPT_CONNECT_TO, k->connect_to);
+    rc = 0;
+out:
+    curl_free(host);
+    curl_free(port);
+    curl_free(given_port);
+    curl_free(url);
+    curl_url_cleanup(u);
+    return rc;
+}
+
+/* proxy-url: every request through it, whatever $HTTPS_PROXY and $NO_PROXY say (as kubectl). */
+static void set_proxy(struct rb_k8s *k)
+{
+    const char *p = k->cfg.proxy_url;
+
+    if (p == NULL)
+        return;
+    /* Go's SOCKS5 dialer hands the host name to the proxy: libcurl's socks5h */
+    if (strncmp(p, "socks5://", 9) == 0)
+        p = rb_sprintf(k->arena, "socks5h://%s", p + 9);
+    curl_easy_setopt(k->curl, CURLOPT_PROXY, p);
+    curl_easy_setopt(k->curl, CURLOPT_NOPROXY, "");
+}
+
 struct rb_k8s *rb_k8s_new(struct rb_arena *a, const struct rb_k8s_config *cfg,
                           const struct rb_k8s_opts *o, struct rb_err *err)
 {
@@ -79,7 +148,14 @@ struct rb_k8s *rb_k8s_new(struct rb_arena *a, const struct rb_k8s_config *cfg,
 
     if (o == NULL)
         o = &none;
+    if (cfg->refusal != NULL) {
+        rb_errf(err, RB_E_FAILED, "%s", cfg->refusal);
+        rb_err_hint(err, "give the cluster target a bearer token (token_env) or a kubeconfig user "
+                         "with a token, a client certificate or an exec plugin");
+        return NULL;
+    }
     k->arena = a;
+    k->env_drop = o->env_drop;
     k->cfg = *cfg;
     k->read_only = o->read_only;
     k->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : RB_K8S_TIMEOUT_MS;
@@ -148,6 +224,9 @@ struct rb_k8s *rb_k8s_new(struct rb_arena *a, const struct rb_k8s_config *cfg,
         curl_easy_setopt(c, CURLOPT_SSLKEY, cfg->key_file);
         curl_easy_setopt(c, CURLOPT_SSLKEYTYPE, "PEM");
     }
+    if (server_name_route(k, err) < 0)
+        return NULL;
+    set_proxy(k);
     return k;
 }
 
@@ -325,12 +404,39 @@ static bool write_allowed(const char *method, const char *path)
             strcmp(path, "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews") == 0);
 }
 
-static int set_auth(struct rb_k8s *k, struct curl_slist **hdrs, struct rb_err *err)
+/* The exec plugin's credential on this request: its token, or its client certificate. */
+static int exec_auth(struct rb_k8s *k, unsigned long stale, const char **tok, struct rb_err *err)
+{
+    const struct rb_k8s_cred *c;
+
+    if (rb_k8s_exec_credential(k, stale, &c, err) < 0)
+        return rb_err_wrap(err, "'%s'", k->label);
+    k->cred_id = c->id;
+    *tok = c->token;
+    if (c->cert != NULL && k->cert_id != c->id) {
+        struct curl_blob cb = { c->cert, c->cert_len, CURL_BLOB_COPY };
+        struct curl_blob kb = { c->key, c->key_len, CURL_BLOB_COPY };
+
+        curl_easy_setopt(k->curl, CURLOPT_SSLCERT_BLOB, &cb);
+        curl_easy_setopt(k->curl, CURLOPT_SSLCERTTYPE, "PEM");
+        curl_easy_setopt(k->curl, CURLOPT_SSLKEY_BLOB, &kb);
+        curl_easy_setopt(k->curl, CURLOPT_SSLKEYTYPE, "PEM");
+        /* a kept-alive connection still speaks with the old certificate */
+        k->fresh_connect = k->cert_id != 0;
+        k->cert_id = c->id;
+    }
+    return 0;
+}
+
+static int set_auth(struct rb_k8s *k, struct curl_slist **hdrs, unsigned long stale,
+                    struct rb_err *err)
 {
     const char *tok = k->cfg.token;
     char *line;
     size_t len;
 
+    if (k->cfg.exec != NULL && exec_auth(k, stale, &tok, err) < 0)
+        return -1;
     if (k->cfg.token_file != NULL) {
         FILE *fp = fopen(k->cfg.token_file, "rb");
         char buf[16384];
@@ -376,6 +482,7 @@ int rb_k8s_request(struct rb_k8s *k, const char *method, const char *path, const
     int attempt, rc = -1;
     long code = 0;
     int64_t backoff = k->backoff_ms;
+    unsigned long stale = 0; /* the exec credential a 401 refused */
 
     if (out != NULL)
         *out = NULL;
@@ -385,7 +492,7 @@ int rb_k8s_request(struct rb_k8s *k, const char *method, const char *path, const
         return rb_errf(err, RB_E_FAILED,
                        "refusing %s %s on '%s': the handle is read-only (plan mode)", method, path,
                        k->label);
-    url = rb_sprintf(k->arena, "%s%s", k->cfg.server, path);
+    url = rb_sprintf(k->arena, "%s%s", k->base_url, path);
     if (body != NULL) {
         payload = cJSON_PrintUnformatted(body);
         if (payload == NULL)
@@ -408,10 +515,14 @@ int rb_k8s_request(struct rb_k8s *k, const char *method, const char *path, const
 
             hdrs = curl_slist_append(hdrs, ct);
         }
-        if (set_auth(k, &hdrs, err) < 0) {
+        if (k->host_header != NULL)
+            hdrs = curl_slist_append(hdrs, k->host_header);
+        if (set_auth(k, &hdrs, stale, err) < 0) {
             curl_slist_free_all(hdrs);
             break;
         }
+        curl_easy_setopt(k->curl, CURLOPT_FRESH_CONNECT, k->fresh_connect ? 1L : 0L);
+        k->fresh_connect = false;
         curl_easy_setopt(k->curl, CURLOPT_URL, url);
         curl_easy_setopt(k->curl, CURLOPT_HTTPHEADER, hdrs);
         curl_easy_setopt(k->curl, CURLOPT_ERRORBUFFER, errbuf);
@@ -475,6 +586,17 @@ int rb_k8s_request(struct rb_k8s *k, const char *method, const char *path, const
                 cJSON_Delete(doc);
             rc = 0;
             break;
+        }
+        if (code == 401 && k->cfg.exec != NULL && stale == 0) {
+            /*
+             * The plugin's credential was refused (revoked, or expired before its timestamp
+             * said): run the plugin again and send the request once more, as client-go
+             * refreshes on a 401. Once: a fresh credential refused too is the answer.
+             */
+            stale = k->cred_id;
+            cJSON_Delete(doc);
+            attempt--;
+            continue;
         }
         if (status_retryable(code) && attempt < k->attempts) {
             const cJSON *det = cJSON_GetObjectItemCaseSensitive(doc, "details");

@@ -82,9 +82,31 @@ static char **build_env(struct rb_arena *a, const char *const *extra, const char
     return envp;
 }
 
+/*
+ * Where a stream's bytes go: the last RB_CHILD_TAIL of them (max 0), or the first max of them,
+ * the rest dropped and counted as overflow.
+ */
+struct sink {
+    struct rb_buf buf;
+    size_t max;
+    bool overflow;
+};
+
 /* Keep only the last RB_CHILD_TAIL bytes, trimming in big steps so appends stay cheap. */
-static void tail_add(struct rb_buf *b, const char *data, size_t len)
+static void tail_add(struct sink *s, const char *data, size_t len)
 {
+    struct rb_buf *b = &s->buf;
+
+    if (s->max > 0) {
+        size_t room = s->max - b->len;
+
+        if (len > room) {
+            s->overflow = true;
+            len = room;
+        }
+        rb_buf_add(b, data, len);
+        return;
+    }
     rb_buf_add(b, data, len);
     if (b->len > 4 * RB_CHILD_TAIL) {
         size_t drop = b->len - RB_CHILD_TAIL;
@@ -95,15 +117,18 @@ static void tail_add(struct rb_buf *b, const char *data, size_t len)
     }
 }
 
-static char *tail_take(struct rb_arena *a, const struct rb_buf *b)
+static char *tail_take(struct rb_arena *a, const struct sink *s, size_t *len)
 {
-    size_t off = b->len > RB_CHILD_TAIL ? b->len - RB_CHILD_TAIL : 0;
+    const struct rb_buf *b = &s->buf;
+    size_t off = s->max == 0 && b->len > RB_CHILD_TAIL ? b->len - RB_CHILD_TAIL : 0;
 
+    if (len != NULL)
+        *len = b->len - off;
     return rb_strndup(a, b->data + off, b->len - off);
 }
 
 /* Read what is there; returns 0 on EOF (fd closed), 1 when more may come. */
-static int drain(int *fd, struct rb_buf *tail)
+static int drain(int *fd, struct sink *tail)
 {
     char chunk[8192];
 
@@ -165,11 +190,18 @@ int rb_child_run_env(struct rb_arena *a, const char *const *argv, const char *co
                      const char *const *env_drop, int64_t timeout_ms, struct rb_child_result *res,
                      struct rb_err *err)
 {
+    return rb_child_run_capture(a, argv, env_extra, env_drop, timeout_ms, 0, res, err);
+}
+
+int rb_child_run_capture(struct rb_arena *a, const char *const *argv, const char *const *env_extra,
+                         const char *const *env_drop, int64_t timeout_ms, size_t out_max,
+                         struct rb_child_result *res, struct rb_err *err)
+{
     int out_pipe[2] = { -1, -1 }, err_pipe[2] = { -1, -1 };
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t attr;
     sigset_t none, defaults;
-    struct rb_buf out_tail = RB_BUF_INIT, err_tail = RB_BUF_INIT;
+    struct sink out_tail = { RB_BUF_INIT, out_max, false }, err_tail = { RB_BUF_INIT, 0, false };
     int64_t start, deadline, kill_at = 0;
     int pidfd, wstatus = 0, rc;
     bool reaped = false, chld_ignored;
@@ -224,7 +256,8 @@ int rb_child_run_env(struct rb_arena *a, const char *const *argv, const char *co
     }
 
     start = rb_now_ms();
-    rc = posix_spawnp(&pid, argv[0], &fa, &attr, (char *const *)argv, build_env(a, env_extra, env_drop));
+    rc = posix_spawnp(&pid, argv[0], &fa, &attr, (char *const *)argv,
+                      build_env(a, env_extra, env_drop));
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&attr);
     close(out_pipe[1]);
@@ -315,10 +348,11 @@ int rb_child_run_env(struct rb_arena *a, const char *const *argv, const char *co
     res->exited = WIFEXITED(wstatus);
     res->status = res->exited ? WEXITSTATUS(wstatus) : -1;
     res->signal = WIFSIGNALED(wstatus) ? WTERMSIG(wstatus) : 0;
-    res->out_tail = tail_take(a, &out_tail);
-    res->err_tail = tail_take(a, &err_tail);
-    rb_buf_release(&out_tail);
-    rb_buf_release(&err_tail);
+    res->out_tail = tail_take(a, &out_tail, &res->out_len);
+    res->out_overflow = out_tail.overflow;
+    res->err_tail = tail_take(a, &err_tail, NULL);
+    rb_buf_release(&out_tail.buf);
+    rb_buf_release(&err_tail.buf);
     return 0;
 }
 

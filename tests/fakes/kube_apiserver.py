@@ -24,7 +24,9 @@ that an unmodified kubectl can discover, get and scale against it:
 Test knobs, on the same port without authentication (under /_control/):
   GET  /_control/state        every object, by resource, namespace and name
   GET  /_control/log          the request log (method, path, query, content type, user, status, body,
-                              token_sha256: first 16 hex digits of the bearer token's SHA-256)
+                              token_sha256: first 16 hex digits of the bearer token's SHA-256,
+                              refused ones included; host: the Host header; sni: the TLS server
+                              name the client sent, or null)
   DELETE /_control/log        clear it
   POST /_control/faults       {"faults":[{"count":N,"status":500|429|409|...,"retry_after":S,
                                "hang":SECONDS,"method":"PATCH","path":"substring","query":"substring"}]}
@@ -620,7 +622,9 @@ class Handler(BaseHTTPRequestHandler):
             return self.control(url.path, raw)
         entry = {"method": self.command, "path": url.path, "query": query,
                  "content_type": self.headers.get("Content-Type", ""),
-                 "user_agent": self.headers.get("User-Agent", ""), "user": None}
+                 "user_agent": self.headers.get("User-Agent", ""), "user": None,
+                 "host": self.headers.get("Host", ""),
+                 "sni": getattr(self.connection, "rb_sni", None)}
         try:
             entry["body"] = json.loads(raw) if raw else None
         except ValueError:
@@ -669,6 +673,9 @@ class Handler(BaseHTTPRequestHandler):
             code = 500
             self.send_json(500, ApiError(500, "InternalError", "fake: %r" % e).status())
         entry["status"] = code
+        if getattr(self, "token_id", None):
+            # also for a refused token (401): tests ask which token was refused
+            entry["token_sha256"] = self.token_id
         self.record(entry)
 
     def record(self, entry):
@@ -1124,6 +1131,11 @@ def main():
         ctx.load_verify_locations(args.client_ca)
         ctx.verify_mode = ssl.CERT_OPTIONAL
     ctx.set_alpn_protocols(["http/1.1"])
+
+    def on_sni(sslobj, name, _ctx):
+        # the name the client asked for (tls-server-name tests); None when it sent none
+        sslobj.rb_sni = name
+    ctx.sni_callback = on_sni
     srv.socket = ctx.wrap_socket(srv.socket, server_side=True, do_handshake_on_connect=False)
     if args.port_file:
         tmp = args.port_file + ".tmp"

@@ -13,7 +13,8 @@
 # After kube_fake_start: KUBE_FAKE_URL, KUBE_FAKE_CA, KUBE_FAKE_TOKEN, KUBE_FAKE_TOKEN_FILE (the
 # server's token CSV), KUBE_FAKE_KUBECONFIG (contexts: "fake" = token, "fake-cert" = client
 # certificate as files, "fake-certdata" = client certificate as data; namespace "payroll"),
-# KUBE_FAKE_CLIENT_CERT, KUBE_FAKE_CLIENT_KEY, KUBE_FAKE_PID.
+# KUBE_FAKE_CLIENT_CERT, KUBE_FAKE_CLIENT_KEY, KUBE_FAKE_PID. KUBE_FAKE_SERVER_SAN, when set before
+# kube_fake_start, replaces the server certificate's subjectAltName (IP:127.0.0.1,DNS:localhost).
 
 KUBE_FAKE_PY=${KUBE_FAKE_PY:-$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/kube_apiserver.py}
 
@@ -32,7 +33,7 @@ kube_fake_mkcert() {
         echo "basicConstraints=CA:FALSE"
         echo "keyUsage=critical,digitalSignature,keyEncipherment"
         echo "extendedKeyUsage=$eku"
-        [ "$eku" = serverAuth ] && echo "subjectAltName=IP:127.0.0.1,DNS:localhost"
+        [ "$eku" = serverAuth ] && echo "subjectAltName=${KUBE_FAKE_SERVER_SAN:-IP:127.0.0.1,DNS:localhost}"
     } >"$dir/$name.ext"
     _kube_fake_openssl x509 -req -in "$dir/$name.csr" -CA "$dir/ca.crt" -CAkey "$dir/ca.key" \
         -CAcreateserial -days 2 -out "$dir/$name.crt" -extfile "$dir/$name.ext" || return 1

@@ -4,7 +4,8 @@
  * Every case writes real files in a temporary folder and checks what rb_k8s_config_load() makes
  * of them: context selection, data fields decoded, relative paths resolved against the file,
  * $KUBECONFIG lists (first definition wins), ~/.kube/config, the in-cluster fallback, and the
- * errors an operator meets (unknown context listing the known ones, exec plugins refused).
+ * errors an operator meets (unknown context listing the known ones, exec plugins checked as
+ * kubectl checks them, booleans read as kubectl reads them, token_env before any refusal).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -200,7 +201,7 @@ static void test_unknown_context_lists_known(void **state)
     rb_arena_free(a);
 }
 
-static void test_exec_plugin_refused(void **state)
+static void test_exec_config(void **state)
 {
     struct rb_arena *a = rb_arena_new();
     struct rb_k8s_config c;
@@ -208,10 +209,205 @@ static void test_exec_plugin_refused(void **state)
 
     (void)state;
     write_file("a.yaml", full_config);
-    assert_int_equal(rb_k8s_config_load(a, path_of("a.yaml"), "sso", &c, &err), -1);
-    assert_non_null(strstr(err.msg, "user 'sso'"));
-    assert_non_null(strstr(err.msg, "exec credential plugin, which rollbackctl does not run"));
+    assert_int_equal(rb_k8s_config_load(a, path_of("a.yaml"), "sso", &c, &err), 0);
+    assert_non_null(c.exec);
+    assert_null(c.refusal);
+    assert_string_equal(c.exec->api_version, "client.authentication.k8s.io/v1");
+    assert_string_equal(c.exec->command, "aws"); /* a bare name: looked up in PATH */
+    assert_string_equal(c.exec->argv[0], "aws");
+    assert_string_equal(c.exec->argv[1], "eks");
+    assert_string_equal(c.exec->argv[2], "get-token");
+    assert_null(c.exec->argv[3]);
+    assert_null(c.exec->env[0]);
+    assert_false(c.exec->provide_cluster_info);
+    /* a command with a '/' is relative to the kubeconfig's folder, as kubectl resolves it */
+    write_file("b.yaml",
+               "current-context: x\ncontexts:\n- name: x\n  context: {cluster: c, user: u}\n"
+               "clusters:\n- name: c\n  cluster: {server: 'https://x'}\n"
+               "users:\n- name: u\n  user:\n    exec:\n"
+               "      apiVersion: client.authentication.k8s.io/v1beta1\n"
+               "      command: bin/plugin\n"
+               "      env: [{name: AWS_PROFILE, value: prod}, {name: EMPTY}]\n"
+               "      installHint: 'apt install plugin'\n"
+               "      provideClusterInfo: True\n"
+               "      interactiveMode: IfAvailable\n");
+    assert_int_equal(rb_k8s_config_load(a, path_of("b.yaml"), NULL, &c, &err), 0);
+    assert_string_equal(c.exec->command, path_of("bin/plugin"));
+    assert_string_equal(c.exec->argv[0], path_of("bin/plugin"));
+    assert_null(c.exec->argv[1]);
+    assert_string_equal(c.exec->env[0], "AWS_PROFILE=prod");
+    assert_string_equal(c.exec->env[1], "EMPTY=");
+    assert_null(c.exec->env[2]);
+    assert_string_equal(c.exec->install_hint, "apt install plugin");
+    assert_true(c.exec->provide_cluster_info);
+    rb_arena_free(a);
+}
+
+static void load_exec_error(struct rb_arena *a, const char *exec_yaml, const char *want)
+{
+    struct rb_k8s_config c;
+    struct rb_err err = RB_ERR_INIT;
+    char text[2048];
+
+    snprintf(text, sizeof(text),
+             "current-context: x\ncontexts:\n- name: x\n  context: {cluster: c, user: u}\n"
+             "clusters:\n- name: c\n  cluster: {server: 'https://x'}\n"
+             "users:\n- name: u\n  user:\n    exec:\n%s",
+             exec_yaml);
+    write_file("b.yaml", text);
+    assert_int_equal(rb_k8s_config_load(a, path_of("b.yaml"), NULL, &c, &err), -1);
+    if (strstr(err.msg, want) == NULL)
+        fail_msg("'%s' not in '%s'", want, err.msg);
+}
+
+static void test_exec_config_refused(void **state)
+{
+    struct rb_arena *a = rb_arena_new();
+
+    (void)state;
+    load_exec_error(a, "      apiVersion: client.authentication.k8s.io/v1\n",
+                    "user 'u' in kubeconfig");
+    load_exec_error(a, "      apiVersion: client.authentication.k8s.io/v1\n",
+                    "exec has no command");
+    load_exec_error(a,
+                    "      apiVersion: client.authentication.k8s.io/v1alpha1\n      command: p\n",
+                    "exec apiVersion 'client.authentication.k8s.io/v1alpha1' is not "
+                    "client.authentication.k8s.io/v1 or client.authentication.k8s.io/v1beta1");
+    load_exec_error(a, "      command: p\n", "exec apiVersion (none) is not");
+    load_exec_error(a,
+                    "      apiVersion: client.authentication.k8s.io/v1\n      command: p\n"
+                    "      interactiveMode: Always\n",
+                    "exec plugin 'p' needs a terminal (interactiveMode: Always)");
+    load_exec_error(a,
+                    "      apiVersion: client.authentication.k8s.io/v1\n      command: p\n"
+                    "      interactiveMode: Sometimes\n",
+                    "exec interactiveMode 'Sometimes' is not Never, IfAvailable or Always");
+    load_exec_error(a,
+                    "      apiVersion: client.authentication.k8s.io/v1\n      command: p\n"
+                    "      env: [{value: x}]\n",
+                    "exec env[0] has no name");
+    load_exec_error(a,
+                    "      apiVersion: client.authentication.k8s.io/v1\n      command: p\n"
+                    "      args: --region\n",
+                    "exec args is not a list");
+    load_exec_error(a,
+                    "      apiVersion: client.authentication.k8s.io/v1\n      command: p\n"
+                    "      provideClusterInfo: 'yes'\n",
+                    "provideClusterInfo is the string \"yes\", not a boolean");
+    rb_arena_free(a);
+}
+
+/* insecure-skip-tls-verify read from `value` (YAML text), as kubectl reads it (checked by hand) */
+static int insecure_of(struct rb_arena *a, const char *value, bool *out, struct rb_err *err)
+{
+    struct rb_k8s_config c;
+    char text[1024];
+    int rc;
+
+    snprintf(text, sizeof(text),
+             "current-context: x\ncontexts:\n- name: x\n  context: {cluster: c}\n"
+             "clusters:\n- name: c\n  cluster:\n    server: https://x\n"
+             "    insecure-skip-tls-verify: %s\n",
+             value);
+    write_file("b.yaml", text);
+    rc = rb_k8s_config_load(a, path_of("b.yaml"), NULL, &c, err);
+    *out = c.insecure;
+    return rc;
+}
+
+static void test_yaml_booleans(void **state)
+{
+    static const char *const yes[] = { "true", "True", "TRUE", "yes", "Yes", "YES",
+                                       "y",    "Y",    "on",   "On",  "ON",  NULL };
+    static const char *const no[] = { "false", "False", "FALSE", "no", "No",   "NO", "n",
+                                      "N",     "off",   "Off",   "~",  "null", NULL };
+    static const char *const bad[] = { "'true'", "\"True\"", "1",      "0",
+                                       "maybe",  "tRuE",     "[true]", NULL };
+    struct rb_arena *a = rb_arena_new();
+    struct rb_err err = RB_ERR_INIT;
+    bool v;
+
+    (void)state;
+    for (const char *const *p = yes; *p != NULL; p++) {
+        if (insecure_of(a, *p, &v, &err) != 0 || !v)
+            fail_msg("'%s' should read as true (%s)", *p, err.msg);
+    }
+    for (const char *const *p = no; *p != NULL; p++) {
+        if (insecure_of(a, *p, &v, &err) != 0 || v)
+            fail_msg("'%s' should read as false (%s)", *p, err.msg);
+    }
+    for (const char *const *p = bad; *p != NULL; p++) {
+        if (insecure_of(a, *p, &v, &err) != -1)
+            fail_msg("'%s' should be refused", *p);
+        assert_non_null(strstr(err.msg, "cluster 'c': insecure-skip-tls-verify is "));
+        assert_non_null(strstr(err.msg, "not a boolean"));
+    }
+    assert_int_equal(insecure_of(a, "'true'", &v, &err), -1);
+    assert_string_equal(
+        err.msg, "cluster 'c': insecure-skip-tls-verify is the string \"true\", not a boolean");
+    assert_int_equal(insecure_of(a, "maybe", &v, &err), -1);
+    assert_string_equal(err.msg, "cluster 'c': insecure-skip-tls-verify is 'maybe', not a boolean");
+    rb_arena_free(a);
+}
+
+static void test_server_name_proxy(void **state)
+{
+    struct rb_arena *a = rb_arena_new();
+    struct rb_k8s_config c;
+    struct rb_err err = RB_ERR_INIT;
+
+    (void)state;
+    write_file("b.yaml", "current-context: x\ncontexts:\n- name: x\n  context: {cluster: c}\n"
+                         "clusters:\n- name: c\n  cluster:\n    server: https://10.1.2.3:6443\n"
+                         "    tls-server-name: api.internal\n"
+                         "    proxy-url: socks5://127.0.0.1:1080\n");
+    assert_int_equal(rb_k8s_config_load(a, path_of("b.yaml"), NULL, &c, &err), 0);
+    assert_string_equal(c.tls_server_name, "api.internal");
+    assert_string_equal(c.proxy_url, "socks5://127.0.0.1:1080");
+    write_file("b.yaml", "current-context: x\ncontexts:\n- name: x\n  context: {cluster: c}\n"
+                         "clusters:\n- name: c\n  cluster:\n    server: https://10.1.2.3:6443\n"
+                         "    proxy-url: ftp://proxy:21\n");
+    assert_int_equal(rb_k8s_config_load(a, path_of("b.yaml"), NULL, &c, &err), -1);
+    assert_non_null(
+        strstr(err.msg, "proxy-url 'ftp://proxy:21' is not an http, https or socks5 URL"));
+    rb_arena_free(a);
+}
+
+/* token_env (rb_k8s_config_use_token) comes before any refusal of the kubeconfig's user */
+static void test_token_wins_over_refusal(void **state)
+{
+    struct rb_arena *a = rb_arena_new();
+    struct rb_k8s_config c;
+    struct rb_k8s_opts o;
+    struct rb_err err = RB_ERR_INIT;
+
+    (void)state;
+    memset(&o, 0, sizeof(o));
+    o.read_only = true;
+    write_file("b.yaml",
+               "current-context: x\ncontexts:\n- name: x\n  context: {cluster: c, user: u}\n"
+               "clusters:\n- name: c\n  cluster: {server: 'https://x'}\n"
+               "users:\n- name: u\n  user:\n    auth-provider: {name: oidc}\n");
+    assert_int_equal(rb_k8s_config_load(a, path_of("b.yaml"), NULL, &c, &err), 0);
+    assert_non_null(c.refusal);
+    assert_null(rb_k8s_new(a, &c, &o, &err));
+    assert_non_null(strstr(err.msg, "authenticates with an auth-provider plugin, which "
+                                    "rollbackctl does not support"));
     assert_non_null(strstr(err.hint, "token_env"));
+    rb_k8s_config_use_token(a, &c, "from-env");
+    assert_null(c.refusal);
+    assert_string_equal(c.token, "from-env");
+    assert_non_null(rb_k8s_new(a, &c, &o, &err));
+    /* and over an exec plugin, a token file and a client certificate */
+    write_file("a.yaml", full_config);
+    assert_int_equal(rb_k8s_config_load(a, path_of("a.yaml"), "sso", &c, &err), 0);
+    rb_k8s_config_use_token(a, &c, "from-env");
+    assert_null(c.exec);
+    assert_int_equal(rb_k8s_config_load(a, path_of("a.yaml"), "prod", &c, &err), 0);
+    rb_k8s_config_use_token(a, &c, "from-env");
+    assert_null(c.cert_data);
+    assert_null(c.key_data);
+    assert_string_equal(c.token, "from-env");
     rb_arena_free(a);
 }
 
@@ -240,6 +436,20 @@ static void test_bad_files(void **state)
                "users:\n- name: u\n  user: {token: t}\n");
     assert_int_equal(rb_k8s_config_load(a, path_of("bad.yaml"), NULL, &c, &err), -1);
     assert_non_null(strstr(err.msg, "certificate-authority-data is not valid base64"));
+    /* the URL-safe alphabet and whitespace are refused, as kubectl refuses them */
+    write_file("bad.yaml",
+               "current-context: x\ncontexts:\n- name: x\n  context: {cluster: c, user: u}\n"
+               "clusters:\n- name: c\n  cluster: {server: 'https://x'}\n"
+               "users:\n- name: u\n  user: {client-certificate-data: 'dXNlci13aXRoPz4-fn4=', "
+               "client-key-data: 'dXNlci13aXRoPz4+fn4='}\n");
+    assert_int_equal(rb_k8s_config_load(a, path_of("bad.yaml"), NULL, &c, &err), -1);
+    assert_string_equal(err.msg, "user 'u': client-certificate-data is not valid base64 (illegal "
+                                 "data at input byte 15)");
+    write_file("bad.yaml", "current-context: x\ncontexts:\n- name: x\n  context: {cluster: c}\n"
+                           "clusters:\n- name: c\n  cluster:\n    server: https://x\n"
+                           "    certificate-authority-data: aGVs\n      bG8gQ0EK\n");
+    assert_int_equal(rb_k8s_config_load(a, path_of("bad.yaml"), NULL, &c, &err), -1);
+    assert_non_null(strstr(err.msg, "not valid base64 (illegal data at input byte 4)"));
     write_file("bad.yaml", "contexts:\n- name: x\n  context: {cluster: c}\n");
     assert_int_equal(rb_k8s_config_load(a, path_of("bad.yaml"), NULL, &c, &err), -1);
     assert_non_null(strstr(err.msg, "has no current-context"));
@@ -327,26 +537,6 @@ static void test_incluster(void **state)
     rb_arena_free(a);
 }
 
-static void test_base64(void **state)
-{
-    struct rb_arena *a = rb_arena_new();
-    char *out;
-    size_t n;
-
-    (void)state;
-    assert_int_equal(rb_k8s_base64_decode(a, "aGVs\nbG8g Q0EK", &out, &n), 0);
-    assert_int_equal(n, 9);
-    assert_string_equal(out, "hello CA\n");
-    assert_int_equal(rb_k8s_base64_decode(a, "YQ==", &out, &n), 0);
-    assert_int_equal(n, 1);
-    assert_int_equal(rb_k8s_base64_decode(a, "YWI=", &out, &n), 0);
-    assert_string_equal(out, "ab");
-    assert_int_equal(rb_k8s_base64_decode(a, "YQ==YQ", &out, &n), -1);
-    assert_int_equal(rb_k8s_base64_decode(a, "Y*==", &out, &n), -1);
-    assert_int_equal(rb_k8s_base64_decode(a, "Y", &out, &n), -1);
-    rb_arena_free(a);
-}
-
 static void test_paths(void **state)
 {
     struct rb_arena *a = rb_arena_new();
@@ -405,12 +595,15 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_named_context_files_relative, setup, teardown),
         cmocka_unit_test_setup_teardown(test_token_insecure_tokenfile, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_context_lists_known, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_exec_plugin_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_exec_config, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_exec_config_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_yaml_booleans, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_server_name_proxy, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_token_wins_over_refusal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_files, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kubeconfig_env_list_first_wins, setup, teardown),
         cmocka_unit_test_setup_teardown(test_home_kube_config, setup, teardown),
         cmocka_unit_test_setup_teardown(test_incluster, setup, teardown),
-        cmocka_unit_test(test_base64),
         cmocka_unit_test(test_paths),
         cmocka_unit_test(test_read_only_refuses_writes),
     };
