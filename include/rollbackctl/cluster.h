@@ -104,6 +104,8 @@ struct rb_cluster_ops {
     /* Optional: the exact requests of an operation, one line each (with its body), arena-owned. */
     const char *(*describe)(struct rb_arena *a, enum rb_cluster_request req, const char *ns,
                             const char *what, int replicas);
+    /* Optional, for validate: the target's own configuration checked offline (no network). */
+    void (*check_target)(struct rb_arena *a, const struct rb_target *t, struct rb_diags *diags);
 };
 
 /* The ops of a cluster target's driver, or NULL with err when it is not a built cluster driver. */

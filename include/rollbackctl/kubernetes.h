@@ -32,6 +32,8 @@
 #include "rollbackctl/err.h"
 
 struct rb_run;
+struct rb_target;
+struct rb_diags;
 
 #define RB_K8S_CONNECT_TIMEOUT_MS 5000
 #define RB_K8S_TIMEOUT_MS         30000 /* per attempt; the target's `timeout:` overrides it */
@@ -94,6 +96,13 @@ struct rb_k8s_config {
  */
 int rb_k8s_config_load(struct rb_arena *a, const char *path, const char *context,
                        struct rb_k8s_config *cfg, struct rb_err *err);
+
+/*
+ * validate, offline: the kubeconfig of cluster target t read and its `context:` looked up: an
+ * error naming the contexts there ('did you mean') when it is not; a warning when the kubeconfig
+ * is not on this machine.
+ */
+void rb_k8s_check_target(struct rb_arena *a, const struct rb_target *t, struct rb_diags *diags);
 
 /*
  * Authenticate with this bearer token instead of whatever the kubeconfig user has (token, token

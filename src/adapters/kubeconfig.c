@@ -24,6 +24,7 @@
 
 #include "rollbackctl/base64.h"
 #include "rollbackctl/buf.h"
+#include "rollbackctl/near.h"
 #include "rollbackctl/runbook.h"
 
 struct kfile {
@@ -546,4 +547,63 @@ int rb_k8s_config_incluster(struct rb_arena *a, const char *sa_dir, struct rb_k8
     cfg->context = "in-cluster";
     cfg->source = rb_strdup(a, sa_dir);
     return 0;
+}
+
+/*
+ * validate's look at a cluster target, offline: the kubeconfig it names (or $KUBECONFIG, or
+ * ~/.kube/config) read, and its `context:` looked up there. A context that is not there is an
+ * error (execute would fail on it); a kubeconfig that is not on this machine only a warning (the
+ * runbook may be validated away from the host that runs it).
+ */
+void rb_k8s_check_target(struct rb_arena *a, const struct rb_target *t, struct rb_diags *diags)
+{
+    const struct rb_opt *kc = rb_target_opt_node(t, "kubeconfig");
+    const struct rb_opt *cx = rb_target_opt_node(t, "context");
+    const char *path = kc != NULL ? kc->value : NULL, *source = NULL;
+    struct rb_err err = RB_ERR_INIT;
+    struct kfile *files = NULL;
+    struct rb_near near;
+    size_t n = 0;
+
+    if (path != NULL && !file_exists(path)) {
+        rb_diag_add(diags, RB_DIAG_WARNING, kc->value_pos,
+                    "target '%s': kubeconfig '%s' does not exist on this machine%s", t->name, path,
+                    cx != NULL && cx->value != NULL ? "; its context is not checked" : "");
+        return;
+    }
+    if (cx == NULL || cx->value == NULL)
+        return; /* current-context: nothing named to check */
+    if (load_files(a, path, &files, &n, &source, &err) < 0) {
+        rb_diag_add(diags, RB_DIAG_WARNING, cx->value_pos,
+                    "target '%s': context '%s' not checked: %s", t->name, cx->value, err.msg);
+        return;
+    }
+    if (n == 0) {
+        rb_diag_add(diags, RB_DIAG_WARNING, cx->value_pos,
+                    "target '%s': context '%s' not checked: no kubeconfig on this machine "
+                    "($KUBECONFIG unset, no ~/.kube/config)",
+                    t->name, cx->value);
+        return;
+    }
+    rb_near_init(&near, cx->value);
+    for (size_t i = 0; i < n; i++) {
+        yaml_document_t *d = &files[i].doc;
+        yaml_node_t *seq = map_get(d, yaml_document_get_root_node(d), "contexts");
+
+        if (seq == NULL || seq->type != YAML_SEQUENCE_NODE)
+            continue;
+        for (yaml_node_item_t *it = seq->data.sequence.items.start;
+             it < seq->data.sequence.items.top; it++) {
+            const char *nm = map_str(d, yaml_document_get_node(d, *it), "name");
+
+            if (nm != NULL && strcmp(nm, cx->value) == 0)
+                return;
+            if (nm != NULL)
+                rb_near_try(&near, nm);
+        }
+    }
+    rb_diag_add(diags, RB_DIAG_ERROR, cx->value_pos,
+                "target '%s': context '%s' not found in kubeconfig %s (contexts: %s)%s", t->name,
+                cx->value, source, names_of(a, files, n, "contexts"),
+                near.best != NULL ? rb_sprintf(a, "; did you mean '%s'?", near.best) : "");
 }

@@ -401,4 +401,5 @@ const struct rb_cluster_ops rb_k8s_ops = {
     .can_i = rb_k8s_can_i,
     .version = server_version,
     .describe = describe,
+    .check_target = rb_k8s_check_target,
 };

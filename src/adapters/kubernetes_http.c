@@ -80,15 +80,15 @@ static size_t on_header(char *ptr, size_t size, size_t nitems, void *ud)
  */
 static int server_name_route(struct rb_k8s *k, struct rb_err *err)
 {
-    CURLU *u = curl_url();
     char *host = NULL, *port = NULL, *given_port = NULL, *url = NULL;
     const char *name = k->cfg.tls_server_name;
     int rc = -1;
+    CURLU *u;
 
     k->base_url = k->cfg.server;
     if (name == NULL)
         return 0;
-    if (u == NULL)
+    if ((u = curl_url()) == NULL)
         abort();
     if (curl_url_set(u, CURLUPART_URL, k->cfg.server, 0) != CURLUE_OK ||
         curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||

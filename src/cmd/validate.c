@@ -6,7 +6,8 @@
  * stdout. Missing environment variables and template files are warnings here (the runbook may
  * be validated away from the host that has them); with --strict they are errors. A driver that
  * lacks an optional operation the runbook would use is warned about too (driver_needs.c), --strict
- * or not. Exit 0 valid, 5 invalid. Nothing is contacted: no target, no network.
+ * or not. Exit 0 valid, 5 invalid. Nothing is contacted: no target, no network (a cluster
+ * target's kubeconfig is read from this machine to check its context: kubeconfig.c).
  */
 #include <string.h>
 

@@ -122,4 +122,14 @@ void rb_runbook_check_drivers(const struct rb_runbook *rb, struct rb_diags *diag
     check_dns(rb, diags, seen, &n_seen);
     check_cluster(rb, diags, seen, &n_seen);
     check_db(rb, diags);
+    /* every cluster target, used or not: its kubeconfig context (offline) */
+    for (size_t i = 0; i < rb->n_targets; i++) {
+        const struct rb_target *t = &rb->targets[i];
+        const struct rb_cluster_ops *ops;
+        struct rb_err err = RB_ERR_INIT;
+
+        if (t->kind == RB_TARGET_CLUSTER && (ops = rb_cluster_ops_for(t, &err)) != NULL &&
+            ops->check_target != NULL)
+            ops->check_target(diags->arena, t, diags);
+    }
 }

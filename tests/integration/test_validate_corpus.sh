@@ -11,6 +11,9 @@ export NO_COLOR=1
 unset ROLLBACKCTL_RUNBOOK
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+# validate reads cluster targets' kubeconfigs (their contexts): not this machine's
+unset KUBECONFIG
+export HOME=$tmp
 fail=0 n=0
 
 cd "$src/tests/runbooks/broken" || exit 1
