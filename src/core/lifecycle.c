@@ -61,16 +61,16 @@ static int take_lock(struct rb_run *run, const char *run_id, bool *took_over,
             return 0;
         if (err->cls != RB_E_LOCKED || wait <= 0)
             return -1;
-        left = deadline - rb_now_ms();
-        if (left <= 0)
-            return rb_err_wrap(err, "gave up waiting %s for the lock (--lock-timeout)", dur);
-        if (rb_interrupted())
-            return rb_err_wrap(err, "interrupted while waiting for the lock");
         if (!said) {
             /* said once, so a script's log shows why the run has not started yet */
             rb_info(ctx, "%s; waiting up to %s for it (--lock-timeout)", err->msg, dur);
             said = true;
         }
+        left = deadline - rb_now_ms();
+        if (left <= 0)
+            return rb_err_wrap(err, "gave up waiting %s for the lock (--lock-timeout)", dur);
+        if (rb_interrupted())
+            return rb_err_wrap(err, "interrupted while waiting for the lock");
         rb_sleep_ms(pause < left ? pause : left);
         pause = pause * 2 < 1000 ? pause * 2 : 1000;
     }
