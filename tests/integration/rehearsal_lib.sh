@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034
 # tests/integration/rehearsal_lib.sh: the rehearsal sandbox (scripts/rehearse) for one test, beside
 # every other sandbox. Sourced after lib.sh (not test_*: ctest does not run it on its own).
 #
