@@ -105,7 +105,8 @@ def scan():
                 ours = True
                 break
             q = procs[q][0]
-        if not (under and ours) or pid in seen:
+        # rollbackctl below rollbackctl: LeakSanitizer's tracer, a clone of the same process
+        if not (under and ours) or pid in seen or comm == "rollbackctl":
             continue
         try:
             argv = open("/proc/%d/cmdline" % pid, "rb").read()
