@@ -18,16 +18,6 @@
 #include "rollbackctl/runbook.h"
 #include "rollbackctl/version.h"
 
-/* Each command loads the runbook itself: after checking its arguments (a usage error is reported
- * before a runbook problem), and with or without the environment checks it needs. */
-struct rb_cmd {
-    const char *name;
-    rb_cmd_fn run;
-    const char *usage; /* arguments after the command name */
-    const char *summary;
-    const char *help; /* the command's own options, one per line */
-};
-
 static const struct rb_cmd commands[] = {
     { "validate", rb_cmd_validate, "[--strict]",
       "check the runbook; FILE:LINE:COL: message per problem",
@@ -75,6 +65,11 @@ static const struct rb_cmd commands[] = {
       "Done actions are not applied again: of the messages, only those not sent go out.\n" },
     { "status", rb_cmd_status, "[RUN_ID]",
       "where a run stands: phase, step, timings, waiting for what (default: the latest run)", "" },
+    { "runs", rb_cmd_runs, "",
+      "past runs of the state_dir, newest first: outcome, reason, initiator, start, duration",
+      "With -q only the run ids, one per line; with -o json an array of objects (see\n"
+      "rollbackctl(1)). A journal that cannot be read (corrupt, tampered) is listed as "
+      "unreadable.\n" },
     { "verify", rb_cmd_verify, "",
       "run the verify checks now, on their own; exit 0 all pass, 1 any fails",
       "A compare check also lists the legacy rows deleted in new since cutover; they fail it\n"
@@ -92,12 +87,18 @@ static const struct rb_cmd commands[] = {
       "  --format md|json|html  report format (default md; json with -o json)\n"
       "  --bundle FILE.tar.gz   write the evidence bundle instead: journal, reports, plan,\n"
       "                         verification, notification copies, MANIFEST.sha256\n" },
+    { "completion", rb_cmd_completion, "bash|zsh|fish",
+      "print a shell completion script (commands, options, their values, run ids)",
+      "bash: source <(rollbackctl completion bash); zsh: put the output as _rollbackctl in a\n"
+      "folder of $fpath; fish: rollbackctl completion fish > "
+      "~/.config/fish/completions/rollbackctl.fish\n" },
 };
 
 static const char global_help[] =
     "Global options (before or after the command):\n"
-    "  -f, --runbook FILE   the runbook (default: $ROLLBACKCTL_RUNBOOK, then ./runbook.yaml)\n"
-    "  -o, --output FORMAT  text (default) or json\n"
+    "  -f, --runbook FILE   the runbook (default: $ROLLBACKCTL_RUNBOOK, then ./runbook.yaml);\n"
+    "                       - reads it from standard input\n"
+    "  -o, --output text|json  text (default) or one JSON document\n"
     "  -q, --quiet          only results and errors\n"
     "  -v, --verbose        more detail on stderr\n"
     "      --no-color       no colour (also when NO_COLOR is set)\n"
@@ -120,7 +121,7 @@ static void usage_all(FILE *f)
         "Puts a legacy payroll system back after a failed migration, walking the runbook's phases\n"
         "assess -> approve -> freeze -> sync -> restore -> verify -> communicate.\n\nCommands:\n");
     for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-        fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
     fprintf(f,
             "\n%s\nExit codes: 0 done/ready/valid, 1 a phase, check or verification failed, 2 "
             "usage error,\n"
@@ -131,8 +132,10 @@ static void usage_all(FILE *f)
 static void usage_cmd(FILE *f, const struct rb_cmd *c)
 {
     fprintf(f, "usage: rollbackctl [global options] %s %s\n\n%s\n", c->name, c->usage, c->summary);
-    if (c->help[0] != '\0')
+    if (c->help[0] == ' ')
         fprintf(f, "\nOptions:\n%s", c->help);
+    else if (c->help[0] != '\0')
+        fprintf(f, "\n%s", c->help);
     fprintf(f, "\n%s", global_help);
 }
 
@@ -169,6 +172,8 @@ static const char *opt_value(int argc, char **argv, int *i, const char *shrt, co
 
 int main(int argc, char **argv)
 {
+    static const struct rb_cmd_table table = { commands, sizeof(commands) / sizeof(commands[0]),
+                                               global_help };
     struct rb_ctx ctx;
     struct rb_err err = RB_ERR_INIT;
     const struct rb_cmd *cmd = NULL;
@@ -184,6 +189,7 @@ int main(int argc, char **argv)
     ctx.out = stdout;
     ctx.diag = stderr;
     ctx.arena = rb_arena_new();
+    ctx.commands = &table;
     env = getenv("ROLLBACKCTL_RUNBOOK");
     ctx.runbook_path = env != NULL && env[0] != '\0' ? env : "runbook.yaml";
     ctx.runbook_from = env != NULL && env[0] != '\0' ? "$ROLLBACKCTL_RUNBOOK" : NULL;
@@ -200,7 +206,9 @@ int main(int argc, char **argv)
             break;
         }
         if ((v = opt_value(argc, argv, &i, "-f", "--runbook", &missing)) != NULL) {
-            ctx.runbook_path = v;
+            /* `-f -`: standard input (kubectl's convention), named <stdin> in diagnostics */
+            ctx.runbook_stdin = strcmp(v, "-") == 0;
+            ctx.runbook_path = ctx.runbook_stdin ? RB_RUNBOOK_STDIN_NAME : v;
             ctx.runbook_from = "-f";
         } else if ((v = opt_value(argc, argv, &i, "-o", "--output", &missing)) != NULL) {
             if (strcmp(v, "json") == 0)

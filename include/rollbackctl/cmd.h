@@ -8,10 +8,34 @@
 #ifndef ROLLBACKCTL_CMD_H
 #define ROLLBACKCTL_CMD_H
 
+#include <stddef.h>
+
 #include "rollbackctl/ctx.h"
 #include "rollbackctl/err.h"
 
 typedef int (*rb_cmd_fn)(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *err);
+
+/*
+ * A row of main.c's command table. Each command loads the runbook itself: after checking its
+ * arguments (a usage error is reported before a runbook problem), and with or without the
+ * environment checks it needs. usage and help are also what `completion` reads the options from
+ * (src/cmd/completion.c): one list, which tests/integration/test_cli_completion.sh checks against
+ * what each command accepts.
+ */
+struct rb_cmd {
+    const char *name;
+    rb_cmd_fn run;
+    const char *usage; /* arguments after the command name */
+    const char *summary;
+    const char *help; /* the command's own options, one per line: "  --name VALUE   what" */
+};
+
+/* The table as main.c hands it to the commands that describe the others (completion). */
+struct rb_cmd_table {
+    const struct rb_cmd *rows;
+    size_t n;
+    const char *global_help; /* the global options, in the help's format */
+};
 
 int rb_cmd_validate(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *err);
 int rb_cmd_plan(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *err);
@@ -25,6 +49,8 @@ int rb_cmd_status(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *err)
 int rb_cmd_verify(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *err);
 int rb_cmd_gaps(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *err);
 int rb_cmd_report(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *err);
+int rb_cmd_runs(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *err);
+int rb_cmd_completion(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *err);
 
 /*
  * Shared by commands: load the runbook named by ctx (printing diagnostics on ctx->diag), with
@@ -36,6 +62,9 @@ struct rb_runbook;
  * $ROLLBACKCTL_RUNBOOK or the default ./runbook.yaml) and why it found nothing. */
 int rb_cmd_runbook_readable(const struct rb_ctx *ctx, struct rb_err *err);
 const struct rb_runbook *rb_cmd_load_runbook(struct rb_ctx *ctx, int need_env, struct rb_err *err);
+/* The loader on the runbook ctx names: its file, or standard input for `-f -` (read once). */
+struct rb_diags;
+struct rb_runbook *rb_cmd_parse_runbook(struct rb_ctx *ctx, struct rb_diags *diags);
 
 /*
  * Print how a run that execute or resume drove ended (rc, and err when rc < 0): its outcome line,

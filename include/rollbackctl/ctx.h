@@ -13,6 +13,7 @@
 #include "rollbackctl/arena.h"
 
 struct rb_progress;
+struct rb_cmd_table;
 
 enum rb_output_format { RB_OUTPUT_TEXT = 0, RB_OUTPUT_JSON };
 
@@ -20,6 +21,8 @@ struct rb_ctx {
     const char *runbook_path;     /* -f, $ROLLBACKCTL_RUNBOOK, ./runbook.yaml */
     const char *runbook_from;     /* where runbook_path came from: "-f", "$ROLLBACKCTL_RUNBOOK",
                                      or NULL for the default */
+    bool runbook_stdin;           /* `-f -`: the runbook is read from standard input, and
+                                     runbook_path is "<stdin>" */
     enum rb_output_format output; /* -o */
     int verbosity;                /* -1 quiet, 0 normal, 1 verbose */
     bool color;                   /* off with --no-color, NO_COLOR, or a non-TTY stdout or stderr */
@@ -30,6 +33,7 @@ struct rb_ctx {
     struct rb_progress *spin;     /* the progress line (progress.c); NULL until a step shows one */
     int64_t lock_timeout_ms;      /* --lock-timeout: how long execute/resume wait for the
                                      state_dir lock (0: fail at once, exit 4) */
+    const struct rb_cmd_table *commands; /* main.c's command table (for completion) */
 };
 
 #endif

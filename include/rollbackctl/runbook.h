@@ -342,6 +342,9 @@ struct rb_runbook {
     const char *state_dir;   /* `~` expanded */
     char sha256[65];         /* of the bytes the loader read (hex): journaled, compared on resume */
 
+    const char *text;        /* those bytes (borrowed from rb_runbook_load_buffer's caller; the
+                                loaders' own copy is arena-owned): prepare's copy of the runbook */
+    size_t text_len;
     struct rb_target *targets;
     size_t n_targets;
     struct rb_signal *signals;
@@ -411,6 +414,11 @@ const char *rb_name_slug(struct rb_arena *a, const char *name);
  */
 struct rb_runbook *rb_runbook_load(struct rb_arena *a, const char *path, struct rb_diags *diags);
 /* The same for YAML already in memory; path names it in the model and resolves relative paths. */
+/* What a runbook read from standard input (`-f -`) is called: its path in diagnostics. */
+#define RB_RUNBOOK_STDIN_NAME "<stdin>"
+/* The same from an open stream (`-f -`: stdin), named path in diagnostics; f is not closed. */
+struct rb_runbook *rb_runbook_load_stream(struct rb_arena *a, FILE *f, const char *path,
+                                          struct rb_diags *diags);
 struct rb_runbook *rb_runbook_load_buffer(struct rb_arena *a, const char *path, const char *data,
                                           size_t len, struct rb_diags *diags);
 

@@ -25,6 +25,16 @@ int rb_runs_list(struct rb_arena *a, const char *state_dir, const char ***ids, s
  */
 cJSON *rb_runs_summarize(const struct rb_journal_log *log);
 
+/*
+ * What a summarised run is now, as status and runs both name it: "not started" (and a hint) when
+ * its journal has no run_started line (killed while being created, nothing applied); a "running"
+ * run whose id the state_dir lock's holder does not name (held: rb_lock_peek's answer) is
+ * "stopped", with the resume hint; one that holds it gets the holder's "pid".
+ */
+struct rb_lock_holder;
+void rb_runs_settle_outcome(struct rb_arena *a, cJSON *summary, const char *run_id, int held,
+                            const struct rb_lock_holder *holder);
+
 /* True when a summarised run may be resumed (not finished, or finished failed/interrupted/partial). */
 int rb_runs_resumable(const cJSON *summary);
 

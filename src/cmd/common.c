@@ -14,9 +14,13 @@
 
 int rb_cmd_runbook_readable(const struct rb_ctx *ctx, struct rb_err *err)
 {
-    FILE *f = fopen(ctx->runbook_path, "rb");
-    int e = errno;
+    FILE *f;
+    int e;
 
+    if (ctx->runbook_stdin)
+        return 0;
+    f = fopen(ctx->runbook_path, "rb");
+    e = errno;
     if (f != NULL) {
         fclose(f);
         return 0;
@@ -44,6 +48,14 @@ int rb_cmd_runbook_readable(const struct rb_ctx *ctx, struct rb_err *err)
                             "(which wins over it)");
 }
 
+struct rb_runbook *rb_cmd_parse_runbook(struct rb_ctx *ctx, struct rb_diags *diags)
+{
+    /* `-f -`: relative paths in it resolve against the current folder (its folder is ".") */
+    if (ctx->runbook_stdin)
+        return rb_runbook_load_stream(ctx->arena, stdin, ctx->runbook_path, diags);
+    return rb_runbook_load(ctx->arena, ctx->runbook_path, diags);
+}
+
 const struct rb_runbook *rb_cmd_load_runbook(struct rb_ctx *ctx, int need_env, struct rb_err *err)
 {
     struct rb_diags diags, envd;
@@ -53,7 +65,7 @@ const struct rb_runbook *rb_cmd_load_runbook(struct rb_ctx *ctx, int need_env, s
         return NULL;
     rb_diags_init(&diags, ctx->arena, ctx->runbook_path);
     rb_diags_init(&envd, ctx->arena, ctx->runbook_path);
-    rb = rb_runbook_load(ctx->arena, ctx->runbook_path, &diags);
+    rb = rb_cmd_parse_runbook(ctx, &diags);
     if (rb != NULL) {
         rb_runbook_check_templates(rb, &diags, need_env != 0);
         rb_runbook_check_env_vars(rb, &envd, need_env != 0);
@@ -62,7 +74,8 @@ const struct rb_runbook *rb_cmd_load_runbook(struct rb_ctx *ctx, int need_env, s
     if (rb == NULL || diags.n_errors > 0) {
         rb_errf(err, RB_E_RUNBOOK, "runbook '%s' is invalid: %zu error%s", ctx->runbook_path,
                 diags.n_errors, diags.n_errors == 1 ? "" : "s");
-        rb_err_hint(err, "'rollbackctl -f %s validate' lists every problem", ctx->runbook_path);
+        rb_err_hint(err, "'rollbackctl -f %s validate' lists every problem",
+                    ctx->runbook_stdin ? "-" : ctx->runbook_path);
         return NULL;
     }
     rb_diags_print(&envd, ctx->diag);

@@ -58,6 +58,13 @@ int rb_cmd_execute(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *err
     }
     if (o.reason == NULL)
         return rb_errf(err, RB_E_USAGE, "execute needs --reason: why is this rollback happening?");
+    /* checked before the runbook is read: standard input then holds it, not an answer */
+    if (!o.yes && ctx->runbook_stdin) {
+        rb_errf(err, RB_E_USAGE,
+                "execute -f - needs --yes: standard input holds the runbook, so "
+                "the confirmation prompt cannot read it");
+        return rb_err_hint(err, "give --yes, or the runbook as a file with -f FILE to be asked");
+    }
     rb = rb_cmd_load_runbook(ctx, 1, err);
     if (rb == NULL)
         return -1;

@@ -276,39 +276,13 @@ int rb_cmd_status(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *err)
     s = rb_runs_summarize(&log);
     add_waiting(ctx, s, rb_approvals_waiting(&log));
     rb_journal_log_release(&log);
-    if (cJSON_GetObjectItemCaseSensitive(s, "started") == NULL) {
-        /* No run_started line (empty or torn journal): killed while being created, nothing applied. */
-        if (cJSON_GetObjectItemCaseSensitive(s, "run_id") == NULL)
-            cJSON_AddStringToObject(s, "run_id", run_id);
-        cJSON_ReplaceItemInObjectCaseSensitive(s, "outcome", cJSON_CreateString("not started"));
-        cJSON_DeleteItemFromObjectCaseSensitive(s, "hint");
-        cJSON_AddStringToObject(
-            s, "hint", "the run was stopped while it was being created; nothing was applied");
-    }
     memset(&holder, 0, sizeof(holder));
     held = rb_lock_peek(rb->state_dir, &holder, err);
     if (held < 0) {
         cJSON_Delete(s);
         return -1;
     }
-    {
-        const char *outcome = jstr(s, "outcome");
-
-        if (outcome != NULL && strcmp(outcome, "running") == 0) {
-            if (held == 1 && strcmp(holder.run_id, run_id) == 0) {
-                cJSON_AddNumberToObject(s, "pid", (double)holder.pid);
-            } else {
-                /* No process holds the lock for it: it was killed mid-run. */
-                cJSON_ReplaceItemInObjectCaseSensitive(s, "outcome", cJSON_CreateString("stopped"));
-                cJSON_DeleteItemFromObjectCaseSensitive(s, "hint");
-                cJSON_AddStringToObject(s, "hint",
-                                        rb_sprintf(ctx->arena,
-                                                   "the run stopped without finishing; "
-                                                   "'rollbackctl resume %s' continues it",
-                                                   run_id));
-            }
-        }
-    }
+    rb_runs_settle_outcome(ctx->arena, s, run_id, held, &holder);
     add_budget(s);
     if (ctx->output == RB_OUTPUT_JSON)
         rb_out_json(ctx, s);

@@ -72,7 +72,7 @@ int rb_cmd_validate(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *er
     if (ctx->output != RB_OUTPUT_JSON && rb_cmd_runbook_readable(ctx, err) < 0)
         return -1;
     rb_diags_init(&diags, ctx->arena, ctx->runbook_path);
-    rb = rb_runbook_load(ctx->arena, ctx->runbook_path, &diags);
+    rb = rb_cmd_parse_runbook(ctx, &diags);
     if (rb != NULL) {
         rb_runbook_check_env(rb, &diags, strict);
         rb_runbook_check_drivers(rb, &diags);

@@ -642,6 +642,8 @@ struct rb_runbook *rb_runbook_load_buffer(struct rb_arena *a, const char *path, 
 
     rb->path = rb_strdup(a, path != NULL ? path : "runbook.yaml");
     rb->dir = dir_of(a, rb->path);
+    rb->text = data;
+    rb->text_len = len;
     rb_sha256_hex(data, len, rb->sha256);
     for (int i = 0; i < 5; i++)
         rb->approval.required[i] = -1;
@@ -670,14 +672,24 @@ struct rb_runbook *rb_runbook_load_buffer(struct rb_arena *a, const char *path, 
 struct rb_runbook *rb_runbook_load(struct rb_arena *a, const char *path, struct rb_diags *diags)
 {
     FILE *f = fopen(path, "rb");
-    char *data;
-    size_t cap = 65536, len = 0, got;
+    struct rb_runbook *rb;
 
     if (f == NULL) {
         rb_diag_add(diags, RB_DIAG_ERROR, (struct rb_pos){ 0, 0 }, "unable to open runbook: %s",
                     strerror(errno));
         return NULL;
     }
+    rb = rb_runbook_load_stream(a, f, path, diags);
+    fclose(f);
+    return rb;
+}
+
+struct rb_runbook *rb_runbook_load_stream(struct rb_arena *a, FILE *f, const char *path,
+                                          struct rb_diags *diags)
+{
+    char *data;
+    size_t cap = 65536, len = 0, got;
+
     data = malloc(cap);
     while (data != NULL && (got = fread(data + len, 1, cap - len, f)) > 0) {
         len += got;
@@ -687,7 +699,6 @@ struct rb_runbook *rb_runbook_load(struct rb_arena *a, const char *path, struct 
                         "people can review: split it or cut it down",
                         RB_RUNBOOK_MAX_BYTES >> 20);
             free(data);
-            fclose(f);
             return NULL;
         }
         if (len == cap) {
@@ -706,10 +717,8 @@ struct rb_runbook *rb_runbook_load(struct rb_arena *a, const char *path, struct 
         rb_diag_add(diags, RB_DIAG_ERROR, (struct rb_pos){ 0, 0 }, "unable to read runbook%s",
                     data == NULL ? ": out of memory" : "");
         free(data);
-        fclose(f);
         return NULL;
     }
-    fclose(f);
     {
         char *copy = rb_strndup(a, data, len);
 

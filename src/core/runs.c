@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rollbackctl/lock.h"
+
 static int cmp_str(const void *a, const void *b)
 {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
@@ -223,4 +225,31 @@ int rb_runs_resumable(const cJSON *summary)
     if (!cJSON_IsString(o))
         return 1;
     return strcmp(o->valuestring, "succeeded") != 0 && strcmp(o->valuestring, "declined") != 0;
+}
+
+void rb_runs_settle_outcome(struct rb_arena *a, cJSON *s, const char *run_id, int held,
+                            const struct rb_lock_holder *holder)
+{
+    const char *outcome;
+
+    if (cJSON_GetObjectItemCaseSensitive(s, "started") == NULL) {
+        /* No run_started line (empty or torn journal): killed while being created, nothing applied. */
+        if (cJSON_GetObjectItemCaseSensitive(s, "run_id") == NULL)
+            cJSON_AddStringToObject(s, "run_id", run_id);
+        cJSON_ReplaceItemInObjectCaseSensitive(s, "outcome", cJSON_CreateString("not started"));
+        set_str(s, "hint", "the run was stopped while it was being created; nothing was applied");
+    }
+    outcome = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(s, "outcome"));
+    if (outcome == NULL || strcmp(outcome, "running") != 0)
+        return;
+    if (held == 1 && strcmp(holder->run_id, run_id) == 0) {
+        cJSON_AddNumberToObject(s, "pid", (double)holder->pid);
+    } else {
+        /* No process holds the lock for it: it was killed mid-run. */
+        cJSON_ReplaceItemInObjectCaseSensitive(s, "outcome", cJSON_CreateString("stopped"));
+        set_str(
+            s, "hint",
+            rb_sprintf(a, "the run stopped without finishing; 'rollbackctl resume %s' continues it",
+                       run_id));
+    }
 }

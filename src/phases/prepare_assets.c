@@ -254,7 +254,12 @@ static int add_runbook(struct set *s, struct rb_err *err)
 {
     const struct rb_runbook *rb = s->run->rb;
 
-    if (copy_in(s, rb->path, rb_sprintf(s->run->arena, "runbook/%s", base_name(rb->path)), err) < 0)
+    const char *rel = rb_sprintf(
+        s->run->arena, "runbook/%s",
+        strcmp(rb->path, RB_RUNBOOK_STDIN_NAME) == 0 ? "runbook.yaml" : base_name(rb->path));
+
+    /* the bytes the run was planned from (and hashed), also when they came from `-f -` */
+    if (make_parents(s, rel, err) < 0 || write_file(s, rel, rb->text, rb->text_len, 0600, err) < 0)
         return rb_err_wrap(err, "copy of the runbook");
     for (size_t i = 0; i < rb->n_messages; i++) {
         const char *path = rb->messages[i].template_path;
