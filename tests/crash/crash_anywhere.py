@@ -386,13 +386,15 @@ def run_to_end(sb, rng, max_kills, duration, stats, trace):
 
 
 def check_run(sb, run_id):
-    """status succeeded, the chain valid; returns a problem or None."""
+    """status succeeded, the chain valid, every post keyed; returns a problem or None."""
     r = sb.rb("-o", "json", "status", run_id)
     if r.returncode != 0:
         return "status exited %d: %s" % (r.returncode, r.stderr.strip())
     s = json.loads(r.stdout)
     if s.get("outcome") != "succeeded":
         return "status says %r" % s.get("outcome")
+    if "NONE" in posts(sb, run_id):
+        return "a webhook post without an Idempotency-Key: its copies cannot be told apart"
     return chain_ok(os.path.join(sb.state_dir, "runs", run_id, "journal.jsonl"))
 
 

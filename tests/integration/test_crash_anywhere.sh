@@ -23,6 +23,9 @@ summary=$(grep '^crash-anywhere: seed .* trials, ' "$T/out" || true)
 assert_contains "$summary" " $trials trials, " "the harness ran every trial"
 assert_contains "$summary" ", 0 failed, " "no trial ended in another state than the reference run"
 kills=$(sed -n 's/.* trials, \([0-9]*\) kills, .*/\1/p' <<<"$summary")
-((kills >= trials)) && rb_ok "$kills kills in $trials trials" || rb_fail "only '$kills' kills in $trials trials"
+# an instant is drawn in [0, D] of the reference run's length D: one late in it can fall after
+# the end of a faster run, which then is simply not killed; with 2 trials or more, none landing
+# at all would mean the kills do not reach the runs
+((kills >= 1)) && rb_ok "$kills kills landed in $trials trials" || rb_fail "no kill landed in $trials trials"
 assert_contains "$(cat "$T/out")" "self-check passed" "the harness catches a real difference"
 assert_eq 0 "$rc" "tests/crash/run exit code"
