@@ -137,7 +137,7 @@ sed -e "s|state_dir: /var/lib/rollbackctl/payroll|state_dir: $tmp/state|" \
     -e 's|conninfo: "host=[a-z-]*\.internal|conninfo: "host=/nonexistent-rb-test|' \
     -e 's|http://prometheus.internal:9090|http://127.0.0.1:9|; s|http://pushgateway.internal:9091|http://127.0.0.1:9|' \
     -e 's|smtps://smtp.example.com:465|smtp://127.0.0.1:9|; s|10.0.0.53:53|127.0.0.1:9|' \
-    -e 's|http://legacy-app.internal:8080|http://127.0.0.1:9|' \
+    -e 's|http://legacy-app.internal:8080|http://127.0.0.1:9|; s|timeout: 5s|timeout: 1s|' \
     -e 's|file: /backups/legacy/payroll.dump|file: '"$tmp"'/no-backup.dump|' \
     "$tmp/pod/etc/rollbackctl/runbook.yaml" >"$tmp/pod/etc/rollbackctl/test.yaml"
 printf 'key "rollback" {\n    algorithm hmac-sha256;\n    secret "Y2hhbmdlLW1lLWNoYW5nZS1tZS1jaGFuZ2UtbWUtY2g=";\n};\n' >"$tmp/rollback.key"
