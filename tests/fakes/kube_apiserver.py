@@ -79,6 +79,20 @@ RESOURCES = {
     ("authorization.k8s.io", "v1", "selfsubjectaccessreviews"):
         dict(kind="SelfSubjectAccessReview", namespaced=False, short=[], create_only=True),
 }
+# Kinds deploy/ holds beyond those rollbackctl touches (test_deploy_manifests applies them with
+# kubectl): stored and served like any other object, no behaviour of their own.
+RESOURCES.update({
+    ("", "v1", "serviceaccounts"): dict(kind="ServiceAccount", namespaced=True, short=["sa"]),
+    ("", "v1", "persistentvolumeclaims"): dict(kind="PersistentVolumeClaim", namespaced=True,
+                                               short=["pvc"]),
+    ("rbac.authorization.k8s.io", "v1", "roles"): dict(kind="Role", namespaced=True, short=[]),
+    ("rbac.authorization.k8s.io", "v1", "rolebindings"): dict(kind="RoleBinding", namespaced=True,
+                                                              short=[]),
+    ("rbac.authorization.k8s.io", "v1", "clusterroles"): dict(kind="ClusterRole",
+                                                              namespaced=False, short=[]),
+    ("rbac.authorization.k8s.io", "v1", "clusterrolebindings"): dict(kind="ClusterRoleBinding",
+                                                                     namespaced=False, short=[]),
+})
 KIND_TO_RES = {v["kind"]: k for k, v in RESOURCES.items()}
 ALL_VERBS = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
 
