@@ -26,12 +26,13 @@ enum rb_err_class {
  * never the message, and never re-probe a connection to guess.
  */
 enum rb_err_kind {
-    RB_K_OTHER = 0,    /* nothing more specific is known */
-    RB_K_CONN_LOST,    /* the connection to a server broke or could not be made */
-    RB_K_TIMEOUT,      /* a deadline passed (the operation was cancelled) */
-    RB_K_SQL,          /* the server refused a statement; sqlstate says why */
-    RB_K_INTERRUPTED,  /* SIGINT/SIGTERM/SIGHUP arrived while waiting */
-    RB_K_REFUSED,      /* the server answered but said no (auth, permission, a 4xx) */
+    RB_K_OTHER = 0,   /* nothing more specific is known */
+    RB_K_CONN_LOST,   /* the connection to a server broke or could not be made */
+    RB_K_TIMEOUT,     /* a deadline passed (the operation was cancelled) */
+    RB_K_SQL,         /* the server refused a statement; sqlstate says why */
+    RB_K_INTERRUPTED, /* SIGINT/SIGTERM/SIGHUP arrived while waiting */
+    RB_K_REFUSED,     /* the server answered but said no (auth, permission, a 4xx) */
+    RB_K_UNKNOWN,     /* the change may or may not have taken effect (a lost COMMIT reply) */
 };
 
 #define RB_ERR_MSG_MAX 2048

@@ -135,7 +135,23 @@ int rb_k8s_scale_set(struct rb_k8s *k, const char *ns, const char *resource, con
             return rb_err_wrap(err, "unable to scale '%s' in namespace '%s'", name, ns);
         k->n_retries++; /* conflict: read again, apply again */
     }
-    return rb_err_wrap(err, "unable to scale '%s' in namespace '%s'", name, ns);
+    /*
+     * Every attempt lost the race: something else writes the object as fast as we read it. The
+     * bare last 409 would read like a one-off; say how often it was tried and what kept winning.
+     */
+    rb_err_wrap(err,
+                "unable to scale '%s' in namespace '%s': still conflicting after %d attempts "
+                "(each read the scale again and re-applied it; another writer changed %.*s '%s' "
+                "every time)",
+                name, ns, RB_K8S_ATTEMPTS,
+                (int)(strlen(resource) > 1 && resource[strlen(resource) - 1] == 's'
+                          ? strlen(resource) - 1
+                          : strlen(resource)),
+                resource, name);
+    return rb_err_hint(err,
+                       "find what keeps changing '%s' (an autoscaler, a deployment tool, another "
+                       "rollback: kubectl get events -n %s), stop it, then resume",
+                       name, ns);
 }
 
 /* ---- cronjobs, jobs, snapshots ------------------------------------------------------------------ */

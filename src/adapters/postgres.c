@@ -509,6 +509,36 @@ static void pg_target_close(struct rb_run *run, const struct rb_target *t)
     h->cleanup = NULL;
 }
 
+/*
+ * Whether a cached connection can still be used. PQstatus alone says CONNECTION_OK for a session
+ * the server closed while it sat idle (a restart, pg_terminate_backend): libpq learns of it only
+ * when it next reads, which would be in the middle of the caller's first statement. An idle
+ * session has nothing to read, so anything waiting on its socket (the server's FATAL, EOF) is
+ * read now without blocking, and a session that then still looks fine but had something to say
+ * answers a SELECT 1 within a few seconds. A session in a transaction is the caller's and
+ * is left alone: reconnecting would lose its work.
+ */
+static bool pg_cached_alive(struct pg_db *h)
+{
+    struct rb_err ignored = RB_ERR_INIT;
+    struct pollfd p;
+
+    if (PQstatus(h->c) != CONNECTION_OK)
+        return false;
+    if (PQtransactionStatus(h->c) != PQTRANS_IDLE)
+        return true;
+    p.fd = PQsocket(h->c);
+    p.events = POLLIN;
+    p.revents = 0;
+    if (p.fd < 0)
+        return false;
+    if (poll(&p, 1, 0) <= 0)
+        return true; /* nothing waiting: as alive as a connection can be known without a trip */
+    if (!PQconsumeInput(h->c) || PQstatus(h->c) != CONNECTION_OK)
+        return false;
+    return query_exec(h, 5000, "SELECT 1", &ignored) == 0 && PQstatus(h->c) == CONNECTION_OK;
+}
+
 static struct rb_db *pg_target_open(struct rb_run *run, const struct rb_target *t,
                                     struct rb_err *err)
 {
@@ -517,7 +547,7 @@ static struct rb_db *pg_target_open(struct rb_run *run, const struct rb_target *
     const char *env, *timeout;
 
     if (h != NULL && h->c != NULL) {
-        if (PQstatus(h->c) == CONNECTION_OK)
+        if (pg_cached_alive(h))
             return &h->base;
         pg_target_close(run, t); /* broken: reconnect below */
     }

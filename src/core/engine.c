@@ -179,7 +179,13 @@ int rb_engine_replay(struct rb_run *run, const struct rb_journal_log *log, struc
         }
         if (strcmp(e->event, "started") == 0 || strcmp(e->event, "done") == 0 ||
             strcmp(e->event, "failed") == 0) {
-            cJSON_ReplaceItemInObjectCaseSensitive(st, "state", cJSON_CreateString(e->event));
+            /* a failure whose outcome is unknown is still in flight for resume (see apply) */
+            bool unknown =
+                strcmp(e->event, "failed") == 0 &&
+                cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(e->data, "outcome_unknown"));
+
+            cJSON_ReplaceItemInObjectCaseSensitive(
+                st, "state", cJSON_CreateString(unknown ? "started" : e->event));
             if (strcmp(e->event, "started") == 0) {
                 const cJSON *fp = cJSON_GetObjectItemCaseSensitive(e->data, "fingerprint");
 
@@ -379,6 +385,13 @@ static int apply_action(struct rb_run *run, struct rb_action *act, struct rb_err
         cJSON_AddStringToObject(d, "hint", aerr.hint);
     if (act->pos.line > 0)
         cJSON_AddNumberToObject(d, "line", act->pos.line);
+    /*
+     * The action may have taken effect (its COMMIT's answer was lost): journaled as failed, for
+     * status and the report, with outcome_unknown, so that resume treats it as in flight (an
+     * RB_ONCE action is then not applied again without a person looking).
+     */
+    if (rb_err_is(&aerr, RB_K_UNKNOWN))
+        cJSON_AddTrueToObject(d, "outcome_unknown");
     cJSON_AddNumberToObject(d, "duration_ms", (double)(long long)(elapsed_s(t0) * 1000.0));
     if (act->result != NULL)
         cJSON_AddItemToObject(d, "result", cJSON_Duplicate(act->result, 1));

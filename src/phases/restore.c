@@ -271,8 +271,26 @@ static int do_sql(struct rb_run *run, const struct rb_restore_step *s, cJSON *re
     }
     n = r->rows_affected > 0 ? (long)r->rows_affected : 0;
     add_str(res, "command", r->command);
-    if (rb_db_commit(c, 0, err) < 0)
+    if (rb_db_commit(c, 0, err) < 0) {
+        /*
+         * A COMMIT whose answer never came may have committed: the server can lose the session
+         * after making the transaction durable and before replying. Retrying it could apply the
+         * statement twice, so the outcome is unknown, and resume treats the step as in flight.
+         */
+        if (rb_err_is(err, RB_K_CONN_LOST) || rb_err_is(err, RB_K_TIMEOUT)) {
+            rb_err_wrap(err,
+                        "connection to '%s' lost during COMMIT: the statement may or may not "
+                        "have been committed",
+                        s->target);
+            rb_err_kind(err, RB_K_UNKNOWN);
+            return rb_err_hint(err,
+                               "check on '%s' whether it took effect; then give the step a "
+                               "verify (resume skips it when the verify passes) or fix the "
+                               "database by hand, and resume",
+                               s->target);
+        }
         return rb_err_wrap(err, "commit on '%s' failed", s->target);
+    }
     cJSON_AddNumberToObject(res, "rows_affected", (double)n);
     *msg = rb_sprintf(run->arena, "%ld row%s affected", n, n == 1 ? "" : "s");
     return 0;

@@ -9,6 +9,8 @@ this is loopback only, and a wrong password is refused with 535; --require-auth 
 a client that did not log in (530). With --tls-cert/--tls-key, --tls starttls offers STARTTLS and
 refuses mail before it, --tls smtps speaks TLS from the first byte; the .json then says "tls":
 true. The port is written to --port-file once the server listens. Stops on SIGTERM/SIGINT.
+--lose-replies N: the first N messages are saved, then the connection is dropped before the reply
+to DATA (the classic duplicate: the client cannot know the message was accepted).
 """
 import argparse
 import json
@@ -22,9 +24,10 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 
 
 class Sink:
-    def __init__(self, folder):
+    def __init__(self, folder, lose_replies=0):
         self.folder = folder
         self.lock = threading.Lock()
+        self.lose_replies = lose_replies
 
     async def handle_DATA(self, server, session, envelope):
         with self.lock:
@@ -45,6 +48,11 @@ class Sink:
             with open(base + ".json", "w") as f:
                 json.dump(meta, f)
             os.rename(base + ".eml.tmp", base + ".eml")
+            lose = self.lose_replies > 0
+            if lose:
+                self.lose_replies -= 1
+        if lose and server.transport is not None:
+            server.transport.abort()  # saved, but the client never hears so
         return "250 Message accepted for delivery"
 
 
@@ -58,6 +66,7 @@ def main():
     ap.add_argument("--tls", choices=["starttls", "smtps"])
     ap.add_argument("--tls-cert")
     ap.add_argument("--tls-key")
+    ap.add_argument("--lose-replies", type=int, default=0)
     a = ap.parse_args()
     os.makedirs(a.dir, exist_ok=True)
     password = os.environ.get("RB_SINK_SMTP_PASSWORD", "")
@@ -86,7 +95,7 @@ def main():
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
         s.close()
-    ctl = Controller(Sink(a.dir), hostname="127.0.0.1", port=port, **ctl_kw, **kw)
+    ctl = Controller(Sink(a.dir, a.lose_replies), hostname="127.0.0.1", port=port, **ctl_kw, **kw)
     ctl.start()
     with open(a.port_file + ".tmp", "w") as f:
         f.write("%d\n" % port)
