@@ -124,15 +124,7 @@ static void parse_help(struct rb_arena *a, const char *help, struct copt **out, 
                 if (is_choice_list(p, (size_t)(q - p)))
                     o.choices = bars_to_spaces(a, p, (size_t)(q - p));
             }
-            if (*n == cap) {
-                struct copt *bigger;
-
-                cap = cap == 0 ? 8 : cap * 2;
-                bigger = rb_new_array(a, struct copt, cap);
-                if (*n > 0)
-                    memcpy(bigger, v, *n * sizeof(*v));
-                v = bigger;
-            }
+            rb_arena_push(a, v, *n, cap, 8);
             v[(*n)++] = o;
         } else if (indent > 6 && *n > 0 && p < end) {
             v[*n - 1].desc = rb_sprintf(a, "%s %.*s", v[*n - 1].desc, (int)(end - p), p);
