@@ -21,7 +21,9 @@ duration D. Then each trial:
      remain, until a resume ends uninterrupted; a resume that refuses an RB_ONCE action in flight
      ("not safe to apply twice") is answered as docs/runbook.md says: a person checks by hand
      whether it took effect (here: the statement's row in migration_log, once no session of
-     rollbackctl is left on legacy) and gives the step a verify, then resumes (counted);
+     rollbackctl is left on legacy) and gives the step a verify, then resumes (counted); an
+     execute killed before it made its run leaves nothing to resume ("no unfinished run"): the
+     operator runs execute again (counted as a restart);
   4. compares the end state with the reference: every legacy table (count and md5 of its rows in
      order), the ledger (one row per table: rows, checksum and counts), the payroll DNS record
      (dig), replicas of every Deployment, suspended CronJobs and Jobs in the stand-in, each
@@ -69,6 +71,7 @@ ONCE_VERIFY = """    verify:
       sql: select count(*) = 1 from migration_log where event = 'ROLLBACK_DONE'
 """
 ONCE_REFUSAL = "not safe to apply twice"
+NO_RUN = "no unfinished run to resume"
 CMD_TIMEOUT = 300  # seconds: a run that hangs is a failure, not a stuck test
 
 
@@ -347,6 +350,12 @@ def write_runbook(sb):
     open(sb.runbook, "w").write(text)
 
 
+def started_runs(sb):
+    """The runs in state_dir (none when execute was killed before making one)."""
+    d = os.path.join(sb.state_dir, "runs")
+    return sorted(os.listdir(d)) if os.path.isdir(d) else []
+
+
 def run_to_end(sb, rng, max_kills, duration, stats, trace):
     """One trial's run: execute, then resumes, killed at random instants; returns the run id."""
     kills = rng.randint(1, max_kills) if max_kills > 0 else 0
@@ -368,6 +377,12 @@ def run_to_end(sb, rng, max_kills, duration, stats, trace):
                 continue
             if rc == 0:
                 break
+            if rc == 1 and NO_RUN in out and not started_runs(sb):
+                # killed before the run existed: nothing happened yet, so execute again
+                stats["restarts"] += 1
+                argv = ["execute", "--reason", "crash test", "--yes"]
+                trace.append("no run yet: execute again")
+                continue
             if rc == 1 and ONCE_REFUSAL in out:
                 took = answer_once(sb, out)
                 stats["once"] += 1
@@ -379,7 +394,7 @@ def run_to_end(sb, rng, max_kills, duration, stats, trace):
     finally:
         approver.stop.set()
         approver.join()
-    runs = sorted(os.listdir(os.path.join(sb.state_dir, "runs")))
+    runs = started_runs(sb)
     if len(runs) != 1:
         raise RuntimeError("expected one run, found %s" % runs)
     return runs[0]
@@ -447,7 +462,7 @@ def main():
 
     world.reset()
     t0 = time.time()
-    stats = {"kills": 0, "resumes": 0, "once": 0}
+    stats = {"kills": 0, "resumes": 0, "once": 0, "restarts": 0}
     ref_trace = []
     ref_id = run_to_end(sb, rng, 0, 0, stats, ref_trace)
     duration = time.time() - t0
@@ -459,7 +474,7 @@ def main():
     log("crash-anywhere: reference run %.1fs; %d trials, kills drawn in [0, %.1fs], up to %d a "
         "trial" % (duration, a.trials, duration, a.kills))
 
-    stats = {"kills": 0, "resumes": 0, "once": 0}
+    stats = {"kills": 0, "resumes": 0, "once": 0, "restarts": 0}
     failures = 0
     last_id = ref_id
     for i in range(1, a.trials + 1):
@@ -481,15 +496,16 @@ def main():
         if problem is not None:
             failures += 1
             log("  " + problem.replace("\n", "\n  "))
-            if a.keep_failed:
+            if a.keep_failed and os.path.isdir(sb.state_dir):
                 dst = os.path.join(a.keep_failed, "trial-%d" % i)
                 shutil.copytree(sb.state_dir, dst, dirs_exist_ok=True)
                 log("  state_dir kept in " + dst)
     if not self_check(sb, want, last_id):
         failures += 1
-    log("crash-anywhere: seed %d: %d trials, %d kills, %d resumes, %d RB_ONCE answers, %d failed, "
-        "%.0fs" % (seed, a.trials, stats["kills"], stats["resumes"], stats["once"], failures,
-                   time.time() - t_start))
+    log("crash-anywhere: seed %d: %d trials, %d kills, %d resumes, %d RB_ONCE answers, "
+        "%d restarts, %d failed, %.0fs"
+        % (seed, a.trials, stats["kills"], stats["resumes"], stats["once"], stats["restarts"],
+           failures, time.time() - t_start))
     return 0 if failures == 0 else 1
 
 
