@@ -74,6 +74,8 @@ for o in $globals; do # each global option with a value it completes, before a c
   case $o in -h|--help|--version|-f|--runbook) continue ;; esac
   v=$(complete_bash "$o" '' | awk 'NR == 1')
   [[ " $cmds " == *" $v "* ]] && v=""  # commands offered next: the option takes no value
+  if [[ -z $v ]] && grep -q -- "$o DURATION" <<<"$("$RB_BIN" --help)"; then v=5m # free text
+  fi
   args+=("$o" ${v:+"$v"})
 done
 assert_exit 5 "$RB_BIN" -f "$T/missing.yaml" "${args[@]}" validate

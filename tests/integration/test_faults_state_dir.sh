@@ -63,8 +63,8 @@ assert_eq "one two three" "$(paste -sd' ' "$T/log")" "resume: step two not appli
 assert_exit 0 "$RB_BIN" -f "$RB" -o json status
 printf '%s\n' "$RB_OUT" >"$T/status.json"
 assert_eq "succeeded" "$(rb_jget "$T/status.json" 'd["outcome"]')" "the run succeeded after resume"
-assert_exit 1 "$RB_BIN" -f "$RB" resume
-assert_contains "$RB_ERR" "already finished (succeeded); nothing to resume" "nothing left to resume, the journal read whole"
+assert_exit 0 "$RB_BIN" -f "$RB" resume
+assert_contains "$RB_ERR" "already finished (succeeded); nothing to resume" "nothing left to resume (exit 0), the journal read whole"
 
 # --- read-only state_dir: a clear message with a hint, nothing applied or written --------------
 # A run that stops at step two (until $T/two-ok exists) leaves something to resume.
