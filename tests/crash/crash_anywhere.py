@@ -22,8 +22,8 @@ duration D. Then each trial:
      ("not safe to apply twice") is answered as docs/runbook.md says: a person checks by hand
      whether it took effect (here: the statement's row in migration_log, once no session of
      rollbackctl is left on legacy) and gives the step a verify, then resumes (counted); an
-     execute killed before it made its run leaves nothing to resume ("no unfinished run"): the
-     operator runs execute again (counted as a restart);
+     execute killed before its run journaled anything leaves nothing to resume ("no unfinished
+     run"): the operator runs execute again (counted as a restart);
   4. compares the end state with the reference: every legacy table (count and md5 of its rows in
      order), the ledger (one row per table: rows, checksum and counts), the payroll DNS record
      (dig), replicas of every Deployment, suspended CronJobs and Jobs in the stand-in, each
@@ -351,9 +351,16 @@ def write_runbook(sb):
 
 
 def started_runs(sb):
-    """The runs in state_dir (none when execute was killed before making one)."""
+    """The runs in state_dir that journaled anything: none when execute was killed before making
+    one, or after making its folder but before its first journal line (an empty journal, which
+    resume rightly does not call unfinished: nothing happened in it)."""
     d = os.path.join(sb.state_dir, "runs")
-    return sorted(os.listdir(d)) if os.path.isdir(d) else []
+    if not os.path.isdir(d):
+        return []
+    def journaled(run):
+        j = os.path.join(d, run, "journal.jsonl")
+        return os.path.isfile(j) and os.path.getsize(j) > 0
+    return sorted(r for r in os.listdir(d) if journaled(r))
 
 
 def run_to_end(sb, rng, max_kills, duration, stats, trace):
