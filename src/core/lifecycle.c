@@ -205,7 +205,7 @@ static const char *latest_resumable(struct rb_ctx *ctx, const struct rb_runbook 
                                     struct rb_err *err)
 {
     const char **ids;
-    const char *latest = NULL, *latest_outcome = NULL;
+    const char *latest = NULL, *latest_outcome = NULL, *never_began = NULL;
     size_t n, i;
 
     if (rb_runs_list(ctx->arena, rb->state_dir, &ids, &n, err) < 0)
@@ -220,8 +220,11 @@ static const char *latest_resumable(struct rb_ctx *ctx, const struct rb_runbook 
         int started, ok;
 
         /* a folder without a journal was killed as it was being made: it never began */
-        if (access(path, F_OK) < 0)
+        if (access(path, F_OK) < 0) {
+            if (latest == NULL && never_began == NULL)
+                never_began = ids[i];
             continue;
+        }
         if (rb_journal_read(path, &log, &rerr) < 0) {
             if (latest == NULL) {
                 *err = rerr;
@@ -240,8 +243,11 @@ static const char *latest_resumable(struct rb_ctx *ctx, const struct rb_runbook 
             latest_outcome = rb_strdup(ctx->arena, cJSON_IsString(o) ? o->valuestring : "?");
         cJSON_Delete(s);
         rb_journal_log_release(&log);
-        if (!started)
+        if (!started) {
+            if (latest == NULL && never_began == NULL)
+                never_began = ids[i];
             continue;
+        }
         if (latest == NULL) {
             latest = ids[i];
             if (ok)
@@ -262,11 +268,19 @@ static const char *latest_resumable(struct rb_ctx *ctx, const struct rb_runbook 
     /* finished and succeeded, nothing older left behind: rb_run_resume reports it (exit 0) */
     if (latest != NULL && latest_outcome != NULL && strcmp(latest_outcome, "succeeded") == 0)
         return latest;
-    if (latest != NULL)
+    if (latest != NULL) {
         rb_errf(err, RB_E_FAILED, "the latest run '%s' already finished (%s); nothing to resume",
                 latest, latest_outcome);
-    else
+    } else if (never_began != NULL) {
+        /* execute was stopped between making the run's folder and its run_started line */
+        rb_errf(err, RB_E_FAILED,
+                "no unfinished run to resume in '%s': run '%s' was stopped before it began, so "
+                "none of it happened",
+                rb->state_dir, never_began);
+        rb_err_hint(err, "start the rollback again: 'rollbackctl execute --reason ...'");
+    } else {
         rb_errf(err, RB_E_FAILED, "no unfinished run to resume in '%s'", rb->state_dir);
+    }
     return NULL;
 }
 

@@ -4,7 +4,8 @@
 # again, no line added to the journal, status still succeeded; with or without the RUN_ID. A
 # wrapper that resumes until exit 0 (tests/crash/) would otherwise never stop. The journal of a
 # run that finished is the same whether its process then exited or was killed, so the run is
-# simply executed to its end here. No server is needed.
+# simply executed to its end here. A run stopped before it began (an empty folder or journal) is
+# named, with the hint to execute again. No server is needed.
 set -euo pipefail
 source "$RB_SOURCE_DIR/tests/integration/lib.sh"
 
@@ -52,4 +53,18 @@ assert_exit 0 "$RB_BIN" -f "$RB" resume
 assert_exit 0 "$RB_BIN" -f "$RB" resume
 assert_contains "$RB_ERR$RB_OUT" "already finished (succeeded)"
 assert_eq "one one" "$(tr '\n' ' ' <"$T/log" | sed 's/ $//')" "each run applied step one once"
-rb_ok "resume of a run that already succeeded: exit 0, nothing done"
+
+# execute stopped before its run began (its folder made, its journal empty or not yet created):
+# none of it happened, and resume says to execute again rather than only "nothing to resume"
+N=$(rb_tmpdir)
+sed "s|state_dir: $T/state|state_dir: $N/state|" "$RB" >"$N/runbook.yaml"
+mkdir -p "$N/state/runs/20261201T000000Z-aaaaaa" "$N/state/runs/20261201T000001Z-bbbbbb"
+: >"$N/state/runs/20261201T000001Z-bbbbbb/journal.jsonl"
+assert_exit 1 "$RB_BIN" -f "$N/runbook.yaml" resume
+assert_contains "$RB_ERR" "no unfinished run to resume in '$N/state': run '20261201T000001Z-bbbbbb' was stopped before it began, so none of it happened"
+assert_contains "$RB_ERR" "start the rollback again: 'rollbackctl execute --reason ...'"
+rm "$N/state/runs/20261201T000001Z-bbbbbb/journal.jsonl"
+assert_exit 1 "$RB_BIN" -f "$N/runbook.yaml" resume
+assert_contains "$RB_ERR" "run '20261201T000001Z-bbbbbb' was stopped before it began"
+assert_eq "" "$(ls "$N/state/runs/20261201T000001Z-bbbbbb")" "resume made nothing in the run that never began"
+rb_ok "resume of a run that already succeeded: exit 0, nothing done; of one that never began: exit 1, execute again"
