@@ -217,15 +217,7 @@ int rb_approvals_read(struct rb_arena *a, const char *run_dir, struct rb_approva
     while ((de = readdir(d)) != NULL) {
         if (!is_record_name(de->d_name))
             continue;
-        if (*n == cap) {
-            struct rb_approval_rec *p;
-
-            cap = cap == 0 ? 8 : cap * 2;
-            p = rb_new_array(a, struct rb_approval_rec, cap);
-            if (*n > 0)
-                memcpy(p, v, *n * sizeof(*p));
-            v = p;
-        }
+        rb_arena_push(a, v, *n, cap, 8);
         memset(&v[*n], 0, sizeof(v[*n]));
         v[*n].file = rb_strdup(a, de->d_name);
         (*n)++;

@@ -40,15 +40,7 @@ int rb_runs_list(struct rb_arena *a, const char *state_dir, const char ***ids, s
     while ((de = readdir(d)) != NULL) {
         if (de->d_name[0] == '.')
             continue;
-        if (*n == cap) {
-            const char **p;
-
-            cap = cap == 0 ? 16 : cap * 2;
-            p = rb_new_array(a, const char *, cap);
-            if (*n > 0)
-                memcpy(p, v, *n * sizeof(*p));
-            v = p;
-        }
+        rb_arena_push(a, v, *n, cap, 16);
         v[(*n)++] = rb_strdup(a, de->d_name);
     }
     closedir(d);
