@@ -472,14 +472,7 @@ static const char **row_key(struct cmp *st, struct rb_arena *a, row_t r)
 static struct rb_compare_row *list_slot(struct cmp *st, struct rb_compare_row **rows, size_t *n,
                                         size_t *cap)
 {
-    if (*n == *cap) {
-        size_t ncap = *cap * 2;
-        struct rb_compare_row *grown = rb_new_array(st->a, struct rb_compare_row, ncap);
-
-        memcpy(grown, *rows, sizeof(**rows) * *n);
-        *rows = grown;
-        *cap = ncap;
-    }
+    rb_arena_push(st->a, *rows, *n, *cap, 1024);
     return &(*rows)[(*n)++];
 }
 

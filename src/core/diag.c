@@ -21,15 +21,7 @@ void rb_diags_init(struct rb_diags *d, struct rb_arena *a, const char *file)
 static void diag_addv(struct rb_diags *d, enum rb_diag_level lvl, const char *file,
                       struct rb_pos pos, const char *fmt, va_list ap)
 {
-    if (d->n == d->cap) {
-        size_t cap = d->cap ? d->cap * 2 : 16;
-        struct rb_diag *items = rb_new_array(d->arena, struct rb_diag, cap);
-
-        if (d->n > 0)
-            memcpy(items, d->items, d->n * sizeof(*items));
-        d->items = items;
-        d->cap = cap;
-    }
+    rb_arena_push(d->arena, d->items, d->n, d->cap, 16);
     d->items[d->n].msg = rb_vsprintf(d->arena, fmt, ap);
     d->items[d->n].level = lvl;
     d->items[d->n].pos = pos;

@@ -61,15 +61,7 @@ static void yn_push(struct rb_arena *a, struct yn_open *o, struct yn *child)
 {
     struct yn *p = o->node;
 
-    if (p->n == o->cap) {
-        size_t cap = o->cap ? o->cap * 2 : 8;
-        struct yn **items = rb_new_array(a, struct yn *, cap);
-
-        if (p->n > 0)
-            memcpy(items, p->items, p->n * sizeof(*items));
-        p->items = items;
-        o->cap = cap;
-    }
+    rb_arena_push(a, p->items, p->n, o->cap, 8);
     p->items[p->n++] = child;
 }
 

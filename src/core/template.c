@@ -49,15 +49,7 @@ static void add_part(struct parser *p, const char *text, size_t len, const char 
 {
     if (var == NULL && len == 0)
         return;
-    if (p->n == p->cap) {
-        size_t cap = p->cap ? p->cap * 2 : 16;
-        struct rb_template_part *np = rb_new_array(p->a, struct rb_template_part, cap);
-
-        if (p->n > 0)
-            memcpy(np, p->parts, p->n * sizeof(*np));
-        p->parts = np;
-        p->cap = cap;
-    }
+    rb_arena_push(p->a, p->parts, p->n, p->cap, 16);
     p->parts[p->n].text = text;
     p->parts[p->n].len = len;
     p->parts[p->n].var = var;
@@ -67,15 +59,7 @@ static void add_part(struct parser *p, const char *text, size_t len, const char 
 
 static void problem(struct parser *p, struct rb_pos pos, const char *msg)
 {
-    if (p->n_probs == p->cap_probs) {
-        size_t cap = p->cap_probs ? p->cap_probs * 2 : 8;
-        struct rb_template_problem *np = rb_new_array(p->a, struct rb_template_problem, cap);
-
-        if (p->n_probs > 0)
-            memcpy(np, p->probs, p->n_probs * sizeof(*np));
-        p->probs = np;
-        p->cap_probs = cap;
-    }
+    rb_arena_push(p->a, p->probs, p->n_probs, p->cap_probs, 8);
     p->probs[p->n_probs].pos = pos;
     p->probs[p->n_probs].msg = msg;
     p->n_probs++;

@@ -60,15 +60,7 @@ static void need_add(struct needs *ns_, const char *target, const char *ns, cons
             same(x->name, name))
             return;
     }
-    if (ns_->n == ns_->cap) {
-        size_t cap = ns_->cap == 0 ? 16 : ns_->cap * 2;
-        struct need *v = rb_new_array(ns_->arena, struct need, cap);
-
-        if (ns_->n > 0)
-            memcpy(v, ns_->v, ns_->n * sizeof(*v));
-        ns_->v = v;
-        ns_->cap = cap;
-    }
+    rb_arena_push(ns_->arena, ns_->v, ns_->n, ns_->cap, 16);
     ns_->v[ns_->n++] = (struct need){ target, ns, verb, group, resource, sub, name };
 }
 
