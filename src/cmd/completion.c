@@ -415,7 +415,7 @@ static void gen_zsh(struct gen *g, struct rb_buf *b)
         if (m->run_ids)
             rb_buf_addf(b,
                         "    (%s)\n        [[ $rb == - ]] && return\n"
-                        "        ids=(${(f)\"$(${words[1]} ${rb:+-f \"$rb\"} -q runs "
+                        "        ids=(${(f)\"$(${words[1]} ${rb:+-f} ${rb:+\"$rb\"} -q runs "
                         "2>/dev/null </dev/null)\"})\n        compadd -- $ids ;;\n",
                         m->name);
         else if (m->pos_choices != NULL)

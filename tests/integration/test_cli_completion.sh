@@ -4,7 +4,8 @@
 # options, -o and --severity values and the run ids of the runbook given with -f; every command,
 # option and value it offers is one the binary accepts (the script is generated from the command
 # table, this checks the table against the parsers); fish completes the same through
-# `complete -C`; the zsh script parses and loads under compinit; `cmake --install` puts the
+# `complete -C`; the zsh script parses, loads under compinit and completes the same (its
+# completion builtins stubbed); `cmake --install` puts the
 # scripts where bash-completion, zsh and fish look, equal to the binary's output.
 set -euo pipefail
 source "$RB_SOURCE_DIR/tests/integration/lib.sh"
@@ -114,6 +115,23 @@ command -v fish >/dev/null || rb_fail "fish is missing (scripts/install-deps ins
 zsh -n "$T/_rollbackctl" && rb_ok "zsh -n" || rb_fail "zsh -n: $(zsh -n "$T/_rollbackctl" 2>&1)"
 out=$(HOME=$T zsh -f -c "autoload -Uz compinit && compinit -u -d $T/zcompdump && source $T/_rollbackctl && print -r -- \${_comps[rollbackctl]}" 2>&1)
 assert_eq "_rollbackctl" "$out" "zsh: compdef registers _rollbackctl"
+# zsh really completes: _rollbackctl called with words/CURRENT set, zsh's completion builtins
+# replaced by stubs that print what they were offered (unfiltered: zsh filters by the prefix)
+complete_zsh() {
+  HOME=$T zsh -f -c 'compdef() { :; }; compadd() { [[ $1 == -- ]] && shift; print -rl -- "$@"; }
+    _describe() { local n=${@[-1]}; print -rl -- ${${(P)n}%%:*}; }; _files() { print -r -- "<files>"; }
+    source "$1"; shift; words=("$@"); CURRENT=$#; _rollbackctl' _ "$T/_rollbackctl" "$RB_BIN" "$@"
+}
+assert_eq "$(complete_bash '' | sort | words)" "$(complete_zsh '' | sort | words)" "zsh: the commands bash offers"
+assert_eq "text json" "$(complete_zsh -o '' | words)" "zsh: -o values"
+assert_eq "critical high medium low" "$(complete_zsh execute --severity '' | words)" "zsh: --severity values"
+assert_eq "bash zsh fish" "$(complete_zsh completion '' | words)" "zsh: completion's shells"
+assert_eq "<files>" "$(complete_zsh -f '' | words)" "zsh: -f completes file names"
+assert_eq "" "$(complete_zsh execute --reason '' | words)" "zsh: free text: nothing offered"
+assert_contains " $(complete_zsh execute --rea | words) " " --reason " "zsh: a command's options"
+assert_contains " $(complete_zsh execute --rea | words) " " --lock-timeout " "zsh: with the global ones"
+assert_eq "$ids" "$(complete_zsh -f "$RB" status '' | words)" "zsh: status: the run ids"
+assert_eq "$ids" "$(complete_zsh "-f$RB" resume '' | words)" "zsh: -fFILE: the run ids"
 fish -n "$T/rollbackctl.fish" && rb_ok "fish -n" || rb_fail "fish -n: $(fish -n "$T/rollbackctl.fish" 2>&1)"
 complete_fish() {
   HOME=$T XDG_CONFIG_HOME=$T PATH="$(dirname "$RB_BIN"):$PATH" fish --no-config -c "source $T/rollbackctl.fish; complete -C '$1'" | cut -f1
@@ -131,4 +149,4 @@ cmp "$T/inst/share/zsh/vendor-completions/_rollbackctl" "$T/_rollbackctl" && rb_
   || rb_fail "the installed zsh completion differs from 'rollbackctl completion zsh'"
 cmp "$T/inst/share/fish/vendor_completions.d/rollbackctl.fish" "$T/rollbackctl.fish" && rb_ok "fish script installed" \
   || rb_fail "the installed fish completion differs from 'rollbackctl completion fish'"
-echo "ok - completion: bash completes commands, options, values and run ids; zsh and fish load"
+echo "ok - completion: bash, zsh and fish complete commands, options, values and run ids"
