@@ -57,6 +57,8 @@ struct rb_compare_opts {
      * failure leaves it for the caller to roll back. Its set_config()s last until that ends.
      */
     bool dst_in_tx;
+    /* The same for src: sync reading its table in the phase's shared snapshot of the source. */
+    bool src_in_tx;
 };
 
 /* One column of a listed row: for a missing row its new value, for a differing one both. */

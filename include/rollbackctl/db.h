@@ -85,6 +85,18 @@ enum rb_db_tx {
 struct rb_db_stream; /* one statement's rows coming one at a time (driver-owned) */
 
 /*
+ * A snapshot of a database that other sessions can read as well (pg_export_snapshot): every
+ * session that begins with it sees exactly the transactions committed when it was taken, all or
+ * nothing of each. Arena strings, as the server wrote them.
+ */
+struct rb_db_snapshot {
+    const char *id;       /* what rb_db_snapshot_begin() takes */
+    const char *xmin;     /* the oldest transaction still running then (txid, text) */
+    const char *lsn;      /* the WAL position then (on a standby: the position replayed) */
+    const char *taken_at; /* the server's clock then, RFC 3339 UTC with milliseconds */
+};
+
+/*
  * How a client program of the driver's own (pg_dump, pg_restore, psql) reaches a target, for
  * argv-vector children and generated scripts: the connection string less any password (safe on
  * a command line and in a file), and the password apart, for a private password file the child
@@ -155,6 +167,17 @@ struct rb_db_ops {
     int (*pair)(struct rb_db *const db[2], struct rb_arena *a, const char *const sql[2],
                 int64_t deadline_ms, struct rb_db_result *out[2], struct rb_err *err);
     int (*copy)(struct rb_db_copy *cp, struct rb_err *err);
+    /*
+     * Optional, together: one snapshot read by several sessions. snapshot_export begins a
+     * REPEATABLE READ READ ONLY transaction on db and exports its snapshot (out, arena a); the
+     * transaction must stay open, idle, while others take it up (the session is exempted from
+     * idle-in-transaction timeouts) and ends with rb_db_rollback. snapshot_begin begins a
+     * REPEATABLE READ READ ONLY transaction on another idle session that reads snapshot id; a
+     * failure leaves that session idle again (an id whose exporter is gone: RB_K_SQL, 22023).
+     */
+    int (*snapshot_export)(struct rb_db *db, struct rb_arena *a, struct rb_db_snapshot *out,
+                           struct rb_err *err);
+    int (*snapshot_begin)(struct rb_db *db, const char *id, struct rb_err *err);
     /* Optional: how the driver's own client programs reach t (struct rb_db_client), offline. */
     int (*client)(struct rb_arena *a, const struct rb_target *t, struct rb_db_client *out,
                   struct rb_err *err);
@@ -207,6 +230,11 @@ int rb_db_stream_end(struct rb_db *db, struct rb_db_stream *s, struct rb_err *er
 int rb_db_pair(struct rb_db *const db[2], struct rb_arena *a, const char *const sql[2],
                int64_t deadline_ms, struct rb_db_result *out[2], struct rb_err *err);
 int rb_db_copy(struct rb_db_copy *cp, struct rb_err *err);
+/* True when db's driver can export and share a snapshot (both slots set). */
+bool rb_db_can_share_snapshot(const struct rb_db *db);
+int rb_db_snapshot_export(struct rb_db *db, struct rb_arena *a, struct rb_db_snapshot *out,
+                          struct rb_err *err);
+int rb_db_snapshot_begin(struct rb_db *db, const char *id, struct rb_err *err);
 /* The client slot of t's driver (a driver without one: an error naming it). */
 int rb_db_client(struct rb_arena *a, const struct rb_target *t, struct rb_db_client *out,
                  struct rb_err *err);

@@ -112,6 +112,9 @@ struct rb_run {
     /* The phases the engine walks; NULL: the canonical seven. Unit tests set fake ones. */
     const struct rb_phase *phases;
     size_t n_phases;
+
+    /* A worker's view of a run (rb_run_worker): no journal, facts of its own, handles apart. */
+    bool worker;
 };
 
 /*
@@ -144,6 +147,17 @@ const char *rb_run_assets_dir(struct rb_run *run, struct rb_err *err);
 /* Generic handle cache so adapters open one connection per target per run. */
 void *rb_run_handle_get(struct rb_run *run, const char *kind, const char *target);
 void rb_run_handle_put(struct rb_run *run, const char *kind, const char *target, void *handle);
+
+/*
+ * A view of run for work that needs connections of its own, possibly on another thread (sync's
+ * parallel streams, its snapshot session): the same runbook, mode, options and run id, a copy of
+ * the facts as they are now, arena a and an empty handle cache, so every connection it opens is
+ * its own and closes with a (or with rb_db_target_close on the view). It writes no journal:
+ * rb_run_progress and rb_run_fact_set refuse it, and what it learns goes back to the engine's
+ * thread, which journals it. Made on the engine's thread; a is the caller's (freed after the
+ * view's last use).
+ */
+struct rb_run *rb_run_worker(const struct rb_run *run, struct rb_arena *a);
 
 /*
  * A run for commands that only read (verify, gaps, assess): RB_MODE_CHECK, read-only handles,

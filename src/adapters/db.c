@@ -200,6 +200,27 @@ int rb_db_copy(struct rb_db_copy *cp, struct rb_err *err)
     return cp->dst->ops->copy(cp, err);
 }
 
+bool rb_db_can_share_snapshot(const struct rb_db *db)
+{
+    return db != NULL && db->ops->snapshot_export != NULL && db->ops->snapshot_begin != NULL;
+}
+
+int rb_db_snapshot_export(struct rb_db *db, struct rb_arena *a, struct rb_db_snapshot *out,
+                          struct rb_err *err)
+{
+    memset(out, 0, sizeof(*out));
+    if (!rb_db_can_share_snapshot(db))
+        return lacks(db, "share a snapshot between sessions", err);
+    return db->ops->snapshot_export(db, a, out, err);
+}
+
+int rb_db_snapshot_begin(struct rb_db *db, const char *id, struct rb_err *err)
+{
+    if (!rb_db_can_share_snapshot(db))
+        return lacks(db, "share a snapshot between sessions", err);
+    return db->ops->snapshot_begin(db, id, err);
+}
+
 int rb_db_client(struct rb_arena *a, const struct rb_target *t, struct rb_db_client *out,
                  struct rb_err *err)
 {

@@ -946,6 +946,66 @@ static int pg_tx(struct rb_db *db, enum rb_db_tx op, const char *savepoint, int6
     return rc;
 }
 
+/* --- one snapshot, several sessions (pg_export_snapshot, as pgcopydb and pg_dump -j do) ----- */
+
+/*
+ * REPEATABLE READ, not SERIALIZABLE READ ONLY DEFERRABLE: a deferrable transaction may wait for
+ * a safe snapshot for as long as serializable writers keep running, which a rollback with a
+ * deadline cannot afford, and REPEATABLE READ already gives what sync needs: every transaction
+ * committed before the snapshot is seen whole, every later one not at all. The exporting session
+ * sits idle in its transaction while the tables are read, so an idle-in-transaction timeout set
+ * on the server would end it: it is lifted for this transaction only.
+ */
+static const char snapshot_export_sql[] =
+    "SELECT pg_export_snapshot(), txid_snapshot_xmin(txid_current_snapshot())::text, "
+    "(CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() "
+    "END)::text, to_char(statement_timestamp() AT TIME ZONE 'UTC', "
+    "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), "
+    "set_config('idle_in_transaction_session_timeout', '0', true)";
+
+static int pg_snapshot_export(struct rb_db *db, struct rb_arena *a, struct rb_db_snapshot *out,
+                              struct rb_err *err)
+{
+    struct pg_db *p = (struct pg_db *)db;
+    struct rb_db_result *r = NULL;
+    struct rb_db_stmt st = { .sql = snapshot_export_sql, .timeout_ms = 30000 };
+
+    memset(out, 0, sizeof(*out));
+    if (query_exec(p, 30000, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", err) < 0)
+        return rb_err_wrap(err, "unable to take a snapshot of '%s'", db->label);
+    if (pg_query(db, a, &st, &r, err) < 0 || r->nrows != 1 || r->ncols < 4) {
+        if (r != NULL)
+            rb_errf(err, RB_E_FAILED, "pg_export_snapshot() returned %zu rows", r->nrows);
+        pg_tx(db, RB_DB_ROLLBACK, NULL, 10000, NULL);
+        return rb_err_wrap(err, "unable to export a snapshot of '%s'", db->label);
+    }
+    out->id = rb_db_text(r, 0, 0);
+    out->xmin = rb_db_text(r, 0, 1);
+    out->lsn = rb_db_text(r, 0, 2);
+    out->taken_at = rb_db_text(r, 0, 3);
+    return 0;
+}
+
+static int pg_snapshot_begin(struct rb_db *db, const char *id, struct rb_err *err)
+{
+    struct pg_db *p = (struct pg_db *)db;
+    struct rb_arena *scratch = rb_arena_new();
+    /* SET TRANSACTION SNAPSHOT must come first in its transaction, before any query */
+    const char *sql =
+        rb_sprintf(scratch,
+                   "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT %s",
+                   rb_pg_quote_literal(scratch, id));
+    int rc = query_exec(p, 30000, sql, err);
+
+    rb_arena_free(scratch);
+    if (rc < 0) {
+        pg_tx(db, RB_DB_ROLLBACK, NULL, 10000, NULL);
+        return rb_err_wrap(err, "unable to read the shared snapshot '%s' on '%s'", id,
+                           db->label);
+    }
+    return 0;
+}
+
 /* --- streams: one statement's rows one at a time ------------------------------------------ */
 
 struct rb_db_stream {
@@ -1252,6 +1312,8 @@ const struct rb_db_ops rb_pg_ops = {
     .stream_end = pg_stream_end,
     .pair = pg_pair,
     .copy = pg_copy,
+    .snapshot_export = pg_snapshot_export,
+    .snapshot_begin = pg_snapshot_begin,
     .client = pg_client,
     .check = pg_check,
 };

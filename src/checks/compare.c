@@ -73,7 +73,7 @@ int rb_cmp_exec_pair(struct cmp *st, const char *sql, struct rb_err *err)
 
 int rb_cmp_tx_pair(struct cmp *st, const char *sql, struct rb_err *err)
 {
-    const char *q[2] = { sql, st->o->dst_in_tx ? NULL : sql };
+    const char *q[2] = { st->o->src_in_tx ? NULL : sql, st->o->dst_in_tx ? NULL : sql };
     struct rb_db_result *r[2];
     struct rb_arena *scratch = rb_arena_new();
     int rc = rb_cmp_run_pair(st, scratch, q, r, err);
@@ -87,7 +87,7 @@ void rb_cmp_reset_conns(struct cmp *st)
 {
     /* with a deadline, like every statement: a hung server must not hang the cleanup */
     for (int s = 0; s < 2; s++)
-        if (s == SRC || !st->o->dst_in_tx)
+        if (s == SRC ? !st->o->src_in_tx : !st->o->dst_in_tx)
             rb_db_rollback(st->c[s], 10000, NULL);
 }
 

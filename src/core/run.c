@@ -130,6 +130,23 @@ struct rb_run *rb_run_new(struct rb_ctx *ctx, const struct rb_runbook *rb, enum 
     return run;
 }
 
+struct rb_run *rb_run_worker(const struct rb_run *run, struct rb_arena *a)
+{
+    struct rb_run *w = rb_new(a, struct rb_run);
+
+    *w = *run;
+    w->arena = a;
+    w->handles = NULL;
+    w->journal.fd = -1;
+    w->actions = NULL;
+    w->n_actions = w->cap_actions = 0;
+    w->replay = NULL;
+    w->facts = cJSON_Duplicate(run->facts, 1);
+    rb_arena_on_free(a, free_json, w->facts);
+    w->worker = true;
+    return w;
+}
+
 struct rb_run *rb_run_new_check(struct rb_ctx *ctx, const struct rb_runbook *rb)
 {
     return rb_run_new(ctx, rb, RB_MODE_CHECK);
@@ -207,6 +224,8 @@ int rb_run_progress(struct rb_run *run, struct rb_action *act, const cJSON *data
 {
     /* In EXECUTE mode a journal that is not open (closed after a failed append) is an error: the
      * action must not go on without its record. */
+    if (run->worker)
+        return rb_errf(err, RB_E_FAILED, "a worker's view of the run journals nothing");
     if (run->mode != RB_MODE_EXECUTE)
         return 0;
     if (rb_journal_append(&run->journal, act->phase, act->name, "progress", data, err) < 0)
@@ -221,6 +240,10 @@ int rb_run_fact_set(struct rb_run *run, const char *key, cJSON *value, struct rb
 {
     int rc = 0;
 
+    if (run->worker) {
+        cJSON_Delete(value);
+        return rb_errf(err, RB_E_FAILED, "a worker's view of the run journals nothing");
+    }
     if (run->mode == RB_MODE_EXECUTE) {
         cJSON *d = cJSON_CreateObject();
 

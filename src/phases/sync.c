@@ -70,7 +70,8 @@ struct table_result {
     char checksum[65];
     bool already_applied;
     int attempts;
-    struct sync_deletions del; /* deletions found and applied (del.looked: policy not ignore) */
+    struct sync_deletions del;     /* deletions found and applied (del.looked: policy not ignore) */
+    struct rb_db_snapshot snapshot; /* the source snapshot read (id NULL: the table's own) */
 };
 
 static int count_at_risk(struct rb_run *run, struct sync_table *st, struct rb_db *src, int64_t *out,
@@ -282,6 +283,11 @@ static int sync_once(struct rb_run *run, struct rb_action *act, struct sync_tabl
         rollback(dst);
         return 0;
     }
+    /* the source as the phase's one snapshot shows it, for the deletions and the rows alike */
+    if (rb_sync_snapshot_begin(run, st->ph, src, &res->snapshot, err) < 0) {
+        pos = t->source_pos;
+        goto fail;
+    }
     /* before the rows move: a table over its deletions cap is refused at once, unchanged */
     if (rb_sync_deletions_find(run, st, src, dst, &res->del, err) < 0) {
         pos = t->deletions.pos;
@@ -307,6 +313,9 @@ static int sync_once(struct rb_run *run, struct rb_action *act, struct sync_tabl
     cp.progress_ctx = &prog;
     if (rb_db_copy(&cp, err) < 0) {
         if (cp.dst_fail != NULL) {
+            /* the lookup of the refused value's row runs outside the read, which the
+             * cancelled COPY may have left failed */
+            rb_db_rollback(src, 10000, NULL);
             rb_sync_explain_copy_error(run, st, src, cp.dst_fail, err, &pos);
         } else if (cp.src_failed) {
             pos = t->source_pos;
@@ -315,6 +324,11 @@ static int sync_once(struct rb_run *run, struct rb_action *act, struct sync_tabl
     }
     res->at_risk = cp.rows;
     memcpy(res->checksum, cp.checksum, sizeof(res->checksum));
+    /* every row is read: the source transaction has nothing left to do */
+    if (rb_db_rollback(src, 10000, err) < 0) {
+        pos = t->source_pos;
+        goto fail;
+    }
     if (st->round_check_sql != NULL) {
         r = rb_db_query(dst, run->arena, SYNC_STATEMENT_TIMEOUT_MS, st->round_check_sql, 0, NULL,
                         err);
@@ -379,6 +393,7 @@ static int sync_once(struct rb_run *run, struct rb_action *act, struct sync_tabl
 fail:
     rb_sync_deletions_release(&res->del);
     rollback(dst);
+    rb_db_rollback(src, 10000, NULL);
     return rb_sync_table_err(run, st, pos, err);
 }
 
@@ -466,6 +481,13 @@ static cJSON *result_json(const struct sync_table *st, const struct table_result
     cJSON_AddNumberToObject(j, "rows_per_s", (double)rate);
     cJSON_AddStringToObject(j, "checksum", res->checksum);
     cJSON_AddNumberToObject(j, "attempts", res->attempts);
+    if (res->snapshot.id != NULL) {
+        cJSON *snap = cJSON_AddObjectToObject(j, "snapshot");
+
+        cJSON_AddStringToObject(snap, "xmin", res->snapshot.xmin);
+        cJSON_AddStringToObject(snap, "lsn", res->snapshot.lsn);
+        cJSON_AddStringToObject(snap, "taken_at", res->snapshot.taken_at);
+    }
     if (res->already_applied) {
         cJSON_AddBoolToObject(j, "already_applied", true);
         snprintf(
@@ -585,7 +607,13 @@ static void describe(struct rb_run *run, struct rb_action *act, const struct syn
                      const char *count_note)
 {
     rb_action_detailf(act, "rows at risk: %s\n", count_note);
-    rb_action_detailf(act, "on '%s' (source):\n  %s\n", st->ph->from, st->copy_out_sql);
+    rb_action_detailf(act,
+                      "on '%s' (source), reading the sync phase's one snapshot (exported once "
+                      "for every table, in a REPEATABLE READ READ ONLY transaction held open "
+                      "while the phase runs):\n"
+                      "  BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION "
+                      "SNAPSHOT '<the phase's snapshot>'\n  %s\n  ROLLBACK\n",
+                      st->ph->from, st->copy_out_sql);
     rb_action_detailf(act, "on '%s' (target), one transaction:\n", st->ph->to);
     rb_action_detailf(act, "  SELECT set_config('application_name', 'rollbackctl %s', false)\n",
                       run->run_id[0] != '\0' ? run->run_id : "<run id>");
@@ -665,6 +693,7 @@ int rb_sync_plan(struct rb_run *run, struct rb_err *err)
     ph = rb_new(run->arena, struct sync_phase);
     ph->from = sync->from;
     ph->to = sync->to;
+    rb_sync_snapshot_init(run, &ph->snapshot);
     for (i = 0; i < sync->n_tables; i++) {
         const struct rb_sync_table *t = &sync->tables[i];
         struct sync_table *st = rb_new(run->arena, struct sync_table);

@@ -181,7 +181,9 @@ int rb_sync_deletions_find(struct rb_run *run, struct sync_table *st, struct rb_
                                  .src_label = rb->sync.from,
                                  .dst_label = rb->sync.to,
                                  .progress = run->ctx,
-                                 .dst_in_tx = true };
+                                 .dst_in_tx = true,
+                                 /* src reads the phase's snapshot in the table's own read */
+                                 .src_in_tx = rb_db_in_transaction(src) };
     struct collect c = { .sample = { .text = RB_BUF_INIT }, .batch = RB_BUF_INIT };
     struct rb_deletions_result res;
     int rc;

@@ -6,11 +6,13 @@
  *   sync_sql.c    builds every statement of a table from the runbook, quoted
  *   sync_check.c  checks a table against both catalogs before copying, and turns server errors
  *                 (a cast that fails mid-COPY, a duplicate key) into messages naming rows and lines
+ *   sync_snapshot.c  the phase's one snapshot of the source, exported once, read by every table
  * The rows move through the database driver's COPY pump (rb_db_copy, db.h).
  */
 #ifndef ROLLBACKCTL_SYNC_PRIV_H
 #define ROLLBACKCTL_SYNC_PRIV_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -28,10 +30,37 @@
 #define SYNC_STATEMENT_TIMEOUT_MS (6LL * 3600 * 1000)
 #define SYNC_STAGE                "rollbackctl_stage"
 
+/*
+ * The phase's one snapshot of the source (sync_snapshot.c). The streams of a parallel sync share
+ * it: every field under mu.
+ */
+struct sync_snapshot {
+    pthread_mutex_t mu;
+    struct rb_arena *arena;     /* the view's, and the snapshots' strings; freed with the run */
+    struct rb_run *view;        /* the run, with a connection to `from` of its own */
+    struct rb_db *db;           /* that session, idle in the exporting transaction; or NULL */
+    struct rb_db_snapshot snap; /* the current one; snap.id NULL before the first */
+    int taken;                  /* exported in this process (more than 1: a session was lost) */
+};
+
 /* Shared by the run's sync actions. */
 struct sync_phase {
     const char *from, *to;
+    struct sync_snapshot snapshot;
 };
+
+/* Set up s (its cleanup on the run's arena); nothing is contacted before a table needs it. */
+void rb_sync_snapshot_init(struct rb_run *run, struct sync_snapshot *s);
+/*
+ * Begin src's transaction on the phase's snapshot (exporting it first when there is none, or a
+ * new one when the session holding it was lost). *used gets the snapshot read (strings live as
+ * long as the run), or an all-NULL one when the driver cannot share a snapshot: src then stays
+ * outside a transaction and the table reads its own.
+ */
+int rb_sync_snapshot_begin(struct rb_run *run, struct sync_phase *ph, struct rb_db *src,
+                           struct rb_db_snapshot *used, struct rb_err *err);
+/* The phase is over: end the exporting transaction and close its session. */
+void rb_sync_snapshot_release(struct sync_phase *ph);
 
 /* One sync table: its SQL, built once at plan time, and what the plan learnt. */
 struct sync_table {

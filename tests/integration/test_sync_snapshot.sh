@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# One consistent source snapshot for the whole sync phase (issue 17): a transaction committed in
+# the source while the sync runs touches two tables, one of them read before the commit and the
+# other after it; both of its rows, or neither, reach legacy, never one alone. Here neither: every
+# table reads the snapshot the phase exported when it began. A second run brings both.
+#
+# The handshake, no sleeps: new_employees's source expression takes a shared advisory lock the
+# test holds, so its COPY waits (seen in pg_stat_activity as an advisory lock wait) while the test
+# commits; the payments table is read only after that commit (it comes later in the runbook).
+set -euo pipefail
+source "$RB_SOURCE_DIR/tests/integration/lib.sh"
+source "$RB_SOURCE_DIR/tests/integration/sync/common.sh"
+sync_setup
+
+sed -i 's/^        full_name: full_name$/        full_name: "(select full_name from pg_advisory_xact_lock_shared(4242))"/' "$RB"
+assert_contains "$(cat "$RB")" "pg_advisory_xact_lock_shared(4242)"
+assert_exit 0 "$RB_BIN" -f "$RB" validate
+assert_exit 0 "$RB_BIN" -f "$RB" plan
+assert_contains "$RB_OUT" "SET TRANSACTION SNAPSHOT '<the phase's snapshot>'" "plan shows the snapshot the source reads"
+
+# hold_lock: a psql session holding advisory lock 4242 on NEW until `release_lock`
+fifo=$T/holder.fifo
+mkfifo "$fifo"
+"$RB_TEST_PGBIN/psql" -XAtq -h "$RB_TEST_PGHOST" -p "$RB_TEST_PGPORT" -U "$RB_TEST_PGUSER" -d "$NEW" <"$fifo" >/dev/null &
+holder=$!
+exec 7>"$fifo"
+rb_on_exit kill "$holder"
+echo "select pg_advisory_lock(4242);" >&7
+for _ in $(seq 100); do
+  [[ $(rb_psql "$NEW" "select count(*) from pg_locks where locktype = 'advisory' and objid = 4242 and granted") == 1 ]] && break
+  sleep 0.05
+done
+
+# waiting N: until N source sessions of rollbackctl wait for lock 4242
+waiting() {
+  for _ in $(seq 600); do
+    [[ $(rb_psql "$NEW" "select count(*) from pg_stat_activity where datname = current_database()
+                         and wait_event_type = 'Lock' and wait_event = 'advisory'") -ge $1 ]] && return 0
+    sleep 0.05
+  done
+  rb_fail "no rollbackctl session waits for the advisory lock"
+}
+
+"$RB_BIN" -f "$RB" execute --reason "snapshot" --yes >"$T/run.out" 2>&1 &
+pid=$!
+waiting 1
+rb_ok "new_employees's COPY waits for the test's lock, inside the sync phase"
+# One transaction in new touching both tables: a hire and their first payment.
+rb_psql "$NEW" "begin;
+  insert into employees values (141, 'E00141', 'Employee 141', 'active', '2026-11-20 09:00', '2026-11-20 09:00:00+00');
+  insert into employee_payments values (3001, 141, '2026-11-21', 1234.56, 1000.00, 150.00, 'completed', '2026-11-21 10:00:00+00');
+  commit"
+echo "select pg_advisory_unlock(4242);" >&7
+rc=0
+wait "$pid" || rc=$?
+cat "$T/run.out"
+assert_eq 0 "$rc" "the sync finished"
+assert_contains "$(cat "$T/run.out")" "40 at risk: 39 inserted, 1 updated" "new_employees read the snapshot taken before the commit"
+assert_contains "$(cat "$T/run.out")" "900 at risk: 900 inserted" "processed_payments, read after the commit, read that snapshot too"
+assert_eq "0|0" "$(rb_psql "$LEG" "select (select count(*) from employees where employee_id = 141) || '|' ||
+                                         (select count(*) from payroll_history where payment_id = 3001)")" \
+  "neither row of the transaction committed mid-sync reached legacy"
+run_json
+assert_eq 1 "$(jq '[.actions[] | select(.phase == "sync") | .result.snapshot | tojson] | unique | length' "$T/status.json")" \
+  "every table journaled the same snapshot"
+assert_eq true "$(jq '[.actions[] | select(.phase == "sync") | .result.snapshot] | all(.xmin != "" and (.lsn | test("^[0-9A-F]+/[0-9A-F]+$")) and (.taken_at | endswith("Z")))' "$T/status.json")" \
+  "the snapshot's xmin, lsn and instant are journaled"
+assert_eq 0 "$(rb_psql "$NEW" "select count(*) from pg_stat_activity where datname = current_database() and application_name like 'rollbackctl%'")" \
+  "the session holding the snapshot ended with the run"
+
+# --- the next run reads a snapshot with the transaction in it: both rows ---------------------------
+assert_exit 0 "$RB_BIN" -f "$RB" execute --reason "again" --yes
+assert_contains "$RB_OUT" "41 at risk: 1 inserted, 0 updated, 40 unchanged"
+assert_contains "$RB_OUT" "901 at risk: 1 inserted, 0 updated, 900 unchanged"
+assert_eq "1|1" "$(rb_psql "$LEG" "select (select count(*) from employees where employee_id = 141) || '|' ||
+                                         (select count(*) from payroll_history where payment_id = 3001)")" \
+  "both rows of that transaction reached legacy together"
