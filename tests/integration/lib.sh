@@ -17,6 +17,8 @@
 #   rb_on_exit CMD...         rb_jget FILE EXPR   assert_eq EXPECTED ACTUAL [WHAT]    assert_contains HAYSTACK NEEDLE [WHAT]
 #   assert_not_contains HAYSTACK NEEDLE [WHAT]                   assert_exit CODE CMD...
 #   rb_ok WHAT                rb_fail MESSAGE      rb_skip REASON
+#   rb_runbook_header NAME STATE_DIR                rb_runbook_pg NAME STATE_DIR NEW_DB LEGACY_DB
+#   rb_kube_fake DIR [STATE_JSON]                   rb_kube_isolate HOME_DIR
 # Cleanups (databases, temp dirs, rb_on_exit commands) run on exit, also after a failure, and work
 # from subshells too (`db=$(rb_createdb x)` registers the drop). Do not set your own EXIT trap: use
 # rb_on_exit. RB_KEEP=1 keeps databases and temp dirs for a post-mortem (their names are printed).
@@ -234,4 +236,44 @@ assert_exit() {
     printf '# stdout:\n%s\n# stderr:\n%s\n' "$(tail -n 30 "$RB_OUT_FILE")" "$(tail -n 30 "$RB_ERR_FILE")"
     rb_fail "expected exit $want, got $rc: $(printf '%q ' "$@" | cut -c1-300)"
   fi
+}
+
+# ---- set-up shared by many tests -------------------------------------------------------------------
+# rb_runbook_header NAME STATE_DIR: a runbook's first lines (version, name, the tests' cutover
+# 2026-11-01T00:00:00Z, state_dir) up to the `targets:` key, for a heredoc to go on from:
+#   cat >"$RB" <<YAML
+#   $(rb_runbook_header sync-edges "$T/state")
+#     dns: { driver: rfc2136, ... }
+#   YAML
+rb_runbook_header() {
+  printf 'version: 1\nname: %s\ncutover: 2026-11-01T00:00:00Z\nstate_dir: %s\ntargets:\n' "$1" "$2"
+}
+
+# rb_runbook_pg NAME STATE_DIR NEW_DB LEGACY_DB: rb_runbook_header, then the targets `new` and
+# `legacy`, postgres on the test cluster's databases NEW_DB and LEGACY_DB (rb_conninfo).
+rb_runbook_pg() {
+  rb_runbook_header "$1" "$2"
+  printf '  new: { driver: postgres, conninfo: "%s" }\n' "$(rb_conninfo "$3")"
+  printf '  legacy: { driver: postgres, conninfo: "%s" }\n' "$(rb_conninfo "$4")"
+}
+
+# rb_kube_fake DIR [STATE_JSON]: a private Kubernetes API stand-in in DIR (tests/fakes/kube_fake.sh:
+# its own CA, token and kubeconfig), holding STATE_JSON (default: the payroll cluster,
+# tests/fakes/payroll-cluster.json), stopped when the test exits. Sets KUBE_FAKE_* (URL, CA, TOKEN,
+# KUBECONFIG, ...) and makes kube_fake_state/_log/_fault/_api available. Not in $(...): the
+# variables must reach the test's own shell.
+rb_kube_fake() {
+  local dir=$1 state=${2:-$RB_SOURCE_DIR/tests/fakes/payroll-cluster.json}
+  [[ "$(type -t kube_fake_start)" == function ]] || source "$RB_SOURCE_DIR/tests/fakes/kube_fake.sh"
+  rb_on_exit kube_fake_stop "$dir"   # first: a half-started stand-in is stopped too
+  kube_fake_start "$dir" "$state" || rb_fail "the Kubernetes stand-in did not start in '$dir'"
+}
+
+# rb_kube_isolate HOME_DIR: no Kubernetes configuration of the machine reaches rollbackctl or
+# kubectl: HOME becomes HOME_DIR (made; no ~/.kube/config), KUBECONFIG and the in-cluster
+# service variables are unset. Only what the runbook names is used.
+rb_kube_isolate() {
+  export HOME=$1
+  mkdir -p "$HOME"
+  unset KUBECONFIG KUBERNETES_SERVICE_HOST KUBERNETES_SERVICE_PORT
 }

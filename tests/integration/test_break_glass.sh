@@ -43,8 +43,7 @@ for side in A B; do
   for f in legacy nasty_legacy; do rb_psql "$db_leg" - <"$SF/$f.sql" >/dev/null; done
   rb_psql "$db_leg" "create table system_config (key text primary key, value text not null);
     insert into system_config values ('system_mode', 'MAINTENANCE')" >/dev/null
-  kube_fake_start "$T/kube-$side" "$RB_SOURCE_DIR/tests/fakes/payroll-cluster.json"
-  rb_on_exit kube_fake_stop "$T/kube-$side"
+  rb_kube_fake "$T/kube-$side"
   # a kubeconfig whose user has no credentials: the token can only come from token_env
   cat >"$T/kube-$side/bg.kubeconfig" <<EOF
 apiVersion: v1

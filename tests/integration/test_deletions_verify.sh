@@ -40,13 +40,7 @@ before=$(legacy_md5)
 
 write_runbook() { # $1: deletions: lines of the sync table (or empty), $2: fail_on_deleted
   cat >"$T/runbook.yaml" <<EOF
-version: 1
-name: deletions-verify
-cutover: 2026-11-01T00:00:00Z
-state_dir: $T/state
-targets:
-  new: { driver: postgres, conninfo: "$(rb_conninfo "$NEW")" }
-  legacy: { driver: postgres, conninfo: "$(rb_conninfo "$LEG")" }
+$(rb_runbook_pg deletions-verify "$T/state" "$NEW" "$LEG")
 sync:
   from: new
   to: legacy

@@ -14,32 +14,12 @@ command -v dig >/dev/null || rb_fail "dig not found (bind9-dnsutils: scripts/ins
 T=$(rb_tmpdir)
 D=$T/named
 mkdir -p "$D"
-tsig-keygen -a hmac-sha256 fault-key >"$D/fault.key"
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-cat >"$D/db.faults.test" <<'EOF'
-$TTL 300
-@           IN SOA  ns.faults.test. hostmaster.faults.test. ( 1 3600 600 86400 60 )
-            IN NS   ns.faults.test.
-ns          IN A    127.0.0.1
-new-app     IN A    127.0.0.2
-legacy-app  IN A    127.0.0.3
-payroll     IN CNAME new-app.faults.test.
-EOF
-cat >"$D/named.conf" <<EOF
-include "$D/fault.key";
-options {
-    directory "$D";
-    listen-on port $PORT { 127.0.0.1; };
-    listen-on-v6 { none; };
-    pid-file "$D/named.pid";
-    session-keyfile "$D/session.key";
-    recursion no;
-    dnssec-validation no;
-    notify no;
-};
-controls { };
-zone "faults.test" { type primary; file "$D/db.faults.test"; allow-update { key "fault-key"; }; };
-EOF
+# the zone, key and config of the shared server (scripts/services.d/bind.sh), in a folder of our own
+source "$RB_SOURCE_DIR/scripts/services.d/bind.sh"
+tsig-keygen -a hmac-sha256 rollback-key >"$D/rollback.key"
+svc_bind_write_zone "$D"
+svc_bind_write_config "$D" "$PORT"
 
 # named in the foreground, its log in a file; started returns once it says "running"
 named_start() {
@@ -64,17 +44,13 @@ named_stop() {
 }
 named_start
 rb_on_exit named_stop
-served() { dig +norec +short +time=2 +tries=1 -p "$PORT" @127.0.0.1 payroll.faults.test. CNAME; }
-assert_eq "new-app.faults.test." "$(served)" "the zone starts on the new system"
+served() { dig +norec +short +time=2 +tries=1 -p "$PORT" @127.0.0.1 payroll.example.test. CNAME; }
+assert_eq "new-app.example.test." "$(served)" "the zone starts on the new system"
 
 RB=$T/runbook.yaml
 cat >"$RB" <<YAML
-version: 1
-name: dns-down
-cutover: 2026-11-01T00:00:00Z
-state_dir: $T/state
-targets:
-  dns: { driver: rfc2136, server: "127.0.0.1:$PORT", zone: faults.test., tsig_key_file: $D/fault.key, timeout: 2s }
+$(rb_runbook_header dns-down "$T/state")
+  dns: { driver: rfc2136, server: "127.0.0.1:$PORT", zone: example.test., tsig_key_file: $D/rollback.key, timeout: 2s }
 restore:
   - name: Step one
     run: [sh, -c, "echo one >> $T/log"]
@@ -99,10 +75,10 @@ named_stop
 
 # --- the server up again: resume finishes, the record is right --------------------------------------
 named_start
-assert_eq "new-app.faults.test." "$(served)" "the record was not changed while the server was down"
+assert_eq "new-app.example.test." "$(served)" "the record was not changed while the server was down"
 assert_exit 0 "$RB_BIN" -f "$RB" resume
-assert_contains "$RB_OUT" "payroll.faults.test. CNAME new-app.faults.test. -> legacy-app.faults.test." "resume made the change"
-assert_eq "legacy-app.faults.test." "$(served)" "dig: payroll points at legacy"
+assert_contains "$RB_OUT" "payroll.example.test. CNAME new-app.example.test. -> legacy-app.example.test." "resume made the change"
+assert_eq "legacy-app.example.test." "$(served)" "dig: payroll points at legacy"
 assert_eq "one three" "$(paste -sd' ' "$T/log")" "step one not run again, step three once"
 assert_exit 0 "$RB_BIN" -f "$RB" -o json status
 printf '%s\n' "$RB_OUT" >"$T/status.json"

@@ -13,15 +13,11 @@
 # (test_kube_adapter tests the adapter's retries one request at a time, freeze only.)
 set -euo pipefail
 source "$RB_SOURCE_DIR/tests/integration/lib.sh"
-source "$RB_SOURCE_DIR/tests/fakes/kube_fake.sh"
 
 T=$(rb_tmpdir)
 F=$T/kube
-kube_fake_start "$F" "$RB_SOURCE_DIR/tests/fakes/payroll-cluster.json"
-rb_on_exit kube_fake_stop "$F"
-export HOME=$T/home
-mkdir -p "$HOME"
-unset KUBECONFIG KUBERNETES_SERVICE_HOST KUBERNETES_SERVICE_PORT
+rb_kube_fake "$F"
+rb_kube_isolate "$T/home"
 
 replicas() { kube_fake_state "$F" ".objects[\"apps/v1/deployments\"].payroll[\"$1\"].spec.replicas"; }
 suspended() { kube_fake_state "$F" ".objects[\"batch/v1/cronjobs\"].payroll[\"$1\"].spec.suspend"; }
@@ -57,11 +53,7 @@ CRON=cronjobs/payroll-nightly
 RB=$T/runbook.yaml
 runbook() { # STATE_NAME
   cat >"$RB" <<YAML
-version: 1
-name: kube-faults
-cutover: 2026-11-01T00:00:00Z
-state_dir: $T/state-$1
-targets:
+$(rb_runbook_header kube-faults "$T/state-$1")
   cluster:
     driver: kubernetes
     kubeconfig: $KUBE_FAKE_KUBECONFIG

@@ -11,16 +11,12 @@
 #   error, exit 1, nothing else changed.
 set -euo pipefail
 source "$RB_SOURCE_DIR/tests/integration/lib.sh"
-source "$RB_SOURCE_DIR/tests/fakes/kube_fake.sh"
 rb_require pg
 
 T=$(rb_tmpdir)
 F=$T/kube
-kube_fake_start "$F" "$RB_SOURCE_DIR/tests/fakes/payroll-cluster.json"
-rb_on_exit kube_fake_stop "$F"
-export HOME=$T/home
-mkdir -p "$HOME"
-unset KUBECONFIG KUBERNETES_SERVICE_HOST
+rb_kube_fake "$F"
+rb_kube_isolate "$T/home"
 
 NEW=$(rb_createdb frz_new)
 LEG=$(rb_createdb frz_leg)
@@ -38,13 +34,7 @@ rb_psql "$LEG" "create table employees (employee_id int primary key);
 
 write_runbook() {
   cat >"$1" <<YAML
-version: 1
-name: freeze-test
-cutover: 2026-11-01T00:00:00Z
-state_dir: $2
-targets:
-  new: { driver: postgres, conninfo: "$(rb_conninfo "$NEW")" }
-  legacy: { driver: postgres, conninfo: "$(rb_conninfo "$LEG")" }
+$(rb_runbook_pg freeze-test "$2" "$NEW" "$LEG")
   cluster:
     driver: kubernetes
     kubeconfig: $KUBE_FAKE_KUBECONFIG

@@ -55,13 +55,7 @@ LEG_OBJECTS=$(objects "$LEG")
 
 RB=$T/runbook.yaml
 cat >"$RB" <<YAML
-version: 1
-name: hostile-identifiers
-cutover: 2026-11-01T00:00:00Z
-state_dir: $T/state
-targets:
-  new: { driver: postgres, conninfo: "$(rb_conninfo "$NEW")" }
-  legacy: { driver: postgres, conninfo: "$(rb_conninfo "$LEG")" }
+$(rb_runbook_pg hostile-identifiers "$T/state" "$NEW" "$LEG")
 sync:
   from: new
   to: legacy

@@ -65,11 +65,7 @@ contexts: [{name: x, context: {cluster: c, user: u, namespace: payroll}}]
 current-context: x
 YAML
   cat >"$T/$1.yaml" <<YAML
-version: 1
-name: hostile-$1
-cutover: 2026-11-01T00:00:00Z
-state_dir: $T/state-$1
-targets:
+$(rb_runbook_header "hostile-$1" "$T/state-$1")
   cluster:
     driver: kubernetes
     namespace: payroll
@@ -94,14 +90,9 @@ assert_eq 2000 "$(cat "$T/count")" "2000 pages read, then refused"
 
 # --- a status message with terminal escapes, CR and LF -------------------------------------------
 F=$T/kube
-kube_fake_start "$F" "$RB_SOURCE_DIR/tests/fakes/payroll-cluster.json"
-rb_on_exit kube_fake_stop "$F"
+rb_kube_fake "$F"
 cat >"$T/esc.yaml" <<YAML
-version: 1
-name: hostile-esc
-cutover: 2026-11-01T00:00:00Z
-state_dir: $T/state-esc
-targets:
+$(rb_runbook_header hostile-esc "$T/state-esc")
   cluster:
     driver: kubernetes
     namespace: payroll

@@ -8,15 +8,11 @@
 # run, and a paginated snapshot that never reads Secrets. Server-side state is asserted after each.
 set -euo pipefail
 source "$RB_SOURCE_DIR/tests/integration/lib.sh"
-source "$RB_SOURCE_DIR/tests/fakes/kube_fake.sh"
 
 T=$(rb_tmpdir)
 F=$T/kube
-kube_fake_start "$F" "$RB_SOURCE_DIR/tests/fakes/payroll-cluster.json"
-rb_on_exit kube_fake_stop "$F"
-export HOME=$T/home
-mkdir -p "$HOME"
-unset KUBECONFIG KUBERNETES_SERVICE_HOST KUBERNETES_SERVICE_PORT
+rb_kube_fake "$F"
+rb_kube_isolate "$T/home"
 
 replicas() { kube_fake_state "$F" ".objects[\"apps/v1/deployments\"].payroll[\"${1:-payroll-api}\"].spec.replicas"; }
 set_replicas() {
@@ -27,11 +23,7 @@ scale_patches() { kube_fake_log "$F" '[.[] | select(.method == "PATCH" and (.pat
 # runbook NAME TARGET_EXTRA_YAML FREEZE_YAML: a freeze-only runbook in $T/NAME.yaml
 runbook() {
   cat >"$T/$1.yaml" <<YAML
-version: 1
-name: kube-$1
-cutover: 2026-11-01T00:00:00Z
-state_dir: $T/state-$1
-targets:
+$(rb_runbook_header "kube-$1" "$T/state-$1")
   cluster:
     driver: kubernetes
     namespace: payroll

@@ -11,17 +11,13 @@
 # same relative plugin path. The token never reaches the output or the journal.
 set -euo pipefail
 source "$RB_SOURCE_DIR/tests/integration/lib.sh"
-source "$RB_SOURCE_DIR/tests/fakes/kube_fake.sh"
 
 command -v jq >/dev/null 2>&1 || rb_fail "jq not found (scripts/install-deps)"
 
 T=$(rb_tmpdir)
 F=$T/kube
-kube_fake_start "$F" "$RB_SOURCE_DIR/tests/fakes/payroll-cluster.json"
-rb_on_exit kube_fake_stop "$F"
-export HOME=$T/home
-mkdir -p "$HOME"
-unset KUBECONFIG KUBERNETES_SERVICE_HOST KUBERNETES_SERVICE_PORT
+rb_kube_fake "$F"
+rb_kube_isolate "$T/home"
 
 TOK_A=$(openssl rand -hex 20)
 TOK_B=$(openssl rand -hex 20)
@@ -98,11 +94,7 @@ YAML
 # runbook NAME KUBECONFIG [TARGET_EXTRA]: scale payroll-api to 0; LEGACY_PGPASSWORD is a secret of it
 runbook() {
   cat >"$T/$1.yaml" <<YAML
-version: 1
-name: kube-exec-$1
-cutover: 2026-11-01T00:00:00Z
-state_dir: $T/state-$1
-targets:
+$(rb_runbook_header "kube-exec-$1" "$T/state-$1")
   legacy: { driver: postgres, conninfo: "host=/nonexistent dbname=x", password_env: LEGACY_PGPASSWORD }
   cluster:
     driver: kubernetes

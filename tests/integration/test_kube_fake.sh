@@ -10,8 +10,7 @@ source "$RB_SOURCE_DIR/tests/fakes/kube_fake.sh"
 
 T=$(rb_tmpdir)
 F=$T/kube
-kube_fake_start "$F" "$RB_SOURCE_DIR/tests/fakes/payroll-cluster.json"
-rb_on_exit kube_fake_stop "$F"
+rb_kube_fake "$F"
 api() { kube_fake_api "$F" "$@"; }
 CM=/api/v1/namespaces/payroll/configmaps
 

@@ -10,8 +10,7 @@ source "$RB_SOURCE_DIR/tests/fakes/kube_fake.sh"
 command -v kubectl >/dev/null 2>&1 || rb_skip "kubectl is not installed (Debian: kubernetes-client)"
 
 T=$(rb_tmpdir)
-kube_fake_start "$T/kube" "$RB_SOURCE_DIR/tests/fakes/payroll-cluster.json"
-rb_on_exit kube_fake_stop "$T/kube"
+rb_kube_fake "$T/kube"
 F=$T/kube
 export HOME=$T/home KUBECONFIG=$KUBE_FAKE_KUBECONFIG
 mkdir -p "$HOME"

@@ -14,11 +14,9 @@ command -v kubectl >/dev/null 2>&1 || rb_fail "kubectl is not installed (scripts
 
 T=$(rb_tmpdir)
 F=$T/kube
-KUBE_FAKE_SERVER_SAN=DNS:api.payroll.internal kube_fake_start "$F" "$RB_SOURCE_DIR/tests/fakes/payroll-cluster.json"
-rb_on_exit kube_fake_stop "$F"
-export HOME=$T/home
-mkdir -p "$HOME"
-unset KUBECONFIG KUBERNETES_SERVICE_HOST KUBERNETES_SERVICE_PORT HTTPS_PROXY https_proxy HTTP_PROXY http_proxy NO_PROXY no_proxy ALL_PROXY all_proxy
+KUBE_FAKE_SERVER_SAN=DNS:api.payroll.internal rb_kube_fake "$F"
+rb_kube_isolate "$T/home"
+unset HTTPS_PROXY https_proxy HTTP_PROXY http_proxy NO_PROXY no_proxy ALL_PROXY all_proxy
 PORT=${KUBE_FAKE_URL##*:}
 CA=$(base64 -w0 <"$KUBE_FAKE_CA")
 
@@ -55,11 +53,7 @@ YAML
 }
 runbook() {
   cat >"$T/$1.yaml" <<YAML
-version: 1
-name: kube-tls-$1
-cutover: 2026-11-01T00:00:00Z
-state_dir: $T/state-$1
-targets:
+$(rb_runbook_header "kube-tls-$1" "$T/state-$1")
   cluster: { driver: kubernetes, kubeconfig: $2, namespace: payroll, timeout: 10s }
 freeze:
   - scale: { target: cluster, deployment: payroll-api, replicas: 0 }

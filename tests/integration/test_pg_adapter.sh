@@ -53,12 +53,12 @@ assert_contains "$RB_ERR" "unable to connect to 'legacy': no answer within 2000 
   "plan: the conninfo's connect_timeout wins over PGCONNECT_TIMEOUT and the runbook's"
 sed -i "s| connect_timeout=2\"|\"|; s|    connect_timeout: 30s|    connect_timeout: 1s|" "$RB"
 assert_contains "$(cat "$RB")" "connect_timeout: 1s"
-start=$SECONDS
+# The message proves the deadline ended the wait (no timing here: performance lives in bench/):
+# without it plan would hang until the silent server exits after 60 s and closes the socket,
+# which reads as a lost connection, not "no answer within".
 assert_exit 1 "$RB_BIN" -f "$RB" plan
 assert_contains "$RB_ERR" "unable to connect to 'legacy': no answer within 1000 ms (connect_timeout: 1s in the runbook)" "plan: connection deadline"
 assert_contains "$RB_ERR" "plan could not read target 'legacy'" "plan: fails naming the target it could not read"
-(( SECONDS - start < 10 )) || rb_fail "plan took $((SECONDS - start)) s against a 1 s connect deadline"
-rb_ok "plan gave up on the silent server quickly"
 # execute: the pre-flight meets the deadline before anything changes
 assert_exit 1 "$RB_BIN" -f "$RB" execute --reason "silent legacy" --yes
 assert_contains "$RB_OUT$RB_ERR" "pre-flight: FAILED database 'legacy': unable to connect to 'legacy': no answer within 1000 ms" \

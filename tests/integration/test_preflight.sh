@@ -12,7 +12,6 @@
 # exits 1 naming it; plan --offline is unaffected.
 set -euo pipefail
 source "$RB_SOURCE_DIR/tests/integration/lib.sh"
-source "$RB_SOURCE_DIR/tests/fakes/kube_fake.sh"
 rb_require pg bind
 command -v nsupdate >/dev/null || rb_fail "nsupdate not found (bind9-dnsutils: scripts/install-deps)"
 command -v dig >/dev/null || rb_fail "dig not found (bind9-dnsutils: scripts/install-deps)"
@@ -20,11 +19,8 @@ export PATH=$PATH:/usr/sbin
 
 T=$(rb_tmpdir)
 F=$T/kube
-kube_fake_start "$F" "$RB_SOURCE_DIR/tests/fakes/payroll-cluster.json"
-rb_on_exit kube_fake_stop "$F"
-export HOME=$T/home
-mkdir -p "$HOME"
-unset KUBECONFIG KUBERNETES_SERVICE_HOST
+rb_kube_fake "$F"
+rb_kube_isolate "$T/home"
 
 NEW=$(rb_createdb pf_new)
 LEG=$(rb_createdb pf_leg)
@@ -73,11 +69,7 @@ LEGACY_OK="host=127.0.0.1 port=$RB_TEST_PGPORT user=$PW_ROLE dbname=$LEG"
 # write_runbook FILE STATE LEGACY_CONNINFO PROGRAM KUBECONFIG DNS_KEY
 write_runbook() {
   cat >"$1" <<YAML
-version: 1
-name: preflight-test
-cutover: 2026-11-01T00:00:00Z
-state_dir: $2
-targets:
+$(rb_runbook_header preflight-test "$2")
   new: { driver: postgres, conninfo: "$(rb_conninfo "$NEW")" }
   legacy: { driver: postgres, conninfo: "$3", password_env: RB_PF_LEGACY_PW, connect_timeout: 5s }
   cluster: { driver: kubernetes, kubeconfig: $5, namespace: payroll }
@@ -265,11 +257,7 @@ assert_exit 0 "$RB_BIN" -f "$T/plan-good.yaml" plan
 
 # A DNS server that does not answer: plan says so once and exits 1, as for a database.
 cat >"$T/dns-down.yaml" <<YAML
-version: 1
-name: dns-down
-cutover: 2026-11-01T00:00:00Z
-state_dir: $T/state-dns-down
-targets:
+$(rb_runbook_header dns-down "$T/state-dns-down")
   dns: { driver: rfc2136, server: "127.0.0.1:1", zone: example.test., timeout: 1s }
 restore:
   - name: Point payroll

@@ -13,7 +13,6 @@
 #   - keep: 2 leaves 2 sets after 3 runs; a stale partial folder goes; a link named like a set
 #     is not followed.
 source "$RB_SOURCE_DIR/tests/integration/lib.sh"
-source "$RB_SOURCE_DIR/tests/fakes/kube_fake.sh"
 rb_require pg
 command -v jq >/dev/null || rb_fail "jq not found (scripts/install-deps)"
 # pg_dump/pg_restore of the test server's version first in PATH (as an operator would set it)
@@ -22,11 +21,8 @@ SF=$RB_SOURCE_DIR/tests/integration/sync
 
 T=$(rb_tmpdir)
 F=$T/kube
-kube_fake_start "$F" "$RB_SOURCE_DIR/tests/fakes/payroll-cluster.json"
-rb_on_exit kube_fake_stop "$F"
-export HOME=$T/home
-mkdir -p "$HOME"
-unset KUBECONFIG KUBERNETES_SERVICE_HOST
+rb_kube_fake "$F"
+rb_kube_isolate "$T/home"
 
 NEW=$(rb_createdb pb_new)
 LEG=$(rb_createdb pb_leg)
@@ -70,11 +66,7 @@ export PATH=$T/bin:$PATH
 # write_runbook FILE BACKUP_FILE SCRATCH_CONNINFO CHECK
 write_runbook() {
   cat >"$1" <<EOF
-version: 1
-name: prepare-backup-test
-cutover: 2026-11-01T00:00:00Z
-state_dir: $T/state
-targets:
+$(rb_runbook_header prepare-backup-test "$T/state")
   new: { driver: postgres, conninfo: "$(rb_conninfo "$NEW")", password_env: RB_PB_NEW_PW }
   legacy: { driver: postgres, conninfo: "$(rb_conninfo "$LEG")" }
   cluster: { driver: kubernetes, kubeconfig: $KUBE_FAKE_KUBECONFIG, namespace: payroll }

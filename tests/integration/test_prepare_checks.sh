@@ -43,8 +43,7 @@ rb_psql "$LEG" "grant select, insert, update on employees, payroll_history, empl
 
 # --- private Kubernetes stand-in, SMTP sink and webhook receiver ---------------------------------
 F=$T/kube
-kube_fake_start "$F" "$RB_SOURCE_DIR/tests/fakes/payroll-cluster.json" || rb_fail "kube stand-in did not start"
-rb_on_exit kube_fake_stop "$F"
+rb_kube_fake "$F"
 sed "s/$KUBE_FAKE_TOKEN/not-the-token/" "$KUBE_FAKE_KUBECONFIG" >"$T/bad-kubeconfig"
 
 export PREP_SMTP_LOGIN=rollback-mailer PREP_SMTP_SECRET="smtp-$RANDOM$RANDOM"
@@ -74,11 +73,7 @@ sed -E 's|secret "[^"]*"|secret "'"$(head -c 32 /dev/urandom | base64)"'"|' "$RB
 # write_runbook FILE SMTP_URL PROM_URL TSIG_KEY_FILE KUBECONFIG [PUSHGATEWAY_URL]
 write_runbook() {
   cat >"$1" <<YAML
-version: 1
-name: prepare-checks
-cutover: 2026-11-01T00:00:00Z
-state_dir: $T/state
-targets:
+$(rb_runbook_header prepare-checks "$T/state")
   new: { driver: postgres, conninfo: "host=$RB_TEST_PGHOST port=$RB_TEST_PGPORT user=$ROLE dbname=$NEW" }
   legacy: { driver: postgres, conninfo: "host=$RB_TEST_PGHOST port=$RB_TEST_PGPORT user=$ROLE dbname=$LEG" }
   cluster: { driver: kubernetes, kubeconfig: $5, namespace: payroll, timeout: 5s }

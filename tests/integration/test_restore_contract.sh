@@ -19,8 +19,7 @@ command -v dig >/dev/null || rb_fail "dig not found (bind9-dnsutils: scripts/ins
 
 T=$(rb_tmpdir)
 DB=$(rb_createdb legacy)
-kube_fake_start "$T/kube" "$RB_SOURCE_DIR/tests/fakes/payroll-cluster.json"
-rb_on_exit kube_fake_stop "$T/kube"
+rb_kube_fake "$T/kube"
 workers() { kube_fake_state "$T/kube" '.objects["apps/v1/deployments"].payroll["legacy-payroll-worker"].spec.replicas'; }
 PSQL="$RB_TEST_PGBIN/psql"
 HOST=${RB_TEST_DNS_SERVER%:*}
@@ -104,11 +103,7 @@ stop_all() {
 rb_on_exit stop_all
 
 cat >"$T/runbook.yaml" <<YAML
-version: 1
-name: restore-contract
-cutover: 2026-11-01T00:00:00Z
-state_dir: $T/state
-targets:
+$(rb_runbook_header restore-contract "$T/state")
   legacy:
     driver: postgres
     conninfo: "$(rb_conninfo "$DB") connect_timeout=5"
@@ -199,11 +194,7 @@ assert_contains "$RB_OUT" "'legacy-payroll-worker' already at 2 replicas"
 
 # ---- 4. a verify that never passes fails the step after its retries, naming it ------------------
 cat >"$T/never.yaml" <<YAML
-version: 1
-name: restore-never
-cutover: 2026-11-01T00:00:00Z
-state_dir: $T/state-never
-targets:
+$(rb_runbook_header restore-never "$T/state-never")
   legacy: { driver: postgres, conninfo: "$(rb_conninfo "$DB")" }
 restore:
   - name: Set mode
@@ -221,11 +212,7 @@ assert_contains "$RB_ERR" "never.yaml:8: restore/set-mode: restore step 'Set mod
 
 # ---- 5. a failing statement is rolled back and named -------------------------------------------
 cat >"$T/badsql.yaml" <<YAML
-version: 1
-name: restore-badsql
-cutover: 2026-11-01T00:00:00Z
-state_dir: $T/state-badsql
-targets:
+$(rb_runbook_header restore-badsql "$T/state-badsql")
   legacy: { driver: postgres, conninfo: "$(rb_conninfo "$DB")" }
 restore:
   - name: Two statements, the second fails

@@ -6,15 +6,11 @@
 # message, the runbook line and exit 1.
 set -euo pipefail
 source "$RB_SOURCE_DIR/tests/integration/lib.sh"
-source "$RB_SOURCE_DIR/tests/fakes/kube_fake.sh"
 
 T=$(rb_tmpdir)
 F=$T/kube
-kube_fake_start "$F" "$RB_SOURCE_DIR/tests/fakes/payroll-cluster.json"
-rb_on_exit kube_fake_stop "$F"
-export HOME=$T/home
-mkdir -p "$HOME"
-unset KUBECONFIG KUBERNETES_SERVICE_HOST KUBERNETES_SERVICE_PORT
+rb_kube_fake "$F"
+rb_kube_isolate "$T/home"
 
 replicas() { kube_fake_state "$F" ".objects[\"apps/v1/deployments\"].payroll[\"$1\"].spec.replicas"; }
 writes() { kube_fake_log "$F" '[.[] | select(.method != "GET" and (.path | startswith("/_control") | not) and (.path | contains("selfsubjectaccessreviews") | not))] | length'; }

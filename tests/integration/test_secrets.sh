@@ -4,16 +4,12 @@
 # journal, the assets saved by the run, or the argv of the child processes a run starts.
 set -euo pipefail
 source "$RB_SOURCE_DIR/tests/integration/lib.sh"
-source "$RB_SOURCE_DIR/tests/fakes/kube_fake.sh"
 rb_require pg
 
 T=$(rb_tmpdir)
 F=$T/kube
-kube_fake_start "$F" "$RB_SOURCE_DIR/tests/fakes/payroll-cluster.json"
-rb_on_exit kube_fake_stop "$F"
-export HOME=$T/home
-mkdir -p "$HOME"
-unset KUBECONFIG KUBERNETES_SERVICE_HOST
+rb_kube_fake "$F"
+rb_kube_isolate "$T/home"
 
 export RB_TEST_DB_SECRET="pw-9f3a-d0-not-leak"
 NEW=$(rb_createdb sec_new)
@@ -23,11 +19,7 @@ rb_psql "$NEW" "create table employees (id int primary key, created_at timestamp
 rb_psql "$LEG" "create table employees (employee_id int primary key);" >/dev/null
 
 cat >"$T/runbook.yaml" <<YAML
-version: 1
-name: secrets-test
-cutover: 2026-11-01T00:00:00Z
-state_dir: $T/state
-targets:
+$(rb_runbook_header secrets-test "$T/state")
   new: { driver: postgres, conninfo: "$(rb_conninfo "$NEW")", password_env: RB_TEST_DB_SECRET }
   legacy: { driver: postgres, conninfo: "$(rb_conninfo "$LEG")", password_env: RB_TEST_DB_SECRET }
   cluster: { driver: kubernetes, kubeconfig: $KUBE_FAKE_KUBECONFIG, namespace: payroll }

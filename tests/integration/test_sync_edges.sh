@@ -31,13 +31,7 @@ SQL
 RB=$T/runbook.yaml
 write_runbook() {
   cat >"$RB" <<YAML
-version: 1
-name: sync-edges
-cutover: 2026-11-01T00:00:00Z
-state_dir: $T/state
-targets:
-  new: { driver: postgres, conninfo: "$(rb_conninfo "$NEW")" }
-  legacy: { driver: postgres, conninfo: "$(rb_conninfo "$LEG")" }
+$(rb_runbook_pg sync-edges "$T/state" "$NEW" "$LEG")
 sync:
   from: new
   to: legacy

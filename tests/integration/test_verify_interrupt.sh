@@ -13,13 +13,7 @@ rb_psql "$NEW" "create table p (id int primary key, v text, created_at timestamp
 rb_psql "$LEG" "create table p (id int primary key, v text); insert into p select g, 'v' || g from generate_series(1, 20000) g"
 RB=$T/runbook.yaml
 cat >"$RB" <<YAML
-version: 1
-name: verify-interrupt
-cutover: 2026-11-01T00:00:00Z
-state_dir: $T/state
-targets:
-  new: { driver: postgres, conninfo: "$(rb_conninfo "$NEW")" }
-  legacy: { driver: postgres, conninfo: "$(rb_conninfo "$LEG")" }
+$(rb_runbook_pg verify-interrupt "$T/state" "$NEW" "$LEG")
 sync:
   from: new
   to: legacy

@@ -45,13 +45,7 @@ insert into notes select g, 'n' || g from generate_series(1, 600) g;
 SQL
 RB=$T/runbook.yaml
 cat >"$RB" <<YAML
-version: 1
-name: verify-keys
-cutover: 2026-11-01T00:00:00Z
-state_dir: $T/state
-targets:
-  new: { driver: postgres, conninfo: "$(rb_conninfo "$NEW")" }
-  legacy: { driver: postgres, conninfo: "$(rb_conninfo "$LEG")" }
+$(rb_runbook_pg verify-keys "$T/state" "$NEW" "$LEG")
 sync:
   from: new
   to: legacy

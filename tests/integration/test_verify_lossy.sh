@@ -28,13 +28,7 @@ insert into hist values
 SQL
 RB=$T/runbook.yaml
 cat >"$RB" <<YAML
-version: 1
-name: verify-lossy
-cutover: 2026-11-01T00:00:00Z
-state_dir: $T/state
-targets:
-  new: { driver: postgres, conninfo: "$(rb_conninfo "$NEW")" }
-  legacy: { driver: postgres, conninfo: "$(rb_conninfo "$LEG")" }
+$(rb_runbook_pg verify-lossy "$T/state" "$NEW" "$LEG")
 sync:
   from: new
   to: legacy

@@ -20,13 +20,7 @@ LEG=$(rb_createdb tsleg)
 runbook() {
   local n=$1 legdb=$2
   cat >"$T/rb-$n.yaml" <<YAML
-version: 1
-name: totals-stream
-cutover: 2026-11-01T00:00:00Z
-state_dir: $T/state
-targets:
-  new: { driver: postgres, conninfo: "$(rb_conninfo "$NEW")" }
-  legacy: { driver: postgres, conninfo: "$(rb_conninfo "$legdb")" }
+$(rb_runbook_pg totals-stream "$T/state" "$NEW" "$legdb")
 verify:
   - name: Totals
     totals:
