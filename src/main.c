@@ -1,9 +1,11 @@
 /*
- * main.c - the command table, global options and the one place errors become exit codes.
+ * main.c - the command table, global options and the one place errors become exit codes (and,
+ * with -o json, the one place the invocation's JSON document is printed: finish()).
  *
  * Exit codes (README, man page): 0 done/ready/valid, 1 a phase, check or verification failed,
  * 2 usage error, 3 declined, 4 another run holds the lock, 5 invalid runbook.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,6 +172,39 @@ static const char *opt_value(int argc, char **argv, int *i, const char *shrt, co
     return NULL;
 }
 
+/*
+ * The end of every invocation that got past --help and --version: with -o json the one document
+ * on stdout (the command's, in the envelope, with the error when it failed: docs/json.md), then
+ * the error for people on stderr, and the exit code of the error's class. A command that failed
+ * without a message (validate's and gaps' documents say why) gets one in JSON, where the error
+ * object must have it, and it goes to stderr too, so that both say the same.
+ */
+static int finish(struct rb_ctx *ctx, const struct rb_cmd *cmd, struct rb_err *err, bool failed)
+{
+    int code = failed ? rb_err_exit_code(err->cls) : 0;
+
+    if (ctx->output == RB_OUTPUT_JSON) {
+        if (failed && err->msg[0] == '\0')
+            snprintf(err->msg, sizeof(err->msg), "%s failed",
+                     cmd != NULL ? cmd->name : "rollbackctl");
+        rb_out_json_emit(ctx, cmd != NULL ? cmd->name : NULL, failed ? err : NULL, code);
+    }
+    cJSON_Delete(ctx->json_doc); /* text mode: nothing kept is printed */
+    ctx->json_doc = NULL;
+    /* Results that cannot be written (full disk, closed pipe) are a failure too (git run_builtin). */
+    if ((fflush(stdout) != 0 || ferror(stdout)) && !failed) {
+        rb_errf(err, RB_E_FAILED, "unable to write output");
+        failed = true;
+        code = rb_err_exit_code(err->cls);
+    }
+    if (failed && err->msg[0] != '\0')
+        rb_print_err(ctx, err);
+    if (failed && err->cls == RB_E_USAGE && cmd != NULL)
+        fprintf(stderr, "usage: rollbackctl %s %s\n", cmd->name, cmd->usage);
+    rb_arena_free(ctx->arena);
+    return code;
+}
+
 int main(int argc, char **argv)
 {
     static const struct rb_cmd_table table = { commands, sizeof(commands) / sizeof(commands[0]),
@@ -263,6 +298,12 @@ int main(int argc, char **argv)
     }
     if (nrest == 0) {
         usage_all(want_help ? stdout : stderr);
+        if (!want_help && ctx.output == RB_OUTPUT_JSON) {
+            /* the text help above is for people; a script gets its one document */
+            rb_errf(&err, RB_E_USAGE, "no command given");
+            rb_err_hint(&err, "'rollbackctl --help' lists the commands");
+            goto fail;
+        }
         rb_arena_free(ctx.arena);
         return want_help ? 0 : 2;
     }
@@ -292,23 +333,7 @@ int main(int argc, char **argv)
     rc = cmd->run(&ctx, nrest, rest, &err);
     if (rc < 0 && err.cls == RB_E_NONE)
         err.cls = RB_E_FAILED;
-    /* Results that cannot be written (full disk, closed pipe) are a failure too (git run_builtin). */
-    if (fflush(stdout) != 0 || ferror(stdout)) {
-        if (rc == 0) {
-            rb_errf(&err, RB_E_FAILED, "unable to write output");
-            rc = -1;
-        }
-    }
-    if (rc == 0) {
-        rb_arena_free(ctx.arena);
-        return 0;
-    }
+    return finish(&ctx, cmd, &err, rc < 0);
 fail:
-    if (err.msg[0] != '\0')
-        rb_print_err(&ctx, &err);
-    if (err.cls == RB_E_USAGE && cmd != NULL)
-        fprintf(stderr, "usage: rollbackctl %s %s\n", cmd->name, cmd->usage);
-    rc = rb_err_exit_code(err.cls);
-    rb_arena_free(ctx.arena);
-    return rc;
+    return finish(&ctx, cmd, &err, true);
 }

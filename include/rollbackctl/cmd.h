@@ -10,6 +10,8 @@
 
 #include <stddef.h>
 
+#include <cjson/cJSON.h>
+
 #include "rollbackctl/ctx.h"
 #include "rollbackctl/err.h"
 
@@ -67,10 +69,20 @@ struct rb_diags;
 struct rb_runbook *rb_cmd_parse_runbook(struct rb_ctx *ctx, struct rb_diags *diags);
 
 /*
- * Print how a run that execute or resume drove ended (rc, and err when rc < 0): its outcome line,
- * or with -o json one document with its actions' results and facts. Returns rc.
+ * Show how a run that execute or resume drove ended (rc, and err when rc < 0): its outcome line,
+ * or with -o json its document {run_id, runbook, outcome, run_dir, actions, facts} (each action
+ * with its state; main.c adds the error). Returns rc.
  */
 struct rb_run;
 int rb_cmd_show_run(struct rb_ctx *ctx, const struct rb_run *run, int rc, const struct rb_err *err);
+
+/*
+ * One action as status and execute show it with -o json: {phase, name, summary, state, started,
+ * finished, duration_ms, message, error, hint, result}, every key present (null where unknown),
+ * from a journal summary's action (runs.h), or state "pending" when journaled is NULL; phase,
+ * name and summary given override or complete it. Caller deletes.
+ */
+cJSON *rb_cmd_action_json(const cJSON *journaled, const char *phase, const char *name,
+                          const char *summary);
 
 #endif

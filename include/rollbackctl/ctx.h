@@ -14,6 +14,7 @@
 
 struct rb_progress;
 struct rb_cmd_table;
+struct cJSON;
 
 enum rb_output_format { RB_OUTPUT_TEXT = 0, RB_OUTPUT_JSON };
 
@@ -34,6 +35,11 @@ struct rb_ctx {
     int64_t lock_timeout_ms;      /* --lock-timeout: how long execute/resume wait for the
                                      state_dir lock (0: fail at once, exit 4) */
     const struct rb_cmd_table *commands; /* main.c's command table (for completion) */
+    /*
+     * -o json: the command's document so far (rb_out_json keeps a copy here); main.c prints it
+     * once, in the envelope of docs/json.md, when the command returns, succeeded or failed.
+     */
+    struct cJSON *json_doc;
 };
 
 #endif

@@ -28,7 +28,21 @@ const char *rb_c_green(const struct rb_ctx *ctx);
 const char *rb_c_yellow(const struct rb_ctx *ctx);
 const char *rb_c_reset(const struct rb_ctx *ctx);
 
-/* Print a JSON document (pretty) on ctx->out followed by a newline. Does not free it. */
-void rb_out_json(const struct rb_ctx *ctx, const cJSON *doc);
+/*
+ * -o json: the command's result, an object. Kept (a copy: doc stays the caller's), not printed;
+ * a later call replaces it. main.c prints it once with rb_out_json_emit(), whatever happens after.
+ */
+void rb_out_json(struct rb_ctx *ctx, const cJSON *doc);
+
+/* The version of the -o json envelope and shapes (docs/json.md says when it changes). */
+#define RB_JSON_FORMAT_VERSION 1
+
+/*
+ * Print the invocation's one JSON document on ctx->out and drop the kept one: {"format_version",
+ * "command" (NULL: null), the kept document's members, "error": {message, hint, exit_code} when
+ * err is not NULL}. Called by main.c alone, once, also when no document was kept.
+ */
+void rb_out_json_emit(struct rb_ctx *ctx, const char *command, const struct rb_err *err,
+                      int exit_code);
 
 #endif

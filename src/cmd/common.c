@@ -11,6 +11,7 @@
 #include "rollbackctl/output.h"
 #include "rollbackctl/run.h"
 #include "rollbackctl/runbook.h"
+#include "rollbackctl/runs.h"
 
 int rb_cmd_runbook_readable(const struct rb_ctx *ctx, struct rb_err *err)
 {
@@ -93,28 +94,110 @@ const struct rb_runbook *rb_cmd_load_runbook(struct rb_ctx *ctx, int need_env, s
     return rb;
 }
 
-int rb_cmd_show_run(struct rb_ctx *ctx, const struct rb_run *run, int rc, const struct rb_err *err)
+/* An action's keys as status and execute show them (docs/json.md), in this order. */
+static const char *const action_keys[] = { "phase",   "name",     "summary",     "state",
+                                           "started", "finished", "duration_ms", "message",
+                                           "error",   "hint",     "result" };
+
+cJSON *rb_cmd_action_json(const cJSON *journaled, const char *phase, const char *name,
+                          const char *summary)
 {
+    cJSON *a = cJSON_CreateObject();
+    const cJSON *it;
+    size_t k;
+
+    for (k = 0; k < sizeof(action_keys) / sizeof(action_keys[0]); k++) {
+        const char *key = action_keys[k];
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(journaled, key);
+
+        if (strcmp(key, "phase") == 0 && phase != NULL)
+            cJSON_AddStringToObject(a, key, phase);
+        else if (strcmp(key, "name") == 0 && name != NULL)
+            cJSON_AddStringToObject(a, key, name);
+        else if (strcmp(key, "state") == 0 && journaled == NULL)
+            cJSON_AddStringToObject(a, key, "pending"); /* never reached: not in the journal */
+        else if (v != NULL)
+            cJSON_AddItemToObject(a, key, cJSON_Duplicate(v, 1));
+        else if (strcmp(key, "summary") == 0 && summary != NULL)
+            cJSON_AddStringToObject(a, key, summary); /* a done line without its started one */
+        else
+            cJSON_AddNullToObject(a, key);
+    }
+    /* what a later version of the summary adds is kept, after the documented keys */
+    cJSON_ArrayForEach(it, journaled)
+        if (cJSON_GetObjectItemCaseSensitive(a, it->string) == NULL)
+            cJSON_AddItemToObject(a, it->string, cJSON_Duplicate(it, 1));
+    return a;
+}
+
+static const cJSON *journaled_action(const cJSON *actions, const char *name)
+{
+    const cJSON *a;
+
+    cJSON_ArrayForEach(a, actions) {
+        const char *n = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(a, "name"));
+
+        if (n != NULL && strcmp(n, name) == 0)
+            return a;
+    }
+    return NULL;
+}
+
+/*
+ * The run's actions for its JSON document: each planned action, in plan order, with its state
+ * as the journal has it now (status's words: "done", "failed", "in flight"; "pending" when never
+ * reached), then those the journal has and this plan does not (a step renamed or removed between
+ * attempts). The journal is read back rather than kept in memory twice: it is what status will
+ * say of the run. A journal that cannot be read (a full disk) leaves the state "unknown".
+ */
+static cJSON *run_actions_json(const struct rb_run *run)
+{
+    struct rb_err jerr = RB_ERR_INIT;
+    struct rb_journal_log log;
+    cJSON *summary = NULL, *arr = cJSON_CreateArray();
+    const cJSON *journaled = NULL, *it;
     size_t i;
 
+    if (run->run_dir != NULL &&
+        rb_journal_read(rb_sprintf(run->arena, "%s/journal.jsonl", run->run_dir), &log, &jerr) ==
+            0) {
+        summary = rb_runs_summarize(&log);
+        rb_journal_log_release(&log);
+        journaled = cJSON_GetObjectItemCaseSensitive(summary, "actions");
+    }
+    for (i = 0; i < run->n_actions; i++) {
+        const struct rb_action *act = run->actions[i];
+        cJSON *a = rb_cmd_action_json(journaled_action(journaled, act->name), act->phase, act->name,
+                                      act->summary);
+
+        if (summary == NULL)
+            cJSON_ReplaceItemInObjectCaseSensitive(a, "state", cJSON_CreateString("unknown"));
+        cJSON_AddItemToArray(arr, a);
+    }
+    cJSON_ArrayForEach(it, journaled) {
+        const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "name"));
+
+        if (name != NULL && !rb_run_planned(run, name))
+            cJSON_AddItemToArray(arr, rb_cmd_action_json(it, NULL, NULL, NULL));
+    }
+    cJSON_Delete(summary);
+    return arr;
+}
+
+int rb_cmd_show_run(struct rb_ctx *ctx, const struct rb_run *run, int rc, const struct rb_err *err)
+{
+    (void)err; /* -o json: main.c adds the error object; text: main.c prints it */
     if (ctx->output == RB_OUTPUT_JSON) {
         cJSON *doc = cJSON_CreateObject();
-        cJSON *arr = cJSON_AddArrayToObject(doc, "actions");
 
         cJSON_AddStringToObject(doc, "run_id", run->run_id);
         cJSON_AddStringToObject(doc, "runbook", run->rb->name);
-        cJSON_AddStringToObject(doc, "outcome", run->outcome);
-        if (rc < 0)
-            cJSON_AddStringToObject(doc, "error", err->msg);
-        for (i = 0; i < run->n_actions; i++) {
-            cJSON *a = cJSON_CreateObject();
-
-            cJSON_AddStringToObject(a, "phase", run->actions[i]->phase);
-            cJSON_AddStringToObject(a, "name", run->actions[i]->name);
-            if (run->actions[i]->result != NULL)
-                cJSON_AddItemToObject(a, "result", cJSON_Duplicate(run->actions[i]->result, 1));
-            cJSON_AddItemToArray(arr, a);
-        }
+        if (run->outcome != NULL)
+            cJSON_AddStringToObject(doc, "outcome", run->outcome);
+        else
+            cJSON_AddNullToObject(doc, "outcome");
+        cJSON_AddStringToObject(doc, "run_dir", run->run_dir);
+        cJSON_AddItemToObject(doc, "actions", run_actions_json(run));
         cJSON_AddItemToObject(doc, "facts", cJSON_Duplicate(run->facts, 1));
         rb_out_json(ctx, doc);
         cJSON_Delete(doc);

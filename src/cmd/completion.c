@@ -20,6 +20,7 @@
 
 #include "rollbackctl/buf.h"
 #include "rollbackctl/cmd.h"
+#include "rollbackctl/output.h"
 
 struct copt {
     const char *shrt;    /* "-f" or NULL */
@@ -546,7 +547,17 @@ int rb_cmd_completion(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *
     if (g.runbook_short == NULL)
         return rb_errf(err, RB_E_FAILED, "no runbook option in the global help");
     shells[s].gen(&g, &b);
-    fwrite(b.data, 1, b.len, ctx->out);
+    if (ctx->output == RB_OUTPUT_JSON) {
+        /* one JSON document, as every command gives: the script is its string */
+        cJSON *d = cJSON_CreateObject();
+
+        cJSON_AddStringToObject(d, "shell", shells[s].shell);
+        cJSON_AddStringToObject(d, "script", b.data);
+        rb_out_json(ctx, d);
+        cJSON_Delete(d);
+    } else {
+        fwrite(b.data, 1, b.len, ctx->out);
+    }
     rb_buf_release(&b);
     return 0;
 }

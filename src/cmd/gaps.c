@@ -342,6 +342,10 @@ int rb_cmd_gaps(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *err)
     /* --exit-code, diff's convention: 1 when a row needs manual entry or review; the output above
      * already says which, so no error line follows it */
     if (exit_code && missing + differing > 0) {
+        /* -o json: the error object says it (and stderr with it, main.c) */
+        if (doc != NULL)
+            return rb_errf(err, RB_E_FAILED, "%llu rows to enter in legacy, %llu to review",
+                           (unsigned long long)missing, (unsigned long long)differing);
         err->cls = RB_E_FAILED;
         err->msg[0] = '\0';
         return -1;

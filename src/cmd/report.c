@@ -1,8 +1,9 @@
 /*
  * report.c - `rollbackctl report [RUN_ID] [--format md|json|html] [--bundle FILE.tar.gz]`: the
  * post-rollback report of a run, read from its journal (src/core/report*.c), printed on stdout
- * in the chosen format; --bundle writes the evidence bundle instead. Read-only: no lock, no
- * target contacted, so it works during a run and for any run that stopped.
+ * in the chosen format; --bundle writes the evidence bundle instead. With -o json one document
+ * {run_id, report, bundle, journal_last_hash} (docs/json.md). Read-only: no lock, no target
+ * contacted, so it works during a run and for any run that stopped.
  */
 #include <string.h>
 #include <unistd.h>
@@ -60,6 +61,11 @@ int rb_cmd_report(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *err)
         return -1;
     if (format == NULL)
         format = ctx->output == RB_OUTPUT_JSON ? "json" : "md";
+    /* -o json is one JSON document: the report's JSON inside it, never Markdown or HTML */
+    if (ctx->output == RB_OUTPUT_JSON && strcmp(format, "json") != 0) {
+        rb_errf(err, RB_E_USAGE, "--format %s and -o json exclude each other", format);
+        return rb_err_hint(err, "-o json gives the report's JSON (docs/json.md); drop one");
+    }
     rb = rb_cmd_load_runbook(ctx, 0, err);
     if (rb == NULL)
         return -1;
@@ -84,30 +90,40 @@ int rb_cmd_report(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *err)
     if (rb_journal_read(rb_sprintf(ctx->arena, "%s/journal.jsonl", run_dir), &log, err) < 0)
         return rb_err_wrap(err, "unable to read run '%s'", run_id);
     report = rb_report_build(&log);
-    if (bundle != NULL) {
+    if (bundle != NULL)
         rc = rb_report_bundle(ctx->arena, run_dir, &log, report, bundle,
                               rb_runbook_secret_env(ctx->arena, rb), err);
-        if (rc == 0 && ctx->output == RB_OUTPUT_JSON) {
-            cJSON *d = cJSON_CreateObject();
+    if (ctx->output == RB_OUTPUT_JSON) {
+        /* the report nested, not merged: its own keys (error, hint: the run's) stay its own */
+        cJSON *d = cJSON_CreateObject();
 
-            cJSON_AddStringToObject(d, "run_id", run_id);
+        cJSON_AddStringToObject(d, "run_id", run_id);
+        cJSON_AddItemToObject(d, "report",
+                              bundle == NULL ? cJSON_Duplicate(report, 1) : cJSON_CreateNull());
+        if (bundle != NULL && rc == 0)
             cJSON_AddStringToObject(d, "bundle", bundle);
-            cJSON_AddStringToObject(d, "journal_last_hash", log.last_hash);
-            rb_out_json(ctx, d);
-            cJSON_Delete(d);
-        } else if (rc == 0) {
+        else
+            cJSON_AddNullToObject(d, "bundle");
+        cJSON_AddStringToObject(d, "journal_last_hash", log.last_hash);
+        rb_out_json(ctx, d);
+        cJSON_Delete(d);
+    } else if (bundle != NULL) {
+        if (rc == 0)
             fprintf(ctx->out,
                     "bundle of run %s written to %s (check: tar -xzf %s && cd "
                     "rollbackctl-%s && sha256sum -c MANIFEST.sha256)\n",
                     run_id, bundle, bundle, run_id);
-        }
-    } else if (strcmp(format, "json") == 0) {
-        rb_out_json(ctx, report);
     } else {
-        if (strcmp(format, "html") == 0)
+        if (strcmp(format, "json") == 0) {
+            char *text = cJSON_Print(report); /* report.json as the run folder has it */
+
+            rb_buf_addf(&out, "%s\n", text != NULL ? text : "null");
+            cJSON_free(text);
+        } else if (strcmp(format, "html") == 0) {
             rb_report_html(&out, report);
-        else
+        } else {
             rb_report_markdown(&out, report);
+        }
         fwrite(out.data, 1, out.len, ctx->out);
         rb_buf_release(&out);
     }

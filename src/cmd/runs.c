@@ -1,6 +1,7 @@
 /*
  * runs.c - `rollbackctl runs`: the runs of the runbook's state_dir, newest first, one line each
- * (or with -o json one array of objects, with -q only the ids, for scripts and completion).
+ * (or with -o json one document {state_dir, runs: [...]}, with -q only the ids, for scripts and
+ * completion).
  *
  * Each journal is read through the journal reader and summarised as status summarises it, so an
  * outcome here is the one `status RUN_ID` shows. A journal the reader refuses (corrupt, its chain
@@ -30,11 +31,33 @@ static void add_str(cJSON *o, const char *key, const char *val)
         cJSON_AddNullToObject(o, key);
 }
 
+/* A row's keys, in this order, every one in every row (docs/json.md). */
+static const char *const row_keys[] = { "run_id",       "runbook",      "outcome",      "pid",
+                                        "reason",       "severity",     "initiated_by", "started",
+                                        "finished",     "duration_ms",  "run_error",    "torn_tail",
+                                        "journal_head", "journal_error" };
+
+/* row with every key of row_keys, in their order, null where it has none. row is consumed. */
+static cJSON *complete_row(cJSON *row)
+{
+    cJSON *out = cJSON_CreateObject();
+    size_t k;
+
+    for (k = 0; k < sizeof(row_keys) / sizeof(row_keys[0]); k++) {
+        cJSON *v = cJSON_DetachItemFromObjectCaseSensitive(row, row_keys[k]);
+
+        cJSON_AddItemToObject(out, row_keys[k], v != NULL ? v : cJSON_CreateNull());
+    }
+    cJSON_Delete(row);
+    return out;
+}
+
 /*
  * One run as runs shows it: {run_id, runbook, outcome, pid (while running), reason, severity,
- * initiated_by, started, finished, duration_ms, error, torn_tail, journal_head}, the keys status
- * uses for the same things, null where the journal does not say; a journal the reader refuses is
- * {run_id, outcome: "unreadable", journal_error}.
+ * initiated_by, started, finished, duration_ms, run_error, torn_tail, journal_head,
+ * journal_error}, the keys status uses for the same things, null where the journal does not say;
+ * a journal the reader refuses has outcome "unreadable" and the reader's journal_error, and
+ * nothing else of it is believed.
  */
 static cJSON *run_row(struct rb_ctx *ctx, const char *state_dir, const char *id, int held,
                       const struct rb_lock_holder *holder)
@@ -50,8 +73,9 @@ static cJSON *run_row(struct rb_ctx *ctx, const char *state_dir, const char *id,
             &log, &rerr) < 0) {
         cJSON_AddStringToObject(row, "run_id", id);
         cJSON_AddStringToObject(row, "outcome", "unreadable");
+        cJSON_AddFalseToObject(row, "torn_tail");
         cJSON_AddStringToObject(row, "journal_error", rerr.msg);
-        return row;
+        return complete_row(row);
     }
     s = rb_runs_summarize(&log);
     rb_run_figures_read(&log, &fig);
@@ -74,14 +98,14 @@ static cJSON *run_row(struct rb_ctx *ctx, const char *state_dir, const char *id,
         cJSON_AddNumberToObject(row, "duration_ms", (double)fig.execution_ms);
     else
         cJSON_AddNullToObject(row, "duration_ms");
-    add_str(row, "error", jstr(s, "error"));
+    add_str(row, "run_error", jstr(s, "error"));
     /* while a run runs, a last line without its newline is a write in progress, not a tear */
     cJSON_AddBoolToObject(row, "torn_tail",
                           cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(s, "torn_tail")) &&
                               (outcome == NULL || strcmp(outcome, "running") != 0));
     add_str(row, "journal_head", jstr(s, "journal_head"));
     cJSON_Delete(s);
-    return row;
+    return complete_row(row);
 }
 
 static void print_row(struct rb_ctx *ctx, const cJSON *r)
@@ -147,7 +171,12 @@ int rb_cmd_runs(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *err)
     for (k = n; k > 0; k--) /* ids sort by time: newest last */
         cJSON_AddItemToArray(all, run_row(ctx, rb->state_dir, ids[k - 1], held, &holder));
     if (ctx->output == RB_OUTPUT_JSON) {
-        rb_out_json(ctx, all);
+        cJSON *d = cJSON_CreateObject();
+
+        cJSON_AddStringToObject(d, "state_dir", rb->state_dir);
+        cJSON_AddItemReferenceToObject(d, "runs", all);
+        rb_out_json(ctx, d);
+        cJSON_Delete(d);
     } else {
         const cJSON *r;
 

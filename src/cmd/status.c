@@ -2,7 +2,8 @@
  * status.c - `rollbackctl status [RUN_ID]`: where a run stands, read from its journal.
  *
  * A run whose journal has no run_finished line is either still running (its pid holds the
- * state_dir lock) or was stopped by a crash ("stopped"), which resume continues.
+ * state_dir lock) or was stopped by a crash ("stopped"), which resume continues. With -o json
+ * one document of the same keys whether or not there is a run (status_json, docs/json.md).
  */
 #include <string.h>
 #include <time.h>
@@ -202,6 +203,75 @@ static void print_text(struct rb_ctx *ctx, const cJSON *s)
     }
 }
 
+/*
+ * The -o json document of status, one shape with or without a run (docs/json.md): every key, in
+ * this order, null (phases and actions [], facts {}, torn_tail false) where the journal does not
+ * say or there is no run. The run's own error is `run_error`: the envelope's `error` is the
+ * command's failure, which a run that failed is not.
+ */
+static const struct {
+    const char *key, *from; /* from: the summary's key (runs.h) */
+} status_keys[] = {
+    { "run_id", "run_id" },
+    { "runbook", "runbook" },
+    { "runbook_path", "runbook_path" },
+    { "outcome", "outcome" },
+    { "pid", "pid" },
+    { "reason", "reason" },
+    { "severity", "severity" },
+    { "initiated_by", "initiated_by" },
+    { "started", "started" },
+    { "finished", "finished" },
+    { "waiting", "waiting" },
+    { "run_error", "error" },
+    { "hint", "hint" },
+    { "budget", "budget" },
+    { "torn_tail", "torn_tail" },
+    { "journal_head", "journal_head" },
+    { "phases", "phases" },
+    { "actions", "actions" },
+    { "facts", "facts" },
+};
+
+static cJSON *status_json(const char *state_dir, const cJSON *s)
+{
+    cJSON *d = cJSON_CreateObject();
+    const cJSON *a;
+    size_t k;
+
+    cJSON_AddStringToObject(d, "state_dir", state_dir);
+    for (k = 0; k < sizeof(status_keys) / sizeof(status_keys[0]); k++) {
+        const char *key = status_keys[k].key;
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(s, status_keys[k].from);
+
+        if (strcmp(key, "actions") == 0) {
+            cJSON *arr = cJSON_AddArrayToObject(d, key);
+
+            cJSON_ArrayForEach(a, v)
+                cJSON_AddItemToArray(arr, rb_cmd_action_json(a, NULL, NULL, NULL));
+        } else if (v != NULL) {
+            cJSON_AddItemToObject(d, key, cJSON_Duplicate(v, 1));
+        } else if (strcmp(key, "phases") == 0) {
+            cJSON_AddArrayToObject(d, key);
+        } else if (strcmp(key, "facts") == 0) {
+            cJSON_AddObjectToObject(d, key);
+        } else if (strcmp(key, "torn_tail") == 0) {
+            cJSON_AddFalseToObject(d, key);
+        } else {
+            cJSON_AddNullToObject(d, key);
+        }
+    }
+    return d;
+}
+
+static void show_json(struct rb_ctx *ctx, const char *state_dir, const cJSON *s)
+{
+    cJSON *d = status_json(state_dir, s);
+
+    rb_out_json(ctx, d);
+    cJSON_Delete(d);
+}
+
 /* A RUN_ID that names no run: say so, with the latest few runs to pick from (newest first). */
 static int no_such_run(struct rb_ctx *ctx, const char *state_dir, const char *run_id,
                        struct rb_err *err)
@@ -259,7 +329,7 @@ int rb_cmd_status(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *err)
             return -1;
         if (n == 0) {
             if (ctx->output == RB_OUTPUT_JSON)
-                fprintf(ctx->out, "{\"runs\": []}\n");
+                show_json(ctx, rb->state_dir, NULL);
             else
                 fprintf(ctx->out, "no runs yet in '%s'\n", rb->state_dir);
             return 0;
@@ -285,7 +355,7 @@ int rb_cmd_status(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *err)
     rb_runs_settle_outcome(ctx->arena, s, run_id, held, &holder);
     add_budget(s);
     if (ctx->output == RB_OUTPUT_JSON)
-        rb_out_json(ctx, s);
+        show_json(ctx, rb->state_dir, s);
     else
         print_text(ctx, s);
     cJSON_Delete(s);

@@ -2,8 +2,8 @@
  * validate.c - `rollbackctl validate`: load the runbook, report every problem, change nothing.
  *
  * Text: diagnostics on stderr ("FILE:LINE:COL: error: message", sorted by position) and one
- * summary line on stdout when valid. JSON: one document {"valid", "errors", "warnings"} on
- * stdout. Missing environment variables and template files are warnings here (the runbook may
+ * summary line on stdout when valid. JSON: one document {"valid", "file", "name", "errors",
+ * "warnings"} on stdout (docs/json.md), the problems in it and not on stderr. Missing environment variables and template files are warnings here (the runbook may
  * be validated away from the host that has them); with --strict they are errors. A driver that
  * lacks an optional operation the runbook would use is warned about too (driver_needs.c), --strict
  * or not. Exit 0 valid, 5 invalid. Nothing is contacted: no target, no network (a cluster
@@ -88,6 +88,8 @@ int rb_cmd_validate(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *er
         cJSON_AddStringToObject(doc, "file", ctx->runbook_path);
         if (valid)
             cJSON_AddStringToObject(doc, "name", rb->name);
+        else
+            cJSON_AddNullToObject(doc, "name");
         errs = cJSON_AddArrayToObject(doc, "errors");
         warns = cJSON_AddArrayToObject(doc, "warnings");
         for (k = 0; k < diags.n; k++)
@@ -95,11 +97,10 @@ int rb_cmd_validate(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *er
                                  diag_json(&diags, v[k]));
         rb_out_json(ctx, doc);
         cJSON_Delete(doc);
-        if (!valid) {
-            err->cls = RB_E_RUNBOOK; /* the document says why; no extra line on stderr */
-            err->msg[0] = '\0';
-            return -1;
-        }
+        /* the problems are the document's errors; the error object counts them, as text does */
+        if (!valid)
+            return rb_errf(err, RB_E_RUNBOOK, "runbook '%s' is invalid: %zu error%s",
+                           ctx->runbook_path, diags.n_errors, diags.n_errors == 1 ? "" : "s");
         return 0;
     }
     rb_diags_print(&diags, ctx->diag);

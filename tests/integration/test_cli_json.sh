@@ -24,7 +24,8 @@ YAML
 
 
 "$RB_BIN" -f "$RB" -o json status >"$T/status0" 2>"$T/err0"
-assert_eq "[]" "$(rb_jget "$T/status0" 'd["runs"]')" "status -o json with no runs is one document"
+assert_eq "None [] None" "$(rb_jget "$T/status0" '" ".join(str(v) for v in (d["run_id"], d["actions"], d["outcome"]))')" \
+  "status -o json with no runs: the run's keys, null or empty"
 
 "$RB_BIN" -f "$RB" -o json plan --offline >"$T/plan" 2>"$T/err-plan"
 assert_eq "3" "$(rb_jget "$T/plan" 'len(d["actions"])')" "plan -o json is one document (approve/quorum and two steps)"

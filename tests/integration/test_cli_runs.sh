@@ -32,7 +32,7 @@ newest() { ls "$T/state/runs" | sort | tail -1; }
 assert_exit 0 "$RB_BIN" -f "$RB" runs
 assert_contains "$RB_OUT" "no runs yet in '$T/state'"
 assert_exit 0 "$RB_BIN" -f "$RB" -o json runs
-assert_eq "[]" "$(jq -c . <<<"$RB_OUT")" "no runs: an empty array"
+assert_eq "[]" "$(jq -c .runs <<<"$RB_OUT")" "no runs: an empty array"
 
 assert_exit 1 "$RB_BIN" -f "$RB" execute --reason "first: step two fails" --yes
 r1=$(newest)
@@ -50,7 +50,7 @@ pid=$!
 wait_for "$T/three.pid"
 r4=$(newest)
 json=$("$RB_BIN" -f "$RB" -o json runs)
-assert_eq "$r4 running $pid" "$(jq -r '.[0] | "\(.run_id) \(.outcome) \(.pid // "none")"' <<<"$json")" \
+assert_eq "$r4 running $pid" "$(jq -r '.runs[0] | "\(.run_id) \(.outcome) \(.pid // "none")"' <<<"$json")" \
   "the run in progress: running, with its pid"
 kill -INT "$pid"
 # the interruption is acknowledged at once (on stderr); only then may the step end
@@ -75,32 +75,32 @@ sed -i '1s/to be tampered with/nothing to see here/' "$T/state/runs/$r3/journal.
 grep -q "nothing to see here" "$T/state/runs/$r3/journal.jsonl" || rb_fail "run 3's journal not changed"
 
 json=$("$RB_BIN" -f "$RB" -o json runs)
-assert_eq "$r5 $r4 $r3 $r2 $r1" "$(jq -r '[.[].run_id] | join(" ")' <<<"$json")" "newest first"
-assert_eq "stopped interrupted unreadable succeeded failed" "$(jq -r '[.[].outcome] | join(" ")' <<<"$json")" \
+assert_eq "$r5 $r4 $r3 $r2 $r1" "$(jq -r '[.runs[].run_id] | join(" ")' <<<"$json")" "newest first"
+assert_eq "stopped interrupted unreadable succeeded failed" "$(jq -r '[.runs[].outcome] | join(" ")' <<<"$json")" \
   "outcomes as status names them"
 assert_eq "false false true false" \
-  "$(jq -r '[.[] | select(.outcome != "unreadable") | .torn_tail] | join(" ")' <<<"$json")" \
+  "$(jq -r '[.runs[] | select(.outcome != "unreadable") | .torn_tail] | join(" ")' <<<"$json")" \
   "only run 2's torn tail is flagged"
-assert_contains "$(jq -r ".[2].journal_error" <<<"$json")" "is corrupt" "the tampered journal's reason"
-assert_eq "null" "$(jq -r '.[2].reason' <<<"$json")" "nothing of a tampered journal is believed"
+assert_contains "$(jq -r ".runs[2].journal_error" <<<"$json")" "is corrupt" "the tampered journal's reason"
+assert_eq "null" "$(jq -r '.runs[2].reason' <<<"$json")" "nothing of a tampered journal is believed"
 
 # every field but duration as status gives it for the same run
 for r in "$r1" "$r2" "$r4" "$r5"; do
   st=$("$RB_BIN" -f "$RB" -o json status "$r")
-  want=$(jq -c '{run_id, runbook, outcome, reason, severity, initiated_by, started, finished, error}' <<<"$st")
-  got=$(jq -c --arg r "$r" '.[] | select(.run_id == $r) | {run_id, runbook, outcome, reason, severity, initiated_by, started, finished, error}' <<<"$json")
+  want=$(jq -c '{run_id, runbook, outcome, reason, severity, initiated_by, started, finished, run_error}' <<<"$st")
+  got=$(jq -c --arg r "$r" '.runs[] | select(.run_id == $r) | {run_id, runbook, outcome, reason, severity, initiated_by, started, finished, run_error}' <<<"$json")
   assert_eq "$want" "$got" "run $r: the fields status shows"
 done
-assert_eq "second: all good" "$(jq -r ".[3].reason" <<<"$json")" "run 2's reason"
+assert_eq "second: all good" "$(jq -r ".runs[3].reason" <<<"$json")" "run 2's reason"
 assert_eq "$(jq -r .initiated_by <<<"$("$RB_BIN" -f "$RB" -o json status "$r1")")" \
-  "$(jq -r '.[4].initiated_by' <<<"$json")" "initiator"
-[[ "$(jq -r '.[4].initiated_by' <<<"$json")" == *"$(id -un)"* ]] && rb_ok "the initiator is this user" \
-  || rb_fail "initiator: $(jq -r '.[4].initiated_by' <<<"$json")"
+  "$(jq -r '.runs[4].initiated_by' <<<"$json")" "initiator"
+[[ "$(jq -r '.runs[4].initiated_by' <<<"$json")" == *"$(id -un)"* ]] && rb_ok "the initiator is this user" \
+  || rb_fail "initiator: $(jq -r '.runs[4].initiated_by' <<<"$json")"
 # duration: run_started to run_finished, in milliseconds
 /usr/bin/python3 - "$json" <<'PY' || rb_fail "durations: $json"
 import json, sys
 from datetime import datetime
-rows = json.loads(sys.argv[1])
+rows = json.loads(sys.argv[1])["runs"]
 ms = lambda t: datetime.strptime(t, "%Y-%m-%dT%H:%M:%S.%fZ").timestamp() * 1000
 for r in rows:
     if r["outcome"] in ("succeeded", "failed", "interrupted"):

@@ -42,12 +42,13 @@ def pairs(kv):
     return dict(kv)
 d = json.loads(sys.argv[1], object_pairs_hook=pairs)
 assert d["outcome"] == "stopped", d["outcome"]
-assert "error" not in d, d.get("error")
+assert "error" not in d, d.get("error")   # status itself succeeded
+assert d["run_error"] is None, d["run_error"]
 assert "stopped without finishing" in d["hint"], d["hint"]
 two = [a for a in d["actions"] if a["phase"] == "restore"][1]
 assert two["state"] == "in flight", two
 for k in ("duration_ms", "result", "message", "error", "finished"):
-    assert k not in two, "stale %s of the failed attempt: %s" % (k, two)
+    assert two[k] is None, "stale %s of the failed attempt: %s" % (k, two)
 PY
 rb_ok "status -o json: stopped, one hint (the resume one), no stale error"
 text=$("$RB_BIN" -f "$RB" status)

@@ -127,7 +127,14 @@ for k in records_at_risk records_recovered records_lost recovery_rate downtime_m
   assert_eq true "$(jq ".metrics | has(\"$k\")" "$T/report.json")" "metrics has '$k'"
 done
 assert_exit 0 "$RB_BIN" -f "$RB" -o json report
-assert_eq "$RUN" "$(printf '%s' "$RB_OUT" | jq -r .run_id)" "-o json gives the JSON report of the latest run"
+assert_eq "$RUN $RUN" "$(printf '%s' "$RB_OUT" | jq -r '"\(.run_id) \(.report.run_id)"')" \
+  "-o json gives the JSON report of the latest run"
+assert_eq "$(jq -cS . "$T/report.json")" "$(printf '%s' "$RB_OUT" | jq -cS .report)" \
+  "its report is the one --format json prints"
+assert_exit 2 "$RB_BIN" -f "$RB" -o json report --format md
+assert_eq "2 --format md and -o json exclude each other" \
+  "$(printf '%s' "$RB_OUT" | jq -r '"\(.error.exit_code) \(.error.message)"')" \
+  "-o json is never Markdown: a usage error, in its document"
 assert_exit 0 "$RB_BIN" -f "$RB" report --format html
 printf '%s\n' "$RB_OUT" >"$T/report.html"
 assert_contains "$RB_OUT" "<svg " "html has the timeline as inline svg"
@@ -259,8 +266,8 @@ for _ in $(seq 200); do # the new run's folder (not the last one's), once its st
 done
 [[ "$live" != "$last" ]] || rb_fail "the background run did not start: $(cat "$T/bg.out")"
 assert_exit 0 "$RB_BIN" -f "$RB" -o json report "$live"
-assert_eq unfinished "$(printf '%s' "$RB_OUT" | jq -r .outcome)" "a run in progress reports as unfinished"
-assert_eq running "$(printf '%s' "$RB_OUT" | jq -r '.timeline[] | select(.action == "restore/start-app") | .state')" \
+assert_eq unfinished "$(printf '%s' "$RB_OUT" | jq -r .report.outcome)" "a run in progress reports as unfinished"
+assert_eq running "$(printf '%s' "$RB_OUT" | jq -r '.report.timeline[] | select(.action == "restore/start-app") | .state')" \
   "the action in flight is running"
 wait "$BG" || rb_fail "the run reported on while going failed: $(cat "$T/bg.out")"
 rb_ok "the run went on and succeeded while its report was read"
