@@ -101,9 +101,19 @@ struct rb_cluster_ops {
      * only an authenticated identity may create a review. *version gets e.g. "v1.32.0".
      */
     int (*version)(struct rb_k8s *k, struct rb_arena *a, const char **version, struct rb_err *err);
-    /* Optional: the exact requests of an operation, one line each (with its body), arena-owned. */
-    const char *(*describe)(struct rb_arena *a, enum rb_cluster_request req, const char *ns,
-                            const char *what, int replicas);
+    /*
+     * Optional: the exact requests of an operation, for plan output, as a JSON array the caller
+     * cJSON_Delete()s: one {"method", "path"[, "content_type", "body"][, "paged": true]} per
+     * request, the body a JSON value, values read at run time written "<read>".
+     */
+    cJSON *(*describe)(enum rb_cluster_request req, const char *ns, const char *what,
+                       int replicas);
+    /*
+     * Optional: the namespace open() would give the target when the runbook names none, read
+     * from local configuration only (a kubeconfig context, an in-cluster service account), never
+     * the server: an offline plan resolves namespaces as execute does. Arena-owned, never NULL.
+     */
+    const char *(*namespace_local)(struct rb_arena *a, const struct rb_target *t);
     /* Optional, for validate: the target's own configuration checked offline (no network). */
     void (*check_target)(struct rb_arena *a, const struct rb_target *t, struct rb_diags *diags);
 };

@@ -20,8 +20,16 @@ struct rb_phase {
     int (*plan)(struct rb_run *run, struct rb_err *err);
 };
 
-/* Plan every phase and print the actions (plan / execute --dry-run). */
+/*
+ * Plan every phase and print the actions (plan / execute --dry-run), then the plan hash
+ * (run->plan_sha256, plan_file.h): in text the last line, with -o json the document's
+ * plan_sha256.
+ */
 int rb_engine_plan(struct rb_run *run, struct rb_err *err);
+/* The same, printing nothing: the plan execute hashes before its run begins. */
+int rb_engine_plan_quiet(struct rb_run *run, struct rb_err *err);
+/* "idempotent", "checks-first", "once": an action's rb_idem as plan and the journal name it. */
+const char *rb_engine_idem_name(enum rb_idem idem);
 
 /*
  * Execute (or resume) the run: journal must be open. On resume run->replay holds what the

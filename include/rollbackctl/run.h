@@ -40,6 +40,15 @@ struct rb_action {
         *name; /* unique within the run, stable across re-planning: "sync/processed_payments" */
     const char *summary;  /* one line for plan and status */
     struct rb_buf detail; /* plan text: exact SQL, HTTP requests, DNS changes, argv (no secrets) */
+    /*
+     * The same as data, set by the phase's plan next to detail (plan -o json, the plan file):
+     * {"kind": "sql" | "sync" | "http" | "dns" | "exec" | ..., ...} in the vocabulary of
+     * docs/json.md, no secrets. Everything but the member "observed" is the action's definition,
+     * what the runbook and the plan options make of it, hashed into the plan hash (plan_file.h);
+     * "observed" is what the plan read from servers (counts, current values), shown, kept, never
+     * compared: it changes while the new system runs. The engine frees it; NULL: none.
+     */
+    cJSON *fields;
     enum rb_idem idem;
     bool critical;     /* failure stops the run (default); else the run goes on as partial */
     struct rb_pos pos; /* the runbook line this action comes from */
@@ -78,6 +87,12 @@ struct rb_run {
     bool yes;                 /* --yes: no interactive confirmation */
     bool force;               /* --force: go on although the assessment declines */
     const char *initiated_by; /* user@host */
+    /*
+     * The plan hash (plan_file.h): of this plan (RB_MODE_PLAN), or, for execute and resume, of
+     * the plan made before the attempt began, journaled in run_started (resumed); approvals
+     * given for another hash do not count. NULL when it could not be made.
+     */
+    const char *plan_sha256;
     time_t started_at;
 
     const char *state_dir;
@@ -128,6 +143,14 @@ struct rb_action *rb_run_add_action(struct rb_run *run, const char *phase, const
 bool rb_run_planned(const struct rb_run *run, const char *name);
 void rb_action_detailf(struct rb_action *act, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* The action's fields, created as {"kind": kind} on the first call (kind ignored after). */
+cJSON *rb_action_fields(struct rb_action *act, const char *kind);
+/*
+ * The "observed" member of the action's fields, created on the first call; NULL when the run
+ * reads nothing from servers for people to see (an offline plan, execute, a check run), so a
+ * phase writes there only what it read.
+ */
+cJSON *rb_action_observed(const struct rb_run *run, struct rb_action *act);
 
 /*
  * Journal intermediate state of an action in flight ("progress" event) so that a re-apply after a

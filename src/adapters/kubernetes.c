@@ -337,69 +337,97 @@ static int server_version(struct rb_k8s *k, struct rb_arena *a, const char **ver
 
 /* ---- plan text --------------------------------------------------------------------------------- */
 
-static void request_line(struct rb_buf *b, const char *method, const char *path, const char *ctype,
-                         const char *body)
+static void request_add(cJSON *arr, const char *method, const char *path, const char *ctype,
+                        const char *body)
 {
-    rb_buf_addf(b, "%s %s\n", method, path);
-    if (body != NULL)
-        rb_buf_addf(b, "  Content-Type: %s\n  %s\n", ctype, body);
+    cJSON *r = cJSON_CreateObject();
+
+    cJSON_AddStringToObject(r, "method", method);
+    cJSON_AddStringToObject(r, "path", path);
+    if (body != NULL) {
+        cJSON_AddStringToObject(r, "content_type", ctype);
+        cJSON_AddItemToObject(r, "body", cJSON_Parse(body));
+    }
+    cJSON_AddItemToArray(arr, r);
 }
 
-/* The request lines exactly as the operations above send them (same paths, same escaping). */
-static const char *describe(struct rb_arena *a, enum rb_cluster_request req, const char *ns,
-                            const char *what, int replicas)
+/* The requests exactly as the operations above send them (same paths, same escaping). */
+static cJSON *describe(enum rb_cluster_request req, const char *ns, const char *what, int replicas)
 {
-    struct rb_buf b = RB_BUF_INIT;
-    const char *path, *out;
+    struct rb_arena *a = rb_arena_new();
+    cJSON *arr = cJSON_CreateArray();
+    const char *path;
+    char body[128];
 
     switch (req) {
     case RB_CLUSTER_REQ_SCALE:
         path = rb_k8s_path(a, ns, "deployments", what, "scale");
-        request_line(&b, "GET", path, NULL, NULL);
-        request_line(
-            &b, "PATCH", path, "application/merge-patch+json",
-            rb_sprintf(a,
-                       "{\"metadata\":{\"resourceVersion\":\"<read>\"},\"spec\":{\"replicas\":%d}}",
-                       replicas));
+        request_add(arr, "GET", path, NULL, NULL);
+        snprintf(body, sizeof(body),
+                 "{\"metadata\":{\"resourceVersion\":\"<read>\"},\"spec\":{\"replicas\":%d}}",
+                 replicas);
+        request_add(arr, "PATCH", path, "application/merge-patch+json", body);
         break;
     case RB_CLUSTER_REQ_LIST_CRONJOBS:
-        request_line(&b, "GET",
-                     rb_sprintf(a, "%s?limit=%d&labelSelector=%s",
-                                rb_k8s_path(a, ns, "cronjobs", NULL, NULL), RB_K8S_PAGE_LIMIT,
-                                rb_http_escape(a, what)),
-                     NULL, NULL);
+        request_add(arr, "GET",
+                    rb_sprintf(a, "%s?limit=%d&labelSelector=%s",
+                               rb_k8s_path(a, ns, "cronjobs", NULL, NULL), RB_K8S_PAGE_LIMIT,
+                               rb_http_escape(a, what)),
+                    NULL, NULL);
         break;
     case RB_CLUSTER_REQ_SUSPEND_CRONJOB:
         path = what != NULL ? rb_k8s_path(a, ns, "cronjobs", what, NULL)
                             : rb_sprintf(a, "%s/<each listed, not yet suspended>",
                                          rb_k8s_path(a, ns, "cronjobs", NULL, NULL));
-        request_line(&b, "PATCH", path, "application/merge-patch+json",
-                     "{\"spec\":{\"suspend\":true}}");
+        request_add(arr, "PATCH", path, "application/merge-patch+json",
+                    "{\"spec\":{\"suspend\":true}}");
         break;
     case RB_CLUSTER_REQ_DELETE_JOBS:
         path = rb_k8s_path(a, ns, "jobs", NULL, NULL);
-        request_line(&b, "GET",
-                     rb_sprintf(a, "%s?limit=%d&labelSelector=%s", path, RB_K8S_PAGE_LIMIT,
-                                rb_http_escape(a, what)),
-                     NULL, NULL);
-        request_line(&b, "DELETE",
-                     rb_sprintf(a, "%s?propagationPolicy=Background&labelSelector=%s", path,
-                                rb_http_escape(a, what)),
-                     "application/json",
-                     "{\"kind\":\"DeleteOptions\",\"apiVersion\":\"v1\",\"propagationPolicy\":"
-                     "\"Background\"}");
+        request_add(arr, "GET",
+                    rb_sprintf(a, "%s?limit=%d&labelSelector=%s", path, RB_K8S_PAGE_LIMIT,
+                               rb_http_escape(a, what)),
+                    NULL, NULL);
+        request_add(arr, "DELETE",
+                    rb_sprintf(a, "%s?propagationPolicy=Background&labelSelector=%s", path,
+                               rb_http_escape(a, what)),
+                    "application/json",
+                    "{\"kind\":\"DeleteOptions\",\"apiVersion\":\"v1\",\"propagationPolicy\":"
+                    "\"Background\"}");
         break;
     case RB_CLUSTER_REQ_SNAPSHOT:
-        for (const struct rb_cluster_resource *r = snapshot_reads; r->resource != NULL; r++)
-            request_line(&b, "GET",
-                         rb_sprintf(a, "%s?limit=%d (then &continue= until done)",
-                                    rb_k8s_path(a, ns, r->resource, NULL, NULL), RB_K8S_PAGE_LIMIT),
-                         NULL, NULL);
+        for (const struct rb_cluster_resource *r = snapshot_reads; r->resource != NULL; r++) {
+            request_add(arr, "GET",
+                        rb_sprintf(a, "%s?limit=%d", rb_k8s_path(a, ns, r->resource, NULL, NULL),
+                                   RB_K8S_PAGE_LIMIT),
+                        NULL, NULL);
+            /* then &continue= until the server says done */
+            cJSON_AddTrueToObject(cJSON_GetArrayItem(arr, cJSON_GetArraySize(arr) - 1), "paged");
+        }
         break;
     }
-    out = rb_strdup(a, b.len > 0 ? b.data : "");
-    rb_buf_release(&b);
-    return out;
+    rb_arena_free(a);
+    return arr;
+}
+
+/*
+ * What rb_k8s_target would make the namespace, from the target and its kubeconfig context (or
+ * service account) alone: nothing is asked of the server, no credential plugin is run. A
+ * kubeconfig that cannot be read leaves the default, as it leaves open() failing.
+ */
+static const char *namespace_local(struct rb_arena *a, const struct rb_target *t)
+{
+    struct rb_k8s_config cfg;
+    struct rb_err ignored = RB_ERR_INIT;
+    const char *v = rb_target_opt(t, "namespace");
+
+    if (v != NULL)
+        return v;
+    if (rb_k8s_config_load(a, rb_target_opt(t, "kubeconfig"), rb_target_opt(t, "context"), &cfg,
+                           &ignored) == 0 &&
+        cfg.namespace_ != NULL)
+        return cfg.namespace_;
+    return "default";
 }
 
 const struct rb_cluster_ops rb_k8s_ops = {
@@ -417,5 +445,6 @@ const struct rb_cluster_ops rb_k8s_ops = {
     .can_i = rb_k8s_can_i,
     .version = server_version,
     .describe = describe,
+    .namespace_local = namespace_local,
     .check_target = rb_k8s_check_target,
 };

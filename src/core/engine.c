@@ -17,6 +17,7 @@
 #include "rollbackctl/clock.h"
 #include "rollbackctl/output.h"
 #include "rollbackctl/phases.h"
+#include "rollbackctl/plan_file.h"
 #include "rollbackctl/progress.h"
 #include "rollbackctl/run_figures.h"
 
@@ -53,7 +54,7 @@ static int journal(struct rb_run *run, const char *phase, const char *action, co
     return rb_journal_append(&run->journal, phase, action, event, data, err);
 }
 
-static const char *idem_name(enum rb_idem idem)
+const char *rb_engine_idem_name(enum rb_idem idem)
 {
     switch (idem) {
     case RB_IDEMPOTENT:
@@ -81,64 +82,67 @@ static void print_detail(FILE *out, const char *detail, const char *indent)
     }
 }
 
-int rb_engine_plan(struct rb_run *run, struct rb_err *err)
+/*
+ * Plan every phase of the table; with show, print each phase's actions as it is planned (text)
+ * or, once all are, the plan document with its plan hash (-o json).
+ */
+static int plan_all(struct rb_run *run, bool show, struct rb_err *err)
 {
     struct rb_ctx *ctx = run->ctx;
     size_t i, k, first, n, shown = 0;
     const struct rb_phase *phases = phases_of(run, &n);
-    cJSON *doc = NULL, *arr = NULL;
+    bool text = show && ctx->output != RB_OUTPUT_JSON;
+    char sha[65];
 
-    if (ctx->output == RB_OUTPUT_JSON) {
-        doc = cJSON_CreateObject();
-        cJSON_AddStringToObject(doc, "runbook", run->rb->name);
-        cJSON_AddStringToObject(doc, "cutover", run->rb->cutover_src);
-        cJSON_AddBoolToObject(doc, "offline", run->offline);
-        arr = cJSON_AddArrayToObject(doc, "actions");
-    } else {
+    if (text)
         fprintf(ctx->out, "%sPlan for runbook '%s'%s (cutover %s)%s\n", rb_c_bold(ctx),
                 run->rb->name, run->offline ? " offline" : "", run->rb->cutover_src,
                 rb_c_reset(ctx));
-    }
     for (i = 0; i < n; i++) {
         first = run->n_actions;
-        if (phases[i].plan(run, err) < 0) {
-            cJSON_Delete(doc);
+        if (phases[i].plan(run, err) < 0)
             return rb_err_wrap(err, "unable to plan phase '%s'", phases[i].name);
-        }
-        if (run->n_actions == first)
+        if (run->n_actions == first || !text)
             continue;
-        if (doc == NULL)
-            fprintf(ctx->out, "\n%s%s%s\n", rb_c_bold(ctx), phases[i].name, rb_c_reset(ctx));
+        fprintf(ctx->out, "\n%s%s%s\n", rb_c_bold(ctx), phases[i].name, rb_c_reset(ctx));
         for (k = first; k < run->n_actions; k++) {
             struct rb_action *act = run->actions[k];
 
-            shown++;
-            if (doc != NULL) {
-                cJSON *a = cJSON_CreateObject();
-
-                cJSON_AddStringToObject(a, "phase", act->phase);
-                cJSON_AddStringToObject(a, "name", act->name);
-                cJSON_AddStringToObject(a, "summary", act->summary);
-                cJSON_AddStringToObject(a, "detail", act->detail.data);
-                cJSON_AddStringToObject(a, "idempotency", idem_name(act->idem));
-                cJSON_AddBoolToObject(a, "critical", act->critical);
-                if (act->pos.line > 0)
-                    cJSON_AddNumberToObject(a, "line", act->pos.line);
-                cJSON_AddItemToArray(arr, a);
-                continue;
-            }
-            fprintf(ctx->out, "  %zu. %s: %s\n", shown, act->name, act->summary);
+            fprintf(ctx->out, "  %zu. %s: %s\n", ++shown, act->name, act->summary);
             print_detail(ctx->out, act->detail.data, "       ");
         }
     }
-    if (doc != NULL) {
+    /* the hash reviewers compare: of the definitions, not of what the plan read (plan_file.h) */
+    if (rb_plan_sha256(run, sha, err) < 0)
+        return -1;
+    if (!show)
+        return 0;
+    if (!text) {
+        cJSON *doc = cJSON_CreateObject();
+
+        cJSON_AddStringToObject(doc, "runbook", run->rb->name);
+        cJSON_AddStringToObject(doc, "runbook_sha256", run->rb->sha256);
+        cJSON_AddStringToObject(doc, "cutover", run->rb->cutover_src);
+        cJSON_AddBoolToObject(doc, "offline", run->offline);
+        cJSON_AddItemToObject(doc, "actions", rb_plan_actions_json(run));
+        cJSON_AddStringToObject(doc, "plan_sha256", sha);
         rb_out_json(ctx, doc);
         cJSON_Delete(doc);
-    } else {
-        fprintf(ctx->out, "\n%zu action%s planned; nothing was changed.\n", shown,
-                shown == 1 ? "" : "s");
+        return 0;
     }
+    fprintf(ctx->out, "\n%zu action%s planned; nothing was changed.\nplan sha256: %s\n", shown,
+            shown == 1 ? "" : "s", sha);
     return 0;
+}
+
+int rb_engine_plan(struct rb_run *run, struct rb_err *err)
+{
+    return plan_all(run, true, err);
+}
+
+int rb_engine_plan_quiet(struct rb_run *run, struct rb_err *err)
+{
+    return plan_all(run, false, err);
 }
 
 int rb_engine_replay(struct rb_run *run, const struct rb_journal_log *log, struct rb_err *err)
@@ -334,7 +338,7 @@ static int apply_action(struct rb_run *run, struct rb_action *act, struct rb_err
                      "and resume");
         }
         rb_info(ctx, "  %s: was in flight when the run stopped; re-applying (%s)", act->name,
-                idem_name(act->idem));
+                rb_engine_idem_name(act->idem));
     }
     {
         const cJSON *st =
@@ -346,7 +350,7 @@ static int apply_action(struct rb_run *run, struct rb_action *act, struct rb_err
     }
     d = cJSON_CreateObject();
     cJSON_AddStringToObject(d, "summary", act->summary);
-    cJSON_AddStringToObject(d, "idempotency", idem_name(act->idem));
+    cJSON_AddStringToObject(d, "idempotency", rb_engine_idem_name(act->idem));
     if (act->fingerprint != NULL)
         cJSON_AddStringToObject(d, "fingerprint", act->fingerprint);
     if (was != NULL)

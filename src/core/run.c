@@ -157,6 +157,7 @@ static void release_action(void *p)
     struct rb_action *act = p;
 
     rb_buf_release(&act->detail);
+    cJSON_Delete(act->fields);
     cJSON_Delete(act->result);
     cJSON_Delete(act->prior);
 }
@@ -204,6 +205,30 @@ void rb_action_detailf(struct rb_action *act, const char *fmt, ...)
     va_start(ap, fmt);
     rb_buf_vaddf(&act->detail, fmt, ap);
     va_end(ap);
+}
+
+cJSON *rb_action_fields(struct rb_action *act, const char *kind)
+{
+    if (act->fields == NULL) {
+        act->fields = cJSON_CreateObject();
+        cJSON_AddStringToObject(act->fields, "kind", kind);
+    }
+    return act->fields;
+}
+
+cJSON *rb_action_observed(const struct rb_run *run, struct rb_action *act)
+{
+    cJSON *f, *o;
+
+    if (run->mode != RB_MODE_PLAN || run->offline)
+        return NULL;
+    f = rb_action_fields(act, "none");
+    o = cJSON_GetObjectItemCaseSensitive(f, "observed");
+    if (!cJSON_IsObject(o)) {
+        cJSON_DeleteItemFromObjectCaseSensitive(f, "observed");
+        o = cJSON_AddObjectToObject(f, "observed");
+    }
+    return o;
 }
 
 /* Shallow merge: keys of src replace those of dst. */

@@ -388,6 +388,32 @@ int rb_approve_plan(struct rb_run *run, struct rb_err *err)
                        p->needed, sev, p->needed - 1, p->needed - 1 == 1 ? "" : "s");
     act = rb_run_add_action(run, "approve", RB_APPROVE_ACTION, summary, RB_CHECKS_FIRST,
                             quorum_apply, p);
+    {
+        /* the runbook's rule; how many it asks for follows from the assessment: observed */
+        cJSON *f = rb_action_fields(act, "approval"), *obs;
+
+        if (ap->present) {
+            cJSON *req = cJSON_AddObjectToObject(f, "required");
+
+            for (int i = RB_SEV_CRITICAL; i <= RB_SEV_LOW; i++)
+                if (ap->required[i] >= 0)
+                    cJSON_AddNumberToObject(req, rb_severity_name((enum rb_severity)i),
+                                            ap->required[i]);
+        } else {
+            cJSON_AddNullToObject(f, "required");
+        }
+        cJSON_AddNumberToObject(f, "timeout_ms", (double)p->timeout_ms);
+        if ((obs = rb_action_observed(run, act)) != NULL) {
+            if (p->severity != RB_SEV_NONE)
+                cJSON_AddStringToObject(obs, "severity", rb_severity_name(p->severity));
+            else
+                cJSON_AddNullToObject(obs, "severity");
+            cJSON_AddNumberToObject(obs, "needed", p->needed);
+            cJSON_AddItemToObject(obs, "points_of_no_return",
+                                  p->pnr != NULL ? cJSON_Duplicate(p->pnr, 1)
+                                                 : cJSON_CreateArray());
+        }
+    }
     if (!ap->present)
         rb_action_detailf(act, "no approval section: the initiator's confirmation alone\n");
     else if (p->severity == RB_SEV_NONE)

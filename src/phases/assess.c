@@ -118,15 +118,28 @@ int rb_assess_plan(struct rb_run *run, struct rb_err *err)
                             "read the signals and decide whether a rollback is warranted",
                             RB_IDEMPOTENT, apply_verdict, NULL);
     act->pos = d->pos;
+    {
+        /* what is read and which rules decide; what they say is the plan's observation */
+        cJSON *f = rb_action_fields(act, "assess");
+        cJSON *sig = cJSON_AddArrayToObject(f, "signals");
+        cJSON *rules = cJSON_AddArrayToObject(f, "rollback_if");
+
+        for (size_t i = 0; i < run->rb->n_signals; i++)
+            cJSON_AddItemToArray(sig, cJSON_CreateString(run->rb->signals[i].name));
+        for (size_t i = 0; i < d->n_rollback_if; i++)
+            cJSON_AddItemToArray(rules, cJSON_CreateString(d->rollback_if[i].src));
+    }
     if (run->mode == RB_MODE_PLAN) {
         struct rb_assessment *as = assess_now(run, err);
         struct rb_buf txt = RB_BUF_INIT;
-        cJSON *obj;
+        cJSON *obj, *obs;
 
         if (as == NULL)
             return -1;
         obj = rb_assessment_json(run, as);
         cJSON_AddBoolToObject(obj, "forced", false);
+        if ((obs = rb_action_observed(run, act)) != NULL)
+            cJSON_AddItemToObject(obs, "assessment", cJSON_Duplicate(obj, 1));
         if (set_facts(run, as, obj, err) < 0) {
             cJSON_Delete(obj);
             return -1;

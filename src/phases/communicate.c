@@ -401,6 +401,55 @@ static const char *sent_outcome(const struct rb_run *run, const char *id)
     return cJSON_IsString(o) ? o->valuestring : "";
 }
 
+/*
+ * The message as the runbook defines it: where, to whom, which subject and template (its path as
+ * the runbook names it, relative to the runbook's folder, and the SHA-256 of its bytes: a template
+ * edited after review is a changed message). The rendered text is not: it takes the run's values.
+ */
+static void define_message(struct rb_run *run, struct rb_action *act, const struct msg *mm)
+{
+    const struct rb_message *m = mm->m;
+    const char *url = rb_target_opt(mm->t, "url");
+    const char *dir = run->rb->dir;
+    cJSON *f = rb_action_fields(act, "notify"), *to;
+
+    cJSON_AddStringToObject(f, "target", m->via);
+    cJSON_AddStringToObject(f, "driver", mm->t->driver);
+    if (url != NULL)
+        cJSON_AddStringToObject(f, "url", rb_http_redact_url(run->arena, url));
+    else
+        cJSON_AddNullToObject(f, "url");
+    to = cJSON_AddArrayToObject(f, "recipients");
+    for (size_t i = 0; i < m->to.n; i++)
+        cJSON_AddItemToArray(to, cJSON_CreateString(m->to.items[i]));
+    if (m->subject != NULL)
+        cJSON_AddStringToObject(f, "subject", m->subject);
+    else
+        cJSON_AddNullToObject(f, "subject");
+    if (m->template_path != NULL) {
+        const char *name = m->template_path;
+        size_t dl = dir != NULL ? strlen(dir) : 0;
+        char sha[65];
+        struct rb_err ignored = RB_ERR_INIT;
+
+        if (dl > 0 && strcmp(dir, ".") != 0 && strncmp(name, dir, dl) == 0 && name[dl] == '/')
+            name += dl + 1;
+        cJSON_AddStringToObject(f, "template", name);
+        if (rb_sha256_file_hex(m->template_path, sha, &ignored) == 0)
+            cJSON_AddStringToObject(f, "template_sha256", sha);
+        else
+            cJSON_AddNullToObject(f, "template_sha256");
+    } else {
+        cJSON_AddNullToObject(f, "template");
+        cJSON_AddNullToObject(f, "template_sha256");
+    }
+    if (m->when.src != NULL)
+        cJSON_AddStringToObject(f, "when", m->when.src);
+    else
+        cJSON_AddNullToObject(f, "when");
+    cJSON_AddNumberToObject(f, "attempts", MAX_ATTEMPTS);
+}
+
 static void plan_detail(struct rb_action *act, struct msg *mm, struct vars *v)
 {
     struct rb_run *run = v->run;
@@ -443,6 +492,18 @@ static void plan_detail(struct rb_action *act, struct msg *mm, struct vars *v)
         }
         rb_action_detailf(act, "filled in at run time: %s\n", b.data);
         rb_buf_release(&b);
+    }
+    {
+        cJSON *obs = rb_action_observed(run, act);
+
+        if (obs != NULL) {
+            cJSON *later = cJSON_AddArrayToObject(obs, "filled_in_at_run_time");
+
+            if (subject != NULL)
+                cJSON_AddStringToObject(obs, "subject", subject);
+            for (i = 0; i < v->n_unknown; i++)
+                cJSON_AddItemToArray(later, cJSON_CreateString(v->unknown[i]));
+        }
     }
     rb_action_detailf(act, "retries: %d attempts (waits 1s, 2s), then the run is partial\n",
                       MAX_ATTEMPTS);
@@ -519,6 +580,7 @@ int rb_communicate_plan(struct rb_run *run, struct rb_err *err)
         act = rb_run_add_action(run, "communicate", id, summary, RB_IDEMPOTENT, apply_message, mm);
         act->critical = false;
         act->pos = m->pos;
+        define_message(run, act, mm);
         if (v->plan)
             plan_detail(act, mm, v);
     }

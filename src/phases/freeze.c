@@ -42,7 +42,11 @@ struct freeze_arg {
     int index;
 };
 
-/* A namespace: the one given, else the target's (runbook, then kubeconfig context), else "default". */
+/*
+ * A namespace: the one given, else the target's (runbook, then kubeconfig context), else
+ * "default". Without a client (an offline plan) the driver reads the context locally, so that
+ * the plan names the namespace execute will act in.
+ */
 static const char *target_ns(struct rb_run *run, const char *target, const char *given,
                              const struct rb_cluster_ops *ops, struct rb_k8s *k)
 {
@@ -53,6 +57,8 @@ static const char *target_ns(struct rb_run *run, const char *target, const char 
         ns = rb_target_opt(t, "namespace");
     if (ns == NULL && k != NULL)
         ns = ops->namespace_of(k);
+    if (ns == NULL && t != NULL && ops != NULL && ops->namespace_local != NULL)
+        ns = ops->namespace_local(run->arena, t);
     return ns != NULL ? ns : "default";
 }
 
@@ -63,13 +69,55 @@ static const char *entry_ns(struct rb_run *run, const struct rb_freeze_action *f
     return target_ns(run, f->target, f->namespace_, ops, k);
 }
 
-/* The exact requests the driver will send, when it can say (offline plans too). */
-static void detail_requests(struct rb_run *run, struct rb_action *act,
-                            const struct rb_cluster_ops *ops, enum rb_cluster_request req,
-                            const char *ns, const char *what, int replicas)
+/* One request of a driver's describe as the plan text shows it. */
+static void request_text(struct rb_action *act, const cJSON *r)
 {
-    if (ops != NULL && ops->describe != NULL)
-        rb_action_detailf(act, "%s", ops->describe(run->arena, req, ns, what, replicas));
+    const cJSON *body = cJSON_GetObjectItemCaseSensitive(r, "body");
+    const cJSON *ct = cJSON_GetObjectItemCaseSensitive(r, "content_type");
+
+    rb_action_detailf(act, "%s %s%s\n",
+                      cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r, "method")),
+                      cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r, "path")),
+                      cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "paged"))
+                          ? " (then &continue= until done)"
+                          : "");
+    if (body != NULL) {
+        char *text = cJSON_PrintUnformatted(body);
+
+        if (text == NULL)
+            abort();
+        rb_action_detailf(act, "  Content-Type: %s\n  %s\n",
+                          cJSON_IsString(ct) ? ct->valuestring : "", text);
+        cJSON_free(text);
+    }
+}
+
+/*
+ * The exact requests the driver will send, when it can say (offline plans too): shown in the
+ * plan text when show, and kept in the fields' "requests" (the action's definition) when
+ * define. A request made for an object the plan found (one CronJob listed now) is shown only:
+ * the definition holds the request for each one listed.
+ */
+static void detail_requests(struct rb_action *act, const struct rb_cluster_ops *ops,
+                            enum rb_cluster_request req, const char *ns, const char *what,
+                            int replicas, bool show, bool define)
+{
+    cJSON *arr, *r, *defs;
+
+    if (ops == NULL || ops->describe == NULL)
+        return;
+    arr = ops->describe(req, ns, what, replicas);
+    if (show)
+        cJSON_ArrayForEach(r, arr)
+            request_text(act, r);
+    if (define) {
+        defs = cJSON_GetObjectItemCaseSensitive(act->fields, "requests");
+        if (defs == NULL)
+            defs = cJSON_AddArrayToObject(act->fields, "requests");
+        while (cJSON_GetArraySize(arr) > 0)
+            cJSON_AddItemToArray(defs, cJSON_DetachItemFromArray(arr, 0));
+    }
+    cJSON_Delete(arr);
 }
 
 static cJSON *names_array(const struct rb_cluster_list *l)
@@ -189,15 +237,22 @@ static int plan_scale(struct rb_run *run, struct rb_action *act, struct freeze_a
                       const struct rb_cluster_ops *ops, struct rb_k8s *k, struct rb_err *err)
 {
     const struct rb_freeze_action *f = fa->f;
+    cJSON *obs;
     int cur;
 
-    detail_requests(run, act, ops, RB_CLUSTER_REQ_SCALE, fa->ns, f->deployment, f->replicas);
+    cJSON_AddStringToObject(act->fields, "resource", "deployments");
+    cJSON_AddStringToObject(act->fields, "name", f->deployment);
+    cJSON_AddNumberToObject(act->fields, "replicas", f->replicas);
+    detail_requests(act, ops, RB_CLUSTER_REQ_SCALE, fa->ns, f->deployment, f->replicas, true,
+                    true);
     if (k == NULL)
         return 0;
     if (ops->get_replicas(k, fa->ns, "deployments", f->deployment, &cur, err) < 0)
         return -1;
     rb_action_detailf(act, "now: %d replica%s (journaled before the change)\n", cur,
                       cur == 1 ? "" : "s");
+    if ((obs = rb_action_observed(run, act)) != NULL)
+        cJSON_AddNumberToObject(obs, "replicas", cur);
     return 0;
 }
 
@@ -280,23 +335,34 @@ static int plan_suspend(struct rb_run *run, struct rb_action *act, struct freeze
 {
     const struct rb_freeze_action *f = fa->f;
     struct rb_cluster_list listed;
+    cJSON *obs, *seen = NULL;
 
-    detail_requests(run, act, ops, RB_CLUSTER_REQ_LIST_CRONJOBS, fa->ns, f->selector, 0);
-    if (k == NULL) {
-        detail_requests(run, act, ops, RB_CLUSTER_REQ_SUSPEND_CRONJOB, fa->ns, NULL, 0);
+    cJSON_AddStringToObject(act->fields, "resource", "cronjobs");
+    cJSON_AddStringToObject(act->fields, "selector", f->selector);
+    detail_requests(act, ops, RB_CLUSTER_REQ_LIST_CRONJOBS, fa->ns, f->selector, 0, true, true);
+    detail_requests(act, ops, RB_CLUSTER_REQ_SUSPEND_CRONJOB, fa->ns, NULL, 0, k == NULL, true);
+    if (k == NULL)
         return 0;
-    }
     if (ops->list(k, fa->ns, "cronjobs", f->selector, false, &listed, err) < 0)
         return rb_err_wrap(err, "unable to list cronjobs '%s' in namespace '%s'", f->selector,
                            fa->ns);
+    if ((obs = rb_action_observed(run, act)) != NULL)
+        seen = cJSON_AddArrayToObject(obs, "cronjobs");
     for (size_t i = 0; i < listed.n; i++) {
+        if (seen != NULL) {
+            cJSON *c = cJSON_CreateObject();
+
+            cJSON_AddStringToObject(c, "name", listed.items[i].name);
+            cJSON_AddBoolToObject(c, "suspended", listed.items[i].suspended);
+            cJSON_AddItemToArray(seen, c);
+        }
         if (listed.items[i].suspended) {
             rb_action_detailf(act, "(cronjob '%s' is already suspended: left alone)\n",
                               listed.items[i].name);
             continue;
         }
-        detail_requests(run, act, ops, RB_CLUSTER_REQ_SUSPEND_CRONJOB, fa->ns, listed.items[i].name,
-                        0);
+        detail_requests(act, ops, RB_CLUSTER_REQ_SUSPEND_CRONJOB, fa->ns, listed.items[i].name, 0,
+                        true, false);
     }
     if (listed.n == 0)
         rb_action_detailf(act, "no cronjob matches '%s' in namespace '%s' now\n", f->selector,
@@ -388,16 +454,22 @@ static int plan_delete_jobs(struct rb_run *run, struct rb_action *act, struct fr
 {
     const struct rb_freeze_action *f = fa->f;
     struct rb_cluster_list listed;
-    cJSON *names;
+    cJSON *names, *obs;
 
-    detail_requests(run, act, ops, RB_CLUSTER_REQ_DELETE_JOBS, fa->ns, f->selector, 0);
+    cJSON_AddStringToObject(act->fields, "resource", "jobs");
+    cJSON_AddStringToObject(act->fields, "selector", f->selector);
+    cJSON_AddStringToObject(act->fields, "propagation_policy", "Background");
+    detail_requests(act, ops, RB_CLUSTER_REQ_DELETE_JOBS, fa->ns, f->selector, 0, true, true);
     if (k == NULL)
         return 0;
     if (ops->list(k, fa->ns, "jobs", f->selector, false, &listed, err) < 0)
         return rb_err_wrap(err, "unable to list jobs '%s' in namespace '%s'", f->selector, fa->ns);
     names = names_array(&listed);
     rb_action_detailf(act, "now matching: %s\n", join_names(run->arena, names));
-    cJSON_Delete(names);
+    if ((obs = rb_action_observed(run, act)) != NULL)
+        cJSON_AddItemToObject(obs, "jobs", names);
+    else
+        cJSON_Delete(names);
     return 0;
 }
 
@@ -450,10 +522,12 @@ static int apply_snapshot(struct rb_run *run, struct rb_action *act, struct rb_e
 static void plan_snapshot(struct rb_run *run, struct rb_action *act, struct freeze_arg *fa,
                           const struct rb_cluster_ops *ops)
 {
-    detail_requests(run, act, ops, RB_CLUSTER_REQ_SNAPSHOT, fa->ns, NULL, 0);
-    rb_action_detailf(
-        act, "saved to <run>/assets/freeze-%d-snapshot-%s-%s.json (0600); secrets are never read\n",
-        fa->index, fa->f->target, fa->ns);
+    const char *file = rb_sprintf(run->arena, "<run>/assets/freeze-%d-snapshot-%s-%s.json",
+                                  fa->index, fa->f->target, fa->ns);
+
+    detail_requests(act, ops, RB_CLUSTER_REQ_SNAPSHOT, fa->ns, NULL, 0, true, true);
+    cJSON_AddStringToObject(act->fields, "file", file);
+    rb_action_detailf(act, "saved to %s (0600); secrets are never read\n", file);
 }
 
 /* ---- records at risk --------------------------------------------------------------------------- */
@@ -565,6 +639,23 @@ static int plan_at_risk(struct rb_run *run, struct rb_err *err)
         RB_IDEMPOTENT, apply_at_risk, NULL);
     act->pos = s->pos;
     act->critical = false; /* a count for the report: its failure must not stop the rollback */
+    {
+        cJSON *f = rb_action_fields(act, "count");
+        cJSON *tables;
+
+        cJSON_AddStringToObject(f, "source", s->from);
+        cJSON_AddStringToObject(f, "target", s->to);
+        tables = cJSON_AddArrayToObject(f, "tables");
+        for (i = 0; i < s->n_tables; i++) {
+            cJSON *t = cJSON_CreateObject();
+
+            cJSON_AddStringToObject(t, "table", s->tables[i].name);
+            cJSON_AddStringToObject(t, "sql", count_sql(run, &s->tables[i]));
+            cJSON_AddItemToArray(tables, t);
+        }
+        /* the deletions are found by key hashes on both sides, as verify's compare does */
+        cJSON_AddStringToObject(f, "deletions", "keys of the target the source no longer has");
+    }
     for (i = 0; i < s->n_tables; i++)
         rb_action_detailf(act, "%s: %s\n", s->tables[i].name, count_sql(run, &s->tables[i]));
     rb_action_detailf(act,
@@ -588,8 +679,15 @@ static int plan_at_risk(struct rb_run *run, struct rb_err *err)
                 rb_plan_unreachable(run, failed, &cerr);
             rb_action_detailf(act, "(unable to count now: %s)\n", cerr.msg);
         } else {
+            cJSON *obs = rb_action_observed(run, act);
             const cJSON *it;
 
+            if (obs != NULL) {
+                cJSON_AddItemToObject(obs, "changed_by_table", cJSON_Duplicate(by, 1));
+                cJSON_AddItemToObject(obs, "deleted_by_table", cJSON_Duplicate(deleted, 1));
+                cJSON_AddNumberToObject(obs, "changed_total", (double)total);
+                cJSON_AddNumberToObject(obs, "deleted_total", (double)deleted_total);
+            }
             cJSON_ArrayForEach(it, by)
                 rb_action_detailf(
                     act, "now at risk in %s: %.0f changed since cutover + %.0f deleted in new\n",
@@ -698,8 +796,20 @@ int rb_freeze_plan(struct rb_run *run, struct rb_err *err)
         act = rb_run_add_action(run, "freeze", entry_id(run, f, fa->ns, name), summary,
                                 RB_IDEMPOTENT, apply, fa);
         act->pos = f->pos;
-        if (k != NULL)
+        {
+            cJSON *fl = rb_action_fields(act, "http");
+
+            cJSON_AddStringToObject(fl, "target", f->target);
+            cJSON_AddStringToObject(fl, "namespace", fa->ns);
+        }
+        if (k != NULL) {
+            cJSON *obs = rb_action_observed(run, act);
+
             rb_action_detailf(act, "cluster: %s (target '%s')\n", ops->server(k), f->target);
+            /* where the kubeconfig points now: local configuration, not the runbook */
+            if (obs != NULL)
+                cJSON_AddStringToObject(obs, "server", ops->server(k));
+        }
         /* plan mode reads what exists now; execute reads it when applying */
         if (!run->read_only)
             k = NULL;

@@ -25,6 +25,7 @@
 #include "rollbackctl/db.h"
 #include "rollbackctl/probe.h"
 #include "rollbackctl/progress.h"
+#include "plan_fields.h"
 
 #define SQL_STEP_TIMEOUT_MS (30LL * 60 * 1000)
 
@@ -81,8 +82,10 @@ static void plan_dns(struct rb_run *run, struct rb_action *act, const struct rb_
     struct rb_dns_record rec;
     struct rb_dns_rrset cur;
     const char *old = "(not read: offline plan)", *where;
-    bool same = false;
+    bool same = false, read = false;
+    cJSON *f = rb_action_fields(act, "dns"), *obs;
 
+    cJSON_AddStringToObject(f, "target", s->target);
     if (dns_record(run, s, &t, &rec, &err) < 0) {
         rb_action_detailf(act, "dns: %s\n", err.msg);
         return;
@@ -100,6 +103,7 @@ static void plan_dns(struct rb_run *run, struct rb_action *act, const struct rb_
                 rb_plan_unreachable(run, t->name, &err);
         } else {
             same = rb_dns_rrset_matches(run->arena, &cur, &rec);
+            read = true;
             old = rb_dns_rrset_text(run->arena, &cur);
             if (cur.n > 0 && cur.ttl >= 0)
                 old = rb_sprintf(run->arena, "%s (ttl %d)", old, cur.ttl);
@@ -110,6 +114,32 @@ static void plan_dns(struct rb_run *run, struct rb_action *act, const struct rb_
     where = rb_target_opt(t, "server");
     if (where == NULL && rb_target_opt(t, "url") != NULL)
         where = rb_http_redact_url(run->arena, rb_target_opt(t, "url"));
+    cJSON_AddStringToObject(f, "driver", t->driver);
+    if (where != NULL)
+        cJSON_AddStringToObject(f, "server", where);
+    else
+        cJSON_AddNullToObject(f, "server");
+    cJSON_AddStringToObject(f, "name", rec.name);
+    cJSON_AddStringToObject(f, "type", rec.type);
+    cJSON_AddStringToObject(f, "new", rec.data);
+    cJSON_AddNumberToObject(f, "ttl", rec.ttl);
+    if ((obs = rb_action_observed(run, act)) != NULL) {
+        /* the record now: its values (none: no such RRset), or null with why it is unknown */
+        if (read) {
+            cJSON *vals = cJSON_AddArrayToObject(obs, "old");
+
+            for (size_t i = 0; i < cur.n; i++)
+                cJSON_AddItemToArray(vals, cJSON_CreateString(cur.values[i]));
+            if (cur.n > 0 && cur.ttl >= 0)
+                cJSON_AddNumberToObject(obs, "old_ttl", cur.ttl);
+            else
+                cJSON_AddNullToObject(obs, "old_ttl");
+            cJSON_AddBoolToObject(obs, "unchanged", same);
+        } else {
+            cJSON_AddNullToObject(obs, "old");
+            cJSON_AddStringToObject(obs, "old_unknown", old);
+        }
+    }
     rb_action_detailf(act, "dns via '%s' (%s%s%s): %s %s\n", t->name, t->driver,
                       where != NULL ? " " : "", where != NULL ? where : "", rec.name, rec.type);
     if (same)
@@ -121,19 +151,48 @@ static void plan_dns(struct rb_run *run, struct rb_action *act, const struct rb_
 static void plan_scale(struct rb_run *run, struct rb_action *act, const struct rb_restore_step *s)
 {
     const char *ns = s->namespace_, *now = "";
+    const struct rb_target *t = rb_runbook_target(run->rb, s->target);
+    const struct rb_cluster_ops *ops = NULL;
     struct rb_err err = RB_ERR_INIT;
+    cJSON *f = rb_action_fields(act, "http"), *obs = rb_action_observed(run, act);
 
     if (!run->offline && run->mode == RB_MODE_PLAN) {
-        const struct rb_cluster_ops *ops;
         struct rb_k8s *k = rb_cluster_open(run, s->target, &ops, &err);
         int cur = -1;
 
         if (k != NULL && ns == NULL)
             ns = ops->namespace_of(k);
-        if (k == NULL || ops->get_replicas(k, ns, "deployments", s->deployment, &cur, &err) < 0)
+        if (k == NULL || ops->get_replicas(k, ns, "deployments", s->deployment, &cur, &err) < 0) {
             now = rb_sprintf(run->arena, "(current count unknown: %s) ", err.msg);
-        else
+            if (obs != NULL)
+                cJSON_AddNullToObject(obs, "replicas");
+        } else {
             now = rb_sprintf(run->arena, "%d -> ", cur);
+            if (obs != NULL)
+                cJSON_AddNumberToObject(obs, "replicas", cur);
+        }
+    }
+    /* the definition names the namespace execute scales in, read locally when offline */
+    if (ops == NULL && t != NULL) {
+        struct rb_err lookup = RB_ERR_INIT;
+
+        ops = rb_cluster_ops_for(t, &lookup);
+    }
+    {
+        const char *def_ns = ns;
+
+        if (def_ns == NULL && t != NULL && ops != NULL && ops->namespace_local != NULL)
+            def_ns = ops->namespace_local(run->arena, t);
+        cJSON_AddStringToObject(f, "target", s->target);
+        cJSON_AddStringToObject(f, "namespace", def_ns != NULL ? def_ns : "default");
+        cJSON_AddStringToObject(f, "resource", "deployments");
+        cJSON_AddStringToObject(f, "name", s->deployment);
+        cJSON_AddNumberToObject(f, "replicas", s->replicas);
+        if (ops != NULL && ops->describe != NULL)
+            cJSON_AddItemToObject(f, "requests",
+                                  ops->describe(RB_CLUSTER_REQ_SCALE,
+                                                def_ns != NULL ? def_ns : "default",
+                                                s->deployment, s->replicas));
     }
     rb_action_detailf(act, "scale deployment '%s'%s%s%s via '%s': %s%d replicas\n", s->deployment,
                       ns ? " in namespace '" : "", ns ? ns : "", ns ? "'" : "", s->target, now,
@@ -146,7 +205,17 @@ static void plan_detail(struct rb_run *run, struct rb_action *act, const struct 
     char d[32];
 
     switch (s->kind) {
-    case RB_STEP_RUN:
+    case RB_STEP_RUN: {
+        cJSON *f = rb_action_fields(act, "exec"), *env;
+
+        cJSON_AddItemToObject(f, "argv", rb_argv_fields(&s->argv));
+        /* names only: a value may be a secret the step passes on */
+        env = cJSON_AddArrayToObject(f, "env");
+        for (size_t i = 0; i < s->n_env; i++)
+            cJSON_AddItemToArray(env, cJSON_CreateString(s->env[i].name));
+        cJSON_AddNumberToObject(
+            f, "timeout_ms",
+            (double)(s->timeout_ms > 0 ? s->timeout_ms : RB_CHILD_DEFAULT_TIMEOUT_MS));
         rb_action_detailf(act, "run: %s\n", rb_argv_text(a, s->argv.items));
         if (s->n_env > 0) {
             rb_action_detailf(act, "env:");
@@ -159,13 +228,24 @@ static void plan_detail(struct rb_run *run, struct rb_action *act, const struct 
             rb_duration_format(s->timeout_ms > 0 ? s->timeout_ms : RB_CHILD_DEFAULT_TIMEOUT_MS, d,
                                sizeof(d)));
         break;
-    case RB_STEP_SQL:
+    }
+    case RB_STEP_SQL: {
+        cJSON *f = rb_action_fields(act, "sql");
+
+        cJSON_AddStringToObject(f, "target", s->target);
+        cJSON_AddStringToObject(f, "sql", s->statement);
+        cJSON_AddBoolToObject(f, "transaction", true);
+        if (s->timeout_ms > 0)
+            cJSON_AddNumberToObject(f, "timeout_ms", (double)s->timeout_ms);
+        else
+            cJSON_AddNullToObject(f, "timeout_ms");
         rb_action_detailf(act, "sql on '%s', in its own transaction: %s\n", s->target,
                           s->statement);
         if (s->timeout_ms > 0)
             rb_action_detailf(act, "timeout: %s\n",
                               rb_duration_format(s->timeout_ms, d, sizeof(d)));
         break;
+    }
     case RB_STEP_DNS:
         plan_dns(run, act, s);
         break;
@@ -173,6 +253,7 @@ static void plan_detail(struct rb_run *run, struct rb_action *act, const struct 
         plan_scale(run, act, s);
         break;
     }
+    cJSON_AddItemToObject(rb_action_fields(act, "none"), "verify", rb_probe_fields(a, &s->verify));
     if (s->verify.kind != RB_PROBE_NONE)
         rb_action_detailf(act, "verify: %s\n", rb_probe_describe(a, &s->verify));
     else if (s->kind == RB_STEP_DNS)

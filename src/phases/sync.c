@@ -643,20 +643,80 @@ static void describe(struct rb_run *run, struct rb_action *act, const struct syn
 }
 
 /*
+ * The table as data: the statements in the order apply runs them, from the runbook alone (the
+ * action's definition; statements the target's catalog decides are observed, see
+ * observe_catalog). Parameters stay $n: the run id is not known until execute.
+ */
+static void define(struct rb_action *act, const struct sync_table *st)
+{
+    cJSON *f = rb_action_fields(act, "sync");
+    cJSON *key, *sql, *src, *tgt;
+    const char *stmts[16];
+    size_t n = 0;
+
+    cJSON_AddStringToObject(f, "table", st->t->name);
+    cJSON_AddStringToObject(f, "source", st->ph->from);
+    cJSON_AddStringToObject(f, "target", st->ph->to);
+    cJSON_AddStringToObject(f, "source_table", st->t->source_table);
+    cJSON_AddStringToObject(f, "target_table", st->t->target_table);
+    key = cJSON_AddArrayToObject(f, "key");
+    for (size_t i = 0; i < st->t->key.n; i++)
+        cJSON_AddItemToArray(key, cJSON_CreateString(st->t->key.items[i]));
+    cJSON_AddStringToObject(f, "deletions", rb_sync_deletions_policy_name(st->t));
+    sql = cJSON_AddObjectToObject(f, "sql");
+    src = cJSON_AddArrayToObject(sql, "source");
+    tgt = cJSON_AddArrayToObject(sql, "target");
+    cJSON_AddItemToArray(src, cJSON_CreateString(st->copy_out_sql));
+    stmts[n++] = "SELECT set_config('application_name', 'rollbackctl <run id>', false)";
+    stmts[n++] = st->lock_sql;
+    stmts[n++] = "BEGIN";
+    stmts[n++] = ledger_ddl;
+    stmts[n++] = ledger_check_sql;
+    stmts[n++] = st->stage_sql;
+    stmts[n++] = st->stage_keys_sql;
+    stmts[n++] = st->copy_in_sql;
+    stmts[n++] = "SAVEPOINT rollbackctl_upsert";
+    stmts[n++] = st->upsert_sql;
+    if (st->delete_sql != NULL)
+        stmts[n++] = st->delete_sql;
+    stmts[n++] = ledger_insert_sql;
+    stmts[n++] = "COMMIT";
+    for (size_t i = 0; i < n; i++)
+        cJSON_AddItemToArray(tgt, cJSON_CreateString(stmts[i]));
+}
+
+/* What the target's catalog made of the table: the stage widened against silent rounding. */
+static void observe_catalog(cJSON *obs, const struct sync_table *st)
+{
+    cJSON *arr = cJSON_AddArrayToObject(obs, "catalog_sql");
+
+    if (st->stage_widen_sql != NULL)
+        cJSON_AddItemToArray(arr, cJSON_CreateString(st->stage_widen_sql));
+    if (st->round_check_sql != NULL)
+        cJSON_AddItemToArray(arr, cJSON_CreateString(st->round_check_sql));
+}
+
+/*
  * The rows at risk as plan shows them: changed since cutover plus legacy rows deleted in new
  * (sync_deletions.c), and a sample of those keys. A failed search is said, never fatal to plan.
+ * obs (may be NULL) gets the number of deletions, null when unknown.
  */
 static const char *plan_deletions(struct rb_run *run, const struct sync_table *st,
-                                  struct rb_db *src, struct rb_db *dst, const char **sample_line)
+                                  struct rb_db *src, struct rb_db *dst, const char **sample_line,
+                                  cJSON *obs)
 {
     struct rb_sync_deleted d;
     struct rb_err derr = RB_ERR_INIT;
 
     if (rb_sync_find_deletions(run, st->t, src, dst, &d, &derr) < 0) {
         rb_warn(run->ctx, "sync/%s: %s", st->t->name, derr.msg);
+        if (obs != NULL)
+            cJSON_AddNullToObject(obs, "deletions");
         return rb_sprintf(run->arena, "%lld changed since cutover + deleted in new unknown (%s)",
                           (long long)st->at_risk, derr.msg);
     }
+    if (obs != NULL)
+        cJSON_AddNumberToObject(obs, "deletions", (double)d.deleted);
     /* the sample goes on the line after "rows at risk:" (describe prints the note) */
     if (d.n_sample > 0 && st->delete_sql != NULL)
         *sample_line = rb_sprintf(run->arena, "\nwould be %s (first %zu of %llu): %s",
@@ -701,6 +761,7 @@ int rb_sync_plan(struct rb_run *run, struct rb_err *err)
         struct rb_action *act;
         const char *note = "counted when applied";
         struct rb_db *src = NULL, *dst = NULL;
+        cJSON *obs;
 
         st->ph = ph;
         st->t = t;
@@ -714,6 +775,8 @@ int rb_sync_plan(struct rb_run *run, struct rb_err *err)
                                 RB_CHECKS_FIRST, apply_table, st);
         act->critical = t->critical;
         act->pos = t->pos;
+        define(act, st);
+        obs = rb_action_observed(run, act);
 
         /* Offline plans contact nothing; execute counts only when the count feeds a progress ETA. */
         if (run->offline) {
@@ -734,13 +797,19 @@ int rb_sync_plan(struct rb_run *run, struct rb_err *err)
             int64_t nulls = 0;
             const char *sample_line = "";
 
+            if (obs != NULL)
+                observe_catalog(obs, st);
             if (count_at_risk(run, st, src, &st->at_risk, &perr) == 0 &&
                 (run->mode != RB_MODE_PLAN ||
                  count_no_change_time(run, st, src, &nulls, &perr) == 0)) {
                 note = rb_sprintf(run->arena, "%lld", (long long)st->at_risk);
+                if (obs != NULL) {
+                    cJSON_AddNumberToObject(obs, "rows", (double)st->at_risk);
+                    cJSON_AddNumberToObject(obs, "no_change_time", (double)nulls);
+                }
                 /* plan only: execute counts for a progress ETA, where deletions stream nothing */
                 if (run->mode == RB_MODE_PLAN)
-                    note = plan_deletions(run, st, src, dst, &sample_line);
+                    note = plan_deletions(run, st, src, dst, &sample_line, obs);
                 if (nulls > 0) {
                     note =
                         rb_sprintf(run->arena, "%s; %s", note, no_change_time_note(run, st, nulls));
@@ -750,6 +819,11 @@ int rb_sync_plan(struct rb_run *run, struct rb_err *err)
             } else {
                 note = rb_sprintf(run->arena, "unknown (%s)", perr.msg);
             }
+        }
+        /* a count the plan could not make: null, with why (never a guess) */
+        if (obs != NULL && cJSON_GetObjectItemCaseSensitive(obs, "rows") == NULL) {
+            cJSON_AddNullToObject(obs, "rows");
+            cJSON_AddStringToObject(obs, "rows_unknown", note);
         }
         describe(run, act, st, note);
     }

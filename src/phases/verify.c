@@ -24,6 +24,7 @@
 #include "rollbackctl/fsutil.h"
 #include "rollbackctl/phases.h"
 #include "rollbackctl/probe.h"
+#include "plan_fields.h"
 
 struct vstate {
     cJSON **results; /* per check, NULL until it ran in this process */
@@ -247,6 +248,16 @@ const cJSON *rb_verify_report(const struct rb_run *run)
 
 /* --- planning ----------------------------------------------------------------------------- */
 
+/* A query of an equal or totals check as fields. */
+static cJSON *query_fields(const struct rb_query_ref *q)
+{
+    cJSON *o = cJSON_CreateObject();
+
+    cJSON_AddStringToObject(o, "target", q->target);
+    cJSON_AddStringToObject(o, "sql", q->sql);
+    return o;
+}
+
 static void plan_detail(struct rb_run *run, struct rb_action *act, const struct rb_check *chk)
 {
     const struct rb_probe *p = &chk->probe;
@@ -254,7 +265,28 @@ static void plan_detail(struct rb_run *run, struct rb_action *act, const struct 
     switch (chk->kind) {
     case RB_CHECK_COMPARE: {
         const struct rb_sync_table *t = rb_runbook_sync_table(run->rb, chk->compare_table);
+        cJSON *f = rb_action_fields(act, "compare");
 
+        cJSON_AddStringToObject(f, "table", chk->compare_table);
+        cJSON_AddStringToObject(f, "source", run->rb->sync.from);
+        cJSON_AddStringToObject(f, "target", run->rb->sync.to);
+        cJSON_AddBoolToObject(f, "fail_on_deleted", chk->fail_on_deleted);
+        if (t != NULL) {
+            cJSON *key = cJSON_AddArrayToObject(f, "key");
+
+            for (size_t i = 0; i < t->key.n; i++)
+                cJSON_AddItemToArray(key, cJSON_CreateString(t->key.items[i]));
+            cJSON_AddStringToObject(f, "source_table", t->source_table);
+            cJSON_AddStringToObject(f, "target_table", t->target_table);
+            if (t->deletions.scope != NULL)
+                cJSON_AddStringToObject(f, "deletions_scope", t->deletions.scope);
+            else
+                cJSON_AddNullToObject(f, "deletions_scope");
+            if (t->deletions.tomb_table != NULL)
+                cJSON_AddStringToObject(f, "tombstones", t->deletions.tomb_table);
+            else
+                cJSON_AddNullToObject(f, "tombstones");
+        }
         if (t != NULL) {
             rb_action_detailf(act, "%s", rb_compare_describe(run->arena, t, run->rb->cutover_src));
             rb_action_detailf(act,
@@ -273,14 +305,24 @@ static void plan_detail(struct rb_run *run, struct rb_action *act, const struct 
         break;
     }
     case RB_CHECK_EQUAL:
-    case RB_CHECK_TOTALS:
+    case RB_CHECK_TOTALS: {
+        cJSON *f = rb_action_fields(act, chk->kind == RB_CHECK_TOTALS ? "totals" : "equal");
+
+        cJSON_AddItemToObject(f, "new", query_fields(&chk->new_q));
+        cJSON_AddItemToObject(f, "legacy", query_fields(&chk->legacy_q));
+        if (chk->kind == RB_CHECK_TOTALS)
+            cJSON_AddStringToObject(f, "tolerance",
+                                    chk->tolerance != NULL ? chk->tolerance : "0.00");
         rb_action_detailf(act, "%s: %s\n%s: %s", chk->new_q.target, chk->new_q.sql,
                           chk->legacy_q.target, chk->legacy_q.sql);
         if (chk->kind == RB_CHECK_TOTALS)
             rb_action_detailf(act, "\nper key, |new - legacy| <= %s for every amount column",
                               chk->tolerance != NULL ? chk->tolerance : "0.00");
         break;
+    }
     case RB_CHECK_PROBE:
+        /* the probe's own fields: {"kind": "sql" | "http" | "exec", ...} */
+        act->fields = rb_probe_fields(run->arena, p);
         rb_action_detailf(act, "%s", rb_probe_describe(run->arena, p));
         break;
     }
@@ -335,6 +377,12 @@ int rb_verify_plan(struct rb_run *run, struct rb_err *err)
                             "write the verification report and set the verification outcome",
                             RB_IDEMPOTENT, apply_report, vs);
     act->pos = rb->checks[0].pos;
+    {
+        cJSON *files = cJSON_AddArrayToObject(rb_action_fields(act, "report"), "files");
+
+        cJSON_AddItemToArray(files, cJSON_CreateString("verification.json"));
+        cJSON_AddItemToArray(files, cJSON_CreateString("verification.txt"));
+    }
     rb_action_detailf(act, "verification.json and verification.txt in the run folder");
     return 0;
 }
