@@ -126,6 +126,33 @@ SHA=$(jq -r .plan_sha256 "$T/plan.json")
 [[ "$SHA" =~ ^[0-9a-f]{64}$ ]] || rb_fail "plan -o json has no plan_sha256: '$SHA'"
 assert_eq "$(sha256sum "$RB" | cut -c1-64)" "$(jq -r .runbook_sha256 "$T/plan.json")" "the runbook's sha256"
 
+# docs/json.md's schemas hold for the real documents (the plan here, the plan file below)
+valid() { # SCHEMA FILE
+  python3 - "$RB_SOURCE_DIR/docs/json.md" "$1" "$2" <<'PY'
+import json, re, sys, warnings
+import jsonschema
+md, name, path = sys.argv[1:]
+schemas = {m.group(1): json.loads(m.group(2)) for m in
+           re.finditer(r"<!-- schema: (\S+) -->\n```json\n(.*?)\n```", open(md).read(), re.S)}
+try:
+    from referencing import Registry, Resource
+    reg = Registry().with_resources((s["$id"], Resource.from_contents(s)) for s in schemas.values())
+    v = jsonschema.Draft202012Validator(schemas[name], registry=reg)
+except ImportError:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        store = {s["$id"]: s for s in schemas.values()}
+        v = jsonschema.Draft202012Validator(
+            schemas[name], resolver=jsonschema.RefResolver.from_schema(schemas[name], store=store))
+errors = list(v.iter_errors(json.load(open(path))))
+for e in errors[:5]:
+    print("%s at %s" % (e.message[:300], list(e.absolute_path)))
+sys.exit(1 if errors else 0)
+PY
+}
+valid plan "$T/plan.json" || rb_fail "plan -o json does not follow docs/json.md's plan schema"
+rb_ok "plan -o json follows its schema"
+
 # an offline plan reads nothing, and defines the same actions: the same hash
 assert_exit 0 "$RB_BIN" -f "$RB" -o json plan --offline
 assert_eq "[]" "$(echo "$RB_OUT" | jq -c '[.actions[] | select(.fields.observed != null) | .name]')" \
@@ -141,6 +168,8 @@ assert_contains "$RB_ERR" "plan written to '$P' (plan sha256 $SHA)"
 assert_eq "600" "$(stat -c %a "$P")" "the plan file is owner-only: it shows SQL"
 assert_eq "$SHA" "$(jq -r .plan_sha256 "$P")" "the file's plan hash"
 assert_eq "1" "$(jq -r .format_version "$P")"
+valid plan-file "$P" || rb_fail "the plan file does not follow docs/json.md's plan-file schema"
+rb_ok "the plan file follows its schema"
 assert_eq "$(sha256sum "$RB" | cut -c1-64)" "$(jq -r .runbook.sha256 "$P")" "the file names the runbook's hash"
 assert_eq "\"legacy-app.$ZONE\"" "$(jq -c '.actions[] | select(.name == "restore/point-dns") | .fields.new' "$P")"
 assert_exit 2 "$RB_BIN" -f "$RB" execute --dry-run --offline --plan "$P"
