@@ -25,13 +25,18 @@ static const struct rb_cmd commands[] = {
       "check the runbook; FILE:LINE:COL: message per problem",
       "  --strict          unset _env variables and unreadable templates are errors, not "
       "warnings\n" },
-    { "plan", rb_cmd_plan, "[--reason R] [--severity S] [--signals FILE] [--offline]",
+    { "plan", rb_cmd_plan,
+      "[--reason R] [--severity S] [--signals FILE] [--offline] [--out FILE]",
       "every action execute would take, with nothing changed anywhere",
       "  --reason R        the reason, as execute would record it\n"
       "  --severity S      critical|high|medium|low instead of the decision matrix\n"
       "  --signals FILE    JSON object of signal values that override or add to the runbook's\n"
       "  --offline         contact no target: no row counts, current values or permission "
-      "checks\n" },
+      "checks\n"
+      "  --out FILE        also write the plan file (0600) to review and give to execute --plan\n"
+      "\nThe plan ends with its plan sha256: the hash of what the actions do (not of the counts\n"
+      "and current values read), the one execute journals and approvers see. See "
+      "docs/operations.md.\n" },
     { "prepare", rb_cmd_prepare, "[--junit FILE]",
       "readiness checks + rollback assets (nightly CI)",
       "  --junit FILE      also write the results as JUnit XML (a NOT_READY check is a failure)\n"
@@ -44,21 +49,26 @@ static const struct rb_cmd commands[] = {
       "  --severity S      critical|high|medium|low instead of the decision matrix\n"
       "  --signals FILE    JSON object of signal values that override or add to the runbook's\n" },
     { "execute", rb_cmd_execute,
-      "--reason R [--severity S] [--signals FILE] [--dry-run] [--yes] [--force]",
+      "--reason R [--severity S] [--signals FILE] [--plan FILE] [--dry-run] [--yes] [--force]",
       "the whole rollback",
       "  --reason R        why (required; recorded in the journal and the report)\n"
       "  --severity S      critical|high|medium|low instead of the decision matrix\n"
       "  --signals FILE    JSON object of signal values that override or add to the runbook's\n"
-      "  --dry-run         the same as plan: print every action, change nothing\n"
+      "  --plan FILE       the reviewed plan (plan --out): refuse, with nothing changed, when the\n"
+      "                    runbook or an action differs from it (exit 1); its options are used\n"
+      "  --dry-run         the same as plan: print every action, change nothing (with --plan:\n"
+      "                    compare first)\n"
       "  --yes             confirm without the prompt, as the first approval (needed when stdin\n"
       "                    is not a terminal)\n"
       "  --force           go on even when the assessment says no rollback is warranted\n"
       "                    (the journal records who forced it, and why)\n\n"
       "The runbook's messages (communicate) go out at the end, also after a failed phase\n"
       "(outcome failed); a message not sent after 3 attempts makes the run partial (exit 1).\n" },
-    { "approve", rb_cmd_approve, "RUN_ID [--comment C]",
+    { "approve", rb_cmd_approve, "RUN_ID [--comment C] [--plan-sha256 HASH]",
       "add your approval to a run waiting for approvals (you are SUDO_USER under sudo)",
-      "  --comment C       recorded with the approval\n" },
+      "  --comment C       recorded with the approval\n"
+      "  --plan-sha256 HASH  the plan sha256 you reviewed: refuse a run that executes another\n"
+      "\nThe approval is recorded with the run's plan sha256 (shown; status shows it too).\n" },
     { "deny", rb_cmd_deny, "RUN_ID --comment C",
       "refuse a run waiting for approvals: it ends declined (exit 3)",
       "  --comment C       why (required)\n" },

@@ -3,7 +3,7 @@
  * state_dir/runs/<id>/approvals/, and what the journal says about a run waiting for them.
  *
  * approve and deny never write the journal (only the engine does): each writes one JSON record,
- * {kind, user, host, at, comment, pid}, durably (temp file, fsync, rename, fsync of the folder).
+ * {kind, user, host, at, comment, pid, plan_sha256}, durably (temp file, fsync, rename, fsync of the folder).
  * The waiting run reads the folder, checks each record's owner, and journals what counts.
  */
 #ifndef ROLLBACKCTL_APPROVALS_H
@@ -30,6 +30,7 @@ struct rb_approval_rec {
     const char *at; /* RFC 3339, UTC, milliseconds */
     const char *comment;
     long pid;
+    const char *plan_sha256; /* the plan hash the approver saw (run_started's); NULL: none */
     uid_t owner;         /* the file's owner as the file system says */
     const char *file;    /* its name in approvals/ */
     const char *invalid; /* why it is not a valid record, or NULL */
@@ -66,6 +67,13 @@ int rb_approvals_read(struct rb_arena *a, const char *run_dir, struct rb_approva
  * root (root may speak for SUDO_USER). false with why (a forged name, an unknown user).
  */
 bool rb_approval_owner_ok(const struct rb_approval_rec *r, char *why, size_t len);
+
+/*
+ * Whether an approval may count for a run whose plan hash is run_plan: given for that hash, or
+ * either side has none (a run or a record of a version before plan hashes). A deny always
+ * counts: refusing never needs to know which plan.
+ */
+bool rb_approval_plan_ok(const struct rb_approval_rec *r, const char *run_plan);
 
 /*
  * What the journal says of the approve action: NULL when the run is not waiting (the action

@@ -21,12 +21,18 @@ struct rb_run_opts {
     const char *signals_file; /* --signals or NULL */
     bool yes;
     bool force;
+    /*
+     * The plan hash of what this run will do (rb_plan_prepass), NULL when it could not be made;
+     * plan_file: execute --plan's file, found equal to it, or NULL.
+     */
+    const char *plan_sha256;
+    const char *plan_file;
 };
 
 /*
  * Begin a new run of rb: take the lock, create the run folder and its journal, journal
- * run_started (with rb->sha256, the runbook as loaded) and, when the holder before died,
- * lock_takeover. On success *out is the run, its journal open and the lock held; on failure
+ * run_started (with rb->sha256, the runbook as loaded, and the plan hash) and, when the holder
+ * before died, lock_takeover. On success *out is the run, its journal open and the lock held; on failure
  * nothing is held and no run folder without a run_started line is left behind.
  */
 int rb_run_begin(struct rb_ctx *ctx, const struct rb_runbook *rb, const struct rb_run_opts *o,
@@ -36,7 +42,10 @@ int rb_run_begin(struct rb_ctx *ctx, const struct rb_runbook *rb, const struct r
  * Continue run_id, or when it is NULL the latest run (only the latest: an older unfinished run
  * behind a newer finished one must be named). Takes the lock, re-opens the journal, restores the
  * options of run_started and what was done (rb_engine_replay), then journals torn_tail_ignored,
- * lock_takeover and runbook_changed when they apply, and resumed. *out as for rb_run_begin.
+ * lock_takeover and runbook_changed when they apply, and resumed (with the plan hash of this
+ * attempt's plan, planned again from the runbook as it is now, warned about when it changed;
+ * the run keeps run_started's hash, the one its approvers approved). *out as for
+ * rb_run_begin.
  * Returns 1 when the run already succeeded (its run_finished journaled, the process perhaps
  * killed before it exited): nothing journaled, nothing held, *out the run with outcome set.
  */

@@ -89,7 +89,7 @@ struct rb_run {
     const char *initiated_by; /* user@host */
     /*
      * The plan hash (plan_file.h): of this plan (RB_MODE_PLAN), or, for execute and resume, of
-     * the plan made before the attempt began, journaled in run_started (resumed); approvals
+     * the plan made before the run began, journaled in run_started (kept by resume); approvals
      * given for another hash do not count. NULL when it could not be made.
      */
     const char *plan_sha256;

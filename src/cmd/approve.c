@@ -1,13 +1,18 @@
 /*
- * approve.c - `rollbackctl approve RUN_ID [--comment C]` and `rollbackctl deny RUN_ID --comment C`.
+ * approve.c - `rollbackctl approve RUN_ID [--comment C] [--plan-sha256 HASH]` and
+ * `rollbackctl deny RUN_ID --comment C`.
  *
  * Neither writes the journal nor takes the state_dir lock (the waiting run holds it): each drops
  * one record into the run's approvals/ folder (approvals.h), which the waiting run reads within a
  * second and journals. The journal says whether the run waits; the person is SUDO_USER under
- * sudo, else the effective user (identity.h).
+ * sudo, else the effective user (identity.h). An approval names the run's plan hash (journaled
+ * in run_started), shown to the approver; --plan-sha256 refuses a run whose plan is not the one
+ * the approver reviewed, and the waiting run counts no approval given for another hash.
  */
+#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "rollbackctl/approvals.h"
@@ -21,7 +26,18 @@
 struct approve_opts {
     const char *run_id;
     const char *comment;
+    const char *plan_sha256; /* --plan-sha256: the plan the approver reviewed */
 };
+
+static bool is_sha256_hex(const char *s)
+{
+    size_t n = 0;
+
+    for (; s[n] != '\0'; n++)
+        if (!isxdigit((unsigned char)s[n]))
+            return false;
+    return n == 64;
+}
 
 static int parse(const char *cmd, int argc, char **argv, struct approve_opts *o, struct rb_err *err)
 {
@@ -35,6 +51,18 @@ static int parse(const char *cmd, int argc, char **argv, struct approve_opts *o,
             o->comment = argv[++i];
         } else if (strncmp(a, "--comment=", 10) == 0) {
             o->comment = a + 10;
+        } else if (strcmp(cmd, "approve") == 0 && (strcmp(a, "--plan-sha256") == 0 ||
+                                                   strncmp(a, "--plan-sha256=", 14) == 0)) {
+            if (a[13] == '=')
+                o->plan_sha256 = a + 14;
+            else if (i + 1 >= argc)
+                return rb_errf(err, RB_E_USAGE, "--plan-sha256 needs a value");
+            else
+                o->plan_sha256 = argv[++i];
+            if (!is_sha256_hex(o->plan_sha256))
+                return rb_errf(err, RB_E_USAGE,
+                               "--plan-sha256 '%s' is not a SHA-256 (64 hexadecimal digits)",
+                               o->plan_sha256);
         } else if (a[0] == '-' && a[1] != '\0') {
             return rb_errf(err, RB_E_USAGE, "unknown option '%s' for %s", a, cmd);
         } else if (o->run_id == NULL) {
@@ -100,7 +128,8 @@ static const char *run_state(struct rb_ctx *ctx, const cJSON *summary)
  * journaled (the run may not have read them, or no process waits), and ours, each person once.
  */
 static cJSON *counted_with_ours(struct rb_ctx *ctx, const char *run_dir, const cJSON *journaled,
-                                const char *initiator, const struct rb_approval_rec *ours)
+                                const char *initiator, const char *run_plan,
+                                const struct rb_approval_rec *ours)
 {
     cJSON *all = cJSON_Duplicate(journaled, 1);
     struct rb_approval_rec *recs;
@@ -115,7 +144,8 @@ static cJSON *counted_with_ours(struct rb_ctx *ctx, const char *run_dir, const c
 
         if (recs[i].kind == NULL || strcmp(recs[i].kind, "approve") != 0 ||
             !rb_approval_owner_ok(&recs[i], why, sizeof(why)) ||
-            strcmp(recs[i].user, initiator) == 0 || find_user(all, recs[i].user) != NULL)
+            !rb_approval_plan_ok(&recs[i], run_plan) || strcmp(recs[i].user, initiator) == 0 ||
+            find_user(all, recs[i].user) != NULL)
             continue;
         o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "user", recs[i].user);
@@ -156,6 +186,13 @@ static void show(struct rb_ctx *ctx, const char *run_id, const struct rb_approva
         cJSON_AddStringToObject(rec, "host", r->host);
         cJSON_AddStringToObject(rec, "at", r->at);
         cJSON_AddStringToObject(rec, "comment", r->comment);
+        if (r->plan_sha256 != NULL) {
+            cJSON_AddStringToObject(rec, "plan_sha256", r->plan_sha256);
+            cJSON_AddStringToObject(d, "plan_sha256", r->plan_sha256);
+        } else {
+            cJSON_AddNullToObject(rec, "plan_sha256");
+            cJSON_AddNullToObject(d, "plan_sha256");
+        }
         cJSON_AddNumberToObject(d, "needed", needed);
         cJSON_AddNumberToObject(d, "approvals", have);
         cJSON_AddNumberToObject(d, "still_needed", deny ? 0 : more);
@@ -177,6 +214,9 @@ static void show(struct rb_ctx *ctx, const char *run_id, const struct rb_approva
     else
         fprintf(ctx->out, "approval of run %s recorded for %s@%s%s%s\n", run_id, r->user, r->host,
                 r->comment[0] != '\0' ? ": " : "", r->comment);
+    /* the plan the approval is for: the hash of the plan file the approver reviewed */
+    if (r->plan_sha256 != NULL)
+        fprintf(ctx->out, "  plan sha256: %s\n", r->plan_sha256);
     cJSON_ArrayForEach(it, pnr)
         if (cJSON_IsString(it))
             fprintf(ctx->out, "  %spoint of no return%s: %s\n", rb_c_red(ctx), rb_c_reset(ctx),
@@ -202,7 +242,7 @@ static int approve_or_deny(struct rb_ctx *ctx, const char *kind, int argc, char 
 {
     struct approve_opts o;
     const struct rb_runbook *rb;
-    const char *run_dir, *initiated_by;
+    const char *run_dir, *initiated_by, *run_plan;
     struct rb_journal_log log;
     struct rb_identity id;
     struct rb_approval_rec r;
@@ -242,6 +282,29 @@ static int approve_or_deny(struct rb_ctx *ctx, const char *kind, int argc, char 
         return -1;
     }
     initiated_by = jstr(summary, "initiated_by");
+    run_plan = jstr(summary, "plan_sha256");
+    if (o.plan_sha256 != NULL && run_plan == NULL) {
+        rb_errf(err, RB_E_FAILED,
+                "run '%s' has no plan hash (started by a rollbackctl before plan hashes): "
+                "--plan-sha256 cannot be checked; nothing was recorded",
+                o.run_id);
+        cJSON_Delete(waiting);
+        cJSON_Delete(summary);
+        return -1;
+    }
+    if (o.plan_sha256 != NULL && strcasecmp(o.plan_sha256, run_plan) != 0) {
+        rb_errf(err, RB_E_FAILED,
+                "run '%s' executes the plan sha256 %s, not the plan you reviewed (%s); nothing "
+                "was recorded",
+                o.run_id, run_plan, o.plan_sha256);
+        rb_err_hint(err,
+                    "'rollbackctl status %s' shows the run; review the plan it runs "
+                    "(rollbackctl plan --out FILE) before approving it",
+                    o.run_id);
+        cJSON_Delete(waiting);
+        cJSON_Delete(summary);
+        return -1;
+    }
     rb_identity_user_of(initiated_by, initiator, sizeof(initiator));
     pnr = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(summary, "facts"),
                                            "point_of_no_return");
@@ -254,7 +317,8 @@ static int approve_or_deny(struct rb_ctx *ctx, const char *kind, int argc, char 
                                   .host = id.host,
                                   .at = at,
                                   .comment = o.comment != NULL ? o.comment : "",
-                                  .pid = (long)getpid() };
+                                  .pid = (long)getpid(),
+                                  .plan_sha256 = run_plan };
     journaled = cJSON_GetObjectItemCaseSensitive(waiting, "approvals");
     needed = cJSON_GetObjectItemCaseSensitive(waiting, "needed");
     if (strcmp(kind, "approve") == 0 && strcmp(id.user, initiator) == 0) {
@@ -272,7 +336,7 @@ static int approve_or_deny(struct rb_ctx *ctx, const char *kind, int argc, char 
 
         process_waits = held < 0 || (held == 1 && strcmp(holder.run_id, o.run_id) == 0);
     }
-    counted = counted_with_ours(ctx, run_dir, journaled, initiator, NULL);
+    counted = counted_with_ours(ctx, run_dir, journaled, initiator, run_plan, NULL);
     prev = find_user(counted, id.user);
     if (strcmp(kind, "approve") == 0 && prev != NULL) {
         /* exit 0: what was asked for is so, and a script that retries is not failed */
@@ -289,7 +353,7 @@ static int approve_or_deny(struct rb_ctx *ctx, const char *kind, int argc, char 
                          "with their group (docs/runbook.md), or sudo");
         goto out;
     }
-    counted = counted_with_ours(ctx, run_dir, journaled, initiator,
+    counted = counted_with_ours(ctx, run_dir, journaled, initiator, run_plan,
                                 strcmp(kind, "approve") == 0 ? &r : NULL);
     show(ctx, o.run_id, &r, false, cJSON_IsNumber(needed) ? needed->valueint : 0, counted, pnr,
          process_waits);

@@ -1,5 +1,6 @@
 /*
- * plan.c - `rollbackctl plan`: every action execute would take, with nothing changed anywhere.
+ * plan.c - `rollbackctl plan`: every action execute would take, with nothing changed anywhere,
+ * and with --out FILE the plan file a reviewer approves and `execute --plan FILE` must match.
  *
  * The run gets read-only handles (RB_MODE_PLAN), so a planning bug cannot change a server. A
  * target the plan needed to read and could not reach is warned about once and fails the plan
@@ -10,6 +11,8 @@
 
 #include "rollbackctl/cmd.h"
 #include "rollbackctl/engine.h"
+#include "rollbackctl/output.h"
+#include "rollbackctl/plan_file.h"
 #include "rollbackctl/plan_opts.h"
 #include "rollbackctl/preflight.h"
 #include "rollbackctl/runbook.h"
@@ -21,7 +24,8 @@ int rb_plan_opts_parse(int argc, char **argv, struct rb_plan_opts *o, bool execu
         { "reason", required_argument, NULL, 'r' },  { "severity", required_argument, NULL, 's' },
         { "signals", required_argument, NULL, 'S' }, { "dry-run", no_argument, NULL, 'n' },
         { "yes", no_argument, NULL, 'y' },           { "force", no_argument, NULL, 'F' },
-        { "offline", no_argument, NULL, 'O' },       { NULL, 0, NULL, 0 },
+        { "offline", no_argument, NULL, 'O' },       { "out", required_argument, NULL, 'o' },
+        { "plan", required_argument, NULL, 'P' },    { NULL, 0, NULL, 0 },
     };
     int c;
 
@@ -58,6 +62,20 @@ int rb_plan_opts_parse(int argc, char **argv, struct rb_plan_opts *o, bool execu
         case 'O':
             o->offline = true;
             break;
+        case 'o':
+            if (execute)
+                return rb_errf(err, RB_E_USAGE, "option '--out' belongs to plan");
+            if (optarg[0] == '\0')
+                return rb_errf(err, RB_E_USAGE, "--out needs a file name");
+            o->out = optarg;
+            break;
+        case 'P':
+            if (!execute)
+                return rb_errf(err, RB_E_USAGE, "option '--plan' belongs to execute");
+            if (optarg[0] == '\0')
+                return rb_errf(err, RB_E_USAGE, "--plan needs a file name");
+            o->plan_file = optarg;
+            break;
         case ':':
             return rb_errf(err, RB_E_USAGE, "option '%s' needs a value", argv[optind - 1]);
         default:
@@ -68,6 +86,9 @@ int rb_plan_opts_parse(int argc, char **argv, struct rb_plan_opts *o, bool execu
         return rb_errf(err, RB_E_USAGE, "unexpected argument '%s'", argv[optind]);
     if (o->offline && execute && !o->dry_run)
         return rb_errf(err, RB_E_USAGE, "--offline only goes with --dry-run");
+    if (o->offline && o->plan_file != NULL)
+        return rb_errf(err, RB_E_USAGE, "--offline does not go with --plan: the comparison "
+                                        "contacts nothing already");
     if (o->reason != NULL && o->reason[0] == '\0')
         return rb_errf(err, RB_E_USAGE, "--reason must not be empty");
     return 0;
@@ -86,7 +107,16 @@ int rb_plan_show(struct rb_ctx *ctx, const struct rb_runbook *rb, const struct r
     if (rb_engine_plan(run, err) < 0)
         return -1;
     /* a plan that could not read a target is incomplete: say which, exit 1 */
-    return rb_plan_unreachable_check(run, err);
+    if (rb_plan_unreachable_check(run, err) < 0)
+        return -1;
+    if (o->out == NULL)
+        return 0;
+    if (rb_plan_file_write(o->out, run, err) < 0)
+        return -1;
+    rb_info(ctx, "plan written to '%s' (plan sha256 %s); after review: rollbackctl execute "
+                 "--plan %s --reason ...",
+            o->out, run->plan_sha256, o->out);
+    return 0;
 }
 
 int rb_cmd_plan(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *err)

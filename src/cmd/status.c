@@ -155,6 +155,11 @@ static void print_text(struct rb_ctx *ctx, const cJSON *s)
     fprintf(ctx->out, "%srun %s%s  %s\n", rb_c_bold(ctx), or_dash(jstr(s, "run_id")),
             rb_c_reset(ctx), or_dash(outcome));
     fprintf(ctx->out, "  runbook:      %s\n", or_dash(jstr(s, "runbook")));
+    /* the plan the approvers approve: compare with the plan file's plan_sha256 */
+    if (jstr(s, "plan_sha256") != NULL)
+        fprintf(ctx->out, "  plan sha256:  %s%s%s\n", jstr(s, "plan_sha256"),
+                jstr(s, "plan_file") != NULL ? ", as reviewed in " : "",
+                jstr(s, "plan_file") != NULL ? jstr(s, "plan_file") : "");
     fprintf(ctx->out, "  reason:       %s\n", or_dash(jstr(s, "reason")));
     fprintf(ctx->out, "  initiated by: %s\n", or_dash(jstr(s, "initiated_by")));
     fprintf(ctx->out, "  started:      %s\n", or_dash(jstr(s, "started")));

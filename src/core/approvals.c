@@ -105,6 +105,10 @@ int rb_approval_write(struct rb_arena *a, const char *run_dir, const struct rb_a
     cJSON_AddStringToObject(o, "at", r->at);
     cJSON_AddStringToObject(o, "comment", r->comment != NULL ? r->comment : "");
     cJSON_AddNumberToObject(o, "pid", (double)r->pid);
+    if (r->plan_sha256 != NULL)
+        cJSON_AddStringToObject(o, "plan_sha256", r->plan_sha256);
+    else
+        cJSON_AddNullToObject(o, "plan_sha256");
     text = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     len = strlen(text);
@@ -173,6 +177,7 @@ static void read_one(struct rb_arena *a, const char *dir, struct rb_approval_rec
     r->host = str_member(a, o, "host");
     r->at = str_member(a, o, "at");
     r->comment = str_member(a, o, "comment");
+    r->plan_sha256 = str_member(a, o, "plan_sha256");
     {
         const cJSON *pid = cJSON_GetObjectItemCaseSensitive(o, "pid");
 
@@ -187,6 +192,13 @@ static void read_one(struct rb_arena *a, const char *dir, struct rb_approval_rec
         r->kind = NULL;
     if (r->comment == NULL)
         r->comment = "";
+}
+
+bool rb_approval_plan_ok(const struct rb_approval_rec *r, const char *run_plan)
+{
+    if (r->kind != NULL && strcmp(r->kind, "deny") == 0)
+        return true;
+    return r->plan_sha256 == NULL || run_plan == NULL || strcmp(r->plan_sha256, run_plan) == 0;
 }
 
 static bool is_record_name(const char *name)

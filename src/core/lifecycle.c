@@ -16,6 +16,7 @@
 #include "rollbackctl/fsutil.h"
 #include "rollbackctl/identity.h"
 #include "rollbackctl/output.h"
+#include "rollbackctl/plan_file.h"
 #include "rollbackctl/preflight.h"
 #include "rollbackctl/run_metrics.h"
 #include "rollbackctl/runs.h"
@@ -142,6 +143,7 @@ int rb_run_begin(struct rb_ctx *ctx, const struct rb_runbook *rb, const struct r
     run->signals_file = o->signals_file;
     run->yes = o->yes;
     run->force = o->force;
+    run->plan_sha256 = o->plan_sha256;
     run->initiated_by = rb_initiated_by(ctx->arena);
     run->started_at = time(NULL);
     rb_run_id_new(run->run_id);
@@ -168,6 +170,9 @@ int rb_run_begin(struct rb_ctx *ctx, const struct rb_runbook *rb, const struct r
     cJSON_AddStringToObject(d, "cutover", rb->cutover_src);
     cJSON_AddStringToObject(d, "version", RB_VERSION);
     add_str_or_null(d, "commit", rb_build_commit()); /* the tree the binary was built from */
+    /* what the approvers approve: the plan this run makes, and the reviewed file it matched */
+    add_str_or_null(d, "plan_sha256", o->plan_sha256);
+    add_str_or_null(d, "plan_file", o->plan_file);
     if (journal_event(run, "run_started", d, err) < 0) {
         rb_journal_close(&run->journal);
         discard_run_dir(run->run_dir);
@@ -285,6 +290,32 @@ static const char *latest_resumable(struct rb_ctx *ctx, const struct rb_runbook 
 }
 
 /*
+ * The plan hash of a resumed attempt: the run's options, the runbook as it is now, planned again
+ * offline; NULL when it cannot be made. The run keeps the hash run_started recorded
+ * (run->plan_sha256): it is what its approvers approved, and resume accepts an edited runbook
+ * (a fixed step) without asking them again; a plan that changed is said, and journaled with
+ * `resumed`.
+ */
+static const char *resumed_plan_hash(struct rb_run *run, const char *was)
+{
+    struct rb_run *pre;
+    struct rb_err perr = RB_ERR_INIT;
+
+    run->plan_sha256 = was;
+    if (rb_plan_prepass(run->ctx, run->rb, run->severity_opt, run->signals_file, &pre, &perr) <
+        0) {
+        rb_warn(run->ctx, "unable to plan again for the plan hash: %s", perr.msg);
+        return NULL;
+    }
+    if (was != NULL && strcmp(was, pre->plan_sha256) != 0)
+        rb_warn(run->ctx,
+                "the plan of run '%s' changed since it started (plan sha256 %.12s... then, "
+                "%.12s... now); its approvals were given for the plan it started with",
+                run->run_id, was, pre->plan_sha256);
+    return pre->plan_sha256;
+}
+
+/*
  * With the journal re-opened: refuse a finished run, restore the options run_started recorded and
  * what the journal says was done, and journal what this attempt starts from (torn tail, lock
  * takeover, edited runbook) and that it resumed. Returns 1, journaling nothing, for a run that
@@ -296,7 +327,7 @@ static int continue_run(struct rb_run *run, const struct rb_journal_log *log, bo
 {
     struct rb_ctx *ctx = run->ctx;
     const cJSON *started = NULL;
-    const char *was, *outcome;
+    const char *was, *outcome, *now;
     cJSON *summary, *d;
     size_t i;
     int resumable;
@@ -356,9 +387,11 @@ static int continue_run(struct rb_run *run, const struct rb_journal_log *log, bo
         if (journal_event(run, "runbook_changed", d, err) < 0)
             return -1;
     }
+    now = resumed_plan_hash(run, data_str(ctx->arena, started, "plan_sha256"));
     d = cJSON_CreateObject();
     cJSON_AddStringToObject(d, "by", rb_initiated_by(ctx->arena));
     cJSON_AddNumberToObject(d, "pid", (double)getpid());
+    add_str_or_null(d, "plan_sha256", now);
     return journal_event(run, "resumed", d, err);
 }
 

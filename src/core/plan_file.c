@@ -477,7 +477,7 @@ static bool same_str(const char *a, const char *b)
 static void compare_actions(struct diffs *d, const cJSON *then, const cJSON *now)
 {
     const cJSON *it;
-    int pos_then = 0, last_now = -1;
+    int last_now = -1;
     bool order_said = false;
 
     cJSON_ArrayForEach(it, then) {
@@ -488,7 +488,6 @@ static void compare_actions(struct diffs *d, const cJSON *then, const cJSON *now
         const char *path;
         const cJSON *vx, *vy;
 
-        pos_then++;
         if (cur == NULL) {
             differ(d, "action '%s' is no longer planned (it was in the plan)", name);
             continue;
@@ -510,7 +509,6 @@ static void compare_actions(struct diffs *d, const cJSON *then, const cJSON *now
         cJSON_Delete(dt);
         cJSON_Delete(dn);
     }
-    (void)pos_then;
     cJSON_ArrayForEach(it, now)
         if (by_name(then, jstr(it, "name"), NULL) == NULL)
             differ(d, "action '%s' is new since the plan", jstr(it, "name"));
@@ -526,9 +524,6 @@ int rb_plan_file_compare(struct rb_ctx *ctx, const struct rb_plan_file *pf,
     if (pf->version != NULL && strcmp(pf->version, RB_VERSION) != 0)
         rb_warn(ctx, "plan file '%s' was made by rollbackctl %s, this is %s", pf->path, pf->version,
                 RB_VERSION);
-    if (strcmp(pf->runbook_sha256, now->rb->sha256) != 0)
-        differ(&d, "the runbook changed since the plan (sha256 %.12s... then, %.12s... now)",
-               pf->runbook_sha256, now->rb->sha256);
     if (!same_str(pf->severity, now->severity_opt))
         differ(&d, "the severity differs: %s%s%s in the plan, %s%s%s now",
                pf->severity != NULL ? "'" : "", pf->severity != NULL ? pf->severity : "none",
@@ -553,6 +548,10 @@ int rb_plan_file_compare(struct rb_ctx *ctx, const struct rb_plan_file *pf,
     actions = rb_plan_actions_json(now);
     compare_actions(&d, cJSON_GetObjectItemCaseSensitive(pf->doc, "actions"), actions);
     cJSON_Delete(actions);
+    /* last: an action's difference says more than the hash that changed with it */
+    if (strcmp(pf->runbook_sha256, now->rb->sha256) != 0)
+        differ(&d, "the runbook changed since the plan (sha256 %.12s... then, %.12s... now)",
+               pf->runbook_sha256, now->rb->sha256);
     if (d.n == 0)
         return 0;
     if (d.n > MAX_SHOWN_DIFFERENCES)

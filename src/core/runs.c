@@ -135,6 +135,8 @@ cJSON *rb_runs_summarize(const struct rb_journal_log *log)
             copy_item(s, "reason", e->data, "reason");
             copy_item(s, "severity", e->data, "severity");
             copy_item(s, "initiated_by", e->data, "initiated_by");
+            copy_item(s, "plan_sha256", e->data, "plan_sha256");
+            copy_item(s, "plan_file", e->data, "plan_file");
             set_str(s, "started", e->ts);
             set_str(s, "outcome", "running");
         } else if (strcmp(e->event, "resumed") == 0) {

@@ -83,8 +83,9 @@ static void time_left(int64_t ms, char *out, size_t len)
         snprintf(out, len, "%llds", (long long)s);
 }
 
+/* One approval as journaled, with the plan hash it was given for (null: none known). */
 static cJSON *approval_entry(const char *kind, const char *user, const char *host, const char *at,
-                             const char *comment)
+                             const char *comment, const char *plan_sha256)
 {
     cJSON *o = cJSON_CreateObject();
 
@@ -93,6 +94,10 @@ static cJSON *approval_entry(const char *kind, const char *user, const char *hos
     cJSON_AddStringToObject(o, "at", at);
     cJSON_AddStringToObject(o, "comment", comment != NULL ? comment : "");
     cJSON_AddStringToObject(o, "kind", kind);
+    if (plan_sha256 != NULL)
+        cJSON_AddStringToObject(o, "plan_sha256", plan_sha256);
+    else
+        cJSON_AddNullToObject(o, "plan_sha256");
     return o;
 }
 
@@ -145,6 +150,9 @@ static const char *prompt_text(struct rb_run *run, const struct approve_plan *p)
     cJSON_ArrayForEach(it, p->pnr)
         if (cJSON_IsString(it))
             s = rb_sprintf(a, "%s  POINT OF NO RETURN: %s\n", s, it->valuestring);
+    /* what the approvers will be shown and asked to check against the plan they reviewed */
+    if (run->plan_sha256 != NULL)
+        s = rb_sprintf(a, "%s  plan:      sha256 %s\n", s, run->plan_sha256);
     return s;
 }
 
@@ -215,6 +223,13 @@ static int take_records(struct rb_run *run, struct rb_action *act, cJSON *approv
             rb_warn(run->ctx, "ignoring approval record '%s': %s", r->file, why);
             continue;
         }
+        if (!rb_approval_plan_ok(r, run->plan_sha256)) {
+            rb_warn(run->ctx,
+                    "ignoring the approval by '%s': it was given for plan sha256 %.12s..., "
+                    "this run's plan is %.12s...",
+                    r->user, r->plan_sha256, run->plan_sha256);
+            continue;
+        }
         if (strcmp(r->kind, "deny") == 0) {
             cJSON *d = cJSON_CreateObject();
             cJSON *by = cJSON_AddObjectToObject(d, "denied_by");
@@ -234,8 +249,8 @@ static int take_records(struct rb_run *run, struct rb_action *act, cJSON *approv
             rb_verbose(run->ctx, "  approval by '%s' counted already", r->user);
             continue;
         }
-        cJSON_AddItemToArray(approvals,
-                             approval_entry("approve", r->user, r->host, r->at, r->comment));
+        cJSON_AddItemToArray(approvals, approval_entry("approve", r->user, r->host, r->at,
+                                                       r->comment, r->plan_sha256));
         rb_info(run->ctx, "  approved by %s@%s%s%s", r->user, r->host,
                 r->comment[0] != '\0' ? ": " : "", r->comment);
         *changed = true;
@@ -291,8 +306,8 @@ static int quorum_apply(struct rb_run *run, struct rb_action *act, struct rb_err
         }
         rb_identity_get(&id);
         rb_rfc3339_ms(rb_wall_ms(), at, sizeof(at));
-        cJSON_AddItemToArray(approvals,
-                             approval_entry("initiator", initiator, id.host, at, run->reason));
+        cJSON_AddItemToArray(approvals, approval_entry("initiator", initiator, id.host, at,
+                                                       run->reason, run->plan_sha256));
     }
     if (rb_approvals_dir_create(run->state_dir, run->run_dir, err) < 0 ||
         journal_state(run, act, approvals, p->needed, deadline_ms, err) < 0)

@@ -39,7 +39,7 @@ cJSON *rb_probe_fields(struct rb_arena *a, const struct rb_probe *p)
         h = cJSON_AddArrayToObject(f, "headers");
         for (size_t i = 0; i < p->n_headers; i++)
             cJSON_AddItemToArray(h, cJSON_CreateString(p->headers[i].name));
-        cJSON_AddBoolToObject(f, "body", p->body != NULL);
+        cJSON_AddBoolToObject(f, "sends_body", p->body != NULL);
         break;
     }
     case RB_PROBE_RUN:

@@ -13,7 +13,7 @@
 
 /*
  * A probe as fields: {"kind": "sql", "target", "sql"}, {"kind": "http", "method", "url" (no
- * userinfo, no query), "expect_status", "headers" (names only), "body" (true when one is
+ * userinfo, no query), "expect_status", "headers" (names only), "sends_body" (true when one is
  * sent)}, {"kind": "exec", "argv"}, each with "timeout_ms" (null: the default) and "retry"
  * {attempts, interval_ms}. Header values and bodies may hold credentials: never copied. A
  * probe of kind NONE is JSON null. The caller owns the result.

@@ -106,8 +106,24 @@ assert_eq "2770" "$(stat -c %a "$S/runs/$ID/approvals")" "approvals/ is group-wr
 assert_eq "$G" "$(stat -c %G "$S/runs/$ID/approvals")" "and of the operators' group"
 assert_exit 1 as "$A" approve "$ID"
 assert_contains "$RB_ERR" "your confirmation already counts as its first approval" "the initiator cannot approve twice"
-assert_exit 0 as "$B" approve "$ID" --comment "numbers checked"
+# the plan hash: the plan an approver reviewed is the plan the run journaled; another is refused
+SHA=$(as "$A" -o json plan --offline --severity critical | jq -r .plan_sha256)
+assert_eq "$SHA" "$(grep '"event":"run_started"' "$(J)" | jq -r .data.plan_sha256)" "the run's plan hash is the reviewed plan's"
+assert_contains "$(as "$B" status "$ID")" "plan sha256:  $SHA" "status shows it to approvers"
+assert_exit 1 as "$B" approve "$ID" --plan-sha256 "$(printf '0%.0s' {1..64})"
+assert_contains "$RB_ERR" "run '$ID' executes the plan sha256 $SHA, not the plan you reviewed" "approve refuses another plan's hash"
+assert_exit 2 as "$B" approve "$ID" --plan-sha256 abc
+assert_contains "$RB_ERR" "is not a SHA-256"
+assert_eq "1" "$(waiting_count)" "nothing was recorded"
+# C's record for another plan (C's own file, so only its hash is wrong): not counted
+cat >"$T/otherplan.json" <<JSON
+{"kind":"approve","user":"$C","host":"$HOST","at":"2026-12-01T00:00:00.000Z","comment":"other plan","pid":1,"plan_sha256":"$(printf 'a%.0s' {1..64})"}
+JSON
+runuser -u "$C" -- cp "$T/otherplan.json" "$S/runs/$ID/approvals/2026-12-01T00-00-01-000Z-approve-$C-2.json"
+assert_exit 0 as "$B" approve "$ID" --comment "numbers checked" --plan-sha256 "$SHA"
 assert_contains "$RB_OUT" "approval of run $ID recorded for $B@$HOST: numbers checked"
+assert_contains "$RB_OUT" "plan sha256: $SHA" "approve shows the plan hash it approves"
+assert_contains "$(cat "$S/runs/$ID"/approvals/*"-approve-$B-"*.json)" "\"plan_sha256\":\"$SHA\"" "and records it"
 assert_contains "$RB_OUT" "2 of 3 approvals; 1 more needed: rollbackctl approve $ID"
 wait_count 2
 assert_exit 0 as "$B" approve "$ID"
@@ -119,6 +135,8 @@ JSON
 runuser -u "$B" -- cp "$T/forged.json" "$S/runs/$ID/approvals/2026-12-01T00-00-00-000Z-approve-$C-1.json"
 sleep 0.8
 assert_eq "2" "$(waiting_count)" "the forged record did not count"
+assert_contains "$(cat "$T/exec.err")" "ignoring the approval by '$C': it was given for plan sha256 aaaaaaaaaaaa" \
+  "an approval for another plan hash did not count either"
 assert_contains "$(cat "$T/exec.err")" "it names user '$C' but was written by '$B'" "the run warns about it"
 text=$(as "$C" status "$ID")
 assert_contains "$text" "waiting for:  1 more approval" "status shows how many more are needed"
