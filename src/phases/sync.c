@@ -666,7 +666,13 @@ static void describe(struct rb_run *run, struct rb_action *act, const struct syn
     rb_action_detailf(act, "on '%s' (target), one transaction:\n", st->ph->to);
     rb_action_detailf(act, "  SELECT set_config('application_name', 'rollbackctl %s', false)\n",
                       run->run_id[0] != '\0' ? run->run_id : "<run id>");
-    rb_action_detailf(act, "  %s\n  BEGIN\n  %s\n", st->lock_sql, ledger_ddl);
+    if (st->ph->jobs > 1)
+        rb_action_detailf(act,
+                          "  -- the run's own session on '%s' holds the sync lock for every "
+                          "stream: %s\n  BEGIN\n  %s\n",
+                          st->ph->to, st->lock_sql, ledger_ddl);
+    else
+        rb_action_detailf(act, "  %s\n  BEGIN\n  %s\n", st->lock_sql, ledger_ddl);
     rb_action_detailf(
         act, "  %s -- $1 = %s, $2 = '%s': a row means already applied\n", ledger_check_sql,
         run->run_id[0] != '\0' ? rb_sprintf(run->arena, "'%s'", run->run_id) : "the run id",
