@@ -34,6 +34,36 @@ enum rb_idem {
 
 typedef int (*rb_apply_fn)(struct rb_run *run, struct rb_action *act, struct rb_err *err);
 
+/*
+ * What the engine lends the runner of an action group, for each action the runner applies:
+ * begin() before it (the engine's checks of an earlier attempt, the "started" line), end() after
+ * it with apply's outcome (the "done"/"failed" line, the line people read, a non-critical failure
+ * noted for the phase). Both only from the engine's thread, so the engine alone writes the
+ * journal and it says exactly which actions were in flight together.
+ *   begin: 0 apply it now; 1 done in an earlier attempt, not to apply; -1 the run stops (err)
+ *   end:   0 go on; 1 the run stops (a critical action failed): start no other, let those in
+ *          flight end; -1 the journal could not be written (err): the same, and the run fails
+ */
+struct rb_group_hooks {
+    int (*begin)(const struct rb_group_hooks *h, struct rb_action *act, struct rb_err *err);
+    int (*end)(const struct rb_group_hooks *h, struct rb_action *act, int rc,
+               const struct rb_err *aerr, struct rb_err *err);
+    void *engine;
+};
+
+/*
+ * Consecutive actions of a phase applied by the phase's own runner, several in flight at once
+ * (sync.jobs): the engine hands run() all of them, in plan order, instead of applying them one
+ * by one. run() decides when each starts (never after rb_interrupted() or a stop from a hook),
+ * brackets each it applies with h->begin and h->end, and returns once none is in flight: 0, or
+ * -1 with err when it could not go on (a hook's -1; its own failure to start one).
+ */
+struct rb_action_group {
+    int (*run)(struct rb_run *run, struct rb_action *const *acts, size_t n,
+               const struct rb_group_hooks *h, struct rb_err *err);
+    void *arg;
+};
+
 struct rb_action {
     const char *phase;
     const char
@@ -63,6 +93,8 @@ struct rb_action {
      * whose only change is its name is not applied again.
      */
     const char *fingerprint;
+    /* Applied with the other actions of its group by the group's runner, or NULL: on its own. */
+    const struct rb_action_group *group;
 };
 
 enum rb_mode {

@@ -202,15 +202,21 @@ struct rb_sync_table {
     struct rb_column_map *columns;
     size_t n_columns;
     struct rb_sync_deletions deletions;
+    /* `after:` sync tables (by name) this one starts only once they have finished */
+    struct rb_strlist after;
     struct rb_pos pos;
     struct rb_pos source_pos, target_pos, columns_pos;
 };
+
+/* `sync.jobs`: at most this many tables in flight at once, each on its own connection pair. */
+#define RB_SYNC_JOBS_MAX 16
 
 struct rb_sync {
     const char *from;
     const char *to;
     struct rb_sync_table *tables;
     size_t n_tables;
+    int jobs; /* `jobs:` 1 (default) to RB_SYNC_JOBS_MAX */
     bool present;
     struct rb_pos pos;
 };

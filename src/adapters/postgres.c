@@ -991,17 +991,15 @@ static int pg_snapshot_begin(struct rb_db *db, const char *id, struct rb_err *er
     struct pg_db *p = (struct pg_db *)db;
     struct rb_arena *scratch = rb_arena_new();
     /* SET TRANSACTION SNAPSHOT must come first in its transaction, before any query */
-    const char *sql =
-        rb_sprintf(scratch,
-                   "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT %s",
-                   rb_pg_quote_literal(scratch, id));
+    const char *sql = rb_sprintf(
+        scratch, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT %s",
+        rb_pg_quote_literal(scratch, id));
     int rc = query_exec(p, 30000, sql, err);
 
     rb_arena_free(scratch);
     if (rc < 0) {
         pg_tx(db, RB_DB_ROLLBACK, NULL, 10000, NULL);
-        return rb_err_wrap(err, "unable to read the shared snapshot '%s' on '%s'", id,
-                           db->label);
+        return rb_err_wrap(err, "unable to read the shared snapshot '%s' on '%s'", id, db->label);
     }
     return 0;
 }

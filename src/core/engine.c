@@ -6,7 +6,9 @@
  * "done"/"failed" after, so after a crash the journal says exactly which action was in flight.
  * Resume re-plans (planning is deterministic for the same runbook and options), skips what the
  * journal says is done, and re-applies the in-flight action only if it declared itself safe to.
- * A check run (`rollbackctl verify`) goes through the same loop and journals nothing.
+ * A check run (`rollbackctl verify`) goes through the same loop and journals nothing. An action
+ * group (run.h: sync.jobs) is handed to its runner whole, which keeps several of its actions in
+ * flight and brackets each with the hooks here (action_begin, action_end), on this thread.
  */
 #include "rollbackctl/engine.h"
 
@@ -282,17 +284,16 @@ static const char *result_message(const struct rb_action *act)
 }
 
 /*
- * Apply one action with its journal records around it. Returns 0; -1 with err when the action
- * failed; -2 with err when its journal record could not be written (the run must stop, whether
- * or not the action is critical: nothing may go on that the journal cannot prove).
+ * The first half of applying an action: what an earlier attempt left of it (done: not applied
+ * again; in flight: re-applied unless RB_ONCE), then its "started" line. Returns 0 to apply it
+ * now, 1 when it is done already, -1 with err when it must not be applied (RB_ONCE in flight),
+ * -2 with err when the journal could not be written.
  */
-static int apply_action(struct rb_run *run, struct rb_action *act, struct rb_err *err)
+static int action_begin(struct rb_run *run, struct rb_action *act, struct rb_err *err)
 {
     struct rb_ctx *ctx = run->ctx;
     const char *state = replay_state(run, act->name);
     const char *was = NULL;
-    int64_t t0;
-    struct rb_err aerr = RB_ERR_INIT;
     cJSON *d, *rec = NULL;
     int rc;
 
@@ -315,7 +316,7 @@ static int apply_action(struct rb_run *run, struct rb_action *act, struct rb_err
                     "  %s: already done as '%s' in an earlier attempt (renamed since), "
                     "not applied again",
                     act->name, was);
-            return 0;
+            return 1;
         }
         if (state != NULL && strcmp(state, "started") == 0)
             rb_info(ctx, "  %s: was in flight as '%s' when the run stopped (renamed since)",
@@ -325,7 +326,7 @@ static int apply_action(struct rb_run *run, struct rb_action *act, struct rb_err
     }
     if (state != NULL && strcmp(state, "done") == 0) {
         rb_info(ctx, "  %s: already done in an earlier attempt, not applied again", act->name);
-        return 0;
+        return 1;
     }
     if (state != NULL && strcmp(state, "started") == 0) {
         if (act->idem == RB_ONCE) {
@@ -361,11 +362,22 @@ static int apply_action(struct rb_run *run, struct rb_action *act, struct rb_err
         return -2;
     /* indented under its phase's heading; a check run has no headings */
     rb_info(ctx, "%s%s: %s", run->mode == RB_MODE_EXECUTE ? "  " : "", act->name, act->summary);
-    t0 = rb_now_us();
-    /* on a terminal, the action's name and elapsed time while it runs; gone before its result */
-    rb_progress_begin(ctx, act->name);
-    rc = act->apply != NULL ? act->apply(run, act, &aerr) : 0;
-    rb_progress_end(ctx);
+    return 0;
+}
+
+/*
+ * The second half: apply's outcome (rc, aerr; t0_us when it began) journaled as "done" or
+ * "failed", and its line. Returns 0; -1 with err (the action's error) when it failed; -2 with
+ * err when its journal record could not be written (the run must stop, whether or not the
+ * action is critical: nothing may go on that the journal cannot prove).
+ */
+static int action_end(struct rb_run *run, struct rb_action *act, int rc, const struct rb_err *aerr,
+                      int64_t t0, struct rb_err *err)
+{
+    struct rb_ctx *ctx = run->ctx;
+    FILE *line = action_line_stream(run);
+    cJSON *d;
+
     if (rc == 0) {
         double s = elapsed_s(t0);
         cJSON *res = act->result != NULL ? cJSON_Duplicate(act->result, 1) : cJSON_CreateObject();
@@ -377,16 +389,20 @@ static int apply_action(struct rb_run *run, struct rb_action *act, struct rb_err
         cJSON_Delete(res);
         if (rc < 0)
             return -2;
-        if (action_line_stream(run) != NULL)
-            fprintf(action_line_stream(run), "%sdone%s    %-40s %6.2fs%s%s\n", rb_c_green(ctx),
-                    rb_c_reset(ctx), act->name, s, result_message(act) != NULL ? "  " : "",
+        if (line != NULL) {
+            /* actions of a group end while its progress line is up */
+            rb_progress_hold(ctx);
+            fprintf(line, "%sdone%s    %-40s %6.2fs%s%s\n", rb_c_green(ctx), rb_c_reset(ctx),
+                    act->name, s, result_message(act) != NULL ? "  " : "",
                     result_message(act) != NULL ? result_message(act) : "");
+            rb_progress_release(ctx);
+        }
         return 0;
     }
     d = cJSON_CreateObject();
-    cJSON_AddStringToObject(d, "error", aerr.msg);
-    if (aerr.hint[0] != '\0')
-        cJSON_AddStringToObject(d, "hint", aerr.hint);
+    cJSON_AddStringToObject(d, "error", aerr->msg);
+    if (aerr->hint[0] != '\0')
+        cJSON_AddStringToObject(d, "hint", aerr->hint);
     if (act->pos.line > 0)
         cJSON_AddNumberToObject(d, "line", act->pos.line);
     /*
@@ -394,7 +410,7 @@ static int apply_action(struct rb_run *run, struct rb_action *act, struct rb_err
      * status and the report, with outcome_unknown, so that resume treats it as in flight (an
      * RB_ONCE action is then not applied again without a person looking).
      */
-    if (rb_err_is(&aerr, RB_K_UNKNOWN))
+    if (rb_err_is(aerr, RB_K_UNKNOWN))
         cJSON_AddTrueToObject(d, "outcome_unknown");
     cJSON_AddNumberToObject(d, "duration_ms", (double)(long long)(elapsed_s(t0) * 1000.0));
     if (act->result != NULL)
@@ -403,13 +419,170 @@ static int apply_action(struct rb_run *run, struct rb_action *act, struct rb_err
     cJSON_Delete(d);
     if (rc < 0)
         return -2;
-    if (action_line_stream(run) != NULL)
-        fprintf(action_line_stream(run), "%sFAILED%s  %-40s %s\n", rb_c_red(ctx), rb_c_reset(ctx),
-                act->name, aerr.msg);
-    *err = aerr;
+    if (line != NULL) {
+        rb_progress_hold(ctx);
+        fprintf(line, "%sFAILED%s  %-40s %s\n", rb_c_red(ctx), rb_c_reset(ctx), act->name,
+                aerr->msg);
+        rb_progress_release(ctx);
+    }
+    *err = *aerr;
     if (err->cls == RB_E_NONE)
         err->cls = RB_E_FAILED;
     return -1;
+}
+
+/* Apply one action with its journal records around it: 0, or action_end's -1 and -2. */
+static int apply_action(struct rb_run *run, struct rb_action *act, struct rb_err *err)
+{
+    struct rb_err aerr = RB_ERR_INIT;
+    int64_t t0;
+    int rc = action_begin(run, act, err);
+
+    if (rc != 0)
+        return rc == 1 ? 0 : rc;
+    t0 = rb_now_us();
+    /* on a terminal, the action's name and elapsed time while it runs; gone before its result */
+    rb_progress_begin(run->ctx, act->name);
+    rc = act->apply != NULL ? act->apply(run, act, &aerr) : 0;
+    rb_progress_end(run->ctx);
+    return action_end(run, act, rc, &aerr, t0, err);
+}
+
+/* --- action groups: several actions in flight at once, journaled here ---------------------- */
+
+/* The engine's side of one group's run (the hooks' h->engine). */
+struct group_run {
+    struct rb_run *run;
+    cJSON *failed; /* the phase's non-critical failures, walk's list */
+    struct rb_action *const *acts;
+    size_t n;
+    int64_t *t0_us;               /* when each began */
+    char *state;                  /* each: 0 not begun, 1 in flight, 2 ended (or done before) */
+    struct rb_action *stopped_by; /* the action whose failure or refusal stops the run */
+    struct rb_err stop_err;
+    bool journal_failed;
+};
+
+static size_t group_index(const struct group_run *g, const struct rb_action *act)
+{
+    size_t i;
+
+    for (i = 0; i < g->n && g->acts[i] != act; i++)
+        ;
+    return i;
+}
+
+/* A non-critical action's failure, as walk counts it: the phase ends partial, the run goes on. */
+static bool noted_partial(struct group_run *g, struct rb_action *act, const struct rb_err *e)
+{
+    if (e->cls != RB_E_FAILED || act->critical)
+        return false;
+    g->run->partial = true;
+    cJSON_AddItemToArray(g->failed, cJSON_CreateString(act->name));
+    return true;
+}
+
+static int group_begin(const struct rb_group_hooks *h, struct rb_action *act, struct rb_err *err)
+{
+    struct group_run *g = h->engine;
+    size_t i = group_index(g, act);
+    int rc;
+
+    if (i == g->n || g->state[i] != 0)
+        return rb_errf(err, RB_E_FAILED, "action '%s' is not one of its group's to begin",
+                       act->name);
+    rc = action_begin(g->run, act, err);
+    if (rc == 0) {
+        g->state[i] = 1;
+        g->t0_us[i] = rb_now_us();
+        return 0;
+    }
+    g->state[i] = 2;
+    if (rc == 1)
+        return 1;
+    if (rc == -1 && noted_partial(g, act, err)) {
+        rb_err_clear(err);
+        return 1;
+    }
+    g->journal_failed = rc == -2;
+    if (g->stopped_by == NULL) {
+        g->stopped_by = act;
+        g->stop_err = *err;
+    }
+    return -1;
+}
+
+static int group_end(const struct rb_group_hooks *h, struct rb_action *act, int rc,
+                     const struct rb_err *aerr, struct rb_err *err)
+{
+    struct group_run *g = h->engine;
+    size_t i = group_index(g, act);
+    struct rb_err e = RB_ERR_INIT;
+    int erc;
+
+    if (i == g->n || g->state[i] != 1)
+        return rb_errf(err, RB_E_FAILED, "action '%s' of a group ended without beginning",
+                       act->name);
+    g->state[i] = 2;
+    erc = action_end(g->run, act, rc, aerr, g->t0_us[i], &e);
+    if (erc == 0 || (erc == -1 && noted_partial(g, act, &e)))
+        return 0;
+    if (erc == -2) {
+        g->journal_failed = true;
+        g->stopped_by = act;
+        g->stop_err = e;
+        *err = e;
+        return -1;
+    }
+    if (g->stopped_by == NULL) {
+        g->stopped_by = act;
+        g->stop_err = e;
+    }
+    return 1;
+}
+
+/*
+ * Hand the n actions from run->actions[k] on (one group) to their runner. Returns 0 when it
+ * handled them all, or stopped before some because of a signal (*next: the first not begun, else
+ * k + n); -1 with err and *stop when an action's failure stops the run (walk's failure path
+ * takes it from there); -2 with err when the journal could not be written.
+ */
+static int apply_group(struct rb_run *run, size_t k, size_t n, cJSON *failed,
+                       struct rb_action **stop, size_t *next, struct rb_err *err)
+{
+    struct rb_action *const *acts = &run->actions[k];
+    struct group_run g = { .run = run, .failed = failed, .acts = acts, .n = n };
+    struct rb_group_hooks h = { .begin = group_begin, .end = group_end, .engine = &g };
+    struct rb_err rerr = RB_ERR_INIT;
+    int rc;
+    size_t i;
+
+    g.t0_us = rb_new_array(run->arena, int64_t, n);
+    g.state = rb_new_array(run->arena, char, n);
+    rc = acts[0]->group->run(run, acts, n, &h, &rerr);
+    for (i = 0; i < n && g.state[i] != 1; i++)
+        ;
+    if (i < n && g.stopped_by == NULL) {
+        /* a runner that returned with an action in flight broke its contract: say so */
+        g.stopped_by = acts[i];
+        rb_errf(&g.stop_err, RB_E_FAILED, "action '%s' was left in flight by its group",
+                acts[i]->name);
+    }
+    if (g.stopped_by == NULL && rc < 0) {
+        g.stopped_by = acts[0];
+        g.stop_err = rerr;
+    }
+    if (g.stopped_by != NULL) {
+        *err = g.stop_err;
+        if (err->cls == RB_E_NONE)
+            err->cls = RB_E_FAILED;
+        *stop = g.stopped_by;
+        return g.journal_failed ? -2 : -1;
+    }
+    for (i = 0; i < n && g.state[i] != 0; i++)
+        ;
+    *next = k + i;
+    return 0;
 }
 
 /*
@@ -440,6 +613,18 @@ static int phase_partial(struct rb_run *run, const char *phase, const cJSON *fai
 }
 
 static int walk(struct rb_run *run, const struct rb_phase *phases, size_t n, struct rb_err *err);
+
+/* A signal came: the run stops before act (journaled, resumable). Returns -1 with err. */
+static int interrupted_before(struct rb_run *run, const char *phase, const struct rb_action *act,
+                              struct rb_err *err)
+{
+    run->outcome = "interrupted";
+    if (run->mode != RB_MODE_EXECUTE) /* nothing to continue: a check run is simply run again */
+        return rb_errf(err, RB_E_INTERRUPTED, "interrupted before '%s'", act->name);
+    journal(run, phase, "", "interrupted", NULL, err);
+    rb_errf(err, RB_E_INTERRUPTED, "interrupted before '%s'; the run can be continued", act->name);
+    return rb_err_hint(err, "rollbackctl resume %s", run->run_id);
+}
 
 /*
  * A run that failed after approval still tells people (issue 12): when phase failed_at failed
@@ -550,18 +735,27 @@ static int walk(struct rb_run *run, const struct rb_phase *phases, size_t n, str
             int arc;
 
             if (rb_interrupted()) {
-                run->outcome = "interrupted";
-                if (!execute) { /* nothing to continue: a check run is simply run again */
-                    rb_errf(err, RB_E_INTERRUPTED, "interrupted before '%s'", act->name);
-                    goto out;
-                }
-                journal(run, phases[i].name, "", "interrupted", NULL, err);
-                rb_errf(err, RB_E_INTERRUPTED, "interrupted before '%s'; the run can be continued",
-                        act->name);
-                rb_err_hint(err, "rollbackctl resume %s", run->run_id);
+                interrupted_before(run, phases[i].name, act, err);
                 goto out;
             }
-            arc = apply_action(run, act, err);
+            if (act->group != NULL) {
+                size_t m = 1, next;
+
+                while (k + m < run->n_actions && run->actions[k + m]->group == act->group)
+                    m++;
+                arc = apply_group(run, k, m, failed, &act, &next, err);
+                if (arc == 0 && next < k + m) {
+                    /* the runner started no more of them: only a signal makes it stop so */
+                    interrupted_before(run, phases[i].name, run->actions[next], err);
+                    goto out;
+                }
+                if (arc == 0) {
+                    k += m - 1;
+                    continue;
+                }
+            } else {
+                arc = apply_action(run, act, err);
+            }
             if (arc == -2) {
                 run->outcome = "failed";
                 goto out;

@@ -1,8 +1,8 @@
 /*
  * progress.c - the terminal's progress line: its state, its ticker thread and its drawing.
  *
- * The ticker is the only thread rollbackctl starts. It opens no file descriptors (child.c's
- * pipe + FD_CLOEXEC stays race-free), blocks every signal (SIGINT and friends reach the main
+ * The ticker is a thread of its own (the only other ones: sync's streams, sync_jobs.c). It
+ * opens no file descriptors (child.c's pipe + FD_CLOEXEC stays race-free), blocks every signal (SIGINT and friends reach the main
  * thread, whose waits they are meant to cut short) and touches nothing but the state below,
  * under its mutex, and stderr.
  */

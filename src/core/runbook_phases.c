@@ -245,7 +245,7 @@ static void ld_sync_deletions(struct ld *l, const struct yn *n, const char *what
 static void ld_sync_table(struct ld *l, const struct yn *n, struct rb_sync_table *t)
 {
     static const char *const keys[] = { "name",    "critical",  "source", "target",
-                                        "columns", "deletions", NULL };
+                                        "columns", "deletions", "after",  NULL };
     static const char *const req[] = { "name", "source", "target", "columns", NULL };
     static const char *const src_keys[] = { "table", "changed_since", "where", NULL };
     static const char *const src_req[] = { "table", "changed_since", NULL };
@@ -312,11 +312,104 @@ static void ld_sync_table(struct ld *l, const struct yn *n, struct rb_sync_table
     }
     if (yn_get(n, "deletions") != NULL)
         ld_sync_deletions(l, yn_get(n, "deletions"), what, t);
+    t->after = ld_strlist(l, n, "after", "sync.tables", true);
+}
+
+/* The index of the sync table named name, or n_tables. */
+static size_t sync_index(const struct rb_sync *s, const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < s->n_tables; i++)
+        if (s->tables[i].name != NULL && strcmp(s->tables[i].name, name) == 0)
+            break;
+    return i;
+}
+
+/*
+ * Depth-first through the `after:` edges from table i; state 0 unseen, 1 on the path, 2 done.
+ * A table met again while on the path closes a cycle: reported once, at the `after:` that closes
+ * it, with the whole loop ("a -> b -> a"). path holds the tables on the path, depth of them.
+ */
+static bool sync_after_cycle(struct ld *l, const struct rb_sync *s, size_t i, int *state,
+                             size_t *path, size_t depth)
+{
+    const struct rb_sync_table *t = &s->tables[i];
+
+    state[i] = 1;
+    path[depth] = i;
+    for (size_t k = 0; k < t->after.n; k++) {
+        size_t j = sync_index(s, t->after.items[k]);
+
+        if (j == s->n_tables || j == i)
+            continue;
+        if (state[j] == 1) {
+            const char *loop = "";
+            size_t from = 0;
+
+            while (path[from] != j)
+                from++;
+            for (size_t p = from; p <= depth; p++)
+                loop = rb_sprintf(l->a, "%s'%s' -> ", loop, s->tables[path[p]].name);
+            ld_err(l, t->after.pos,
+                   "'after' of sync table '%s' makes a cycle: %s'%s'; no table of it could start",
+                   t->name, loop, s->tables[j].name);
+            return true;
+        }
+        if (state[j] == 0 && sync_after_cycle(l, s, j, state, path, depth + 1))
+            return true;
+    }
+    state[i] = 2;
+    return false;
+}
+
+/* `after:` names other sync tables of this runbook, and never in a circle. */
+static void ld_sync_after(struct ld *l, struct rb_sync *s)
+{
+    int *state = rb_new_array(l->a, int, s->n_tables + 1);
+    size_t *path = rb_new_array(l->a, size_t, s->n_tables + 1);
+    bool named = true;
+
+    for (size_t i = 0; i < s->n_tables; i++) {
+        const struct rb_sync_table *t = &s->tables[i];
+
+        for (size_t k = 0; k < t->after.n; k++) {
+            const char *name = t->after.items[k];
+            struct rb_near near;
+
+            if (t->name != NULL && strcmp(name, t->name) == 0) {
+                ld_err(l, t->after.pos, "sync table '%s' names itself in 'after'", t->name);
+                named = false;
+                continue;
+            }
+            if (sync_index(s, name) < s->n_tables)
+                continue;
+            named = false;
+            rb_near_init(&near, name);
+            if (ld_near_spend(l, s->n_tables))
+                for (size_t j = 0; j < s->n_tables; j++)
+                    if (s->tables[j].name != NULL)
+                        rb_near_try(&near, s->tables[j].name);
+            if (near.best != NULL)
+                ld_err(l, t->after.pos,
+                       "'after' of sync table '%s' names no sync table '%s'; did you mean '%s'?",
+                       t->name != NULL ? t->name : "?", name, near.best);
+            else
+                ld_err(l, t->after.pos, "'after' of sync table '%s' names no sync table '%s'",
+                       t->name != NULL ? t->name : "?", name);
+        }
+    }
+    if (!named)
+        return;
+    for (size_t i = 0; i < s->n_tables; i++)
+        if (state[i] == 0 && sync_after_cycle(l, s, i, state, path, 0))
+            return;
 }
 
 void ld_sync(struct ld *l, const struct yn *n)
 {
-    static const char *const keys[] = { "from", "to", "tables", NULL };
+    static const char *const keys[] = { "from", "to", "tables", "jobs", NULL };
+    static const char *const req[] = { "from", "to", "tables", NULL };
     struct rb_sync *s = &l->rb->sync;
     const struct rb_target *t;
     const struct yn *tables;
@@ -326,7 +419,8 @@ void ld_sync(struct ld *l, const struct yn *n)
         return;
     s->present = true;
     s->pos = n->pos;
-    ld_keys(l, n, n->pos, "'sync'", keys, keys);
+    ld_keys(l, n, n->pos, "'sync'", keys, req);
+    s->jobs = ld_int(l, n, "jobs", "sync", 1, 1, RB_SYNC_JOBS_MAX);
     t = ld_target_ref(l, n, "from", "sync", DB_BIT);
     s->from = t != NULL ? t->name : NULL;
     t = ld_target_ref(l, n, "to", "sync", DB_BIT);
@@ -353,6 +447,7 @@ void ld_sync(struct ld *l, const struct yn *n)
                 }
         s->n_tables++;
     }
+    ld_sync_after(l, s);
 }
 
 /* ---- probes ------------------------------------------------------------------------------- */

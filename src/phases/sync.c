@@ -64,16 +64,6 @@ static const char ledger_insert_sql[] =
     "INSERT INTO rollbackctl_ledger (run_id, table_name, rows, checksum, inserted, updated, "
     "unchanged, deleted, deletions_found) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
 
-struct table_result {
-    int64_t at_risk, inserted, updated, unchanged, duration_ms;
-    int64_t no_change_time; /* source rows left out because changed_since is NULL */
-    char checksum[65];
-    bool already_applied;
-    int attempts;
-    struct sync_deletions del;     /* deletions found and applied (del.looked: policy not ignore) */
-    struct rb_db_snapshot snapshot; /* the source snapshot read (id NULL: the table's own) */
-};
-
 static int count_at_risk(struct rb_run *run, struct sync_table *st, struct rb_db *src, int64_t *out,
                          struct rb_err *err)
 {
@@ -147,35 +137,42 @@ static void lock_holder(struct rb_db *dst, char *pid, size_t pidlen, char *app, 
  * it next talks to it, e.g. after a long upsert); a holder with our own run's name is that orphan,
  * so we terminate it instead of waiting for it: its transaction never commits, the ledger decides.
  */
-static int take_lock(struct rb_run *run, struct sync_table *st, struct rb_db *dst,
-                     struct rb_err *err)
+int rb_sync_name_session(struct rb_run *run, struct rb_db *dst, struct rb_err *err)
+{
+    const char *params[1] = { rb_sprintf(run->arena, "rollbackctl %s", run->run_id) };
+
+    return rb_db_exec(dst, 0, "SELECT set_config('application_name', $1, false)", 1, params, err);
+}
+
+int rb_sync_take_lock(struct rb_run *run, const struct sync_phase *ph, struct rb_db *dst,
+                      struct rb_err *err)
 {
     const char *name = rb_sprintf(run->arena, "rollbackctl %s", run->run_id);
     const char *params[1] = { name };
     char who[512], pid[32], app[128];
     int tries;
 
-    if (rb_db_exec(dst, 0, "SELECT set_config('application_name', $1, false)", 1, params, err) < 0)
-        return rb_err_wrap(err, "unable to take the sync lock on '%s'", st->ph->to);
+    if (rb_sync_name_session(run, dst, err) < 0)
+        return rb_err_wrap(err, "unable to take the sync lock on '%s'", ph->to);
     for (tries = 0; tries < 2; tries++) {
-        if (rb_db_exec(dst, 60000, st->lock_sql, 0, NULL, err) == 0)
+        if (rb_db_exec(dst, 60000, ph->lock_sql, 0, NULL, err) == 0)
             return 0;
         /* 55P03 lock_not_available: lock_timeout passed, someone holds it */
         if (!rb_err_is(err, RB_K_SQL) || strcmp(err->sqlstate, "55P03") != 0)
-            return rb_err_wrap(err, "unable to take the sync lock on '%s'", st->ph->to);
+            return rb_err_wrap(err, "unable to take the sync lock on '%s'", ph->to);
         lock_holder(dst, pid, sizeof(pid), app, sizeof(app), who, sizeof(who));
         if (tries > 0 || pid[0] == '\0' || strcmp(app, name) != 0)
             break;
         params[0] = pid;
         rb_info(run->ctx,
-                "  %s: ending backend %s on '%s', left holding the sync lock by this run's "
+                "  sync: ending backend %s on '%s', left holding the sync lock by this run's "
                 "interrupted process",
-                st->t->name, pid, st->ph->to);
+                pid, ph->to);
         if (rb_db_exec(dst, 0, "SELECT pg_terminate_backend($1::int, 10000)", 1, params, err) < 0)
             return rb_err_wrap(err, "unable to end backend %s left by this run on '%s'", pid,
-                               st->ph->to);
+                               ph->to);
     }
-    rb_errf(err, RB_E_LOCKED, "another rollback is syncing into '%s'%s", st->ph->to, who);
+    rb_errf(err, RB_E_LOCKED, "another rollback is syncing into '%s'%s", ph->to, who);
     rb_err_hint(err, "wait for it to finish, or stop it; rollbackctl waits " SYNC_LOCK_WAIT
                      " for the lock");
     return -1;
@@ -191,9 +188,13 @@ static int64_t field_i64(const struct rb_db_result *r, size_t row, size_t col)
     return rb_db_isnull(r, row, col) ? 0 : strtoll(rb_db_value(r, row, col), NULL, 10);
 }
 
-/* What the COPY pump reports, as the note of the action's progress line (progress.h). */
+/*
+ * What the COPY pump reports: the note of the action's progress line (progress.h), or, for a
+ * table on a stream of a parallel sync, that stream's count (the runner draws them all).
+ */
 struct copy_progress {
     const struct rb_ctx *ctx;
+    struct sync_stream *stream;
     int64_t expected_rows; /* for the ETA; -1 unknown */
     int64_t started_ms;
 };
@@ -205,6 +206,10 @@ static void copy_progress(void *arg, int64_t rows, bool done)
     int64_t ms = rb_now_ms() - p->started_ms, rate;
     char eta[32] = "", speed[48] = "";
 
+    if (p->stream != NULL) {
+        rb_sync_stream_rows(p->stream, rows);
+        return;
+    }
     if (p->ctx == NULL || !p->ctx->progress || done)
         return;
     rate = ms >= RB_RATE_MIN_MS ? rows * 1000 / ms : 0;
@@ -221,8 +226,7 @@ static void copy_progress(void *arg, int64_t rows, bool done)
         rb_progress_note(p->ctx, "%lld rows%s", (long long)rows, speed);
 }
 
-/* Create the ledger where missing, and give one made by an older version the deletion columns. */
-static int ledger_ready(struct rb_run *run, struct rb_db *dst, struct rb_err *err)
+int rb_sync_ledger_ready(struct rb_run *run, struct rb_db *dst, struct rb_err *err)
 {
     const char *v;
     bool null;
@@ -235,9 +239,23 @@ static int ledger_ready(struct rb_run *run, struct rb_db *dst, struct rb_err *er
     return rb_db_exec(dst, 0, ledger_upgrade_sql, 0, NULL, err);
 }
 
-/* One attempt at the table, all in one target transaction. */
-static int sync_once(struct rb_run *run, struct rb_action *act, struct sync_table *st,
-                     struct table_result *res, struct rb_err *err)
+/* What the table does now: on its progress line, or in a word on its stream's part of one. */
+static void doing(struct rb_run *run, struct sync_stream *stream, const char *what,
+                  const char *word)
+{
+    if (stream != NULL)
+        rb_sync_stream_doing(stream, word);
+    else
+        rb_progress_note(run->ctx, "%s", what);
+}
+
+/*
+ * One attempt at the table, all in one target transaction. On a stream (run is then the
+ * stream's view, with connections of its own) the session is only named: the runner's own
+ * connection to the target holds the sync lock for every stream.
+ */
+static int sync_once(struct rb_run *run, struct sync_table *st, struct sync_stream *stream,
+                     struct sync_result *res, struct rb_err *err)
 {
     const struct rb_sync_table *t = st->t;
     const char *lp[9];
@@ -253,7 +271,8 @@ static int sync_once(struct rb_run *run, struct rb_action *act, struct sync_tabl
         return rb_sync_table_err(run, st, pos, err);
     if ((src = rb_db_target(run, st->ph->from, err)) == NULL)
         return rb_sync_table_err(run, st, pos, err);
-    if (take_lock(run, st, dst, err) < 0)
+    if (stream == NULL ? rb_sync_take_lock(run, st->ph, dst, err) < 0
+                       : rb_sync_name_session(run, dst, err) < 0)
         return rb_sync_table_err(run, st, pos, err);
     if (rb_sync_validate(run, st, src, dst, err) < 0)
         return -1;
@@ -261,7 +280,7 @@ static int sync_once(struct rb_run *run, struct rb_action *act, struct sync_tabl
         return rb_sync_table_err(run, st, t->source_pos, err);
 
     t0 = rb_now_ms();
-    if (rb_db_begin(dst, err) < 0 || ledger_ready(run, dst, err) < 0)
+    if (rb_db_begin(dst, err) < 0 || rb_sync_ledger_ready(run, dst, err) < 0)
         goto fail;
     lp[0] = run->run_id;
     lp[1] = t->name;
@@ -301,6 +320,7 @@ static int sync_once(struct rb_run *run, struct rb_action *act, struct sync_tabl
     memset(&cp, 0, sizeof(cp));
     memset(&prog, 0, sizeof(prog));
     prog.ctx = run->ctx;
+    prog.stream = stream;
     prog.expected_rows = st->at_risk;
     prog.started_ms = rb_now_ms();
     cp.src = src;
@@ -343,8 +363,10 @@ static int sync_once(struct rb_run *run, struct rb_action *act, struct sync_tabl
     if (rb_db_savepoint(dst, "rollbackctl_upsert", err) < 0)
         goto fail;
     /* one statement that can run for minutes at a million rows: the progress line says so */
-    rb_progress_note(run->ctx, "upsert of %lld rows into '%s'", (long long)res->at_risk,
-                     t->target_table);
+    doing(run, stream,
+          rb_sprintf(run->arena, "upsert of %lld rows into '%s'", (long long)res->at_risk,
+                     t->target_table),
+          "upsert");
     r = rb_db_query(dst, run->arena, SYNC_STATEMENT_TIMEOUT_MS, st->upsert_sql, 0, NULL, err);
     if (r == NULL) {
         /* 21000: "ON CONFLICT DO UPDATE command cannot affect row a second time". */
@@ -382,7 +404,7 @@ static int sync_once(struct rb_run *run, struct rb_action *act, struct sync_tabl
     lp[6] = nbuf[3];
     lp[7] = nbuf[4];
     lp[8] = nbuf[5];
-    rb_progress_note(run->ctx, "recording in the ledger and committing");
+    doing(run, stream, "recording in the ledger and committing", "commit");
     if (rb_db_exec(dst, 0, ledger_insert_sql, 9, lp, err) < 0)
         goto fail;
     if (rb_db_commit(dst, SYNC_STATEMENT_TIMEOUT_MS, err) < 0)
@@ -438,7 +460,7 @@ static void set_facts(struct rb_run *run, const char *table, int64_t at_risk, in
  * The deletions' part of a table's result: {policy, found, applied, exact, never_migrated,
  * sample}, and a clause for its message ("; 3 deleted in new, 3 deleted").
  */
-static void deletions_json(cJSON *j, const struct sync_table *st, const struct table_result *res,
+static void deletions_json(cJSON *j, const struct sync_table *st, const struct sync_result *res,
                            char *msg, size_t len)
 {
     const struct sync_deletions *d = &res->del;
@@ -467,7 +489,7 @@ static void deletions_json(cJSON *j, const struct sync_table *st, const struct t
                  (long long)d->applied, rb_sync_deletions_verb(st->t));
 }
 
-static cJSON *result_json(const struct sync_table *st, const struct table_result *res)
+static cJSON *result_json(const struct sync_table *st, const struct sync_result *res)
 {
     cJSON *j = cJSON_CreateObject();
     int64_t rate = res->duration_ms > 0 ? res->at_risk * 1000 / res->duration_ms : res->at_risk;
@@ -536,17 +558,16 @@ static bool retryable(const struct rb_err *err)
     return err->cls == RB_E_FAILED && rb_err_is(err, RB_K_CONN_LOST);
 }
 
-static int apply_table(struct rb_run *run, struct rb_action *act, struct rb_err *err)
+int rb_sync_table_work(struct rb_run *run, struct sync_table *st, struct sync_stream *stream,
+                       struct sync_result *res, struct rb_err *err)
 {
-    struct sync_table *st = act->arg;
-    struct table_result res;
     int attempt, rc = -1;
 
     for (attempt = 1; attempt <= SYNC_ATTEMPTS; attempt++) {
-        memset(&res, 0, sizeof(res));
-        res.attempts = attempt;
+        memset(res, 0, sizeof(*res));
+        res->attempts = attempt;
         rb_err_clear(err);
-        rc = sync_once(run, act, st, &res, err);
+        rc = sync_once(run, st, stream, res, err);
         if (rc == 0)
             break;
         if (!retryable(err))
@@ -564,22 +585,29 @@ static int apply_table(struct rb_run *run, struct rb_action *act, struct rb_err 
         rb_db_target_close(run, st->ph->from);
         backoff(attempt);
     }
+    return rc;
+}
+
+int rb_sync_table_finish(struct rb_run *run, struct rb_action *act, int rc, struct sync_result *res)
+{
+    struct sync_table *st = act->arg;
+
     cJSON_Delete(act->result);
     act->result = NULL;
     if (rc == 0) {
-        if (res.no_change_time > 0)
+        if (res->no_change_time > 0)
             rb_warn(run->ctx, "%s: %s", act->name,
-                    no_change_time_note(run, st, res.no_change_time));
-        act->result = result_json(st, &res);
+                    no_change_time_note(run, st, res->no_change_time));
+        act->result = result_json(st, res);
         /* a deletion found is a record at risk; applied, it is recovered; reported, it is lost */
-        set_facts(run, st->t->name, res.at_risk + res.del.found,
-                  res.inserted + res.updated + res.unchanged + res.del.applied,
-                  res.del.found - res.del.applied, &res.del);
+        set_facts(run, st->t->name, res->at_risk + res->del.found,
+                  res->inserted + res->updated + res->unchanged + res->del.applied,
+                  res->del.found - res->del.applied, &res->del);
         return 0;
     }
     {
         /* Records lost: the rows this table should have brought back (best-effort count). */
-        int64_t at_risk = res.at_risk > 0 ? res.at_risk : st->at_risk;
+        int64_t at_risk = res->at_risk > 0 ? res->at_risk : st->at_risk;
         struct rb_err ignored = RB_ERR_INIT;
         struct rb_db *src;
 
@@ -587,25 +615,46 @@ static int apply_table(struct rb_run *run, struct rb_action *act, struct rb_err 
             count_at_risk(run, st, src, &at_risk, &ignored);
         if (at_risk >= 0) {
             /* a table refused over its deletions cap still had them at risk, none applied */
-            at_risk += res.del.found;
-            res.del.applied = 0;
-            set_facts(run, st->t->name, at_risk, 0, at_risk, &res.del);
+            at_risk += res->del.found;
+            res->del.applied = 0;
+            set_facts(run, st->t->name, at_risk, 0, at_risk, &res->del);
         }
         /* Journaled with "failed": what this table leaves unrecovered. */
         act->result = cJSON_CreateObject();
         cJSON_AddNumberToObject(act->result, "at_risk", (double)at_risk);
         cJSON_AddNumberToObject(act->result, "lost", (double)at_risk);
-        cJSON_AddNumberToObject(act->result, "attempts", res.attempts);
-        if (res.del.looked)
-            cJSON_AddNumberToObject(act->result, "deletions_found", (double)res.del.found);
+        cJSON_AddNumberToObject(act->result, "attempts", res->attempts);
+        if (res->del.looked)
+            cJSON_AddNumberToObject(act->result, "deletions_found", (double)res->del.found);
     }
     return -1;
+}
+
+/* A table on its own, on the run's connections (the engine's apply, and its unit tests). */
+static int apply_table(struct rb_run *run, struct rb_action *act, struct rb_err *err)
+{
+    struct sync_result res;
+    int rc = rb_sync_table_work(run, act->arg, NULL, &res, err);
+
+    return rb_sync_table_finish(run, act, rc, &res);
 }
 
 /* The plan text: both sides' SQL, in the order apply runs it, and the rows at risk. */
 static void describe(struct rb_run *run, struct rb_action *act, const struct sync_table *st,
                      const char *count_note)
 {
+    if (st->ph->jobs > 1)
+        rb_action_detailf(act,
+                          "one of up to %d tables in flight at once (sync.jobs), on connections "
+                          "of its own\n",
+                          st->ph->jobs);
+    if (st->n_deps > 0) {
+        rb_action_detailf(act, "starts once these have finished:");
+        for (size_t k = 0; k < st->n_deps; k++)
+            rb_action_detailf(act, "%s sync/%s (%s)", k > 0 ? "," : "",
+                              st->ph->tables[st->deps[k]]->t->name, st->dep_why[k]);
+        rb_action_detailf(act, "\n");
+    }
     rb_action_detailf(act, "rows at risk: %s\n", count_note);
     rb_action_detailf(act,
                       "on '%s' (source), reading the sync phase's one snapshot (exported once "
@@ -617,7 +666,13 @@ static void describe(struct rb_run *run, struct rb_action *act, const struct syn
     rb_action_detailf(act, "on '%s' (target), one transaction:\n", st->ph->to);
     rb_action_detailf(act, "  SELECT set_config('application_name', 'rollbackctl %s', false)\n",
                       run->run_id[0] != '\0' ? run->run_id : "<run id>");
-    rb_action_detailf(act, "  %s\n  BEGIN\n  %s\n", st->lock_sql, ledger_ddl);
+    if (st->ph->jobs > 1)
+        rb_action_detailf(act,
+                          "  -- the run's own session on '%s' holds the sync lock for every "
+                          "stream: %s\n  BEGIN\n  %s\n",
+                          st->ph->to, st->lock_sql, ledger_ddl);
+    else
+        rb_action_detailf(act, "  %s\n  BEGIN\n  %s\n", st->lock_sql, ledger_ddl);
     rb_action_detailf(
         act, "  %s -- $1 = %s, $2 = '%s': a row means already applied\n", ledger_check_sql,
         run->run_id[0] != '\0' ? rb_sprintf(run->arena, "'%s'", run->run_id) : "the run id",
@@ -746,6 +801,9 @@ int rb_sync_plan(struct rb_run *run, struct rb_err *err)
 {
     const struct rb_sync *sync = &run->rb->sync;
     struct sync_phase *ph;
+    struct rb_action **acts;
+    const char **notes;
+    struct rb_db *order_db = NULL;
     size_t i;
 
     if (!sync->present || sync->n_tables == 0)
@@ -753,7 +811,14 @@ int rb_sync_plan(struct rb_run *run, struct rb_err *err)
     ph = rb_new(run->arena, struct sync_phase);
     ph->from = sync->from;
     ph->to = sync->to;
+    ph->jobs = sync->jobs > 1 ? sync->jobs : 1;
+    ph->tables = rb_new_array(run->arena, struct sync_table *, sync->n_tables);
+    ph->n_tables = sync->n_tables;
+    ph->group.run = rb_sync_run_tables;
+    ph->group.arg = ph;
     rb_sync_snapshot_init(run, &ph->snapshot);
+    acts = rb_new_array(run->arena, struct rb_action *, sync->n_tables);
+    notes = rb_new_array(run->arena, const char *, sync->n_tables);
     for (i = 0; i < sync->n_tables; i++) {
         const struct rb_sync_table *t = &sync->tables[i];
         struct sync_table *st = rb_new(run->arena, struct sync_table);
@@ -766,7 +831,10 @@ int rb_sync_plan(struct rb_run *run, struct rb_err *err)
         st->ph = ph;
         st->t = t;
         st->at_risk = -1;
+        st->index = i;
+        ph->tables[i] = st;
         rb_sync_build_sql(run, st);
+        ph->lock_sql = st->lock_sql;
         act = rb_run_add_action(run, "sync", rb_sprintf(run->arena, "sync/%s", t->name),
                                 rb_sprintf(run->arena,
                                            "upsert '%s' rows changed since cutover from '%s' "
@@ -777,6 +845,8 @@ int rb_sync_plan(struct rb_run *run, struct rb_err *err)
         act->pos = t->pos;
         define(act, st);
         obs = rb_action_observed(run, act);
+        act->group = &ph->group;
+        acts[i] = act;
 
         /* Offline plans contact nothing; execute counts only when the count feeds a progress ETA. */
         if (run->offline) {
@@ -825,8 +895,14 @@ int rb_sync_plan(struct rb_run *run, struct rb_err *err)
             cJSON_AddNullToObject(obs, "rows");
             cJSON_AddStringToObject(obs, "rows_unknown", note);
         }
-        describe(run, act, st, note);
+        notes[i] = note;
+        if (dst != NULL)
+            order_db = dst;
     }
+    /* the order needs every table: foreign keys between them are read from the target once */
+    rb_sync_order(run, ph, order_db);
+    for (i = 0; i < sync->n_tables; i++)
+        describe(run, acts[i], ph->tables[i], notes[i]);
     (void)err;
     return 0;
 }

@@ -180,7 +180,8 @@ int rb_sync_deletions_find(struct rb_run *run, struct sync_table *st, struct rb_
     struct rb_compare_opts o = { .cutover = rb->cutover_src,
                                  .src_label = rb->sync.from,
                                  .dst_label = rb->sync.to,
-                                 .progress = run->ctx,
+                                 /* a stream's progress is drawn by the runner */
+                                 .progress = run->worker ? NULL : run->ctx,
                                  .dst_in_tx = true,
                                  /* src reads the phase's snapshot in the table's own read */
                                  .src_in_tx = rb_db_in_transaction(src) };
@@ -232,10 +233,11 @@ int rb_sync_deletions_apply(struct rb_run *run, struct sync_table *st, struct rb
         struct rb_arena *scratch = rb_arena_new();
         struct rb_db_result *r;
 
-        rb_progress_note(run->ctx, "%s %" PRId64 " of %" PRId64 " rows deleted in '%s'",
-                         st->t->deletions.policy == RB_DELETIONS_DELETE ? "deleting"
-                                                                         : "marking void",
-                         done, d->found, st->ph->from);
+        if (!run->worker)
+            rb_progress_note(run->ctx, "%s %" PRId64 " of %" PRId64 " rows deleted in '%s'",
+                             st->t->deletions.policy == RB_DELETIONS_DELETE ? "deleting"
+                                                                             : "marking void",
+                             done, d->found, st->ph->from);
         r = rb_db_query(dst, scratch, SYNC_STATEMENT_TIMEOUT_MS, st->delete_sql, 1, params, err);
         if (r == NULL || r->nrows != 1) {
             if (r != NULL)

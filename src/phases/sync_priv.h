@@ -7,6 +7,8 @@
  *   sync_check.c  checks a table against both catalogs before copying, and turns server errors
  *                 (a cast that fails mid-COPY, a duplicate key) into messages naming rows and lines
  *   sync_snapshot.c  the phase's one snapshot of the source, exported once, read by every table
+ *   sync_jobs.c   the runner of the phase's tables: their order (`after:`, foreign keys), up to
+ *                 sync.jobs of them at once on streams of their own, the progress of each
  * The rows move through the database driver's COPY pump (rb_db_copy, db.h).
  */
 #ifndef ROLLBACKCTL_SYNC_PRIV_H
@@ -43,9 +45,16 @@ struct sync_snapshot {
     int taken;                  /* exported in this process (more than 1: a session was lost) */
 };
 
+struct sync_table;
+
 /* Shared by the run's sync actions. */
 struct sync_phase {
     const char *from, *to;
+    const char *lock_sql;       /* the sync advisory lock (every table's lock_sql is this one) */
+    int jobs;                   /* sync.jobs: tables in flight at once */
+    struct sync_table **tables; /* in runbook order, as their actions are planned */
+    size_t n_tables;
+    struct rb_action_group group; /* the runner of all of them (sync_jobs.c) */
     struct sync_snapshot snapshot;
 };
 
@@ -96,6 +105,11 @@ struct sync_table {
     const char *round_check_sql; /* key texts, then one column per round_cols entry */
     const char **round_cols;     /* target columns checked */
     const char **round_types;    /* and their types, "numeric(12,2)" */
+
+    size_t index; /* in ph->tables */
+    size_t *deps; /* the tables (indexes) it starts after: its `after:`, then foreign keys */
+    const char **dep_why; /* for each: "after:" or "foreign key 'fk' on 'legacy'" */
+    size_t n_deps;
 };
 
 /*
@@ -114,6 +128,66 @@ struct sync_deletions {
     const char **batches; /* JSON arrays of key objects, in key order */
     size_t n_batches;
 };
+/* One attempt's outcome at a table (the last attempt's), for its result and the run's facts. */
+struct sync_result {
+    int64_t at_risk, inserted, updated, unchanged, duration_ms;
+    int64_t no_change_time; /* source rows left out because changed_since is NULL */
+    char checksum[65];
+    bool already_applied;
+    int attempts;
+    struct sync_deletions del; /* deletions found and applied (del.looked: policy not ignore) */
+    struct rb_db_snapshot snapshot; /* the source snapshot read (id NULL: the table's own) */
+};
+
+/*
+ * A table in flight on a stream of a parallel sync (sync_jobs.c): what the runner draws on the
+ * progress line for it. The worker writes, the runner's thread reads, both under *mu.
+ */
+struct sync_stream {
+    pthread_mutex_t *mu;
+    int64_t rows;   /* copied so far */
+    char doing[96]; /* "" while copying; "upsert of ...", "recording in the ledger ..." */
+};
+void rb_sync_stream_rows(struct sync_stream *s, int64_t rows);
+void rb_sync_stream_doing(struct sync_stream *s, const char *what);
+
+/*
+ * A table, tried up to SYNC_ATTEMPTS times (only a lost connection is tried again, from
+ * scratch): res gets the last attempt, err its error. stream NULL: on run's own connections and
+ * progress line, taking the sync lock itself; else run is the stream's view (rb_run_worker),
+ * on another thread, and the runner's connection holds the lock. Touches nothing shared but st.
+ */
+int rb_sync_table_work(struct rb_run *run, struct sync_table *st, struct sync_stream *stream,
+                       struct sync_result *res, struct rb_err *err);
+/* On the engine's thread: the table's result (act->result), warnings and the run's facts. */
+int rb_sync_table_finish(struct rb_run *run, struct rb_action *act, int rc,
+                         struct sync_result *res);
+/* Name dst's session 'rollbackctl <run id>' (how an orphan of this run is recognised). */
+int rb_sync_name_session(struct rb_run *run, struct rb_db *dst, struct rb_err *err);
+/*
+ * Name dst's session and take the sync advisory lock there (re-entrant), ending a holder left
+ * by this run's killed process; RB_E_LOCKED naming the holder when another rollback has it.
+ */
+int rb_sync_take_lock(struct rb_run *run, const struct sync_phase *ph, struct rb_db *dst,
+                      struct rb_err *err);
+
+/*
+ * Create rollbackctl_ledger where missing, and give one made by an older version the deletion
+ * columns. Each table does it in its transaction; a parallel sync does it first, on its own, so
+ * that two streams never race to create it.
+ */
+int rb_sync_ledger_ready(struct rb_run *run, struct rb_db *dst, struct rb_err *err);
+
+/* The runner of the phase's tables: the rb_action_group run() of ph->group (sync_jobs.c). */
+int rb_sync_run_tables(struct rb_run *run, struct rb_action *const *acts, size_t n,
+                       const struct rb_group_hooks *h, struct rb_err *err);
+/*
+ * Each table's dependencies (st->deps): its `after:`, then the foreign keys between the target
+ * tables that dst's catalog holds (dst NULL: offline, `after:` alone). A foreign key that would
+ * close a cycle is left out and warned about. sync_jobs.c.
+ */
+void rb_sync_order(struct rb_run *run, struct sync_phase *ph, struct rb_db *dst);
+
 /* Keys per delete_sql statement: a bounded parameter, few round trips. */
 #define SYNC_DELETE_BATCH 5000
 

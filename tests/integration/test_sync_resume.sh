@@ -6,6 +6,8 @@
 # ordered table text), with one ledger row per table. Then the narrowest window: the process is
 # frozen while the server commits a table and killed before it can journal "done"; resume must
 # find the table in the ledger and not apply it again.
+# test_sync_resume_jobs.sh runs all of it again with sync.jobs: 2: both tables in flight at once,
+# each on its own connections, killed together.
 set -euo pipefail
 source "$RB_SOURCE_DIR/tests/integration/lib.sh"
 source "$RB_SOURCE_DIR/tests/integration/sync/common.sh"
@@ -20,6 +22,7 @@ legacy_db() { local db; db=$(rb_createdb "$1"); rb_psql "$db" - <"$SF/big_legacy
 runbook() {
   sed -e "s|@STATE@|$2|" -e "s|@NEW@|$(rb_conninfo "$NEW")|" -e "s|@LEGACY@|$(rb_conninfo "$1")|" \
     "$SF/big.yaml.in" >"$2.yaml"
+  sync_jobs "$2.yaml"
   echo "$2.yaml"
 }
 legacy_md5() {
@@ -32,6 +35,10 @@ t0=$(date +%s%N)
 assert_exit 0 "$RB_BIN" -f "$(runbook "$REF" "$T/ref")" execute --reason reference --yes
 ref_ms=$((($(date +%s%N) - t0) / 1000000))
 want=$(legacy_md5 "$REF")
+if [[ ${RB_SYNC_JOBS:-1} -gt 1 ]]; then
+  sync_in_flight_together "$(ls "$T"/ref/runs/*/journal.jsonl)" || rb_fail "the tables did not run at once"
+  rb_ok "with sync.jobs: $RB_SYNC_JOBS both tables were in flight together"
+fi
 
 # --- killed at many points, resumed each time ------------------------------------------------------
 LEG=$(legacy_db kleg)

@@ -7,6 +7,9 @@
 # The handshake, no sleeps: new_employees's source expression takes a shared advisory lock the
 # test holds, so its COPY waits (seen in pg_stat_activity as an advisory lock wait) while the test
 # commits; the payments table is read only after that commit (it comes later in the runbook).
+# Then the same with sync.jobs: 2: new_employees and tax_changes both wait on the lock, each on a
+# stream of its own, while processed_payments (after: tax_changes) waits its turn; the commit
+# lands in between, and again neither of its rows is synced.
 set -euo pipefail
 source "$RB_SOURCE_DIR/tests/integration/lib.sh"
 source "$RB_SOURCE_DIR/tests/integration/sync/common.sh"
@@ -25,11 +28,17 @@ mkfifo "$fifo"
 holder=$!
 exec 7>"$fifo"
 rb_on_exit kill "$holder"
-echo "select pg_advisory_lock(4242);" >&7
-for _ in $(seq 100); do
-  [[ $(rb_psql "$NEW" "select count(*) from pg_locks where locktype = 'advisory' and objid = 4242 and granted") == 1 ]] && break
-  sleep 0.05
-done
+# hold_lock: the session takes advisory lock 4242 (release_lock gives it back)
+hold_lock() {
+  echo "select pg_advisory_lock(4242);" >&7
+  for _ in $(seq 100); do
+    [[ $(rb_psql "$NEW" "select count(*) from pg_locks where locktype = 'advisory' and objid = 4242 and granted") == 1 ]] && return 0
+    sleep 0.05
+  done
+  rb_fail "the test's session did not get the advisory lock"
+}
+release_lock() { echo "select pg_advisory_unlock(4242);" >&7; }
+hold_lock
 
 # waiting N: until N source sessions of rollbackctl wait for lock 4242
 waiting() {
@@ -50,7 +59,7 @@ rb_psql "$NEW" "begin;
   insert into employees values (141, 'E00141', 'Employee 141', 'active', '2026-11-20 09:00', '2026-11-20 09:00:00+00');
   insert into employee_payments values (3001, 141, '2026-11-21', 1234.56, 1000.00, 150.00, 'completed', '2026-11-21 10:00:00+00');
   commit"
-echo "select pg_advisory_unlock(4242);" >&7
+release_lock
 rc=0
 wait "$pid" || rc=$?
 cat "$T/run.out"
@@ -75,3 +84,43 @@ assert_contains "$RB_OUT" "901 at risk: 1 inserted, 0 updated, 900 unchanged"
 assert_eq "1|1" "$(rb_psql "$LEG" "select (select count(*) from employees where employee_id = 141) || '|' ||
                                          (select count(*) from payroll_history where payment_id = 3001)")" \
   "both rows of that transaction reached legacy together"
+
+# --- sync.jobs: 2, two streams waiting while the transaction commits ------------------------------
+sed -i -e 's/^  to: legacy$/  to: legacy\n  jobs: 2/' \
+  -e 's/allowances: allowances }/allowances: "(select allowances from pg_advisory_xact_lock_shared(4242))" }/' \
+  -e 's/^    - name: processed_payments$/    - name: processed_payments\n      after: [tax_changes]/' "$RB"
+assert_exit 0 "$RB_BIN" -f "$RB" validate
+assert_exit 0 "$RB_BIN" -f "$RB" plan
+assert_contains "$RB_OUT" "starts once these have finished: sync/tax_changes (after:)" "plan shows the order"
+hold_lock
+"$RB_BIN" -f "$RB" execute --reason "snapshot, two jobs" --yes >"$T/run2.out" 2>&1 &
+pid=$!
+waiting 2
+rb_ok "new_employees and tax_changes wait for the lock at the same time, on two streams"
+rb_psql "$NEW" "begin;
+  insert into employees values (142, 'E00142', 'Employee 142', 'active', '2026-11-22 09:00', '2026-11-22 09:00:00+00');
+  insert into employee_payments values (3002, 142, '2026-11-23', 2345.67, 2000.00, 250.00, 'completed', '2026-11-23 10:00:00+00');
+  commit"
+release_lock
+rc=0
+wait "$pid" || rc=$?
+cat "$T/run2.out"
+assert_eq 0 "$rc" "the parallel sync finished"
+assert_contains "$(cat "$T/run2.out")" "41 at risk: 0 inserted, 0 updated, 41 unchanged" "new_employees: the snapshot before the commit"
+assert_contains "$(cat "$T/run2.out")" "901 at risk: 0 inserted, 0 updated, 901 unchanged" "processed_payments, started after the commit: the same snapshot"
+assert_eq "0|0" "$(rb_psql "$LEG" "select (select count(*) from employees where employee_id = 142) || '|' ||
+                                         (select count(*) from payroll_history where payment_id = 3002)")" \
+  "neither row of the transaction committed mid-sync reached legacy"
+journal=$(ls -t "$T"/state/runs/*/journal.jsonl | head -n 1)
+sync_in_flight_together "$journal" || rb_fail "no two tables were in flight at once"
+rb_ok "two tables were in flight at once"
+assert_eq "sync/tax_changes done sync/processed_payments started" \
+  "$(jq -r 'select(.phase == "sync" and (.event == "started" or .event == "done")) | .action + " " + .event' "$journal" |
+     grep -A1 -x 'sync/tax_changes done' | paste -sd' ')" \
+  "processed_payments started once tax_changes had finished"
+run_json
+assert_eq 1 "$(jq '[.actions[] | select(.phase == "sync") | .result.snapshot | tojson] | unique | length' "$T/status.json")" \
+  "the three tables, on their streams, journaled one snapshot"
+assert_exit 0 "$RB_BIN" -f "$RB" execute --reason "again, two jobs" --yes
+assert_contains "$RB_OUT" "42 at risk: 1 inserted, 0 updated, 41 unchanged"
+assert_contains "$RB_OUT" "902 at risk: 1 inserted, 0 updated, 901 unchanged"

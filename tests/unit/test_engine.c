@@ -4,6 +4,11 @@
  * that was in flight and re-applies RB_CHECKS_FIRST / RB_IDEMPOTENT ones while skipping done
  * ones, a signal between actions journals `interrupted`, and a check run journals nothing.
  *
+ * Action groups (sync.jobs): a fake runner keeps two actions in flight at once and ends the later
+ * first; the journal shows both started before either ended, a critical failure lets the one in
+ * flight end and starts no other, a non-critical one makes the phase partial, a signal stops it
+ * before the next, and resume skips a group's done actions.
+ *
  * The fake phase is put in the run's phase table; rb_run_begin/resume/drive are the real ones,
  * so every assertion is on the journal file the run leaves and on the outcome it reports. A
  * crash is a forked child that _exits in the middle of an action (the kernel drops its lock).
@@ -74,6 +79,52 @@ static int fake_apply(struct rb_run *run, struct rb_action *act, struct rb_err *
     return 0;
 }
 
+/*
+ * A group's runner as sync's would be with two jobs, on one thread: up to two actions begun,
+ * the later one applied and ended first, then the next begun; nothing begun after a stop or a
+ * signal.
+ */
+static int fake_group_run(struct rb_run *run, struct rb_action *const *acts, size_t n,
+                          const struct rb_group_hooks *h, struct rb_err *err)
+{
+    struct rb_action *flight[2];
+    size_t next = 0, nf = 0;
+    bool stop = false;
+    int rc = 0;
+
+    for (;;) {
+        struct rb_err aerr = RB_ERR_INIT;
+        struct rb_action *act;
+        int arc, erc;
+
+        while (!stop && nf < 2 && next < n && !rb_interrupted()) {
+            int brc = h->begin(h, acts[next], err);
+
+            if (brc == 1) {
+                next++;
+                continue;
+            }
+            if (brc < 0) {
+                stop = true;
+                rc = -1;
+                break;
+            }
+            flight[nf++] = acts[next++];
+        }
+        if (nf == 0)
+            return rc;
+        act = flight[--nf];
+        arc = act->apply(run, act, &aerr);
+        erc = h->end(h, act, arc, &aerr, err);
+        stop = stop || erc != 0;
+        if (erc < 0)
+            rc = -1;
+    }
+}
+
+static const struct rb_action_group fake_group = { fake_group_run, NULL };
+static bool grouped; /* the fake phase's actions form one group */
+
 static int fake_plan(struct rb_run *run, struct rb_err *err)
 {
     (void)err;
@@ -82,6 +133,8 @@ static int fake_plan(struct rb_run *run, struct rb_err *err)
                                                   script[i].idem, fake_apply, &script[i]);
 
         act->critical = script[i].critical;
+        if (grouped)
+            act->group = &fake_group;
     }
     return 0;
 }
@@ -101,6 +154,7 @@ static int setup(void **state)
     struct rb_diags d;
     const char *yaml;
 
+    grouped = false;
     snprintf(f->dir, sizeof(f->dir), "/tmp/rb-test-engine-XXXXXX");
     if (mkdtemp(f->dir) == NULL)
         return -1;
@@ -607,6 +661,153 @@ static void test_interruption_between_actions_is_journaled(void **state)
                                           "run_finished interrupted\n");
 }
 
+/* Two in flight at once: both started before either ended, each journaled as it ended. */
+static void test_group_actions_in_flight_together(void **state)
+{
+    struct fixture *f = *state;
+    struct fake_action acts[] = {
+        { "restore/a", RB_CHECKS_FIRST, true, FAKE_OK, 0 },
+        { "restore/b", RB_CHECKS_FIRST, true, FAKE_OK, 0 },
+        { "restore/c", RB_CHECKS_FIRST, true, FAKE_OK, 0 },
+    };
+    struct rb_err err = RB_ERR_INIT;
+    struct rb_run *run;
+
+    script = acts;
+    script_n = 3;
+    grouped = true;
+    run = begin(f);
+    assert_int_equal(rb_run_drive(run, &err), 0);
+    assert_string_equal(run->outcome, "succeeded");
+    assert_string_equal(journal_lines(f), "run_started\n"
+                                          "phase_started\n"
+                                          "started restore/a\n"
+                                          "started restore/b\n"
+                                          "done restore/b\n"
+                                          "started restore/c\n"
+                                          "done restore/c\n"
+                                          "done restore/a\n"
+                                          "phase_done\n"
+                                          "run_finished succeeded\n");
+}
+
+/* A critical failure: the action in flight beside it still ends, none other starts. */
+static void test_group_critical_failure_stops_the_rest(void **state)
+{
+    struct fixture *f = *state;
+    struct fake_action acts[] = {
+        { "restore/a", RB_CHECKS_FIRST, true, FAKE_OK, 0 },
+        { "restore/b", RB_CHECKS_FIRST, true, FAKE_FAIL, 0 },
+        { "restore/c", RB_CHECKS_FIRST, true, FAKE_OK, 0 },
+    };
+    struct rb_err err = RB_ERR_INIT;
+    struct rb_run *run;
+
+    script = acts;
+    script_n = 3;
+    grouped = true;
+    run = begin(f);
+    assert_int_equal(rb_run_drive(run, &err), -1);
+    assert_string_equal(run->outcome, "failed");
+    assert_string_equal(err.msg, "restore/b broke");
+    assert_int_equal(acts[0].applied, 1);
+    assert_int_equal(acts[2].applied, 0);
+    assert_string_equal(journal_lines(f), "run_started\n"
+                                          "phase_started\n"
+                                          "started restore/a\n"
+                                          "started restore/b\n"
+                                          "failed restore/b\n"
+                                          "done restore/a\n"
+                                          "run_finished failed\n");
+}
+
+/* A non-critical failure in a group: the others go on, the phase ends partial. */
+static void test_group_non_critical_failure_is_partial(void **state)
+{
+    struct fixture *f = *state;
+    struct fake_action acts[] = {
+        { "restore/a", RB_CHECKS_FIRST, false, FAKE_FAIL, 0 },
+        { "restore/b", RB_CHECKS_FIRST, true, FAKE_OK, 0 },
+        { "restore/c", RB_CHECKS_FIRST, true, FAKE_OK, 0 },
+    };
+    struct rb_err err = RB_ERR_INIT;
+    struct rb_run *run;
+
+    script = acts;
+    script_n = 3;
+    grouped = true;
+    run = begin(f);
+    assert_int_equal(rb_run_drive(run, &err), -1);
+    assert_string_equal(run->outcome, "partial");
+    assert_int_equal(acts[2].applied, 1);
+    assert_string_equal(journal_lines(f), "run_started\n"
+                                          "phase_started\n"
+                                          "started restore/a\n"
+                                          "started restore/b\n"
+                                          "done restore/b\n"
+                                          "started restore/c\n"
+                                          "done restore/c\n"
+                                          "failed restore/a\n"
+                                          "phase_partial\n"
+                                          "run_finished partial\n");
+}
+
+/* A signal while a group runs: what is in flight ends, the next is not begun, resumable. */
+static void test_group_interrupted_before_the_next(void **state)
+{
+    struct fixture *f = *state;
+    struct fake_action acts[] = {
+        { "restore/a", RB_CHECKS_FIRST, true, FAKE_OK, 0 },
+        { "restore/b", RB_CHECKS_FIRST, true, FAKE_INTERRUPT, 0 },
+        { "restore/c", RB_CHECKS_FIRST, true, FAKE_OK, 0 },
+    };
+
+    script = acts;
+    script_n = 3;
+    grouped = true;
+    assert_int_equal(run_in_child(f), 3);
+    assert_string_equal(journal_lines(f), "run_started\n"
+                                          "phase_started\n"
+                                          "started restore/a\n"
+                                          "started restore/b\n"
+                                          "done restore/b\n"
+                                          "done restore/a\n"
+                                          "interrupted\n"
+                                          "run_finished interrupted\n");
+}
+
+/* Killed with two in flight: resume skips the done one and applies the others again. */
+static void test_group_resume_skips_done(void **state)
+{
+    struct fixture *f = *state;
+    struct fake_action acts[] = {
+        { "restore/a", RB_CHECKS_FIRST, true, FAKE_CRASH, 0 },
+        { "restore/b", RB_CHECKS_FIRST, true, FAKE_OK, 0 },
+        { "restore/c", RB_CHECKS_FIRST, true, FAKE_OK, 0 },
+    };
+    struct rb_err err = RB_ERR_INIT;
+    struct rb_run *run;
+
+    script = acts;
+    script_n = 3;
+    grouped = true;
+    run_in_child(f); /* b and c done, a in flight when the process died */
+    acts[0].effect = FAKE_OK;
+    acts[1].applied = 0;
+    acts[2].applied = 0;
+    run = resume(f);
+    assert_int_equal(rb_run_drive(run, &err), 0);
+    assert_string_equal(run->outcome, "succeeded");
+    assert_int_equal(acts[0].applied, 1);
+    assert_int_equal(acts[1].applied, 0);
+    assert_int_equal(acts[2].applied, 0);
+    assert_non_null(strstr(journal_lines(f), "done restore/c\nlock_takeover\nresumed\n"
+                                             "phase_started\n"
+                                             "started restore/a\n"
+                                             "done restore/a\n"
+                                             "phase_done\n"));
+}
+
 static void test_check_run_journals_nothing(void **state)
 {
     struct fixture *f = *state;
@@ -658,6 +859,13 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_interruption_between_actions_is_journaled, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_check_run_journals_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_group_actions_in_flight_together, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_group_critical_failure_stops_the_rest, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_group_non_critical_failure_is_partial, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_group_interrupted_before_the_next, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_group_resume_skips_done, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_run_still_communicates, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_communicate_before_approval, setup, teardown),
     };

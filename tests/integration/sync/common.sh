@@ -6,6 +6,8 @@
 #   run_json              # `status -o json` of the latest run into $T/status.json
 #   res TABLE FIELD       # a sync table's result field from $T/status.json
 #   table_md5 DB SQL      # md5 of the ordered text of a query's rows
+#   sync_jobs FILE        # give runbook FILE `sync.jobs: $RB_SYNC_JOBS` (the *_jobs.sh variants
+#                         # of a test set RB_SYNC_JOBS=2 and run it again); nothing when unset or 1
 SF=$RB_SOURCE_DIR/tests/integration/sync
 
 sync_setup() {
@@ -34,4 +36,17 @@ res() {
 
 table_md5() {
   rb_psql "$1" "select md5(coalesce(string_agg(t::text, E'\\n' order by t::text), '')) from ($2) t"
+}
+
+sync_jobs() {
+  if [[ ${RB_SYNC_JOBS:-1} -gt 1 ]]; then
+    sed -i "s/^  to: legacy\$/  to: legacy\n  jobs: $RB_SYNC_JOBS/" "$1"
+    grep -q "^  jobs: $RB_SYNC_JOBS\$" "$1" || rb_fail "no sync.jobs in $1"
+  fi
+}
+
+# The journal shows two tables of the sync phase in flight together (started, started, done).
+sync_in_flight_together() {
+  jq -r 'select(.phase == "sync" and (.event == "started" or .event == "done")) | .event' "$1" |
+    head -n 2 | paste -sd' ' | grep -qx 'started started'
 }
