@@ -73,6 +73,15 @@ ONCE_VERIFY = """    verify:
 ONCE_REFUSAL = "not safe to apply twice"
 NO_RUN = "no unfinished run to resume"
 CMD_TIMEOUT = 300  # seconds: a run that hangs is a failure, not a stuck test
+# end_state's psql script: "name|value" lines, a table's (quote_ident) then the ledger's rows
+END_STATE_SQL = r"""
+select format('select %%L, count(*) || '' '' || md5(coalesce(string_agg(t::text, E''\n'' '
+              'order by t::text), '''')) from %%I t', quote_ident(tablename), tablename)
+  from pg_tables where schemaname = 'public' and tablename <> 'rollbackctl_ledger' order by 1
+\gexec
+select 'ledger', concat_ws(' ', run_id = '%s', table_name, rows, checksum, inserted, updated,
+       unchanged, deleted, deletions_found) from rollbackctl_ledger order by table_name;
+"""
 
 
 def log(msg):
@@ -104,14 +113,18 @@ class Sandbox:
         self.dns_host, self.dns_port = host, port
 
     # ---- servers -------------------------------------------------------------------------
-    def psql(self, db, sql):
+    def psql(self, db, *sqls, script=None):
+        """Each of sqls in turn (its own transaction), or a psql script on stdin, in one psql:
+        one process and one connection, however many statements (a trial runs many)."""
+        cmds = [a for sql in sqls for a in ("-c", sql)] if script is None else ["-f", "-"]
         r = subprocess.run(
             [os.path.join(self.env["RB_TEST_PGBIN"], "psql"), "-X", "-At", "-v", "ON_ERROR_STOP=1",
              "-h", self.env["RB_TEST_PGHOST"], "-p", self.env["RB_TEST_PGPORT"],
-             "-U", self.env["RB_TEST_PGUSER"], "-d", db, "-c", sql],
-            env=self.env, capture_output=True, text=True, timeout=120)
+             "-U", self.env["RB_TEST_PGUSER"], "-d", db] + cmds,
+            env=self.env, input=script, capture_output=True, text=True, timeout=120)
         if r.returncode != 0:
-            raise RuntimeError("psql %s: %s: %s" % (db, sql[:80], r.stderr.strip()))
+            what = sqls[0] if script is None else script
+            raise RuntimeError("psql %s: %s: %s" % (db, what[:80], r.stderr.strip()))
         return r.stdout.strip()
 
     def kube(self, method, path, body=None):
@@ -183,8 +196,8 @@ class World:
 
     def reset(self):
         sb = self.sb
-        sb.psql("postgres", "drop database if exists legacy with (force)")
-        sb.psql("postgres", "create database legacy template legacy_crash_tpl")
+        sb.psql("postgres", "drop database if exists legacy with (force)",
+                "create database legacy template legacy_crash_tpl")
         # objects a run deleted come back; the ones it changed are replaced as they were
         sb.kube("POST", "/_control/objects", {"items": self.kube_items})
         sb.dns_reset(*self.dns)
@@ -194,14 +207,17 @@ class World:
 def end_state(sb, run_id):
     """Everything a rollback is judged by, with the run's own id taken out."""
     st = {}
-    tables = sb.psql("legacy", "select quote_ident(tablename) from pg_tables where schemaname = "
-                               "'public' and tablename <> 'rollbackctl_ledger' order by 1").split()
-    for t in tables:
-        st["table " + t] = sb.psql("legacy", "select count(*) || ' ' || md5(coalesce(string_agg("
-                                   "t::text, E'\\n' order by t::text), '')) from %s t" % t)
-    st["ledger"] = sb.psql("legacy", "select string_agg(concat_ws(' ', run_id = '%s', table_name, "
-                           "rows, checksum, inserted, updated, unchanged, deleted, deletions_found),"
-                           " E'\\n' order by table_name) from rollbackctl_ledger" % run_id)
+    # one psql for all of legacy: \gexec runs the statement made for each table (its count and
+    # the md5 of its rows in order), then the ledger's rows follow
+    out = sb.psql("legacy", script=END_STATE_SQL % run_id)
+    ledger = []
+    for line in out.split("\n") if out else []:
+        name, value = line.split("|", 1)
+        if name == "ledger":
+            ledger.append(value)
+        else:
+            st["table " + name] = value
+    st["ledger"] = "\n".join(ledger)
     st["dns"] = sb.dns_record()
     kinds = {}
     for o in sb.kube_objects():
