@@ -227,6 +227,8 @@ static const struct {
     { "initiated_by", "initiated_by" },
     { "started", "started" },
     { "finished", "finished" },
+    { "plan_sha256", "plan_sha256" },
+    { "plan_file", "plan_file" },
     { "waiting", "waiting" },
     { "run_error", "error" },
     { "hint", "hint" },
