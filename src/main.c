@@ -79,8 +79,8 @@ static const struct rb_cmd commands[] = {
       "where a run stands: phase, step, timings, waiting for what (default: the latest run)", "" },
     { "runs", rb_cmd_runs, "",
       "past runs of the state_dir, newest first: outcome, reason, initiator, start, duration",
-      "With -q only the run ids, one per line; with -o json an array of objects (see\n"
-      "rollbackctl(1)). A journal that cannot be read (corrupt, tampered) is listed as "
+      "With -q only the run ids, one per line; with -o json one document {state_dir, runs}\n"
+      "(docs/json.md). A journal that cannot be read (corrupt, tampered) is listed as "
       "unreadable.\n" },
     { "verify", rb_cmd_verify, "",
       "run the verify checks now, on their own; exit 0 all pass, 1 any fails",
@@ -110,7 +110,8 @@ static const char global_help[] =
     "Global options (before or after the command):\n"
     "  -f, --runbook FILE   the runbook (default: $ROLLBACKCTL_RUNBOOK, then ./runbook.yaml);\n"
     "                       - reads it from standard input\n"
-    "  -o, --output text|json  text (default) or one JSON document\n"
+    "  -o, --output text|json  text (default) or one JSON document, also on failure\n"
+    "                       (docs/json.md)\n"
     "  -q, --quiet          only results and errors\n"
     "  -v, --verbose        more detail on stderr\n"
     "      --no-color       no colour (also when NO_COLOR is set)\n"

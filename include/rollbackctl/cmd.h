@@ -70,8 +70,8 @@ struct rb_runbook *rb_cmd_parse_runbook(struct rb_ctx *ctx, struct rb_diags *dia
 
 /*
  * Show how a run that execute or resume drove ended (rc, and err when rc < 0): its outcome line,
- * or with -o json its document {run_id, runbook, outcome, run_dir, actions, facts} (each action
- * with its state; main.c adds the error). Returns rc.
+ * or with -o json its document {run_id, runbook, outcome, run_dir, phases, actions, facts}
+ * (each action with its state; main.c adds the error). Returns rc.
  */
 struct rb_run;
 int rb_cmd_show_run(struct rb_ctx *ctx, const struct rb_run *run, int rc, const struct rb_err *err);

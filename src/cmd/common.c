@@ -147,24 +147,16 @@ static const cJSON *journaled_action(const cJSON *actions, const char *name)
  * The run's actions for its JSON document: each planned action, in plan order, with its state
  * as the journal has it now (status's words: "done", "failed", "in flight"; "pending" when never
  * reached), then those the journal has and this plan does not (a step renamed or removed between
- * attempts). The journal is read back rather than kept in memory twice: it is what status will
- * say of the run. A journal that cannot be read (a full disk) leaves the state "unknown".
+ * attempts). A phase plans when the run reaches it, so a phase not reached has no actions to
+ * list. The journal is read back (summary) rather than kept in memory twice: it is what status
+ * will say of the run. A journal that could not be read (summary NULL) leaves them "unknown".
  */
-static cJSON *run_actions_json(const struct rb_run *run)
+static cJSON *run_actions_json(const struct rb_run *run, const cJSON *summary)
 {
-    struct rb_err jerr = RB_ERR_INIT;
-    struct rb_journal_log log;
-    cJSON *summary = NULL, *arr = cJSON_CreateArray();
-    const cJSON *journaled = NULL, *it;
+    cJSON *arr = cJSON_CreateArray();
+    const cJSON *journaled = cJSON_GetObjectItemCaseSensitive(summary, "actions"), *it;
     size_t i;
 
-    if (run->run_dir != NULL &&
-        rb_journal_read(rb_sprintf(run->arena, "%s/journal.jsonl", run->run_dir), &log, &jerr) ==
-            0) {
-        summary = rb_runs_summarize(&log);
-        rb_journal_log_release(&log);
-        journaled = cJSON_GetObjectItemCaseSensitive(summary, "actions");
-    }
     for (i = 0; i < run->n_actions; i++) {
         const struct rb_action *act = run->actions[i];
         cJSON *a = rb_cmd_action_json(journaled_action(journaled, act->name), act->phase, act->name,
@@ -180,15 +172,30 @@ static cJSON *run_actions_json(const struct rb_run *run)
         if (name != NULL && !rb_run_planned(run, name))
             cJSON_AddItemToArray(arr, rb_cmd_action_json(it, NULL, NULL, NULL));
     }
-    cJSON_Delete(summary);
     return arr;
+}
+
+/* The run's journal read back and summarised (runs.h), or NULL when it cannot be read. */
+static cJSON *journal_summary(const struct rb_run *run)
+{
+    struct rb_err jerr = RB_ERR_INIT;
+    struct rb_journal_log log;
+    cJSON *s;
+
+    if (run->run_dir == NULL ||
+        rb_journal_read(rb_sprintf(run->arena, "%s/journal.jsonl", run->run_dir), &log, &jerr) < 0)
+        return NULL;
+    s = rb_runs_summarize(&log);
+    rb_journal_log_release(&log);
+    return s;
 }
 
 int rb_cmd_show_run(struct rb_ctx *ctx, const struct rb_run *run, int rc, const struct rb_err *err)
 {
     (void)err; /* -o json: main.c adds the error object; text: main.c prints it */
     if (ctx->output == RB_OUTPUT_JSON) {
-        cJSON *doc = cJSON_CreateObject();
+        cJSON *doc = cJSON_CreateObject(), *summary = journal_summary(run);
+        const cJSON *phases = cJSON_GetObjectItemCaseSensitive(summary, "phases");
 
         cJSON_AddStringToObject(doc, "run_id", run->run_id);
         cJSON_AddStringToObject(doc, "runbook", run->rb->name);
@@ -197,10 +204,13 @@ int rb_cmd_show_run(struct rb_ctx *ctx, const struct rb_run *run, int rc, const 
         else
             cJSON_AddNullToObject(doc, "outcome");
         cJSON_AddStringToObject(doc, "run_dir", run->run_dir);
-        cJSON_AddItemToObject(doc, "actions", run_actions_json(run));
+        cJSON_AddItemToObject(doc, "phases",
+                              phases != NULL ? cJSON_Duplicate(phases, 1) : cJSON_CreateArray());
+        cJSON_AddItemToObject(doc, "actions", run_actions_json(run, summary));
         cJSON_AddItemToObject(doc, "facts", cJSON_Duplicate(run->facts, 1));
         rb_out_json(ctx, doc);
         cJSON_Delete(doc);
+        cJSON_Delete(summary);
     } else {
         fprintf(ctx->out, "\nrun %s %s%s%s (journal: %s/journal.jsonl)\n", run->run_id,
                 rc == 0 ? rb_c_green(ctx) : rb_c_red(ctx), run->outcome, rb_c_reset(ctx),

@@ -59,6 +59,7 @@ for f in ./usr/bin/rollbackctl ./usr/share/man/man1/rollbackctl.1.gz \
          ./usr/share/doc/rollbackctl/copyright ./usr/share/doc/rollbackctl/changelog.gz \
          ./usr/share/doc/rollbackctl/README.md ./usr/share/doc/rollbackctl/runbook.md \
          ./usr/share/doc/rollbackctl/architecture.md ./usr/share/doc/rollbackctl/operations.md \
+         ./usr/share/doc/rollbackctl/json.md \
          ./usr/share/rollbackctl/runbook.example.yaml ./usr/share/rollbackctl/runbook.schema.json \
          ./usr/share/rollbackctl/templates/leadership.txt ./usr/share/rollbackctl/templates/staff.txt \
          ./usr/share/rollbackctl/templates/staff-pending.txt \
