@@ -29,6 +29,8 @@ assert_eq "None [] None" "$(rb_jget "$T/status0" '" ".join(str(v) for v in (d["r
 
 "$RB_BIN" -f "$RB" -o json plan --offline >"$T/plan" 2>"$T/err-plan"
 assert_eq "3" "$(rb_jget "$T/plan" 'len(d["actions"])')" "plan -o json is one document (approve/quorum and two steps)"
+assert_eq "[None, None, None]" "$(rb_jget "$T/plan" '[a["fields"]["observed"] for a in d["actions"]]')" "an offline plan observed nothing"
+assert_eq "64" "$(rb_jget "$T/plan" 'len(d["plan_sha256"])')" "plan -o json carries its plan hash"
 
 rc=0; "$RB_BIN" -f "$RB" -o json execute --reason "json test" --yes >"$T/exec" 2>"$T/err-exec" || rc=$?
 assert_eq "1" "$rc" "the failing step fails the run"

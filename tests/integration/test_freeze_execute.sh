@@ -93,6 +93,18 @@ assert_eq "10" "$(kube_fake_log "$F" '[.[] | select(.path | endswith("selfsubjec
 assert_exit 0 "$RB_BIN" -f "$RB" -o json plan
 assert_eq "freeze/scale-payroll-api freeze/suspend-cronjobs-app-payroll freeze/delete-jobs-app-payroll freeze/snapshot freeze/records-at-risk" \
   "$(jq -r '[.actions[] | select(.phase == "freeze") | .name] | join(" ")' <<<"$RB_OUT")" "the freeze actions, in order"
+fld() { jq -c --arg n "$1" ".actions[] | select(.name == \$n) | .fields$2" <<<"$RB_OUT"; }
+assert_eq '"PATCH /apis/batch/v1/namespaces/payroll/cronjobs/<each listed, not yet suspended>"' \
+  "$(fld freeze/suspend-cronjobs-app-payroll '.requests[1] | .method + " " + .path')" "fields: the suspend request, for each one listed"
+assert_eq '{"spec":{"suspend":true}}' "$(fld freeze/suspend-cronjobs-app-payroll '.requests[1].body')" "fields: its body"
+assert_eq '["payroll-nightly","payroll-tax-export"]' "$(fld freeze/suspend-cronjobs-app-payroll '.observed.cronjobs | map(select(.suspended | not) | .name)')" \
+  "fields: the cronjobs matching now, observed"
+assert_eq '"DELETE"' "$(fld freeze/delete-jobs-app-payroll '.requests[1].method')" "fields: the delete request"
+assert_eq '["payroll-nightly-28871234","payroll-recalc-manual"]' "$(fld freeze/delete-jobs-app-payroll '.observed.jobs')" \
+  "fields: the jobs it would delete, observed"
+assert_eq '{"new_employees":7,"processed_payments":30}' "$(fld freeze/records-at-risk '.observed.changed_by_table')" \
+  "fields: the records at risk, observed"
+assert_eq '{"new_employees":2,"processed_payments":2}' "$(fld freeze/records-at-risk '.observed.deleted_by_table')"
 assert_exit 0 "$RB_BIN" -f "$RB" plan --offline
 assert_contains "$RB_OUT" "PATCH /apis/apps/v1/namespaces/payroll/deployments/payroll-api/scale" "offline plan prints requests too"
 

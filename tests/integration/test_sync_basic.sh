@@ -23,6 +23,12 @@ assert_eq "" "$(rb_psql "$LEG" "select to_regclass('rollbackctl_ledger')")" "pla
 assert_eq "$before" "$(table_md5 "$LEG" "select * from employees")" "plan changed nothing in legacy"
 assert_exit 0 "$RB_BIN" -f "$RB" -o json plan
 assert_contains "$RB_OUT" "sync/processed_payments"
+sync_field() { jq -c --arg n "sync/$1" ".actions[] | select(.name == \$n) | .fields$2" <<<"$RB_OUT"; }
+assert_eq "900" "$(sync_field processed_payments .observed.rows)" "fields: the rows at risk, observed"
+assert_eq "40" "$(sync_field new_employees .observed.rows)"
+assert_eq '["payment_id"]' "$(sync_field processed_payments .key)" "fields: the key"
+assert_contains "$(sync_field processed_payments '.sql.source[0]')" "FROM \\\"employee_payments\\\" WHERE" "fields: the source COPY"
+assert_eq '"COMMIT"' "$(sync_field processed_payments '.sql.target[-1]')" "fields: the target statements end with COMMIT"
 
 # --- execute --------------------------------------------------------------------------------
 assert_exit 0 "$RB_BIN" -f "$RB" execute --reason "sync test" --yes
