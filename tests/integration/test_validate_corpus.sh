@@ -46,7 +46,7 @@ for rbk in *.yaml; do
     rc=$?
     errs=$(grep -v '^rollbackctl: ' "$name.expected" | grep -c ': error: ')
     if [ "$rc" -ne 5 ] || [ -s "$tmp/jerr" ] ||
-        ! python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if d["valid"] is False and len(d["errors"]) == int(sys.argv[2]) else 1)' "$tmp/json" "$errs"; then
+        ! /usr/bin/python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if d["valid"] is False and len(d["errors"]) == int(sys.argv[2]) else 1)' "$tmp/json" "$errs"; then
         echo "FAIL $rbk: -o json (exit $rc) does not report $errs errors"
         fail=1
     fi
