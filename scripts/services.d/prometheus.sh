@@ -27,7 +27,7 @@ svc_prometheus_start() {
   local prom port eport i out
   prom=$(command -v prometheus || echo /usr/bin/prometheus)
   [[ -x "$prom" ]] || svc_die "prometheus not found (install prometheus: scripts/install-deps)"
-  command -v python3 >/dev/null || svc_die "python3 not found"
+  [[ -x /usr/bin/python3 ]] || svc_die "/usr/bin/python3 not found (scripts/install-deps)"
   if svc_prometheus_running; then
     svc_prometheus_export
     svc_log "already running on 127.0.0.1:$(<"$SVC_DIR/port")"
@@ -47,7 +47,7 @@ METRICS
   port=$(svc_free_port)
   [[ "$port" != "$eport" ]] || port=$(svc_free_port)
   svc_spawn "$SVC_DIR/exporter.pid" "$SVC_DIR/exporter.log" \
-    python3 -m http.server "$eport" --bind 127.0.0.1 --directory "$SVC_DIR/exporter"
+    /usr/bin/python3 -m http.server "$eport" --bind 127.0.0.1 --directory "$SVC_DIR/exporter"
   svc_wait_tcp "$eport" 20 || svc_die "the static exporter did not start on 127.0.0.1:$eport"
   cat >"$SVC_DIR/prometheus.yml" <<CONF
 global:

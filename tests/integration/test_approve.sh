@@ -69,12 +69,12 @@ start() { # start a critical run as A in the background; sets PID and ID
   ID=$(ls "$S/runs" | tail -n 1)
   # runuser waits for its child: the rollbackctl process is the one the lock names (written
   # before the run folder is made)
-  RPID=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["pid"])' "$S/lock")
+  RPID=$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["pid"])' "$S/lock")
   rb_on_exit kill -9 "$RPID"
 }
 waiting_count() { # how many approvals the journal shows while waiting, or "none"
   as "$B" -o json status "$ID" 2>/dev/null |
-    python3 -c 'import json,sys; w=json.load(sys.stdin)["waiting"]; print("none" if w is None else len(w["approvals"]))'
+    /usr/bin/python3 -c 'import json,sys; w=json.load(sys.stdin)["waiting"]; print("none" if w is None else len(w["approvals"]))'
 }
 wait_count() { # N: until the waiting run journaled N approvals
   local deadline=$((SECONDS + 60))
@@ -146,7 +146,7 @@ assert_exit 0 env SUDO_USER="$C" "$RB_BIN" -f "$RB" approve "$ID" --comment "via
 rc=0; wait "$PID" || rc=$?
 assert_eq "0" "$rc" "the run went on once three people approved"
 assert_eq "changed" "$(cat "$W/log")" "and its step ran"
-assert_eq "$A $B $C" "$(python3 - "$(J)" <<'PY'
+assert_eq "$A $B $C" "$(/usr/bin/python3 - "$(J)" <<'PY'
 import json, sys
 for line in open(sys.argv[1]):
     e = json.loads(line)
@@ -208,7 +208,7 @@ sed -i 's/critical: 3/critical: 1/' "$RB"
 rc=0; as "$A" resume "$ID" >"$T/r.out" 2>"$T/r.err" || rc=$?
 assert_eq "0" "$rc" "resume takes the approval given while no process waited and goes on"
 assert_eq "changed" "$(cat "$W/log")" "the step ran once, after the resume"
-python3 - "$(J)" "$A $B $C" <<'PY' || rb_fail "deadline or approvals not kept across the resume"
+/usr/bin/python3 - "$(J)" "$A $B $C" <<'PY' || rb_fail "deadline or approvals not kept across the resume"
 import json, sys
 deadlines, done = set(), None
 for line in open(sys.argv[1]):

@@ -146,7 +146,7 @@ assert_eq "undetermined|null" "$(jq -r '.verdict + "|" + (.severity | tostring)'
 assert_eq "null,false" "$(jq -r '[.rollback_if[].value] | map(tostring) | join(",")' <<<"$RB_OUT")" "unknown rule is null"
 
 # --- the database down: unknown with the reason, no crash, undetermined ------------------------
-dead_port=$( (python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])') )
+dead_port=$( (/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])') )
 cp "$RB" "$T/good.yaml"
 write_runbook "host=127.0.0.1 port=$dead_port user=$RB_TEST_PGUSER dbname=$NEW"
 assert_exit 3 "$RB_BIN" -f "$RB" -o json assess
@@ -239,7 +239,7 @@ s = http.server.HTTPServer(("127.0.0.1", 0), H)
 open(sys.argv[1], "w").write(str(s.server_address[1]))
 s.serve_forever()
 PY
-python3 "$T/fakeprom.py" "$T/fakeprom.port" "$T/fakeprom.log" &
+/usr/bin/python3 "$T/fakeprom.py" "$T/fakeprom.port" "$T/fakeprom.log" &
 fake_pid=$!
 rb_on_exit kill "$fake_pid"
 for _ in $(seq 50); do [[ -s "$T/fakeprom.port" ]] && break; sleep 0.1; done

@@ -146,7 +146,7 @@ C=$RB_OUT_FILE
 assert_eq "table,action,key,column,new,legacy" "$(head -1 "$C")" "csv header unchanged"
 assert_eq "rates,deleted_in_new,EmpId=2 Period=2026-10,,,
 rates,deleted_in_new,EmpId=7 Period=2026-11,,," "$(grep deleted_in_new "$C")" "csv: one line per deleted key"
-python3 - "$C" <<'PY' || rb_fail "csv does not parse back"
+/usr/bin/python3 - "$C" <<'PY' || rb_fail "csv does not parse back"
 import csv, sys
 rows = list(csv.reader(open(sys.argv[1], newline="")))
 assert all(len(r) == 6 for r in rows), "every line has 6 fields"

@@ -9,7 +9,7 @@ source "$RB_SOURCE_DIR/tests/integration/lib.sh"
 source "$RB_SOURCE_DIR/tests/fakes/kube_fake.sh"
 
 command -v kubectl >/dev/null 2>&1 || rb_skip "kubectl is not installed (scripts/install-deps)"
-python3 -c 'import yaml' 2>/dev/null || rb_skip "python3-yaml is not installed (scripts/install-deps)"
+/usr/bin/python3 -c 'import yaml' 2>/dev/null || rb_skip "python3-yaml is not installed (scripts/install-deps)"
 
 deploy=$RB_SOURCE_DIR/deploy
 tmp=$(rb_tmpdir)
@@ -17,7 +17,7 @@ kube_fake_start "$tmp/kube"
 rb_on_exit kube_fake_stop "$tmp/kube"
 export KUBECONFIG=$KUBE_FAKE_KUBECONFIG
 
-ndocs=$(python3 - "$deploy" <<'EOF'
+ndocs=$(/usr/bin/python3 - "$deploy" <<'EOF'
 import glob, sys, yaml
 n = 0
 for f in sorted(glob.glob(sys.argv[1] + "/*.yaml")):
@@ -43,7 +43,7 @@ assert_eq "rollbackctl" \
 
 # Cross-references, the runbook and templates as the pod mounts them, and the RBAC rules in the
 # stand-in's format for the ServiceAccount's user.
-python3 - "$deploy" "$RB_SOURCE_DIR/config/templates" "$tmp" <<'EOF'
+/usr/bin/python3 - "$deploy" "$RB_SOURCE_DIR/config/templates" "$tmp" <<'EOF'
 import glob, json, os, sys, yaml
 deploy, templates, tmp = sys.argv[1:]
 docs = [d for f in sorted(glob.glob(deploy + "/*.yaml")) for d in yaml.safe_load_all(open(f)) if d]

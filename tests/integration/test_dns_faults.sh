@@ -17,8 +17,8 @@ command -v tsig-keygen >/dev/null || rb_fail "tsig-keygen not found (bind9-utils
 
 T=$(rb_tmpdir)
 tsig-keygen -a hmac-sha256 fake-key >"$T/fake.key"
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-python3 "$RB_SOURCE_DIR/tests/fakes/dns_fake.py" "$PORT" "$T/fake.key" >"$T/fake.log" 2>&1 &
+PORT=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+/usr/bin/python3 "$RB_SOURCE_DIR/tests/fakes/dns_fake.py" "$PORT" "$T/fake.key" >"$T/fake.log" 2>&1 &
 echo $! >"$T/fake.pid"
 stop_fake() { kill "$(cat "$T/fake.pid")" 2>/dev/null; wait "$(cat "$T/fake.pid")" 2>/dev/null; return 0; }
 rb_on_exit stop_fake

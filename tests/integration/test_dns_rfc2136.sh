@@ -182,7 +182,7 @@ assert_exit 0 "$RB_BIN" -f "$T/other.yaml" plan
 assert_contains "$RB_OUT" "(unknown: DNS server '$RB_TEST_DNS_SERVER' refused the query" "plan shows why the old value is unknown"
 
 # 7. the server is down: a timeout naming the server, within the target's timeout.
-down_port=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+down_port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 runbook "$T/down.yaml" "127.0.0.1:$down_port" "$ZONE" "$RB_TEST_TSIG_KEY_FILE" 1s
 start=$(date +%s)
 assert_exit 1 "$RB_BIN" -f "$T/down.yaml" execute --reason "dns test" --yes

@@ -14,7 +14,7 @@ command -v dig >/dev/null || rb_fail "dig not found (bind9-dnsutils: scripts/ins
 T=$(rb_tmpdir)
 D=$T/named
 mkdir -p "$D"
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+PORT=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 # the zone, key and config of the shared server (scripts/services.d/bind.sh), in a folder of our own
 source "$RB_SOURCE_DIR/scripts/services.d/bind.sh"
 tsig-keygen -a hmac-sha256 rollback-key >"$D/rollback.key"

@@ -26,7 +26,7 @@ T=$(rb_tmpdir)
 PG_ROOT=$(mktemp -d /tmp/rb-pgfaults.XXXXXX)
 as_pg() { if [[ $(id -u) == 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 [[ $(id -u) == 0 ]] && chown postgres: "$PG_ROOT"
-PG_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+PG_PORT=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 as_pg "$PGBIN/initdb" -D "$PG_ROOT/data" -U postgres -A trust -E UTF8 --locale=C --no-sync \
   --no-instructions >"$T/initdb.log" 2>&1 || rb_fail "initdb failed: $(tail -5 "$T/initdb.log")"
 as_pg tee -a "$PG_ROOT/data/postgresql.conf" >/dev/null <<EOF

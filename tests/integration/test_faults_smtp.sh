@@ -11,7 +11,7 @@ source "$RB_SOURCE_DIR/tests/integration/lib.sh"
 /usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null || rb_fail "python3-aiosmtpd missing (scripts/install-deps)"
 
 T=$(rb_tmpdir)
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+PORT=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 sink_start() { # DIR [ARGS...]: the sink on $PORT, returns once it listens
   local dir=$1 i
   shift

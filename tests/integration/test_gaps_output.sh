@@ -56,7 +56,7 @@ assert_eq 1050 "$(grep -c ',manual_entry,' "$C")" "one csv line per missing row 
 assert_contains "$(cat "$C")" 'processed_payments,review,payment_id=4207,note,,""' "NULL is empty, '' is quoted"
 assert_contains "$(cat "$C")" 'processed_payments,review,payment_id=4001,note,note 4001,"a,""b"' "csv quoting"
 assert_not_contains "$(cat "$C")" "single," "--table limits the output"
-python3 - "$C" <<'PY' || rb_fail "csv does not parse back"
+/usr/bin/python3 - "$C" <<'PY' || rb_fail "csv does not parse back"
 import csv, sys
 rows = list(csv.reader(open(sys.argv[1], newline="")))
 assert all(len(r) == 6 for r in rows), "every line has 6 fields"

@@ -19,7 +19,7 @@ if nm "$RB_BIN" 2>/dev/null | grep '__asan_init' >/dev/null; then RSS_LIMIT_KB=$
 # tmp dir cut off
 run_validate() {
   local out
-  out=$(python3 - "$RB_BIN" "$T/$1.yaml" "$T/$1.err" "$T/" <<'PY'
+  out=$(/usr/bin/python3 - "$RB_BIN" "$T/$1.yaml" "$T/$1.err" "$T/" <<'PY'
 import resource, subprocess, sys
 p = subprocess.run(["timeout", "120", sys.argv[1], "-f", sys.argv[2], "validate"],
                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -62,7 +62,7 @@ YAML
 
 # 1. a billion laughs, ten levels (10^10 strings if expanded), used inside restore steps: every
 # step is fingerprinted by walking its tree, so a resolved alias used to be walked at full size
-python3 - "$T/laughs.yaml" <<'PY'
+/usr/bin/python3 - "$T/laughs.yaml" <<'PY'
 import sys
 out = ['version: 1', 'name: hostile', 'cutover: 2026-11-01T00:00:00Z', 'state_dir: /tmp/x',
        'targets:', '  legacy: { driver: postgres, conninfo: "dbname=legacy" }',
@@ -88,13 +88,13 @@ check deep_map "10,000 nested flow mappings" "deep_map.yaml:1:256: error: YAML n
 check deep_block "10,000 nested block lists" "deep_block.yaml:2:129: error: YAML nested too deeply (more than 64 levels)"
 
 # 3. a 50 MB file (refused before it is read to the end), and 50 MB of one unterminated line
-{ head_rb; python3 -c 'import sys; sys.stdout.write("# padding padding padding padding padding padding padding\n" * 900000)'; } >"$T/big.yaml"
+{ head_rb; /usr/bin/python3 -c 'import sys; sys.stdout.write("# padding padding padding padding padding padding padding\n" * 900000)'; } >"$T/big.yaml"
 check big "a 50 MB runbook" "big.yaml: error: the runbook is larger than 8 MiB; a runbook this large is not one people can review: split it or cut it down"
 head -c $((50 << 20)) /dev/zero | tr '\0' a >"$T/bigline.yaml"
 check bigline "a 50 MB line" "bigline.yaml: error: the runbook is larger than 8 MiB; a runbook this large is not one people can review: split it or cut it down"
 
 # 4. binary garbage: 4 MiB of seeded pseudo-random bytes
-python3 -c 'import random,sys; random.seed(15); sys.stdout.buffer.write(random.randbytes(4 << 20))' >"$T/garbage.yaml"
+/usr/bin/python3 -c 'import random,sys; random.seed(15); sys.stdout.buffer.write(random.randbytes(4 << 20))' >"$T/garbage.yaml"
 check garbage "4 MiB of random bytes" "garbage.yaml:1:1: error: invalid YAML: invalid leading UTF-8 octet (byte 0xfc); a runbook is UTF-8 text"
 
 # 5. invalid UTF-8 deep in a large file: the position is the bad byte's, not 1:1
@@ -136,7 +136,7 @@ has ranges "ranges.yaml:13:68: error: 'restore.verify.retry.attempts' is out of 
 
 # 10. 3,000 targets and 3,000 references to unknown ones: the list of targets in each message was
 # rebuilt by copying (gigabytes, a hang); now built once and cut at 20 names
-python3 - "$T/targets.yaml" <<'PY'
+/usr/bin/python3 - "$T/targets.yaml" <<'PY'
 import sys
 out = ['version: 1', 'name: x', 'cutover: 2026-11-01T00:00:00Z', 'state_dir: /tmp/x', 'targets:']
 out += ['  zzq%05dxyzw: { driver: kubernetes, namespace: p }' % i for i in range(3000)]
@@ -148,7 +148,7 @@ check targets "3,000 unknown target references" \
   "targets.yaml:6006:22: error: unknown target 'nope2999' for 'freeze.scale.target' (targets: ${names%, } and 2980 more)"
 # and 5,000 close misses among 6,000 targets: "did you mean" until its budget (2,000,000
 # comparisons) is spent, then the message without the hint
-python3 - "$T/near.yaml" <<'PY'
+/usr/bin/python3 - "$T/near.yaml" <<'PY'
 import sys
 out = ['version: 1', 'name: x', 'cutover: 2026-11-01T00:00:00Z', 'state_dir: /tmp/x', 'targets:']
 out += ['  t%05d: { driver: kubernetes, namespace: p }' % i for i in range(6000)]

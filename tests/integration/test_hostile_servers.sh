@@ -49,7 +49,7 @@ s.serve_forever()
 PY
 endless_start() { # MODE -> sets $EPORT; the server is stopped at exit
   rm -f "$T/port" "$T/count"
-  python3 "$T/endless.py" "$1" "$T/port" "$T/count" &
+  /usr/bin/python3 "$T/endless.py" "$1" "$T/port" "$T/count" &
   local pid=$!
   rb_on_exit kill "$pid"
   for _ in $(seq 200); do [[ -s "$T/port" ]] && break; kill -0 "$pid" || rb_fail "server died"; sleep 0.05; done

@@ -49,7 +49,7 @@ PY
 reader() {
     rm -f "$1" "$2"
     mkfifo "$1"
-    python3 "$T/stamp.py" "$1" "$2" &
+    /usr/bin/python3 "$T/stamp.py" "$1" "$2" &
     for _ in $(seq 200); do [[ -e "$2" ]] && return 0; sleep 0.05; done
     rb_fail "the stamping reader did not start"
 }
@@ -62,7 +62,7 @@ wait $!
 assert_eq 1 "$rc" "the last step failed: exit 1 (through the pipe)"
 journal=$(ls "$T"/state/runs/*/journal.jsonl)
 assert_eq "restore/four" "$(jq -r 'select(.event == "failed") | .action' "$journal")" "step four failed"
-python3 - "$T/log" "$T/effects" "$journal" <<'PY' || rb_fail "the piped output is not in the order things happened"
+/usr/bin/python3 - "$T/log" "$T/effects" "$journal" <<'PY' || rb_fail "the piped output is not in the order things happened"
 import json, sys
 log = [l.rstrip("\n").split(" ", 1) for l in open(sys.argv[1])]
 effects = dict(l.split() for l in open(sys.argv[2]))
@@ -119,7 +119,7 @@ rc=0
 wait "$pid" || rc=$?
 wait "$stamper"
 assert_eq 1 "$rc" "an interrupted run exits 1"
-python3 - "$T/sigerr" "$T/effects" <<'PY' || rb_fail "the acknowledgement did not come while the action ran"
+/usr/bin/python3 - "$T/sigerr" "$T/effects" <<'PY' || rb_fail "the acknowledgement did not come while the action ran"
 import sys
 log = [l.rstrip("\n").split(" ", 1) for l in open(sys.argv[1])]
 slow = float(open(sys.argv[2]).read().split()[1])

@@ -21,8 +21,8 @@ assert_eq 0 "$(rb_psql "$NEW" "select count(*) from touched")" "plan wrote nothi
 sync_runbook "$SF/runbook.yaml.in"
 
 # --- connect deadline ---------------------------------------------------------------------------------
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-python3 - "$port" <<'PY' &
+port=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+/usr/bin/python3 - "$port" <<'PY' &
 import socket, sys, time
 s = socket.socket()
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -40,7 +40,7 @@ PY
 silent=$!
 rb_on_exit kill "$silent"
 for _ in $(seq 100); do
-  python3 -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1)' "$port" 2>/dev/null && break
+  /usr/bin/python3 -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1)' "$port" 2>/dev/null && break
   sleep 0.1
 done
 # the deadline's sources as psql has them: the conninfo's connect_timeout, then PGCONNECT_TIMEOUT,

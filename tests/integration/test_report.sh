@@ -21,7 +21,7 @@ LEG=$(rb_createdb rlegacy)
 rb_psql "$NEW" - <"$SF/new.sql" >/dev/null
 rb_psql "$LEG" - <"$SF/legacy.sql" >/dev/null
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 
 # --- a real Pushgateway, in memory only (Debian's default persistence file is the machine's) ----
 PGW_PORT=$(free_port)
@@ -91,7 +91,7 @@ assert_eq "$ledger" "$(jq '.metrics.records_recovered' "$RD/report.json")" "reco
 assert_eq "$(fact records_at_risk)" "$(jq '.metrics.records_at_risk' "$RD/report.json")" "records at risk = the journal's fact"
 assert_eq "$(fact records_lost)" "$(jq '.metrics.records_lost' "$RD/report.json")" "records lost = the journal's fact"
 assert_eq '"100.00%"' "$(jq '.metrics.recovery_rate' "$RD/report.json")" "recovery rate, two decimals"
-exec_ms=$(python3 - "$J" <<'PY'
+exec_ms=$(/usr/bin/python3 - "$J" <<'PY'
 import json, sys, datetime
 lines = [json.loads(l) for l in open(sys.argv[1])]
 t = lambda s: datetime.datetime.strptime(s, "%Y-%m-%dT%H:%M:%S.%fZ")
@@ -149,7 +149,7 @@ timeout 60 chromium --headless --no-sandbox --disable-gpu --hide-scrollbars \
   --user-data-dir="$T/chromium" --screenshot="$T/report.png" --window-size=1000,1200 --force-device-scale-factor=0.5 \
   "file://$T/report.html" >"$T/chromium.log" 2>&1 || true
 [[ -s "$T/report.png" ]] || { cat "$T/chromium.log"; rb_fail "chromium wrote no screenshot"; }
-read -r colours ink < <(python3 - "$T/report.png" <<'PY'
+read -r colours ink < <(/usr/bin/python3 - "$T/report.png" <<'PY'
 import struct, sys, zlib
 data = open(sys.argv[1], "rb").read()
 assert data[:8] == b"\x89PNG\r\n\x1a\n"
@@ -278,7 +278,7 @@ rb_ok "the run went on and succeeded while its report was read"
 NR=20261201T100000000Z-c0ffee
 mkdir -p "$T/state/runs/$NR/notifications" && chmod 700 "$T/state/runs/$NR"
 printf 'Payroll is back on the legacy system.\n' >"$T/state/runs/$NR/notifications/leadership.txt"
-python3 - "$T/state/runs/$NR/journal.jsonl" "$NR" <<'PY'
+/usr/bin/python3 - "$T/state/runs/$NR/journal.jsonl" "$NR" <<'PY'
 import hashlib, json, sys
 evs = [
     ("", "", "run_started", {"runbook": "report-test", "reason": "r", "initiated_by": "a@b"}),

@@ -27,7 +27,7 @@ DNSPORT=${RB_TEST_DNS_SERVER##*:}
 ZONE=$RB_TEST_DNS_ZONE
 NAME="payroll-$$-$RANDOM.${ZONE}"
 SECRET=$(sed -n 's/.*secret "\(.*\)".*/\1/p' "$RB_TEST_TSIG_KEY_FILE")
-APP_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+APP_PORT=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 
 # ---- the legacy world, stopped ------------------------------------------------------------------
 rb_psql "$DB" - <<'SQL'
@@ -87,7 +87,7 @@ if [[ -e "$T/broken" ]]; then
   echo "payroll-app: cannot bind 127.0.0.1:$APP_PORT: address in use" >&2
   exit 3
 fi
-setsid python3 "$T/health.py" "$APP_PORT" "$T/app.pid" </dev/null >>"$T/app.log" 2>&1 &
+setsid /usr/bin/python3 "$T/health.py" "$APP_PORT" "$T/app.pid" </dev/null >>"$T/app.log" 2>&1 &
 echo "payroll-app starting"
 EOF
 

@@ -33,7 +33,7 @@ assert_contains "$RB_ERR$RB_OUT" "run $run of 'resume-finished' already finished
 assert_exit 0 "$RB_BIN" -f "$RB" resume "$run"
 assert_contains "$RB_ERR$RB_OUT" "already finished (succeeded)"
 assert_exit 0 "$RB_BIN" -f "$RB" -o json resume
-assert_eq "succeeded $run" "$(python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["outcome"], d["run_id"])' <<<"$RB_OUT")" \
+assert_eq "succeeded $run" "$(/usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["outcome"], d["run_id"])' <<<"$RB_OUT")" \
   "resume -o json: one document, the run succeeded"
 assert_eq "one" "$(cat "$T/log")" "the step was not applied again"
 assert_eq "$before" "$(md5sum <"$journal")" "nothing journaled by the resumes"

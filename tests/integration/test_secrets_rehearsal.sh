@@ -55,7 +55,7 @@ contexts:
 EOF
 
 # The runbook: the same rehearsal, its credentials from the variables above.
-python3 - "$REH_RUNBOOK" "$T/kubeconfig" "$RB_TEST_PGHOST" <<'PY'
+/usr/bin/python3 - "$REH_RUNBOOK" "$T/kubeconfig" "$RB_TEST_PGHOST" <<'PY'
 import re, sys
 path, kubeconfig, socket = sys.argv[1:4]
 s = open(path).read()

@@ -93,7 +93,7 @@ sync_runbook "$SF/runbook.yaml.in"
 rb_psql "$LEG" "alter table employee_tax drop constraint employee_tax_pkey"
 
 # Move tax_changes first so that the tables after it show the run going on.
-python3 - "$RB" <<'PY'
+/usr/bin/python3 - "$RB" <<'PY'
 import sys
 p = sys.argv[1]
 s = open(p).read()

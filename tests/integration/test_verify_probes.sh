@@ -11,9 +11,9 @@ DB=$(rb_createdb vprobe)
 rb_psql "$DB" "create table system_config (key text primary key, value text); insert into system_config values ('system_mode', 'ACTIVE')"
 
 # a loopback HTTP server: /health answers 200, anything else 404
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 mkdir -p "$T/www" && echo ok >"$T/www/health"
-python3 -m http.server "$port" --bind 127.0.0.1 --directory "$T/www" >/dev/null 2>&1 &
+/usr/bin/python3 -m http.server "$port" --bind 127.0.0.1 --directory "$T/www" >/dev/null 2>&1 &
 rb_on_exit kill $!
 for _ in $(seq 50); do curl -fs "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.1; done
 
