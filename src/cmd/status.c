@@ -220,6 +220,8 @@ static const struct {
     { "run_id", "run_id" },
     { "runbook", "runbook" },
     { "runbook_path", "runbook_path" },
+    { "plan_sha256", "plan_sha256" },
+    { "plan_file", "plan_file" },
     { "outcome", "outcome" },
     { "pid", "pid" },
     { "reason", "reason" },
@@ -227,8 +229,6 @@ static const struct {
     { "initiated_by", "initiated_by" },
     { "started", "started" },
     { "finished", "finished" },
-    { "plan_sha256", "plan_sha256" },
-    { "plan_file", "plan_file" },
     { "waiting", "waiting" },
     { "run_error", "error" },
     { "hint", "hint" },
@@ -239,6 +239,16 @@ static const struct {
     { "actions", "actions" },
     { "facts", "facts" },
 };
+
+static bool status_key(const char *from)
+{
+    size_t k;
+
+    for (k = 0; k < sizeof(status_keys) / sizeof(status_keys[0]); k++)
+        if (strcmp(status_keys[k].from, from) == 0)
+            return true;
+    return false;
+}
 
 static cJSON *status_json(const char *state_dir, const cJSON *s)
 {
@@ -268,6 +278,10 @@ static cJSON *status_json(const char *state_dir, const cJSON *s)
             cJSON_AddNullToObject(d, key);
         }
     }
+    /* what a later summary adds is kept (docs/json.md lists it first), after the known keys */
+    cJSON_ArrayForEach(a, s)
+        if (!status_key(a->string))
+            cJSON_AddItemToObject(d, a->string, cJSON_Duplicate(a, 1));
     return d;
 }
 

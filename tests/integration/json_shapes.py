@@ -23,7 +23,7 @@ import warnings
 
 import jsonschema
 
-BLOCK = re.compile(r"^<!-- schema: ([a-z_]+) -->\n```json\n(.*?)^```", re.M | re.S)
+BLOCK = re.compile(r"^<!-- schema: ([a-z_-]+) -->\n```json\n(.*?)^```", re.M | re.S)
 
 
 def schemas_of(doc_md):
