@@ -96,6 +96,10 @@ int rb_cmd_execute(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *err
                 "the confirmation prompt cannot read it");
         return rb_err_hint(err, "give --yes, or the runbook as a file with -f FILE to be asked");
     }
+    /* the runbook first: its errors (exit 5) come before those of the plan file */
+    rb = rb_cmd_load_runbook(ctx, o.dry_run ? 0 : 1, err);
+    if (rb == NULL)
+        return -1;
     if (o.plan_file != NULL) {
         if (rb_plan_file_read(ctx->arena, o.plan_file, &pf, err) < 0)
             return -1;
@@ -106,17 +110,11 @@ int rb_cmd_execute(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *err
             o.signals_file = pf.signals_file;
     }
     if (o.dry_run) {
-        rb = rb_cmd_load_runbook(ctx, 0, err);
-        if (rb == NULL)
-            return -1;
         /* --dry-run --plan: compare, then show the plan as plan does; nothing runs */
         if (o.plan_file != NULL && plan_hash(ctx, rb, &o, &pf, &sha, err) < 0)
             return -1;
         return rb_plan_show(ctx, rb, &o, err);
     }
-    rb = rb_cmd_load_runbook(ctx, 1, err);
-    if (rb == NULL)
-        return -1;
     /* Before any run begins: the confirmation is asked later, once the run is assessed. */
     if (!o.yes && !isatty(STDIN_FILENO)) {
         rb_errf(err, RB_E_USAGE, "execute needs --yes when standard input is not a terminal");
