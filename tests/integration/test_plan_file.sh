@@ -12,7 +12,6 @@
 # and status carry the plan hash; an execute without --plan journals its plan hash too.
 set -euo pipefail
 source "$RB_SOURCE_DIR/tests/integration/lib.sh"
-source "$RB_SOURCE_DIR/tests/fakes/kube_fake.sh"
 rb_require pg bind
 command -v dig >/dev/null || rb_fail "dig not found (bind9-dnsutils: scripts/install-deps)"
 command -v nsupdate >/dev/null || rb_fail "nsupdate not found (bind9-dnsutils: scripts/install-deps)"
@@ -20,11 +19,8 @@ export PATH=$PATH:/usr/sbin
 
 T=$(rb_tmpdir)
 F=$T/kube
-kube_fake_start "$F" "$RB_SOURCE_DIR/tests/fakes/payroll-cluster.json"
-rb_on_exit kube_fake_stop "$F"
-export HOME=$T/home
-mkdir -p "$HOME"
-unset KUBECONFIG KUBERNETES_SERVICE_HOST
+rb_kube_fake "$F"
+rb_kube_isolate "$T/home"
 
 HOST=${RB_TEST_DNS_SERVER%:*}
 PORT=${RB_TEST_DNS_SERVER##*:}
@@ -60,13 +56,7 @@ assert_eq "13|READONLY|no ledger" "$(legacy_state)"
 # runbook FILE DNS_DATA [EXTRA_STEP_NAME]: no namespace given, the kubeconfig context's (payroll)
 runbook() {
   cat >"$1" <<YAML
-version: 1
-name: plan-file-test
-cutover: 2026-11-01T00:00:00Z
-state_dir: $T/state
-targets:
-  new: { driver: postgres, conninfo: "$(rb_conninfo "$NEW")" }
-  legacy: { driver: postgres, conninfo: "$(rb_conninfo "$LEG")" }
+$(rb_runbook_pg plan-file-test "$T/state" "$NEW" "$LEG")
   cluster: { driver: kubernetes, kubeconfig: $KUBE_FAKE_KUBECONFIG }
   dns:
     driver: rfc2136
