@@ -24,37 +24,15 @@
 #include "rollbackctl/engine.h"
 #include "rollbackctl/lifecycle.h"
 #include "rollbackctl/phases.h"
+#include "run_fixture.h"
 
 static const struct rb_phase approve_only[] = { { "approve", rb_approve_plan } };
 
-struct fixture {
-    char dir[64];
-    FILE *devnull;
-    struct rb_ctx ctx;
-    const struct rb_runbook *rb;
-};
-
 static int setup(void **state)
 {
-    struct fixture *f = calloc(1, sizeof(*f));
-    struct rb_diags d;
-    const char *yaml;
+    struct rb_test_run *f = calloc(1, sizeof(*f));
 
-    snprintf(f->dir, sizeof(f->dir), "/tmp/rb-test-approve-XXXXXX");
-    if (mkdtemp(f->dir) == NULL)
-        return -1;
-    f->devnull = fopen("/dev/null", "w");
-    f->ctx.out = f->devnull;
-    f->ctx.diag = f->devnull;
-    f->ctx.arena = rb_arena_new();
-    yaml = rb_sprintf(f->ctx.arena,
-                      "version: 1\nname: fake\ncutover: 2026-11-01T00:00:00Z\nstate_dir: %s\n"
-                      "targets: {}\napproval:\n  required: { critical: 2, high: 1 }\n"
-                      "  timeout: 1s\n",
-                      f->dir);
-    rb_diags_init(&d, f->ctx.arena, "fake.yaml");
-    f->rb = rb_runbook_load_buffer(f->ctx.arena, "fake.yaml", yaml, strlen(yaml), &d);
-    if (f->rb == NULL)
+    if (f == NULL || rb_test_run_open(f, "approve", "approval:\n  required: { critical: 2, high: 1 }\n  timeout: 1s\n") != 0)
         return -1;
     *state = f;
     return 0;
@@ -62,21 +40,16 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-    struct fixture *f = *state;
-    char cmd[128];
+    struct rb_test_run *f = *state;
+    int rc = rb_test_run_close(f);
 
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
-    if (system(cmd) != 0)
-        return -1;
-    rb_arena_free(f->ctx.arena);
-    fclose(f->devnull);
     free(f);
-    return 0;
+    return rc;
 }
 
 static void test_plan_counts(void **state)
 {
-    struct fixture *f = *state;
+    struct rb_test_run *f = *state;
     struct rb_err err = RB_ERR_INIT;
     struct rb_run *run = rb_run_new(&f->ctx, f->rb, RB_MODE_PLAN);
     cJSON *pnr = cJSON_CreateArray();
@@ -98,7 +71,7 @@ static void test_plan_counts(void **state)
 
 static void test_plan_check_mode_plans_nothing(void **state)
 {
-    struct fixture *f = *state;
+    struct rb_test_run *f = *state;
     struct rb_err err = RB_ERR_INIT;
     struct rb_run *run = rb_run_new_check(&f->ctx, f->rb);
 
@@ -107,7 +80,7 @@ static void test_plan_check_mode_plans_nothing(void **state)
 }
 
 /* A run of the approve phase alone, severity critical (2 needed), confirmed with --yes or not. */
-static struct rb_run *begin(struct fixture *f, bool yes)
+static struct rb_run *begin(struct rb_test_run *f, bool yes)
 {
     struct rb_run_opts o = { .reason = "test", .severity = "critical", .yes = yes };
     struct rb_err err = RB_ERR_INIT;
@@ -120,7 +93,7 @@ static struct rb_run *begin(struct fixture *f, bool yes)
     return run;
 }
 
-static void drop(struct fixture *f, struct rb_run *run, const char *kind, const char *user,
+static void drop(struct rb_test_run *f, struct rb_run *run, const char *kind, const char *user,
                  const char *comment)
 {
     struct rb_err err = RB_ERR_INIT;
@@ -136,7 +109,7 @@ static void drop(struct fixture *f, struct rb_run *run, const char *kind, const 
 
 static void test_quorum_from_records(void **state)
 {
-    struct fixture *f = *state;
+    struct rb_test_run *f = *state;
     struct rb_err err = RB_ERR_INIT;
     struct rb_run *run;
     const cJSON *facts, *it;
@@ -162,7 +135,7 @@ static void test_quorum_from_records(void **state)
 
 static void test_deny_record(void **state)
 {
-    struct fixture *f = *state;
+    struct rb_test_run *f = *state;
     struct rb_err err = RB_ERR_INIT;
     struct rb_run *run;
 
@@ -190,7 +163,7 @@ static int fake_confirm(struct rb_run *run, const char *what, struct rb_err *err
 
 static void test_confirm_declined(void **state)
 {
-    struct fixture *f = *state;
+    struct rb_test_run *f = *state;
     struct rb_err err = RB_ERR_INIT;
     struct rb_run *run = begin(f, false);
 
@@ -205,7 +178,7 @@ static void test_confirm_declined(void **state)
 
 static void test_confirmed_then_timeout(void **state)
 {
-    struct fixture *f = *state;
+    struct rb_test_run *f = *state;
     struct rb_err err = RB_ERR_INIT;
     struct rb_run *run = begin(f, false);
 

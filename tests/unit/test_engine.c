@@ -34,6 +34,7 @@
 #include "rollbackctl/run_figures.h"
 #include "rollbackctl/lifecycle.h"
 #include "rollbackctl/runs.h"
+#include "run_fixture.h"
 
 /* What a fake action does when applied. */
 enum fake_effect {
@@ -141,34 +142,12 @@ static int fake_plan(struct rb_run *run, struct rb_err *err)
 
 static const struct rb_phase fake_phases[] = { { "restore", fake_plan } };
 
-struct fixture {
-    char dir[64];
-    FILE *devnull;
-    struct rb_ctx ctx;
-    const struct rb_runbook *rb;
-};
-
 static int setup(void **state)
 {
-    struct fixture *f = calloc(1, sizeof(*f));
-    struct rb_diags d;
-    const char *yaml;
+    struct rb_test_run *f = calloc(1, sizeof(*f));
 
     grouped = false;
-    snprintf(f->dir, sizeof(f->dir), "/tmp/rb-test-engine-XXXXXX");
-    if (mkdtemp(f->dir) == NULL)
-        return -1;
-    f->devnull = fopen("/dev/null", "w");
-    f->ctx.out = f->devnull;
-    f->ctx.diag = f->devnull;
-    f->ctx.arena = rb_arena_new();
-    yaml = rb_sprintf(f->ctx.arena,
-                      "version: 1\nname: fake\ncutover: 2026-11-01T00:00:00Z\nstate_dir: %s\n"
-                      "targets: {}\n",
-                      f->dir);
-    rb_diags_init(&d, f->ctx.arena, "fake.yaml");
-    f->rb = rb_runbook_load_buffer(f->ctx.arena, "fake.yaml", yaml, strlen(yaml), &d);
-    if (f->rb == NULL)
+    if (f == NULL || rb_test_run_open(f, "engine", NULL) != 0)
         return -1;
     *state = f;
     return 0;
@@ -176,19 +155,14 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-    struct fixture *f = *state;
-    char cmd[128];
+    struct rb_test_run *f = *state;
+    int rc = rb_test_run_close(f);
 
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
-    if (system(cmd) != 0)
-        return -1;
-    rb_arena_free(f->ctx.arena);
-    fclose(f->devnull);
     free(f);
-    return 0;
+    return rc;
 }
 
-static struct rb_run *begin(struct fixture *f)
+static struct rb_run *begin(struct rb_test_run *f)
 {
     struct rb_run_opts o = { .reason = "unit test", .yes = true };
     struct rb_err err = RB_ERR_INIT;
@@ -200,7 +174,7 @@ static struct rb_run *begin(struct fixture *f)
     return run;
 }
 
-static struct rb_run *resume(struct fixture *f)
+static struct rb_run *resume(struct rb_test_run *f)
 {
     struct rb_err err = RB_ERR_INIT;
     struct rb_run *run = NULL;
@@ -212,7 +186,7 @@ static struct rb_run *resume(struct fixture *f)
 }
 
 /* The latest run's journal as status summarises it (rb_runs_summarize); caller deletes. */
-static cJSON *latest_summary(struct fixture *f)
+static cJSON *latest_summary(struct rb_test_run *f)
 {
     struct rb_err err = RB_ERR_INIT;
     struct rb_journal_log log;
@@ -235,7 +209,7 @@ static cJSON *latest_summary(struct fixture *f)
  * The latest run's journal, one "event action" (or "event", or "event outcome" for run_finished)
  * per line, in order. Arena-owned.
  */
-static const char *journal_lines(struct fixture *f)
+static const char *journal_lines(struct rb_test_run *f)
 {
     struct rb_err err = RB_ERR_INIT;
     struct rb_journal_log log;
@@ -268,7 +242,7 @@ static const char *journal_lines(struct fixture *f)
 }
 
 /* Run the script in a child that crashes (FAKE_CRASH) or is interrupted; its exit status. */
-static int run_in_child(struct fixture *f)
+static int run_in_child(struct rb_test_run *f)
 {
     int status;
     pid_t pid = fork();
@@ -336,7 +310,7 @@ static const struct rb_phase phases_with_communicate[] = {
     { "communicate", fake_communicate_plan },
 };
 
-static int drive_with_communicate(struct fixture *f, struct rb_err *err, const char **outcome)
+static int drive_with_communicate(struct rb_test_run *f, struct rb_err *err, const char **outcome)
 {
     struct rb_run *run = begin(f);
     int rc;
@@ -351,7 +325,7 @@ static int drive_with_communicate(struct fixture *f, struct rb_err *err, const c
 
 static void test_failed_run_still_communicates(void **state)
 {
-    struct fixture *f = *state;
+    struct rb_test_run *f = *state;
     struct fake_action acts[] = {
         { "restore/a", RB_ONCE, true, FAKE_FAIL, 0 },
         { "restore/b", RB_ONCE, true, FAKE_OK, 0 },
@@ -384,7 +358,7 @@ static void test_failed_run_still_communicates(void **state)
 
 static void test_no_communicate_before_approval(void **state)
 {
-    struct fixture *f = *state;
+    struct rb_test_run *f = *state;
     struct fake_action acts[] = { { "restore/a", RB_ONCE, true, FAKE_OK, 0 } };
     struct rb_err err = RB_ERR_INIT;
     const char *outcome;
@@ -405,7 +379,7 @@ static void test_no_communicate_before_approval(void **state)
 
 static void test_critical_failure_stops_the_run(void **state)
 {
-    struct fixture *f = *state;
+    struct rb_test_run *f = *state;
     struct fake_action acts[] = {
         { "restore/a", RB_ONCE, true, FAKE_OK, 0 },
         { "restore/b", RB_ONCE, true, FAKE_FAIL, 0 },
@@ -437,7 +411,7 @@ static void test_critical_failure_stops_the_run(void **state)
  */
 static void test_phase_over_budget(void **state)
 {
-    struct fixture *f = *state;
+    struct rb_test_run *f = *state;
     struct fake_action acts[] = { { "restore/slow", RB_IDEMPOTENT, true, FAKE_SLOW, 0 } };
     struct rb_err err = RB_ERR_INIT;
     struct rb_run *run;
@@ -473,7 +447,7 @@ static void test_phase_over_budget(void **state)
 
 static void test_non_critical_failure_is_partial(void **state)
 {
-    struct fixture *f = *state;
+    struct rb_test_run *f = *state;
     struct fake_action acts[] = {
         { "restore/a", RB_ONCE, true, FAKE_OK, 0 },
         { "restore/b", RB_ONCE, false, FAKE_FAIL, 0 },
@@ -526,7 +500,7 @@ static void test_non_critical_failure_is_partial(void **state)
 
 static void test_in_flight_once_is_refused_on_resume(void **state)
 {
-    struct fixture *f = *state;
+    struct rb_test_run *f = *state;
     struct fake_action acts[] = {
         { "restore/a", RB_IDEMPOTENT, true, FAKE_OK, 0 },
         { "restore/b", RB_ONCE, true, FAKE_CRASH, 0 },
@@ -562,7 +536,7 @@ static void test_in_flight_once_is_refused_on_resume(void **state)
  */
 static void test_in_flight_once_refusal_tells_nobody(void **state)
 {
-    struct fixture *f = *state;
+    struct rb_test_run *f = *state;
     struct fake_action acts[] = {
         { "restore/a", RB_ONCE, true, FAKE_CRASH, 0 },
     };
@@ -595,7 +569,7 @@ static void test_in_flight_once_refusal_tells_nobody(void **state)
 }
 
 /* An action of this idempotency crashes mid-apply; resume re-applies it and skips the done one. */
-static void in_flight_is_reapplied(struct fixture *f, enum rb_idem idem)
+static void in_flight_is_reapplied(struct rb_test_run *f, enum rb_idem idem)
 {
     struct fake_action acts[] = {
         { "restore/a", RB_ONCE, true, FAKE_OK, 0 },
@@ -643,7 +617,7 @@ static void test_in_flight_idempotent_is_reapplied(void **state)
 
 static void test_interruption_between_actions_is_journaled(void **state)
 {
-    struct fixture *f = *state;
+    struct rb_test_run *f = *state;
     struct fake_action acts[] = {
         { "restore/a", RB_ONCE, true, FAKE_INTERRUPT, 0 },
         { "restore/b", RB_ONCE, true, FAKE_OK, 0 },
@@ -661,101 +635,98 @@ static void test_interruption_between_actions_is_journaled(void **state)
                                           "run_finished interrupted\n");
 }
 
-/* Two in flight at once: both started before either ended, each journaled as it ended. */
-static void test_group_actions_in_flight_together(void **state)
+/* The three actions ACTS as one group, driven to RC with OUTCOME and the journal JOURNAL. */
+static void drive_group(struct rb_test_run *f, struct fake_action *acts, int rc, const char *outcome,
+                        const char *journal, struct rb_err *err)
 {
-    struct fixture *f = *state;
-    struct fake_action acts[] = {
-        { "restore/a", RB_CHECKS_FIRST, true, FAKE_OK, 0 },
-        { "restore/b", RB_CHECKS_FIRST, true, FAKE_OK, 0 },
-        { "restore/c", RB_CHECKS_FIRST, true, FAKE_OK, 0 },
-    };
-    struct rb_err err = RB_ERR_INIT;
     struct rb_run *run;
 
     script = acts;
     script_n = 3;
     grouped = true;
     run = begin(f);
-    assert_int_equal(rb_run_drive(run, &err), 0);
-    assert_string_equal(run->outcome, "succeeded");
-    assert_string_equal(journal_lines(f), "run_started\n"
-                                          "phase_started\n"
-                                          "started restore/a\n"
-                                          "started restore/b\n"
-                                          "done restore/b\n"
-                                          "started restore/c\n"
-                                          "done restore/c\n"
-                                          "done restore/a\n"
-                                          "phase_done\n"
-                                          "run_finished succeeded\n");
+    assert_int_equal(rb_run_drive(run, err), rc);
+    assert_string_equal(run->outcome, outcome);
+    assert_string_equal(journal_lines(f), journal);
+}
+
+/* Two in flight at once: both started before either ended, each journaled as it ended. */
+static void test_group_actions_in_flight_together(void **state)
+{
+    struct fake_action acts[] = {
+        { "restore/a", RB_CHECKS_FIRST, true, FAKE_OK, 0 },
+        { "restore/b", RB_CHECKS_FIRST, true, FAKE_OK, 0 },
+        { "restore/c", RB_CHECKS_FIRST, true, FAKE_OK, 0 },
+    };
+    struct rb_err err = RB_ERR_INIT;
+
+    drive_group(*state, acts, 0, "succeeded",
+                "run_started\n"
+                "phase_started\n"
+                "started restore/a\n"
+                "started restore/b\n"
+                "done restore/b\n"
+                "started restore/c\n"
+                "done restore/c\n"
+                "done restore/a\n"
+                "phase_done\n"
+                "run_finished succeeded\n",
+                &err);
 }
 
 /* A critical failure: the action in flight beside it still ends, none other starts. */
 static void test_group_critical_failure_stops_the_rest(void **state)
 {
-    struct fixture *f = *state;
     struct fake_action acts[] = {
         { "restore/a", RB_CHECKS_FIRST, true, FAKE_OK, 0 },
         { "restore/b", RB_CHECKS_FIRST, true, FAKE_FAIL, 0 },
         { "restore/c", RB_CHECKS_FIRST, true, FAKE_OK, 0 },
     };
     struct rb_err err = RB_ERR_INIT;
-    struct rb_run *run;
 
-    script = acts;
-    script_n = 3;
-    grouped = true;
-    run = begin(f);
-    assert_int_equal(rb_run_drive(run, &err), -1);
-    assert_string_equal(run->outcome, "failed");
+    drive_group(*state, acts, -1, "failed",
+                "run_started\n"
+                "phase_started\n"
+                "started restore/a\n"
+                "started restore/b\n"
+                "failed restore/b\n"
+                "done restore/a\n"
+                "run_finished failed\n",
+                &err);
     assert_string_equal(err.msg, "restore/b broke");
     assert_int_equal(acts[0].applied, 1);
     assert_int_equal(acts[2].applied, 0);
-    assert_string_equal(journal_lines(f), "run_started\n"
-                                          "phase_started\n"
-                                          "started restore/a\n"
-                                          "started restore/b\n"
-                                          "failed restore/b\n"
-                                          "done restore/a\n"
-                                          "run_finished failed\n");
 }
 
 /* A non-critical failure in a group: the others go on, the phase ends partial. */
 static void test_group_non_critical_failure_is_partial(void **state)
 {
-    struct fixture *f = *state;
     struct fake_action acts[] = {
         { "restore/a", RB_CHECKS_FIRST, false, FAKE_FAIL, 0 },
         { "restore/b", RB_CHECKS_FIRST, true, FAKE_OK, 0 },
         { "restore/c", RB_CHECKS_FIRST, true, FAKE_OK, 0 },
     };
     struct rb_err err = RB_ERR_INIT;
-    struct rb_run *run;
 
-    script = acts;
-    script_n = 3;
-    grouped = true;
-    run = begin(f);
-    assert_int_equal(rb_run_drive(run, &err), -1);
-    assert_string_equal(run->outcome, "partial");
+    drive_group(*state, acts, -1, "partial",
+                "run_started\n"
+                "phase_started\n"
+                "started restore/a\n"
+                "started restore/b\n"
+                "done restore/b\n"
+                "started restore/c\n"
+                "done restore/c\n"
+                "failed restore/a\n"
+                "phase_partial\n"
+                "run_finished partial\n",
+                &err);
     assert_int_equal(acts[2].applied, 1);
-    assert_string_equal(journal_lines(f), "run_started\n"
-                                          "phase_started\n"
-                                          "started restore/a\n"
-                                          "started restore/b\n"
-                                          "done restore/b\n"
-                                          "started restore/c\n"
-                                          "done restore/c\n"
-                                          "failed restore/a\n"
-                                          "phase_partial\n"
-                                          "run_finished partial\n");
 }
 
 /* A signal while a group runs: what is in flight ends, the next is not begun, resumable. */
 static void test_group_interrupted_before_the_next(void **state)
 {
-    struct fixture *f = *state;
+    struct rb_test_run *f = *state;
     struct fake_action acts[] = {
         { "restore/a", RB_CHECKS_FIRST, true, FAKE_OK, 0 },
         { "restore/b", RB_CHECKS_FIRST, true, FAKE_INTERRUPT, 0 },
@@ -779,7 +750,7 @@ static void test_group_interrupted_before_the_next(void **state)
 /* Killed with two in flight: resume skips the done one and applies the others again. */
 static void test_group_resume_skips_done(void **state)
 {
-    struct fixture *f = *state;
+    struct rb_test_run *f = *state;
     struct fake_action acts[] = {
         { "restore/a", RB_CHECKS_FIRST, true, FAKE_CRASH, 0 },
         { "restore/b", RB_CHECKS_FIRST, true, FAKE_OK, 0 },
@@ -810,7 +781,7 @@ static void test_group_resume_skips_done(void **state)
 
 static void test_check_run_journals_nothing(void **state)
 {
-    struct fixture *f = *state;
+    struct rb_test_run *f = *state;
     struct fake_action acts[] = {
         { "restore/a", RB_IDEMPOTENT, false, FAKE_OK, 0 },
         { "restore/b", RB_IDEMPOTENT, false, FAKE_FAIL, 0 },

@@ -22,6 +22,7 @@
 #include "rollbackctl/engine.h"
 #include "rollbackctl/fsutil.h"
 #include "rollbackctl/plan_file.h"
+#include "run_fixture.h"
 
 /* One planned action: its name, its fields as JSON text, and the text people read. */
 struct fake {
@@ -48,33 +49,11 @@ static int fake_plan(struct rb_run *run, struct rb_err *err)
 
 static const struct rb_phase fake_phases[] = { { "restore", fake_plan } };
 
-struct fixture {
-    char dir[64];
-    FILE *devnull;
-    struct rb_ctx ctx;
-    const struct rb_runbook *rb;
-};
-
 static int setup(void **state)
 {
-    struct fixture *f = calloc(1, sizeof(*f));
-    struct rb_diags d;
-    const char *yaml;
+    struct rb_test_run *f = calloc(1, sizeof(*f));
 
-    snprintf(f->dir, sizeof(f->dir), "/tmp/rb-test-plan-file-XXXXXX");
-    if (mkdtemp(f->dir) == NULL)
-        return -1;
-    f->devnull = fopen("/dev/null", "w");
-    f->ctx.out = f->devnull;
-    f->ctx.diag = f->devnull;
-    f->ctx.arena = rb_arena_new();
-    yaml = rb_sprintf(f->ctx.arena,
-                      "version: 1\nname: fake\ncutover: 2026-11-01T00:00:00Z\nstate_dir: %s\n"
-                      "targets: {}\n",
-                      f->dir);
-    rb_diags_init(&d, f->ctx.arena, "fake.yaml");
-    f->rb = rb_runbook_load_buffer(f->ctx.arena, "fake.yaml", yaml, strlen(yaml), &d);
-    if (f->rb == NULL)
+    if (f == NULL || rb_test_run_open(f, "plan-file", NULL) != 0)
         return -1;
     *state = f;
     return 0;
@@ -82,20 +61,15 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-    struct fixture *f = *state;
-    char cmd[128];
+    struct rb_test_run *f = *state;
+    int rc = rb_test_run_close(f);
 
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
-    if (system(cmd) != 0)
-        return -1;
-    rb_arena_free(f->ctx.arena);
-    fclose(f->devnull);
     free(f);
-    return 0;
+    return rc;
 }
 
 /* A run of the fake phase over these actions, planned and hashed. */
-static struct rb_run *planned(struct fixture *f, const struct fake *s, size_t n)
+static struct rb_run *planned(struct rb_test_run *f, const struct fake *s, size_t n)
 {
     struct rb_run *run = rb_run_new(&f->ctx, f->rb, RB_MODE_PLAN);
     struct rb_err err = RB_ERR_INIT;
@@ -123,7 +97,7 @@ static const struct fake base[] = {
 
 static void hash_covers_definitions_only(void **state)
 {
-    struct fixture *f = *state;
+    struct rb_test_run *f = *state;
     const char *h = planned(f, base, 2)->plan_sha256;
     /* other observations, other text, keys in another order: the same plan */
     const struct fake same[] = {
@@ -148,7 +122,7 @@ static void hash_covers_definitions_only(void **state)
 
 static void file_round_trip(void **state)
 {
-    struct fixture *f = *state;
+    struct rb_test_run *f = *state;
     struct rb_run *run = planned(f, base, 2);
     const char *path = rb_sprintf(f->ctx.arena, "%s/p.json", f->dir);
     struct rb_plan_file pf;
@@ -208,7 +182,7 @@ static void edit_definition(cJSON *doc)
 
 static void tampering(void **state)
 {
-    struct fixture *f = *state;
+    struct rb_test_run *f = *state;
     struct rb_run *run = planned(f, base, 2);
     const char *path = rb_sprintf(f->ctx.arena, "%s/t.json", f->dir);
     struct rb_plan_file pf;
@@ -226,7 +200,7 @@ static void tampering(void **state)
 }
 
 /* The error comparing the file of plan `then` with a plan of `now`. */
-static const char *compared(struct fixture *f, const struct fake *then, size_t nt,
+static const char *compared(struct rb_test_run *f, const struct fake *then, size_t nt,
                             const struct fake *now, size_t nn)
 {
     const char *path = rb_sprintf(f->ctx.arena, "%s/c.json", f->dir);
@@ -242,7 +216,7 @@ static const char *compared(struct fixture *f, const struct fake *then, size_t n
 
 static void differences_named(void **state)
 {
-    struct fixture *f = *state;
+    struct rb_test_run *f = *state;
     const struct fake changed[] = {
         base[0],
         { "restore/b", "{\"kind\":\"dns\",\"name\":\"payroll.\",\"new\":\"10.0.0.7\"}", "dns" },
@@ -263,7 +237,7 @@ static void differences_named(void **state)
 
 static void not_a_plan_file(void **state)
 {
-    struct fixture *f = *state;
+    struct rb_test_run *f = *state;
     const char *path = rb_sprintf(f->ctx.arena, "%s/n.json", f->dir);
     struct rb_plan_file pf;
     struct rb_err err = RB_ERR_INIT;
