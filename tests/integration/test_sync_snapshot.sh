@@ -50,15 +50,25 @@ waiting() {
   rb_fail "no rollbackctl session waits for the advisory lock"
 }
 
+# commit_hire_and_payment EMPLOYEE PAYMENT DAY GROSS NET TAX: one transaction in new touching both
+# tables: a hire on 2026-11-DAY and their first payment the day after.
+commit_hire_and_payment() {
+  rb_psql "$NEW" "begin;
+    insert into employees values ($1, 'E00$1', 'Employee $1', 'active', '2026-11-$3 09:00', '2026-11-$3 09:00:00+00');
+    insert into employee_payments values ($2, $1, '2026-11-$(($3 + 1))', $4, $5, $6, 'completed', '2026-11-$(($3 + 1)) 10:00:00+00');
+    commit"
+}
+# legacy_has EMPLOYEE PAYMENT: "E|P", how many of each legacy holds
+legacy_has() {
+  rb_psql "$LEG" "select (select count(*) from employees where employee_id = $1) || '|' ||
+                         (select count(*) from payroll_history where payment_id = $2)"
+}
+
 "$RB_BIN" -f "$RB" execute --reason "snapshot" --yes >"$T/run.out" 2>&1 &
 pid=$!
 waiting 1
 rb_ok "new_employees's COPY waits for the test's lock, inside the sync phase"
-# One transaction in new touching both tables: a hire and their first payment.
-rb_psql "$NEW" "begin;
-  insert into employees values (141, 'E00141', 'Employee 141', 'active', '2026-11-20 09:00', '2026-11-20 09:00:00+00');
-  insert into employee_payments values (3001, 141, '2026-11-21', 1234.56, 1000.00, 150.00, 'completed', '2026-11-21 10:00:00+00');
-  commit"
+commit_hire_and_payment 141 3001 20 1234.56 1000.00 150.00
 release_lock
 rc=0
 wait "$pid" || rc=$?
@@ -66,8 +76,7 @@ cat "$T/run.out"
 assert_eq 0 "$rc" "the sync finished"
 assert_contains "$(cat "$T/run.out")" "40 at risk: 39 inserted, 1 updated" "new_employees read the snapshot taken before the commit"
 assert_contains "$(cat "$T/run.out")" "900 at risk: 900 inserted" "processed_payments, read after the commit, read that snapshot too"
-assert_eq "0|0" "$(rb_psql "$LEG" "select (select count(*) from employees where employee_id = 141) || '|' ||
-                                         (select count(*) from payroll_history where payment_id = 3001)")" \
+assert_eq "0|0" "$(legacy_has 141 3001)" \
   "neither row of the transaction committed mid-sync reached legacy"
 run_json
 assert_eq 1 "$(jq '[.actions[] | select(.phase == "sync") | .result.snapshot | tojson] | unique | length' "$T/status.json")" \
@@ -81,8 +90,7 @@ assert_eq 0 "$(rb_psql "$NEW" "select count(*) from pg_stat_activity where datna
 assert_exit 0 "$RB_BIN" -f "$RB" execute --reason "again" --yes
 assert_contains "$RB_OUT" "41 at risk: 1 inserted, 0 updated, 40 unchanged"
 assert_contains "$RB_OUT" "901 at risk: 1 inserted, 0 updated, 900 unchanged"
-assert_eq "1|1" "$(rb_psql "$LEG" "select (select count(*) from employees where employee_id = 141) || '|' ||
-                                         (select count(*) from payroll_history where payment_id = 3001)")" \
+assert_eq "1|1" "$(legacy_has 141 3001)" \
   "both rows of that transaction reached legacy together"
 
 # --- sync.jobs: 2, two streams waiting while the transaction commits ------------------------------
@@ -97,10 +105,7 @@ hold_lock
 pid=$!
 waiting 2
 rb_ok "new_employees and tax_changes wait for the lock at the same time, on two streams"
-rb_psql "$NEW" "begin;
-  insert into employees values (142, 'E00142', 'Employee 142', 'active', '2026-11-22 09:00', '2026-11-22 09:00:00+00');
-  insert into employee_payments values (3002, 142, '2026-11-23', 2345.67, 2000.00, 250.00, 'completed', '2026-11-23 10:00:00+00');
-  commit"
+commit_hire_and_payment 142 3002 22 2345.67 2000.00 250.00
 release_lock
 rc=0
 wait "$pid" || rc=$?
@@ -108,8 +113,7 @@ cat "$T/run2.out"
 assert_eq 0 "$rc" "the parallel sync finished"
 assert_contains "$(cat "$T/run2.out")" "41 at risk: 0 inserted, 0 updated, 41 unchanged" "new_employees: the snapshot before the commit"
 assert_contains "$(cat "$T/run2.out")" "901 at risk: 0 inserted, 0 updated, 901 unchanged" "processed_payments, started after the commit: the same snapshot"
-assert_eq "0|0" "$(rb_psql "$LEG" "select (select count(*) from employees where employee_id = 142) || '|' ||
-                                         (select count(*) from payroll_history where payment_id = 3002)")" \
+assert_eq "0|0" "$(legacy_has 142 3002)" \
   "neither row of the transaction committed mid-sync reached legacy"
 journal=$(ls -t "$T"/state/runs/*/journal.jsonl | head -n 1)
 sync_in_flight_together "$journal" || rb_fail "no two tables were in flight at once"
