@@ -426,7 +426,8 @@ const char *rb_cmp_drill_sql(struct cmp *st, enum side s, const char *select,
  */
 const char *rb_cmp_hash_expr(struct cmp *st, const char *text)
 {
-    return rb_sprintf(st->a, "hashtextextended(%s, 0)", text);
+    /* in "C": under a nondeterministic collation, texts that differ would hash alike */
+    return rb_sprintf(st->a, "hashtextextended((%s) COLLATE \"C\", 0)", text);
 }
 
 /* Start both sides' streams and read the first row of each. */
