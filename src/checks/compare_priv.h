@@ -89,6 +89,7 @@ void rb_cmp_index_buckets(const struct rb_db_result *r, int *idx, uint64_t n);
 uint64_t rb_cmp_differing_buckets(struct cmp *st, struct rb_db_result *const r[2], enum side drives,
                                   const char **list);
 int rb_cmp_drill_begin(struct cmp *st, const char *what, uint64_t nbuckets, struct rb_err *err);
+const char *rb_cmp_hash_expr(struct cmp *st, const char *text);
 /* FROM must end in a WHERE clause (st->from[s]): the bucket filter is added with AND. */
 const char *rb_cmp_drill_sql(struct cmp *st, enum side s, const char *select,
                              const char *bucket_list);

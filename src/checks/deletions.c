@@ -7,7 +7,7 @@
  *      expressions cast to the legacy key columns' types, so both sides write a key alike), then
  *      the row counts: new's rows matching the table's `where` (every one, whenever it changed: a
  *      row changed long ago still exists) and legacy's rows within `deletions.scope`;
- *   2. per key bucket, count(*) and sum of a 60-bit md5 piece of the key text on both sides; a
+ *   2. per key bucket, count(*) and sum of a 64-bit hash of the key (number or text) on both sides; a
  *      bucket legacy has and new has alike is done, so unchanged keys never cross the client;
  *   3. the keys of the buckets that differ, streamed from both sides in key order and merged: a
  *      legacy key new lacks is a deletion (a key only new has is sync's and compare's business);
@@ -147,19 +147,28 @@ static void set_from(struct cmp *st)
         rb_sprintf(st->a, "FROM %s WHERE %s%s%s", rb_pg_quote_qualified(st->a, t->source_table),
                    has_text(t->where) ? "(" : "", has_text(t->where) ? t->where : "true",
                    has_text(t->where) ? ")" : "");
-    st->from[DST] = rb_sprintf(
-        st->a, "FROM %s WHERE %s%s%s%s", rb_pg_quote_qualified(st->a, t->target_table),
-        has_text(d->scope) ? "(" : "", has_text(d->scope) ? d->scope : "true",
-        has_text(d->scope) ? ")" : "", live);
+    st->from[DST] =
+        rb_sprintf(st->a, "FROM %s WHERE %s%s%s%s", rb_pg_quote_qualified(st->a, t->target_table),
+                   has_text(d->scope) ? "(" : "", has_text(d->scope) ? d->scope : "true",
+                   has_text(d->scope) ? ")" : "", live);
+}
+
+/* A single integer key is hashed as the number it is (no text), any other key as its text. */
+static const char *key_hash(struct cmp *st, enum side s)
+{
+    if (st->int_order)
+        return rb_sprintf(st->a, "hashint8extended((%s)::int8, 0)",
+                          st->cols[st->keyidx[0]].typed[s]);
+    return rb_cmp_hash_expr(st, st->keytext[s]);
 }
 
 static const char *bucket_sql(struct cmp *st, enum side s)
 {
     return rb_sprintf(st->a,
                       "SELECT rb_b, count(*), sum(rb_h) FROM (SELECT %s AS rb_b, "
-                      "('x' || substr(md5(%s), 18))::bit(60)::bigint AS rb_h %s) q "
+                      "%s AS rb_h %s) q "
                       "WHERE rb_h IS NOT NULL GROUP BY rb_b",
-                      st->bucket[s], st->keytext[s], st->from[s]);
+                      st->bucket[s], key_hash(st, s), st->from[s]);
 }
 
 /* The keys the drill-down streams: legacy's with each key column too (they are listed). */
