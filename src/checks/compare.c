@@ -206,6 +206,21 @@ void rb_cmp_set_buckets(struct cmp *st, uint64_t rows)
     st->bucket[DST] = rb_cmp_bucket_expr(st, DST);
 }
 
+/*
+ * The planner's idea of a table's row count, as a scalar subquery: its statistics (reltuples per
+ * page) scaled to its size now, NULL without statistics (a view, a table never analyzed). Enough
+ * to choose the buckets; the exact counts come with the bucket sums.
+ */
+const char *rb_cmp_estimate_sql(struct cmp *st, const char *table)
+{
+    return rb_sprintf(st->a,
+                      "(SELECT CASE WHEN c.reltuples > 0 AND c.relpages > 0 THEN (c.reltuples / "
+                      "c.relpages * (pg_relation_size(c.oid) / "
+                      "current_setting('block_size')::int8))::int8 END "
+                      "FROM pg_class c WHERE c.oid = %s::regclass)",
+                      rb_pg_quote_literal(st->a, rb_pg_quote_qualified(st->a, table)));
+}
+
 /* --- step 1: types, count, bounds ---------------------------------------------------------- */
 
 /*
@@ -637,12 +652,9 @@ static int compare(struct cmp *st, struct rb_compare_result *res, struct rb_err 
                      t->name);
     q[SRC] = rb_sprintf(
         st->a,
-        "SELECT %s, EXISTS (SELECT 1 %s), (SELECT CASE WHEN c.reltuples > 0 AND c.relpages > 0 "
-        "THEN (c.reltuples / c.relpages * (pg_relation_size(c.oid) / "
-        "current_setting('block_size')::int8))::int8 END FROM pg_class c WHERE c.oid = %s::regclass)"
-        "%s",
+        "SELECT %s, EXISTS (SELECT 1 %s), %s%s",
         st->nkeys == 1 ? "m.lo, m.hi" : "NULL::text, NULL::text", st->from[SRC],
-        rb_pg_quote_literal(st->a, rb_pg_quote_qualified(st->a, t->source_table)),
+        rb_cmp_estimate_sql(st, t->source_table),
         st->nkeys == 1
             ? rb_sprintf(st->a, " FROM (SELECT min(%s)::text AS lo, max(%s)::text AS hi %s) m",
                          range_key(st, SRC), range_key(st, SRC), st->from[SRC])
