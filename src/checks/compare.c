@@ -2,9 +2,10 @@
  * compare.c - the `compare` check: a sync table's mapping, new against legacy, row by row.
  *
  * Three steps, each run on both databases at once (two connections, the driver's pair runner):
- *   1. the source rows' count and key bounds (new only) and the legacy column types (legacy only);
+ *   1. the source rows' key bounds and estimated count (new only: index probes and statistics,
+ *      no scan) and the legacy column types (legacy only);
  *   2. per key bucket, count(*) and sum of a 64-bit hash of the canonical row text, on both
- *      sides; equal buckets are done;
+ *      sides (the source's bucket counts add up to its exact row count); equal buckets are done;
  *   3. the rows of the buckets that differ, streamed from both sides in key order (single-row
  *      mode, so memory stays flat however many differ) and merged here: a source key absent in
  *      legacy is missing, a key present on both with other column texts differs, a legacy key
@@ -203,6 +204,21 @@ void rb_cmp_set_buckets(struct cmp *st, uint64_t rows)
         st->nbuckets = MAX_BUCKETS;
     st->bucket[SRC] = rb_cmp_bucket_expr(st, SRC);
     st->bucket[DST] = rb_cmp_bucket_expr(st, DST);
+}
+
+/*
+ * The planner's idea of a table's row count, as a scalar subquery: its statistics (reltuples per
+ * page) scaled to its size now, NULL without statistics (a view, a table never analyzed). Enough
+ * to choose the buckets; the exact counts come with the bucket sums.
+ */
+const char *rb_cmp_estimate_sql(struct cmp *st, const char *table)
+{
+    return rb_sprintf(st->a,
+                      "(SELECT CASE WHEN c.reltuples > 0 AND c.relpages > 0 THEN (c.reltuples / "
+                      "c.relpages * (pg_relation_size(c.oid) / "
+                      "current_setting('block_size')::int8))::int8 END "
+                      "FROM pg_class c WHERE c.oid = %s::regclass)",
+                      rb_pg_quote_literal(st->a, rb_pg_quote_qualified(st->a, table)));
 }
 
 /* --- step 1: types, count, bounds ---------------------------------------------------------- */
@@ -638,6 +654,7 @@ static int compare(struct cmp *st, struct rb_compare_result *res, struct rb_err 
     struct rb_db_result *r[2];
     const char *lo = NULL, *hi = NULL;
     const char *bl = NULL;
+    uint64_t estimate;
     /* results are read once: their memory goes when they are read, not with the run */
     struct rb_arena *scratch = rb_arena_new();
     int rc = -1;
@@ -649,22 +666,44 @@ static int compare(struct cmp *st, struct rb_compare_result *res, struct rb_err 
     st->keytext[SRC] = rb_cmp_key_text(st, SRC);
     st->keytext[DST] = rb_cmp_key_text(st, DST);
 
-    /* step 1b: how many source rows, and their key bounds */
-    rb_progress_note(st->o->progress, "%s: counting the rows changed since cutover", t->name);
-    q[SRC] = st->nkeys == 1 ? rb_sprintf(st->a, "SELECT count(*), min(%s)::text, max(%s)::text %s",
-                                         range_key(st, SRC), range_key(st, SRC), st->from[SRC])
-                            : rb_sprintf(st->a, "SELECT count(*) %s", st->from[SRC]);
+    /*
+     * step 1b: whether there are source rows, their key bounds, and about how many there are.
+     * Only the bucket count needs the number, and an estimate will do (the planner's, from the
+     * table's statistics scaled to its size now): the exact count comes from step 2's bucket
+     * counts. So this step reads no row it need not: min and max of an indexed key are one
+     * index probe each, EXISTS stops at the first row; before, a count(*) here scanned the whole
+     * source while legacy sat idle. Without statistics (a view, a table never analyzed) it
+     * counts as before.
+     */
+    rb_progress_note(st->o->progress, "%s: the key bounds of the rows changed since cutover",
+                     t->name);
+    q[SRC] = rb_sprintf(
+        st->a,
+        "SELECT %s, EXISTS (SELECT 1 %s), %s%s",
+        st->nkeys == 1 ? "m.lo, m.hi" : "NULL::text, NULL::text", st->from[SRC],
+        rb_cmp_estimate_sql(st, t->source_table),
+        st->nkeys == 1
+            ? rb_sprintf(st->a, " FROM (SELECT min(%s)::text AS lo, max(%s)::text AS hi %s) m",
+                         range_key(st, SRC), range_key(st, SRC), st->from[SRC])
+            : "");
     q[DST] = NULL;
     if (rb_cmp_run_pair(st, scratch, q, r, err) < 0)
         goto out;
-    res->source_rows = strtoull(rb_db_text(r[SRC], 0, 0), NULL, 10);
-    if (st->nkeys == 1 && !rb_db_isnull(r[SRC], 0, 1)) {
-        lo = rb_strdup(st->a, rb_db_value(r[SRC], 0, 1));
-        hi = rb_strdup(st->a, rb_db_text(r[SRC], 0, 2));
+    if (!rb_db_isnull(r[SRC], 0, 0)) {
+        lo = rb_strdup(st->a, rb_db_value(r[SRC], 0, 0));
+        hi = rb_strdup(st->a, rb_db_text(r[SRC], 0, 1));
     }
-    if (res->source_rows == 0) {
+    if (rb_db_text(r[SRC], 0, 2)[0] != 't') {
         rc = rb_cmp_tx_pair(st, "COMMIT", err);
         goto out;
+    }
+    if (!rb_db_isnull(r[SRC], 0, 3)) {
+        estimate = strtoull(rb_db_text(r[SRC], 0, 3), NULL, 10);
+    } else {
+        q[SRC] = rb_sprintf(st->a, "SELECT count(*) %s", st->from[SRC]);
+        if (rb_cmp_run_pair(st, scratch, q, r, err) < 0)
+            goto out;
+        estimate = strtoull(rb_db_text(r[SRC], 0, 0), NULL, 10);
     }
 
     /* always a WHERE: the drill-down adds its bucket list with AND */
@@ -680,19 +719,24 @@ static int compare(struct cmp *st, struct rb_compare_result *res, struct rb_err 
     }
 
     /* step 2: bucket aggregates on both sides */
-    rb_cmp_set_buckets(st, res->source_rows);
+    rb_cmp_set_buckets(st, estimate);
     res->buckets = st->nbuckets;
     q[SRC] = bucket_sql(st, SRC);
     q[DST] = bucket_sql(st, DST);
     rb_progress_note(st->o->progress,
-                     "%s: hashing %" PRIu64 " rows in %" PRIu64 " buckets on both sides", t->name,
-                     res->source_rows, st->nbuckets);
+                     "%s: hashing about %" PRIu64 " rows in %" PRIu64 " buckets on both sides",
+                     t->name, estimate, st->nbuckets);
     if (rb_cmp_run_pair(st, scratch, q, r, err) < 0)
         goto out;
-    /* rows with a NULL key cannot be matched by key: each is missing (and is not listed) */
-    for (size_t i = 0; i < r[SRC]->nrows; i++)
+    /* the exact source row count; rows with a NULL key cannot be matched by key: each is missing
+     * (and is not listed) */
+    for (size_t i = 0; i < r[SRC]->nrows; i++) {
+        uint64_t n = strtoull(rb_db_text(r[SRC], i, 1), NULL, 10);
+
+        res->source_rows += n;
         if (rb_db_isnull(r[SRC], i, 0))
-            res->null_keys += strtoull(rb_db_text(r[SRC], i, 1), NULL, 10);
+            res->null_keys += n;
+    }
     res->missing += res->null_keys;
     /* a bucket without source rows: whatever legacy holds there is outside the check */
     res->buckets_differing = rb_cmp_differing_buckets(st, r, SRC, &bl);

@@ -83,6 +83,8 @@ const char *rb_cmp_key_text(struct cmp *st, enum side s);
 const char *rb_cmp_key_text_of(struct cmp *st, const char *const *parts);
 const char *rb_cmp_bucket_expr(struct cmp *st, enum side s);
 void rb_cmp_set_buckets(struct cmp *st, uint64_t rows);
+/* A table's estimated row count (a scalar subquery: NULL without statistics). */
+const char *rb_cmp_estimate_sql(struct cmp *st, const char *table);
 /* Index rows of a bucket result (bucket, count, sum) by bucket number: idx[b] = row or -1. */
 void rb_cmp_index_buckets(const struct rb_db_result *r, int *idx, uint64_t n);
 

@@ -5,8 +5,10 @@
  * Steps, each on both databases at once in one REPEATABLE READ READ ONLY snapshot per side:
  *   1. the legacy column types (compare.c's canonical key text: the key mapping's source
  *      expressions cast to the legacy key columns' types, so both sides write a key alike), then
- *      the row counts: new's rows matching the table's `where` (every one, whenever it changed: a
- *      row changed long ago still exists) and legacy's rows within `deletions.scope`;
+ *      whether legacy has rows within `deletions.scope` and each side's estimated row count
+ *      (statistics, no scan; a count(*) only without them) to choose the buckets: new's rows
+ *      matching the table's `where` (every one, whenever it changed: a row changed long ago still
+ *      exists) and legacy's rows in scope, whose exact count step 2's bucket counts give;
  *   2. per key bucket, count(*) and sum of a 64-bit hash of the key (number or text) on both sides; a
  *      bucket legacy has and new has alike is done, so unchanged keys never cross the client;
  *   3. the keys of the buckets that differ, streamed from both sides in key order and merged: a
@@ -167,7 +169,7 @@ static const char *bucket_sql(struct cmp *st, enum side s)
     return rb_sprintf(st->a,
                       "SELECT rb_b, count(*), sum(rb_h) FROM (SELECT %s AS rb_b, "
                       "%s AS rb_h %s) q "
-                      "WHERE rb_h IS NOT NULL GROUP BY rb_b",
+                      "GROUP BY rb_b",
                       st->bucket[s], key_hash(st, s), st->from[s]);
 }
 
@@ -319,7 +321,7 @@ static int find(struct del *d, struct rb_err *err)
     struct rb_deletions_result *res = d->res;
     const char *q[2];
     struct rb_db_result *r[2];
-    uint64_t src_rows;
+    uint64_t est[2];
     const char *bl = NULL;
     struct rb_arena *scratch = rb_arena_new();
     int rc = -1;
@@ -331,19 +333,36 @@ static int find(struct del *d, struct rb_err *err)
     st->keytext[SRC] = rb_cmp_key_text(st, SRC);
     st->keytext[DST] = rb_cmp_key_text(st, DST);
 
-    rb_progress_note(st->o->progress, "%s: counting the rows on both sides", st->t->name);
-    q[SRC] = rb_sprintf(st->a, "SELECT count(*) %s", st->from[SRC]);
-    q[DST] = rb_sprintf(st->a, "SELECT count(*) %s", st->from[DST]);
+    /*
+     * Whether legacy has rows in scope, and about how many rows each side has: the estimate
+     * (statistics, no scan) chooses the buckets, the exact legacy count is the sum of step 2's
+     * bucket counts. A full count(*) here scanned both tables once more, inside the downtime
+     * window; it is run only for a side without statistics.
+     */
+    rb_progress_note(st->o->progress, "%s: estimating the rows on both sides", st->t->name);
+    q[SRC] = rb_sprintf(st->a, "SELECT true, %s", rb_cmp_estimate_sql(st, st->t->source_table));
+    q[DST] = rb_sprintf(st->a, "SELECT EXISTS (SELECT 1 %s), %s", st->from[DST],
+                        rb_cmp_estimate_sql(st, st->t->target_table));
     if (rb_cmp_run_pair(st, scratch, q, r, err) < 0)
         goto out;
-    src_rows = strtoull(rb_db_text(r[SRC], 0, 0), NULL, 10);
-    res->legacy_rows = strtoull(rb_db_text(r[DST], 0, 0), NULL, 10);
-    if (res->legacy_rows == 0) {
+    if (rb_db_text(r[DST], 0, 0)[0] != 't') {
         rc = rb_cmp_tx_pair(st, "COMMIT", err);
         goto out;
     }
+    for (int s = 0; s < 2; s++)
+        est[s] = rb_db_isnull(r[s], 0, 1) ? UINT64_MAX : strtoull(rb_db_text(r[s], 0, 1), NULL, 10);
+    if (est[SRC] == UINT64_MAX || est[DST] == UINT64_MAX) {
+        for (int s = 0; s < 2; s++)
+            q[s] = est[s] == UINT64_MAX ? rb_sprintf(st->a, "SELECT count(*) %s", st->from[s])
+                                        : NULL;
+        if (rb_cmp_run_pair(st, scratch, q, r, err) < 0)
+            goto out;
+        for (int s = 0; s < 2; s++)
+            if (q[s] != NULL)
+                est[s] = strtoull(rb_db_text(r[s], 0, 0), NULL, 10);
+    }
 
-    rb_cmp_set_buckets(st, src_rows > res->legacy_rows ? src_rows : res->legacy_rows);
+    rb_cmp_set_buckets(st, est[SRC] > est[DST] ? est[SRC] : est[DST]);
     res->buckets = st->nbuckets;
     q[SRC] = bucket_sql(st, SRC);
     q[DST] = bucket_sql(st, DST);
@@ -351,6 +370,9 @@ static int find(struct del *d, struct rb_err *err)
                      st->t->name, st->nbuckets);
     if (rb_cmp_run_pair(st, scratch, q, r, err) < 0)
         goto out;
+    /* legacy's exact row count in scope: its bucket counts (the NULL bucket: keys with a NULL) */
+    for (size_t i = 0; i < r[DST]->nrows; i++)
+        res->legacy_rows += strtoull(rb_db_text(r[DST], i, 1), NULL, 10);
     /* a bucket without legacy keys: nothing legacy holds there can be gone from new */
     res->buckets_differing = rb_cmp_differing_buckets(st, r, DST, &bl);
     if (res->buckets_differing > 0) {
