@@ -831,8 +831,8 @@ const char *rb_compare_describe(struct rb_arena *a, const struct rb_sync_table *
     for (size_t i = 0; i < t->key.n; i++)
         rb_buf_addf(&b, "%s%s", i > 0 ? ", " : "", rb_pg_quote_ident(a, t->key.items[i]));
     rb_buf_adds(&b, ") among the new rows' keys\n"
-                    "both sides in parallel: count(*) and sum of hashtextextended(ROW(...)::text) "
-                    "per key bucket, "
+                    "both sides in parallel: count(*) and sum of "
+                    "hashtextextended(ROW(...)::text COLLATE \"C\", 0) per key bucket, "
                     "then the rows of differing buckets only");
     out = rb_strdup(a, b.data);
     rb_buf_release(&b);
