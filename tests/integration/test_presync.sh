@@ -10,6 +10,7 @@
 #   - the report's downtime starts after the pre-sync: it covers the second pass only;
 #   - a kill between the passes (the freeze's PATCH hanging) and resume: the pre-sync is not
 #     applied again, rows changed meanwhile arrive, legacy ends equal to new.
+# test_presync_jobs.sh runs it again with sync.jobs: 2 (the tables on streams of their own).
 set -euo pipefail
 source "$RB_SOURCE_DIR/tests/integration/lib.sh"
 rb_require pg
@@ -51,6 +52,7 @@ sync:
   from: new
   to: legacy
   presync: true
+$([[ ${RB_SYNC_JOBS:-1} -gt 1 ]] && echo "  jobs: $RB_SYNC_JOBS")
   tables:
     - name: payments
       source: { table: payments, changed_since: changed_at }
