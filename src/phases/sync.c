@@ -889,6 +889,9 @@ int rb_sync_plan_pass(struct rb_run *run, enum sync_pass pass, struct rb_err *er
             /* the pass after a pre-sync that has not run yet: only what new writes meanwhile */
             note = "changed in new from the pre-sync's snapshot on (counted when it has run: "
                    "what new writes between it and the freeze)";
+            /* the target's foreign keys still order the tables (the pre-sync warned already) */
+            if (!run->offline && !rb_plan_is_unreachable(run, ph->to))
+                dst = rb_db_target(run, ph->to, &perr);
         } else if (run->offline) {
             note = "not counted (offline)";
         } else if (rb_plan_is_unreachable(run, ph->to) || rb_plan_is_unreachable(run, ph->from)) {
