@@ -132,7 +132,8 @@ static void usage_all(FILE *f)
         f,
         "usage: rollbackctl [-f RUNBOOK] [-o text|json] [-q|-v] [--no-color] COMMAND [ARGS]\n\n"
         "Puts a legacy payroll system back after a failed migration, walking the runbook's phases\n"
-        "assess -> approve -> freeze -> sync -> restore -> verify -> communicate.\n\nCommands:\n");
+        "assess -> approve -> [presync ->] freeze -> sync -> restore -> verify -> communicate.\n\n"
+        "Commands:\n");
     for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
         fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
     fprintf(f,

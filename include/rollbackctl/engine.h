@@ -1,7 +1,8 @@
 /*
  * engine.h - the phase table and the one loop that walks it.
  *
- * Phases run in one fixed order (assess, approve, freeze, sync, restore, verify, communicate).
+ * Phases run in one fixed order (assess, approve, presync, freeze, sync, restore, verify,
+ * communicate; presync plans nothing without sync.presync).
  * For each phase the engine asks it to plan, then applies its actions one by one, journaling
  * "started" before and "done"/"failed" after each. Phase code never writes the journal itself
  * except through rb_run_progress()/rb_run_fact_set(). The run-level lines around these (who

@@ -28,6 +28,8 @@ int rb_freeze_snapshot_take(struct rb_run *run, const char *target, const char *
                             const char **ns_used, struct rb_cluster_snapshot *snap,
                             struct rb_err *err);
 int rb_sync_plan(struct rb_run *run, struct rb_err *err);
+/* sync.presync: the sync tables once before the freeze, as presync/<table> (presync.c). */
+int rb_presync_plan(struct rb_run *run, struct rb_err *err);
 int rb_restore_plan(struct rb_run *run, struct rb_err *err);
 int rb_verify_plan(struct rb_run *run, struct rb_err *err);
 int rb_communicate_plan(struct rb_run *run, struct rb_err *err);

@@ -156,7 +156,7 @@ struct rb_run {
      */
     int (*confirm)(struct rb_run *run, const char *what, struct rb_err *err);
 
-    /* The phases the engine walks; NULL: the canonical seven. Unit tests set fake ones. */
+    /* The phases the engine walks; NULL: the canonical eight. Unit tests set fake ones. */
     const struct rb_phase *phases;
     size_t n_phases;
 

@@ -217,6 +217,12 @@ struct rb_sync {
     struct rb_sync_table *tables;
     size_t n_tables;
     int jobs; /* `jobs:` 1 (default) to RB_SYNC_JOBS_MAX */
+    /*
+     * `presync: true`: the tables are synced once before the freeze (phase presync, while the new
+     * system still runs) and the sync phase then copies only what changed from the pre-sync's
+     * snapshot on (src/phases/presync.c).
+     */
+    bool presync;
     bool present;
     struct rb_pos pos;
 };

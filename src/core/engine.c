@@ -28,6 +28,7 @@
 static const struct rb_phase canonical_phases[] = {
     { "assess", rb_assess_plan },
     { "approve", rb_approve_plan },
+    { "presync", rb_presync_plan }, /* sync.presync: before the freeze, no actions otherwise */
     { "freeze", rb_freeze_plan },
     { "sync", rb_sync_plan },
     { "restore", rb_restore_plan },

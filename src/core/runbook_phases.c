@@ -408,7 +408,7 @@ static void ld_sync_after(struct ld *l, struct rb_sync *s)
 
 void ld_sync(struct ld *l, const struct yn *n)
 {
-    static const char *const keys[] = { "from", "to", "tables", "jobs", NULL };
+    static const char *const keys[] = { "from", "to", "tables", "jobs", "presync", NULL };
     static const char *const req[] = { "from", "to", "tables", NULL };
     struct rb_sync *s = &l->rb->sync;
     const struct rb_target *t;
@@ -421,6 +421,7 @@ void ld_sync(struct ld *l, const struct yn *n)
     s->pos = n->pos;
     ld_keys(l, n, n->pos, "'sync'", keys, req);
     s->jobs = ld_int(l, n, "jobs", "sync", 1, 1, RB_SYNC_JOBS_MAX);
+    s->presync = ld_bool(l, n, "presync", "sync", false);
     t = ld_target_ref(l, n, "from", "sync", DB_BIT);
     s->from = t != NULL ? t->name : NULL;
     t = ld_target_ref(l, n, "to", "sync", DB_BIT);
@@ -445,6 +446,12 @@ void ld_sync(struct ld *l, const struct yn *n)
                            s->tables[j].pos.line);
                     break;
                 }
+        /* the pre-sync's ledger rows are "presync/<name>": no table of the sync's may be one */
+        if (s->presync && st->name != NULL && strncmp(st->name, "presync/", 8) == 0)
+            ld_err(l, ld_pos(tables->items[i], "name"),
+                   "sync table '%s': with 'sync.presync' a name may not begin with 'presync/' "
+                   "(the pre-sync's own ledger rows are named so)",
+                   st->name);
         s->n_tables++;
     }
     ld_sync_after(l, s);

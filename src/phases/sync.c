@@ -283,7 +283,7 @@ static int sync_once(struct rb_run *run, struct sync_table *st, struct sync_stre
     if (rb_db_begin(dst, err) < 0 || rb_sync_ledger_ready(run, dst, err) < 0)
         goto fail;
     lp[0] = run->run_id;
-    lp[1] = t->name;
+    lp[1] = st->ledger_name; /* the pass's: a pre-sync's row is not the sync phase's */
     r = rb_db_query(dst, run->arena, 0, ledger_check_sql, 2, lp, err);
     if (r == NULL)
         goto fail;
@@ -599,10 +599,17 @@ int rb_sync_table_finish(struct rb_run *run, struct rb_action *act, int rc, stru
             rb_warn(run->ctx, "%s: %s", act->name,
                     no_change_time_note(run, st, res->no_change_time));
         act->result = result_json(st, res);
-        /* a deletion found is a record at risk; applied, it is recovered; reported, it is lost */
-        set_facts(run, st->t->name, res->at_risk + res->del.found,
-                  res->inserted + res->updated + res->unchanged + res->del.applied,
+        /*
+         * a deletion found is a record at risk; applied, it is recovered; reported, it is lost.
+         * After a pre-sync, rows found unchanged are the pre-sync's, counted there already.
+         */
+        int64_t again = st->since != NULL ? res->unchanged : 0;
+
+        set_facts(run, st->ledger_name, res->at_risk - again + res->del.found,
+                  res->inserted + res->updated + res->unchanged - again + res->del.applied,
                   res->del.found - res->del.applied, &res->del);
+        if (st->ph->pass == SYNC_PASS_PRE)
+            rb_presync_table_done(run, st);
         return 0;
     }
     {
@@ -617,7 +624,7 @@ int rb_sync_table_finish(struct rb_run *run, struct rb_action *act, int rc, stru
             /* a table refused over its deletions cap still had them at risk, none applied */
             at_risk += res->del.found;
             res->del.applied = 0;
-            set_facts(run, st->t->name, at_risk, 0, at_risk, &res->del);
+            set_facts(run, st->ledger_name, at_risk, 0, at_risk, &res->del);
         }
         /* Journaled with "failed": what this table leaves unrecovered. */
         act->result = cJSON_CreateObject();
@@ -655,6 +662,18 @@ static void describe(struct rb_run *run, struct rb_action *act, const struct syn
                               st->ph->tables[st->deps[k]]->t->name, st->dep_why[k]);
         rb_action_detailf(act, "\n");
     }
+    if (st->ph->pass == SYNC_PASS_PRE)
+        rb_action_detailf(act, "pre-sync (sync.presync): before the freeze, while '%s' still "
+                               "runs; the sync phase then copies only what changed from this "
+                               "pass's snapshot on\n",
+                          st->ph->from);
+    else if (st->ph->pass == SYNC_PASS_FINAL)
+        rb_action_detailf(act, "%s\n",
+                          st->since != NULL
+                              ? "after the pre-sync (sync.presync): only rows changed from the "
+                                "instant its snapshot began on (inclusive)"
+                              : "after the pre-sync (sync.presync), whose presync/ action for "
+                                "this table did not commit: every row changed since cutover");
     rb_action_detailf(act, "rows at risk: %s\n", count_note);
     rb_action_detailf(act,
                       "on '%s' (source), reading the sync phase's one snapshot (exported once "
@@ -676,7 +695,7 @@ static void describe(struct rb_run *run, struct rb_action *act, const struct syn
     rb_action_detailf(
         act, "  %s -- $1 = %s, $2 = '%s': a row means already applied\n", ledger_check_sql,
         run->run_id[0] != '\0' ? rb_sprintf(run->arena, "'%s'", run->run_id) : "the run id",
-        st->t->name);
+        st->ledger_name);
     rb_action_detailf(act, "  %s\n  %s\n", st->stage_sql, st->stage_keys_sql);
     if (st->stage_widen_sql != NULL)
         rb_action_detailf(act, "  %s\n", st->stage_widen_sql);
@@ -718,6 +737,8 @@ static void define(struct rb_action *act, const struct sync_table *st)
     for (size_t i = 0; i < st->t->key.n; i++)
         cJSON_AddItemToArray(key, cJSON_CreateString(st->t->key.items[i]));
     cJSON_AddStringToObject(f, "deletions", rb_sync_deletions_policy_name(st->t));
+    if (st->ph->pass != SYNC_PASS_ONLY)
+        cJSON_AddStringToObject(f, "pass", st->ph->pass == SYNC_PASS_PRE ? "presync" : "final");
     sql = cJSON_AddObjectToObject(f, "sql");
     src = cJSON_AddArrayToObject(sql, "source");
     tgt = cJSON_AddArrayToObject(sql, "target");
@@ -799,7 +820,13 @@ static const char *plan_deletions(struct rb_run *run, const struct sync_table *s
 
 int rb_sync_plan(struct rb_run *run, struct rb_err *err)
 {
+    return rb_sync_plan_pass(run, run->rb->sync.presync ? SYNC_PASS_FINAL : SYNC_PASS_ONLY, err);
+}
+
+int rb_sync_plan_pass(struct rb_run *run, enum sync_pass pass, struct rb_err *err)
+{
     const struct rb_sync *sync = &run->rb->sync;
+    bool pre = pass == SYNC_PASS_PRE;
     struct sync_phase *ph;
     struct rb_action **acts;
     const char **notes;
@@ -809,6 +836,7 @@ int rb_sync_plan(struct rb_run *run, struct rb_err *err)
     if (!sync->present || sync->n_tables == 0)
         return 0;
     ph = rb_new(run->arena, struct sync_phase);
+    ph->pass = pass;
     ph->from = sync->from;
     ph->to = sync->to;
     ph->jobs = sync->jobs > 1 ? sync->jobs : 1;
@@ -817,6 +845,8 @@ int rb_sync_plan(struct rb_run *run, struct rb_err *err)
     ph->group.run = rb_sync_run_tables;
     ph->group.arg = ph;
     rb_sync_snapshot_init(run, &ph->snapshot);
+    if (pre)
+        rb_presync_setup(ph);
     acts = rb_new_array(run->arena, struct rb_action *, sync->n_tables);
     notes = rb_new_array(run->arena, const char *, sync->n_tables);
     for (i = 0; i < sync->n_tables; i++) {
@@ -826,21 +856,27 @@ int rb_sync_plan(struct rb_run *run, struct rb_err *err)
         struct rb_action *act;
         const char *note = "counted when applied";
         struct rb_db *src = NULL, *dst = NULL;
+        bool since_known = true;
         cJSON *obs;
 
         st->ph = ph;
         st->t = t;
         st->at_risk = -1;
         st->index = i;
+        st->ledger_name = pre ? rb_sprintf(run->arena, "presync/%s", t->name) : t->name;
+        if (pass == SYNC_PASS_FINAL)
+            st->since = rb_presync_since(run, t->name, &since_known);
         ph->tables[i] = st;
         rb_sync_build_sql(run, st);
         ph->lock_sql = st->lock_sql;
-        act = rb_run_add_action(run, "sync", rb_sprintf(run->arena, "sync/%s", t->name),
-                                rb_sprintf(run->arena,
-                                           "upsert '%s' rows changed since cutover from '%s' "
-                                           "into '%s' on '%s'",
-                                           t->source_table, ph->from, t->target_table, ph->to),
-                                RB_CHECKS_FIRST, apply_table, st);
+        act = rb_run_add_action(
+            run, pre ? "presync" : "sync",
+            rb_sprintf(run->arena, "%s/%s", pre ? "presync" : "sync", t->name),
+            rb_sprintf(run->arena, "%supsert '%s' rows changed since %s from '%s' into '%s' on '%s'",
+                       pre ? "before the freeze: " : "", t->source_table,
+                       st->since != NULL ? "the pre-sync's snapshot" : "cutover", ph->from,
+                       t->target_table, ph->to),
+            RB_CHECKS_FIRST, apply_table, st);
         act->critical = t->critical;
         act->pos = t->pos;
         define(act, st);
@@ -849,7 +885,14 @@ int rb_sync_plan(struct rb_run *run, struct rb_err *err)
         acts[i] = act;
 
         /* Offline plans contact nothing; execute counts only when the count feeds a progress ETA. */
-        if (run->offline) {
+        if (!since_known) {
+            /* the pass after a pre-sync that has not run yet: only what new writes meanwhile */
+            note = "changed in new from the pre-sync's snapshot on (counted when it has run: "
+                   "what new writes between it and the freeze)";
+            /* the target's foreign keys still order the tables (the pre-sync warned already) */
+            if (!run->offline && !rb_plan_is_unreachable(run, ph->to))
+                dst = rb_db_target(run, ph->to, &perr);
+        } else if (run->offline) {
             note = "not counted (offline)";
         } else if (rb_plan_is_unreachable(run, ph->to) || rb_plan_is_unreachable(run, ph->from)) {
             note = "unknown (a target could not be reached, see above)";

@@ -9,6 +9,8 @@
  *   sync_snapshot.c  the phase's one snapshot of the source, exported once, read by every table
  *   sync_jobs.c   the runner of the phase's tables: their order (`after:`, foreign keys), up to
  *                 sync.jobs of them at once on streams of their own, the progress of each
+ *   presync.c     sync.presync: the same tables synced once before the freeze (phase presync),
+ *                 the instant the sync phase's own pass then starts from
  * The rows move through the database driver's COPY pump (rb_db_copy, db.h).
  */
 #ifndef ROLLBACKCTL_SYNC_PRIV_H
@@ -47,8 +49,16 @@ struct sync_snapshot {
 
 struct sync_table;
 
+/*
+ * Which pass a sync phase is (sync.presync, presync.c): the only one (no pre-sync), the
+ * pre-sync before the freeze (phase presync, actions presync/<table>), or the sync phase's pass
+ * after a pre-sync (only what changed from the pre-sync's snapshot on).
+ */
+enum sync_pass { SYNC_PASS_ONLY = 0, SYNC_PASS_PRE, SYNC_PASS_FINAL };
+
 /* Shared by the run's sync actions. */
 struct sync_phase {
+    enum sync_pass pass;
     const char *from, *to;
     const char *lock_sql;       /* the sync advisory lock (every table's lock_sql is this one) */
     int jobs;                   /* sync.jobs: tables in flight at once */
@@ -75,6 +85,16 @@ void rb_sync_snapshot_release(struct sync_phase *ph);
 struct sync_table {
     struct sync_phase *ph;
     const struct rb_sync_table *t;
+    /*
+     * The pass's names for the table: its ledger row's table_name and its entry in the fact
+     * sync_tables (t->name; "presync/<name>" in the pre-sync, so the two passes commit apart).
+     */
+    const char *ledger_name;
+    /*
+     * The lower bound of changed_since (RFC 3339; NULL: the cutover): after a pre-sync, the
+     * instant it recorded (presync.c), or its placeholder in a plan made before it ran.
+     */
+    const char *since;
     const char *src_q, *tgt_q; /* quoted, qualified table names */
     const char *filter;        /* changed_since > cutover [AND (where)] */
     const char *copy_out_sql;
@@ -214,8 +234,36 @@ int rb_sync_table_err(struct rb_run *run, const struct sync_table *st, struct rb
 const struct rb_column_map *rb_sync_column_of(const struct rb_sync_table *t, const char *col);
 /* A source expression ready for a SELECT list: bare names as they are, anything else in parentheses. */
 const char *rb_sync_expr_sql(struct rb_arena *a, const char *expr);
-/* Build every statement of st (arena strings) from st->t and the runbook's cutover. */
+/*
+ * Build every statement of st (arena strings) from st->t and its lower bound (st->since, else
+ * the runbook's cutover); the expressions' probe always reads from the cutover.
+ */
 void rb_sync_build_sql(struct rb_run *run, struct sync_table *st);
+
+/*
+ * Plan the tables of one pass (sync.c): rb_sync_plan's SYNC_PASS_ONLY or SYNC_PASS_FINAL, or the
+ * pre-sync's SYNC_PASS_PRE (presync.c).
+ */
+int rb_sync_plan_pass(struct rb_run *run, enum sync_pass pass, struct rb_err *err);
+
+/*
+ * presync.c, for the pass after it: where table's changed_since starts. The instant the pre-sync
+ * recorded when its presync/<table> committed (*known true); NULL when it did not (the table is
+ * synced from the cutover); in a plan made before the pre-sync ran, a placeholder (*known false,
+ * nothing to count).
+ */
+const char *rb_presync_since(struct rb_run *run, const char *table, bool *known);
+/*
+ * presync.c, on the engine's thread when a presync/<table> committed: the fact saying so, which
+ * the sync phase's pass reads. Best effort: a table the fact does not name is synced again from
+ * the cutover, which is slower, never wrong.
+ */
+void rb_presync_table_done(struct rb_run *run, const struct sync_table *st);
+/* presync.c: make ph the pre-sync's (its runner). */
+void rb_presync_setup(struct sync_phase *ph);
+/* presync.c: the pre-sync's runner (ph->group.run): the instant recorded, then sync_jobs.c's. */
+int rb_presync_run_tables(struct rb_run *run, struct rb_action *const *acts, size_t n,
+                          const struct rb_group_hooks *h, struct rb_err *err);
 
 /* Tables, columns, expressions and the key's unique index, checked before anything is copied. */
 int rb_sync_validate(struct rb_run *run, struct sync_table *st, struct rb_db *src,

@@ -122,7 +122,8 @@ void rb_sync_build_sql(struct rb_run *run, struct sync_table *st)
     st->src_q = rb_pg_quote_qualified(a, t->source_table);
     st->tgt_q = rb_pg_quote_qualified(a, t->target_table);
     rb_time_format_rfc3339(run->rb->cutover, cutover, sizeof(cutover));
-    st->filter = rb_sync_changed_filter(a, t, cutover);
+    /* after a pre-sync, from its instant (presync.c); the probe reads as before either way */
+    st->filter = rb_sync_changed_filter(a, t, st->since != NULL ? st->since : cutover);
     for (i = 0; i < t->n_columns; i++) {
         const char *col = rb_pg_quote_ident(a, t->columns[i].target_column);
 
@@ -151,8 +152,8 @@ void rb_sync_build_sql(struct rb_run *run, struct sync_table *st)
         rb_sprintf(a, "SELECT count(*) FROM %s WHERE %s IS NULL%s%s%s", st->src_q,
                    rb_pg_quote_ident(a, t->changed_since), t->where != NULL ? " AND (" : "",
                    t->where != NULL ? t->where : "", t->where != NULL ? ")" : "");
-    st->probe_sql =
-        rb_sprintf(a, "SELECT %s FROM %s WHERE %s LIMIT 0", sel.data, st->src_q, st->filter);
+    st->probe_sql = rb_sprintf(a, "SELECT %s FROM %s WHERE %s LIMIT 0", sel.data, st->src_q,
+                               rb_sync_changed_filter(a, t, cutover));
     st->stage_sql =
         rb_sprintf(a, "CREATE TEMP TABLE %s ON COMMIT DROP AS SELECT %s FROM %s WITH NO DATA",
                    SYNC_STAGE, cols.data, st->tgt_q);

@@ -531,6 +531,44 @@ static void test_sync_deletions_model(void **state)
     assert_false(rb->checks[1].fail_on_deleted);
 }
 
+/* sync.presync: false unless said; with it, no table may take the pre-sync's ledger names. */
+static void test_sync_presync(void **state)
+{
+    struct rb_arena *a = *state;
+    struct rb_diags d;
+    const struct rb_runbook *rb;
+    const char *head =
+        "version: 1\nname: x\ncutover: 2026-11-01T00:00:00Z\nstate_dir: /x\n"
+        "targets: {new: {driver: postgres, conninfo: a}, legacy: {driver: postgres, conninfo: b}}\n"
+        "sync:\n"
+        "  from: new\n"
+        "  to: legacy\n";
+    const char *tables = "  tables:\n"
+                         "    - name: presync/pay\n"
+                         "      source: {table: p, changed_since: c}\n"
+                         "      target: {table: h, key: [id]}\n"
+                         "      columns: {id: id}\n";
+
+    rb = load_str(a, rb_sprintf(a, "%s%s", head, tables), &d);
+    assert_non_null(rb);
+    assert_false(rb->sync.presync);
+    rb = load_str(a, rb_sprintf(a, "%s  presync: true\n%s", head, tables), &d);
+    assert_null(rb);
+    assert_non_null(strstr(printed(&d),
+                           "11:7: error: sync table 'presync/pay': with 'sync.presync' a "
+                           "name may not begin with 'presync/'"));
+    rb = load_str(a, rb_sprintf(a, "%s  presync: yes please\n%s", head, tables), &d);
+    assert_null(rb);
+    rb = load_str(a,
+                  rb_sprintf(a, "%s  presync: true\n%s", head,
+                             "  tables:\n    - name: pay\n      source: {table: p, "
+                             "changed_since: c}\n      target: {table: h, key: [id]}\n"
+                             "      columns: {id: id}\n"),
+                  &d);
+    assert_non_null(rb);
+    assert_true(rb->sync.presync);
+}
+
 /* Action ids are made of names; the loader keeps them unique and hashes the bytes it read. */
 static void test_action_ids_and_hash(void **state)
 {
@@ -585,6 +623,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_expression_columns, setup, teardown),
         cmocka_unit_test_setup_teardown(test_action_ids_and_hash, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sync_deletions_model, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sync_presync, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
