@@ -162,6 +162,19 @@ rb_psql() {
   fi
 }
 
+# rb_wait_sql DB SQL EXPECTED [TRIES]: poll SQL in DB every 0.02 s until it prints EXPECTED;
+# status 1 after TRIES polls (default 300, about 6 s plus the queries) without it. For tests
+# that wait on the server's view of a run in flight (a session committing, a lock held); the
+# caller asserts what it needs afterwards.
+rb_wait_sql() {
+  local db=$1 sql=$2 expected=$3 tries=${4:-300} _
+  for _ in $(seq "$tries"); do
+    [[ $(rb__psql_raw "$db" "$sql") == "$expected" ]] && return 0
+    sleep 0.02
+  done
+  return 1
+}
+
 # rb_conninfo DB: a libpq conninfo for DB on the test cluster (for runbooks under test).
 rb_conninfo() {
   printf 'host=%s port=%s user=%s dbname=%s\n' "$RB_TEST_PGHOST" "$RB_TEST_PGPORT" "$RB_TEST_PGUSER" "$1"

@@ -86,11 +86,9 @@ holder=$!
 exec 7>"$fifo"
 rb_on_exit kill "$holder"
 echo "set application_name = 'other rollback'; select pg_advisory_lock(1380074324, 1);" >&7
-for _ in $(seq 50); do
-  [[ $(rb_psql "$LEG" "select count(*) from pg_locks where locktype = 'advisory' and granted
-                      and database = (select oid from pg_database where datname = current_database())") == 1 ]] && break
-  sleep 0.1
-done
+rb_wait_sql "$LEG" "select count(*) from pg_locks where locktype = 'advisory' and granted
+  and database = (select oid from pg_database where datname = current_database())" 1 250 ||
+  rb_fail "the other rollback's session did not get the sync lock"
 assert_exit 4 "$RB_BIN" -f "$RB" execute --reason "locked out" --yes
 assert_contains "$RB_ERR" "another rollback is syncing into 'legacy' (backend pid"
 assert_contains "$RB_ERR" "application 'other rollback'"

@@ -116,16 +116,10 @@ create constraint trigger slow_commit after insert on rollbackctl_ledger deferra
 SQL
 "$RB_BIN" -f "$RB" execute --reason "commit window" --yes >"$T/commit.log" 2>&1 &
 pid=$!
-for _ in $(seq 300); do
-  [[ $(rb_psql "$LEG3" "select count(*) from pg_stat_activity where datname = current_database()
-                         and application_name like 'rollbackctl%' and query = 'COMMIT' and state = 'active'") == 1 ]] && break
-  sleep 0.02
-done
+rb_wait_sql "$LEG3" "select count(*) from pg_stat_activity where datname = current_database()
+  and application_name like 'rollbackctl%' and query = 'COMMIT' and state = 'active'" 1 || true
 kill -STOP "$pid"
-for _ in $(seq 300); do
-  [[ $(rb_psql "$LEG3" "select count(*) from rollbackctl_ledger") == 1 ]] && break
-  sleep 0.02
-done
+rb_wait_sql "$LEG3" "select count(*) from rollbackctl_ledger" 1 || true
 assert_eq 1 "$(rb_psql "$LEG3" "select count(*) from rollbackctl_ledger")" "the server committed the first table"
 kill -9 "$pid"
 wait "$pid" 2>/dev/null || true

@@ -31,11 +31,8 @@ rb_on_exit kill "$holder"
 # hold_lock: the session takes advisory lock 4242 (release_lock gives it back)
 hold_lock() {
   echo "select pg_advisory_lock(4242);" >&7
-  for _ in $(seq 100); do
-    [[ $(rb_psql "$NEW" "select count(*) from pg_locks where locktype = 'advisory' and objid = 4242 and granted") == 1 ]] && return 0
-    sleep 0.05
-  done
-  rb_fail "the test's session did not get the advisory lock"
+  rb_wait_sql "$NEW" "select count(*) from pg_locks where locktype = 'advisory' and objid = 4242 and granted" 1 250 ||
+    rb_fail "the test's session did not get the advisory lock"
 }
 release_lock() { echo "select pg_advisory_unlock(4242);" >&7; }
 hold_lock
