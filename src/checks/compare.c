@@ -312,13 +312,21 @@ int rb_cmp_resolve_columns(struct cmp *st, const struct rb_db_result *types, str
 }
 
 /* The key value on side s for range comparisons, in "C" order when it is text-like. */
-static const char *range_key(struct cmp *st, enum side s)
+const char *rb_cmp_range_key(struct cmp *st, enum side s)
 {
     const struct ccol *k = &st->cols[st->keyidx[0]];
 
     if (k->collatable)
         return rb_sprintf(st->a, "(%s) COLLATE \"C\"", k->typed[s]);
     return k->typed[s];
+}
+
+const char *rb_cmp_key_bound(struct cmp *st, enum side s, const char *op, const char *value)
+{
+    const struct ccol *k = &st->cols[st->keyidx[0]];
+
+    return rb_sprintf(st->a, "%s %s %s::%s", rb_cmp_range_key(st, s), op,
+                      rb_pg_quote_literal(st->a, value), k->as_text ? "text" : k->type);
 }
 
 /*
@@ -684,7 +692,7 @@ static int compare(struct cmp *st, struct rb_compare_result *res, struct rb_err 
         rb_cmp_estimate_sql(st, t->source_table),
         st->nkeys == 1
             ? rb_sprintf(st->a, " FROM (SELECT min(%s)::text AS lo, max(%s)::text AS hi %s) m",
-                         range_key(st, SRC), range_key(st, SRC), st->from[SRC])
+                         rb_cmp_range_key(st, SRC), rb_cmp_range_key(st, SRC), st->from[SRC])
             : "");
     q[DST] = NULL;
     if (rb_cmp_run_pair(st, scratch, q, r, err) < 0)
@@ -709,14 +717,10 @@ static int compare(struct cmp *st, struct rb_compare_result *res, struct rb_err 
     /* always a WHERE: the drill-down adds its bucket list with AND */
     st->from[DST] =
         rb_sprintf(st->a, "FROM %s WHERE true", rb_pg_quote_qualified(st->a, t->target_table));
-    if (lo != NULL) {
-        const struct ccol *k = &st->cols[st->keyidx[0]];
-        const char *ty = k->as_text ? "text" : k->type;
-
-        st->from[DST] = rb_sprintf(st->a, "%s AND %s BETWEEN %s::%s AND %s::%s", st->from[DST],
-                                   range_key(st, DST), rb_pg_quote_literal(st->a, lo), ty,
-                                   rb_pg_quote_literal(st->a, hi), ty);
-    }
+    if (lo != NULL)
+        st->from[DST] = rb_sprintf(st->a, "%s AND %s AND %s", st->from[DST],
+                                   rb_cmp_key_bound(st, DST, ">=", lo),
+                                   rb_cmp_key_bound(st, DST, "<=", hi));
 
     /* step 2: bucket aggregates on both sides */
     rb_cmp_set_buckets(st, estimate);

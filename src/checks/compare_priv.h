@@ -81,6 +81,10 @@ int rb_cmp_resolve_columns(struct cmp *st, const struct rb_db_result *types, str
 const char *rb_cmp_key_text(struct cmp *st, enum side s);
 /* The same form from one expression per key column (already in the legacy column's type). */
 const char *rb_cmp_key_text_of(struct cmp *st, const char *const *parts);
+/* A single-column key on side s as range comparisons read it (COLLATE "C" when text-like). */
+const char *rb_cmp_range_key(struct cmp *st, enum side s);
+/* "<range key> OP value::<legacy key type>": one side of a key range, value a key's text. */
+const char *rb_cmp_key_bound(struct cmp *st, enum side s, const char *op, const char *value);
 const char *rb_cmp_bucket_expr(struct cmp *st, enum side s);
 void rb_cmp_set_buckets(struct cmp *st, uint64_t rows);
 /* A table's estimated row count (a scalar subquery: NULL without statistics). */

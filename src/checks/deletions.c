@@ -9,6 +9,9 @@
  *      (statistics, no scan; a count(*) only without them) to choose the buckets: new's rows
  *      matching the table's `where` (every one, whenever it changed: a row changed long ago still
  *      exists) and legacy's rows in scope, whose exact count step 2's bucket counts give;
+ *      With a single-column key, new's key bounds too: legacy's keys below or above all of new's
+ *      are deletions without a look at new (counted on legacy, or streamed from it alone when
+ *      each is needed), and only legacy's keys between the bounds go through steps 2 and 3;
  *   2. per key bucket, count(*) and sum of a 64-bit hash of the key (number or text) on both sides; a
  *      bucket legacy has and new has alike is done, so unchanged keys never cross the client;
  *   3. the keys of the buckets that differ, streamed from both sides in key order and merged: a
@@ -315,6 +318,70 @@ out:
     return rb_cmp_streams_end(st, cu, rc, err);
 }
 
+/*
+ * Legacy's keys in `from` (its scope, below or above every key new has): each one new lacks by
+ * definition, so nothing of new's is read for them. Counted on the server when the caller only
+ * counts and lists (verify: the first list_max are streamed for the list), streamed one by one
+ * when each is needed (sync applies them, tombstones tell them apart).
+ */
+static int outside_keys(struct del *d, const char *from, struct rb_err *err)
+{
+    struct cmp *st = &d->st;
+    struct rb_deletions_result *res = d->res;
+    bool each = d->on_deleted != NULL || has_tombstones(st->t);
+    const char *saved = st->from[DST], *sql;
+    struct cursor cu = { st, DST, NULL, NULL };
+    struct rb_db_stmt q = { 0 };
+    uint64_t n = 0, streamed = 0, room = 0;
+    int rc = -1;
+
+    if (!each) {
+        const char *cq[2] = { NULL, rb_sprintf(st->a, "SELECT count(*) %s", from) };
+        struct rb_db_result *r[2];
+        struct rb_arena *scratch = rb_arena_new();
+
+        if (rb_cmp_run_pair(st, scratch, cq, r, err) < 0) {
+            rb_arena_free(scratch);
+            return -1;
+        }
+        n = strtoull(rb_db_text(r[DST], 0, 0), NULL, 10);
+        rb_arena_free(scratch);
+        res->legacy_rows += n;
+        room = res->n_rows < st->list_max ? st->list_max - res->n_rows : 0;
+        if (n == 0 || room == 0) {
+            res->deleted_in_new += n;
+            return 0;
+        }
+    }
+    st->from[DST] = from;
+    sql = rb_cmp_drill_sql(st, DST, keys_select(st, DST), NULL);
+    st->from[DST] = saved;
+    /* gaps lists every one (list_max SIZE_MAX): no LIMIT, which would not fit a bigint */
+    q.sql = each || room > (uint64_t)INT64_MAX ? sql
+                                               : rb_sprintf(st->a, "%s LIMIT %" PRIu64, sql, room);
+    if (rb_db_stream(st->c[DST], &q, st->deadline, &cu.stream, err) < 0)
+        return rb_cmp_err(err);
+    for (;;) {
+        if (rb_cmp_cursor_next(&cu, &res->keys_fetched, err) < 0)
+            goto out;
+        if (cu.row == NULL)
+            break;
+        found(d, cu.row);
+        streamed++;
+    }
+    rc = 0;
+out:
+    if (rb_db_stream_end(st->c[DST], cu.stream, rc == 0 ? err : NULL) < 0 && rc == 0)
+        rc = -1;
+    if (rc == 0) {
+        if (each)
+            res->legacy_rows += streamed;
+        else
+            res->deleted_in_new += n - streamed;
+    }
+    return rc;
+}
+
 static int find(struct del *d, struct rb_err *err)
 {
     struct cmp *st = &d->st;
@@ -322,7 +389,7 @@ static int find(struct del *d, struct rb_err *err)
     const char *q[2];
     struct rb_db_result *r[2];
     uint64_t est[2];
-    const char *bl = NULL;
+    const char *bl = NULL, *lo = NULL, *hi = NULL, *below = NULL, *above = NULL;
     struct rb_arena *scratch = rb_arena_new();
     int rc = -1;
 
@@ -340,7 +407,19 @@ static int find(struct del *d, struct rb_err *err)
      * window; it is run only for a side without statistics.
      */
     rb_progress_note(st->o->progress, "%s: estimating the rows on both sides", st->t->name);
-    q[SRC] = rb_sprintf(st->a, "SELECT true, %s", rb_cmp_estimate_sql(st, st->t->source_table));
+    /*
+     * With a single-column key, also new's key bounds (index probes): legacy's keys outside them
+     * are deletions by definition (legacy's own history from before the migration, typically),
+     * counted or streamed from legacy alone instead of making every bucket differ and streaming
+     * both sides' keys through the merge.
+     */
+    q[SRC] = rb_sprintf(
+        st->a, "SELECT true, %s%s", rb_cmp_estimate_sql(st, st->t->source_table),
+        st->nkeys == 1
+            ? rb_sprintf(st->a, ", m.lo, m.hi FROM (SELECT min(%s)::text AS lo, max(%s)::text "
+                                "AS hi %s) m",
+                         rb_cmp_range_key(st, SRC), rb_cmp_range_key(st, SRC), st->from[SRC])
+            : "");
     q[DST] = rb_sprintf(st->a, "SELECT EXISTS (SELECT 1 %s), %s", st->from[DST],
                         rb_cmp_estimate_sql(st, st->t->target_table));
     if (rb_cmp_run_pair(st, scratch, q, r, err) < 0)
@@ -351,6 +430,18 @@ static int find(struct del *d, struct rb_err *err)
     }
     for (int s = 0; s < 2; s++)
         est[s] = rb_db_isnull(r[s], 0, 1) ? UINT64_MAX : strtoull(rb_db_text(r[s], 0, 1), NULL, 10);
+    if (st->nkeys == 1 && !rb_db_isnull(r[SRC], 0, 2)) {
+        const char *k = rb_cmp_range_key(st, DST), *all = st->from[DST];
+
+        lo = rb_strdup(st->a, rb_db_text(r[SRC], 0, 2));
+        hi = rb_strdup(st->a, rb_db_text(r[SRC], 0, 3));
+        below = rb_sprintf(st->a, "%s AND %s", all, rb_cmp_key_bound(st, DST, "<", lo));
+        above = rb_sprintf(st->a, "%s AND %s", all, rb_cmp_key_bound(st, DST, ">", hi));
+        /* a NULL key stays with the buckets, which count it among legacy's rows as before */
+        st->from[DST] = rb_sprintf(st->a, "%s AND (%s AND %s OR %s IS NULL)", all,
+                                   rb_cmp_key_bound(st, DST, ">=", lo),
+                                   rb_cmp_key_bound(st, DST, "<=", hi), k);
+    }
     if (est[SRC] == UINT64_MAX || est[DST] == UINT64_MAX) {
         for (int s = 0; s < 2; s++)
             q[s] = est[s] == UINT64_MAX ? rb_sprintf(st->a, "SELECT count(*) %s", st->from[s])
@@ -375,11 +466,16 @@ static int find(struct del *d, struct rb_err *err)
         res->legacy_rows += strtoull(rb_db_text(r[DST], i, 1), NULL, 10);
     /* a bucket without legacy keys: nothing legacy holds there can be gone from new */
     res->buckets_differing = rb_cmp_differing_buckets(st, r, DST, &bl);
+    /* in key order: legacy's keys below new's, those among them, those above */
+    if (below != NULL && outside_keys(d, below, err) < 0)
+        goto out;
     if (res->buckets_differing > 0) {
         if (rb_cmp_drill_begin(st, "keys", res->buckets_differing, err) < 0 ||
             drill_down(d, bl, err) < 0)
             goto out;
     }
+    if (above != NULL && outside_keys(d, above, err) < 0)
+        goto out;
     /* in the same snapshot of new as the keys: a row deleted meanwhile has its tombstone too */
     if (has_tombstones(st->t) && read_tombstones(d, err) < 0)
         goto out;
