@@ -370,7 +370,7 @@ int rb_cmp_begin(struct cmp *st, struct rb_arena *scratch, struct rb_err *err)
  * their comma list (arena), or NULL when every bucket differs (the drill-down needs no filter).
  */
 uint64_t rb_cmp_differing_buckets(struct cmp *st, struct rb_db_result *const r[2], enum side drives,
-                                  const char **list)
+                                  int col, const char **list)
 {
     enum side other = drives == SRC ? DST : SRC;
     int *idx[2];
@@ -387,13 +387,15 @@ uint64_t rb_cmp_differing_buckets(struct cmp *st, struct rb_db_result *const r[2
         int id = idx[drives][k], io = idx[other][k];
         bool same;
 
-        if (id < 0)
+        /* a bucket the driving side has no row of: nothing to find there (a count of 0: the
+           other scan's rows, in a shared bucket result) */
+        if (id < 0 || strcmp(rb_db_text(r[drives], (size_t)id, col), "0") == 0)
             continue;
-        same =
-            io >= 0 &&
-            strcmp(rb_db_text(r[drives], (size_t)id, 1), rb_db_text(r[other], (size_t)io, 1)) ==
-                0 &&
-            strcmp(rb_db_text(r[drives], (size_t)id, 2), rb_db_text(r[other], (size_t)io, 2)) == 0;
+        same = io >= 0 &&
+               strcmp(rb_db_text(r[drives], (size_t)id, col),
+                      rb_db_text(r[other], (size_t)io, col)) == 0 &&
+               strcmp(rb_db_text(r[drives], (size_t)id, col + 1),
+                      rb_db_text(r[other], (size_t)io, col + 1)) == 0;
         if (!same) {
             rb_buf_addf(&b, "%s%" PRIu64, b.len > 0 ? "," : "", k);
             n++;
@@ -655,20 +657,18 @@ out:
     return rb_cmp_streams_end(st, cu, rc, err);
 }
 
-static int compare(struct cmp *st, struct rb_compare_result *res, struct rb_err *err)
+/*
+ * Step 1 of the comparison, in the snapshot rb_cmp_begin opened: st->from[] of both sides, and
+ * whether the source has rows changed since cutover (*empty false) with about how many.
+ */
+int rb_cmp_compare_prepare(struct cmp *st, struct rb_arena *scratch, bool *empty,
+                           uint64_t *estimate, struct rb_err *err)
 {
     const struct rb_sync_table *t = st->t;
     const char *q[2];
     struct rb_db_result *r[2];
     const char *lo = NULL, *hi = NULL;
-    const char *bl = NULL;
-    uint64_t estimate;
-    /* results are read once: their memory goes when they are read, not with the run */
-    struct rb_arena *scratch = rb_arena_new();
-    int rc = -1;
 
-    if (rb_cmp_begin(st, scratch, err) < 0)
-        goto out;
     st->from[SRC] = src_filter(st->a, t, st->o->cutover);
     st->int_order = st->nkeys == 1 && st->cols[st->keyidx[0]].is_int;
     st->keytext[SRC] = rb_cmp_key_text(st, SRC);
@@ -696,22 +696,21 @@ static int compare(struct cmp *st, struct rb_compare_result *res, struct rb_err 
             : "");
     q[DST] = NULL;
     if (rb_cmp_run_pair(st, scratch, q, r, err) < 0)
-        goto out;
+        return -1;
     if (!rb_db_isnull(r[SRC], 0, 0)) {
         lo = rb_strdup(st->a, rb_db_value(r[SRC], 0, 0));
         hi = rb_strdup(st->a, rb_db_text(r[SRC], 0, 1));
     }
-    if (rb_db_text(r[SRC], 0, 2)[0] != 't') {
-        rc = rb_cmp_tx_pair(st, "COMMIT", err);
-        goto out;
-    }
+    *empty = rb_db_text(r[SRC], 0, 2)[0] != 't';
+    if (*empty)
+        return 0;
     if (!rb_db_isnull(r[SRC], 0, 3)) {
-        estimate = strtoull(rb_db_text(r[SRC], 0, 3), NULL, 10);
+        *estimate = strtoull(rb_db_text(r[SRC], 0, 3), NULL, 10);
     } else {
         q[SRC] = rb_sprintf(st->a, "SELECT count(*) %s", st->from[SRC]);
         if (rb_cmp_run_pair(st, scratch, q, r, err) < 0)
-            goto out;
-        estimate = strtoull(rb_db_text(r[SRC], 0, 0), NULL, 10);
+            return -1;
+        *estimate = strtoull(rb_db_text(r[SRC], 0, 0), NULL, 10);
     }
 
     /* always a WHERE: the drill-down adds its bucket list with AND */
@@ -721,21 +720,27 @@ static int compare(struct cmp *st, struct rb_compare_result *res, struct rb_err 
         st->from[DST] = rb_sprintf(st->a, "%s AND %s AND %s", st->from[DST],
                                    rb_cmp_key_bound(st, DST, ">=", lo),
                                    rb_cmp_key_bound(st, DST, "<=", hi));
+    return 0;
+}
 
-    /* step 2: bucket aggregates on both sides */
-    rb_cmp_set_buckets(st, estimate);
-    res->buckets = st->nbuckets;
-    q[SRC] = bucket_sql(st, SRC);
-    q[DST] = bucket_sql(st, DST);
-    rb_progress_note(st->o->progress,
-                     "%s: hashing about %" PRIu64 " rows in %" PRIu64 " buckets on both sides",
-                     t->name, estimate, st->nbuckets);
-    if (rb_cmp_run_pair(st, scratch, q, r, err) < 0)
-        goto out;
+const char *rb_cmp_row_hash(struct cmp *st, enum side s)
+{
+    return rb_cmp_hash_expr(st, row_text(st, s));
+}
+
+/*
+ * Steps 2 (read) and 3 of the comparison, from both sides' bucket results whose columns col and
+ * col + 1 are this comparison's count and hash sum (column 0 the bucket).
+ */
+int rb_cmp_compare_finish(struct cmp *st, struct rb_compare_result *res,
+                          struct rb_db_result *const r[2], int col, struct rb_err *err)
+{
+    const char *bl = NULL;
+
     /* the exact source row count; rows with a NULL key cannot be matched by key: each is missing
      * (and is not listed) */
     for (size_t i = 0; i < r[SRC]->nrows; i++) {
-        uint64_t n = strtoull(rb_db_text(r[SRC], i, 1), NULL, 10);
+        uint64_t n = strtoull(rb_db_text(r[SRC], i, col), NULL, 10);
 
         res->source_rows += n;
         if (rb_db_isnull(r[SRC], i, 0))
@@ -743,14 +748,41 @@ static int compare(struct cmp *st, struct rb_compare_result *res, struct rb_err 
     }
     res->missing += res->null_keys;
     /* a bucket without source rows: whatever legacy holds there is outside the check */
-    res->buckets_differing = rb_cmp_differing_buckets(st, r, SRC, &bl);
-    rb_arena_free(scratch);
-    scratch = NULL;
+    res->buckets_differing = rb_cmp_differing_buckets(st, r, SRC, col, &bl);
 
     /* step 3: rows of the differing buckets only */
-    if (res->buckets_differing > 0) {
-        if (rb_cmp_drill_begin(st, "rows", res->buckets_differing, err) < 0 ||
-            drill_down(st, bl, res, err) < 0)
+    if (res->buckets_differing > 0 &&
+        (rb_cmp_drill_begin(st, "rows", res->buckets_differing, err) < 0 ||
+         drill_down(st, bl, res, err) < 0))
+        return -1;
+    return 0;
+}
+
+static int compare(struct cmp *st, struct rb_compare_result *res, struct rb_err *err)
+{
+    const char *q[2];
+    struct rb_db_result *r[2];
+    uint64_t estimate = 0;
+    bool empty;
+    /* results are read once: their memory goes when they are read, not with the run */
+    struct rb_arena *scratch = rb_arena_new();
+    int rc = -1;
+
+    if (rb_cmp_begin(st, scratch, err) < 0 ||
+        rb_cmp_compare_prepare(st, scratch, &empty, &estimate, err) < 0)
+        goto out;
+    if (!empty) {
+        /* step 2: bucket aggregates on both sides */
+        rb_cmp_set_buckets(st, estimate);
+        res->buckets = st->nbuckets;
+        q[SRC] = bucket_sql(st, SRC);
+        q[DST] = bucket_sql(st, DST);
+        rb_progress_note(st->o->progress,
+                         "%s: hashing about %" PRIu64 " rows in %" PRIu64
+                         " buckets on both sides",
+                         st->t->name, estimate, st->nbuckets);
+        if (rb_cmp_run_pair(st, scratch, q, r, err) < 0 ||
+            rb_cmp_compare_finish(st, res, r, 1, err) < 0)
             goto out;
     }
     rc = rb_cmp_tx_pair(st, "COMMIT", err);
@@ -790,6 +822,22 @@ int rb_cmp_fail(struct cmp *st, const char *doing, const char *verb, struct rb_e
     return -1;
 }
 
+void rb_cmp_compare_init(struct cmp *st, struct rb_arena *a, struct rb_db *src, struct rb_db *dst,
+                         const struct rb_sync_table *t, struct rb_compare_opts *opts,
+                         struct rb_compare_result *res, int64_t start)
+{
+    rb_cmp_init(st, a, src, dst, t, opts, start);
+    memset(res, 0, sizeof(*res));
+    res->table = t->name;
+    res->source_table = t->source_table;
+    res->target_table = t->target_table;
+    res->key_columns = &t->key;
+    /* listed rows: up to list_max of each kind; with "all" (gaps) the lists grow as found */
+    st->cap_missing = st->cap_differing = opts->list_max < 1024 ? opts->list_max : 1024;
+    res->missing_rows = rb_new_array(a, struct rb_compare_row, st->cap_missing);
+    res->differing_rows = rb_new_array(a, struct rb_compare_row, st->cap_differing);
+}
+
 int rb_compare_table(struct rb_arena *a, struct rb_db *src, struct rb_db *dst,
                      const struct rb_sync_table *t, const struct rb_compare_opts *o,
                      struct rb_compare_result *res, struct rb_err *err)
@@ -799,16 +847,7 @@ int rb_compare_table(struct rb_arena *a, struct rb_db *src, struct rb_db *dst,
     int64_t start = rb_now_ms();
     int rc;
 
-    rb_cmp_init(&st, a, src, dst, t, &opts, start);
-    memset(res, 0, sizeof(*res));
-    res->table = t->name;
-    res->source_table = t->source_table;
-    res->target_table = t->target_table;
-    res->key_columns = &t->key;
-    /* listed rows: up to list_max of each kind; with "all" (gaps) the lists grow as found */
-    st.cap_missing = st.cap_differing = opts.list_max < 1024 ? opts.list_max : 1024;
-    res->missing_rows = rb_new_array(a, struct rb_compare_row, st.cap_missing);
-    res->differing_rows = rb_new_array(a, struct rb_compare_row, st.cap_differing);
+    rb_cmp_compare_init(&st, a, src, dst, t, &opts, res, start);
     rc = compare(&st, res, err);
     if (rc < 0)
         rb_cmp_fail(&st, "comparing", "compare", err);

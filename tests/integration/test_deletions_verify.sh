@@ -156,4 +156,14 @@ assert_eq "1002 -999 900" "$(jq -r '[.gaps[] | select(.action == "deleted_in_new
 assert_exit 0 "$RB_BIN" -f "$RB" gaps
 assert_eq 1002 "$(grep -c '^processed_payments  *deleted_in_new ' "$RB_OUT_FILE" || true)" "gaps, text: one line each, streamed"
 rb_psql "$LEG" "delete from payroll_history where payment_id < 0" >/dev/null
+
+# --- one pass for both questions: a scope holding no legacy row leaves the comparison whole ------
+assert_exit 0 "$RB_BIN" -f "$RB" -o json verify
+compared=$(check '[.compare.source_rows, .compare.missing_in_legacy, .compare.differing]')
+write_runbook "      deletions:
+        scope: \"payment_id < 0\"" false
+assert_exit 0 "$RB_BIN" -f "$RB" -o json verify
+assert_eq "$compared" "$(check '[.compare.source_rows, .compare.missing_in_legacy, .compare.differing]')" \
+  "the comparison's counts do not depend on the deletions' scope"
+assert_eq '[0,0]' "$(check '[.deletions.legacy_rows, .deletions.deleted_in_new]')" "an empty scope: nothing"
 rb_ok
