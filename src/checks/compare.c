@@ -14,9 +14,10 @@
  * key in numeric order (999999 before 1000000, as people read them in `gaps`), ordered and merged
  * as numbers; any other key in the byte order of its text (COLLATE "C", strcmp here).
  * Buckets stand in for data-diff's key-range segments: a bucket is a function of the key only
- * (key mod N for integer keys, an md5 piece of the key text otherwise), so it means the same on
- * both sides whatever the collation, and each step is one scan per side however scattered the
- * differences are. Legacy rows are limited to the source's key bounds when the key is a single
+ * (for a single integer key with known bounds, a range of equal width, whose rows the key's index
+ * finds in the drill-down; key mod N for other integer keys, an md5 piece of the key text
+ * otherwise), so it means the same on both sides whatever the collation, and each step is one
+ * scan per side however scattered the differences are. Legacy rows are limited to the source's key bounds when the key is a single
  * column, which keeps pre-cutover history out of the buckets when its keys lie apart.
  */
 #include "rollbackctl/compare.h"
@@ -186,6 +187,9 @@ static const char *row_select(struct cmp *st, enum side s)
 
 const char *rb_cmp_bucket_expr(struct cmp *st, enum side s)
 {
+    if (st->by_range)
+        return rb_sprintf(st->a, "(((%s)::int8 - (%" PRId64 ")) / %" PRId64 ")::int",
+                          st->cols[st->keyidx[0]].typed[s], st->range_lo, st->range_width);
     if (st->nkeys == 1 && st->cols[st->keyidx[0]].is_int)
         return rb_sprintf(st->a, "abs((%s) %% %" PRIu64 ")::int", st->cols[st->keyidx[0]].typed[s],
                           st->nbuckets);
@@ -195,6 +199,24 @@ const char *rb_cmp_bucket_expr(struct cmp *st, enum side s)
 }
 
 /* About bucket_rows rows per bucket (at most MAX_BUCKETS), and each side's bucket expression. */
+void rb_cmp_set_key_range(struct cmp *st, const char *lo, const char *hi)
+{
+    char *end1, *end2;
+    long long l, h;
+
+    st->by_range = false;
+    if (!(st->nkeys == 1 && st->cols[st->keyidx[0]].is_int) || lo == NULL || hi == NULL)
+        return;
+    l = strtoll(lo, &end1, 10);
+    h = strtoll(hi, &end2, 10);
+    /* k - lo must fit an int8 for every key in range: the span does */
+    if (*end1 != '\0' || *end2 != '\0' || h < l || (l < 0 && h > INT64_MAX + l))
+        return;
+    st->by_range = true;
+    st->range_lo = l;
+    st->range_hi = h;
+}
+
 void rb_cmp_set_buckets(struct cmp *st, uint64_t rows)
 {
     st->nbuckets = rows / st->o->bucket_rows;
@@ -202,6 +224,15 @@ void rb_cmp_set_buckets(struct cmp *st, uint64_t rows)
         st->nbuckets = 1;
     if (st->nbuckets > MAX_BUCKETS)
         st->nbuckets = MAX_BUCKETS;
+    if (st->by_range) {
+        /* ranges of equal width over [lo, hi]; the last one may be shorter */
+        uint64_t span = (uint64_t)(st->range_hi - st->range_lo) + 1;
+
+        st->range_width = (int64_t)((span + st->nbuckets - 1) / st->nbuckets);
+        if (st->range_width < 1)
+            st->range_width = 1;
+        st->nbuckets = (span + (uint64_t)st->range_width - 1) / (uint64_t)st->range_width;
+    }
     st->bucket[SRC] = rb_cmp_bucket_expr(st, SRC);
     st->bucket[DST] = rb_cmp_bucket_expr(st, DST);
 }
@@ -425,11 +456,48 @@ int rb_cmp_drill_begin(struct cmp *st, const char *what, uint64_t nbuckets, stru
  * (deletions with legacy history, a sync that wrote nothing) reads the index in order instead of
  * sorting every key on disk.
  */
+/*
+ * Range buckets as key ranges, neighbours merged: "AND (k BETWEEN a AND b OR ...)", which the
+ * key's index answers (a bitmap of index ranges) where `bucket IN (...)` scans the table.
+ */
+static const char *bucket_ranges(struct cmp *st, enum side s, const char *bucket_list)
+{
+    const char *k = st->cols[st->keyidx[0]].typed[s];
+    struct rb_buf b = RB_BUF_INIT;
+    const char *p = bucket_list, *out;
+    int64_t from = -1, to = -1;
+
+    rb_buf_adds(&b, " AND (");
+    for (;;) {
+        char *end;
+        int64_t n = *p != '\0' ? (int64_t)strtoll(p, &end, 10) : -1;
+
+        if (n >= 0 && from >= 0 && n == to + 1) {
+            to = n;
+        } else {
+            if (from >= 0)
+                rb_buf_addf(&b, "%s(%s)::int8 BETWEEN %" PRId64 " AND %" PRId64,
+                            b.len > 6 ? " OR " : "", k, st->range_lo + from * st->range_width,
+                            st->range_lo + (to + 1) * st->range_width - 1);
+            from = to = n;
+        }
+        if (n < 0)
+            break;
+        p = *end == ',' ? end + 1 : end;
+    }
+    rb_buf_adds(&b, ")");
+    out = rb_strdup(st->a, b.data);
+    rb_buf_release(&b);
+    return out;
+}
+
 const char *rb_cmp_drill_sql(struct cmp *st, enum side s, const char *select,
                              const char *bucket_list)
 {
     const char *in =
-        bucket_list != NULL ? rb_sprintf(st->a, " AND %s IN (%s)", st->bucket[s], bucket_list) : "";
+        bucket_list == NULL ? ""
+        : st->by_range      ? bucket_ranges(st, s, bucket_list)
+                            : rb_sprintf(st->a, " AND %s IN (%s)", st->bucket[s], bucket_list);
 
     if (st->int_order) {
         const char *k = st->cols[st->keyidx[0]].typed[s];
@@ -720,6 +788,8 @@ int rb_cmp_compare_prepare(struct cmp *st, struct rb_arena *scratch, bool *empty
         st->from[DST] = rb_sprintf(st->a, "%s AND %s AND %s", st->from[DST],
                                    rb_cmp_key_bound(st, DST, ">=", lo),
                                    rb_cmp_key_bound(st, DST, "<=", hi));
+    /* both sides' keys now lie in [lo, hi] */
+    rb_cmp_set_key_range(st, lo, hi);
     return 0;
 }
 

@@ -5,10 +5,10 @@
  *
  * Asked one after the other, each question read both tables once for its bucket sums, so a
  * check read every row of both tables twice. Here both ask inside one REPEATABLE READ snapshot
- * per side, and their bucket sums come from one scan per side: the same bucket expression (key
- * mod N, or an md5 piece of the key text), each question's rows picked by its own condition with
- * FILTER, each question's hash computed only for its rows. The drill-downs stay each question's
- * own. The answers are those of rb_compare_table and rb_deletions_find, to the row.
+ * per side, and their bucket sums come from one scan per side: the same bucket expression (a key
+ * range, key mod N, or an md5 piece of the key text), each question's rows picked by its own
+ * condition with FILTER, each question's hash computed only for its rows. The drill-downs stay
+ * each question's own. The answers are those of rb_compare_table and rb_deletions_find, to the row.
  */
 #include "rollbackctl/compare.h"
 
@@ -74,6 +74,12 @@ static int both(struct cmp *c, struct del *d, struct rb_compare_result *res, str
         rb_del_prepare(d, scratch, &d_empty, &d_est, err) < 0)
         goto out;
     if (!c_empty || !d_empty) {
+        /* one bucket expression for both: the deletions' key range holds the comparison's */
+        if (!d_empty) {
+            c->by_range = d->st.by_range;
+            c->range_lo = d->st.range_lo;
+            c->range_hi = d->st.range_hi;
+        }
         rb_cmp_set_buckets(c, !c_empty && c_est > d_est ? c_est : d_est);
         rb_cmp_set_buckets(&d->st, !c_empty && c_est > d_est ? c_est : d_est);
         if (!c_empty)

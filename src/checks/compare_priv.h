@@ -47,6 +47,13 @@ struct cmp {
     const char *keytext[2]; /* the key's text form (merge order) */
     const char *bucket[2];  /* bucket number, given nbuckets */
     uint64_t nbuckets;
+    /*
+     * A single integer key with known bounds (rb_cmp_set_key_range): buckets are key ranges of
+     * range_width keys from range_lo, so a drill-down reads its buckets through the key's index
+     * instead of scanning the table for `key mod N IN (...)`.
+     */
+    bool by_range;
+    int64_t range_lo, range_hi, range_width;
     size_t cap_missing, cap_differing; /* allocated room in the result's row lists */
 };
 
@@ -87,6 +94,11 @@ const char *rb_cmp_range_key(struct cmp *st, enum side s);
 const char *rb_cmp_key_bound(struct cmp *st, enum side s, const char *op, const char *value);
 const char *rb_cmp_bucket_expr(struct cmp *st, enum side s);
 void rb_cmp_set_buckets(struct cmp *st, uint64_t rows);
+/*
+ * Every key the scan buckets lies in [lo, hi] (a single integer key's texts): buckets become key
+ * ranges. Ignored for other keys, or a span wider than int8 can hold. Before rb_cmp_set_buckets.
+ */
+void rb_cmp_set_key_range(struct cmp *st, const char *lo, const char *hi);
 /* A table's estimated row count (a scalar subquery: NULL without statistics). */
 const char *rb_cmp_estimate_sql(struct cmp *st, const char *table);
 /* Index rows of a bucket result (bucket, count, sum) by bucket number: idx[b] = row or -1. */

@@ -426,6 +426,8 @@ int rb_del_prepare(struct del *d, struct rb_arena *scratch, bool *empty, uint64_
         st->from[DST] = rb_sprintf(st->a, "%s AND (%s AND %s OR %s IS NULL)", all,
                                    rb_cmp_key_bound(st, DST, ">=", lo),
                                    rb_cmp_key_bound(st, DST, "<=", hi), k);
+        /* both sides' bucketed keys now lie in [lo, hi] */
+        rb_cmp_set_key_range(st, lo, hi);
     }
     if (est[SRC] == UINT64_MAX || est[DST] == UINT64_MAX) {
         for (int s = 0; s < 2; s++)
