@@ -54,7 +54,9 @@ static const char *shared_bucket_sql(struct cmp *c, struct del *d, enum side s, 
                       rb_pg_quote_qualified(c->a, table), cc, dc);
 }
 
-static int both(struct cmp *c, struct del *d, struct rb_compare_result *res, struct rb_err *err)
+/* *deleting: the failure, if any, was the deletions' own step (for the error's wording). */
+static int both(struct cmp *c, struct del *d, struct rb_compare_result *res, bool *deleting,
+                struct rb_err *err)
 {
     struct rb_arena *scratch = rb_arena_new();
     const char *q[2];
@@ -70,9 +72,12 @@ static int both(struct cmp *c, struct del *d, struct rb_compare_result *res, str
     d->st.ncols = c->ncols;
     d->st.keyidx = c->keyidx;
     d->st.nkeys = c->nkeys;
-    if (rb_cmp_compare_prepare(c, scratch, &c_empty, &c_est, err) < 0 ||
-        rb_del_prepare(d, scratch, &d_empty, &d_est, err) < 0)
+    if (rb_cmp_compare_prepare(c, scratch, &c_empty, &c_est, err) < 0)
         goto out;
+    *deleting = true;
+    if (rb_del_prepare(d, scratch, &d_empty, &d_est, err) < 0)
+        goto out;
+    *deleting = false;
     if (!c_empty || !d_empty) {
         /* one bucket expression for both: the deletions' key range holds the comparison's */
         if (!d_empty) {
@@ -99,8 +104,10 @@ static int both(struct cmp *c, struct del *d, struct rb_compare_result *res, str
             goto out;
         if (!c_empty && rb_cmp_compare_finish(c, res, r, 1, err) < 0)
             goto out;
+        *deleting = true;
         if (!d_empty && rb_del_finish(d, r, 3, err) < 0)
             goto out;
+        *deleting = false;
     }
     rc = rb_cmp_tx_pair(c, "COMMIT", err);
 out:
@@ -118,12 +125,15 @@ int rb_compare_with_deletions(struct rb_arena *a, struct rb_db *src, struct rb_d
     struct cmp c;
     struct del d;
     int64_t start = rb_now_ms();
+    bool deleting = false;
     int rc;
 
     rb_cmp_compare_init(&c, a, src, dst, t, &opts, res, start);
     rb_del_init(&d, a, src, dst, t, &opts, on_deleted, on_deleted_ctx, del, start);
-    rc = both(&c, &d, res, err);
-    if (rc < 0)
+    rc = both(&c, &d, res, &deleting, err);
+    if (rc < 0 && deleting)
+        rb_cmp_fail(&c, "finding the deletions of", "find the deletions of", err);
+    else if (rc < 0)
         rb_cmp_fail(&c, "comparing", "compare", err);
     rb_del_release(&d);
     /* one pass: the comparison's time is the whole, and so is the deletions' */
