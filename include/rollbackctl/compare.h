@@ -146,6 +146,17 @@ int rb_deletions_find(struct rb_arena *a, struct rb_db *src, struct rb_db *dst,
                       rb_deleted_row_fn on_deleted, void *on_deleted_ctx,
                       struct rb_deletions_result *res, struct rb_err *err);
 
+/*
+ * rb_compare_table and then rb_deletions_find of t, as one: both in one snapshot per side, their
+ * bucket sums from one scan of each table instead of two (compare_check.c). The results are
+ * theirs, to the row; res->duration_ms and del->duration_ms are both the whole.
+ */
+int rb_compare_with_deletions(struct rb_arena *a, struct rb_db *src, struct rb_db *dst,
+                              const struct rb_sync_table *t, const struct rb_compare_opts *o,
+                              rb_deleted_row_fn on_deleted, void *on_deleted_ctx,
+                              struct rb_compare_result *res, struct rb_deletions_result *del,
+                              struct rb_err *err);
+
 /* res as JSON: {table, exact, legacy_rows, deleted_in_new, never_migrated, rows: [{key: {col:
    value}, action: "deleted_in_new"|"never_migrated", deleted_at}], buckets...}. Caller deletes. */
 cJSON *rb_deletions_result_json(const struct rb_deletions_result *res);

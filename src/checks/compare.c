@@ -14,9 +14,10 @@
  * key in numeric order (999999 before 1000000, as people read them in `gaps`), ordered and merged
  * as numbers; any other key in the byte order of its text (COLLATE "C", strcmp here).
  * Buckets stand in for data-diff's key-range segments: a bucket is a function of the key only
- * (key mod N for integer keys, an md5 piece of the key text otherwise), so it means the same on
- * both sides whatever the collation, and each step is one scan per side however scattered the
- * differences are. Legacy rows are limited to the source's key bounds when the key is a single
+ * (for a single integer key with known bounds, a range of equal width, whose rows the key's index
+ * finds in the drill-down; key mod N for other integer keys, an md5 piece of the key text
+ * otherwise), so it means the same on both sides whatever the collation, and each step is one
+ * scan per side however scattered the differences are. Legacy rows are limited to the source's key bounds when the key is a single
  * column, which keeps pre-cutover history out of the buckets when its keys lie apart.
  */
 #include "rollbackctl/compare.h"
@@ -186,6 +187,9 @@ static const char *row_select(struct cmp *st, enum side s)
 
 const char *rb_cmp_bucket_expr(struct cmp *st, enum side s)
 {
+    if (st->by_range)
+        return rb_sprintf(st->a, "(((%s)::int8 - (%" PRId64 ")) / %" PRId64 ")::int",
+                          st->cols[st->keyidx[0]].typed[s], st->range_lo, st->range_width);
     if (st->nkeys == 1 && st->cols[st->keyidx[0]].is_int)
         return rb_sprintf(st->a, "abs((%s) %% %" PRIu64 ")::int", st->cols[st->keyidx[0]].typed[s],
                           st->nbuckets);
@@ -195,6 +199,24 @@ const char *rb_cmp_bucket_expr(struct cmp *st, enum side s)
 }
 
 /* About bucket_rows rows per bucket (at most MAX_BUCKETS), and each side's bucket expression. */
+void rb_cmp_set_key_range(struct cmp *st, const char *lo, const char *hi)
+{
+    char *end1, *end2;
+    long long l, h;
+
+    st->by_range = false;
+    if (!(st->nkeys == 1 && st->cols[st->keyidx[0]].is_int) || lo == NULL || hi == NULL)
+        return;
+    l = strtoll(lo, &end1, 10);
+    h = strtoll(hi, &end2, 10);
+    /* k - lo must fit an int8 for every key in range: the span does */
+    if (*end1 != '\0' || *end2 != '\0' || h < l || (l < 0 && h > INT64_MAX + l))
+        return;
+    st->by_range = true;
+    st->range_lo = l;
+    st->range_hi = h;
+}
+
 void rb_cmp_set_buckets(struct cmp *st, uint64_t rows)
 {
     st->nbuckets = rows / st->o->bucket_rows;
@@ -202,6 +224,15 @@ void rb_cmp_set_buckets(struct cmp *st, uint64_t rows)
         st->nbuckets = 1;
     if (st->nbuckets > MAX_BUCKETS)
         st->nbuckets = MAX_BUCKETS;
+    if (st->by_range) {
+        /* ranges of equal width over [lo, hi]; the last one may be shorter */
+        uint64_t span = (uint64_t)(st->range_hi - st->range_lo) + 1;
+
+        st->range_width = (int64_t)((span + st->nbuckets - 1) / st->nbuckets);
+        if (st->range_width < 1)
+            st->range_width = 1;
+        st->nbuckets = (span + (uint64_t)st->range_width - 1) / (uint64_t)st->range_width;
+    }
     st->bucket[SRC] = rb_cmp_bucket_expr(st, SRC);
     st->bucket[DST] = rb_cmp_bucket_expr(st, DST);
 }
@@ -312,13 +343,21 @@ int rb_cmp_resolve_columns(struct cmp *st, const struct rb_db_result *types, str
 }
 
 /* The key value on side s for range comparisons, in "C" order when it is text-like. */
-static const char *range_key(struct cmp *st, enum side s)
+const char *rb_cmp_range_key(struct cmp *st, enum side s)
 {
     const struct ccol *k = &st->cols[st->keyidx[0]];
 
     if (k->collatable)
         return rb_sprintf(st->a, "(%s) COLLATE \"C\"", k->typed[s]);
     return k->typed[s];
+}
+
+const char *rb_cmp_key_bound(struct cmp *st, enum side s, const char *op, const char *value)
+{
+    const struct ccol *k = &st->cols[st->keyidx[0]];
+
+    return rb_sprintf(st->a, "%s %s %s::%s", rb_cmp_range_key(st, s), op,
+                      rb_pg_quote_literal(st->a, value), k->as_text ? "text" : k->type);
 }
 
 /*
@@ -362,7 +401,7 @@ int rb_cmp_begin(struct cmp *st, struct rb_arena *scratch, struct rb_err *err)
  * their comma list (arena), or NULL when every bucket differs (the drill-down needs no filter).
  */
 uint64_t rb_cmp_differing_buckets(struct cmp *st, struct rb_db_result *const r[2], enum side drives,
-                                  const char **list)
+                                  int col, const char **list)
 {
     enum side other = drives == SRC ? DST : SRC;
     int *idx[2];
@@ -379,13 +418,15 @@ uint64_t rb_cmp_differing_buckets(struct cmp *st, struct rb_db_result *const r[2
         int id = idx[drives][k], io = idx[other][k];
         bool same;
 
-        if (id < 0)
+        /* a bucket the driving side has no row of: nothing to find there (a count of 0: the
+           other scan's rows, in a shared bucket result) */
+        if (id < 0 || strcmp(rb_db_text(r[drives], (size_t)id, col), "0") == 0)
             continue;
-        same =
-            io >= 0 &&
-            strcmp(rb_db_text(r[drives], (size_t)id, 1), rb_db_text(r[other], (size_t)io, 1)) ==
-                0 &&
-            strcmp(rb_db_text(r[drives], (size_t)id, 2), rb_db_text(r[other], (size_t)io, 2)) == 0;
+        same = io >= 0 &&
+               strcmp(rb_db_text(r[drives], (size_t)id, col),
+                      rb_db_text(r[other], (size_t)io, col)) == 0 &&
+               strcmp(rb_db_text(r[drives], (size_t)id, col + 1),
+                      rb_db_text(r[other], (size_t)io, col + 1)) == 0;
         if (!same) {
             rb_buf_addf(&b, "%s%" PRIu64, b.len > 0 ? "," : "", k);
             n++;
@@ -415,11 +456,48 @@ int rb_cmp_drill_begin(struct cmp *st, const char *what, uint64_t nbuckets, stru
  * (deletions with legacy history, a sync that wrote nothing) reads the index in order instead of
  * sorting every key on disk.
  */
+/*
+ * Range buckets as key ranges, neighbours merged: "AND (k BETWEEN a AND b OR ...)", which the
+ * key's index answers (a bitmap of index ranges) where `bucket IN (...)` scans the table.
+ */
+static const char *bucket_ranges(struct cmp *st, enum side s, const char *bucket_list)
+{
+    const char *k = st->cols[st->keyidx[0]].typed[s];
+    struct rb_buf b = RB_BUF_INIT;
+    const char *p = bucket_list, *out;
+    int64_t from = -1, to = -1;
+
+    rb_buf_adds(&b, " AND (");
+    for (;;) {
+        char *end;
+        int64_t n = *p != '\0' ? (int64_t)strtoll(p, &end, 10) : -1;
+
+        if (n >= 0 && from >= 0 && n == to + 1) {
+            to = n;
+        } else {
+            if (from >= 0)
+                rb_buf_addf(&b, "%s(%s)::int8 BETWEEN %" PRId64 " AND %" PRId64,
+                            b.len > 6 ? " OR " : "", k, st->range_lo + from * st->range_width,
+                            st->range_lo + (to + 1) * st->range_width - 1);
+            from = to = n;
+        }
+        if (n < 0)
+            break;
+        p = *end == ',' ? end + 1 : end;
+    }
+    rb_buf_adds(&b, ")");
+    out = rb_strdup(st->a, b.data);
+    rb_buf_release(&b);
+    return out;
+}
+
 const char *rb_cmp_drill_sql(struct cmp *st, enum side s, const char *select,
                              const char *bucket_list)
 {
     const char *in =
-        bucket_list != NULL ? rb_sprintf(st->a, " AND %s IN (%s)", st->bucket[s], bucket_list) : "";
+        bucket_list == NULL ? ""
+        : st->by_range      ? bucket_ranges(st, s, bucket_list)
+                            : rb_sprintf(st->a, " AND %s IN (%s)", st->bucket[s], bucket_list);
 
     if (st->int_order) {
         const char *k = st->cols[st->keyidx[0]].typed[s];
@@ -647,20 +725,18 @@ out:
     return rb_cmp_streams_end(st, cu, rc, err);
 }
 
-static int compare(struct cmp *st, struct rb_compare_result *res, struct rb_err *err)
+/*
+ * Step 1 of the comparison, in the snapshot rb_cmp_begin opened: st->from[] of both sides, and
+ * whether the source has rows changed since cutover (*empty false) with about how many.
+ */
+int rb_cmp_compare_prepare(struct cmp *st, struct rb_arena *scratch, bool *empty,
+                           uint64_t *estimate, struct rb_err *err)
 {
     const struct rb_sync_table *t = st->t;
     const char *q[2];
     struct rb_db_result *r[2];
     const char *lo = NULL, *hi = NULL;
-    const char *bl = NULL;
-    uint64_t estimate;
-    /* results are read once: their memory goes when they are read, not with the run */
-    struct rb_arena *scratch = rb_arena_new();
-    int rc = -1;
 
-    if (rb_cmp_begin(st, scratch, err) < 0)
-        goto out;
     st->from[SRC] = src_filter(st->a, t, st->o->cutover);
     st->int_order = st->nkeys == 1 && st->cols[st->keyidx[0]].is_int;
     st->keytext[SRC] = rb_cmp_key_text(st, SRC);
@@ -684,54 +760,57 @@ static int compare(struct cmp *st, struct rb_compare_result *res, struct rb_err 
         rb_cmp_estimate_sql(st, t->source_table),
         st->nkeys == 1
             ? rb_sprintf(st->a, " FROM (SELECT min(%s)::text AS lo, max(%s)::text AS hi %s) m",
-                         range_key(st, SRC), range_key(st, SRC), st->from[SRC])
+                         rb_cmp_range_key(st, SRC), rb_cmp_range_key(st, SRC), st->from[SRC])
             : "");
     q[DST] = NULL;
     if (rb_cmp_run_pair(st, scratch, q, r, err) < 0)
-        goto out;
+        return -1;
     if (!rb_db_isnull(r[SRC], 0, 0)) {
         lo = rb_strdup(st->a, rb_db_value(r[SRC], 0, 0));
         hi = rb_strdup(st->a, rb_db_text(r[SRC], 0, 1));
     }
-    if (rb_db_text(r[SRC], 0, 2)[0] != 't') {
-        rc = rb_cmp_tx_pair(st, "COMMIT", err);
-        goto out;
-    }
+    *empty = rb_db_text(r[SRC], 0, 2)[0] != 't';
+    if (*empty)
+        return 0;
     if (!rb_db_isnull(r[SRC], 0, 3)) {
-        estimate = strtoull(rb_db_text(r[SRC], 0, 3), NULL, 10);
+        *estimate = strtoull(rb_db_text(r[SRC], 0, 3), NULL, 10);
     } else {
         q[SRC] = rb_sprintf(st->a, "SELECT count(*) %s", st->from[SRC]);
         if (rb_cmp_run_pair(st, scratch, q, r, err) < 0)
-            goto out;
-        estimate = strtoull(rb_db_text(r[SRC], 0, 0), NULL, 10);
+            return -1;
+        *estimate = strtoull(rb_db_text(r[SRC], 0, 0), NULL, 10);
     }
 
     /* always a WHERE: the drill-down adds its bucket list with AND */
     st->from[DST] =
         rb_sprintf(st->a, "FROM %s WHERE true", rb_pg_quote_qualified(st->a, t->target_table));
-    if (lo != NULL) {
-        const struct ccol *k = &st->cols[st->keyidx[0]];
-        const char *ty = k->as_text ? "text" : k->type;
+    if (lo != NULL)
+        st->from[DST] = rb_sprintf(st->a, "%s AND %s AND %s", st->from[DST],
+                                   rb_cmp_key_bound(st, DST, ">=", lo),
+                                   rb_cmp_key_bound(st, DST, "<=", hi));
+    /* both sides' keys now lie in [lo, hi] */
+    rb_cmp_set_key_range(st, lo, hi);
+    return 0;
+}
 
-        st->from[DST] = rb_sprintf(st->a, "%s AND %s BETWEEN %s::%s AND %s::%s", st->from[DST],
-                                   range_key(st, DST), rb_pg_quote_literal(st->a, lo), ty,
-                                   rb_pg_quote_literal(st->a, hi), ty);
-    }
+const char *rb_cmp_row_hash(struct cmp *st, enum side s)
+{
+    return rb_cmp_hash_expr(st, row_text(st, s));
+}
 
-    /* step 2: bucket aggregates on both sides */
-    rb_cmp_set_buckets(st, estimate);
-    res->buckets = st->nbuckets;
-    q[SRC] = bucket_sql(st, SRC);
-    q[DST] = bucket_sql(st, DST);
-    rb_progress_note(st->o->progress,
-                     "%s: hashing about %" PRIu64 " rows in %" PRIu64 " buckets on both sides",
-                     t->name, estimate, st->nbuckets);
-    if (rb_cmp_run_pair(st, scratch, q, r, err) < 0)
-        goto out;
+/*
+ * Steps 2 (read) and 3 of the comparison, from both sides' bucket results whose columns col and
+ * col + 1 are this comparison's count and hash sum (column 0 the bucket).
+ */
+int rb_cmp_compare_finish(struct cmp *st, struct rb_compare_result *res,
+                          struct rb_db_result *const r[2], int col, struct rb_err *err)
+{
+    const char *bl = NULL;
+
     /* the exact source row count; rows with a NULL key cannot be matched by key: each is missing
      * (and is not listed) */
     for (size_t i = 0; i < r[SRC]->nrows; i++) {
-        uint64_t n = strtoull(rb_db_text(r[SRC], i, 1), NULL, 10);
+        uint64_t n = strtoull(rb_db_text(r[SRC], i, col), NULL, 10);
 
         res->source_rows += n;
         if (rb_db_isnull(r[SRC], i, 0))
@@ -739,14 +818,41 @@ static int compare(struct cmp *st, struct rb_compare_result *res, struct rb_err 
     }
     res->missing += res->null_keys;
     /* a bucket without source rows: whatever legacy holds there is outside the check */
-    res->buckets_differing = rb_cmp_differing_buckets(st, r, SRC, &bl);
-    rb_arena_free(scratch);
-    scratch = NULL;
+    res->buckets_differing = rb_cmp_differing_buckets(st, r, SRC, col, &bl);
 
     /* step 3: rows of the differing buckets only */
-    if (res->buckets_differing > 0) {
-        if (rb_cmp_drill_begin(st, "rows", res->buckets_differing, err) < 0 ||
-            drill_down(st, bl, res, err) < 0)
+    if (res->buckets_differing > 0 &&
+        (rb_cmp_drill_begin(st, "rows", res->buckets_differing, err) < 0 ||
+         drill_down(st, bl, res, err) < 0))
+        return -1;
+    return 0;
+}
+
+static int compare(struct cmp *st, struct rb_compare_result *res, struct rb_err *err)
+{
+    const char *q[2];
+    struct rb_db_result *r[2];
+    uint64_t estimate = 0;
+    bool empty;
+    /* results are read once: their memory goes when they are read, not with the run */
+    struct rb_arena *scratch = rb_arena_new();
+    int rc = -1;
+
+    if (rb_cmp_begin(st, scratch, err) < 0 ||
+        rb_cmp_compare_prepare(st, scratch, &empty, &estimate, err) < 0)
+        goto out;
+    if (!empty) {
+        /* step 2: bucket aggregates on both sides */
+        rb_cmp_set_buckets(st, estimate);
+        res->buckets = st->nbuckets;
+        q[SRC] = bucket_sql(st, SRC);
+        q[DST] = bucket_sql(st, DST);
+        rb_progress_note(st->o->progress,
+                         "%s: hashing about %" PRIu64 " rows in %" PRIu64
+                         " buckets on both sides",
+                         st->t->name, estimate, st->nbuckets);
+        if (rb_cmp_run_pair(st, scratch, q, r, err) < 0 ||
+            rb_cmp_compare_finish(st, res, r, 1, err) < 0)
             goto out;
     }
     rc = rb_cmp_tx_pair(st, "COMMIT", err);
@@ -786,6 +892,22 @@ int rb_cmp_fail(struct cmp *st, const char *doing, const char *verb, struct rb_e
     return -1;
 }
 
+void rb_cmp_compare_init(struct cmp *st, struct rb_arena *a, struct rb_db *src, struct rb_db *dst,
+                         const struct rb_sync_table *t, struct rb_compare_opts *opts,
+                         struct rb_compare_result *res, int64_t start)
+{
+    rb_cmp_init(st, a, src, dst, t, opts, start);
+    memset(res, 0, sizeof(*res));
+    res->table = t->name;
+    res->source_table = t->source_table;
+    res->target_table = t->target_table;
+    res->key_columns = &t->key;
+    /* listed rows: up to list_max of each kind; with "all" (gaps) the lists grow as found */
+    st->cap_missing = st->cap_differing = opts->list_max < 1024 ? opts->list_max : 1024;
+    res->missing_rows = rb_new_array(a, struct rb_compare_row, st->cap_missing);
+    res->differing_rows = rb_new_array(a, struct rb_compare_row, st->cap_differing);
+}
+
 int rb_compare_table(struct rb_arena *a, struct rb_db *src, struct rb_db *dst,
                      const struct rb_sync_table *t, const struct rb_compare_opts *o,
                      struct rb_compare_result *res, struct rb_err *err)
@@ -795,16 +917,7 @@ int rb_compare_table(struct rb_arena *a, struct rb_db *src, struct rb_db *dst,
     int64_t start = rb_now_ms();
     int rc;
 
-    rb_cmp_init(&st, a, src, dst, t, &opts, start);
-    memset(res, 0, sizeof(*res));
-    res->table = t->name;
-    res->source_table = t->source_table;
-    res->target_table = t->target_table;
-    res->key_columns = &t->key;
-    /* listed rows: up to list_max of each kind; with "all" (gaps) the lists grow as found */
-    st.cap_missing = st.cap_differing = opts.list_max < 1024 ? opts.list_max : 1024;
-    res->missing_rows = rb_new_array(a, struct rb_compare_row, st.cap_missing);
-    res->differing_rows = rb_new_array(a, struct rb_compare_row, st.cap_differing);
+    rb_cmp_compare_init(&st, a, src, dst, t, &opts, res, start);
     rc = compare(&st, res, err);
     if (rc < 0)
         rb_cmp_fail(&st, "comparing", "compare", err);

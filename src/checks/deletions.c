@@ -9,6 +9,9 @@
  *      (statistics, no scan; a count(*) only without them) to choose the buckets: new's rows
  *      matching the table's `where` (every one, whenever it changed: a row changed long ago still
  *      exists) and legacy's rows in scope, whose exact count step 2's bucket counts give;
+ *      With a single-column key, new's key bounds too: legacy's keys below or above all of new's
+ *      are deletions without a look at new (counted on legacy, or streamed from it alone when
+ *      each is needed), and only legacy's keys between the bounds go through steps 2 and 3;
  *   2. per key bucket, count(*) and sum of a 64-bit hash of the key (number or text) on both sides; a
  *      bucket legacy has and new has alike is done, so unchanged keys never cross the client;
  *   3. the keys of the buckets that differ, streamed from both sides in key order and merged: a
@@ -36,18 +39,6 @@
 /* Keys per tombstone query: a bounded parameter, few round trips. */
 #define TOMB_BATCH 5000
 
-struct del {
-    struct cmp st;
-    struct rb_deletions_result *res;
-    rb_deleted_row_fn on_deleted;
-    void *on_deleted_ctx;
-    size_t cap_rows;
-    /* with tombstones: the deletions found, in key order, waiting for step 4 */
-    struct rb_arena *held_arena;
-    struct rb_deleted_row *held;
-    const char **held_text; /* each one's key text, as the tombstone query matches it */
-    size_t n_held, cap_held;
-};
 
 static bool has_tombstones(const struct rb_sync_table *t)
 {
@@ -315,19 +306,82 @@ out:
     return rb_cmp_streams_end(st, cu, rc, err);
 }
 
-static int find(struct del *d, struct rb_err *err)
+/*
+ * Legacy's keys in `from` (its scope, below or above every key new has): each one new lacks by
+ * definition, so nothing of new's is read for them. Counted on the server when the caller only
+ * counts and lists (verify: the first list_max are streamed for the list), streamed one by one
+ * when each is needed (sync applies them, tombstones tell them apart).
+ */
+static int outside_keys(struct del *d, const char *from, struct rb_err *err)
 {
     struct cmp *st = &d->st;
     struct rb_deletions_result *res = d->res;
+    bool each = d->on_deleted != NULL || has_tombstones(st->t);
+    const char *saved = st->from[DST], *sql;
+    struct cursor cu = { st, DST, NULL, NULL };
+    struct rb_db_stmt q = { 0 };
+    uint64_t n = 0, streamed = 0, room = 0;
+    int rc = -1;
+
+    if (!each) {
+        const char *cq[2] = { NULL, rb_sprintf(st->a, "SELECT count(*) %s", from) };
+        struct rb_db_result *r[2];
+        struct rb_arena *scratch = rb_arena_new();
+
+        if (rb_cmp_run_pair(st, scratch, cq, r, err) < 0) {
+            rb_arena_free(scratch);
+            return -1;
+        }
+        n = strtoull(rb_db_text(r[DST], 0, 0), NULL, 10);
+        rb_arena_free(scratch);
+        res->legacy_rows += n;
+        room = res->n_rows < st->list_max ? st->list_max - res->n_rows : 0;
+        if (n == 0 || room == 0) {
+            res->deleted_in_new += n;
+            return 0;
+        }
+    }
+    st->from[DST] = from;
+    sql = rb_cmp_drill_sql(st, DST, keys_select(st, DST), NULL);
+    st->from[DST] = saved;
+    /* gaps lists every one (list_max SIZE_MAX): no LIMIT, which would not fit a bigint */
+    q.sql = each || room > (uint64_t)INT64_MAX ? sql
+                                               : rb_sprintf(st->a, "%s LIMIT %" PRIu64, sql, room);
+    if (rb_db_stream(st->c[DST], &q, st->deadline, &cu.stream, err) < 0)
+        return rb_cmp_err(err);
+    for (;;) {
+        if (rb_cmp_cursor_next(&cu, &res->keys_fetched, err) < 0)
+            goto out;
+        if (cu.row == NULL)
+            break;
+        found(d, cu.row);
+        streamed++;
+    }
+    rc = 0;
+out:
+    if (rb_db_stream_end(st->c[DST], cu.stream, rc == 0 ? err : NULL) < 0 && rc == 0)
+        rc = -1;
+    if (rc == 0) {
+        if (each)
+            res->legacy_rows += streamed;
+        else
+            res->deleted_in_new += n - streamed;
+    }
+    return rc;
+}
+
+/*
+ * Step 1, in the snapshot rb_cmp_begin opened (st's columns resolved): st->from[] of both sides,
+ * and whether legacy has rows in scope (*empty false) with about how many rows the larger side has.
+ */
+int rb_del_prepare(struct del *d, struct rb_arena *scratch, bool *empty, uint64_t *estimate,
+                   struct rb_err *err)
+{
+    struct cmp *st = &d->st;
     const char *q[2];
     struct rb_db_result *r[2];
     uint64_t est[2];
-    const char *bl = NULL;
-    struct rb_arena *scratch = rb_arena_new();
-    int rc = -1;
 
-    if (rb_cmp_begin(st, scratch, err) < 0)
-        goto out;
     set_from(st);
     st->int_order = st->nkeys == 1 && st->cols[st->keyidx[0]].is_int;
     st->keytext[SRC] = rb_cmp_key_text(st, SRC);
@@ -338,55 +392,149 @@ static int find(struct del *d, struct rb_err *err)
      * (statistics, no scan) chooses the buckets, the exact legacy count is the sum of step 2's
      * bucket counts. A full count(*) here scanned both tables once more, inside the downtime
      * window; it is run only for a side without statistics.
+     *
+     * With a single-column key, also new's key bounds (index probes): legacy's keys outside them
+     * are deletions by definition (legacy's own history from before the migration, typically),
+     * counted or streamed from legacy alone instead of making every bucket differ and streaming
+     * both sides' keys through the merge.
      */
     rb_progress_note(st->o->progress, "%s: estimating the rows on both sides", st->t->name);
-    q[SRC] = rb_sprintf(st->a, "SELECT true, %s", rb_cmp_estimate_sql(st, st->t->source_table));
+    q[SRC] = rb_sprintf(
+        st->a, "SELECT true, %s%s", rb_cmp_estimate_sql(st, st->t->source_table),
+        st->nkeys == 1
+            ? rb_sprintf(st->a, ", m.lo, m.hi FROM (SELECT min(%s)::text AS lo, max(%s)::text "
+                                "AS hi %s) m",
+                         rb_cmp_range_key(st, SRC), rb_cmp_range_key(st, SRC), st->from[SRC])
+            : "");
     q[DST] = rb_sprintf(st->a, "SELECT EXISTS (SELECT 1 %s), %s", st->from[DST],
                         rb_cmp_estimate_sql(st, st->t->target_table));
     if (rb_cmp_run_pair(st, scratch, q, r, err) < 0)
-        goto out;
-    if (rb_db_text(r[DST], 0, 0)[0] != 't') {
-        rc = rb_cmp_tx_pair(st, "COMMIT", err);
-        goto out;
-    }
+        return -1;
+    *empty = rb_db_text(r[DST], 0, 0)[0] != 't';
+    if (*empty)
+        return 0;
     for (int s = 0; s < 2; s++)
         est[s] = rb_db_isnull(r[s], 0, 1) ? UINT64_MAX : strtoull(rb_db_text(r[s], 0, 1), NULL, 10);
+    if (st->nkeys == 1 && !rb_db_isnull(r[SRC], 0, 2)) {
+        const char *k = rb_cmp_range_key(st, DST), *all = st->from[DST];
+        const char *lo = rb_strdup(st->a, rb_db_text(r[SRC], 0, 2));
+        const char *hi = rb_strdup(st->a, rb_db_text(r[SRC], 0, 3));
+
+        d->below = rb_sprintf(st->a, "%s AND %s", all, rb_cmp_key_bound(st, DST, "<", lo));
+        d->above = rb_sprintf(st->a, "%s AND %s", all, rb_cmp_key_bound(st, DST, ">", hi));
+        /* a NULL key stays with the buckets, which count it among legacy's rows as before */
+        st->from[DST] = rb_sprintf(st->a, "%s AND (%s AND %s OR %s IS NULL)", all,
+                                   rb_cmp_key_bound(st, DST, ">=", lo),
+                                   rb_cmp_key_bound(st, DST, "<=", hi), k);
+        /* both sides' bucketed keys now lie in [lo, hi] */
+        rb_cmp_set_key_range(st, lo, hi);
+    }
     if (est[SRC] == UINT64_MAX || est[DST] == UINT64_MAX) {
         for (int s = 0; s < 2; s++)
             q[s] = est[s] == UINT64_MAX ? rb_sprintf(st->a, "SELECT count(*) %s", st->from[s])
                                         : NULL;
         if (rb_cmp_run_pair(st, scratch, q, r, err) < 0)
-            goto out;
+            return -1;
         for (int s = 0; s < 2; s++)
             if (q[s] != NULL)
                 est[s] = strtoull(rb_db_text(r[s], 0, 0), NULL, 10);
     }
+    *estimate = est[SRC] > est[DST] ? est[SRC] : est[DST];
+    return 0;
+}
 
-    rb_cmp_set_buckets(st, est[SRC] > est[DST] ? est[SRC] : est[DST]);
-    res->buckets = st->nbuckets;
-    q[SRC] = bucket_sql(st, SRC);
-    q[DST] = bucket_sql(st, DST);
-    rb_progress_note(st->o->progress, "%s: hashing the keys in %" PRIu64 " buckets on both sides",
-                     st->t->name, st->nbuckets);
-    if (rb_cmp_run_pair(st, scratch, q, r, err) < 0)
-        goto out;
+const char *rb_del_key_hash(struct del *d, enum side s)
+{
+    return key_hash(&d->st, s);
+}
+
+/*
+ * Steps 2 (read), 3 and 4, from both sides' bucket results whose columns col and col + 1 are
+ * the key counts and hash sums (column 0 the bucket).
+ */
+int rb_del_finish(struct del *d, struct rb_db_result *const r[2], int col, struct rb_err *err)
+{
+    struct cmp *st = &d->st;
+    struct rb_deletions_result *res = d->res;
+    const char *bl = NULL;
+
     /* legacy's exact row count in scope: its bucket counts (the NULL bucket: keys with a NULL) */
     for (size_t i = 0; i < r[DST]->nrows; i++)
-        res->legacy_rows += strtoull(rb_db_text(r[DST], i, 1), NULL, 10);
+        res->legacy_rows += strtoull(rb_db_text(r[DST], i, col), NULL, 10);
     /* a bucket without legacy keys: nothing legacy holds there can be gone from new */
-    res->buckets_differing = rb_cmp_differing_buckets(st, r, DST, &bl);
-    if (res->buckets_differing > 0) {
-        if (rb_cmp_drill_begin(st, "keys", res->buckets_differing, err) < 0 ||
-            drill_down(d, bl, err) < 0)
-            goto out;
-    }
+    res->buckets_differing = rb_cmp_differing_buckets(st, r, DST, col, &bl);
+    /* in key order: legacy's keys below new's, those among them, those above */
+    if (d->below != NULL && outside_keys(d, d->below, err) < 0)
+        return -1;
+    if (res->buckets_differing > 0 &&
+        (rb_cmp_drill_begin(st, "keys", res->buckets_differing, err) < 0 ||
+         drill_down(d, bl, err) < 0))
+        return -1;
+    if (d->above != NULL && outside_keys(d, d->above, err) < 0)
+        return -1;
     /* in the same snapshot of new as the keys: a row deleted meanwhile has its tombstone too */
     if (has_tombstones(st->t) && read_tombstones(d, err) < 0)
+        return -1;
+    return 0;
+}
+
+static int find(struct del *d, struct rb_err *err)
+{
+    struct cmp *st = &d->st;
+    const char *q[2];
+    struct rb_db_result *r[2];
+    uint64_t estimate = 0;
+    bool empty;
+    struct rb_arena *scratch = rb_arena_new();
+    int rc = -1;
+
+    if (rb_cmp_begin(st, scratch, err) < 0 || rb_del_prepare(d, scratch, &empty, &estimate, err) < 0)
         goto out;
+    if (!empty) {
+        rb_cmp_set_buckets(st, estimate);
+        d->res->buckets = st->nbuckets;
+        q[SRC] = bucket_sql(st, SRC);
+        q[DST] = bucket_sql(st, DST);
+        rb_progress_note(st->o->progress,
+                         "%s: hashing the keys in %" PRIu64 " buckets on both sides", st->t->name,
+                         st->nbuckets);
+        if (rb_cmp_run_pair(st, scratch, q, r, err) < 0 || rb_del_finish(d, r, 1, err) < 0)
+            goto out;
+    }
     rc = rb_cmp_tx_pair(st, "COMMIT", err);
 out:
     rb_arena_free(scratch);
     return rc;
+}
+
+void rb_del_init(struct del *d, struct rb_arena *a, struct rb_db *src, struct rb_db *dst,
+                 const struct rb_sync_table *t, struct rb_compare_opts *opts,
+                 rb_deleted_row_fn on_deleted, void *on_deleted_ctx,
+                 struct rb_deletions_result *res, int64_t start)
+{
+    memset(d, 0, sizeof(*d));
+    rb_cmp_init(&d->st, a, src, dst, t, opts, start);
+    d->res = res;
+    d->on_deleted = on_deleted;
+    d->on_deleted_ctx = on_deleted_ctx;
+    memset(res, 0, sizeof(*res));
+    res->table = t->name;
+    res->target_table = t->target_table;
+    res->key_columns = &t->key;
+    res->exact = has_tombstones(t);
+    d->cap_rows = opts->list_max < 1024 ? opts->list_max : 1024;
+    res->rows = rb_new_array(a, struct rb_deleted_row, d->cap_rows > 0 ? d->cap_rows : 1);
+    d->held_arena = rb_arena_new();
+}
+
+void rb_del_release(struct del *d)
+{
+    free(d->held);
+    free(d->held_text);
+    rb_arena_free(d->held_arena);
+    d->held = NULL;
+    d->held_text = NULL;
+    d->held_arena = NULL;
 }
 
 int rb_deletions_find(struct rb_arena *a, struct rb_db *src, struct rb_db *dst,
@@ -399,25 +547,11 @@ int rb_deletions_find(struct rb_arena *a, struct rb_db *src, struct rb_db *dst,
     int64_t start = rb_now_ms();
     int rc;
 
-    memset(&d, 0, sizeof(d));
-    rb_cmp_init(&d.st, a, src, dst, t, &opts, start);
-    d.res = res;
-    d.on_deleted = on_deleted;
-    d.on_deleted_ctx = on_deleted_ctx;
-    memset(res, 0, sizeof(*res));
-    res->table = t->name;
-    res->target_table = t->target_table;
-    res->key_columns = &t->key;
-    res->exact = has_tombstones(t);
-    d.cap_rows = opts.list_max < 1024 ? opts.list_max : 1024;
-    res->rows = rb_new_array(a, struct rb_deleted_row, d.cap_rows > 0 ? d.cap_rows : 1);
-    d.held_arena = rb_arena_new();
+    rb_del_init(&d, a, src, dst, t, &opts, on_deleted, on_deleted_ctx, res, start);
     rc = find(&d, err);
     if (rc < 0)
         rb_cmp_fail(&d.st, "finding the deletions of", "find the deletions of", err);
-    free(d.held);
-    free(d.held_text);
-    rb_arena_free(d.held_arena);
+    rb_del_release(&d);
     res->duration_ms = rb_now_ms() - start;
     return rc;
 }

@@ -86,13 +86,8 @@ static int compare_once(struct rb_run *run, const struct rb_sync_table *t,
         return -1;
     if (src == dst)
         return rb_errf(err, RB_E_FAILED, "sync 'from' and 'to' are the same connection");
-    if (rb_compare_table(run->arena, src, dst, t, o, res, err) < 0)
-        return -1;
-    /* a deletions query that fails fails the check, as a failing comparison does */
-    if (rb_deletions_find(run->arena, src, dst, t, o, NULL, NULL, del, err) < 0)
-        return rb_err_wrap(err, "finding the rows of '%s' deleted in %s",
-                           t->target_table != NULL ? t->target_table : t->name, rb->sync.from);
-    return 0;
+    /* one pass for both; a deletions query that fails fails the check, as a comparison does */
+    return rb_compare_with_deletions(run->arena, src, dst, t, o, NULL, NULL, res, del, err);
 }
 
 static int check_compare(struct rb_run *run, const struct rb_check *chk, cJSON *r, bool *passed,

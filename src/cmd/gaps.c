@@ -4,9 +4,10 @@
  * For every sync table (or the one named by --table): the rows changed in new since cutover whose
  * key legacy does not have (action manual_entry: someone has to enter them, or sync them) and the
  * rows legacy holds with other mapped values (action review). Uses the same comparison as the
- * verify phase's `compare` check (compare.h), listing every row rather than the first 100. Then
- * the table's deletions since cutover (rb_deletions_find): keys legacy holds that new no longer
- * has (action deleted_in_new, or never_migrated when a tombstone table tells them apart).
+ * verify phase's `compare` check (compare.h), listing every row rather than the first 100, and
+ * in the same pass (rb_compare_with_deletions) the table's deletions since cutover: keys legacy
+ * holds that new no longer has (action deleted_in_new, or never_migrated when a tombstone table
+ * tells them apart).
  * Output: a table for people, -o json, or --csv (long format: one line per row and column, one
  * per deleted key; NULL is an empty field, an empty string is ""). Exit 0 when the analysis ran,
  * whatever it found; with --exit-code (diff's convention) 1 when any row needs manual entry or
@@ -291,14 +292,12 @@ int rb_cmd_gaps(struct rb_ctx *ctx, int argc, char **argv, struct rb_err *err)
             continue;
         if (rb_interrupted())
             return rb_errf(err, RB_E_INTERRUPTED, "interrupted before '%s'", t->name);
-        rb_info(ctx, "comparing '%s' (%s -> %s)", t->name, t->source_table, t->target_table);
+        rb_info(ctx, "comparing '%s' (%s -> %s) and finding its deletions since cutover",
+                t->name, t->source_table, t->target_table);
         rb_progress_begin(ctx, rb_sprintf(ctx->arena, "gaps/%s", t->name));
-        rc = rb_compare_table(run->arena, src, dst, t, &o, &res, err);
-        if (rc == 0) {
-            rb_info(ctx, "finding the deletions of '%s' since cutover", t->name);
-            rc = rb_deletions_find(run->arena, src, dst, t, &o, doc == NULL ? emit_deleted : NULL,
-                                   &sink, &del, err);
-        }
+        /* one pass for both, as verify's compare check: rows first, then the deletions */
+        rc = rb_compare_with_deletions(run->arena, src, dst, t, &o,
+                                       doc == NULL ? emit_deleted : NULL, &sink, &res, &del, err);
         rb_progress_end(ctx);
         if (rc < 0)
             return -1;

@@ -136,4 +136,34 @@ assert_contains "$RB_OUT" "FAIL  payments match [compare" "the check fails"
 
 assert_eq "$before" "$(legacy_md5)" \
   "legacy as it was: verify and plan read only, execute's sync re-sent equal rows and deleted nothing"
+
+# --- legacy keys below all of new's: counted on legacy alone, the first 100 listed ------------------
+# (issue 17) new holds 1..20 but 3 and 16; legacy also holds -999..-1, history new never had
+rb_psql "$LEG" "insert into payroll_history select -g, 1, date '2019-01-01' from generate_series(1, 999) g" >/dev/null
+write_runbook "" false
+assert_exit 0 "$RB_BIN" -f "$RB" -o json verify
+assert_eq '[1020,1002,100]' "$(check '[.deletions.legacy_rows, .deletions.deleted_in_new, (.deletions.rows | length)]')" \
+  "every legacy row counted, 999 + 3 deletions (3, 16, 900), 100 listed"
+assert_eq "deleted_in_new:-999 deleted_in_new:-900" \
+  "$(jq -r '[.checks[0].deletions.rows[] | "\(.action):\(.key.payment_id)"] | "\(.[0]) \(.[99])"' <<<"$RB_OUT")" \
+  "the first 100 in key order"
+fetched=$(check '.deletions.keys_fetched')
+((fetched < 200)) || rb_fail "$fetched keys fetched: the 999 keys below new's were streamed"
+rb_ok "$fetched keys fetched for 1002 deletions"
+assert_exit 0 "$RB_BIN" -f "$RB" -o json gaps
+assert_eq "1002 -999 900" "$(jq -r '[.gaps[] | select(.action == "deleted_in_new") | .key.payment_id | tonumber] |
+  "\(length) \(min) \(max)"' "$RB_OUT_FILE")" "gaps -o json lists every one"
+assert_exit 0 "$RB_BIN" -f "$RB" gaps
+assert_eq 1002 "$(grep -c '^processed_payments  *deleted_in_new ' "$RB_OUT_FILE" || true)" "gaps, text: one line each, streamed"
+rb_psql "$LEG" "delete from payroll_history where payment_id < 0" >/dev/null
+
+# --- one pass for both questions: a scope holding no legacy row leaves the comparison whole ------
+assert_exit 0 "$RB_BIN" -f "$RB" -o json verify
+compared=$(check '[.compare.source_rows, .compare.missing_in_legacy, .compare.differing]')
+write_runbook "      deletions:
+        scope: \"payment_id < 0\"" false
+assert_exit 0 "$RB_BIN" -f "$RB" -o json verify
+assert_eq "$compared" "$(check '[.compare.source_rows, .compare.missing_in_legacy, .compare.differing]')" \
+  "the comparison's counts do not depend on the deletions' scope"
+assert_eq '[0,0]' "$(check '[.deletions.legacy_rows, .deletions.deleted_in_new]')" "an empty scope: nothing"
 rb_ok

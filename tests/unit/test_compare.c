@@ -1,7 +1,9 @@
 /*
  * test_compare.c - what the comparison reports, without a database: the JSON of a result (NULL
  * and '' kept apart, keys by column, counts), the plan text naming both sides' queries, and the
- * JSON of the deletions found (action by kind, deleted_at or null, never_migrated only when exact).
+ * JSON of the deletions found (action by kind, deleted_at or null, never_migrated only when exact);
+ * range buckets of a single integer key (their width, the spans int8 cannot hold, the drill-down's
+ * key ranges with neighbours merged).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,7 +14,9 @@
 
 #include <cmocka.h>
 
+#include "rollbackctl/arena.h"
 #include "rollbackctl/compare.h"
+#include "../../src/checks/compare_priv.h"
 
 static void test_result_json(void **state)
 {
@@ -125,12 +129,87 @@ static void test_describe(void **state)
     rb_arena_free(a);
 }
 
+/* A scan state of a single integer key "id", as rb_cmp_resolve_columns leaves it. */
+static void int_key_scan(struct cmp *st, struct ccol *col, size_t *keyidx,
+                         struct rb_compare_opts *o, struct rb_arena *a)
+{
+    memset(st, 0, sizeof(*st));
+    memset(col, 0, sizeof(*col));
+    memset(o, 0, sizeof(*o));
+    o->bucket_rows = 256;
+    col->name = "id";
+    col->typed[SRC] = "(id)::bigint";
+    col->typed[DST] = "\"id\"";
+    col->type = "bigint";
+    col->is_int = true;
+    *keyidx = 0;
+    st->a = a;
+    st->o = o;
+    st->cols = col;
+    st->ncols = 1;
+    st->keyidx = keyidx;
+    st->nkeys = 1;
+    st->int_order = true;
+}
+
+static void test_range_buckets(void **state)
+{
+    struct rb_arena *a = rb_arena_new();
+    struct rb_compare_opts o;
+    struct cmp st;
+    struct ccol col;
+    size_t keyidx;
+    const char *sql;
+
+    (void)state;
+    int_key_scan(&st, &col, &keyidx, &o, a);
+    /* 1,000,000 keys from -5: 3906 buckets of 257 keys (the last one shorter) */
+    rb_cmp_set_key_range(&st, "-5", "999994");
+    assert_true(st.by_range);
+    rb_cmp_set_buckets(&st, 1000000);
+    assert_int_equal(257, st.range_width);
+    assert_int_equal(3892, st.nbuckets); /* ceil(1e6 / 257): every key has a bucket below it */
+    assert_string_equal("((((id)::bigint)::int8 - (-5)) / 257)::int", st.bucket[SRC]);
+    assert_string_equal("(((\"id\")::int8 - (-5)) / 257)::int", st.bucket[DST]);
+    /* buckets 3, 4, 5 and 9 read as two key ranges through the index */
+    sql = rb_cmp_drill_sql(&st, DST, "\"id\" AS rb_key", "3,4,5,9");
+    assert_non_null(strstr(sql, " AND ((\"id\")::int8 BETWEEN 766 AND 1536 OR "
+                                "(\"id\")::int8 BETWEEN 2308 AND 2564)"));
+    assert_null(strstr(sql, " IN ("));
+
+    /* one key: one bucket of width 1 */
+    rb_cmp_set_key_range(&st, "42", "42");
+    rb_cmp_set_buckets(&st, 1);
+    assert_int_equal(1, st.nbuckets);
+    assert_int_equal(1, st.range_width);
+
+    /* a span int8 cannot hold, text that is no integer, or a key that is not one: key mod N */
+    rb_cmp_set_key_range(&st, "-9223372036854775808", "9223372036854775807");
+    assert_false(st.by_range);
+    rb_cmp_set_key_range(&st, "-1", "9223372036854775807");
+    assert_false(st.by_range);
+    rb_cmp_set_key_range(&st, "0", "9223372036854775807");
+    assert_true(st.by_range);
+    rb_cmp_set_key_range(&st, "1x", "5");
+    assert_false(st.by_range);
+    col.is_int = false;
+    rb_cmp_set_key_range(&st, "1", "5");
+    assert_false(st.by_range);
+    col.is_int = true;
+    rb_cmp_set_key_range(&st, NULL, NULL);
+    assert_false(st.by_range);
+    rb_cmp_set_buckets(&st, 1000000);
+    assert_string_equal("abs(((id)::bigint) % 3906)::int", st.bucket[SRC]);
+    rb_arena_free(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_result_json),
         cmocka_unit_test(test_describe),
         cmocka_unit_test(test_deletions_json),
+        cmocka_unit_test(test_range_buckets),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
