@@ -1214,8 +1214,9 @@ static void plan_one(struct rb_run *run, struct sync_phase *ph, const struct rb_
 
 /*
  * A split table's bounds at plan time: journaled by an earlier process of this run (resume), or
- * read now when the source can be (plan shows them and each range's rows; execute journals them
- * before the first range starts), else left to the runner (rb_sync_split_ready).
+ * read now when the source can be and something needs them (plan shows them and each range's
+ * rows; execute's progress line counts each range; it journals them before the first range
+ * starts), else left to the runner (rb_sync_split_ready).
  */
 static const char **plan_bounds(struct rb_run *run, struct sync_phase *ph,
                                 const struct rb_sync_table *t, bool *journaled, const char **why)
@@ -1231,6 +1232,10 @@ static const char **plan_bounds(struct rb_run *run, struct sync_phase *ph,
     *journaled = b != NULL;
     if (b != NULL || *why != NULL || run->offline || rb_plan_is_unreachable(run, ph->from))
         return b;
+    /* execute reads them here only for the progress line's counts; else once, when the phase
+     * starts (rb_sync_split_ready): no scan of the changed rows twice */
+    if (run->mode != RB_MODE_PLAN && (run->ctx == NULL || !run->ctx->progress))
+        return NULL;
     memset(&probe, 0, sizeof(probe));
     probe.ph = ph;
     probe.t = t;

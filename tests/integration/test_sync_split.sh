@@ -131,3 +131,21 @@ assert_contains "$RB_ERR" "split: 2 needs a key of an integer type (smallint, in
 assert_exit 1 "$RB_BIN" -f "$RB" execute --reason "text key" --yes
 assert_contains "$RB_ERR" "sync table 'payments': split: 2 needs a key of an integer type" "execute: the ranges fail with it"
 assert_eq 0 "$(rb_psql "$LEG" "select count(*) from rollbackctl_ledger")" "nothing committed"
+
+# --- with sync.presync: each pass its own ranges, ledger rows and bounds ------------------------------------
+LEG=$(legacy_db splpre)
+RB=$(runbook "$LEG" "$T/pre" 2 2)
+sed -i 's/^  jobs: 2$/  jobs: 2\n  presync: true/' "$RB"
+assert_exit 0 "$RB_BIN" -f "$RB" execute --reason "presync and split" --yes
+run_id=$("$RB_BIN" -f "$RB" -o json status | jq -r .run_id)
+assert_eq "payments#1 payments#2 presync/payments#1 presync/payments#2" \
+  "$(rb_psql "$LEG" "select string_agg(table_name, ' ' order by table_name) from rollbackctl_ledger where run_id = '$run_id' and table_name like '%payments#%'")" \
+  "a ledger row per range and pass"
+assert_eq 239998 "$(rb_psql "$LEG" "select sum(rows) from rollbackctl_ledger where run_id = '$run_id' and table_name like 'presync/payments#%'")" \
+  "the pre-sync's ranges copied every changed row"
+assert_eq 0 "$(rb_psql "$LEG" "select sum(rows) from rollbackctl_ledger where run_id = '$run_id' and table_name like 'payments#%'")" \
+  "the sync phase's ranges, from the pre-sync's instant (every range of it committed), found nothing new"
+journal=$(ls "$T"/pre/runs/*/journal.jsonl)
+assert_eq "presync/payments" "$(jq -r 'select(.event == "fact" and .data.key == "sync_split") | .data.value | keys[]' "$journal" | grep presync | sort -u)" \
+  "the pre-sync's bounds journaled under its own name"
+assert_eq "$want" "$(legacy_md5 "$LEG")" "legacy byte for byte as unsplit"
