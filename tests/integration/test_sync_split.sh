@@ -5,7 +5,9 @@
 # it (rows and sums), one ledger row per range whose rows add up, the deletions applied once (by
 # range 1, for the whole table), a table `after:` the split one started only once all its ranges
 # were done, the plan showing each range with its bounds and rows, and the report adding the ranges
-# up. A key that is not an integer is refused with a clear message.
+# up. A key that is not an integer is refused with a clear message. With sync.presync each pass has
+# its own ranges, bounds and ledger rows; at a terminal the bounds are read when the phase is
+# planned (the progress line counts each range) and the line names each range's stream.
 # test_sync_split_resume.sh: killed after one range committed, and the shared snapshot.
 set -euo pipefail
 source "$RB_SOURCE_DIR/tests/integration/lib.sh"
@@ -149,3 +151,24 @@ journal=$(ls "$T"/pre/runs/*/journal.jsonl)
 assert_eq "presync/payments" "$(jq -r 'select(.event == "fact" and .data.key == "sync_split") | .data.value | keys[]' "$journal" | grep presync | sort -u)" \
   "the pre-sync's bounds journaled under its own name"
 assert_eq "$want" "$(legacy_md5 "$LEG")" "legacy byte for byte as unsplit"
+
+# --- at a terminal: the bounds read when the phase is planned (each range counted for the progress
+#     line), journaled all the same; the line names each range's stream ---------------------------------
+LEG=$(legacy_db spltty)
+RB=$(runbook "$LEG" "$T/tty" 2 2)
+script -qefc "stty cols 250; $(printf '%q ' "$RB_BIN" -f "$RB" execute --reason tty --yes)" /dev/null >"$T/tty.out" 2>&1 ||
+  rb_fail "execute at a terminal failed: $(tail -5 "$T/tty.out")"
+tty_out=$(tr '\r' '\n' <"$T/tty.out")
+assert_contains "$tty_out" "119999 at risk: 103333 inserted, 16666 updated" "range 1's result"
+assert_contains "$tty_out" "119999 at risk: 119999 inserted" "range 2's result"
+assert_eq "$want" "$(legacy_md5 "$LEG")" "at a terminal too: legacy byte for byte as unsplit"
+journal=$(ls "$T"/tty/runs/*/journal.jsonl)
+assert_eq '["130001"]' "$(jq -c 'select(.event == "fact" and .data.key == "sync_split") | .data.value.payments.bounds' "$journal")" \
+  "the bounds read at plan time are the ones journaled"
+if grep -q "tables and ranges done" <<<"$tty_out"; then
+  assert_contains "$tty_out" "of 240238 rows" "progress: the total of every range and table"
+  grep -qE "; payments#[12] " <<<"$tty_out" || rb_fail "progress names no range's stream"
+  rb_ok "progress: each range's stream by name"
+else
+  echo "# the copy took under a second: no progress line to look at"
+fi
