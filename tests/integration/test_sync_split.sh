@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # split: N (issue 17, one table in key ranges), against real PostgreSQL. One table of 240,000
-# changed rows (and legacy rows to update, and 3 deletions in new across the key) synced unsplit
+# changed rows (and legacy rows to update, and 4 deletions across the key) synced unsplit
 # on one stream is the reference; split: 2, 3 and 4 over sync.jobs: 2 must end with legacy equal to
 # it (rows and sums), one ledger row per range whose rows add up, the deletions applied once (by
 # range 1, for the whole table), a table `after:` the split one started only once all its ranges
