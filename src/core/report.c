@@ -290,6 +290,7 @@ static cJSON *metrics_json(const cJSON *facts, const struct rb_run_figures *f,
 static const char *range_base(const cJSON *per, const char *name, char *buf, size_t len)
 {
     const char *hash = strrchr(name, '#');
+    const cJSON *table;
     const char *p;
 
     if (hash == NULL || hash[1] == '\0' || (size_t)(hash - name) >= len)
@@ -299,17 +300,15 @@ static const char *range_base(const cJSON *per, const char *name, char *buf, siz
             return NULL;
     memcpy(buf, name, (size_t)(hash - name));
     buf[hash - name] = '\0';
-    return cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(per, buf),
-                                            "ranges") != NULL
-               ? buf
-               : NULL;
+    table = cJSON_GetObjectItemCaseSensitive(per, buf);
+    return cJSON_GetObjectItemCaseSensitive(table, "ranges") != NULL ? buf : NULL;
 }
 
 /* Add range row t into its table's row: counts summed, the longest duration, the worst state. */
 static void merge_range(cJSON *row, const cJSON *t)
 {
-    static const char *const sums[] = { "at_risk", "inserted", "updated", "unchanged",
-                                         "deletions_found", NULL };
+    static const char *const sums[] = { "at_risk",   "inserted",        "updated",
+                                        "unchanged", "deletions_found", NULL };
     const cJSON *v;
     cJSON *o;
 
@@ -342,8 +341,7 @@ static void merge_range(cJSON *row, const cJSON *t)
     }
     if (jstr(t, "state") != NULL && strcmp(jstr(t, "state"), "done") != 0 &&
         (jstr(row, "state") == NULL || strcmp(jstr(row, "state"), "failed") != 0))
-        cJSON_ReplaceItemInObjectCaseSensitive(row, "state",
-                                               cJSON_CreateString(jstr(t, "state")));
+        cJSON_ReplaceItemInObjectCaseSensitive(row, "state", cJSON_CreateString(jstr(t, "state")));
     if (cJSON_GetObjectItemCaseSensitive(t, "error") != NULL &&
         cJSON_GetObjectItemCaseSensitive(row, "error") == NULL)
         cJSON_AddItemToObject(row, "error",

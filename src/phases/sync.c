@@ -422,8 +422,9 @@ fail:
 /* Add up the numbers of a split table's ranges into its own entry (entry->ranges: by range). */
 static void add_up_ranges(cJSON *entry)
 {
-    static const char *const fields[] = { "at_risk", "recovered", "lost", "deleted",
-                                          "deletions_not_applied", NULL };
+    static const char *const fields[] = {
+        "at_risk", "recovered", "lost", "deleted", "deletions_not_applied", NULL
+    };
     const cJSON *ranges = cJSON_GetObjectItemCaseSensitive(entry, "ranges"), *r;
 
     for (size_t k = 0; fields[k] != NULL; k++) {
@@ -727,8 +728,7 @@ static void describe(struct rb_run *run, struct rb_action *act, const struct syn
                           "key range %d of %d (split: %d) of '%s' on key '%s', a transaction and "
                           "a ledger row ('%s') of its own: %s\n",
                           st->range, st->n_ranges, st->n_ranges, st->t->source_table,
-                          st->t->key.items[0], st->ledger_name,
-                          rb_sync_range_sql(run->arena, st));
+                          st->t->key.items[0], st->ledger_name, rb_sync_range_sql(run->arena, st));
         if (st->bounds == NULL)
             rb_action_detailf(act,
                               "bounds: %s (min and max of the key among the rows it reads, cut "
@@ -934,11 +934,12 @@ static const char **journaled_bounds(struct rb_run *run, const char *base, int n
     if (!cJSON_IsArray(arr))
         return NULL;
     if (cJSON_GetArraySize(arr) != n - 1) {
-        *why = rb_sprintf(run->arena,
-                          "split changed from %d to %d since this run began; its ranges of then may "
-                          "have committed: finish the run with the runbook's split as it was, or "
-                          "start a new run",
-                          cJSON_GetArraySize(arr) + 1, n);
+        *why =
+            rb_sprintf(run->arena,
+                       "split changed from %d to %d since this run began; its ranges of then may "
+                       "have committed: finish the run with the runbook's split as it was, or "
+                       "start a new run",
+                       cJSON_GetArraySize(arr) + 1, n);
         return NULL;
     }
     out = rb_new_array(run->arena, const char *, (size_t)n);
@@ -1181,8 +1182,7 @@ static void plan_one(struct rb_run *run, struct sync_phase *ph, const struct rb_
         if (obs != NULL)
             observe_catalog(obs, st);
         if (count_at_risk(run, st, src, &st->at_risk, &perr) == 0 &&
-            (run->mode != RB_MODE_PLAN ||
-             count_no_change_time(run, st, src, &nulls, &perr) == 0)) {
+            (run->mode != RB_MODE_PLAN || count_no_change_time(run, st, src, &nulls, &perr) == 0)) {
             note = rb_sprintf(run->arena, "%lld", (long long)st->at_risk);
             if (obs != NULL) {
                 cJSON_AddNumberToObject(obs, "rows", (double)st->at_risk);

@@ -88,7 +88,7 @@ struct runner {
     bool target_ready; /* this run's orphans on the target have been ended */
     bool ledger_ready; /* the ledger exists (streams would race to create it) */
     bool stop;         /* a hook said stop: start nothing more */
-    const char *parts; /* what the progress line counts: "tables", or with split: "ranges" */
+    const char *parts; /* what the progress line counts: "tables", with split "tables and ranges" */
     int rc;
     struct rb_err err;
 };

@@ -137,8 +137,8 @@ struct sync_table {
      * (the ranges fail with it when they would start).
      */
     int range, n_ranges;
-    const char *split_base;   /* the fact sync_split's and sync_tables' name: the ledger name */
-    const char *label;        /* <name>#<range>, or <name>: for progress and messages */
+    const char *split_base; /* the fact sync_split's and sync_tables' name: the ledger name */
+    const char *label;      /* <name>#<range>, or <name>: for progress and messages */
     const char **bounds;
     bool bounds_journaled;
     const char *split_err;
