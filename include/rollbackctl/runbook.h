@@ -204,12 +204,21 @@ struct rb_sync_table {
     struct rb_sync_deletions deletions;
     /* `after:` sync tables (by name) this one starts only once they have finished */
     struct rb_strlist after;
+    /*
+     * `split:` 1 (default) to RB_SYNC_SPLIT_MAX: the table's changed rows in that many ranges of
+     * its (single, integer) key, each an action, a transaction and a ledger row of its own
+     * (sync/<name>#<n>), run side by side on the streams of sync.jobs (src/phases/sync.c).
+     */
+    int split;
+    struct rb_pos split_pos;
     struct rb_pos pos;
     struct rb_pos source_pos, target_pos, columns_pos;
 };
 
 /* `sync.jobs`: at most this many tables in flight at once, each on its own connection pair. */
 #define RB_SYNC_JOBS_MAX 16
+/* `split:` at most this many key ranges per table. */
+#define RB_SYNC_SPLIT_MAX 64
 
 struct rb_sync {
     const char *from;

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "rollbackctl/buf.h"
 #include "rollbackctl/run_figures.h"
 #include "rollbackctl/runbook.h"
 
@@ -282,6 +283,74 @@ static cJSON *metrics_json(const cJSON *facts, const struct rb_run_figures *f,
     return m;
 }
 
+/*
+ * `split:` a table's ranges are actions sync/<table>#<n> (fact sync_tables keeps the table, with
+ * its ranges under it): the base name when id is one of them, else NULL.
+ */
+static const char *range_base(const cJSON *per, const char *name, char *buf, size_t len)
+{
+    const char *hash = strrchr(name, '#');
+    const cJSON *table;
+    const char *p;
+
+    if (hash == NULL || hash[1] == '\0' || (size_t)(hash - name) >= len)
+        return NULL;
+    for (p = hash + 1; *p != '\0'; p++)
+        if (*p < '0' || *p > '9')
+            return NULL;
+    memcpy(buf, name, (size_t)(hash - name));
+    buf[hash - name] = '\0';
+    table = cJSON_GetObjectItemCaseSensitive(per, buf);
+    return cJSON_GetObjectItemCaseSensitive(table, "ranges") != NULL ? buf : NULL;
+}
+
+/* Add range row t into its table's row: counts summed, the longest duration, the worst state. */
+static void merge_range(cJSON *row, const cJSON *t)
+{
+    static const char *const sums[] = { "at_risk",   "inserted",        "updated",
+                                        "unchanged", "deletions_found", NULL };
+    const cJSON *v;
+    cJSON *o;
+
+    for (size_t k = 0; sums[k] != NULL; k++) {
+        v = cJSON_GetObjectItemCaseSensitive(t, sums[k]);
+        o = cJSON_GetObjectItemCaseSensitive(row, sums[k]);
+        if (cJSON_IsNumber(v))
+            cJSON_ReplaceItemInObjectCaseSensitive(
+                row, sums[k],
+                cJSON_CreateNumber(v->valuedouble + (cJSON_IsNumber(o) ? o->valuedouble : 0)));
+    }
+    v = cJSON_GetObjectItemCaseSensitive(t, "duration_ms");
+    o = cJSON_GetObjectItemCaseSensitive(row, "duration_ms");
+    if (cJSON_IsNumber(v) && (!cJSON_IsNumber(o) || v->valuedouble > o->valuedouble))
+        cJSON_ReplaceItemInObjectCaseSensitive(row, "duration_ms",
+                                               cJSON_CreateNumber(v->valuedouble));
+    if (cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(row, "deletions_policy")))
+        cJSON_ReplaceItemInObjectCaseSensitive(
+            row, "deletions_policy",
+            cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(t, "deletions_policy"), 1));
+    /* each range's checksum, in range order, comma-separated */
+    if (jstr(t, "checksum") != NULL) {
+        struct rb_buf b = RB_BUF_INIT;
+
+        if (jstr(row, "checksum") != NULL)
+            rb_buf_addf(&b, "%s,", jstr(row, "checksum"));
+        rb_buf_adds(&b, jstr(t, "checksum"));
+        cJSON_ReplaceItemInObjectCaseSensitive(row, "checksum", cJSON_CreateString(b.data));
+        rb_buf_release(&b);
+    }
+    if (jstr(t, "state") != NULL && strcmp(jstr(t, "state"), "done") != 0 &&
+        (jstr(row, "state") == NULL || strcmp(jstr(row, "state"), "failed") != 0))
+        cJSON_ReplaceItemInObjectCaseSensitive(row, "state", cJSON_CreateString(jstr(t, "state")));
+    if (cJSON_GetObjectItemCaseSensitive(t, "error") != NULL &&
+        cJSON_GetObjectItemCaseSensitive(row, "error") == NULL)
+        cJSON_AddItemToObject(row, "error",
+                              cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(t, "error"), 1));
+    o = cJSON_GetObjectItemCaseSensitive(row, "ranges");
+    cJSON_ReplaceItemInObjectCaseSensitive(row, "ranges",
+                                           cJSON_CreateNumber(cJSON_GetNumberValue(o) + 1));
+}
+
 static cJSON *sync_json(const struct rb_journal_log *log, const cJSON *actions, const cJSON *facts)
 {
     const cJSON *per = cJSON_GetObjectItemCaseSensitive(facts, "sync_tables");
@@ -292,15 +361,18 @@ static cJSON *sync_json(const struct rb_journal_log *log, const cJSON *actions, 
         const char *id = jstr(a, "action");
         bool failed = false;
         const cJSON *d, *res, *tf;
+        const char *base;
+        char basebuf[512];
         cJSON *t;
 
         if (strcmp(jstr(a, "phase"), "sync") != 0 || strncmp(id, "sync/", 5) != 0)
             continue;
         d = last_result(log, id, &failed);
         res = result_of(d, failed);
-        tf = cJSON_GetObjectItemCaseSensitive(per, id + 5);
+        base = range_base(per, id + 5, basebuf, sizeof(basebuf));
+        tf = cJSON_GetObjectItemCaseSensitive(per, base != NULL ? base : id + 5);
         t = cJSON_CreateObject();
-        cJSON_AddStringToObject(t, "table", id + 5);
+        cJSON_AddStringToObject(t, "table", base != NULL ? base : id + 5);
         cJSON_AddStringToObject(t, "state", jstr(a, "state"));
         add_copy(t, "at_risk", res, "at_risk");
         add_copy(t, "inserted", res, "inserted");
@@ -319,6 +391,19 @@ static cJSON *sync_json(const struct rb_journal_log *log, const cJSON *actions, 
         add_copy(t, "duration_ms", a, "duration_ms");
         if (failed)
             add_str(t, "error", jstr(d, "error"));
+        if (base != NULL) {
+            cJSON *row = NULL, *it;
+
+            cJSON_ArrayForEach(it, arr)
+                if (jstr(it, "table") != NULL && strcmp(jstr(it, "table"), base) == 0)
+                    row = it;
+            if (row != NULL) {
+                merge_range(row, t);
+                cJSON_Delete(t);
+                continue;
+            }
+            cJSON_AddNumberToObject(t, "ranges", 1);
+        }
         cJSON_AddItemToArray(arr, t);
     }
     return arr;

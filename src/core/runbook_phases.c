@@ -244,8 +244,8 @@ static void ld_sync_deletions(struct ld *l, const struct yn *n, const char *what
 
 static void ld_sync_table(struct ld *l, const struct yn *n, struct rb_sync_table *t)
 {
-    static const char *const keys[] = { "name",    "critical",  "source", "target",
-                                        "columns", "deletions", "after",  NULL };
+    static const char *const keys[] = { "name",    "critical",  "source", "target", "columns",
+                                        "deletions", "after", "split", NULL };
     static const char *const req[] = { "name", "source", "target", "columns", NULL };
     static const char *const src_keys[] = { "table", "changed_since", "where", NULL };
     static const char *const src_req[] = { "table", "changed_since", NULL };
@@ -313,6 +313,21 @@ static void ld_sync_table(struct ld *l, const struct yn *n, struct rb_sync_table
     if (yn_get(n, "deletions") != NULL)
         ld_sync_deletions(l, yn_get(n, "deletions"), what, t);
     t->after = ld_strlist(l, n, "after", "sync.tables", true);
+    t->split = ld_int(l, n, "split", "sync.tables", 1, 1, RB_SYNC_SPLIT_MAX);
+    t->split_pos = yn_key(n, "split") != NULL ? ld_pos(n, "split") : n->pos;
+    /* ranges of one key column, compared with integer bounds (the type is the catalog's, at
+     * plan time); a composite key has no single order the ranges could follow */
+    if (t->split > 1 && t->key.n > 1)
+        ld_err(l, t->split_pos,
+               "'split' of %s needs a single key column, and 'target.key' has %zu; drop 'split' "
+               "or key the table on one integer column",
+               what, t->key.n);
+    /* the ranges' actions and ledger rows are <name>#<n> */
+    if (t->split > 1 && t->name != NULL && strchr(t->name, '#') != NULL)
+        ld_err(l, t->split_pos,
+               "sync table '%s' with 'split': its name may not contain '#' (its ranges are named "
+               "'%s#1'...)",
+               t->name, t->name);
 }
 
 /* The index of the sync table named name, or n_tables. */

@@ -419,12 +419,40 @@ fail:
     return rb_sync_table_err(run, st, pos, err);
 }
 
+/* Add up the numbers of a split table's ranges into its own entry (entry->ranges: by range). */
+static void add_up_ranges(cJSON *entry)
+{
+    static const char *const fields[] = {
+        "at_risk", "recovered", "lost", "deleted", "deletions_not_applied", NULL
+    };
+    const cJSON *ranges = cJSON_GetObjectItemCaseSensitive(entry, "ranges"), *r;
+
+    for (size_t k = 0; fields[k] != NULL; k++) {
+        double sum = 0;
+        bool any = false;
+
+        cJSON_ArrayForEach(r, ranges) {
+            const cJSON *v = cJSON_GetObjectItemCaseSensitive(r, fields[k]);
+
+            if (cJSON_IsNumber(v)) {
+                sum += v->valuedouble;
+                any = true;
+            }
+        }
+        cJSON_DeleteItemFromObjectCaseSensitive(entry, fields[k]);
+        if (any || k < 3)
+            cJSON_AddNumberToObject(entry, fields[k], sum);
+    }
+}
+
 /*
  * Run-wide totals, recomputed from a per-table fact so that re-applying a table after a crash
- * never counts it twice.
+ * never counts it twice. A range of a split table is an entry under its table's "ranges" (by
+ * range number, with done), the table's own numbers the sum of its ranges': every reader of
+ * sync_tables sees tables, however they were cut.
  */
-static void set_facts(struct rb_run *run, const char *table, int64_t at_risk, int64_t recovered,
-                      int64_t lost_rows, const struct sync_deletions *del)
+static void set_facts(struct rb_run *run, const struct sync_table *st, bool done, int64_t at_risk,
+                      int64_t recovered, int64_t lost_rows, const struct sync_deletions *del)
 {
     const cJSON *prev = rb_run_fact(run, "sync_tables");
     cJSON *tables = prev != NULL ? cJSON_Duplicate(prev, 1) : cJSON_CreateObject();
@@ -440,8 +468,24 @@ static void set_facts(struct rb_run *run, const char *table, int64_t at_risk, in
         cJSON_AddNumberToObject(entry, "deletions_not_applied",
                                 (double)(del->found - del->applied));
     }
-    cJSON_DeleteItemFromObjectCaseSensitive(tables, table);
-    cJSON_AddItemToObject(tables, table, entry);
+    if (st->range > 0) {
+        cJSON *whole = cJSON_DetachItemFromObjectCaseSensitive(tables, st->split_base);
+        cJSON *ranges;
+        char key[16];
+
+        if (whole == NULL)
+            whole = cJSON_CreateObject();
+        if ((ranges = cJSON_GetObjectItemCaseSensitive(whole, "ranges")) == NULL)
+            ranges = cJSON_AddObjectToObject(whole, "ranges");
+        snprintf(key, sizeof(key), "%d", st->range);
+        cJSON_AddBoolToObject(entry, "done", done);
+        cJSON_DeleteItemFromObjectCaseSensitive(ranges, key);
+        cJSON_AddItemToObject(ranges, key, entry);
+        add_up_ranges(whole);
+        entry = whole;
+    }
+    cJSON_DeleteItemFromObjectCaseSensitive(tables, st->split_base);
+    cJSON_AddItemToObject(tables, st->split_base, entry);
     cJSON_ArrayForEach(it, tables) {
         risk += cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(it, "at_risk"));
         rec += cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(it, "recovered"));
@@ -454,6 +498,23 @@ static void set_facts(struct rb_run *run, const char *table, int64_t at_risk, in
     rb_run_fact_set(run, "records_recovered", cJSON_CreateNumber(rec), NULL);
     rb_run_fact_set(run, "records_lost", cJSON_CreateNumber(lst), NULL);
     rb_run_fact_set(run, "recovery_rate", cJSON_CreateString(rate), NULL);
+}
+
+/* Every range of st's table has committed (the facts of this run say so, across processes). */
+static bool all_ranges_done(const struct rb_run *run, const struct sync_table *st)
+{
+    const cJSON *whole =
+        cJSON_GetObjectItemCaseSensitive(rb_run_fact(run, "sync_tables"), st->split_base);
+    const cJSON *ranges = cJSON_GetObjectItemCaseSensitive(whole, "ranges");
+    char key[16];
+
+    for (int r = 1; r <= st->n_ranges; r++) {
+        snprintf(key, sizeof(key), "%d", r);
+        if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(
+                cJSON_GetObjectItemCaseSensitive(ranges, key), "done")))
+            return false;
+    }
+    return true;
 }
 
 /*
@@ -563,6 +624,11 @@ int rb_sync_table_work(struct rb_run *run, struct sync_table *st, struct sync_st
 {
     int attempt, rc = -1;
 
+    if (st->split_err != NULL) { /* split: no bounds, no range (rb_sync_split_ready) */
+        memset(res, 0, sizeof(*res));
+        rb_errf(err, RB_E_FAILED, "%s", st->split_err);
+        return rb_sync_table_err(run, st, st->t->split_pos, err);
+    }
     for (attempt = 1; attempt <= SYNC_ATTEMPTS; attempt++) {
         memset(res, 0, sizeof(*res));
         res->attempts = attempt;
@@ -605,10 +671,12 @@ int rb_sync_table_finish(struct rb_run *run, struct rb_action *act, int rc, stru
          */
         int64_t again = st->since != NULL ? res->unchanged : 0;
 
-        set_facts(run, st->ledger_name, res->at_risk - again + res->del.found,
+        set_facts(run, st, true, res->at_risk - again + res->del.found,
                   res->inserted + res->updated + res->unchanged - again + res->del.applied,
                   res->del.found - res->del.applied, &res->del);
-        if (st->ph->pass == SYNC_PASS_PRE)
+        /* a split table's pass after the pre-sync starts from its instant only once every
+         * range of it committed (a range that did not left rows the instant would skip) */
+        if (st->ph->pass == SYNC_PASS_PRE && (st->range == 0 || all_ranges_done(run, st)))
             rb_presync_table_done(run, st);
         return 0;
     }
@@ -624,7 +692,7 @@ int rb_sync_table_finish(struct rb_run *run, struct rb_action *act, int rc, stru
             /* a table refused over its deletions cap still had them at risk, none applied */
             at_risk += res->del.found;
             res->del.applied = 0;
-            set_facts(run, st->ledger_name, at_risk, 0, at_risk, &res->del);
+            set_facts(run, st, false, at_risk, 0, at_risk, &res->del);
         }
         /* Journaled with "failed": what this table leaves unrecovered. */
         act->result = cJSON_CreateObject();
@@ -655,11 +723,30 @@ static void describe(struct rb_run *run, struct rb_action *act, const struct syn
                           "one of up to %d tables in flight at once (sync.jobs), on connections "
                           "of its own\n",
                           st->ph->jobs);
+    if (st->range > 0) {
+        rb_action_detailf(act,
+                          "key range %d of %d (split: %d) of '%s' on key '%s', a transaction and "
+                          "a ledger row ('%s') of its own: %s\n",
+                          st->range, st->n_ranges, st->n_ranges, st->t->source_table,
+                          st->t->key.items[0], st->ledger_name, rb_sync_range_sql(run->arena, st));
+        if (st->bounds == NULL)
+            rb_action_detailf(act,
+                              "bounds: %s (min and max of the key among the rows it reads, cut "
+                              "in %d of equal width), journaled before any range starts\n",
+                              st->split_err != NULL ? st->split_err : "read when it runs",
+                              st->n_ranges);
+        if (st->range == 1 && st->t->deletions.policy != RB_DELETIONS_IGNORE)
+            rb_action_detailf(act, "deletions: this range looks for the whole table's\n");
+        else if (st->range > 1 &&
+                 st->ph->tables[st->index - (size_t)(st->range - 1)]->t->deletions.policy !=
+                     RB_DELETIONS_IGNORE)
+            rb_action_detailf(act, "deletions: range 1's (it looks for the whole table's)\n");
+    }
     if (st->n_deps > 0) {
         rb_action_detailf(act, "starts once these have finished:");
         for (size_t k = 0; k < st->n_deps; k++)
             rb_action_detailf(act, "%s sync/%s (%s)", k > 0 ? "," : "",
-                              st->ph->tables[st->deps[k]]->t->name, st->dep_why[k]);
+                              st->ph->tables[st->deps[k]]->label, st->dep_why[k]);
         rb_action_detailf(act, "\n");
     }
     if (st->ph->pass == SYNC_PASS_PRE)
@@ -737,6 +824,10 @@ static void define(struct rb_action *act, const struct sync_table *st)
     for (size_t i = 0; i < st->t->key.n; i++)
         cJSON_AddItemToArray(key, cJSON_CreateString(st->t->key.items[i]));
     cJSON_AddStringToObject(f, "deletions", rb_sync_deletions_policy_name(st->t));
+    if (st->range > 0) {
+        cJSON_AddNumberToObject(f, "range", st->range);
+        cJSON_AddNumberToObject(f, "ranges", st->n_ranges);
+    }
     if (st->ph->pass != SYNC_PASS_ONLY)
         cJSON_AddStringToObject(f, "pass", st->ph->pass == SYNC_PASS_PRE ? "presync" : "final");
     sql = cJSON_AddObjectToObject(f, "sql");
@@ -823,6 +914,347 @@ int rb_sync_plan(struct rb_run *run, struct rb_err *err)
     return rb_sync_plan_pass(run, run->rb->sync.presync ? SYNC_PASS_FINAL : SYNC_PASS_ONLY, err);
 }
 
+/* --- split: one table in key ranges ------------------------------------------------------ */
+
+/* The fact naming each split table's bounds (by pass: "t", "presync/t"), journaled once. */
+#define SPLIT_FACT "sync_split"
+
+/*
+ * The bounds an earlier process of this run journaled for base, or NULL. A runbook whose split
+ * changed since then cannot reuse them, nor make new ones: ranges of the old ones may have
+ * committed (*why says so).
+ */
+static const char **journaled_bounds(struct rb_run *run, const char *base, int n, const char **why)
+{
+    const cJSON *f = cJSON_GetObjectItemCaseSensitive(rb_run_fact(run, SPLIT_FACT), base);
+    const cJSON *arr = cJSON_GetObjectItemCaseSensitive(f, "bounds"), *b;
+    const char **out;
+    int k = 0;
+
+    if (!cJSON_IsArray(arr))
+        return NULL;
+    if (cJSON_GetArraySize(arr) != n - 1) {
+        *why =
+            rb_sprintf(run->arena,
+                       "split changed from %d to %d since this run began; its ranges of then may "
+                       "have committed: finish the run with the runbook's split as it was, or "
+                       "start a new run",
+                       cJSON_GetArraySize(arr) + 1, n);
+        return NULL;
+    }
+    out = rb_new_array(run->arena, const char *, (size_t)n);
+    cJSON_ArrayForEach(b, arr) {
+        if (!cJSON_IsString(b))
+            return NULL;
+        out[k++] = rb_strdup(run->arena, b->valuestring);
+    }
+    return out;
+}
+
+/*
+ * The bounds of st's table (st is any of its ranges) on src: min and max of the key among the
+ * rows the pass reads, cut in n ranges of equal width (one pass over the changed rows, no sort;
+ * a skewed key gives ranges of unequal rows, never wrong ones). The key must read as an integer.
+ */
+static int compute_bounds(struct rb_run *run, const struct sync_table *st, struct rb_db *src,
+                          const char ***out, struct rb_err *err)
+{
+    struct sync_table whole = *st;
+    const struct rb_column_map *cm = rb_sync_column_of(st->t, st->t->key.items[0]);
+    const char **b;
+    struct rb_db_result *r;
+    const char *type, *sql;
+    int64_t lo = 0, hi = 0;
+    uint64_t w, q, rem;
+    int n = st->n_ranges;
+
+    whole.range = 0; /* the table's filter, without a range */
+    whole.bounds = NULL;
+    rb_sync_build_sql(run, &whole);
+    sql = rb_sprintf(run->arena,
+                     "SELECT pg_typeof(min(k))::text, min(k)::text, max(k)::text FROM (SELECT %s "
+                     "AS k FROM %s WHERE %s) rb_keys",
+                     rb_sync_expr_sql(run->arena, cm->source_expr), whole.src_q, whole.filter);
+    if ((r = rb_db_query(src, run->arena, SYNC_STATEMENT_TIMEOUT_MS, sql, 0, NULL, err)) == NULL)
+        return rb_err_wrap(err, "unable to read the bounds of the key '%s' (split: %d) on '%s'",
+                           st->t->key.items[0], n, st->ph->from);
+    if (r->nrows != 1 || r->ncols < 3)
+        return rb_errf(err, RB_E_FAILED, "the bounds of the key '%s' on '%s' came back empty",
+                       st->t->key.items[0], st->ph->from);
+    type = rb_db_text(r, 0, 0);
+    if (strcmp(type, "smallint") != 0 && strcmp(type, "integer") != 0 &&
+        strcmp(type, "bigint") != 0)
+        return rb_errf(err, RB_E_FAILED,
+                       "split: %d needs a key of an integer type (smallint, integer, bigint); "
+                       "key '%s' reads '%s' on '%s' as %s: drop 'split' for this table",
+                       n, st->t->key.items[0], cm->source_expr, st->ph->from, type);
+    if (!rb_db_isnull(r, 0, 1)) {
+        lo = strtoll(rb_db_value(r, 0, 1), NULL, 10);
+        hi = strtoll(rb_db_value(r, 0, 2), NULL, 10);
+    }
+    /* b_i = lo + floor(w * i / n) + 1, in unsigned arithmetic: no overflow at int8's ends */
+    w = (uint64_t)hi - (uint64_t)lo;
+    q = w / (uint64_t)n;
+    rem = w % (uint64_t)n;
+    b = rb_new_array(run->arena, const char *, (size_t)n);
+    for (int i = 1; i < n; i++) {
+        uint64_t off = q * (uint64_t)i + rem * (uint64_t)i / (uint64_t)n + 1;
+
+        b[i - 1] = rb_sprintf(run->arena, "%" PRId64, (int64_t)((uint64_t)lo + off));
+    }
+    *out = b;
+    return 0;
+}
+
+/* Journal the bounds of base (the engine's thread; a worker's view journals nothing). */
+static int journal_bounds(struct rb_run *run, const struct sync_table *st, struct rb_err *err)
+{
+    const cJSON *prev = rb_run_fact(run, SPLIT_FACT);
+    cJSON *f = prev != NULL ? cJSON_Duplicate(prev, 1) : cJSON_CreateObject();
+    cJSON *e = cJSON_CreateObject(), *arr;
+
+    cJSON_AddStringToObject(e, "key", st->t->key.items[0]);
+    arr = cJSON_AddArrayToObject(e, "bounds");
+    for (int i = 0; i < st->n_ranges - 1; i++)
+        cJSON_AddItemToArray(arr, cJSON_CreateString(st->bounds[i]));
+    cJSON_DeleteItemFromObjectCaseSensitive(f, st->split_base);
+    cJSON_AddItemToObject(f, st->split_base, e);
+    return rb_run_fact_set(run, SPLIT_FACT, f, err);
+}
+
+void rb_sync_split_ready(struct rb_run *run, struct sync_phase *ph)
+{
+    for (size_t i = 0; i < ph->n_tables; i++) {
+        struct sync_table *st = ph->tables[i];
+        struct rb_err e = RB_ERR_INIT;
+        const char **bounds = st->bounds;
+        bool rebuild = false;
+        struct rb_db *src;
+
+        if (st->range != 1 || st->split_err != NULL)
+            continue;
+        if (bounds == NULL) {
+            if ((src = rb_db_target(run, ph->from, &e)) == NULL ||
+                compute_bounds(run, st, src, &bounds, &e) < 0) {
+                bounds = NULL;
+            } else {
+                rebuild = true;
+            }
+        }
+        if (bounds != NULL && !st->bounds_journaled) {
+            st->bounds = bounds;
+            if (journal_bounds(run, st, &e) < 0) {
+                rb_err_wrap(&e, "unable to journal the bounds of its ranges");
+                bounds = NULL;
+            }
+        }
+        /* the table's ranges follow it in ph->tables */
+        for (size_t k = i; k < ph->n_tables && ph->tables[k]->range > 0 &&
+                           strcmp(ph->tables[k]->split_base, st->split_base) == 0;
+             k++) {
+            struct sync_table *r = ph->tables[k];
+
+            if (bounds == NULL) {
+                r->split_err = rb_strdup(run->arena, e.msg);
+                continue;
+            }
+            r->bounds = bounds;
+            r->bounds_journaled = true;
+            if (rebuild)
+                rb_sync_build_sql(run, r);
+        }
+    }
+}
+
+/*
+ * One range of a table (range 0: the table unsplit): its action, definition, plan text and
+ * counts. acts, notes and order_db are the plan's.
+ */
+static void plan_one(struct rb_run *run, struct sync_phase *ph, const struct rb_sync_table *t,
+                     int range, const char **bounds, bool journaled, const char *split_err,
+                     struct rb_action **act_out, const char **note_out, struct rb_db **order_db)
+{
+    bool pre = ph->pass == SYNC_PASS_PRE;
+    struct sync_table *st = rb_new(run->arena, struct sync_table);
+    struct rb_err perr = RB_ERR_INIT;
+    struct rb_action *act;
+    const char *note = "counted when applied";
+    struct rb_db *src = NULL, *dst = NULL;
+    bool since_known = true;
+    cJSON *obs;
+
+    st->ph = ph;
+    st->index = ph->n_tables;
+    st->at_risk = -1;
+    st->range = range;
+    st->n_ranges = range > 0 ? t->split : 1;
+    st->split_base = pre ? rb_sprintf(run->arena, "presync/%s", t->name) : t->name;
+    st->label = range > 0 ? rb_sprintf(run->arena, "%s#%d", t->name, range) : t->name;
+    st->ledger_name =
+        range > 0 ? rb_sprintf(run->arena, "%s#%d", st->split_base, range) : st->split_base;
+    st->split_err = split_err;
+    st->bounds_journaled = journaled;
+    if (range > 1) {
+        /* range 1 looks for the whole table's deletions (they are keys absent from the source:
+         * in no range's rows), the others for none, so each is found and applied once */
+        struct rb_sync_table *copy = rb_new(run->arena, struct rb_sync_table);
+
+        *copy = *t;
+        copy->deletions.policy = RB_DELETIONS_IGNORE;
+        t = copy;
+    }
+    st->t = t;
+    if (ph->pass == SYNC_PASS_FINAL)
+        st->since = rb_presync_since(run, t->name, &since_known);
+    ph->tables[ph->n_tables++] = st;
+    /* the definition (what the plan's hash covers) names the bounds' places, not their values,
+     * which depend on the rows: then the statements as they run */
+    rb_sync_build_sql(run, st);
+    ph->lock_sql = st->lock_sql;
+    act = rb_run_add_action(
+        run, pre ? "presync" : "sync",
+        rb_sprintf(run->arena, "%s/%s", pre ? "presync" : "sync", st->label),
+        rb_sprintf(run->arena, "%supsert '%s' rows changed since %s from '%s' into '%s' on '%s'%s",
+                   pre ? "before the freeze: " : "", t->source_table,
+                   st->since != NULL ? "the pre-sync's snapshot" : "cutover", ph->from,
+                   t->target_table, ph->to,
+                   range > 0 ? rb_sprintf(run->arena, ", key range %d of %d", range, t->split)
+                             : ""),
+        RB_CHECKS_FIRST, apply_table, st);
+    act->critical = t->critical;
+    act->pos = t->pos;
+    define(act, st);
+    if (bounds != NULL) {
+        st->bounds = bounds;
+        rb_sync_build_sql(run, st);
+    }
+    obs = rb_action_observed(run, act);
+    act->group = &ph->group;
+    if (obs != NULL && range > 0) {
+        cJSON *sp = cJSON_AddObjectToObject(obs, "split");
+        cJSON *b = cJSON_AddArrayToObject(sp, "bounds");
+
+        cJSON_AddNumberToObject(sp, "range", range);
+        cJSON_AddNumberToObject(sp, "of", t->split);
+        cJSON_AddStringToObject(sp, "predicate", rb_sync_range_sql(run->arena, st));
+        if (bounds != NULL) {
+            cJSON_AddItemToArray(b, range > 1 ? cJSON_CreateString(bounds[range - 2])
+                                              : cJSON_CreateNull());
+            cJSON_AddItemToArray(b, range < t->split ? cJSON_CreateString(bounds[range - 1])
+                                                     : cJSON_CreateNull());
+        } else {
+            cJSON_DeleteItemFromObjectCaseSensitive(sp, "bounds");
+            cJSON_AddNullToObject(sp, "bounds");
+            cJSON_AddStringToObject(sp, "bounds_unknown",
+                                    split_err != NULL ? split_err : "computed when it runs");
+        }
+    }
+
+    /* Offline plans contact nothing; execute counts only when the count feeds a progress ETA. */
+    if (!since_known) {
+        /* the pass after a pre-sync that has not run yet: only what new writes meanwhile */
+        note = "changed in new from the pre-sync's snapshot on (counted when it has run: "
+               "what new writes between it and the freeze)";
+        /* the target's foreign keys still order the tables (the pre-sync warned already) */
+        if (!run->offline && !rb_plan_is_unreachable(run, ph->to))
+            dst = rb_db_target(run, ph->to, &perr);
+    } else if (run->offline) {
+        note = "not counted (offline)";
+    } else if (rb_plan_is_unreachable(run, ph->to) || rb_plan_is_unreachable(run, ph->from)) {
+        note = "unknown (a target could not be reached, see above)";
+    } else if ((dst = rb_db_target(run, ph->to, &perr)) == NULL ||
+               (src = rb_db_target(run, ph->from, &perr)) == NULL) {
+        note = rb_sprintf(run->arena, "unknown (%s)", perr.msg);
+        /* plan warns once per target and ends with an error naming it */
+        rb_plan_unreachable(run, dst == NULL ? ph->to : ph->from, &perr);
+    } else if (rb_sync_validate(run, st, src, dst, &perr) < 0) {
+        /* In execute the action fails when applied (critical or not decides); plan shows it. */
+        note = rb_sprintf(run->arena, "unknown: %s", perr.msg);
+        if (run->mode == RB_MODE_PLAN)
+            rb_warn(run->ctx, "%s", perr.msg);
+    } else if (range > 0 && bounds == NULL) {
+        note = rb_sprintf(run->arena, "unknown (%s)",
+                          split_err != NULL ? split_err : "the ranges' bounds are not known yet");
+    } else if (run->mode == RB_MODE_PLAN || (run->ctx != NULL && run->ctx->progress)) {
+        int64_t nulls = 0;
+        const char *sample_line = "";
+
+        if (obs != NULL)
+            observe_catalog(obs, st);
+        if (count_at_risk(run, st, src, &st->at_risk, &perr) == 0 &&
+            (run->mode != RB_MODE_PLAN || count_no_change_time(run, st, src, &nulls, &perr) == 0)) {
+            note = rb_sprintf(run->arena, "%lld", (long long)st->at_risk);
+            if (obs != NULL) {
+                cJSON_AddNumberToObject(obs, "rows", (double)st->at_risk);
+                cJSON_AddNumberToObject(obs, "no_change_time", (double)nulls);
+            }
+            /* plan only: execute counts for a progress ETA, where deletions stream nothing;
+             * a split table's deletions are its first range's */
+            if (run->mode == RB_MODE_PLAN && range <= 1)
+                note = plan_deletions(run, st, src, dst, &sample_line, obs);
+            if (nulls > 0) {
+                note = rb_sprintf(run->arena, "%s; %s", note, no_change_time_note(run, st, nulls));
+                rb_warn(run->ctx, "sync/%s: %s", st->label, no_change_time_note(run, st, nulls));
+            }
+            note = rb_sprintf(run->arena, "%s%s", note, sample_line);
+        } else {
+            note = rb_sprintf(run->arena, "unknown (%s)", perr.msg);
+        }
+    }
+    /* a count the plan could not make: null, with why (never a guess) */
+    if (obs != NULL && cJSON_GetObjectItemCaseSensitive(obs, "rows") == NULL) {
+        cJSON_AddNullToObject(obs, "rows");
+        cJSON_AddStringToObject(obs, "rows_unknown", note);
+    }
+    *act_out = act;
+    *note_out = note;
+    if (dst != NULL)
+        *order_db = dst;
+}
+
+/*
+ * A split table's bounds at plan time: journaled by an earlier process of this run (resume), or
+ * read now when the source can be and something needs them (plan shows them and each range's
+ * rows; execute's progress line counts each range; it journals them before the first range
+ * starts), else left to the runner (rb_sync_split_ready).
+ */
+static const char **plan_bounds(struct rb_run *run, struct sync_phase *ph,
+                                const struct rb_sync_table *t, bool *journaled, const char **why)
+{
+    const char *base =
+        ph->pass == SYNC_PASS_PRE ? rb_sprintf(run->arena, "presync/%s", t->name) : t->name;
+    const char **b = journaled_bounds(run, base, t->split, why);
+    struct sync_table probe;
+    struct rb_err e = RB_ERR_INIT;
+    struct rb_db *src;
+    bool known = true;
+
+    *journaled = b != NULL;
+    if (b != NULL || *why != NULL || run->offline || rb_plan_is_unreachable(run, ph->from))
+        return b;
+    /* execute reads them here only for the progress line's counts; else once, when the phase
+     * starts (rb_sync_split_ready): no scan of the changed rows twice */
+    if (run->mode != RB_MODE_PLAN && (run->ctx == NULL || !run->ctx->progress))
+        return NULL;
+    memset(&probe, 0, sizeof(probe));
+    probe.ph = ph;
+    probe.t = t;
+    probe.n_ranges = t->split;
+    if (ph->pass == SYNC_PASS_FINAL)
+        probe.since = rb_presync_since(run, t->name, &known);
+    if (!known)
+        return NULL; /* the pre-sync has not run: its instant is not known */
+    if ((src = rb_db_target(run, ph->from, &e)) == NULL)
+        return NULL; /* the counts say why */
+    if (compute_bounds(run, &probe, src, &b, &e) < 0) {
+        if (run->mode == RB_MODE_PLAN)
+            rb_warn(run->ctx, "sync/%s: %s", t->name, e.msg);
+        *why = rb_strdup(run->arena, e.msg);
+        return NULL;
+    }
+    return b;
+}
+
 int rb_sync_plan_pass(struct rb_run *run, enum sync_pass pass, struct rb_err *err)
 {
     const struct rb_sync *sync = &run->rb->sync;
@@ -831,120 +1263,44 @@ int rb_sync_plan_pass(struct rb_run *run, enum sync_pass pass, struct rb_err *er
     struct rb_action **acts;
     const char **notes;
     struct rb_db *order_db = NULL;
-    size_t i;
+    size_t i, n = 0;
 
     if (!sync->present || sync->n_tables == 0)
         return 0;
+    for (i = 0; i < sync->n_tables; i++)
+        n += sync->tables[i].split > 1 ? (size_t)sync->tables[i].split : 1;
     ph = rb_new(run->arena, struct sync_phase);
     ph->pass = pass;
     ph->from = sync->from;
     ph->to = sync->to;
     ph->jobs = sync->jobs > 1 ? sync->jobs : 1;
-    ph->tables = rb_new_array(run->arena, struct sync_table *, sync->n_tables);
-    ph->n_tables = sync->n_tables;
+    ph->tables = rb_new_array(run->arena, struct sync_table *, n);
+    ph->n_tables = 0;
     ph->group.run = rb_sync_run_tables;
     ph->group.arg = ph;
     rb_sync_snapshot_init(run, &ph->snapshot);
     if (pre)
         rb_presync_setup(ph);
-    acts = rb_new_array(run->arena, struct rb_action *, sync->n_tables);
-    notes = rb_new_array(run->arena, const char *, sync->n_tables);
+    acts = rb_new_array(run->arena, struct rb_action *, n);
+    notes = rb_new_array(run->arena, const char *, n);
     for (i = 0; i < sync->n_tables; i++) {
         const struct rb_sync_table *t = &sync->tables[i];
-        struct sync_table *st = rb_new(run->arena, struct sync_table);
-        struct rb_err perr = RB_ERR_INIT;
-        struct rb_action *act;
-        const char *note = "counted when applied";
-        struct rb_db *src = NULL, *dst = NULL;
-        bool since_known = true;
-        cJSON *obs;
+        const char **bounds = NULL, *why = NULL;
+        bool journaled = false;
 
-        st->ph = ph;
-        st->t = t;
-        st->at_risk = -1;
-        st->index = i;
-        st->ledger_name = pre ? rb_sprintf(run->arena, "presync/%s", t->name) : t->name;
-        if (pass == SYNC_PASS_FINAL)
-            st->since = rb_presync_since(run, t->name, &since_known);
-        ph->tables[i] = st;
-        rb_sync_build_sql(run, st);
-        ph->lock_sql = st->lock_sql;
-        act = rb_run_add_action(
-            run, pre ? "presync" : "sync",
-            rb_sprintf(run->arena, "%s/%s", pre ? "presync" : "sync", t->name),
-            rb_sprintf(run->arena, "%supsert '%s' rows changed since %s from '%s' into '%s' on '%s'",
-                       pre ? "before the freeze: " : "", t->source_table,
-                       st->since != NULL ? "the pre-sync's snapshot" : "cutover", ph->from,
-                       t->target_table, ph->to),
-            RB_CHECKS_FIRST, apply_table, st);
-        act->critical = t->critical;
-        act->pos = t->pos;
-        define(act, st);
-        obs = rb_action_observed(run, act);
-        act->group = &ph->group;
-        acts[i] = act;
-
-        /* Offline plans contact nothing; execute counts only when the count feeds a progress ETA. */
-        if (!since_known) {
-            /* the pass after a pre-sync that has not run yet: only what new writes meanwhile */
-            note = "changed in new from the pre-sync's snapshot on (counted when it has run: "
-                   "what new writes between it and the freeze)";
-            /* the target's foreign keys still order the tables (the pre-sync warned already) */
-            if (!run->offline && !rb_plan_is_unreachable(run, ph->to))
-                dst = rb_db_target(run, ph->to, &perr);
-        } else if (run->offline) {
-            note = "not counted (offline)";
-        } else if (rb_plan_is_unreachable(run, ph->to) || rb_plan_is_unreachable(run, ph->from)) {
-            note = "unknown (a target could not be reached, see above)";
-        } else if ((dst = rb_db_target(run, ph->to, &perr)) == NULL ||
-                   (src = rb_db_target(run, ph->from, &perr)) == NULL) {
-            note = rb_sprintf(run->arena, "unknown (%s)", perr.msg);
-            /* plan warns once per target and ends with an error naming it */
-            rb_plan_unreachable(run, dst == NULL ? ph->to : ph->from, &perr);
-        } else if (rb_sync_validate(run, st, src, dst, &perr) < 0) {
-            /* In execute the action fails when applied (critical or not decides); plan shows it. */
-            note = rb_sprintf(run->arena, "unknown: %s", perr.msg);
-            if (run->mode == RB_MODE_PLAN)
-                rb_warn(run->ctx, "%s", perr.msg);
-        } else if (run->mode == RB_MODE_PLAN || (run->ctx != NULL && run->ctx->progress)) {
-            int64_t nulls = 0;
-            const char *sample_line = "";
-
-            if (obs != NULL)
-                observe_catalog(obs, st);
-            if (count_at_risk(run, st, src, &st->at_risk, &perr) == 0 &&
-                (run->mode != RB_MODE_PLAN ||
-                 count_no_change_time(run, st, src, &nulls, &perr) == 0)) {
-                note = rb_sprintf(run->arena, "%lld", (long long)st->at_risk);
-                if (obs != NULL) {
-                    cJSON_AddNumberToObject(obs, "rows", (double)st->at_risk);
-                    cJSON_AddNumberToObject(obs, "no_change_time", (double)nulls);
-                }
-                /* plan only: execute counts for a progress ETA, where deletions stream nothing */
-                if (run->mode == RB_MODE_PLAN)
-                    note = plan_deletions(run, st, src, dst, &sample_line, obs);
-                if (nulls > 0) {
-                    note =
-                        rb_sprintf(run->arena, "%s; %s", note, no_change_time_note(run, st, nulls));
-                    rb_warn(run->ctx, "sync/%s: %s", t->name, no_change_time_note(run, st, nulls));
-                }
-                note = rb_sprintf(run->arena, "%s%s", note, sample_line);
-            } else {
-                note = rb_sprintf(run->arena, "unknown (%s)", perr.msg);
-            }
+        if (t->split <= 1) {
+            plan_one(run, ph, t, 0, NULL, false, NULL, &acts[ph->n_tables], &notes[ph->n_tables],
+                     &order_db);
+            continue;
         }
-        /* a count the plan could not make: null, with why (never a guess) */
-        if (obs != NULL && cJSON_GetObjectItemCaseSensitive(obs, "rows") == NULL) {
-            cJSON_AddNullToObject(obs, "rows");
-            cJSON_AddStringToObject(obs, "rows_unknown", note);
-        }
-        notes[i] = note;
-        if (dst != NULL)
-            order_db = dst;
+        bounds = plan_bounds(run, ph, t, &journaled, &why);
+        for (int r = 1; r <= t->split; r++)
+            plan_one(run, ph, t, r, bounds, journaled, why, &acts[ph->n_tables],
+                     &notes[ph->n_tables], &order_db);
     }
     /* the order needs every table: foreign keys between them are read from the target once */
     rb_sync_order(run, ph, order_db);
-    for (i = 0; i < sync->n_tables; i++)
+    for (i = 0; i < ph->n_tables; i++)
         describe(run, acts[i], ph->tables[i], notes[i]);
     (void)err;
     return 0;

@@ -23,6 +23,11 @@
  * first); the streams' sessions carry the run's name, so a resumed run ends those a killed
  * process left behind before it starts.
  *
+ * `split:` the ranges of a table are entries of ph->tables like tables, with no order between
+ * them: they run side by side on the streams, and a table that depends on the table waits for
+ * all of them (its `after:` and foreign keys name each). Their bounds are journaled before the
+ * first starts (rb_sync_split_ready), on this thread.
+ *
  * Signals go to the engine's thread (workers block them): after one, no table starts, and those
  * in flight finish, as the engine lets the action in progress finish. Memory per stream stays
  * flat: the COPY pump holds one 64 KiB batch, whatever the row count.
@@ -83,6 +88,7 @@ struct runner {
     bool target_ready; /* this run's orphans on the target have been ended */
     bool ledger_ready; /* the ledger exists (streams would race to create it) */
     bool stop;         /* a hook said stop: start nothing more */
+    const char *parts; /* what the progress line counts: "tables", with split "tables and ranges" */
     int rc;
     struct rb_err err;
 };
@@ -387,7 +393,7 @@ static void draw(struct runner *r)
         if (r->state[i] != RUNNING || s == NULL)
             continue;
         rows += s->report.rows;
-        rb_buf_addf(&streams, "%s%s ", streams.len > 0 ? ", " : "; ", st->t->name);
+        rb_buf_addf(&streams, "%s%s ", streams.len > 0 ? ", " : "; ", st->label);
         if (s->report.doing[0] != '\0')
             rb_buf_adds(&streams, s->report.doing);
         else if (st->at_risk >= 0)
@@ -398,11 +404,12 @@ static void draw(struct runner *r)
     if (ms >= RB_RATE_MIN_MS && rows > 0)
         snprintf(rate, sizeof(rate), ", %" PRId64 " rows/s", rows * 1000 / ms);
     if (expected >= 0)
-        rb_progress_note(r->run->ctx, "%" PRId64 " of %" PRId64 " rows%s, %zu of %zu tables done%s",
-                         rows, expected, rate, r->done, r->n, streams.len > 0 ? streams.data : "");
+        rb_progress_note(r->run->ctx, "%" PRId64 " of %" PRId64 " rows%s, %zu of %zu %s done%s",
+                         rows, expected, rate, r->done, r->n, r->parts,
+                         streams.len > 0 ? streams.data : "");
     else
-        rb_progress_note(r->run->ctx, "%" PRId64 " rows%s, %zu of %zu tables done%s", rows, rate,
-                         r->done, r->n, streams.len > 0 ? streams.data : "");
+        rb_progress_note(r->run->ctx, "%" PRId64 " rows%s, %zu of %zu %s done%s", rows, rate,
+                         r->done, r->n, r->parts, streams.len > 0 ? streams.data : "");
     rb_buf_release(&streams);
 }
 
@@ -455,8 +462,14 @@ int rb_sync_run_tables(struct rb_run *run, struct rb_action *const *acts, size_t
     r.state = rb_new_array(run->arena, enum table_state, n);
     r.streams = rb_new_array(run->arena, struct stream *, n);
     r.started_ms = rb_now_ms();
+    r.parts = "tables";
+    for (size_t i = 0; i < n; i++)
+        if (ph->tables[i]->range > 0)
+            r.parts = "tables and ranges";
     pthread_mutex_init(&r.mu, NULL);
     pthread_cond_init(&r.cv, NULL);
+    /* split tables: their ranges' bounds journaled before any range can commit (sync.c) */
+    rb_sync_split_ready(run, ph);
     for (;;) {
         size_t i;
 

@@ -126,6 +126,23 @@ struct sync_table {
     const char **round_cols;     /* target columns checked */
     const char **round_types;    /* and their types, "numeric(12,2)" */
 
+    /*
+     * `split: N` (N > 1): this entry is range `range` (1..N) of the table, an action of its own
+     * (sync/<name>#<range>, ledger row <name>#<range>); range 0 when the table is not split.
+     * bounds are the N-1 integer bounds between the ranges (decimal text, shared by the table's
+     * ranges; NULL until known); range 1 is open below (and takes NULL keys, which the stage then
+     * refuses), range N open above. They are computed once per run and pass (sync.c) and
+     * journaled as the fact sync_split before any range starts (sync_jobs.c), so a resumed run
+     * redoes an uncommitted range over the very same keys. split_err: why they could not be had
+     * (the ranges fail with it when they would start).
+     */
+    int range, n_ranges;
+    const char *split_base; /* the fact sync_split's and sync_tables' name: the ledger name */
+    const char *label;      /* <name>#<range>, or <name>: for progress and messages */
+    const char **bounds;
+    bool bounds_journaled;
+    const char *split_err;
+
     size_t index; /* in ph->tables */
     size_t *deps; /* the tables (indexes) it starts after: its `after:`, then foreign keys */
     const char **dep_why; /* for each: "after:" or "foreign key 'fk' on 'legacy'" */
@@ -197,6 +214,15 @@ int rb_sync_take_lock(struct rb_run *run, const struct sync_phase *ph, struct rb
  * that two streams never race to create it.
  */
 int rb_sync_ledger_ready(struct rb_run *run, struct rb_db *dst, struct rb_err *err);
+
+/*
+ * `split:` (sync.c), on the engine's thread before any range starts: every split table's bounds
+ * known (computed now when the plan could not) and journaled as the fact sync_split, its ranges'
+ * SQL built on them. A table whose bounds cannot be had gets split_err on its ranges.
+ */
+void rb_sync_split_ready(struct rb_run *run, struct sync_phase *ph);
+/* The predicate of range st->range on st->bounds (or placeholders when NULL); "" unsplit. */
+const char *rb_sync_range_sql(struct rb_arena *a, const struct sync_table *st);
 
 /* The runner of the phase's tables: the rb_action_group run() of ph->group (sync_jobs.c). */
 int rb_sync_run_tables(struct rb_run *run, struct rb_action *const *acts, size_t n,

@@ -108,6 +108,36 @@ static const char *delete_sql(struct rb_arena *a, const struct sync_table *st, c
                       st->tgt_q, in);
 }
 
+/*
+ * `split:`: range st->range of n_ranges on the key's source expression, bounds b1..b(N-1):
+ * (k < b1 OR k IS NULL), k >= b(i-1) AND k < b(i), ..., k >= b(N-1). Every row of the filter is
+ * in exactly one of them, whatever the bounds; a NULL key is range 1's, so that the stage's NOT
+ * NULL refuses it as it would unsplit rather than no range taking it. Bounds are integers written
+ * by sync.c (never runbook text); before they are known, placeholders say where they go.
+ */
+const char *rb_sync_range_sql(struct rb_arena *a, const struct sync_table *st)
+{
+    const struct rb_column_map *cm;
+    const char *k, *lo, *hi;
+
+    if (st->range < 1 || st->n_ranges < 2 || st->t->key.n != 1 ||
+        (cm = rb_sync_column_of(st->t, st->t->key.items[0])) == NULL)
+        return "";
+    k = rb_sync_expr_sql(a, cm->source_expr);
+    lo = st->range == 1 ? NULL
+                        : (st->bounds != NULL ? st->bounds[st->range - 2]
+                                              : rb_sprintf(a, "<split bound %d>", st->range - 1));
+    hi = st->range == st->n_ranges
+             ? NULL
+             : (st->bounds != NULL ? st->bounds[st->range - 1]
+                                   : rb_sprintf(a, "<split bound %d>", st->range));
+    if (lo == NULL)
+        return rb_sprintf(a, "(%s < %s OR %s IS NULL)", k, hi, k);
+    if (hi == NULL)
+        return rb_sprintf(a, "%s >= %s", k, lo);
+    return rb_sprintf(a, "%s >= %s AND %s < %s", k, lo, k, hi);
+}
+
 /* Build every statement of the table once; plan prints them, apply runs them. */
 void rb_sync_build_sql(struct rb_run *run, struct sync_table *st)
 {
@@ -117,6 +147,7 @@ void rb_sync_build_sql(struct rb_run *run, struct sync_table *st)
     struct rb_buf old = RB_BUF_INIT, newv = RB_BUF_INIT, keytext = RB_BUF_INIT,
                   notnull = RB_BUF_INIT;
     char cutover[40];
+    const char *range;
     size_t i, nset = 0;
 
     st->src_q = rb_pg_quote_qualified(a, t->source_table);
@@ -124,6 +155,9 @@ void rb_sync_build_sql(struct rb_run *run, struct sync_table *st)
     rb_time_format_rfc3339(run->rb->cutover, cutover, sizeof(cutover));
     /* after a pre-sync, from its instant (presync.c); the probe reads as before either way */
     st->filter = rb_sync_changed_filter(a, t, st->since != NULL ? st->since : cutover);
+    range = rb_sync_range_sql(a, st);
+    if (range[0] != '\0')
+        st->filter = rb_sprintf(a, "%s AND %s", st->filter, range);
     for (i = 0; i < t->n_columns; i++) {
         const char *col = rb_pg_quote_ident(a, t->columns[i].target_column);
 
@@ -149,9 +183,10 @@ void rb_sync_build_sql(struct rb_run *run, struct sync_table *st)
                                   st->src_q, st->filter);
     st->count_sql = rb_sprintf(a, "SELECT count(*) FROM %s WHERE %s", st->src_q, st->filter);
     st->null_count_sql =
-        rb_sprintf(a, "SELECT count(*) FROM %s WHERE %s IS NULL%s%s%s", st->src_q,
+        rb_sprintf(a, "SELECT count(*) FROM %s WHERE %s IS NULL%s%s%s%s%s", st->src_q,
                    rb_pg_quote_ident(a, t->changed_since), t->where != NULL ? " AND (" : "",
-                   t->where != NULL ? t->where : "", t->where != NULL ? ")" : "");
+                   t->where != NULL ? t->where : "", t->where != NULL ? ")" : "",
+                   range[0] != '\0' ? " AND " : "", range);
     st->probe_sql = rb_sprintf(a, "SELECT %s FROM %s WHERE %s LIMIT 0", sel.data, st->src_q,
                                rb_sync_changed_filter(a, t, cutover));
     st->stage_sql =
