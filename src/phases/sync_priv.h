@@ -107,6 +107,14 @@ struct sync_table {
         *stage_keys_sql; /* key columns NOT NULL in the stage: ON CONFLICT never matches a NULL */
     const char *copy_in_sql;
     const char *upsert_sql;
+    /*
+     * The apply step's fast path: key_present_sql (one boolean: is any staged key already in the
+     * target?) and, when it says false, insert_sql (the upsert's INSERT ... SELECT without ON
+     * CONFLICT: inserted = its rows, updated = 0) instead of upsert_sql. A unique violation
+     * (23505) there rolls back to the savepoint and runs upsert_sql.
+     */
+    const char *key_present_sql;
+    const char *insert_sql;
     const char *dup_sql;
     const char *lock_sql;
     int64_t at_risk;       /* counted at plan time; -1 unknown */
