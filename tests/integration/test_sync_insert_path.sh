@@ -40,15 +40,24 @@ how_applied() {
 log_mark() { rb_psql "$LEG" "select coalesce(max(n), 0) from apply_log"; }
 applied_since() { rb_psql "$LEG" "select count(*) from apply_log where tbl = '$1' and n > $2"; }
 pay_rows() {
-  table_md5 "$LEG" "select payment_id, emp_id, pay_date, gross_pay, net_pay, fed_tax from payroll_history where payment_id > 2000"
+  table_md5 "$LEG" "select payment_id, emp_id, pay_date, gross_pay, net_pay, fed_tax from payroll_history where payment_id > 2000 and payment_id <> ${inside:-0}"
 }
 want_rows=$(table_md5 "$NEW" "select id, employee_id, pay_date, gross_amount, net_amount, federal_tax from employee_payments where status = 'completed' and created_at >= '2026-11-01T00:00:00Z'")
+# A legacy payment whose key lies among the new ones but is none of them (a pending payment, left
+# out by `where:`): the key range overlaps, so the pre-check's second part decides, still "none".
+inside=$(rb_psql "$NEW" "select id from employee_payments where status <> 'completed' and created_at >= '2026-11-01T00:00:00Z'
+  and id > (select min(id) from employee_payments where status = 'completed' and created_at >= '2026-11-01T00:00:00Z')
+  order by id limit 1")
+[[ -n $inside ]] || rb_fail "no pending payment among the completed ones"
+rb_psql "$LEG" "alter table payroll_history disable trigger log_apply;
+  insert into payroll_history values ($inside, 1, '2026-11-02', 1.00, 1.00, 0.10);
+  alter table payroll_history enable trigger log_apply"
 history=$(rb_psql "$LEG" "select count(*) from payroll_history")
 
 # --- plan: the pre-check, the plain INSERT, then the upsert -----------------------------------
 assert_exit 0 "$RB_BIN" -f "$RB" plan
-assert_contains "$RB_OUT" 'SELECT EXISTS (SELECT 1 FROM pg_temp.rollbackctl_stage AS s JOIN "payroll_history" AS t ON s."payment_id" = t."payment_id")' \
-  "plan shows the pre-check on the key"
+assert_contains "$RB_OUT" 'SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM "payroll_history" AS t WHERE t."payment_id" BETWEEN (SELECT "payment_id" FROM pg_temp.rollbackctl_stage ORDER BY 1 LIMIT 1) AND (SELECT "payment_id" FROM pg_temp.rollbackctl_stage ORDER BY 1 DESC LIMIT 1)) THEN false ELSE EXISTS (SELECT 1 FROM pg_temp.rollbackctl_stage AS s JOIN "payroll_history" AS t ON s."payment_id" = t."payment_id") END' \
+  "plan shows the pre-check on the key: the range first, then every staged key"
 assert_contains "$RB_OUT" 'SELECT EXISTS (SELECT 1 FROM pg_temp.rollbackctl_stage AS s JOIN "Pay Lines" AS t ON s."Emp Id" = t."Emp Id" AND s."payment_id" = t."payment_id")' \
   "the pre-check joins on every key column, quoted"
 assert_contains "$RB_OUT" 'INSERT INTO "payroll_history" ("payment_id", "emp_id", "pay_date", "gross_pay", "net_pay", "fed_tax") SELECT "payment_id", "emp_id", "pay_date", "gross_pay", "net_pay", "fed_tax" FROM pg_temp.rollbackctl_stage' \
@@ -57,9 +66,9 @@ assert_contains "$RB_OUT" "-- no: the rows are all new" "plan says when the INSE
 assert_contains "$RB_OUT" "ON CONFLICT (\"payment_id\") DO UPDATE SET" "plan still shows the upsert"
 assert_exit 0 "$RB_BIN" -f "$RB" -o json plan
 target_sql() { jq -c --arg n "sync/$1" '.actions[] | select(.name == $n) | .fields.sql.target' <<<"$RB_OUT"; }
-assert_eq 3 "$(target_sql processed_payments | jq '[.[] | select(startswith("SELECT EXISTS") or startswith("INSERT INTO \"payroll_history\"") or startswith("WITH upsert AS"))] | length')" \
+assert_eq 3 "$(target_sql processed_payments | jq '[.[] | select(startswith("SELECT CASE WHEN NOT EXISTS") or startswith("INSERT INTO \"payroll_history\"") or startswith("WITH upsert AS"))] | length')" \
   "fields: sql.target holds the pre-check, the INSERT and the upsert"
-assert_eq '"SAVEPOINT rollbackctl_upsert"' "$(target_sql processed_payments | jq '.[(map(startswith("SELECT EXISTS")) | index(true)) - 1]')" \
+assert_eq '"SAVEPOINT rollbackctl_upsert"' "$(target_sql processed_payments | jq '.[(map(startswith("SELECT CASE WHEN NOT EXISTS")) | index(true)) - 1]')" \
   "fields: the pre-check follows the savepoint"
 assert_eq 0 "$(rb_psql "$LEG" "select count(*) from apply_log")" "plan wrote nothing"
 
@@ -68,7 +77,7 @@ assert_exit 0 "$RB_BIN" -f "$RB" execute --reason "insert path" --yes
 assert_contains "$RB_OUT" "900 at risk: 900 inserted, 0 updated, 0 unchanged"
 assert_contains "$RB_OUT" "40 at risk: 39 inserted, 1 updated, 0 unchanged"
 assert_contains "$RB_OUT" "35 at risk: 0 inserted, 33 updated, 2 unchanged"
-assert_eq insert "$(how_applied payroll_history)" "no payment key in legacy yet: the plain INSERT"
+assert_eq insert "$(how_applied payroll_history)" "no payment key in legacy yet (one inside their range): the plain INSERT"
 assert_eq insert "$(how_applied 'Pay Lines')" "no pay line yet: the plain INSERT (composite key)"
 assert_eq upsert "$(how_applied employees)" "one employee already in legacy: the upsert"
 assert_eq upsert "$(how_applied employee_tax)" "tax rows already in legacy: the upsert"
@@ -85,7 +94,7 @@ assert_eq "Employee 101|L|2020-04-11" "$(rb_psql "$LEG" "select full_name, statu
   "the upsert corrected the stale employee"
 
 # --- some keys there: 100 payments lost in legacy, 10 corrected in new ------------------------
-rb_psql "$LEG" "delete from payroll_history where payment_id in (select payment_id from payroll_history where payment_id > 2000 order by payment_id limit 100)"
+rb_psql "$LEG" "delete from payroll_history where payment_id in (select payment_id from payroll_history where payment_id > 2000 and payment_id <> $inside order by payment_id limit 100)"
 rb_psql "$NEW" "update employee_payments set gross_amount = gross_amount + 1 where id in (select id from employee_payments where status = 'completed' and created_at >= '2026-11-01T00:00:00Z' order by id desc limit 10)"
 want_rows=$(table_md5 "$NEW" "select id, employee_id, pay_date, gross_amount, net_amount, federal_tax from employee_payments where status = 'completed' and created_at >= '2026-11-01T00:00:00Z'")
 mark=$(log_mark)

@@ -225,7 +225,7 @@ static int fake_query(struct rb_db *db, struct rb_arena *a, const struct rb_db_s
         ncols = 2;
     } else if (strstr(sql, "LIMIT 0") != NULL) {
         ncols = 2; /* the probe: two int4 columns, no rows */
-    } else if (strncmp(sql, "SELECT EXISTS (SELECT 1 FROM pg_temp.rollbackctl_stage", 54) == 0) {
+    } else if (strstr(sql, "EXISTS (SELECT 1 FROM pg_temp.rollbackctl_stage AS s JOIN") != NULL) {
         rows = sc.keys_absent ? absent : present;
     } else if (strncmp(sql, "INSERT INTO ", 12) == 0 && strstr(sql, "rollbackctl_") != NULL &&
                strstr(sql, "rollbackctl_ledger") == NULL) {
@@ -615,8 +615,8 @@ static void test_new_keys_take_the_insert(void **state)
 
     sc.keys_absent = true;
     assert_int_equal(apply(f, &err), 0);
-    probe = strstr(dst->log, "SAVEPOINT rollbackctl_upsert\nSELECT EXISTS (SELECT 1 FROM "
-                             "pg_temp.rollbackctl_stage AS s JOIN ");
+    probe = strstr(dst->log, "SAVEPOINT rollbackctl_upsert\nSELECT CASE WHEN NOT EXISTS (SELECT 1 "
+                             "FROM \"payments\" AS t WHERE t.\"id\" BETWEEN ");
     assert_non_null(probe);
     assert_non_null(strstr(probe, "\nINSERT INTO "));
     assert_null(strstr(dst->log, "WITH upsert AS"));
