@@ -33,6 +33,8 @@
 /* Upserts of very large tables take a while; this is a deadline, not an expectation. */
 #define SYNC_STATEMENT_TIMEOUT_MS (6LL * 3600 * 1000)
 #define SYNC_STAGE                "rollbackctl_stage"
+/* The staged keys key_present_sql looks up first, one index probe each (sync_sql.c). */
+#define SYNC_KEY_SAMPLE 1000
 
 /*
  * The phase's one snapshot of the source (sync_snapshot.c). The streams of a parallel sync share

@@ -188,10 +188,13 @@ void rb_sync_build_sql(struct rb_run *run, struct sync_table *st)
      * and the RETURNING rows it counts. key_present_sql decides; the stage's key columns are NOT
      * NULL and have the target's types, so the join is the unique index's own equality. That
      * join probes the target's index once per staged row (0.25-0.4 s at 500,000 rows, a third of
-     * the INSERT); a single-column key first asks the index whether any target key lies between
-     * the smallest and the largest staged one (two scans of the stage, about 0.06 s), which is
-     * enough when new's keys continue above legacy's. ORDER BY ... LIMIT 1, not min()/max(): a
-     * key type with a btree order need not have those aggregates (uuid has none).
+     * the INSERT); a single-column key first looks up the first SYNC_KEY_SAMPLE staged keys (a
+     * table whose keys are there already, a second run, says yes at once), then asks the index
+     * whether any target key lies between the smallest and the largest staged one (two scans of
+     * the stage, about 0.06 s), which is enough when new's keys continue above legacy's, and only
+     * then joins every staged key. ORDER BY ... LIMIT 1, not min()/max(): a key type with a btree
+     * order need not have those aggregates (uuid has none). CASE evaluates its subqueries only
+     * when it reaches them.
      */
     st->key_present_sql =
         rb_sprintf(a, "SELECT EXISTS (SELECT 1 FROM pg_temp.%s AS s JOIN %s AS t ON %s)",
@@ -201,11 +204,13 @@ void rb_sync_build_sql(struct rb_run *run, struct sync_table *st)
 
         st->key_present_sql = rb_sprintf(
             a,
-            "SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM %s AS t WHERE t.%s BETWEEN (SELECT %s "
-            "FROM pg_temp.%s ORDER BY 1 LIMIT 1) AND (SELECT %s FROM pg_temp.%s ORDER BY 1 DESC "
-            "LIMIT 1)) THEN false ELSE EXISTS (SELECT 1 FROM pg_temp.%s AS s JOIN %s AS t ON %s) "
-            "END",
-            st->tgt_q, k, k, SYNC_STAGE, k, SYNC_STAGE, SYNC_STAGE, st->tgt_q, keyjoin.data);
+            "SELECT CASE WHEN EXISTS (SELECT 1 FROM (SELECT %s FROM pg_temp.%s LIMIT %d) AS s "
+            "JOIN %s AS t ON %s) THEN true WHEN NOT EXISTS (SELECT 1 FROM %s AS t WHERE t.%s "
+            "BETWEEN (SELECT %s FROM pg_temp.%s ORDER BY 1 LIMIT 1) AND (SELECT %s FROM "
+            "pg_temp.%s ORDER BY 1 DESC LIMIT 1)) THEN false ELSE EXISTS (SELECT 1 FROM "
+            "pg_temp.%s AS s JOIN %s AS t ON %s) END",
+            k, SYNC_STAGE, SYNC_KEY_SAMPLE, st->tgt_q, keyjoin.data, st->tgt_q, k, k, SYNC_STAGE,
+            k, SYNC_STAGE, SYNC_STAGE, st->tgt_q, keyjoin.data);
     }
     st->insert_sql = rb_sprintf(a, "INSERT INTO %s (%s) SELECT %s FROM pg_temp.%s", st->tgt_q,
                                 cols.data, cols.data, SYNC_STAGE);

@@ -56,8 +56,8 @@ history=$(rb_psql "$LEG" "select count(*) from payroll_history")
 
 # --- plan: the pre-check, the plain INSERT, then the upsert -----------------------------------
 assert_exit 0 "$RB_BIN" -f "$RB" plan
-assert_contains "$RB_OUT" 'SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM "payroll_history" AS t WHERE t."payment_id" BETWEEN (SELECT "payment_id" FROM pg_temp.rollbackctl_stage ORDER BY 1 LIMIT 1) AND (SELECT "payment_id" FROM pg_temp.rollbackctl_stage ORDER BY 1 DESC LIMIT 1)) THEN false ELSE EXISTS (SELECT 1 FROM pg_temp.rollbackctl_stage AS s JOIN "payroll_history" AS t ON s."payment_id" = t."payment_id") END' \
-  "plan shows the pre-check on the key: the range first, then every staged key"
+assert_contains "$RB_OUT" 'SELECT CASE WHEN EXISTS (SELECT 1 FROM (SELECT "payment_id" FROM pg_temp.rollbackctl_stage LIMIT 1000) AS s JOIN "payroll_history" AS t ON s."payment_id" = t."payment_id") THEN true WHEN NOT EXISTS (SELECT 1 FROM "payroll_history" AS t WHERE t."payment_id" BETWEEN (SELECT "payment_id" FROM pg_temp.rollbackctl_stage ORDER BY 1 LIMIT 1) AND (SELECT "payment_id" FROM pg_temp.rollbackctl_stage ORDER BY 1 DESC LIMIT 1)) THEN false ELSE EXISTS (SELECT 1 FROM pg_temp.rollbackctl_stage AS s JOIN "payroll_history" AS t ON s."payment_id" = t."payment_id") END' \
+  "plan shows the pre-check on the key: a sample, the range, then every staged key"
 assert_contains "$RB_OUT" 'SELECT EXISTS (SELECT 1 FROM pg_temp.rollbackctl_stage AS s JOIN "Pay Lines" AS t ON s."Emp Id" = t."Emp Id" AND s."payment_id" = t."payment_id")' \
   "the pre-check joins on every key column, quoted"
 assert_contains "$RB_OUT" 'INSERT INTO "payroll_history" ("payment_id", "emp_id", "pay_date", "gross_pay", "net_pay", "fed_tax") SELECT "payment_id", "emp_id", "pay_date", "gross_pay", "net_pay", "fed_tax" FROM pg_temp.rollbackctl_stage' \
@@ -66,9 +66,9 @@ assert_contains "$RB_OUT" "-- no: the rows are all new" "plan says when the INSE
 assert_contains "$RB_OUT" "ON CONFLICT (\"payment_id\") DO UPDATE SET" "plan still shows the upsert"
 assert_exit 0 "$RB_BIN" -f "$RB" -o json plan
 target_sql() { jq -c --arg n "sync/$1" '.actions[] | select(.name == $n) | .fields.sql.target' <<<"$RB_OUT"; }
-assert_eq 3 "$(target_sql processed_payments | jq '[.[] | select(startswith("SELECT CASE WHEN NOT EXISTS") or startswith("INSERT INTO \"payroll_history\"") or startswith("WITH upsert AS"))] | length')" \
+assert_eq 3 "$(target_sql processed_payments | jq '[.[] | select(startswith("SELECT CASE WHEN EXISTS") or startswith("INSERT INTO \"payroll_history\"") or startswith("WITH upsert AS"))] | length')" \
   "fields: sql.target holds the pre-check, the INSERT and the upsert"
-assert_eq '"SAVEPOINT rollbackctl_upsert"' "$(target_sql processed_payments | jq '.[(map(startswith("SELECT CASE WHEN NOT EXISTS")) | index(true)) - 1]')" \
+assert_eq '"SAVEPOINT rollbackctl_upsert"' "$(target_sql processed_payments | jq '.[(map(startswith("SELECT CASE WHEN EXISTS")) | index(true)) - 1]')" \
   "fields: the pre-check follows the savepoint"
 assert_eq 0 "$(rb_psql "$LEG" "select count(*) from apply_log")" "plan wrote nothing"
 
