@@ -266,8 +266,7 @@ static int apply_insert(struct rb_run *run, const struct sync_table *st, struct 
 {
     struct rb_db_result *r;
 
-    r = rb_db_query(dst, run->arena, SYNC_STATEMENT_TIMEOUT_MS, st->key_present_sql, 0, NULL,
-                    err);
+    r = rb_db_query(dst, run->arena, SYNC_STATEMENT_TIMEOUT_MS, st->key_present_sql, 0, NULL, err);
     if (r == NULL)
         return err->sqlstate[0] != '\0'
                    ? rb_err_wrap(err, "the check for keys already in '%s' failed",
@@ -606,7 +605,6 @@ static void backoff(int attempt)
 {
     rb_sleep_ms((int64_t)SYNC_BACKOFF_MS << (attempt - 1));
 }
-
 
 /*
  * Worth another go: only a lost connection (or one not made: a server restarting, a network

@@ -209,8 +209,8 @@ void rb_sync_build_sql(struct rb_run *run, struct sync_table *st)
             "BETWEEN (SELECT %s FROM pg_temp.%s ORDER BY 1 LIMIT 1) AND (SELECT %s FROM "
             "pg_temp.%s ORDER BY 1 DESC LIMIT 1)) THEN false ELSE EXISTS (SELECT 1 FROM "
             "pg_temp.%s AS s JOIN %s AS t ON %s) END",
-            k, SYNC_STAGE, SYNC_KEY_SAMPLE, st->tgt_q, keyjoin.data, st->tgt_q, k, k, SYNC_STAGE,
-            k, SYNC_STAGE, SYNC_STAGE, st->tgt_q, keyjoin.data);
+            k, SYNC_STAGE, SYNC_KEY_SAMPLE, st->tgt_q, keyjoin.data, st->tgt_q, k, k, SYNC_STAGE, k,
+            SYNC_STAGE, SYNC_STAGE, st->tgt_q, keyjoin.data);
     }
     st->insert_sql = rb_sprintf(a, "INSERT INTO %s (%s) SELECT %s FROM pg_temp.%s", st->tgt_q,
                                 cols.data, cols.data, SYNC_STAGE);

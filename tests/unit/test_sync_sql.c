@@ -111,16 +111,17 @@ static void test_quoted_names(void **state)
      * one key column: the first 1000 staged keys, then whether any target key lies in the staged
      * keys' range, and only then every staged key
      */
-    assert_string_equal(st.key_present_sql,
-                        "SELECT CASE WHEN EXISTS (SELECT 1 FROM (SELECT \"Id\" FROM "
-                        "pg_temp.rollbackctl_stage LIMIT 1000) AS s JOIN \"LEGACY\".\"PAY.RECORD\" "
-                        "AS t ON s.\"Id\" = t.\"Id\") THEN true "
-                        "WHEN NOT EXISTS (SELECT 1 FROM \"LEGACY\".\"PAY.RECORD\" AS t "
-                        "WHERE t.\"Id\" BETWEEN (SELECT \"Id\" FROM pg_temp.rollbackctl_stage "
-                        "ORDER BY 1 LIMIT 1) AND (SELECT \"Id\" FROM pg_temp.rollbackctl_stage ORDER "
-                        "BY 1 DESC LIMIT 1)) THEN false ELSE EXISTS (SELECT 1 FROM "
-                        "pg_temp.rollbackctl_stage AS s JOIN \"LEGACY\".\"PAY.RECORD\" AS t ON "
-                        "s.\"Id\" = t.\"Id\") END");
+    assert_string_equal(
+        st.key_present_sql,
+        "SELECT CASE WHEN EXISTS (SELECT 1 FROM (SELECT \"Id\" FROM "
+        "pg_temp.rollbackctl_stage LIMIT 1000) AS s JOIN \"LEGACY\".\"PAY.RECORD\" "
+        "AS t ON s.\"Id\" = t.\"Id\") THEN true "
+        "WHEN NOT EXISTS (SELECT 1 FROM \"LEGACY\".\"PAY.RECORD\" AS t "
+        "WHERE t.\"Id\" BETWEEN (SELECT \"Id\" FROM pg_temp.rollbackctl_stage "
+        "ORDER BY 1 LIMIT 1) AND (SELECT \"Id\" FROM pg_temp.rollbackctl_stage ORDER "
+        "BY 1 DESC LIMIT 1)) THEN false ELSE EXISTS (SELECT 1 FROM "
+        "pg_temp.rollbackctl_stage AS s JOIN \"LEGACY\".\"PAY.RECORD\" AS t ON "
+        "s.\"Id\" = t.\"Id\") END");
     assert_string_equal(st.insert_sql, "INSERT INTO \"LEGACY\".\"PAY.RECORD\" (\"Id\", \"Order\", "
                                        "\"amount\") SELECT \"Id\", \"Order\", \"amount\" "
                                        "FROM pg_temp.rollbackctl_stage");
