@@ -8,7 +8,9 @@
  *   CREATE TEMP TABLE stage ON COMMIT DROP, typed as the target's columns
  *   COPY (SELECT exprs FROM source WHERE changed_since >= cutover [AND where]) TO STDOUT on the
  *     source, streamed verbatim into COPY stage FROM STDIN (the driver's COPY pump)
- *   one upsert INSERT ... SELECT ... ON CONFLICT (key) DO UPDATE ... WHERE row IS DISTINCT FROM
+ *   SAVEPOINT; is any staged key in the target already? no -> a plain INSERT ... SELECT (all
+ *     inserted); yes, or that INSERT meets a key (23505, back to the savepoint) -> one upsert
+ *     INSERT ... SELECT ... ON CONFLICT (key) DO UPDATE ... WHERE row IS DISTINCT FROM
  *     EXCLUDED, counting inserted and updated rows
  *   INSERT INTO rollbackctl_ledger; COMMIT
  *
@@ -21,7 +23,8 @@
  * never passes through a C double); a value that does not cast fails the COPY, and its CONTEXT
  * (line = row, column) is turned into a message naming the row, the column and the runbook line.
  * Duplicate keys in the source rows are caught by the upsert itself (SQLSTATE 21000, "cannot affect
- * row a second time") inside a savepoint, and only then named by a GROUP BY on the staging table:
+ * row a second time"; the plain INSERT meets them as 23505 and leaves them to the upsert) inside a
+ * savepoint, and only then named by a GROUP BY on the staging table:
  * no extra pass over the rows when there are none.
  *
  * Statements are built in sync_sql.c, checked against the catalogs in sync_check.c, and the rows
@@ -250,6 +253,50 @@ static void doing(struct rb_run *run, struct sync_stream *stream, const char *wh
 }
 
 /*
+ * The apply step's fast path, inside the savepoint rollbackctl_upsert: when none of the staged
+ * keys is in the target yet, the plain INSERT (insert_sql) instead of the upsert, which costs
+ * about twice as much (its speculative insertion, the RETURNING rows it counts). A unique
+ * violation there (23505: a key key_present_sql did not see, or the same key twice in the
+ * source rows) rolls back to the savepoint and leaves the rows to the upsert, which updates
+ * the key that is there, or meets the duplicate and names it (21000). Returns 1 applied (inserted = its rows, updated = 0),
+ * 0 the upsert's turn, -1 failed (err).
+ */
+static int apply_insert(struct rb_run *run, const struct sync_table *st, struct rb_db *dst,
+                        struct sync_result *res, struct rb_err *err)
+{
+    struct rb_db_result *r;
+
+    r = rb_db_query(dst, run->arena, SYNC_STATEMENT_TIMEOUT_MS, st->key_present_sql, 0, NULL, err);
+    if (r == NULL)
+        return err->sqlstate[0] != '\0'
+                   ? rb_err_wrap(err, "the check for keys already in '%s' failed",
+                                 st->t->target_table)
+                   : -1;
+    if (r->nrows < 1 || r->ncols < 1)
+        return rb_errf(err, RB_E_FAILED, "the check for keys already in '%s' answered no row",
+                       st->t->target_table);
+    if (strcmp(rb_db_text(r, 0, 0), "f") != 0)
+        return 0;
+    r = rb_db_query(dst, run->arena, SYNC_STATEMENT_TIMEOUT_MS, st->insert_sql, 0, NULL, err);
+    if (r != NULL) {
+        if (r->rows_affected < 0)
+            return rb_errf(err, RB_E_FAILED, "insert into '%s' reported no row count",
+                           st->t->target_table);
+        res->inserted = r->rows_affected;
+        res->updated = 0;
+        return 1;
+    }
+    if (!(rb_err_is(err, RB_K_SQL) && strcmp(err->sqlstate, "23505") == 0))
+        return err->sqlstate[0] != '\0'
+                   ? rb_err_wrap(err, "insert into '%s' failed", st->t->target_table)
+                   : -1;
+    if (rb_db_rollback_to(dst, "rollbackctl_upsert", err) < 0)
+        return -1;
+    rb_err_clear(err);
+    return 0;
+}
+
+/*
  * One attempt at the table, all in one target transaction. On a stream (run is then the
  * stream's view, with connections of its own) the session is only named: the runner's own
  * connection to the target holds the sync lock for every stream.
@@ -367,6 +414,16 @@ static int sync_once(struct rb_run *run, struct sync_table *st, struct sync_stre
           rb_sprintf(run->arena, "upsert of %lld rows into '%s'", (long long)res->at_risk,
                      t->target_table),
           "upsert");
+    switch (apply_insert(run, st, dst, res, err)) {
+    case 1:
+        goto applied;
+    case 0:
+        break;
+    default:
+        if (err->sqlstate[0] != '\0') /* the server refused it (and may have left) */
+            pos = t->target_pos;
+        goto fail;
+    }
     r = rb_db_query(dst, run->arena, SYNC_STATEMENT_TIMEOUT_MS, st->upsert_sql, 0, NULL, err);
     if (r == NULL) {
         /* 21000: "ON CONFLICT DO UPDATE command cannot affect row a second time". */
@@ -385,6 +442,7 @@ static int sync_once(struct rb_run *run, struct sync_table *st, struct sync_stre
     }
     res->inserted = field_i64(r, 0, 0);
     res->updated = field_i64(r, 0, 1);
+applied:
     res->unchanged = res->at_risk - res->inserted - res->updated;
     if (rb_sync_deletions_apply(run, st, dst, &res->del, err) < 0) {
         pos = t->deletions.pos;
@@ -790,7 +848,12 @@ static void describe(struct rb_run *run, struct rb_action *act, const struct syn
     if (st->round_check_sql != NULL)
         rb_action_detailf(act, "  %s -- a row means a value would be rounded: stop\n",
                           st->round_check_sql);
-    rb_action_detailf(act, "  SAVEPOINT rollbackctl_upsert\n  %s\n", st->upsert_sql);
+    rb_action_detailf(act,
+                      "  SAVEPOINT rollbackctl_upsert\n  %s -- is any staged key in the target "
+                      "already?\n  -- no: the rows are all new (inserted = its row count)\n  %s\n"
+                      "  -- yes, or that INSERT met a key (23505: ROLLBACK TO SAVEPOINT "
+                      "rollbackctl_upsert): the upsert\n  %s\n",
+                      st->key_present_sql, st->insert_sql, st->upsert_sql);
     if (st->delete_sql != NULL)
         rb_action_detailf(act,
                           "  %s -- $1 = up to %d keys deleted in new, found before the COPY by key "
@@ -843,6 +906,8 @@ static void define(struct rb_action *act, const struct sync_table *st)
     stmts[n++] = st->stage_keys_sql;
     stmts[n++] = st->copy_in_sql;
     stmts[n++] = "SAVEPOINT rollbackctl_upsert";
+    stmts[n++] = st->key_present_sql; /* false: insert_sql; true, or 23505 there: upsert_sql */
+    stmts[n++] = st->insert_sql;
     stmts[n++] = st->upsert_sql;
     if (st->delete_sql != NULL)
         stmts[n++] = st->delete_sql;

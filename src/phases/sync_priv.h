@@ -33,6 +33,8 @@
 /* Upserts of very large tables take a while; this is a deadline, not an expectation. */
 #define SYNC_STATEMENT_TIMEOUT_MS (6LL * 3600 * 1000)
 #define SYNC_STAGE                "rollbackctl_stage"
+/* The staged keys key_present_sql looks up first, one index probe each (sync_sql.c). */
+#define SYNC_KEY_SAMPLE 1000
 
 /*
  * The phase's one snapshot of the source (sync_snapshot.c). The streams of a parallel sync share
@@ -107,6 +109,14 @@ struct sync_table {
         *stage_keys_sql; /* key columns NOT NULL in the stage: ON CONFLICT never matches a NULL */
     const char *copy_in_sql;
     const char *upsert_sql;
+    /*
+     * The apply step's fast path: key_present_sql (one boolean: is any staged key already in the
+     * target?) and, when it says false, insert_sql (the upsert's INSERT ... SELECT without ON
+     * CONFLICT: inserted = its rows, updated = 0) instead of upsert_sql. A unique violation
+     * (23505) there rolls back to the savepoint and runs upsert_sql.
+     */
+    const char *key_present_sql;
+    const char *insert_sql;
     const char *dup_sql;
     const char *lock_sql;
     int64_t at_risk;       /* counted at plan time; -1 unknown */

@@ -145,7 +145,7 @@ void rb_sync_build_sql(struct rb_run *run, struct sync_table *st)
     struct rb_arena *a = run->arena;
     struct rb_buf sel = RB_BUF_INIT, cols = RB_BUF_INIT, keys = RB_BUF_INIT, set = RB_BUF_INIT;
     struct rb_buf old = RB_BUF_INIT, newv = RB_BUF_INIT, keytext = RB_BUF_INIT,
-                  notnull = RB_BUF_INIT;
+                  notnull = RB_BUF_INIT, keyjoin = RB_BUF_INIT;
     char cutover[40];
     const char *range;
     size_t i, nset = 0;
@@ -177,6 +177,8 @@ void rb_sync_build_sql(struct rb_run *run, struct sync_table *st)
                     rb_pg_quote_ident(a, t->key.items[i]));
         rb_buf_addf(&notnull, "%sALTER COLUMN %s SET NOT NULL", i > 0 ? ", " : "",
                     rb_pg_quote_ident(a, t->key.items[i]));
+        rb_buf_addf(&keyjoin, "%ss.%s = t.%s", i > 0 ? " AND " : "",
+                    rb_pg_quote_ident(a, t->key.items[i]), rb_pg_quote_ident(a, t->key.items[i]));
     }
 
     st->copy_out_sql = rb_sprintf(a, "COPY (SELECT %s FROM %s WHERE %s) TO STDOUT", sel.data,
@@ -214,6 +216,39 @@ void rb_sync_build_sql(struct rb_run *run, struct sync_table *st)
                        "ON CONFLICT (%s) DO NOTHING RETURNING true AS inserted) "
                        "SELECT count(*), 0 FROM upsert",
                        st->tgt_q, cols.data, cols.data, SYNC_STAGE, keys.data);
+    /*
+     * The upsert's fast path (sync.c's apply step): when none of the staged keys is in the
+     * target yet (rows created since cutover, the common case), a plain INSERT of the same
+     * columns does the upsert's work at about half its cost, without the speculative insertion
+     * and the RETURNING rows it counts. key_present_sql decides; the stage's key columns are NOT
+     * NULL and have the target's types, so the join is the unique index's own equality. That
+     * join probes the target's index once per staged row (0.25-0.4 s at 500,000 rows, a third of
+     * the INSERT); a single-column key first looks up the first SYNC_KEY_SAMPLE staged keys (a
+     * table whose keys are there already, a second run, says yes at once), then asks the index
+     * whether any target key lies between the smallest and the largest staged one (two scans of
+     * the stage, about 0.06 s), which is enough when new's keys continue above legacy's, and only
+     * then joins every staged key. ORDER BY ... LIMIT 1, not min()/max(): a key type with a btree
+     * order need not have those aggregates (uuid has none). CASE evaluates its subqueries only
+     * when it reaches them.
+     */
+    st->key_present_sql =
+        rb_sprintf(a, "SELECT EXISTS (SELECT 1 FROM pg_temp.%s AS s JOIN %s AS t ON %s)",
+                   SYNC_STAGE, st->tgt_q, keyjoin.data);
+    if (t->key.n == 1) {
+        const char *k = rb_pg_quote_ident(a, t->key.items[0]);
+
+        st->key_present_sql = rb_sprintf(
+            a,
+            "SELECT CASE WHEN EXISTS (SELECT 1 FROM (SELECT %s FROM pg_temp.%s LIMIT %d) AS s "
+            "JOIN %s AS t ON %s) THEN true WHEN NOT EXISTS (SELECT 1 FROM %s AS t WHERE t.%s "
+            "BETWEEN (SELECT %s FROM pg_temp.%s ORDER BY 1 LIMIT 1) AND (SELECT %s FROM "
+            "pg_temp.%s ORDER BY 1 DESC LIMIT 1)) THEN false ELSE EXISTS (SELECT 1 FROM "
+            "pg_temp.%s AS s JOIN %s AS t ON %s) END",
+            k, SYNC_STAGE, SYNC_KEY_SAMPLE, st->tgt_q, keyjoin.data, st->tgt_q, k, k, SYNC_STAGE, k,
+            SYNC_STAGE, SYNC_STAGE, st->tgt_q, keyjoin.data);
+    }
+    st->insert_sql = rb_sprintf(a, "INSERT INTO %s (%s) SELECT %s FROM pg_temp.%s", st->tgt_q,
+                                cols.data, cols.data, SYNC_STAGE);
     st->dup_sql =
         rb_sprintf(a, "SELECT %s, count(*) FROM pg_temp.%s GROUP BY %s HAVING count(*) > 1 LIMIT 1",
                    keytext.data, SYNC_STAGE, keys.data);
@@ -231,4 +266,5 @@ void rb_sync_build_sql(struct rb_run *run, struct sync_table *st)
     rb_buf_release(&newv);
     rb_buf_release(&keytext);
     rb_buf_release(&notnull);
+    rb_buf_release(&keyjoin);
 }

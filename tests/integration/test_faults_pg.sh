@@ -6,7 +6,8 @@
 # with the same legacy rows (md5 of the ordered text) and one ledger row as an undisturbed sync:
 #  - the legacy server restarted mid-COPY: the table is retried and lands exactly once;
 #  - the source's COPY backend terminated (pg_terminate_backend): the same;
-#  - the target's upsert terminated (a trigger holds it at one row): the same;
+#  - the target's apply step terminated (the plain INSERT: no key in legacy yet; a trigger holds
+#    it at one row): the same;
 #    (test_sync_faults terminates the target's COPY;)
 #  - the legacy server restarted, and the sessions terminated, while rollbackctl's connection to
 #    it sat idle between two restore `sql` steps: the next step reconnects instead of failing on
@@ -148,7 +149,7 @@ rc=0; wait "$run" || rc=$?
 assert_eq 0 "$rc" "source COPY terminated: the run survived ($(tail -3 "$T/out2" | tr '\n' ' '))"
 ran_sync "source COPY terminated"
 
-# --- 3. the target's upsert terminated -----------------------------------------------------------
+# --- 3. the target's apply step terminated ----------------------------------------------------
 reset_legacy
 lpsql "create function slow_row() returns trigger language plpgsql as \$\$
        begin if new.payment_id = 2601 then perform pg_advisory_lock_shared(4242); perform pg_advisory_unlock_shared(4242);
@@ -157,9 +158,10 @@ lpsql "create function slow_row() returns trigger language plpgsql as \$\$
 hold 8 "${LEG_PSQL[@]}"
 "$RB_BIN" -f "$RB" execute --reason "upsert killed" --yes >"$T/out3" 2>&1 &
 run=$!
-wait_active lpsql 'WITH upsert AS (INSERT INTO %' || rb_fail "the upsert never started"
+# none of the payments is in legacy yet: the apply step is the plain INSERT, not the upsert
+wait_active lpsql 'INSERT INTO "payroll_history" (%' || rb_fail "the apply step never started"
 assert_eq 1 "$(lpsql "select count(pg_terminate_backend(pid)) from pg_stat_activity where state = 'active'
-                      and query like 'WITH upsert AS (INSERT INTO %' and pid <> pg_backend_pid()")" "the upsert terminated"
+                      and query like 'INSERT INTO \"payroll_history\" (%' and pid <> pg_backend_pid()")" "the apply step terminated"
 release 8
 rc=0; wait "$run" || rc=$?
 assert_eq 0 "$rc" "upsert terminated: the run survived ($(tail -3 "$T/out3" | tr '\n' ' '))"

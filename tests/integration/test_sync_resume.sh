@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Exactly once under SIGKILL (issue 3 "Exactly once"): a sync of 240,000 rows into two legacy
-# tables is killed with SIGKILL at up to 12 points (while the target runs the COPY or the upsert,
+# tables is killed with SIGKILL at up to 12 points (while the target runs the COPY or the apply,
 # and at fractions of the run's time) and resumed
 # each time; the legacy tables must end byte for byte as after an uninterrupted run (md5 of the
 # ordered table text), with one ledger row per table. Then the narrowest window: the process is
@@ -59,15 +59,16 @@ start() {
 finish() { wait "$pid" 2>/dev/null || true; }
 done_yet() { [[ $("$RB_BIN" -f "$RB" -o json status | jq -r .outcome) == succeeded ]]; }
 
-# 1. Kill points by state: while the target runs the COPY, or the upsert, of whichever table is in
-#    flight (an interrupted table is redone from scratch, so each state comes again).
-for stmt in "COPY pg_temp.rollbackctl_stage" "WITH upsert" "COPY pg_temp.rollbackctl_stage" "WITH upsert" \
-            "COPY pg_temp.rollbackctl_stage" "WITH upsert"; do
+# 1. Kill points by state: while the target runs the COPY, or the apply step (the upsert, or the
+#    plain INSERT when none of the staged keys is in legacy yet), of whichever table is in flight
+#    (an interrupted table is redone from scratch, so each state comes again). Regexes.
+copy_re='^COPY pg_temp\.rollbackctl_stage' apply_re='^(WITH upsert|INSERT INTO "history_)'
+for stmt in "$copy_re" "$apply_re" "$copy_re" "$apply_re" "$copy_re" "$apply_re"; do
   start
   for _ in $(seq 1500); do
     kill -0 "$pid" 2>/dev/null || break
     if [[ $(rb_psql "$LEG" "select count(*) from pg_stat_activity where datname = current_database()
-             and application_name like 'rollbackctl%' and state = 'active' and query like '$stmt%'") -ge 1 ]]; then
+             and application_name like 'rollbackctl%' and state = 'active' and query ~ '$stmt'") -ge 1 ]]; then
       kill -9 "$pid" && kills=$((kills + 1)) && echo "# killed during '$stmt'"
       break
     fi

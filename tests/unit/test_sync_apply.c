@@ -6,7 +6,8 @@
  * asked (statements, transactions begun, committed, rolled back, thrown away with a dropped
  * connection) and a scenario says what goes wrong: a connection dropped mid-COPY (on the source:
  * the target's transaction is rolled back; on the target: the server throws it away), a statement
- * past its deadline, a duplicate key (SQLSTATE 21000), a value the stage refuses mid-COPY.
+ * past its deadline, a duplicate key (SQLSTATE 21000), a value the stage refuses mid-COPY; and
+ * which way the rows go in (the staged keys all new: the plain INSERT; its 23505: the upsert).
  * Asserted: what was committed (never the ledger row of a failed attempt), what was rolled back,
  * the error an operator reads, and the retries (only a lost connection or one not made is retried,
  * from scratch; a refused login is not).
@@ -74,6 +75,8 @@ static struct {
     int dst_drops_in_copy; /* ... the target connection */
     bool upsert_timeout;   /* the upsert passes its deadline */
     bool upsert_duplicate; /* the upsert meets a key twice (21000) */
+    bool keys_absent;      /* none of the staged keys is in the target: the plain INSERT runs */
+    bool insert_duplicate; /* ... and meets a key after all (23505) */
     bool copy_refused;     /* the stage refuses a value (22P02, line 2, column amount) */
     int copies;            /* COPY attempts seen */
     char looked_up[64];    /* the value the source was searched for */
@@ -197,6 +200,8 @@ static int fake_query(struct rb_db *db, struct rb_arena *a, const struct rb_db_s
     static const char *const nullable[] = { "f", NULL };
     static const char *const unique[] = { "1", "id", NULL };
     static const char *const upserted[] = { "3", "0", NULL };
+    static const char *const present[] = { "t", NULL }, *const absent[] = { "f", NULL };
+    bool plain_insert = false;
     static const char *const dup[] = { "7", "2", NULL };
     static const char *const key5[] = { "5", NULL };
     static const char *const ledger_cols[] = { "2", NULL };
@@ -220,6 +225,17 @@ static int fake_query(struct rb_db *db, struct rb_arena *a, const struct rb_db_s
         ncols = 2;
     } else if (strstr(sql, "LIMIT 0") != NULL) {
         ncols = 2; /* the probe: two int4 columns, no rows */
+    } else if (strstr(sql, "EXISTS (SELECT 1 FROM pg_temp.rollbackctl_stage AS s JOIN") != NULL) {
+        rows = sc.keys_absent ? absent : present;
+    } else if (strncmp(sql, "INSERT INTO ", 12) == 0 && strstr(sql, "rollbackctl_") != NULL &&
+               strstr(sql, "rollbackctl_ledger") == NULL) {
+        if (sc.insert_duplicate) {
+            rb_errf(err, RB_E_FAILED, "duplicate key value violates unique constraint");
+            rb_err_kind(err, RB_K_SQL);
+            memcpy(err->sqlstate, "23505", 6);
+            return -1;
+        }
+        plain_insert = true; /* INSERT 0 3: no rows back, a count */
     } else if (strstr(sql, "WITH upsert AS") != NULL) {
         if (sc.upsert_timeout) {
             rb_errf(err, RB_E_FAILED, "query cancelled after %lld ms", (long long)st->timeout_ms);
@@ -246,8 +262,13 @@ static int fake_query(struct rb_db *db, struct rb_arena *a, const struct rb_db_s
         snprintf(sc.looked_up, sizeof(sc.looked_up), "%s",
                  st->nparams > 0 && st->params[0] != NULL ? st->params[0] : "");
     }
-    if (out != NULL)
+    if (out != NULL) {
         *out = result(a, ncols, rows);
+        if (plain_insert) {
+            (*out)->command = "INSERT 0 3";
+            (*out)->rows_affected = 3;
+        }
+    }
     return 0;
 }
 
@@ -582,6 +603,76 @@ static void test_duplicate_key_is_named(void **state)
 }
 
 /*
+ * None of the staged keys in the target: the plain INSERT applies the rows (inserted = its row
+ * count, updated 0) and the upsert never runs.
+ */
+static void test_new_keys_take_the_insert(void **state)
+{
+    struct fixture *f = *state;
+    struct rb_err err = RB_ERR_INIT;
+    struct fake_server *dst = &servers[1];
+    const char *probe;
+
+    sc.keys_absent = true;
+    assert_int_equal(apply(f, &err), 0);
+    probe = strstr(dst->log, "SAVEPOINT rollbackctl_upsert\nSELECT CASE WHEN EXISTS (SELECT 1 "
+                             "FROM (SELECT \"id\" FROM pg_temp.rollbackctl_stage LIMIT 1000) ");
+    assert_non_null(probe);
+    assert_non_null(strstr(probe, "\nINSERT INTO "));
+    assert_null(strstr(dst->log, "WITH upsert AS"));
+    assert_null(strstr(dst->log, "ROLLBACK TO"));
+    assert_true(result_num(f, "inserted") == 3);
+    assert_true(result_num(f, "updated") == 0);
+    assert_true(result_num(f, "unchanged") == 0);
+    assert_int_equal(dst->commits, 1);
+    assert_int_equal(dst->ledger_rows, 1);
+}
+
+/*
+ * The plain INSERT meets a key (23505): back to the savepoint, the upsert applies the rows; the
+ * table commits with the upsert's counts, in one attempt.
+ */
+static void test_insert_conflict_falls_back_to_the_upsert(void **state)
+{
+    struct fixture *f = *state;
+    struct rb_err err = RB_ERR_INIT;
+    struct fake_server *dst = &servers[1];
+    const char *back;
+
+    sc.keys_absent = true;
+    sc.insert_duplicate = true;
+    assert_int_equal(apply(f, &err), 0);
+    back = strstr(dst->log, "ROLLBACK TO rollbackctl_upsert\n");
+    assert_non_null(back);
+    assert_non_null(strstr(back, "WITH upsert AS"));
+    assert_true(result_num(f, "inserted") == 3);
+    assert_true(result_num(f, "attempts") == 1);
+    assert_int_equal(dst->commits, 1);
+    assert_int_equal(dst->ledger_rows, 1);
+}
+
+/*
+ * A duplicate key inside the stage: the plain INSERT fails with 23505, the upsert it falls back to
+ * with 21000, and that is what names the key.
+ */
+static void test_duplicate_key_through_the_insert_is_named(void **state)
+{
+    struct fixture *f = *state;
+    struct rb_err err = RB_ERR_INIT;
+    struct fake_server *dst = &servers[1];
+
+    sc.keys_absent = true;
+    sc.insert_duplicate = true;
+    sc.upsert_duplicate = true;
+    assert_int_equal(apply(f, &err), -1);
+    assert_non_null(strstr(err.msg, "t.yaml:22:14: sync table 'payments': duplicate key in the "
+                                    "source rows: id=7 appears 2 times"));
+    assert_null(strstr(err.msg, "23505"));
+    assert_int_equal(dst->ledger_rows, 0);
+    assert_int_equal(dst->commits, 0);
+}
+
+/*
  * The stage refuses a value mid-COPY: the error's fields (COPY line, column, value), not its
  * text, name the row, the mapping line and the source row's key.
  */
@@ -608,6 +699,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_source_drops_mid_copy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_target_drops_mid_copy_then_recovers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_upsert_timeout_is_not_retried, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_new_keys_take_the_insert, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_insert_conflict_falls_back_to_the_upsert, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_duplicate_key_through_the_insert_is_named, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_duplicate_key_is_named, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refused_login_is_not_retried, setup, teardown),
         cmocka_unit_test_setup_teardown(test_connection_not_made_is_retried, setup, teardown),

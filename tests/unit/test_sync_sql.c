@@ -106,6 +106,25 @@ static void test_quoted_names(void **state)
                         "RETURNING (t.xmax = 0) AS inserted) "
                         "SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT "
                         "inserted) FROM upsert");
+    /* the apply step's fast path: the same columns without ON CONFLICT, after the key probe */
+    /*
+     * one key column: the first 1000 staged keys, then whether any target key lies in the staged
+     * keys' range, and only then every staged key
+     */
+    assert_string_equal(
+        st.key_present_sql,
+        "SELECT CASE WHEN EXISTS (SELECT 1 FROM (SELECT \"Id\" FROM "
+        "pg_temp.rollbackctl_stage LIMIT 1000) AS s JOIN \"LEGACY\".\"PAY.RECORD\" "
+        "AS t ON s.\"Id\" = t.\"Id\") THEN true "
+        "WHEN NOT EXISTS (SELECT 1 FROM \"LEGACY\".\"PAY.RECORD\" AS t "
+        "WHERE t.\"Id\" BETWEEN (SELECT \"Id\" FROM pg_temp.rollbackctl_stage "
+        "ORDER BY 1 LIMIT 1) AND (SELECT \"Id\" FROM pg_temp.rollbackctl_stage ORDER "
+        "BY 1 DESC LIMIT 1)) THEN false ELSE EXISTS (SELECT 1 FROM "
+        "pg_temp.rollbackctl_stage AS s JOIN \"LEGACY\".\"PAY.RECORD\" AS t ON "
+        "s.\"Id\" = t.\"Id\") END");
+    assert_string_equal(st.insert_sql, "INSERT INTO \"LEGACY\".\"PAY.RECORD\" (\"Id\", \"Order\", "
+                                       "\"amount\") SELECT \"Id\", \"Order\", \"amount\" "
+                                       "FROM pg_temp.rollbackctl_stage");
     assert_string_equal(st.dup_sql, "SELECT \"Id\"::text, count(*) FROM pg_temp.rollbackctl_stage "
                                     "GROUP BY \"Id\" HAVING count(*) > 1 LIMIT 1");
     assert_non_null(strstr(st.lock_sql, "pg_advisory_lock(1380074324, 1)"));
@@ -145,6 +164,12 @@ static void test_all_key_columns(void **state)
                                        "FROM pg_temp.rollbackctl_stage ON CONFLICT (\"emp_id\", "
                                        "\"plan\") DO NOTHING RETURNING true AS inserted) "
                                        "SELECT count(*), 0 FROM upsert");
+    assert_string_equal(st.key_present_sql,
+                        "SELECT EXISTS (SELECT 1 FROM pg_temp.rollbackctl_stage AS s JOIN "
+                        "\"enrolment\" AS t ON s.\"emp_id\" = t.\"emp_id\" AND s.\"plan\" = "
+                        "t.\"plan\")");
+    assert_string_equal(st.insert_sql, "INSERT INTO \"enrolment\" (\"emp_id\", \"plan\") SELECT "
+                                       "\"emp_id\", \"plan\" FROM pg_temp.rollbackctl_stage");
     assert_string_equal(
         st.dup_sql,
         "SELECT \"emp_id\"::text, \"plan\"::text, count(*) FROM pg_temp.rollbackctl_stage "
