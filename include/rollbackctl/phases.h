@@ -30,6 +30,19 @@ int rb_freeze_snapshot_take(struct rb_run *run, const char *target, const char *
 int rb_sync_plan(struct rb_run *run, struct rb_err *err);
 /* sync.presync: the sync tables once before the freeze, as presync/<table> (presync.c). */
 int rb_presync_plan(struct rb_run *run, struct rb_err *err);
+/*
+ * freeze.c, for rb_presync_plan: presync/records-at-risk, the freeze's count of the records at
+ * risk and its deletion scan moved before the freeze (the freeze then counts only what changed
+ * since). Nothing without sync.presync or without a freeze.
+ */
+int rb_presync_plan_at_risk(struct rb_run *run, struct rb_err *err);
+/*
+ * presync.c: the oldest start of a transaction open on database target `from` now (now() when
+ * none), to the microsecond in UTC, as an RFC 3339 text in run's arena: a row a later snapshot
+ * shows that an earlier one did not is stamped at or after it.
+ */
+int rb_presync_read_instant(struct rb_run *run, const char *from, const char **since,
+                            struct rb_err *err);
 int rb_restore_plan(struct rb_run *run, struct rb_err *err);
 int rb_verify_plan(struct rb_run *run, struct rb_err *err);
 int rb_communicate_plan(struct rb_run *run, struct rb_err *err);

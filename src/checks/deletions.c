@@ -300,9 +300,18 @@ static int drill_down(struct del *d, const char *bucket_list, struct rb_err *err
             goto out;
         }
     }
+    /*
+     * Inside the caller's transaction on new (sync reads its snapshot there, src_in_tx) a cancel
+     * would abort that transaction, and the table's COPY after it would fail ("current
+     * transaction is aborted", whenever the cancel arrives before the server has sent the rest):
+     * the rest is read instead, bounded by the differing buckets' keys.
+     */
+    while (st->o->src_in_tx && cu[SRC].row != NULL)
+        if (rb_cmp_cursor_next(&cu[SRC], fetched, err) < 0)
+            goto out;
     rc = 0;
 out:
-    /* the rest of new's stream is not needed: the driver cancels it rather than read it */
+    /* else the rest of new's stream is not needed: the driver cancels it rather than read it */
     return rb_cmp_streams_end(st, cu, rc, err);
 }
 

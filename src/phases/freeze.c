@@ -16,6 +16,9 @@
  * Then one action counts the records at risk per sync table (rows of the sync `from` database
  * changed since the cutover) and journals them as the fact records_at_risk_by_table, and the
  * legacy rows new deleted since cutover (sync_deletions.c) as the fact records_deleted_by_table.
+ * With sync.presync that count and the deletion scan run before the freeze (presync/
+ * records-at-risk, planned from here for the presync phase) and the freeze adds only the rows
+ * changed since: the downtime holds no scan of every key (see "records at risk" below).
  *
  * Every cluster operation goes through the target driver's ops (cluster.h): this file decides
  * what to do and what to journal, the driver how to ask the server. Planning checks every
@@ -532,7 +535,24 @@ static void plan_snapshot(struct rb_run *run, struct rb_action *act, struct free
 
 /* ---- records at risk --------------------------------------------------------------------------- */
 
-static const char *count_sql(struct rb_run *run, const struct rb_sync_table *t)
+/*
+ * Without sync.presync, freeze/records-at-risk counts every row changed since cutover and scans
+ * both databases' keys for deletions, inside the downtime. With it, presync/records-at-risk does
+ * that before the freeze (first in phase presync, before any pre-sync table applies a deletion):
+ * it reads an instant on `from` first (rb_presync_read_instant), counts, and journals the fact
+ * presync_at_risk {since, records_at_risk_by_table, records_deleted_by_table} besides the two
+ * facts. freeze/records-at-risk then counts only the rows changed from that instant on (an index
+ * range on changed_since) and journals the pre-sync's figure plus that delta. A row missed by the
+ * pre-sync's count began its write at or after the instant, so it is in the delta; a row changed
+ * both before and after the instant is in both (the figure is at most the rows changed while the
+ * pre-sync ran too high). The deletions stay the pre-sync's (the sync phase's own find, when a
+ * table's policy looks, counts those of its pass). Without the fact (its action failed: it is not
+ * critical) the freeze counts everything, as without a pre-sync.
+ */
+#define AT_RISK_SINCE_PLACEHOLDER "<the pre-sync's count's instant>"
+
+/* since NULL: changed since the cutover; else changed from that instant on (inclusive). */
+static const char *count_sql(struct rb_run *run, const struct rb_sync_table *t, const char *since)
 {
     struct rb_arena *a = run->arena;
     char cutover[40];
@@ -540,16 +560,18 @@ static const char *count_sql(struct rb_run *run, const struct rb_sync_table *t)
     rb_time_format_rfc3339(run->rb->cutover, cutover, sizeof(cutover));
     return rb_sprintf(a, "SELECT count(*) FROM %s WHERE %s",
                       rb_pg_quote_qualified(a, t->source_table),
-                      rb_sync_changed_filter(a, t, cutover));
+                      rb_sync_changed_filter(a, t, since != NULL ? since : cutover));
 }
 
 /*
- * Per sync table: the rows changed since cutover (by_table, on `from`) and the legacy rows deleted
- * in new since cutover (deleted_by, both databases: sync_deletions.c). Both or neither are set.
+ * Per sync table: the rows changed since cutover, or since `since` (by_table, on `from`), and,
+ * without `since`, the legacy rows deleted in new since cutover (deleted_by, both databases:
+ * sync_deletions.c; NULL with `since`). On failure *failed (may be NULL) names the database that
+ * did not answer, as far as known.
  */
-/* On failure *failed (may be NULL) names the database that did not answer, as far as known. */
-static int count_at_risk(struct rb_run *run, cJSON **by_table, cJSON **deleted_by, int64_t *total,
-                         int64_t *deleted_total, const char **failed, struct rb_err *err)
+static int count_at_risk(struct rb_run *run, const char *since, cJSON **by_table,
+                         cJSON **deleted_by, int64_t *total, int64_t *deleted_total,
+                         const char **failed, struct rb_err *err)
 {
     const struct rb_sync *s = &run->rb->sync;
     struct rb_db *c = rb_db_target(run, s->from, err), *dst = NULL;
@@ -561,20 +583,22 @@ static int count_at_risk(struct rb_run *run, cJSON **by_table, cJSON **deleted_b
         *failed = s->from;
     if (c == NULL)
         return -1;
-    if ((dst = rb_db_target(run, s->to, err)) == NULL) {
+    if (since == NULL && (dst = rb_db_target(run, s->to, err)) == NULL) {
         if (failed != NULL)
             *failed = s->to;
         return -1;
     }
     *by_table = cJSON_CreateObject();
-    *deleted_by = cJSON_CreateObject();
+    if (since == NULL)
+        *deleted_by = cJSON_CreateObject();
     for (i = 0; i < s->n_tables; i++) {
         const char *v;
         bool null;
         int64_t n;
         struct rb_sync_deleted d;
 
-        if (rb_db_scalar(c, run->arena, 0, count_sql(run, &s->tables[i]), &v, &null, err) < 0) {
+        if (rb_db_scalar(c, run->arena, 0, count_sql(run, &s->tables[i], since), &v, &null, err) <
+            0) {
             rb_err_wrap(err, "unable to count the records at risk of sync table '%s'",
                         s->tables[i].name);
             goto fail;
@@ -582,6 +606,8 @@ static int count_at_risk(struct rb_run *run, cJSON **by_table, cJSON **deleted_b
         n = v != NULL ? strtoll(v, NULL, 10) : 0;
         cJSON_AddNumberToObject(*by_table, s->tables[i].name, (double)n);
         *total += n;
+        if (since != NULL)
+            continue;
         if (rb_sync_find_deletions(run, &s->tables[i], c, dst, &d, err) < 0)
             goto fail;
         cJSON_AddNumberToObject(*deleted_by, s->tables[i].name, (double)d.deleted);
@@ -589,7 +615,7 @@ static int count_at_risk(struct rb_run *run, cJSON **by_table, cJSON **deleted_b
     }
     return 0;
 fail:
-    if (failed != NULL && !rb_db_lost(c) && rb_db_lost(dst))
+    if (failed != NULL && dst != NULL && !rb_db_lost(c) && rb_db_lost(dst))
         *failed = s->to;
     cJSON_Delete(*by_table);
     cJSON_Delete(*deleted_by);
@@ -597,25 +623,27 @@ fail:
     return -1;
 }
 
-static int apply_at_risk(struct rb_run *run, struct rb_action *act, struct rb_err *err)
+static double sum_of(const cJSON *o)
 {
-    cJSON *by = NULL, *deleted = NULL;
-    int64_t total, deleted_total;
+    const cJSON *it;
+    double n = 0;
 
-    if (count_at_risk(run, &by, &deleted, &total, &deleted_total, NULL, err) < 0)
-        return -1;
-    act->result = cJSON_CreateObject();
+    cJSON_ArrayForEach(it, o)
+        n += cJSON_GetNumberValue(it);
+    return n;
+}
+
+/* The action's result and the two facts (their {table: n} shapes kept): by and deleted taken. */
+static int journal_at_risk(struct rb_run *run, struct rb_action *act, cJSON *by, cJSON *deleted,
+                           const char *message, struct rb_err *err)
+{
+    if (act->result == NULL)
+        act->result = cJSON_CreateObject();
     cJSON_AddItemToObject(act->result, "records_at_risk_by_table", cJSON_Duplicate(by, 1));
-    cJSON_AddNumberToObject(act->result, "total", (double)total);
+    cJSON_AddNumberToObject(act->result, "total", sum_of(by));
     cJSON_AddItemToObject(act->result, "records_deleted_by_table", cJSON_Duplicate(deleted, 1));
-    cJSON_AddNumberToObject(act->result, "deleted_total", (double)deleted_total);
-    cJSON_AddStringToObject(act->result, "message",
-                            rb_sprintf(run->arena,
-                                       "%" PRId64 " record%s changed since cutover + %" PRId64
-                                       " deleted in new in %zu sync table%s",
-                                       total, total == 1 ? "" : "s", deleted_total,
-                                       run->rb->sync.n_tables,
-                                       run->rb->sync.n_tables == 1 ? "" : "s"));
+    cJSON_AddNumberToObject(act->result, "deleted_total", sum_of(deleted));
+    cJSON_AddStringToObject(act->result, "message", message);
     /* a fact of its own: records_at_risk_by_table keeps its {table: changed} shape */
     if (rb_run_fact_set(run, "records_at_risk_by_table", by, err) < 0) {
         cJSON_Delete(deleted);
@@ -624,19 +652,139 @@ static int apply_at_risk(struct rb_run *run, struct rb_action *act, struct rb_er
     return rb_run_fact_set(run, "records_deleted_by_table", deleted, err);
 }
 
-static int plan_at_risk(struct rb_run *run, struct rb_err *err)
+static const char *at_risk_message(struct rb_run *run, const char *lead, int64_t total,
+                                   int64_t deleted_total, const char *tail)
+{
+    size_t n = run->rb->sync.n_tables;
+
+    return rb_sprintf(run->arena,
+                      "%s%" PRId64 " record%s changed since cutover + %" PRId64
+                      " deleted in new in %zu sync table%s%s",
+                      lead, total, total == 1 ? "" : "s", deleted_total, n, n == 1 ? "" : "s",
+                      tail);
+}
+
+/* presync/records-at-risk: the instant, then everything counted and scanned, before the freeze. */
+static int apply_presync_at_risk(struct rb_run *run, struct rb_action *act, struct rb_err *err)
+{
+    cJSON *by = NULL, *deleted = NULL, *f;
+    int64_t total, deleted_total;
+    const char *since;
+
+    if (rb_presync_read_instant(run, run->rb->sync.from, &since, err) < 0)
+        return -1;
+    if (count_at_risk(run, NULL, &by, &deleted, &total, &deleted_total, NULL, err) < 0)
+        return -1;
+    act->result = cJSON_CreateObject();
+    cJSON_AddStringToObject(act->result, "since", since);
+    f = cJSON_CreateObject();
+    cJSON_AddStringToObject(f, "since", since);
+    cJSON_AddItemToObject(f, "records_at_risk_by_table", cJSON_Duplicate(by, 1));
+    cJSON_AddItemToObject(f, "records_deleted_by_table", cJSON_Duplicate(deleted, 1));
+    /* first the figure the freeze adds to, then the two facts as they stand now */
+    if (rb_run_fact_set(run, "presync_at_risk", f, err) < 0) {
+        cJSON_Delete(by);
+        cJSON_Delete(deleted);
+        return -1;
+    }
+    return journal_at_risk(
+        run, act, by, deleted,
+        at_risk_message(run, "before the freeze: ", total, deleted_total,
+                        rb_sprintf(run->arena, " (the freeze adds what changes from %s on)",
+                                   since)),
+        err);
+}
+
+/* freeze/records-at-risk after presync/records-at-risk: its figure + the rows changed since. */
+static int apply_at_risk_delta(struct rb_run *run, struct rb_action *act, const cJSON *pre,
+                               const char *since, struct rb_err *err)
+{
+    const cJSON *pre_by = cJSON_GetObjectItemCaseSensitive(pre, "records_at_risk_by_table");
+    const cJSON *pre_deleted = cJSON_GetObjectItemCaseSensitive(pre, "records_deleted_by_table");
+    cJSON *delta = NULL, *none = NULL, *by, *it, *p;
+    int64_t total, delta_total, unused;
+
+    if (count_at_risk(run, since, &delta, &none, &delta_total, &unused, NULL, err) < 0)
+        return -1;
+    by = cJSON_CreateObject();
+    total = 0;
+    cJSON_ArrayForEach(it, delta) {
+        double n = it->valuedouble +
+                   cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(pre_by, it->string));
+
+        cJSON_AddNumberToObject(by, it->string, n);
+        total += (int64_t)n;
+    }
+    act->result = cJSON_CreateObject();
+    p = cJSON_AddObjectToObject(act->result, "presync");
+    cJSON_AddStringToObject(p, "since", since);
+    cJSON_AddItemToObject(p, "counted_by_table", cJSON_Duplicate(pre_by, 1));
+    cJSON_AddItemToObject(p, "changed_since_by_table", delta);
+    return journal_at_risk(
+        run, act, by,
+        cJSON_IsObject(pre_deleted) ? cJSON_Duplicate(pre_deleted, 1) : cJSON_CreateObject(),
+        at_risk_message(run, "", total, (int64_t)sum_of(pre_deleted),
+                        rb_sprintf(run->arena,
+                                   " (the pre-sync's count + %" PRId64
+                                   " changed from %s on; deletions as the pre-sync found them)",
+                                   delta_total, since)),
+        err);
+}
+
+static int apply_at_risk(struct rb_run *run, struct rb_action *act, struct rb_err *err)
+{
+    const cJSON *pre = rb_run_fact(run, "presync_at_risk");
+    const char *since = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(pre, "since"));
+    cJSON *by = NULL, *deleted = NULL;
+    int64_t total, deleted_total;
+
+    if (run->rb->sync.presync && since != NULL)
+        return apply_at_risk_delta(run, act, pre, since, err);
+    if (count_at_risk(run, NULL, &by, &deleted, &total, &deleted_total, NULL, err) < 0)
+        return -1;
+    return journal_at_risk(run, act, by, deleted,
+                           at_risk_message(run, "", total, deleted_total, ""), err);
+}
+
+/* Its id in phase presync, where a sync table named "records-at-risk" has the plain one. */
+static const char *presync_at_risk_id(const struct rb_run *run)
+{
+    for (size_t i = 0; i < run->rb->sync.n_tables; i++)
+        if (strcmp(run->rb->sync.tables[i].name, "records-at-risk") == 0)
+            return "presync/records-at-risk-all-tables";
+    return "presync/records-at-risk";
+}
+
+/*
+ * The action counting the records at risk: in phase freeze, or with pre = true in phase presync
+ * (the full count moved before the freeze; the freeze's then counts the delta).
+ */
+static int plan_at_risk(struct rb_run *run, bool pre, struct rb_err *err)
 {
     const struct rb_sync *s = &run->rb->sync;
+    /* the freeze's after a pre-sync's count: from its instant, once journaled */
+    bool delta = !pre && s->presync;
+    const char *since = NULL;
     struct rb_action *act;
     size_t i;
 
+    if (delta) {
+        since = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
+            rb_run_fact(run, "presync_at_risk"), "since"));
+        if (since == NULL)
+            since = AT_RISK_SINCE_PLACEHOLDER;
+    }
     act = rb_run_add_action(
-        run, "freeze", "freeze/records-at-risk",
-        rb_sprintf(run->arena,
-                   "count the records changed since cutover in '%s' and the rows '%s' holds that "
-                   "'%s' deleted, per sync table",
-                   s->from, s->to, s->from),
-        RB_IDEMPOTENT, apply_at_risk, NULL);
+        run, pre ? "presync" : "freeze", pre ? presync_at_risk_id(run) : "freeze/records-at-risk",
+        delta ? rb_sprintf(run->arena,
+                           "count the records changed in '%s' since the pre-sync's count, added "
+                           "to it per sync table (deletions as the pre-sync found them)",
+                           s->from)
+              : rb_sprintf(run->arena,
+                           "%scount the records changed since cutover in '%s' and the rows '%s' "
+                           "holds that '%s' deleted, per sync table",
+                           pre ? "before the freeze: " : "", s->from, s->to, s->from),
+        RB_IDEMPOTENT, pre ? apply_presync_at_risk : apply_at_risk, NULL);
     act->pos = s->pos;
     act->critical = false; /* a count for the report: its failure must not stop the rollback */
     {
@@ -650,14 +798,27 @@ static int plan_at_risk(struct rb_run *run, struct rb_err *err)
             cJSON *t = cJSON_CreateObject();
 
             cJSON_AddStringToObject(t, "table", s->tables[i].name);
-            cJSON_AddStringToObject(t, "sql", count_sql(run, &s->tables[i]));
+            cJSON_AddStringToObject(t, "sql", count_sql(run, &s->tables[i], since));
             cJSON_AddItemToArray(tables, t);
         }
         /* the deletions are found by key hashes on both sides, as verify's compare does */
-        cJSON_AddStringToObject(f, "deletions", "keys of the target the source no longer has");
+        cJSON_AddStringToObject(f, "deletions",
+                                delta ? "those presync/records-at-risk found"
+                                      : "keys of the target the source no longer has");
     }
+    if (pre)
+        rb_action_detailf(act, "first the instant on '%s' the freeze's count starts from\n",
+                          s->from);
     for (i = 0; i < s->n_tables; i++)
-        rb_action_detailf(act, "%s: %s\n", s->tables[i].name, count_sql(run, &s->tables[i]));
+        rb_action_detailf(act, "%s: %s\n", s->tables[i].name,
+                          count_sql(run, &s->tables[i], since));
+    if (delta) {
+        rb_action_detailf(act,
+                          "added to presync/records-at-risk's counts (it counted every row "
+                          "changed since cutover and the deletions before the freeze; without "
+                          "its figure the freeze counts everything)\n");
+        return 0;
+    }
     rb_action_detailf(act,
                       "and per table, the keys of '%s' that '%s' no longer has (deletions "
                       "since cutover, as verify's compare finds them)\n",
@@ -671,8 +832,8 @@ static int plan_at_risk(struct rb_run *run, struct rb_err *err)
         if (rb_plan_is_unreachable(run, s->from) || rb_plan_is_unreachable(run, s->to)) {
             rb_action_detailf(act, "(unable to count now: '%s' could not be reached)\n",
                               rb_plan_is_unreachable(run, s->from) ? s->from : s->to);
-        } else if (count_at_risk(run, &by, &deleted, &total, &deleted_total, &failed, &cerr) <
-                   0) {
+        } else if (count_at_risk(run, NULL, &by, &deleted, &total, &deleted_total, &failed,
+                                 &cerr) < 0) {
             /* a database that does not answer or refuses us: plan says so once and fails */
             if (rb_err_is(&cerr, RB_K_CONN_LOST) || rb_err_is(&cerr, RB_K_REFUSED) ||
                 rb_err_is(&cerr, RB_K_TIMEOUT))
@@ -703,6 +864,19 @@ static int plan_at_risk(struct rb_run *run, struct rb_err *err)
     }
     (void)err;
     return 0;
+}
+
+static bool counts_at_risk(const struct rb_runbook *rb)
+{
+    return rb->sync.present && rb->sync.n_tables > 0 && rb->sync.from != NULL;
+}
+
+int rb_presync_plan_at_risk(struct rb_run *run, struct rb_err *err)
+{
+    /* with a freeze to count for: the figure is the freeze's records at risk, moved before it */
+    if (run->rb->n_freeze == 0 || !counts_at_risk(run->rb) || !run->rb->sync.presync)
+        return 0;
+    return plan_at_risk(run, true, err);
 }
 
 /* ---- the phase --------------------------------------------------------------------------------- */
@@ -830,7 +1004,7 @@ int rb_freeze_plan(struct rb_run *run, struct rb_err *err)
         if (rc < 0)
             return rb_err_wrap(err, "%s", name);
     }
-    if (rb->sync.present && rb->sync.n_tables > 0 && rb->sync.from != NULL)
-        return plan_at_risk(run, err);
+    if (counts_at_risk(rb))
+        return plan_at_risk(run, false, err);
     return 0;
 }

@@ -9,6 +9,9 @@
  * and a resumed run finds a committed pre-sync table in the ledger (or done in the journal) and
  * does not apply it again.
  *
+ * First, with a freeze, presync/records-at-risk (freeze.c): the records at risk counted and the
+ * deletions scanned here, outside the downtime, from an instant of its own read the same way.
+ *
  * The instant. Before any table starts, on the engine's thread, the pre-sync reads on `from` the
  * earliest start of a transaction open there (pg_stat_activity.xact_start, now() when none) and
  * journals it as the fact presync.since. Every table's snapshot is taken after that read, so a
@@ -48,6 +51,9 @@ int rb_presync_plan(struct rb_run *run, struct rb_err *err)
 
     if (!sync->present || !sync->presync || sync->n_tables == 0)
         return 0;
+    /* first: its deletion scan must see legacy before a pre-sync table applies a deletion */
+    if (rb_presync_plan_at_risk(run, err) < 0)
+        return -1;
     return rb_sync_plan_pass(run, SYNC_PASS_PRE, err);
 }
 
@@ -64,22 +70,46 @@ static cJSON *fact_copy(const struct rb_run *run)
     return f != NULL ? cJSON_Duplicate(f, 1) : cJSON_CreateObject();
 }
 
+static struct rb_db_result *read_instant(struct rb_run *run, const char *from, struct rb_err *err)
+{
+    struct rb_db *src = rb_db_target(run, from, err);
+    struct rb_db_result *r;
+
+    if (src == NULL)
+        goto fail;
+    r = rb_db_query(src, run->arena, 30000, since_sql, 0, NULL, err);
+    if (r == NULL)
+        goto fail;
+    if (r->nrows != 1 || r->ncols < 2 || rb_db_isnull(r, 0, 0)) {
+        rb_errf(err, RB_E_FAILED, "presync: the instant read on '%s' came back empty", from);
+        return NULL;
+    }
+    return r;
+fail:
+    rb_err_wrap(err, "presync: unable to read the pre-sync's instant on '%s'", from);
+    return NULL;
+}
+
+int rb_presync_read_instant(struct rb_run *run, const char *from, const char **since,
+                            struct rb_err *err)
+{
+    struct rb_db_result *r = read_instant(run, from, err);
+
+    if (r == NULL)
+        return -1;
+    *since = rb_db_text(r, 0, 0);
+    return 0;
+}
+
 /* Read the instant on `from` and journal it, before any table's snapshot is taken. */
 static int record_since(struct rb_run *run, const struct sync_phase *ph, struct rb_err *err)
 {
-    struct rb_db *src = rb_db_target(run, ph->from, err);
-    struct rb_db_result *r;
+    struct rb_db_result *r = read_instant(run, ph->from, err);
     const char *hidden;
     cJSON *f;
 
-    if (src == NULL)
-        return rb_err_wrap(err, "presync: unable to read the pre-sync's instant on '%s'", ph->from);
-    r = rb_db_query(src, run->arena, 30000, since_sql, 0, NULL, err);
     if (r == NULL)
-        return rb_err_wrap(err, "presync: unable to read the pre-sync's instant on '%s'", ph->from);
-    if (r->nrows != 1 || r->ncols < 2 || rb_db_isnull(r, 0, 0))
-        return rb_errf(err, RB_E_FAILED, "presync: the instant read on '%s' came back empty",
-                       ph->from);
+        return -1;
     hidden = rb_db_text(r, 0, 1);
     if (strcmp(hidden, "0") != 0)
         rb_warn(run->ctx,

@@ -728,10 +728,13 @@ int rb_sync_table_finish(struct rb_run *run, struct rb_action *act, int rc, stru
          * After a pre-sync, rows found unchanged are the pre-sync's, counted there already.
          */
         int64_t again = st->since != NULL ? res->unchanged : 0;
+        /* and deletions the pre-sync found and left in legacy (policy report) are found again */
+        int64_t del_again =
+            rb_sync_deletions_counted_before(run, st, res->del.found - res->del.applied);
 
-        set_facts(run, st, true, res->at_risk - again + res->del.found,
+        set_facts(run, st, true, res->at_risk - again + res->del.found - del_again,
                   res->inserted + res->updated + res->unchanged - again + res->del.applied,
-                  res->del.found - res->del.applied, &res->del);
+                  res->del.found - res->del.applied - del_again, &res->del);
         /* a split table's pass after the pre-sync starts from its instant only once every
          * range of it committed (a range that did not left rows the instant would skip) */
         if (st->ph->pass == SYNC_PASS_PRE && (st->range == 0 || all_ranges_done(run, st)))

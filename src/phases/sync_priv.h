@@ -258,6 +258,13 @@ int rb_sync_deletions_find(struct rb_run *run, struct sync_table *st, struct rb_
 int rb_sync_deletions_apply(struct rb_run *run, struct sync_table *st, struct rb_db *dst,
                             struct sync_deletions *d, struct rb_err *err);
 void rb_sync_deletions_release(struct sync_deletions *d);
+/*
+ * Of the not_applied deletions the sync phase's pass after a pre-sync found and left in legacy,
+ * how many its presync/<table> already counted (found and left there too): the records at risk
+ * count each deleted key once. 0 for any other pass.
+ */
+int64_t rb_sync_deletions_counted_before(struct rb_run *run, const struct sync_table *st,
+                                         int64_t not_applied);
 /* "ignore", "report", "delete", "soft_delete": the runbook's word */
 const char *rb_sync_deletions_policy_name(const struct rb_sync_table *t);
 /* "deleted", "marked void" ...: what the policy does to a row, for messages */

@@ -179,7 +179,7 @@ sleep 0.5
 kill -9 "$pid" 2>/dev/null || rb_fail "execute ended before the kill: $(cat "$T/kill.log")"
 wait "$pid" 2>/dev/null || true
 kube_fake_ctl "$F" DELETE /_control/faults >/dev/null
-assert_eq 1 "$(jq -c 'select(.phase == "presync" and .event == "done")' "$J2" | wc -l)" "killed after the pre-sync committed"
+assert_eq 1 "$(jq -c 'select(.action == "presync/payments" and .event == "done")' "$J2" | wc -l)" "killed after the pre-sync committed"
 assert_eq 0 "$(jq -c 'select(.phase == "sync" and .event == "started")' "$J2" | wc -l)" "killed before the second pass began"
 rb_psql "$NEW2" "insert into payments select i, i from generate_series(40001, 40005) i;
   update payments set amount = 1.23 where id = 4000;" >/dev/null
@@ -191,4 +191,4 @@ RUN2=$(basename "$(dirname "$J2")")
 assert_eq "payments|5|1 presync/payments|5000|0" \
   "$(rb_psql "$LEG2" "select table_name || '|' || inserted || '|' || updated from rollbackctl_ledger where run_id = '$RUN2' order by 1" | paste -sd' ')" \
   "one ledger row per pass across the kill"
-assert_eq 1 "$(jq -c 'select(.phase == "presync" and .event == "done")' "$J2" | wc -l)" "the pre-sync journaled done once"
+assert_eq 1 "$(jq -c 'select(.action == "presync/payments" and .event == "done")' "$J2" | wc -l)" "the pre-sync journaled done once"
