@@ -104,17 +104,12 @@ rb__psql_raw "$NEW" "begin; insert into payments values (30001, 1.01);
   do \$\$ begin while not exists (select 1 from go) loop perform pg_sleep(0.05); end loop; end \$\$;
   commit;" >"$T/bg.log" 2>&1 &
 bg=$!
-for _ in $(seq 200); do
-  [[ $(rb_psql "$NEW" "select count(*) from pg_stat_activity where datname = current_database() and query like 'begin; insert into payments values (30001%'") == 1 ]] && break
-  sleep 0.02
-done
+rb_wait_sql "$NEW" "select count(*) from pg_stat_activity where datname = current_database()
+  and query like 'begin; insert into payments values (30001%'" 1 200 || rb_fail "the open transaction did not start"
 "$RB_BIN" -f "$RB" execute --reason "presync test" --yes >"$T/exec.log" 2>&1 &
 pid=$!
-for _ in $(seq 500); do
-  [[ $(rb_psql "$LEG" "select count(*) from pg_stat_activity where datname = current_database()
-        and application_name like 'rollbackctl%' and query = 'COMMIT' and state = 'active'") == 1 ]] && break
-  sleep 0.02
-done
+rb_wait_sql "$LEG" "select count(*) from pg_stat_activity where datname = current_database()
+  and application_name like 'rollbackctl%' and query = 'COMMIT' and state = 'active'" 1 500 || true
 assert_eq 1 "$(rb_psql "$LEG" "select count(*) from pg_stat_activity where datname = current_database()
         and application_name like 'rollbackctl%' and query = 'COMMIT' and state = 'active'")" "the pre-sync is committing"
 rb_psql "$NEW" "insert into payments select i, i from generate_series(20001, 20010) i;
