@@ -43,6 +43,7 @@ static const char *shared_bucket_sql(struct cmp *c, struct del *d, enum side s, 
 
     if (cc == NULL || dc == NULL)
         return NULL;
+    /* each condition once per row, in the LATERAL (not memoized: rb_cmp_begin turns it off) */
     return rb_sprintf(c->a,
                       "SELECT rb_b, count(*) FILTER (WHERE rb_c), sum(rb_rh) FILTER (WHERE rb_c), "
                       "count(*) FILTER (WHERE rb_d), sum(rb_kh) FILTER (WHERE rb_d) "
