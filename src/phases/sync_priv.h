@@ -7,6 +7,7 @@
  *   sync_check.c  checks a table against both catalogs before copying, and turns server errors
  *                 (a cast that fails mid-COPY, a duplicate key) into messages naming rows and lines
  *   sync_snapshot.c  the phase's one snapshot of the source, exported once, read by every table
+ *   sync_split.c  split: N, a table's key ranges: their bounds, read once and journaled
  *   sync_jobs.c   the runner of the phase's tables: their order (`after:`, foreign keys), up to
  *                 sync.jobs of them at once on streams of their own, the progress of each
  *   presync.c     sync.presync: the same tables synced once before the freeze (phase presync),
@@ -226,11 +227,20 @@ int rb_sync_take_lock(struct rb_run *run, const struct sync_phase *ph, struct rb
 int rb_sync_ledger_ready(struct rb_run *run, struct rb_db *dst, struct rb_err *err);
 
 /*
- * `split:` (sync.c), on the engine's thread before any range starts: every split table's bounds
+ * `split:` (sync_split.c), on the engine's thread before any range starts: every split table's bounds
  * known (computed now when the plan could not) and journaled as the fact sync_split, its ranges'
  * SQL built on them. A table whose bounds cannot be had gets split_err on its ranges.
  */
 void rb_sync_split_ready(struct rb_run *run, struct sync_phase *ph);
+/*
+ * sync_split.c, at plan time: table t's bounds in pass ph, journaled by an earlier process of
+ * this run (*journaled), read now when plan or the progress line needs them, else NULL (left to
+ * rb_sync_split_ready); *why says why none can be had (a split changed mid-run, a key not of an
+ * integer type).
+ */
+const char **rb_sync_split_plan_bounds(struct rb_run *run, struct sync_phase *ph,
+                                       const struct rb_sync_table *t, bool *journaled,
+                                       const char **why);
 /* The predicate of range st->range on st->bounds (or placeholders when NULL); "" unsplit. */
 const char *rb_sync_range_sql(struct rb_arena *a, const struct sync_table *st);
 
