@@ -80,14 +80,16 @@ static int both(struct cmp *c, struct del *d, struct rb_compare_result *res, boo
         goto out;
     *deleting = false;
     if (!c_empty || !d_empty) {
+        uint64_t rows = !c_empty && c_est > d_est ? c_est : d_est;
+
         /* one bucket expression for both: the deletions' key range holds the comparison's */
         if (!d_empty) {
             c->by_range = d->st.by_range;
             c->range_lo = d->st.range_lo;
             c->range_hi = d->st.range_hi;
         }
-        rb_cmp_set_buckets(c, !c_empty && c_est > d_est ? c_est : d_est);
-        rb_cmp_set_buckets(&d->st, !c_empty && c_est > d_est ? c_est : d_est);
+        rb_cmp_set_buckets(c, rows);
+        rb_cmp_set_buckets(&d->st, rows);
         if (!c_empty)
             res->buckets = c->nbuckets;
         if (!d_empty)

@@ -258,8 +258,8 @@ static void doing(struct rb_run *run, struct sync_stream *stream, const char *wh
  * about twice as much (its speculative insertion, the RETURNING rows it counts). A unique
  * violation there (23505: a key key_present_sql did not see, or the same key twice in the
  * source rows) rolls back to the savepoint and leaves the rows to the upsert, which updates
- * the key that is there, or meets the duplicate and names it (21000). Returns 1 applied (inserted = its rows, updated = 0),
- * 0 the upsert's turn, -1 failed (err).
+ * the key that is there, or meets the duplicate and names it (21000). Returns 1 applied
+ * (inserted = its rows, updated = 0), 0 the upsert's turn, -1 failed (err).
  */
 static int apply_insert(struct rb_run *run, const struct sync_table *st, struct rb_db *dst,
                         struct sync_result *res, struct rb_err *err)
