@@ -86,6 +86,35 @@ static void print_detail(FILE *out, const char *detail, const char *indent)
 }
 
 /*
+ * The journal, the ledger and resume know an action by its id alone, so two with one id would
+ * share a record: the second would be skipped as done, or re-applied as the first. The loader
+ * keeps the ids it can see unique (runbook_phases.c); this refuses any it could not.
+ */
+static int refuse_duplicate_ids(const struct rb_run *run, size_t first, struct rb_err *err)
+{
+    for (size_t k = first; k < run->n_actions; k++)
+        for (size_t j = 0; j < k; j++)
+            if (strcmp(run->actions[j]->name, run->actions[k]->name) == 0)
+                return rb_errf(err, RB_E_RUNBOOK,
+                               "two actions would have the id '%s' (in phase '%s' and phase "
+                               "'%s'): rename the step, check or sync table whose name makes the "
+                               "second",
+                               run->actions[k]->name, run->actions[j]->phase,
+                               run->actions[k]->phase);
+    return 0;
+}
+
+/* A phase's plan, its actions appended to the run's; every plan, the walk's too, comes here. */
+static int plan_phase(struct rb_run *run, const struct rb_phase *phase, struct rb_err *err)
+{
+    size_t first = run->n_actions;
+
+    if (phase->plan(run, err) < 0)
+        return -1;
+    return refuse_duplicate_ids(run, first, err);
+}
+
+/*
  * Plan every phase of the table; with show, print each phase's actions as it is planned (text)
  * or, once all are, the plan document with its plan hash (-o json).
  */
@@ -103,7 +132,7 @@ static int plan_all(struct rb_run *run, bool show, struct rb_err *err)
                 rb_c_reset(ctx));
     for (i = 0; i < n; i++) {
         first = run->n_actions;
-        if (phases[i].plan(run, err) < 0)
+        if (plan_phase(run, &phases[i], err) < 0)
             return rb_err_wrap(err, "unable to plan phase '%s'", phases[i].name);
         if (run->n_actions == first || !text)
             continue;
@@ -709,7 +738,7 @@ static int walk(struct rb_run *run, const struct rb_phase *phases, size_t n, str
 
     for (i = 0; i < n; i++) {
         first = run->n_actions;
-        if (phases[i].plan(run, err) < 0) {
+        if (plan_phase(run, &phases[i], err) < 0) {
             struct rb_err jerr = RB_ERR_INIT;
 
             d = cJSON_CreateObject();

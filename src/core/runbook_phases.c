@@ -467,6 +467,12 @@ void ld_sync(struct ld *l, const struct yn *n)
                    "sync table '%s': with 'sync.presync' a name may not begin with 'presync/' "
                    "(the pre-sync's own ledger rows are named so)",
                    st->name);
+        /* and presync/records-at-risk is the pre-sync's count of the records at risk (freeze.c) */
+        if (s->presync && st->name != NULL && strcmp(st->name, "records-at-risk") == 0)
+            ld_err(l, ld_pos(tables->items[i], "name"),
+                   "sync table 'records-at-risk': with 'sync.presync' its pre-sync would have the "
+                   "action id 'presync/records-at-risk' of the count of the records at risk; "
+                   "rename it");
         s->n_tables++;
     }
     ld_sync_after(l, s);

@@ -746,15 +746,6 @@ static int apply_at_risk(struct rb_run *run, struct rb_action *act, struct rb_er
                            at_risk_message(run, "", total, deleted_total, ""), err);
 }
 
-/* Its id in phase presync, where a sync table named "records-at-risk" has the plain one. */
-static const char *presync_at_risk_id(const struct rb_run *run)
-{
-    for (size_t i = 0; i < run->rb->sync.n_tables; i++)
-        if (strcmp(run->rb->sync.tables[i].name, "records-at-risk") == 0)
-            return "presync/records-at-risk-all-tables";
-    return "presync/records-at-risk";
-}
-
 /*
  * The action counting the records at risk: in phase freeze, or with pre = true in phase presync
  * (the full count moved before the freeze; the freeze's then counts the delta).
@@ -775,7 +766,7 @@ static int plan_at_risk(struct rb_run *run, bool pre, struct rb_err *err)
             since = AT_RISK_SINCE_PLACEHOLDER;
     }
     act = rb_run_add_action(
-        run, pre ? "presync" : "freeze", pre ? presync_at_risk_id(run) : "freeze/records-at-risk",
+        run, pre ? "presync" : "freeze", pre ? "presync/records-at-risk" : "freeze/records-at-risk",
         delta ? rb_sprintf(run->arena,
                            "count the records changed in '%s' since the pre-sync's count, added "
                            "to it per sync table (deletions as the pre-sync found them)",

@@ -2,7 +2,8 @@
  * test_engine.c - the engine and the run lifecycle with fake actions, no servers: a critical
  * failure stops the run, a non-critical one makes it partial, resume refuses an RB_ONCE action
  * that was in flight and re-applies RB_CHECKS_FIRST / RB_IDEMPOTENT ones while skipping done
- * ones, a signal between actions journals `interrupted`, and a check run journals nothing.
+ * ones, a signal between actions journals `interrupted`, a check run journals nothing, and two
+ * actions with one id are refused before any is applied.
  *
  * Action groups (sync.jobs): a fake runner keeps two actions in flight at once and ends the later
  * first; the journal shows both started before either ended, a critical failure lets the one in
@@ -817,6 +818,42 @@ static void test_check_run_journals_nothing(void **state)
     assert_string_equal(run->outcome, "failed");
 }
 
+/*
+ * Two actions with one id would share their journal records and ledger row: the plan refuses
+ * them, in plan and in execute, before any action of the phase is applied.
+ */
+static void test_duplicate_action_ids_are_refused(void **state)
+{
+    struct rb_test_run *f = *state;
+    struct fake_action acts[] = {
+        { "restore/a", RB_ONCE, true, FAKE_OK, 0 },
+        { "restore/b", RB_ONCE, true, FAKE_OK, 0 },
+        { "restore/a", RB_ONCE, true, FAKE_OK, 0 },
+    };
+    struct rb_err err = RB_ERR_INIT;
+    struct rb_run *run;
+
+    script = acts;
+    script_n = 3;
+    run = rb_run_new_check(&f->ctx, f->rb);
+    run->phases = fake_phases;
+    run->n_phases = 1;
+    assert_int_equal(rb_engine_plan_quiet(run, &err), -1);
+    assert_int_equal(err.cls, RB_E_RUNBOOK);
+    assert_non_null(strstr(err.msg, "two actions would have the id 'restore/a' (in phase "
+                                    "'restore' and phase 'restore')"));
+
+    err = (struct rb_err)RB_ERR_INIT;
+    run = begin(f);
+    assert_int_equal(rb_run_drive(run, &err), -1);
+    assert_int_equal(err.cls, RB_E_RUNBOOK);
+    assert_string_equal(run->outcome, "failed");
+    assert_int_equal(acts[0].applied + acts[1].applied + acts[2].applied, 0);
+    assert_string_equal(journal_lines(f), "run_started\n"
+                                          "phase_failed\n"
+                                          "run_finished failed\n");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -830,6 +867,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_interruption_between_actions_is_journaled, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_check_run_journals_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_duplicate_action_ids_are_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_group_actions_in_flight_together, setup, teardown),
         cmocka_unit_test_setup_teardown(test_group_critical_failure_stops_the_rest, setup,
                                         teardown),

@@ -531,7 +531,7 @@ static void test_sync_deletions_model(void **state)
     assert_false(rb->checks[1].fail_on_deleted);
 }
 
-/* sync.presync: false unless said; with it, no table may take the pre-sync's ledger names. */
+/* sync.presync: false unless said; with it, no table may take the pre-sync's names. */
 static void test_sync_presync(void **state)
 {
     struct rb_arena *a = *state;
@@ -559,6 +559,18 @@ static void test_sync_presync(void **state)
                            "name may not begin with 'presync/'"));
     rb = load_str(a, rb_sprintf(a, "%s  presync: yes please\n%s", head, tables), &d);
     assert_null(rb);
+    /* presync/records-at-risk is the pre-sync's count of the records at risk */
+    rb = load_str(a,
+                  rb_sprintf(a, "%s  presync: true\n%s", head,
+                             "  tables:\n    - name: records-at-risk\n      source: {table: p, "
+                             "changed_since: c}\n      target: {table: h, key: [id]}\n"
+                             "      columns: {id: id}\n"),
+                  &d);
+    assert_null(rb);
+    assert_non_null(strstr(printed(&d), "11:7: error: sync table 'records-at-risk': with "
+                                        "'sync.presync' its pre-sync would have the action id "
+                                        "'presync/records-at-risk' of the count of the records at "
+                                        "risk; rename it"));
     rb = load_str(a,
                   rb_sprintf(a, "%s  presync: true\n%s", head,
                              "  tables:\n    - name: pay\n      source: {table: p, "
