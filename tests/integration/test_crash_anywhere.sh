@@ -6,7 +6,7 @@
 # succeeded, the journal's chain valid. tests/crash/crash_anywhere.py does the work (see there and
 # docs/testing.md, "Crash anywhere"), in a sandbox of its own made by tests/crash/run; its
 # self-check (a cent changed in legacy, a wrong DNS expectation) must be caught too.
-# RB_CRASH_TRIALS trials (default 30; bench/soak/run is the long run) on a sandbox of 500
+# RB_CRASH_TRIALS trials (default 20; bench/soak/run is the long run) on a sandbox of 500
 # employees (RB_CRASH_EMPLOYEES; the rehearsal's 5,000 make each run longer through the same
 # actions): a trial takes 4-7 s on an idle 2-core machine, the whole test
 # about 2.5 minutes (CI stays under 15). The seed is printed; RB_CRASH_SEED replays one.
@@ -15,7 +15,7 @@ command -v dig >/dev/null || rb_skip "dig is not installed (scripts/install-deps
 command -v nsupdate >/dev/null || rb_skip "nsupdate is not installed (scripts/install-deps)"
 
 T=$(rb_tmpdir)
-trials=${RB_CRASH_TRIALS:-30}
+trials=${RB_CRASH_TRIALS:-20}
 rc=0
 env -u RB_CRASH_SANDBOX RB_BUILD_DIR="$RB_BUILD_DIR" RB_SANDBOX_EMPLOYEES="${RB_CRASH_EMPLOYEES:-500}" \
   "$RB_SOURCE_DIR/tests/crash/run" \
