@@ -230,6 +230,8 @@ int rb_db_stream_end(struct rb_db *db, struct rb_db_stream *s, struct rb_err *er
 int rb_db_pair(struct rb_db *const db[2], struct rb_arena *a, const char *const sql[2],
                int64_t deadline_ms, struct rb_db_result *out[2], struct rb_err *err);
 int rb_db_copy(struct rb_db_copy *cp, struct rb_err *err);
+/* True when a and b are two connections of one driver that runs a statement on each at once. */
+bool rb_db_can_pair(const struct rb_db *a, const struct rb_db *b);
 /* True when db's driver can export and share a snapshot (both slots set). */
 bool rb_db_can_share_snapshot(const struct rb_db *db);
 int rb_db_snapshot_export(struct rb_db *db, struct rb_arena *a, struct rb_db_snapshot *out,

@@ -183,6 +183,11 @@ int rb_db_stream_end(struct rb_db *db, struct rb_db_stream *s, struct rb_err *er
     return s != NULL ? db->ops->stream_end(s, err) : 0;
 }
 
+bool rb_db_can_pair(const struct rb_db *a, const struct rb_db *b)
+{
+    return a != NULL && b != NULL && a != b && a->ops == b->ops && a->ops->pair != NULL;
+}
+
 int rb_db_pair(struct rb_db *const db[2], struct rb_arena *a, const char *const sql[2],
                int64_t deadline_ms, struct rb_db_result *out[2], struct rb_err *err)
 {
