@@ -203,6 +203,9 @@ struct rb_db_result *rb_db_query(struct rb_db *db, struct rb_arena *a, int64_t t
                                  struct rb_err *err);
 int rb_db_exec(struct rb_db *db, int64_t timeout_ms, const char *sql, int nparams,
                const char *const *params, struct rb_err *err);
+/* r's first value copied into a (NULL for SQL NULL, *is_null said so); -1 when r has no row. */
+int rb_db_result_scalar(const struct rb_db_result *r, struct rb_arena *a, const char **out,
+                        bool *is_null, struct rb_err *err);
 /* First column of the first row as an arena string (NULL value: NULL with *is_null set). */
 int rb_db_scalar(struct rb_db *db, struct rb_arena *a, int64_t timeout_ms, const char *sql,
                  const char **out, bool *is_null, struct rb_err *err);

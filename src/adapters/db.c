@@ -78,24 +78,24 @@ int rb_db_exec(struct rb_db *db, int64_t timeout_ms, const char *sql, int nparam
     return rb_db_run(db, NULL, &st, NULL, err);
 }
 
+int rb_db_result_scalar(const struct rb_db_result *r, struct rb_arena *a, const char **out,
+                        bool *is_null, struct rb_err *err)
+{
+    if (r->nrows < 1 || r->ncols < 1)
+        return rb_errf(err, RB_E_FAILED, "query returned no rows");
+    if (is_null != NULL)
+        *is_null = rb_db_isnull(r, 0, 0);
+    *out = rb_db_isnull(r, 0, 0) ? NULL : rb_strdup(a, rb_db_value(r, 0, 0));
+    return 0;
+}
+
 int rb_db_scalar(struct rb_db *db, struct rb_arena *a, int64_t timeout_ms, const char *sql,
                  const char **out, bool *is_null, struct rb_err *err)
 {
     struct rb_arena *scratch = rb_arena_new();
     struct rb_db_result *r = rb_db_query(db, scratch, timeout_ms, sql, 0, NULL, err);
-    int rc = -1;
+    int rc = r != NULL ? rb_db_result_scalar(r, a, out, is_null, err) : -1;
 
-    if (r == NULL)
-        goto out;
-    if (r->nrows < 1 || r->ncols < 1) {
-        rb_errf(err, RB_E_FAILED, "query returned no rows");
-        goto out;
-    }
-    if (is_null != NULL)
-        *is_null = rb_db_isnull(r, 0, 0);
-    *out = rb_db_isnull(r, 0, 0) ? NULL : rb_strdup(a, rb_db_value(r, 0, 0));
-    rc = 0;
-out:
     rb_arena_free(scratch);
     return rc;
 }

@@ -200,17 +200,6 @@ static bool same_scalar(const char *a, bool an, const char *b, bool bn)
     return strcmp(a, b) == 0;
 }
 
-/* The first value of side s of a pair's results, as scalar() gives it. */
-static int pair_value(struct rb_run *run, const struct rb_db_result *res, const char *target,
-                      const char **v, bool *is_null, struct rb_err *err)
-{
-    if (res->nrows < 1 || res->ncols < 1)
-        return rb_errf(err, RB_E_FAILED, "query on '%s': query returned no rows", target);
-    *is_null = rb_db_isnull(res, 0, 0);
-    *v = *is_null ? NULL : rb_strdup(run->arena, rb_db_value(res, 0, 0));
-    return 0;
-}
-
 /*
  * Both values. Two databases each count their side at once (a verify phase has several such
  * checks, each a scan of a large table on both sides); one connection, or a driver that cannot,
@@ -228,18 +217,19 @@ static int scalars(struct rb_run *run, const struct rb_check *chk, const char **
     if ((db[0] = rb_db_target(run, chk->new_q.target, err)) == NULL ||
         (db[1] = rb_db_target(run, chk->legacy_q.target, err)) == NULL)
         return -1;
-    if (!rb_db_can_pair(db[0], db[1]))
-        return scalar(run, &chk->new_q, nv, nn, err) < 0 ||
-                       scalar(run, &chk->legacy_q, lv, ln, err) < 0
-                   ? -1
-                   : 0;
+    if (!rb_db_can_pair(db[0], db[1])) {
+        if (scalar(run, &chk->new_q, nv, nn, err) < 0)
+            return -1;
+        return scalar(run, &chk->legacy_q, lv, ln, err);
+    }
     scratch = rb_arena_new();
     rc = rb_db_pair(db, scratch, sql, rb_now_ms() + RB_DB_QUERY_TIMEOUT_MS, res, err);
     if (rc < 0)
         rb_err_wrap(err, "query");
-    else if (pair_value(run, res[0], chk->new_q.target, nv, nn, err) < 0 ||
-             pair_value(run, res[1], chk->legacy_q.target, lv, ln, err) < 0)
-        rc = -1;
+    else if (rb_db_result_scalar(res[0], run->arena, nv, nn, err) < 0)
+        rc = rb_err_wrap(err, "query on '%s'", chk->new_q.target);
+    else if (rb_db_result_scalar(res[1], run->arena, lv, ln, err) < 0)
+        rc = rb_err_wrap(err, "query on '%s'", chk->legacy_q.target);
     rb_arena_free(scratch);
     return rc;
 }
